@@ -1,0 +1,144 @@
+"""The account (the business) and its named things: pipelines, sources, managers, loss reasons."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from voronka.errors import (
+    InvalidPipeline,
+    NoPipeline,
+    PipelineExists,
+    PipelineNotFound,
+    PipelineRequired,
+    StageNotFound,
+)
+from voronka.models import Account, CauseFamily, LossReason, Pipeline, Role, Source, Stage, User
+from voronka.timeutil import local_zone_name, utcnow
+
+
+def default_account(
+    *, session: Session, timezone: str | None = None, currency: str = "RUB", name: str = "Business"
+) -> Account:
+    """The first account, created on first use (the embedded default holds one business)."""
+    account = session.scalars(select(Account).order_by(Account.id).limit(1)).first()
+    if account is None:
+        account = Account(
+            name=name, currency=currency, timezone=timezone or local_zone_name(), created_at=utcnow()
+        )
+        session.add(account)
+        session.flush()
+    return account
+
+
+def create_pipeline(*, session: Session, account: Account, name: str, stages: Sequence[str]) -> Pipeline:
+    """A pipeline with ``stages`` in order; the last one is the won stage.
+
+    Creating a pipeline that already exists with the same stages returns it unchanged.
+    """
+    names = [s.strip() for s in stages if s.strip()]
+    if len(names) < 2:
+        raise InvalidPipeline(reason="at least two stages are needed (the last one is the won stage)")
+    if len({n.casefold() for n in names}) != len(names):
+        raise InvalidPipeline(reason="stage names repeat")
+    existing = session.scalars(
+        select(Pipeline).where(Pipeline.account_id == account.id, Pipeline.name == name)
+    ).first()
+    if existing is not None:
+        if [s.name for s in existing.stages] == names:
+            return existing
+        raise PipelineExists(name=name, stages=", ".join(s.name for s in existing.stages))
+    pipeline = Pipeline(account_id=account.id, name=name)
+    session.add(pipeline)
+    session.flush()
+    for position, stage_name in enumerate(names, start=1):
+        session.add(Stage(account_id=account.id, pipeline_id=pipeline.id, name=stage_name, position=position))
+    session.flush()
+    session.refresh(pipeline)
+    return pipeline
+
+
+def list_pipelines(*, session: Session, account: Account) -> list[Pipeline]:
+    return list(
+        session.scalars(select(Pipeline).where(Pipeline.account_id == account.id).order_by(Pipeline.id))
+    )
+
+
+def find_pipeline(*, session: Session, account: Account, name: str | None = None) -> Pipeline:
+    """The pipeline called ``name``; without a name, the account's only pipeline."""
+    pipelines = list_pipelines(session=session, account=account)
+    if not pipelines:
+        raise NoPipeline()
+    if name is None:
+        if len(pipelines) > 1:
+            raise PipelineRequired(names=", ".join(p.name for p in pipelines))
+        return pipelines[0]
+    for pipeline in pipelines:
+        if pipeline.name.casefold() == name.strip().casefold():
+            return pipeline
+    raise PipelineNotFound(name=name, names=", ".join(p.name for p in pipelines))
+
+
+def find_stage(pipeline: Pipeline, name: str) -> Stage:
+    """The stage of ``pipeline`` called ``name`` (case and surrounding spaces ignored)."""
+    wanted = name.strip().casefold()
+    for stage in pipeline.stages:
+        if stage.name.casefold() == wanted:
+            return stage
+    raise StageNotFound(name=name, pipeline=pipeline.name, names=", ".join(s.name for s in pipeline.stages))
+
+
+def get_or_create_source(*, session: Session, account: Account, name: str) -> Source:
+    found = session.scalars(
+        select(Source).where(Source.account_id == account.id, Source.name == name)
+    ).first()
+    if found is None:
+        found = Source(account_id=account.id, name=name)
+        session.add(found)
+        session.flush()
+    return found
+
+
+def get_or_create_manager(*, session: Session, account: Account, name: str) -> User:
+    found = session.scalars(select(User).where(User.account_id == account.id, User.name == name)).first()
+    if found is None:
+        found = User(account_id=account.id, name=name, role=Role.MANAGER.value)
+        session.add(found)
+        session.flush()
+    return found
+
+
+def get_or_create_loss_reason(
+    *, session: Session, account: Account, name: str, family: CauseFamily | None = None
+) -> LossReason:
+    found = session.scalars(
+        select(LossReason).where(LossReason.account_id == account.id, LossReason.name == name)
+    ).first()
+    if found is None:
+        found = LossReason(
+            account_id=account.id, name=name, family=(family or guess_cause_family(name)).value
+        )
+        session.add(found)
+        session.flush()
+    return found
+
+
+_FAMILY_WORDS: tuple[tuple[CauseFamily, tuple[str, ...]], ...] = (
+    (CauseFamily.NON_TARGET, ("нецелев", "не целев", "spam", "спам", "non-target", "not target", "junk")),
+    (CauseFamily.PRICE, ("дорого", "цена", "бюджет", "price", "expensive", "budget")),
+    (CauseFamily.TIMING, ("срок", "timing", "deadline", "time")),
+    (CauseFamily.COMPETITOR, ("конкурент", "competitor")),
+    (CauseFamily.UNREACHABLE, ("дозвон", "недозвон", "не отвеча", "unreachable", "no answer")),
+    (CauseFamily.NEED_GONE, ("потребност", "передумал", "need", "no longer")),
+)
+
+
+def guess_cause_family(reason: str) -> CauseFamily:
+    """The cause family a free-text loss reason most likely belongs to (``other`` if unsure)."""
+    text = reason.casefold()
+    for family, words in _FAMILY_WORDS:
+        if any(word in text for word in words):
+            return family
+    return CauseFamily.OTHER

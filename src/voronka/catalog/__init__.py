@@ -1,0 +1,1 @@
+"""Built-in knowledge: industry pipeline templates (and, later, the CRM catalogue)."""

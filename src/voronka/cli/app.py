@@ -1,0 +1,82 @@
+"""The top-level command, its options, and the one place errors become ``Error: …``."""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from voronka.cli import demo_cmd, funnel_cmd, import_cmd, init_cmd
+from voronka.cli.state import State, make_state
+from voronka.errors import VoronkaError
+from voronka.i18n import Translator, detect_lang
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+app = typer.Typer(
+    name="voronka",
+    help="Sales funnel you can read: stages, conversions, where and why clients are lost.",
+    no_args_is_help=True,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    pretty_exceptions_enable=False,
+)
+
+
+def friendly_errors(command: F) -> F:
+    """Turn library errors into one line ``Error: …`` and exit code 1 (never a traceback).
+
+    Anything else is a bug: also one line, unless ``VORONKA_DEBUG=1`` asks for the traceback.
+    """
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        ctx = kwargs.get("ctx") or next((a for a in args if isinstance(a, typer.Context)), None)
+        t = ctx.obj.t if ctx is not None and isinstance(ctx.obj, State) else Translator(detect_lang())
+        try:
+            return command(*args, **kwargs)
+        except VoronkaError as error:
+            typer.echo(f"Error: {error.message(t.lang)}", err=True)
+            raise typer.Exit(1) from None
+        except (typer.Exit, typer.Abort, typer.BadParameter, KeyboardInterrupt):
+            raise
+        except Exception as error:
+            if os.environ.get("VORONKA_DEBUG"):
+                raise
+            typer.echo(f"Error: {t('error.unexpected', kind=type(error).__name__, detail=error)}", err=True)
+            raise typer.Exit(1) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    db: Annotated[
+        str | None,
+        typer.Option(
+            "--db", help="Database: an SQLite file path or a postgresql:// URL (default: voronka.db)."
+        ),
+    ] = None,
+    lang: Annotated[
+        str | None, typer.Option("--lang", help="Language of output: ru or en (default: locale).")
+    ] = None,
+) -> None:
+    """voronka: a sales funnel you can read."""
+    state = make_state(db, lang)
+    ctx.obj = state
+    ctx.call_on_close(state.close)
+
+
+app.command("init")(friendly_errors(init_cmd.init))
+app.command("funnel")(friendly_errors(funnel_cmd.funnel))
+app.command("demo")(friendly_errors(demo_cmd.demo))
+import_cmd.import_app.command("deals")(friendly_errors(import_cmd.deals))
+app.add_typer(import_cmd.import_app, name="import")
+
+
+def main() -> None:
+    app(prog_name="voronka")

@@ -1,0 +1,55 @@
+"""``voronka demo``: build the lesson's furniture business and show its funnel."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from voronka.accounts import default_account
+from voronka.cli.options import parse_date
+from voronka.cli.render import print_funnel
+from voronka.cli.state import state_of
+from voronka.config import DEFAULT_SQLITE_FILE, normalise_database_url
+from voronka.db import session_scope
+from voronka.demo import DemoOptions, build_demo, reset_demo
+from voronka.funnel.query import FunnelQuery
+from voronka.funnel.report import run_funnel
+
+
+def demo(
+    ctx: typer.Context,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed: the same seed gives the same data.")] = 42,
+    leads: Annotated[int, typer.Option("--leads", help="About how many leads over the year.", min=10)] = 3000,
+    today: Annotated[str | None, typer.Option("--today", help="Pretend today is this ISO date.")] = None,
+) -> None:
+    """Build a demo database (custom furniture, a year of leads) and print its funnel.
+
+    Running it again rebuilds the demo; it refuses to touch a database that holds other deals.
+    """
+    state = state_of(ctx)
+    t = state.t
+    options = DemoOptions(seed=seed, leads=leads, today=parse_date(today, "--today"))
+    state.console.print(t("demo.building", leads=leads))
+    with session_scope(state.engine) as session:
+        account = default_account(session=session, currency="RUB")
+        reset_demo(session=session, account=account)
+        summary = build_demo(session=session, account=account, options=options)
+    with session_scope(state.engine) as session:
+        account = default_account(session=session)
+        print_funnel(
+            state.console, run_funnel(session=session, account=account, query=FunnelQuery(timing=True)), t
+        )
+        state.console.print()
+        print_funnel(
+            state.console, run_funnel(session=session, account=account, query=FunnelQuery(by="source")), t
+        )
+    url = state.settings.database_url
+    db_option = (
+        ""
+        if url == normalise_database_url(DEFAULT_SQLITE_FILE)
+        else f"--db {state.engine.url.database or url} "
+    )
+    state.console.print()
+    state.console.print(t("demo.done", db=state.engine.url.database or url, deals=summary.deals))
+    state.console.print(t("demo.next", db=db_option))

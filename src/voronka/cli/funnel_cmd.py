@@ -1,0 +1,77 @@
+"""``voronka funnel``: the funnel of FUNNEL.md as a table, JSON or CSV."""
+
+from __future__ import annotations
+
+import csv
+import enum
+import json
+import sys
+from typing import Annotated
+
+import typer
+
+from voronka.accounts import default_account
+from voronka.cli.options import PipelineOption, parse_date
+from voronka.cli.render import print_funnel
+from voronka.cli.state import state_of
+from voronka.db import session_scope
+from voronka.funnel.output import CSV_COLUMNS, report_to_dict, report_to_rows
+from voronka.funnel.query import DEFAULT_IMMATURE_SHARE, FunnelQuery, Rule, View
+from voronka.funnel.report import run_funnel
+
+
+class Format(enum.StrEnum):
+    TABLE = "table"
+    JSON = "json"
+    CSV = "csv"
+
+
+def funnel(
+    ctx: typer.Context,
+    pipeline: PipelineOption = None,
+    date_from: Annotated[str | None, typer.Option("--from", help="First day, ISO (2024-03-01).")] = None,
+    date_to: Annotated[str | None, typer.Option("--to", help="Day after the last, ISO; exclusive.")] = None,
+    view: Annotated[
+        View, typer.Option("--view", help="cohort: leads of the period; period: stage entries.")
+    ] = View.COHORT,
+    rule: Annotated[
+        Rule, typer.Option("--rule", help="cumulative: skipped stages count as passed.")
+    ] = Rule.CUMULATIVE,
+    by: Annotated[
+        str | None,
+        typer.Option("--by", help="Split by source, manager, day, week, month, pipeline or field:NAME."),
+    ] = None,
+    timing: Annotated[
+        bool, typer.Option("--timing", help="Add speed to lead and time to each stage.")
+    ] = False,
+    immature: Annotated[
+        float, typer.Option("--immature", help="Open share above which a cohort is immature.")
+    ] = DEFAULT_IMMATURE_SHARE,
+    output: Annotated[Format, typer.Option("--format", help="table, json or csv.")] = Format.TABLE,
+) -> None:
+    """Print the funnel: reached, conversions, lost and open per stage, totals and revenue.
+
+    Example: voronka funnel --from 2024-01-01 --to 2025-01-01 --by month
+    """
+    state = state_of(ctx)
+    query = FunnelQuery(
+        pipeline=pipeline,
+        date_from=parse_date(date_from, "--from"),
+        date_to=parse_date(date_to, "--to"),
+        view=view,
+        rule=rule,
+        by=by,
+        immature_share=immature,
+        timing=timing,
+    )
+    with session_scope(state.engine) as session:
+        account = default_account(session=session)
+        report = run_funnel(session=session, account=account, query=query)
+    if output is Format.JSON:
+        typer.echo(json.dumps(report_to_dict(report, state.t), ensure_ascii=False, indent=2))
+    elif output is Format.CSV:
+        writer = csv.DictWriter(sys.stdout, fieldnames=CSV_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(report_to_rows(report))
+    else:
+        print_funnel(state.console, report, state.t)

@@ -1,0 +1,127 @@
+"""``voronka import deals``: load deals (and their stage history) from files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from voronka.accounts import default_account, find_pipeline
+from voronka.cli.options import PipelineOption
+from voronka.cli.state import State, state_of
+from voronka.db import session_factory
+from voronka.importers import ImportReport, ImportTarget, import_file
+
+import_app = typer.Typer(help="Import data from files.", no_args_is_help=True)
+
+SHOWN_REJECTIONS = 20
+REPORT_FORMATS = ("json", "table")
+
+
+class _Bar:
+    """Rich progress bar behind the importer's progress protocol; silent for small files."""
+
+    def __init__(self, progress: Progress, label: str) -> None:
+        self.progress, self.label = progress, label
+        self.task: object = None
+
+    def start(self, total: int) -> None:
+        if total >= 10_000:
+            self.progress.start()
+            self.task = self.progress.add_task(self.label, total=total)
+
+    def advance(self, rows: int) -> None:
+        if self.task is not None:
+            self.progress.advance(self.task, rows)  # type: ignore[arg-type]
+
+    def stop(self) -> None:
+        self.progress.stop()
+
+
+def deals(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="CSV (UTF-8 or Windows-1251; , ; or tab) or XLSX file.")],
+    pipeline: PipelineOption = None,
+    format: Annotated[
+        str | None,
+        typer.Option(
+            "--format",
+            help="File format: deals or events (default: detected from the header); "
+            "json or table: how to print the report.",
+        ),
+    ] = None,
+    history: Annotated[
+        Path | None,
+        typer.Option("--history", help="Stage history file (deal_id, stage, entered_at) to import too."),
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check and report; write nothing.")] = False,
+    report_format: Annotated[
+        str, typer.Option("--report", help="How to print the report: table or json.")
+    ] = "table",
+) -> None:
+    """Import deals; re-importing the same ids updates them. Bad rows are listed, good rows land.
+
+    Example: voronka import deals leads.csv --pipeline Продажи --dry-run
+    """
+    state = state_of(ctx)
+    if format in REPORT_FORMATS:
+        report_format, format = format, None
+    bar = _Bar(
+        Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=state.err,
+            transient=True,
+        ),
+        state.t("import.progress"),
+    )
+    with session_factory(state.engine)() as session:
+        try:
+            account = default_account(
+                session=session, timezone=state.settings.timezone, currency=state.settings.currency
+            )
+            target = ImportTarget(
+                session, account, find_pipeline(session=session, account=account, name=pipeline)
+            )
+            report = import_file(target=target, path=file, format=format, history=history, progress=bar)
+            report.dry_run = dry_run
+            if dry_run:
+                session.rollback()
+            else:
+                session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            bar.stop()
+    _print_report(state, report, report_format)
+
+
+def _print_report(state: State, report: ImportReport, report_format: str) -> None:
+    t = state.t
+    if report_format == "json":
+        typer.echo(json.dumps(report.as_dict(t.lang), ensure_ascii=False, indent=2))
+        return
+    state.console.print(
+        t(
+            "import.summary",
+            file=report.file,
+            created=report.created,
+            updated=report.updated,
+            unchanged=report.unchanged,
+            rejected=len(report.rejected),
+        )
+    )
+    for rejected in report.rejected[:SHOWN_REJECTIONS]:
+        state.console.print(
+            "  " + t("import.rejected_line", line=rejected.line, reason=rejected.reason.render(t.lang))
+        )
+    if len(report.rejected) > SHOWN_REJECTIONS:
+        state.console.print("  " + t("import.more_rejected", count=len(report.rejected) - SHOWN_REJECTIONS))
+    if report.dry_run:
+        state.console.print(t("import.dry_run"))

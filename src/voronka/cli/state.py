@@ -1,0 +1,52 @@
+"""What every command shares: the settings, the language and an open database."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import typer
+from rich.console import Console
+from sqlalchemy import Engine
+
+from voronka.config import Settings
+from voronka.db import open_database
+from voronka.i18n import Translator, detect_lang
+
+
+@dataclass
+class State:
+    settings: Settings
+    t: Translator
+    console: Console = field(default_factory=lambda: _console(stderr=False))
+    err: Console = field(default_factory=lambda: _console(stderr=True))
+    _engine: Engine | None = None
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = open_database(self.settings.database_url)
+        return self._engine
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+
+
+def _console(*, stderr: bool) -> Console:
+    """A console that is wide enough for a funnel table even when output goes to a file or pipe."""
+    console = Console(stderr=stderr, highlight=False)
+    if not console.is_terminal:
+        console = Console(stderr=stderr, highlight=False, width=160)
+    return console
+
+
+def make_state(db: str | None, lang: str | None) -> State:
+    overrides = {"database_url": db} if db else {}
+    settings = Settings(**overrides)
+    return State(settings=settings, t=Translator(detect_lang(lang or settings.lang)))
+
+
+def state_of(ctx: typer.Context) -> State:
+    state = ctx.obj
+    assert isinstance(state, State)
+    return state

@@ -1,0 +1,43 @@
+"""Settings, built explicitly by whoever needs them (CLI, web app, tests); never at import time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_SQLITE_FILE = "voronka.db"
+
+
+class Settings(BaseSettings):
+    """Every setting can come from the environment with the prefix ``VORONKA_``."""
+
+    model_config = SettingsConfigDict(env_prefix="VORONKA_", env_ignore_empty=True, extra="ignore")
+
+    database_url: str = DEFAULT_SQLITE_FILE
+    """SQLite path or URL, or a PostgreSQL URL (``postgresql://…``)."""
+
+    lang: str | None = None
+    """Language of messages (``ru`` or ``en``); default: from the locale."""
+
+    timezone: str | None = None
+    """Time zone for a new account's reports; default: the machine's local zone."""
+
+    currency: str = "RUB"
+    """Currency of a new account (ISO 4217)."""
+
+    @field_validator("database_url")
+    @classmethod
+    def _normalise_url(cls, value: str) -> str:
+        return normalise_database_url(value)
+
+
+def normalise_database_url(value: str) -> str:
+    """Turn a bare path or a driver-less PostgreSQL URL into an SQLAlchemy URL."""
+    value = value.strip()
+    if value.startswith(("postgres://", "postgresql://")):
+        return "postgresql+psycopg://" + value.split("://", 1)[1]
+    if "://" in value:
+        return value
+    return f"sqlite:///{Path(value).expanduser()}"

@@ -1,0 +1,223 @@
+"""Breakdown dimensions: each a small object in an explicit registry.
+
+A dimension gives the SQL grouping key and turns the keys the database returns into group labels.
+Time dimensions group by UTC hour in SQL and map hours to local days, ISO weeks or months here, so
+zone rules (and DST) come from zoneinfo, not from each database's date functions.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from voronka.errors import InvalidQuery
+from voronka.funnel.counts import Expression
+from voronka.funnel.sqlfuncs import hour_bucket
+from voronka.models import Deal, Pipeline, Source, User
+
+
+@dataclass(frozen=True)
+class DimensionContext:
+    session: Session
+    account_id: int
+    tz: ZoneInfo
+
+    @property
+    def shift_minutes(self) -> int:
+        """The sub-hour part of the zone's UTC offset (30 for +05:30), so SQL hours align with local hours."""
+        offset = dt.datetime.now(self.tz).utcoffset() or dt.timedelta()
+        return int(offset.total_seconds() // 60) % 60
+
+
+class Dimension(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def is_time(self) -> bool: ...
+
+    def key(self, ctx: DimensionContext, time_column: Expression) -> Expression: ...
+
+    def labels(self, ctx: DimensionContext, keys: Iterable[Any]) -> dict[Any, str | None]: ...
+
+    def fill(self, first: str, last: str) -> list[str]: ...
+
+
+class _TimeDimension:
+    is_time = True
+    name = ""
+
+    def key(self, ctx: DimensionContext, time_column: Expression) -> Expression:
+        return hour_bucket(time_column, ctx.shift_minutes)
+
+    def labels(self, ctx: DimensionContext, keys: Iterable[Any]) -> dict[Any, str | None]:
+        shift = dt.timedelta(minutes=ctx.shift_minutes)
+        result: dict[Any, str | None] = {}
+        for key in keys:
+            utc_start = dt.datetime.strptime(str(key), "%Y-%m-%d %H").replace(tzinfo=dt.UTC) - shift
+            result[key] = self.label_of(utc_start.astimezone(ctx.tz).date())
+        return result
+
+    def label_of(self, day: dt.date) -> str:
+        raise NotImplementedError
+
+    def start_of(self, label: str) -> dt.date:
+        raise NotImplementedError
+
+    def next_start(self, day: dt.date) -> dt.date:
+        raise NotImplementedError
+
+    def fill(self, first: str, last: str) -> list[str]:
+        """Every period label from ``first`` to ``last``, so empty periods show as zero rows."""
+        labels = []
+        day, end = self.start_of(first), self.start_of(last)
+        while day <= end:
+            labels.append(self.label_of(day))
+            day = self.next_start(day)
+        return labels
+
+
+class DayDimension(_TimeDimension):
+    name = "day"
+
+    def label_of(self, day: dt.date) -> str:
+        return day.isoformat()
+
+    def start_of(self, label: str) -> dt.date:
+        return dt.date.fromisoformat(label)
+
+    def next_start(self, day: dt.date) -> dt.date:
+        return day + dt.timedelta(days=1)
+
+
+class WeekDimension(_TimeDimension):
+    """ISO weeks (Monday start), labelled ``2024-W09``."""
+
+    name = "week"
+
+    def label_of(self, day: dt.date) -> str:
+        year, week, _ = day.isocalendar()
+        return f"{year}-W{week:02d}"
+
+    def start_of(self, label: str) -> dt.date:
+        return dt.date.fromisocalendar(int(label[:4]), int(label[6:]), 1)
+
+    def next_start(self, day: dt.date) -> dt.date:
+        return day + dt.timedelta(days=7)
+
+
+class MonthDimension(_TimeDimension):
+    name = "month"
+
+    def label_of(self, day: dt.date) -> str:
+        return f"{day.year}-{day.month:02d}"
+
+    def start_of(self, label: str) -> dt.date:
+        return dt.date(int(label[:4]), int(label[5:7]), 1)
+
+    def next_start(self, day: dt.date) -> dt.date:
+        return dt.date(day.year + day.month // 12, day.month % 12 + 1, 1)
+
+
+class _NamedDimension:
+    """A dimension whose SQL key is an id resolved to a name afterwards."""
+
+    is_time = False
+    name = ""
+    model: ClassVar[type[Source] | type[User] | type[Pipeline]]
+
+    def column(self) -> Expression:
+        raise NotImplementedError
+
+    def key(self, ctx: DimensionContext, time_column: Expression) -> Expression:
+        return self.column()
+
+    def labels(self, ctx: DimensionContext, keys: Iterable[Any]) -> dict[Any, str | None]:
+        ids = [k for k in keys if k is not None]
+        names: dict[Any, str | None] = {None: None}
+        if ids:
+            rows = ctx.session.execute(select(self.model.id, self.model.name).where(self.model.id.in_(ids)))
+            names.update(dict(rows.tuples().all()))
+        return names
+
+    def fill(self, first: str, last: str) -> list[str]:
+        return []
+
+
+class SourceDimension(_NamedDimension):
+    name = "source"
+    model = Source
+
+    def column(self) -> Expression:
+        return Deal.source_id
+
+
+class ManagerDimension(_NamedDimension):
+    name = "manager"
+    model = User
+
+    def column(self) -> Expression:
+        return Deal.manager_id
+
+
+class PipelineDimension(_NamedDimension):
+    name = "pipeline"
+    model = Pipeline
+
+    def column(self) -> Expression:
+        return Deal.pipeline_id
+
+
+@dataclass(frozen=True)
+class CustomFieldDimension:
+    """``field:NAME``: the value of a custom field (imported from an unknown column)."""
+
+    field: str
+    is_time: bool = False
+
+    @property
+    def name(self) -> str:
+        return f"field:{self.field}"
+
+    def key(self, ctx: DimensionContext, time_column: Expression) -> Expression:
+        expression: Expression = Deal.custom[self.field].as_string()
+        return expression
+
+    def labels(self, ctx: DimensionContext, keys: Iterable[Any]) -> dict[Any, str | None]:
+        return {k: (None if k in (None, "") else str(k)) for k in keys}
+
+    def fill(self, first: str, last: str) -> list[str]:
+        return []
+
+
+DIMENSIONS: dict[str, Dimension] = {
+    d.name: d
+    for d in (
+        SourceDimension(),
+        ManagerDimension(),
+        PipelineDimension(),
+        DayDimension(),
+        WeekDimension(),
+        MonthDimension(),
+    )
+}
+CUSTOM_FIELD_PREFIX = "field:"
+
+
+def resolve_dimension(by: str) -> Dimension:
+    """The dimension named ``by`` (``source``, ``month``, ``field:NAME`` …)."""
+    if by.startswith(CUSTOM_FIELD_PREFIX) and by[len(CUSTOM_FIELD_PREFIX) :].strip():
+        return CustomFieldDimension(by[len(CUSTOM_FIELD_PREFIX) :].strip())
+    try:
+        return DIMENSIONS[by]
+    except KeyError:
+        known = ", ".join([*DIMENSIONS, "field:NAME"])
+        raise InvalidQuery(
+            code="unknown_dimension", reason=f"unknown --by value {by!r}; use one of {known}"
+        ) from None

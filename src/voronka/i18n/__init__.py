@@ -1,0 +1,81 @@
+"""Russian and English message catalogues.
+
+Catalogues are TOML files beside this module; keys are dotted paths (``error.not_found``) and values
+are ``str.format`` templates. Both catalogues must hold the same keys (a test checks it).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from typing import Any
+
+LANGUAGES = ("ru", "en")
+DEFAULT_LANG = "en"
+
+
+@cache
+def catalogue(lang: str) -> dict[str, str]:
+    """All messages of one language, flattened to dotted keys."""
+    text = resources.files(__package__).joinpath(f"{lang}.toml").read_text(encoding="utf-8")
+    flat: dict[str, str] = {}
+    _flatten(tomllib.loads(text), "", flat)
+    return flat
+
+
+def _flatten(node: dict[str, Any], prefix: str, into: dict[str, str]) -> None:
+    for key, value in node.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict):
+            _flatten(value, path + ".", into)
+        else:
+            into[path] = str(value)
+
+
+@dataclass(frozen=True)
+class Message:
+    """A message not yet put into words: rendered in whatever language the reader has."""
+
+    key: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def render(self, lang: str) -> str:
+        return translate(self.key, lang, **self.params)
+
+
+def translate(key: str, lang: str, /, **params: Any) -> str:
+    """The message ``key`` in ``lang`` with ``params`` filled in (English if the key is missing).
+
+    Parameters that are ``Message`` objects are rendered in the same language first.
+    """
+    messages = catalogue(lang if lang in LANGUAGES else DEFAULT_LANG)
+    template = messages.get(key) or catalogue(DEFAULT_LANG).get(key) or key
+    if not params:
+        return template
+    rendered = {k: v.render(lang) if isinstance(v, Message) else v for k, v in params.items()}
+    return template.format(**rendered)
+
+
+def detect_lang(explicit: str | None = None, environ: dict[str, str] | None = None) -> str:
+    """``explicit`` if given, else Russian when the locale says so, else English."""
+    if explicit:
+        return explicit if explicit in LANGUAGES else DEFAULT_LANG
+    env = os.environ if environ is None else environ
+    for name in ("VORONKA_LANG", "LC_ALL", "LC_MESSAGES", "LANG", "LANGUAGE"):
+        value = env.get(name, "")
+        if value:
+            return "ru" if value.lower().startswith("ru") else DEFAULT_LANG
+    return DEFAULT_LANG
+
+
+class Translator:
+    """A bound language: ``t("key", **params)``."""
+
+    def __init__(self, lang: str) -> None:
+        self.lang = lang if lang in LANGUAGES else DEFAULT_LANG
+
+    def __call__(self, key: str, /, **params: Any) -> str:
+        return translate(key, self.lang, **params)

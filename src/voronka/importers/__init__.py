@@ -1,0 +1,21 @@
+"""Importers: one module per format behind a common shape, listed in an explicit registry."""
+
+from __future__ import annotations
+
+from voronka.importers.base import DealRecord, EventRecord, Importer, ImportReport, ImportTarget, Progress
+from voronka.importers.deals import DealsImporter
+from voronka.importers.events import EventsImporter
+from voronka.importers.run import import_file
+
+IMPORTERS: dict[str, Importer] = {importer.name: importer for importer in (DealsImporter(), EventsImporter())}
+
+__all__ = [
+    "IMPORTERS",
+    "DealRecord",
+    "EventRecord",
+    "ImportReport",
+    "ImportTarget",
+    "Importer",
+    "Progress",
+    "import_file",
+]

@@ -1,0 +1,89 @@
+"""Running an import: read, validate, store — one transaction that the caller commits or rolls back."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import TypeVar
+
+from voronka.errors import ImportFailed
+from voronka.i18n import Message
+from voronka.importers.base import DealRecord, EventRecord, ImportReport, ImportTarget, Progress
+from voronka.importers.events import write_events
+from voronka.importers.tables import open_table
+from voronka.importers.writer import DealWriter
+
+PROGRESS_EVERY = 2_000
+T = TypeVar("T")
+
+
+def import_file(
+    *,
+    target: ImportTarget,
+    path: Path,
+    format: str | None = None,
+    history: Path | None = None,
+    progress: Progress | None = None,
+) -> ImportReport:
+    """Import ``path`` (and its stage history ``history``) into ``target``'s pipeline.
+
+    Bad rows are listed in the report; a file that cannot be read raises ``ImportFailed`` before
+    anything is written. The caller commits (or rolls back, for a dry run).
+    """
+    from voronka.importers import IMPORTERS
+
+    if format is not None and format not in IMPORTERS:
+        raise ImportFailed(
+            reason=Message("import.unknown_format", {"name": format, "names": ", ".join(IMPORTERS)})
+        )
+    table = open_table(path)
+    format = format or detect_format(table.header)
+    importer = IMPORTERS[format]
+    importer.check_header(table, target)
+    history_table = None
+    if history is not None:
+        history_table = open_table(history)
+        IMPORTERS["events"].check_header(history_table, target)
+    report = ImportReport(file=path.name)
+    if progress is not None:
+        progress.start(table.rows_estimate)
+    records = importer.records(table, target, report)
+    if format == "events":
+        events = _counted(records, progress)
+        write_events(target, [e for e in events if isinstance(e, EventRecord)], report)
+        return report
+    writer = DealWriter(target, report)
+    for record in _counted(records, progress):
+        if isinstance(record, DealRecord):
+            writer.add(record)
+    writer.flush()
+    if history_table is not None:
+        history_report = ImportReport(file=history_table.path.name)
+        history_events = IMPORTERS["events"].records(history_table, target, history_report)
+        write_events(target, [e for e in history_events if isinstance(e, EventRecord)], history_report)
+        report.rejected.extend(history_report.rejected)
+    return report
+
+
+def detect_format(header: tuple[str, ...]) -> str:
+    """``events`` for a stage-history header, else the canonical ``deals`` format."""
+    from voronka.importers import IMPORTERS
+
+    lowered = {h.strip().casefold() for h in header}
+    for name, importer in IMPORTERS.items():
+        if importer.recognises(lowered):
+            return name
+    return "deals"
+
+
+def _counted(records: Iterable[T], progress: Progress | None) -> Iterator[T]:
+    """Pass records through, telling ``progress`` every few thousand rows."""
+    pending = 0
+    for record in records:
+        yield record
+        pending += 1
+        if progress is not None and pending >= PROGRESS_EVERY:
+            progress.advance(pending)
+            pending = 0
+    if progress is not None and pending:
+        progress.advance(pending)

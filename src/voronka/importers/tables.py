@@ -1,0 +1,139 @@
+"""Reading a table from a file: CSV of any usual encoding and delimiter, or the first sheet of an XLSX.
+
+Detection happens before anything is imported, so a file that cannot be read changes nothing.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from voronka.errors import ImportFailed
+from voronka.i18n import Message
+
+_SAMPLE = 64 * 1024
+_CHUNK = 1 << 20
+_DELIMITERS = (",", ";", "\t")
+_XLSX_MAGIC = b"PK\x03\x04"
+
+
+@dataclass(frozen=True)
+class TableFile:
+    """A readable table: its header and a way to iterate its rows with their line numbers."""
+
+    path: Path
+    header: tuple[str, ...]
+    encoding: str | None
+    delimiter: str | None
+    rows_estimate: int
+
+    def rows(self) -> Iterator[tuple[int, list[str]]]:
+        """(line number in the file, cells) for every data row; blank rows are skipped."""
+        if self.encoding is None:
+            yield from _xlsx_rows(self.path)
+            return
+        with self.path.open(encoding=self.encoding, newline="") as handle:
+            reader = csv.reader(handle, delimiter=self.delimiter or ",")
+            next(reader, None)
+            for cells in reader:
+                if any(cell.strip() for cell in cells):
+                    yield reader.line_num, cells
+
+
+def _fail(key: str, **params: object) -> ImportFailed:
+    return ImportFailed(reason=Message(f"import.{key}", params))
+
+
+def open_table(path: Path) -> TableFile:
+    """Detect kind, encoding and delimiter and read the header; raise ImportFailed if unreadable."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(_SAMPLE)
+    except OSError as exc:
+        raise _fail("cannot_open", file=path.name, reason=exc.strerror or str(exc)) from None
+    if not head.strip():
+        raise _fail("empty", file=path.name)
+    if head.startswith(_XLSX_MAGIC):
+        return _open_xlsx(path)
+    if b"\x00" in head:
+        raise _fail("not_text", file=path.name)
+    encoding = _detect_encoding(path)
+    header_line = head.decode(encoding, errors="replace").lstrip("\ufeff").splitlines()[0]
+    delimiter = _detect_delimiter(header_line)
+    header = next(csv.reader(io.StringIO(header_line), delimiter=delimiter), [])
+    if not any(h.strip() for h in header):
+        raise _fail("no_header", file=path.name)
+    estimate = max(_count_lines(path) - 1, 0)
+    return TableFile(path, tuple(h.strip() for h in header), encoding, delimiter, estimate)
+
+
+def _detect_encoding(path: Path) -> str:
+    """UTF-8 (with or without BOM) when the whole file decodes as UTF-8, else Windows-1251."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        with path.open("rb") as handle:
+            while chunk := handle.read(_CHUNK):
+                decoder.decode(chunk)
+            decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return "cp1251"
+    return "utf-8-sig"
+
+
+def _detect_delimiter(header_line: str) -> str:
+    counts = {d: header_line.count(d) for d in _DELIMITERS}
+    best = max(_DELIMITERS, key=lambda d: counts[d])
+    return best if counts[best] else ","
+
+
+def _count_lines(path: Path) -> int:
+    lines = 0
+    with path.open("rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            lines += chunk.count(b"\n")
+    return lines
+
+
+def _open_xlsx(path: Path) -> TableFile:
+    rows = _xlsx_rows(path, include_header=True)
+    try:
+        _, header = next(rows)
+    except StopIteration:
+        raise _fail("empty", file=path.name) from None
+    if not any(h.strip() for h in header):
+        raise _fail("no_header", file=path.name)
+    return TableFile(path, tuple(h.strip() for h in header), None, None, 0)
+
+
+def _xlsx_rows(path: Path, *, include_header: bool = False) -> Iterator[tuple[int, list[str]]]:
+    from openpyxl import load_workbook
+
+    try:
+        workbook = load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises many kinds for a damaged file
+        raise _fail("cannot_open", file=path.name, reason=type(exc).__name__) from None
+    try:
+        sheet = workbook.worksheets[0]
+        for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
+            if number == 1 and not include_header:
+                continue
+            cells = [_cell_text(v) for v in values]
+            if any(c.strip() for c in cells):
+                yield number, cells
+    finally:
+        workbook.close()
+
+
+def _cell_text(value: object) -> str:
+    """Spreadsheet values as the text a CSV would hold (dates in ISO form)."""
+    if value is None:
+        return ""
+    if hasattr(value, "isoformat"):
+        return str(value.isoformat(sep=" ") if hasattr(value, "hour") else value.isoformat())
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)

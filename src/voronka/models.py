@@ -1,0 +1,260 @@
+"""The storage schema (SQLAlchemy 2 declarative models).
+
+Every business table carries ``account_id`` so that a server installation can hold many businesses
+(and shard by account later). Times are naive UTC; money is integer minor units plus a currency code.
+The stage-change log is the truth; ``Deal.stage_id``, ``Deal.furthest_position`` and
+``Deal.first_contact_at`` are kept in step with it for speed and can be rebuilt from it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        dict[str, Any]: JSON,
+        dt.datetime: DateTime(),
+        dt.date: Date(),
+    }
+
+
+class DealStatus(enum.StrEnum):
+    OPEN = "open"
+    WON = "won"
+    LOST = "lost"
+
+
+class CallOutcome(enum.StrEnum):
+    ANSWERED = "answered"
+    NO_ANSWER = "no_answer"
+    BUSY = "busy"
+    REJECTED = "rejected"
+
+
+class Role(enum.StrEnum):
+    OWNER = "owner"
+    HEAD = "head"
+    MANAGER = "manager"
+    VIEWER = "viewer"
+
+
+class CauseFamily(enum.StrEnum):
+    """What a loss reason says about the cause (DIAGNOSTICS.md)."""
+
+    NON_TARGET = "non_target"
+    PRICE = "price"
+    TIMING = "timing"
+    COMPETITOR = "competitor"
+    UNREACHABLE = "unreachable"
+    NEED_GONE = "need_gone"
+    OTHER = "other"
+
+
+def _enum_check(name: str, column: str, values: type[enum.StrEnum]) -> CheckConstraint:
+    allowed = ", ".join(f"'{v.value}'" for v in values)
+    return CheckConstraint(f"{column} IN ({allowed})", name=name)
+
+
+class Account(Base):
+    __tablename__ = "accounts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    currency: Mapped[str] = mapped_column(String(3), default="RUB")
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    created_at: Mapped[dt.datetime]
+
+
+class User(Base):
+    """A person of the business: owner, head of sales, manager or viewer."""
+
+    __tablename__ = "users"
+    __table_args__ = (
+        UniqueConstraint("account_id", "name"),
+        _enum_check("role", "role", Role),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(320))
+    role: Mapped[str] = mapped_column(String(16), default=Role.MANAGER.value)
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class Pipeline(Base):
+    __tablename__ = "pipelines"
+    __table_args__ = (UniqueConstraint("account_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    stages: Mapped[list[Stage]] = relationship(order_by="Stage.position", back_populates="pipeline")
+
+
+class Stage(Base):
+    """An ordered stage; the last position is the won stage. Lost is not a stage."""
+
+    __tablename__ = "stages"
+    __table_args__ = (
+        UniqueConstraint("pipeline_id", "position", name="uq_stages_pipeline_id_position"),
+        UniqueConstraint("pipeline_id", "name", name="uq_stages_pipeline_id_name"),
+        CheckConstraint("position >= 1", name="position_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    pipeline_id: Mapped[int] = mapped_column(ForeignKey("pipelines.id"))
+    name: Mapped[str] = mapped_column(String(200))
+    position: Mapped[int] = mapped_column(Integer)
+    pipeline: Mapped[Pipeline] = relationship(back_populates="stages")
+
+
+class Source(Base):
+    """Where a lead came from (channel)."""
+
+    __tablename__ = "sources"
+    __table_args__ = (UniqueConstraint("account_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+
+
+class LossReason(Base):
+    __tablename__ = "loss_reasons"
+    __table_args__ = (
+        UniqueConstraint("account_id", "name"),
+        _enum_check("family", "family", CauseFamily),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    family: Mapped[str] = mapped_column(String(16), default=CauseFamily.OTHER.value)
+
+
+class Deal(Base):
+    __tablename__ = "deals"
+    __table_args__ = (
+        UniqueConstraint("account_id", "external_id"),
+        _enum_check("status", "status", DealStatus),
+        CheckConstraint("amount IS NULL OR amount >= 0", name="amount_not_negative"),
+        # Covers the cohort funnel (filter by pipeline and creation time, count by furthest/status).
+        Index(
+            "ix_deals_funnel",
+            "pipeline_id",
+            "created_at",
+            "furthest_position",
+            "status",
+            "currency",
+            "amount",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    pipeline_id: Mapped[int] = mapped_column(ForeignKey("pipelines.id"))
+    external_id: Mapped[str | None] = mapped_column(String(100))
+    title: Mapped[str | None] = mapped_column(String(300))
+    contact_name: Mapped[str | None] = mapped_column(String(200))
+    phone: Mapped[str | None] = mapped_column(String(50))
+    email: Mapped[str | None] = mapped_column(String(320))
+    source_id: Mapped[int | None] = mapped_column(ForeignKey("sources.id"), index=True)
+    manager_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    amount: Mapped[int | None] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(8), default=DealStatus.OPEN.value)
+    stage_id: Mapped[int] = mapped_column(ForeignKey("stages.id"))
+    furthest_position: Mapped[int] = mapped_column(Integer, default=1)
+    history_known: Mapped[bool] = mapped_column(Boolean, default=True)
+    """False when the deal was imported without stage entry times: the passage rule then falls
+    back to the cumulative rule for it."""
+    created_at: Mapped[dt.datetime]
+    closed_at: Mapped[dt.datetime | None]
+    loss_reason_id: Mapped[int | None] = mapped_column(ForeignKey("loss_reasons.id"))
+    first_contact_at: Mapped[dt.datetime | None]
+    custom: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    updated_at: Mapped[dt.datetime]
+
+
+class StageChange(Base):
+    """Append-only log of stage entries: the truth the funnel is counted from."""
+
+    __tablename__ = "stage_changes"
+    __table_args__ = (Index("ix_stage_changes_deal", "deal_id", "to_position", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    deal_id: Mapped[int] = mapped_column(ForeignKey("deals.id", ondelete="CASCADE"))
+    from_stage_id: Mapped[int | None] = mapped_column(ForeignKey("stages.id"))
+    to_stage_id: Mapped[int] = mapped_column(ForeignKey("stages.id"))
+    to_position: Mapped[int] = mapped_column(Integer)
+    at: Mapped[dt.datetime]
+    by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+
+class CallAttempt(Base):
+    __tablename__ = "call_attempts"
+    __table_args__ = (
+        _enum_check("outcome", "outcome", CallOutcome),
+        CheckConstraint("duration_seconds >= 0", name="duration_not_negative"),
+        Index("ix_call_attempts_deal", "deal_id", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    deal_id: Mapped[int] = mapped_column(ForeignKey("deals.id", ondelete="CASCADE"))
+    at: Mapped[dt.datetime]
+    outgoing_number: Mapped[str | None] = mapped_column(String(50))
+    outcome: Mapped[str] = mapped_column(String(16))
+    duration_seconds: Mapped[int] = mapped_column(Integer, default=0)
+    manager_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+
+class AdSpend(Base):
+    """Money spent on a source over a day or a calendar month (``period_start`` is its first day)."""
+
+    __tablename__ = "ad_spend"
+    __table_args__ = (
+        UniqueConstraint("account_id", "source_id", "period_start", "period_kind"),
+        CheckConstraint("period_kind IN ('day', 'month')", name="period_kind"),
+        CheckConstraint("amount >= 0", name="amount_not_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    source_id: Mapped[int] = mapped_column(ForeignKey("sources.id"))
+    period_start: Mapped[dt.date]
+    period_kind: Mapped[str] = mapped_column(String(5))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))

@@ -1,0 +1,52 @@
+"""Money: integer minor units plus an ISO 4217 code, never floats."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+
+from voronka.errors import InvalidValue
+
+# Currencies without minor units; every other one has two (RUB, USD, EUR, KZT, …).
+_ZERO_DECIMAL = frozenset({"JPY", "KRW", "VND", "CLP", "ISK", "UGX", "PYG", "XAF", "XOF"})
+_SPACES = re.compile(r"[\s\u00a0\u202f'’]")
+_CURRENCY_MARKS = re.compile(r"(?i)(₽|руб\.?|р\.|rub|\$|usd|€|eur|₸|kzt)")
+
+
+def exponent(currency: str) -> int:
+    return 0 if currency.upper() in _ZERO_DECIMAL else 2
+
+
+def to_minor(value: Decimal, currency: str) -> int:
+    scaled = value.scaleb(exponent(currency))
+    if scaled != scaled.to_integral_value():
+        raise InvalidValue(field="amount", value=str(value), hint=f"at most {exponent(currency)} decimals")
+    return int(scaled)
+
+
+def format_minor(amount: int, currency: str) -> str:
+    """``1250000`` RUB → ``"12500.00"``: the decimal string of major units used in JSON."""
+    places = exponent(currency)
+    return f"{Decimal(amount).scaleb(-places):.{places}f}"
+
+
+def parse_amount(text: str, currency: str) -> int | None:
+    """Read an amount as people write it: ``1 234,50``, ``1234.5``, ``1,234.50``, ``12 000 ₽``.
+
+    Empty text is ``None``; a negative or unreadable amount raises ``InvalidValue``.
+    """
+    cleaned = _CURRENCY_MARKS.sub("", _SPACES.sub("", text or ""))
+    if not cleaned:
+        return None
+    if "," in cleaned and "." in cleaned:
+        # The later separator is the decimal one; the other groups thousands.
+        thousands = "," if cleaned.rfind(",") < cleaned.rfind(".") else "."
+        cleaned = cleaned.replace(thousands, "")
+    cleaned = cleaned.replace(",", ".")
+    try:
+        value = Decimal(cleaned)
+    except InvalidOperation:
+        raise InvalidValue(field="amount", value=text, hint="a number such as 15000 or 15 000,50") from None
+    if not value.is_finite() or value < 0:
+        raise InvalidValue(field="amount", value=text, hint="a sum of zero or more")
+    return to_minor(value, currency)
