@@ -106,8 +106,6 @@ def move_deal(
     _log_entry(session, deal, current, stage, at, by)
     deal.stage_id = stage.id
     deal.furthest_position = max(deal.furthest_position, stage.position)
-    if deal.first_contact_at is None and not _has_calls(session, deal):
-        deal.first_contact_at = at
     deal.updated_at = utcnow()
     return deal
 
@@ -255,6 +253,8 @@ def _log_entry(
             by_user_id=by.id if by else None,
         )
     )
+    if from_stage is not None and deal.first_contact_at is None and not _has_calls(session, deal):
+        deal.first_contact_at = at  # no call logged: the first stage move is the first contact
     session.flush()
 
 

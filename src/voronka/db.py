@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
@@ -32,10 +33,16 @@ def make_engine(url: str) -> Engine:
     except ArgumentError as exc:
         raise DatabaseUnavailable(url=url, reason=str(exc)) from None
     if parsed.get_backend_name() == "sqlite":
-        engine = create_engine(parsed, connect_args={"timeout": 30})
+        engine = create_engine(parsed, connect_args={"timeout": 30}, json_serializer=_json_text)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(parsed, pool_pre_ping=True)
+    return create_engine(parsed, pool_pre_ping=True, json_serializer=_json_text)
+
+
+def _json_text(value: Any) -> str:
+    """JSON with letters kept as they are: SQLite's json_extract matches keys by their raw text,
+    so a custom field called «Изделие» must not be stored as \\u-escapes."""
+    return json.dumps(value, ensure_ascii=False)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

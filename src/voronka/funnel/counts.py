@@ -150,7 +150,8 @@ def period_reaches(
     for position in range(1, positions + 1):
         reached = (
             select(entries.c.deal_id, func.min(entries.c.first_at).label("reached_at"))
-            .where(entries.c.position >= position)
+            # Every deal arrives in the first stage when it is created, so stage 1 is its own entry.
+            .where(entries.c.position >= position if position > 1 else entries.c.position == 1)
             .group_by(entries.c.deal_id)
             .subquery()
         )

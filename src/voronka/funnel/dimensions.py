@@ -143,7 +143,7 @@ class _NamedDimension:
         names: dict[Any, str | None] = {None: None}
         if ids:
             rows = ctx.session.execute(select(self.model.id, self.model.name).where(self.model.id.in_(ids)))
-            names.update(dict(rows.tuples().all()))
+            names.update({row[0]: row[1] for row in rows})
         return names
 
     def fill(self, first: str, last: str) -> list[str]:

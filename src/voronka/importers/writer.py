@@ -45,7 +45,7 @@ class _Names:
     def __init__(self, session: Session, account_id: int, model: Any, make: Callable[[str], dict[str, Any]]):
         self.session, self.account_id, self.model, self.make = session, account_id, model, make
         rows = session.execute(select(model.name, model.id).where(model.account_id == account_id))
-        self.ids: dict[str, int] = dict(rows.tuples().all())
+        self.ids: dict[str, int] = {row[0]: row[1] for row in rows}
 
     def id_of(self, name: str | None) -> int | None:
         if name is None:
