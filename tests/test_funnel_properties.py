@@ -7,6 +7,7 @@ written with the CRM services into real SQLite, counted by SQL, checked against 
 from __future__ import annotations
 
 import datetime as dt
+from itertools import pairwise
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -30,7 +31,7 @@ def check_identities(figures: FunnelFigures, *, cumulative: bool = True) -> None
     assert figures.open == sum(s.open or 0 for s in figures.stages)
     if cumulative:
         assert reached[-1] == figures.won
-        assert all(a >= b for a, b in zip(reached, reached[1:], strict=False)), reached
+        assert all(a >= b for a, b in pairwise(reached)), reached
         for stage in figures.stages:
             assert stage.conversion is None or 0 <= stage.conversion <= 1
             assert stage.conversion_from_start is None or 0 <= stage.conversion_from_start <= 1

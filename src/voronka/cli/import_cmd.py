@@ -38,7 +38,8 @@ class _Bar:
             self.progress.advance(self.task, rows)  # type: ignore[arg-type]
 
     def stop(self) -> None:
-        self.progress.stop()
+        if self.task is not None:
+            self.progress.stop()
 
 
 def deals(

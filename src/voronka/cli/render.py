@@ -67,7 +67,7 @@ def print_funnel(console: Console, report: FunnelReport, t: Translator) -> None:
         _print_groups(console, report, t)
     if report.timing is not None:
         _print_timing(console, report.timing, t)
-    console.print(f"[dim]{explain(report, t)}[/dim]")
+    console.print(f"[dim]{explain(report, t)}[/dim]", soft_wrap=True)
 
 
 def _print_groups(console: Console, report: FunnelReport, t: Translator) -> None:

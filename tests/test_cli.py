@@ -1,0 +1,143 @@
+"""The command line: the CONTRACT.md interface, exit codes, and one-line errors in both languages."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from voronka.cli import app
+
+runner = CliRunner()
+
+
+def voronka(*args: str) -> tuple[int, str, str]:
+    result = runner.invoke(app, list(args))
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_init_import_funnel_round_trip(db_url: str, tmp_path: Path) -> None:
+    code, out, _ = voronka(
+        "--db", db_url, "--lang", "en", "init", "--pipeline", "Sales", "--stages", "Lead,Deal,Paid"
+    )
+    assert code == 0 and "Lead → Deal → Paid" in out
+    deals = tmp_path / "deals.csv"
+    deals.write_text(
+        "id,created_at,stage,status,amount,source\n1,2024-01-05,Lead,,,Site\n2,2024-02-05,Paid,won,1000,Site\n"
+        "3,2024-02-06,Deal,lost,,Ads\nx,bad-date,Lead,,,\n",
+        encoding="utf-8",
+    )
+    code, out, _ = voronka("--db", db_url, "import", "deals", str(deals), "--format", "json")
+    assert code == 0
+    report = json.loads(out)
+    assert (report["created"], report["rejected"][0]["line"]) == (3, 5)
+
+    code, out, _ = voronka(
+        "--db",
+        db_url,
+        "funnel",
+        "--format",
+        "json",
+        "--by",
+        "month",
+        "--from",
+        "2024-01-01",
+        "--to",
+        "2024-04-01",
+    )
+    data = json.loads(out)
+    assert (data["deals"], data["won"], data["lost"], data["open"], data["revenue"]) == (
+        3,
+        1,
+        1,
+        1,
+        "1000.00",
+    )
+    assert [g["value"] for g in data["groups"]] == ["2024-01", "2024-02", "2024-03"]
+    assert data["explanation"].startswith("Cohort view")
+
+    code, out, _ = voronka("--db", db_url, "funnel", "--format", "csv", "--by", "source")
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert rows[0] == {
+        "group": "(total)",
+        "position": "1",
+        "stage": "Lead",
+        "reached": "3",
+        "conversion": "",
+        "conversion_from_start": "1.0",
+        "lost": "0",
+        "open": "1",
+        "dropped": "1",
+    }
+    assert {r["group"] for r in rows} == {"(total)", "Site", "Ads"}
+
+    code, out, _ = voronka(
+        "--db", db_url, "--lang", "ru", "funnel", "--timing", "--view", "period", "--rule", "passage"
+    )
+    assert code == 0 and "Вид за период" in out and "Правило прохождения" in out
+
+
+def test_dry_run_writes_nothing(db_url: str, tmp_path: Path) -> None:
+    voronka("--db", db_url, "init", "--stages", "A,B")
+    deals = tmp_path / "d.csv"
+    deals.write_text("id,created_at,stage\n1,2024-01-05,A\n", encoding="utf-8")
+    code, out, _ = voronka("--db", db_url, "--lang", "en", "import", "deals", str(deals), "--dry-run")
+    assert code == 0 and "Dry run" in out and "1 created" in out
+    _, out, _ = voronka("--db", db_url, "funnel", "--format", "json")
+    assert json.loads(out)["deals"] == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["funnel"], "Error: There is no pipeline yet."),
+        (["funnel", "--from", "2024-02-30"], "Error: Cannot read --from «2024-02-30»"),
+        (["funnel", "--by", "colour"], "Error: unknown --by value 'colour'"),
+        (["import", "deals", "/nonexistent/x.csv"], "Error: There is no pipeline yet."),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_1(db_url: str, args: list[str], message: str) -> None:
+    code, _, err = voronka("--db", db_url, "--lang", "en", *args)
+    assert code == 1
+    assert err.startswith(message)
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_errors_speak_russian(db_url: str) -> None:
+    voronka("--db", db_url, "init", "--stages", "A,B")
+    code, _, err = voronka("--db", db_url, "--lang", "ru", "funnel", "--pipeline", "Нет такой")
+    assert code == 1 and err.startswith("Error: Нет воронки «Нет такой»")
+
+
+def test_bad_file_and_dates_order(db_url: str, tmp_path: Path) -> None:
+    voronka("--db", db_url, "init", "--stages", "A,B")
+    binary = tmp_path / "x.csv"
+    binary.write_bytes(b"\x00\xff" * 100)
+    code, _, err = voronka("--db", db_url, "--lang", "en", "import", "deals", str(binary))
+    assert code == 1 and err.startswith("Error: Nothing was imported: x.csv is not a text table")
+    code, _, err = voronka(
+        "--db", db_url, "--lang", "en", "funnel", "--from", "2024-03-01", "--to", "2024-03-01"
+    )
+    assert code == 1 and "must be before" in err
+
+
+def test_usage_errors_exit_2(db_url: str) -> None:
+    code, _, _ = voronka("--db", db_url, "funnel", "--view", "sideways")
+    assert code == 2
+
+
+def test_unreachable_database_is_a_clear_error() -> None:
+    code, _, err = voronka("--db", "postgresql://nobody@127.0.0.1:1/none", "--lang", "en", "funnel")
+    assert code == 1 and err.startswith("Error: Cannot open the database")
+
+
+def test_help_lists_every_command() -> None:
+    code, out, _ = voronka("--help")
+    assert code == 0
+    for command in ("init", "import", "funnel", "demo"):
+        assert command in out

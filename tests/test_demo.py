@@ -1,0 +1,106 @@
+"""The demo: deterministic, about a year and 3,000 leads, with the problems the lesson teaches to find."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections import defaultdict
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from typer.testing import CliRunner
+
+from tests.builders import account_for, funnel
+from voronka.cli import app
+from voronka.crm import rebuild_deal_state
+from voronka.demo import SPAM_NUMBER, DemoNeedsEmptyDatabase, DemoOptions, build_demo, reset_demo
+from voronka.models import AdSpend, CallAttempt, Deal, User
+
+TODAY = dt.date(2026, 11, 27)
+
+
+@pytest.fixture
+def demo(session: Session) -> Session:
+    build_demo(session=session, account=account_for(session), options=DemoOptions(today=TODAY))
+    session.commit()
+    return session
+
+
+def test_demo_is_the_lessons_business(demo: Session) -> None:
+    report = funnel(demo)
+    assert report.pipeline == "Мебель на заказ"
+    assert report.stage_names == (
+        "Заявка",
+        "Дозвон/квалификация",
+        "Предварительный расчёт",
+        "Точный расчёт",
+        "Договор/оплата",
+    )
+    assert 2700 <= report.figures.deals <= 3300
+    sources = funnel(demo, by="source").groups
+    managers = funnel(demo, by="manager").groups
+    assert sources is not None and managers is not None
+    assert len(sources) == 5 and len(managers) == 4
+    months = funnel(demo, by="month").groups
+    assert months is not None and len(months) in (12, 13)
+    assert demo.scalar(select(AdSpend.id).limit(1)) is not None
+
+
+def test_denormalised_state_matches_the_log(demo: Session) -> None:
+    for deal in demo.scalars(select(Deal).limit(400)):
+        before = (deal.stage_id, deal.furthest_position, deal.first_contact_at)
+        rebuild_deal_state(session=demo, deal=deal)
+        assert (deal.stage_id, deal.furthest_position, deal.first_contact_at) == before
+
+
+def test_spam_number_answer_rate_collapses_mid_year(demo: Session) -> None:
+    middle = dt.datetime.combine(TODAY - dt.timedelta(days=365 // 2 - 1), dt.time())
+    tally: dict[tuple[str, bool], list[int]] = defaultdict(lambda: [0, 0])
+    for number, at, outcome in demo.execute(
+        select(CallAttempt.outgoing_number, CallAttempt.at, CallAttempt.outcome)
+    ):
+        cell = tally[(number, at >= middle)]
+        cell[0] += outcome == "answered"
+        cell[1] += 1
+    rate = {key: answered / total for key, (answered, total) in tally.items()}
+    assert rate[(SPAM_NUMBER, False)] > 0.4
+    assert rate[(SPAM_NUMBER, True)] < 0.2
+    assert min(rate[(n, True)] for n, later in rate if later and n != SPAM_NUMBER) > 0.4
+
+
+def test_one_manager_calls_back_slowly(demo: Session) -> None:
+    delays: dict[str, list[float]] = defaultdict(list)
+    for name, created, first in demo.execute(
+        select(User.name, Deal.created_at, Deal.first_contact_at).join(User, User.id == Deal.manager_id)
+    ):
+        if first is not None:
+            delays[name].append((first - created).total_seconds() / 60)
+    medians = {name: sorted(v)[len(v) // 2] for name, v in delays.items()}
+    slow = max(medians, key=lambda name: medians[name])
+    assert slow == "Олег Кузнецов"
+    assert medians[slow] > 3 * sorted(medians.values())[-2]
+
+
+def test_demo_is_deterministic_and_rebuilds_in_place(tmp_path: object) -> None:
+    runner = CliRunner()
+    db = f"sqlite:///{tmp_path}/demo.db"
+    outputs = []
+    for _ in range(2):
+        result = runner.invoke(app, ["--db", db, "--lang", "en", "demo", "--today", TODAY.isoformat()])
+        assert result.exit_code == 0, result.stderr
+        assert "Next:" in result.stdout
+        outputs.append(
+            json.loads(
+                runner.invoke(app, ["--db", db, "funnel", "--format", "json", "--by", "source"]).stdout
+            )
+        )
+    assert outputs[0] == outputs[1]
+
+
+def test_demo_refuses_a_database_with_other_deals(session: Session) -> None:
+    from tests.builders import Journey, journeys_for
+
+    journeys_for(session, [Journey("2024-01-01")])
+    with pytest.raises(DemoNeedsEmptyDatabase):
+        reset_demo(session=session, account=account_for(session))

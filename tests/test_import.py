@@ -1,0 +1,212 @@
+"""Import of the canonical deals and events formats, and every kind of bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from openpyxl import Workbook
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from tests.builders import account_for, funnel, pipeline_for, reached
+from voronka.errors import ImportFailed
+from voronka.funnel.query import Rule
+from voronka.importers import ImportReport, ImportTarget, import_file
+from voronka.models import Deal, StageChange
+
+HEADER = "id,created_at,stage,status,closed_at,loss_reason,amount,source,manager,entered:Qualified,entered:Estimate,Город"
+
+
+def write(tmp_path: Path, text: str, name: str = "deals.csv", encoding: str = "utf-8") -> Path:
+    path = tmp_path / name
+    path.write_bytes(text.encode(encoding))
+    return path
+
+
+def run_import(session: Session, path: Path, **options: object) -> ImportReport:
+    account = account_for(session)
+    from voronka.accounts import find_pipeline
+
+    target = ImportTarget(session, account, find_pipeline(session=session, account=account))
+    report = import_file(target=target, path=path, **options)  # type: ignore[arg-type]
+    session.commit()
+    return report
+
+
+def deal_count(session: Session) -> int:
+    return int(session.scalar(select(func.count()).select_from(Deal)) or 0)
+
+
+def reasons(report: ImportReport) -> list[tuple[int, str]]:
+    return [(r.line, r.reason.render("en")) for r in report.rejected]
+
+
+GOOD = f"""{HEADER}
+d1,2024-03-01 10:00,Lead,,,,,Авито,Анна,,,Москва
+d2,2024-03-01 11:00,Estimate,lost,2024-03-05,Дорого,"150 000,50",Сайт,Олег,2024-03-01 12:00,2024-03-02 09:00,
+d3,01.03.2024 12:00,Won,,05.03.2024 15:30,,1234.5,Авито,Анна,,,Казань
+d4,2024-03-02,Contract,open,,,,,,,,
+"""
+
+
+def test_canonical_import_counts_like_the_services(session: Session, tmp_path: Path) -> None:
+    pipeline_for(session)
+    report = run_import(session, write(tmp_path, GOOD))
+    assert (report.created, report.updated, report.unchanged, reasons(report)) == (4, 0, 0, [])
+    total = funnel(session)
+    assert reached(total) == [4, 3, 3, 2, 1]
+    assert (total.figures.won, total.figures.lost, total.figures.open) == (1, 1, 2)
+    assert total.figures.revenue == {"RUB": 1234_50}
+    # d2 has a known history (Qualified, Estimate); the others count cumulatively under passage.
+    assert reached(funnel(session, rule=Rule.PASSAGE)) == [4, 3, 3, 2, 1]
+    d2 = session.scalars(select(Deal).where(Deal.external_id == "d2")).one()
+    assert (d2.amount, d2.history_known, d2.furthest_position) == (150_000_50, True, 3)
+    d1 = session.scalars(select(Deal).where(Deal.external_id == "d1")).one()
+    assert d1.custom == {"Город": "Москва"}
+    assert funnel(session, by="field:Город").groups is not None
+
+
+def test_reimport_updates_and_never_duplicates(session: Session, tmp_path: Path) -> None:
+    pipeline_for(session)
+    run_import(session, write(tmp_path, GOOD))
+    again = run_import(session, write(tmp_path, GOOD))
+    assert (again.created, again.updated, again.unchanged) == (0, 0, 4)
+    changed = GOOD.replace("d4,2024-03-02,Contract,open", "d4,2024-03-02,Won,won")
+    third = run_import(session, write(tmp_path, changed))
+    assert (third.created, third.updated, third.unchanged) == (0, 1, 3)
+    assert deal_count(session) == 4
+    assert funnel(session).figures.won == 2
+
+
+def test_cp1251_with_semicolons(session: Session, tmp_path: Path) -> None:
+    pipeline_for(session, ["Заявка", "Расчёт", "Оплата"])
+    text = "id;created_at;stage;status;amount;source\n1;01.02.2024;Заявка;;;Авито\n2;02.02.2024 10:15;Оплата;won;1 500,00;Сайт\n"
+    report = run_import(session, write(tmp_path, text, encoding="cp1251"))
+    assert (report.created, reasons(report)) == (2, [])
+    assert funnel(session, by="source").groups[0].value in {"Авито", "Сайт"}  # type: ignore[index]
+    assert funnel(session).figures.revenue == {"RUB": 1500_00}
+
+
+def test_utf8_bom_and_tabs(session: Session, tmp_path: Path) -> None:
+    pipeline_for(session)
+    text = "\ufeffid\tcreated_at\tstage\n1\t2024-02-01T10:00:00+03:00\tLead\n"
+    report = run_import(session, write(tmp_path, text))
+    assert report.created == 1
+    deal = session.scalars(select(Deal)).one()
+    assert str(deal.created_at) == "2024-02-01 07:00:00"  # stored in UTC
+
+
+def test_duplicate_ids_keep_the_first_row(session: Session, tmp_path: Path) -> None:
+    pipeline_for(session)
+    text = "id,created_at,stage\n1,2024-02-01,Lead\n2,2024-02-01,Lead\n1,2024-02-02,Estimate\n"
+    report = run_import(session, write(tmp_path, text))
+    assert report.created == 2
+    assert reasons(report) == [(4, "duplicate id 1 (first seen on line 2)")]
+
+
+def test_bad_rows_are_rejected_with_line_and_reason_while_good_rows_land(
+    session: Session, tmp_path: Path
+) -> None:
+    pipeline_for(session)
+    text = (
+        "id,created_at,stage,status,amount\n"
+        "ok1,2024-02-01,Lead,,\n"
+        "bad-date,2024-13-45,Lead,,\n"
+        "neg,2024-02-01,Lead,,-500\n"
+        "text-amount,2024-02-01,Lead,,дорого\n"
+        "unknown-stage,2024-02-01,Negotiation,,\n"
+        "bad-status,2024-02-01,Lead,maybe,\n"
+        ",2024-02-01,Lead,,\n"
+        "won-stage-lost,2024-02-01,Won,lost,\n"
+        "ok2,2024-02-01,Qualified,,100\n"
+    )
+    report = run_import(session, write(tmp_path, text))
+    assert report.created == 2
+    assert reasons(report) == [
+        (3, "created_at: cannot read date «2024-13-45» (use 2024-03-01, 01.03.2024 or 01.03.2024 14:30)"),
+        (4, "amount «-500» is not a sum of zero or more"),
+        (5, "amount «дорого» is not a sum of zero or more"),
+        (6, "stage «Negotiation» is not in pipeline «Sales»"),
+        (7, "status «maybe» is not open, won or lost"),
+        (8, "id is empty"),
+        (9, "stage «Won» is the won stage, so the status must be won"),
+    ]
+    assert deal_count(session) == 2
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "Nothing was imported: deals.csv is empty."),
+        (b"\x00\x01\x02binary\x00junk" * 10, "deals.csv is not a text table"),
+        (b"name,phone\nx,1\n", "lacks the required column(s) id, created_at, stage"),
+        (b"id,created_at,stage,entered:Nowhere\n1,2024-01-01,Lead,\n", "stage «Nowhere» is not in pipeline"),
+    ],
+)
+def test_unreadable_files_change_nothing(
+    session: Session, tmp_path: Path, content: bytes, message: str
+) -> None:
+    pipeline_for(session)
+    path = tmp_path / "deals.csv"
+    path.write_bytes(content)
+    with pytest.raises(ImportFailed) as error:
+        run_import(session, path)
+    assert message in error.value.message("en")
+    assert deal_count(session) == 0
+
+
+def test_missing_file_is_a_clear_error(session: Session, tmp_path: Path) -> None:
+    pipeline_for(session)
+    with pytest.raises(ImportFailed, match="cannot open missing.csv"):
+        run_import(session, tmp_path / "missing.csv")
+
+
+def test_xlsx_first_sheet(session: Session, tmp_path: Path) -> None:
+    import datetime as dt
+
+    pipeline_for(session)
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.append(["id", "created_at", "stage", "amount"])
+    sheet.append([101, dt.datetime(2024, 5, 1, 10, 30), "Qualified", 2500.5])
+    sheet.append([102, dt.date(2024, 5, 2), "Lead", None])
+    path = tmp_path / "deals.xlsx"
+    workbook.save(path)
+    report = run_import(session, path)
+    assert (report.created, reasons(report)) == (2, [])
+    amounts = {row[0]: row[1] for row in session.execute(select(Deal.external_id, Deal.amount))}
+    assert amounts == {"101": 2500_50, "102": None}
+
+
+def test_stage_history_file(session: Session, tmp_path: Path) -> None:
+    pipeline_for(session)
+    run_import(
+        session, write(tmp_path, "id,created_at,stage\nA,2024-03-01 09:00,Estimate\nB,2024-03-01,Lead\n")
+    )
+    history = "deal_id,stage,entered_at\nA,Estimate,2024-03-03 10:00\nA,Qualified,2024-03-02 10:00\nZ,Lead,2024-03-01\n"
+    report = run_import(session, write(tmp_path, history, name="history.csv"))
+    assert report.created == 2
+    assert reasons(report) == [(4, "deal Z is neither in the file nor in the database")]
+    assert reached(funnel(session, rule=Rule.PASSAGE)) == [2, 1, 1, 0, 0]
+    again = run_import(session, write(tmp_path, history, name="history.csv"))
+    assert (again.created, again.unchanged) == (0, 2)
+    positions = session.scalars(
+        select(StageChange.to_position).join(Deal).where(Deal.external_id == "A")
+    ).all()
+    assert sorted(positions) == [1, 2, 3, 3]  # arrival, the two history rows, and the import's own entry
+
+
+def test_deals_with_history_file_together(session: Session, tmp_path: Path) -> None:
+    pipeline_for(session)
+    deals = write(tmp_path, "id,created_at,stage\nA,2024-03-01 09:00,Estimate\n")
+    history = write(tmp_path, "deal_id,stage,entered_at\nA,Qualified,2024-03-02\n", name="h.csv")
+    report = run_import(session, deals, history=history)
+    assert report.created == 1
+    assert session.scalars(select(Deal.history_known)).one() is True
+
+
+def test_unknown_format_is_refused(session: Session, tmp_path: Path) -> None:
+    pipeline_for(session)
+    with pytest.raises(ImportFailed, match="unknown format"):
+        run_import(session, write(tmp_path, GOOD), format="amo")
