@@ -15,7 +15,10 @@ from voronka.funnel.query import Rule
 from voronka.importers import ImportReport, ImportTarget, import_file
 from voronka.models import Deal, StageChange
 
-HEADER = "id,created_at,stage,status,closed_at,loss_reason,amount,source,manager,entered:Qualified,entered:Estimate,Город"
+HEADER = (
+    "id,created_at,stage,status,closed_at,loss_reason,amount,source,manager,"
+    "entered:Qualified,entered:Estimate,Город"
+)
 
 
 def write(tmp_path: Path, text: str, name: str = "deals.csv", encoding: str = "utf-8") -> Path:
@@ -81,7 +84,11 @@ def test_reimport_updates_and_never_duplicates(session: Session, tmp_path: Path)
 
 def test_cp1251_with_semicolons(session: Session, tmp_path: Path) -> None:
     pipeline_for(session, ["Заявка", "Расчёт", "Оплата"])
-    text = "id;created_at;stage;status;amount;source\n1;01.02.2024;Заявка;;;Авито\n2;02.02.2024 10:15;Оплата;won;1 500,00;Сайт\n"
+    text = (
+        "id;created_at;stage;status;amount;source\n"
+        "1;01.02.2024;Заявка;;;Авито\n"
+        "2;02.02.2024 10:15;Оплата;won;1 500,00;Сайт\n"
+    )
     report = run_import(session, write(tmp_path, text, encoding="cp1251"))
     assert (report.created, reasons(report)) == (2, [])
     assert funnel(session, by="source").groups[0].value in {"Авито", "Сайт"}  # type: ignore[index]
@@ -158,7 +165,7 @@ def test_unreadable_files_change_nothing(
 
 def test_missing_file_is_a_clear_error(session: Session, tmp_path: Path) -> None:
     pipeline_for(session)
-    with pytest.raises(ImportFailed, match="cannot open missing.csv"):
+    with pytest.raises(ImportFailed, match=r"cannot open missing\.csv"):
         run_import(session, tmp_path / "missing.csv")
 
 
