@@ -62,9 +62,7 @@ def add_journey(session: Session, pipeline: Pipeline, journey: Journey) -> Deal:
         created_at=at(journey.created),
         currency=journey.currency,
         amount=journey.amount,
-        source=get_or_create_source(session=session, account=account, name=journey.source)
-        if journey.source
-        else None,
+        source=get_or_create_source(session=session, account=account, name=journey.source) if journey.source else None,
         manager=get_or_create_manager(session=session, account=account, name=journey.manager)
         if journey.manager
         else None,

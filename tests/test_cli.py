@@ -22,9 +22,7 @@ def voronka(*args: str) -> tuple[int, str, str]:
 
 
 def test_init_import_funnel_round_trip(db_url: str, tmp_path: Path) -> None:
-    code, out, _ = voronka(
-        "--db", db_url, "--lang", "en", "init", "--pipeline", "Sales", "--stages", "Lead,Deal,Paid"
-    )
+    code, out, _ = voronka("--db", db_url, "--lang", "en", "init", "--pipeline", "Sales", "--stages", "Lead,Deal,Paid")
     assert code == 0 and "Lead → Deal → Paid" in out
     deals = tmp_path / "deals.csv"
     deals.write_text(
@@ -120,9 +118,7 @@ def test_bad_file_and_dates_order(db_url: str, tmp_path: Path) -> None:
     binary.write_bytes(b"\x00\xff" * 100)
     code, _, err = voronka("--db", db_url, "--lang", "en", "import", "deals", str(binary))
     assert code == 1 and err.startswith("Error: Nothing was imported: x.csv is not a text table")
-    code, _, err = voronka(
-        "--db", db_url, "--lang", "en", "funnel", "--from", "2024-03-01", "--to", "2024-03-01"
-    )
+    code, _, err = voronka("--db", db_url, "--lang", "en", "funnel", "--from", "2024-03-01", "--to", "2024-03-01")
     assert code == 1 and "must be before" in err
 
 

@@ -40,14 +40,10 @@ def test_moves_are_logged_and_state_follows(session: Session) -> None:
     deal = add_journey(
         session,
         pipeline,
-        Journey(
-            "2024-03-01 10:00", moves=[("Estimate", "2024-03-02 10:00"), ("Qualified", "2024-03-03 10:00")]
-        ),
+        Journey("2024-03-01 10:00", moves=[("Estimate", "2024-03-02 10:00"), ("Qualified", "2024-03-03 10:00")]),
     )
     log = session.execute(
-        select(StageChange.to_position, StageChange.at)
-        .where(StageChange.deal_id == deal.id)
-        .order_by(StageChange.id)
+        select(StageChange.to_position, StageChange.at).where(StageChange.deal_id == deal.id).order_by(StageChange.id)
     ).all()
     assert [(p, str(t)) for p, t in log] == [
         (1, "2024-03-01 10:00:00"),
@@ -60,9 +56,7 @@ def test_moves_are_logged_and_state_follows(session: Session) -> None:
 
 def test_calls_set_first_contact(session: Session) -> None:
     pipeline = pipeline_for(session)
-    deal = add_journey(
-        session, pipeline, Journey("2024-03-01 10:00", moves=[("Qualified", "2024-03-01 12:00")])
-    )
+    deal = add_journey(session, pipeline, Journey("2024-03-01 10:00", moves=[("Qualified", "2024-03-01 12:00")]))
     log_call(
         session=session,
         deal=deal,
@@ -135,9 +129,7 @@ def test_reopen(session: Session) -> None:
         None,
         3,
     )
-    won = add_journey(
-        session, pipeline, Journey("2024-03-01", moves=[("Contract", "2024-03-02")], won="2024-03-03")
-    )
+    won = add_journey(session, pipeline, Journey("2024-03-01", moves=[("Contract", "2024-03-02")], won="2024-03-03"))
     reopen_deal(session=session, deal=won, at=at("2024-03-04"))
     assert (won.status, won.stage_id, won.furthest_position) == (
         "open",
@@ -154,9 +146,7 @@ def test_rebuild_from_the_log_gives_the_same_state(session: Session) -> None:
         [
             Journey("2024-03-01", moves=[("Estimate", "2024-03-02"), ("Lead", "2024-03-03")]),
             Journey("2024-03-01", won="2024-03-09"),
-            Journey(
-                "2024-03-01", moves=[("Contract", "2024-03-02")], won="2024-03-03", reopened="2024-03-05"
-            ),
+            Journey("2024-03-01", moves=[("Contract", "2024-03-02")], won="2024-03-03", reopened="2024-03-05"),
             Journey("2024-03-01", moves=[("Qualified", "2024-03-02")], lost=("2024-03-04", "Дорого")),
         ],
     )
@@ -197,8 +187,6 @@ def test_bad_values_are_named_errors(session: Session) -> None:
     deal = add_journey(session, pipeline, Journey("2024-03-01"))
     with pytest.raises(InvalidValue):
         log_call(session=session, deal=deal, outcome=CallOutcome.BUSY, duration_seconds=-5)
-    reason = get_or_create_loss_reason(
-        session=session, account=account_for(session), name="Ушёл к конкуренту"
-    )
+    reason = get_or_create_loss_reason(session=session, account=account_for(session), name="Ушёл к конкуренту")
     assert reason.family == "competitor"
     assert lose_deal(session=session, deal=deal, reason=reason).status == DealStatus.LOST.value

@@ -57,9 +57,7 @@ def test_denormalised_state_matches_the_log(demo: Session) -> None:
 def test_spam_number_answer_rate_collapses_mid_year(demo: Session) -> None:
     middle = dt.datetime.combine(TODAY - dt.timedelta(days=365 // 2 - 1), dt.time())
     tally: dict[tuple[str, bool], list[int]] = defaultdict(lambda: [0, 0])
-    for number, at, outcome in demo.execute(
-        select(CallAttempt.outgoing_number, CallAttempt.at, CallAttempt.outcome)
-    ):
+    for number, at, outcome in demo.execute(select(CallAttempt.outgoing_number, CallAttempt.at, CallAttempt.outcome)):
         cell = tally[(number, at >= middle)]
         cell[0] += outcome == "answered"
         cell[1] += 1
@@ -91,9 +89,7 @@ def test_demo_is_deterministic_and_rebuilds_in_place(tmp_path: object) -> None:
         assert result.exit_code == 0, result.stderr
         assert "Next:" in result.stdout
         outputs.append(
-            json.loads(
-                runner.invoke(app, ["--db", db, "funnel", "--format", "json", "--by", "source"]).stdout
-            )
+            json.loads(runner.invoke(app, ["--db", db, "funnel", "--format", "json", "--by", "source"]).stdout)
         )
     assert outputs[0] == outputs[1]
 

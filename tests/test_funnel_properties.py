@@ -90,9 +90,7 @@ def _clear(session: Session) -> None:
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(journey_strategy, min_size=1, max_size=12))
-def test_identities_hold_for_any_history_counted_in_sql(
-    sqlite_session: Session, journeys: list[Journey]
-) -> None:
+def test_identities_hold_for_any_history_counted_in_sql(sqlite_session: Session, journeys: list[Journey]) -> None:
     _clear(sqlite_session)
     pipeline = pipeline_for(sqlite_session)
     for journey in journeys:
@@ -109,9 +107,7 @@ def test_identities_hold_for_any_history_counted_in_sql(
         assert sum(g.figures.deals for g in report.groups) == total.figures.deals
         assert sum(g.figures.won for g in report.groups) == total.figures.won
         for position in range(POSITIONS):
-            assert sum(g.figures.stages[position].reached for g in report.groups) == reached_at(
-                total, position
-            )
+            assert sum(g.figures.stages[position].reached for g in report.groups) == reached_at(total, position)
     passage = funnel(sqlite_session, rule=Rule.PASSAGE)
     check_identities(passage.figures, cumulative=False)
     cumulative = [s.reached for s in total.figures.stages]

@@ -110,9 +110,7 @@ def test_conversions_and_drops(session: Session) -> None:
         [
             Journey("2024-03-01 10:00"),
             Journey("2024-03-01 11:00", moves=[("Qualified", "2024-03-01 12:00")]),
-            Journey(
-                "2024-03-01 12:00", moves=[("Qualified", "2024-03-01 13:00")], lost=("2024-03-02", "Сроки")
-            ),
+            Journey("2024-03-01 12:00", moves=[("Qualified", "2024-03-01 13:00")], lost=("2024-03-02", "Сроки")),
             Journey("2024-03-01 13:00", won="2024-03-10 10:00", amount=100_00),
         ],
     )
@@ -296,9 +294,7 @@ def test_money_is_never_added_across_currencies(session: Session) -> None:
 
 def test_json_has_the_contract_shape(session: Session) -> None:
     journeys_for(session, [Journey("2024-03-01 10:00", source="Авито", won="2024-03-02", amount=12_345_67)])
-    data = report_to_dict(
-        funnel(session, by="source", date_from=dt.date(2024, 1, 1), date_to=dt.date(2025, 1, 1))
-    )
+    data = report_to_dict(funnel(session, by="source", date_from=dt.date(2024, 1, 1), date_to=dt.date(2025, 1, 1)))
     assert {
         "pipeline",
         "view",
@@ -320,9 +316,7 @@ def test_json_has_the_contract_shape(session: Session) -> None:
     )
     assert data["revenue"] == "12345.67"
     stage = data["stages"][0]
-    assert {"position", "name", "reached", "conversion", "conversion_from_start", "lost", "open"} <= set(
-        stage
-    )
+    assert {"position", "name", "reached", "conversion", "conversion_from_start", "lost", "open"} <= set(stage)
     group = data["groups"][0]
     assert (group["by"], group["value"], group["deals"], group["revenue"]) == (
         "source",
@@ -330,3 +324,33 @@ def test_json_has_the_contract_shape(session: Session) -> None:
         1,
         "12345.67",
     )
+
+
+def test_months_across_daylight_saving_changes(session: Session) -> None:
+    from voronka.accounts import default_account
+
+    # Europe/Berlin is UTC+1 in winter and UTC+2 in summer: both deals fall just after local midnight.
+    journeys_for(session, [Journey("2024-01-31 23:30"), Journey("2024-03-31 22:30"), Journey("2024-07-15 10:00")])
+    default_account(session=session).timezone = "Europe/Berlin"
+    months = funnel(session, by="month", date_from=dt.date(2024, 1, 1), date_to=dt.date(2024, 8, 1)).groups
+    assert months is not None
+    assert [(g.value, g.figures.deals) for g in months if g.figures.deals] == [
+        ("2024-02", 1),
+        ("2024-04", 1),
+        ("2024-07", 1),
+    ]
+    days = funnel(session, by="day", date_from=dt.date(2024, 3, 31), date_to=dt.date(2024, 4, 2)).groups
+    assert days is not None
+    assert [(g.value, g.figures.deals) for g in days] == [("2024-03-31", 0), ("2024-04-01", 1)]
+
+
+def test_fixed_offset_is_detected_only_without_changes() -> None:
+    from zoneinfo import ZoneInfo
+
+    from voronka.funnel.dimensions import fixed_offset_minutes
+
+    start, end = dt.datetime(2024, 1, 1), dt.datetime(2024, 12, 31)
+    assert fixed_offset_minutes(ZoneInfo("Europe/Moscow"), start, end) == 180
+    assert fixed_offset_minutes(ZoneInfo("Asia/Kolkata"), start, end) == 330
+    assert fixed_offset_minutes(ZoneInfo("Europe/Berlin"), start, end) is None
+    assert fixed_offset_minutes(ZoneInfo("Europe/Berlin"), dt.datetime(2024, 5, 1), dt.datetime(2024, 6, 1)) == 120

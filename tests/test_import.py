@@ -16,8 +16,7 @@ from voronka.importers import ImportReport, ImportTarget, import_file
 from voronka.models import Deal, StageChange
 
 HEADER = (
-    "id,created_at,stage,status,closed_at,loss_reason,amount,source,manager,"
-    "entered:Qualified,entered:Estimate,Город"
+    "id,created_at,stage,status,closed_at,loss_reason,amount,source,manager,entered:Qualified,entered:Estimate,Город"
 )
 
 
@@ -112,9 +111,7 @@ def test_duplicate_ids_keep_the_first_row(session: Session, tmp_path: Path) -> N
     assert reasons(report) == [(4, "duplicate id 1 (first seen on line 2)")]
 
 
-def test_bad_rows_are_rejected_with_line_and_reason_while_good_rows_land(
-    session: Session, tmp_path: Path
-) -> None:
+def test_bad_rows_are_rejected_with_line_and_reason_while_good_rows_land(session: Session, tmp_path: Path) -> None:
     pipeline_for(session)
     text = (
         "id,created_at,stage,status,amount\n"
@@ -151,9 +148,7 @@ def test_bad_rows_are_rejected_with_line_and_reason_while_good_rows_land(
         (b"id,created_at,stage,entered:Nowhere\n1,2024-01-01,Lead,\n", "stage «Nowhere» is not in pipeline"),
     ],
 )
-def test_unreadable_files_change_nothing(
-    session: Session, tmp_path: Path, content: bytes, message: str
-) -> None:
+def test_unreadable_files_change_nothing(session: Session, tmp_path: Path, content: bytes, message: str) -> None:
     pipeline_for(session)
     path = tmp_path / "deals.csv"
     path.write_bytes(content)
@@ -188,9 +183,7 @@ def test_xlsx_first_sheet(session: Session, tmp_path: Path) -> None:
 
 def test_stage_history_file(session: Session, tmp_path: Path) -> None:
     pipeline_for(session)
-    run_import(
-        session, write(tmp_path, "id,created_at,stage\nA,2024-03-01 09:00,Estimate\nB,2024-03-01,Lead\n")
-    )
+    run_import(session, write(tmp_path, "id,created_at,stage\nA,2024-03-01 09:00,Estimate\nB,2024-03-01,Lead\n"))
     history = "deal_id,stage,entered_at\nA,Estimate,2024-03-03 10:00\nA,Qualified,2024-03-02 10:00\nZ,Lead,2024-03-01\n"
     report = run_import(session, write(tmp_path, history, name="history.csv"))
     assert report.created == 2
@@ -198,9 +191,7 @@ def test_stage_history_file(session: Session, tmp_path: Path) -> None:
     assert reached(funnel(session, rule=Rule.PASSAGE)) == [2, 1, 1, 0, 0]
     again = run_import(session, write(tmp_path, history, name="history.csv"))
     assert (again.created, again.unchanged) == (0, 2)
-    positions = session.scalars(
-        select(StageChange.to_position).join(Deal).where(Deal.external_id == "A")
-    ).all()
+    positions = session.scalars(select(StageChange.to_position).join(Deal).where(Deal.external_id == "A")).all()
     assert sorted(positions) == [1, 2, 3, 3]  # arrival, the two history rows, and the import's own entry
 
 
@@ -217,3 +208,17 @@ def test_unknown_format_is_refused(session: Session, tmp_path: Path) -> None:
     pipeline_for(session)
     with pytest.raises(ImportFailed, match="unknown format"):
         run_import(session, write(tmp_path, GOOD), format="amo")
+
+
+def test_imported_times_compare_like_times_written_by_the_services(session: Session, tmp_path: Path) -> None:
+    """Bulk-imported values must be stored exactly as SQLAlchemy stores them, or range filters slip."""
+    import datetime as dt
+
+    pipeline_for(session)
+    run_import(
+        session, write(tmp_path, "id,created_at,stage\nmidnight,2024-03-01 00:00,Lead\nbefore,2024-02-29 23:59,Lead\n")
+    )
+    march = funnel(session, date_from=dt.date(2024, 3, 1), date_to=dt.date(2024, 4, 1))
+    assert march.figures.deals == 1
+    stored = session.scalars(select(Deal.created_at).where(Deal.external_id == "midnight")).one()
+    assert stored == dt.datetime(2024, 3, 1)

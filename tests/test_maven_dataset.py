@@ -68,9 +68,7 @@ def to_canonical(rows: list[dict[str, str]], path: Path) -> None:
             )
 
 
-def expected_counts(
-    rows: list[dict[str, str]], key: str | None
-) -> dict[str | None, tuple[int, int, int, int, int]]:
+def expected_counts(rows: list[dict[str, str]], key: str | None) -> dict[str | None, tuple[int, int, int, int, int]]:
     """(deals, reached Engaging, won, lost, open) per value of ``key``, counted from the raw file."""
     managers = team_managers()
     counts: dict[str | None, Counter[str]] = defaultdict(Counter)
@@ -104,9 +102,7 @@ def test_maven_funnel_matches_an_independent_count(session: Session, tmp_path: P
 
     total = funnel(session)
     assert figures_tuple(total.figures) == expected_counts(rows, None)[None]
-    assert total.figures.revenue == {
-        "USD": sum(int(r["close_value"]) * 100 for r in rows if r["deal_stage"] == "Won")
-    }
+    assert total.figures.revenue == {"USD": sum(int(r["close_value"]) * 100 for r in rows if r["deal_stage"] == "Won")}
 
     by_agent = funnel(session, by="manager").groups
     assert by_agent is not None

@@ -25,9 +25,7 @@ def default_account(
     """The first account, created on first use (the embedded default holds one business)."""
     account = session.scalars(select(Account).order_by(Account.id).limit(1)).first()
     if account is None:
-        account = Account(
-            name=name, currency=currency, timezone=timezone or local_zone_name(), created_at=utcnow()
-        )
+        account = Account(name=name, currency=currency, timezone=timezone or local_zone_name(), created_at=utcnow())
         session.add(account)
         session.flush()
     return account
@@ -43,9 +41,7 @@ def create_pipeline(*, session: Session, account: Account, name: str, stages: Se
         raise InvalidPipeline(reason="at least two stages are needed (the last one is the won stage)")
     if len({n.casefold() for n in names}) != len(names):
         raise InvalidPipeline(reason="stage names repeat")
-    existing = session.scalars(
-        select(Pipeline).where(Pipeline.account_id == account.id, Pipeline.name == name)
-    ).first()
+    existing = session.scalars(select(Pipeline).where(Pipeline.account_id == account.id, Pipeline.name == name)).first()
     if existing is not None:
         if [s.name for s in existing.stages] == names:
             return existing
@@ -61,9 +57,7 @@ def create_pipeline(*, session: Session, account: Account, name: str, stages: Se
 
 
 def list_pipelines(*, session: Session, account: Account) -> list[Pipeline]:
-    return list(
-        session.scalars(select(Pipeline).where(Pipeline.account_id == account.id).order_by(Pipeline.id))
-    )
+    return list(session.scalars(select(Pipeline).where(Pipeline.account_id == account.id).order_by(Pipeline.id)))
 
 
 def find_pipeline(*, session: Session, account: Account, name: str | None = None) -> Pipeline:
@@ -91,9 +85,7 @@ def find_stage(pipeline: Pipeline, name: str) -> Stage:
 
 
 def get_or_create_source(*, session: Session, account: Account, name: str) -> Source:
-    found = session.scalars(
-        select(Source).where(Source.account_id == account.id, Source.name == name)
-    ).first()
+    found = session.scalars(select(Source).where(Source.account_id == account.id, Source.name == name)).first()
     if found is None:
         found = Source(account_id=account.id, name=name)
         session.add(found)
@@ -117,9 +109,7 @@ def get_or_create_loss_reason(
         select(LossReason).where(LossReason.account_id == account.id, LossReason.name == name)
     ).first()
     if found is None:
-        found = LossReason(
-            account_id=account.id, name=name, family=(family or guess_cause_family(name)).value
-        )
+        found = LossReason(account_id=account.id, name=name, family=(family or guess_cause_family(name)).value)
         session.add(found)
         session.flush()
     return found

@@ -137,9 +137,7 @@ def win_deal(
     return deal
 
 
-def lose_deal(
-    *, session: Session, deal: Deal, reason: LossReason | None, at: dt.datetime | None = None
-) -> Deal:
+def lose_deal(*, session: Session, deal: Deal, reason: LossReason | None, at: dt.datetime | None = None) -> Deal:
     """Close the deal as lost at the stage it is in; a reason is required."""
     _require_open(deal)
     if reason is None:
@@ -152,9 +150,7 @@ def lose_deal(
     return deal
 
 
-def reopen_deal(
-    *, session: Session, deal: Deal, stage: Stage | None = None, at: dt.datetime | None = None
-) -> Deal:
+def reopen_deal(*, session: Session, deal: Deal, stage: Stage | None = None, at: dt.datetime | None = None) -> Deal:
     """Make a closed deal open again.
 
     A lost deal stays at its stage (or moves to ``stage``). A won deal goes back to ``stage``, by
@@ -208,9 +204,7 @@ def log_call(
     )
     session.add(call)
     session.flush()
-    deal.first_contact_at = session.scalar(
-        select(func.min(CallAttempt.at)).where(CallAttempt.deal_id == deal.id)
-    )
+    deal.first_contact_at = session.scalar(select(func.min(CallAttempt.at)).where(CallAttempt.deal_id == deal.id))
     return call
 
 
@@ -218,9 +212,7 @@ def rebuild_deal_state(*, session: Session, deal: Deal) -> Deal:
     """Recompute the current stage, furthest position and first contact from the logs."""
     stages = _stages(session, deal)
     last = session.scalars(
-        select(StageChange)
-        .where(StageChange.deal_id == deal.id)
-        .order_by(StageChange.at.desc(), StageChange.id.desc())
+        select(StageChange).where(StageChange.deal_id == deal.id).order_by(StageChange.at.desc(), StageChange.id.desc())
     ).first()
     if deal.status == DealStatus.WON.value:
         deal.stage_id = stages[-1].id
@@ -231,9 +223,7 @@ def rebuild_deal_state(*, session: Session, deal: Deal) -> Deal:
         deal.furthest_position = _furthest_from_log(session, deal, cap=len(stages) - 1)
     first_call = session.scalar(select(func.min(CallAttempt.at)).where(CallAttempt.deal_id == deal.id))
     first_move = session.scalar(
-        select(func.min(StageChange.at)).where(
-            StageChange.deal_id == deal.id, StageChange.from_stage_id.is_not(None)
-        )
+        select(func.min(StageChange.at)).where(StageChange.deal_id == deal.id, StageChange.from_stage_id.is_not(None))
     )
     deal.first_contact_at = first_call or first_move
     return deal
@@ -269,15 +259,11 @@ def _require_same_pipeline(deal: Deal, stage: Stage) -> None:
 
 
 def _stages(session: Session, deal: Deal) -> list[Stage]:
-    return list(
-        session.scalars(select(Stage).where(Stage.pipeline_id == deal.pipeline_id).order_by(Stage.position))
-    )
+    return list(session.scalars(select(Stage).where(Stage.pipeline_id == deal.pipeline_id).order_by(Stage.position)))
 
 
 def _last_position(session: Session, deal: Deal) -> int:
-    return int(
-        session.scalar(select(func.max(Stage.position)).where(Stage.pipeline_id == deal.pipeline_id)) or 0
-    )
+    return int(session.scalar(select(func.max(Stage.position)).where(Stage.pipeline_id == deal.pipeline_id)) or 0)
 
 
 def _has_calls(session: Session, deal: Deal) -> bool:
@@ -286,9 +272,7 @@ def _has_calls(session: Session, deal: Deal) -> bool:
 
 def _furthest_from_log(session: Session, deal: Deal, *, cap: int) -> int:
     highest = session.scalar(
-        select(func.max(StageChange.to_position)).where(
-            StageChange.deal_id == deal.id, StageChange.to_position <= cap
-        )
+        select(func.max(StageChange.to_position)).where(StageChange.deal_id == deal.id, StageChange.to_position <= cap)
     )
     return max(int(highest or 1), session.get(Stage, deal.stage_id).position if deal.stage_id else 1)  # type: ignore[union-attr]
 

@@ -119,9 +119,7 @@ class _Simulation:
         self.options = options
         self.now = now
         self.tz = zone(DEMO_TIMEZONE)
-        self.first_day = (now.date() if options.today is None else options.today) - dt.timedelta(
-            days=options.days
-        )
+        self.first_day = (now.date() if options.today is None else options.today) - dt.timedelta(days=options.days)
         self.spam_from = self.first_day + dt.timedelta(days=options.days // 2)
 
     def leads(self) -> list[_Lead]:
@@ -147,15 +145,11 @@ class _Simulation:
 
     def _lead(self, day: dt.date) -> _Lead:
         rng = self.rng
-        local = dt.datetime.combine(day, dt.time(9)) + dt.timedelta(
-            minutes=rng.triangular(0, 13 * 60, 4 * 60)
-        )
+        local = dt.datetime.combine(day, dt.time(9)) + dt.timedelta(minutes=rng.triangular(0, 13 * 60, 4 * 60))
         channel = rng.choices(CHANNELS, weights=[c.weight for c in CHANNELS])[0]
         product, _, base = rng.choices(PRODUCTS, weights=[p[1] for p in PRODUCTS])[0]
         amount = int(base * rng.lognormvariate(0, 0.35) / 1000) * 1000
-        phone = (
-            f"+7 9{rng.randint(10, 99)} {rng.randint(100, 999)}-{rng.randint(10, 99)}-{rng.randint(10, 99)}"
-        )
+        phone = f"+7 9{rng.randint(10, 99)} {rng.randint(100, 999)}-{rng.randint(10, 99)}-{rng.randint(10, 99)}"
         lead = _Lead(to_utc(local, self.tz), channel, rng.choice(MANAGERS), product, amount, phone)
         lead.entries.append((1, lead.created))
         self._play(lead)
@@ -225,9 +219,7 @@ class _Simulation:
                 lead.calls.append((at, number, CallOutcome.ANSWERED, rng.randint(60, 600)))
                 lead.entries.append((2, at + dt.timedelta(minutes=rng.randint(3, 12))))
                 return lead.entries[-1][1]
-            outcome = rng.choice(
-                (CallOutcome.NO_ANSWER, CallOutcome.NO_ANSWER, CallOutcome.BUSY, CallOutcome.REJECTED)
-            )
+            outcome = rng.choice((CallOutcome.NO_ANSWER, CallOutcome.NO_ANSWER, CallOutcome.BUSY, CallOutcome.REJECTED))
             lead.calls.append((at, number, outcome, 0))
             at += dt.timedelta(hours=rng.uniform(1, 20))
         if at < self.now:
@@ -257,12 +249,8 @@ def build_demo(*, session: Session, account: Account, options: DemoOptions | Non
     simulation = _Simulation(options, now)
     leads = simulation.leads()
     stage_ids = {s.position: s.id for s in pipeline.stages}
-    managers = {
-        m.name: get_or_create_manager(session=session, account=account, name=m.name).id for m in MANAGERS
-    }
-    sources = {
-        c.name: get_or_create_source(session=session, account=account, name=c.name).id for c in CHANNELS
-    }
+    managers = {m.name: get_or_create_manager(session=session, account=account, name=m.name).id for m in MANAGERS}
+    sources = {c.name: get_or_create_source(session=session, account=account, name=c.name).id for c in CHANNELS}
     reasons = {r: get_or_create_loss_reason(session=session, account=account, name=r).id for r in REASONS}
     rows = [
         _deal_row(lead, number, account, pipeline.id, stage_ids, managers, sources, reasons, now)
@@ -333,9 +321,7 @@ def _deal_row(
     }
 
 
-def _change_rows(
-    deal_id: int, lead: _Lead, account_id: int, stage_ids: dict[int, int]
-) -> list[dict[str, Any]]:
+def _change_rows(deal_id: int, lead: _Lead, account_id: int, stage_ids: dict[int, int]) -> list[dict[str, Any]]:
     rows, previous = [], None
     for position, at in lead.entries:
         rows.append(
@@ -383,9 +369,7 @@ class DemoNeedsEmptyDatabase(VoronkaError):
 def reset_demo(*, session: Session, account: Account) -> None:
     """Remove an earlier demo so the demo can be rebuilt; refuse if the database holds other deals."""
     demo_pipeline = session.scalars(
-        select(Pipeline).where(
-            Pipeline.account_id == account.id, Pipeline.name == FURNITURE.pipeline_name("ru")
-        )
+        select(Pipeline).where(Pipeline.account_id == account.id, Pipeline.name == FURNITURE.pipeline_name("ru"))
     ).first()
     other_deals = select(Deal.id).where(Deal.account_id == account.id)
     if demo_pipeline is not None:
@@ -393,9 +377,7 @@ def reset_demo(*, session: Session, account: Account) -> None:
     if session.scalars(other_deals.limit(1)).first() is not None or (
         demo_pipeline is not None
         and session.scalars(
-            select(Deal.id)
-            .where(Deal.pipeline_id == demo_pipeline.id, Deal.external_id.not_like("demo-%"))
-            .limit(1)
+            select(Deal.id).where(Deal.pipeline_id == demo_pipeline.id, Deal.external_id.not_like("demo-%")).limit(1)
         ).first()
         is not None
     ):

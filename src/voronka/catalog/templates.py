@@ -38,9 +38,7 @@ class PipelineTemplate:
     def add_defaults(self, *, session: Session, account: Account, lang: str = "ru") -> None:
         """The template's loss reasons and sources, added to the account if missing."""
         for reason, family in self.loss_reasons:
-            get_or_create_loss_reason(
-                session=session, account=account, name=reason.in_lang(lang), family=family
-            )
+            get_or_create_loss_reason(session=session, account=account, name=reason.in_lang(lang), family=family)
         for source in self.sources:
             get_or_create_source(session=session, account=account, name=source)
 

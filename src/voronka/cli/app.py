@@ -57,13 +57,9 @@ def _root(
     ctx: typer.Context,
     db: Annotated[
         str | None,
-        typer.Option(
-            "--db", help="Database: an SQLite file path or a postgresql:// URL (default: voronka.db)."
-        ),
+        typer.Option("--db", help="Database: an SQLite file path or a postgresql:// URL (default: voronka.db)."),
     ] = None,
-    lang: Annotated[
-        str | None, typer.Option("--lang", help="Language of output: ru or en (default: locale).")
-    ] = None,
+    lang: Annotated[str | None, typer.Option("--lang", help="Language of output: ru or en (default: locale).")] = None,
 ) -> None:
     """voronka: a sales funnel you can read."""
     state = make_state(db, lang)

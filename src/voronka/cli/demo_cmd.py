@@ -37,18 +37,12 @@ def demo(
         summary = build_demo(session=session, account=account, options=options)
     with session_scope(state.engine) as session:
         account = default_account(session=session)
-        print_funnel(
-            state.console, run_funnel(session=session, account=account, query=FunnelQuery(timing=True)), t
-        )
+        print_funnel(state.console, run_funnel(session=session, account=account, query=FunnelQuery(timing=True)), t)
         state.console.print()
-        print_funnel(
-            state.console, run_funnel(session=session, account=account, query=FunnelQuery(by="source")), t
-        )
+        print_funnel(state.console, run_funnel(session=session, account=account, query=FunnelQuery(by="source")), t)
     url = state.settings.database_url
     db_option = (
-        ""
-        if url == normalise_database_url(DEFAULT_SQLITE_FILE)
-        else f"--db {state.engine.url.database or url} "
+        "" if url == normalise_database_url(DEFAULT_SQLITE_FILE) else f"--db {state.engine.url.database or url} "
     )
     state.console.print()
     state.console.print(t("demo.done", db=state.engine.url.database or url, deals=summary.deals))

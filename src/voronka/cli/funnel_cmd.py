@@ -34,16 +34,12 @@ def funnel(
     view: Annotated[
         View, typer.Option("--view", help="cohort: leads of the period; period: stage entries.")
     ] = View.COHORT,
-    rule: Annotated[
-        Rule, typer.Option("--rule", help="cumulative: skipped stages count as passed.")
-    ] = Rule.CUMULATIVE,
+    rule: Annotated[Rule, typer.Option("--rule", help="cumulative: skipped stages count as passed.")] = Rule.CUMULATIVE,
     by: Annotated[
         str | None,
         typer.Option("--by", help="Split by source, manager, day, week, month, pipeline or field:NAME."),
     ] = None,
-    timing: Annotated[
-        bool, typer.Option("--timing", help="Add speed to lead and time to each stage.")
-    ] = False,
+    timing: Annotated[bool, typer.Option("--timing", help="Add speed to lead and time to each stage.")] = False,
     immature: Annotated[
         float, typer.Option("--immature", help="Open share above which a cohort is immature.")
     ] = DEFAULT_IMMATURE_SHARE,

@@ -59,9 +59,7 @@ def deals(
         typer.Option("--history", help="Stage history file (deal_id, stage, entered_at) to import too."),
     ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Check and report; write nothing.")] = False,
-    report_format: Annotated[
-        str, typer.Option("--report", help="How to print the report: table or json.")
-    ] = "table",
+    report_format: Annotated[str, typer.Option("--report", help="How to print the report: table or json.")] = "table",
 ) -> None:
     """Import deals; re-importing the same ids updates them. Bad rows are listed, good rows land.
 
@@ -86,9 +84,7 @@ def deals(
             account = default_account(
                 session=session, timezone=state.settings.timezone, currency=state.settings.currency
             )
-            target = ImportTarget(
-                session, account, find_pipeline(session=session, account=account, name=pipeline)
-            )
+            target = ImportTarget(session, account, find_pipeline(session=session, account=account, name=pipeline))
             report = import_file(target=target, path=file, format=format, history=history, progress=bar)
             report.dry_run = dry_run
             if dry_run:
@@ -119,9 +115,7 @@ def _print_report(state: State, report: ImportReport, report_format: str) -> Non
         )
     )
     for rejected in report.rejected[:SHOWN_REJECTIONS]:
-        state.console.print(
-            "  " + t("import.rejected_line", line=rejected.line, reason=rejected.reason.render(t.lang))
-        )
+        state.console.print("  " + t("import.rejected_line", line=rejected.line, reason=rejected.reason.render(t.lang)))
     if len(report.rejected) > SHOWN_REJECTIONS:
         state.console.print("  " + t("import.more_rejected", count=len(report.rejected) - SHOWN_REJECTIONS))
     if report.dry_run:

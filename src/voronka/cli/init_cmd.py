@@ -14,12 +14,8 @@ from voronka.db import session_scope
 
 def init(
     ctx: typer.Context,
-    pipeline: Annotated[
-        str | None, typer.Option("--pipeline", help="Name of the pipeline to create.")
-    ] = None,
-    template: Annotated[
-        str | None, typer.Option("--template", help="Industry template key (see docs/cli.md).")
-    ] = None,
+    pipeline: Annotated[str | None, typer.Option("--pipeline", help="Name of the pipeline to create.")] = None,
+    template: Annotated[str | None, typer.Option("--template", help="Industry template key (see docs/cli.md).")] = None,
     stages: Annotated[
         str | None,
         typer.Option("--stages", help="Ordered stages, comma-separated; the last is the won stage."),
@@ -37,13 +33,9 @@ def init(
     stage_names = [s.strip() for s in stages.split(",")] if stages else list(chosen.stage_names(t.lang))
     name = pipeline or chosen.pipeline_name(t.lang)
     with session_scope(state.engine) as session:
-        account = default_account(
-            session=session, timezone=state.settings.timezone, currency=state.settings.currency
-        )
+        account = default_account(session=session, timezone=state.settings.timezone, currency=state.settings.currency)
         created = create_pipeline(session=session, account=account, name=name, stages=stage_names)
         if stages is None:
             chosen.add_defaults(session=session, account=account, lang=t.lang)
         names = " → ".join(s.name for s in created.stages)
-    state.console.print(
-        t("init.created", pipeline=name, db=state.engine.url.render_as_string(), stages=names)
-    )
+    state.console.print(t("init.created", pipeline=name, db=state.engine.url.render_as_string(), stages=names))

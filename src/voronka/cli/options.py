@@ -19,6 +19,4 @@ def parse_date(value: str | None, option: str) -> dt.date | None:
         raise InvalidValue(field=option, value=value, hint="an ISO date such as 2024-03-01") from None
 
 
-PipelineOption = Annotated[
-    str | None, typer.Option("--pipeline", help="Pipeline name (default: the only one).")
-]
+PipelineOption = Annotated[str | None, typer.Option("--pipeline", help="Pipeline name (default: the only one).")]

@@ -100,9 +100,6 @@ def _print_timing(console: Console, timing: Timing, t: Translator) -> None:
         + t("funnel.buckets", **shares)
     )
     parts = [
-        f"{s.position}: {duration(s.median_seconds, t)} / {duration(s.p90_seconds, t)}"
-        for s in timing.time_to_stage
+        f"{s.position}: {duration(s.median_seconds, t)} / {duration(s.p90_seconds, t)}" for s in timing.time_to_stage
     ]
-    console.print(
-        f"{t('funnel.time_to_stage')} ({t('funnel.median')} / {t('funnel.p90')}): " + " · ".join(parts)
-    )
+    console.print(f"{t('funnel.time_to_stage')} ({t('funnel.median')} / {t('funnel.p90')}): " + " · ".join(parts))

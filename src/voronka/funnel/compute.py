@@ -124,9 +124,7 @@ def cohort_figures(
     open stay attributed to the furthest stage either way.
     """
     positions = len(names)
-    reached = (
-        list(passage_reached) if passage_reached is not None else reached_cumulative(outcomes, positions)
-    )
+    reached = list(passage_reached) if passage_reached is not None else reached_cumulative(outcomes, positions)
     lost = _per_stage(outcomes, DealStatus.LOST, positions)
     open_ = _per_stage(outcomes, DealStatus.OPEN, positions)
     deals = sum(row.count for row in outcomes)
@@ -145,9 +143,7 @@ def cohort_figures(
     )
 
 
-def period_figures(
-    names: Sequence[str], reaches: Sequence[ReachRow], closures: Sequence[OutcomeRow]
-) -> FunnelFigures:
+def period_figures(names: Sequence[str], reaches: Sequence[ReachRow], closures: Sequence[OutcomeRow]) -> FunnelFigures:
     """Flow figures of a period: entries into each stage and closures within it.
 
     ``deals`` is the leads that arrived, ``won`` the entries into the won stage, ``lost`` the deals

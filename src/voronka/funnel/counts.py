@@ -137,9 +137,7 @@ def period_passages(session: Session, scope: Scope, key_of: KeyFunction | None) 
     return [ReachRow(r[0], int(r[1]), int(r[2])) for r in session.execute(query)]
 
 
-def period_reaches(
-    session: Session, scope: Scope, key_of: KeyFunction | None, positions: int
-) -> list[ReachRow]:
+def period_reaches(session: Session, scope: Scope, key_of: KeyFunction | None, positions: int) -> list[ReachRow]:
     """Per stage k, deals whose first entry into k *or any later stage* falls in the range.
 
     That is when the cumulative rule says a deal reached k: a skipped stage is passed at the moment

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from voronka.errors import InvalidQuery
 from voronka.funnel.counts import Expression
-from voronka.funnel.sqlfuncs import hour_bucket
+from voronka.funnel.sqlfuncs import time_prefix
 from voronka.models import Deal, Pipeline, Source, User
 
 
@@ -27,12 +27,30 @@ class DimensionContext:
     session: Session
     account_id: int
     tz: ZoneInfo
+    fixed_offset_minutes: int | None = None
+    """The zone's UTC offset when it is the same all through the range: then SQL can cut times to
+    the local day or month itself. ``None`` (DST within the range): SQL gives hours instead."""
 
     @property
     def shift_minutes(self) -> int:
         """The sub-hour part of the zone's UTC offset (30 for +05:30), so SQL hours align with local hours."""
         offset = dt.datetime.now(self.tz).utcoffset() or dt.timedelta()
         return int(offset.total_seconds() // 60) % 60
+
+
+def fixed_offset_minutes(tz: ZoneInfo, start: dt.datetime, end: dt.datetime) -> int | None:
+    """The zone's offset (minutes) if it does not change between the UTC instants ``start`` and ``end``."""
+    offsets = set()
+    moment = start.replace(tzinfo=dt.UTC)
+    last = end.replace(tzinfo=dt.UTC)
+    while True:
+        offset = moment.astimezone(tz).utcoffset() or dt.timedelta()
+        offsets.add(int(offset.total_seconds() // 60))
+        if len(offsets) > 1:
+            return None
+        if moment >= last:
+            return offsets.pop()
+        moment = min(moment + dt.timedelta(hours=12), last)
 
 
 class Dimension(Protocol):
@@ -53,12 +71,21 @@ class _TimeDimension:
     is_time = True
     name = ""
 
+    sql_length = 10  # how much of a local time SQL keeps when the offset is fixed: the day
+
     def key(self, ctx: DimensionContext, time_column: Expression) -> Expression:
-        return hour_bucket(time_column, ctx.shift_minutes)
+        if ctx.fixed_offset_minutes is not None:
+            return time_prefix(time_column, ctx.fixed_offset_minutes, self.sql_length)
+        return time_prefix(time_column, ctx.shift_minutes, 13)
 
     def labels(self, ctx: DimensionContext, keys: Iterable[Any]) -> dict[Any, str | None]:
-        shift = dt.timedelta(minutes=ctx.shift_minutes)
         result: dict[Any, str | None] = {}
+        if ctx.fixed_offset_minutes is not None:
+            for key in keys:
+                text = str(key)
+                result[key] = self.label_of(dt.date(int(text[:4]), int(text[5:7]), int(text[8:10] or 1)))
+            return result
+        shift = dt.timedelta(minutes=ctx.shift_minutes)
         for key in keys:
             utc_start = dt.datetime.strptime(str(key), "%Y-%m-%d %H").replace(tzinfo=dt.UTC) - shift
             result[key] = self.label_of(utc_start.astimezone(ctx.tz).date())
@@ -114,6 +141,7 @@ class WeekDimension(_TimeDimension):
 
 class MonthDimension(_TimeDimension):
     name = "month"
+    sql_length = 7
 
     def label_of(self, day: dt.date) -> str:
         return f"{day.year}-{day.month:02d}"
@@ -218,6 +246,4 @@ def resolve_dimension(by: str) -> Dimension:
         return DIMENSIONS[by]
     except KeyError:
         known = ", ".join([*DIMENSIONS, "field:NAME"])
-        raise InvalidQuery(
-            code="unknown_dimension", reason=f"unknown --by value {by!r}; use one of {known}"
-        ) from None
+        raise InvalidQuery(code="unknown_dimension", reason=f"unknown --by value {by!r}; use one of {known}") from None

@@ -116,9 +116,7 @@ def _csv_row(group: str | None, stage: StageFigures) -> dict[str, Any]:
         "stage": stage.name,
         "reached": stage.reached,
         "conversion": "" if stage.conversion is None else round(stage.conversion, 6),
-        "conversion_from_start": ""
-        if stage.conversion_from_start is None
-        else round(stage.conversion_from_start, 6),
+        "conversion_from_start": "" if stage.conversion_from_start is None else round(stage.conversion_from_start, 6),
         "lost": "" if stage.lost is None else stage.lost,
         "open": "" if stage.open is None else stage.open,
         "dropped": "" if stage.dropped is None else stage.dropped,

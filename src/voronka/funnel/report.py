@@ -6,7 +6,9 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from voronka.accounts import find_pipeline, list_pipelines
@@ -19,11 +21,17 @@ from voronka.funnel.compute import (
     split_by_group,
 )
 from voronka.funnel.counts import OutcomeRow, ReachRow, Scope
-from voronka.funnel.dimensions import Dimension, DimensionContext, PipelineDimension, resolve_dimension
+from voronka.funnel.dimensions import (
+    Dimension,
+    DimensionContext,
+    PipelineDimension,
+    fixed_offset_minutes,
+    resolve_dimension,
+)
 from voronka.funnel.query import FunnelQuery, Rule, View
 from voronka.funnel.timing import Timing, load_timing
-from voronka.models import Account, Pipeline
-from voronka.timeutil import local_midnight_utc, zone
+from voronka.models import Account, Deal, Pipeline
+from voronka.timeutil import local_midnight_utc, utcnow, zone
 
 
 @dataclass(frozen=True)
@@ -118,7 +126,22 @@ def _resolve(session: Session, account: Account, query: FunnelQuery) -> _Context
         start=local_midnight_utc(query.date_from, tz) if query.date_from else None,
         end=local_midnight_utc(query.date_to, tz) if query.date_to else None,
     )
-    return _Context(session, query, pipelines, scope, dimension, DimensionContext(session, account.id, tz))
+    offset = _fixed_offset(session, scope, tz) if dimension is not None and dimension.is_time else None
+    return _Context(session, query, pipelines, scope, dimension, DimensionContext(session, account.id, tz, offset))
+
+
+def _fixed_offset(session: Session, scope: Scope, tz: ZoneInfo) -> int | None:
+    """The zone's offset if it holds over the whole range (the data's own span when open-ended)."""
+    start, end = scope.start, scope.end
+    if start is None or end is None:
+        first, last = session.execute(
+            select(func.min(Deal.created_at), func.max(Deal.created_at)).where(Deal.pipeline_id.in_(scope.pipeline_ids))
+        ).one()
+        if first is None:
+            return None
+        start = start or first
+        end = end or max(last, utcnow())
+    return fixed_offset_minutes(tz, start, end)
 
 
 def _count(context: _Context) -> tuple[FunnelFigures, tuple[FunnelGroup, ...] | None]:
@@ -161,14 +184,10 @@ def _cohort(
     reaches: Sequence[ReachRow] | None,
 ) -> FunnelFigures:
     passage = reached_by_passage(reaches, len(names)) if reaches is not None else None
-    return cohort_figures(
-        names, outcomes, passage_reached=passage, immature_share=context.query.immature_share
-    )
+    return cohort_figures(names, outcomes, passage_reached=passage, immature_share=context.query.immature_share)
 
 
-def _cohort_rows(
-    context: _Context, key_of: Any, positions: int
-) -> tuple[list[OutcomeRow], list[ReachRow] | None]:
+def _cohort_rows(context: _Context, key_of: Any, positions: int) -> tuple[list[OutcomeRow], list[ReachRow] | None]:
     outcomes = counts.cohort_outcomes(context.session, context.scope, key_of)
     if context.query.rule is Rule.CUMULATIVE:
         return outcomes, None
@@ -177,8 +196,7 @@ def _cohort_rows(
     unknown = counts.cohort_outcomes(context.session, context.scope, key_of, history_known=False)
     for row in unknown:
         reaches.extend(
-            ReachRow(row.group, position, row.count)
-            for position in range(1, min(row.furthest, positions) + 1)
+            ReachRow(row.group, position, row.count) for position in range(1, min(row.furthest, positions) + 1)
         )
     return outcomes, reaches
 
@@ -229,9 +247,7 @@ def _groups_per_pipeline(context: _Context) -> tuple[FunnelGroup, ...]:
         single = replace(
             context,
             pipelines=(pipeline,),
-            scope=replace(
-                context.scope, pipeline_ids=(pipeline.id,), won_stage_ids=(pipeline.stages[-1].id,)
-            ),
+            scope=replace(context.scope, pipeline_ids=(pipeline.id,), won_stage_ids=(pipeline.stages[-1].id,)),
             dimension=None,
         )
         figures, _ = _count(single)

@@ -1,8 +1,9 @@
-"""Two SQL expressions SQLite and PostgreSQL spell differently, compiled per dialect.
+"""SQL expressions SQLite and PostgreSQL spell differently, compiled per dialect.
 
-``hour_bucket(col, shift_minutes)`` gives the UTC hour of ``col + shift`` as text ``YYYY-MM-DD HH``;
-Python maps those hours to local days, weeks and months (zone rules stay in Python, where zoneinfo
-knows them, and the database returns at most one row per hour).
+``time_prefix(col, shift_minutes, length)`` gives ``col + shift`` as text cut to ``length``
+characters: 13 is the hour (``YYYY-MM-DD HH``), 10 the day, 7 the month. With the zone's offset as
+the shift, that is the local day or month; when the offset changes within a range (DST), the
+funnel asks for hours and maps them to local periods in Python, where zoneinfo knows the rules.
 ``seconds_between(later, earlier)`` gives the difference in seconds as a number.
 """
 
@@ -17,30 +18,38 @@ from sqlalchemy.sql.expression import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
 
 
-class hour_bucket(FunctionElement[str]):
+class time_prefix(FunctionElement[str]):
     type = String()
     inherit_cache = True
-    name = "hour_bucket"
+    name = "time_prefix"
 
-    def __init__(self, column: ColumnElement[Any] | QueryableAttribute[Any], shift_minutes: int = 0) -> None:
+    def __init__(
+        self, column: ColumnElement[Any] | QueryableAttribute[Any], shift_minutes: int = 0, length: int = 13
+    ) -> None:
+        if length not in _PG_FORMATS:
+            raise ValueError(f"time_prefix length must be one of {sorted(_PG_FORMATS)}")
         self.shift_minutes = int(shift_minutes)
+        self.length = length
         super().__init__(column)
 
 
-@compiles(hour_bucket, "sqlite")
-def _hour_bucket_sqlite(element: hour_bucket, compiler: Any, **kw: Any) -> str:
+_PG_FORMATS = {13: "YYYY-MM-DD HH24", 10: "YYYY-MM-DD", 7: "YYYY-MM"}
+
+
+@compiles(time_prefix, "sqlite")
+def _time_prefix_sqlite(element: time_prefix, compiler: Any, **kw: Any) -> str:
     column = compiler.process(next(iter(element.clauses)), **kw)
     if element.shift_minutes:
         column = f"datetime({column}, '{element.shift_minutes:+d} minutes')"
-    return f"substr({column}, 1, 13)"
+    return f"substr({column}, 1, {element.length})"
 
 
-@compiles(hour_bucket, "postgresql")
-def _hour_bucket_postgresql(element: hour_bucket, compiler: Any, **kw: Any) -> str:
+@compiles(time_prefix, "postgresql")
+def _time_prefix_postgresql(element: time_prefix, compiler: Any, **kw: Any) -> str:
     column = compiler.process(next(iter(element.clauses)), **kw)
     if element.shift_minutes:
         column = f"({column} + interval '{element.shift_minutes:d} minutes')"
-    return f"to_char({column}, 'YYYY-MM-DD HH24')"
+    return f"to_char({column}, '{_PG_FORMATS[element.length]}')"
 
 
 class seconds_between(FunctionElement[float]):

@@ -11,7 +11,7 @@ from voronka.errors import ImportFailed, InvalidValue
 from voronka.i18n import Message
 from voronka.importers.base import DealRecord, ImportReport, ImportTarget, Rejected
 from voronka.importers.tables import TableFile
-from voronka.importers.values import RowError, is_empty, parse_datetime, parse_optional_datetime, parse_status
+from voronka.importers.values import RowError, clean, parse_datetime, parse_optional_datetime, parse_status
 from voronka.models import DealStatus
 from voronka.money import parse_amount
 from voronka.timeutil import zone
@@ -64,9 +64,7 @@ class DealsImporter:
         missing = [c for c in REQUIRED if c not in lowered]
         if missing:
             raise ImportFailed(
-                reason=Message(
-                    "import.missing_columns", {"file": table.path.name, "columns": ", ".join(missing)}
-                )
+                reason=Message("import.missing_columns", {"file": table.path.name, "columns": ", ".join(missing)})
             )
         positions = {s.name.casefold(): s.position for s in target.pipeline.stages}
         columns: dict[str, int] = {}
@@ -110,39 +108,37 @@ class DealsImporter:
             seen = first_line.setdefault(record.external_id, line)
             if seen != line:
                 report.rejected.append(
-                    Rejected(
-                        line, Message("import.duplicate_id", {"id": record.external_id, "first_line": seen})
-                    )
+                    Rejected(line, Message("import.duplicate_id", {"id": record.external_id, "first_line": seen}))
                 )
                 continue
             yield record
 
 
-def _cell(cells: list[str], layout: _Layout, name: str) -> str | None:
-    index = layout.columns.get(name)
-    if index is None or index >= len(cells):
-        return None
-    value = cells[index].strip()
-    return None if is_empty(value) else value
+def _values(cells: list[str], layout: _Layout) -> dict[str, str | None]:
+    """The known columns of one row, cleaned (``None`` for empty)."""
+    size = len(cells)
+    return {name: clean(cells[index]) if index < size else None for name, index in layout.columns.items()}
 
 
-def _required(cells: list[str], layout: _Layout, name: str) -> str:
-    value = _cell(cells, layout, name)
+def _required(values: dict[str, str | None], name: str) -> str:
+    value = values.get(name)
     if value is None:
         raise RowError(Message("import.missing_value", {"column": name}))
     return value
 
 
 def _record(line: int, cells: list[str], layout: _Layout) -> DealRecord:
-    external_id = _required(cells, layout, "id")
-    created_at = parse_datetime(_required(cells, layout, "created_at"), "created_at", layout.tz)
-    stage_name = _required(cells, layout, "stage")
+    values = _values(cells, layout)
+    get = values.get
+    external_id = _required(values, "id")
+    created_at = parse_datetime(_required(values, "created_at"), "created_at", layout.tz)
+    stage_name = _required(values, "stage")
     position = layout.stage_positions.get(stage_name.casefold())
     if position is None:
         raise RowError(Message("import.unknown_stage", {"value": stage_name, "pipeline": layout.pipeline}))
-    status = _status(parse_status(_cell(cells, layout, "status")), position, layout, stage_name)
-    currency = (_cell(cells, layout, "currency") or layout.currency).upper()
-    closed_at = parse_optional_datetime(_cell(cells, layout, "closed_at"), "closed_at", layout.tz)
+    status = _status(parse_status(get("status")), position, layout, stage_name)
+    currency = (get("currency") or layout.currency).upper()
+    closed_at = parse_optional_datetime(get("closed_at"), "closed_at", layout.tz)
     entries = _entries(cells, layout, status)
     if status is DealStatus.WON:
         position = layout.last_position
@@ -153,18 +149,16 @@ def _record(line: int, cells: list[str], layout: _Layout) -> DealRecord:
         stage_position=position,
         status=status,
         closed_at=closed_at if status is not DealStatus.OPEN else None,
-        loss_reason=_cell(cells, layout, "loss_reason") if status is DealStatus.LOST else None,
-        amount=_amount(_cell(cells, layout, "amount"), currency),
+        loss_reason=get("loss_reason") if status is DealStatus.LOST else None,
+        amount=_amount(get("amount"), currency),
         currency=currency,
-        source=_cell(cells, layout, "source"),
-        manager=_cell(cells, layout, "manager"),
-        title=_cell(cells, layout, "title"),
-        contact_name=_cell(cells, layout, "contact"),
-        phone=_cell(cells, layout, "phone"),
-        email=_cell(cells, layout, "email"),
-        first_contact_at=parse_optional_datetime(
-            _cell(cells, layout, "first_contact_at"), "first_contact_at", layout.tz
-        ),
+        source=get("source"),
+        manager=get("manager"),
+        title=get("title"),
+        contact_name=get("contact"),
+        phone=get("phone"),
+        email=get("email"),
+        first_contact_at=parse_optional_datetime(get("first_contact_at"), "first_contact_at", layout.tz),
         entries=entries,
         custom=_custom(cells, layout),
     )
@@ -181,13 +175,20 @@ def _status(given: DealStatus | None, position: int, layout: _Layout, stage_name
 
 def _entries(cells: list[str], layout: _Layout, status: DealStatus) -> tuple[tuple[int, Any], ...]:
     entries = []
+    size = len(cells)
     for index, position, header in layout.entered:
-        if index >= len(cells) or is_empty(cells[index]):
+        text = clean(cells[index]) if index < size else None
+        if text is None:
             continue
         if position == layout.last_position and status is not DealStatus.WON:
             continue  # entering the won stage is winning; a deal that is not won did not
-        entries.append((position, parse_datetime(cells[index], header, layout.tz)))
-    return tuple(sorted(entries, key=lambda e: (e[1], e[0])))
+        entries.append((position, parse_datetime(text, header, layout.tz)))
+    entries.sort(key=_by_time)
+    return tuple(entries)
+
+
+def _by_time(entry: tuple[int, Any]) -> tuple[Any, int]:
+    return entry[1], entry[0]
 
 
 def _amount(text: str | None, currency: str) -> int | None:
@@ -200,4 +201,10 @@ def _amount(text: str | None, currency: str) -> int | None:
 
 
 def _custom(cells: list[str], layout: _Layout) -> dict[str, Any]:
-    return {name: cells[i].strip() for i, name in layout.custom if i < len(cells) and not is_empty(cells[i])}
+    size = len(cells)
+    custom = {}
+    for index, name in layout.custom:
+        value = clean(cells[index]) if index < size else None
+        if value is not None:
+            custom[name] = value
+    return custom

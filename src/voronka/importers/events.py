@@ -33,9 +33,7 @@ class EventsImporter:
         missing = [c for c in REQUIRED if c not in lowered]
         if missing:
             raise ImportFailed(
-                reason=Message(
-                    "import.missing_columns", {"file": table.path.name, "columns": ", ".join(missing)}
-                )
+                reason=Message("import.missing_columns", {"file": table.path.name, "columns": ", ".join(missing)})
             )
         return {name: lowered.index(name) for name in REQUIRED}
 

@@ -33,9 +33,7 @@ def import_file(
     from voronka.importers import IMPORTERS
 
     if format is not None and format not in IMPORTERS:
-        raise ImportFailed(
-            reason=Message("import.unknown_format", {"name": format, "names": ", ".join(IMPORTERS)})
-        )
+        raise ImportFailed(reason=Message("import.unknown_format", {"name": format, "names": ", ".join(IMPORTERS)}))
     table = open_table(path)
     format = format or detect_format(table.header)
     importer = IMPORTERS[format]

@@ -11,6 +11,8 @@ from voronka.models import DealStatus
 
 _RU_DATE = re.compile(r"^\s*(\d{1,2})[./](\d{1,2})[./](\d{4})(?:[ T,]+(\d{1,2}):(\d{2})(?::(\d{2}))?)?\s*$")
 _EMPTY_MARKERS = frozenset({"", "-", "—", "не закрыта", "не закрыто", "нет", "null", "none", "n/a", "nan"})
+_EMPTY_EXACT = _EMPTY_MARKERS | {m.capitalize() for m in _EMPTY_MARKERS} | {m.upper() for m in _EMPTY_MARKERS}
+_LONGEST_MARKER = max(map(len, _EMPTY_MARKERS))
 
 _STATUS_WORDS: dict[str, DealStatus] = {
     "open": DealStatus.OPEN,
@@ -37,6 +39,19 @@ def is_empty(text: str | None) -> bool:
     return text is None or text.strip().casefold() in _EMPTY_MARKERS
 
 
+def clean(text: str) -> str | None:
+    """The cell's text without surrounding spaces, or ``None`` for an empty cell or a marker of one.
+
+    The exact-match test comes first because this runs for every cell of large files.
+    """
+    value = text.strip()
+    if not value or value in _EMPTY_EXACT:
+        return None
+    if len(value) <= _LONGEST_MARKER and value.casefold() in _EMPTY_MARKERS:
+        return None
+    return value
+
+
 def parse_datetime(text: str, column: str, tz: ZoneInfo) -> dt.datetime:
     """A naive UTC datetime from ``2024-03-01``, ``2024-03-01T10:00+03:00``, ``01.03.2024 14:30[:05]``.
 
@@ -60,22 +75,21 @@ def _parse_local(text: str) -> dt.datetime | None:
         return None
     day, month, year, hour, minute, second = match.groups()
     try:
-        return dt.datetime(
-            int(year), int(month), int(day), int(hour or 0), int(minute or 0), int(second or 0)
-        )
+        return dt.datetime(int(year), int(month), int(day), int(hour or 0), int(minute or 0), int(second or 0))
     except ValueError:
         return None
 
 
 def parse_optional_datetime(text: str | None, column: str, tz: ZoneInfo) -> dt.datetime | None:
-    return None if is_empty(text) else parse_datetime(str(text), column, tz)
+    """For cells already cleaned: ``None`` stays ``None``."""
+    return None if text is None else parse_datetime(text, column, tz)
 
 
 def parse_status(text: str | None) -> DealStatus | None:
     """``None`` when the cell is empty (the caller decides the default)."""
-    if is_empty(text):
+    if text is None:
         return None
-    status = _STATUS_WORDS.get(str(text).strip().casefold())
+    status = _STATUS_WORDS.get(text.casefold())
     if status is None:
         raise RowError(Message("import.bad_status", {"value": text}))
     return status

@@ -15,11 +15,13 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from voronka.accounts import guess_cause_family
+from voronka.db import bulk_insert
 from voronka.importers.base import DealRecord, ImportReport, ImportTarget
 from voronka.models import Deal, DealStatus, LossReason, Source, StageChange, User
 from voronka.timeutil import utcnow
 
 BATCH_SIZE = 5_000
+_CHANGE_COLUMNS = ("account_id", "deal_id", "from_stage_id", "to_stage_id", "to_position", "at")
 _COMPARED = (
     "title",
     "contact_name",
@@ -36,6 +38,17 @@ _COMPARED = (
     "first_contact_at",
     "created_at",
     "custom",
+)
+
+
+_DEAL_COLUMNS = (
+    *_COMPARED,
+    "account_id",
+    "pipeline_id",
+    "external_id",
+    "furthest_position",
+    "history_known",
+    "updated_at",
 )
 
 
@@ -89,9 +102,7 @@ class DealWriter:
         self.last_position = len(self.stage_ids)
         self.now = now or utcnow()
         self.sources = _Names(self.session, self.account_id, Source, lambda _n: {})
-        self.managers = _Names(
-            self.session, self.account_id, User, lambda _n: {"role": "manager", "active": True}
-        )
+        self.managers = _Names(self.session, self.account_id, User, lambda _n: {"role": "manager", "active": True})
         self.reasons = _Names(
             self.session, self.account_id, LossReason, lambda n: {"family": guess_cause_family(n).value}
         )
@@ -157,28 +168,24 @@ class DealWriter:
                 updated_at=self.now,
             )
             rows.append(fields)
-        ids = (
-            self.session.execute(insert(Deal).returning(Deal.id, sort_by_parameter_order=True), rows)
-            .scalars()
-            .all()
+        connection = self.session.connection()
+        bulk_insert(connection, Deal.__table__, _DEAL_COLUMNS, [[row[c] for c in _DEAL_COLUMNS] for row in rows])
+        # The new ids, read back by external id (ordered RETURNING would make SQLite insert row by row).
+        new_ids = connection.execute(
+            select(Deal.external_id, Deal.id).where(
+                Deal.account_id == self.account_id, Deal.external_id.in_([r.external_id for r in records])
+            )
         )
+        id_of = {row[0]: row[1] for row in new_ids}
         changes = []
-        for deal_id, entries in zip(ids, planned, strict=True):
+        for record, entries in zip(records, planned, strict=True):
+            deal_id = id_of[record.external_id]
             previous: int | None = None
             for position, at in entries:
                 stage_id = self.stage_ids[position]
-                changes.append(
-                    {
-                        "account_id": self.account_id,
-                        "deal_id": deal_id,
-                        "from_stage_id": previous,
-                        "to_stage_id": stage_id,
-                        "to_position": position,
-                        "at": at,
-                    }
-                )
+                changes.append((self.account_id, deal_id, previous, stage_id, position, at))
                 previous = stage_id
-        self.session.execute(insert(StageChange), changes)
+        bulk_insert(connection, StageChange.__table__, _CHANGE_COLUMNS, changes)
         self.report.created += len(records)
 
     def _update(self, deal: Deal, record: DealRecord) -> None:

@@ -37,9 +37,7 @@ def upgrade() -> None:
             "family IN ('non_target', 'price', 'timing', 'competitor', 'unreachable', 'need_gone', 'other')",
             name=op.f("ck_loss_reasons_family"),
         ),
-        sa.ForeignKeyConstraint(
-            ["account_id"], ["accounts.id"], name=op.f("fk_loss_reasons_account_id_accounts")
-        ),
+        sa.ForeignKeyConstraint(["account_id"], ["accounts.id"], name=op.f("fk_loss_reasons_account_id_accounts")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_loss_reasons")),
         sa.UniqueConstraint("account_id", "name", name=op.f("uq_loss_reasons_account_id")),
     )
@@ -51,9 +49,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("account_id", sa.Integer(), nullable=False),
         sa.Column("name", sa.String(length=200), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["account_id"], ["accounts.id"], name=op.f("fk_pipelines_account_id_accounts")
-        ),
+        sa.ForeignKeyConstraint(["account_id"], ["accounts.id"], name=op.f("fk_pipelines_account_id_accounts")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_pipelines")),
         sa.UniqueConstraint("account_id", "name", name=op.f("uq_pipelines_account_id")),
     )
@@ -100,9 +96,7 @@ def upgrade() -> None:
         sa.Column("currency", sa.String(length=3), nullable=False),
         sa.CheckConstraint("period_kind IN ('day', 'month')", name=op.f("ck_ad_spend_period_kind")),
         sa.CheckConstraint("amount >= 0", name=op.f("ck_ad_spend_amount_not_negative")),
-        sa.ForeignKeyConstraint(
-            ["account_id"], ["accounts.id"], name=op.f("fk_ad_spend_account_id_accounts")
-        ),
+        sa.ForeignKeyConstraint(["account_id"], ["accounts.id"], name=op.f("fk_ad_spend_account_id_accounts")),
         sa.ForeignKeyConstraint(["source_id"], ["sources.id"], name=op.f("fk_ad_spend_source_id_sources")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_ad_spend")),
         sa.UniqueConstraint(
@@ -118,9 +112,7 @@ def upgrade() -> None:
         sa.Column("position", sa.Integer(), nullable=False),
         sa.CheckConstraint("position >= 1", name=op.f("ck_stages_position_positive")),
         sa.ForeignKeyConstraint(["account_id"], ["accounts.id"], name=op.f("fk_stages_account_id_accounts")),
-        sa.ForeignKeyConstraint(
-            ["pipeline_id"], ["pipelines.id"], name=op.f("fk_stages_pipeline_id_pipelines")
-        ),
+        sa.ForeignKeyConstraint(["pipeline_id"], ["pipelines.id"], name=op.f("fk_stages_pipeline_id_pipelines")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_stages")),
         sa.UniqueConstraint("pipeline_id", "name", name="uq_stages_pipeline_id_name"),
         sa.UniqueConstraint("pipeline_id", "position", name="uq_stages_pipeline_id_position"),
@@ -159,9 +151,7 @@ def upgrade() -> None:
             ["loss_reason_id"], ["loss_reasons.id"], name=op.f("fk_deals_loss_reason_id_loss_reasons")
         ),
         sa.ForeignKeyConstraint(["manager_id"], ["users.id"], name=op.f("fk_deals_manager_id_users")),
-        sa.ForeignKeyConstraint(
-            ["pipeline_id"], ["pipelines.id"], name=op.f("fk_deals_pipeline_id_pipelines")
-        ),
+        sa.ForeignKeyConstraint(["pipeline_id"], ["pipelines.id"], name=op.f("fk_deals_pipeline_id_pipelines")),
         sa.ForeignKeyConstraint(["source_id"], ["sources.id"], name=op.f("fk_deals_source_id_sources")),
         sa.ForeignKeyConstraint(["stage_id"], ["stages.id"], name=op.f("fk_deals_stage_id_stages")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_deals")),
@@ -190,9 +180,7 @@ def upgrade() -> None:
             "outcome IN ('answered', 'no_answer', 'busy', 'rejected')", name=op.f("ck_call_attempts_outcome")
         ),
         sa.CheckConstraint("duration_seconds >= 0", name=op.f("ck_call_attempts_duration_not_negative")),
-        sa.ForeignKeyConstraint(
-            ["account_id"], ["accounts.id"], name=op.f("fk_call_attempts_account_id_accounts")
-        ),
+        sa.ForeignKeyConstraint(["account_id"], ["accounts.id"], name=op.f("fk_call_attempts_account_id_accounts")),
         sa.ForeignKeyConstraint(
             ["deal_id"], ["deals.id"], name=op.f("fk_call_attempts_deal_id_deals"), ondelete="CASCADE"
         ),
@@ -212,19 +200,13 @@ def upgrade() -> None:
         sa.Column("to_position", sa.Integer(), nullable=False),
         sa.Column("at", sa.DateTime(), nullable=False),
         sa.Column("by_user_id", sa.Integer(), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["account_id"], ["accounts.id"], name=op.f("fk_stage_changes_account_id_accounts")
-        ),
+        sa.ForeignKeyConstraint(["account_id"], ["accounts.id"], name=op.f("fk_stage_changes_account_id_accounts")),
         sa.ForeignKeyConstraint(["by_user_id"], ["users.id"], name=op.f("fk_stage_changes_by_user_id_users")),
         sa.ForeignKeyConstraint(
             ["deal_id"], ["deals.id"], name=op.f("fk_stage_changes_deal_id_deals"), ondelete="CASCADE"
         ),
-        sa.ForeignKeyConstraint(
-            ["from_stage_id"], ["stages.id"], name=op.f("fk_stage_changes_from_stage_id_stages")
-        ),
-        sa.ForeignKeyConstraint(
-            ["to_stage_id"], ["stages.id"], name=op.f("fk_stage_changes_to_stage_id_stages")
-        ),
+        sa.ForeignKeyConstraint(["from_stage_id"], ["stages.id"], name=op.f("fk_stage_changes_from_stage_id_stages")),
+        sa.ForeignKeyConstraint(["to_stage_id"], ["stages.id"], name=op.f("fk_stage_changes_to_stage_id_stages")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_stage_changes")),
     )
     with op.batch_alter_table("stage_changes", schema=None) as batch_op:
