@@ -13,7 +13,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, DateTime, Engine, Table, create_engine, event, insert
+from sqlalchemy import JSON, Connection, DateTime, Engine, Table, create_engine, event, insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -150,10 +150,13 @@ _SAMPLE_TIME = dt.datetime(2024, 3, 1, 9, 5, 7, 120)
 
 
 def _fast(processor: Callable[[Any], Any], column_type: Any) -> Callable[[Any], Any]:
-    """``datetime.isoformat`` when it gives exactly what the dialect's DateTime processor gives
-    (SQLite's text format), since it is several times faster; otherwise the processor itself."""
+    """A quicker equivalent of ``processor`` where one is known to give exactly the same text:
+    ``datetime.isoformat`` for SQLite's DateTime format, a constant for an empty JSON object."""
     if isinstance(column_type, DateTime) and processor(_SAMPLE_TIME) == _SAMPLE_TIME.isoformat(" ", "microseconds"):
         return _iso_microseconds
+    if isinstance(column_type, JSON):
+        empty = processor({})
+        return lambda value: empty if value == {} else processor(value)
     return processor
 
 

@@ -189,8 +189,10 @@ class Deal(Base):
     contact_name: Mapped[str | None] = mapped_column(String(200))
     phone: Mapped[str | None] = mapped_column(String(50))
     email: Mapped[str | None] = mapped_column(String(320))
-    source_id: Mapped[int | None] = mapped_column(ForeignKey("sources.id"), index=True)
-    manager_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    # No single-column indexes here: breakdowns scan the pipeline's deals anyway, and every index
+    # costs each imported row.
+    source_id: Mapped[int | None] = mapped_column(ForeignKey("sources.id"))
+    manager_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     amount: Mapped[int | None] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     status: Mapped[str] = mapped_column(String(8), default=DealStatus.OPEN.value)

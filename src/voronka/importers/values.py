@@ -13,6 +13,7 @@ _RU_DATE = re.compile(r"^\s*(\d{1,2})[./](\d{1,2})[./](\d{4})(?:[ T,]+(\d{1,2}):
 _EMPTY_MARKERS = frozenset({"", "-", "—", "не закрыта", "не закрыто", "нет", "null", "none", "n/a", "nan"})
 _EMPTY_EXACT = _EMPTY_MARKERS | {m.capitalize() for m in _EMPTY_MARKERS} | {m.upper() for m in _EMPTY_MARKERS}
 _LONGEST_MARKER = max(map(len, _EMPTY_MARKERS))
+_MARKER_STARTS = frozenset(c for m in _EMPTY_MARKERS if m for c in (m[0], m[0].upper()))
 
 _STATUS_WORDS: dict[str, DealStatus] = {
     "open": DealStatus.OPEN,
@@ -47,7 +48,7 @@ def clean(text: str) -> str | None:
     value = text.strip()
     if not value or value in _EMPTY_EXACT:
         return None
-    if len(value) <= _LONGEST_MARKER and value.casefold() in _EMPTY_MARKERS:
+    if value[0] in _MARKER_STARTS and len(value) <= _LONGEST_MARKER and value.casefold() in _EMPTY_MARKERS:
         return None
     return value
 
@@ -61,7 +62,8 @@ def parse_datetime(text: str, column: str, tz: ZoneInfo) -> dt.datetime:
     if value is None:
         raise RowError(Message("import.bad_date", {"column": column, "value": text}))
     if value.tzinfo is None:
-        value = value.replace(tzinfo=tz)
+        offset = tz.utcoffset(value)  # read as local time in tz (zoneinfo resolves DST)
+        return value - offset if offset else value
     return value.astimezone(dt.UTC).replace(tzinfo=None)
 
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert, select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
 from voronka.accounts import guess_cause_family
@@ -21,6 +21,8 @@ from voronka.models import Deal, DealStatus, LossReason, Source, StageChange, Us
 from voronka.timeutil import utcnow
 
 BATCH_SIZE = 5_000
+_DEALS = cast(Table, Deal.__table__)
+_STAGE_CHANGES = cast(Table, StageChange.__table__)
 _CHANGE_COLUMNS = ("account_id", "deal_id", "from_stage_id", "to_stage_id", "to_position", "at")
 _COMPARED = (
     "title",
@@ -169,7 +171,7 @@ class DealWriter:
             )
             rows.append(fields)
         connection = self.session.connection()
-        bulk_insert(connection, Deal.__table__, _DEAL_COLUMNS, [[row[c] for c in _DEAL_COLUMNS] for row in rows])
+        bulk_insert(connection, _DEALS, _DEAL_COLUMNS, [tuple(row[c] for c in _DEAL_COLUMNS) for row in rows])
         # The new ids, read back by external id (ordered RETURNING would make SQLite insert row by row).
         new_ids = connection.execute(
             select(Deal.external_id, Deal.id).where(
@@ -185,7 +187,7 @@ class DealWriter:
                 stage_id = self.stage_ids[position]
                 changes.append((self.account_id, deal_id, previous, stage_id, position, at))
                 previous = stage_id
-        bulk_insert(connection, StageChange.__table__, _CHANGE_COLUMNS, changes)
+        bulk_insert(connection, _STAGE_CHANGES, _CHANGE_COLUMNS, changes)
         self.report.created += len(records)
 
     def _update(self, deal: Deal, record: DealRecord) -> None:

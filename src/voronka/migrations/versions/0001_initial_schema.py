@@ -163,8 +163,6 @@ def upgrade() -> None:
             ["pipeline_id", "created_at", "furthest_position", "status", "currency", "amount"],
             unique=False,
         )
-        batch_op.create_index(batch_op.f("ix_deals_manager_id"), ["manager_id"], unique=False)
-        batch_op.create_index(batch_op.f("ix_deals_source_id"), ["source_id"], unique=False)
 
     op.create_table(
         "call_attempts",
@@ -226,8 +224,6 @@ def downgrade() -> None:
 
     op.drop_table("call_attempts")
     with op.batch_alter_table("deals", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_deals_source_id"))
-        batch_op.drop_index(batch_op.f("ix_deals_manager_id"))
         batch_op.drop_index("ix_deals_funnel")
 
     op.drop_table("deals")
