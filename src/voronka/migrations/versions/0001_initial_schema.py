@@ -160,7 +160,16 @@ def upgrade() -> None:
     with op.batch_alter_table("deals", schema=None) as batch_op:
         batch_op.create_index(
             "ix_deals_funnel",
-            ["pipeline_id", "created_at", "furthest_position", "status", "currency", "amount"],
+            [
+                "pipeline_id",
+                "furthest_position",
+                "status",
+                "currency",
+                "created_at",
+                "amount",
+                "source_id",
+                "manager_id",
+            ],
             unique=False,
         )
 
