@@ -222,3 +222,26 @@ def test_imported_times_compare_like_times_written_by_the_services(session: Sess
     assert march.figures.deals == 1
     stored = session.scalars(select(Deal.created_at).where(Deal.external_id == "midnight")).one()
     assert stored == dt.datetime(2024, 3, 1)
+
+
+class Recorder:
+    """A progress listener that remembers what it was told."""
+
+    def __init__(self) -> None:
+        self.total: int | None = None
+        self.advanced = 0
+
+    def start(self, total: int) -> None:
+        self.total = total
+
+    def advance(self, rows: int) -> None:
+        self.advanced += rows
+
+
+def test_long_imports_report_progress(session: Session, tmp_path: Path) -> None:
+    pipeline_for(session)
+    lines = "".join(f"p{i},2024-03-01,Lead\n" for i in range(4500))
+    recorder = Recorder()
+    report = run_import(session, write(tmp_path, "id,created_at,stage\n" + lines), progress=recorder)
+    assert report.created == 4500
+    assert (recorder.total, recorder.advanced) == (4500, 4500)
