@@ -1,8 +1,9 @@
-"""The demo business of the lesson: custom furniture, about a year of leads, built from a seed.
+"""The demo business: the lesson's custom-furniture maker by default, or any industry template.
 
-The data carry the problems the lesson teaches to find: a manager who calls back slowly, an outgoing
-number that starts being treated as spam in the middle of the year, a source that brings non-target
-leads, a source whose clients find the price too high, and a backlog of stalled deals.
+About a year of leads, built deterministically from a seed. The data carry the problems the lesson
+teaches to find: a manager who calls back slowly, an outgoing number that starts being treated as
+spam in the middle of the year, a source that brings non-target leads, a source whose clients find
+the price too high, and a backlog of stalled deals.
 """
 
 from __future__ import annotations
@@ -13,22 +14,18 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, insert, or_, select
 from sqlalchemy.orm import Session
 
-from voronka.accounts import (
-    create_pipeline,
-    get_or_create_loss_reason,
-    get_or_create_manager,
-    get_or_create_source,
-)
-from voronka.catalog.templates import FURNITURE
+from voronka.accounts import create_pipeline, get_or_create_loss_reason, get_or_create_manager, get_or_create_source
+from voronka.catalog.templates import PipelineTemplate, resolve_template
 from voronka.errors import VoronkaError
 from voronka.models import (
     Account,
     AdSpend,
     CallAttempt,
     CallOutcome,
+    CauseFamily,
     Deal,
     DealStatus,
     Pipeline,
@@ -38,23 +35,27 @@ from voronka.models import (
 from voronka.timeutil import to_utc, utcnow, zone
 
 DEMO_TIMEZONE = "Europe/Moscow"
+DEMO_LANG = "ru"
+DEMO_PIPELINE = {"manufacturing": "Мебель на заказ"}  # the lesson's own example keeps its name
+DEMO_PREFIX = "demo-"
 
 
 @dataclass(frozen=True)
 class Manager:
     name: str
     response_minutes: float  # median delay before the first call
-    to_estimate: float  # qualified → preliminary estimate
-    to_precise: float  # preliminary → precise estimate
-    to_contract: float  # precise estimate → contract
+    first_step: float  # chance to pass the first step after contact
+    middle_step: float  # … each step in between
+    last_step: float  # … the step into the won stage
 
 
 @dataclass(frozen=True)
-class Channel:
-    name: str
+class ChannelProfile:
+    """How a source behaves; the template gives the sources' names in the same order."""
+
     weight: float
     non_target: float
-    price_mismatch: float  # extra chance that the preliminary estimate is "too expensive"
+    price_mismatch: float  # extra chance of "too expensive" in the middle steps
     monthly_spend: int  # roubles
 
 
@@ -64,22 +65,22 @@ MANAGERS = (
     Manager("Олег Кузнецов", 55, 0.74, 0.56, 0.48),
     Manager("Мария Волкова", 9, 0.52, 0.52, 0.46),
 )
-CHANNELS = (
-    Channel("Яндекс.Директ", 0.32, 0.14, 0.00, 140_000),
-    Channel("Авито", 0.25, 0.36, 0.22, 60_000),
-    Channel("Сайт (SEO)", 0.18, 0.10, 0.00, 45_000),
-    Channel("ВКонтакте", 0.15, 0.30, 0.05, 55_000),
-    Channel("Рекомендации", 0.10, 0.04, 0.00, 0),
+PROFILES = (
+    ChannelProfile(0.32, 0.14, 0.00, 140_000),
+    ChannelProfile(0.25, 0.36, 0.22, 60_000),
+    ChannelProfile(0.18, 0.10, 0.00, 45_000),
+    ChannelProfile(0.15, 0.30, 0.05, 55_000),
+    ChannelProfile(0.10, 0.04, 0.00, 0),
 )
 NUMBERS = ("+7 495 120-45-01", "+7 495 120-45-02", "+7 495 120-45-03")
 SPAM_NUMBER = NUMBERS[2]
-PRODUCTS = (
-    ("Кухня", 0.40, 380_000),
-    ("Шкаф-купе", 0.30, 120_000),
-    ("Гардеробная", 0.18, 230_000),
-    ("Детская", 0.12, 170_000),
-)
-REASONS = ("Нецелевой", "Дорого", "Сроки", "Ушёл к конкуренту", "Пропала потребность", "Не дозвонились")
+# Loss causes by where in the funnel a deal drops (the lesson's catalogue of causes).
+FIRST_STEP_CAUSES = (CauseFamily.NEED_GONE, CauseFamily.TIMING, CauseFamily.PRICE)
+MIDDLE_STEP_CAUSES = (CauseFamily.PRICE,) * 4 + (CauseFamily.TIMING,) * 2 + (CauseFamily.NEED_GONE,)
+LAST_STEP_CAUSES = (CauseFamily.COMPETITOR,) * 5 + (CauseFamily.NEED_GONE,) * 3 + (CauseFamily.PRICE,) * 2
+
+
+_Step = tuple[int, float, tuple[float, float], tuple[CauseFamily, ...]]
 
 
 @dataclass(frozen=True)
@@ -88,12 +89,19 @@ class DemoOptions:
     leads: int = 3000
     days: int = 365
     today: dt.date | None = None
+    template: str = "manufacturing"
+
+
+@dataclass(frozen=True)
+class _Channel:
+    name: str
+    profile: ChannelProfile
 
 
 @dataclass
 class _Lead:
     created: dt.datetime
-    channel: Channel
+    channel: _Channel
     manager: Manager
     product: str
     amount: int
@@ -102,7 +110,7 @@ class _Lead:
     calls: list[tuple[dt.datetime, str, CallOutcome, int]] = field(default_factory=list)
     status: DealStatus = DealStatus.OPEN
     closed: dt.datetime | None = None
-    reason: str | None = None
+    reason: CauseFamily | None = None
 
 
 @dataclass(frozen=True)
@@ -114,9 +122,12 @@ class DemoSummary:
 
 
 class _Simulation:
-    def __init__(self, options: DemoOptions, now: dt.datetime) -> None:
+    def __init__(self, options: DemoOptions, template: PipelineTemplate, now: dt.datetime) -> None:
         self.rng = random.Random(options.seed)
         self.options = options
+        self.template = template
+        self.stages = len(template.stages)
+        self.channels = tuple(_Channel(n, p) for n, p in zip(template.sources, PROFILES, strict=False))
         self.now = now
         self.tz = zone(DEMO_TIMEZONE)
         self.first_day = (now.date() if options.today is None else options.today) - dt.timedelta(days=options.days)
@@ -146,11 +157,13 @@ class _Simulation:
     def _lead(self, day: dt.date) -> _Lead:
         rng = self.rng
         local = dt.datetime.combine(day, dt.time(9)) + dt.timedelta(minutes=rng.triangular(0, 13 * 60, 4 * 60))
-        channel = rng.choices(CHANNELS, weights=[c.weight for c in CHANNELS])[0]
-        product, _, base = rng.choices(PRODUCTS, weights=[p[1] for p in PRODUCTS])[0]
-        amount = int(base * rng.lognormvariate(0, 0.35) / 1000) * 1000
+        channel = rng.choices(self.channels, weights=[c.profile.weight for c in self.channels])[0]
+        products = self.template.products
+        product = rng.choices(products, weights=[p.weight for p in products])[0]
+        amount = max(int(product.typical_check * rng.lognormvariate(0, 0.35) / 100) * 100, 100)
         phone = f"+7 9{rng.randint(10, 99)} {rng.randint(100, 999)}-{rng.randint(10, 99)}-{rng.randint(10, 99)}"
-        lead = _Lead(to_utc(local, self.tz), channel, rng.choice(MANAGERS), product, amount, phone)
+        manager = rng.choice(MANAGERS)
+        lead = _Lead(to_utc(local, self.tz), channel, manager, product.name.in_lang(DEMO_LANG), amount, phone)
         lead.entries.append((1, lead.created))
         self._play(lead)
         return lead
@@ -169,38 +182,36 @@ class _Simulation:
             freshness = 0.35
         return base * freshness
 
+    def _steps(self, lead: _Lead) -> list[_Step]:
+        """Each stage after contact: its chance, the days it takes, and why deals drop before it."""
+        steps: list[_Step] = []
+        for position in range(3, self.stages + 1):
+            if position == 3:
+                steps.append((position, lead.manager.first_step, (0.5, 3.0), FIRST_STEP_CAUSES))
+            elif position == self.stages:
+                steps.append((position, lead.manager.last_step, (3.0, 14.0), LAST_STEP_CAUSES))
+            else:
+                chance = lead.manager.middle_step - lead.channel.profile.price_mismatch
+                steps.append((position, chance, (2.0, 7.0), MIDDLE_STEP_CAUSES))
+        return steps
+
     def _play(self, lead: _Lead) -> None:
         reached = self._call(lead)
         if reached is None:
             return
         at = reached
-        manager, channel = lead.manager, lead.channel
-        steps: tuple[tuple[int, float, tuple[float, float], tuple[str, ...]], ...] = (
-            (3, manager.to_estimate, (0.5, 3), ("Пропала потребность", "Сроки", "Дорого")),
-            (
-                4,
-                manager.to_precise - channel.price_mismatch,
-                (2, 7),
-                ("Дорого",) * 4 + ("Сроки",) * 2 + ("Пропала потребность",),
-            ),
-            (
-                5,
-                manager.to_contract,
-                (3, 14),
-                ("Ушёл к конкуренту",) * 5 + ("Пропала потребность",) * 3 + ("Дорого",) * 2,
-            ),
-        )
-        if self.rng.random() < lead.channel.non_target:
-            self._close(lead, at + dt.timedelta(minutes=15), "Нецелевой")
+        steps = self._steps(lead)
+        if self.rng.random() < lead.channel.profile.non_target:
+            self._close(lead, at + dt.timedelta(minutes=15), CauseFamily.NON_TARGET)
             return
-        for position, chance, (low, high), reasons in steps:
+        for position, chance, (low, high), causes in steps:
             at = at + dt.timedelta(days=self.rng.uniform(low, high))
             if at >= self.now:
                 return  # still being worked on
-            if position >= 4 and self.rng.random() < 0.04:
+            if position >= self.stages - 1 and self.rng.random() < 0.04:
                 return  # stalled: nobody follows it up
             if self.rng.random() >= chance:
-                self._close(lead, at, self.rng.choice(reasons))
+                self._close(lead, at, self.rng.choice(causes))
                 return
             lead.entries.append((position, at))
         lead.status, lead.closed = DealStatus.WON, lead.entries[-1][1]
@@ -223,16 +234,21 @@ class _Simulation:
             lead.calls.append((at, number, outcome, 0))
             at += dt.timedelta(hours=rng.uniform(1, 20))
         if at < self.now:
-            self._close(lead, min(at, self.now - dt.timedelta(minutes=1)), "Не дозвонились")
+            self._close(lead, min(at, self.now - dt.timedelta(minutes=1)), CauseFamily.UNREACHABLE)
         return None
 
-    def _close(self, lead: _Lead, at: dt.datetime, reason: str) -> None:
-        lead.status, lead.closed, lead.reason = DealStatus.LOST, at, reason
+    def _close(self, lead: _Lead, at: dt.datetime, cause: CauseFamily) -> None:
+        lead.status, lead.closed, lead.reason = DealStatus.LOST, at, cause
+
+
+def demo_pipeline_name(template: PipelineTemplate) -> str:
+    return DEMO_PIPELINE.get(template.key, template.pipeline_name(DEMO_LANG))
 
 
 def build_demo(*, session: Session, account: Account, options: DemoOptions | None = None) -> DemoSummary:
     """Fill the account with the demo business. The account should hold no deals yet."""
     options = options or DemoOptions()
+    template = resolve_template(options.template)
     now = (
         utcnow()
         if options.today is None
@@ -240,27 +256,25 @@ def build_demo(*, session: Session, account: Account, options: DemoOptions | Non
     )
     account.timezone = DEMO_TIMEZONE
     pipeline = create_pipeline(
-        session=session,
-        account=account,
-        name=FURNITURE.pipeline_name("ru"),
-        stages=FURNITURE.stage_names("ru"),
+        session=session, account=account, name=demo_pipeline_name(template), stages=template.stage_names(DEMO_LANG)
     )
-    FURNITURE.add_defaults(session=session, account=account, lang="ru")
-    simulation = _Simulation(options, now)
+    template.add_defaults(session=session, account=account, lang=DEMO_LANG)
+    simulation = _Simulation(options, template, now)
     leads = simulation.leads()
     stage_ids = {s.position: s.id for s in pipeline.stages}
     managers = {m.name: get_or_create_manager(session=session, account=account, name=m.name).id for m in MANAGERS}
-    sources = {c.name: get_or_create_source(session=session, account=account, name=c.name).id for c in CHANNELS}
-    reasons = {r: get_or_create_loss_reason(session=session, account=account, name=r).id for r in REASONS}
-    rows = [
-        _deal_row(lead, number, account, pipeline.id, stage_ids, managers, sources, reasons, now)
-        for number, lead in enumerate(leads, 1)
-    ]
-    ids = session.execute(insert(Deal).returning(Deal.id, sort_by_parameter_order=True), rows).scalars().all()
-    session.execute(
-        insert(StageChange),
-        [c for i, lead in zip(ids, leads, strict=True) for c in _change_rows(i, lead, account.id, stage_ids)],
-    )
+    sources = {
+        c.name: get_or_create_source(session=session, account=account, name=c.name).id for c in simulation.channels
+    }
+    reasons = {
+        family: get_or_create_loss_reason(
+            session=session, account=account, name=template.reason_for(family, DEMO_LANG), family=family
+        ).id
+        for family in CauseFamily
+    }
+    ids = _insert_deals(session, leads, account, pipeline.id, stage_ids, managers, sources, reasons, now)
+    changes = [c for i, lead in zip(ids, leads, strict=True) for c in _change_rows(i, lead, account.id, stage_ids)]
+    session.execute(insert(StageChange), changes)
     calls = [
         {
             "account_id": account.id,
@@ -278,12 +292,33 @@ def build_demo(*, session: Session, account: Account, options: DemoOptions | Non
         session.execute(insert(CallAttempt), calls)
     session.execute(insert(AdSpend), _spend_rows(simulation, account, sources))
     session.flush()
-    return DemoSummary(
-        pipeline.name,
-        len(leads),
-        simulation.first_day,
-        simulation.first_day + dt.timedelta(days=options.days - 1),
+    last_day = simulation.first_day + dt.timedelta(days=options.days - 1)
+    return DemoSummary(pipeline.name, len(leads), simulation.first_day, last_day)
+
+
+def _insert_deals(
+    session: Session,
+    leads: list[_Lead],
+    account: Account,
+    pipeline_id: int,
+    stage_ids: dict[int, int],
+    managers: dict[str, int],
+    sources: dict[str, int],
+    reasons: dict[CauseFamily, int],
+    now: dt.datetime,
+) -> list[int]:
+    rows = [
+        _deal_row(lead, number, account, pipeline_id, stage_ids, managers, sources, reasons, now)
+        for number, lead in enumerate(leads, 1)
+    ]
+    session.execute(insert(Deal), rows)
+    found = session.execute(
+        select(Deal.external_id, Deal.id).where(
+            Deal.pipeline_id == pipeline_id, Deal.external_id.like(f"{DEMO_PREFIX}%")
+        )
     )
+    id_of = {row[0]: row[1] for row in found}
+    return [id_of[row["external_id"]] for row in rows]
 
 
 def _deal_row(
@@ -294,14 +329,14 @@ def _deal_row(
     stage_ids: dict[int, int],
     managers: dict[str, int],
     sources: dict[str, int],
-    reasons: dict[str, int],
+    reasons: dict[CauseFamily, int],
     now: dt.datetime,
 ) -> dict[str, Any]:
     furthest = max(p for p, _ in lead.entries)
     return {
         "account_id": account.id,
         "pipeline_id": pipeline_id,
-        "external_id": f"demo-{number:05d}",
+        "external_id": f"{DEMO_PREFIX}{number:05d}",
         "title": f"{lead.product} — {lead.phone}",
         "phone": lead.phone,
         "source_id": sources[lead.channel.name],
@@ -324,17 +359,18 @@ def _deal_row(
 def _change_rows(deal_id: int, lead: _Lead, account_id: int, stage_ids: dict[int, int]) -> list[dict[str, Any]]:
     rows, previous = [], None
     for position, at in lead.entries:
+        stage_id = stage_ids[position]
         rows.append(
             {
                 "account_id": account_id,
                 "deal_id": deal_id,
                 "from_stage_id": previous,
-                "to_stage_id": stage_ids[position],
+                "to_stage_id": stage_id,
                 "to_position": position,
                 "at": at,
             }
         )
-        previous = stage_ids[position]
+        previous = stage_id
     return rows
 
 
@@ -343,9 +379,9 @@ def _spend_rows(simulation: _Simulation, account: Account, sources: dict[str, in
     month = simulation.first_day.replace(day=1)
     last = simulation.first_day + dt.timedelta(days=simulation.options.days)
     while month <= last:
-        for channel in CHANNELS:
-            if channel.monthly_spend:
-                amount = int(channel.monthly_spend * simulation.rng.uniform(0.85, 1.15))
+        for channel in simulation.channels:
+            if channel.profile.monthly_spend:
+                amount = int(channel.profile.monthly_spend * simulation.rng.uniform(0.85, 1.15))
                 rows.append(
                     {
                         "account_id": account.id,
@@ -367,28 +403,21 @@ class DemoNeedsEmptyDatabase(VoronkaError):
 
 
 def reset_demo(*, session: Session, account: Account) -> None:
-    """Remove an earlier demo so the demo can be rebuilt; refuse if the database holds other deals."""
-    demo_pipeline = session.scalars(
-        select(Pipeline).where(Pipeline.account_id == account.id, Pipeline.name == FURNITURE.pipeline_name("ru"))
-    ).first()
-    other_deals = select(Deal.id).where(Deal.account_id == account.id)
-    if demo_pipeline is not None:
-        other_deals = other_deals.where(Deal.pipeline_id != demo_pipeline.id)
-    if session.scalars(other_deals.limit(1)).first() is not None or (
-        demo_pipeline is not None
-        and session.scalars(
-            select(Deal.id).where(Deal.pipeline_id == demo_pipeline.id, Deal.external_id.not_like("demo-%")).limit(1)
-        ).first()
-        is not None
-    ):
+    """Remove an earlier demo (whatever its template) so the demo can be rebuilt; refuse if the
+    database holds any deal that the demo did not make."""
+    foreign = select(Deal.id).where(
+        Deal.account_id == account.id,
+        or_(Deal.external_id.is_(None), Deal.external_id.not_like(f"{DEMO_PREFIX}%")),
+    )
+    if session.scalars(foreign.limit(1)).first() is not None:
         raise DemoNeedsEmptyDatabase()
-    if demo_pipeline is None:
-        return
-    deal_ids = select(Deal.id).where(Deal.pipeline_id == demo_pipeline.id).scalar_subquery()
+    pipeline_ids = select(Deal.pipeline_id).where(Deal.account_id == account.id).distinct().scalar_subquery()
+    demo_pipelines = list(session.scalars(select(Pipeline.id).where(Pipeline.id.in_(pipeline_ids))))
+    deal_ids = select(Deal.id).where(Deal.account_id == account.id).scalar_subquery()
     session.execute(delete(StageChange).where(StageChange.deal_id.in_(deal_ids)))
     session.execute(delete(CallAttempt).where(CallAttempt.deal_id.in_(deal_ids)))
-    session.execute(delete(Deal).where(Deal.pipeline_id == demo_pipeline.id))
+    session.execute(delete(Deal).where(Deal.account_id == account.id))
     session.execute(delete(AdSpend).where(AdSpend.account_id == account.id))
-    session.execute(delete(Stage).where(Stage.pipeline_id == demo_pipeline.id))
-    session.execute(delete(Pipeline).where(Pipeline.id == demo_pipeline.id))
+    session.execute(delete(Stage).where(Stage.pipeline_id.in_(demo_pipelines)))
+    session.execute(delete(Pipeline).where(Pipeline.id.in_(demo_pipelines)))
     session.expire_all()

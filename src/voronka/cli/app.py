@@ -9,7 +9,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from voronka.cli import demo_cmd, funnel_cmd, import_cmd, init_cmd
+from voronka.cli import audit_cmd, catalog_cmd, demo_cmd, funnel_cmd, import_cmd, init_cmd
 from voronka.cli.state import State, make_state
 from voronka.errors import VoronkaError
 from voronka.i18n import Translator, detect_lang
@@ -70,8 +70,15 @@ def _root(
 app.command("init")(friendly_errors(init_cmd.init))
 app.command("funnel")(friendly_errors(funnel_cmd.funnel))
 app.command("demo")(friendly_errors(demo_cmd.demo))
+app.command("audit")(friendly_errors(audit_cmd.audit))
 import_cmd.import_app.command("deals")(friendly_errors(import_cmd.deals))
 app.add_typer(import_cmd.import_app, name="import")
+catalog_cmd.crm_app.command("list")(friendly_errors(catalog_cmd.crm_list))
+catalog_cmd.crm_app.command("recommend")(friendly_errors(catalog_cmd.crm_recommend))
+app.add_typer(catalog_cmd.crm_app, name="crm")
+catalog_cmd.template_app.command("list")(friendly_errors(catalog_cmd.template_list))
+catalog_cmd.template_app.command("show")(friendly_errors(catalog_cmd.template_show))
+app.add_typer(catalog_cmd.template_app, name="template")
 
 
 def main() -> None:

@@ -22,6 +22,9 @@ def demo(
     seed: Annotated[int, typer.Option("--seed", help="Random seed: the same seed gives the same data.")] = 42,
     leads: Annotated[int, typer.Option("--leads", help="About how many leads over the year.", min=10)] = 3000,
     today: Annotated[str | None, typer.Option("--today", help="Pretend today is this ISO date.")] = None,
+    template: Annotated[
+        str, typer.Option("--template", help="Industry template to play (voronka template list).")
+    ] = "manufacturing",
 ) -> None:
     """Build a demo database (custom furniture, a year of leads) and print its funnel.
 
@@ -29,7 +32,7 @@ def demo(
     """
     state = state_of(ctx)
     t = state.t
-    options = DemoOptions(seed=seed, leads=leads, today=parse_date(today, "--today"))
+    options = DemoOptions(seed=seed, leads=leads, today=parse_date(today, "--today"), template=template)
     state.console.print(t("demo.building", leads=leads))
     with session_scope(state.engine) as session:
         account = default_account(session=session, currency="RUB")

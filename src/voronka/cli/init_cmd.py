@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from voronka.accounts import create_pipeline, default_account
-from voronka.catalog.templates import resolve_template
+from voronka.catalog.templates import DEFAULT_TEMPLATE, resolve_template
 from voronka.cli.state import state_of
 from voronka.db import session_scope
 
@@ -29,7 +29,7 @@ def init(
     t = state.t
     if stages is not None and template is not None:
         raise typer.BadParameter("use either --template or --stages, not both")
-    chosen = resolve_template(template or "generic")
+    chosen = resolve_template(template or DEFAULT_TEMPLATE)
     stage_names = [s.strip() for s in stages.split(",")] if stages else list(chosen.stage_names(t.lang))
     name = pipeline or chosen.pipeline_name(t.lang)
     with session_scope(state.engine) as session:

@@ -1,0 +1,59 @@
+"""``voronka audit``: how well the funnel data is kept."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from voronka.accounts import default_account, find_pipeline
+from voronka.audit import audit_to_dict, run_audit
+from voronka.cli.options import PipelineOption
+from voronka.cli.render import number, percent
+from voronka.cli.state import state_of
+from voronka.db import session_scope
+
+
+def audit(
+    ctx: typer.Context,
+    pipeline: PipelineOption = None,
+    duplicate_days: Annotated[
+        int,
+        typer.Option(
+            "--duplicate-days", help="Same phone or e-mail within this many days is a likely duplicate.", min=1
+        ),
+    ] = 30,
+    output: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+) -> None:
+    """Score how well the funnel data is kept (0–100) and list each problem: why it matters, how to fix it."""
+    state = state_of(ctx)
+    t = state.t
+    with session_scope(state.engine) as session:
+        account = default_account(session=session)
+        report = run_audit(
+            session=session,
+            pipeline=find_pipeline(session=session, account=account, name=pipeline),
+            duplicate_days=duplicate_days,
+        )
+    if output == "json":
+        typer.echo(json.dumps(audit_to_dict(report, t.lang), ensure_ascii=False, indent=2))
+        return
+    state.console.print(
+        f"[bold]{t('audit.title', pipeline=report.pipeline, score=report.score, deals=report.deals)}[/bold]"
+    )
+    problems = [f for f in report.findings if f.count]
+    if not problems:
+        state.console.print(t("audit.clean"))
+        return
+    table = Table(show_lines=True)
+    for column in ("problem", "count", "share", "examples"):
+        table.add_column(t(f"audit.{column}"), justify="right" if column in ("count", "share") else "left")
+    for finding in sorted(problems, key=lambda f: -f.weight * f.share):
+        description = (
+            f"[bold]{t(f'audit.{finding.code}.name')}[/bold]\n{t(f'audit.{finding.code}.why')}\n"
+            f"[green]→ {t(f'audit.{finding.code}.fix')}[/green]"
+        )
+        table.add_row(description, number(finding.count), percent(finding.share), ", ".join(finding.examples))
+    state.console.print(table)
