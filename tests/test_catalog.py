@@ -144,3 +144,11 @@ def test_demo_runs_on_any_template(sqlite_session: Session, key: str) -> None:
     assert 300 < report.figures.deals < 500 and report.figures.won > 0
     check_identities(report.figures)
     assert report.groups is not None and {g.value for g in report.groups} == set(TEMPLATES[key].sources)
+
+
+def test_industry_can_be_given_as_a_template_key() -> None:
+    from voronka.catalog.crms import parse_industry
+
+    assert parse_industry("beauty") is Industry.BEAUTY_MEDICINE
+    assert parse_industry("auto_service") is Industry.AUTO
+    assert parse_industry("retail") is Industry.RETAIL

@@ -75,10 +75,16 @@ def catalogue() -> tuple[CrmEntry, ...]:
 
 
 def parse_industry(value: str) -> Industry:
+    """An industry group, or the group of an industry template (``beauty`` → beauty and medicine)."""
+    from voronka.catalog.templates import TEMPLATES
+
+    if value in TEMPLATES:
+        return TEMPLATES[value].industry
     try:
         return Industry(value)
     except ValueError:
-        raise InvalidValue(field="--industry", value=value, hint="one of " + ", ".join(Industry)) from None
+        hint = "one of " + ", ".join(Industry) + " or a template key"
+        raise InvalidValue(field="--industry", value=value, hint=hint) from None
 
 
 def parse_features(values: Sequence[str]) -> frozenset[Feature]:
