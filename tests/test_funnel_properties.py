@@ -11,14 +11,25 @@ from itertools import pairwise
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from tests.builders import STAGES, Journey, add_journey, funnel, pipeline_for
 from voronka.funnel.compute import FunnelFigures, cohort_figures
 from voronka.funnel.counts import OutcomeRow
 from voronka.funnel.query import Rule
-from voronka.models import Account, CallAttempt, Deal, LossReason, Pipeline, Source, Stage, StageChange, User
+from voronka.models import (
+    Account,
+    CallAttempt,
+    Deal,
+    LossReason,
+    Pipeline,
+    Source,
+    Stage,
+    StageChange,
+    StageReach,
+    User,
+)
 
 POSITIONS = len(STAGES)
 
@@ -83,7 +94,7 @@ def _journey(day: int, path: list[str], ending: str, source: str | None) -> Jour
 
 
 def _clear(session: Session) -> None:
-    for model in (StageChange, CallAttempt, Deal, Stage, Pipeline, LossReason, Source, User, Account):
+    for model in (StageReach, StageChange, CallAttempt, Deal, Stage, Pipeline, LossReason, Source, User, Account):
         session.execute(delete(model))
     session.commit()
 
@@ -116,3 +127,34 @@ def test_identities_hold_for_any_history_counted_in_sql(sqlite_session: Session,
 
 def reached_at(report: object, position: int) -> int:
     return report.figures.stages[position].reached  # type: ignore[attr-defined, no-any-return]
+
+
+def _reaches(session: Session) -> list[tuple[object, ...]]:
+    from voronka.models import StageReach
+
+    rows = session.execute(
+        select(
+            StageReach.deal_id,
+            StageReach.position,
+            StageReach.reached_at,
+            StageReach.entered_at,
+            StageReach.manager_id,
+            StageReach.source_id,
+        ).order_by(StageReach.deal_id, StageReach.position)
+    )
+    return [tuple(row) for row in rows]
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(journey_strategy, min_size=1, max_size=10))
+def test_kept_reaches_equal_a_rebuild_from_the_log(sqlite_session: Session, journeys: list[Journey]) -> None:
+    from voronka.reaches import rebuild_reaches
+
+    _clear(sqlite_session)
+    pipeline = pipeline_for(sqlite_session)
+    for journey in journeys:
+        add_journey(sqlite_session, pipeline, journey)
+    sqlite_session.commit()
+    kept = _reaches(sqlite_session)
+    rebuild_reaches(session=sqlite_session, pipeline_id=pipeline.id)
+    assert _reaches(sqlite_session) == kept

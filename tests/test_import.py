@@ -245,3 +245,18 @@ def test_long_imports_report_progress(session: Session, tmp_path: Path) -> None:
     report = run_import(session, write(tmp_path, "id,created_at,stage\n" + lines), progress=recorder)
     assert report.created == 4500
     assert (recorder.total, recorder.advanced) == (4500, 4500)
+
+
+def test_imports_keep_stage_reaches_equal_to_a_rebuild(session: Session, tmp_path: Path) -> None:
+    from tests.test_funnel_properties import _reaches
+    from voronka.reaches import rebuild_reaches
+
+    pipeline = pipeline_for(session)
+    run_import(session, write(tmp_path, GOOD))
+    run_import(session, write(tmp_path, GOOD.replace("d4,2024-03-02,Contract,open", "d4,2024-03-02,Won,won")))
+    run_import(session, write(tmp_path, "deal_id,stage,entered_at\nd1,Qualified,2024-03-02\n", name="h.csv"))
+    kept = _reaches(session)
+    rebuild_reaches(session=session, pipeline_id=pipeline.id)
+    session.commit()
+    assert _reaches(session) == kept
+    assert len(kept) > 5

@@ -34,6 +34,7 @@ from voronka.models import (
     StageChange,
     User,
 )
+from voronka.reaches import refresh_reaches
 from voronka.timeutil import utcnow
 
 
@@ -107,6 +108,7 @@ def move_deal(
     deal.stage_id = stage.id
     deal.furthest_position = max(deal.furthest_position, stage.position)
     deal.updated_at = utcnow()
+    refresh_reaches(session=session, deal=deal)
     return deal
 
 
@@ -134,6 +136,7 @@ def win_deal(
     deal.closed_at = at
     deal.loss_reason_id = None
     deal.updated_at = utcnow()
+    refresh_reaches(session=session, deal=deal)
     return deal
 
 
@@ -176,6 +179,7 @@ def reopen_deal(*, session: Session, deal: Deal, stage: Stage | None = None, at:
     if was_won:
         deal.furthest_position = _furthest_from_log(session, deal, cap=len(stages) - 1)
     deal.updated_at = utcnow()
+    refresh_reaches(session=session, deal=deal)
     return deal
 
 
@@ -226,6 +230,7 @@ def rebuild_deal_state(*, session: Session, deal: Deal) -> Deal:
         select(func.min(StageChange.at)).where(StageChange.deal_id == deal.id, StageChange.from_stage_id.is_not(None))
     )
     deal.first_contact_at = first_call or first_move
+    refresh_reaches(session=session, deal=deal)
     return deal
 
 

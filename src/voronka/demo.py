@@ -31,7 +31,9 @@ from voronka.models import (
     Pipeline,
     Stage,
     StageChange,
+    StageReach,
 )
+from voronka.reaches import DealFacts, insert_reaches, reach_rows
 from voronka.timeutil import to_utc, utcnow, zone
 
 DEMO_TIMEZONE = "Europe/Moscow"
@@ -272,9 +274,14 @@ def build_demo(*, session: Session, account: Account, options: DemoOptions | Non
         ).id
         for family in CauseFamily
     }
-    ids = _insert_deals(session, leads, account, pipeline.id, stage_ids, managers, sources, reasons, now)
+    ids, rows = _insert_deals(session, leads, account, pipeline.id, stage_ids, managers, sources, reasons, now)
     changes = [c for i, lead in zip(ids, leads, strict=True) for c in _change_rows(i, lead, account.id, stage_ids)]
     session.execute(insert(StageChange), changes)
+    last = len(stage_ids)
+    facts = [DealFacts.of_row(i, row) for i, row in zip(ids, rows, strict=True)]
+    insert_reaches(
+        session, [r for f, lead in zip(facts, leads, strict=True) for r in reach_rows(f, lead.entries, last)]
+    )
     calls = [
         {
             "account_id": account.id,
@@ -306,7 +313,7 @@ def _insert_deals(
     sources: dict[str, int],
     reasons: dict[CauseFamily, int],
     now: dt.datetime,
-) -> list[int]:
+) -> tuple[list[int], list[dict[str, Any]]]:
     rows = [
         _deal_row(lead, number, account, pipeline_id, stage_ids, managers, sources, reasons, now)
         for number, lead in enumerate(leads, 1)
@@ -318,7 +325,7 @@ def _insert_deals(
         )
     )
     id_of = {row[0]: row[1] for row in found}
-    return [id_of[row["external_id"]] for row in rows]
+    return [id_of[row["external_id"]] for row in rows], rows
 
 
 def _deal_row(
@@ -414,6 +421,7 @@ def reset_demo(*, session: Session, account: Account) -> None:
     pipeline_ids = select(Deal.pipeline_id).where(Deal.account_id == account.id).distinct().scalar_subquery()
     demo_pipelines = list(session.scalars(select(Pipeline.id).where(Pipeline.id.in_(pipeline_ids))))
     deal_ids = select(Deal.id).where(Deal.account_id == account.id).scalar_subquery()
+    session.execute(delete(StageReach).where(StageReach.deal_id.in_(deal_ids)))
     session.execute(delete(StageChange).where(StageChange.deal_id.in_(deal_ids)))
     session.execute(delete(CallAttempt).where(CallAttempt.deal_id.in_(deal_ids)))
     session.execute(delete(Deal).where(Deal.account_id == account.id))

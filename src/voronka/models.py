@@ -264,3 +264,75 @@ class AdSpend(Base):
     period_kind: Mapped[str] = mapped_column(String(5))
     amount: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
+
+
+class Plan(Base):
+    """A monthly target for one statistics metric, for the team or one manager or source.
+
+    ``value`` is in the metric's base unit: a count, minor units of money, or parts per million of
+    a share (see ``voronka.stats.metrics``).
+    """
+
+    __tablename__ = "plans"
+    __table_args__ = (
+        Index("ix_plans_lookup", "pipeline_id", "month", "metric"),
+        CheckConstraint("NOT (manager_id IS NOT NULL AND source_id IS NOT NULL)", name="one_cut"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    pipeline_id: Mapped[int] = mapped_column(ForeignKey("pipelines.id"))
+    month: Mapped[dt.date]
+    metric: Mapped[str] = mapped_column(String(40))
+    manager_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    source_id: Mapped[int | None] = mapped_column(ForeignKey("sources.id"))
+    value: Mapped[int] = mapped_column(BigInteger)
+
+
+class DailyCount(Base):
+    """No-CRM mode: how many leads entered a stage on a day (optionally per source and manager).
+
+    These are period-view numbers (FUNNEL.md, "Aggregated input"): reports built on them say so.
+    """
+
+    __tablename__ = "daily_counts"
+    __table_args__ = (
+        Index("ix_daily_counts_lookup", "pipeline_id", "day", "stage_position"),
+        CheckConstraint("count >= 0", name="count_not_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    pipeline_id: Mapped[int] = mapped_column(ForeignKey("pipelines.id"))
+    day: Mapped[dt.date]
+    stage_position: Mapped[int] = mapped_column(Integer)
+    source_id: Mapped[int | None] = mapped_column(ForeignKey("sources.id"))
+    manager_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    count: Mapped[int] = mapped_column(Integer)
+    revenue: Mapped[int | None] = mapped_column(BigInteger)
+    """Money of the day's sales (minor units), kept on the won stage's row."""
+
+
+class StageReach(Base):
+    """When a deal reached each stage after the first, under the cumulative rule: derived from the
+    stage-change log (``voronka.reaches``) so that period reports need no pass over the whole log.
+
+    ``entered_at`` is the deal's first actual entry into the stage (passage rule); null if skipped.
+    Manager and source are copied from the deal so that cuts need no join; they are refreshed with it.
+    """
+
+    __tablename__ = "stage_reaches"
+    __table_args__ = (
+        Index("ix_stage_reaches_period", "pipeline_id", "reached_at", "position", "manager_id", "source_id"),
+        Index("ix_stage_reaches_deal", "deal_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    pipeline_id: Mapped[int] = mapped_column(ForeignKey("pipelines.id"))
+    deal_id: Mapped[int] = mapped_column(ForeignKey("deals.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    reached_at: Mapped[dt.datetime]
+    entered_at: Mapped[dt.datetime | None]
+    manager_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    source_id: Mapped[int | None] = mapped_column(ForeignKey("sources.id"))

@@ -11,10 +11,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, func, null, or_, select, true
+from sqlalchemy import ColumnElement, and_, func, null, select, true
 from sqlalchemy.orm import QueryableAttribute, Session
 
-from voronka.models import Deal, DealStatus, StageChange
+from voronka.models import Deal, DealStatus, StageReach
 
 Expression = ColumnElement[Any] | QueryableAttribute[Any]
 KeyFunction = Callable[[Expression], ColumnElement[Any]]
@@ -86,84 +86,56 @@ def cohort_outcomes(
     return [OutcomeRow(r[0], int(r[1]), r[2], r[3], int(r[4]), int(r[5])) for r in session.execute(query)]
 
 
-def _valid_entries(scope: Scope) -> ColumnElement[bool]:
-    """A logged entry into the won stage counts only while the deal is still won (reopen undoes it)."""
-    return or_(Deal.status == DealStatus.WON.value, StageChange.to_stage_id.not_in(scope.won_stage_ids))
-
-
 def cohort_passages(session: Session, scope: Scope, key_of: KeyFunction | None) -> list[ReachRow]:
     """Deals created in the scope (with known history) that actually entered each stage."""
     key = key_of(Deal.created_at) if key_of else None
-    selected, grouping = _grouped([StageChange.to_position], key)
-    query = (
-        select(*selected, func.count(func.distinct(StageChange.deal_id)))
-        .join(Deal, Deal.id == StageChange.deal_id)
-        .where(
-            Deal.pipeline_id.in_(scope.pipeline_ids),
-            scope.within(Deal.created_at),
-            Deal.history_known.is_(True),
-            _valid_entries(scope),
-        )
-        .group_by(*grouping)
-    )
-    return [ReachRow(r[0], int(r[1]), int(r[2])) for r in session.execute(query)]
-
-
-def _first_entries(scope: Scope) -> Select[int, int, dt.datetime]:
-    """Each deal's first entry time into each stage it entered."""
-    return (
-        select(
-            StageChange.deal_id.label("deal_id"),
-            StageChange.to_position.label("position"),
-            func.min(StageChange.at).label("first_at"),
-        )
-        .join(Deal, Deal.id == StageChange.deal_id)
-        .where(Deal.pipeline_id.in_(scope.pipeline_ids), _valid_entries(scope))
-        .group_by(StageChange.deal_id, StageChange.to_position)
-    )
-
-
-def period_passages(session: Session, scope: Scope, key_of: KeyFunction | None) -> list[ReachRow]:
-    """Per stage, deals whose first entry into it falls in the scope's range (passage rule)."""
-    entries = _first_entries(scope).subquery()
-    key = key_of(entries.c.first_at) if key_of else None
-    selected, grouping = _grouped([entries.c.position], key)
+    selected, grouping = _grouped([StageReach.position], key)
     query = (
         select(*selected, func.count())
-        .select_from(entries.join(Deal, Deal.id == entries.c.deal_id))
-        .where(scope.within(entries.c.first_at))
+        .join(Deal, Deal.id == StageReach.deal_id)
+        .where(
+            StageReach.pipeline_id.in_(scope.pipeline_ids),
+            scope.within(Deal.created_at),
+            Deal.history_known.is_(True),
+            StageReach.entered_at.is_not(None),
+        )
         .group_by(*grouping)
     )
-    return [ReachRow(r[0], int(r[1]), int(r[2])) for r in session.execute(query)]
+    rows = [ReachRow(r[0], int(r[1]), int(r[2])) for r in session.execute(query)]
+    return rows + _arrivals(session, scope, key_of, known_history_only=True)
 
 
-def period_reaches(session: Session, scope: Scope, key_of: KeyFunction | None, positions: int) -> list[ReachRow]:
-    """Per stage k, deals whose first entry into k *or any later stage* falls in the range.
+def _arrivals(
+    session: Session, scope: Scope, key_of: KeyFunction | None, *, known_history_only: bool = False
+) -> list[ReachRow]:
+    """Stage 1: every deal arrives in it when it is created."""
+    key = key_of(Deal.created_at) if key_of else None
+    selected, grouping = _grouped([], key)
+    query = select(*selected, func.count()).where(
+        Deal.pipeline_id.in_(scope.pipeline_ids), scope.within(Deal.created_at)
+    )
+    if known_history_only:
+        query = query.where(Deal.history_known.is_(True))
+    if grouping:
+        query = query.group_by(*grouping)
+    return [ReachRow(r[0], 1, int(r[1])) for r in session.execute(query) if int(r[1])]
 
-    That is when the cumulative rule says a deal reached k: a skipped stage is passed at the moment
-    the deal jumps beyond it.
-    """
-    entries = _first_entries(scope).subquery()
-    rows: list[ReachRow] = []
-    for position in range(1, positions + 1):
-        reached = (
-            select(entries.c.deal_id, func.min(entries.c.first_at).label("reached_at"))
-            # Every deal arrives in the first stage when it is created, so stage 1 is its own entry.
-            .where(entries.c.position >= position if position > 1 else entries.c.position == 1)
-            .group_by(entries.c.deal_id)
-            .subquery()
-        )
-        key = key_of(reached.c.reached_at) if key_of else None
-        selected, grouping = _grouped([], key)
-        query = (
-            select(*selected, func.count())
-            .select_from(reached.join(Deal, Deal.id == reached.c.deal_id))
-            .where(scope.within(reached.c.reached_at))
-        )
-        if grouping:
-            query = query.group_by(*grouping)
-        rows.extend(ReachRow(r[0], position, int(r[1])) for r in session.execute(query) if int(r[1]))
-    return rows
+
+def period_entries(session: Session, scope: Scope, key_of: KeyFunction | None, *, passage: bool) -> list[ReachRow]:
+    """Per stage, deals that reached it within the range: by first actual entry under the passage
+    rule, by the cumulative reach time otherwise (a skipped stage is passed when the deal jumps
+    beyond it). Stage 1 is the arrival itself."""
+    time_column = StageReach.entered_at if passage else StageReach.reached_at
+    key = key_of(time_column) if key_of else None
+    selected, grouping = _grouped([StageReach.position], key)
+    query = (
+        select(*selected, func.count())
+        .join(Deal, Deal.id == StageReach.deal_id)
+        .where(StageReach.pipeline_id.in_(scope.pipeline_ids), time_column.is_not(None), scope.within(time_column))
+        .group_by(*grouping)
+    )
+    rows = [ReachRow(r[0], int(r[1]), int(r[2])) for r in session.execute(query)]
+    return rows + _arrivals(session, scope, key_of)
 
 
 def period_closures(session: Session, scope: Scope, key_of: KeyFunction | None) -> list[OutcomeRow]:

@@ -150,7 +150,7 @@ def _count(context: _Context) -> tuple[FunnelFigures, tuple[FunnelGroup, ...] | 
     key_of = context.key_of()
     build: Callable[[list[Any], list[Any]], FunnelFigures]
     if context.query.view is View.PERIOD:
-        reaches, outcomes = _period_rows(context, key_of, len(names))
+        reaches, outcomes = _period_rows(context, key_of)
 
         def build(closures: list[Any], entries: list[Any]) -> FunnelFigures:
             return period_figures(names, entries, closures)
@@ -201,11 +201,9 @@ def _cohort_rows(context: _Context, key_of: Any, positions: int) -> tuple[list[O
     return outcomes, reaches
 
 
-def _period_rows(context: _Context, key_of: Any, positions: int) -> tuple[list[ReachRow], list[OutcomeRow]]:
-    if context.query.rule is Rule.PASSAGE:
-        reaches = counts.period_passages(context.session, context.scope, key_of)
-    else:
-        reaches = counts.period_reaches(context.session, context.scope, key_of, positions)
+def _period_rows(context: _Context, key_of: Any) -> tuple[list[ReachRow], list[OutcomeRow]]:
+    passage = context.query.rule is Rule.PASSAGE
+    reaches = counts.period_entries(context.session, context.scope, key_of, passage=passage)
     return reaches, counts.period_closures(context.session, context.scope, key_of)
 
 

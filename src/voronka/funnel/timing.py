@@ -7,12 +7,12 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from voronka.funnel.counts import Scope
 from voronka.funnel.sqlfuncs import seconds_between
-from voronka.models import Deal, StageChange
+from voronka.models import Deal, StageReach
 
 # Upper bounds (seconds, inclusive) of the speed-to-lead buckets of FUNNEL.md.
 SPEED_BUCKETS: tuple[tuple[str, float], ...] = (
@@ -93,18 +93,14 @@ def load_timing(session: Session, scope: Scope, positions: int) -> Timing:
         )
     ).all()
     first_entry = (
-        select(
-            StageChange.to_position,
-            seconds_between(func.min(StageChange.at), Deal.created_at),
-        )
-        .join(Deal, Deal.id == StageChange.deal_id)
+        select(StageReach.position, seconds_between(StageReach.entered_at, Deal.created_at))
+        .join(Deal, Deal.id == StageReach.deal_id)
         .where(
-            Deal.pipeline_id.in_(scope.pipeline_ids),
+            StageReach.pipeline_id.in_(scope.pipeline_ids),
             scope.within(Deal.created_at),
             Deal.history_known.is_(True),
-            StageChange.to_position > 1,
+            StageReach.entered_at.is_not(None),
         )
-        .group_by(StageChange.deal_id, StageChange.to_position, Deal.created_at)
     )
     per_stage: dict[int, list[float]] = defaultdict(list)
     for position, seconds in session.execute(first_entry):

@@ -18,6 +18,7 @@ from voronka.accounts import guess_cause_family
 from voronka.db import bulk_insert
 from voronka.importers.base import DealRecord, ImportReport, ImportTarget
 from voronka.models import Deal, DealStatus, LossReason, Source, StageChange, User
+from voronka.reaches import DealFacts, insert_reaches, reach_rows, refresh_reaches
 from voronka.timeutil import utcnow
 
 BATCH_SIZE = 5_000
@@ -180,14 +181,17 @@ class DealWriter:
         )
         id_of = {row[0]: row[1] for row in new_ids}
         changes = []
-        for record, entries in zip(records, planned, strict=True):
+        reaches = []
+        for record, entries, row in zip(records, planned, rows, strict=True):
             deal_id = id_of[record.external_id]
             previous: int | None = None
             for position, at in entries:
                 stage_id = self.stage_ids[position]
                 changes.append((self.account_id, deal_id, previous, stage_id, position, at))
                 previous = stage_id
+            reaches.extend(reach_rows(DealFacts.of_row(deal_id, row), entries, self.last_position))
         bulk_insert(connection, _STAGE_CHANGES, _CHANGE_COLUMNS, changes)
+        insert_reaches(self.session, reaches)
         self.report.created += len(records)
 
     def _update(self, deal: Deal, record: DealRecord) -> None:
@@ -225,5 +229,5 @@ class DealWriter:
         deal.furthest_position = furthest_of(positions, deal.status, self.last_position)
         deal.history_known = deal.history_known or record.history_known
         deal.updated_at = self.now
-        self.session.flush()
+        refresh_reaches(session=self.session, deal=deal)
         self.report.updated += 1
