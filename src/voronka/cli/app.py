@@ -9,7 +9,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from voronka.cli import audit_cmd, catalog_cmd, demo_cmd, funnel_cmd, import_cmd, init_cmd
+from voronka.cli import audit_cmd, catalog_cmd, demo_cmd, funnel_cmd, import_cmd, init_cmd, stats_cmd
 from voronka.cli.state import State, make_state
 from voronka.errors import VoronkaError
 from voronka.i18n import Translator, detect_lang
@@ -79,6 +79,15 @@ app.add_typer(catalog_cmd.crm_app, name="crm")
 catalog_cmd.template_app.command("list")(friendly_errors(catalog_cmd.template_list))
 catalog_cmd.template_app.command("show")(friendly_errors(catalog_cmd.template_show))
 app.add_typer(catalog_cmd.template_app, name="template")
+stats_cmd.stats_app.callback(invoke_without_command=True)(friendly_errors(stats_cmd.stats))
+stats_cmd.stats_app.command("import")(friendly_errors(stats_cmd.stats_import))
+stats_cmd.stats_app.command("template")(friendly_errors(stats_cmd.stats_template))
+app.add_typer(stats_cmd.stats_app, name="stats")
+stats_cmd.spend_app.command("set")(friendly_errors(stats_cmd.spend_set))
+stats_cmd.spend_app.command("import")(friendly_errors(stats_cmd.spend_import))
+app.add_typer(stats_cmd.spend_app, name="spend")
+stats_cmd.plan_app.command("set")(friendly_errors(stats_cmd.plan_set))
+app.add_typer(stats_cmd.plan_app, name="plan")
 
 
 def main() -> None:

@@ -121,7 +121,9 @@ def _arrivals(
     return [ReachRow(r[0], 1, int(r[1])) for r in session.execute(query) if int(r[1])]
 
 
-def period_entries(session: Session, scope: Scope, key_of: KeyFunction | None, *, passage: bool) -> list[ReachRow]:
+def period_entries(
+    session: Session, scope: Scope, key_of: KeyFunction | None, *, passage: bool, needs_deal: bool = True
+) -> list[ReachRow]:
     """Per stage, deals that reached it within the range: by first actual entry under the passage
     rule, by the cumulative reach time otherwise (a skipped stage is passed when the deal jumps
     beyond it). Stage 1 is the arrival itself."""
@@ -130,10 +132,11 @@ def period_entries(session: Session, scope: Scope, key_of: KeyFunction | None, *
     selected, grouping = _grouped([StageReach.position], key)
     query = (
         select(*selected, func.count())
-        .join(Deal, Deal.id == StageReach.deal_id)
         .where(StageReach.pipeline_id.in_(scope.pipeline_ids), time_column.is_not(None), scope.within(time_column))
         .group_by(*grouping)
     )
+    if needs_deal:  # the breakdown groups by a deal's column; periods alone need only the reaches
+        query = query.join(Deal, Deal.id == StageReach.deal_id)
     rows = [ReachRow(r[0], int(r[1]), int(r[2])) for r in session.execute(query)]
     return rows + _arrivals(session, scope, key_of)
 

@@ -203,7 +203,8 @@ def _cohort_rows(context: _Context, key_of: Any, positions: int) -> tuple[list[O
 
 def _period_rows(context: _Context, key_of: Any) -> tuple[list[ReachRow], list[OutcomeRow]]:
     passage = context.query.rule is Rule.PASSAGE
-    reaches = counts.period_entries(context.session, context.scope, key_of, passage=passage)
+    needs_deal = context.dimension is not None and not context.dimension.is_time
+    reaches = counts.period_entries(context.session, context.scope, key_of, passage=passage, needs_deal=needs_deal)
     return reaches, counts.period_closures(context.session, context.scope, key_of)
 
 

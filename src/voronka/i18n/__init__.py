@@ -49,14 +49,22 @@ class Message:
 def translate(key: str, lang: str, /, **params: Any) -> str:
     """The message ``key`` in ``lang`` with ``params`` filled in (English if the key is missing).
 
-    Parameters that are ``Message`` objects are rendered in the same language first.
+    Parameters that are ``Message`` objects (or lists of them) are rendered in the same language first.
     """
     messages = catalogue(lang if lang in LANGUAGES else DEFAULT_LANG)
     template = messages.get(key) or catalogue(DEFAULT_LANG).get(key) or key
     if not params:
         return template
-    rendered = {k: v.render(lang) if isinstance(v, Message) else v for k, v in params.items()}
-    return template.format(**rendered)
+    return template.format(**{name: _render(value, lang) for name, value in params.items()})
+
+
+def _render(value: Any, lang: str) -> Any:
+    """Messages in the reader's language; a list of messages as one line, separated by «; »."""
+    if isinstance(value, Message):
+        return value.render(lang)
+    if isinstance(value, list | tuple) and value and all(isinstance(v, Message) for v in value):
+        return "; ".join(v.render(lang) for v in value)
+    return value
 
 
 def detect_lang(explicit: str | None = None, environ: dict[str, str] | None = None) -> str:

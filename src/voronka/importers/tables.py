@@ -30,11 +30,12 @@ class TableFile:
     encoding: str | None
     delimiter: str | None
     rows_estimate: int
+    sheet: str | None = None
 
     def rows(self) -> Iterator[tuple[int, list[str]]]:
         """(line number in the file, cells) for every data row; blank rows are skipped."""
         if self.encoding is None:
-            yield from _xlsx_rows(self.path)
+            yield from _xlsx_rows(self.path, sheet=self.sheet)
             return
         with self.path.open(encoding=self.encoding, newline="") as handle:
             reader = csv.reader(handle, delimiter=self.delimiter or ",")
@@ -48,7 +49,7 @@ def _fail(key: str, **params: object) -> ImportFailed:
     return ImportFailed(reason=Message(f"import.{key}", params))
 
 
-def open_table(path: Path) -> TableFile:
+def open_table(path: Path, sheet: str | None = None) -> TableFile:
     """Detect kind, encoding and delimiter and read the header; raise ImportFailed if unreadable."""
     try:
         with path.open("rb") as handle:
@@ -58,7 +59,7 @@ def open_table(path: Path) -> TableFile:
     if not head.strip():
         raise _fail("empty", file=path.name)
     if head.startswith(_XLSX_MAGIC):
-        return _open_xlsx(path)
+        return _open_xlsx(path, sheet)
     if b"\x00" in head:
         raise _fail("not_text", file=path.name)
     encoding = _detect_encoding(path)
@@ -98,18 +99,21 @@ def _count_lines(path: Path) -> int:
     return lines
 
 
-def _open_xlsx(path: Path) -> TableFile:
-    rows = _xlsx_rows(path, include_header=True)
+def _open_xlsx(path: Path, sheet: str | None) -> TableFile:
+    rows = _xlsx_rows(path, include_header=True, sheet=sheet)
     try:
         _, header = next(rows)
     except StopIteration:
         raise _fail("empty", file=path.name) from None
     if not any(h.strip() for h in header):
         raise _fail("no_header", file=path.name)
-    return TableFile(path, tuple(h.strip() for h in header), None, None, 0)
+    return TableFile(path, tuple(h.strip() for h in header), None, None, 0, sheet)
 
 
-def _xlsx_rows(path: Path, *, include_header: bool = False) -> Iterator[tuple[int, list[str]]]:
+def _xlsx_rows(
+    path: Path, *, include_header: bool = False, sheet: str | None = None
+) -> Iterator[tuple[int, list[str]]]:
+    """Rows of the sheet called ``sheet`` if the workbook has one, else of its first sheet."""
     from openpyxl import load_workbook
 
     try:
@@ -117,8 +121,8 @@ def _xlsx_rows(path: Path, *, include_header: bool = False) -> Iterator[tuple[in
     except Exception as exc:  # openpyxl raises many kinds for a damaged file
         raise _fail("cannot_open", file=path.name, reason=type(exc).__name__) from None
     try:
-        sheet = workbook.worksheets[0]
-        for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
+        chosen = workbook[sheet] if sheet is not None and sheet in workbook.sheetnames else workbook.worksheets[0]
+        for number, values in enumerate(chosen.iter_rows(values_only=True), start=1):
             if number == 1 and not include_header:
                 continue
             cells = [_cell_text(v) for v in values]

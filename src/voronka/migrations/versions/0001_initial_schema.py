@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-27 09:57:07.200112
+Create Date: 2026-11-27 10:38:55.456737
 """
 
 from collections.abc import Sequence
@@ -104,6 +104,47 @@ def upgrade() -> None:
         ),
     )
     op.create_table(
+        "daily_counts",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("account_id", sa.Integer(), nullable=False),
+        sa.Column("pipeline_id", sa.Integer(), nullable=False),
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("stage_position", sa.Integer(), nullable=False),
+        sa.Column("source_id", sa.Integer(), nullable=True),
+        sa.Column("manager_id", sa.Integer(), nullable=True),
+        sa.Column("count", sa.Integer(), nullable=False),
+        sa.Column("revenue", sa.BigInteger(), nullable=True),
+        sa.CheckConstraint("count >= 0", name=op.f("ck_daily_counts_count_not_negative")),
+        sa.ForeignKeyConstraint(["account_id"], ["accounts.id"], name=op.f("fk_daily_counts_account_id_accounts")),
+        sa.ForeignKeyConstraint(["manager_id"], ["users.id"], name=op.f("fk_daily_counts_manager_id_users")),
+        sa.ForeignKeyConstraint(["pipeline_id"], ["pipelines.id"], name=op.f("fk_daily_counts_pipeline_id_pipelines")),
+        sa.ForeignKeyConstraint(["source_id"], ["sources.id"], name=op.f("fk_daily_counts_source_id_sources")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_daily_counts")),
+    )
+    with op.batch_alter_table("daily_counts", schema=None) as batch_op:
+        batch_op.create_index("ix_daily_counts_lookup", ["pipeline_id", "day", "stage_position"], unique=False)
+
+    op.create_table(
+        "plans",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("account_id", sa.Integer(), nullable=False),
+        sa.Column("pipeline_id", sa.Integer(), nullable=False),
+        sa.Column("month", sa.Date(), nullable=False),
+        sa.Column("metric", sa.String(length=40), nullable=False),
+        sa.Column("manager_id", sa.Integer(), nullable=True),
+        sa.Column("source_id", sa.Integer(), nullable=True),
+        sa.Column("value", sa.BigInteger(), nullable=False),
+        sa.CheckConstraint("NOT (manager_id IS NOT NULL AND source_id IS NOT NULL)", name=op.f("ck_plans_one_cut")),
+        sa.ForeignKeyConstraint(["account_id"], ["accounts.id"], name=op.f("fk_plans_account_id_accounts")),
+        sa.ForeignKeyConstraint(["manager_id"], ["users.id"], name=op.f("fk_plans_manager_id_users")),
+        sa.ForeignKeyConstraint(["pipeline_id"], ["pipelines.id"], name=op.f("fk_plans_pipeline_id_pipelines")),
+        sa.ForeignKeyConstraint(["source_id"], ["sources.id"], name=op.f("fk_plans_source_id_sources")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_plans")),
+    )
+    with op.batch_alter_table("plans", schema=None) as batch_op:
+        batch_op.create_index("ix_plans_lookup", ["pipeline_id", "month", "metric"], unique=False)
+
+    op.create_table(
         "stages",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("account_id", sa.Integer(), nullable=False),
@@ -169,6 +210,7 @@ def upgrade() -> None:
                 "amount",
                 "source_id",
                 "manager_id",
+                "closed_at",
             ],
             unique=False,
         )
@@ -217,13 +259,46 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_stage_changes")),
     )
     with op.batch_alter_table("stage_changes", schema=None) as batch_op:
-        batch_op.create_index("ix_stage_changes_deal", ["deal_id", "to_position", "at"], unique=False)
+        batch_op.create_index("ix_stage_changes_deal", ["deal_id"], unique=False)
+
+    op.create_table(
+        "stage_reaches",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("account_id", sa.Integer(), nullable=False),
+        sa.Column("pipeline_id", sa.Integer(), nullable=False),
+        sa.Column("deal_id", sa.Integer(), nullable=False),
+        sa.Column("position", sa.Integer(), nullable=False),
+        sa.Column("reached_at", sa.DateTime(), nullable=False),
+        sa.Column("entered_at", sa.DateTime(), nullable=True),
+        sa.Column("manager_id", sa.Integer(), nullable=True),
+        sa.Column("source_id", sa.Integer(), nullable=True),
+        sa.ForeignKeyConstraint(["account_id"], ["accounts.id"], name=op.f("fk_stage_reaches_account_id_accounts")),
+        sa.ForeignKeyConstraint(
+            ["deal_id"], ["deals.id"], name=op.f("fk_stage_reaches_deal_id_deals"), ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(["manager_id"], ["users.id"], name=op.f("fk_stage_reaches_manager_id_users")),
+        sa.ForeignKeyConstraint(["pipeline_id"], ["pipelines.id"], name=op.f("fk_stage_reaches_pipeline_id_pipelines")),
+        sa.ForeignKeyConstraint(["source_id"], ["sources.id"], name=op.f("fk_stage_reaches_source_id_sources")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_stage_reaches")),
+    )
+    with op.batch_alter_table("stage_reaches", schema=None) as batch_op:
+        batch_op.create_index("ix_stage_reaches_deal", ["deal_id"], unique=False)
+        batch_op.create_index(
+            "ix_stage_reaches_period",
+            ["pipeline_id", "reached_at", "position", "manager_id", "source_id"],
+            unique=False,
+        )
 
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table("stage_reaches", schema=None) as batch_op:
+        batch_op.drop_index("ix_stage_reaches_period")
+        batch_op.drop_index("ix_stage_reaches_deal")
+
+    op.drop_table("stage_reaches")
     with op.batch_alter_table("stage_changes", schema=None) as batch_op:
         batch_op.drop_index("ix_stage_changes_deal")
 
@@ -240,6 +315,14 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_stages_account_id"))
 
     op.drop_table("stages")
+    with op.batch_alter_table("plans", schema=None) as batch_op:
+        batch_op.drop_index("ix_plans_lookup")
+
+    op.drop_table("plans")
+    with op.batch_alter_table("daily_counts", schema=None) as batch_op:
+        batch_op.drop_index("ix_daily_counts_lookup")
+
+    op.drop_table("daily_counts")
     op.drop_table("ad_spend")
     with op.batch_alter_table("users", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_users_account_id"))

@@ -1,0 +1,202 @@
+"""``voronka stats``, ``voronka spend`` and ``voronka plan``: the statistics template and its inputs."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table as RichTable
+
+from voronka.accounts import default_account, find_pipeline
+from voronka.cli.options import PipelineOption, parse_date
+from voronka.cli.state import State, state_of
+from voronka.db import session_scope
+from voronka.money import format_minor, parse_amount
+from voronka.stats.inputs import import_spend, parse_day, parse_month, set_plan, set_spend
+from voronka.stats.metrics import metrics_for
+from voronka.stats.nocrm import import_counts
+from voronka.stats.output import CSV_COLUMNS, display, explanation, metric_label, report_to_dict, report_to_rows
+from voronka.stats.periods import Grain
+from voronka.stats.report import StatsQuery, StatsReport, run_stats
+
+stats_app = typer.Typer(help="The statistics template: plan vs fact by period, manager and source.")
+spend_app = typer.Typer(help="Ad spend per source, per day or month.", no_args_is_help=True)
+plan_app = typer.Typer(help="Monthly plans per metric, for the team, a manager or a source.", no_args_is_help=True)
+
+
+def stats(
+    ctx: typer.Context,
+    pipeline: PipelineOption = None,
+    date_from: Annotated[str | None, typer.Option("--from", help="First day, ISO.")] = None,
+    date_to: Annotated[str | None, typer.Option("--to", help="Day after the last, ISO; exclusive.")] = None,
+    period: Annotated[Grain, typer.Option("--period", help="Columns: day, week (ISO) or month.")] = Grain.WEEK,
+    by: Annotated[str | None, typer.Option("--by", help="Also per manager or per source.")] = None,
+    output: Annotated[str, typer.Option("--format", help="table, json or csv.")] = "table",
+    xlsx: Annotated[Path | None, typer.Option("--xlsx", help="Also write the workbook with live formulas.")] = None,
+) -> None:
+    """The statistics template: spend and leads through every stage to money, plan vs fact per period.
+
+    Example: voronka stats --period week --by manager --xlsx stats.xlsx
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    state = state_of(ctx)
+    query = StatsQuery(pipeline, parse_date(date_from, "--from"), parse_date(date_to, "--to"), period, by)
+    with session_scope(state.engine) as session:
+        account = default_account(session=session)
+        report = run_stats(session=session, account=account, query=query)
+        if xlsx is not None:
+            from voronka.reports.xlsx import write_stats_workbook
+
+            write_stats_workbook(report, xlsx, state.t)
+    if output == "json":
+        typer.echo(json.dumps(report_to_dict(report, state.t), ensure_ascii=False, indent=2))
+    elif output == "csv":
+        writer = csv.DictWriter(sys.stdout, fieldnames=CSV_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(report_to_rows(report))
+    else:
+        print_stats(state, report)
+    if xlsx is not None:
+        state.err.print(state.t("stats.workbook", file=xlsx))
+
+
+def print_stats(state: State, report: StatsReport) -> None:
+    t = state.t
+    for table in report.tables:
+        title = t(
+            "stats.title",
+            pipeline=report.pipeline,
+            grain=t(f"stats.grain_{report.grain.value}"),
+            start=report.periods[0].start,
+            end=report.periods[-1].end - dt.timedelta(days=1),
+        )
+        if table.cut is not None:
+            title += " · " + t("stats.title_cut", by=report.by, cut=table.cut)
+        grid = RichTable(title=title, title_justify="left")
+        grid.add_column(t("stats.metric"))
+        for period in report.periods:
+            grid.add_column(period.label, justify="right")
+        grid.add_column(t("stats.trend"))
+        grid.add_column(t("stats.forecast"), justify="right")
+        for row in table.rows:
+            cells = []
+            for cell in row.cells:
+                text = display(row.metric, cell.fact, report.currency, t)
+                if cell.plan is not None:
+                    text += f"\n{t('stats.plan')} {display(row.metric, cell.plan, report.currency, t)}"
+                    if cell.of_plan is not None:
+                        colour = "green" if (cell.of_plan >= 1) == row.metric.higher_is_better else "red"
+                        text += f"\n[{colour}]{cell.of_plan * 100:.0f} %[/{colour}]"
+                cells.append(text)
+            trend = t(f"stats.{row.trend.value}") if row.trend else ""
+            grid.add_row(
+                metric_label(row.metric, t), *cells, trend, display(row.metric, row.forecast, report.currency, t)
+            )
+        state.console.print(grid)
+    state.console.print(f"[dim]{explanation(report, t)}[/dim]", soft_wrap=True)
+
+
+def stats_import(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="CSV or the workbook's input sheet: date, one column per stage.")],
+    pipeline: PipelineOption = None,
+) -> None:
+    """No-CRM mode: read daily counts per stage (optionally per source and manager) back in."""
+    state = state_of(ctx)
+    with session_scope(state.engine) as session:
+        account = default_account(session=session)
+        result = import_counts(
+            session=session,
+            account=account,
+            pipeline=find_pipeline(session=session, account=account, name=pipeline),
+            path=file,
+        )
+    state.console.print(state.t("nocrm.imported", file=result.file, days=result.days, rows=result.rows))
+
+
+def stats_template(
+    ctx: typer.Context,
+    xlsx: Annotated[Path, typer.Option("--xlsx", help="Where to write the blank workbook.")],
+    pipeline: PipelineOption = None,
+) -> None:
+    """Write a blank statistics workbook for a pipeline, to keep daily counts in without a CRM."""
+    from voronka.reports.xlsx import INPUT_SHEET, write_blank_workbook
+
+    state = state_of(ctx)
+    with session_scope(state.engine) as session:
+        account = default_account(session=session)
+        chosen = find_pipeline(session=session, account=account, name=pipeline)
+        write_blank_workbook(chosen.name, tuple(s.name for s in chosen.stages), account.currency, xlsx, state.t)
+    state.console.print(state.t("stats.template_written", pipeline=chosen.name, file=xlsx, sheet=INPUT_SHEET))
+
+
+def spend_set(
+    ctx: typer.Context,
+    source: Annotated[str, typer.Option("--source", help="The source (channel) the money went to.")],
+    amount: Annotated[str, typer.Option("--amount", help="How much, e.g. 120000 or 120 000,50.")],
+    month: Annotated[str | None, typer.Option("--month", help="A month: 2024-03.")] = None,
+    day: Annotated[str | None, typer.Option("--day", help="A day: 2024-03-15.")] = None,
+) -> None:
+    """Record ad spend on a source for a month or a day."""
+    state = state_of(ctx)
+    if (month is None) == (day is None):
+        raise typer.BadParameter("give either --month or --day")
+    with session_scope(state.engine) as session:
+        account = default_account(session=session)
+        minor = parse_amount(amount, account.currency) or 0
+        start, kind = (parse_month(month, "--month"), "month") if month else (parse_day(day or "", "--day"), "day")
+        set_spend(session=session, account=account, source=source, start=start, kind=kind, amount=minor)
+        shown = f"{format_minor(minor, account.currency)} {account.currency}"
+    state.console.print(state.t("stats.spend_saved", source=source, period=month or day, amount=shown))
+
+
+def spend_import(
+    ctx: typer.Context, file: Annotated[Path, typer.Argument(help="CSV/XLSX: source, date or month, amount.")]
+) -> None:
+    """Import ad spend: one row per source and day (``date``) or month (``month``)."""
+    state = state_of(ctx)
+    with session_scope(state.engine) as session:
+        report = import_spend(session=session, account=default_account(session=session), path=file)
+    state.console.print(
+        state.t("stats.spend_imported", file=report.file, created=report.created, rejected=len(report.rejected))
+    )
+    for rejected in report.rejected[:20]:
+        state.console.print(
+            "  " + state.t("import.rejected_line", line=rejected.line, reason=rejected.reason.render(state.t.lang))
+        )
+
+
+def plan_set(
+    ctx: typer.Context,
+    month: Annotated[str, typer.Option("--month", help="The month: 2024-03.")],
+    metric: Annotated[
+        str, typer.Option("--metric", help="A row key of voronka stats --format json (leads, sales, revenue…).")
+    ],
+    value: Annotated[str, typer.Option("--value", help="The target: a count, an amount, a share (35 %) or minutes.")],
+    pipeline: PipelineOption = None,
+    manager: Annotated[str | None, typer.Option("--manager", help="The plan of one manager.")] = None,
+    source: Annotated[str | None, typer.Option("--source", help="The plan of one source.")] = None,
+) -> None:
+    """Set a monthly plan for a metric (for the team, or one manager or source)."""
+    state = state_of(ctx)
+    with session_scope(state.engine) as session:
+        account = default_account(session=session)
+        chosen = find_pipeline(session=session, account=account, name=pipeline)
+        set_plan(
+            session=session,
+            account=account,
+            pipeline=chosen,
+            metrics=metrics_for(tuple(s.name for s in chosen.stages)),
+            month=parse_month(month, "--month"),
+            metric=metric,
+            value=value,
+            manager=manager,
+            source=source,
+        )
+    state.console.print(state.t("stats.plan_saved", metric=metric, month=month, value=value))

@@ -1,0 +1,252 @@
+"""The SQL side of the statistics template: base values per period and cut.
+
+Period columns are flows (FUNNEL.md, period view): leads that arrived, stage reaches (cumulative
+rule), sales and revenue closed, non-target losses — each in the period it happened. Speed to lead
+and the share reached belong to the leads of the period.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import statistics
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, case, func, select
+from sqlalchemy.orm import Session
+
+from voronka.funnel.counts import Expression
+from voronka.funnel.dimensions import DimensionContext, fixed_offset_minutes
+from voronka.funnel.sqlfuncs import minutes_started, seconds_between
+from voronka.models import (
+    Account,
+    AdSpend,
+    CallAttempt,
+    CallOutcome,
+    CauseFamily,
+    Deal,
+    DealStatus,
+    LossReason,
+    Pipeline,
+    StageReach,
+)
+from voronka.stats.metrics import stage_key
+from voronka.stats.periods import TIME_DIMENSIONS, Grain, Period
+from voronka.timeutil import local_midnight_utc, zone
+
+Key = tuple[Any, str]  # (cut value id or None, period label)
+BaseValues = dict[Key, dict[str, float | int | None]]
+WITHIN_MINUTES = 5
+
+
+class Cut:
+    """What the table is split by: the deal column, the stage-reach column, the spend column."""
+
+    def __init__(self, name: str, deal: Expression, reach: Expression, spend: Expression | None) -> None:
+        self.name, self.deal, self.reach, self.spend = name, deal, reach, spend
+
+
+CUTS: dict[str, Cut] = {
+    "manager": Cut("manager", Deal.manager_id, StageReach.manager_id, None),
+    "source": Cut("source", Deal.source_id, StageReach.source_id, AdSpend.source_id),
+}
+
+
+@dataclass(frozen=True)
+class Grid:
+    """Where and when: the pipeline, the periods (local dates), and how to bucket times in SQL."""
+
+    session: Session
+    account: Account
+    pipeline: Pipeline
+    grain: Grain
+    periods: tuple[Period, ...]
+
+    @property
+    def start_utc(self) -> dt.datetime:
+        return local_midnight_utc(self.periods[0].start, zone(self.account.timezone))
+
+    @property
+    def end_utc(self) -> dt.datetime:
+        return local_midnight_utc(self.periods[-1].end, zone(self.account.timezone))
+
+    def bucket(self) -> tuple[Callable[[Expression], Expression], Callable[[Iterable[Any]], dict[Any, str | None]]]:
+        """The SQL period key of a time column, and how to turn keys into period labels."""
+        tz = zone(self.account.timezone)
+        context = DimensionContext(
+            self.session, self.account.id, tz, fixed_offset_minutes(tz, self.start_utc, self.end_utc)
+        )
+        dimension = TIME_DIMENSIONS[self.grain]
+        return (lambda column: dimension.key(context, column)), (lambda keys: dimension.labels(context, keys))
+
+    def within(self, column: Expression) -> ColumnElement[bool]:
+        return and_(column >= self.start_utc, column < self.end_utc)
+
+
+def base_values(grid: Grid, cut: Cut | None) -> BaseValues:
+    """Every counted row of the template, per (cut value, period)."""
+    values: BaseValues = defaultdict(dict)
+    for collect in (_arrivals, _reaches, _closures, _non_target, _contacts, spend_values):
+        for key, metric, value in collect(grid, cut):
+            cell = values[key]
+            cell[metric] = (cell.get(metric) or 0) + value if metric != "speed_median" else value
+    return values
+
+
+def _run(grid: Grid, query: Any, labels_of: Callable[[Iterable[Any]], dict[Any, str | None]]) -> list[tuple[Any, ...]]:
+    rows = grid.session.execute(query).all()
+    labels = labels_of({row[0] for row in rows})
+    return [(row[1], labels[row[0]], *row[2:]) for row in rows]
+
+
+def _select(
+    grid: Grid, time_column: Expression, cut_column: Expression | None, *measures: Any
+) -> tuple[Any, Callable[[Iterable[Any]], dict[Any, str | None]], list[Any]]:
+    key_of, labels_of = grid.bucket()
+    period_key = key_of(time_column)
+    group = [period_key] if cut_column is None else [period_key, cut_column]
+    columns = [period_key, cut_column if cut_column is not None else func.min(None), *measures]
+    return select(*columns), labels_of, group
+
+
+def _arrivals(grid: Grid, cut: Cut | None) -> Iterable[tuple[Key, str, int]]:
+    query, labels_of, group = _select(grid, Deal.created_at, cut.deal if cut else None, func.count())
+    query = query.where(Deal.pipeline_id == grid.pipeline.id, grid.within(Deal.created_at)).group_by(*group)
+    for cut_value, label, count in _run(grid, query, labels_of):
+        yield (cut_value, label), "leads", int(count)
+
+
+def _reaches(grid: Grid, cut: Cut | None) -> Iterable[tuple[Key, str, int]]:
+    last = len(grid.pipeline.stages)
+    query, labels_of, group = _select(
+        grid, StageReach.reached_at, cut.reach if cut else None, StageReach.position, func.count()
+    )
+    query = query.where(StageReach.pipeline_id == grid.pipeline.id, grid.within(StageReach.reached_at)).group_by(
+        *group, StageReach.position
+    )
+    for cut_value, label, position, count in _run(grid, query, labels_of):
+        yield (cut_value, label), "sales" if position == last else stage_key(int(position)), int(count)
+
+
+def _closures(grid: Grid, cut: Cut | None) -> Iterable[tuple[Key, str, int]]:
+    """Revenue of the deals won in the period (in the account's currency only)."""
+    query, labels_of, group = _select(
+        grid, Deal.closed_at, cut.deal if cut else None, func.coalesce(func.sum(Deal.amount), 0)
+    )
+    query = query.where(
+        Deal.pipeline_id == grid.pipeline.id,
+        Deal.status == DealStatus.WON.value,
+        Deal.currency == grid.account.currency,
+        Deal.closed_at.is_not(None),
+        grid.within(Deal.closed_at),
+    ).group_by(*group)
+    for cut_value, label, amount in _run(grid, query, labels_of):
+        yield (cut_value, label), "revenue", int(amount)
+
+
+def _non_target(grid: Grid, cut: Cut | None) -> Iterable[tuple[Key, str, int]]:
+    query, labels_of, group = _select(grid, Deal.closed_at, cut.deal if cut else None, func.count())
+    query = (
+        query.join(LossReason, LossReason.id == Deal.loss_reason_id)
+        .where(
+            Deal.pipeline_id == grid.pipeline.id,
+            Deal.status == DealStatus.LOST.value,
+            LossReason.family == CauseFamily.NON_TARGET.value,
+            Deal.closed_at.is_not(None),
+            grid.within(Deal.closed_at),
+        )
+        .group_by(*group)
+    )
+    for cut_value, label, count in _run(grid, query, labels_of):
+        yield (cut_value, label), "non_target", int(count)
+
+
+def _contacts(grid: Grid, cut: Cut | None) -> Iterable[tuple[Key, str, float | int]]:
+    """Reached leads, leads called within five minutes and the median speed to lead, per period of arrival.
+
+    A lead is reached when a call to it was answered; where the pipeline logs no calls at all
+    (imported data), when it got past the first stage.
+    """
+    has_calls = (
+        grid.session.scalar(
+            select(CallAttempt.id)
+            .join(Deal, Deal.id == CallAttempt.deal_id)
+            .where(Deal.pipeline_id == grid.pipeline.id)
+            .limit(1)
+        )
+        is not None
+    )
+    minutes = minutes_started(seconds_between(Deal.first_contact_at, Deal.created_at))
+    query, labels_of, group = _select(grid, Deal.created_at, cut.deal if cut else None, minutes, func.count())
+    query = query.where(
+        Deal.pipeline_id == grid.pipeline.id, grid.within(Deal.created_at), Deal.first_contact_at.is_not(None)
+    ).group_by(*group, minutes)
+    histogram: dict[Key, list[tuple[int, int]]] = defaultdict(list)
+    for cut_value, label, minute, count in _run(grid, query, labels_of):
+        histogram[(cut_value, label)].append((int(minute), int(count)))
+    for key, bins in histogram.items():
+        yield key, "within_5min", sum(n for m, n in bins if m <= WITHIN_MINUTES)
+        yield key, "speed_median", weighted_median(bins) * 60
+    yield from _reached(grid, cut, has_calls)
+
+
+def _reached(grid: Grid, cut: Cut | None, has_calls: bool) -> Iterable[tuple[Key, str, int]]:
+    if has_calls:
+        answered = (
+            select(CallAttempt.deal_id).where(CallAttempt.outcome == CallOutcome.ANSWERED.value).distinct().subquery()
+        )
+        query, labels_of, group = _select(grid, Deal.created_at, cut.deal if cut else None, func.count())
+        query = query.join(answered, answered.c.deal_id == Deal.id)
+    else:
+        query, labels_of, group = _select(
+            grid, Deal.created_at, cut.deal if cut else None, func.sum(case((Deal.furthest_position > 1, 1), else_=0))
+        )
+    query = query.where(Deal.pipeline_id == grid.pipeline.id, grid.within(Deal.created_at)).group_by(*group)
+    for cut_value, label, count in _run(grid, query, labels_of):
+        yield (cut_value, label), "reached", int(count or 0)
+
+
+def weighted_median(bins: Iterable[tuple[int, int]]) -> float:
+    """The median of values given as (value, how many times); the mean of the two middle ones if even."""
+    ordered = sorted(bins)
+    total = sum(n for _, n in ordered)
+    middle = [(total - 1) // 2, total // 2]
+    found: list[int] = []
+    seen = 0
+    for value, count in ordered:
+        while len(found) < 2 and middle[len(found)] < seen + count:
+            found.append(value)
+        seen += count
+    return statistics.fmean(found)
+
+
+def spend_values(grid: Grid, cut: Cut | None) -> Iterable[tuple[Key, str, int]]:
+    """Spend in the account's currency, monthly amounts spread evenly over the month's days."""
+    if cut is not None and cut.spend is None:
+        return
+    first, last = grid.periods[0].start, grid.periods[-1].end
+    rows = grid.session.execute(
+        select(AdSpend.source_id, AdSpend.period_start, AdSpend.period_kind, AdSpend.amount).where(
+            AdSpend.account_id == grid.account.id,
+            AdSpend.currency == grid.account.currency,
+            AdSpend.period_start < last,
+            AdSpend.period_start >= dt.date(first.year, first.month, 1),
+        )
+    )
+    for source_id, start, kind, amount in rows:
+        for day, share in spread(start, kind, int(amount)):
+            period = next((p for p in grid.periods if p.contains(day)), None)
+            if period is not None and share:
+                yield (source_id if cut is not None else None, period.label), "spend", share
+
+
+def spread(start: dt.date, kind: str, amount: int) -> list[tuple[dt.date, int]]:
+    """A day's or a month's spend as (day, amount) in whole minor units, remainders to the first days."""
+    if kind == "day":
+        return [(start, amount)]
+    following = dt.date(start.year + start.month // 12, start.month % 12 + 1, 1)
+    days = (following - start).days
+    each, remainder = divmod(amount, days)
+    return [(start + dt.timedelta(days=n), each + (1 if n < remainder else 0)) for n in range(days)]

@@ -1,0 +1,164 @@
+"""The statistics template as a typed report: query → periods and mode → counted values → tables."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from collections import defaultdict
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from voronka.accounts import find_pipeline
+from voronka.errors import InvalidQuery
+from voronka.funnel.dimensions import DimensionContext, ManagerDimension, SourceDimension
+from voronka.models import Account, DailyCount, Deal
+from voronka.stats import counts, nocrm
+from voronka.stats.inputs import load_plans, plan_in_metric_units
+from voronka.stats.metrics import Metric, Number, metrics_for
+from voronka.stats.periods import Grain, Period, default_range, periods_between
+from voronka.stats.table import Table, build_table
+from voronka.timeutil import to_local, utcnow, zone
+
+
+class Mode(enum.StrEnum):
+    CRM = "crm"
+    """Counted from deals, stage changes and calls."""
+    COUNTS = "counts"
+    """No-CRM mode: from the daily counts per stage a business keeps by hand (period view only)."""
+
+
+@dataclass(frozen=True)
+class StatsQuery:
+    pipeline: str | None = None
+    date_from: dt.date | None = None
+    date_to: dt.date | None = None
+    grain: Grain = Grain.WEEK
+    by: str | None = None
+
+
+@dataclass(frozen=True)
+class StatsReport:
+    pipeline: str
+    stage_names: tuple[str, ...]
+    grain: Grain
+    periods: tuple[Period, ...]
+    mode: Mode
+    currency: str
+    today: dt.date
+    metrics: tuple[Metric, ...]
+    total: Table
+    by: str | None = None
+    cuts: tuple[Table, ...] = ()
+
+    @property
+    def tables(self) -> tuple[Table, ...]:
+        return (self.total, *self.cuts)
+
+
+_CUT_NAMES = {"manager": ManagerDimension(), "source": SourceDimension()}
+
+
+def run_stats(*, session: Session, account: Account, query: StatsQuery, today: dt.date | None = None) -> StatsReport:
+    """The statistics template for one pipeline over day, week or month columns."""
+    if query.by is not None and query.by not in counts.CUTS:
+        raise InvalidQuery(code="unknown_cut", reason=f"unknown --by value {query.by!r}; use manager or source")
+    pipeline = find_pipeline(session=session, account=account, name=query.pipeline)
+    today = today or to_local(utcnow(), zone(account.timezone)).date()
+    start, end = default_range(query.grain, today)
+    start, end = query.date_from or start, query.date_to or end
+    if start >= end:
+        raise InvalidQuery(
+            code="date_range_ordered", reason=f"--from {start} must be before --to {end} (--to is exclusive)"
+        )
+    periods = tuple(periods_between(query.grain, start, end))
+    grid = counts.Grid(session, account, pipeline, query.grain, periods)
+    mode = _mode(session, pipeline.id)
+    metrics = metrics_for(tuple(s.name for s in pipeline.stages))
+    available = (
+        frozenset(m.key for m in metrics if m.formula is None and m.key not in nocrm.UNAVAILABLE)
+        if mode is Mode.COUNTS
+        else None
+    )
+    collect = nocrm.base_values if mode is Mode.COUNTS else counts.base_values
+    plans = _plans(session, grid, metrics)
+    total_values = collect(grid, None)
+    total = build_table(None, metrics, periods, _by_label(total_values, None), plans[(None, None)], today, available)
+    cuts: tuple[Table, ...] = ()
+    if query.by is not None:
+        cut = counts.CUTS[query.by]
+        values = collect(grid, cut)
+        ids = sorted({cut_id for cut_id, _ in values}, key=lambda v: (v is None, v))
+        names = _CUT_NAMES[query.by].labels(grid_context(grid), ids)
+        if cut.spend is None:  # money is spent on sources, not on managers
+            available = (available or frozenset(m.key for m in metrics if m.formula is None)) - {"spend"}
+        cuts = tuple(
+            build_table(
+                names.get(cut_id),
+                metrics,
+                periods,
+                _by_label(values, cut_id),
+                plans[(query.by, cut_id)],
+                today,
+                available,
+            )
+            for cut_id in ids
+        )
+    return StatsReport(
+        pipeline=pipeline.name,
+        stage_names=tuple(s.name for s in pipeline.stages),
+        grain=query.grain,
+        periods=periods,
+        mode=mode,
+        currency=account.currency,
+        today=today,
+        metrics=metrics,
+        total=total,
+        by=query.by,
+        cuts=cuts,
+    )
+
+
+def grid_context(grid: counts.Grid) -> DimensionContext:
+    return DimensionContext(grid.session, grid.account.id, zone(grid.account.timezone))
+
+
+def _mode(session: Session, pipeline_id: int) -> Mode:
+    has_deals = session.scalar(select(Deal.id).where(Deal.pipeline_id == pipeline_id).limit(1)) is not None
+    if has_deals:
+        return Mode.CRM
+    has_counts = session.scalar(
+        select(func.count()).select_from(DailyCount).where(DailyCount.pipeline_id == pipeline_id)
+    )
+    return Mode.COUNTS if has_counts else Mode.CRM
+
+
+def _by_label(values: counts.BaseValues, cut_id: object) -> dict[str, dict[str, Number | None]]:
+    return {label: cell for (cut, label), cell in values.items() if cut == cut_id}
+
+
+PlanBook = dict[tuple[str | None, object], dict[str, dict[dt.date, Number]]]
+
+
+def _plans(session: Session, grid: counts.Grid, metrics: tuple[Metric, ...]) -> PlanBook:
+    """Monthly plans by (cut kind, cut id) → metric → month, in the metrics' own units."""
+    months = sorted(
+        {p.start.replace(day=1) for p in grid.periods}
+        | {(p.end - dt.timedelta(days=1)).replace(day=1) for p in grid.periods}
+    )
+    by_key = {m.key: m for m in metrics}
+    book: PlanBook = defaultdict(lambda: defaultdict(dict))
+    for plan in load_plans(session, grid.pipeline, months):
+        metric = by_key.get(plan.metric)
+        if metric is None:
+            continue
+        cut: tuple[str | None, object] = (
+            ("manager", plan.manager_id)
+            if plan.manager_id
+            else ("source", plan.source_id)
+            if plan.source_id
+            else (None, None)
+        )
+        book[cut][plan.metric][plan.month] = plan_in_metric_units(metric, plan.value)
+    return book
