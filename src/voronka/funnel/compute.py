@@ -33,7 +33,8 @@ class StageFigures:
 class FunnelFigures:
     deals: int
     won: int
-    lost: int
+    lost: int | None
+    """None where losses are not known (daily counts)."""
     open: int | None
     revenue: Mapping[str, int]
     """Minor units per currency of the won deals; never added across currencies."""

@@ -75,6 +75,7 @@ def report_to_dict(report: FunnelReport, t: Translator | None = None) -> dict[st
         "from": report.date_from.isoformat() if report.date_from else None,
         "to": report.date_to.isoformat() if report.date_to else None,
         "timezone": report.timezone,
+        "aggregated": report.aggregated,
         **_figures_dict(report.figures, report.currency),
     }
     if report.groups is not None:
@@ -126,6 +127,8 @@ def _csv_row(group: str | None, stage: StageFigures) -> dict[str, Any]:
 def explain(report: FunnelReport, t: Translator) -> str:
     """The view and the rule in words, printed under every funnel."""
     parts = [t(f"funnel.view_{report.view.value}"), t(f"funnel.rule_{report.rule.value}")]
+    if report.aggregated:
+        parts = [t("funnel.aggregated"), *parts[:1]]
     if report.view is View.COHORT:
         parts.append(t("funnel.immature_note", share=round(report.immature_share * 100)))
     return " ".join(parts)

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from voronka.accounts import find_pipeline, list_pipelines
 from voronka.funnel import counts
+from voronka.funnel.aggregated import aggregated_figures, empty_figures, only_daily_counts
 from voronka.funnel.compute import (
     FunnelFigures,
     cohort_figures,
@@ -58,6 +59,8 @@ class FunnelReport:
     groups: tuple[FunnelGroup, ...] | None = None
     timing: Timing | None = None
     immature_share: float = 0.2
+    aggregated: bool = False
+    """Counted from daily counts typed in without a CRM (period view only)."""
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,8 @@ def run_funnel(*, session: Session, account: Account, query: FunnelQuery) -> Fun
     """Count the funnel that ``query`` asks for."""
     query.validate()
     context = _resolve(session, account, query)
+    if only_daily_counts(session, context.scope.pipeline_ids) and not isinstance(context.dimension, PipelineDimension):
+        return _aggregated_report(context, account)
     groups: tuple[FunnelGroup, ...] | None
     if isinstance(context.dimension, PipelineDimension):
         groups = _groups_per_pipeline(context)
@@ -108,6 +113,42 @@ def run_funnel(*, session: Session, account: Account, query: FunnelQuery) -> Fun
         groups=groups,
         timing=timing,
         immature_share=query.immature_share,
+    )
+
+
+def _aggregated_report(context: _Context, account: Account) -> FunnelReport:
+    """No-CRM mode: the period view of the daily counts (a cohort needs deals to follow)."""
+    pipeline = context.pipelines[0]
+    names = tuple(s.name for s in pipeline.stages)
+    query = context.query
+    total, by_group = aggregated_figures(
+        context.session,
+        pipeline.id,
+        names,
+        account.currency,
+        query.date_from,
+        query.date_to,
+        context.dimension,
+        context.dimension_context,
+    )
+    groups = None
+    if context.dimension is not None:
+        values = _ordered_values(context, set(by_group), {})
+        empty = empty_figures(names)
+        groups = tuple(FunnelGroup(context.dimension.name, v, by_group.get(v, empty)) for v in values)
+    return FunnelReport(
+        pipeline=pipeline.name,
+        stage_names=names,
+        view=View.PERIOD,
+        rule=query.rule,
+        date_from=query.date_from,
+        date_to=query.date_to,
+        currency=account.currency,
+        timezone=account.timezone,
+        figures=total,
+        by=context.dimension.name if context.dimension else None,
+        groups=groups,
+        aggregated=True,
     )
 
 
@@ -266,7 +307,7 @@ def _sum_groups(groups: Sequence[FunnelGroup]) -> FunnelFigures:
     return FunnelFigures(
         deals=deals,
         won=sum(g.figures.won for g in groups),
-        lost=sum(g.figures.lost for g in groups),
+        lost=sum(g.figures.lost or 0 for g in groups),
         open=open_total,
         revenue=revenue,
         stages=(),

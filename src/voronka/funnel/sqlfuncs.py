@@ -81,11 +81,11 @@ class minutes_started(FunctionElement[int]):
 @compiles(minutes_started, "sqlite")
 def _minutes_started_sqlite(element: minutes_started, compiler: Any, **kw: Any) -> str:
     seconds = compiler.process(next(iter(element.clauses)), **kw)
-    minutes = f"(max({seconds}, 0) / 60.0)"
+    minutes = f"(max(round({seconds}), 0) / 60.0)"  # whole seconds: julianday arithmetic is inexact
     return f"(CAST({minutes} AS INTEGER) + ({minutes} > CAST({minutes} AS INTEGER)))"
 
 
 @compiles(minutes_started, "postgresql")
 def _minutes_started_postgresql(element: minutes_started, compiler: Any, **kw: Any) -> str:
     seconds = compiler.process(next(iter(element.clauses)), **kw)
-    return f"CAST(CEIL(GREATEST({seconds}, 0) / 60.0) AS INTEGER)"
+    return f"CAST(CEIL(GREATEST(ROUND({seconds}), 0) / 60.0) AS INTEGER)"

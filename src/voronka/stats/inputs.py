@@ -40,7 +40,12 @@ def parse_month(text: str, field: str = "month") -> dt.date:
 
 def parse_day(text: str, field: str = "date") -> dt.date:
     value = text.strip()
-    for parse in (dt.date.fromisoformat, lambda v: dt.datetime.strptime(v, "%d.%m.%Y").date()):
+    parsers = (
+        dt.date.fromisoformat,
+        lambda v: dt.datetime.fromisoformat(v).date(),  # spreadsheets give dates as midnight datetimes
+        lambda v: dt.datetime.strptime(v, "%d.%m.%Y").date(),
+    )
+    for parse in parsers:
         try:
             return parse(value)
         except ValueError:

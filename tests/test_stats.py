@@ -1,0 +1,149 @@
+"""The statistics template on a hand-made business, on SQLite and PostgreSQL, and its commands."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+from sqlalchemy.orm import Session
+from typer.testing import CliRunner
+
+from tests.builders import Journey, account_for, add_journey, at, pipeline_for
+from voronka.cli import app
+from voronka.crm import log_call
+from voronka.models import CallOutcome
+from voronka.stats.inputs import set_plan, set_spend
+from voronka.stats.metrics import metrics_for
+from voronka.stats.periods import Grain
+from voronka.stats.report import StatsQuery, StatsReport, run_stats
+
+STAGES = ("Lead", "Estimate", "Won")
+TODAY = dt.date(2024, 3, 27)
+
+
+def build(session: Session) -> None:
+    pipeline = pipeline_for(session, STAGES)
+    account = account_for(session)
+    d1 = add_journey(
+        session,
+        pipeline,
+        Journey(
+            "2024-03-04 10:00",
+            moves=[("Estimate", "2024-03-05 10:00")],
+            won="2024-03-12 10:00",
+            source="Сайт",
+            amount=1000_00,
+        ),
+    )
+    log_call(session=session, deal=d1, outcome=CallOutcome.ANSWERED, at=at("2024-03-04 10:03"))
+    d2 = add_journey(
+        session, pipeline, Journey("2024-03-05 10:00", lost=("2024-03-06 10:00", "Нецелевой"), source="Сайт")
+    )
+    log_call(session=session, deal=d2, outcome=CallOutcome.NO_ANSWER, at=at("2024-03-05 10:20"))
+    d3 = add_journey(
+        session, pipeline, Journey("2024-03-11 10:00", moves=[("Estimate", "2024-03-12 11:00")], source="Авито")
+    )
+    log_call(session=session, deal=d3, outcome=CallOutcome.ANSWERED, at=at("2024-03-11 10:07"))
+    set_spend(session=session, account=account, source="Сайт", start=dt.date(2024, 3, 4), kind="day", amount=600_00)
+    set_spend(session=session, account=account, source="Сайт", start=dt.date(2024, 3, 1), kind="month", amount=3100_00)
+    set_plan(
+        session=session,
+        account=account,
+        pipeline=pipeline,
+        metrics=metrics_for(STAGES),
+        month=dt.date(2024, 3, 1),
+        metric="leads",
+        value="310",
+    )
+    session.commit()
+
+
+def report(session: Session, **query: object) -> StatsReport:
+    options = {"date_from": dt.date(2024, 3, 4), "date_to": dt.date(2024, 3, 25), "grain": Grain.WEEK, **query}
+    return run_stats(session=session, account=account_for(session), query=StatsQuery(**options), today=TODAY)  # type: ignore[arg-type]
+
+
+def facts(result: StatsReport, key: str, table: int = 0) -> list[object]:
+    return [cell.fact for cell in result.tables[table].row(key).cells]
+
+
+def test_every_row_of_the_template(session: Session) -> None:
+    build(session)
+    result = report(session)
+    assert [p.label for p in result.periods] == ["2024-W10", "2024-W11", "2024-W12"]
+    assert facts(result, "spend") == [1300_00, 700_00, 700_00]
+    assert facts(result, "leads") == [2, 1, 0]
+    assert facts(result, "non_target") == [1, 0, 0]
+    assert facts(result, "cpl") == [650_00, 700_00, None]
+    assert facts(result, "reached") == [1, 1, 0]
+    assert facts(result, "reached_share") == [0.5, 1.0, None]
+    assert facts(result, "speed_median") == [11.5 * 60, 7 * 60, None]
+    assert facts(result, "within_5min") == [1, 0, 0]
+    assert facts(result, "within_5min_share") == [0.5, 0.0, None]
+    assert facts(result, "stage_2") == [1, 1, 0]
+    assert facts(result, "conv_2") == [0.5, 1.0, None]
+    assert facts(result, "sales") == [0, 1, 0]
+    assert facts(result, "sales_conv") == [0.0, 1.0, None]
+    assert facts(result, "revenue") == [0, 1000_00, 0]
+    assert facts(result, "average_check") == [None, 1000_00, None]
+    assert facts(result, "cac") == [None, 700_00, None]
+    assert facts(result, "drr") == [None, pytest.approx(0.7), None]
+    assert facts(result, "romi") == [-1.0, pytest.approx(300 / 700), -1.0]
+    leads = result.total.row("leads")
+    assert [c.plan for c in leads.cells] == [pytest.approx(70)] * 3
+    assert leads.cells[0].of_plan == pytest.approx(2 / 70)
+    assert leads.cells[1].change == pytest.approx(-0.5)
+    assert leads.forecast is None  # the range is over
+
+
+def test_cuts_beside_the_total(session: Session) -> None:
+    build(session)
+    by_source = report(session, by="source")
+    assert [t.cut for t in by_source.tables] == [None, "Сайт", "Авито"]
+    assert facts(by_source, "leads", 1) == [2, 0, 0] and facts(by_source, "spend", 1) == [1300_00, 700_00, 700_00]
+    assert facts(by_source, "leads", 2) == [0, 1, 0] and facts(by_source, "spend", 2) == [0, 0, 0]
+    by_manager = report(session, by="manager")
+    assert [t.cut for t in by_manager.tables] == [None, None]  # these deals have no manager
+    assert facts(by_manager, "spend", 1) == [None, None, None]  # spend belongs to sources
+
+
+def test_days_and_months(session: Session) -> None:
+    build(session)
+    days = report(session, grain=Grain.DAY, date_to=dt.date(2024, 3, 6))
+    assert facts(days, "leads") == [1, 1]
+    assert facts(days, "spend") == [700_00, 100_00]
+    months = report(session, grain=Grain.MONTH, date_from=dt.date(2024, 3, 1), date_to=dt.date(2024, 4, 1))
+    assert facts(months, "leads") == [3] and facts(months, "spend") == [3700_00]
+    assert months.total.row("leads").cells[0].plan == 310
+
+
+def test_stats_commands(db_url: str, tmp_path: Path) -> None:
+    runner = CliRunner()
+
+    def voronka(*args: str) -> tuple[int, str, str]:
+        result = runner.invoke(app, ["--db", db_url, "--lang", "en", *args])
+        return result.exit_code, result.stdout, result.stderr
+
+    voronka("init", "--stages", "Lead,Estimate,Won")
+    spend = tmp_path / "spend.csv"
+    spend.write_text("source;month;amount\nАвито;2024-03;90 000\nСайт;03.2024;abc\n", encoding="utf-8")
+    code, out, _ = voronka("spend", "import", str(spend))
+    assert code == 0 and "1 spend rows, 1 rejected" in out and "line 3" in out
+    assert voronka("spend", "set", "--source", "Сайт", "--day", "2024-03-04", "--amount", "500")[0] == 0
+    assert voronka("plan", "set", "--month", "2024-03", "--metric", "reached_share", "--value", "60 %")[0] == 0
+    code, _, err = voronka("plan", "set", "--month", "2024-03", "--metric", "happiness", "--value", "1")
+    assert code == 1 and "Error: Cannot read --metric «happiness»" in err
+    code, out, _ = voronka(
+        "stats", "--from", "2024-03-01", "--to", "2024-04-01", "--period", "month", "--format", "json"
+    )
+    data = json.loads(out)
+    rows = {r["metric"]: r for r in data["tables"][0]["rows"]}
+    assert rows["spend"]["cells"][0]["fact"] == "90500.00"
+    assert rows["reached_share"]["cells"][0]["plan"] == 0.6
+    assert data["mode"] == "crm" and data["explanation"].startswith("Counted from deals")
+    code, out, _ = voronka("stats", "--from", "2024-03-01", "--to", "2024-04-01", "--format", "csv", "--by", "source")
+    assert code == 0 and out.splitlines()[0] == "cut,metric,period,fact,plan,of_plan,change"
+    code, _, err = voronka("stats", "--by", "colour")
+    assert code == 1 and "unknown --by value" in err

@@ -1,0 +1,181 @@
+"""The statistics workbook, recalculated by a real spreadsheet engine (LibreOffice headless), gives
+voronka's own figures; and the no-CRM workbook round-trips the counts typed into it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from openpyxl import Workbook, load_workbook
+from sqlalchemy.orm import Session
+
+from tests.builders import account_for, funnel, pipeline_for
+from voronka.demo import DemoOptions, build_demo
+from voronka.errors import ImportFailed
+from voronka.funnel.query import View
+from voronka.i18n import Translator
+from voronka.reports.xlsx import (
+    COLUMNS_PER_PERIOD,
+    FIRST_DATA_ROW,
+    INPUT_SHEET,
+    sheet_value,
+    write_blank_workbook,
+    write_stats_workbook,
+)
+from voronka.stats.nocrm import import_counts
+from voronka.stats.periods import Grain
+from voronka.stats.report import Mode, StatsQuery, run_stats
+
+TODAY = dt.date(2026, 11, 27)
+RECALC_ALWAYS = """<?xml version="1.0" encoding="UTF-8"?>
+<oor:items xmlns:oor="http://openoffice.org/2001/registry" xmlns:xs="http://www.w3.org/2001/XMLSchema">
+<item oor:path="/org.openoffice.Office.Calc/Formula/Load"><prop oor:name="OOXMLRecalcMode" oor:op="fuse"><value>0</value></prop></item>
+</oor:items>
+"""
+
+
+@pytest.fixture(scope="module")
+def soffice() -> str:
+    found = shutil.which("soffice") or shutil.which("libreoffice")
+    if found is None:
+        if os.environ.get("VORONKA_REQUIRE_LIBREOFFICE") == "1":
+            pytest.fail("VORONKA_REQUIRE_LIBREOFFICE=1 but LibreOffice (soffice) is not installed")
+        pytest.skip("LibreOffice (soffice) is not installed; .ci/run installs it")
+    return found
+
+
+def recalculate(soffice: str, source: Path, out: Path) -> Path:
+    """Open the workbook in LibreOffice with 'always recalculate' and save it again."""
+    profile = out / "profile"
+    (profile / "user").mkdir(parents=True, exist_ok=True)
+    (profile / "user" / "registrymodifications.xcu").write_text(RECALC_ALWAYS, encoding="utf-8")
+    converted = out / "converted"
+    subprocess.run(
+        [
+            soffice,
+            f"-env:UserInstallation={profile.as_uri()}",
+            "--headless",
+            "--calc",
+            "--convert-to",
+            "xlsx",
+            "--outdir",
+            str(converted),
+            str(source),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    return converted / source.name
+
+
+def test_recalculated_workbook_equals_voronkas_figures(soffice: str, sqlite_session: Session, tmp_path: Path) -> None:
+    account = account_for(sqlite_session)
+    build_demo(session=sqlite_session, account=account, options=DemoOptions(today=TODAY, leads=1500))
+    sqlite_session.commit()
+    report = run_stats(
+        session=sqlite_session, account=account, query=StatsQuery(grain=Grain.WEEK, by="manager"), today=TODAY
+    )
+    t = Translator("ru")
+    written = tmp_path / "stats.xlsx"
+    write_stats_workbook(report, written, t, cached_values=False)  # only a spreadsheet engine can fill them
+    sheets = load_workbook(recalculate(soffice, written, tmp_path), data_only=True)
+    checked = 0
+    for sheet_name, tables, step in (
+        (t("workbook.sheet_total"), [report.total], 0),
+        (t("workbook.sheet_managers"), list(report.cuts), len(report.metrics) + FIRST_DATA_ROW + 2),
+    ):
+        sheet = sheets[sheet_name]
+        for block, table in enumerate(tables):
+            for line, row in enumerate(table.rows, start=block * step + FIRST_DATA_ROW + 1):
+                for index, cell in enumerate(row.cells):
+                    column = 2 + index * COLUMNS_PER_PERIOD
+                    expected = sheet_value(row.metric, cell.fact)
+                    got = sheet.cell(line, column).value
+                    assert (got in (None, "")) == (expected is None), (sheet_name, row.metric.key, index, got, expected)
+                    if expected is not None:
+                        assert got == pytest.approx(expected, rel=1e-9, abs=1e-6), (row.metric.key, index)
+                    if index:
+                        change = sheet.cell(line, column + 3).value
+                        assert (change in (None, "")) == (cell.change is None)
+                        if cell.change is not None:
+                            assert change == pytest.approx(cell.change, rel=1e-9, abs=1e-9)
+                    checked += 1
+    assert checked > 500
+
+
+def test_no_crm_workbook_round_trips_the_typed_counts(sqlite_session: Session, tmp_path: Path) -> None:
+    pipeline = pipeline_for(sqlite_session, ["Заявка", "Замер", "Договор"])
+    sqlite_session.commit()
+    blank = tmp_path / "blank.xlsx"
+    write_blank_workbook(pipeline.name, ("Заявка", "Замер", "Договор"), "RUB", blank, Translator("ru"))
+    book = load_workbook(blank)
+    sheet = book[INPUT_SHEET]
+    assert [c.value for c in sheet[1]] == ["дата", "источник", "менеджер", "Заявка", "Замер", "Договор", "выручка"]
+    typed = [
+        (dt.date(2024, 3, 4), "Авито", None, 10, 4, 1, 50000),
+        (dt.date(2024, 3, 4), "Сайт", None, 5, 3, 0, None),
+        (dt.date(2024, 3, 5), "Авито", None, 7, 2, 2, 120000),
+        (dt.date(2024, 3, 12), "Авито", None, 3, 1, 0, None),
+    ]
+    for row in typed:
+        sheet.append(list(row))
+    book.save(blank)
+    result = import_counts(session=sqlite_session, account=account_for(sqlite_session), pipeline=pipeline, path=blank)
+    sqlite_session.commit()
+    assert (result.days, result.rows) == (3, 4)
+    query = StatsQuery(date_from=dt.date(2024, 3, 4), date_to=dt.date(2024, 3, 18), grain=Grain.WEEK, by="source")
+    stats = run_stats(session=sqlite_session, account=account_for(sqlite_session), query=query, today=TODAY)
+    assert stats.mode is Mode.COUNTS
+    total = stats.total
+    assert [c.fact for c in total.row("leads").cells] == [22, 3]
+    assert [c.fact for c in total.row("stage_2").cells] == [9, 1]
+    assert [c.fact for c in total.row("sales").cells] == [3, 0]
+    assert [c.fact for c in total.row("revenue").cells] == [170000_00, 0]
+    assert [c.fact for c in total.row("reached").cells] == [None, None]  # calls are not typed in
+    assert [c.fact for c in stats.cuts[0].row("leads").cells] == [17, 3]
+    period = funnel(sqlite_session, view=View.PERIOD, date_from=dt.date(2024, 3, 4), date_to=dt.date(2024, 3, 11))
+    assert [s.reached for s in period.figures.stages] == [22, 9, 3]
+    assert period.figures.revenue == {"RUB": 170000_00}
+
+
+def _input_book(path: Path, header: list[str], rows: list[list[object]]) -> Path:
+    book = Workbook()
+    sheet = book.active
+    sheet.title = INPUT_SHEET
+    sheet.append(header)
+    for row in rows:
+        sheet.append(row)
+    book.save(path)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("header", "rows", "message"),
+    [
+        (["date", "Заявка", "Замер", "Договор"], [["2024-03-04", 5, "много", 1]], "cell C2: «много» is not a count"),
+        (["date", "Заявка", "Договор"], [["2024-03-04", 5, 1]], "lacks the column(s) Замер"),
+        (
+            ["date", "Заявка", "Замер", "Договор"],
+            [["2024-03-04", 5, 2, 1], ["2024-03-05", 1, 1, 0], ["2024-03-04", 3, 1, 0]],
+            "cell A4: this date (with the same source and manager) is already on row 2",
+        ),
+        (["date", "Заявка", "Замер", "Договор"], [["4 марта", 5, 2, 1]], "cell A2: «4 марта» is not a date"),
+        (["date", "Заявка", "Замер", "Договор"], [["2024-03-04", -2, 2, 1]], "cell B2: «-2» is not a count"),
+    ],
+)
+def test_malformed_counts_are_rejected_with_the_cell(
+    sqlite_session: Session, tmp_path: Path, header: list[str], rows: list[list[object]], message: str
+) -> None:
+    pipeline = pipeline_for(sqlite_session, ["Заявка", "Замер", "Договор"])
+    path = _input_book(tmp_path / "counts.xlsx", header, rows)
+    with pytest.raises(ImportFailed) as error:
+        import_counts(session=sqlite_session, account=account_for(sqlite_session), pipeline=pipeline, path=path)
+    assert message in error.value.message("en")
+    from voronka.models import DailyCount
+
+    assert sqlite_session.query(DailyCount).count() == 0
