@@ -153,9 +153,9 @@ def test_rebuild_from_the_log_gives_the_same_state(session: Session) -> None:
     from voronka.models import Deal
 
     for deal in session.scalars(select(Deal).where(Deal.pipeline_id == pipeline.id)):
-        before = (deal.stage_id, deal.furthest_position, deal.first_contact_at)
+        before = (deal.stage_id, deal.furthest_position, deal.first_contact_at, deal.contact_minutes)
         rebuild_deal_state(session=session, deal=deal)
-        assert (deal.stage_id, deal.furthest_position, deal.first_contact_at) == before
+        assert (deal.stage_id, deal.furthest_position, deal.first_contact_at, deal.contact_minutes) == before
 
 
 def test_pipelines_are_validated(session: Session) -> None:

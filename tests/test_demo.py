@@ -49,9 +49,9 @@ def test_demo_is_the_lessons_business(demo: Session) -> None:
 
 def test_denormalised_state_matches_the_log(demo: Session) -> None:
     for deal in demo.scalars(select(Deal).limit(400)):
-        before = (deal.stage_id, deal.furthest_position, deal.first_contact_at)
+        before = (deal.stage_id, deal.furthest_position, deal.first_contact_at, deal.contact_minutes)
         rebuild_deal_state(session=demo, deal=deal)
-        assert (deal.stage_id, deal.furthest_position, deal.first_contact_at) == before
+        assert (deal.stage_id, deal.furthest_position, deal.first_contact_at, deal.contact_minutes) == before
 
 
 def test_spam_number_answer_rate_collapses_mid_year(demo: Session) -> None:

@@ -35,7 +35,7 @@ from voronka.models import (
     User,
 )
 from voronka.reaches import refresh_reaches
-from voronka.timeutil import utcnow
+from voronka.timeutil import minutes_begun, utcnow
 
 
 def get_deal(*, session: Session, deal_id: int) -> Deal:
@@ -208,7 +208,7 @@ def log_call(
     )
     session.add(call)
     session.flush()
-    deal.first_contact_at = session.scalar(select(func.min(CallAttempt.at)).where(CallAttempt.deal_id == deal.id))
+    set_first_contact(deal, session.scalar(select(func.min(CallAttempt.at)).where(CallAttempt.deal_id == deal.id)))
     return call
 
 
@@ -229,9 +229,15 @@ def rebuild_deal_state(*, session: Session, deal: Deal) -> Deal:
     first_move = session.scalar(
         select(func.min(StageChange.at)).where(StageChange.deal_id == deal.id, StageChange.from_stage_id.is_not(None))
     )
-    deal.first_contact_at = first_call or first_move
+    set_first_contact(deal, first_call or first_move)
     refresh_reaches(session=session, deal=deal)
     return deal
+
+
+def set_first_contact(deal: Deal, at: dt.datetime | None) -> None:
+    """The first contact and, derived from it, the speed to lead in minutes."""
+    deal.first_contact_at = at
+    deal.contact_minutes = minutes_begun(deal.created_at, at)
 
 
 def _log_entry(
@@ -249,7 +255,7 @@ def _log_entry(
         )
     )
     if from_stage is not None and deal.first_contact_at is None and not _has_calls(session, deal):
-        deal.first_contact_at = at  # no call logged: the first stage move is the first contact
+        set_first_contact(deal, at)  # no call logged: the first stage move is the first contact
     session.flush()
 
 

@@ -26,15 +26,17 @@ from voronka.models import (
     CallAttempt,
     CallOutcome,
     CauseFamily,
+    DailyCount,
     Deal,
     DealStatus,
     Pipeline,
+    Plan,
     Stage,
     StageChange,
     StageReach,
 )
 from voronka.reaches import DealFacts, insert_reaches, reach_rows
-from voronka.timeutil import to_utc, utcnow, zone
+from voronka.timeutil import minutes_begun, to_utc, utcnow, zone
 
 DEMO_TIMEZONE = "Europe/Moscow"
 DEMO_LANG = "ru"
@@ -358,6 +360,7 @@ def _deal_row(
         "closed_at": lead.closed,
         "loss_reason_id": reasons[lead.reason] if lead.reason else None,
         "first_contact_at": lead.calls[0][0] if lead.calls else None,
+        "contact_minutes": minutes_begun(lead.created, lead.calls[0][0] if lead.calls else None),
         "custom": {"Изделие": lead.product},
         "updated_at": now,
     }
@@ -426,6 +429,8 @@ def reset_demo(*, session: Session, account: Account) -> None:
     session.execute(delete(CallAttempt).where(CallAttempt.deal_id.in_(deal_ids)))
     session.execute(delete(Deal).where(Deal.account_id == account.id))
     session.execute(delete(AdSpend).where(AdSpend.account_id == account.id))
+    session.execute(delete(Plan).where(Plan.pipeline_id.in_(demo_pipelines)))
+    session.execute(delete(DailyCount).where(DailyCount.pipeline_id.in_(demo_pipelines)))
     session.execute(delete(Stage).where(Stage.pipeline_id.in_(demo_pipelines)))
     session.execute(delete(Pipeline).where(Pipeline.id.in_(demo_pipelines)))
     session.expire_all()

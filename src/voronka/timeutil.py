@@ -61,6 +61,14 @@ def local_midnight_utc(day: dt.date, tz: ZoneInfo) -> dt.datetime:
     return to_utc(dt.datetime.combine(day, dt.time()), tz)
 
 
+def minutes_begun(start: dt.datetime, end: dt.datetime | None) -> int | None:
+    """Whole minutes begun between two times (ceiling; 300 s → 5, 301 s → 6); never negative."""
+    if end is None:
+        return None
+    seconds = max(round((end - start).total_seconds()), 0)
+    return -(-seconds // 60)
+
+
 def to_local(value: dt.datetime, tz: ZoneInfo) -> dt.datetime:
     """A stored naive UTC datetime as naive local time in ``tz``."""
     return value.replace(tzinfo=UTC).astimezone(tz).replace(tzinfo=None)

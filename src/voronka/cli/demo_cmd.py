@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -15,6 +16,8 @@ from voronka.db import session_scope
 from voronka.demo import DemoOptions, build_demo, reset_demo
 from voronka.funnel.query import FunnelQuery
 from voronka.funnel.report import run_funnel
+from voronka.reports.xlsx import write_stats_workbook
+from voronka.stats.report import StatsQuery, run_stats
 
 
 def demo(
@@ -25,6 +28,9 @@ def demo(
     template: Annotated[
         str, typer.Option("--template", help="Industry template to play (voronka template list).")
     ] = "manufacturing",
+    workbook: Annotated[Path, typer.Option("--xlsx", help="Where to write the statistics workbook.")] = Path(
+        "voronka-stats.xlsx"
+    ),
 ) -> None:
     """Build a demo database (custom furniture, a year of leads) and print its funnel.
 
@@ -43,6 +49,9 @@ def demo(
         print_funnel(state.console, run_funnel(session=session, account=account, query=FunnelQuery(timing=True)), t)
         state.console.print()
         print_funnel(state.console, run_funnel(session=session, account=account, query=FunnelQuery(by="source")), t)
+        stats = run_stats(session=session, account=account, query=StatsQuery(by="manager"), today=options.today)
+        write_stats_workbook(stats, workbook, t)
+    state.console.print(t("stats.workbook", file=workbook))
     url = state.settings.database_url
     db_option = (
         "" if url == normalise_database_url(DEFAULT_SQLITE_FILE) else f"--db {state.engine.url.database or url} "

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Float, Integer, String
+from sqlalchemy import Float, String
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import QueryableAttribute
 from sqlalchemy.sql.expression import ColumnElement
@@ -68,24 +68,3 @@ def _seconds_between_sqlite(element: seconds_between, compiler: Any, **kw: Any) 
 def _seconds_between_postgresql(element: seconds_between, compiler: Any, **kw: Any) -> str:
     later, earlier = (compiler.process(c, **kw) for c in element.clauses)
     return f"EXTRACT(EPOCH FROM ({later} - {earlier}))"
-
-
-class minutes_started(FunctionElement[int]):
-    """Whole minutes begun by a number of seconds (ceiling; 300 s → 5, 301 s → 6), at least 0."""
-
-    type = Integer()
-    inherit_cache = True
-    name = "minutes_started"
-
-
-@compiles(minutes_started, "sqlite")
-def _minutes_started_sqlite(element: minutes_started, compiler: Any, **kw: Any) -> str:
-    seconds = compiler.process(next(iter(element.clauses)), **kw)
-    minutes = f"(max(round({seconds}), 0) / 60.0)"  # whole seconds: julianday arithmetic is inexact
-    return f"(CAST({minutes} AS INTEGER) + ({minutes} > CAST({minutes} AS INTEGER)))"
-
-
-@compiles(minutes_started, "postgresql")
-def _minutes_started_postgresql(element: minutes_started, compiler: Any, **kw: Any) -> str:
-    seconds = compiler.process(next(iter(element.clauses)), **kw)
-    return f"CAST(CEIL(GREATEST(ROUND({seconds}), 0) / 60.0) AS INTEGER)"

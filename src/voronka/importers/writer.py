@@ -19,7 +19,7 @@ from voronka.db import bulk_insert
 from voronka.importers.base import DealRecord, ImportReport, ImportTarget
 from voronka.models import Deal, DealStatus, LossReason, Source, StageChange, User
 from voronka.reaches import DealFacts, insert_reaches, reach_rows, refresh_reaches
-from voronka.timeutil import utcnow
+from voronka.timeutil import minutes_begun, utcnow
 
 BATCH_SIZE = 5_000
 _DEALS = cast(Table, Deal.__table__)
@@ -39,6 +39,7 @@ _COMPARED = (
     "closed_at",
     "loss_reason_id",
     "first_contact_at",
+    "contact_minutes",
     "created_at",
     "custom",
 )
@@ -137,6 +138,7 @@ class DealWriter:
         won_entry = next((t for p, t in entries if p == self.last_position), None)
         closed_at = record.closed_at or (won_entry if record.status is DealStatus.WON else None)
         moves = [t for p, t in entries[1:]] if record.history_known else []
+        first_contact = record.first_contact_at or (min(moves) if moves else None)
         return {
             "title": record.title,
             "contact_name": record.contact_name,
@@ -150,7 +152,8 @@ class DealWriter:
             "stage_id": self.stage_ids[record.stage_position],
             "closed_at": closed_at,
             "loss_reason_id": self.reasons.id_of(record.loss_reason),
-            "first_contact_at": record.first_contact_at or (min(moves) if moves else None),
+            "first_contact_at": first_contact,
+            "contact_minutes": minutes_begun(record.created_at, first_contact),
             "created_at": record.created_at,
             "custom": record.custom,
         }
@@ -198,7 +201,7 @@ class DealWriter:
         entries = planned_entries(record, self.last_position)
         fields = self._fields(record, entries)
         if fields["first_contact_at"] is None:
-            del fields["first_contact_at"]  # keep what logged calls or moves established
+            del fields["first_contact_at"], fields["contact_minutes"]  # keep what calls or moves established
         logged_positions = set(
             self.session.scalars(select(StageChange.to_position).where(StageChange.deal_id == deal.id))
         )

@@ -19,7 +19,6 @@ from sqlalchemy.orm import Session
 
 from voronka.funnel.counts import Expression
 from voronka.funnel.dimensions import DimensionContext, fixed_offset_minutes
-from voronka.funnel.sqlfuncs import minutes_started, seconds_between
 from voronka.models import (
     Account,
     AdSpend,
@@ -37,8 +36,9 @@ from voronka.stats.periods import TIME_DIMENSIONS, Grain, Period
 from voronka.timeutil import local_midnight_utc, zone
 
 Key = tuple[Any, str]  # (cut value id or None, period label)
-BaseValues = dict[Key, dict[str, float | int | None]]
+BaseValues = dict[Key, dict[str, Any]]
 WITHIN_MINUTES = 5
+SPEED_BINS = "speed_bins"
 
 
 class Cut:
@@ -86,12 +86,38 @@ class Grid:
 
 
 def base_values(grid: Grid, cut: Cut | None) -> BaseValues:
-    """Every counted row of the template, per (cut value, period)."""
+    """Every counted row of the template, per (cut value, period); speed to lead as a histogram
+    under ``SPEED_BINS`` until ``finish`` turns it into the median and the share within 5 minutes."""
     values: BaseValues = defaultdict(dict)
     for collect in (_arrivals, _reaches, _closures, _non_target, _contacts, spend_values):
         for key, metric, value in collect(grid, cut):
-            cell = values[key]
-            cell[metric] = (cell.get(metric) or 0) + value if metric != "speed_median" else value
+            add(values[key], metric, value)
+    return values
+
+
+def add(cell: dict[str, Any], metric: str, value: Any) -> None:
+    if metric == SPEED_BINS:
+        cell[metric] = [*cell.get(metric, []), *value]
+    else:
+        cell[metric] = (cell.get(metric) or 0) + value
+
+
+def merged(values: BaseValues) -> BaseValues:
+    """The team total from the values per cut: sums add up, speed histograms join."""
+    total: BaseValues = defaultdict(dict)
+    for (_, label), cell in values.items():
+        for metric, value in cell.items():
+            add(total[(None, label)], metric, value)
+    return total
+
+
+def finish(values: BaseValues) -> BaseValues:
+    """Speed histograms become the median speed to lead (seconds) and the leads called within 5 min."""
+    for cell in values.values():
+        bins = cell.pop(SPEED_BINS, None)
+        if bins:
+            cell["speed_median"] = weighted_median(bins) * 60
+            cell["within_5min"] = sum(n for minute, n in bins if minute <= WITHIN_MINUTES)
     return values
 
 
@@ -147,27 +173,34 @@ def _closures(grid: Grid, cut: Cut | None) -> Iterable[tuple[Key, str, int]]:
 
 
 def _non_target(grid: Grid, cut: Cut | None) -> Iterable[tuple[Key, str, int]]:
-    query, labels_of, group = _select(grid, Deal.closed_at, cut.deal if cut else None, func.count())
-    query = (
-        query.join(LossReason, LossReason.id == Deal.loss_reason_id)
-        .where(
-            Deal.pipeline_id == grid.pipeline.id,
-            Deal.status == DealStatus.LOST.value,
-            LossReason.family == CauseFamily.NON_TARGET.value,
-            Deal.closed_at.is_not(None),
-            grid.within(Deal.closed_at),
+    """Deals lost in the period for a reason of the non-target family."""
+    reasons = list(
+        grid.session.scalars(
+            select(LossReason.id).where(
+                LossReason.account_id == grid.account.id, LossReason.family == CauseFamily.NON_TARGET.value
+            )
         )
-        .group_by(*group)
     )
+    if not reasons:
+        return
+    query, labels_of, group = _select(grid, Deal.closed_at, cut.deal if cut else None, func.count())
+    query = query.where(
+        Deal.pipeline_id == grid.pipeline.id,
+        Deal.status == DealStatus.LOST.value,
+        Deal.loss_reason_id.in_(reasons),
+        Deal.closed_at.is_not(None),
+        grid.within(Deal.closed_at),
+    ).group_by(*group)
     for cut_value, label, count in _run(grid, query, labels_of):
         yield (cut_value, label), "non_target", int(count)
 
 
-def _contacts(grid: Grid, cut: Cut | None) -> Iterable[tuple[Key, str, float | int]]:
-    """Reached leads, leads called within five minutes and the median speed to lead, per period of arrival.
+def _contacts(grid: Grid, cut: Cut | None) -> Iterable[tuple[Key, str, Any]]:
+    """Reached leads and a histogram of speed to lead, per period of arrival.
 
-    A lead is reached when a call to it was answered; where the pipeline logs no calls at all
-    (imported data), when it got past the first stage.
+    The histogram is exact to the minute up to two hours, to five minutes up to a day and to the
+    hour beyond (capped at a week): medians are told to that precision, shares within five
+    minutes exactly.
     """
     has_calls = (
         grid.session.scalar(
@@ -178,17 +211,22 @@ def _contacts(grid: Grid, cut: Cut | None) -> Iterable[tuple[Key, str, float | i
         )
         is not None
     )
-    minutes = minutes_started(seconds_between(Deal.first_contact_at, Deal.created_at))
-    query, labels_of, group = _select(grid, Deal.created_at, cut.deal if cut else None, minutes, func.count())
+    minutes = Deal.contact_minutes
+    bucket = case(
+        (minutes <= 120, minutes),
+        (minutes <= 1440, ((minutes + 4) / 5) * 5),
+        (minutes <= 10080, ((minutes + 59) / 60) * 60),
+        else_=10080,
+    )
+    query, labels_of, group = _select(grid, Deal.created_at, cut.deal if cut else None, bucket, func.count())
     query = query.where(
-        Deal.pipeline_id == grid.pipeline.id, grid.within(Deal.created_at), Deal.first_contact_at.is_not(None)
-    ).group_by(*group, minutes)
+        Deal.pipeline_id == grid.pipeline.id, grid.within(Deal.created_at), Deal.contact_minutes.is_not(None)
+    ).group_by(*group, bucket)
     histogram: dict[Key, list[tuple[int, int]]] = defaultdict(list)
     for cut_value, label, minute, count in _run(grid, query, labels_of):
         histogram[(cut_value, label)].append((int(minute), int(count)))
     for key, bins in histogram.items():
-        yield key, "within_5min", sum(n for m, n in bins if m <= WITHIN_MINUTES)
-        yield key, "speed_median", weighted_median(bins) * 60
+        yield key, SPEED_BINS, bins
     yield from _reached(grid, cut, has_calls)
 
 

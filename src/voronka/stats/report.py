@@ -83,14 +83,23 @@ def run_stats(*, session: Session, account: Account, query: StatsQuery, today: d
     )
     collect = nocrm.base_values if mode is Mode.COUNTS else counts.base_values
     plans = _plans(session, grid, metrics)
-    total_values = collect(grid, None)
+    cut = counts.CUTS[query.by] if query.by is not None else None
+    if cut is None:
+        total_values = counts.finish(collect(grid, None))
+        cut_values: counts.BaseValues = {}
+    else:
+        cut_values = collect(grid, cut)
+        total_values = counts.merged(cut_values)
+        if cut.spend is None:  # spend is not split by this cut: count the team's spend on its own
+            for key, metric, amount in counts.spend_values(grid, None):
+                counts.add(total_values[key], metric, amount)
+        counts.finish(cut_values)
+        counts.finish(total_values)
     total = build_table(None, metrics, periods, _by_label(total_values, None), plans[(None, None)], today, available)
     cuts: tuple[Table, ...] = ()
-    if query.by is not None:
-        cut = counts.CUTS[query.by]
-        values = collect(grid, cut)
-        ids = sorted({cut_id for cut_id, _ in values}, key=lambda v: (v is None, v))
-        names = _CUT_NAMES[query.by].labels(grid_context(grid), ids)
+    if cut is not None:
+        ids = sorted({cut_id for cut_id, _ in cut_values}, key=lambda v: (v is None, v))
+        names = _CUT_NAMES[cut.name].labels(grid_context(grid), ids)
         if cut.spend is None:  # money is spent on sources, not on managers
             available = (available or frozenset(m.key for m in metrics if m.formula is None)) - {"spend"}
         cuts = tuple(
@@ -98,8 +107,8 @@ def run_stats(*, session: Session, account: Account, query: StatsQuery, today: d
                 names.get(cut_id),
                 metrics,
                 periods,
-                _by_label(values, cut_id),
-                plans[(query.by, cut_id)],
+                _by_label(cut_values, cut_id),
+                plans[(cut.name, cut_id)],
                 today,
                 available,
             )

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-27 10:38:55.456737
+Create Date: 2026-11-27 10:49:25.198937
 """
 
 from collections.abc import Sequence
@@ -183,6 +183,7 @@ def upgrade() -> None:
         sa.Column("closed_at", sa.DateTime(), nullable=True),
         sa.Column("loss_reason_id", sa.Integer(), nullable=True),
         sa.Column("first_contact_at", sa.DateTime(), nullable=True),
+        sa.Column("contact_minutes", sa.Integer(), nullable=True),
         sa.Column("custom", sa.JSON(), nullable=False),
         sa.Column("updated_at", sa.DateTime(), nullable=False),
         sa.CheckConstraint("status IN ('open', 'won', 'lost')", name=op.f("ck_deals_status")),
@@ -211,6 +212,8 @@ def upgrade() -> None:
                 "source_id",
                 "manager_id",
                 "closed_at",
+                "loss_reason_id",
+                "contact_minutes",
             ],
             unique=False,
         )
