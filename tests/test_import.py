@@ -260,3 +260,21 @@ def test_imports_keep_stage_reaches_equal_to_a_rebuild(session: Session, tmp_pat
     session.commit()
     assert _reaches(session) == kept
     assert len(kept) > 5
+
+
+def test_large_imports_rebuild_the_report_indexes(
+    session: Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy import inspect
+
+    from voronka.importers import run
+
+    monkeypatch.setattr(run, "BULK_ROWS", 2)
+    pipeline_for(session)
+    report = run_import(session, write(tmp_path, GOOD))
+    assert report.created == 4
+    assert reached(funnel(session)) == [4, 3, 3, 2, 1]
+    names = {
+        i["name"] for table in ("deals", "stage_reaches") for i in inspect(session.connection()).get_indexes(table)
+    }
+    assert {"ix_deals_funnel", "ix_stage_reaches_period"} <= names

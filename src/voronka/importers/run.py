@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import TypeVar, cast
+
+from sqlalchemy import Table
+from sqlalchemy.orm import Session
 
 from voronka.errors import ImportFailed
 from voronka.i18n import Message
@@ -12,8 +16,13 @@ from voronka.importers.base import DealRecord, EventRecord, ImportReport, Import
 from voronka.importers.events import write_events
 from voronka.importers.tables import open_table
 from voronka.importers.writer import DealWriter
+from voronka.models import Deal, StageReach
 
 PROGRESS_EVERY = 2_000
+BULK_ROWS = 100_000
+"""From this many rows on, SQLite builds the report indexes once after the load instead of
+keeping them up to date row by row (a million-row import runs several seconds faster)."""
+REPORT_INDEXES = ("ix_deals_funnel", "ix_stage_reaches_period")
 T = TypeVar("T")
 
 
@@ -51,16 +60,37 @@ def import_file(
         write_events(target, [e for e in events if isinstance(e, EventRecord)], report)
         return report
     writer = DealWriter(target, report)
-    for record in _counted(records, progress):
-        if isinstance(record, DealRecord):
-            writer.add(record)
-    writer.flush()
+    with report_indexes_rebuilt_after(target.session, large=table.rows_estimate >= BULK_ROWS):
+        for record in _counted(records, progress):
+            if isinstance(record, DealRecord):
+                writer.add(record)
+        writer.flush()
     if history_table is not None:
         history_report = ImportReport(file=history_table.path.name)
         history_events = IMPORTERS["events"].records(history_table, target, history_report)
         write_events(target, [e for e in history_events if isinstance(e, EventRecord)], history_report)
         report.rejected.extend(history_report.rejected)
     return report
+
+
+@contextmanager
+def report_indexes_rebuilt_after(session: Session, *, large: bool) -> Iterator[None]:
+    """Drop the wide report indexes for a large SQLite load and create them again at the end.
+
+    It all happens in the import's transaction: a failed or dry-run import rolls back to the
+    indexes as they were.
+    """
+    connection = session.connection()
+    if not large or connection.dialect.name != "sqlite":
+        yield
+        return
+    tables = (cast(Table, Deal.__table__), cast(Table, StageReach.__table__))
+    indexes = [i for t in tables for i in t.indexes if i.name in REPORT_INDEXES]
+    for index in indexes:
+        index.drop(bind=connection)
+    yield
+    for index in indexes:
+        index.create(bind=connection)
 
 
 def detect_format(header: tuple[str, ...]) -> str:
