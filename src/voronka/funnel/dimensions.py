@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from voronka.errors import InvalidQuery
 from voronka.funnel.counts import Expression
-from voronka.funnel.sqlfuncs import time_prefix
+from voronka.funnel.sqlfuncs import WEEK, time_prefix
 from voronka.models import Deal, Pipeline, Source, User
 
 
@@ -127,6 +127,7 @@ class WeekDimension(_TimeDimension):
     """ISO weeks (Monday start), labelled ``2024-W09``."""
 
     name = "week"
+    sql_length = WEEK
 
     def label_of(self, day: dt.date) -> str:
         year, week, _ = day.isocalendar()

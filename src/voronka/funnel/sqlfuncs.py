@@ -26,7 +26,7 @@ class time_prefix(FunctionElement[str]):
     def __init__(
         self, column: ColumnElement[Any] | QueryableAttribute[Any], shift_minutes: int = 0, length: int = 13
     ) -> None:
-        if length not in _PG_FORMATS:
+        if length not in _PG_FORMATS and length != WEEK:
             raise ValueError(f"time_prefix length must be one of {sorted(_PG_FORMATS)}")
         self.shift_minutes = int(shift_minutes)
         self.length = length
@@ -34,6 +34,8 @@ class time_prefix(FunctionElement[str]):
 
 
 _PG_FORMATS = {13: "YYYY-MM-DD HH24", 10: "YYYY-MM-DD", 7: "YYYY-MM"}
+WEEK = 0
+"""A ``length`` that asks for the Monday of the (local) ISO week instead of a prefix."""
 
 
 @compiles(time_prefix, "sqlite")
@@ -41,6 +43,8 @@ def _time_prefix_sqlite(element: time_prefix, compiler: Any, **kw: Any) -> str:
     column = compiler.process(next(iter(element.clauses)), **kw)
     if element.shift_minutes:
         column = f"datetime({column}, '{element.shift_minutes:+d} minutes')"
+    if element.length == WEEK:
+        return f"date({column}, '-6 days', 'weekday 1')"
     return f"substr({column}, 1, {element.length})"
 
 
@@ -49,6 +53,8 @@ def _time_prefix_postgresql(element: time_prefix, compiler: Any, **kw: Any) -> s
     column = compiler.process(next(iter(element.clauses)), **kw)
     if element.shift_minutes:
         column = f"({column} + interval '{element.shift_minutes:d} minutes')"
+    if element.length == WEEK:
+        return f"to_char(date_trunc('week', {column}), 'YYYY-MM-DD')"
     return f"to_char({column}, '{_PG_FORMATS[element.length]}')"
 
 

@@ -87,9 +87,9 @@ class Grid:
 
 def base_values(grid: Grid, cut: Cut | None) -> BaseValues:
     """Every counted row of the template, per (cut value, period); speed to lead as a histogram
-    under ``SPEED_BINS`` until ``finish`` turns it into the median and the share within 5 minutes."""
+    under ``SPEED_BINS`` until ``finish`` turns it into the median."""
     values: BaseValues = defaultdict(dict)
-    for collect in (_arrivals, _reaches, _closures, _non_target, _contacts, spend_values):
+    for collect in (_arrivals, _reaches, _closures, _contacts, spend_values):
         for key, metric, value in collect(grid, cut):
             add(values[key], metric, value)
     return values
@@ -112,12 +112,11 @@ def merged(values: BaseValues) -> BaseValues:
 
 
 def finish(values: BaseValues) -> BaseValues:
-    """Speed histograms become the median speed to lead (seconds) and the leads called within 5 min."""
+    """Speed histograms become the median speed to lead (seconds)."""
     for cell in values.values():
         bins = cell.pop(SPEED_BINS, None)
         if bins:
             cell["speed_median"] = weighted_median(bins) * 60
-            cell["within_5min"] = sum(n for minute, n in bins if minute <= WITHIN_MINUTES)
     return values
 
 
@@ -138,10 +137,30 @@ def _select(
 
 
 def _arrivals(grid: Grid, cut: Cut | None) -> Iterable[tuple[Key, str, int]]:
-    query, labels_of, group = _select(grid, Deal.created_at, cut.deal if cut else None, func.count())
+    """Leads of the period, those first contacted within five minutes, and — when the pipeline logs
+    no calls at all (imported data) — those reached, taken as the ones that got past the first stage."""
+    within = func.sum(case((Deal.contact_minutes <= WITHIN_MINUTES, 1), else_=0))
+    past_first = func.sum(case((Deal.furthest_position > 1, 1), else_=0))
+    query, labels_of, group = _select(
+        grid, Deal.created_at, cut.deal if cut else None, func.count(), within, past_first
+    )
     query = query.where(Deal.pipeline_id == grid.pipeline.id, grid.within(Deal.created_at)).group_by(*group)
-    for cut_value, label, count in _run(grid, query, labels_of):
+    calls = _has_calls(grid)
+    for cut_value, label, count, within_5, reached in _run(grid, query, labels_of):
         yield (cut_value, label), "leads", int(count)
+        yield (cut_value, label), "within_5min", int(within_5 or 0)
+        if not calls:
+            yield (cut_value, label), "reached", int(reached or 0)
+
+
+def _has_calls(grid: Grid) -> bool:
+    found = grid.session.scalar(
+        select(CallAttempt.id)
+        .join(Deal, Deal.id == CallAttempt.deal_id)
+        .where(Deal.pipeline_id == grid.pipeline.id)
+        .limit(1)
+    )
+    return found is not None
 
 
 def _reaches(grid: Grid, cut: Cut | None) -> Iterable[tuple[Key, str, int]]:
@@ -157,64 +176,42 @@ def _reaches(grid: Grid, cut: Cut | None) -> Iterable[tuple[Key, str, int]]:
 
 
 def _closures(grid: Grid, cut: Cut | None) -> Iterable[tuple[Key, str, int]]:
-    """Revenue of the deals won in the period (in the account's currency only)."""
-    query, labels_of, group = _select(
-        grid, Deal.closed_at, cut.deal if cut else None, func.coalesce(func.sum(Deal.amount), 0)
-    )
-    query = query.where(
-        Deal.pipeline_id == grid.pipeline.id,
-        Deal.status == DealStatus.WON.value,
-        Deal.currency == grid.account.currency,
-        Deal.closed_at.is_not(None),
-        grid.within(Deal.closed_at),
-    ).group_by(*group)
-    for cut_value, label, amount in _run(grid, query, labels_of):
-        yield (cut_value, label), "revenue", int(amount)
-
-
-def _non_target(grid: Grid, cut: Cut | None) -> Iterable[tuple[Key, str, int]]:
-    """Deals lost in the period for a reason of the non-target family."""
-    reasons = list(
+    """Revenue of the deals won in the period (account currency) and the deals lost as non-target."""
+    non_target_reasons = list(
         grid.session.scalars(
             select(LossReason.id).where(
                 LossReason.account_id == grid.account.id, LossReason.family == CauseFamily.NON_TARGET.value
             )
         )
     )
-    if not reasons:
-        return
-    query, labels_of, group = _select(grid, Deal.closed_at, cut.deal if cut else None, func.count())
+    won = (Deal.status == DealStatus.WON.value) & (Deal.currency == grid.account.currency)
+    revenue = func.coalesce(func.sum(case((won, Deal.amount), else_=0)), 0)
+    lost = (Deal.status == DealStatus.LOST.value) & Deal.loss_reason_id.in_(non_target_reasons or [-1])
+    non_target = func.sum(case((lost, 1), else_=0))
+    query, labels_of, group = _select(grid, Deal.closed_at, cut.deal if cut else None, revenue, non_target)
     query = query.where(
         Deal.pipeline_id == grid.pipeline.id,
-        Deal.status == DealStatus.LOST.value,
-        Deal.loss_reason_id.in_(reasons),
+        Deal.status != DealStatus.OPEN.value,
         Deal.closed_at.is_not(None),
         grid.within(Deal.closed_at),
     ).group_by(*group)
-    for cut_value, label, count in _run(grid, query, labels_of):
-        yield (cut_value, label), "non_target", int(count)
+    for cut_value, label, amount, lost_count in _run(grid, query, labels_of):
+        yield (cut_value, label), "revenue", int(amount or 0)
+        yield (cut_value, label), "non_target", int(lost_count or 0)
 
 
 def _contacts(grid: Grid, cut: Cut | None) -> Iterable[tuple[Key, str, Any]]:
-    """Reached leads and a histogram of speed to lead, per period of arrival.
+    """A histogram of speed to lead per period of arrival, and the leads reached by an answered call.
 
-    The histogram is exact to the minute up to two hours, to five minutes up to a day and to the
-    hour beyond (capped at a week): medians are told to that precision, shares within five
-    minutes exactly.
+    The histogram is exact to the minute up to an hour, to five minutes up to six hours, to half an
+    hour up to two days and to the hour up to a week (capped there): medians are told to that
+    precision; the share within five minutes is exact (counted in ``_arrivals``).
     """
-    has_calls = (
-        grid.session.scalar(
-            select(CallAttempt.id)
-            .join(Deal, Deal.id == CallAttempt.deal_id)
-            .where(Deal.pipeline_id == grid.pipeline.id)
-            .limit(1)
-        )
-        is not None
-    )
     minutes = Deal.contact_minutes
     bucket = case(
-        (minutes <= 120, minutes),
-        (minutes <= 1440, ((minutes + 4) / 5) * 5),
+        (minutes <= 60, minutes),
+        (minutes <= 360, ((minutes + 4) / 5) * 5),
+        (minutes <= 2880, ((minutes + 29) / 30) * 30),
         (minutes <= 10080, ((minutes + 59) / 60) * 60),
         else_=10080,
     )
@@ -227,20 +224,16 @@ def _contacts(grid: Grid, cut: Cut | None) -> Iterable[tuple[Key, str, Any]]:
         histogram[(cut_value, label)].append((int(minute), int(count)))
     for key, bins in histogram.items():
         yield key, SPEED_BINS, bins
-    yield from _reached(grid, cut, has_calls)
+    if _has_calls(grid):
+        yield from _answered(grid, cut)
 
 
-def _reached(grid: Grid, cut: Cut | None, has_calls: bool) -> Iterable[tuple[Key, str, int]]:
-    if has_calls:
-        answered = (
-            select(CallAttempt.deal_id).where(CallAttempt.outcome == CallOutcome.ANSWERED.value).distinct().subquery()
-        )
-        query, labels_of, group = _select(grid, Deal.created_at, cut.deal if cut else None, func.count())
-        query = query.join(answered, answered.c.deal_id == Deal.id)
-    else:
-        query, labels_of, group = _select(
-            grid, Deal.created_at, cut.deal if cut else None, func.sum(case((Deal.furthest_position > 1, 1), else_=0))
-        )
+def _answered(grid: Grid, cut: Cut | None) -> Iterable[tuple[Key, str, int]]:
+    answered = (
+        select(CallAttempt.deal_id).where(CallAttempt.outcome == CallOutcome.ANSWERED.value).distinct().subquery()
+    )
+    query, labels_of, group = _select(grid, Deal.created_at, cut.deal if cut else None, func.count())
+    query = query.join(answered, answered.c.deal_id == Deal.id)
     query = query.where(Deal.pipeline_id == grid.pipeline.id, grid.within(Deal.created_at)).group_by(*group)
     for cut_value, label, count in _run(grid, query, labels_of):
         yield (cut_value, label), "reached", int(count or 0)
