@@ -181,3 +181,35 @@ def test_malformed_counts_are_rejected_with_the_cell(
     from voronka.models import DailyCount
 
     assert sqlite_session.query(DailyCount).count() == 0
+
+
+def test_plans_typed_into_the_workbook_are_read_back(sqlite_session: Session, tmp_path: Path) -> None:
+    from voronka.stats.inputs import import_plans
+    from voronka.stats.metrics import metrics_for
+
+    pipeline = pipeline_for(sqlite_session, ["Заявка", "Замер", "Договор"])
+    sqlite_session.commit()
+    account = account_for(sqlite_session)
+    query = StatsQuery(date_from=dt.date(2024, 3, 1), date_to=dt.date(2024, 5, 1), grain=Grain.MONTH)
+    written = tmp_path / "plans.xlsx"
+    write_stats_workbook(
+        run_stats(session=sqlite_session, account=account, query=query, today=TODAY), written, Translator("ru")
+    )
+    book = load_workbook(written)
+    sheet = book["План"]
+    header = [c.value for c in sheet[1]]
+    keys = [c.value for c in sheet["B"]]
+    march, april = header.index("2024-03") + 1, header.index("2024-04") + 1
+    sheet.cell(keys.index("leads") + 1, march).value = 300
+    sheet.cell(keys.index("revenue") + 1, april).value = 1_500_000  # roubles
+    sheet.cell(keys.index("reached_share") + 1, march).value = 0.6
+    sheet.cell(keys.index("cpl") + 1, april).value = "дёшево"
+    book.save(written)
+    metrics = metrics_for(("Заявка", "Замер", "Договор"))
+    report = import_plans(session=sqlite_session, account=account, pipeline=pipeline, metrics=metrics, path=written)
+    sqlite_session.commit()
+    assert report.created == 3 and len(report.rejected) == 1
+    stats = run_stats(session=sqlite_session, account=account, query=query, today=TODAY)
+    assert [c.plan for c in stats.total.row("leads").cells] == [300, None]
+    assert [c.plan for c in stats.total.row("revenue").cells] == [None, 1_500_000_00]
+    assert stats.total.row("reached_share").cells[0].plan == pytest.approx(0.6)

@@ -87,6 +87,7 @@ stats_cmd.spend_app.command("set")(friendly_errors(stats_cmd.spend_set))
 stats_cmd.spend_app.command("import")(friendly_errors(stats_cmd.spend_import))
 app.add_typer(stats_cmd.spend_app, name="spend")
 stats_cmd.plan_app.command("set")(friendly_errors(stats_cmd.plan_set))
+stats_cmd.plan_app.command("import")(friendly_errors(stats_cmd.plan_import))
 app.add_typer(stats_cmd.plan_app, name="plan")
 
 

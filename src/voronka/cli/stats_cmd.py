@@ -17,7 +17,7 @@ from voronka.cli.options import PipelineOption, parse_date
 from voronka.cli.state import State, state_of
 from voronka.db import session_scope
 from voronka.money import format_minor, parse_amount
-from voronka.stats.inputs import import_spend, parse_day, parse_month, set_plan, set_spend
+from voronka.stats.inputs import import_plans, import_spend, parse_day, parse_month, set_plan, set_spend
 from voronka.stats.metrics import metrics_for
 from voronka.stats.nocrm import import_counts
 from voronka.stats.output import CSV_COLUMNS, display, explanation, metric_label, report_to_dict, report_to_rows
@@ -200,3 +200,31 @@ def plan_set(
             source=source,
         )
     state.console.print(state.t("stats.plan_saved", metric=metric, month=month, value=value))
+
+
+def plan_import(
+    ctx: typer.Context,
+    file: Annotated[
+        Path, typer.Argument(help="The workbook (its Plan sheet) or a CSV: key, then one column per month.")
+    ],
+    pipeline: PipelineOption = None,
+) -> None:
+    """Read the team's monthly plans back from the workbook's plan sheet."""
+    state = state_of(ctx)
+    with session_scope(state.engine) as session:
+        account = default_account(session=session)
+        chosen = find_pipeline(session=session, account=account, name=pipeline)
+        report = import_plans(
+            session=session,
+            account=account,
+            pipeline=chosen,
+            metrics=metrics_for(tuple(s.name for s in chosen.stages)),
+            path=file,
+        )
+    state.console.print(
+        state.t("stats.plans_imported", file=report.file, created=report.created, rejected=len(report.rejected))
+    )
+    for rejected in report.rejected[:20]:
+        state.console.print(
+            "  " + state.t("import.rejected_line", line=rejected.line, reason=rejected.reason.render(state.t.lang))
+        )

@@ -30,7 +30,7 @@ class TableFile:
     encoding: str | None
     delimiter: str | None
     rows_estimate: int
-    sheet: str | None = None
+    sheet: str | tuple[str, ...] | None = None
 
     def rows(self) -> Iterator[tuple[int, list[str]]]:
         """(line number in the file, cells) for every data row; blank rows are skipped."""
@@ -49,7 +49,7 @@ def _fail(key: str, **params: object) -> ImportFailed:
     return ImportFailed(reason=Message(f"import.{key}", params))
 
 
-def open_table(path: Path, sheet: str | None = None) -> TableFile:
+def open_table(path: Path, sheet: str | tuple[str, ...] | None = None) -> TableFile:
     """Detect kind, encoding and delimiter and read the header; raise ImportFailed if unreadable."""
     try:
         with path.open("rb") as handle:
@@ -99,7 +99,7 @@ def _count_lines(path: Path) -> int:
     return lines
 
 
-def _open_xlsx(path: Path, sheet: str | None) -> TableFile:
+def _open_xlsx(path: Path, sheet: str | tuple[str, ...] | None) -> TableFile:
     rows = _xlsx_rows(path, include_header=True, sheet=sheet)
     try:
         _, header = next(rows)
@@ -111,9 +111,9 @@ def _open_xlsx(path: Path, sheet: str | None) -> TableFile:
 
 
 def _xlsx_rows(
-    path: Path, *, include_header: bool = False, sheet: str | None = None
+    path: Path, *, include_header: bool = False, sheet: str | tuple[str, ...] | None = None
 ) -> Iterator[tuple[int, list[str]]]:
-    """Rows of the sheet called ``sheet`` if the workbook has one, else of its first sheet."""
+    """Rows of the (first found) sheet called ``sheet`` if the workbook has one, else of its first sheet."""
     from openpyxl import load_workbook
 
     try:
@@ -121,7 +121,9 @@ def _xlsx_rows(
     except Exception as exc:  # openpyxl raises many kinds for a damaged file
         raise _fail("cannot_open", file=path.name, reason=type(exc).__name__) from None
     try:
-        chosen = workbook[sheet] if sheet is not None and sheet in workbook.sheetnames else workbook.worksheets[0]
+        names = (sheet,) if isinstance(sheet, str) else sheet or ()
+        found = next((name for name in names if name in workbook.sheetnames), None)
+        chosen = workbook[found] if found is not None else workbook.worksheets[0]
         for number, values in enumerate(chosen.iter_rows(values_only=True), start=1):
             if number == 1 and not include_header:
                 continue

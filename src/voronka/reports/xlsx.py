@@ -237,21 +237,19 @@ def _write_charts(
 def _write_plan_sheet(sheet: Worksheet, report: StatsReport, t: Translator, formats: Formats) -> None:
     """The team's plans, month by month, for the periods shown (set them with voronka plan set)."""
     months = sorted({p.start.replace(day=1) for p in report.periods})
-    sheet.write(0, 0, t("workbook.plan_title"), formats.title)
-    sheet.write(1, 0, t("stats.metric"), formats.header)
-    sheet.write(1, 1, "key", formats.header)
+    sheet.write(0, 0, t("stats.metric"), formats.header)
+    sheet.write(0, 1, "key", formats.header)
     for index, month in enumerate(months):
-        sheet.write(1, 2 + index, month.strftime("%Y-%m"), formats.header)
-    for line, row in enumerate(report.total.rows, start=2):
-        sheet.write(line, 0, metric_label(row.metric, t), formats.label)
-        sheet.write(line, 1, row.metric.key, formats.label)
+        sheet.write(0, 2 + index, month.strftime("%Y-%m"), formats.header)
+    for line, metric in enumerate(report.metrics, start=1):
+        sheet.write(line, 0, metric_label(metric, t), formats.label)
+        sheet.write(line, 1, metric.key, formats.label)
         for index, month in enumerate(months):
-            period = next(p for p in report.periods if p.start.replace(day=1) == month)
-            cell = row.cells[report.periods.index(period)]
-            value = cell.plan if report.grain.value == "month" else None
-            _write_number(sheet, line, 2 + index, sheet_value(row.metric, value), formats.formats[row.metric.unit])
+            value = report.plans.get(metric.key, {}).get(month)
+            _write_number(sheet, line, 2 + index, sheet_value(metric, value), formats.formats[metric.unit])
+    sheet.write(len(report.metrics) + 2, 0, t("workbook.plan_title"))
     sheet.set_column(0, 0, 38)
-    sheet.freeze_panes(2, 2)
+    sheet.freeze_panes(1, 2)
 
 
 def input_headers(stage_names: Sequence[str], t: Translator) -> list[str]:

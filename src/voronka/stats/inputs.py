@@ -191,3 +191,45 @@ def set_plan(
 
 def load_plans(session: Session, pipeline: Pipeline, months: list[dt.date]) -> list[Plan]:
     return list(session.scalars(select(Plan).where(Plan.pipeline_id == pipeline.id, Plan.month.in_(months))))
+
+
+PLAN_SHEETS = ("План", "Plan")
+
+
+def import_plans(
+    *, session: Session, account: Account, pipeline: Pipeline, metrics: tuple[Metric, ...], path: Path
+) -> ImportReport:
+    """Team plans from the workbook's plan sheet (or a CSV of the same shape): a ``key`` column
+    naming the row, and one column per month (``2024-03``); empty cells are skipped."""
+    table = open_table(path, sheet=PLAN_SHEETS)
+    header = [h.strip() for h in table.header]
+    if "key" not in header:
+        raise ImportFailed(reason=Message("import.missing_columns", {"file": path.name, "columns": "key"}))
+    months: dict[int, dt.date] = {}
+    for index, name in enumerate(header):
+        try:
+            months[index] = parse_month(name)
+        except InvalidValue:
+            continue
+    key_column = header.index("key")
+    report = ImportReport(file=path.name)
+    for line, cells in table.rows():
+        key = clean(cells[key_column]) if key_column < len(cells) else None
+        for index, month in months.items():
+            value = clean(cells[index]) if index < len(cells) else None
+            if key is None or value is None:
+                continue
+            try:
+                set_plan(
+                    session=session,
+                    account=account,
+                    pipeline=pipeline,
+                    metrics=metrics,
+                    month=month,
+                    metric=key,
+                    value=value,
+                )
+                report.created += 1
+            except InvalidValue as error:
+                report.rejected.append(Rejected(line, Message(error.key, error.params)))
+    return report

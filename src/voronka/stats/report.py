@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -51,6 +51,8 @@ class StatsReport:
     total: Table
     by: str | None = None
     cuts: tuple[Table, ...] = ()
+    plans: dict[str, dict[dt.date, Number]] = field(default_factory=dict)
+    """The team's monthly plans per metric (in the metrics' units), for the workbook's plan sheet."""
 
     @property
     def tables(self) -> tuple[Table, ...]:
@@ -126,6 +128,7 @@ def run_stats(*, session: Session, account: Account, query: StatsQuery, today: d
         total=total,
         by=query.by,
         cuts=cuts,
+        plans={metric: dict(months) for metric, months in plans[(None, None)].items()},
     )
 
 
