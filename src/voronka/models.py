@@ -187,6 +187,18 @@ class Deal(Base):
             "loss_reason_id",
             "contact_minutes",
         ),
+        # Closures by period (the statistics template's sales money and non-target losses).
+        Index(
+            "ix_deals_closed",
+            "pipeline_id",
+            "closed_at",
+            "status",
+            "currency",
+            "amount",
+            "loss_reason_id",
+            "manager_id",
+            "source_id",
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

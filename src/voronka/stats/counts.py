@@ -3,6 +3,10 @@
 Period columns are flows (FUNNEL.md, period view): leads that arrived, stage reaches (cumulative
 rule), sales and revenue closed, non-target losses — each in the period it happened. Speed to lead
 and the share reached belong to the leads of the period.
+
+Each period is counted with its own range query, so the database seeks its indexes (SQLite
+skip-scans the covering index once it has statistics) instead of computing a period key for every
+row and sorting them all.
 """
 
 from __future__ import annotations
@@ -10,15 +14,15 @@ from __future__ import annotations
 import datetime as dt
 import statistics
 from collections import defaultdict
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, select
+from sqlalchemy import ColumnElement, Connection, case, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from voronka.funnel.counts import Expression
-from voronka.funnel.dimensions import DimensionContext, fixed_offset_minutes
 from voronka.models import (
     Account,
     AdSpend,
@@ -32,13 +36,13 @@ from voronka.models import (
     StageReach,
 )
 from voronka.stats.metrics import stage_key
-from voronka.stats.periods import TIME_DIMENSIONS, Grain, Period
+from voronka.stats.periods import Grain, Period
 from voronka.timeutil import local_midnight_utc, zone
 
 Key = tuple[Any, str]  # (cut value id or None, period label)
 BaseValues = dict[Key, dict[str, Any]]
 WITHIN_MINUTES = 5
-SPEED_BINS = "speed_bins"
+SPEED_MEDIAN = "speed_median"
 
 
 class Cut:
@@ -56,7 +60,7 @@ CUTS: dict[str, Cut] = {
 
 @dataclass(frozen=True)
 class Grid:
-    """Where and when: the pipeline, the periods (local dates), and how to bucket times in SQL."""
+    """Where and when: the pipeline and the periods (local dates)."""
 
     session: Session
     account: Account
@@ -64,76 +68,90 @@ class Grid:
     grain: Grain
     periods: tuple[Period, ...]
 
-    @property
-    def start_utc(self) -> dt.datetime:
-        return local_midnight_utc(self.periods[0].start, zone(self.account.timezone))
-
-    @property
-    def end_utc(self) -> dt.datetime:
-        return local_midnight_utc(self.periods[-1].end, zone(self.account.timezone))
-
-    def bucket(self) -> tuple[Callable[[Expression], Expression], Callable[[Iterable[Any]], dict[Any, str | None]]]:
-        """The SQL period key of a time column, and how to turn keys into period labels."""
+    def bounds(self) -> list[tuple[Period, dt.datetime, dt.datetime]]:
+        """Each period with its UTC start and end: periods are local, storage is UTC."""
         tz = zone(self.account.timezone)
-        context = DimensionContext(
-            self.session, self.account.id, tz, fixed_offset_minutes(tz, self.start_utc, self.end_utc)
-        )
-        dimension = TIME_DIMENSIONS[self.grain]
-        return (lambda column: dimension.key(context, column)), (lambda keys: dimension.labels(context, keys))
+        return [(p, local_midnight_utc(p.start, tz), local_midnight_utc(p.end, tz)) for p in self.periods]
 
-    def within(self, column: Expression) -> ColumnElement[bool]:
-        return and_(column >= self.start_utc, column < self.end_utc)
+
+def _per_period(
+    grid: Grid,
+    time_column: Expression,
+    cut_column: Expression | None,
+    keys: Sequence[Any],
+    aggregates: Sequence[Any],
+    conditions: Sequence[ColumnElement[bool]],
+    joins: Sequence[tuple[Any, Any]] = (),
+) -> list[tuple[Any, ...]]:
+    """Rows (cut value, period label, *keys, *aggregates): one range query per period."""
+    groups = [cut_column] if cut_column is not None else []
+    table = StageReach if time_column is StageReach.reached_at else Deal
+    query = select(cut_column if cut_column is not None else literal(None), *keys, *aggregates).select_from(table)
+    for target, on in joins:
+        query = query.join(target, on)
+    query = query.where(*conditions)
+    if groups or keys:
+        query = query.group_by(*groups, *keys)
+    rows: list[tuple[Any, ...]] = []
+    for period, start, end in grid.bounds():
+        bounded = query.where(time_column >= start, time_column < end)
+        rows.extend((row[0], period.label, *row[1:]) for row in grid.session.execute(bounded))
+    return rows
+
+
+Pass = Callable[[Grid, "Cut | None"], Iterable[tuple[Key, str, Any]]]
 
 
 def base_values(grid: Grid, cut: Cut | None) -> BaseValues:
-    """Every counted row of the template, per (cut value, period); speed to lead as a histogram
-    under ``SPEED_BINS`` until ``finish`` turns it into the median."""
+    """Every counted row of the template, per (cut value, period)."""
+    return base_values_and(grid, cut, ())[0]
+
+
+def base_values_and(
+    grid: Grid, cut: Cut | None, extra: Sequence[tuple[Pass, Cut | None]]
+) -> tuple[BaseValues, list[list[tuple[Key, str, Any]]]]:
+    """``base_values`` and the rows of ``extra`` passes (the team's medians, say), all run together."""
+    passes: list[tuple[Pass, Cut | None]] = [
+        (p, cut) for p in (_arrivals, _reaches, _closures, _contacts, spend_values)
+    ]
+    results = run_passes(grid, [*passes, *extra])
     values: BaseValues = defaultdict(dict)
-    for collect in (_arrivals, _reaches, _closures, _contacts, spend_values):
-        for key, metric, value in collect(grid, cut):
+    for rows in results[: len(passes)]:
+        for key, metric, value in rows:
             add(values[key], metric, value)
-    return values
+    return values, results[len(passes) :]
+
+
+def run_passes(grid: Grid, passes: Sequence[tuple[Pass, Cut | None]]) -> list[list[tuple[Key, str, Any]]]:
+    """The rows of each pass, in order. Read-only passes over committed data, so with a database
+    file or server they can use two connections at once (SQLite releases the GIL while it works)."""
+    bind = grid.session.get_bind()
+    engine = bind.engine if isinstance(bind, Connection) else bind
+    shared = engine.dialect.name != "sqlite" or engine.url.database not in (None, "", ":memory:")
+    if not shared or len(passes) < 2:
+        return [list(collect(grid, cut)) for collect, cut in passes]
+
+    def run(task: tuple[Pass, Cut | None]) -> list[tuple[Key, str, Any]]:
+        collect, cut = task
+        with Session(engine) as session:
+            return list(collect(replace(grid, session=session), cut))
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return list(pool.map(run, passes))
 
 
 def add(cell: dict[str, Any], metric: str, value: Any) -> None:
-    if metric == SPEED_BINS:
-        cell[metric] = [*cell.get(metric, []), *value]
-    else:
-        cell[metric] = (cell.get(metric) or 0) + value
+    cell[metric] = value if metric == SPEED_MEDIAN else (cell.get(metric) or 0) + value
 
 
 def merged(values: BaseValues) -> BaseValues:
-    """The team total from the values per cut: sums add up, speed histograms join."""
+    """The team total of the sums per cut (medians do not add up: count them with ``speed_medians``)."""
     total: BaseValues = defaultdict(dict)
     for (_, label), cell in values.items():
         for metric, value in cell.items():
-            add(total[(None, label)], metric, value)
+            if metric != SPEED_MEDIAN:
+                add(total[(None, label)], metric, value)
     return total
-
-
-def finish(values: BaseValues) -> BaseValues:
-    """Speed histograms become the median speed to lead (seconds)."""
-    for cell in values.values():
-        bins = cell.pop(SPEED_BINS, None)
-        if bins:
-            cell["speed_median"] = weighted_median(bins) * 60
-    return values
-
-
-def _run(grid: Grid, query: Any, labels_of: Callable[[Iterable[Any]], dict[Any, str | None]]) -> list[tuple[Any, ...]]:
-    rows = grid.session.execute(query).all()
-    labels = labels_of({row[0] for row in rows})
-    return [(row[1], labels[row[0]], *row[2:]) for row in rows]
-
-
-def _select(
-    grid: Grid, time_column: Expression, cut_column: Expression | None, *measures: Any
-) -> tuple[Any, Callable[[Iterable[Any]], dict[Any, str | None]], list[Any]]:
-    key_of, labels_of = grid.bucket()
-    period_key = key_of(time_column)
-    group = [period_key] if cut_column is None else [period_key, cut_column]
-    columns = [period_key, cut_column if cut_column is not None else func.min(None), *measures]
-    return select(*columns), labels_of, group
 
 
 def _arrivals(grid: Grid, cut: Cut | None) -> Iterable[tuple[Key, str, int]]:
@@ -141,12 +159,16 @@ def _arrivals(grid: Grid, cut: Cut | None) -> Iterable[tuple[Key, str, int]]:
     no calls at all (imported data) — those reached, taken as the ones that got past the first stage."""
     within = func.sum(case((Deal.contact_minutes <= WITHIN_MINUTES, 1), else_=0))
     past_first = func.sum(case((Deal.furthest_position > 1, 1), else_=0))
-    query, labels_of, group = _select(
-        grid, Deal.created_at, cut.deal if cut else None, func.count(), within, past_first
+    rows = _per_period(
+        grid,
+        Deal.created_at,
+        cut.deal if cut else None,
+        [],
+        [func.count(), within, past_first],
+        [Deal.pipeline_id == grid.pipeline.id],
     )
-    query = query.where(Deal.pipeline_id == grid.pipeline.id, grid.within(Deal.created_at)).group_by(*group)
     calls = _has_calls(grid)
-    for cut_value, label, count, within_5, reached in _run(grid, query, labels_of):
+    for cut_value, label, count, within_5, reached in rows:
         yield (cut_value, label), "leads", int(count)
         yield (cut_value, label), "within_5min", int(within_5 or 0)
         if not calls:
@@ -165,13 +187,15 @@ def _has_calls(grid: Grid) -> bool:
 
 def _reaches(grid: Grid, cut: Cut | None) -> Iterable[tuple[Key, str, int]]:
     last = len(grid.pipeline.stages)
-    query, labels_of, group = _select(
-        grid, StageReach.reached_at, cut.reach if cut else None, StageReach.position, func.count()
+    rows = _per_period(
+        grid,
+        StageReach.reached_at,
+        cut.reach if cut else None,
+        [StageReach.position],
+        [func.count()],
+        [StageReach.pipeline_id == grid.pipeline.id],
     )
-    query = query.where(StageReach.pipeline_id == grid.pipeline.id, grid.within(StageReach.reached_at)).group_by(
-        *group, StageReach.position
-    )
-    for cut_value, label, position, count in _run(grid, query, labels_of):
+    for cut_value, label, position, count in rows:
         yield (cut_value, label), "sales" if position == last else stage_key(int(position)), int(count)
 
 
@@ -188,69 +212,66 @@ def _closures(grid: Grid, cut: Cut | None) -> Iterable[tuple[Key, str, int]]:
     revenue = func.coalesce(func.sum(case((won, Deal.amount), else_=0)), 0)
     lost = (Deal.status == DealStatus.LOST.value) & Deal.loss_reason_id.in_(non_target_reasons or [-1])
     non_target = func.sum(case((lost, 1), else_=0))
-    query, labels_of, group = _select(grid, Deal.closed_at, cut.deal if cut else None, revenue, non_target)
-    query = query.where(
-        Deal.pipeline_id == grid.pipeline.id,
-        Deal.status != DealStatus.OPEN.value,
-        Deal.closed_at.is_not(None),
-        grid.within(Deal.closed_at),
-    ).group_by(*group)
-    for cut_value, label, amount, lost_count in _run(grid, query, labels_of):
+    rows = _per_period(
+        grid,
+        Deal.closed_at,
+        cut.deal if cut else None,
+        [],
+        [revenue, non_target],
+        [Deal.pipeline_id == grid.pipeline.id, Deal.closed_at.is_not(None), Deal.status != DealStatus.OPEN.value],
+    )
+    for cut_value, label, amount, lost_count in rows:
         yield (cut_value, label), "revenue", int(amount or 0)
         yield (cut_value, label), "non_target", int(lost_count or 0)
 
 
 def _contacts(grid: Grid, cut: Cut | None) -> Iterable[tuple[Key, str, Any]]:
-    """A histogram of speed to lead per period of arrival, and the leads reached by an answered call.
-
-    The histogram is exact to the minute up to an hour, to five minutes up to six hours, to half an
-    hour up to two days and to the hour up to a week (capped there): medians are told to that
-    precision; the share within five minutes is exact (counted in ``_arrivals``).
-    """
-    minutes = Deal.contact_minutes
-    bucket = case(
-        (minutes <= 60, minutes),
-        (minutes <= 360, ((minutes + 4) / 5) * 5),
-        (minutes <= 2880, ((minutes + 29) / 30) * 30),
-        (minutes <= 10080, ((minutes + 59) / 60) * 60),
-        else_=10080,
-    )
-    query, labels_of, group = _select(grid, Deal.created_at, cut.deal if cut else None, bucket, func.count())
-    query = query.where(
-        Deal.pipeline_id == grid.pipeline.id, grid.within(Deal.created_at), Deal.contact_minutes.is_not(None)
-    ).group_by(*group, bucket)
-    histogram: dict[Key, list[tuple[int, int]]] = defaultdict(list)
-    for cut_value, label, minute, count in _run(grid, query, labels_of):
-        histogram[(cut_value, label)].append((int(minute), int(count)))
-    for key, bins in histogram.items():
-        yield key, SPEED_BINS, bins
+    """The median speed to lead per period of arrival, and the leads reached by an answered call."""
+    yield from speed_medians(grid, cut)
     if _has_calls(grid):
         yield from _answered(grid, cut)
+
+
+def speed_medians(grid: Grid, cut: Cut | None) -> Iterable[tuple[Key, str, float]]:
+    """Exact medians of speed to lead (minutes begun, as seconds) per cut and period.
+
+    Window functions number each cut's leads by speed and keep the one or two middle rows, so the
+    database returns two rows per group instead of every lead.
+    """
+    cut_column = cut.deal if cut else None
+    partition = [cut_column] if cut_column is not None else []
+    order = Deal.contact_minutes
+    numbered = select(
+        (cut_column if cut_column is not None else literal(None)).label("cut"),
+        order.label("minutes"),
+        func.row_number().over(partition_by=partition or None, order_by=order).label("rank"),
+        func.count().over(partition_by=partition or None).label("size"),
+    ).where(Deal.pipeline_id == grid.pipeline.id, Deal.contact_minutes.is_not(None))
+    for period, start, end in grid.bounds():
+        ranked = numbered.where(Deal.created_at >= start, Deal.created_at < end).subquery()
+        middle = or_(ranked.c.rank == (ranked.c.size + 1) // 2, ranked.c.rank == (ranked.c.size + 2) // 2)
+        values: dict[Any, list[int]] = defaultdict(list)
+        for cut_value, minutes in grid.session.execute(select(ranked.c.cut, ranked.c.minutes).where(middle)):
+            values[cut_value].append(int(minutes))
+        for cut_value, middle_values in values.items():
+            yield (cut_value, period.label), SPEED_MEDIAN, statistics.fmean(middle_values) * 60
 
 
 def _answered(grid: Grid, cut: Cut | None) -> Iterable[tuple[Key, str, int]]:
     answered = (
         select(CallAttempt.deal_id).where(CallAttempt.outcome == CallOutcome.ANSWERED.value).distinct().subquery()
     )
-    query, labels_of, group = _select(grid, Deal.created_at, cut.deal if cut else None, func.count())
-    query = query.join(answered, answered.c.deal_id == Deal.id)
-    query = query.where(Deal.pipeline_id == grid.pipeline.id, grid.within(Deal.created_at)).group_by(*group)
-    for cut_value, label, count in _run(grid, query, labels_of):
+    rows = _per_period(
+        grid,
+        Deal.created_at,
+        cut.deal if cut else None,
+        [],
+        [func.count()],
+        [Deal.pipeline_id == grid.pipeline.id],
+        joins=[(answered, answered.c.deal_id == Deal.id)],
+    )
+    for cut_value, label, count in rows:
         yield (cut_value, label), "reached", int(count or 0)
-
-
-def weighted_median(bins: Iterable[tuple[int, int]]) -> float:
-    """The median of values given as (value, how many times); the mean of the two middle ones if even."""
-    ordered = sorted(bins)
-    total = sum(n for _, n in ordered)
-    middle = [(total - 1) // 2, total // 2]
-    found: list[int] = []
-    seen = 0
-    for value, count in ordered:
-        while len(found) < 2 and middle[len(found)] < seen + count:
-            found.append(value)
-        seen += count
-    return statistics.fmean(found)
 
 
 def spend_values(grid: Grid, cut: Cut | None) -> Iterable[tuple[Key, str, int]]:

@@ -87,16 +87,25 @@ def run_stats(*, session: Session, account: Account, query: StatsQuery, today: d
     plans = _plans(session, grid, metrics)
     cut = counts.CUTS[query.by] if query.by is not None else None
     if cut is None:
-        total_values = counts.finish(collect(grid, None))
+        total_values = collect(grid, None)
         cut_values: counts.BaseValues = {}
     else:
-        cut_values = collect(grid, cut)
+        # The team's medians (medians do not add up) and, when the cut does not split spend, its
+        # spend are counted on their own, beside the cut's passes.
+        extra: list[tuple[counts.Pass, counts.Cut | None]] = []
+        if mode is Mode.CRM:
+            extra.append((counts.speed_medians, None))
+        if cut.spend is None:
+            extra.append((counts.spend_values, None))
+        if mode is Mode.CRM:
+            cut_values, extra_rows = counts.base_values_and(grid, cut, extra)
+        else:
+            cut_values = collect(grid, cut)
+            extra_rows = counts.run_passes(grid, extra)
         total_values = counts.merged(cut_values)
-        if cut.spend is None:  # spend is not split by this cut: count the team's spend on its own
-            for key, metric, amount in counts.spend_values(grid, None):
-                counts.add(total_values[key], metric, amount)
-        counts.finish(cut_values)
-        counts.finish(total_values)
+        for rows in extra_rows:
+            for key, metric, value in rows:
+                counts.add(total_values[key], metric, value)
     total = build_table(None, metrics, periods, _by_label(total_values, None), plans[(None, None)], today, available)
     cuts: tuple[Table, ...] = ()
     if cut is not None:

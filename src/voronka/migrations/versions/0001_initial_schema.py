@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-27 10:49:25.198937
+Create Date: 2026-11-27 11:00:40.351332
 """
 
 from collections.abc import Sequence
@@ -201,6 +201,11 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("deals", schema=None) as batch_op:
         batch_op.create_index(
+            "ix_deals_closed",
+            ["pipeline_id", "closed_at", "status", "currency", "amount", "loss_reason_id", "manager_id", "source_id"],
+            unique=False,
+        )
+        batch_op.create_index(
             "ix_deals_funnel",
             [
                 "pipeline_id",
@@ -312,6 +317,7 @@ def downgrade() -> None:
     op.drop_table("call_attempts")
     with op.batch_alter_table("deals", schema=None) as batch_op:
         batch_op.drop_index("ix_deals_funnel")
+        batch_op.drop_index("ix_deals_closed")
 
     op.drop_table("deals")
     with op.batch_alter_table("stages", schema=None) as batch_op:
