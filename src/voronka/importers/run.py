@@ -10,6 +10,7 @@ from typing import TypeVar, cast
 from sqlalchemy import Table
 from sqlalchemy.orm import Session
 
+from voronka.db import refresh_statistics
 from voronka.errors import ImportFailed
 from voronka.i18n import Message
 from voronka.importers.base import DealRecord, EventRecord, ImportReport, ImportTarget, Progress
@@ -75,14 +76,19 @@ def import_file(
 
 @contextmanager
 def report_indexes_rebuilt_after(session: Session, *, large: bool) -> Iterator[None]:
-    """Drop the wide report indexes for a large SQLite load and create them again at the end.
+    """Drop the wide report indexes for a large SQLite load and create them again at the end, then
+    refresh the planner's statistics (on any database).
 
     It all happens in the import's transaction: a failed or dry-run import rolls back to the
     indexes as they were.
     """
     connection = session.connection()
-    if not large or connection.dialect.name != "sqlite":
+    if not large:
         yield
+        return
+    if connection.dialect.name != "sqlite":
+        yield
+        refresh_statistics(connection)
         return
     tables = (cast(Table, Deal.__table__), cast(Table, StageReach.__table__))
     indexes = [i for t in tables for i in t.indexes if i.name in REPORT_INDEXES]
@@ -91,6 +97,7 @@ def report_indexes_rebuilt_after(session: Session, *, large: bool) -> Iterator[N
     yield
     for index in indexes:
         index.create(bind=connection)
+    refresh_statistics(connection)
 
 
 def detect_format(header: tuple[str, ...]) -> str:
