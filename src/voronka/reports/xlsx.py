@@ -40,8 +40,9 @@ class Formats:
     good: Any
 
     @classmethod
-    def create(cls, book: Workbook, currency: str) -> Formats:
+    def create(cls, book: Workbook, currency: str, t: Translator) -> Formats:
         money = '#,##0 "₽"' if currency == "RUB" else f'#,##0 "{currency}"'
+        minutes = t("units.minutes", value="").strip()
         return cls(
             title=book.add_format({"bold": True, "font_size": 13}),
             header=book.add_format(
@@ -52,7 +53,7 @@ class Formats:
                 Unit.COUNT: book.add_format({"num_format": "#,##0", "border": 1}),
                 Unit.MONEY: book.add_format({"num_format": money, "border": 1}),
                 Unit.SHARE: book.add_format({"num_format": "0.0%", "border": 1}),
-                Unit.SECONDS: book.add_format({"num_format": '0 "min"', "border": 1}),
+                Unit.SECONDS: book.add_format({"num_format": f'0 "{minutes}"', "border": 1}),
             },
             share=book.add_format({"num_format": "0%", "border": 1, "font_color": "#555555"}),
             bad=book.add_format({"bg_color": "#F8D7DA", "font_color": "#9C0006"}),
@@ -75,7 +76,7 @@ def write_stats_workbook(report: StatsReport, path: Path, t: Translator, *, cach
     """The statistics workbook for ``report``. With ``cached_values`` each formula also carries
     voronka's own result, for viewers that do not calculate; spreadsheet programs recalculate anyway."""
     book = xlsxwriter.Workbook(str(path))
-    formats = Formats.create(book, report.currency)
+    formats = Formats.create(book, report.currency, t)
     total = book.add_worksheet(t("workbook.sheet_total"))
     rows_of = _write_block(total, 0, report, report.total, t, formats, cached_values)
     _write_charts(book, total, report, rows_of, len(report.metrics) + FIRST_DATA_ROW + 2, t)
@@ -96,8 +97,12 @@ def write_stats_workbook(report: StatsReport, path: Path, t: Translator, *, cach
 
 
 def _freeze(sheet: Worksheet) -> None:
+    """Frozen headers and the first column; printed landscape, as wide as the page."""
     sheet.freeze_panes(FIRST_DATA_ROW, 1)
     sheet.set_column(0, 0, 38)
+    sheet.set_landscape()
+    sheet.fit_to_pages(1, 0)
+    sheet.repeat_columns(0)
 
 
 def _write_block(
@@ -276,7 +281,7 @@ def write_input_sheet(book: Workbook, stage_names: Sequence[str], t: Translator,
 def write_blank_workbook(pipeline: str, stage_names: Sequence[str], currency: str, path: Path, t: Translator) -> None:
     """A workbook to keep the funnel in by hand: the input sheet first, then how to use it."""
     book = xlsxwriter.Workbook(str(path))
-    formats = Formats.create(book, currency)
+    formats = Formats.create(book, currency, t)
     write_input_sheet(book, stage_names, t, formats)
     guide = book.add_worksheet(t("workbook.sheet_guide"))
     guide.write(0, 0, t("workbook.guide_title", pipeline=pipeline), formats.title)
