@@ -276,7 +276,8 @@ def build_demo(*, session: Session, account: Account, options: DemoOptions | Non
         ).id
         for family in CauseFamily
     }
-    ids, rows = _insert_deals(session, leads, account, pipeline.id, stage_ids, managers, sources, reasons, now)
+    names = _Ids(account, pipeline.id, stage_ids, managers, sources, reasons, now)
+    ids, rows = _insert_deals(session, leads, names)
     changes = [c for i, lead in zip(ids, leads, strict=True) for c in _change_rows(i, lead, account.id, stage_ids)]
     session.execute(insert(StageChange), changes)
     last = len(stage_ids)
@@ -305,64 +306,54 @@ def build_demo(*, session: Session, account: Account, options: DemoOptions | Non
     return DemoSummary(pipeline.name, len(leads), simulation.first_day, last_day)
 
 
-def _insert_deals(
-    session: Session,
-    leads: list[_Lead],
-    account: Account,
-    pipeline_id: int,
-    stage_ids: dict[int, int],
-    managers: dict[str, int],
-    sources: dict[str, int],
-    reasons: dict[CauseFamily, int],
-    now: dt.datetime,
-) -> tuple[list[int], list[dict[str, Any]]]:
-    rows = [
-        _deal_row(lead, number, account, pipeline_id, stage_ids, managers, sources, reasons, now)
-        for number, lead in enumerate(leads, 1)
-    ]
+@dataclass(frozen=True)
+class _Ids:
+    """What the demo's rows refer to: the account, pipeline and the ids of its named things."""
+
+    account: Account
+    pipeline_id: int
+    stage_ids: dict[int, int]
+    managers: dict[str, int]
+    sources: dict[str, int]
+    reasons: dict[CauseFamily, int]
+    now: dt.datetime
+
+
+def _insert_deals(session: Session, leads: list[_Lead], ids: _Ids) -> tuple[list[int], list[dict[str, Any]]]:
+    rows = [_deal_row(lead, number, ids) for number, lead in enumerate(leads, 1)]
     session.execute(insert(Deal), rows)
     found = session.execute(
         select(Deal.external_id, Deal.id).where(
-            Deal.pipeline_id == pipeline_id, Deal.external_id.like(f"{DEMO_PREFIX}%")
+            Deal.pipeline_id == ids.pipeline_id, Deal.external_id.like(f"{DEMO_PREFIX}%")
         )
     )
     id_of = {row[0]: row[1] for row in found}
     return [id_of[row["external_id"]] for row in rows], rows
 
 
-def _deal_row(
-    lead: _Lead,
-    number: int,
-    account: Account,
-    pipeline_id: int,
-    stage_ids: dict[int, int],
-    managers: dict[str, int],
-    sources: dict[str, int],
-    reasons: dict[CauseFamily, int],
-    now: dt.datetime,
-) -> dict[str, Any]:
+def _deal_row(lead: _Lead, number: int, ids: _Ids) -> dict[str, Any]:
     furthest = max(p for p, _ in lead.entries)
     return {
-        "account_id": account.id,
-        "pipeline_id": pipeline_id,
+        "account_id": ids.account.id,
+        "pipeline_id": ids.pipeline_id,
         "external_id": f"{DEMO_PREFIX}{number:05d}",
         "title": f"{lead.product} — {lead.phone}",
         "phone": lead.phone,
-        "source_id": sources[lead.channel.name],
-        "manager_id": managers[lead.manager.name],
+        "source_id": ids.sources[lead.channel.name],
+        "manager_id": ids.managers[lead.manager.name],
         "amount": lead.amount * 100 if furthest >= 3 else None,
-        "currency": account.currency,
+        "currency": ids.account.currency,
         "status": lead.status.value,
-        "stage_id": stage_ids[lead.entries[-1][0]],
+        "stage_id": ids.stage_ids[lead.entries[-1][0]],
         "furthest_position": furthest,
         "history_known": True,
         "created_at": lead.created,
         "closed_at": lead.closed,
-        "loss_reason_id": reasons[lead.reason] if lead.reason else None,
+        "loss_reason_id": ids.reasons[lead.reason] if lead.reason else None,
         "first_contact_at": lead.calls[0][0] if lead.calls else None,
         "contact_minutes": minutes_begun(lead.created, lead.calls[0][0] if lead.calls else None),
         "custom": {"Изделие": lead.product},
-        "updated_at": now,
+        "updated_at": ids.now,
     }
 
 
