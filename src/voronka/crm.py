@@ -285,7 +285,8 @@ def _furthest_from_log(session: Session, deal: Deal, *, cap: int) -> int:
     highest = session.scalar(
         select(func.max(StageChange.to_position)).where(StageChange.deal_id == deal.id, StageChange.to_position <= cap)
     )
-    return max(int(highest or 1), session.get(Stage, deal.stage_id).position if deal.stage_id else 1)  # type: ignore[union-attr]
+    current = session.get(Stage, deal.stage_id) if deal.stage_id else None
+    return max(int(highest or 1), current.position if current is not None else 1)
 
 
 def _stage_before_win(session: Session, deal: Deal, stages: list[Stage]) -> Stage:

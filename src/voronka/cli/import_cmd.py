@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from voronka.accounts import default_account, find_pipeline
 from voronka.cli.options import PipelineOption
@@ -26,7 +26,7 @@ class _Bar:
 
     def __init__(self, progress: Progress, label: str) -> None:
         self.progress, self.label = progress, label
-        self.task: object = None
+        self.task: TaskID | None = None
 
     def start(self, total: int) -> None:
         if total >= 10_000:
@@ -35,7 +35,7 @@ class _Bar:
 
     def advance(self, rows: int) -> None:
         if self.task is not None:
-            self.progress.advance(self.task, rows)  # type: ignore[arg-type]
+            self.progress.advance(self.task, rows)
 
     def stop(self) -> None:
         if self.task is not None:

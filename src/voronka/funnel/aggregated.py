@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from voronka.funnel.compute import FunnelFigures, reached_by_passage, stage_figures
 from voronka.funnel.counts import ReachRow
-from voronka.funnel.dimensions import Dimension, DimensionContext, ManagerDimension, SourceDimension
+from voronka.funnel.dimensions import Dimension, DimensionContext, ManagerDimension, SourceDimension, TimeDimension
 from voronka.models import DailyCount, Deal
 
 
@@ -73,8 +73,8 @@ def _group_of(
 ) -> Any:
     if dimension is None:
         return None
-    if dimension.is_time:
-        return getattr(dimension, "label_of")(day)  # noqa: B009 - every time dimension has it
+    if isinstance(dimension, TimeDimension):
+        return dimension.label_of(day)
     return labels.get(source_id if dimension.name == "source" else manager_id)
 
 

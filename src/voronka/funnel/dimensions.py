@@ -67,7 +67,9 @@ class Dimension(Protocol):
     def fill(self, first: str, last: str) -> list[str]: ...
 
 
-class _TimeDimension:
+class TimeDimension:
+    """Days, ISO weeks or months in the account's time zone."""
+
     is_time = True
     name = ""
 
@@ -110,7 +112,7 @@ class _TimeDimension:
         return labels
 
 
-class DayDimension(_TimeDimension):
+class DayDimension(TimeDimension):
     name = "day"
 
     def label_of(self, day: dt.date) -> str:
@@ -123,7 +125,7 @@ class DayDimension(_TimeDimension):
         return day + dt.timedelta(days=1)
 
 
-class WeekDimension(_TimeDimension):
+class WeekDimension(TimeDimension):
     """ISO weeks (Monday start), labelled ``2024-W09``."""
 
     name = "week"
@@ -140,7 +142,7 @@ class WeekDimension(_TimeDimension):
         return day + dt.timedelta(days=7)
 
 
-class MonthDimension(_TimeDimension):
+class MonthDimension(TimeDimension):
     name = "month"
     sql_length = 7
 

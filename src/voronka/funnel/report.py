@@ -26,6 +26,7 @@ from voronka.funnel.dimensions import (
     Dimension,
     DimensionContext,
     PipelineDimension,
+    TimeDimension,
     fixed_offset_minutes,
     resolve_dimension,
 )
@@ -274,7 +275,8 @@ def _ordered_values(context: _Context, values: set[Any], outcomes: dict[Any, lis
 def _period_bounds(context: _Context, present: list[str]) -> tuple[str | None, str | None]:
     dimension = context.dimension
     query = context.query
-    label_of = getattr(dimension, "label_of")  # noqa: B009 - every time dimension has it
+    assert isinstance(dimension, TimeDimension)
+    label_of = dimension.label_of
     first = label_of(query.date_from) if query.date_from else (present[0] if present else None)
     last_day = query.date_to - dt.timedelta(days=1) if query.date_to else None
     last = label_of(last_day) if last_day else (present[-1] if present else None)
