@@ -1,0 +1,131 @@
+"""``voronka whatif``: what each step is worth, and what a change would bring."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from voronka.accounts import default_account
+from voronka.cli.options import PipelineOption
+from voronka.cli.render import money, percent
+from voronka.cli.state import state_of
+from voronka.db import session_scope
+from voronka.errors import InvalidValue
+from voronka.money import format_minor, parse_amount
+from voronka.timeutil import to_local, utcnow, zone
+from voronka.whatif import Baseline, Outcome, leverage, load_baseline, outcome, scenario
+
+
+def _conversions(settings: list[str] | None, baseline: Baseline) -> dict[int, float]:
+    """``--set 4=35%`` or ``--set "Точный расчёт=0.35"``: a step by position or stage name."""
+    chosen: dict[int, float] = {}
+    for setting in settings or []:
+        key, _, value = setting.partition("=")
+        step = next((s for s in baseline.steps if key.strip() in (str(s.position), s.name)), None)
+        text = value.strip().replace(",", ".")
+        try:
+            number = float(text.rstrip("%").strip()) / (100 if text.endswith("%") or float(text.rstrip("%")) > 1 else 1)
+        except ValueError:
+            number = -1.0
+        if step is None or not 0 <= number <= 1:
+            raise InvalidValue(
+                field="--set", value=setting, hint='STAGE=CONVERSION, e.g. 4=35% or "Точный расчёт=0.35"'
+            )
+        chosen[step.position] = number
+    return chosen
+
+
+def whatif(
+    ctx: typer.Context,
+    pipeline: PipelineOption = None,
+    months: Annotated[int, typer.Option("--months", help="How many full months make the baseline.", min=1)] = 3,
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="A step's conversion: STAGE=VALUE (position or name), repeatable.")
+    ] = None,
+    check: Annotated[str | None, typer.Option("--check", help="Another average check.")] = None,
+    leads: Annotated[float | None, typer.Option("--leads", help="Another number of leads a month.")] = None,
+    spend: Annotated[str | None, typer.Option("--spend", help="Another monthly ad spend.")] = None,
+    output: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+) -> None:
+    """Monthly revenue from +5 points at each step and from returning it to its own history;
+    with options, the revenue, CAC and ROMI of a changed funnel."""
+    state = state_of(ctx)
+    t = state.t
+    with session_scope(state.engine) as session:
+        account = default_account(session=session)
+        today = to_local(utcnow(), zone(account.timezone)).date()
+        base = load_baseline(session=session, account=account, pipeline=pipeline, today=today, months=months)
+        currency = account.currency
+    changed = scenario(
+        base,
+        conversions=_conversions(set_, base),
+        average_check=parse_amount(check, currency) if check else None,
+        leads=leads,
+        spend=parse_amount(spend, currency) if spend else None,
+    )
+    levers = leverage(base)
+    if output == "json":
+        typer.echo(
+            json.dumps(_as_dict(base, levers, outcome(base), outcome(changed), currency), ensure_ascii=False, indent=2)
+        )
+        return
+    table = Table(title=t("whatif.title", months=months), title_justify="left")
+    for column in ("step", "conversion", "reference", "plus", "back"):
+        table.add_column(t(f"whatif.{column}"), justify="left" if column == "step" else "right")
+    for lever in levers:
+        back = money(round(lever.to_reference), currency) if lever.to_reference is not None else "—"
+        table.add_row(
+            f"{lever.step.position}. {lever.step.name}",
+            percent(lever.step.conversion),
+            percent(lever.step.reference),
+            money(round(lever.plus_points), currency),
+            back,
+        )
+    state.console.print(table)
+    now, then = outcome(base), outcome(changed)
+    state.console.print(
+        t(
+            "whatif.now",
+            revenue=money(round(now.revenue), currency),
+            sales=f"{now.sales:.1f}",
+            leads=f"{base.leads:.0f}",
+            check=money(round(base.average_check), currency),
+        )
+    )
+    if changed != base:
+        state.console.print(
+            t(
+                "whatif.then",
+                revenue=money(round(then.revenue), currency),
+                sales=f"{then.sales:.1f}",
+                cac=money(round(then.cac), currency) if then.cac else "—",
+                romi=percent(then.romi),
+            )
+        )
+    state.console.print(f"[dim]{t('whatif.note')}[/dim]", soft_wrap=True)
+
+
+def _as_dict(base: Baseline, levers: list[Any], now: Outcome, then: Outcome, currency: str) -> dict[str, Any]:
+    def cash(value: float | None) -> str | None:
+        return None if value is None else format_minor(round(value), currency)
+
+    return {
+        "leads_per_month": base.leads,
+        "average_check": cash(base.average_check),
+        "steps": [
+            {
+                "position": lever.step.position,
+                "name": lever.step.name,
+                "conversion": lever.step.conversion,
+                "reference": lever.step.reference,
+                "revenue_plus_5_points": cash(lever.plus_points),
+                "revenue_back_to_reference": cash(lever.to_reference),
+            }
+            for lever in levers
+        ],
+        "now": {"revenue": cash(now.revenue), "sales": now.sales, "cac": cash(now.cac), "romi": now.romi},
+        "scenario": {"revenue": cash(then.revenue), "sales": then.sales, "cac": cash(then.cac), "romi": then.romi},
+    }

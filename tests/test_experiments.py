@@ -1,0 +1,63 @@
+"""Hypothesis-test statistics against SciPy and the values published for them (issue 4)."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import stats
+
+from voronka.experiments import (
+    Arm,
+    boschloo_test,
+    expected_loss,
+    fisher_test,
+    probability_b_beats_a,
+    sample_size_per_arm,
+    significance,
+    weeks_needed,
+    wilson_interval,
+    z_test,
+)
+
+A, B = Arm(30, 6), Arm(30, 12)
+
+
+def test_published_values_for_6_of_30_against_12_of_30() -> None:
+    assert z_test(A, B) == pytest.approx(0.091, abs=0.001)
+    assert fisher_test(A, B) == pytest.approx(0.158, abs=0.001)
+    assert probability_b_beats_a(A, B) == pytest.approx(0.95, abs=0.01)
+    assert boschloo_test(A, B) == pytest.approx(stats.boschloo_exact([[6, 24], [12, 18]]).pvalue)
+    assert significance(A, B).name == "boschloo"
+
+
+def test_sample_size_for_20_to_30_percent() -> None:
+    assert sample_size_per_arm(0.2, 0.3) == 294
+    assert sample_size_per_arm(0.2, 0.2) is None
+    assert weeks_needed(294, 49) == pytest.approx(12.0)
+
+
+def test_wilson_interval_matches_its_formula() -> None:
+    low, high = wilson_interval(Arm(10, 3))  # type: ignore[misc]
+    assert (low, high) == pytest.approx((0.1078, 0.6032), abs=1e-4)
+    assert wilson_interval(Arm(0, 0)) is None
+    assert wilson_interval(Arm(5, 0))[0] == 0.0  # type: ignore[index]
+
+
+def test_probability_agrees_with_numerical_integration() -> None:
+    from voronka.experiments import _probability_numeric
+
+    assert probability_b_beats_a(A, B) == pytest.approx(_probability_numeric(7, 25, 13, 19), abs=1e-6)
+
+
+def test_expected_loss_is_smaller_for_the_better_arm() -> None:
+    assert expected_loss(B, A) < expected_loss(A, B)
+    assert expected_loss(A, B) == pytest.approx(0.2, abs=0.02)  # B is about 20 points better
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 60), st.integers(0, 60), st.integers(1, 60), st.integers(0, 60))
+def test_probabilities_are_symmetric(n_a: int, s_a: int, n_b: int, s_b: int) -> None:
+    a, b = Arm(n_a, min(s_a, n_a)), Arm(n_b, min(s_b, n_b))
+    both = probability_b_beats_a(a, b) + probability_b_beats_a(b, a)
+    assert both == pytest.approx(1.0, abs=1e-6)
