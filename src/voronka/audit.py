@@ -186,28 +186,41 @@ class Stalled:
     weight: ClassVar[float] = 0.12
 
     def run(self, context: AuditContext) -> Finding:
-        session = context.session
-        usual = usual_stage_times(session, context.pipeline.id)
-        last_move = select(func.max(StageChange.at)).where(StageChange.deal_id == Deal.id).scalar_subquery()
-        last_call = select(func.max(CallAttempt.at)).where(CallAttempt.deal_id == Deal.id).scalar_subquery()
-        rows = session.execute(
-            select(
-                func.coalesce(Deal.external_id, func.cast(Deal.id, Deal.external_id.type)),
-                Stage.position,
-                last_move,
-                last_call,
-                Deal.created_at,
+        found = stalled_deals(context.session, context.pipeline, context.now)
+        out_of = int(
+            context.session.scalar(
+                select(func.count()).select_from(Deal).where(context.deals, Deal.status == DealStatus.OPEN.value)
             )
-            .join(Stage, Stage.id == Deal.stage_id)
-            .where(context.deals, Deal.status == DealStatus.OPEN.value)
-        ).all()
-        stalled = []
-        for name, position, moved, called, created in rows:
-            touched = max(t for t in (moved, called, created) if t is not None)
-            limit = usual.get(int(position))
-            if limit is not None and context.now - touched > STALL_FACTOR * limit:
-                stalled.append(str(name))
-        return Finding(self.code, len(stalled), len(rows), tuple(stalled[:EXAMPLES]), self.weight)
+            or 0
+        )
+        return Finding(self.code, len(found), out_of, tuple(name for name, _ in found[:EXAMPLES]), self.weight)
+
+
+def stalled_deals(session: Session, pipeline: Pipeline, now: dt.datetime) -> list[tuple[str, int]]:
+    """(deal, stage position) of open deals untouched — no stage move, no call — for twice the
+    usual time in their stage."""
+    usual = usual_stage_times(session, pipeline.id)
+    last_move = select(func.max(StageChange.at)).where(StageChange.deal_id == Deal.id).scalar_subquery()
+    last_call = select(func.max(CallAttempt.at)).where(CallAttempt.deal_id == Deal.id).scalar_subquery()
+    rows = session.execute(
+        select(
+            func.coalesce(Deal.external_id, func.cast(Deal.id, Deal.external_id.type)),
+            Stage.position,
+            last_move,
+            last_call,
+            Deal.created_at,
+        )
+        .join(Stage, Stage.id == Deal.stage_id)
+        .where(Deal.pipeline_id == pipeline.id, Deal.status == DealStatus.OPEN.value)
+        .order_by(Deal.id)
+    ).all()
+    stalled = []
+    for name, position, moved, called, created in rows:
+        touched = max(t for t in (moved, called, created) if t is not None)
+        limit = usual.get(int(position))
+        if limit is not None and now - touched > STALL_FACTOR * limit:
+            stalled.append((str(name), int(position)))
+    return stalled
 
 
 def usual_stage_times(session: Session, pipeline_id: int) -> dict[int, dt.timedelta]:

@@ -88,12 +88,31 @@ _Step = tuple[int, float, tuple[float, float], tuple[CauseFamily, ...]]
 
 
 @dataclass(frozen=True)
+class Problems:
+    """Which of the lesson's problems the demo business has (all of them by default).
+
+    Scenarios with one problem each let tests check that the diagnosis finds exactly that one.
+    """
+
+    slow_manager: bool = True  # Олег calls back in about an hour
+    weak_manager: bool = True  # Мария loses leads at the first step after contact
+    spam_number: bool = True  # one outgoing number is treated as spam from mid-year
+    price_mismatch: bool = True  # Авито's clients find the price too high
+    non_target_source: bool = True  # Авито and ВКонтакте bring many non-target leads
+    stall_share: float = 0.04  # deals nobody follows up in the last steps
+
+
+HEALTHY = Problems(False, False, False, False, False, 0.0)
+
+
+@dataclass(frozen=True)
 class DemoOptions:
     seed: int = 42
     leads: int = 3000
     days: int = 365
     today: dt.date | None = None
     template: str = "manufacturing"
+    problems: Problems = Problems()
 
 
 @dataclass(frozen=True)
@@ -136,6 +155,7 @@ class _Simulation:
         self.tz = zone(DEMO_TIMEZONE)
         self.first_day = (now.date() if options.today is None else options.today) - dt.timedelta(days=options.days)
         self.spam_from = self.first_day + dt.timedelta(days=options.days // 2)
+        self.problems = options.problems
 
     def leads(self) -> list[_Lead]:
         per_day = self.options.leads / self.options.days
@@ -173,7 +193,8 @@ class _Simulation:
         return lead
 
     def _answer_rate(self, number: str, at: dt.datetime, delay_minutes: float) -> float:
-        base = 0.15 if number == SPAM_NUMBER and at.date() >= self.spam_from else 0.72
+        spam = self.problems.spam_number and number == SPAM_NUMBER and at.date() >= self.spam_from
+        base = 0.15 if spam else 0.72
         if delay_minutes <= 5:
             freshness = 1.0
         elif delay_minutes <= 30:
@@ -186,17 +207,26 @@ class _Simulation:
             freshness = 0.35
         return base * freshness
 
+    def _response_minutes(self, manager: Manager) -> float:
+        slow = manager.response_minutes > 30
+        return manager.response_minutes if self.problems.slow_manager or not slow else 6.0
+
+    def _skill(self, manager: Manager, step: str) -> float:
+        """A manager's chance at a step; without the weak-manager problem everyone is as good."""
+        if not self.problems.weak_manager:
+            return {"first": 0.76, "middle": 0.58, "last": 0.50}[step]
+        return {"first": manager.first_step, "middle": manager.middle_step, "last": manager.last_step}[step]
+
     def _steps(self, lead: _Lead) -> list[_Step]:
         """Each stage after contact: its chance, the days it takes, and why deals drop before it."""
         steps: list[_Step] = []
         for position in range(3, self.stages + 1):
             if position == 3:
-                steps.append((position, lead.manager.first_step, (0.5, 3.0), FIRST_STEP_CAUSES))
+                steps.append((position, self._skill(lead.manager, "first"), (0.5, 3.0), FIRST_STEP_CAUSES))
             elif position == self.stages:
-                steps.append((position, lead.manager.last_step, (3.0, 14.0), LAST_STEP_CAUSES))
+                steps.append((position, self._skill(lead.manager, "last"), (3.0, 14.0), LAST_STEP_CAUSES))
             else:
-                chance = lead.manager.middle_step - lead.channel.profile.price_mismatch
-                steps.append((position, chance, (2.0, 7.0), MIDDLE_STEP_CAUSES))
+                steps.append((position, self._skill(lead.manager, "middle"), (2.0, 7.0), MIDDLE_STEP_CAUSES))
         return steps
 
     def _play(self, lead: _Lead) -> None:
@@ -205,16 +235,22 @@ class _Simulation:
             return
         at = reached
         steps = self._steps(lead)
-        if self.rng.random() < lead.channel.profile.non_target:
+        non_target = lead.channel.profile.non_target if self.problems.non_target_source else 0.12
+        if self.rng.random() < non_target:
             self._close(lead, at + dt.timedelta(minutes=15), CauseFamily.NON_TARGET)
             return
         for position, chance, (low, high), causes in steps:
             at = at + dt.timedelta(days=self.rng.uniform(low, high))
             if at >= self.now:
                 return  # still being worked on
-            if position >= self.stages - 1 and self.rng.random() < 0.04:
+            if position >= self.stages - 1 and self.rng.random() < self.problems.stall_share:
                 return  # stalled: nobody follows it up
-            if self.rng.random() >= chance:
+            draw = self.rng.random()
+            mismatch = lead.channel.profile.price_mismatch if self.problems.price_mismatch else 0.0
+            if causes is MIDDLE_STEP_CAUSES and chance - mismatch <= draw < chance:
+                self._close(lead, at, CauseFamily.PRICE)  # the price the source's clients expected
+                return
+            if draw >= chance:
                 self._close(lead, at, self.rng.choice(causes))
                 return
             lead.entries.append((position, at))
@@ -223,7 +259,7 @@ class _Simulation:
     def _call(self, lead: _Lead) -> dt.datetime | None:
         """Call attempts until someone answers; the answer moves the lead to stage 2."""
         rng = self.rng
-        delay = lead.manager.response_minutes * rng.lognormvariate(0, 0.9)
+        delay = self._response_minutes(lead.manager) * rng.lognormvariate(0, 0.9)
         at = lead.created + dt.timedelta(minutes=delay)
         for _ in range(rng.choice((1, 2, 2, 3, 4))):
             if at >= self.now:

@@ -9,7 +9,17 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from voronka.cli import audit_cmd, catalog_cmd, demo_cmd, funnel_cmd, import_cmd, init_cmd, stats_cmd, whatif_cmd
+from voronka.cli import (
+    audit_cmd,
+    catalog_cmd,
+    demo_cmd,
+    diagnose_cmd,
+    funnel_cmd,
+    import_cmd,
+    init_cmd,
+    stats_cmd,
+    whatif_cmd,
+)
 from voronka.cli.state import State, make_state
 from voronka.errors import VoronkaError
 from voronka.i18n import Translator, detect_lang
@@ -72,6 +82,7 @@ app.command("funnel")(friendly_errors(funnel_cmd.funnel))
 app.command("demo")(friendly_errors(demo_cmd.demo))
 app.command("audit")(friendly_errors(audit_cmd.audit))
 app.command("whatif")(friendly_errors(whatif_cmd.whatif))
+app.command("diagnose")(friendly_errors(diagnose_cmd.diagnose))
 import_cmd.import_app.command("deals")(friendly_errors(import_cmd.deals))
 app.add_typer(import_cmd.import_app, name="import")
 catalog_cmd.crm_app.command("list")(friendly_errors(catalog_cmd.crm_list))

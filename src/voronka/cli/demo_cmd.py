@@ -9,11 +9,13 @@ import typer
 
 from voronka.accounts import default_account
 from voronka.cli.options import parse_date
-from voronka.cli.render import print_funnel
+from voronka.cli.render import money, print_funnel
 from voronka.cli.state import state_of
 from voronka.config import DEFAULT_SQLITE_FILE, normalise_database_url
 from voronka.db import session_scope
 from voronka.demo import DemoOptions, build_demo, reset_demo
+from voronka.diagnose import run_diagnosis
+from voronka.diagnose.output import summary as finding_summary
 from voronka.funnel.query import FunnelQuery
 from voronka.funnel.report import run_funnel
 from voronka.reports.xlsx import write_stats_workbook
@@ -49,6 +51,12 @@ def demo(
         print_funnel(state.console, run_funnel(session=session, account=account, query=FunnelQuery(timing=True)), t)
         state.console.print()
         print_funnel(state.console, run_funnel(session=session, account=account, query=FunnelQuery(by="source")), t)
+        diagnosis = run_diagnosis(session=session, account=account, today=options.today)
+        state.console.print()
+        for number, finding in enumerate(diagnosis.findings[:3], start=1):
+            cash = money(round(finding.money_at_stake_per_month), account.currency)
+            line = f"[bold]{number}. {finding_summary(finding, t)}[/bold] — {t('diagnose.money', money=cash)}"
+            state.console.print(line)
         stats = run_stats(session=session, account=account, query=StatsQuery(by="manager"), today=options.today)
         write_stats_workbook(stats, workbook, t)
     state.console.print(t("stats.workbook", file=workbook))

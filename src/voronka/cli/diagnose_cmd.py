@@ -1,0 +1,62 @@
+"""``voronka diagnose``: where the funnel leaks, why, and what fixing it is worth."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+from voronka.accounts import default_account
+from voronka.cli.options import PipelineOption, parse_date
+from voronka.cli.render import money
+from voronka.cli.state import state_of
+from voronka.db import session_scope
+from voronka.diagnose import run_diagnosis
+from voronka.diagnose.output import diagnosis_to_dict, summary
+
+
+def diagnose(
+    ctx: typer.Context,
+    pipeline: PipelineOption = None,
+    today: Annotated[str | None, typer.Option("--today", help="Diagnose as of this ISO date.")] = None,
+    output: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+) -> None:
+    """Ranked findings: the step, manager, source or number that loses clients, how sure we are,
+    the likely causes with the evidence, the money at stake a month, and hypotheses to test."""
+    state = state_of(ctx)
+    t = state.t
+    with session_scope(state.engine) as session:
+        account = default_account(session=session)
+        diagnosis = run_diagnosis(
+            session=session, account=account, pipeline=pipeline, today=parse_date(today, "--today")
+        )
+    if output == "json":
+        typer.echo(json.dumps(diagnosis_to_dict(diagnosis, t), ensure_ascii=False, indent=2))
+        return
+    console = state.console
+    start, end = diagnosis.recent
+    console.print(f"[bold]{t('diagnose.title', pipeline=diagnosis.pipeline, start=start, end=end)}[/bold]")
+    if not any(f.confident for f in diagnosis.findings):
+        console.print(t("diagnose.none"))
+    for number, finding in enumerate(diagnosis.findings, start=1):
+        watch = "" if finding.confident else f" {t('diagnose.watch')}"
+        cash = money(round(finding.money_at_stake_per_month), diagnosis.currency)
+        console.print(f"\n[bold]{number}. {summary(finding, t)}[/bold]{watch}")
+        console.print(
+            f"   {t('diagnose.money', money=cash)} · {t('diagnose.confidence', p=f'{finding.probability_worse:.2f}')}"
+            f" · {t('diagnose.sample', n=finding.sample_size)}"
+        )
+        console.print(f"   {t('diagnose.causes')}")
+        for cause in finding.causes:
+            mark = "[green]✓[/green]" if cause.supported else "[dim]✗[/dim]"
+            verdict = t("diagnose.for") if cause.supported else t("diagnose.against")
+            console.print(
+                f"   {mark} {cause.text.render(t.lang)} — {verdict}: {cause.evidence.render(t.lang)}", soft_wrap=True
+            )
+        if finding.hypotheses:
+            console.print(f"   {t('diagnose.hypotheses')}")
+            for hypothesis in finding.hypotheses:
+                console.print(f"   → {hypothesis.render(t.lang)}", soft_wrap=True)
+    for note in diagnosis.notes:
+        console.print(f"[dim]{note.render(t.lang)}[/dim]")
