@@ -356,3 +356,37 @@ class StageReach(Base):
     entered_at: Mapped[dt.datetime | None]
     manager_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     source_id: Mapped[int | None] = mapped_column(ForeignKey("sources.id"))
+
+
+class AssignmentKind(enum.StrEnum):
+    """How deals are split into arm A (control) and arm B (the change)."""
+
+    ALTERNATING = "alternating"
+    RANDOM = "random"
+    FIELD = "field"
+    BEFORE_AFTER = "before_after"
+
+
+class Hypothesis(Base):
+    """A change tried at one step of a pipeline, and how deals are split to test it."""
+
+    __tablename__ = "hypotheses"
+    __table_args__ = (_enum_check("assignment", "assignment", AssignmentKind),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    pipeline_id: Mapped[int] = mapped_column(ForeignKey("pipelines.id"))
+    position: Mapped[int] = mapped_column(Integer)
+    """The step into this stage (from the one before it)."""
+    change: Mapped[str] = mapped_column(String(500))
+    starts_on: Mapped[dt.date]
+    ends_on: Mapped[dt.date | None]
+    assignment: Mapped[str] = mapped_column(String(16))
+    field: Mapped[str | None] = mapped_column(String(200))
+    value_a: Mapped[str | None] = mapped_column(String(200))
+    value_b: Mapped[str | None] = mapped_column(String(200))
+    uplift_ppm: Mapped[int] = mapped_column(Integer, default=50_000)
+    """The smallest gain worth detecting (parts per million of conversion): sets the sample size."""
+    created_at: Mapped[dt.datetime]
+    closed_at: Mapped[dt.datetime | None]
+    verdict: Mapped[str | None] = mapped_column(String(500))

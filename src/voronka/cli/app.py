@@ -15,6 +15,7 @@ from voronka.cli import (
     demo_cmd,
     diagnose_cmd,
     funnel_cmd,
+    hypothesis_cmd,
     import_cmd,
     init_cmd,
     stats_cmd,
@@ -83,6 +84,14 @@ app.command("demo")(friendly_errors(demo_cmd.demo))
 app.command("audit")(friendly_errors(audit_cmd.audit))
 app.command("whatif")(friendly_errors(whatif_cmd.whatif))
 app.command("diagnose")(friendly_errors(diagnose_cmd.diagnose))
+for _name, _command in (
+    ("add", hypothesis_cmd.hypothesis_add),
+    ("list", hypothesis_cmd.hypothesis_list),
+    ("show", hypothesis_cmd.hypothesis_show),
+    ("close", hypothesis_cmd.hypothesis_close),
+):
+    hypothesis_cmd.hypothesis_app.command(_name)(friendly_errors(_command))
+app.add_typer(hypothesis_cmd.hypothesis_app, name="hypothesis")
 import_cmd.import_app.command("deals")(friendly_errors(import_cmd.deals))
 app.add_typer(import_cmd.import_app, name="import")
 catalog_cmd.crm_app.command("list")(friendly_errors(catalog_cmd.crm_list))

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-27 11:00:40.351332
+Create Date: 2026-11-27 11:16:53.144409
 """
 
 from collections.abc import Sequence
@@ -124,6 +124,30 @@ def upgrade() -> None:
     with op.batch_alter_table("daily_counts", schema=None) as batch_op:
         batch_op.create_index("ix_daily_counts_lookup", ["pipeline_id", "day", "stage_position"], unique=False)
 
+    op.create_table(
+        "hypotheses",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("account_id", sa.Integer(), nullable=False),
+        sa.Column("pipeline_id", sa.Integer(), nullable=False),
+        sa.Column("position", sa.Integer(), nullable=False),
+        sa.Column("change", sa.String(length=500), nullable=False),
+        sa.Column("starts_on", sa.Date(), nullable=False),
+        sa.Column("ends_on", sa.Date(), nullable=True),
+        sa.Column("assignment", sa.String(length=16), nullable=False),
+        sa.Column("field", sa.String(length=200), nullable=True),
+        sa.Column("value_a", sa.String(length=200), nullable=True),
+        sa.Column("value_b", sa.String(length=200), nullable=True),
+        sa.Column("uplift_ppm", sa.Integer(), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.Column("closed_at", sa.DateTime(), nullable=True),
+        sa.Column("verdict", sa.String(length=500), nullable=True),
+        sa.CheckConstraint(
+            "assignment IN ('alternating', 'random', 'field', 'before_after')", name=op.f("ck_hypotheses_assignment")
+        ),
+        sa.ForeignKeyConstraint(["account_id"], ["accounts.id"], name=op.f("fk_hypotheses_account_id_accounts")),
+        sa.ForeignKeyConstraint(["pipeline_id"], ["pipelines.id"], name=op.f("fk_hypotheses_pipeline_id_pipelines")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_hypotheses")),
+    )
     op.create_table(
         "plans",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -328,6 +352,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_plans_lookup")
 
     op.drop_table("plans")
+    op.drop_table("hypotheses")
     with op.batch_alter_table("daily_counts", schema=None) as batch_op:
         batch_op.drop_index("ix_daily_counts_lookup")
 

@@ -1,0 +1,181 @@
+"""``voronka hypothesis add|list|show|close``: test a change at one step of the funnel."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+
+from voronka.accounts import default_account, find_pipeline
+from voronka.cli.options import PipelineOption, parse_date
+from voronka.cli.render import money, percent
+from voronka.cli.state import state_of
+from voronka.db import session_scope
+from voronka.hypotheses import (
+    Evaluation,
+    add_hypothesis,
+    close_hypothesis,
+    evaluate,
+    get_hypothesis,
+    list_hypotheses,
+    parse_assignment,
+)
+from voronka.money import format_minor
+
+hypothesis_app = typer.Typer(
+    help="Hypotheses: a change at one step, tested on two arms of deals.", no_args_is_help=True
+)
+
+
+def hypothesis_add(
+    ctx: typer.Context,
+    step: Annotated[int, typer.Option("--step", help="The step into this stage position (2 = into the second stage).")],
+    change: Annotated[str, typer.Option("--change", help="What is changed, in words.")],
+    start: Annotated[str, typer.Option("--start", help="First day of the test, ISO.")],
+    assign: Annotated[
+        str, typer.Option("--assign", help="alternating, random, before-after or field:NAME=A/B.")
+    ] = "alternating",
+    end: Annotated[str | None, typer.Option("--end", help="Day after the last, ISO (default: open).")] = None,
+    uplift: Annotated[float, typer.Option("--uplift", help="Smallest gain worth finding, in points (5 = +5 %).")] = 5.0,
+    pipeline: PipelineOption = None,
+) -> None:
+    """Start a hypothesis at a step; prints its id and how many deals each arm needs."""
+    state = state_of(ctx)
+    with session_scope(state.engine) as session:
+        account = default_account(session=session)
+        chosen = find_pipeline(session=session, account=account, name=pipeline)
+        hypothesis = add_hypothesis(
+            session=session,
+            account=account,
+            pipeline=chosen,
+            position=step,
+            change=change,
+            starts_on=_required_date(start),
+            ends_on=parse_date(end, "--end"),
+            assignment=parse_assignment(assign),
+            uplift=uplift / 100,
+        )
+        result = evaluate(session=session, account=account, hypothesis=hypothesis)
+        number = hypothesis.id
+    state.console.print(
+        state.t(
+            "hypothesis.added",
+            id=number,
+            needed=result.needed_per_arm or "—",
+            weeks=f"{result.weeks_needed:.1f}" if result.weeks_needed else "—",
+        )
+    )
+
+
+def _required_date(text: str) -> Any:
+    day = parse_date(text, "--start")
+    assert day is not None  # --start is a required option
+    return day
+
+
+def hypothesis_list(ctx: typer.Context) -> None:
+    """List the hypotheses: id, step, change, dates, status."""
+    state = state_of(ctx)
+    with session_scope(state.engine) as session:
+        for h in list_hypotheses(session=session, account=default_account(session=session)):
+            status = state.t("hypothesis.closed") if h.closed_at else state.t("hypothesis.open")
+            dates = f"{h.starts_on} – {h.ends_on or '…'}"
+            step = f"{h.position - 1}→{h.position}"
+            state.console.print(f"#{h.id} · {step} · {h.change} · {dates} · {h.assignment} · {status}")
+
+
+def hypothesis_show(
+    ctx: typer.Context,
+    number: Annotated[int, typer.Argument(help="The hypothesis id.")],
+    output: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+) -> None:
+    """Each arm's conversion with a Wilson interval, the test, P(B better), expected loss, revenue
+    effect a month, the deals each arm needs and whether the stopping rule allows a decision yet."""
+    state = state_of(ctx)
+    t = state.t
+    with session_scope(state.engine) as session:
+        account = default_account(session=session)
+        hypothesis = get_hypothesis(session=session, account=account, hypothesis_id=number)
+        result = evaluate(session=session, account=account, hypothesis=hypothesis)
+        change, currency = hypothesis.change, account.currency
+    if output == "json":
+        typer.echo(json.dumps(_as_dict(number, change, result, currency), ensure_ascii=False, indent=2))
+        return
+    state.console.print(
+        f"[bold]#{number} {change}[/bold]"
+        + (f" [dim]({t('hypothesis.observational')})[/dim]" if result.observational else "")
+    )
+    for name, arm, interval in (("A", result.a, result.interval_a), ("B", result.b, result.interval_b)):
+        low, high = interval or (None, None)
+        state.console.print(
+            t(
+                "hypothesis.arm",
+                arm=name,
+                successes=arm.successes,
+                trials=arm.trials,
+                rate=percent(arm.rate),
+                low=percent(low),
+                high=percent(high),
+            )
+        )
+    p = "—" if result.test.p_value is None else f"{result.test.p_value:.3f}"
+    state.console.print(t("hypothesis.test", test=result.test.name, p=p))
+    if result.probability_b_better is not None:
+        state.console.print(
+            t("hypothesis.bayes", p=f"{result.probability_b_better:.2f}", loss=percent(result.expected_loss_b))
+        )
+    if result.revenue_effect_per_month is not None:
+        state.console.print(t("hypothesis.effect", money=money(round(result.revenue_effect_per_month), currency)))
+    weeks = f"{result.weeks_needed:.1f}" if result.weeks_needed else "—"
+    state.console.print(t("hypothesis.needed", needed=result.needed_per_arm or "—", weeks=weeks))
+    state.console.print(t("hypothesis.decide_yes") if result.decision_allowed else t("hypothesis.decide_no"))
+
+
+def _as_dict(number: int, change: str, result: Evaluation, currency: str) -> dict[str, Any]:
+    def arm(value: Any, interval: tuple[float, float] | None) -> dict[str, Any]:
+        return {
+            "trials": value.trials,
+            "successes": value.successes,
+            "rate": value.rate,
+            "wilson": list(interval) if interval else None,
+        }
+
+    return {
+        "id": number,
+        "change": change,
+        "a": arm(result.a, result.interval_a),
+        "b": arm(result.b, result.interval_b),
+        "test": result.test.name,
+        "p_value": result.test.p_value,
+        "z_p_value": result.z_p_value,
+        "fisher_p_value": result.fisher_p_value,
+        "probability_b_better": result.probability_b_better,
+        "expected_loss_b": result.expected_loss_b,
+        "expected_loss_a": result.expected_loss_a,
+        "revenue_effect_per_month": None
+        if result.revenue_effect_per_month is None
+        else format_minor(round(result.revenue_effect_per_month), currency),
+        "needed_per_arm": result.needed_per_arm,
+        "weeks_needed": result.weeks_needed,
+        "decision_allowed": result.decision_allowed,
+        "stopping_rule": "fixed_horizon",
+        "observational": result.observational,
+    }
+
+
+def hypothesis_close(
+    ctx: typer.Context,
+    number: Annotated[int, typer.Argument(help="The hypothesis id.")],
+    verdict: Annotated[str | None, typer.Option("--verdict", help="What was decided.")] = None,
+) -> None:
+    """Close a hypothesis with a verdict."""
+    state = state_of(ctx)
+    with session_scope(state.engine) as session:
+        account = default_account(session=session)
+        close_hypothesis(
+            session=session,
+            hypothesis=get_hypothesis(session=session, account=account, hypothesis_id=number),
+            verdict=verdict,
+        )
+    state.console.print(state.t("hypothesis.closed_now", id=number))
