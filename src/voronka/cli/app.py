@@ -14,6 +14,7 @@ from voronka.cli import (
     catalog_cmd,
     demo_cmd,
     diagnose_cmd,
+    forecast_cmd,
     funnel_cmd,
     hypothesis_cmd,
     import_cmd,
@@ -84,6 +85,7 @@ app.command("demo")(friendly_errors(demo_cmd.demo))
 app.command("audit")(friendly_errors(audit_cmd.audit))
 app.command("whatif")(friendly_errors(whatif_cmd.whatif))
 app.command("diagnose")(friendly_errors(diagnose_cmd.diagnose))
+app.command("forecast")(friendly_errors(forecast_cmd.forecast))
 for _name, _command in (
     ("add", hypothesis_cmd.hypothesis_add),
     ("list", hypothesis_cmd.hypothesis_list),
