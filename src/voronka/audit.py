@@ -18,7 +18,7 @@ from typing import Any, ClassVar, Protocol
 from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
-from voronka.models import CallAttempt, Deal, DealStatus, Pipeline, Stage, StageChange
+from voronka.models import CallAttempt, Deal, DealStatus, Pipeline, Stage, StageChange, StageReach
 from voronka.timeutil import utcnow
 
 EXAMPLES = 5
@@ -200,7 +200,7 @@ def stalled_deals(session: Session, pipeline: Pipeline, now: dt.datetime) -> lis
     """(deal, stage position) of open deals untouched — no stage move, no call — for twice the
     usual time in their stage."""
     usual = usual_stage_times(session, pipeline.id)
-    last_move = select(func.max(StageChange.at)).where(StageChange.deal_id == Deal.id).scalar_subquery()
+    last_move = select(func.max(StageReach.reached_at)).where(StageReach.deal_id == Deal.id).scalar_subquery()
     last_call = select(func.max(CallAttempt.at)).where(CallAttempt.deal_id == Deal.id).scalar_subquery()
     rows = session.execute(
         select(
@@ -223,20 +223,35 @@ def stalled_deals(session: Session, pipeline: Pipeline, now: dt.datetime) -> lis
     return stalled
 
 
+USUAL_SAMPLE = 20_000
+
+
 def usual_stage_times(session: Session, pipeline_id: int) -> dict[int, dt.timedelta]:
-    """Median time deals spent in each stage before their next stage change (finished stays only)."""
-    next_at = func.lead(StageChange.at, type_=StageChange.at.type).over(
-        partition_by=StageChange.deal_id, order_by=(StageChange.at, StageChange.id)
-    )
-    stays = (
-        select(StageChange.to_position.label("position"), StageChange.at.label("at"), next_at.label("next_at"))
-        .join(Deal, Deal.id == StageChange.deal_id)
-        .where(Deal.pipeline_id == pipeline_id)
-        .subquery()
-    )
+    """Median time deals spent in each stage before moving on or closing, from the most recent
+    decided deals (a sample of at most ``USUAL_SAMPLE``: a median needs no more)."""
+    deals = session.execute(
+        select(Deal.id, Deal.created_at, Deal.closed_at)
+        .where(Deal.pipeline_id == pipeline_id, Deal.status != DealStatus.OPEN.value, Deal.closed_at.is_not(None))
+        .order_by(Deal.created_at.desc())
+        .limit(USUAL_SAMPLE)
+    ).all()
+    reached: dict[int, dict[int, dt.datetime]] = defaultdict(dict)
+    ids = [row[0] for row in deals]
+    for start in range(0, len(ids), 5_000):
+        chunk = ids[start : start + 5_000]
+        for deal_id, position, at in session.execute(
+            select(StageReach.deal_id, StageReach.position, StageReach.reached_at).where(StageReach.deal_id.in_(chunk))
+        ):
+            reached[deal_id][int(position)] = at
     durations: dict[int, list[float]] = defaultdict(list)
-    for position, entered, left in session.execute(select(stays).where(stays.c.next_at.is_not(None))):
-        durations[int(position)].append((left - entered).total_seconds())
+    for deal_id, created, closed in deals:
+        if closed is None:
+            continue
+        times = {1: created, **reached[deal_id]}
+        for position, entered in times.items():
+            later = [at for p, at in times.items() if p > position]
+            left = min(later) if later else closed
+            durations[position].append(max((left - entered).total_seconds(), 0.0))
     return {p: dt.timedelta(seconds=statistics.median(v)) for p, v in durations.items() if v}
 
 

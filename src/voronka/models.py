@@ -193,6 +193,7 @@ class Deal(Base):
             "pipeline_id",
             "closed_at",
             "status",
+            "furthest_position",
             "currency",
             "amount",
             "loss_reason_id",

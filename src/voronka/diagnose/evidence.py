@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from voronka.audit import stalled_deals
+from voronka.db import parallel_reads
 from voronka.funnel.query import FunnelQuery, View
 from voronka.funnel.report import FunnelReport, run_funnel
 from voronka.models import Account, CallAttempt, CallOutcome, Deal, DealStatus, LossReason, Pipeline
@@ -76,34 +79,30 @@ def gather(*, session: Session, account: Account, pipeline: Pipeline, today: dt.
     history = Window(recent.start - dt.timedelta(days=HISTORY_DAYS), recent.start)
     year = Window(today - dt.timedelta(days=HISTORY_DAYS), today)
 
-    def funnel(window: Window, by: str | None = None) -> FunnelReport:
+    def funnel(window: Window, by: str | None = None) -> Callable[[Session], FunnelReport]:
         query = FunnelQuery(pipeline=pipeline.name, date_from=window.start, date_to=window.end, view=View.PERIOD, by=by)
-        return run_funnel(session=session, account=account, query=query)
+        return lambda own: run_funnel(session=own, account=account, query=query)
 
-    speeds_year = _speeds(session, account, pipeline, year, by_manager=True)
     tz = zone(account.timezone)
-    return Evidence(
-        pipeline=pipeline,
-        currency=account.currency,
-        recent=recent,
-        history=history,
-        year=year,
-        total=funnel(recent),
-        year_total=funnel(year),
-        past=funnel(history),
-        by_manager=funnel(year, "manager"),
-        by_source=funnel(year, "source"),
-        speed_by_manager=speeds_year,
-        speed_team=_speeds(session, account, pipeline, recent, by_manager=False).get(None),
-        speed_team_year=_speeds(session, account, pipeline, year, by_manager=False).get(None),
-        speed_past=_speeds(session, account, pipeline, history, by_manager=False).get(None),
-        numbers=_numbers(session, pipeline, recent, account),
-        numbers_past=_numbers(session, pipeline, history, account),
-        losses=_losses(session, pipeline, recent, account),
-        losses_past=_losses(session, pipeline, history, account),
-        losses_by_source=_losses_by_source(session, pipeline, year, account),
-        stalled=stalled_deals(session, pipeline, local_midnight_utc(today, tz)),
-    )
+    tasks: dict[str, Callable[[Session], Any]] = {
+        "total": funnel(recent),
+        "year_total": funnel(year),
+        "past": funnel(history),
+        "by_manager": funnel(year, "manager"),
+        "by_source": funnel(year, "source"),
+        "speed_by_manager": lambda own: _speeds(own, account, pipeline, year, by_manager=True),
+        "speed_team": lambda own: _speeds(own, account, pipeline, recent, by_manager=False).get(None),
+        "speed_team_year": lambda own: _speeds(own, account, pipeline, year, by_manager=False).get(None),
+        "speed_past": lambda own: _speeds(own, account, pipeline, history, by_manager=False).get(None),
+        "numbers": lambda own: _numbers(own, pipeline, recent, account),
+        "numbers_past": lambda own: _numbers(own, pipeline, history, account),
+        "losses": lambda own: _losses(own, pipeline, recent, account),
+        "losses_past": lambda own: _losses(own, pipeline, history, account),
+        "losses_by_source": lambda own: _losses_by_source(own, pipeline, year, account),
+        "stalled": lambda own: stalled_deals(own, pipeline, local_midnight_utc(today, tz)),
+    }
+    results = dict(zip(tasks, parallel_reads(session, list(tasks.values())), strict=True))
+    return Evidence(pipeline=pipeline, currency=account.currency, recent=recent, history=history, year=year, **results)
 
 
 def _speeds(

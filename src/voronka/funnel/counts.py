@@ -60,9 +60,7 @@ class ReachRow:
     count: int
 
 
-def _grouped(
-    columns: Sequence[Expression], key: ColumnElement[Any] | None
-) -> tuple[list[Expression], list[Expression]]:
+def _grouped(columns: Sequence[Expression], key: Expression | None) -> tuple[list[Expression], list[Expression]]:
     """Select and group-by lists with the group key first (a constant when there is no key)."""
     if key is None:
         return [null().label("g"), *columns], list(columns)
@@ -122,13 +120,19 @@ def _arrivals(
 
 
 def period_entries(
-    session: Session, scope: Scope, key_of: KeyFunction | None, *, passage: bool, needs_deal: bool = True
+    session: Session,
+    scope: Scope,
+    key_of: KeyFunction | None,
+    *,
+    passage: bool,
+    needs_deal: bool = True,
+    reach_key: Expression | None = None,
 ) -> list[ReachRow]:
     """Per stage, deals that reached it within the range: by first actual entry under the passage
     rule, by the cumulative reach time otherwise (a skipped stage is passed when the deal jumps
     beyond it). Stage 1 is the arrival itself."""
     time_column = StageReach.entered_at if passage else StageReach.reached_at
-    key = key_of(time_column) if key_of else None
+    key = reach_key if reach_key is not None else key_of(time_column) if key_of else None
     selected, grouping = _grouped([StageReach.position], key)
     query = (
         select(*selected, func.count())
@@ -137,8 +141,8 @@ def period_entries(
     )
     if needs_deal:  # the breakdown groups by a deal's column; periods alone need only the reaches
         query = query.join(Deal, Deal.id == StageReach.deal_id)
-    rows = [ReachRow(r[0], int(r[1]), int(r[2])) for r in session.execute(query)]
-    return rows + _arrivals(session, scope, key_of)
+    entries = [ReachRow(r[0], int(r[1]), int(r[2])) for r in session.execute(query)]
+    return entries + _arrivals(session, scope, key_of)
 
 
 def period_closures(session: Session, scope: Scope, key_of: KeyFunction | None) -> list[OutcomeRow]:

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from voronka.errors import InvalidQuery
 from voronka.funnel.counts import Expression
 from voronka.funnel.sqlfuncs import WEEK, time_prefix
-from voronka.models import Deal, Pipeline, Source, User
+from voronka.models import Deal, Pipeline, Source, StageReach, User
 
 
 @dataclass(frozen=True)
@@ -188,6 +188,10 @@ class SourceDimension(_NamedDimension):
     def column(self) -> Expression:
         return Deal.source_id
 
+    def reach_column(self) -> Expression:
+        """The same key on stage reaches, which carry it: period views need no join to deals."""
+        return StageReach.source_id
+
 
 class ManagerDimension(_NamedDimension):
     name = "manager"
@@ -195,6 +199,9 @@ class ManagerDimension(_NamedDimension):
 
     def column(self) -> Expression:
         return Deal.manager_id
+
+    def reach_column(self) -> Expression:
+        return StageReach.manager_id
 
 
 class PipelineDimension(_NamedDimension):

@@ -25,7 +25,9 @@ from voronka.funnel.counts import OutcomeRow, ReachRow, Scope
 from voronka.funnel.dimensions import (
     Dimension,
     DimensionContext,
+    ManagerDimension,
     PipelineDimension,
+    SourceDimension,
     TimeDimension,
     fixed_offset_minutes,
     resolve_dimension,
@@ -245,8 +247,12 @@ def _cohort_rows(context: _Context, key_of: Any, positions: int) -> tuple[list[O
 
 def _period_rows(context: _Context, key_of: Any) -> tuple[list[ReachRow], list[OutcomeRow]]:
     passage = context.query.rule is Rule.PASSAGE
-    needs_deal = context.dimension is not None and not context.dimension.is_time
-    reaches = counts.period_entries(context.session, context.scope, key_of, passage=passage, needs_deal=needs_deal)
+    dimension = context.dimension
+    reach_key = dimension.reach_column() if isinstance(dimension, SourceDimension | ManagerDimension) else None
+    needs_deal = dimension is not None and not dimension.is_time and reach_key is None
+    reaches = counts.period_entries(
+        context.session, context.scope, key_of, passage=passage, needs_deal=needs_deal, reach_key=reach_key
+    )
     return reaches, counts.period_closures(context.session, context.scope, key_of)
 
 

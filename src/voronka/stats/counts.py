@@ -15,13 +15,13 @@ import datetime as dt
 import statistics
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, case, func, literal, or_, select
+from sqlalchemy import ColumnElement, case, func, literal, or_, select
 from sqlalchemy.orm import Session
 
+from voronka.db import parallel_reads
 from voronka.funnel.counts import Expression
 from voronka.models import (
     Account,
@@ -123,21 +123,12 @@ def base_values_and(
 
 
 def run_passes(grid: Grid, passes: Sequence[tuple[Pass, Cut | None]]) -> list[list[tuple[Key, str, Any]]]:
-    """The rows of each pass, in order. Read-only passes over committed data, so with a database
-    file or server they can use two connections at once (SQLite releases the GIL while it works)."""
-    bind = grid.session.get_bind()
-    engine = bind.engine if isinstance(bind, Connection) else bind
-    shared = engine.dialect.name != "sqlite" or engine.url.database not in (None, "", ":memory:")
-    if not shared or len(passes) < 2:
-        return [list(collect(grid, cut)) for collect, cut in passes]
+    """The rows of each pass, in order, two passes at a time (see ``voronka.db.parallel_reads``)."""
 
-    def run(task: tuple[Pass, Cut | None]) -> list[tuple[Key, str, Any]]:
-        collect, cut = task
-        with Session(engine) as session:
-            return list(collect(replace(grid, session=session), cut))
+    def task(collect: Pass, cut: Cut | None) -> Callable[[Session], list[tuple[Key, str, Any]]]:
+        return lambda session: list(collect(replace(grid, session=session), cut))
 
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        return list(pool.map(run, passes))
+    return parallel_reads(grid.session, [task(collect, cut) for collect, cut in passes])
 
 
 def add(cell: dict[str, Any], metric: str, value: Any) -> None:

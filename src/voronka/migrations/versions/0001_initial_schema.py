@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-27 11:16:53.144409
+Create Date: 2026-11-27 11:23:15.292604
 """
 
 from collections.abc import Sequence
@@ -226,7 +226,17 @@ def upgrade() -> None:
     with op.batch_alter_table("deals", schema=None) as batch_op:
         batch_op.create_index(
             "ix_deals_closed",
-            ["pipeline_id", "closed_at", "status", "currency", "amount", "loss_reason_id", "manager_id", "source_id"],
+            [
+                "pipeline_id",
+                "closed_at",
+                "status",
+                "furthest_position",
+                "currency",
+                "amount",
+                "loss_reason_id",
+                "manager_id",
+                "source_id",
+            ],
             unique=False,
         )
         batch_op.create_index(

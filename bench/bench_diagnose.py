@@ -1,0 +1,43 @@
+"""Benchmark of the diagnosis on the database bench_core.py builds.
+
+    python bench/bench_core.py --deals 1000000
+    python bench/bench_diagnose.py --deals 1000000
+
+Target (issue 4, 2-core machine, embedded SQLite): ``diagnose`` on 1,000,000 deals ≤ 3 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import time
+from pathlib import Path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--deals", type=int, default=1_000_000)
+    parser.add_argument("--out", type=Path, default=Path("bench/out"))
+    args = parser.parse_args()
+    db = args.out / f"bench-{args.deals}.db"
+    if not db.exists():
+        raise SystemExit(f"{db} does not exist: run bench/bench_core.py --deals {args.deals} first")
+
+    from voronka.accounts import default_account
+    from voronka.db import open_database, session_scope
+    from voronka.diagnose import run_diagnosis
+
+    engine = open_database(f"sqlite:///{db}")
+    best, findings = float("inf"), 0
+    for _ in range(3):
+        with session_scope(engine) as session:
+            started = time.perf_counter()
+            result = run_diagnosis(session=session, account=default_account(session=session), today=dt.date(2026, 1, 1))
+            best = min(best, time.perf_counter() - started)
+            findings = len(result.findings)
+    print(f"diagnose on {args.deals:,} deals: {best:.2f} s (best of 3), {findings} findings")
+    engine.dispose()
+
+
+if __name__ == "__main__":
+    main()
