@@ -8,12 +8,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from scipy import integrate, special, stats
-
 ALPHA = 0.05
 POWER = 0.8
 EXACT_BELOW = 200
 """Arms smaller than this get an exact test (Boschloo); larger ones the z-test."""
+
+# SciPy is imported where it is used: it takes most of a second to load, and most commands of the
+# CLI never need it.
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,8 @@ class Arm:
 
 def wilson_interval(arm: Arm, confidence: float = 0.95) -> tuple[float, float] | None:
     """The Wilson score interval of a conversion (sound for small samples and rates near 0 or 1)."""
+    from scipy import stats
+
     if not arm.trials:
         return None
     z = stats.norm.ppf(1 - (1 - confidence) / 2)
@@ -45,6 +48,8 @@ def wilson_interval(arm: Arm, confidence: float = 0.95) -> tuple[float, float] |
 
 def z_test(a: Arm, b: Arm) -> float | None:
     """Two-sided p-value of the pooled two-proportion z-test."""
+    from scipy import stats
+
     if not a.trials or not b.trials:
         return None
     pooled = (a.successes + b.successes) / (a.trials + b.trials)
@@ -61,11 +66,15 @@ def _table(a: Arm, b: Arm) -> list[list[int]]:
 
 def fisher_test(a: Arm, b: Arm) -> float:
     """Two-sided p-value of Fisher's exact test."""
+    from scipy import stats
+
     return float(stats.fisher_exact(_table(a, b)).pvalue)
 
 
 def boschloo_test(a: Arm, b: Arm) -> float:
     """Two-sided p-value of Boschloo's exact test (uniformly more powerful than Fisher's)."""
+    from scipy import stats
+
     return float(stats.boschloo_exact(_table(a, b), alternative="two-sided").pvalue)
 
 
@@ -85,6 +94,8 @@ def significance(a: Arm, b: Arm) -> TestResult:
 
 
 def _log_beta(x: float, y: float) -> float:
+    from scipy import special
+
     return float(special.betaln(x, y))
 
 
@@ -106,12 +117,16 @@ def probability_b_beats_a(a: Arm, b: Arm, prior: tuple[float, float] = (1.0, 1.0
 
 
 def _probability_numeric(alpha_a: float, beta_a: float, alpha_b: float, beta_b: float) -> float:
+    from scipy import integrate, stats
+
     value, _ = integrate.quad(lambda x: stats.beta.pdf(x, alpha_b, beta_b) * stats.beta.cdf(x, alpha_a, beta_a), 0, 1)
     return float(value)
 
 
 def expected_loss(choose: Arm, other: Arm, prior: tuple[float, float] = (1.0, 1.0)) -> float:
     """E[max(rate of other − rate of chosen, 0)]: the conversion given up, on average, by choosing."""
+    from scipy import integrate, stats
+
     ac, bc = prior[0] + choose.successes, prior[1] + choose.failures
     ao, bo = prior[0] + other.successes, prior[1] + other.failures
     mean_other = ao / (ao + bo)
@@ -127,6 +142,8 @@ def expected_loss(choose: Arm, other: Arm, prior: tuple[float, float] = (1.0, 1.
 
 def sample_size_per_arm(base: float, target: float, alpha: float = ALPHA, power: float = POWER) -> int | None:
     """Deals each arm needs to tell ``base`` from ``target`` (two-sided test of two proportions)."""
+    from scipy import stats
+
     if not 0 < base < 1 or not 0 < target < 1 or base == target:
         return None
     z_alpha = stats.norm.ppf(1 - alpha / 2)

@@ -7,8 +7,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import ClassVar, Protocol
 
-from scipy import stats
-
 from voronka.diagnose.evidence import Evidence, NumberCalls
 from voronka.diagnose.model import MIN_SAMPLE, SHOWN, Cause, Finding, Subject
 from voronka.experiments import Arm, probability_b_beats_a
@@ -184,6 +182,8 @@ class GroupBelowTeam:
         others = Arm(team.trials - arm.trials, max(team.successes - arm.successes, 0))
         if arm.trials < MIN_SAMPLE or others.trials < MIN_SAMPLE or others.rate is None:
             return None
+        from scipy import stats  # loaded on first use: it takes most of a second
+
         alpha, beta = prior[0] + arm.successes, prior[1] + arm.failures
         shrunk = alpha / (alpha + beta)
         worse = float(stats.beta.cdf(others.rate, alpha, beta))
