@@ -8,20 +8,19 @@ Target (issue 4, 2-core machine, embedded SQLite): ``diagnose`` on 1,000,000 dea
 
 from __future__ import annotations
 
-import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
 import datetime as dt
 import time
-from pathlib import Path
+
+from common import bench_database
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--deals", type=int, default=1_000_000)
-    parser.add_argument("--out", type=Path, default=Path("bench/out"))
-    args = parser.parse_args()
-    db = args.out / f"bench-{args.deals}.db"
-    if not db.exists():
-        raise SystemExit(f"{db} does not exist: run bench/bench_core.py --deals {args.deals} first")
+    args, db = bench_database(__doc__)
 
     from voronka.accounts import default_account
     from voronka.db import open_database, session_scope

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from dataclasses import replace
 
 import pytest
 from sqlalchemy.orm import Session
@@ -31,65 +32,22 @@ def first(diagnosis: Diagnosis) -> tuple[str, tuple[int, int] | None, str | None
     return top.code, top.step, top.subject.value if top.subject else None, supported
 
 
-def test_slow_callbacks_of_one_manager(sqlite_session: Session) -> None:
-    result = diagnose(
-        sqlite_session,
-        Problems(
-            slow_manager=True,
-            weak_manager=False,
-            spam_number=False,
-            price_mismatch=False,
-            non_target_source=False,
-            stall_share=0.0,
-        ),
-    )
-    assert first(result) == ("manager_below_team", (1, 2), "Олег Кузнецов", "slow_callbacks")
+@pytest.mark.parametrize(
+    ("problem", "expected"),
+    [
+        ({"slow_manager": True}, ("manager_below_team", (1, 2), "Олег Кузнецов", "slow_callbacks")),
+        ({"spam_number": True}, ("outgoing_number_answer_rate", (1, 2), "+7 495 120-45-03", "spam_number")),
+        ({"price_mismatch": True}, ("source_below_team", (3, 4), "Авито", "price")),
+        ({"stall_share": 0.3}, ("stalled_deals", None, None, "stalled")),
+    ],
+    ids=["slow callbacks of one manager", "number flagged as spam", "price mismatch of one source", "stalled backlog"],
+)
+def test_the_planted_cause_ranks_first(
+    sqlite_session: Session, problem: dict[str, object], expected: tuple[object, ...]
+) -> None:
+    result = diagnose(sqlite_session, replace(HEALTHY, **problem))  # type: ignore[arg-type]
+    assert first(result) == expected
     assert result.findings[0].confident
-
-
-def test_outgoing_number_flagged_as_spam(sqlite_session: Session) -> None:
-    result = diagnose(
-        sqlite_session,
-        Problems(
-            slow_manager=False,
-            weak_manager=False,
-            spam_number=True,
-            price_mismatch=False,
-            non_target_source=False,
-            stall_share=0.0,
-        ),
-    )
-    assert first(result) == ("outgoing_number_answer_rate", (1, 2), "+7 495 120-45-03", "spam_number")
-
-
-def test_price_mismatch_of_one_source(sqlite_session: Session) -> None:
-    result = diagnose(
-        sqlite_session,
-        Problems(
-            slow_manager=False,
-            weak_manager=False,
-            spam_number=False,
-            price_mismatch=True,
-            non_target_source=False,
-            stall_share=0.0,
-        ),
-    )
-    assert first(result) == ("source_below_team", (3, 4), "Авито", "price")
-
-
-def test_stalled_backlog(sqlite_session: Session) -> None:
-    result = diagnose(
-        sqlite_session,
-        Problems(
-            slow_manager=False,
-            weak_manager=False,
-            spam_number=False,
-            price_mismatch=False,
-            non_target_source=False,
-            stall_share=0.3,
-        ),
-    )
-    assert first(result)[0] == "stalled_deals"
 
 
 def test_healthy_funnel_raises_no_confident_finding(sqlite_session: Session) -> None:
