@@ -79,39 +79,45 @@ def _root(
     ctx.call_on_close(state.close)
 
 
-app.command("init")(friendly_errors(init_cmd.init))
-app.command("funnel")(friendly_errors(funnel_cmd.funnel))
-app.command("demo")(friendly_errors(demo_cmd.demo))
-app.command("audit")(friendly_errors(audit_cmd.audit))
-app.command("whatif")(friendly_errors(whatif_cmd.whatif))
-app.command("diagnose")(friendly_errors(diagnose_cmd.diagnose))
-app.command("forecast")(friendly_errors(forecast_cmd.forecast))
-for _name, _command in (
-    ("add", hypothesis_cmd.hypothesis_add),
-    ("list", hypothesis_cmd.hypothesis_list),
-    ("show", hypothesis_cmd.hypothesis_show),
-    ("close", hypothesis_cmd.hypothesis_close),
-):
-    hypothesis_cmd.hypothesis_app.command(_name)(friendly_errors(_command))
-app.add_typer(hypothesis_cmd.hypothesis_app, name="hypothesis")
-import_cmd.import_app.command("deals")(friendly_errors(import_cmd.deals))
-app.add_typer(import_cmd.import_app, name="import")
-catalog_cmd.crm_app.command("list")(friendly_errors(catalog_cmd.crm_list))
-catalog_cmd.crm_app.command("recommend")(friendly_errors(catalog_cmd.crm_recommend))
-app.add_typer(catalog_cmd.crm_app, name="crm")
-catalog_cmd.template_app.command("list")(friendly_errors(catalog_cmd.template_list))
-catalog_cmd.template_app.command("show")(friendly_errors(catalog_cmd.template_show))
-app.add_typer(catalog_cmd.template_app, name="template")
+# Every command, in one explicit table: (group or None for the top level, name, function).
+COMMANDS: tuple[tuple[typer.Typer | None, str, Callable[..., Any]], ...] = (
+    (None, "init", init_cmd.init),
+    (None, "funnel", funnel_cmd.funnel),
+    (None, "demo", demo_cmd.demo),
+    (None, "audit", audit_cmd.audit),
+    (None, "whatif", whatif_cmd.whatif),
+    (None, "diagnose", diagnose_cmd.diagnose),
+    (None, "forecast", forecast_cmd.forecast),
+    (import_cmd.import_app, "deals", import_cmd.deals),
+    (catalog_cmd.crm_app, "list", catalog_cmd.crm_list),
+    (catalog_cmd.crm_app, "recommend", catalog_cmd.crm_recommend),
+    (catalog_cmd.template_app, "list", catalog_cmd.template_list),
+    (catalog_cmd.template_app, "show", catalog_cmd.template_show),
+    (stats_cmd.stats_app, "import", stats_cmd.stats_import),
+    (stats_cmd.stats_app, "template", stats_cmd.stats_template),
+    (stats_cmd.spend_app, "set", stats_cmd.spend_set),
+    (stats_cmd.spend_app, "import", stats_cmd.spend_import),
+    (stats_cmd.plan_app, "set", stats_cmd.plan_set),
+    (stats_cmd.plan_app, "import", stats_cmd.plan_import),
+    (hypothesis_cmd.hypothesis_app, "add", hypothesis_cmd.hypothesis_add),
+    (hypothesis_cmd.hypothesis_app, "list", hypothesis_cmd.hypothesis_list),
+    (hypothesis_cmd.hypothesis_app, "show", hypothesis_cmd.hypothesis_show),
+    (hypothesis_cmd.hypothesis_app, "close", hypothesis_cmd.hypothesis_close),
+)
+GROUPS: tuple[tuple[typer.Typer, str], ...] = (
+    (import_cmd.import_app, "import"),
+    (catalog_cmd.crm_app, "crm"),
+    (catalog_cmd.template_app, "template"),
+    (stats_cmd.stats_app, "stats"),
+    (stats_cmd.spend_app, "spend"),
+    (stats_cmd.plan_app, "plan"),
+    (hypothesis_cmd.hypothesis_app, "hypothesis"),
+)
 stats_cmd.stats_app.callback(invoke_without_command=True)(friendly_errors(stats_cmd.stats))
-stats_cmd.stats_app.command("import")(friendly_errors(stats_cmd.stats_import))
-stats_cmd.stats_app.command("template")(friendly_errors(stats_cmd.stats_template))
-app.add_typer(stats_cmd.stats_app, name="stats")
-stats_cmd.spend_app.command("set")(friendly_errors(stats_cmd.spend_set))
-stats_cmd.spend_app.command("import")(friendly_errors(stats_cmd.spend_import))
-app.add_typer(stats_cmd.spend_app, name="spend")
-stats_cmd.plan_app.command("set")(friendly_errors(stats_cmd.plan_set))
-stats_cmd.plan_app.command("import")(friendly_errors(stats_cmd.plan_import))
-app.add_typer(stats_cmd.plan_app, name="plan")
+for group, name, command in COMMANDS:
+    (group or app).command(name)(friendly_errors(command))
+for group, name in GROUPS:
+    app.add_typer(group, name=name)
 
 
 def main() -> None:

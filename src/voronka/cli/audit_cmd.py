@@ -8,12 +8,10 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from voronka.accounts import default_account, find_pipeline
 from voronka.audit import audit_to_dict, run_audit
 from voronka.cli.options import PipelineOption
 from voronka.cli.render import number, percent
-from voronka.cli.state import state_of
-from voronka.db import session_scope
+from voronka.cli.state import pipeline_scope, state_of
 
 
 def audit(
@@ -30,13 +28,8 @@ def audit(
     """Score how well the funnel data is kept (0–100) and list each problem: why it matters, how to fix it."""
     state = state_of(ctx)
     t = state.t
-    with session_scope(state.engine) as session:
-        account = default_account(session=session)
-        report = run_audit(
-            session=session,
-            pipeline=find_pipeline(session=session, account=account, name=pipeline),
-            duplicate_days=duplicate_days,
-        )
+    with pipeline_scope(state, pipeline) as (session, _, chosen):
+        report = run_audit(session=session, pipeline=chosen, duplicate_days=duplicate_days)
     if output == "json":
         typer.echo(json.dumps(audit_to_dict(report, t.lang), ensure_ascii=False, indent=2))
         return

@@ -7,11 +7,9 @@ from typing import Annotated, Any
 
 import typer
 
-from voronka.accounts import default_account, find_pipeline
 from voronka.cli.options import PipelineOption, parse_date
 from voronka.cli.render import money
-from voronka.cli.state import state_of
-from voronka.db import session_scope
+from voronka.cli.state import pipeline_scope, state_of
 from voronka.forecast import MonthForecast, run_forecast
 from voronka.money import format_minor
 
@@ -27,9 +25,7 @@ def forecast(
     and a calibration check: the same forecast made at the start of past months against what came."""
     state = state_of(ctx)
     t = state.t
-    with session_scope(state.engine) as session:
-        account = default_account(session=session)
-        chosen = find_pipeline(session=session, account=account, name=pipeline)
+    with pipeline_scope(state, pipeline) as (session, account, chosen):
         result = run_forecast(
             session=session,
             account=account,

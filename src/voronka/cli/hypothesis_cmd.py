@@ -7,10 +7,10 @@ from typing import Annotated, Any
 
 import typer
 
-from voronka.accounts import default_account, find_pipeline
+from voronka.accounts import default_account
 from voronka.cli.options import PipelineOption, parse_date
 from voronka.cli.render import money, percent
-from voronka.cli.state import state_of
+from voronka.cli.state import pipeline_scope, state_of
 from voronka.db import session_scope
 from voronka.hypotheses import (
     Evaluation,
@@ -42,9 +42,7 @@ def hypothesis_add(
 ) -> None:
     """Start a hypothesis at a step; prints its id and how many deals each arm needs."""
     state = state_of(ctx)
-    with session_scope(state.engine) as session:
-        account = default_account(session=session)
-        chosen = find_pipeline(session=session, account=account, name=pipeline)
+    with pipeline_scope(state, pipeline) as (session, account, chosen):
         hypothesis = add_hypothesis(
             session=session,
             account=account,

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import typer
 from rich.console import Console
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
+from voronka.accounts import default_account, find_pipeline
 from voronka.config import Settings
-from voronka.db import open_database
+from voronka.db import open_database, session_scope
 from voronka.i18n import Translator, detect_lang
+from voronka.models import Account, Pipeline
 
 
 @dataclass
@@ -50,3 +55,11 @@ def state_of(ctx: typer.Context) -> State:
     state = ctx.obj
     assert isinstance(state, State)
     return state
+
+
+@contextmanager
+def pipeline_scope(state: State, name: str | None) -> Iterator[tuple[Session, Account, Pipeline]]:
+    """A committed-on-success session with the account and the chosen (or only) pipeline."""
+    with session_scope(state.engine) as session:
+        account = default_account(session=session)
+        yield session, account, find_pipeline(session=session, account=account, name=name)

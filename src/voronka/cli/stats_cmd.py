@@ -12,9 +12,9 @@ from typing import Annotated
 import typer
 from rich.table import Table as RichTable
 
-from voronka.accounts import default_account, find_pipeline
+from voronka.accounts import default_account
 from voronka.cli.options import PipelineOption, parse_date
-from voronka.cli.state import State, state_of
+from voronka.cli.state import State, pipeline_scope, state_of
 from voronka.db import session_scope
 from voronka.money import format_minor, parse_amount
 from voronka.stats.inputs import import_plans, import_spend, parse_day, parse_month, set_plan, set_spend
@@ -109,14 +109,8 @@ def stats_import(
 ) -> None:
     """No-CRM mode: read daily counts per stage (optionally per source and manager) back in."""
     state = state_of(ctx)
-    with session_scope(state.engine) as session:
-        account = default_account(session=session)
-        result = import_counts(
-            session=session,
-            account=account,
-            pipeline=find_pipeline(session=session, account=account, name=pipeline),
-            path=file,
-        )
+    with pipeline_scope(state, pipeline) as (session, account, chosen):
+        result = import_counts(session=session, account=account, pipeline=chosen, path=file)
     state.console.print(state.t("nocrm.imported", file=result.file, days=result.days, rows=result.rows))
 
 
@@ -129,9 +123,7 @@ def stats_template(
     from voronka.reports.xlsx import INPUT_SHEET, write_blank_workbook
 
     state = state_of(ctx)
-    with session_scope(state.engine) as session:
-        account = default_account(session=session)
-        chosen = find_pipeline(session=session, account=account, name=pipeline)
+    with pipeline_scope(state, pipeline) as (_, account, chosen):
         write_blank_workbook(chosen.name, tuple(s.name for s in chosen.stages), account.currency, xlsx, state.t)
     state.console.print(state.t("stats.template_written", pipeline=chosen.name, file=xlsx, sheet=INPUT_SHEET))
 
@@ -185,9 +177,7 @@ def plan_set(
 ) -> None:
     """Set a monthly plan for a metric (for the team, or one manager or source)."""
     state = state_of(ctx)
-    with session_scope(state.engine) as session:
-        account = default_account(session=session)
-        chosen = find_pipeline(session=session, account=account, name=pipeline)
+    with pipeline_scope(state, pipeline) as (session, account, chosen):
         set_plan(
             session=session,
             account=account,
@@ -211,9 +201,7 @@ def plan_import(
 ) -> None:
     """Read the team's monthly plans back from the workbook's plan sheet."""
     state = state_of(ctx)
-    with session_scope(state.engine) as session:
-        account = default_account(session=session)
-        chosen = find_pipeline(session=session, account=account, name=pipeline)
+    with pipeline_scope(state, pipeline) as (session, account, chosen):
         report = import_plans(
             session=session,
             account=account,
