@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -61,3 +63,14 @@ def test_probabilities_are_symmetric(n_a: int, s_a: int, n_b: int, s_b: int) -> 
     a, b = Arm(n_a, min(s_a, n_a)), Arm(n_b, min(s_b, n_b))
     both = probability_b_beats_a(a, b) + probability_b_beats_a(b, a)
     assert both == pytest.approx(1.0, abs=1e-6)
+
+
+def test_probability_b_beats_a_on_large_arms_matches_integration() -> None:
+    """A big account's step has hundreds of thousands of successes: the closed form (summed as an
+    array) agrees with the normal approximation, which is exact enough at this size."""
+    a, b = Arm(400_000, 120_400), Arm(390_000, 118_000)
+    rate_a, rate_b = a.successes / a.trials, b.successes / b.trials
+    spread = math.sqrt(rate_a * (1 - rate_a) / a.trials + rate_b * (1 - rate_b) / b.trials)
+    normal = 0.5 * (1 + math.erf((rate_b - rate_a) / spread / math.sqrt(2)))
+    assert probability_b_beats_a(a, b) == pytest.approx(normal, abs=1e-4)
+    assert 0.9 < normal < 0.97

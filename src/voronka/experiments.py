@@ -93,27 +93,35 @@ def significance(a: Arm, b: Arm) -> TestResult:
     return TestResult("z", z_test(a, b))
 
 
-def _log_beta(x: float, y: float) -> float:
+def beta_cdf(x: float, alpha: float, beta: float) -> float:
+    """P(rate < x) under a Beta(alpha, beta) posterior. SciPy's special functions load in a third
+    of the time its ``stats`` module takes, which the diagnosis command feels."""
     from scipy import special
 
-    return float(special.betaln(x, y))
+    return float(special.betainc(alpha, beta, x))
 
 
 def probability_b_beats_a(a: Arm, b: Arm, prior: tuple[float, float] = (1.0, 1.0)) -> float:
-    """P(rate of B > rate of A) under Beta posteriors (uniform priors by default), in closed form."""
+    """P(rate of B > rate of A) under Beta posteriors (uniform priors by default), in closed form.
+
+    The sum has one term per success of B; it is taken over a NumPy array at once, since a large
+    account's steps have hundreds of thousands of them.
+    """
     alpha_a, beta_a = prior[0] + a.successes, prior[1] + a.failures
     alpha_b, beta_b = prior[0] + b.successes, prior[1] + b.failures
     if not float(alpha_b).is_integer():
         return _probability_numeric(alpha_a, beta_a, alpha_b, beta_b)
-    total = 0.0
-    for i in range(int(alpha_b)):
-        total += math.exp(
-            _log_beta(alpha_a + i, beta_a + beta_b)
-            - math.log(beta_b + i)
-            - _log_beta(1 + i, beta_b)
-            - _log_beta(alpha_a, beta_a)
-        )
-    return min(1.0, max(0.0, total))
+    import numpy as np
+    from scipy import special
+
+    i = np.arange(int(alpha_b), dtype=float)
+    terms = np.exp(
+        special.betaln(alpha_a + i, beta_a + beta_b)
+        - np.log(beta_b + i)
+        - special.betaln(1 + i, beta_b)
+        - special.betaln(alpha_a, beta_a)
+    )
+    return min(1.0, max(0.0, float(terms.sum())))
 
 
 def _probability_numeric(alpha_a: float, beta_a: float, alpha_b: float, beta_b: float) -> float:
