@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
-from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from voronka.models import CallAttempt, Deal, DealStatus, Pipeline, Stage, StageChange, StageReach
@@ -186,44 +186,71 @@ class Stalled:
     weight: ClassVar[float] = 0.12
 
     def run(self, context: AuditContext) -> Finding:
-        found = stalled_deals(context.session, context.pipeline, context.now)
+        found = sum(stalled_counts(context.session, context.pipeline, context.now).values())
+        examples = stalled_deals(context.session, context.pipeline, context.now, limit=EXAMPLES)
         out_of = int(
             context.session.scalar(
                 select(func.count()).select_from(Deal).where(context.deals, Deal.status == DealStatus.OPEN.value)
             )
             or 0
         )
-        return Finding(self.code, len(found), out_of, tuple(name for name, _ in found[:EXAMPLES]), self.weight)
+        return Finding(self.code, found, out_of, tuple(name for name, _ in examples), self.weight)
 
 
-def stalled_deals(session: Session, pipeline: Pipeline, now: dt.datetime) -> list[tuple[str, int]]:
-    """(deal, stage position) of open deals untouched — no stage move, no call — for twice the
-    usual time in their stage."""
+def stalled_condition(session: Session, pipeline: Pipeline, now: dt.datetime) -> ColumnElement[bool] | None:
+    """Open deals of the pipeline untouched — no stage move, no call, not just created — for twice
+    the usual time in their current stage (None when no stage has a usual time yet). Put in SQL so
+    that the database compares; only the stalled ones come back. The query must join ``Stage`` on
+    the deal's current stage."""
     usual = usual_stage_times(session, pipeline.id)
-    last_move = select(func.max(StageReach.reached_at)).where(StageReach.deal_id == Deal.id).scalar_subquery()
-    last_call = select(func.max(CallAttempt.at)).where(CallAttempt.deal_id == Deal.id).scalar_subquery()
+    per_stage = [
+        and_(Stage.position == position, _untouched_since(now - STALL_FACTOR * limit))
+        for position, limit in sorted(usual.items())
+    ]
+    if not per_stage:
+        return None
+    return and_(Deal.pipeline_id == pipeline.id, Deal.status == DealStatus.OPEN.value, or_(*per_stage))
+
+
+def _untouched_since(since: dt.datetime) -> ColumnElement[bool]:
+    moved = select(StageReach.id).where(StageReach.deal_id == Deal.id, StageReach.reached_at >= since)
+    called = select(CallAttempt.id).where(CallAttempt.deal_id == Deal.id, CallAttempt.at >= since)
+    return and_(Deal.created_at < since, ~moved.exists(), ~called.exists())
+
+
+def stalled_deals(
+    session: Session, pipeline: Pipeline, now: dt.datetime, limit: int | None = None
+) -> list[tuple[str, int]]:
+    """(deal, stage position) of the stalled open deals (see ``stalled_condition``), oldest id first."""
+    condition = stalled_condition(session, pipeline, now)
+    if condition is None:
+        return []
     rows = session.execute(
-        select(
-            func.coalesce(Deal.external_id, func.cast(Deal.id, Deal.external_id.type)),
-            Stage.position,
-            last_move,
-            last_call,
-            Deal.created_at,
-        )
+        select(func.coalesce(Deal.external_id, func.cast(Deal.id, Deal.external_id.type)), Stage.position)
         .join(Stage, Stage.id == Deal.stage_id)
-        .where(Deal.pipeline_id == pipeline.id, Deal.status == DealStatus.OPEN.value)
+        .where(condition)
         .order_by(Deal.id)
-    ).all()
-    stalled = []
-    for name, position, moved, called, created in rows:
-        touched = max(t for t in (moved, called, created) if t is not None)
-        limit = usual.get(int(position))
-        if limit is not None and now - touched > STALL_FACTOR * limit:
-            stalled.append((str(name), int(position)))
-    return stalled
+        .limit(limit)
+    )
+    return [(str(name), int(position)) for name, position in rows]
 
 
-USUAL_SAMPLE = 20_000
+def stalled_counts(session: Session, pipeline: Pipeline, now: dt.datetime) -> dict[int, int]:
+    """How many open deals are stalled in each stage (by position)."""
+    condition = stalled_condition(session, pipeline, now)
+    if condition is None:
+        return {}
+    rows = session.execute(
+        select(Stage.position, func.count())
+        .select_from(Deal)
+        .join(Stage, Stage.id == Deal.stage_id)
+        .where(condition)
+        .group_by(Stage.position)
+    )
+    return {int(position): int(count) for position, count in rows}
+
+
+USUAL_SAMPLE = 5_000
 
 
 def usual_stage_times(session: Session, pipeline_id: int) -> dict[int, dt.timedelta]:
