@@ -14,6 +14,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 
 import datetime as dt
+import subprocess
 import time
 
 from common import bench_database
@@ -34,8 +35,15 @@ def main() -> None:
             result = run_diagnosis(session=session, account=default_account(session=session), today=dt.date(2026, 1, 1))
             best = min(best, time.perf_counter() - started)
             findings = len(result.findings)
-    print(f"diagnose on {args.deals:,} deals: {best:.2f} s (best of 3), {findings} findings")
+    print(f"diagnose on {args.deals:,} deals: {best:.2f} s (library call, best of 3), {findings} findings")
     engine.dispose()
+    command = [sys.executable, "-m", "voronka", "--db", f"sqlite:///{db}", "diagnose", "--today", "2026-01-01"]
+    runs = []
+    for _ in range(3):
+        started = time.perf_counter()
+        subprocess.run(command, check=True, capture_output=True)
+        runs.append(time.perf_counter() - started)
+    print(f"voronka diagnose, whole command (new process, cold connections): {min(runs):.2f} s (best of 3)")
 
 
 if __name__ == "__main__":

@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
-from voronka.accounts import default_account
-from voronka.cli.options import PipelineOption, parse_date
+from voronka.accounts import default_account, find_pipeline
+from voronka.cli.options import PipelineOption, parse_date, parse_stage_rates
 from voronka.cli.render import money
 from voronka.cli.state import state_of
 from voronka.db import session_scope
@@ -20,6 +20,12 @@ def diagnose(
     ctx: typer.Context,
     pipeline: PipelineOption = None,
     today: Annotated[str | None, typer.Option("--today", help="Diagnose as of this ISO date.")] = None,
+    benchmark: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--benchmark", help="A conversion to compare a step with: STAGE=CONVERSION (position or name), repeatable."
+        ),
+    ] = None,
     output: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
 ) -> None:
     """Ranked findings: the step, manager, source or number that loses clients, how sure we are,
@@ -28,8 +34,14 @@ def diagnose(
     t = state.t
     with session_scope(state.engine) as session:
         account = default_account(session=session)
+        stages = find_pipeline(session=session, account=account, name=pipeline).stages
+        benchmarks = parse_stage_rates(benchmark, [(s.position, s.name) for s in stages[1:]], "--benchmark")
         diagnosis = run_diagnosis(
-            session=session, account=account, pipeline=pipeline, today=parse_date(today, "--today")
+            session=session,
+            account=account,
+            pipeline=pipeline,
+            today=parse_date(today, "--today"),
+            benchmarks=benchmarks,
         )
     if output == "json":
         typer.echo(json.dumps(diagnosis_to_dict(diagnosis, t), ensure_ascii=False, indent=2))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Annotated
 
 import typer
@@ -20,3 +21,20 @@ def parse_date(value: str | None, option: str) -> dt.date | None:
 
 
 PipelineOption = Annotated[str | None, typer.Option("--pipeline", help="Pipeline name (default: the only one).")]
+
+
+def parse_stage_rates(settings: list[str] | None, stages: Sequence[tuple[int, str]], option: str) -> dict[int, float]:
+    """``4=35%`` or ``"Точный расчёт=0.35"``: a conversion into a stage named by position or name."""
+    chosen: dict[int, float] = {}
+    for setting in settings or []:
+        key, _, value = setting.partition("=")
+        position = next((p for p, name in stages if key.strip() in (str(p), name)), None)
+        text = value.strip().replace(",", ".")
+        try:
+            number = float(text.rstrip("%").strip()) / (100 if text.endswith("%") or float(text.rstrip("%")) > 1 else 1)
+        except ValueError:
+            number = -1.0
+        if position is None or not 0 <= number <= 1:
+            raise InvalidValue(field=option, value=setting, hint='STAGE=CONVERSION, e.g. 4=35% or "Точный расчёт=0.35"')
+        chosen[position] = number
+    return chosen

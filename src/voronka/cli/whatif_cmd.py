@@ -9,11 +9,10 @@ import typer
 from rich.table import Table
 
 from voronka.accounts import default_account
-from voronka.cli.options import PipelineOption
+from voronka.cli.options import PipelineOption, parse_stage_rates
 from voronka.cli.render import money, percent
 from voronka.cli.state import state_of
 from voronka.db import session_scope
-from voronka.errors import InvalidValue
 from voronka.money import format_minor, parse_amount
 from voronka.timeutil import to_local, utcnow, zone
 from voronka.whatif import Baseline, Outcome, leverage, load_baseline, outcome, scenario
@@ -21,21 +20,7 @@ from voronka.whatif import Baseline, Outcome, leverage, load_baseline, outcome, 
 
 def _conversions(settings: list[str] | None, baseline: Baseline) -> dict[int, float]:
     """``--set 4=35%`` or ``--set "Точный расчёт=0.35"``: a step by position or stage name."""
-    chosen: dict[int, float] = {}
-    for setting in settings or []:
-        key, _, value = setting.partition("=")
-        step = next((s for s in baseline.steps if key.strip() in (str(s.position), s.name)), None)
-        text = value.strip().replace(",", ".")
-        try:
-            number = float(text.rstrip("%").strip()) / (100 if text.endswith("%") or float(text.rstrip("%")) > 1 else 1)
-        except ValueError:
-            number = -1.0
-        if step is None or not 0 <= number <= 1:
-            raise InvalidValue(
-                field="--set", value=setting, hint='STAGE=CONVERSION, e.g. 4=35% or "Точный расчёт=0.35"'
-            )
-        chosen[step.position] = number
-    return chosen
+    return parse_stage_rates(settings, [(s.position, s.name) for s in baseline.steps], "--set")
 
 
 def whatif(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from sqlalchemy.orm import Session
@@ -10,7 +11,7 @@ from sqlalchemy.orm import Session
 from voronka.accounts import find_pipeline
 from voronka.diagnose.evidence import gather
 from voronka.diagnose.model import MIN_SAMPLE, Finding
-from voronka.diagnose.rules import RULES, step_arm
+from voronka.diagnose.rules import RULES, StepBelowHistory, step_arm
 from voronka.i18n import Message
 from voronka.models import Account
 from voronka.timeutil import to_local, utcnow, zone
@@ -27,17 +28,25 @@ class Diagnosis:
 
 
 def run_diagnosis(
-    *, session: Session, account: Account, pipeline: str | None = None, today: dt.date | None = None
+    *,
+    session: Session,
+    account: Account,
+    pipeline: str | None = None,
+    today: dt.date | None = None,
+    benchmarks: Mapping[int, float] | None = None,
 ) -> Diagnosis:
-    """Every rule of the registry over the last 90 days against the year before, ranked by money."""
+    """Every rule of the registry over the last 90 days against the year before, ranked by money.
+
+    ``benchmarks`` maps a stage position to a conversion into it that the user wants to compare with.
+    """
     chosen = find_pipeline(session=session, account=account, name=pipeline)
     today = today or to_local(utcnow(), zone(account.timezone)).date()
-    evidence = gather(session=session, account=account, pipeline=chosen, today=today)
+    evidence = gather(session=session, account=account, pipeline=chosen, today=today, benchmarks=benchmarks)
     findings = [f for rule in RULES for f in rule.findings(evidence)]
     notes = tuple(
-        Message("diagnose.not_enough", {"step": f"{p - 1}→{p}", "n": step_arm(evidence.total.figures, p).trials})
+        Message("diagnose.not_enough", {"step": f"{p - 1}→{p}", "n": step_arm(evidence.total, p).trials})
         for p in range(2, len(chosen.stages) + 1)
-        if step_arm(evidence.total.figures, p).trials < MIN_SAMPLE
+        if step_arm(evidence.total, p).trials < MIN_SAMPLE
     )
     return Diagnosis(
         chosen.name,
@@ -51,11 +60,12 @@ def run_diagnosis(
 
 def explained(findings: list[Finding]) -> list[Finding]:
     """A step that is worse than its history, when a manager, source or number explains it, is
-    reported through that one finding (with the step's money, if larger) rather than twice."""
+    reported through that one finding (with the step's money, if larger) rather than twice. A
+    shortfall against a plan or benchmark stays on its own: it says something else."""
     specific = {f.step: f for f in sorted(findings, key=lambda f: f.money_at_stake_per_month) if f.subject is not None}
     result = []
     for finding in findings:
-        if finding.subject is None and finding.step in specific:
+        if finding.code == StepBelowHistory.code and finding.step in specific:
             best = specific[finding.step]
             if finding.money_at_stake_per_month > best.money_at_stake_per_month:
                 specific[finding.step] = replace(best, money_at_stake_per_month=finding.money_at_stake_per_month)

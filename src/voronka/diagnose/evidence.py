@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from voronka.audit import stalled_deals
+from voronka.audit import stalled_counts
 from voronka.db import parallel_reads
-from voronka.funnel.query import FunnelQuery, View
-from voronka.funnel.report import FunnelReport, run_funnel
-from voronka.models import Account, CallAttempt, CallOutcome, Deal, DealStatus, LossReason, Pipeline
-from voronka.stats import counts
-from voronka.stats.periods import Grain, Period
+from voronka.diagnose import cube
+from voronka.diagnose.cube import NOW, PAST, YEAR, Segment, Span
+from voronka.funnel.compute import FunnelFigures
+from voronka.models import Account, Pipeline
+from voronka.stats.inputs import load_plans, plan_in_metric_units
+from voronka.stats.metrics import metric_by_key, metrics_for
 from voronka.timeutil import local_midnight_utc, zone
 
 RECENT_DAYS = 90
@@ -50,137 +50,143 @@ class Evidence:
     year: Window
     """Managers and sources are compared over the last twelve months: their differences persist,
     and a longer window gives the shrunk estimates enough data."""
-    total: FunnelReport
-    year_total: FunnelReport
-    past: FunnelReport
-    by_manager: FunnelReport
-    by_source: FunnelReport
-    speed_by_manager: dict[str | None, float]
+    total: FunnelFigures
+    past: FunnelFigures
+    year_total: FunnelFigures
+    by_manager: dict[str, FunnelFigures]
+    by_source: dict[str, FunnelFigures]
+    speed_by_manager: dict[str, float | None]
     speed_team: float | None
     speed_team_year: float | None
     speed_past: float | None
     numbers: dict[str, NumberCalls]
     numbers_past: dict[str, NumberCalls]
+    attempts: float | None
+    """Call attempts per lead lost without being reached, recently (None when no calls are logged)."""
+    attempts_past: float | None
     losses: dict[int, dict[str, int]]
     """Lost in the recent window at each stage, by cause family."""
     losses_past: dict[int, dict[str, int]]
     losses_by_source: dict[tuple[str | None, int], dict[str, int]]
-    stalled: list[tuple[str, int]]
-    """(deal, stage position) of open deals untouched for twice the usual time."""
+    stalled: dict[int, int]
+    """Open deals untouched for twice the usual time, by the position of the stage they are in."""
+    targets: dict[int, float] = field(default_factory=dict)
+    """The planned conversion into each stage over the recent window's months (``plan set conv_K``)."""
+    benchmarks: dict[int, float] = field(default_factory=dict)
+    """Conversions into stages that the user entered as a benchmark to compare with."""
 
     @property
     def average_check(self) -> float:
-        won = self.total.figures.won
-        return self.total.figures.revenue_in(self.currency) / won if won else 0.0
+        won = self.total.won
+        return self.total.revenue_in(self.currency) / won if won else 0.0
 
 
-def gather(*, session: Session, account: Account, pipeline: Pipeline, today: dt.date) -> Evidence:
+def gather(
+    *,
+    session: Session,
+    account: Account,
+    pipeline: Pipeline,
+    today: dt.date,
+    benchmarks: Mapping[int, float] | None = None,
+) -> Evidence:
     recent = Window(today - dt.timedelta(days=RECENT_DAYS), today)
     history = Window(recent.start - dt.timedelta(days=HISTORY_DAYS), recent.start)
     year = Window(today - dt.timedelta(days=HISTORY_DAYS), today)
-
-    def funnel(window: Window, by: str | None = None) -> Callable[[Session], FunnelReport]:
-        query = FunnelQuery(pipeline=pipeline.name, date_from=window.start, date_to=window.end, view=View.PERIOD, by=by)
-        return lambda own: run_funnel(session=own, account=account, query=query)
-
     tz = zone(account.timezone)
+    span = Span(*(local_midnight_utc(day, tz) for day in (history.start, year.start, recent.start, today)))
+    names = tuple(s.name for s in pipeline.stages)
     tasks: dict[str, Callable[[Session], Any]] = {
-        "total": funnel(recent),
-        "year_total": funnel(year),
-        "past": funnel(history),
-        "by_manager": funnel(year, "manager"),
-        "by_source": funnel(year, "source"),
-        "speed_by_manager": lambda own: _speeds(own, account, pipeline, year, by_manager=True),
-        "speed_team": lambda own: _speeds(own, account, pipeline, recent, by_manager=False).get(None),
-        "speed_team_year": lambda own: _speeds(own, account, pipeline, year, by_manager=False).get(None),
-        "speed_past": lambda own: _speeds(own, account, pipeline, history, by_manager=False).get(None),
-        "numbers": lambda own: _numbers(own, pipeline, recent, account),
-        "numbers_past": lambda own: _numbers(own, pipeline, history, account),
-        "losses": lambda own: _losses(own, pipeline, recent, account),
-        "losses_past": lambda own: _losses(own, pipeline, history, account),
-        "losses_by_source": lambda own: _losses_by_source(own, pipeline, year, account),
-        "stalled": lambda own: stalled_deals(own, pipeline, local_midnight_utc(today, tz)),
+        "entries": lambda own: cube.count_entries(own, pipeline.id, span),
+        "closures": lambda own: cube.count_closures(own, pipeline.id, span),
+        "stalled": lambda own: stalled_counts(own, pipeline, span.end),
+        "speeds": lambda own: cube.count_speeds(own, pipeline.id, span),
+        "numbers": lambda own: cube.count_numbers(own, pipeline.id, span),
+        "attempts": lambda own: cube.count_attempts_on_unreached(own, pipeline.id, span),
+        "targets": lambda own: _targets(own, pipeline, recent),
     }
-    results = dict(zip(tasks, parallel_reads(session, list(tasks.values())), strict=True))
-    return Evidence(pipeline=pipeline, currency=account.currency, recent=recent, history=history, year=year, **results)
-
-
-def _speeds(
-    session: Session, account: Account, pipeline: Pipeline, window: Window, *, by_manager: bool
-) -> dict[str | None, float]:
-    """Median speed to lead (seconds) of the window's leads, per manager name or for the team."""
-    grid = counts.Grid(session, account, pipeline, Grain.DAY, (Period("window", window.start, window.end),))
-    cut = counts.CUTS["manager"] if by_manager else None
-    medians = {cut_id: value for (cut_id, _), _, value in counts.speed_medians(grid, cut)}
-    if not by_manager:
-        return medians
-    from voronka.models import User
-
-    ids = [i for i in medians if i is not None]
-    names = {row[0]: row[1] for row in session.execute(select(User.id, User.name).where(User.id.in_(ids)))}
-    return {names.get(i): v for i, v in medians.items()}
-
-
-def _bounds(window: Window, account: Account) -> tuple[dt.datetime, dt.datetime]:
-    tz = zone(account.timezone)
-    return local_midnight_utc(window.start, tz), local_midnight_utc(window.end, tz)
-
-
-def _numbers(session: Session, pipeline: Pipeline, window: Window, account: Account) -> dict[str, NumberCalls]:
-    start, end = _bounds(window, account)
-    answered = func.sum(case((CallAttempt.outcome == CallOutcome.ANSWERED.value, 1), else_=0))
-    rows = session.execute(
-        select(CallAttempt.outgoing_number, func.count(), answered)
-        .join(Deal, Deal.id == CallAttempt.deal_id)
-        .where(
-            Deal.pipeline_id == pipeline.id,
-            CallAttempt.at >= start,
-            CallAttempt.at < end,
-            CallAttempt.outgoing_number.is_not(None),
-        )
-        .group_by(CallAttempt.outgoing_number)
+    found = dict(zip(tasks, parallel_reads(session, list(tasks.values())), strict=True))
+    speeds: cube.SpeedHistogram = found["speeds"]
+    closures: cube.Closures = found["closures"]
+    counted = cube.make_cube(session, names, found["entries"], closures.outcomes)
+    losses = closures.losses
+    numbers: dict[cube.NumberKey, tuple[int, int]] = found["numbers"]
+    calls_logged = bool(numbers)
+    return Evidence(
+        pipeline=pipeline,
+        currency=account.currency,
+        recent=recent,
+        history=history,
+        year=year,
+        total=counted.figures(NOW),
+        past=counted.figures(PAST),
+        year_total=counted.figures(YEAR),
+        by_manager=counted.by_manager(YEAR),
+        by_source=counted.by_source(YEAR),
+        speed_by_manager={name: speeds.median_seconds(YEAR, i) for i, name in counted.manager_names.items()},
+        speed_team=speeds.median_seconds(NOW),
+        speed_team_year=speeds.median_seconds(YEAR),
+        speed_past=speeds.median_seconds(PAST),
+        numbers=_numbers(numbers, NOW),
+        numbers_past=_numbers(numbers, PAST),
+        attempts=_attempts(found["attempts"], NOW) if calls_logged else None,
+        attempts_past=_attempts(found["attempts"], PAST) if calls_logged else None,
+        losses=_losses(losses, NOW),
+        losses_past=_losses(losses, PAST),
+        losses_by_source=_losses_by_source(losses, YEAR, counted.source_names),
+        stalled=found["stalled"],
+        targets=found["targets"],
+        benchmarks=dict(benchmarks or {}),
     )
-    return {str(n): NumberCalls(str(n), int(a), int(ok or 0)) for n, a, ok in rows}
 
 
-def _losses(session: Session, pipeline: Pipeline, window: Window, account: Account) -> dict[int, dict[str, int]]:
-    start, end = _bounds(window, account)
-    rows = session.execute(
-        select(Deal.furthest_position, LossReason.family, func.count())
-        .join(LossReason, LossReason.id == Deal.loss_reason_id)
-        .where(
-            Deal.pipeline_id == pipeline.id,
-            Deal.status == DealStatus.LOST.value,
-            Deal.closed_at >= start,
-            Deal.closed_at < end,
-        )
-        .group_by(Deal.furthest_position, LossReason.family)
-    )
-    found: dict[int, dict[str, int]] = defaultdict(dict)
-    for position, family, count in rows:
-        found[int(position)][str(family)] = int(count)
-    return dict(found)
+def _numbers(counts: Mapping[cube.NumberKey, tuple[int, int]], segments: frozenset[Segment]) -> dict[str, NumberCalls]:
+    totals: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for (segment, number), (attempts, answered) in counts.items():
+        if segment in segments:
+            totals[number][0] += attempts
+            totals[number][1] += answered
+    return {number: NumberCalls(number, a, ok) for number, (a, ok) in totals.items()}
+
+
+def _attempts(counts: Mapping[int, tuple[int, int]], segments: frozenset[Segment]) -> float | None:
+    leads = sum(counts[s][0] for s in segments if s in counts)
+    attempts = sum(counts[s][1] for s in segments if s in counts)
+    return attempts / leads if leads else None
+
+
+def _losses(counts: Mapping[cube.LossKey, int], segments: frozenset[Segment]) -> dict[int, dict[str, int]]:
+    found: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for (segment, _, position, family), n in counts.items():
+        if segment in segments:
+            found[position][family] += n
+    return {position: dict(mix) for position, mix in found.items()}
 
 
 def _losses_by_source(
-    session: Session, pipeline: Pipeline, window: Window, account: Account
+    counts: Mapping[cube.LossKey, int], segments: frozenset[Segment], names: Mapping[int, str]
 ) -> dict[tuple[str | None, int], dict[str, int]]:
-    from voronka.models import Source
+    found: dict[tuple[str | None, int], dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for (segment, source_id, position, family), n in counts.items():
+        if segment in segments:
+            found[(names.get(source_id) if source_id is not None else None, position)][family] += n
+    return {key: dict(mix) for key, mix in found.items()}
 
-    start, end = _bounds(window, account)
-    rows = session.execute(
-        select(Source.name, Deal.furthest_position, LossReason.family, func.count())
-        .join(LossReason, LossReason.id == Deal.loss_reason_id)
-        .outerjoin(Source, Source.id == Deal.source_id)
-        .where(
-            Deal.pipeline_id == pipeline.id,
-            Deal.status == DealStatus.LOST.value,
-            Deal.closed_at >= start,
-            Deal.closed_at < end,
-        )
-        .group_by(Source.name, Deal.furthest_position, LossReason.family)
-    )
-    found: dict[tuple[str | None, int], dict[str, int]] = defaultdict(dict)
-    for source, position, family, count in rows:
-        found[(source, int(position))][str(family)] = int(count)
-    return dict(found)
+
+def _targets(session: Session, pipeline: Pipeline, window: Window) -> dict[int, float]:
+    """The team's planned conversion into each stage, averaged over the window's months."""
+    metrics = metrics_for([s.name for s in pipeline.stages])
+    positions = {f"conv_{p}": p for p in range(2, len(pipeline.stages))} | {"sales_conv": len(pipeline.stages)}
+    planned: dict[int, list[float]] = defaultdict(list)
+    for plan in load_plans(session, pipeline, _months(window)):
+        position = positions.get(plan.metric)
+        if position is not None and plan.manager_id is None and plan.source_id is None:
+            planned[position].append(plan_in_metric_units(metric_by_key(metrics, plan.metric), plan.value))
+    return {position: sum(values) / len(values) for position, values in planned.items()}
+
+
+def _months(window: Window) -> list[dt.date]:
+    months, day = [], dt.date(window.start.year, window.start.month, 1)
+    while day < window.end:
+        months.append(day)
+        day = dt.date(day.year + day.month // 12, day.month % 12 + 1, 1)
+    return months

@@ -9,13 +9,16 @@ from typing import ClassVar, Protocol
 
 from voronka.diagnose.evidence import Evidence, NumberCalls
 from voronka.diagnose.model import MIN_SAMPLE, SHOWN, Cause, Finding, Subject
-from voronka.experiments import Arm, probability_b_beats_a
+from voronka.experiments import Arm, beta_cdf, probability_b_beats_a
 from voronka.funnel.compute import FunnelFigures
 from voronka.i18n import Message
 
 MIN_GAP = 0.04
 NUMBER_GAP = 0.15
 FAMILY_RISE = 0.10
+FEW_ATTEMPTS = 3.0
+"""Calls on a lead before giving up: fewer ignores the lesson's advice of several attempts on day one."""
+ATTEMPTS_DROP = 0.75
 
 
 class Rule(Protocol):
@@ -37,7 +40,7 @@ def downstream(figures: FunnelFigures, position: int) -> float:
 
 
 def monthly_revenue(evidence: Evidence) -> float:
-    return evidence.total.figures.revenue_in(evidence.currency) / evidence.recent.months
+    return evidence.total.revenue_in(evidence.currency) / evidence.recent.months
 
 
 def _percent(value: float | None) -> str:
@@ -67,6 +70,8 @@ def contact_causes(
     worst = _worst_number(evidence)
     if not numbers:
         return causes
+    if evidence.attempts is not None:
+        causes.append(_attempts_cause(evidence.attempts, evidence.attempts_past))
     causes.append(
         Cause(
             "spam_number",
@@ -81,6 +86,20 @@ def contact_causes(
         )
     )
     return sorted(causes, key=lambda c: not c.supported)
+
+
+def _attempts_cause(attempts: float, before: float | None) -> Cause:
+    """Giving up too early: few calls on the leads that were never reached, or fewer than before."""
+    few = attempts < FEW_ATTEMPTS or (before is not None and attempts <= ATTEMPTS_DROP * before)
+    return Cause(
+        "few_attempts",
+        Message("diagnose.cause.few_attempts"),
+        Message(
+            "diagnose.evidence.attempts",
+            {"now": f"{attempts:.1f}", "before": "—" if before is None else f"{before:.1f}"},
+        ),
+        few,
+    )
 
 
 def _worst_number(evidence: Evidence) -> tuple[NumberCalls, float, float] | None:
@@ -127,19 +146,16 @@ class StepBelowHistory:
     code: ClassVar[str] = "step_below_history"
 
     def findings(self, evidence: Evidence) -> Iterable[Finding]:
-        names = evidence.total.figures.stages
+        names = evidence.total.stages
         for position in range(2, len(names) + 1):
-            now, before = step_arm(evidence.total.figures, position), step_arm(evidence.past.figures, position)
+            now, before = step_arm(evidence.total, position), step_arm(evidence.past, position)
             if now.trials < MIN_SAMPLE or before.trials < MIN_SAMPLE or not now.rate or before.rate is None:
                 continue
             gap = before.rate - now.rate
             worse = probability_b_beats_a(now, before)
             if worse < SHOWN or gap < MIN_GAP:
                 continue
-            if position == 2:
-                causes = contact_causes(evidence, evidence.speed_team, evidence.speed_past)
-            else:
-                causes = loss_causes(evidence.losses.get(position - 1, {}), evidence.losses_past.get(position - 1, {}))
+            causes = step_causes(evidence, position)
             yield Finding(
                 self.code,
                 (position - 1, position),
@@ -156,6 +172,51 @@ class StepBelowHistory:
             )
 
 
+def step_causes(evidence: Evidence, position: int) -> list[Cause]:
+    """The team-wide causes of a weak step, each with what the data say about it."""
+    if position == 2:
+        return contact_causes(evidence, evidence.speed_team, evidence.speed_past)
+    return loss_causes(evidence.losses.get(position - 1, {}), evidence.losses_past.get(position - 1, {}))
+
+
+class StepBelowReference:
+    """A step converting worse now than a set figure: the account's own plan or a benchmark the
+    user entered (never a made-up industry norm)."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.code = f"step_below_{kind}"
+
+    def findings(self, evidence: Evidence) -> Iterable[Finding]:
+        references = evidence.targets if self.kind == "target" else evidence.benchmarks
+        stages = len(evidence.total.stages)
+        for position, reference in sorted(references.items()):
+            if not 2 <= position <= stages:
+                continue
+            now = step_arm(evidence.total, position)
+            if now.trials < MIN_SAMPLE or not now.rate:
+                continue
+            worse = beta_cdf(reference, 1 + now.successes, 1 + now.failures)
+            gap = reference - now.rate
+            if worse < SHOWN or gap < MIN_GAP:
+                continue
+            causes = step_causes(evidence, position)
+            yield Finding(
+                self.code,
+                (position - 1, position),
+                None,
+                now.rate,
+                reference,
+                self.kind,
+                now.trials,
+                worse,
+                monthly_revenue(evidence) * gap / now.rate,
+                tuple(causes),
+                hypotheses(causes),
+                len(references),
+            )
+
+
 class GroupBelowTeam:
     """A manager or source converting worse at a step than the rest of the team (shrunk estimates)."""
 
@@ -164,12 +225,11 @@ class GroupBelowTeam:
         self.code = f"{kind}_below_team"
 
     def findings(self, evidence: Evidence) -> Iterable[Finding]:
-        report = evidence.by_manager if self.kind == "manager" else evidence.by_source
-        team = evidence.year_total.figures
-        groups = [g for g in report.groups or () if g.value is not None]
+        groups = evidence.by_manager if self.kind == "manager" else evidence.by_source
+        team = evidence.year_total
         comparisons = len(groups) * (len(team.stages) - 1)
         for position in range(2, len(team.stages) + 1):
-            arms = {g.value: step_arm(g.figures, position) for g in groups if g.value is not None}
+            arms = {value: step_arm(figures, position) for value, figures in groups.items()}
             prior = _prior([a for a in arms.values() if a.trials >= 10])
             for value, arm in arms.items():
                 finding = self._judge(evidence, position, value, arm, step_arm(team, position), prior)
@@ -182,16 +242,14 @@ class GroupBelowTeam:
         others = Arm(team.trials - arm.trials, max(team.successes - arm.successes, 0))
         if arm.trials < MIN_SAMPLE or others.trials < MIN_SAMPLE or others.rate is None:
             return None
-        from scipy import stats  # loaded on first use: it takes most of a second
-
         alpha, beta = prior[0] + arm.successes, prior[1] + arm.failures
         shrunk = alpha / (alpha + beta)
-        worse = float(stats.beta.cdf(others.rate, alpha, beta))
+        worse = beta_cdf(others.rate, alpha, beta)
         gap = others.rate - shrunk
         if worse < SHOWN or gap < MIN_GAP:
             return None
         monthly_entries = arm.trials / evidence.year.months
-        money = monthly_entries * gap * downstream(evidence.total.figures, position) * evidence.average_check
+        money = monthly_entries * gap * downstream(evidence.total, position) * evidence.average_check
         causes = self._causes(evidence, position, value)
         return Finding(
             self.code,
@@ -255,7 +313,7 @@ class OutgoingNumber:
         past = evidence.numbers_past.get(number.number)
         past_rate = past.answered / past.attempts if past and past.attempts else None
         money = (number.attempts / evidence.recent.months) * (other_rate - rate)
-        money *= downstream(evidence.total.figures, 2) * evidence.average_check
+        money *= downstream(evidence.total, 2) * evidence.average_check
         evidence_text = Message(
             "diagnose.evidence.number_history",
             {
@@ -289,27 +347,27 @@ class StalledDeals:
     minimum: ClassVar[int] = 5
 
     def findings(self, evidence: Evidence) -> Iterable[Finding]:
-        stalled = evidence.stalled
-        if len(stalled) < self.minimum:
+        stalled = sum(evidence.stalled.values())
+        if stalled < self.minimum:
             return
-        figures = evidence.total.figures
+        figures = evidence.total
         # The backlog is a stock: spread over the recent window it was built up in, as money a month.
-        backlog = sum(downstream(figures, position) for _, position in stalled) * evidence.average_check
+        backlog = sum(downstream(figures, p) * n for p, n in evidence.stalled.items()) * evidence.average_check
         money = backlog / evidence.recent.months
         cause = Cause(
             "stalled",
             Message("diagnose.cause.stalled"),
-            Message("diagnose.evidence.stalled", {"count": len(stalled)}),
+            Message("diagnose.evidence.stalled", {"count": stalled}),
             True,
         )
         yield Finding(
             self.code,
             None,
             None,
-            float(len(stalled)),
+            float(stalled),
             0.0,
             "history",
-            len(stalled),
+            stalled,
             1.0,
             money,
             (cause,),
@@ -319,6 +377,8 @@ class StalledDeals:
 
 RULES: tuple[Rule, ...] = (
     StepBelowHistory(),
+    StepBelowReference("target"),
+    StepBelowReference("benchmark"),
     GroupBelowTeam("manager"),
     GroupBelowTeam("source"),
     OutgoingNumber(),
