@@ -14,6 +14,8 @@ from voronka.cli.options import PipelineOption
 from voronka.cli.state import State, state_of
 from voronka.db import session_factory
 from voronka.importers import ImportReport, ImportTarget, import_file
+from voronka.importers.maps import load_map
+from voronka.importers.run import pipeline_for_file
 
 import_app = typer.Typer(help="Import data from files.", no_args_is_help=True)
 
@@ -50,7 +52,7 @@ def deals(
         str | None,
         typer.Option(
             "--format",
-            help="File format: deals or events (default: detected from the header); "
+            help="File format: deals, events, amocrm or bitrix24 (default: detected from the header); "
             "json or table: how to print the report.",
         ),
     ] = None,
@@ -58,12 +60,21 @@ def deals(
         Path | None,
         typer.Option("--history", help="Stage history file (deal_id, stage, entered_at) to import too."),
     ] = None,
+    column_map: Annotated[
+        Path | None,
+        typer.Option("--map", help="A TOML map saying which column feeds which field (docs/import.md)."),
+    ] = None,
+    create_pipeline: Annotated[
+        bool,
+        typer.Option("--create-pipeline", help="Create the pipeline from the file's stages if it does not exist."),
+    ] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Check and report; write nothing.")] = False,
     report_format: Annotated[str, typer.Option("--report", help="How to print the report: table or json.")] = "table",
 ) -> None:
     """Import deals; re-importing the same ids updates them. Bad rows are listed, good rows land.
 
-    Example: voronka import deals leads.csv --pipeline Продажи --dry-run
+    Examples: voronka import deals leads.csv --pipeline Продажи --dry-run ·
+    voronka import deals amocrm_export.csv --create-pipeline · voronka import deals Leads.csv --map x_education.toml
     """
     state = state_of(ctx)
     if format in REPORT_FORMATS:
@@ -84,8 +95,17 @@ def deals(
             account = default_account(
                 session=session, timezone=state.settings.timezone, currency=state.settings.currency
             )
-            target = ImportTarget(session, account, find_pipeline(session=session, account=account, name=pipeline))
-            report = import_file(target=target, path=file, format=format, history=history, progress=bar)
+            chosen_map = load_map(column_map) if column_map is not None else None
+            if create_pipeline:
+                found = pipeline_for_file(
+                    session=session, account=account, path=file, name=pipeline, format=format, column_map=chosen_map
+                )
+            else:
+                found = find_pipeline(session=session, account=account, name=pipeline)
+            target = ImportTarget(session, account, found)
+            report = import_file(
+                target=target, path=file, format=format, history=history, progress=bar, column_map=chosen_map
+            )
             report.dry_run = dry_run
             if dry_run:
                 session.rollback()

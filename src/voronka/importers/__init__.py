@@ -5,9 +5,19 @@ from __future__ import annotations
 from voronka.importers.base import DealRecord, EventRecord, Importer, ImportReport, ImportTarget, Progress
 from voronka.importers.deals import DealsImporter
 from voronka.importers.events import EventsImporter
+from voronka.importers.mapped import MappedImporter
+from voronka.importers.maps import builtin_map
 from voronka.importers.run import import_file
 
-IMPORTERS: dict[str, Importer] = {importer.name: importer for importer in (DealsImporter(), EventsImporter())}
+IMPORTERS: dict[str, Importer] = {
+    importer.name: importer
+    for importer in (
+        DealsImporter(),
+        EventsImporter(),
+        MappedImporter(builtin_map("amocrm")),
+        MappedImporter(builtin_map("bitrix24")),
+    )
+}
 
 __all__ = [
     "IMPORTERS",
@@ -16,6 +26,7 @@ __all__ = [
     "ImportReport",
     "ImportTarget",
     "Importer",
+    "MappedImporter",
     "Progress",
     "import_file",
 ]

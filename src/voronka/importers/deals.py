@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -36,7 +36,7 @@ ENTERED_PREFIX = "entered:"
 
 
 @dataclass(frozen=True)
-class _Layout:
+class Layout:
     """Which column holds what, resolved once from the header."""
 
     columns: dict[str, int]
@@ -56,9 +56,9 @@ class DealsImporter:
         return set(REQUIRED) <= header
 
     def check_header(self, table: TableFile, target: ImportTarget) -> None:
-        self._layout(table, target)
+        self.layout(table, target)
 
-    def _layout(self, table: TableFile, target: ImportTarget) -> _Layout:
+    def layout(self, table: TableFile, target: ImportTarget) -> Layout:
         normalised = [h.strip() for h in table.header]
         lowered = [h.casefold() for h in normalised]
         missing = [c for c in REQUIRED if c not in lowered]
@@ -85,7 +85,7 @@ class DealsImporter:
                 entered.append((index, positions[stage], name))
             elif name:
                 custom.append((index, name))
-        return _Layout(
+        return Layout(
             columns=columns,
             entered=tuple(entered),
             custom=tuple(custom),
@@ -97,24 +97,28 @@ class DealsImporter:
         )
 
     def records(self, table: TableFile, target: ImportTarget, report: ImportReport) -> Iterator[DealRecord]:
-        layout = self._layout(table, target)
-        first_line: dict[str, int] = {}
-        for line, cells in table.rows():
-            try:
-                record = _record(line, cells, layout)
-            except RowError as error:
-                report.rejected.append(Rejected(line, error.message))
-                continue
-            seen = first_line.setdefault(record.external_id, line)
-            if seen != line:
-                report.rejected.append(
-                    Rejected(line, Message("import.duplicate_id", {"id": record.external_id, "first_line": seen}))
-                )
-                continue
-            yield record
+        return records_of(table.rows(), self.layout(table, target), report)
 
 
-def _values(cells: list[str], layout: _Layout) -> dict[str, str | None]:
+def records_of(rows: Iterable[tuple[int, list[str]]], layout: Layout, report: ImportReport) -> Iterator[DealRecord]:
+    """Records of rows in the canonical columns of ``layout``; bad and repeated rows are rejected."""
+    first_line: dict[str, int] = {}
+    for line, cells in rows:
+        try:
+            record = _record(line, cells, layout)
+        except RowError as error:
+            report.rejected.append(Rejected(line, error.message))
+            continue
+        seen = first_line.setdefault(record.external_id, line)
+        if seen != line:
+            report.rejected.append(
+                Rejected(line, Message("import.duplicate_id", {"id": record.external_id, "first_line": seen}))
+            )
+            continue
+        yield record
+
+
+def _values(cells: list[str], layout: Layout) -> dict[str, str | None]:
     """The known columns of one row, cleaned (``None`` for empty)."""
     size = len(cells)
     return {name: clean(cells[index]) if index < size else None for name, index in layout.columns.items()}
@@ -127,7 +131,7 @@ def _required(values: dict[str, str | None], name: str) -> str:
     return value
 
 
-def _record(line: int, cells: list[str], layout: _Layout) -> DealRecord:
+def _record(line: int, cells: list[str], layout: Layout) -> DealRecord:
     values = _values(cells, layout)
     get = values.get
     external_id = _required(values, "id")
@@ -164,7 +168,7 @@ def _record(line: int, cells: list[str], layout: _Layout) -> DealRecord:
     )
 
 
-def _status(given: DealStatus | None, position: int, layout: _Layout, stage_name: str) -> DealStatus:
+def _status(given: DealStatus | None, position: int, layout: Layout, stage_name: str) -> DealStatus:
     """A deal in the won stage is won; saying otherwise is a contradiction, not a guess to make."""
     if position == layout.last_position:
         if given in (None, DealStatus.WON):
@@ -173,7 +177,7 @@ def _status(given: DealStatus | None, position: int, layout: _Layout, stage_name
     return given or DealStatus.OPEN
 
 
-def _entries(cells: list[str], layout: _Layout, status: DealStatus) -> tuple[tuple[int, Any], ...]:
+def _entries(cells: list[str], layout: Layout, status: DealStatus) -> tuple[tuple[int, Any], ...]:
     entries = []
     size = len(cells)
     for index, position, header in layout.entered:
@@ -200,7 +204,7 @@ def _amount(text: str | None, currency: str) -> int | None:
         raise RowError(Message("import.bad_amount", {"value": text})) from None
 
 
-def _custom(cells: list[str], layout: _Layout) -> dict[str, Any]:
+def _custom(cells: list[str], layout: Layout) -> dict[str, Any]:
     size = len(cells)
     custom = {}
     for index, name in layout.custom:

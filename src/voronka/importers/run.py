@@ -10,14 +10,17 @@ from typing import TypeVar, cast
 from sqlalchemy import Table
 from sqlalchemy.orm import Session
 
+from voronka.accounts import create_pipeline, find_pipeline, list_pipelines
 from voronka.db import refresh_statistics
 from voronka.errors import ImportFailed
 from voronka.i18n import Message
 from voronka.importers.base import DealRecord, EventRecord, ImportReport, ImportTarget, Progress
 from voronka.importers.events import write_events
+from voronka.importers.mapped import first_pipeline_in, stages_in_file
+from voronka.importers.maps import ColumnMap
 from voronka.importers.tables import open_table
 from voronka.importers.writer import DealWriter
-from voronka.models import Deal, StageReach
+from voronka.models import Account, Deal, Pipeline, StageReach
 
 PROGRESS_EVERY = 2_000
 BULK_ROWS = 100_000
@@ -34,19 +37,21 @@ def import_file(
     format: str | None = None,
     history: Path | None = None,
     progress: Progress | None = None,
+    column_map: ColumnMap | None = None,
 ) -> ImportReport:
     """Import ``path`` (and its stage history ``history``) into ``target``'s pipeline.
 
-    Bad rows are listed in the report; a file that cannot be read raises ``ImportFailed`` before
-    anything is written. The caller commits (or rolls back, for a dry run).
+    ``column_map`` reads any other table (``--map``). Bad rows are listed in the report; a file that
+    cannot be read raises ``ImportFailed`` before anything is written. The caller commits (or rolls
+    back, for a dry run).
     """
-    from voronka.importers import IMPORTERS
+    from voronka.importers import IMPORTERS, MappedImporter
 
     if format is not None and format not in IMPORTERS:
         raise ImportFailed(reason=Message("import.unknown_format", {"name": format, "names": ", ".join(IMPORTERS)}))
     table = open_table(path)
     format = format or detect_format(table.header)
-    importer = IMPORTERS[format]
+    importer = MappedImporter(column_map) if column_map is not None else IMPORTERS[format]
     importer.check_header(table, target)
     history_table = None
     if history is not None:
@@ -56,7 +61,7 @@ def import_file(
     if progress is not None:
         progress.start(table.rows_estimate)
     records = importer.records(table, target, report)
-    if format == "events":
+    if format == "events" and column_map is None:
         events = _counted(records, progress)
         write_events(target, [e for e in events if isinstance(e, EventRecord)], report)
         return report
@@ -101,7 +106,8 @@ def report_indexes_rebuilt_after(session: Session, *, large: bool) -> Iterator[N
 
 
 def detect_format(header: tuple[str, ...]) -> str:
-    """``events`` for a stage-history header, else the canonical ``deals`` format."""
+    """The first registered format that recognises the header (stage history, the CRM exports),
+    else the canonical ``deals`` format."""
     from voronka.importers import IMPORTERS
 
     lowered = {h.strip().casefold() for h in header}
@@ -122,3 +128,33 @@ def _counted(records: Iterable[T], progress: Progress | None) -> Iterator[T]:
             pending = 0
     if progress is not None and pending:
         progress.advance(pending)
+
+
+def pipeline_for_file(
+    *,
+    session: Session,
+    account: Account,
+    path: Path,
+    name: str | None = None,
+    format: str | None = None,
+    column_map: ColumnMap | None = None,
+) -> Pipeline:
+    """The pipeline to import ``path`` into, created from the file when it does not exist yet.
+
+    Its name is ``name``, else the map's, else the first pipeline the file names, else the file's
+    stem; its stages are the map's, else the file's stage values in order of first appearance and
+    the won stage last (reorder them afterwards if the file's order was not the funnel's).
+    """
+    from voronka.importers import IMPORTERS, MappedImporter
+
+    chosen = column_map
+    if chosen is None:
+        importer = IMPORTERS.get(format or detect_format(open_table(path).header))
+        if not isinstance(importer, MappedImporter):
+            return find_pipeline(session=session, account=account, name=name)
+        chosen = importer.column_map
+    named = name or chosen.pipeline_name or first_pipeline_in(path, chosen) or path.stem
+    existing = {p.name.casefold(): p for p in list_pipelines(session=session, account=account)}
+    if named.casefold() in existing:
+        return existing[named.casefold()]
+    return create_pipeline(session=session, account=account, name=named, stages=stages_in_file(path, chosen))

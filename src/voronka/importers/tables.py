@@ -10,6 +10,7 @@ import csv
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass
+from html.parser import HTMLParser
 from pathlib import Path
 
 from voronka.errors import ImportFailed
@@ -19,6 +20,8 @@ _SAMPLE = 64 * 1024
 _CHUNK = 1 << 20
 _DELIMITERS = (",", ";", "\t")
 _XLSX_MAGIC = b"PK\x03\x04"
+_HTML = "html"
+"""The ``delimiter`` of a table read from an HTML page (Bitrix24 saves its Excel export as one)."""
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,9 @@ class TableFile:
 
     def rows(self) -> Iterator[tuple[int, list[str]]]:
         """(line number in the file, cells) for every data row; blank rows are skipped."""
+        if self.delimiter == _HTML:
+            yield from _html_rows(self.path, self.encoding or "utf-8")[1:]
+            return
         if self.encoding is None:
             yield from _xlsx_rows(self.path, sheet=self.sheet)
             return
@@ -60,6 +66,8 @@ def open_table(path: Path, sheet: str | tuple[str, ...] | None = None) -> TableF
         raise _fail("empty", file=path.name)
     if head.startswith(_XLSX_MAGIC):
         return _open_xlsx(path, sheet)
+    if _looks_like_html(head):
+        return _open_html(path)
     if b"\x00" in head:
         raise _fail("not_text", file=path.name)
     encoding = _detect_encoding(path)
@@ -143,3 +151,57 @@ def _cell_text(value: object) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)
+
+
+def _looks_like_html(head: bytes) -> bool:
+    start = head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1024].lower()
+    return start.startswith((b"<html", b"<!doctype", b"<table", b"<meta", b"<?xml")) and b"<t" in head.lower()
+
+
+class _TableParser(HTMLParser):
+    """The rows of the first table of a page: each ``<tr>``'s ``<th>``/``<td>`` texts."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.rows: list[tuple[int, list[str]]] = []
+        self._row: list[str] | None = None
+        self._cell: list[str] | None = None
+        self._tables = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "table":
+            self._tables += 1
+        elif tag == "tr" and self._tables == 1:
+            self._row = []
+        elif tag in ("td", "th") and self._row is not None:
+            self._cell = []
+        elif tag == "br" and self._cell is not None:
+            self._cell.append(" ")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("td", "th") and self._row is not None and self._cell is not None:
+            self._row.append(" ".join("".join(self._cell).split()))
+            self._cell = None
+        elif tag == "tr" and self._row is not None:
+            if any(c.strip() for c in self._row):
+                self.rows.append((self.getpos()[0], self._row))
+            self._row = None
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def _html_rows(path: Path, encoding: str) -> list[tuple[int, list[str]]]:
+    parser = _TableParser()
+    parser.feed(path.read_text(encoding=encoding, errors="replace"))
+    parser.close()
+    return parser.rows
+
+
+def _open_html(path: Path) -> TableFile:
+    encoding = _detect_encoding(path)
+    rows = _html_rows(path, encoding)
+    if not rows or not any(h.strip() for h in rows[0][1]):
+        raise _fail("no_header", file=path.name)
+    return TableFile(path, tuple(h.strip() for h in rows[0][1]), encoding, _HTML, len(rows) - 1)
