@@ -112,3 +112,21 @@ class ImportFailed(VoronkaError):
     """A file that cannot be read at all; nothing was imported."""
 
     key = "error.import_failed"
+
+
+class ConnectionNotFound(NotFound):
+    """No CRM connection of that name."""
+
+    key = "error.connection_not_found"
+
+
+class ConnectorFailed(VoronkaError):
+    """A CRM answered with something the sync cannot use, or not at all; what was synced stays."""
+
+    key = "error.connector_failed"
+
+
+class ConnectorAuthFailed(ConnectorFailed):
+    """The CRM refused the stored credentials."""
+
+    key = "error.connector_auth"

@@ -391,3 +391,28 @@ class Hypothesis(Base):
     created_at: Mapped[dt.datetime]
     closed_at: Mapped[dt.datetime | None]
     verdict: Mapped[str | None] = mapped_column(String(500))
+
+
+class Connection(Base):
+    """A CRM the account syncs from: what kind, where, and how far the last sync got.
+
+    Secrets (tokens, keys) are not here: they live in the secrets file under ``secret_ref``
+    (see ``voronka.connectors.store``), so a copy of the database gives no access to the CRM.
+    """
+
+    __tablename__ = "connections"
+    __table_args__ = (UniqueConstraint("account_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(32))
+    base_url: Mapped[str] = mapped_column(String(500))
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    """What is not secret: a company id, which pipelines to take."""
+    state: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    """The sync's cursor: where an interrupted sync resumes and an incremental one starts."""
+    secret_ref: Mapped[str] = mapped_column(String(64))
+    webhook_token_hash: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[dt.datetime]
+    last_synced_at: Mapped[dt.datetime | None]

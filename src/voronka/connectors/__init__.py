@@ -1,16 +1,11 @@
-"""Connectors to CRM APIs (amoCRM, Bitrix24, RetailCRM, YCLIENTS), listed in an explicit registry.
-
-None is built yet; the registry exists so that the catalogue states truthfully what voronka can
-sync with (nothing, so far).
-"""
+"""Connectors to CRM APIs, listed in an explicit registry: each reads a CRM's pipelines, deals and
+stage history for ``voronka sync`` (see connectors.sync)."""
 
 from __future__ import annotations
 
-from typing import Protocol
+from voronka.connectors.amocrm import AmoCrmConnector
+from voronka.connectors.base import Connector
 
+CONNECTORS: dict[str, Connector] = {connector.name: connector for connector in (AmoCrmConnector(),)}
 
-class Connector(Protocol):
-    name: str
-
-
-CONNECTORS: dict[str, Connector] = {}
+__all__ = ["CONNECTORS", "Connector"]

@@ -1,0 +1,139 @@
+"""HTTP for connectors: one place that paces requests, backs off and retries, and turns what a CRM
+answers into data or a named error."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from voronka.errors import ConnectorAuthFailed, ConnectorFailed
+from voronka.i18n import Message
+
+RETRIED_STATUSES = frozenset({429, 500, 502, 503, 504})
+"""Rate limits (amoCRM 429, Bitrix24 503 QUERY_LIMIT_EXCEEDED, RetailCRM 503) and passing failures."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 8
+    first_wait: float = 0.5
+    max_wait: float = 30.0
+
+    def wait(self, attempt: int, retry_after: str | None) -> float:
+        """Seconds before retry ``attempt`` (from 1): the server's Retry-After if it gives one."""
+        if retry_after is not None:
+            try:
+                return min(max(float(retry_after), 0.0), self.max_wait)
+            except ValueError:
+                pass
+        return float(min(self.first_wait * 2 ** (attempt - 1), self.max_wait))
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Who the client talks to, for messages: the CRM's name, the connection's name and kind."""
+
+    crm: str
+    connection: str
+    kind: str
+    base_url: str
+
+
+class Http:
+    """A paced, retrying JSON client for one CRM connection."""
+
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        *,
+        headers: Mapping[str, str] | None = None,
+        requests_per_second: float | None = None,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        timeout: float = 60.0,
+    ) -> None:
+        self.endpoint = endpoint
+        self.client = httpx.Client(base_url=endpoint.base_url, headers=dict(headers or {}), timeout=timeout)
+        self.interval = 1 / requests_per_second if requests_per_second else 0.0
+        self.retry = retry or RetryPolicy()
+        self.sleep = sleep
+        self._last = 0.0
+        self.requests = 0
+
+    def close(self) -> None:
+        self.client.close()
+
+    def get(self, path: str, params: Any = None) -> Any | None:
+        """The decoded JSON body; ``None`` for an empty answer (amoCRM's 204 on an empty page)."""
+        return self._send("GET", path, params=params)
+
+    def post(self, path: str, body: Any = None, params: Any = None) -> Any | None:
+        return self._send("POST", path, params=params, json=body)
+
+    def _send(self, method: str, path: str, **options: Any) -> Any | None:
+        for attempt in range(1, self.retry.attempts + 1):
+            self._pace()
+            try:
+                response = self.client.request(method, path, **options)
+            except httpx.TransportError as exc:
+                if attempt == self.retry.attempts:
+                    raise self._failed("connector.unreachable", detail=type(exc).__name__, attempts=attempt) from None
+                self.sleep(self.retry.wait(attempt, None))
+                continue
+            self.requests += 1
+            if response.status_code in RETRIED_STATUSES and attempt < self.retry.attempts:
+                self.sleep(self.retry.wait(attempt, response.headers.get("Retry-After")))
+                continue
+            return self._decoded(response, path)
+        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+
+    def _pace(self) -> None:
+        if self.interval:
+            wait = self._last + self.interval - time.monotonic()
+            if wait > 0:
+                self.sleep(wait)
+            self._last = time.monotonic()
+
+    def _decoded(self, response: httpx.Response, path: str) -> Any | None:
+        status = response.status_code
+        if status == 204 or (status < 300 and not response.content.strip()):
+            return None
+        try:
+            body = response.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            body = None
+            if status < 300:
+                raise self._failed("connector.malformed", path=path) from None
+        if status == 401 or (status == 403 and _says_token(body)):
+            endpoint = self.endpoint
+            raise ConnectorAuthFailed(
+                crm=endpoint.crm, name=endpoint.connection, kind=endpoint.kind, detail=_detail(body) or str(status)
+            )
+        if status >= 300:
+            key = "connector.rate_limited" if status in (429, 503) else "connector.http_status"
+            raise self._failed(key, status=status, path=path, detail=_detail(body) or response.reason_phrase)
+        return body
+
+    def _failed(self, key: str, **params: Any) -> ConnectorFailed:
+        endpoint = self.endpoint
+        return ConnectorFailed(crm=endpoint.crm, url=endpoint.base_url, reason=Message(key, params))
+
+
+def _detail(body: Any) -> str | None:
+    """The error text of amoCRM (problem+json), Bitrix24 or RetailCRM answers."""
+    if not isinstance(body, dict):
+        return None
+    for key in ("error_description", "errorMsg", "detail", "title", "error"):
+        value = body.get(key)
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    return None
+
+
+def _says_token(body: Any) -> bool:
+    return isinstance(body, dict) and str(body.get("error", "")).lower() in {"expired_token", "invalid_token"}

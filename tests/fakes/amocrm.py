@@ -1,0 +1,248 @@
+"""A fake amoCRM API v4 on a local HTTP server, as documented (reference/crm-apis.md §1):
+
+HAL lists with ``_links.next``, a 204 with no body for an empty page, ``limit`` ≤ 250 (events ≤ 100,
+more is a 400), leads filtered by ``filter[updated_at][from]`` and ordered by ``updated_at``, events
+filtered by type, entity and up to ten entity ids, statuses 142/143 in every pipeline, Bearer tokens
+(401 problem+json when expired), 429 with a non-JSON body when rate-limited.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
+
+TOKEN = "amo-secret-token"
+WON, LOST = 142, 143
+BASE_TIME = 1_767_225_600  # 2026-01-01 00:00 UTC
+
+
+@dataclass
+class Lead:
+    id: int
+    pipeline_id: int
+    status_id: int
+    created_at: int
+    updated_at: int
+    price: int
+    responsible_user_id: int
+    loss_reason_id: int | None = None
+    closed_at: int | None = None
+
+
+@dataclass
+class FakeAmoCrm:
+    """The CRM's state, and switches for its bad days."""
+
+    pipelines: list[dict[str, Any]]
+    users: dict[int, str]
+    loss_reasons: dict[int, str]
+    leads: dict[int, Lead] = field(default_factory=dict)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    token: str = TOKEN
+    rate_limit_every: int = 0
+    """Answer every n-th request with a 429 (0: never)."""
+    malformed_every: int = 0
+    requests: int = 0
+    clock: int = BASE_TIME + 400 * 86400
+    _events_by_lead: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+
+    # --- changing the CRM's data -------------------------------------------------------------
+    def add_lead(self, lead: Lead, history: list[tuple[int, int]]) -> None:
+        """``history``: (time, status id) moves after creation, in this lead's pipeline."""
+        self.leads[lead.id] = lead
+        previous = lead.status_id
+        for at, status in history:
+            self._event(lead, previous, status, at)
+            previous = status
+        lead.status_id = previous
+
+    def move(self, lead_id: int, status: int, at: int) -> None:
+        lead = self.leads[lead_id]
+        self._event(lead, lead.status_id, status, at)
+        lead.status_id = status
+        lead.updated_at = at
+        if status in (WON, LOST):
+            lead.closed_at = at
+
+    def _event(self, lead: Lead, before: int, after: int, at: int) -> None:
+        event = {
+            "id": f"01ev{len(self.events):020d}",
+            "type": "lead_status_changed",
+            "entity_id": lead.id,
+            "entity_type": "lead",
+            "created_by": lead.responsible_user_id,
+            "created_at": at,
+            "value_before": [{"lead_status": {"id": before, "pipeline_id": lead.pipeline_id}}],
+            "value_after": [{"lead_status": {"id": after, "pipeline_id": lead.pipeline_id}}],
+            "account_id": 1,
+        }
+        self.events.append(event)
+        self._events_by_lead.setdefault(lead.id, []).append(event)
+        lead.updated_at = max(lead.updated_at, at)
+        if after in (WON, LOST):
+            lead.closed_at = at
+
+    # --- the HTTP side -------------------------------------------------------------------------
+    def install(self, server: HTTPServer) -> None:
+        routes: dict[str, Callable[[Request], Response]] = {
+            "/api/v4/leads/pipelines": lambda r: self._hal(r, "pipelines", self.pipelines, 250),
+            "/api/v4/users": lambda r: self._hal(
+                r, "users", [{"id": i, "name": n} for i, n in self.users.items()], 250
+            ),
+            "/api/v4/leads/loss_reasons": lambda r: self._hal(
+                r, "loss_reasons", [{"id": i, "name": n, "sort": i} for i, n in self.loss_reasons.items()], 250
+            ),
+            "/api/v4/leads": self._leads,
+            "/api/v4/events": self._events,
+        }
+        for path, handler in routes.items():
+            server.expect_request(path).respond_with_handler(self._guarded(handler))
+
+    def _guarded(self, handler: Callable[[Request], Response]) -> Callable[[Request], Response]:
+        def respond(request: Request) -> Response:
+            self.requests += 1
+            if request.headers.get("Authorization") != f"Bearer {self.token}":
+                return _problem(401, "Unauthorized", "Token has expired")
+            if self.rate_limit_every and self.requests % self.rate_limit_every == 0:
+                return Response("Too many requests", status=429, content_type="text/html")
+            if self.malformed_every and self.requests % self.malformed_every == 0:
+                return Response('{"_embedded": {"leads": [', status=200, content_type="application/hal+json")
+            return handler(request)
+
+        return respond
+
+    def _hal(self, request: Request, key: str, items: list[Any], max_limit: int) -> Response:
+        limit = int(request.args.get("limit", 50))
+        page = int(request.args.get("page", 1))
+        if limit > max_limit:
+            return _problem(400, "Bad Request", f"limit must not exceed {max_limit}")
+        chunk = items[(page - 1) * limit : page * limit]
+        if not chunk:
+            return Response(status=204)
+        links: dict[str, Any] = {"self": {"href": f"{request.base_url}?page={page}"}}
+        if page * limit < len(items):
+            links["next"] = {"href": f"{request.base_url}?page={page + 1}"}
+        body = {"_page": page, "_links": links, "_embedded": {key: chunk}}
+        return Response(json.dumps(body, ensure_ascii=False), content_type="application/hal+json")
+
+    def _leads(self, request: Request) -> Response:
+        since = request.args.get("filter[updated_at][from]")
+        leads = [lead for lead in self.leads.values() if since is None or lead.updated_at >= int(since)]
+        leads.sort(key=lambda lead: (lead.updated_at, lead.id))
+        return self._hal(request, "leads", [self._lead_json(lead) for lead in leads], 250)
+
+    def _lead_json(self, lead: Lead) -> dict[str, Any]:
+        reason = self.loss_reasons.get(lead.loss_reason_id or 0)
+        return {
+            "id": lead.id,
+            "name": f"Сделка {lead.id}",
+            "price": lead.price,
+            "responsible_user_id": lead.responsible_user_id,
+            "group_id": 0,
+            "status_id": lead.status_id,
+            "pipeline_id": lead.pipeline_id,
+            "loss_reason_id": lead.loss_reason_id if lead.status_id == LOST else None,
+            "created_by": lead.responsible_user_id,
+            "updated_by": lead.responsible_user_id,
+            "created_at": lead.created_at,
+            "updated_at": lead.updated_at,
+            "closed_at": lead.closed_at if lead.status_id in (WON, LOST) else None,
+            "closest_task_at": None,
+            "is_deleted": False,
+            "custom_fields_values": [_source_field(("Сайт", "Авито", "Звонок")[lead.id % 3])],
+            "score": None,
+            "account_id": 1,
+            "_links": {"self": {"href": f"/api/v4/leads/{lead.id}"}},
+            "_embedded": {
+                "tags": [],
+                "companies": [],
+                **({"loss_reason": [{"id": lead.loss_reason_id, "name": reason}]} if reason else {}),
+            },
+        }
+
+    def _events(self, request: Request) -> Response:
+        if request.args.get("filter[type]") not in (None, "lead_status_changed"):
+            return Response(status=204)
+        ids = [int(i) for i in request.args.getlist("filter[entity_id][]")]
+        if len(ids) > 10:
+            return _problem(400, "Bad Request", "filter[entity_id] takes up to 10 ids")
+        if ids and request.args.get("filter[entity]") != "lead":
+            return _problem(400, "Bad Request", "filter[entity_id] needs exactly one filter[entity]")
+        found = [e for i in ids for e in self._events_by_lead.get(i, [])] if ids else self.events
+        return self._hal(request, "events", found, 100)
+
+
+def _source_field(value: str) -> dict[str, Any]:
+    return {
+        "field_id": 1,
+        "field_name": "Источник",
+        "field_code": None,
+        "field_type": "text",
+        "values": [{"value": value}],
+    }
+
+
+def _problem(status: int, title: str, detail: str) -> Response:
+    body = {"title": title, "type": f"https://httpstatus.es/{status}", "status": status, "detail": detail}
+    return Response(json.dumps(body), status=status, content_type="application/problem+json")
+
+
+PIPELINE_ID = 3177727
+STATUSES = [(32392156, "Неразобранное", 10), (32392159, "Первичный контакт", 20),
+            (32392162, "Переговоры", 30), (32392165, "Принимают решение", 40)]  # fmt: skip
+
+
+def world(leads: int, seed: int = 7, changes_per_lead: float = 3.0) -> FakeAmoCrm:
+    """A CRM with one pipeline and ``leads`` leads whose histories walk it (some back, some skipping)."""
+    statuses = [
+        {"id": i, "name": n, "sort": s, "is_editable": True, "pipeline_id": PIPELINE_ID, "color": "#99ccff",
+         "type": 1 if s == 10 else 0, "account_id": 1}
+        for i, n, s in STATUSES
+    ] + [
+        {"id": WON, "name": "Успешно реализовано", "sort": 10000, "is_editable": False, "pipeline_id": PIPELINE_ID,
+         "type": 0, "account_id": 1},
+        {"id": LOST, "name": "Закрыто и не реализовано", "sort": 11000, "is_editable": False,
+         "pipeline_id": PIPELINE_ID, "type": 0, "account_id": 1},
+    ]  # fmt: skip
+    random.Random(seed).shuffle(statuses)  # the API does not promise an order: sort decides
+    crm = FakeAmoCrm(
+        pipelines=[{"id": PIPELINE_ID, "name": "Воронка", "sort": 1, "is_main": True, "is_unsorted_on": True,
+                    "is_archive": False, "account_id": 1, "_embedded": {"statuses": statuses}}],
+        users={504141: "Анна Петрова", 504142: "Олег Кузнецов", 504143: "Ирина Смирнова"},
+        loss_reasons={4203748: "Пропала потребность", 4203749: "Дорого", 4203750: "Не дозвонились"},
+    )  # fmt: skip
+    rng = random.Random(seed)
+    open_ids = [s[0] for s in STATUSES]
+    for number in range(leads):
+        created = BASE_TIME + number * 60 + rng.randrange(60)
+        lead = Lead(
+            id=20_000_000 + number,
+            pipeline_id=PIPELINE_ID,
+            status_id=open_ids[0] if rng.random() < 0.7 else open_ids[1],
+            created_at=created,
+            updated_at=created,
+            price=rng.choice((15_000, 40_000, 120_000)),
+            responsible_user_id=rng.choice(list(crm.users)),
+        )
+        history: list[tuple[int, int]] = []
+        at, position = created, open_ids.index(lead.status_id)
+        for _ in range(max(0, int(rng.expovariate(1 / changes_per_lead)))):
+            at += rng.randrange(600, 86400 * 3)
+            roll = rng.random()
+            if roll < 0.12:
+                history.append((at, LOST))
+                lead.loss_reason_id = rng.choice(list(crm.loss_reasons))
+                break
+            if roll < 0.2 and position == len(open_ids) - 1:
+                history.append((at, WON))
+                break
+            position = max(0, position - 1) if roll < 0.28 else min(len(open_ids) - 1, position + rng.choice((1, 1, 2)))
+            history.append((at, open_ids[position]))
+        crm.add_lead(lead, history)
+    return crm

@@ -1,0 +1,199 @@
+"""Syncing from amoCRM against a local fake of its documented API: a full sync, an incremental one
+after changes, bad days (rate limits, an expired token, malformed JSON, a dropped server) and a sync
+killed halfway — each must end in exactly the funnel the fake's data imply."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pytest_httpserver import HTTPServer
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from tests.builders import account_for, funnel
+from tests.fakes.amocrm import LOST, STATUSES, TOKEN, WON, FakeAmoCrm, world
+from voronka.connectors import CONNECTORS
+from voronka.connectors.http import RetryPolicy
+from voronka.connectors.store import SecretStore, add_connection, find_connection
+from voronka.connectors.sync import SyncReport, sync_connection
+from voronka.errors import ConnectorAuthFailed, ConnectorFailed
+from voronka.models import Deal, StageChange
+
+FAST = RetryPolicy(attempts=4, first_wait=0.001, max_wait=0.01)
+POSITION = {status: number for number, (status, _, _) in enumerate(STATUSES, start=1)} | {WON: 5}
+
+
+@pytest.fixture
+def crm(httpserver: HTTPServer) -> Iterator[FakeAmoCrm]:
+    fake = world(600)
+    fake.install(httpserver)
+    yield fake
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> SecretStore:
+    return SecretStore(tmp_path / "secrets.json")
+
+
+def connect(session: Session, httpserver: HTTPServer, store: SecretStore, token: str = TOKEN) -> str:
+    account = account_for(session)
+    _, webhook = add_connection(
+        session=session,
+        account=account,
+        connector=CONNECTORS["amocrm"],
+        name="amo",
+        address=httpserver.url_for("").rstrip("/"),
+        settings={"requests_per_second": 0},
+        secret_values={"token": token},
+        store=store,
+    )
+    session.commit()
+    return webhook
+
+
+def run(session: Session, store: SecretStore) -> SyncReport:
+    return sync_connection(session=session, account=account_for(session), store=store, retry=FAST)
+
+
+def expected(crm: FakeAmoCrm) -> tuple[tuple[int, int, int, int], list[int]]:
+    """(deals, won, lost, open) and reached per stage, counted from the fake's own records."""
+    furthest: list[int] = []
+    outcome = {"won": 0, "lost": 0, "open": 0}
+    for lead in crm.leads.values():
+        entered = [lead_status(e) for e in crm.events if e["entity_id"] == lead.id]
+        positions = [POSITION[s] for s in [first_status(crm, lead.id), *entered] if s in POSITION]
+        kind = "won" if lead.status_id == WON else "lost" if lead.status_id == LOST else "open"
+        outcome[kind] += 1
+        furthest.append(5 if kind == "won" else min(max(positions), 4))
+    reached = [sum(f >= k for f in furthest) for k in range(1, 6)]
+    return (len(crm.leads), outcome["won"], outcome["lost"], outcome["open"]), reached
+
+
+def lead_status(event: dict[str, object]) -> int:
+    return event["value_after"][0]["lead_status"]["id"]  # type: ignore[index]
+
+
+def first_status(crm: FakeAmoCrm, lead_id: int) -> int:
+    events = [e for e in crm.events if e["entity_id"] == lead_id]
+    return events[0]["value_before"][0]["lead_status"]["id"] if events else crm.leads[lead_id].status_id  # type: ignore[index]
+
+
+def observed(session: Session) -> tuple[tuple[int, int, int, int], list[int]]:
+    figures = funnel(session).figures
+    return (figures.deals, figures.won, figures.lost or 0, figures.open or 0), [s.reached for s in figures.stages]
+
+
+def test_full_then_incremental_sync_gives_the_fakes_funnel(
+    session: Session, httpserver: HTTPServer, crm: FakeAmoCrm, store: SecretStore
+) -> None:
+    connect(session, httpserver, store)
+    report = run(session, store)
+    assert report.pipelines == ["Воронка"] and report.created == 600 and not report.resumed
+    assert observed(session) == expected(crm)
+    stages = [s.name for s in find_pipeline_stages(session)]
+    assert stages == ["Неразобранное", "Первичный контакт", "Переговоры", "Принимают решение", "Успешно реализовано"]
+
+    # Changes in the CRM: moves, a win, a loss; the next run asks only for what changed.
+    later = crm.clock
+    for number, lead_id in enumerate(list(crm.leads)[:40]):
+        status = WON if number % 5 == 0 else LOST if number % 5 == 1 else STATUSES[3][0]
+        crm.move(lead_id, status, later + number * 60)
+    before = crm.requests
+    report = run(session, store)
+    assert report.created == 0 and report.updated + report.unchanged == 40 and report.updated > 30
+    assert crm.requests - before < 30  # one page of changed leads and their events, not all 600
+    assert observed(session) == expected(crm)
+
+    # Nothing changed: a third run changes nothing and duplicates nothing.
+    changes = session.scalar(select(func.count()).select_from(StageChange))
+    report = run(session, store)
+    assert report.updated == 0 and session.scalar(select(func.count()).select_from(StageChange)) == changes
+
+
+def find_pipeline_stages(session: Session) -> list[object]:
+    from voronka.accounts import find_pipeline
+
+    return list(find_pipeline(session=session, account=account_for(session)).stages)
+
+
+def test_rate_limits_and_malformed_answers_are_retried(
+    session: Session, httpserver: HTTPServer, crm: FakeAmoCrm, store: SecretStore
+) -> None:
+    crm.rate_limit_every = 4
+    crm.malformed_every = 0
+    connect(session, httpserver, store)
+    run(session, store)
+    assert observed(session) == expected(crm)
+
+
+def test_malformed_json_stops_with_a_clear_error_and_keeps_what_was_synced(
+    session: Session, httpserver: HTTPServer, crm: FakeAmoCrm, store: SecretStore
+) -> None:
+    connect(session, httpserver, store)
+    crm.malformed_every = 40
+    with pytest.raises(ConnectorFailed) as caught:
+        run(session, store)
+    assert "malformed JSON" in caught.value.message("en") and "voronka sync again" in caught.value.message("en")
+    session.rollback()
+    kept = session.scalar(select(func.count()).select_from(Deal))
+    assert 0 < kept < 600  # the pages before the bad answer are kept
+    crm.malformed_every = 0
+    report = run(session, store)
+    assert report.resumed and observed(session) == expected(crm)
+
+
+@pytest.mark.usefixtures("crm")
+def test_an_expired_token_says_to_connect_again(session: Session, httpserver: HTTPServer, store: SecretStore) -> None:
+    connect(session, httpserver, store, token="expired")
+    with pytest.raises(ConnectorAuthFailed) as caught:
+        run(session, store)
+    assert caught.value.message("en") == (
+        "amoCRM refused the credentials of connection «amo» (Token has expired). "
+        "Run voronka connect amocrm again with a fresh token."
+    )
+    assert "expired" not in caught.value.message("en").split("(")[0]  # the token itself is never in a message
+
+
+def test_a_sync_killed_halfway_resumes_without_losing_or_duplicating(
+    session: Session, httpserver: HTTPServer, crm: FakeAmoCrm, store: SecretStore
+) -> None:
+    connect(session, httpserver, store)
+
+    class Killed(Exception):
+        pass
+
+    class KillAfterTwoPages:
+        pages = 0
+
+        def start(self, total: int) -> None:
+            pass
+
+        def advance(self, rows: int) -> None:
+            self.pages += 1
+            if self.pages == 2:
+                raise Killed
+
+    with pytest.raises(Killed):
+        sync_connection(
+            session=session, account=account_for(session), store=store, retry=FAST, progress=KillAfterTwoPages()
+        )
+    session.rollback()
+    assert session.scalar(select(func.count()).select_from(Deal)) == 500  # two pages of 250 were committed
+    assert find_connection(session=session, account=account_for(session), name="amo").state["running"]
+    report = run(session, store)
+    assert report.resumed and report.created == 100
+    assert observed(session) == expected(crm)
+    assert session.scalar(select(func.count(func.distinct(Deal.external_id)))) == 600
+
+
+def test_a_server_that_stops_answering_fails_cleanly(session: Session, store: SecretStore) -> None:
+    server = HTTPServer(host="127.0.0.1", port=0)
+    server.start()
+    world(10).install(server)
+    connect(session, server, store)
+    server.stop()  # the connection drops: nothing answers any more
+    with pytest.raises(ConnectorFailed) as caught:
+        run(session, store)
+    assert "no answer" in caught.value.message("en")
