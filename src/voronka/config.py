@@ -27,6 +27,14 @@ class Settings(BaseSettings):
     currency: str = "RUB"
     """Currency of a new account (ISO 4217)."""
 
+    secrets_path: Path | None = None
+    """Where CRM tokens and keys are kept (default: ``~/.config/voronka/secrets.json``)."""
+
+    def secrets_file(self) -> Path:
+        from voronka.connectors.store import default_secrets_path
+
+        return self.secrets_path.expanduser() if self.secrets_path else default_secrets_path()
+
     @field_validator("database_url")
     @classmethod
     def _normalise_url(cls, value: str) -> str:

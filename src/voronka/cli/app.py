@@ -12,6 +12,7 @@ import typer
 from voronka.cli import (
     audit_cmd,
     catalog_cmd,
+    connect_cmd,
     demo_cmd,
     diagnose_cmd,
     forecast_cmd,
@@ -88,6 +89,13 @@ COMMANDS: tuple[tuple[typer.Typer | None, str, Callable[..., Any]], ...] = (
     (None, "whatif", whatif_cmd.whatif),
     (None, "diagnose", diagnose_cmd.diagnose),
     (None, "forecast", forecast_cmd.forecast),
+    (None, "sync", connect_cmd.sync),
+    (connect_cmd.connect_app, "amocrm", connect_cmd.connect_amocrm),
+    (connect_cmd.connect_app, "bitrix24", connect_cmd.connect_bitrix24),
+    (connect_cmd.connect_app, "retailcrm", connect_cmd.connect_retailcrm),
+    (connect_cmd.connect_app, "yclients", connect_cmd.connect_yclients),
+    (connect_cmd.connect_app, "list", connect_cmd.connect_list),
+    (connect_cmd.connect_app, "remove", connect_cmd.connect_remove),
     (import_cmd.import_app, "deals", import_cmd.deals),
     (catalog_cmd.crm_app, "list", catalog_cmd.crm_list),
     (catalog_cmd.crm_app, "recommend", catalog_cmd.crm_recommend),
@@ -106,6 +114,7 @@ COMMANDS: tuple[tuple[typer.Typer | None, str, Callable[..., Any]], ...] = (
 )
 GROUPS: tuple[tuple[typer.Typer, str], ...] = (
     (import_cmd.import_app, "import"),
+    (connect_cmd.connect_app, "connect"),
     (catalog_cmd.crm_app, "crm"),
     (catalog_cmd.template_app, "template"),
     (stats_cmd.stats_app, "stats"),

@@ -46,8 +46,7 @@ def _console(*, stderr: bool) -> Console:
 
 
 def make_state(db: str | None, lang: str | None) -> State:
-    overrides = {"database_url": db} if db else {}
-    settings = Settings(**overrides)
+    settings = Settings(database_url=db) if db else Settings()
     return State(settings=settings, t=Translator(detect_lang(lang or settings.lang)))
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from voronka.connectors.amocrm import AmoCrmConnector
 from voronka.connectors.base import Connector
+from voronka.connectors.bitrix24 import Bitrix24Connector
 
-CONNECTORS: dict[str, Connector] = {connector.name: connector for connector in (AmoCrmConnector(),)}
+CONNECTORS: dict[str, Connector] = {connector.name: connector for connector in (AmoCrmConnector(), Bitrix24Connector())}
 
 __all__ = ["CONNECTORS", "Connector"]

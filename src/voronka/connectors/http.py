@@ -51,6 +51,7 @@ class Http:
         self,
         endpoint: Endpoint,
         *,
+        address: str | None = None,
         headers: Mapping[str, str] | None = None,
         requests_per_second: float | None = None,
         retry: RetryPolicy | None = None,
@@ -58,7 +59,8 @@ class Http:
         timeout: float = 60.0,
     ) -> None:
         self.endpoint = endpoint
-        self.client = httpx.Client(base_url=endpoint.base_url, headers=dict(headers or {}), timeout=timeout)
+        # ``address`` may hold a secret (Bitrix24's webhook URL): messages only ever show the endpoint's.
+        self.client = httpx.Client(base_url=address or endpoint.base_url, headers=dict(headers or {}), timeout=timeout)
         self.interval = 1 / requests_per_second if requests_per_second else 0.0
         self.retry = retry or RetryPolicy()
         self.sleep = sleep

@@ -1,0 +1,213 @@
+"""``voronka connect`` and ``voronka sync``: pull the funnel out of the CRM a business already has."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from voronka.accounts import default_account
+from voronka.cli.state import State, state_of
+from voronka.connectors import CONNECTORS
+from voronka.connectors.store import SecretStore, add_connection, list_connections, remove_connection
+from voronka.connectors.sync import sync_connection
+from voronka.db import session_scope
+from voronka.errors import InvalidValue
+
+connect_app = typer.Typer(help="Connect a CRM (amoCRM, Bitrix24, RetailCRM, YCLIENTS).", no_args_is_help=True)
+
+
+def _store(state: State) -> SecretStore:
+    return SecretStore(state.settings.secrets_file())
+
+
+def _connect(
+    state: State, kind: str, address: str, name: str | None, secrets: dict[str, str], settings: dict[str, object]
+) -> None:
+    connector = CONNECTORS[kind]
+    with session_scope(state.engine) as session:
+        account = default_account(session=session)
+        connection, webhook = add_connection(
+            session=session,
+            account=account,
+            connector=connector,
+            name=name or kind,
+            address=address,
+            settings=settings,
+            secret_values=secrets,
+            store=_store(state),
+        )
+        state.console.print(state.t("connect.saved", name=connection.name, crm=connector.crm, url=connection.base_url))
+        state.console.print(state.t("connect.webhook", path=f"/webhooks/{kind}/{webhook}"))
+
+
+def _secret(env: str | None, prompt: str) -> str:
+    """A secret from an environment variable or a hidden prompt: never from the command line, so it
+    stays out of the shell history and the process list."""
+    if env:
+        found = os.environ.get(env)
+        if not found:
+            raise InvalidValue(field="--token-env", value=env, hint="the name of a set environment variable")
+        return found
+    return str(typer.prompt(prompt, hide_input=True))
+
+
+TokenEnv = Annotated[str | None, typer.Option("--token-env", help="Read the token from this environment variable.")]
+NameOption = Annotated[str | None, typer.Option("--name", help="The connection's name (default: the CRM's).")]
+RateOption = Annotated[
+    float | None, typer.Option("--rate", help="Requests a second (default: below the CRM's limit; 0: unpaced).")
+]
+
+
+def _rate(rate: float | None) -> dict[str, object]:
+    return {} if rate is None else {"requests_per_second": rate}
+
+
+def connect_amocrm(
+    ctx: typer.Context,
+    address: Annotated[str, typer.Argument(help="Subdomain (mycompany), mycompany.amocrm.ru or a Kommo URL.")],
+    name: NameOption = None,
+    token_env: TokenEnv = None,
+    rate: RateOption = None,
+) -> None:
+    """Connect amoCRM with a long-lived token (Settings → Integrations → your private integration)."""
+    state = state_of(ctx)
+    token = _secret(token_env, state.t("connect.ask_token"))
+    _connect(state, "amocrm", address, name, {"token": token}, _rate(rate))
+
+
+def connect_bitrix24(
+    ctx: typer.Context,
+    webhook_url: Annotated[str, typer.Argument(help="The incoming webhook's URL: https://PORTAL/rest/USER/CODE/.")],
+    name: NameOption = None,
+    rate: RateOption = None,
+) -> None:
+    """Connect Bitrix24 through an incoming webhook with the crm scope. Its URL holds the secret: it
+    is stored in the secrets file, and only the portal is kept in the database."""
+    state = state_of(ctx)
+    _connect(state, "bitrix24", webhook_url, name, {"webhook_url": webhook_url}, _rate(rate))
+
+
+def connect_retailcrm(
+    ctx: typer.Context,
+    address: Annotated[str, typer.Argument(help="Subdomain (myshop) or https://myshop.retailcrm.ru.")],
+    name: NameOption = None,
+    token_env: TokenEnv = None,
+    rate: RateOption = None,
+) -> None:
+    """Connect RetailCRM with an API key (Settings → Integration → API access keys)."""
+    state = state_of(ctx)
+    key = _secret(token_env, state.t("connect.ask_key"))
+    _connect(state, "retailcrm", address, name, {"api_key": key}, _rate(rate))
+
+
+def connect_yclients(
+    ctx: typer.Context,
+    company: Annotated[str, typer.Argument(help="The company (branch) id.")],
+    name: NameOption = None,
+    token_env: TokenEnv = None,
+    user_token_env: Annotated[
+        str | None, typer.Option("--user-token-env", help="Read the user token from this environment variable.")
+    ] = None,
+    address: Annotated[str, typer.Option("--url", help="The API's address.")] = "https://api.yclients.com",
+    rate: RateOption = None,
+) -> None:
+    """Connect YCLIENTS with a partner token and a user token."""
+    state = state_of(ctx)
+    partner = _secret(token_env, state.t("connect.ask_token"))
+    user = _secret(user_token_env, state.t("connect.ask_user_token"))
+    _connect(
+        state,
+        "yclients",
+        address,
+        name,
+        {"partner_token": partner, "user_token": user},
+        {"company_id": company, **_rate(rate)},
+    )
+
+
+def connect_list(ctx: typer.Context) -> None:
+    """The stored connections: where, when last synced (secrets are never shown)."""
+    state = state_of(ctx)
+    t = state.t
+    table = Table(t("connect.name"), t("connect.crm"), t("connect.url"), t("connect.last_synced"), t("connect.state"))
+    with session_scope(state.engine) as session:
+        for connection in list_connections(session=session, account=default_account(session=session)):
+            running = (connection.state or {}).get("running")
+            table.add_row(
+                connection.name,
+                CONNECTORS[connection.kind].crm,
+                connection.base_url,
+                connection.last_synced_at.isoformat(sep=" ", timespec="minutes") if connection.last_synced_at else "—",
+                t("connect.interrupted") if running else t("connect.ready"),
+            )
+    state.console.print(table)
+
+
+def connect_remove(ctx: typer.Context, name: Annotated[str, typer.Argument(help="The connection to forget.")]) -> None:
+    """Forget a connection and its secrets (the synced deals stay)."""
+    state = state_of(ctx)
+    with session_scope(state.engine) as session:
+        remove_connection(session=session, account=default_account(session=session), name=name, store=_store(state))
+    state.console.print(state.t("connect.removed", name=name))
+
+
+class _SyncBar:
+    """A progress bar for the sync: a count when the CRM says how many deals, a spinner otherwise."""
+
+    def __init__(self, state: State) -> None:
+        self.progress = Progress(
+            SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            console=state.err, transient=True,
+        )  # fmt: skip
+        self.label = state.t("connect.syncing")
+        self.task: TaskID | None = None
+
+    def start(self, total: int) -> None:
+        self.progress.start()
+        self.task = self.progress.add_task(self.label, total=total or None)
+
+    def advance(self, rows: int) -> None:
+        if self.task is not None:
+            self.progress.advance(self.task, rows)
+
+    def stop(self) -> None:
+        self.progress.stop()
+
+
+def sync(
+    ctx: typer.Context,
+    name: Annotated[str | None, typer.Argument(help="The connection (default: the only one).")] = None,
+    output: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+) -> None:
+    """Pull pipelines, users, deals and their stage history from the CRM: everything the first time,
+    what changed since then afterwards; an interrupted sync resumes where it stopped."""
+    state = state_of(ctx)
+    bar = _SyncBar(state)
+    try:
+        with session_scope(state.engine) as session:
+            report = sync_connection(
+                session=session, account=default_account(session=session), store=_store(state), name=name, progress=bar
+            )
+    finally:
+        bar.stop()
+    if output == "json":
+        typer.echo(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
+        return
+    state.console.print(
+        state.t(
+            "connect.synced",
+            name=report.connection,
+            pipelines=", ".join(report.pipelines),
+            created=report.created,
+            updated=report.updated,
+            unchanged=report.unchanged,
+            requests=report.requests,
+        )
+    )
+    if report.resumed:
+        state.console.print(state.t("connect.resumed"))

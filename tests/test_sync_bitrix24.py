@@ -1,0 +1,120 @@
+"""Syncing from Bitrix24 against a local fake portal: full, incremental, rate-limited, refused."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pytest_httpserver import HTTPServer
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tests.builders import account_for, funnel
+from tests.fakes import expected_funnel
+from tests.fakes.bitrix24 import CODE, OPEN, FakeBitrix24, portal
+from voronka.accounts import find_pipeline
+from voronka.connectors import CONNECTORS
+from voronka.connectors.http import RetryPolicy
+from voronka.connectors.store import SecretStore, add_connection
+from voronka.connectors.sync import SyncReport, sync_connection
+from voronka.errors import ConnectorAuthFailed
+from voronka.models import Connection, Deal
+
+FAST = RetryPolicy(attempts=5, first_wait=0.001, max_wait=0.01)
+POSITION = {stage: number for number, stage in enumerate(OPEN, start=1)} | {"WON": 5}
+
+
+@pytest.fixture
+def crm(httpserver: HTTPServer) -> Iterator[FakeBitrix24]:
+    fake = portal(230)
+    fake.install(httpserver)
+    yield fake
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> SecretStore:
+    return SecretStore(tmp_path / "secrets.json")
+
+
+def connect(session: Session, httpserver: HTTPServer, store: SecretStore, code: str = CODE) -> None:
+    add_connection(
+        session=session,
+        account=account_for(session),
+        connector=CONNECTORS["bitrix24"],
+        name="b24",
+        address=httpserver.url_for(f"/rest/1/{code}/"),
+        settings={"requests_per_second": 0},
+        secret_values={"webhook_url": httpserver.url_for(f"/rest/1/{code}/")},
+        store=store,
+    )
+    session.commit()
+
+
+def run(session: Session, store: SecretStore) -> SyncReport:
+    return sync_connection(session=session, account=account_for(session), store=store, retry=FAST)
+
+
+def expected(crm: FakeBitrix24) -> tuple[tuple[int, int, int, int], list[int]]:
+    deals = []
+    for deal_id, deal in crm.deals.items():
+        entered = [
+            POSITION[h["STAGE_ID"]] for h in crm.history if h["OWNER_ID"] == deal_id and h["STAGE_ID"] in POSITION
+        ]
+        stage = deal["STAGE_ID"]
+        deals.append((entered, "won" if stage == "WON" else "lost" if stage in ("LOSE", "APOLOGY") else "open"))
+    return expected_funnel(deals, 5)
+
+
+def observed(session: Session) -> tuple[tuple[int, int, int, int], list[int]]:
+    figures = funnel(session).figures
+    return (figures.deals, figures.won, figures.lost or 0, figures.open or 0), [s.reached for s in figures.stages]
+
+
+def test_full_and_incremental_sync(
+    session: Session, httpserver: HTTPServer, crm: FakeBitrix24, store: SecretStore
+) -> None:
+    connect(session, httpserver, store)
+    report = run(session, store)
+    assert report.created == 230 and report.pipelines == ["Общая"]
+    assert observed(session) == expected(crm)
+    pipeline = find_pipeline(session=session, account=account_for(session))
+    assert [s.name for s in pipeline.stages] == [
+        "Новая",
+        "Подготовка документов",
+        "Счёт на предоплату",
+        "В работе",
+        "Сделка успешна",
+    ]
+    deal = session.scalars(select(Deal).where(Deal.external_id == "2")).one()
+    assert deal.amount is not None and deal.currency == "RUB"
+    assert "b24secretcode" not in session.scalars(select(Connection.base_url)).one()  # the secret stays in the file
+
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5)  # changed after the first sync began
+    for deal_id in (1, 2, 3, 4):
+        crm.move(deal_id, "WON", later)
+    crm.add(231, later, [(later + dt.timedelta(hours=1), "PREPARATION")], "5000")
+    report = run(session, store)
+    assert report.created == 1 and report.updated + report.unchanged == 4
+    assert observed(session) == expected(crm)
+
+
+def test_query_limit_exceeded_is_waited_out(
+    session: Session, httpserver: HTTPServer, crm: FakeBitrix24, store: SecretStore
+) -> None:
+    crm.rate_limit_every = 3
+    connect(session, httpserver, store)
+    run(session, store)
+    assert observed(session) == expected(crm)
+
+
+@pytest.mark.usefixtures("crm")
+def test_a_wrong_webhook_code_is_refused_clearly(session: Session, httpserver: HTTPServer, store: SecretStore) -> None:
+    connect(session, httpserver, store, code="wrong")
+    with pytest.raises(ConnectorAuthFailed) as caught:
+        run(session, store)
+    assert (
+        "Wrong authorization data" in caught.value.message("en")
+        and "wrong" not in caught.value.message("en").split("(")[0]
+    )
