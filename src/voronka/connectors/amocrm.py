@@ -21,6 +21,7 @@ from voronka.connectors.base import (
     RemotePipeline,
     RemoteStage,
     from_unix,
+    minor_units,
 )
 from voronka.connectors.http import Endpoint, Http
 from voronka.models import DealStatus
@@ -142,14 +143,13 @@ class AmoCrmClient:
         embedded = lead.get("_embedded") or {}
         reason = next((r.get("name") for r in embedded.get("loss_reason") or [] if r.get("name")), None)
         reason = reason or reasons.get(lead.get("loss_reason_id") or 0)
-        price = lead.get("price")
         return RemoteDeal(
             id=str(lead["id"]),
             pipeline_id=str(lead.get("pipeline_id")),
             stage_id=stage_key(lead.get("pipeline_id"), lead.get("status_id")),
             created_at=created,
             closed_at=from_unix(lead.get("closed_at")),
-            amount=int(price) * 100 if isinstance(price, int | float) and price else None,
+            amount=minor_units(lead.get("price")),
             manager=users.get(lead.get("responsible_user_id") or 0),
             source=_custom_value(lead, ("UTM_SOURCE",), ("Источник", "Source", "utm_source")),
             title=lead.get("name"),

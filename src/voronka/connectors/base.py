@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from typing import Any, NamedTuple, Protocol
 
 from voronka.connectors.http import Http, RetryPolicy
@@ -122,3 +123,13 @@ def from_iso(value: Any) -> dt.datetime | None:
         return None
     parsed = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     return parsed.astimezone(dt.UTC).replace(tzinfo=None) if parsed.tzinfo else parsed
+
+
+def minor_units(value: Any) -> int | None:
+    """An amount as the CRMs send it (``"19999.99"``, ``1500``, ``99.5``) in minor units; ``None``
+    for nothing, zero or something that is not a number."""
+    try:
+        amount = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        return None
+    return int(amount * 100) if amount.is_finite() and amount else None

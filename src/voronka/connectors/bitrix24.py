@@ -13,11 +13,18 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
-from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlsplit
 
-from voronka.connectors.base import ConnectionConfig, Page, RemoteDeal, RemotePipeline, RemoteStage, from_iso
+from voronka.connectors.base import (
+    ConnectionConfig,
+    Page,
+    RemoteDeal,
+    RemotePipeline,
+    RemoteStage,
+    from_iso,
+    minor_units,
+)
 from voronka.connectors.http import Endpoint, Http
 from voronka.models import DealStatus
 
@@ -120,7 +127,7 @@ class Bitrix24Client:
             pipeline_id=str(deal.get("CATEGORY_ID") or 0),
             stage_id=str(deal.get("STAGE_ID")),
             created_at=created,
-            amount=_minor(deal.get("OPPORTUNITY")),
+            amount=minor_units(deal.get("OPPORTUNITY")),
             currency=deal.get("CURRENCY_ID") or None,
             manager=users.get(str(deal.get("ASSIGNED_BY_ID"))),
             source=sources.get(str(source), str(source)) if source else deal.get("UTM_SOURCE") or None,
@@ -138,15 +145,6 @@ def _semantics(status: Mapping[str, Any]) -> DealStatus | None:
     if meaning in ("f", "failure", "apology"):
         return DealStatus.LOST
     return None
-
-
-def _minor(value: Any) -> int | None:
-    """``"19999.99"`` → 1999999; Bitrix24 sends amounts as strings."""
-    try:
-        amount = Decimal(str(value))
-    except (InvalidOperation, ValueError):
-        return None
-    return int(amount * 100) if amount else None
 
 
 class Bitrix24Connector:

@@ -98,7 +98,7 @@ def add_connection(
         name=name,
         kind=connector.name,
         base_url=connector.base_url(address),
-        settings=dict(settings),
+        settings={**({"timezone": account.timezone} if "timezone" in connector.setting_names else {}), **settings},
         state={},
         secret_ref=uuid.uuid4().hex,
         webhook_token_hash=hash_token(webhook_token),

@@ -1,0 +1,77 @@
+
+"""A fake YCLIENTS API (reference/crm-apis.md §4): ``Authorization: Bearer PARTNER, User USER``,
+records of a company ``page``/``count`` until a short page, ``changed_after``, 429 over the limit."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
+
+PARTNER, USER, COMPANY = "partner-token", "user-token", "4564"
+MSK = dt.timezone(dt.timedelta(hours=3))
+
+
+@dataclass
+class FakeYclients:
+    records: dict[int, dict[str, Any]] = field(default_factory=dict)
+    rate_limit_every: int = 0
+    requests: int = 0
+
+    def book(self, record_id: int, created: dt.datetime, visit: dt.datetime, attendance: int, cost: float) -> None:
+        self.records[record_id] = {
+            "id": record_id,
+            "company_id": int(COMPANY),
+            "staff_id": 10 + record_id % 3,
+            "staff": {"id": 10 + record_id % 3, "name": ("Алина", "Марина", "Олеся")[record_id % 3]},
+            "services": [{"id": 1, "title": "Стрижка", "cost": cost}],
+            "client": {"id": record_id, "name": f"Клиент {record_id}", "phone": "+79990000000"},
+            "datetime": visit.isoformat(),
+            "create_date": created.isoformat(),
+            "attendance": attendance,
+            "visit_attendance": attendance,
+            "deleted": False,
+            "last_change_date": created.isoformat(),
+        }
+
+    def change(self, record_id: int, attendance: int, at: dt.datetime) -> None:
+        self.records[record_id]["attendance"] = attendance
+        self.records[record_id]["last_change_date"] = at.isoformat()
+
+    def install(self, server: HTTPServer) -> None:
+        server.expect_request(f"/api/v1/records/{COMPANY}", method="GET").respond_with_handler(self._records)
+
+    def _records(self, request: Request) -> Response:
+        self.requests += 1
+        if request.headers.get("Authorization") != f"Bearer {PARTNER}, User {USER}":
+            return _json({"success": False, "data": None, "meta": {"message": "Не авторизован"}}, 401)
+        if self.rate_limit_every and self.requests % self.rate_limit_every == 0:
+            return _json({"success": False, "data": None, "meta": {"message": "Too many requests"}}, 429)
+        page, count = int(request.args.get("page", 1)), int(request.args.get("count", 50))
+        found = sorted(self.records.values(), key=lambda r: r["id"])
+        if since := request.args.get("changed_after"):
+            found = [
+                r for r in found if dt.datetime.fromisoformat(r["last_change_date"]) >= dt.datetime.fromisoformat(since)
+            ]
+        chunk = found[(page - 1) * count : page * count]
+        return _json({"success": True, "data": chunk, "meta": {"page": page, "total_count": len(found)}})
+
+
+def _json(body: Any, status: int = 200) -> Response:
+    return Response(json.dumps(body, ensure_ascii=False), status=status, content_type="application/json")
+
+
+def salon(records: int, seed: int = 11) -> FakeYclients:
+    fake = FakeYclients()
+    rng = random.Random(seed)
+    for number in range(1, records + 1):
+        created = dt.datetime(2026, 3, 1, 10, tzinfo=MSK) + dt.timedelta(minutes=41 * number)
+        visit = created + dt.timedelta(days=rng.randrange(1, 9))
+        fake.book(number, created, visit, rng.choice((0, 2, 1, 1, 1, -1)), rng.choice((1500.0, 2500.0, 0.0)))
+    fake.records[records]["deleted"] = True
+    return fake
