@@ -62,12 +62,15 @@ def test_catalogue_holds_every_crm_of_the_lesson_once_in_its_group() -> None:
 
 
 def test_support_follows_the_registries(monkeypatch: pytest.MonkeyPatch) -> None:
-    amocrm = next(e for e in catalogue() if e.key == "amocrm")
-    assert Support.API_SYNC not in amocrm.support()  # no connector is built yet
+    entries = {e.key: e for e in catalogue()}
+    for key in ("amocrm", "bitrix24"):
+        assert entries[key].support() == {Support.EXPORT_IMPORT, Support.API_SYNC}
+    assert entries["retailcrm"].support() == {Support.API_SYNC}
+    assert entries["yclients"].support() == {Support.API_SYNC}
     from voronka import connectors
 
-    monkeypatch.setitem(connectors.CONNECTORS, "amocrm", object())  # type: ignore[arg-type]
-    assert Support.API_SYNC in amocrm.support()
+    monkeypatch.delitem(connectors.CONNECTORS, "amocrm")
+    assert entries["amocrm"].support() == {Support.EXPORT_IMPORT}
 
 
 @pytest.mark.parametrize(

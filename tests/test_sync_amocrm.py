@@ -197,3 +197,34 @@ def test_a_server_that_stops_answering_fails_cleanly(session: Session, store: Se
     with pytest.raises(ConnectorFailed) as caught:
         run(session, store)
     assert "no answer" in caught.value.message("en")
+
+
+@pytest.mark.usefixtures("crm")
+def test_the_commands(db_url: str, httpserver: HTTPServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from voronka.cli import app
+
+    secrets = tmp_path / "secrets" / "voronka.json"
+    monkeypatch.setenv("VORONKA_SECRETS_PATH", str(secrets))
+    monkeypatch.setenv("AMO_TOKEN", TOKEN)
+    runner = CliRunner()
+    base = ["--db", db_url, "--lang", "en"]
+    address = httpserver.url_for("").rstrip("/")
+    made = runner.invoke(
+        app, [*base, "connect", "amocrm", address, "--name", "shop", "--token-env", "AMO_TOKEN", "--rate", "0"]
+    )
+    assert made.exit_code == 0, made.stderr
+    assert TOKEN not in made.stdout and "/webhooks/amocrm/" in made.stdout
+    assert oct(secrets.stat().st_mode & 0o777) == "0o600" and TOKEN in secrets.read_text()
+    synced = runner.invoke(app, [*base, "sync", "shop", "--format", "json"])
+    assert synced.exit_code == 0, synced.stderr
+    assert '"created": 600' in synced.stdout
+    listed = runner.invoke(app, [*base, "connect", "list"])
+    assert "shop" in listed.stdout and "ready" in listed.stdout and TOKEN not in listed.stdout
+    missing = runner.invoke(app, [*base, "sync", "nope"])
+    assert missing.exit_code == 1 and missing.stderr.startswith("Error: No CRM connection called «nope»")
+    assert runner.invoke(app, [*base, "connect", "remove", "shop"]).exit_code == 0
+    assert TOKEN not in secrets.read_text()
+    no_env = runner.invoke(app, [*base, "connect", "amocrm", "x", "--token-env", "NOT_SET_ANYWHERE"])
+    assert no_env.exit_code == 1 and "--token-env" in no_env.stderr

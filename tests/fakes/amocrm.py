@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,6 +52,7 @@ class FakeAmoCrm:
     requests: int = 0
     clock: int = BASE_TIME + 400 * 86400
     _events_by_lead: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+    _listing: tuple[Any, list[Lead]] = (None, [])
 
     # --- changing the CRM's data -------------------------------------------------------------
     def add_lead(self, lead: Lead, history: list[tuple[int, int]]) -> None:
@@ -103,6 +105,7 @@ class FakeAmoCrm:
         }
         for path, handler in routes.items():
             server.expect_request(path).respond_with_handler(self._guarded(handler))
+        server.expect_request(re.compile(r"/api/v4/leads/\d+")).respond_with_handler(self._guarded(self._one_lead))
 
     def _guarded(self, handler: Callable[[Request], Response]) -> Callable[[Request], Response]:
         def respond(request: Request) -> Response:
@@ -117,12 +120,19 @@ class FakeAmoCrm:
 
         return respond
 
-    def _hal(self, request: Request, key: str, items: list[Any], max_limit: int) -> Response:
+    def _hal(
+        self,
+        request: Request,
+        key: str,
+        items: list[Any],
+        max_limit: int,
+        render: Callable[[Any], Any] = lambda item: item,
+    ) -> Response:
         limit = int(request.args.get("limit", 50))
         page = int(request.args.get("page", 1))
         if limit > max_limit:
             return _problem(400, "Bad Request", f"limit must not exceed {max_limit}")
-        chunk = items[(page - 1) * limit : page * limit]
+        chunk = [render(item) for item in items[(page - 1) * limit : page * limit]]
         if not chunk:
             return Response(status=204)
         links: dict[str, Any] = {"self": {"href": f"{request.base_url}?page={page}"}}
@@ -133,9 +143,12 @@ class FakeAmoCrm:
 
     def _leads(self, request: Request) -> Response:
         since = request.args.get("filter[updated_at][from]")
-        leads = [lead for lead in self.leads.values() if since is None or lead.updated_at >= int(since)]
-        leads.sort(key=lambda lead: (lead.updated_at, lead.id))
-        return self._hal(request, "leads", [self._lead_json(lead) for lead in leads], 250)
+        key = (since, len(self.events), len(self.leads))  # the listing changes only when the data do
+        if self._listing[0] != key:
+            leads = [lead for lead in self.leads.values() if since is None or lead.updated_at >= int(since)]
+            leads.sort(key=lambda lead: (lead.updated_at, lead.id))
+            self._listing = (key, leads)
+        return self._hal(request, "leads", self._listing[1], 250, self._lead_json)
 
     def _lead_json(self, lead: Lead) -> dict[str, Any]:
         reason = self.loss_reasons.get(lead.loss_reason_id or 0)
@@ -165,6 +178,12 @@ class FakeAmoCrm:
                 **({"loss_reason": [{"id": lead.loss_reason_id, "name": reason}]} if reason else {}),
             },
         }
+
+    def _one_lead(self, request: Request) -> Response:
+        lead = self.leads.get(int(request.path.rsplit("/", 1)[-1]))
+        if lead is None:
+            return Response(status=204)
+        return Response(json.dumps(self._lead_json(lead), ensure_ascii=False), content_type="application/hal+json")
 
     def _events(self, request: Request) -> Response:
         if request.args.get("filter[type]") not in (None, "lead_status_changed"):

@@ -122,6 +122,8 @@ class FakeBitrix24:
         if not isinstance(where, dict):
             return _json({"error": "", "error_description": "Parameter 'filter' must be array."}, 400)
         deals = sorted(self.deals.values(), key=lambda d: int(d["ID"]))
+        if "ID" in where:
+            deals = [d for d in deals if int(d["ID"]) == int(where["ID"])]
         if ">ID" in where:
             deals = [d for d in deals if int(d["ID"]) > int(where[">ID"])]
         if ">=DATE_MODIFY" in where:

@@ -1,4 +1,3 @@
-
 """A fake YCLIENTS API (reference/crm-apis.md §4): ``Authorization: Bearer PARTNER, User USER``,
 records of a company ``page``/``count`` until a short page, ``changed_after``, 429 over the limit."""
 

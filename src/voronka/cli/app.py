@@ -20,6 +20,7 @@ from voronka.cli import (
     hypothesis_cmd,
     import_cmd,
     init_cmd,
+    serve_cmd,
     stats_cmd,
     whatif_cmd,
 )
@@ -90,6 +91,7 @@ COMMANDS: tuple[tuple[typer.Typer | None, str, Callable[..., Any]], ...] = (
     (None, "diagnose", diagnose_cmd.diagnose),
     (None, "forecast", forecast_cmd.forecast),
     (None, "sync", connect_cmd.sync),
+    (None, "serve", serve_cmd.serve),
     (connect_cmd.connect_app, "amocrm", connect_cmd.connect_amocrm),
     (connect_cmd.connect_app, "bitrix24", connect_cmd.connect_bitrix24),
     (connect_cmd.connect_app, "retailcrm", connect_cmd.connect_retailcrm),

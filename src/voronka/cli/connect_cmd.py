@@ -176,7 +176,8 @@ class _SyncBar:
             self.progress.advance(self.task, rows)
 
     def stop(self) -> None:
-        self.progress.stop()
+        if self.task is not None:
+            self.progress.stop()
 
 
 def sync(

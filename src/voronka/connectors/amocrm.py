@@ -109,22 +109,37 @@ class AmoCrmClient:
     def next_cursor(self, cursor: Mapping[str, Any], started: dt.datetime) -> dict[str, Any]:
         return {"updated_from": int((started - OVERLAP).replace(tzinfo=dt.UTC).timestamp())}
 
+    def deal(self, remote_id: str) -> RemoteDeal | None:
+        if not remote_id.isdigit():
+            return None
+        lead = self.http.get(f"/api/v4/leads/{remote_id}", params={"with": "loss_reason,contacts"})
+        if not isinstance(lead, dict) or "id" not in lead:
+            return None
+        return self._deal(lead, self._history([int(remote_id)]).get(int(remote_id), []))
+
     def _history(self, lead_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
-        """The ``lead_status_changed`` events of these leads, oldest first."""
+        """The ``lead_status_changed`` events of these leads, oldest first (ten leads a request,
+        a few requests in flight)."""
+        chunks = [
+            lead_ids[start : start + LEADS_PER_EVENTS_REQUEST]
+            for start in range(0, len(lead_ids), LEADS_PER_EVENTS_REQUEST)
+        ]
         events: dict[int, list[dict[str, Any]]] = defaultdict(list)
-        for start in range(0, len(lead_ids), LEADS_PER_EVENTS_REQUEST):
-            chunk = lead_ids[start : start + LEADS_PER_EVENTS_REQUEST]
-            params = {
-                "filter[type]": "lead_status_changed",
-                "filter[entity]": "lead",
-                "filter[entity_id][]": chunk,
-                "limit": EVENTS_PER_PAGE,
-            }
-            for event in self._list("/api/v4/events", "events", params):
+        for found in self.http.map(self._events_of, chunks):
+            for event in found:
                 events[int(event["entity_id"])].append(event)
         for found in events.values():
             found.sort(key=lambda e: (e.get("created_at", 0), str(e.get("id"))))
         return events
+
+    def _events_of(self, lead_ids: list[int]) -> list[dict[str, Any]]:
+        params = {
+            "filter[type]": "lead_status_changed",
+            "filter[entity]": "lead",
+            "filter[entity_id][]": lead_ids,
+            "limit": EVENTS_PER_PAGE,
+        }
+        return list(self._list("/api/v4/events", "events", params))
 
     def _deal(self, lead: dict[str, Any], events: list[dict[str, Any]]) -> RemoteDeal:
         users, reasons = self._names()

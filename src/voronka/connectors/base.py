@@ -91,6 +91,10 @@ class Client(Protocol):
         """Where the next (incremental) run starts, once this one has gone through every page."""
         ...
 
+    def deal(self, remote_id: str) -> RemoteDeal | None:
+        """One deal read afresh with its history (for a webhook that names it); None if gone."""
+        ...
+
 
 class Connector(Protocol):
     name: str

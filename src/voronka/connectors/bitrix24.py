@@ -108,6 +108,15 @@ class Bitrix24Client:
     def next_cursor(self, cursor: Mapping[str, Any], started: dt.datetime) -> dict[str, Any]:
         return {"last_id": 0, "since": (started - OVERLAP).replace(tzinfo=dt.UTC).isoformat(timespec="seconds")}
 
+    def deal(self, remote_id: str) -> RemoteDeal | None:
+        if not remote_id.isdigit():
+            return None
+        body = {"filter": {"ID": int(remote_id)}, "select": DEAL_FIELDS, "start": -1}
+        found = self._call("crm.deal.list", body).get("result") or []
+        if not found:
+            return None
+        return self._deal(found[0], self._history([int(remote_id)]).get(int(remote_id), []))
+
     def _history(self, ids: list[int]) -> dict[int, list[dict[str, Any]]]:
         body = {"entityTypeId": 2, "filter": {"OWNER_ID": ids}, "order": {"ID": "ASC"}}
         found: dict[int, list[dict[str, Any]]] = defaultdict(list)

@@ -4,16 +4,22 @@ answers into data or a named error."""
 from __future__ import annotations
 
 import json
+import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
 from voronka.errors import ConnectorAuthFailed, ConnectorFailed
 from voronka.i18n import Message
 
+T = TypeVar("T")
+R = TypeVar("R")
+IN_FLIGHT = 4
+"""Requests a client may have in flight at once (its pacing still holds)."""
 RETRIED_STATUSES = frozenset({429, 500, 502, 503, 504})
 """Rate limits (amoCRM 429, Bitrix24 503 QUERY_LIMIT_EXCEEDED, RetailCRM 503) and passing failures."""
 
@@ -65,6 +71,7 @@ class Http:
         self.retry = retry or RetryPolicy()
         self.sleep = sleep
         self._last = 0.0
+        self._lock = threading.Lock()
         self.requests = 0
 
     def close(self) -> None:
@@ -87,7 +94,8 @@ class Http:
                     raise self._failed("connector.unreachable", detail=type(exc).__name__, attempts=attempt) from None
                 self.sleep(self.retry.wait(attempt, None))
                 continue
-            self.requests += 1
+            with self._lock:
+                self.requests += 1
             if response.status_code in RETRIED_STATUSES and attempt < self.retry.attempts:
                 self.sleep(self.retry.wait(attempt, response.headers.get("Retry-After")))
                 continue
@@ -95,11 +103,23 @@ class Http:
         raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
     def _pace(self) -> None:
-        if self.interval:
-            wait = self._last + self.interval - time.monotonic()
-            if wait > 0:
-                self.sleep(wait)
-            self._last = time.monotonic()
+        """Keep ``interval`` between request starts, across the threads that share this client."""
+        if not self.interval:
+            return
+        with self._lock:
+            start = max(time.monotonic(), self._last + self.interval)
+            self._last = start
+        wait = start - time.monotonic()
+        if wait > 0:
+            self.sleep(wait)
+
+    def map(self, fetch: Callable[[T], R], items: Sequence[T]) -> list[R]:
+        """``fetch`` over ``items`` with a few requests in flight at once (still paced): the CRM's
+        answer time, not our work, is what a sync mostly waits for."""
+        if len(items) < 2:
+            return [fetch(item) for item in items]
+        with ThreadPoolExecutor(max_workers=IN_FLIGHT) as pool:
+            return list(pool.map(fetch, items))
 
     def _decoded(self, response: httpx.Response, path: str) -> Any | None:
         status = response.status_code

@@ -88,6 +88,10 @@ class RetailCrmClient:
     def next_cursor(self, cursor: Mapping[str, Any], started: dt.datetime) -> dict[str, Any]:
         return dict(cursor)
 
+    def deal(self, remote_id: str) -> RemoteDeal | None:
+        """Not needed: these CRMs' live updates come through the incremental sync."""
+        return None
+
     def _deals(self, history: list[dict[str, Any]]) -> list[RemoteDeal]:
         changes: dict[int, list[tuple[dt.datetime, str]]] = defaultdict(list)
         touched: set[int] = set()

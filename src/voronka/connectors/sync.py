@@ -76,7 +76,7 @@ def sync(
 ) -> SyncReport:
     """Bring the account up to date with the CRM behind ``connection``. Commits as it goes."""
     report = SyncReport(connection.name)
-    locals_ = {p.id: _local_pipeline(session, account, p) for p in client.pipelines()}
+    locals_ = local_pipelines(session, account, client)
     session.commit()
     report.pipelines = [p.pipeline.name for p in locals_.values()]
     state: dict[str, Any] = dict(connection.state or {})
@@ -91,7 +91,7 @@ def sync(
         if progress is not None and not announced:
             progress.start(page.total or 0)
             announced = True
-        _store(session, account, locals_, page.deals, report)
+        store_deals(session, account, locals_, page.deals, report)
         connection.state = {**state, "cursor": page.cursor}
         state = dict(connection.state)
         session.commit()
@@ -102,6 +102,11 @@ def sync(
     session.commit()
     report.requests = client.http.requests
     return report
+
+
+def local_pipelines(session: Session, account: Account, client: Client) -> dict[str, _Local]:
+    """Each of the CRM's pipelines as ours (created the first time), by the CRM's pipeline id."""
+    return {p.id: _local_pipeline(session, account, p) for p in client.pipelines()}
 
 
 def _local_pipeline(session: Session, account: Account, remote: RemotePipeline) -> _Local:
@@ -123,9 +128,10 @@ def _local_pipeline(session: Session, account: Account, remote: RemotePipeline) 
     )
 
 
-def _store(
+def store_deals(
     session: Session, account: Account, pipelines: dict[str, _Local], deals: list[RemoteDeal], report: SyncReport
 ) -> None:
+    """Write CRM deals through the importers' writer, pipeline by pipeline; count what happened."""
     by_pipeline: dict[str, list[DealRecord]] = defaultdict(list)
     for number, deal in enumerate(deals):
         local = pipelines.get(deal.pipeline_id)

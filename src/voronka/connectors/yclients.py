@@ -73,6 +73,10 @@ class YclientsClient:
     def next_cursor(self, cursor: Mapping[str, Any], started: dt.datetime) -> dict[str, Any]:
         return {"changed_after": (started - OVERLAP).replace(tzinfo=dt.UTC).isoformat(timespec="seconds")}
 
+    def deal(self, remote_id: str) -> RemoteDeal | None:
+        """Not needed: these CRMs' live updates come through the incremental sync."""
+        return None
+
     def _deal(self, record: dict[str, Any]) -> RemoteDeal:
         created = from_iso(record.get("create_date")) or from_iso(record.get("datetime")) or dt.datetime(1970, 1, 1)
         visit = from_iso(record.get("datetime"))

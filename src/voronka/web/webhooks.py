@@ -1,0 +1,44 @@
+"""Webhook routes: CRMs tell us a deal changed (``/webhooks/{kind}/{token}``)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+
+from voronka.connectors.store import SecretStore, connection_by_webhook_token
+from voronka.connectors.webhooks import IDS_OF, apply_webhook
+from voronka.models import Account
+from voronka.web.app import db_session, settings_of
+
+router = APIRouter(tags=["webhooks"])
+
+
+async def _payload(request: Request) -> dict[str, Any]:
+    """Form fields (amoCRM, Bitrix24) or a JSON object."""
+    if "json" in request.headers.get("content-type", ""):
+        body = await request.json()
+        return body if isinstance(body, dict) else {}
+    form = await request.form()
+    return {key: value for key, value in form.items() if isinstance(value, str)}
+
+
+@router.post("/webhooks/{kind}/{token}", summary="A CRM says deals changed")
+async def crm_webhook(
+    kind: str, token: str, request: Request, session: Annotated[Session, Depends(db_session)]
+) -> dict[str, Any]:
+    connection = connection_by_webhook_token(session=session, token=token)
+    if connection is None or connection.kind != kind or kind not in IDS_OF:
+        raise HTTPException(status_code=404, detail="no such webhook")
+    payload = await _payload(request)
+    account = session.get(Account, connection.account_id)
+    assert account is not None
+    store = SecretStore(settings_of(request).secrets_file())
+    # The CRM is asked for the deals: blocking HTTP, so off the event loop.
+    result = await run_in_threadpool(
+        apply_webhook, session=session, account=account, connection=connection, payload=payload, store=store
+    )
+    report = result.report
+    return {"deals": list(result.deals), "created": report.created, "updated": report.updated}
