@@ -128,6 +128,15 @@ def test_rate_limits_and_malformed_answers_are_retried(
     assert observed(session) == expected(crm)
 
 
+def test_connections_dropped_mid_sync_are_retried(
+    session: Session, httpserver: HTTPServer, crm: FakeAmoCrm, store: SecretStore
+) -> None:
+    crm.drop_every = 7
+    connect(session, httpserver, store)
+    run(session, store)
+    assert observed(session) == expected(crm)
+
+
 def test_malformed_json_stops_with_a_clear_error_and_keeps_what_was_synced(
     session: Session, httpserver: HTTPServer, crm: FakeAmoCrm, store: SecretStore
 ) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import random
 import re
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,6 +50,8 @@ class FakeAmoCrm:
     rate_limit_every: int = 0
     """Answer every n-th request with a 429 (0: never)."""
     malformed_every: int = 0
+    drop_every: int = 0
+    """Cut the connection of every n-th request without answering (0: never)."""
     requests: int = 0
     clock: int = BASE_TIME + 400 * 86400
     _events_by_lead: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
@@ -114,6 +117,9 @@ class FakeAmoCrm:
                 return _problem(401, "Unauthorized", "Token has expired")
             if self.rate_limit_every and self.requests % self.rate_limit_every == 0:
                 return Response("Too many requests", status=429, content_type="text/html")
+            if self.drop_every and self.requests % self.drop_every == 0:
+                request.environ["werkzeug.socket"].shutdown(socket.SHUT_RDWR)
+                return Response(status=500)
             if self.malformed_every and self.requests % self.malformed_every == 0:
                 return Response('{"_embedded": {"leads": [', status=200, content_type="application/hal+json")
             return handler(request)
