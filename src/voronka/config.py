@@ -30,6 +30,24 @@ class Settings(BaseSettings):
     secrets_path: Path | None = None
     """Where CRM tokens and keys are kept (default: ``~/.config/voronka/secrets.json``)."""
 
+    secret_key: str | None = None
+    """Signs the web app's session cookies (default: a random key kept next to the secrets file)."""
+
+    def session_key(self) -> str:
+        """The key that signs session cookies: the setting, else one made once and kept (0600)."""
+        if self.secret_key:
+            return self.secret_key
+        import os
+        import secrets
+
+        path = self.secrets_file().with_name("session.key")
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(descriptor, "w") as handle:
+                handle.write(secrets.token_urlsafe(48))
+        return path.read_text().strip()
+
     def secrets_file(self) -> Path:
         from voronka.connectors.store import default_secrets_path
 

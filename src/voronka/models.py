@@ -416,3 +416,59 @@ class Connection(Base):
     webhook_token_hash: Mapped[str | None] = mapped_column(String(128))
     created_at: Mapped[dt.datetime]
     last_synced_at: Mapped[dt.datetime | None]
+
+
+class ApiToken(Base):
+    """A user's token for the REST API; only its SHA-256 hash is kept."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime]
+    last_used_at: Mapped[dt.datetime | None]
+    revoked_at: Mapped[dt.datetime | None]
+
+
+class LeadForm(Base):
+    """A website form that posts leads into a pipeline through its own webhook token."""
+
+    __tablename__ = "lead_forms"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    pipeline_id: Mapped[int] = mapped_column(ForeignKey("pipelines.id"))
+    name: Mapped[str] = mapped_column(String(100))
+    source: Mapped[str | None] = mapped_column(String(200))
+    """The source of its leads when the request names none (no utm_source)."""
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime]
+
+
+class LeadRequest(Base):
+    """A lead request already turned into a deal: the same request again creates nothing."""
+
+    __tablename__ = "lead_requests"
+    __table_args__ = (UniqueConstraint("form_id", "fingerprint"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    form_id: Mapped[int] = mapped_column(ForeignKey("lead_forms.id"))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    deal_id: Mapped[int] = mapped_column(ForeignKey("deals.id", ondelete="CASCADE"))
+    created_at: Mapped[dt.datetime]
+
+
+class Note(Base):
+    """A note on a deal, by whom and when."""
+
+    __tablename__ = "notes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    deal_id: Mapped[int] = mapped_column(ForeignKey("deals.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    text: Mapped[str] = mapped_column(String(4000))
+    created_at: Mapped[dt.datetime]

@@ -22,6 +22,7 @@ from voronka.cli import (
     init_cmd,
     serve_cmd,
     stats_cmd,
+    user_cmd,
     whatif_cmd,
 )
 from voronka.cli.state import State, make_state
@@ -92,6 +93,7 @@ COMMANDS: tuple[tuple[typer.Typer | None, str, Callable[..., Any]], ...] = (
     (None, "forecast", forecast_cmd.forecast),
     (None, "sync", connect_cmd.sync),
     (None, "serve", serve_cmd.serve),
+    (user_cmd.user_app, "add", user_cmd.user_add),
     (connect_cmd.connect_app, "amocrm", connect_cmd.connect_amocrm),
     (connect_cmd.connect_app, "bitrix24", connect_cmd.connect_bitrix24),
     (connect_cmd.connect_app, "retailcrm", connect_cmd.connect_retailcrm),
@@ -117,6 +119,7 @@ COMMANDS: tuple[tuple[typer.Typer | None, str, Callable[..., Any]], ...] = (
 GROUPS: tuple[tuple[typer.Typer, str], ...] = (
     (import_cmd.import_app, "import"),
     (connect_cmd.connect_app, "connect"),
+    (user_cmd.user_app, "user"),
     (catalog_cmd.crm_app, "crm"),
     (catalog_cmd.template_app, "template"),
     (stats_cmd.stats_app, "stats"),

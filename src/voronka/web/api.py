@@ -1,0 +1,409 @@
+"""REST API ``/api/v1``: deals, pipelines, stages, call attempts, funnel and statistics as JSON,
+authenticated by API tokens (``Authorization: Bearer …``); lead capture by a form's own token."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, Field
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from voronka import auth
+from voronka.accounts import (
+    find_pipeline,
+    get_or_create_loss_reason,
+    get_or_create_manager,
+    get_or_create_source,
+    list_pipelines,
+)
+from voronka.auth import Action
+from voronka.crm import create_deal, get_deal, log_call, lose_deal, move_deal, reopen_deal, win_deal
+from voronka.errors import InvalidValue, NotFound
+from voronka.funnel.output import report_to_dict
+from voronka.funnel.query import FunnelQuery, Rule, View
+from voronka.funnel.report import run_funnel
+from voronka.i18n import Translator
+from voronka.leads import capture_lead, form_for_token, is_test_ping
+from voronka.models import (
+    Account,
+    CallAttempt,
+    CallOutcome,
+    Deal,
+    DealStatus,
+    LossReason,
+    Pipeline,
+    Source,
+    Stage,
+    User,
+)
+from voronka.money import format_minor, parse_amount
+from voronka.stats.output import report_to_dict as stats_to_dict
+from voronka.stats.periods import Grain
+from voronka.stats.report import StatsQuery, run_stats
+from voronka.web.app import db_session
+from voronka.web.security import api_user
+
+router = APIRouter(prefix="/api/v1", tags=["api"])
+DB = Annotated[Session, Depends(db_session)]
+Caller = Annotated[User, Depends(api_user)]
+
+
+class StageOut(BaseModel):
+    id: int
+    position: int
+    name: str
+
+
+class PipelineOut(BaseModel):
+    id: int
+    name: str
+    stages: list[StageOut]
+
+
+class DealOut(BaseModel):
+    id: int
+    external_id: str | None
+    pipeline: str
+    stage: str
+    stage_position: int
+    status: str
+    title: str | None
+    contact_name: str | None
+    phone: str | None
+    email: str | None
+    source: str | None
+    manager: str | None
+    amount: str | None = Field(description="Decimal string in the currency, e.g. 1200.50")
+    currency: str
+    loss_reason: str | None
+    created_at: dt.datetime
+    closed_at: dt.datetime | None
+    custom: dict[str, Any]
+
+
+class DealPage(BaseModel):
+    items: list[DealOut]
+    total: int
+    page: int
+    per_page: int
+
+
+class DealIn(BaseModel):
+    pipeline: str | None = Field(None, description="Pipeline name (default: the only one)")
+    title: str | None = Field(None, max_length=300)
+    contact_name: str | None = Field(None, max_length=200)
+    phone: str | None = Field(None, max_length=50)
+    email: str | None = Field(None, max_length=320)
+    source: str | None = Field(None, max_length=200)
+    manager: str | None = Field(None, max_length=200)
+    amount: str | None = Field(None, max_length=40, description="e.g. 120000 or 120 000,50")
+    external_id: str | None = Field(None, max_length=100)
+    custom: dict[str, str] = Field(default_factory=dict)
+
+
+class DealPatch(BaseModel):
+    title: str | None = Field(None, max_length=300)
+    contact_name: str | None = Field(None, max_length=200)
+    phone: str | None = Field(None, max_length=50)
+    email: str | None = Field(None, max_length=320)
+    amount: str | None = Field(None, max_length=40)
+    source: str | None = Field(None, max_length=200)
+    manager: str | None = Field(None, max_length=200)
+
+
+class MoveIn(BaseModel):
+    stage: str = Field(..., min_length=1, max_length=200, description="Stage name or position")
+
+
+class LoseIn(BaseModel):
+    reason: str = Field(..., min_length=1, max_length=200)
+
+
+class CallIn(BaseModel):
+    outcome: CallOutcome
+    outgoing_number: str | None = Field(None, max_length=50)
+    duration_seconds: int = Field(0, ge=0, le=86_400)
+
+
+class CallOut(BaseModel):
+    id: int
+    at: dt.datetime
+    outcome: str
+    outgoing_number: str | None
+    duration_seconds: int
+
+
+def _account(session: Session, user: User) -> Account:
+    account = session.get(Account, user.account_id)
+    assert account is not None
+    return account
+
+
+def _deal_out(session: Session, deal: Deal) -> DealOut:
+    stage = session.get(Stage, deal.stage_id)
+    pipeline = session.get(Pipeline, deal.pipeline_id)
+    assert stage is not None and pipeline is not None
+    manager = session.get(User, deal.manager_id) if deal.manager_id else None
+    source = session.get(Source, deal.source_id) if deal.source_id else None
+    reason = session.get(LossReason, deal.loss_reason_id) if deal.loss_reason_id else None
+    return DealOut(
+        id=deal.id,
+        external_id=deal.external_id,
+        pipeline=pipeline.name,
+        stage=stage.name,
+        stage_position=stage.position,
+        status=deal.status,
+        title=deal.title,
+        contact_name=deal.contact_name,
+        phone=deal.phone,
+        email=deal.email,
+        source=source.name if source else None,
+        manager=manager.name if manager else None,
+        amount=format_minor(deal.amount, deal.currency) if deal.amount is not None else None,
+        currency=deal.currency,
+        loss_reason=reason.name if reason else None,
+        created_at=deal.created_at,
+        closed_at=deal.closed_at,
+        custom=dict(deal.custom or {}),
+    )
+
+
+def _visible(session: Session, user: User, deal_id: int) -> Deal:
+    deal = get_deal(session=session, deal_id=deal_id)
+    auth.require_deal(user, deal)
+    return deal
+
+
+@router.get("/pipelines", response_model=list[PipelineOut], summary="Pipelines and their stages")
+def pipelines(session: DB, user: Caller) -> list[PipelineOut]:
+    return [
+        PipelineOut(
+            id=p.id, name=p.name, stages=[StageOut(id=s.id, position=s.position, name=s.name) for s in p.stages]
+        )
+        for p in list_pipelines(session=session, account=_account(session, user))
+    ]
+
+
+@router.get("/pipelines/{pipeline_id}/stages", response_model=list[StageOut], summary="A pipeline's stages")
+def stages(session: DB, user: Caller, pipeline_id: int) -> list[StageOut]:
+    pipeline = session.get(Pipeline, pipeline_id)
+    if pipeline is None or pipeline.account_id != user.account_id:
+        raise NotFound(what=f"pipeline {pipeline_id}")
+    return [StageOut(id=s.id, position=s.position, name=s.name) for s in pipeline.stages]
+
+
+@router.get("/deals", response_model=DealPage, summary="Deals, filtered and paginated")
+def deals(
+    session: DB,
+    user: Caller,
+    pipeline: str | None = None,
+    status: DealStatus | None = None,
+    stage: Annotated[int | None, Query(ge=1, le=1000, description="Stage position")] = None,
+    source: str | None = None,
+    manager: str | None = None,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    per_page: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> DealPage:
+    auth.require(user, Action.WORK_DEALS)
+    chosen = find_pipeline(session=session, account=_account(session, user), name=pipeline)
+    query = select(Deal).where(auth.visible_deals(user), Deal.pipeline_id == chosen.id)
+    if status is not None:
+        query = query.where(Deal.status == status.value)
+    if stage is not None:
+        query = query.where(Deal.stage_id.in_([s.id for s in chosen.stages if s.position == stage]))
+    if source is not None:
+        query = query.where(
+            Deal.source_id.in_(select(Source.id).where(Source.account_id == user.account_id, Source.name == source))
+        )
+    if manager is not None:
+        query = query.where(
+            Deal.manager_id.in_(select(User.id).where(User.account_id == user.account_id, User.name == manager))
+        )
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    found = session.scalars(query.order_by(Deal.id).offset((page - 1) * per_page).limit(per_page))
+    return DealPage(items=[_deal_out(session, d) for d in found], total=int(total), page=page, per_page=per_page)
+
+
+@router.post("/deals", response_model=DealOut, status_code=201, summary="Create a deal in the first stage")
+def create(session: DB, user: Caller, body: DealIn) -> DealOut:
+    auth.require(user, Action.WORK_DEALS)
+    account = _account(session, user)
+    pipeline = find_pipeline(session=session, account=account, name=body.pipeline)
+    manager = (
+        user
+        if auth.role_of(user).value == "manager"
+        else (get_or_create_manager(session=session, account=account, name=body.manager) if body.manager else None)
+    )
+    deal = create_deal(
+        session=session,
+        pipeline=pipeline,
+        currency=account.currency,
+        title=body.title,
+        contact_name=body.contact_name,
+        phone=body.phone,
+        email=body.email,
+        external_id=body.external_id,
+        custom=dict(body.custom),
+        manager=manager,
+        amount=parse_amount(body.amount, account.currency) if body.amount else None,
+        source=get_or_create_source(session=session, account=account, name=body.source) if body.source else None,
+    )
+    return _deal_out(session, deal)
+
+
+@router.get("/deals/{deal_id}", response_model=DealOut, summary="One deal")
+def read(session: DB, user: Caller, deal_id: int) -> DealOut:
+    return _deal_out(session, _visible(session, user, deal_id))
+
+
+@router.patch("/deals/{deal_id}", response_model=DealOut, summary="Change a deal's details")
+def update(session: DB, user: Caller, deal_id: int, body: DealPatch) -> DealOut:
+    deal = _visible(session, user, deal_id)
+    account = _account(session, user)
+    for name in ("title", "contact_name", "phone", "email"):
+        value = getattr(body, name)
+        if value is not None:
+            setattr(deal, name, value)
+    if body.amount is not None:
+        deal.amount = parse_amount(body.amount, deal.currency)
+    if body.source is not None:
+        deal.source_id = get_or_create_source(session=session, account=account, name=body.source).id
+    if body.manager is not None and auth.role_of(user).value != "manager":
+        deal.manager_id = get_or_create_manager(session=session, account=account, name=body.manager).id
+    session.flush()
+    return _deal_out(session, deal)
+
+
+def _stage(pipeline: Pipeline, text: str) -> Stage:
+    for stage in pipeline.stages:
+        if text.strip().casefold() in (stage.name.casefold(), str(stage.position)):
+            return stage
+    raise InvalidValue(field="stage", value=text, hint=", ".join(s.name for s in pipeline.stages))
+
+
+@router.post("/deals/{deal_id}/move", response_model=DealOut, summary="Move to a stage (the last one wins it)")
+def move(session: DB, user: Caller, deal_id: int, body: MoveIn) -> DealOut:
+    deal = _visible(session, user, deal_id)
+    pipeline = session.get(Pipeline, deal.pipeline_id)
+    assert pipeline is not None
+    move_deal(session=session, deal=deal, stage=_stage(pipeline, body.stage), by=user)
+    return _deal_out(session, deal)
+
+
+@router.post("/deals/{deal_id}/win", response_model=DealOut, summary="Close as won")
+def win(session: DB, user: Caller, deal_id: int) -> DealOut:
+    deal = _visible(session, user, deal_id)
+    win_deal(session=session, deal=deal, by=user)
+    return _deal_out(session, deal)
+
+
+@router.post("/deals/{deal_id}/lose", response_model=DealOut, summary="Close as lost, with a reason")
+def lose(session: DB, user: Caller, deal_id: int, body: LoseIn) -> DealOut:
+    deal = _visible(session, user, deal_id)
+    reason = get_or_create_loss_reason(session=session, account=_account(session, user), name=body.reason.strip())
+    lose_deal(session=session, deal=deal, reason=reason)
+    return _deal_out(session, deal)
+
+
+@router.post("/deals/{deal_id}/reopen", response_model=DealOut, summary="Open a closed deal again")
+def reopen(session: DB, user: Caller, deal_id: int) -> DealOut:
+    deal = _visible(session, user, deal_id)
+    reopen_deal(session=session, deal=deal)
+    return _deal_out(session, deal)
+
+
+@router.get("/deals/{deal_id}/calls", response_model=list[CallOut], summary="A deal's call attempts")
+def calls(session: DB, user: Caller, deal_id: int) -> list[CallOut]:
+    deal = _visible(session, user, deal_id)
+    found = session.scalars(select(CallAttempt).where(CallAttempt.deal_id == deal.id).order_by(CallAttempt.at))
+    return [
+        CallOut(
+            id=c.id, at=c.at, outcome=c.outcome, outgoing_number=c.outgoing_number, duration_seconds=c.duration_seconds
+        )
+        for c in found
+    ]
+
+
+@router.post("/deals/{deal_id}/calls", response_model=CallOut, status_code=201, summary="Log a call attempt")
+def add_call(session: DB, user: Caller, deal_id: int, body: CallIn) -> CallOut:
+    deal = _visible(session, user, deal_id)
+    call = log_call(
+        session=session,
+        deal=deal,
+        outcome=body.outcome,
+        outgoing_number=body.outgoing_number,
+        duration_seconds=body.duration_seconds,
+        manager=user,
+    )
+    return CallOut(
+        id=call.id,
+        at=call.at,
+        outcome=call.outcome,
+        outgoing_number=call.outgoing_number,
+        duration_seconds=call.duration_seconds,
+    )
+
+
+@router.get("/funnel", summary="The funnel, as voronka funnel --format json prints it")
+def funnel(
+    request: Request,
+    session: DB,
+    user: Caller,
+    pipeline: str | None = None,
+    date_from: dt.date | None = None,
+    date_to: dt.date | None = None,
+    view: View = View.COHORT,
+    rule: Rule = Rule.CUMULATIVE,
+    by: Annotated[str | None, Query(max_length=100)] = None,
+) -> dict[str, Any]:
+    auth.require(user, Action.VIEW_REPORTS)
+    if auth.role_of(user).value == "manager":
+        by = "manager"
+    query = FunnelQuery(pipeline=pipeline, date_from=date_from, date_to=date_to, view=view, rule=rule, by=by)
+    data = report_to_dict(run_funnel(session=session, account=_account(session, user), query=query), _t(request))
+    if auth.role_of(user).value == "manager":
+        data["groups"] = [g for g in data.get("groups") or [] if g.get("value") == user.name]
+    return data
+
+
+@router.get("/stats", summary="The statistics template, as voronka stats --format json prints it")
+def stats(
+    request: Request,
+    session: DB,
+    user: Caller,
+    pipeline: str | None = None,
+    grain: Grain = Grain.WEEK,
+    date_from: dt.date | None = None,
+    date_to: dt.date | None = None,
+    by: Annotated[str | None, Query(pattern="^(manager|source)$")] = None,
+) -> dict[str, Any]:
+    auth.require(user, Action.VIEW_REPORTS)
+    if auth.role_of(user).value == "manager":
+        by = "manager"
+    query = StatsQuery(pipeline=pipeline, date_from=date_from, date_to=date_to, grain=grain, by=by)
+    data = stats_to_dict(run_stats(session=session, account=_account(session, user), query=query), _t(request))
+    if auth.role_of(user).value == "manager":
+        data["tables"] = [table for table in data["tables"] if table["cut"] == user.name]
+    return data
+
+
+def _t(request: Request) -> Translator:
+    lang = request.headers.get("Accept-Language", "en")[:2]
+    return Translator(lang if lang in ("ru", "en") else "en")
+
+
+@router.post("/webhooks/leads/{token}", summary="A website form's lead (JSON or form-encoded, Tilda too)")
+async def lead_webhook(request: Request, token: str, session: DB) -> dict[str, Any]:
+    form = form_for_token(session=session, token=token)
+    if "json" in request.headers.get("content-type", ""):
+        body = await request.json()
+        payload = body if isinstance(body, dict) else {}
+    else:
+        payload = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+    if is_test_ping(payload):
+        return {"ok": True}
+    captured = capture_lead(session=session, form=form, payload=payload)
+    return {"deal_id": captured.deal.id, "created": captured.created}

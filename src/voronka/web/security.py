@@ -1,0 +1,98 @@
+"""Who is asking: the session's user for pages, the API token's user for the API; CSRF on forms;
+a limit on failed logins."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+import time
+from collections import defaultdict, deque
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+from sqlalchemy.orm import Session
+
+from voronka.auth import user_for_token
+from voronka.i18n import LANGUAGES, Translator, detect_lang
+from voronka.models import User
+from voronka.web.app import db_session
+
+CSRF_FIELD = "csrf"
+CSRF_HEADER = "X-CSRF-Token"
+
+
+class LoginRequired(Exception):
+    """A page asked for without a session: the app redirects to the login page."""
+
+
+def lang_of(request: Request) -> str:
+    chosen = request.session.get("lang")
+    if chosen in LANGUAGES:
+        return str(chosen)
+    header = request.headers.get("Accept-Language", "")
+    return detect_lang(header[:2] if header[:2] in LANGUAGES else None)
+
+
+def translator(request: Request) -> Translator:
+    return Translator(lang_of(request))
+
+
+def page_user(request: Request, session: Annotated[Session, Depends(db_session)]) -> User:
+    user_id = request.session.get("user_id")
+    user = session.get(User, user_id) if isinstance(user_id, int) else None
+    if user is None or not user.active:
+        request.session.pop("user_id", None)
+        raise LoginRequired
+    return user
+
+
+def api_user(request: Request, session: Annotated[Session, Depends(db_session)]) -> User:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    user = user_for_token(session=session, plain=token.strip()) if scheme.lower() == "bearer" and token else None
+    if user is None:
+        raise HTTPException(
+            status_code=401,
+            detail="an API token is needed: Authorization: Bearer <token> (Settings → API tokens)",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    return user
+
+
+def csrf_token(request: Request) -> str:
+    token = request.session.get("csrf")
+    if not isinstance(token, str):
+        token = secrets.token_urlsafe(24)
+        request.session["csrf"] = token
+    return token
+
+
+async def check_csrf(request: Request) -> None:
+    """Every state-changing page request carries the session's token, as a form field or header."""
+    expected = request.session.get("csrf")
+    given = request.headers.get(CSRF_HEADER)
+    if given is None and "form" in request.headers.get("content-type", ""):
+        value = (await request.form()).get(CSRF_FIELD)
+        given = value if isinstance(value, str) else None
+    if not isinstance(expected, str) or not given or not hmac.compare_digest(expected, given):
+        raise HTTPException(status_code=403, detail="the form is out of date or not ours (CSRF): reload the page")
+
+
+class LoginLimiter:
+    """At most ``attempts`` failed logins per address in ``window`` seconds."""
+
+    def __init__(self, attempts: int = 5, window: float = 300.0) -> None:
+        self.attempts, self.window = attempts, window
+        self.failures: dict[str, deque[float]] = defaultdict(deque)
+
+    def blocked(self, key: str) -> bool:
+        recent = self.failures[key]
+        while recent and recent[0] < time.monotonic() - self.window:
+            recent.popleft()
+        return len(recent) >= self.attempts
+
+    def failed(self, key: str) -> None:
+        self.failures[key].append(time.monotonic())
+
+    def succeeded(self, key: str) -> None:
+        self.failures.pop(key, None)

@@ -1,0 +1,310 @@
+"""What the pages show, built from the library: small plain structures the templates render."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from voronka import auth
+from voronka.accounts import find_pipeline, list_pipelines
+from voronka.audit import stalled_deals
+from voronka.diagnose import run_diagnosis
+from voronka.diagnose.output import diagnosis_to_dict
+from voronka.errors import InvalidValue
+from voronka.forecast import Forecast, run_forecast
+from voronka.funnel.output import explain, report_to_dict
+from voronka.funnel.query import FunnelQuery, Rule, View
+from voronka.funnel.report import run_funnel
+from voronka.hypotheses import evaluate, list_hypotheses
+from voronka.i18n import Translator
+from voronka.models import Account, Deal, DealStatus, LeadForm, Pipeline, Role, Source, Stage, User
+from voronka.stats.output import report_to_dict as stats_to_dict
+from voronka.stats.periods import Grain
+from voronka.stats.report import StatsQuery, StatsReport, run_stats
+from voronka.timeutil import local_midnight_utc, to_local, utcnow, zone
+from voronka.whatif import Baseline, leverage, load_baseline, outcome, scenario
+
+DIAGNOSIS_SECONDS = 600
+"""The dashboard's top findings are recomputed at most this often (they change by the day)."""
+_diagnoses: dict[tuple[str, int, str], tuple[float, list[dict[str, Any]]]] = {}
+
+
+def _date(text: str | None, name: str) -> dt.date | None:
+    if not text:
+        return None
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise InvalidValue(field=name, value=text, hint="a date such as 2026-03-01") from None
+
+
+@dataclass
+class Dashboard:
+    pipelines: list[str]
+    pipeline: str
+    query: dict[str, Any]
+    funnel: dict[str, Any]
+    explanation: str
+    chart: dict[str, Any]
+    groups: list[dict[str, Any]] = field(default_factory=list)
+    findings: list[dict[str, Any]] = field(default_factory=list)
+    own: str | None = None
+    """For a manager: whose figures these are."""
+
+
+def dashboard(
+    *,
+    session: Session,
+    account: Account,
+    user: User,
+    t: Translator,
+    pipeline: str | None,
+    date_from: str | None,
+    date_to: str | None,
+    view: str,
+    rule: str,
+    by: str | None,
+) -> Dashboard:
+    chosen = find_pipeline(session=session, account=account, name=pipeline)
+    try:
+        chosen_view, chosen_rule = View(view), Rule(rule)
+    except ValueError:
+        raise InvalidValue(
+            field="view/rule", value=f"{view}/{rule}", hint="cohort|period and cumulative|passage"
+        ) from None
+    manager = auth.role_of(user) is Role.MANAGER
+    query = FunnelQuery(
+        pipeline=chosen.name,
+        date_from=_date(date_from, "date_from"),
+        date_to=_date(date_to, "date_to"),
+        view=chosen_view,
+        rule=chosen_rule,
+        by="manager" if manager else by,
+        timing=chosen_view is View.COHORT,
+    )
+    report = run_funnel(session=session, account=account, query=query)
+    data = report_to_dict(report, t)
+    figures, groups = data, data.get("groups") or []
+    if manager:  # a manager sees their own figures only
+        mine = next((g for g in groups if g.get("value") == user.name), None)
+        figures = {**data, **(mine or {"stages": [dict(s, reached=0) for s in data["stages"]]})}
+        groups = []
+    board = Dashboard(
+        pipelines=[p.name for p in list_pipelines(session=session, account=account)],
+        pipeline=chosen.name,
+        query={"date_from": date_from or "", "date_to": date_to or "", "view": view, "rule": rule, "by": by or ""},
+        funnel=figures,
+        explanation=explain(report, t),
+        chart=_chart(figures),
+        groups=groups,
+        own=user.name if manager else None,
+    )
+    if auth.can(user, auth.Action.SEE_ALL_DEALS):
+        board.findings = _top_findings(session, account, chosen, t)
+    return board
+
+
+def _chart(figures: dict[str, Any]) -> dict[str, Any]:
+    stages = figures.get("stages") or []
+    return {
+        "data": [
+            {
+                "type": "funnel",
+                "y": [s["name"] for s in stages],
+                "x": [s["reached"] for s in stages],
+                "textinfo": "value+percent initial",
+                "marker": {"color": "#2f6fde"},
+            }
+        ],
+        "layout": {"margin": {"l": 160, "r": 20, "t": 10, "b": 10}, "height": 60 + 48 * len(stages)},
+    }
+
+
+def _top_findings(session: Session, account: Account, pipeline: Pipeline, t: Translator) -> list[dict[str, Any]]:
+    key = (str(session.get_bind().engine.url), pipeline.id, t.lang)
+    cached = _diagnoses.get(key)
+    if cached is not None and time.monotonic() - cached[0] < DIAGNOSIS_SECONDS:
+        return cached[1]
+    found = diagnosis_to_dict(run_diagnosis(session=session, account=account, pipeline=pipeline.name), t)
+    top: list[dict[str, Any]] = list(found["findings"][:3])
+    _diagnoses[key] = (time.monotonic(), top)
+    return top
+
+
+@dataclass
+class Card:
+    id: int
+    title: str
+    amount: str | None
+    age_days: int
+    stalled: bool
+    manager: str | None
+    source: str | None
+
+
+@dataclass
+class Column:
+    stage: Stage
+    cards: list[Card]
+    total: int
+
+
+@dataclass
+class Kanban:
+    pipeline: Pipeline
+    pipelines: list[str]
+    columns: list[Column]
+    managers: list[str]
+    sources: list[str]
+    filters: dict[str, str]
+
+
+def kanban(
+    *,
+    session: Session,
+    account: Account,
+    user: User,
+    pipeline: str | None,
+    manager: str | None,
+    source: str | None,
+    per_stage: int,
+) -> Kanban:
+    from voronka.money import format_minor
+
+    chosen = find_pipeline(session=session, account=account, name=pipeline)
+    users = {u.id: u.name for u in session.scalars(select(User).where(User.account_id == account.id))}
+    sources = {s.id: s.name for s in session.scalars(select(Source).where(Source.account_id == account.id))}
+    base = select(Deal).where(
+        auth.visible_deals(user), Deal.pipeline_id == chosen.id, Deal.status == DealStatus.OPEN.value
+    )
+    if manager:
+        base = base.where(Deal.manager_id.in_([i for i, n in users.items() if n == manager]))
+    if source:
+        base = base.where(Deal.source_id.in_([i for i, n in sources.items() if n == source]))
+    now = utcnow()
+    stalled = {
+        name
+        for name, _ in stalled_deals(
+            session,
+            chosen,
+            local_midnight_utc(to_local(now, zone(account.timezone)).date(), zone(account.timezone)),
+            limit=5_000,
+        )
+    }
+    columns = []
+    for stage in chosen.stages[:-1]:
+        in_stage = base.where(Deal.stage_id == stage.id)
+        total = session.scalar(select(func.count()).select_from(in_stage.subquery())) or 0
+        deals = session.scalars(in_stage.order_by(Deal.created_at).limit(per_stage))
+        cards = [
+            Card(
+                d.id,
+                d.title or d.contact_name or d.external_id or f"#{d.id}",
+                format_minor(d.amount, d.currency) if d.amount is not None else None,
+                (now - d.created_at).days,
+                (d.external_id or str(d.id)) in stalled,
+                users.get(d.manager_id or 0),
+                sources.get(d.source_id or 0),
+            )
+            for d in deals
+        ]
+        columns.append(Column(stage, cards, int(total)))
+    return Kanban(
+        chosen,
+        [p.name for p in list_pipelines(session=session, account=account)],
+        columns,
+        sorted(set(users.values())),
+        sorted(set(sources.values())),
+        {"manager": manager or "", "source": source or ""},
+    )
+
+
+def _stats_report(
+    session: Session, account: Account, user: User, grain: str, by: str | None, pipeline: str | None
+) -> StatsReport:
+    try:
+        chosen = Grain(grain)
+    except ValueError:
+        raise InvalidValue(field="grain", value=grain, hint="day, week or month") from None
+    if auth.role_of(user) is Role.MANAGER:
+        by = "manager"
+    return run_stats(session=session, account=account, query=StatsQuery(pipeline=pipeline, grain=chosen, by=by))
+
+
+def stats(
+    *, session: Session, account: Account, user: User, t: Translator, grain: str, by: str | None, pipeline: str | None
+) -> dict[str, Any]:
+    report = _stats_report(session, account, user, grain, by, pipeline)
+    data = stats_to_dict(report, t)
+    if auth.role_of(user) is Role.MANAGER:  # their own table, not the team's or colleagues'
+        data["tables"] = [table for table in data["tables"] if table["cut"] == user.name]
+    return data
+
+
+def stats_workbook(
+    *,
+    session: Session,
+    account: Account,
+    user: User,
+    t: Translator,
+    grain: str,
+    by: str | None,
+    pipeline: str | None,
+    path: Path,
+) -> None:
+    from voronka.reports.xlsx import write_stats_workbook
+
+    auth.require(user, auth.Action.SEE_ALL_DEALS)
+    write_stats_workbook(_stats_report(session, account, user, grain, by, pipeline), path, t)
+
+
+def diagnosis(*, session: Session, account: Account, t: Translator, pipeline: str | None) -> dict[str, Any]:
+    return diagnosis_to_dict(run_diagnosis(session=session, account=account, pipeline=pipeline), t)
+
+
+@dataclass
+class WhatIf:
+    baseline: Baseline
+    changed: Baseline
+    now: Any
+    then: Any
+    levers: list[Any]
+    currency: str
+
+
+def whatif(*, session: Session, account: Account, pipeline: str | None, settings: dict[str, str]) -> WhatIf:
+    today = to_local(utcnow(), zone(account.timezone)).date()
+    baseline = load_baseline(session=session, account=account, pipeline=pipeline, today=today)
+    conversions = {}
+    for key, value in settings.items():
+        if key.startswith("step_") and value:
+            try:
+                conversions[int(key[5:])] = min(max(float(value) / 100, 0.0), 1.0)
+            except ValueError:
+                raise InvalidValue(field=key, value=value, hint="a percentage such as 35") from None
+    check = float(settings["check"]) * 100 if settings.get("check") else None
+    leads = float(settings["leads"]) if settings.get("leads") else None
+    changed = scenario(baseline, conversions, check, leads)
+    return WhatIf(baseline, changed, outcome(baseline), outcome(changed), leverage(baseline), account.currency)
+
+
+def hypotheses(*, session: Session, account: Account) -> list[tuple[Any, Any]]:
+    return [
+        (h, evaluate(session=session, account=account, hypothesis=h))
+        for h in list_hypotheses(session=session, account=account)
+    ]
+
+
+def forecast(*, session: Session, account: Account, pipeline: str | None) -> tuple[Forecast, str]:
+    chosen = find_pipeline(session=session, account=account, name=pipeline)
+    return run_forecast(session=session, account=account, pipeline=chosen), account.currency
+
+
+def lead_forms(*, session: Session, account: Account) -> list[LeadForm]:
+    return list(session.scalars(select(LeadForm).where(LeadForm.account_id == account.id).order_by(LeadForm.id)))

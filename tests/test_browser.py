@@ -1,0 +1,193 @@
+"""The web app in a real browser: Debian's Chromium driven by Playwright (never a downloaded browser).
+
+Log in, see the demo funnel, drag a card to the next stage and see the funnel change, lose a deal
+with a reason, switch language, and a manager who cannot see another manager's deal. The pages'
+screenshots land in docs/screenshots/ for the README.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from voronka.accounts import default_account
+from voronka.auth import add_user
+from voronka.config import Settings
+from voronka.db import open_database, session_factory
+from voronka.demo import DemoOptions, build_demo
+from voronka.models import Deal, Role, Stage, User
+
+CHROMIUM = "/usr/bin/chromium"
+SCREENSHOTS = Path(__file__).parents[1] / "docs" / "screenshots"
+PASSWORD = "browser-test-pass"
+FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
+
+
+def _chromium_problem() -> str | None:
+    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
+        return f"Debian's chromium is not installed ({CHROMIUM}); .ci/run installs it"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "the playwright package is not installed (pip install -e '.[test]')"
+    return None
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    problem = _chromium_problem()
+    if problem:
+        if os.environ.get("VORONKA_REQUIRE_CHROMIUM") == "1":
+            pytest.fail(f"VORONKA_REQUIRE_CHROMIUM=1 but {problem}")
+        pytest.skip(problem)
+    import uvicorn
+
+    from voronka.web import create_app
+
+    folder = tmp_path_factory.mktemp("site")
+    engine = open_database(f"sqlite:///{folder}/site.db")
+    with session_factory(engine)() as session:
+        account = default_account(session=session, timezone="Europe/Moscow")
+        build_demo(session=session, account=account, options=DemoOptions(today=dt.date(2026, 11, 27), leads=600))
+        managers = session.scalars(select(User.name).where(User.role == "manager").order_by(User.name)).all()
+        add_user(
+            session=session,
+            account=account,
+            name="Владелец",
+            email="owner@example.com",
+            password=PASSWORD,
+            role=Role.OWNER,
+        )
+        add_user(session=session, account=account, name=managers[0], email="manager@example.com", password=PASSWORD)
+        session.commit()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings = Settings(
+        database_url=str(folder / "site.db"), secrets_path=folder / "secrets.json", secret_key="browser"
+    )
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings, engine), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    yield {"url": f"http://127.0.0.1:{port}", "engine": engine, "manager": managers[0]}
+    server.should_exit = True
+    thread.join(timeout=5)
+    engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def browser(site: dict[str, Any]) -> Iterator[Any]:  # noqa: ARG001 - the site's checks skip first
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1360, "height": 900}, locale="ru-RU")
+    opened = context.new_page()
+    yield opened
+    context.close()
+
+
+def log_in(page: Any, site: dict[str, Any], email: str) -> None:
+    page.goto(site["url"] + "/")
+    page.fill("input[name=email]", email)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_selector("#funnel-table")
+
+
+def reached(page: Any, position: int) -> int:
+    return int(
+        page.inner_text(f"#funnel-table tr[data-stage='{position}'] td.reached").replace("\u00a0", "").replace(" ", "")
+    )
+
+
+def test_owner_sees_the_funnel_drags_a_card_and_loses_a_deal(page: Any, site: dict[str, Any]) -> None:
+    log_in(page, site, "owner@example.com")
+    page.wait_for_selector("#funnel-chart .main-svg")  # Plotly drew the chart from the local package
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "dashboard.png"), full_page=True)
+
+    page.goto(site["url"] + "/kanban")
+    columns = page.locator("section.column[data-stage-id]")
+    source = next(i for i in range(columns.count() - 1) if columns.nth(i).locator(".deal-card").count())
+    deal_id = int(columns.nth(source).locator(".deal-card").first.get_attribute("data-deal-id"))
+    with session_factory(site["engine"])() as session:
+        furthest = session.get(Deal, deal_id).furthest_position  # type: ignore[union-attr]
+    page.goto(site["url"] + "/")
+    before = reached(page, source + 2)
+
+    page.goto(site["url"] + "/kanban")
+    count = int(columns.nth(source + 1).locator(".count").inner_text())
+    with page.expect_navigation():
+        columns.nth(source).locator(f".deal-card[data-deal-id='{deal_id}']").drag_to(columns.nth(source + 1))
+    assert int(columns.nth(source + 1).locator(".count").inner_text()) == count + 1
+    page.screenshot(path=str(SCREENSHOTS / "kanban.png"))
+    with session_factory(site["engine"])() as session:
+        deal = session.get(Deal, deal_id)
+        assert deal is not None and session.get(Stage, deal.stage_id).position == source + 2  # type: ignore[union-attr]
+
+    page.goto(site["url"] + "/")
+    # Cumulative cohort view: the deal now counts at the next stage, unless it had been there before.
+    assert reached(page, source + 2) == before + (1 if furthest < source + 2 else 0)
+
+    page.goto(site["url"] + "/kanban")
+    page.locator("section.column[data-stage-id] .deal-card").first.drag_to(page.locator("section.drop-lost"))
+    page.wait_for_selector("#lose-dialog[open]")
+    # The board scrolls sideways to the drop zone while dragging, so read which deal was dropped.
+    lost_id = int(page.evaluate("document.getElementById('lose-form').action").split("/")[-2])
+    page.fill("#lose-dialog input[name=reason]", "Дорого")
+    with page.expect_navigation():
+        page.click("#lose-dialog button[type=submit]")
+    with session_factory(site["engine"])() as session:
+        lost = session.get(Deal, lost_id)
+        assert lost is not None and lost.status == "lost"
+
+    page.goto(site["url"] + "/reports/stats?grain=month")
+    page.wait_for_selector(".stats-table")
+    page.screenshot(path=str(SCREENSHOTS / "stats.png"), full_page=True)
+
+
+def test_language_switch(page: Any, site: dict[str, Any]) -> None:
+    log_in(page, site, "owner@example.com")
+    assert page.inner_text("header nav a >> nth=0") == "Сводка"
+    page.click("#lang-en")
+    page.wait_for_selector("#funnel-table")
+    assert page.inner_text("header nav a >> nth=0") == "Dashboard"
+    assert "Stage" in page.inner_text("#funnel-table thead")
+
+
+def test_a_manager_sees_only_their_own_deals(page: Any, site: dict[str, Any]) -> None:
+    with session_factory(site["engine"])() as session:
+        me = session.scalars(select(User).where(User.email == "manager@example.com")).one()
+        others = session.scalars(select(Deal.id).where(Deal.manager_id != me.id, Deal.status == "open")).first()
+        mine = session.scalar(
+            select(func.count()).select_from(Deal).where(Deal.manager_id == me.id, Deal.status == "open")
+        )
+    log_in(page, site, "manager@example.com")
+    page.goto(site["url"] + "/kanban")
+    shown = sum(int(c) for c in page.locator("section.column[data-stage-id] .count").all_inner_texts())
+    assert shown == mine
+    answer = page.goto(site["url"] + f"/deals/{others}")
+    assert answer.status == 404
+    assert "Сделки" in page.inner_text("p.error") or "deal" in page.inner_text("p.error")

@@ -1,0 +1,125 @@
+"""Security of the web app: nothing without a login or token, CSRF on every form, input shown as
+text, failed logins limited, sessions signed, passwords hashed with Argon2."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+
+from tests.builders import Journey, journeys_for
+from tests.web_helpers import PASSWORD, api_token, csrf_of, log_in, make_client, make_user
+from voronka.models import Deal, Role, User
+
+OPEN = {"/login", "/lang/{lang}", "/api/v1/webhooks/leads/{token}", "/webhooks/{kind}/{token}"}
+
+
+@pytest.fixture
+def client(session: Session, engine: Engine, tmp_path: Path) -> TestClient:
+    journeys_for(session, [Journey("2026-03-01 10:00", manager="Анна"), Journey("2026-03-02 10:00", manager="Олег")])
+    make_user(session, "Owner", Role.OWNER)
+    return make_client(engine, tmp_path)
+
+
+def _all_routes(routes: list[object]) -> list[APIRoute]:
+    """Every route, through included routers (FastAPI keeps those as wrappers)."""
+    found: list[APIRoute] = []
+    for route in routes:
+        if isinstance(route, APIRoute):
+            found.append(route)
+        elif hasattr(route, "original_router"):
+            found.extend(_all_routes(route.original_router.routes))
+    return found
+
+
+def routes(client: TestClient) -> list[tuple[str, str]]:
+    found = []
+    for route in _all_routes(client.app.routes):  # type: ignore[attr-defined]
+        if route.path not in OPEN and not route.path.startswith("/vendor"):
+            for method in route.methods:
+                found.append((method, re.sub(r"\{[^}]+\}", "1", route.path)))
+    return found
+
+
+def test_nothing_is_reachable_without_login_or_token(client: TestClient) -> None:
+    checked = routes(client)
+    assert len(checked) >= 39  # every route of the API and the pages (grows with them)
+    for method, path in checked:
+        answer = client.request(method, path, follow_redirects=False)
+        if path.startswith("/api/"):
+            assert answer.status_code == 401, (method, path, answer.status_code)
+        elif method == "GET":
+            assert answer.status_code == 303 and answer.headers["location"].startswith("/login"), (method, path)
+        else:
+            assert answer.status_code in (303, 401, 403), (method, path, answer.status_code)
+
+
+def test_forms_need_the_csrf_token(client: TestClient, session: Session) -> None:
+    csrf = log_in(client, "owner@example.com")
+    deal_id = session.scalars(select(Deal.id)).first()
+    stage = session.scalar(select(Deal.stage_id).where(Deal.id == deal_id))
+    for token in (None, "forged"):
+        data = {"stage_id": str(stage)} | ({"csrf": token} if token else {})
+        answer = client.post(f"/deals/{deal_id}/lose", data={"reason": "x", **data}, follow_redirects=False)
+        assert answer.status_code == 403 and "CSRF" in answer.text
+    assert client.post("/logout", follow_redirects=False).status_code == 403
+    ok = client.post(f"/deals/{deal_id}/lose", data={"reason": "Дорого", "csrf": csrf}, follow_redirects=False)
+    assert ok.status_code == 303
+
+
+def test_html_and_sql_looking_input_is_kept_and_shown_as_text(client: TestClient, session: Session) -> None:
+    token = api_token(session, "owner@example.com")
+    evil = "<script>alert(1)</script>'); DROP TABLE deals;--"
+    made = client.post(
+        "/api/v1/deals", headers={"Authorization": f"Bearer {token}"}, json={"title": evil, "contact_name": evil}
+    )
+    assert made.status_code == 201 and made.json()["title"] == evil
+    log_in(client, "owner@example.com")
+    page = client.get(f"/deals/{made.json()['id']}").text
+    assert "<script>alert(1)</script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert session.scalar(select(func.count()).select_from(Deal)) == 3
+
+
+def test_failed_logins_are_limited(client: TestClient) -> None:
+    page = client.get("/login")
+    for _ in range(5):
+        answer = client.post(
+            "/login", data={"email": "owner@example.com", "password": "wrong", "csrf": csrf_of(page.text)}
+        )
+        assert answer.status_code == 401 and "Wrong e-mail or password" in answer.text
+    blocked = client.post(
+        "/login", data={"email": "owner@example.com", "password": PASSWORD, "csrf": csrf_of(page.text)}
+    )
+    assert blocked.status_code == 429 and "five minutes" in blocked.text
+
+
+def test_a_tampered_session_cookie_is_no_session(client: TestClient) -> None:
+    log_in(client, "owner@example.com")
+    cookie = client.cookies.get("voronka_session")
+    assert cookie
+    client.cookies.set("voronka_session", cookie[:-4] + ("AAAA" if not cookie.endswith("AAAA") else "BBBB"))
+    assert client.get("/", follow_redirects=False).status_code == 303
+
+
+@pytest.mark.usefixtures("client")
+def test_passwords_are_argon2_hashes(session: Session) -> None:
+    stored = session.scalars(select(User.password_hash).where(User.email == "owner@example.com")).one()
+    assert stored is not None and stored.startswith("$argon2") and PASSWORD not in stored
+
+
+def test_a_manager_cannot_open_another_managers_deal(client: TestClient, session: Session) -> None:
+    make_user(session, "Анна", Role.MANAGER)
+    log_in(client, "анна@example.com")
+    anna, oleg = (session.scalars(select(Deal.id).order_by(Deal.id)).all())[:2]
+    assert client.get(f"/deals/{anna}").status_code == 200
+    assert client.get(f"/deals/{oleg}").status_code == 404
+    assert client.get("/settings/users").status_code in (404, 405)
+    assert (
+        client.post("/settings/reasons", data={"name": "x", "csrf": csrf_of(client.get("/settings").text)}).status_code
+        == 403
+    )
