@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from voronka.errors import (
     DealClosed,
+    DealExists,
     DealNotFound,
     InvalidTransition,
     InvalidValue,
@@ -64,6 +65,12 @@ def create_deal(
     """A new open deal in the pipeline's first stage, its arrival logged as the entry into it."""
     if amount is not None and amount < 0:
         raise InvalidValue(field="amount", value=amount, hint="a sum of zero or more")
+    if external_id is not None:
+        existing = session.scalar(
+            select(Deal.id).where(Deal.account_id == pipeline.account_id, Deal.external_id == external_id)
+        )
+        if existing is not None:
+            raise DealExists(id=external_id, deal=existing)
     created_at = created_at or utcnow()
     first = pipeline.stages[0]
     deal = Deal(

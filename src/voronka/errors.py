@@ -130,3 +130,9 @@ class ConnectorAuthFailed(ConnectorFailed):
     """The CRM refused the stored credentials."""
 
     key = "error.connector_auth"
+
+
+class DealExists(VoronkaError):
+    """A deal with that external id is already there: update it instead of creating another."""
+
+    key = "error.deal_exists"

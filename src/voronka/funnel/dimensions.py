@@ -21,6 +21,9 @@ from voronka.funnel.counts import Expression
 from voronka.funnel.sqlfuncs import WEEK, time_prefix
 from voronka.models import Deal, Pipeline, Source, StageReach, User
 
+MAX_PERIODS = 5_000
+"""More rows than this is not a report anyone reads (and would take the server's memory)."""
+
 
 @dataclass(frozen=True)
 class DimensionContext:
@@ -72,6 +75,7 @@ class TimeDimension:
 
     is_time = True
     name = ""
+    days_each = 1
 
     sql_length = 10  # how much of a local time SQL keeps when the offset is fixed: the day
 
@@ -104,6 +108,12 @@ class TimeDimension:
 
     def fill(self, first: str, last: str) -> list[str]:
         """Every period label from ``first`` to ``last``, so empty periods show as zero rows."""
+        span = (self.start_of(last) - self.start_of(first)).days
+        if span / self.days_each > MAX_PERIODS:
+            raise InvalidQuery(
+                code="too_many_periods",
+                reason=f"{first} to {last} by {self.name} is more than {MAX_PERIODS} rows; choose a shorter range",
+            )
         labels = []
         day, end = self.start_of(first), self.start_of(last)
         while day <= end:
@@ -113,6 +123,7 @@ class TimeDimension:
 
 
 class DayDimension(TimeDimension):
+    days_each = 1
     name = "day"
 
     def label_of(self, day: dt.date) -> str:
@@ -126,6 +137,7 @@ class DayDimension(TimeDimension):
 
 
 class WeekDimension(TimeDimension):
+    days_each = 7
     """ISO weeks (Monday start), labelled ``2024-W09``."""
 
     name = "week"
@@ -143,6 +155,7 @@ class WeekDimension(TimeDimension):
 
 
 class MonthDimension(TimeDimension):
+    days_each = 28
     name = "month"
     sql_length = 7
 

@@ -29,6 +29,10 @@ class Mode(enum.StrEnum):
     """No-CRM mode: from the daily counts per stage a business keeps by hand (period view only)."""
 
 
+MAX_COLUMNS = 1_000
+"""More periods than this is not a table anyone reads (and would take the server's memory)."""
+
+
 @dataclass(frozen=True)
 class StatsQuery:
     pipeline: str | None = None
@@ -73,6 +77,13 @@ def run_stats(*, session: Session, account: Account, query: StatsQuery, today: d
     if start >= end:
         raise InvalidQuery(
             code="date_range_ordered", reason=f"--from {start} must be before --to {end} (--to is exclusive)"
+        )
+    days = (end - start).days
+    if days / {Grain.DAY: 1, Grain.WEEK: 7, Grain.MONTH: 28}[query.grain] > MAX_COLUMNS:
+        raise InvalidQuery(
+            code="too_many_columns",
+            reason=f"{start} to {end} by {query.grain.value} is more than {MAX_COLUMNS} columns; "
+            "choose a shorter range or a coarser --grain",
         )
     periods = tuple(periods_between(query.grain, start, end))
     grid = counts.Grid(session, account, pipeline, query.grain, periods)

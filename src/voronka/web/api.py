@@ -4,12 +4,14 @@ authenticated by API tokens (``Authorization: Bearer …``); lead capture by a f
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from voronka import auth
 from voronka.accounts import (
@@ -46,6 +48,8 @@ from voronka.stats.report import StatsQuery, run_stats
 from voronka.web.app import db_session
 from voronka.web.security import api_user
 
+Id = Annotated[int, Path(ge=1, le=2**63 - 1, description="An id")]
+"""Ids beyond the database's 64-bit integers are not ids: 422, not a crash."""
 router = APIRouter(prefix="/api/v1", tags=["api"])
 DB = Annotated[Session, Depends(db_session)]
 Caller = Annotated[User, Depends(api_user)]
@@ -188,7 +192,7 @@ def pipelines(session: DB, user: Caller) -> list[PipelineOut]:
 
 
 @router.get("/pipelines/{pipeline_id}/stages", response_model=list[StageOut], summary="A pipeline's stages")
-def stages(session: DB, user: Caller, pipeline_id: int) -> list[StageOut]:
+def stages(session: DB, user: Caller, pipeline_id: Id) -> list[StageOut]:
     pipeline = session.get(Pipeline, pipeline_id)
     if pipeline is None or pipeline.account_id != user.account_id:
         raise NotFound(what=f"pipeline {pipeline_id}")
@@ -255,12 +259,12 @@ def create(session: DB, user: Caller, body: DealIn) -> DealOut:
 
 
 @router.get("/deals/{deal_id}", response_model=DealOut, summary="One deal")
-def read(session: DB, user: Caller, deal_id: int) -> DealOut:
+def read(session: DB, user: Caller, deal_id: Id) -> DealOut:
     return _deal_out(session, _visible(session, user, deal_id))
 
 
 @router.patch("/deals/{deal_id}", response_model=DealOut, summary="Change a deal's details")
-def update(session: DB, user: Caller, deal_id: int, body: DealPatch) -> DealOut:
+def update(session: DB, user: Caller, deal_id: Id, body: DealPatch) -> DealOut:
     deal = _visible(session, user, deal_id)
     account = _account(session, user)
     for name in ("title", "contact_name", "phone", "email"):
@@ -285,7 +289,7 @@ def _stage(pipeline: Pipeline, text: str) -> Stage:
 
 
 @router.post("/deals/{deal_id}/move", response_model=DealOut, summary="Move to a stage (the last one wins it)")
-def move(session: DB, user: Caller, deal_id: int, body: MoveIn) -> DealOut:
+def move(session: DB, user: Caller, deal_id: Id, body: MoveIn) -> DealOut:
     deal = _visible(session, user, deal_id)
     pipeline = session.get(Pipeline, deal.pipeline_id)
     assert pipeline is not None
@@ -294,14 +298,14 @@ def move(session: DB, user: Caller, deal_id: int, body: MoveIn) -> DealOut:
 
 
 @router.post("/deals/{deal_id}/win", response_model=DealOut, summary="Close as won")
-def win(session: DB, user: Caller, deal_id: int) -> DealOut:
+def win(session: DB, user: Caller, deal_id: Id) -> DealOut:
     deal = _visible(session, user, deal_id)
     win_deal(session=session, deal=deal, by=user)
     return _deal_out(session, deal)
 
 
 @router.post("/deals/{deal_id}/lose", response_model=DealOut, summary="Close as lost, with a reason")
-def lose(session: DB, user: Caller, deal_id: int, body: LoseIn) -> DealOut:
+def lose(session: DB, user: Caller, deal_id: Id, body: LoseIn) -> DealOut:
     deal = _visible(session, user, deal_id)
     reason = get_or_create_loss_reason(session=session, account=_account(session, user), name=body.reason.strip())
     lose_deal(session=session, deal=deal, reason=reason)
@@ -309,14 +313,14 @@ def lose(session: DB, user: Caller, deal_id: int, body: LoseIn) -> DealOut:
 
 
 @router.post("/deals/{deal_id}/reopen", response_model=DealOut, summary="Open a closed deal again")
-def reopen(session: DB, user: Caller, deal_id: int) -> DealOut:
+def reopen(session: DB, user: Caller, deal_id: Id) -> DealOut:
     deal = _visible(session, user, deal_id)
     reopen_deal(session=session, deal=deal)
     return _deal_out(session, deal)
 
 
 @router.get("/deals/{deal_id}/calls", response_model=list[CallOut], summary="A deal's call attempts")
-def calls(session: DB, user: Caller, deal_id: int) -> list[CallOut]:
+def calls(session: DB, user: Caller, deal_id: Id) -> list[CallOut]:
     deal = _visible(session, user, deal_id)
     found = session.scalars(select(CallAttempt).where(CallAttempt.deal_id == deal.id).order_by(CallAttempt.at))
     return [
@@ -328,7 +332,7 @@ def calls(session: DB, user: Caller, deal_id: int) -> list[CallOut]:
 
 
 @router.post("/deals/{deal_id}/calls", response_model=CallOut, status_code=201, summary="Log a call attempt")
-def add_call(session: DB, user: Caller, deal_id: int, body: CallIn) -> CallOut:
+def add_call(session: DB, user: Caller, deal_id: Id, body: CallIn) -> CallOut:
     deal = _visible(session, user, deal_id)
     call = log_call(
         session=session,
@@ -395,15 +399,28 @@ def _t(request: Request) -> Translator:
     return Translator(lang if lang in ("ru", "en") else "en")
 
 
+_LEAD_WRITES = threading.Lock()
+"""Lead captures of this process one at a time: each reads (has this request been seen?) then
+writes, and SQLite refuses a read transaction's upgrade to a write while another writer holds it."""
+
+
 @router.post("/webhooks/leads/{token}", summary="A website form's lead (JSON or form-encoded, Tilda too)")
-async def lead_webhook(request: Request, token: str, session: DB) -> dict[str, Any]:
-    form = form_for_token(session=session, token=token)
+async def lead_webhook(request: Request, token: str) -> dict[str, Any]:
     if "json" in request.headers.get("content-type", ""):
-        body = await request.json()
+        try:
+            body = await request.json()
+        except ValueError:
+            raise InvalidValue(field="body", value="…", hint="a JSON object or form fields") from None
         payload = body if isinstance(body, dict) else {}
     else:
         payload = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
     if is_test_ping(payload):
         return {"ok": True}
-    captured = capture_lead(session=session, form=form, payload=payload)
-    return {"deal_id": captured.deal.id, "created": captured.created}
+    return await run_in_threadpool(_capture, request.app.state.sessions, token, payload)
+
+
+def _capture(sessions: Any, token: str, payload: dict[str, Any]) -> dict[str, Any]:
+    with _LEAD_WRITES, sessions() as session:
+        captured = capture_lead(session=session, form=form_for_token(session=session, token=token), payload=payload)
+        session.commit()
+        return {"deal_id": captured.deal.id, "created": captured.created}

@@ -17,7 +17,7 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from voronka.config import Settings
 from voronka.db import open_database, session_factory
-from voronka.errors import NotFound, VoronkaError
+from voronka.errors import DealExists, NotFound, VoronkaError
 
 HERE = Path(__file__).parent
 SESSION_DAYS = 14
@@ -93,7 +93,12 @@ async def _library_error(request: Request, error: VoronkaError) -> Response:
     from voronka.web.security import lang_of
 
     lang = lang_of(request) if "session" in request.scope else "en"
-    status = 404 if isinstance(error, NotFound) else 403 if isinstance(error, Forbidden) else 422
+    status = (
+        404 if isinstance(error, NotFound)
+        else 403 if isinstance(error, Forbidden)
+        else 409 if isinstance(error, DealExists)
+        else 422
+    )  # fmt: skip
     return _problem(request, status, type(error).__name__, error.message(lang))
 
 

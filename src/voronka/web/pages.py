@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
+from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -40,6 +41,8 @@ from voronka.web import views
 from voronka.web.app import db_session
 from voronka.web.security import check_csrf, csrf_token, page_user, translator
 
+Id = Annotated[int, PathParam(ge=1, le=2**63 - 1, description="An id")]
+"""Ids beyond the database's 64-bit integers are not ids: 422, not a crash."""
 router = APIRouter(include_in_schema=False)
 DB = Annotated[Session, Depends(db_session)]
 Viewer = Annotated[User, Depends(page_user)]
@@ -192,14 +195,16 @@ def _stage_of(session: Session, deal: Deal, stage_id: int) -> Stage:
 
 
 @router.post("/deals/{deal_id}/move", dependencies=[Csrf])
-def move(request: Request, session: DB, user: Viewer, deal_id: int, stage_id: Annotated[int, Form()]) -> Response:
+def move(
+    request: Request, session: DB, user: Viewer, deal_id: Id, stage_id: Annotated[int, Form(ge=1, le=2**63 - 1)]
+) -> Response:
     deal = _deal_for(session, user, deal_id)
     move_deal(session=session, deal=deal, stage=_stage_of(session, deal, stage_id), by=user)
     return _done(request, f"/deals/{deal_id}")
 
 
 @router.post("/deals/{deal_id}/lose", dependencies=[Csrf])
-def lose(request: Request, session: DB, user: Viewer, deal_id: int, reason: Annotated[str, Form()] = "") -> Response:
+def lose(request: Request, session: DB, user: Viewer, deal_id: Id, reason: Annotated[str, Form()] = "") -> Response:
     deal = _deal_for(session, user, deal_id)
     found = (
         get_or_create_loss_reason(session=session, account=_account(session, user), name=reason)
@@ -211,13 +216,13 @@ def lose(request: Request, session: DB, user: Viewer, deal_id: int, reason: Anno
 
 
 @router.post("/deals/{deal_id}/win", dependencies=[Csrf])
-def win(request: Request, session: DB, user: Viewer, deal_id: int) -> Response:
+def win(request: Request, session: DB, user: Viewer, deal_id: Id) -> Response:
     win_deal(session=session, deal=_deal_for(session, user, deal_id), by=user)
     return _done(request, f"/deals/{deal_id}")
 
 
 @router.post("/deals/{deal_id}/reopen", dependencies=[Csrf])
-def reopen(request: Request, session: DB, user: Viewer, deal_id: int) -> Response:
+def reopen(request: Request, session: DB, user: Viewer, deal_id: Id) -> Response:
     reopen_deal(session=session, deal=_deal_for(session, user, deal_id))
     return _done(request, f"/deals/{deal_id}")
 
@@ -230,7 +235,7 @@ def _done(request: Request, url: str) -> Response:
 
 
 @router.get("/deals/{deal_id}")
-def deal_card(request: Request, session: DB, user: Viewer, deal_id: int) -> HTMLResponse:
+def deal_card(request: Request, session: DB, user: Viewer, deal_id: Id) -> HTMLResponse:
     deal = _deal_for(session, user, deal_id)
     stages = {s.id: s for s in session.scalars(select(Stage).where(Stage.pipeline_id == deal.pipeline_id))}
     history = list(
@@ -267,7 +272,7 @@ def deal_card(request: Request, session: DB, user: Viewer, deal_id: int) -> HTML
 def add_call(
     session: DB,
     user: Viewer,
-    deal_id: int,
+    deal_id: Id,
     outcome: Annotated[str, Form()],
     outgoing_number: Annotated[str, Form()] = "",
 ) -> Response:
@@ -281,7 +286,7 @@ def add_call(
 
 
 @router.post("/deals/{deal_id}/notes", dependencies=[Csrf])
-def add_note(session: DB, user: Viewer, deal_id: int, text: Annotated[str, Form()]) -> Response:
+def add_note(session: DB, user: Viewer, deal_id: Id, text: Annotated[str, Form()]) -> Response:
     deal = _deal_for(session, user, deal_id)
     if text.strip():
         session.add(
@@ -421,7 +426,7 @@ def settings_add_token(request: Request, session: DB, user: Viewer, name: Annota
 
 
 @router.post("/settings/tokens/{token_id}/revoke", dependencies=[Csrf])
-def settings_revoke_token(session: DB, user: Viewer, token_id: int) -> Response:
+def settings_revoke_token(session: DB, user: Viewer, token_id: Id) -> Response:
     auth.revoke_api_token(session=session, user=user, token_id=token_id)
     return back("/settings")
 
@@ -449,7 +454,7 @@ def settings_add_form(
 
 
 @router.post("/settings/stages/{stage_id}/rename", dependencies=[Csrf])
-def settings_rename_stage(session: DB, user: Viewer, stage_id: int, name: Annotated[str, Form()]) -> Response:
+def settings_rename_stage(session: DB, user: Viewer, stage_id: Id, name: Annotated[str, Form()]) -> Response:
     account = _admin(session, user)
     stage = session.get(Stage, stage_id)
     pipeline = session.get(Pipeline, stage.pipeline_id) if stage else None

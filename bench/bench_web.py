@@ -1,0 +1,141 @@
+"""Benchmarks of the web app on the database bench_core.py built.
+
+    python bench/bench_core.py --deals 100000
+    python bench/bench_web.py --deals 100000
+
+Targets (issue 5, 2-core machine, embedded SQLite, 100,000 deals): the dashboard renders in
+≤ 300 ms (p95, server side); the lead webhook sustains ≥ 300 requests/s with p99 ≤ 100 ms under a
+loopback load generator. The dashboard is timed in-process (what the server spends); the webhook
+through a real uvicorn server in another process, driven by an asyncio client here.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+import asyncio
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import tempfile
+import time
+
+from common import bench_database
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+def dashboard(db: Path, folder: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from voronka.accounts import default_account
+    from voronka.auth import add_user
+    from voronka.config import Settings
+    from voronka.db import open_database, session_scope
+    from voronka.models import Role
+    from voronka.web import create_app
+
+    engine = open_database(f"sqlite:///{db}")
+    with session_scope(engine) as session:
+        add_user(session=session, account=default_account(session=session), name="Bench Owner",
+                 email="bench@example.com", password="bench-password", role=Role.OWNER)  # fmt: skip
+    client = TestClient(
+        create_app(Settings(database_url=str(db), secrets_path=folder / "s.json", secret_key="b"), engine)
+    )
+    page = client.get("/login").text
+    csrf = page.split('name="csrf" value="')[1].split('"')[0]
+    client.post("/login", data={"email": "bench@example.com", "password": "bench-password", "csrf": csrf})
+    client.get("/")  # the first call computes the diagnosis the dashboard then caches
+    for name, path in (("dashboard", "/"), ("dashboard --by month", "/?by=month"), ("kanban", "/kanban")):
+        times = []
+        for _ in range(30):
+            started = time.perf_counter()
+            answer = client.get(path)
+            times.append(time.perf_counter() - started)
+            assert answer.status_code == 200
+        print(f"{name}: p50 {statistics.median(times) * 1000:.0f} ms, p95 {percentile(times, 0.95) * 1000:.0f} ms")
+    engine.dispose()
+
+
+async def _load(url: str, seconds: float, concurrency: int) -> tuple[int, list[float], int]:
+    import httpx
+
+    latencies: list[float] = []
+    errors = 0
+    stop = time.perf_counter() + seconds
+    async with httpx.AsyncClient(timeout=10) as client:
+
+        async def worker(number: int) -> None:
+            nonlocal errors
+            sent = 0
+            while time.perf_counter() < stop:
+                sent += 1
+                started = time.perf_counter()
+                lead = {"Name": f"Лид {number}-{sent}", "Phone": f"+7999{number:03d}{sent:05d}"}
+                answer = await client.post(url, data={**lead, "tranid": f"{number}:{sent}", "utm_source": "bench"})
+                latencies.append(time.perf_counter() - started)
+                errors += answer.status_code != 200
+
+        await asyncio.gather(*(worker(n) for n in range(concurrency)))
+    return len(latencies), latencies, errors
+
+
+def webhook(db: Path, folder: Path, seconds: float, concurrency: int) -> None:
+    from voronka.accounts import default_account, find_pipeline
+    from voronka.db import open_database, session_scope
+    from voronka.leads import add_lead_form
+
+    engine = open_database(f"sqlite:///{db}")
+    with session_scope(engine) as session:
+        account = default_account(session=session)
+        _, token = add_lead_form(
+            session=session, account=account, pipeline=find_pipeline(session=session, account=account), name="bench"
+        )
+    engine.dispose()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {
+        **os.environ,
+        "VORONKA_DATABASE_URL": str(db),
+        "VORONKA_SECRETS_PATH": str(folder / "s.json"),
+        "VORONKA_SECRET_KEY": "b",
+    }
+    server = subprocess.Popen([sys.executable, "-m", "voronka", "serve", "--port", str(port)], env=env)
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        count, latencies, errors = asyncio.run(
+            _load(f"http://127.0.0.1:{port}/api/v1/webhooks/leads/{token}", seconds, concurrency)
+        )
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    p50, p99 = statistics.median(latencies) * 1000, percentile(latencies, 0.99) * 1000
+    print(f"lead webhook: {count / seconds:.0f} requests/s, p50 {p50:.0f} ms, p99 {p99:.0f} ms, {errors} errors")
+    print(f"  ({concurrency} clients for {seconds:.0f} s)")
+
+
+def main() -> None:
+    _, db = bench_database(__doc__)
+    with tempfile.TemporaryDirectory() as folder:
+        copy = Path(folder) / "web.db"
+        shutil.copy(db, copy)
+        dashboard(copy, Path(folder))
+        webhook(copy, Path(folder), seconds=10, concurrency=8)
+
+
+if __name__ == "__main__":
+    main()
