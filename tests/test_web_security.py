@@ -123,3 +123,53 @@ def test_a_manager_cannot_open_another_managers_deal(client: TestClient, session
         client.post("/settings/reasons", data={"name": "x", "csrf": csrf_of(client.get("/settings").text)}).status_code
         == 403
     )
+
+
+def test_settings_change_stages_plans_and_spend(client: TestClient, session: Session) -> None:
+    from voronka.accounts import default_account, find_pipeline
+    from voronka.models import AdSpend, Plan, Stage
+
+    csrf = log_in(client, "owner@example.com")
+    pipeline = find_pipeline(session=session, account=default_account(session=session))
+    estimate = next(s for s in pipeline.stages if s.name == "Estimate")
+    ok = {"follow_redirects": False}
+    assert (
+        client.post(
+            f"/settings/pipelines/{pipeline.id}/stages",
+            data={"name": "Замер", "before": estimate.id, "csrf": csrf},
+            **ok,
+        ).status_code
+        == 303
+    )
+    qualified = next(s for s in pipeline.stages if s.name == "Qualified")
+    assert client.post(f"/settings/stages/{qualified.id}/move", data={"by": "1", "csrf": csrf}, **ok).status_code == 303
+    assert (
+        client.post(
+            f"/settings/stages/{qualified.id}/rename", data={"name": "Квалификация", "csrf": csrf}, **ok
+        ).status_code
+        == 303
+    )
+    assert (
+        client.post(
+            "/settings/plans",
+            data={"pipeline_id": pipeline.id, "month": "2026-03", "metric": "leads", "value": "120", "csrf": csrf},
+            **ok,
+        ).status_code
+        == 303
+    )
+    assert (
+        client.post(
+            "/settings/spend", data={"source": "Яндекс", "month": "2026-03", "amount": "50 000", "csrf": csrf}, **ok
+        ).status_code
+        == 303
+    )
+    bad = client.post(
+        "/settings/plans",
+        data={"pipeline_id": pipeline.id, "month": "март", "metric": "leads", "value": "120", "csrf": csrf},
+    )
+    assert bad.status_code == 422 and "month" in bad.text
+    session.expire_all()
+    names = session.scalars(select(Stage.name).where(Stage.pipeline_id == pipeline.id).order_by(Stage.position)).all()
+    assert names == ["Lead", "Замер", "Квалификация", "Estimate", "Contract", "Won"]
+    assert session.scalar(select(func.count()).select_from(Plan)) == 1
+    assert session.scalar(select(AdSpend.amount)) == 5_000_000

@@ -35,7 +35,8 @@ from voronka.models import (
     StageChange,
     User,
 )
-from voronka.money import format_minor
+from voronka.money import format_minor, parse_amount
+from voronka.pipelines import add_stage, move_stage, rename_stage
 from voronka.timeutil import utcnow
 from voronka.web import views
 from voronka.web.app import db_session
@@ -453,14 +454,82 @@ def settings_add_form(
     return back("/settings")
 
 
-@router.post("/settings/stages/{stage_id}/rename", dependencies=[Csrf])
-def settings_rename_stage(session: DB, user: Viewer, stage_id: Id, name: Annotated[str, Form()]) -> Response:
-    account = _admin(session, user)
+def _stage_of_account(session: Session, account: Account, stage_id: int) -> Stage:
     stage = session.get(Stage, stage_id)
     pipeline = session.get(Pipeline, stage.pipeline_id) if stage else None
-    if stage is None or pipeline is None or pipeline.account_id != account.id or not name.strip():
-        raise InvalidValue(field="stage", value=str(stage_id), hint="a stage of your pipelines and a new name")
-    stage.name = name.strip()[:200]
+    if stage is None or pipeline is None or pipeline.account_id != account.id:
+        raise InvalidValue(field="stage", value=str(stage_id), hint="a stage of your pipelines")
+    return stage
+
+
+@router.post("/settings/stages/{stage_id}/rename", dependencies=[Csrf])
+def settings_rename_stage(session: DB, user: Viewer, stage_id: Id, name: Annotated[str, Form()]) -> Response:
+    stage = _stage_of_account(session, _admin(session, user), stage_id)
+    rename_stage(session=session, stage=stage, name=name)
+    return back("/settings")
+
+
+@router.post("/settings/stages/{stage_id}/move", dependencies=[Csrf])
+def settings_move_stage(session: DB, user: Viewer, stage_id: Id, by: Annotated[int, Form(ge=-1, le=1)]) -> Response:
+    move_stage(session=session, stage=_stage_of_account(session, _admin(session, user), stage_id), by=by)
+    return back("/settings")
+
+
+@router.post("/settings/pipelines/{pipeline_id}/stages", dependencies=[Csrf])
+def settings_add_stage(
+    session: DB, user: Viewer, pipeline_id: Id, name: Annotated[str, Form()], before: Annotated[int, Form()] = 0
+) -> Response:
+    account = _admin(session, user)
+    pipeline = session.get(Pipeline, pipeline_id)
+    if pipeline is None or pipeline.account_id != account.id:
+        raise InvalidValue(field="pipeline", value=str(pipeline_id), hint="one of your pipelines")
+    ahead = _stage_of_account(session, account, before) if before else None
+    add_stage(session=session, pipeline=pipeline, name=name, before=ahead)
+    return back("/settings")
+
+
+@router.post("/settings/plans", dependencies=[Csrf])
+def settings_plan(
+    session: DB,
+    user: Viewer,
+    pipeline_id: Annotated[int, Form()],
+    month: Annotated[str, Form()],
+    metric: Annotated[str, Form()],
+    value: Annotated[str, Form()],
+) -> Response:
+    from voronka.stats.inputs import parse_month, set_plan
+    from voronka.stats.metrics import metrics_for
+
+    account = _admin(session, user)
+    pipeline = session.get(Pipeline, pipeline_id)
+    if pipeline is None or pipeline.account_id != account.id:
+        raise InvalidValue(field="pipeline", value=str(pipeline_id), hint="one of your pipelines")
+    metrics = metrics_for([s.name for s in pipeline.stages])
+    set_plan(
+        session=session, account=account, pipeline=pipeline, metrics=metrics, month=parse_month(month),
+        metric=metric, value=value,
+    )  # fmt: skip
+    return back("/settings")
+
+
+@router.post("/settings/spend", dependencies=[Csrf])
+def settings_spend(
+    session: DB,
+    user: Viewer,
+    source: Annotated[str, Form()],
+    month: Annotated[str, Form()],
+    amount: Annotated[str, Form()],
+) -> Response:
+    from voronka.stats.inputs import parse_month, set_spend
+
+    account = _admin(session, user)
+    spent = parse_amount(amount, account.currency)
+    if spent is None:
+        raise InvalidValue(field="amount", value=amount, hint="a sum such as 50 000")
+    set_spend(
+        session=session, account=account, source=source.strip(), start=parse_month(month), kind="month",
+        amount=spent,
+    )  # fmt: skip
     return back("/settings")
 
 
