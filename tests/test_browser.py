@@ -168,6 +168,22 @@ def test_owner_sees_the_funnel_drags_a_card_and_loses_a_deal(page: Any, site: di
     page.screenshot(path=str(SCREENSHOTS / "stats.png"), full_page=True)
 
 
+def test_htmx_updates_parts_of_pages(page: Any, site: dict[str, Any]) -> None:
+    log_in(page, site, "owner@example.com")
+    assert page.evaluate("typeof htmx") == "object"  # served from the installed package
+    page.select_option("select[name=by]", "source")
+    page.click(".filters button")
+    page.wait_for_selector("#board h2")  # the split by source, swapped in without a reload
+    page.wait_for_selector("#funnel-chart .main-svg")
+    assert "by=source" in page.url
+
+    page.goto(site["url"] + "/deals?stage=1")
+    page.click("table.grid a >> nth=0")
+    page.fill("input[name=outgoing_number]", "+7 495 111-22-33")
+    page.click("text=" + page.inner_text("#activity form >> nth=0 >> button"))
+    page.wait_for_selector("#activity li:has-text('+7 495 111-22-33')")  # the call, swapped in by htmx
+
+
 def test_language_switch(page: Any, site: dict[str, Any]) -> None:
     log_in(page, site, "owner@example.com")
     assert page.inner_text("header nav a >> nth=0") == "Сводка"

@@ -50,6 +50,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     )
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     app.add_api_route("/vendor/plotly.min.js", _plotly, include_in_schema=False)
+    app.add_api_route("/vendor/htmx.min.js", _htmx, include_in_schema=False)
     app.include_router(webhooks.router)
     app.include_router(api.router)
     app.include_router(pages.router)
@@ -62,6 +63,12 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
 def _plotly() -> Response:
     """Plotly's JavaScript from the installed plotly package: no CDN, no build step."""
     path = resources.files("plotly").joinpath("package_data", "plotly.min.js")
+    return FileResponse(str(path), media_type="text/javascript", headers={"Cache-Control": "max-age=86400"})
+
+
+def _htmx() -> Response:
+    """htmx from the installed package that ships it (django-js-lib-htmx; no Django is imported)."""
+    path = resources.files("js_lib_htmx").joinpath("static", "htmx", "htmx.min.js")
     return FileResponse(str(path), media_type="text/javascript", headers={"Cache-Control": "max-age=86400"})
 
 
