@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.orm import Session
 
+from voronka.connectors.store import SecretStore
 from voronka.db import make_engine, open_database, session_factory
 from voronka.models import Base
 
@@ -110,3 +111,9 @@ def sqlite_session(tmp_path: Path, sqlite_template: Path) -> Iterator[Session]:
     with session_factory(engine)() as session:
         yield session
     engine.dispose()
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> SecretStore:
+    """A secrets file of the test's own for CRM connections."""
+    return SecretStore(tmp_path / "secrets.json")

@@ -32,11 +32,6 @@ def crm(httpserver: HTTPServer) -> Iterator[FakeAmoCrm]:
     yield fake
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> SecretStore:
-    return SecretStore(tmp_path / "secrets.json")
-
-
 def connect(session: Session, httpserver: HTTPServer, store: SecretStore, token: str = TOKEN) -> str:
     account = account_for(session)
     _, webhook = add_connection(

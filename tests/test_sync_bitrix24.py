@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from pytest_httpserver import HTTPServer
@@ -31,11 +30,6 @@ def crm(httpserver: HTTPServer) -> Iterator[FakeBitrix24]:
     fake = portal(230)
     fake.install(httpserver)
     yield fake
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> SecretStore:
-    return SecretStore(tmp_path / "secrets.json")
 
 
 def connect(session: Session, httpserver: HTTPServer, store: SecretStore, code: str = CODE) -> None:

@@ -4,7 +4,6 @@ attendance) against local fakes of their documented APIs."""
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 
 import pytest
 from pytest_httpserver import HTTPServer
@@ -22,11 +21,6 @@ from voronka.connectors.sync import SyncReport, sync_connection
 from voronka.errors import ConnectorAuthFailed, ConnectorFailed
 
 FAST = RetryPolicy(attempts=5, first_wait=0.001, max_wait=0.01)
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> SecretStore:
-    return SecretStore(tmp_path / "secrets.json")
 
 
 def connect(

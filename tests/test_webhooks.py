@@ -4,9 +4,7 @@ the app, the deal is re-read from the (fake) CRM, and a repeated delivery change
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 
-import pytest
 from fastapi.testclient import TestClient
 from pytest_httpserver import HTTPServer
 from sqlalchemy import Engine, func, select
@@ -38,11 +36,6 @@ def test_ids_from_payloads() -> None:
 
 def app_for(engine: Engine, store: SecretStore) -> TestClient:
     return TestClient(create_app(Settings(database_url=str(engine.url), secrets_path=store.path), engine))
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> SecretStore:
-    return SecretStore(tmp_path / "secrets.json")
 
 
 def test_amocrm_webhook(session: Session, engine: Engine, httpserver: HTTPServer, store: SecretStore) -> None:

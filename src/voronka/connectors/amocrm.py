@@ -20,6 +20,7 @@ from voronka.connectors.base import (
     RemoteDeal,
     RemotePipeline,
     RemoteStage,
+    account_url,
     from_unix,
     minor_units,
 )
@@ -210,10 +211,7 @@ class AmoCrmConnector:
 
     def base_url(self, address: str) -> str:
         """``mycompany``, ``mycompany.amocrm.ru`` or a full URL (Kommo's ``*.kommo.com`` too)."""
-        address = address.strip().rstrip("/")
-        if "://" in address:
-            return address
-        return f"https://{address}" if "." in address else f"https://{address}.amocrm.ru"
+        return account_url(address, "amocrm.ru")
 
     def client(self, config: ConnectionConfig) -> AmoCrmClient:
         return AmoCrmClient(config)

@@ -137,3 +137,12 @@ def minor_units(value: Any) -> int | None:
     except (InvalidOperation, ValueError):
         return None
     return int(amount * 100) if amount.is_finite() and amount else None
+
+
+def account_url(address: str, domain: str) -> str:
+    """A CRM account's API root from what the user typed: ``mycompany``, ``mycompany.DOMAIN`` or a
+    full URL (another domain too: Kommo, a self-hosted or local test server)."""
+    address = address.strip().rstrip("/")
+    if "://" in address:
+        return address
+    return f"https://{address}" if "." in address else f"https://{address}.{domain}"

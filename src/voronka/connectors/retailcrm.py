@@ -16,7 +16,15 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from voronka.connectors.base import ConnectionConfig, Page, RemoteDeal, RemotePipeline, RemoteStage, minor_units
+from voronka.connectors.base import (
+    ConnectionConfig,
+    Page,
+    RemoteDeal,
+    RemotePipeline,
+    RemoteStage,
+    account_url,
+    minor_units,
+)
 from voronka.connectors.http import Endpoint, Http
 from voronka.models import DealStatus
 
@@ -141,10 +149,7 @@ class RetailCrmConnector:
     """The official client's examples pace themselves at 10 a second."""
 
     def base_url(self, address: str) -> str:
-        address = address.strip().rstrip("/")
-        if "://" in address:
-            return address
-        return f"https://{address}" if "." in address else f"https://{address}.retailcrm.ru"
+        return account_url(address, "retailcrm.ru")
 
     def client(self, config: ConnectionConfig) -> RetailCrmClient:
         return RetailCrmClient(config)

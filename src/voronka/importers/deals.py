@@ -17,8 +17,7 @@ from voronka.money import parse_amount
 from voronka.timeutil import zone
 
 REQUIRED = ("id", "created_at", "stage")
-KNOWN = (
-    *REQUIRED,
+OPTIONAL = (
     "status",
     "closed_at",
     "loss_reason",
@@ -32,6 +31,7 @@ KNOWN = (
     "phone",
     "email",
 )
+KNOWN = (*REQUIRED, *OPTIONAL)
 ENTERED_PREFIX = "entered:"
 
 

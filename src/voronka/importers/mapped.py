@@ -10,25 +10,14 @@ from pathlib import Path
 from voronka.errors import ImportFailed
 from voronka.i18n import Message
 from voronka.importers.base import DealRecord, ImportReport, ImportTarget, Rejected
-from voronka.importers.deals import ENTERED_PREFIX, DealsImporter, records_of
+from voronka.importers.deals import ENTERED_PREFIX, OPTIONAL, DealsImporter, records_of
 from voronka.importers.maps import ColumnMap, StageValue
 from voronka.importers.tables import TableFile, open_table
 from voronka.importers.values import clean
 from voronka.models import DealStatus
 
-_FIELDS = (
-    "closed_at",
-    "loss_reason",
-    "amount",
-    "currency",
-    "source",
-    "manager",
-    "title",
-    "first_contact_at",
-    "contact",
-    "phone",
-    "email",
-)
+_FIELDS = tuple(f for f in OPTIONAL if f != "status")
+"""The canonical columns a map fills from its ``[columns]`` (stage and status have sections of their own)."""
 
 
 @dataclass(frozen=True)

@@ -17,24 +17,10 @@ from typing import Any
 
 from voronka.errors import ImportFailed
 from voronka.i18n import Message
+from voronka.importers.deals import OPTIONAL
 from voronka.models import DealStatus
 
-FIELDS = (
-    "id",
-    "created_at",
-    "closed_at",
-    "loss_reason",
-    "amount",
-    "currency",
-    "source",
-    "manager",
-    "title",
-    "first_contact_at",
-    "contact",
-    "phone",
-    "email",
-    "pipeline",
-)
+FIELDS = ("id", "created_at", *(f for f in OPTIONAL if f != "status"), "pipeline")
 """What a map's ``[columns]`` may feed (stage and status have sections of their own)."""
 
 

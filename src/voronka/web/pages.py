@@ -442,9 +442,7 @@ def settings_add_form(
     source: Annotated[str, Form()] = "",
 ) -> Response:
     account = _admin(session, user)
-    pipeline = session.get(Pipeline, pipeline_id)
-    if pipeline is None or pipeline.account_id != account.id:
-        raise InvalidValue(field="pipeline", value=str(pipeline_id), hint="one of your pipelines")
+    pipeline = _pipeline_of_account(session, account, pipeline_id)
     from voronka.leads import add_lead_form
 
     _, token = add_lead_form(
@@ -452,6 +450,13 @@ def settings_add_form(
     )
     request.session["new_form"] = f"/api/v1/webhooks/leads/{token}"
     return back("/settings")
+
+
+def _pipeline_of_account(session: Session, account: Account, pipeline_id: int) -> Pipeline:
+    pipeline = session.get(Pipeline, pipeline_id)
+    if pipeline is None or pipeline.account_id != account.id:
+        raise InvalidValue(field="pipeline", value=str(pipeline_id), hint="one of your pipelines")
+    return pipeline
 
 
 def _stage_of_account(session: Session, account: Account, stage_id: int) -> Stage:
@@ -480,9 +485,7 @@ def settings_add_stage(
     session: DB, user: Viewer, pipeline_id: Id, name: Annotated[str, Form()], before: Annotated[int, Form()] = 0
 ) -> Response:
     account = _admin(session, user)
-    pipeline = session.get(Pipeline, pipeline_id)
-    if pipeline is None or pipeline.account_id != account.id:
-        raise InvalidValue(field="pipeline", value=str(pipeline_id), hint="one of your pipelines")
+    pipeline = _pipeline_of_account(session, account, pipeline_id)
     ahead = _stage_of_account(session, account, before) if before else None
     add_stage(session=session, pipeline=pipeline, name=name, before=ahead)
     return back("/settings")
@@ -501,9 +504,7 @@ def settings_plan(
     from voronka.stats.metrics import metrics_for
 
     account = _admin(session, user)
-    pipeline = session.get(Pipeline, pipeline_id)
-    if pipeline is None or pipeline.account_id != account.id:
-        raise InvalidValue(field="pipeline", value=str(pipeline_id), hint="one of your pipelines")
+    pipeline = _pipeline_of_account(session, account, pipeline_id)
     metrics = metrics_for([s.name for s in pipeline.stages])
     set_plan(
         session=session, account=account, pipeline=pipeline, metrics=metrics, month=parse_month(month),
