@@ -12,7 +12,8 @@ from pytest_httpserver import HTTPServer
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from tests.builders import account_for, funnel
+from tests.builders import account_for
+from tests.fakes import observed
 from tests.fakes.amocrm import LOST, STATUSES, TOKEN, WON, FakeAmoCrm, world
 from voronka.connectors import CONNECTORS
 from voronka.connectors.http import RetryPolicy
@@ -73,11 +74,6 @@ def lead_status(event: dict[str, object]) -> int:
 def first_status(crm: FakeAmoCrm, lead_id: int) -> int:
     events = [e for e in crm.events if e["entity_id"] == lead_id]
     return events[0]["value_before"][0]["lead_status"]["id"] if events else crm.leads[lead_id].status_id  # type: ignore[index]
-
-
-def observed(session: Session) -> tuple[tuple[int, int, int, int], list[int]]:
-    figures = funnel(session).figures
-    return (figures.deals, figures.won, figures.lost or 0, figures.open or 0), [s.reached for s in figures.stages]
 
 
 def test_full_then_incremental_sync_gives_the_fakes_funnel(

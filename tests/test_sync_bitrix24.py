@@ -10,8 +10,8 @@ from pytest_httpserver import HTTPServer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tests.builders import account_for, funnel
-from tests.fakes import expected_funnel
+from tests.builders import account_for
+from tests.fakes import expected_funnel, observed
 from tests.fakes.bitrix24 import CODE, OPEN, FakeBitrix24, portal
 from voronka.accounts import find_pipeline
 from voronka.connectors import CONNECTORS
@@ -59,11 +59,6 @@ def expected(crm: FakeBitrix24) -> tuple[tuple[int, int, int, int], list[int]]:
         stage = deal["STAGE_ID"]
         deals.append((entered, "won" if stage == "WON" else "lost" if stage in ("LOSE", "APOLOGY") else "open"))
     return expected_funnel(deals, 5)
-
-
-def observed(session: Session) -> tuple[tuple[int, int, int, int], list[int]]:
-    figures = funnel(session).figures
-    return (figures.deals, figures.won, figures.lost or 0, figures.open or 0), [s.reached for s in figures.stages]
 
 
 def test_full_and_incremental_sync(

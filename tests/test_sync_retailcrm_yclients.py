@@ -9,8 +9,8 @@ import pytest
 from pytest_httpserver import HTTPServer
 from sqlalchemy.orm import Session
 
-from tests.builders import account_for, funnel
-from tests.fakes import expected_funnel
+from tests.builders import account_for
+from tests.fakes import expected_funnel, observed
 from tests.fakes.retailcrm import GROUPS, KEY, STATUSES, FakeRetailCrm, shop
 from tests.fakes.yclients import COMPANY, PARTNER, USER, FakeYclients, salon
 from voronka.accounts import find_pipeline
@@ -41,11 +41,6 @@ def connect(
 
 def run(session: Session, store: SecretStore) -> SyncReport:
     return sync_connection(session=session, account=account_for(session), store=store, retry=FAST)
-
-
-def observed(session: Session) -> tuple[tuple[int, int, int, int], list[int]]:
-    figures = funnel(session).figures
-    return (figures.deals, figures.won, figures.lost or 0, figures.open or 0), [s.reached for s in figures.stages]
 
 
 def retail_expected(crm: FakeRetailCrm) -> tuple[tuple[int, int, int, int], list[int]]:

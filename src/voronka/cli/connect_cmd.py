@@ -7,10 +7,10 @@ import os
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from voronka.accounts import default_account
+from voronka.cli.progress import RowsBar
 from voronka.cli.state import State, state_of
 from voronka.connectors import CONNECTORS
 from voronka.connectors.store import SecretStore, add_connection, list_connections, remove_connection
@@ -156,30 +156,6 @@ def connect_remove(ctx: typer.Context, name: Annotated[str, typer.Argument(help=
     state.console.print(state.t("connect.removed", name=name))
 
 
-class _SyncBar:
-    """A progress bar for the sync: a count when the CRM says how many deals, a spinner otherwise."""
-
-    def __init__(self, state: State) -> None:
-        self.progress = Progress(
-            SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            console=state.err, transient=True,
-        )  # fmt: skip
-        self.label = state.t("connect.syncing")
-        self.task: TaskID | None = None
-
-    def start(self, total: int) -> None:
-        self.progress.start()
-        self.task = self.progress.add_task(self.label, total=total or None)
-
-    def advance(self, rows: int) -> None:
-        if self.task is not None:
-            self.progress.advance(self.task, rows)
-
-    def stop(self) -> None:
-        if self.task is not None:
-            self.progress.stop()
-
-
 def sync(
     ctx: typer.Context,
     name: Annotated[str | None, typer.Argument(help="The connection (default: the only one).")] = None,
@@ -188,7 +164,7 @@ def sync(
     """Pull pipelines, users, deals and their stage history from the CRM: everything the first time,
     what changed since then afterwards; an interrupted sync resumes where it stopped."""
     state = state_of(ctx)
-    bar = _SyncBar(state)
+    bar = RowsBar(state.err, state.t("connect.syncing"))
     try:
         with session_scope(state.engine) as session:
             report = sync_connection(

@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from voronka.accounts import default_account, find_pipeline
 from voronka.cli.options import PipelineOption
+from voronka.cli.progress import RowsBar
 from voronka.cli.state import State, state_of
 from voronka.db import session_factory
 from voronka.importers import ImportReport, ImportTarget, import_file
@@ -21,27 +21,6 @@ import_app = typer.Typer(help="Import data from files.", no_args_is_help=True)
 
 SHOWN_REJECTIONS = 20
 REPORT_FORMATS = ("json", "table")
-
-
-class _Bar:
-    """Rich progress bar behind the importer's progress protocol; silent for small files."""
-
-    def __init__(self, progress: Progress, label: str) -> None:
-        self.progress, self.label = progress, label
-        self.task: TaskID | None = None
-
-    def start(self, total: int) -> None:
-        if total >= 10_000:
-            self.progress.start()
-            self.task = self.progress.add_task(self.label, total=total)
-
-    def advance(self, rows: int) -> None:
-        if self.task is not None:
-            self.progress.advance(self.task, rows)
-
-    def stop(self) -> None:
-        if self.task is not None:
-            self.progress.stop()
 
 
 def deals(
@@ -79,17 +58,7 @@ def deals(
     state = state_of(ctx)
     if format in REPORT_FORMATS:
         report_format, format = format, None
-    bar = _Bar(
-        Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=state.err,
-            transient=True,
-        ),
-        state.t("import.progress"),
-    )
+    bar = RowsBar(state.err, state.t("import.progress"), minimum=10_000)
     with session_factory(state.engine)() as session:
         try:
             account = default_account(
