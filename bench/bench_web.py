@@ -88,6 +88,32 @@ async def _load(url: str, seconds: float, concurrency: int) -> tuple[int, list[f
     return len(latencies), latencies, errors
 
 
+WRK_SCRIPT = """
+local counter, thread_id = 0, 0
+local threads = 0
+function setup(thread) threads = threads + 1; thread:set("id", threads) end
+function init(args) thread_id = id end
+function request()
+  counter = counter + 1
+  local body = "Name=Lead%20" .. thread_id .. "-" .. counter .. "&Phone=%2B7999" .. thread_id .. counter
+    .. "&tranid=wrk-" .. thread_id .. "-" .. counter .. "&utm_source=bench"
+  return wrk.format("POST", nil, {["Content-Type"] = "application/x-www-form-urlencoded"}, body)
+end
+"""
+
+
+def _wrk(url: str, seconds: float, concurrency: int, folder: Path) -> None:
+    """The same load from wrk (a C load generator, when installed): our Python client's own work
+    no longer competes with the server for the two cores."""
+    script = folder / "leads.lua"
+    script.write_text(WRK_SCRIPT)
+    command = ["wrk", "-t2", f"-c{concurrency}", f"-d{int(seconds)}s", "--latency", "-s", str(script), url]
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    wanted = ("Requests/sec", "99%", "50%", "Non-2xx")
+    lines = [line.strip() for line in output.splitlines() if line.strip().startswith(wanted)]
+    print("lead webhook under wrk: " + "; ".join(lines))
+
+
 def webhook(db: Path, folder: Path, seconds: float, concurrency: int) -> None:
     from voronka.accounts import default_account, find_pipeline
     from voronka.db import open_database, session_scope
@@ -117,9 +143,10 @@ def webhook(db: Path, folder: Path, seconds: float, concurrency: int) -> None:
                 break
             except OSError:
                 time.sleep(0.1)
-        count, latencies, errors = asyncio.run(
-            _load(f"http://127.0.0.1:{port}/api/v1/webhooks/leads/{token}", seconds, concurrency)
-        )
+        url = f"http://127.0.0.1:{port}/api/v1/webhooks/leads/{token}"
+        if shutil.which("wrk"):
+            _wrk(url, seconds, concurrency, folder)
+        count, latencies, errors = asyncio.run(_load(url, seconds, concurrency))
     finally:
         server.terminate()
         server.wait(timeout=10)
