@@ -20,3 +20,9 @@ def test_schema_is_migrated_once_and_then_left_alone(engine: Engine) -> None:
     ensure_schema(engine)
     with engine.connect() as connection:
         assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == head_revision()
+
+
+def test_the_head_constant_is_the_migrations_head() -> None:
+    from voronka.db import HEAD_REVISION, head_revision
+
+    assert head_revision() == HEAD_REVISION

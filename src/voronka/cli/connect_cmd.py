@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -12,22 +12,27 @@ from rich.table import Table
 from voronka.accounts import default_account
 from voronka.cli.progress import RowsBar
 from voronka.cli.state import State, state_of
-from voronka.connectors import CONNECTORS
-from voronka.connectors.store import SecretStore, add_connection, list_connections, remove_connection
-from voronka.connectors.sync import sync_connection
 from voronka.db import session_scope
 from voronka.errors import InvalidValue
+
+if TYPE_CHECKING:
+    from voronka.connectors.store import SecretStore
 
 connect_app = typer.Typer(help="Connect a CRM (amoCRM, Bitrix24, RetailCRM, YCLIENTS).", no_args_is_help=True)
 
 
 def _store(state: State) -> SecretStore:
+    from voronka.connectors.store import SecretStore  # connectors (and httpx) load only when used
+
     return SecretStore(state.settings.secrets_file())
 
 
 def _connect(
     state: State, kind: str, address: str, name: str | None, secrets: dict[str, str], settings: dict[str, object]
 ) -> None:
+    from voronka.connectors import CONNECTORS
+    from voronka.connectors.store import add_connection
+
     connector = CONNECTORS[kind]
     with session_scope(state.engine) as session:
         account = default_account(session=session)
@@ -132,6 +137,9 @@ def connect_yclients(
 
 def connect_list(ctx: typer.Context) -> None:
     """The stored connections: where, when last synced (secrets are never shown)."""
+    from voronka.connectors import CONNECTORS
+    from voronka.connectors.store import list_connections
+
     state = state_of(ctx)
     t = state.t
     table = Table(t("connect.name"), t("connect.crm"), t("connect.url"), t("connect.last_synced"), t("connect.state"))
@@ -150,6 +158,8 @@ def connect_list(ctx: typer.Context) -> None:
 
 def connect_remove(ctx: typer.Context, name: Annotated[str, typer.Argument(help="The connection to forget.")]) -> None:
     """Forget a connection and its secrets (the synced deals stay)."""
+    from voronka.connectors.store import remove_connection
+
     state = state_of(ctx)
     with session_scope(state.engine) as session:
         remove_connection(session=session, account=default_account(session=session), name=name, store=_store(state))
@@ -163,6 +173,8 @@ def sync(
 ) -> None:
     """Pull pipelines, users, deals and their stage history from the CRM: everything the first time,
     what changed since then afterwards; an interrupted sync resumes where it stopped."""
+    from voronka.connectors.sync import sync_connection
+
     state = state_of(ctx)
     bar = RowsBar(state.err, state.t("connect.syncing"))
     try:

@@ -18,7 +18,6 @@ from voronka.diagnose import run_diagnosis
 from voronka.diagnose.output import summary as finding_summary
 from voronka.funnel.query import FunnelQuery
 from voronka.funnel.report import run_funnel
-from voronka.reports.xlsx import write_stats_workbook
 from voronka.stats.report import StatsQuery, run_stats
 
 
@@ -38,6 +37,8 @@ def demo(
 
     Running it again rebuilds the demo; it refuses to touch a database that holds other deals.
     """
+    from voronka.reports.xlsx import write_stats_workbook  # XlsxWriter loads only when a workbook is written
+
     state = state_of(ctx)
     t = state.t
     options = DemoOptions(seed=seed, leads=leads, today=parse_date(today, "--today"), template=template)
