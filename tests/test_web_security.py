@@ -173,3 +173,32 @@ def test_settings_change_stages_plans_and_spend(client: TestClient, session: Ses
     assert names == ["Lead", "Замер", "Квалификация", "Estimate", "Contract", "Won"]
     assert session.scalar(select(func.count()).select_from(Plan)) == 1
     assert session.scalar(select(AdSpend.amount)) == 5_000_000
+
+
+def test_report_pages_render_for_the_owner(client: TestClient, session: Session) -> None:
+    import datetime as dt
+
+    from voronka.accounts import default_account, find_pipeline
+    from voronka.hypotheses import add_hypothesis, parse_assignment
+
+    account = default_account(session=session)
+    add_hypothesis(
+        session=session, account=account, pipeline=find_pipeline(session=session, account=account), position=2,
+        change="Звонить за 5 минут", starts_on=dt.date(2026, 3, 1), ends_on=None,
+        assignment=parse_assignment("alternating"), uplift=0.05,
+    )  # fmt: skip
+    session.commit()
+    log_in(client, "owner@example.com")
+    page = client.get("/reports/hypotheses")
+    assert page.status_code == 200 and "Звонить за 5 минут" in page.text and "Stopping rule" in page.text
+    for path in (
+        "/reports/stats",
+        "/reports/diagnosis",
+        "/reports/whatif?step_2=50",
+        "/reports/forecast",
+        "/kanban",
+        "/",
+    ):
+        assert client.get(path).status_code == 200, path
+    workbook = client.get("/reports/stats.xlsx")
+    assert workbook.status_code == 200 and workbook.content[:2] == b"PK"

@@ -358,8 +358,9 @@ def whatif_page(request: Request, session: DB, user: Viewer, pipeline: str | Non
 @router.get("/reports/hypotheses")
 def hypotheses_page(request: Request, session: DB, user: Viewer) -> HTMLResponse:
     auth.require(user, Action.SEE_ALL_DEALS)
-    found = views.hypotheses(session=session, account=_account(session, user))
-    return render(request, "hypotheses.html", {"user": user, "hypotheses": found})
+    account = _account(session, user)
+    found = views.hypotheses(session=session, account=account)
+    return render(request, "hypotheses.html", {"user": user, "hypotheses": found, "currency": account.currency})
 
 
 @router.get("/reports/forecast")
