@@ -13,11 +13,12 @@ import functools
 import hashlib
 import secrets
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ColumnElement, func, select, true
 from sqlalchemy.orm import Session
 
+from voronka.accounts import get_or_create_manager
 from voronka.errors import InvalidValue, NotFound, VoronkaError
 from voronka.models import Account, ApiToken, Deal, Role, User
 from voronka.timeutil import utcnow
@@ -92,6 +93,31 @@ def visible_deals(user: User) -> ColumnElement[bool]:
     if role_of(user) is Role.MANAGER:
         return (Deal.account_id == user.account_id) & (Deal.manager_id == user.id)
     return (Deal.account_id == user.account_id) if can(user, Action.SEE_ALL_DEALS) else ~true()
+
+
+def account_of(*, session: Session, user: User) -> Account:
+    account = session.get(Account, user.account_id)
+    assert account is not None
+    return account
+
+
+def report_cut(user: User, by: str | None) -> str | None:
+    """How a report for this user is split: a manager's by manager (to keep only their own part)."""
+    return "manager" if role_of(user) is Role.MANAGER else by
+
+
+def own_part(user: User, parts: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
+    """The parts of a report (funnel groups, stats tables) this user may see: a manager, their own."""
+    if role_of(user) is not Role.MANAGER:
+        return parts
+    return [part for part in parts if part.get(key) == user.name]
+
+
+def deal_manager(*, session: Session, account: Account, user: User, requested: str | None) -> User | None:
+    """Who a new or changed deal belongs to: a manager's deals are their own; others name anyone."""
+    if role_of(user) is Role.MANAGER:
+        return user
+    return get_or_create_manager(session=session, account=account, name=requested) if requested else None
 
 
 def require_deal(user: User, deal: Deal) -> None:

@@ -17,7 +17,6 @@ from voronka import auth
 from voronka.accounts import (
     find_pipeline,
     get_or_create_loss_reason,
-    get_or_create_manager,
     get_or_create_source,
     list_pipelines,
 )
@@ -30,7 +29,6 @@ from voronka.funnel.report import run_funnel
 from voronka.i18n import Translator
 from voronka.leads import capture_lead, form_for_token, is_test_ping
 from voronka.models import (
-    Account,
     CallAttempt,
     CallOutcome,
     Deal,
@@ -140,12 +138,6 @@ class CallOut(BaseModel):
     duration_seconds: int
 
 
-def _account(session: Session, user: User) -> Account:
-    account = session.get(Account, user.account_id)
-    assert account is not None
-    return account
-
-
 def _deal_out(session: Session, deal: Deal) -> DealOut:
     stage = session.get(Stage, deal.stage_id)
     pipeline = session.get(Pipeline, deal.pipeline_id)
@@ -187,7 +179,7 @@ def pipelines(session: DB, user: Caller) -> list[PipelineOut]:
         PipelineOut(
             id=p.id, name=p.name, stages=[StageOut(id=s.id, position=s.position, name=s.name) for s in p.stages]
         )
-        for p in list_pipelines(session=session, account=_account(session, user))
+        for p in list_pipelines(session=session, account=auth.account_of(session=session, user=user))
     ]
 
 
@@ -212,7 +204,7 @@ def deals(
     per_page: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> DealPage:
     auth.require(user, Action.WORK_DEALS)
-    chosen = find_pipeline(session=session, account=_account(session, user), name=pipeline)
+    chosen = find_pipeline(session=session, account=auth.account_of(session=session, user=user), name=pipeline)
     query = select(Deal).where(auth.visible_deals(user), Deal.pipeline_id == chosen.id)
     if status is not None:
         query = query.where(Deal.status == status.value)
@@ -234,13 +226,9 @@ def deals(
 @router.post("/deals", response_model=DealOut, status_code=201, summary="Create a deal in the first stage")
 def create(session: DB, user: Caller, body: DealIn) -> DealOut:
     auth.require(user, Action.WORK_DEALS)
-    account = _account(session, user)
+    account = auth.account_of(session=session, user=user)
     pipeline = find_pipeline(session=session, account=account, name=body.pipeline)
-    manager = (
-        user
-        if auth.role_of(user).value == "manager"
-        else (get_or_create_manager(session=session, account=account, name=body.manager) if body.manager else None)
-    )
+    manager = auth.deal_manager(session=session, account=account, user=user, requested=body.manager)
     deal = create_deal(
         session=session,
         pipeline=pipeline,
@@ -266,7 +254,7 @@ def read(session: DB, user: Caller, deal_id: Id) -> DealOut:
 @router.patch("/deals/{deal_id}", response_model=DealOut, summary="Change a deal's details")
 def update(session: DB, user: Caller, deal_id: Id, body: DealPatch) -> DealOut:
     deal = _visible(session, user, deal_id)
-    account = _account(session, user)
+    account = auth.account_of(session=session, user=user)
     for name in ("title", "contact_name", "phone", "email"):
         value = getattr(body, name)
         if value is not None:
@@ -275,8 +263,9 @@ def update(session: DB, user: Caller, deal_id: Id, body: DealPatch) -> DealOut:
         deal.amount = parse_amount(body.amount, deal.currency)
     if body.source is not None:
         deal.source_id = get_or_create_source(session=session, account=account, name=body.source).id
-    if body.manager is not None and auth.role_of(user).value != "manager":
-        deal.manager_id = get_or_create_manager(session=session, account=account, name=body.manager).id
+    if body.manager is not None:
+        manager = auth.deal_manager(session=session, account=account, user=user, requested=body.manager)
+        deal.manager_id = manager.id if manager else deal.manager_id
     session.flush()
     return _deal_out(session, deal)
 
@@ -307,7 +296,9 @@ def win(session: DB, user: Caller, deal_id: Id) -> DealOut:
 @router.post("/deals/{deal_id}/lose", response_model=DealOut, summary="Close as lost, with a reason")
 def lose(session: DB, user: Caller, deal_id: Id, body: LoseIn) -> DealOut:
     deal = _visible(session, user, deal_id)
-    reason = get_or_create_loss_reason(session=session, account=_account(session, user), name=body.reason.strip())
+    reason = get_or_create_loss_reason(
+        session=session, account=auth.account_of(session=session, user=user), name=body.reason.strip()
+    )
     lose_deal(session=session, deal=deal, reason=reason)
     return _deal_out(session, deal)
 
@@ -364,12 +355,13 @@ def funnel(
     by: Annotated[str | None, Query(max_length=100)] = None,
 ) -> dict[str, Any]:
     auth.require(user, Action.VIEW_REPORTS)
-    if auth.role_of(user).value == "manager":
-        by = "manager"
+    by = auth.report_cut(user, by)
     query = FunnelQuery(pipeline=pipeline, date_from=date_from, date_to=date_to, view=view, rule=rule, by=by)
-    data = report_to_dict(run_funnel(session=session, account=_account(session, user), query=query), _t(request))
-    if auth.role_of(user).value == "manager":
-        data["groups"] = [g for g in data.get("groups") or [] if g.get("value") == user.name]
+    data = report_to_dict(
+        run_funnel(session=session, account=auth.account_of(session=session, user=user), query=query), _t(request)
+    )
+    if data.get("groups") is not None:
+        data["groups"] = auth.own_part(user, data["groups"], "value")
     return data
 
 
@@ -385,12 +377,12 @@ def stats(
     by: Annotated[str | None, Query(pattern="^(manager|source)$")] = None,
 ) -> dict[str, Any]:
     auth.require(user, Action.VIEW_REPORTS)
-    if auth.role_of(user).value == "manager":
-        by = "manager"
+    by = auth.report_cut(user, by)
     query = StatsQuery(pipeline=pipeline, date_from=date_from, date_to=date_to, grain=grain, by=by)
-    data = stats_to_dict(run_stats(session=session, account=_account(session, user), query=query), _t(request))
-    if auth.role_of(user).value == "manager":
-        data["tables"] = [table for table in data["tables"] if table["cut"] == user.name]
+    data = stats_to_dict(
+        run_stats(session=session, account=auth.account_of(session=session, user=user), query=query), _t(request)
+    )
+    data["tables"] = auth.own_part(user, data["tables"], "cut")
     return data
 
 

@@ -64,12 +64,6 @@ def back(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
 
 
-def _account(session: Session, user: User) -> Account:
-    account = session.get(Account, user.account_id)
-    assert account is not None
-    return account
-
-
 # --- logging in ---------------------------------------------------------------------------------
 @router.get("/login")
 def login_page(request: Request, next: str = "/") -> HTMLResponse:
@@ -126,7 +120,7 @@ def dashboard(
     by: str | None = None,
 ) -> HTMLResponse:
     auth.require(user, Action.VIEW_REPORTS)
-    account = _account(session, user)
+    account = auth.account_of(session=session, user=user)
     board = views.dashboard(
         session=session,
         account=account,
@@ -148,7 +142,7 @@ def deal_list(
     request: Request, session: DB, user: Viewer, pipeline: str | None = None, stage: int | None = None
 ) -> HTMLResponse:
     auth.require(user, Action.WORK_DEALS)
-    chosen = find_pipeline(session=session, account=_account(session, user), name=pipeline)
+    chosen = find_pipeline(session=session, account=auth.account_of(session=session, user=user), name=pipeline)
     query = select(Deal).where(auth.visible_deals(user), Deal.pipeline_id == chosen.id)
     if stage is not None:
         query = query.where(Deal.furthest_position >= stage)
@@ -166,7 +160,7 @@ def kanban(
     source: str | None = None,
 ) -> HTMLResponse:
     auth.require(user, Action.WORK_DEALS)
-    account = _account(session, user)
+    account = auth.account_of(session=session, user=user)
     board = views.kanban(
         session=session,
         account=account,
@@ -208,7 +202,7 @@ def move(
 def lose(request: Request, session: DB, user: Viewer, deal_id: Id, reason: Annotated[str, Form()] = "") -> Response:
     deal = _deal_for(session, user, deal_id)
     found = (
-        get_or_create_loss_reason(session=session, account=_account(session, user), name=reason)
+        get_or_create_loss_reason(session=session, account=auth.account_of(session=session, user=user), name=reason)
         if reason.strip()
         else None
     )
@@ -310,7 +304,7 @@ def stats_page(
     auth.require(user, Action.VIEW_REPORTS)
     report = views.stats(
         session=session,
-        account=_account(session, user),
+        account=auth.account_of(session=session, user=user),
         user=user,
         t=translator(request),
         grain=grain,
@@ -328,7 +322,7 @@ def stats_workbook(
     path = Path(tempfile.mkdtemp()) / "voronka-stats.xlsx"
     views.stats_workbook(
         session=session,
-        account=_account(session, user),
+        account=auth.account_of(session=session, user=user),
         user=user,
         t=translator(request),
         grain=grain,
@@ -343,7 +337,9 @@ def stats_workbook(
 @router.get("/reports/diagnosis")
 def diagnosis_page(request: Request, session: DB, user: Viewer, pipeline: str | None = None) -> HTMLResponse:
     auth.require(user, Action.SEE_ALL_DEALS)
-    found = views.diagnosis(session=session, account=_account(session, user), t=translator(request), pipeline=pipeline)
+    found = views.diagnosis(
+        session=session, account=auth.account_of(session=session, user=user), t=translator(request), pipeline=pipeline
+    )
     return render(request, "diagnosis.html", {"user": user, "diagnosis": found})
 
 
@@ -351,14 +347,16 @@ def diagnosis_page(request: Request, session: DB, user: Viewer, pipeline: str | 
 def whatif_page(request: Request, session: DB, user: Viewer, pipeline: str | None = None) -> HTMLResponse:
     auth.require(user, Action.SEE_ALL_DEALS)
     settings = {k: v for k, v in request.query_params.items() if k.startswith("step_") or k in ("check", "leads")}
-    found = views.whatif(session=session, account=_account(session, user), pipeline=pipeline, settings=settings)
+    found = views.whatif(
+        session=session, account=auth.account_of(session=session, user=user), pipeline=pipeline, settings=settings
+    )
     return render(request, "whatif.html", {"user": user, "whatif": found})
 
 
 @router.get("/reports/hypotheses")
 def hypotheses_page(request: Request, session: DB, user: Viewer) -> HTMLResponse:
     auth.require(user, Action.SEE_ALL_DEALS)
-    account = _account(session, user)
+    account = auth.account_of(session=session, user=user)
     found = views.hypotheses(session=session, account=account)
     return render(request, "hypotheses.html", {"user": user, "hypotheses": found, "currency": account.currency})
 
@@ -366,14 +364,14 @@ def hypotheses_page(request: Request, session: DB, user: Viewer) -> HTMLResponse
 @router.get("/reports/forecast")
 def forecast_page(request: Request, session: DB, user: Viewer, pipeline: str | None = None) -> HTMLResponse:
     auth.require(user, Action.SEE_ALL_DEALS)
-    found = views.forecast(session=session, account=_account(session, user), pipeline=pipeline)
+    found = views.forecast(session=session, account=auth.account_of(session=session, user=user), pipeline=pipeline)
     return render(request, "forecast.html", {"user": user, "forecast": found})
 
 
 # --- settings ------------------------------------------------------------------------------------
 @router.get("/settings")
 def settings_page(request: Request, session: DB, user: Viewer) -> HTMLResponse:
-    account = _account(session, user)
+    account = auth.account_of(session=session, user=user)
     admin = auth.can(user, Action.MANAGE_SETTINGS)
     context: dict[str, Any] = {
         "user": user,
@@ -398,7 +396,7 @@ def settings_page(request: Request, session: DB, user: Viewer) -> HTMLResponse:
 
 def _admin(session: Session, user: User) -> Account:
     auth.require(user, Action.MANAGE_SETTINGS)
-    return _account(session, user)
+    return auth.account_of(session=session, user=user)
 
 
 @router.post("/settings/users", dependencies=[Csrf])

@@ -88,7 +88,7 @@ def dashboard(
         date_to=_date(date_to, "date_to"),
         view=chosen_view,
         rule=chosen_rule,
-        by="manager" if manager else by,
+        by=auth.report_cut(user, by),
     )
     report = run_funnel(session=session, account=account, query=query)
     data = report_to_dict(report, t)
@@ -257,8 +257,7 @@ def _stats_report(
         chosen = Grain(grain)
     except ValueError:
         raise InvalidValue(field="grain", value=grain, hint="day, week or month") from None
-    if auth.role_of(user) is Role.MANAGER:
-        by = "manager"
+    by = auth.report_cut(user, by)
     return run_stats(session=session, account=account, query=StatsQuery(pipeline=pipeline, grain=chosen, by=by))
 
 
@@ -267,8 +266,7 @@ def stats(
 ) -> dict[str, Any]:
     report = _stats_report(session, account, user, grain, by, pipeline)
     data = stats_to_dict(report, t)
-    if auth.role_of(user) is Role.MANAGER:  # their own table, not the team's or colleagues'
-        data["tables"] = [table for table in data["tables"] if table["cut"] == user.name]
+    data["tables"] = auth.own_part(user, data["tables"], "cut")
     return data
 
 
