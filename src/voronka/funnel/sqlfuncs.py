@@ -16,12 +16,20 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import QueryableAttribute
 from sqlalchemy.sql.expression import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy.sql.visitors import InternalTraversal
 
 
 class time_prefix(FunctionElement[str]):
     type = String()
-    inherit_cache = True
     name = "time_prefix"
+    # The shift and the length change the SQL text, so they belong in the statement's cache key:
+    # without them a process that asked for months once would be served the month SQL for days.
+    inherit_cache = True
+    _traverse_internals = [
+        *FunctionElement._traverse_internals,
+        ("shift_minutes", InternalTraversal.dp_plain_obj),
+        ("length", InternalTraversal.dp_plain_obj),
+    ]
 
     def __init__(
         self, column: ColumnElement[Any] | QueryableAttribute[Any], shift_minutes: int = 0, length: int = 13
