@@ -78,10 +78,10 @@ def run_child(args: list[str]) -> tuple[float, int]:
 
 def time_funnel(db: Path, by: str | None, repeat: int = 5) -> float:
     """Best of ``repeat`` in-process runs of the library call (what the CLI and web wrap)."""
-    from voronka.accounts import default_account
+    from voronka.analysis.funnel.query import FunnelQuery
+    from voronka.analysis.funnel.report import run_funnel
+    from voronka.crm.accounts import default_account
     from voronka.db import open_database, session_scope
-    from voronka.funnel.query import FunnelQuery
-    from voronka.funnel.report import run_funnel
 
     engine = open_database(f"sqlite:///{db}")
     best = float("inf")

@@ -23,9 +23,9 @@ from common import bench_database
 def main() -> None:
     args, db = bench_database(__doc__)
 
-    from voronka.accounts import default_account
+    from voronka.analysis.diagnose import run_diagnosis
+    from voronka.crm.accounts import default_account
     from voronka.db import open_database, session_scope
-    from voronka.diagnose import run_diagnosis
 
     engine = open_database(f"sqlite:///{db}")
     best, findings = float("inf"), 0

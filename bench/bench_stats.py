@@ -23,12 +23,12 @@ from common import bench_database
 def main() -> None:
     args, db = bench_database(__doc__)
 
-    from voronka.accounts import default_account
+    from voronka.analysis.reports.xlsx import write_stats_workbook
+    from voronka.analysis.stats.periods import Grain
+    from voronka.analysis.stats.report import StatsQuery, run_stats
+    from voronka.crm.accounts import default_account
     from voronka.db import open_database, session_scope
     from voronka.i18n import Translator
-    from voronka.reports.xlsx import write_stats_workbook
-    from voronka.stats.periods import Grain
-    from voronka.stats.report import StatsQuery, run_stats
 
     engine = open_database(f"sqlite:///{db}")
     query = StatsQuery(date_from=dt.date(2025, 1, 6), date_to=dt.date(2026, 1, 5), grain=Grain.WEEK, by="manager")

@@ -50,11 +50,11 @@ def main() -> None:
 
     from tests.fakes.amocrm import TOKEN
 
-    from voronka.accounts import default_account
-    from voronka.connectors import CONNECTORS
-    from voronka.connectors.store import SecretStore, add_connection
-    from voronka.connectors.sync import sync_connection
+    from voronka.crm.accounts import default_account
     from voronka.db import open_database, session_factory
+    from voronka.ingest.connectors import CONNECTORS
+    from voronka.ingest.connectors.store import SecretStore, add_connection
+    from voronka.ingest.connectors.sync import sync_connection
 
     ready: Any = multiprocessing.Queue()
     fake = multiprocessing.Process(target=serve_fake, args=(args.deals, args.changes, ready), daemon=True)

@@ -36,9 +36,9 @@ def percentile(values: list[float], share: float) -> float:
 def dashboard(db: Path, folder: Path) -> None:
     from fastapi.testclient import TestClient
 
-    from voronka.accounts import default_account
-    from voronka.auth import add_user
     from voronka.config import Settings
+    from voronka.crm.accounts import default_account
+    from voronka.crm.auth import add_user
     from voronka.db import open_database, session_scope
     from voronka.models import Role
     from voronka.web import create_app
@@ -115,9 +115,9 @@ def _wrk(url: str, seconds: float, concurrency: int, folder: Path) -> None:
 
 
 def webhook(db: Path, folder: Path, seconds: float, concurrency: int) -> None:
-    from voronka.accounts import default_account, find_pipeline
+    from voronka.crm.accounts import default_account, find_pipeline
+    from voronka.crm.leads import add_lead_form
     from voronka.db import open_database, session_scope
-    from voronka.leads import add_lead_form
 
     engine = open_database(f"sqlite:///{db}")
     with session_scope(engine) as session:

@@ -8,7 +8,9 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
 
-from voronka.accounts import (
+from voronka.analysis.funnel.query import FunnelQuery
+from voronka.analysis.funnel.report import FunnelReport, run_funnel
+from voronka.crm.accounts import (
     create_pipeline,
     default_account,
     find_stage,
@@ -16,9 +18,7 @@ from voronka.accounts import (
     get_or_create_manager,
     get_or_create_source,
 )
-from voronka.crm import create_deal, lose_deal, move_deal, reopen_deal, win_deal
-from voronka.funnel.query import FunnelQuery
-from voronka.funnel.report import FunnelReport, run_funnel
+from voronka.crm.deals import create_deal, lose_deal, move_deal, reopen_deal, win_deal
 from voronka.models import Account, Deal, Pipeline
 
 STAGES = ("Lead", "Qualified", "Estimate", "Contract", "Won")

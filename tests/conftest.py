@@ -10,15 +10,17 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.orm import Session
 
-from voronka.connectors.store import SecretStore
+from voronka.crm.accounts import default_account
 from voronka.db import make_engine, open_database, session_factory
+from voronka.demo import DemoOptions, build_demo
+from voronka.ingest.connectors.store import SecretStore
 from voronka.models import Base
 
 DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -117,3 +119,140 @@ def sqlite_session(tmp_path: Path, sqlite_template: Path) -> Iterator[Session]:
 def store(tmp_path: Path) -> SecretStore:
     """A secrets file of the test's own for CRM connections."""
     return SecretStore(tmp_path / "secrets.json")
+
+
+class DemoCache:
+    """Each demo business is built once per test session into an SQLite file; tests get copies.
+
+    Building the 3,000-lead demo takes seconds; copying its file takes milliseconds.
+    """
+
+    def __init__(self, folder: Path, template: Path) -> None:
+        self.folder, self.template = folder, template
+        self._files: dict[tuple[str, str], Path] = {}
+        self._schemas: dict[tuple[str, str], str] = {}
+
+    def postgres_schema(self, options: DemoOptions, timezone: str, url: str) -> str:
+        """A schema beside the tests' own holding this demo, built once (dropped with the server's test
+        schemas at the end: its name starts like theirs)."""
+        key = (repr(options), timezone)
+        if key not in self._schemas:
+            schema = f"voronka_test_demo_{uuid.uuid4().hex[:10]}"
+            base = postgres_base_url()
+            admin = create_engine(base)
+            with admin.begin() as connection:
+                connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+            admin.dispose()
+            schema_url = f"{base}?options=-csearch_path%3D{schema}"
+            engine = open_database(schema_url)
+            with session_factory(engine)() as session:
+                account = default_account(session=session, timezone=timezone)
+                build_demo(session=session, account=account, options=options)
+                session.commit()
+            engine.dispose()
+            self._schemas[key] = schema
+        return self._schemas[key]
+
+    def drop_schemas(self) -> None:
+        if not self._schemas:
+            return
+        admin = create_engine(postgres_base_url())
+        with admin.begin() as connection:
+            for schema in self._schemas.values():
+                connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+    def file(self, options: DemoOptions, timezone: str) -> Path:
+        key = (repr(options), timezone)
+        if key not in self._files:
+            path = self.folder / f"demo{len(self._files)}.db"
+            shutil.copy(self.template, path)
+            engine = make_engine(f"sqlite:///{path}")
+            with session_factory(engine)() as session:
+                account = default_account(session=session, timezone=timezone)
+                build_demo(session=session, account=account, options=options)
+                session.commit()
+            engine.dispose()
+            self._files[key] = path
+        return self._files[key]
+
+
+@pytest.fixture(scope="session")
+def demo_cache(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> Iterator[DemoCache]:
+    cache = DemoCache(tmp_path_factory.mktemp("demos"), sqlite_template)
+    yield cache
+    cache.drop_schemas()
+
+
+DemoFiller = Callable[..., None]
+
+
+@pytest.fixture
+def fill_demo(demo_cache: DemoCache) -> DemoFiller:
+    """``fill_demo(db_url, options, timezone="UTC")`` puts a demo business into an empty database.
+
+    SQLite gets a copy of the cached file (no connection to it may be open yet); PostgreSQL a copy of
+    the cached schema's rows.
+    """
+
+    def fill(url: str, options: DemoOptions, timezone: str = "UTC") -> None:
+        if url.startswith("sqlite:///"):
+            shutil.copy(demo_cache.file(options, timezone), url.removeprefix("sqlite:///"))
+            return
+        _copy_postgres_schema(demo_cache.postgres_schema(options, timezone, url), url)
+
+    return fill
+
+
+def _copy_postgres_schema(source_schema: str, url: str) -> None:
+    """Copy every table of ``source_schema`` into the (empty) schema ``url`` works in, and move the
+    id sequences past the copied ids."""
+    engine = make_engine(url)
+    with engine.begin() as connection:
+        for table in Base.metadata.sorted_tables:
+            connection.execute(text(f'INSERT INTO "{table.name}" SELECT * FROM "{source_schema}"."{table.name}"'))
+            if "id" in table.c and table.c.id.autoincrement is not False and table.c.id.primary_key:
+                connection.execute(
+                    text(
+                        f"SELECT setval(pg_get_serial_sequence('\"{table.name}\"', 'id'), "
+                        f'COALESCE((SELECT max(id) FROM "{table.name}"), 0) + 1, false)'
+                    )
+                )
+    engine.dispose()
+
+
+@pytest.fixture
+def demo_session(db_url: str, fill_demo: DemoFiller) -> Iterator[Callable[..., Session]]:
+    """``demo_session(options, timezone="UTC")``: a session on this backend's database holding the demo."""
+    opened: list[tuple[Engine, Session]] = []
+
+    def make(options: DemoOptions, timezone: str = "UTC") -> Session:
+        fill_demo(db_url, options, timezone)
+        engine = make_engine(db_url)
+        session = session_factory(engine)()
+        opened.append((engine, session))
+        return session
+
+    yield make
+    for engine, session in opened:
+        session.close()
+        engine.dispose()
+
+
+@pytest.fixture
+def sqlite_demo(tmp_path: Path, demo_cache: DemoCache) -> Iterator[Callable[..., Session]]:
+    """SQLite only: ``sqlite_demo(options, timezone="UTC")`` gives a session on a copy of the demo."""
+    opened: list[tuple[Engine, Session]] = []
+
+    def make(options: DemoOptions, timezone: str = "UTC") -> Session:
+        path = tmp_path / f"demo{len(opened)}.db"
+        shutil.copy(demo_cache.file(options, timezone), path)
+        engine = make_engine(f"sqlite:///{path}")
+        session = session_factory(engine)()
+        opened.append((engine, session))
+        return session
+
+    yield make
+    for engine, session in opened:
+        session.close()
+        engine.dispose()

@@ -8,10 +8,12 @@ from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from tests.builders import account_for, pipeline_for
-from voronka.accounts import find_stage, get_or_create_loss_reason, get_or_create_manager, get_or_create_source
-from voronka.audit import run_audit
+from tests.conftest import DemoFiller
+from voronka.analysis.audit import run_audit
 from voronka.cli import app
-from voronka.crm import create_deal, lose_deal, move_deal, win_deal
+from voronka.crm.accounts import find_stage, get_or_create_loss_reason, get_or_create_manager, get_or_create_source
+from voronka.crm.deals import create_deal, lose_deal, move_deal, win_deal
+from voronka.demo import DemoOptions
 from voronka.models import Deal, Pipeline
 
 NOW = dt.datetime(2024, 6, 1, 12)
@@ -75,7 +77,7 @@ def clean_book(session: Session) -> Book:
 
 
 def pipeline_of(session: Session) -> Pipeline:
-    from voronka.accounts import find_pipeline
+    from voronka.crm.accounts import find_pipeline
 
     return find_pipeline(session=session, account=account_for(session))
 
@@ -129,11 +131,12 @@ def test_each_planted_problem_is_found_exactly(session: Session) -> None:
     assert 0 < report.score < 100
 
 
-def test_audit_command_speaks_both_languages(db_url: str) -> None:
+def test_audit_command_speaks_both_languages(db_url: str, fill_demo: DemoFiller) -> None:
     runner = CliRunner()
-    runner.invoke(app, ["--db", db_url, "demo", "--leads", "200", "--today", "2026-11-27"])
+    fill_demo(db_url, DemoOptions(leads=200, today=dt.date(2026, 11, 27)))
     ru = runner.invoke(app, ["--db", db_url, "--lang", "ru", "audit"])
-    assert ru.exit_code == 0 and "Гигиена данных" in ru.stdout
+    assert ru.exit_code == 0
+    assert "Гигиена данных" in ru.stdout
     en = runner.invoke(app, ["--db", db_url, "--lang", "en", "audit", "--format", "json"])
     import json
 

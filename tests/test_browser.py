@@ -20,9 +20,9 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from voronka.accounts import default_account
-from voronka.auth import add_user
 from voronka.config import Settings
+from voronka.crm.accounts import default_account
+from voronka.crm.auth import add_user
 from voronka.db import open_database, session_factory
 from voronka.demo import DemoOptions, build_demo
 from voronka.models import Deal, Role, Stage, User
@@ -145,7 +145,8 @@ def test_owner_sees_the_funnel_drags_a_card_and_loses_a_deal(page: Any, site: di
     page.screenshot(path=str(SCREENSHOTS / "kanban.png"))
     with session_factory(site["engine"])() as session:
         deal = session.get(Deal, deal_id)
-        assert deal is not None and session.get(Stage, deal.stage_id).position == source + 2  # type: ignore[union-attr]
+        assert deal is not None
+        assert session.get(Stage, deal.stage_id).position == source + 2
 
     page.goto(site["url"] + "/")
     # Cumulative cohort view: the deal now counts at the next stage, unless it had been there before.
@@ -161,7 +162,8 @@ def test_owner_sees_the_funnel_drags_a_card_and_loses_a_deal(page: Any, site: di
         page.click("#lose-dialog button[type=submit]")
     with session_factory(site["engine"])() as session:
         lost = session.get(Deal, lost_id)
-        assert lost is not None and lost.status == "lost"
+        assert lost is not None
+        assert lost.status == "lost"
 
     page.goto(site["url"] + "/reports/stats?grain=month")
     page.wait_for_selector(".stats-table")

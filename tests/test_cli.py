@@ -23,7 +23,8 @@ def voronka(*args: str) -> tuple[int, str, str]:
 
 def test_init_import_funnel_round_trip(db_url: str, tmp_path: Path) -> None:
     code, out, _ = voronka("--db", db_url, "--lang", "en", "init", "--pipeline", "Sales", "--stages", "Lead,Deal,Paid")
-    assert code == 0 and "Lead → Deal → Paid" in out
+    assert code == 0
+    assert "Lead → Deal → Paid" in out
     deals = tmp_path / "deals.csv"
     deals.write_text(
         "id,created_at,stage,status,amount,source\n1,2024-01-05,Lead,,,Site\n2,2024-02-05,Paid,won,1000,Site\n"
@@ -77,7 +78,9 @@ def test_init_import_funnel_round_trip(db_url: str, tmp_path: Path) -> None:
     code, out, _ = voronka(
         "--db", db_url, "--lang", "ru", "funnel", "--timing", "--view", "period", "--rule", "passage"
     )
-    assert code == 0 and "Вид за период" in out and "Правило прохождения" in out
+    assert code == 0
+    assert "Вид за период" in out
+    assert "Правило прохождения" in out
 
 
 def test_dry_run_writes_nothing(db_url: str, tmp_path: Path) -> None:
@@ -85,7 +88,9 @@ def test_dry_run_writes_nothing(db_url: str, tmp_path: Path) -> None:
     deals = tmp_path / "d.csv"
     deals.write_text("id,created_at,stage\n1,2024-01-05,A\n", encoding="utf-8")
     code, out, _ = voronka("--db", db_url, "--lang", "en", "import", "deals", str(deals), "--dry-run")
-    assert code == 0 and "Dry run" in out and "1 created" in out
+    assert code == 0
+    assert "Dry run" in out
+    assert "1 created" in out
     _, out, _ = voronka("--db", db_url, "funnel", "--format", "json")
     assert json.loads(out)["deals"] == 0
 
@@ -103,13 +108,15 @@ def test_bad_input_is_one_line_and_exit_1(db_url: str, args: list[str], message:
     code, _, err = voronka("--db", db_url, "--lang", "en", *args)
     assert code == 1
     assert err.startswith(message)
-    assert err.count("\n") == 1 and "Traceback" not in err
+    assert err.count("\n") == 1
+    assert "Traceback" not in err
 
 
 def test_errors_speak_russian(db_url: str) -> None:
     voronka("--db", db_url, "init", "--stages", "A,B")
     code, _, err = voronka("--db", db_url, "--lang", "ru", "funnel", "--pipeline", "Нет такой")
-    assert code == 1 and err.startswith("Error: Нет воронки «Нет такой»")
+    assert code == 1
+    assert err.startswith("Error: Нет воронки «Нет такой»")
 
 
 def test_bad_file_and_dates_order(db_url: str, tmp_path: Path) -> None:
@@ -117,9 +124,11 @@ def test_bad_file_and_dates_order(db_url: str, tmp_path: Path) -> None:
     binary = tmp_path / "x.csv"
     binary.write_bytes(b"\x00\xff" * 100)
     code, _, err = voronka("--db", db_url, "--lang", "en", "import", "deals", str(binary))
-    assert code == 1 and err.startswith("Error: Nothing was imported: x.csv is not a text table")
+    assert code == 1
+    assert err.startswith("Error: Nothing was imported: x.csv is not a text table")
     code, _, err = voronka("--db", db_url, "--lang", "en", "funnel", "--from", "2024-03-01", "--to", "2024-03-01")
-    assert code == 1 and "must be before" in err
+    assert code == 1
+    assert "must be before" in err
 
 
 def test_usage_errors_exit_2(db_url: str) -> None:
@@ -129,7 +138,8 @@ def test_usage_errors_exit_2(db_url: str) -> None:
 
 def test_unreachable_database_is_a_clear_error() -> None:
     code, _, err = voronka("--db", "postgresql://nobody@127.0.0.1:1/none", "--lang", "en", "funnel")
-    assert code == 1 and err.startswith("Error: Cannot open the database")
+    assert code == 1
+    assert err.startswith("Error: Cannot open the database")
 
 
 def test_help_lists_every_command() -> None:

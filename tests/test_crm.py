@@ -7,8 +7,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tests.builders import Journey, account_for, add_journey, at, funnel, journeys_for, pipeline_for
-from voronka.accounts import create_pipeline, find_pipeline, find_stage, get_or_create_loss_reason
-from voronka.crm import (
+from voronka.crm.accounts import create_pipeline, find_pipeline, find_stage, get_or_create_loss_reason
+from voronka.crm.deals import (
     create_deal,
     get_deal,
     log_call,

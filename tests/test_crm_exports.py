@@ -18,14 +18,14 @@ from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from tests.builders import account_for, funnel, pipeline_for
-from voronka.accounts import find_pipeline
 from voronka.cli import app
+from voronka.crm.accounts import find_pipeline
 from voronka.errors import ImportFailed
-from voronka.importers import ImportReport, ImportTarget, import_file
-from voronka.importers.maps import load_map
-from voronka.importers.run import detect_format, pipeline_for_file
-from voronka.importers.tables import open_table
+from voronka.ingest.importers import ImportReport, ImportTarget, import_file
+from voronka.ingest.importers.maps import load_map
+from voronka.ingest.importers.run import detect_format, pipeline_for_file
 from voronka.models import Deal, LossReason, Pipeline, Source
+from voronka.tabular.files import open_table
 
 AMO_HEADER = [
     "ID",
@@ -104,16 +104,21 @@ def test_amocrm_export_is_detected_and_read(session: Session, tmp_path: Path, ki
         (6, 'the deal is in pipeline «Вторая», not «Воронка»: import it with --pipeline "Вторая"')
     ]
     deals = {d.external_id: d for d in session.scalars(select(Deal))}
-    assert deals["101"].amount == 12_000_000 and deals["101"].closed_at is None and deals["101"].status == "open"
+    assert deals["101"].amount == 12_000_000
+    assert deals["101"].closed_at is None
+    assert deals["101"].status == "open"
     assert deals["101"].created_at.isoformat() == "2026-03-01T10:15:00"
-    assert deals["102"].status == "won" and deals["102"].amount == 35_000_000
-    assert deals["103"].status == "lost" and deals["103"].furthest_position == 1  # the export does not say where
+    assert deals["102"].status == "won"
+    assert deals["102"].amount == 35_000_000
+    assert deals["103"].status == "lost"
+    assert deals["103"].furthest_position == 1
     assert session.scalar(select(LossReason.name).where(LossReason.id == deals["103"].loss_reason_id)) == "Дорого"
     sources = {
         d.external_id: session.scalar(select(Source.name).where(Source.id == d.source_id)) for d in deals.values()
     }
     assert sources == {"101": "Сайт", "102": "Авито", "103": "Сайт", "104": "google"}  # first non-empty «Источник»
-    assert deals["101"].custom["utm_source"] == "yandex" and deals["102"].custom["Теги"] == "vip"
+    assert deals["101"].custom["utm_source"] == "yandex"
+    assert deals["102"].custom["Теги"] == "vip"
     figures = funnel(session).figures
     assert (figures.deals, figures.won, figures.lost, figures.open) == (4, 1, 1, 2)
     assert [s.reached for s in figures.stages] == [4, 2, 1]
@@ -123,7 +128,8 @@ def test_the_other_pipeline_of_an_export_imports_with_its_name(session: Session,
     path = write_csv(tmp_path / "amo.csv", AMO_HEADER, AMO_ROWS, "utf-8", ",")
     import_export(session, path)
     _, report = import_export(session, path, pipeline="Вторая")
-    assert report.created == 1 and len(report.rejected) == 4
+    assert report.created == 1
+    assert len(report.rejected) == 4
 
 
 BITRIX_HEADER = ["ID", "Название сделки", "Стадия сделки", "Сумма", "Валюта", "Ответственный", "Компания",
@@ -162,9 +168,12 @@ def test_bitrix24_export_is_detected_and_read(session: Session, tmp_path: Path, 
     assert (report.created, report.rejected) == (4, [])
     assert [s.name for s in pipeline.stages] == ["Новая", "Подготовка документов", "Сделка успешна"]
     deals = {d.external_id: d for d in session.scalars(select(Deal))}
-    assert deals["9"].status == "won" and deals["9"].amount == 120_000_050
-    assert deals["9"].closed_at is not None and deals["9"].closed_at.isoformat() == "2026-04-30T17:20:00"
-    assert deals["10"].status == "lost" and deals["8"].custom["Компания"] == "ООО Ромашка"
+    assert deals["9"].status == "won"
+    assert deals["9"].amount == 120_000_050
+    assert deals["9"].closed_at is not None
+    assert deals["9"].closed_at.isoformat() == "2026-04-30T17:20:00"
+    assert deals["10"].status == "lost"
+    assert deals["8"].custom["Компания"] == "ООО Ромашка"
     figures = funnel(session).figures
     assert (figures.deals, figures.won, figures.lost, figures.open) == (4, 1, 1, 2)
 
@@ -211,8 +220,11 @@ def test_a_bad_map_is_a_one_line_error(db_url: str, tmp_path: Path, text: str, p
     data = write_csv(tmp_path / "data.csv", ["a", "b"], [["1", "2026-01-01"]], "utf-8", ",")
     result = runner.invoke(app, ["--db", db_url, "--lang", "en", "import", "deals", str(data), "--map", str(bad)])
     assert result.exit_code != 0
-    assert result.stderr.startswith("Error: ") and problem in result.stderr and "bad.toml" in result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+    assert result.stderr.startswith("Error: ")
+    assert problem in result.stderr
+    assert "bad.toml" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.stderr
 
 
 def test_a_bad_map_in_russian(tmp_path: Path) -> None:

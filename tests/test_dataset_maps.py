@@ -10,9 +10,9 @@ from sqlalchemy.orm import Session
 
 from tests.builders import account_for, funnel
 from tests.test_maven_dataset import expected_counts, figures_tuple, maven_rows
-from voronka.importers import ImportReport, ImportTarget, import_file
-from voronka.importers.maps import load_map
-from voronka.importers.run import pipeline_for_file
+from voronka.ingest.importers import ImportReport, ImportTarget, import_file
+from voronka.ingest.importers.maps import load_map
+from voronka.ingest.importers.run import pipeline_for_file
 
 MAPS = Path(__file__).parents[1] / "examples" / "maps"
 DATA = Path(__file__).parent / "data"

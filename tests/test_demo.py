@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections import defaultdict
+from collections.abc import Callable
 
 import pytest
 from sqlalchemy import select
@@ -13,18 +14,16 @@ from typer.testing import CliRunner
 
 from tests.builders import account_for, funnel
 from voronka.cli import app
-from voronka.crm import rebuild_deal_state
-from voronka.demo import SPAM_NUMBER, DemoNeedsEmptyDatabase, DemoOptions, build_demo, reset_demo
+from voronka.crm.deals import rebuild_deal_state
+from voronka.demo import SPAM_NUMBER, DemoNeedsEmptyDatabase, DemoOptions, reset_demo
 from voronka.models import AdSpend, CallAttempt, Deal, User
 
 TODAY = dt.date(2026, 11, 27)
 
 
 @pytest.fixture
-def demo(session: Session) -> Session:
-    build_demo(session=session, account=account_for(session), options=DemoOptions(today=TODAY))
-    session.commit()
-    return session
+def demo(demo_session: Callable[..., Session]) -> Session:
+    return demo_session(DemoOptions(today=TODAY))
 
 
 def test_demo_is_the_lessons_business(demo: Session) -> None:
@@ -40,10 +39,13 @@ def test_demo_is_the_lessons_business(demo: Session) -> None:
     assert 2700 <= report.figures.deals <= 3300
     sources = funnel(demo, by="source").groups
     managers = funnel(demo, by="manager").groups
-    assert sources is not None and managers is not None
-    assert len(sources) == 5 and len(managers) == 4
+    assert sources is not None
+    assert managers is not None
+    assert len(sources) == 5
+    assert len(managers) == 4
     months = funnel(demo, by="month").groups
-    assert months is not None and len(months) in (12, 13)
+    assert months is not None
+    assert len(months) in (12, 13)
     assert demo.scalar(select(AdSpend.id).limit(1)) is not None
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from dataclasses import replace
 
 import pytest
@@ -12,17 +13,16 @@ from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from tests.builders import account_for
+from tests.conftest import DemoFiller
+from voronka.analysis.diagnose import Diagnosis, run_diagnosis
 from voronka.cli import app
-from voronka.demo import HEALTHY, DemoOptions, Problems, build_demo
-from voronka.diagnose import Diagnosis, run_diagnosis
+from voronka.demo import HEALTHY, DemoOptions, Problems
 
 TODAY = dt.date(2026, 11, 27)
 
 
-def diagnose(session: Session, problems: Problems) -> Diagnosis:
-    options = DemoOptions(today=TODAY, leads=3000, problems=problems)
-    build_demo(session=session, account=account_for(session), options=options)
-    session.commit()
+def diagnose(sqlite_demo: Callable[..., Session], problems: Problems) -> Diagnosis:
+    session = sqlite_demo(DemoOptions(today=TODAY, leads=3000, problems=problems))
     return run_diagnosis(session=session, account=account_for(session), today=TODAY)
 
 
@@ -43,21 +43,21 @@ def first(diagnosis: Diagnosis) -> tuple[str, tuple[int, int] | None, str | None
     ids=["slow callbacks of one manager", "number flagged as spam", "price mismatch of one source", "stalled backlog"],
 )
 def test_the_planted_cause_ranks_first(
-    sqlite_session: Session, problem: dict[str, object], expected: tuple[object, ...]
+    sqlite_demo: Callable[..., Session], problem: dict[str, object], expected: tuple[object, ...]
 ) -> None:
-    result = diagnose(sqlite_session, replace(HEALTHY, **problem))  # type: ignore[arg-type]
+    result = diagnose(sqlite_demo, replace(HEALTHY, **problem))  # type: ignore[arg-type]
     assert first(result) == expected
     assert result.findings[0].confident
 
 
-def test_healthy_funnel_raises_no_confident_finding(sqlite_session: Session) -> None:
-    result = diagnose(sqlite_session, HEALTHY)
+def test_healthy_funnel_raises_no_confident_finding(sqlite_demo: Callable[..., Session]) -> None:
+    result = diagnose(sqlite_demo, HEALTHY)
     assert [f.code for f in result.findings if f.confident] == []
 
 
-def test_json_shape(db_url: str) -> None:
+def test_json_shape(db_url: str, fill_demo: DemoFiller) -> None:
     runner = CliRunner()
-    runner.invoke(app, ["--db", db_url, "demo", "--today", TODAY.isoformat()])
+    fill_demo(db_url, DemoOptions(today=TODAY))
     result = runner.invoke(
         app, ["--db", db_url, "--lang", "en", "diagnose", "--today", TODAY.isoformat(), "--format", "json"]
     )
@@ -75,20 +75,20 @@ def test_json_shape(db_url: str) -> None:
             "causes",
             "hypotheses",
         } <= set(finding)
-        assert isinstance(finding["money_at_stake_per_month"], str) and 0 <= finding["probability_worse"] <= 1
+        assert isinstance(finding["money_at_stake_per_month"], str)
+        assert 0 <= finding["probability_worse"] <= 1
         assert all({"code", "text", "evidence"} <= set(c) for c in finding["causes"])
     money = [float(f["money_at_stake_per_month"]) for f in findings]
     assert money == sorted(money, reverse=True)
     table = runner.invoke(app, ["--db", db_url, "--lang", "ru", "diagnose", "--today", TODAY.isoformat()])
-    assert table.exit_code == 0 and "на кону" in table.stdout
+    assert table.exit_code == 0
+    assert "на кону" in table.stdout
 
 
 @pytest.mark.parametrize("leads", [40])
-def test_too_little_data_says_so(sqlite_session: Session, leads: int) -> None:
-    build_demo(
-        session=sqlite_session, account=account_for(sqlite_session), options=DemoOptions(today=TODAY, leads=leads)
-    )
-    sqlite_session.commit()
-    result = run_diagnosis(session=sqlite_session, account=account_for(sqlite_session), today=TODAY)
-    assert result.notes and "not enough data yet" in result.notes[0].render("en")
+def test_too_little_data_says_so(sqlite_demo: Callable[..., Session], leads: int) -> None:
+    session = sqlite_demo(DemoOptions(today=TODAY, leads=leads))
+    result = run_diagnosis(session=session, account=account_for(session), today=TODAY)
+    assert result.notes
+    assert "not enough data yet" in result.notes[0].render("en")
     assert not any(f.confident and f.code == "step_below_history" for f in result.findings)

@@ -5,36 +5,38 @@ from __future__ import annotations
 import datetime as dt
 import json
 import statistics
+from collections.abc import Callable
 from dataclasses import replace
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 from typer.testing import CliRunner
 
 from tests.builders import Journey, account_for, journeys_for
-from voronka.accounts import find_pipeline
-from voronka.audit import stalled_counts, stalled_deals
+from tests.conftest import DemoFiller
+from voronka.analysis.audit import stalled_counts, stalled_deals
+from voronka.analysis.diagnose import run_diagnosis
+from voronka.analysis.diagnose.cube import NOW, PAST, YEAR, SpeedHistogram
+from voronka.analysis.diagnose.evidence import Evidence, gather
+from voronka.analysis.funnel.query import FunnelQuery, View
+from voronka.analysis.funnel.report import run_funnel
+from voronka.analysis.stats.inputs import set_plan
+from voronka.analysis.stats.metrics import metrics_for
 from voronka.cli import app
-from voronka.crm import log_call
-from voronka.demo import HEALTHY, DemoOptions, Problems, build_demo
-from voronka.diagnose import run_diagnosis
-from voronka.diagnose.cube import NOW, PAST, YEAR, SpeedHistogram
-from voronka.diagnose.evidence import Evidence, gather
-from voronka.funnel.query import FunnelQuery, View
-from voronka.funnel.report import run_funnel
+from voronka.crm.accounts import find_pipeline
+from voronka.crm.deals import log_call
+from voronka.demo import HEALTHY, DemoOptions, Problems
 from voronka.models import CallOutcome, Deal
-from voronka.stats.inputs import set_plan
-from voronka.stats.metrics import metrics_for
 from voronka.timeutil import local_midnight_utc, zone
 
 TODAY = dt.date(2026, 11, 27)
 
 
-def demo_evidence(session: Session, leads: int = 900, problems: Problems = HEALTHY) -> Evidence:
+def demo_evidence(make: Callable[..., Session], leads: int = 900, problems: Problems = HEALTHY) -> Evidence:
+    """The evidence of a demo business in Moscow; ``make`` is the demo_session or sqlite_demo fixture."""
+    session = make(DemoOptions(today=TODAY, leads=leads, problems=problems), "Europe/Moscow")
     account = account_for(session, timezone="Europe/Moscow")
-    build_demo(session=session, account=account, options=DemoOptions(today=TODAY, leads=leads, problems=problems))
-    session.commit()
     pipeline = find_pipeline(session=session, account=account)
     return gather(session=session, account=account, pipeline=pipeline, today=TODAY)
 
@@ -44,8 +46,9 @@ def period_funnel(session: Session, start: dt.date, end: dt.date, by: str | None
     return run_funnel(session=session, account=account_for(session), query=query)
 
 
-def test_every_window_and_group_equals_the_period_funnel(session: Session) -> None:
-    evidence = demo_evidence(session)
+def test_every_window_and_group_equals_the_period_funnel(demo_session: Callable[..., Session]) -> None:
+    evidence = demo_evidence(demo_session)
+    session = object_session(evidence.pipeline)
     windows = {"total": evidence.recent, "past": evidence.history, "year_total": evidence.year}
     for name, window in windows.items():
         assert getattr(evidence, name) == period_funnel(session, window.start, window.end).figures, name
@@ -56,8 +59,9 @@ def test_every_window_and_group_equals_the_period_funnel(session: Session) -> No
         assert len(found) > 1
 
 
-def test_speed_medians_are_exact(session: Session) -> None:
-    evidence = demo_evidence(session)
+def test_speed_medians_are_exact(demo_session: Callable[..., Session]) -> None:
+    evidence = demo_evidence(demo_session)
+    session = object_session(evidence.pipeline)
     tz = zone("Europe/Moscow")
     start, end = (local_midnight_utc(d, tz) for d in (evidence.recent.start, evidence.recent.end))
     minutes = session.scalars(
@@ -77,8 +81,9 @@ def test_speed_histogram_median_of_odd_and_even_counts() -> None:
     assert histogram.median_seconds(PAST, 2) is None
 
 
-def test_stalled_counts_agree_with_the_list(sqlite_session: Session) -> None:
-    evidence = demo_evidence(sqlite_session, problems=replace(HEALTHY, stall_share=0.3))
+def test_stalled_counts_agree_with_the_list(sqlite_demo: Callable[..., Session]) -> None:
+    evidence = demo_evidence(sqlite_demo, problems=replace(HEALTHY, stall_share=0.3))
+    sqlite_session = object_session(evidence.pipeline)
     pipeline = evidence.pipeline
     now = local_midnight_utc(TODAY, zone("Europe/Moscow"))
     listed = stalled_deals(sqlite_session, pipeline, now)
@@ -86,8 +91,9 @@ def test_stalled_counts_agree_with_the_list(sqlite_session: Session) -> None:
     assert evidence.stalled == stalled_counts(sqlite_session, pipeline, now)
 
 
-def test_a_plan_below_reach_is_a_target_finding(sqlite_session: Session) -> None:
-    evidence = demo_evidence(sqlite_session, leads=1500)
+def test_a_plan_below_reach_is_a_target_finding(sqlite_demo: Callable[..., Session]) -> None:
+    evidence = demo_evidence(sqlite_demo, leads=1500)
+    sqlite_session = object_session(evidence.pipeline)
     account, pipeline = account_for(sqlite_session), evidence.pipeline
     metrics = metrics_for([s.name for s in pipeline.stages])
     for month in (dt.date(2026, 8, 1), dt.date(2026, 9, 1), dt.date(2026, 10, 1), dt.date(2026, 11, 1)):
@@ -96,14 +102,17 @@ def test_a_plan_below_reach_is_a_target_finding(sqlite_session: Session) -> None
     sqlite_session.commit()
     diagnosis = run_diagnosis(session=sqlite_session, account=account, today=TODAY)
     target = next(f for f in diagnosis.findings if f.code == "step_below_target")
-    assert target.step == (2, 3) and target.reference == pytest.approx(0.99) and target.reference_kind == "target"
+    assert target.step == (2, 3)
+    assert target.reference == pytest.approx(0.99)
+    assert target.reference_kind == "target"
     assert target.figure == evidence.total.stages[2].conversion
-    assert target.money_at_stake_per_month > 0 and target.causes
+    assert target.money_at_stake_per_month > 0
+    assert target.causes
 
 
-def test_a_benchmark_from_the_command_line(db_url: str) -> None:
+def test_a_benchmark_from_the_command_line(db_url: str, fill_demo: DemoFiller) -> None:
     runner = CliRunner()
-    assert runner.invoke(app, ["--db", db_url, "demo", "--today", TODAY.isoformat()]).exit_code == 0
+    fill_demo(db_url, DemoOptions(today=TODAY))
     result = runner.invoke(
         app,
         [
@@ -114,17 +123,20 @@ def test_a_benchmark_from_the_command_line(db_url: str) -> None:
     assert result.exit_code == 0, result.stderr
     benchmarks = [f for f in json.loads(result.stdout)["findings"] if f["code"] == "step_below_benchmark"]
     assert [f["step"] for f in benchmarks] == [[1, 2]]
-    assert benchmarks[0]["reference"] == 0.99 and "your benchmark of 99.0 %" in benchmarks[0]["summary"]
+    assert benchmarks[0]["reference"] == 0.99
+    assert "your benchmark of 99.0 %" in benchmarks[0]["summary"]
 
 
 @pytest.mark.parametrize("setting", ["9=50%", "2=150%", "Nowhere=0.3", "2=fast"])
-def test_a_bad_benchmark_is_a_one_line_error(db_url: str, setting: str) -> None:
+def test_a_bad_benchmark_is_a_one_line_error(db_url: str, fill_demo: DemoFiller, setting: str) -> None:
     runner = CliRunner()
-    runner.invoke(app, ["--db", db_url, "demo", "--today", TODAY.isoformat()])
+    fill_demo(db_url, DemoOptions(today=TODAY))
     result = runner.invoke(app, ["--db", db_url, "--lang", "en", "diagnose", "--benchmark", setting])
     assert result.exit_code != 0
-    assert result.stderr.startswith("Error: ") and "--benchmark" in result.stderr
-    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert result.stderr.startswith("Error: ")
+    assert "--benchmark" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
 
 
 def calls(session: Session, deal: Deal, outcome: CallOutcome, count: int) -> None:
@@ -154,17 +166,17 @@ def test_attempts_per_unreached_lead_then_and_now(session: Session) -> None:
     session.commit()
     evidence = gather(session=session, account=account_for(session), pipeline=pipeline, today=TODAY)
     assert (evidence.attempts, evidence.attempts_past) == (1.0, 4.0)
-    from voronka.diagnose.rules import contact_causes
+    from voronka.analysis.diagnose.rules import contact_causes
 
     causes = {c.code: c for c in contact_causes(evidence, evidence.speed_team, evidence.speed_past)}
     assert causes["few_attempts"].supported
-    assert "1.0" in causes["few_attempts"].evidence.render("en") and "4.0" in causes["few_attempts"].evidence.render(
-        "en"
-    )
+    assert "1.0" in causes["few_attempts"].evidence.render("en")
+    assert "4.0" in causes["few_attempts"].evidence.render("en")
 
 
 def test_no_logged_calls_say_nothing_about_attempts(session: Session) -> None:
     journeys = [Journey(created=f"2026-11-{d:02d} 10:00", lost=(f"2026-11-{d:02d} 18:00", "x")) for d in range(1, 5)]
     pipeline = journeys_for(session, journeys)
     evidence = gather(session=session, account=account_for(session), pipeline=pipeline, today=TODAY)
-    assert evidence.attempts is None and evidence.attempts_past is None
+    assert evidence.attempts is None
+    assert evidence.attempts_past is None

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from voronka.experiments import (
+from voronka.analysis.experiments import (
     Arm,
     boschloo_test,
     expected_loss,
@@ -47,7 +47,7 @@ def test_wilson_interval_matches_its_formula() -> None:
 
 
 def test_probability_agrees_with_numerical_integration() -> None:
-    from voronka.experiments import _probability_numeric
+    from voronka.analysis.experiments import _probability_numeric
 
     assert probability_b_beats_a(A, B) == pytest.approx(_probability_numeric(7, 25, 13, 19), abs=1e-6)
 

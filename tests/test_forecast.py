@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 
 import pytest
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from tests.builders import account_for
-from voronka.accounts import find_pipeline
+from tests.conftest import DemoFiller
+from voronka.analysis.forecast import DealPath, fit, month_forecast, run_forecast
 from voronka.cli import app
-from voronka.demo import DemoOptions, build_demo
-from voronka.forecast import DealPath, fit, month_forecast, run_forecast
+from voronka.crm.accounts import find_pipeline
+from voronka.demo import DemoOptions
 
 TODAY = dt.date(2026, 11, 27)
 T0 = dt.datetime(2024, 1, 1)
@@ -47,21 +49,22 @@ def test_month_forecast_sums_chances_and_amounts() -> None:
     assert (nothing.expected, nothing.low, nothing.high) == (0.0, 0.0, 0.0)
 
 
-def test_calibrated_on_the_demos_history(sqlite_session: Session) -> None:
+def test_calibrated_on_the_demos_history(sqlite_demo: Callable[..., Session]) -> None:
+    sqlite_session = sqlite_demo(DemoOptions(today=TODAY))
     account = account_for(sqlite_session)
-    build_demo(session=sqlite_session, account=account, options=DemoOptions(today=TODAY))
-    sqlite_session.commit()
     pipeline = find_pipeline(session=sqlite_session, account=account)
     result = run_forecast(session=sqlite_session, account=account, pipeline=pipeline, today=TODAY, calibration_months=9)
     assert len(result.calibration) == 9
-    assert result.calibrated_share is not None and result.calibrated_share >= 0.7
-    assert result.open_deals > 0 and result.next_month.expected > 0
+    assert result.calibrated_share is not None
+    assert result.calibrated_share >= 0.7
+    assert result.open_deals > 0
+    assert result.next_month.expected > 0
     assert result.this_month.low <= result.this_month.expected <= result.this_month.high
 
 
-def test_forecast_command(db_url: str) -> None:
+def test_forecast_command(db_url: str, fill_demo: DemoFiller) -> None:
     runner = CliRunner()
-    runner.invoke(app, ["--db", db_url, "demo", "--leads", "800", "--today", TODAY.isoformat()])
+    fill_demo(db_url, DemoOptions(today=TODAY, leads=800))
     result = runner.invoke(
         app, ["--db", db_url, "--lang", "en", "forecast", "--today", TODAY.isoformat(), "--format", "json"]
     )

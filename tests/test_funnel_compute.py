@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from voronka.funnel.compute import cohort_figures, period_figures, reached_cumulative
-from voronka.funnel.counts import OutcomeRow, ReachRow
-from voronka.funnel.timing import percentile, speed_to_lead, summarise
+from voronka.analysis.funnel.compute import cohort_figures, period_figures, reached_cumulative
+from voronka.analysis.funnel.counts import OutcomeRow, ReachRow
+from voronka.analysis.funnel.timing import percentile, speed_to_lead, summarise
 
 NAMES = ("A", "B", "C")
 
@@ -32,7 +32,8 @@ def test_empty_cohort_has_no_ratios() -> None:
     figures = cohort_figures(NAMES, [])
     assert figures.deals == 0
     assert [s.conversion_from_start for s in figures.stages] == [None, None, None]
-    assert figures.open_share is None and figures.immature is False
+    assert figures.open_share is None
+    assert figures.immature is False
 
 
 def test_period_figures_are_flows() -> None:

@@ -15,9 +15,9 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from tests.builders import STAGES, Journey, add_journey, funnel, pipeline_for
-from voronka.funnel.compute import FunnelFigures, cohort_figures
-from voronka.funnel.counts import OutcomeRow
-from voronka.funnel.query import Rule
+from voronka.analysis.funnel.compute import FunnelFigures, cohort_figures
+from voronka.analysis.funnel.counts import OutcomeRow
+from voronka.analysis.funnel.query import Rule
 from voronka.models import (
     Account,
     CallAttempt,
@@ -148,7 +148,7 @@ def _reaches(session: Session) -> list[tuple[object, ...]]:
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(journey_strategy, min_size=1, max_size=10))
 def test_kept_reaches_equal_a_rebuild_from_the_log(sqlite_session: Session, journeys: list[Journey]) -> None:
-    from voronka.reaches import rebuild_reaches
+    from voronka.crm.reaches import rebuild_reaches
 
     _clear(sqlite_session)
     pipeline = pipeline_for(sqlite_session)

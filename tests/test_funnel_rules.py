@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy.orm import Session
 
 from tests.builders import Journey, funnel, journeys_for, reached
-from voronka.funnel.output import report_to_dict
-from voronka.funnel.query import Rule, View
+from voronka.analysis.funnel.output import report_to_dict
+from voronka.analysis.funnel.query import Rule, View
 
 
 def test_skipped_stage_counts_as_passed_only_under_the_cumulative_rule(session: Session) -> None:
@@ -185,7 +185,7 @@ def test_weeks_are_iso_weeks_and_days_are_local(session: Session) -> None:
 
 
 def test_months_follow_the_account_time_zone(session: Session) -> None:
-    from voronka.accounts import default_account
+    from voronka.crm.accounts import default_account
 
     journeys_for(session, [Journey("2024-01-31 21:30"), Journey("2024-01-31 20:30")])
     default_account(session=session).timezone = "Europe/Moscow"  # UTC+3: 21:30 UTC is Feb 1 there
@@ -195,7 +195,7 @@ def test_months_follow_the_account_time_zone(session: Session) -> None:
 
 
 def test_half_hour_zones_bucket_by_local_day(session: Session) -> None:
-    from voronka.accounts import default_account
+    from voronka.crm.accounts import default_account
 
     # Asia/Kolkata is UTC+05:30: 18:29 UTC is 23:59 local, 18:31 UTC is the next day.
     journeys_for(session, [Journey("2024-05-01 18:29"), Journey("2024-05-01 18:31")])
@@ -327,7 +327,7 @@ def test_json_has_the_contract_shape(session: Session) -> None:
 
 
 def test_months_across_daylight_saving_changes(session: Session) -> None:
-    from voronka.accounts import default_account
+    from voronka.crm.accounts import default_account
 
     # Europe/Berlin is UTC+1 in winter and UTC+2 in summer: both deals fall just after local midnight.
     journeys_for(session, [Journey("2024-01-31 23:30"), Journey("2024-03-31 22:30"), Journey("2024-07-15 10:00")])
@@ -347,7 +347,7 @@ def test_months_across_daylight_saving_changes(session: Session) -> None:
 def test_fixed_offset_is_detected_only_without_changes() -> None:
     from zoneinfo import ZoneInfo
 
-    from voronka.funnel.dimensions import fixed_offset_minutes
+    from voronka.analysis.funnel.dimensions import fixed_offset_minutes
 
     start, end = dt.datetime(2024, 1, 1), dt.datetime(2024, 12, 31)
     assert fixed_offset_minutes(ZoneInfo("Europe/Moscow"), start, end) == 180

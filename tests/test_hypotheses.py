@@ -10,9 +10,9 @@ from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from tests.builders import Journey, account_for, journeys_for
+from voronka.analysis.hypotheses import Assignment, add_hypothesis, count_arms, evaluate, parse_assignment
 from voronka.cli import app
 from voronka.errors import InvalidValue
-from voronka.hypotheses import Assignment, add_hypothesis, count_arms, evaluate, parse_assignment
 from voronka.models import AssignmentKind
 
 TODAY = dt.date(2024, 6, 1)
@@ -74,8 +74,10 @@ def test_other_assignments(session: Session) -> None:
             assignment=Assignment(kind),
         )
         a, b = count_arms(session, account, hypothesis, TODAY)
-        assert a.trials + b.trials == 40 and a.successes + b.successes == 10
-        assert a.trials > 5 and b.trials > 5
+        assert a.trials + b.trials == 40
+        assert a.successes + b.successes == 10
+        assert a.trials > 5
+        assert b.trials > 5
     before_after = add_hypothesis(
         session=session,
         account=account,
@@ -87,7 +89,8 @@ def test_other_assignments(session: Session) -> None:
         assignment=Assignment(AssignmentKind.BEFORE_AFTER),
     )
     a, b = count_arms(session, account, before_after, TODAY)
-    assert a.trials == 20 and b.trials == 20
+    assert a.trials == 20
+    assert b.trials == 20
     assert evaluate(session=session, account=account, hypothesis=before_after, today=TODAY).observational
 
 
@@ -124,8 +127,10 @@ def test_hypothesis_commands(db_url: str) -> None:
     assert "Hypothesis #1 started" in out
     code, out, _ = voronka("hypothesis", "show", "1", "--format", "json")
     data = json.loads(out)
-    assert data["stopping_rule"] == "fixed_horizon" and data["a"]["trials"] > 0
+    assert data["stopping_rule"] == "fixed_horizon"
+    assert data["a"]["trials"] > 0
     assert voronka("hypothesis", "list")[1].startswith("#1 · 2→3 · Script v2")
     assert voronka("hypothesis", "close", "1", "--verdict", "kept")[0] == 0
     code, _, err = voronka("hypothesis", "show", "7")
-    assert code == 1 and err.startswith("Error: Not found: hypothesis 7.")
+    assert code == 1
+    assert err.startswith("Error: Not found: hypothesis 7.")

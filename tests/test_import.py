@@ -10,9 +10,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tests.builders import account_for, funnel, pipeline_for, reached
+from voronka.analysis.funnel.query import Rule
 from voronka.errors import ImportFailed
-from voronka.funnel.query import Rule
-from voronka.importers import ImportReport, ImportTarget, import_file
+from voronka.ingest.importers import ImportReport, ImportTarget, import_file
 from voronka.models import Deal, StageChange
 
 HEADER = (
@@ -28,7 +28,7 @@ def write(tmp_path: Path, text: str, name: str = "deals.csv", encoding: str = "u
 
 def run_import(session: Session, path: Path, **options: object) -> ImportReport:
     account = account_for(session)
-    from voronka.accounts import find_pipeline
+    from voronka.crm.accounts import find_pipeline
 
     target = ImportTarget(session, account, find_pipeline(session=session, account=account))
     report = import_file(target=target, path=path, **options)  # type: ignore[arg-type]
@@ -249,7 +249,7 @@ def test_long_imports_report_progress(session: Session, tmp_path: Path) -> None:
 
 def test_imports_keep_stage_reaches_equal_to_a_rebuild(session: Session, tmp_path: Path) -> None:
     from tests.test_funnel_properties import _reaches
-    from voronka.reaches import rebuild_reaches
+    from voronka.crm.reaches import rebuild_reaches
 
     pipeline = pipeline_for(session)
     run_import(session, write(tmp_path, GOOD))
@@ -267,7 +267,7 @@ def test_large_imports_rebuild_the_report_indexes(
 ) -> None:
     from sqlalchemy import inspect
 
-    from voronka.importers import run
+    from voronka.ingest.importers import run
 
     monkeypatch.setattr(run, "BULK_ROWS", 2)
     pipeline_for(session)

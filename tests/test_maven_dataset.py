@@ -14,8 +14,8 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from tests.builders import account_for, funnel, pipeline_for
-from voronka.accounts import find_pipeline
-from voronka.importers import ImportTarget, import_file
+from voronka.crm.accounts import find_pipeline
+from voronka.ingest.importers import ImportTarget, import_file
 
 DATA = Path(__file__).parent / "data" / "maven_crm"
 DATASET_END = "2017-12-31"  # Prospecting rows carry no date at all

@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from tests.builders import Journey, funnel, journeys_for, reached
-from voronka.pipelines import add_stage, move_stage, rename_stage
-from voronka.reaches import rebuild_reaches
+from voronka.crm.pipelines import add_stage, move_stage, rename_stage
+from voronka.crm.reaches import rebuild_reaches
 
 JOURNEYS = [
     Journey("2026-03-01 10:00"),

@@ -11,13 +11,13 @@ from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from tests.builders import Journey, account_for, add_journey, at, pipeline_for
+from voronka.analysis.stats.inputs import set_plan, set_spend
+from voronka.analysis.stats.metrics import metrics_for
+from voronka.analysis.stats.periods import Grain
+from voronka.analysis.stats.report import StatsQuery, StatsReport, run_stats
 from voronka.cli import app
-from voronka.crm import log_call
+from voronka.crm.deals import log_call
 from voronka.models import CallOutcome
-from voronka.stats.inputs import set_plan, set_spend
-from voronka.stats.metrics import metrics_for
-from voronka.stats.periods import Grain
-from voronka.stats.report import StatsQuery, StatsReport, run_stats
 
 STAGES = ("Lead", "Estimate", "Won")
 TODAY = dt.date(2024, 3, 27)
@@ -102,8 +102,10 @@ def test_cuts_beside_the_total(session: Session) -> None:
     build(session)
     by_source = report(session, by="source")
     assert [t.cut for t in by_source.tables] == [None, "Сайт", "Авито"]
-    assert facts(by_source, "leads", 1) == [2, 0, 0] and facts(by_source, "spend", 1) == [1300_00, 700_00, 700_00]
-    assert facts(by_source, "leads", 2) == [0, 1, 0] and facts(by_source, "spend", 2) == [0, 0, 0]
+    assert facts(by_source, "leads", 1) == [2, 0, 0]
+    assert facts(by_source, "spend", 1) == [1300_00, 700_00, 700_00]
+    assert facts(by_source, "leads", 2) == [0, 1, 0]
+    assert facts(by_source, "spend", 2) == [0, 0, 0]
     by_manager = report(session, by="manager")
     assert [t.cut for t in by_manager.tables] == [None, None]  # these deals have no manager
     assert facts(by_manager, "spend", 1) == [None, None, None]  # spend belongs to sources
@@ -115,7 +117,8 @@ def test_days_and_months(session: Session) -> None:
     assert facts(days, "leads") == [1, 1]
     assert facts(days, "spend") == [700_00, 100_00]
     months = report(session, grain=Grain.MONTH, date_from=dt.date(2024, 3, 1), date_to=dt.date(2024, 4, 1))
-    assert facts(months, "leads") == [3] and facts(months, "spend") == [3700_00]
+    assert facts(months, "leads") == [3]
+    assert facts(months, "spend") == [3700_00]
     assert months.total.row("leads").cells[0].plan == 310
 
 
@@ -130,11 +133,14 @@ def test_stats_commands(db_url: str, tmp_path: Path) -> None:
     spend = tmp_path / "spend.csv"
     spend.write_text("source;month;amount\nАвито;2024-03;90 000\nСайт;03.2024;abc\n", encoding="utf-8")
     code, out, _ = voronka("spend", "import", str(spend))
-    assert code == 0 and "1 spend rows, 1 rejected" in out and "line 3" in out
+    assert code == 0
+    assert "1 spend rows, 1 rejected" in out
+    assert "line 3" in out
     assert voronka("spend", "set", "--source", "Сайт", "--day", "2024-03-04", "--amount", "500")[0] == 0
     assert voronka("plan", "set", "--month", "2024-03", "--metric", "reached_share", "--value", "60 %")[0] == 0
     code, _, err = voronka("plan", "set", "--month", "2024-03", "--metric", "happiness", "--value", "1")
-    assert code == 1 and "Error: Cannot read --metric «happiness»" in err
+    assert code == 1
+    assert "Error: Cannot read --metric «happiness»" in err
     code, out, _ = voronka(
         "stats", "--from", "2024-03-01", "--to", "2024-04-01", "--period", "month", "--format", "json"
     )
@@ -142,8 +148,11 @@ def test_stats_commands(db_url: str, tmp_path: Path) -> None:
     rows = {r["metric"]: r for r in data["tables"][0]["rows"]}
     assert rows["spend"]["cells"][0]["fact"] == "90500.00"
     assert rows["reached_share"]["cells"][0]["plan"] == 0.6
-    assert data["mode"] == "crm" and data["explanation"].startswith("Counted from deals")
+    assert data["mode"] == "crm"
+    assert data["explanation"].startswith("Counted from deals")
     code, out, _ = voronka("stats", "--from", "2024-03-01", "--to", "2024-04-01", "--format", "csv", "--by", "source")
-    assert code == 0 and out.splitlines()[0] == "cut,metric,period,fact,plan,of_plan,change"
+    assert code == 0
+    assert out.splitlines()[0] == "cut,metric,period,fact,plan,of_plan,change"
     code, _, err = voronka("stats", "--by", "colour")
-    assert code == 1 and "unknown --by value" in err
+    assert code == 1
+    assert "unknown --by value" in err

@@ -6,9 +6,9 @@ import datetime as dt
 
 import pytest
 
-from voronka.stats.metrics import Formula, derive, metrics_for
-from voronka.stats.periods import Grain, Period, default_range, periods_between, working_days
-from voronka.stats.table import Trend, build_table, plan_for_period, run_rate, trend_of
+from voronka.analysis.stats.metrics import Formula, derive, metrics_for
+from voronka.analysis.stats.periods import Grain, Period, default_range, periods_between, working_days
+from voronka.analysis.stats.table import Trend, build_table, plan_for_period, run_rate, trend_of
 
 METRICS = metrics_for(("Lead", "Estimate", "Won"))
 WEEK = Period("2024-W10", dt.date(2024, 3, 4), dt.date(2024, 3, 11))
@@ -35,7 +35,8 @@ def test_every_derived_row() -> None:
     assert values["cpl"] == 500_00
     assert values["reached_share"] == 0.75
     assert values["within_5min_share"] == 0.25
-    assert values["conv_2"] == 0.3 and values["from_lead_2"] == 0.3
+    assert values["conv_2"] == 0.3
+    assert values["from_lead_2"] == 0.3
     assert values["sales_conv"] == 0.2
     assert values["average_check"] == 50_000_00
     assert values["cac"] == pytest.approx(8_333_33.33, abs=1)

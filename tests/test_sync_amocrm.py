@@ -15,11 +15,11 @@ from sqlalchemy.orm import Session
 from tests.builders import account_for
 from tests.fakes import observed
 from tests.fakes.amocrm import LOST, STATUSES, TOKEN, WON, FakeAmoCrm, world
-from voronka.connectors import CONNECTORS
-from voronka.connectors.http import RetryPolicy
-from voronka.connectors.store import SecretStore, add_connection, find_connection
-from voronka.connectors.sync import SyncReport, sync_connection
 from voronka.errors import ConnectorAuthFailed, ConnectorFailed
+from voronka.ingest.connectors import CONNECTORS
+from voronka.ingest.connectors.http import RetryPolicy
+from voronka.ingest.connectors.store import SecretStore, add_connection, find_connection
+from voronka.ingest.connectors.sync import SyncReport, sync_connection
 from voronka.models import Deal, StageChange
 
 FAST = RetryPolicy(attempts=4, first_wait=0.001, max_wait=0.01)
@@ -81,7 +81,9 @@ def test_full_then_incremental_sync_gives_the_fakes_funnel(
 ) -> None:
     connect(session, httpserver, store)
     report = run(session, store)
-    assert report.pipelines == ["Воронка"] and report.created == 600 and not report.resumed
+    assert report.pipelines == ["Воронка"]
+    assert report.created == 600
+    assert not report.resumed
     assert observed(session) == expected(crm)
     stages = [s.name for s in find_pipeline_stages(session)]
     assert stages == ["Неразобранное", "Первичный контакт", "Переговоры", "Принимают решение", "Успешно реализовано"]
@@ -93,18 +95,21 @@ def test_full_then_incremental_sync_gives_the_fakes_funnel(
         crm.move(lead_id, status, later + number * 60)
     before = crm.requests
     report = run(session, store)
-    assert report.created == 0 and report.updated + report.unchanged == 40 and report.updated > 30
+    assert report.created == 0
+    assert report.updated + report.unchanged == 40
+    assert report.updated > 30
     assert crm.requests - before < 30  # one page of changed leads and their events, not all 600
     assert observed(session) == expected(crm)
 
     # Nothing changed: a third run changes nothing and duplicates nothing.
     changes = session.scalar(select(func.count()).select_from(StageChange))
     report = run(session, store)
-    assert report.updated == 0 and session.scalar(select(func.count()).select_from(StageChange)) == changes
+    assert report.updated == 0
+    assert session.scalar(select(func.count()).select_from(StageChange)) == changes
 
 
 def find_pipeline_stages(session: Session) -> list[object]:
-    from voronka.accounts import find_pipeline
+    from voronka.crm.accounts import find_pipeline
 
     return list(find_pipeline(session=session, account=account_for(session)).stages)
 
@@ -135,13 +140,15 @@ def test_malformed_json_stops_with_a_clear_error_and_keeps_what_was_synced(
     crm.malformed_every = 40
     with pytest.raises(ConnectorFailed) as caught:
         run(session, store)
-    assert "malformed JSON" in caught.value.message("en") and "voronka sync again" in caught.value.message("en")
+    assert "malformed JSON" in caught.value.message("en")
+    assert "voronka sync again" in caught.value.message("en")
     session.rollback()
     kept = session.scalar(select(func.count()).select_from(Deal))
     assert 0 < kept < 600  # the pages before the bad answer are kept
     crm.malformed_every = 0
     report = run(session, store)
-    assert report.resumed and observed(session) == expected(crm)
+    assert report.resumed
+    assert observed(session) == expected(crm)
 
 
 @pytest.mark.usefixtures("crm")
@@ -183,7 +190,8 @@ def test_a_sync_killed_halfway_resumes_without_losing_or_duplicating(
     assert session.scalar(select(func.count()).select_from(Deal)) == 500  # two pages of 250 were committed
     assert find_connection(session=session, account=account_for(session), name="amo").state["running"]
     report = run(session, store)
-    assert report.resumed and report.created == 100
+    assert report.resumed
+    assert report.created == 100
     assert observed(session) == expected(crm)
     assert session.scalar(select(func.count(func.distinct(Deal.external_id)))) == 600
 
@@ -215,16 +223,22 @@ def test_the_commands(db_url: str, httpserver: HTTPServer, tmp_path: Path, monke
         app, [*base, "connect", "amocrm", address, "--name", "shop", "--token-env", "AMO_TOKEN", "--rate", "0"]
     )
     assert made.exit_code == 0, made.stderr
-    assert TOKEN not in made.stdout and "/webhooks/amocrm/" in made.stdout
-    assert oct(secrets.stat().st_mode & 0o777) == "0o600" and TOKEN in secrets.read_text()
+    assert TOKEN not in made.stdout
+    assert "/webhooks/amocrm/" in made.stdout
+    assert oct(secrets.stat().st_mode & 0o777) == "0o600"
+    assert TOKEN in secrets.read_text()
     synced = runner.invoke(app, [*base, "sync", "shop", "--format", "json"])
     assert synced.exit_code == 0, synced.stderr
     assert '"created": 600' in synced.stdout
     listed = runner.invoke(app, [*base, "connect", "list"])
-    assert "shop" in listed.stdout and "ready" in listed.stdout and TOKEN not in listed.stdout
+    assert "shop" in listed.stdout
+    assert "ready" in listed.stdout
+    assert TOKEN not in listed.stdout
     missing = runner.invoke(app, [*base, "sync", "nope"])
-    assert missing.exit_code == 1 and missing.stderr.startswith("Error: No CRM connection called «nope»")
+    assert missing.exit_code == 1
+    assert missing.stderr.startswith("Error: No CRM connection called «nope»")
     assert runner.invoke(app, [*base, "connect", "remove", "shop"]).exit_code == 0
     assert TOKEN not in secrets.read_text()
     no_env = runner.invoke(app, [*base, "connect", "amocrm", "x", "--token-env", "NOT_SET_ANYWHERE"])
-    assert no_env.exit_code == 1 and "--token-env" in no_env.stderr
+    assert no_env.exit_code == 1
+    assert "--token-env" in no_env.stderr

@@ -13,12 +13,12 @@ from sqlalchemy.orm import Session
 from tests.builders import account_for
 from tests.fakes import expected_funnel, observed
 from tests.fakes.bitrix24 import CODE, OPEN, FakeBitrix24, portal
-from voronka.accounts import find_pipeline
-from voronka.connectors import CONNECTORS
-from voronka.connectors.http import RetryPolicy
-from voronka.connectors.store import SecretStore, add_connection
-from voronka.connectors.sync import SyncReport, sync_connection
+from voronka.crm.accounts import find_pipeline
 from voronka.errors import ConnectorAuthFailed
+from voronka.ingest.connectors import CONNECTORS
+from voronka.ingest.connectors.http import RetryPolicy
+from voronka.ingest.connectors.store import SecretStore, add_connection
+from voronka.ingest.connectors.sync import SyncReport, sync_connection
 from voronka.models import Connection, Deal
 
 FAST = RetryPolicy(attempts=5, first_wait=0.001, max_wait=0.01)
@@ -66,7 +66,8 @@ def test_full_and_incremental_sync(
 ) -> None:
     connect(session, httpserver, store)
     report = run(session, store)
-    assert report.created == 230 and report.pipelines == ["Общая"]
+    assert report.created == 230
+    assert report.pipelines == ["Общая"]
     assert observed(session) == expected(crm)
     pipeline = find_pipeline(session=session, account=account_for(session))
     assert [s.name for s in pipeline.stages] == [
@@ -77,7 +78,8 @@ def test_full_and_incremental_sync(
         "Сделка успешна",
     ]
     deal = session.scalars(select(Deal).where(Deal.external_id == "2")).one()
-    assert deal.amount is not None and deal.currency == "RUB"
+    assert deal.amount is not None
+    assert deal.currency == "RUB"
     assert "b24secretcode" not in session.scalars(select(Connection.base_url)).one()  # the secret stays in the file
 
     later = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5)  # changed after the first sync began
@@ -85,7 +87,8 @@ def test_full_and_incremental_sync(
         crm.move(deal_id, "WON", later)
     crm.add(231, later, [(later + dt.timedelta(hours=1), "PREPARATION")], "5000")
     report = run(session, store)
-    assert report.created == 1 and report.updated + report.unchanged == 4
+    assert report.created == 1
+    assert report.updated + report.unchanged == 4
     assert observed(session) == expected(crm)
 
 
@@ -103,7 +106,5 @@ def test_a_wrong_webhook_code_is_refused_clearly(session: Session, httpserver: H
     connect(session, httpserver, store, code="wrong")
     with pytest.raises(ConnectorAuthFailed) as caught:
         run(session, store)
-    assert (
-        "Wrong authorization data" in caught.value.message("en")
-        and "wrong" not in caught.value.message("en").split("(")[0]
-    )
+    assert "Wrong authorization data" in caught.value.message("en")
+    assert "wrong" not in caught.value.message("en").split("(")[0]

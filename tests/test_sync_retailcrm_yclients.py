@@ -13,12 +13,12 @@ from tests.builders import account_for
 from tests.fakes import expected_funnel, observed
 from tests.fakes.retailcrm import GROUPS, KEY, STATUSES, FakeRetailCrm, shop
 from tests.fakes.yclients import COMPANY, PARTNER, USER, FakeYclients, salon
-from voronka.accounts import find_pipeline
-from voronka.connectors import CONNECTORS
-from voronka.connectors.http import RetryPolicy
-from voronka.connectors.store import SecretStore, add_connection
-from voronka.connectors.sync import SyncReport, sync_connection
+from voronka.crm.accounts import find_pipeline
 from voronka.errors import ConnectorAuthFailed, ConnectorFailed
+from voronka.ingest.connectors import CONNECTORS
+from voronka.ingest.connectors.http import RetryPolicy
+from voronka.ingest.connectors.store import SecretStore, add_connection
+from voronka.ingest.connectors.sync import SyncReport, sync_connection
 
 FAST = RetryPolicy(attempts=5, first_wait=0.001, max_wait=0.01)
 
@@ -59,7 +59,8 @@ def test_retailcrm_full_then_incremental(session: Session, httpserver: HTTPServe
     crm.install(httpserver)
     connect(session, "retailcrm", httpserver.url_for("").rstrip("/"), store, {"api_key": KEY})
     report = run(session, store)
-    assert report.created == 260 and report.pipelines == ["RetailCRM"]
+    assert report.created == 260
+    assert report.pipelines == ["RetailCRM"]
     pipeline = find_pipeline(session=session, account=account_for(session))
     assert [s.name for s in pipeline.stages] == ["Новый", "Согласование", "Комплектация", "Доставка", "Выполнен"]
     assert observed(session) == retail_expected(crm)
@@ -70,7 +71,8 @@ def test_retailcrm_full_then_incremental(session: Session, httpserver: HTTPServe
         crm.set_status(order_id, "complete", later)
     before = crm.requests
     report = run(session, store)
-    assert report.created == 1 and report.updated == 3
+    assert report.created == 1
+    assert report.updated == 3
     assert crm.requests - before <= 5  # two references, the users, one page of the log from sinceId, its orders
     assert observed(session) == retail_expected(crm)
 
@@ -118,7 +120,8 @@ def test_yclients_full_then_incremental(session: Session, httpserver: HTTPServer
     for record_id in (1, 2, 3, 4, 5):
         crm.change(record_id, 1, now)
     report = run(session, store)
-    assert report.created == 0 and report.updated + report.unchanged == 5
+    assert report.created == 0
+    assert report.updated + report.unchanged == 5
     assert observed(session) == yclients_expected(crm)
 
 

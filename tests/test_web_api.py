@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session
 
 from tests.builders import Journey, journeys_for
 from tests.web_helpers import api_token, make_client, make_user
-from voronka.accounts import default_account, find_pipeline
-from voronka.leads import add_lead_form
+from voronka.crm.accounts import default_account, find_pipeline
+from voronka.crm.leads import add_lead_form
 from voronka.models import Deal, Role
 
 
@@ -52,7 +52,8 @@ def test_no_token_no_data(world: tuple[TestClient, dict[str, str]]) -> None:
         ("get", "/api/v1/funnel"),
     ]:
         answer = getattr(client, method)(path)
-        assert answer.status_code == 401 and "Bearer" in answer.json()["detail"]
+        assert answer.status_code == 401
+        assert "Bearer" in answer.json()["detail"]
     assert client.get("/api/v1/deals", headers=auth("vk_wrong")).status_code == 401
 
 
@@ -60,13 +61,17 @@ def test_deals_lifecycle(world: tuple[TestClient, dict[str, str]]) -> None:
     client, tokens = world
     owner = auth(tokens["owner"])
     listed = client.get("/api/v1/deals", headers=owner, params={"per_page": 2})
-    assert listed.status_code == 200 and listed.json()["total"] == 3 and len(listed.json()["items"]) == 2
+    assert listed.status_code == 200
+    assert listed.json()["total"] == 3
+    assert len(listed.json()["items"]) == 2
     made = client.post(
         "/api/v1/deals", headers=owner, json={"title": "Кухня", "amount": "120 000,50", "source": "Сайт"}
     )
     assert made.status_code == 201, made.text
     deal = made.json()
-    assert deal["stage_position"] == 1 and deal["amount"] == "120000.50" and deal["status"] == "open"
+    assert deal["stage_position"] == 1
+    assert deal["amount"] == "120000.50"
+    assert deal["status"] == "open"
     moved = client.post(f"/api/v1/deals/{deal['id']}/move", headers=owner, json={"stage": "Estimate"})
     assert moved.json()["stage"] == "Estimate"
     assert (
@@ -78,14 +83,14 @@ def test_deals_lifecycle(world: tuple[TestClient, dict[str, str]]) -> None:
         headers=owner,
         json={"outcome": "answered", "outgoing_number": "+7 495 000"},
     )
-    assert (
-        call.status_code == 201
-        and client.get(f"/api/v1/deals/{deal['id']}/calls", headers=owner).json()[0]["outcome"] == "answered"
-    )
+    assert call.status_code == 201
+    assert client.get(f"/api/v1/deals/{deal['id']}/calls", headers=owner).json()[0]["outcome"] == "answered"
     lost = client.post(f"/api/v1/deals/{deal['id']}/lose", headers=owner, json={"reason": "Дорого"})
-    assert lost.json()["status"] == "lost" and lost.json()["loss_reason"] == "Дорого"
+    assert lost.json()["status"] == "lost"
+    assert lost.json()["loss_reason"] == "Дорого"
     again = client.post(f"/api/v1/deals/{deal['id']}/move", headers=owner, json={"stage": "Contract"})
-    assert again.status_code == 422 and "reopen" in again.json()["detail"]
+    assert again.status_code == 422
+    assert "reopen" in again.json()["detail"]
     assert client.post(f"/api/v1/deals/{deal['id']}/reopen", headers=owner).json()["status"] == "open"
     assert client.post(f"/api/v1/deals/{deal['id']}/win", headers=owner).json()["status"] == "won"
     pipelines = client.get("/api/v1/pipelines", headers=owner).json()
@@ -122,7 +127,8 @@ def test_roles(world: tuple[TestClient, dict[str, str]], session: Session) -> No
     client, tokens = world
     manager, viewer, head = auth(tokens["manager"]), auth(tokens["viewer"]), auth(tokens["head"])
     mine = client.get("/api/v1/deals", headers=manager).json()
-    assert mine["total"] == 2 and {d["manager"] for d in mine["items"]} == {"Анна"}
+    assert mine["total"] == 2
+    assert {d["manager"] for d in mine["items"]} == {"Анна"}
     oleg = session.scalars(select(Deal.id).where(Deal.manager_id.is_not(None)).order_by(Deal.id)).all()[1]
     assert client.get(f"/api/v1/deals/{oleg}", headers=manager).status_code == 404  # not revealed
     assert client.post(f"/api/v1/deals/{oleg}/win", headers=manager).status_code == 404
@@ -136,10 +142,12 @@ def test_roles(world: tuple[TestClient, dict[str, str]], session: Session) -> No
 def test_funnel_and_stats_json(world: tuple[TestClient, dict[str, str]]) -> None:
     client, tokens = world
     funnel = client.get("/api/v1/funnel", headers=auth(tokens["owner"])).json()
-    assert funnel["deals"] == 3 and funnel["won"] == 1
+    assert funnel["deals"] == 3
+    assert funnel["won"] == 1
     assert [s["reached"] for s in funnel["stages"]] == [3, 2, 1, 1, 1]
     stats = client.get("/api/v1/stats", headers=auth(tokens["owner"]), params={"grain": "month"}).json()
-    assert stats["grain"] == "month" and stats["tables"]
+    assert stats["grain"] == "month"
+    assert stats["tables"]
 
 
 def test_lead_capture(session: Session, engine: Engine, tmp_path: Path) -> None:
@@ -159,7 +167,8 @@ def test_lead_capture(session: Session, engine: Engine, tmp_path: Path) -> None:
     tilda = {"Name": "Иван", "Phone": "+7 999 111-22-33", "Email": "i@example.ru", "formname": "Расчёт",
              "tranid": "123:456", "utm_source": "yandex", "utm_campaign": "кухни"}  # fmt: skip
     first = client.post(url, data=tilda)
-    assert first.status_code == 200 and first.json()["created"] is True
+    assert first.status_code == 200
+    assert first.json()["created"] is True
     again = client.post(url, data=tilda)  # Tilda retries the same request
     assert again.json() == {"deal_id": first.json()["deal_id"], "created": False}
     as_json = client.post(url, json={"name": "Мария", "phone": "+7 999 000"})
@@ -168,10 +177,8 @@ def test_lead_capture(session: Session, engine: Engine, tmp_path: Path) -> None:
     assert client.post("/api/v1/webhooks/leads/not-a-token", json={"name": "x"}).status_code == 404
     session.expire_all()
     deal = session.get(Deal, first.json()["deal_id"])
-    assert (
-        deal is not None
-        and deal.contact_name == "Иван"
-        and deal.custom["utm_campaign"] == "кухни"
-        and deal.custom["form"] == "Расчёт"
-    )
+    assert deal is not None
+    assert deal.contact_name == "Иван"
+    assert deal.custom["utm_campaign"] == "кухни"
+    assert deal.custom["form"] == "Расчёт"
     assert session.scalar(select(func.count()).select_from(Deal)) == 2

@@ -54,7 +54,8 @@ def test_nothing_is_reachable_without_login_or_token(client: TestClient) -> None
         if path.startswith("/api/"):
             assert answer.status_code == 401, (method, path, answer.status_code)
         elif method == "GET":
-            assert answer.status_code == 303 and answer.headers["location"].startswith("/login"), (method, path)
+            assert answer.status_code == 303, (method, path)
+            assert answer.headers["location"].startswith("/login"), (method, path)
         else:
             assert answer.status_code in (303, 401, 403), (method, path, answer.status_code)
 
@@ -66,7 +67,8 @@ def test_forms_need_the_csrf_token(client: TestClient, session: Session) -> None
     for token in (None, "forged"):
         data = {"stage_id": str(stage)} | ({"csrf": token} if token else {})
         answer = client.post(f"/deals/{deal_id}/lose", data={"reason": "x", **data}, follow_redirects=False)
-        assert answer.status_code == 403 and "CSRF" in answer.text
+        assert answer.status_code == 403
+        assert "CSRF" in answer.text
     assert client.post("/logout", follow_redirects=False).status_code == 403
     ok = client.post(f"/deals/{deal_id}/lose", data={"reason": "Дорого", "csrf": csrf}, follow_redirects=False)
     assert ok.status_code == 303
@@ -78,10 +80,12 @@ def test_html_and_sql_looking_input_is_kept_and_shown_as_text(client: TestClient
     made = client.post(
         "/api/v1/deals", headers={"Authorization": f"Bearer {token}"}, json={"title": evil, "contact_name": evil}
     )
-    assert made.status_code == 201 and made.json()["title"] == evil
+    assert made.status_code == 201
+    assert made.json()["title"] == evil
     log_in(client, "owner@example.com")
     page = client.get(f"/deals/{made.json()['id']}").text
-    assert "<script>alert(1)</script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "<script>alert(1)</script>" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert session.scalar(select(func.count()).select_from(Deal)) == 3
 
 
@@ -91,11 +95,13 @@ def test_failed_logins_are_limited(client: TestClient) -> None:
         answer = client.post(
             "/login", data={"email": "owner@example.com", "password": "wrong", "csrf": csrf_of(page.text)}
         )
-        assert answer.status_code == 401 and "Wrong e-mail or password" in answer.text
+        assert answer.status_code == 401
+        assert "Wrong e-mail or password" in answer.text
     blocked = client.post(
         "/login", data={"email": "owner@example.com", "password": PASSWORD, "csrf": csrf_of(page.text)}
     )
-    assert blocked.status_code == 429 and "five minutes" in blocked.text
+    assert blocked.status_code == 429
+    assert "five minutes" in blocked.text
 
 
 def test_a_tampered_session_cookie_is_no_session(client: TestClient) -> None:
@@ -109,7 +115,9 @@ def test_a_tampered_session_cookie_is_no_session(client: TestClient) -> None:
 @pytest.mark.usefixtures("client")
 def test_passwords_are_argon2_hashes(session: Session) -> None:
     stored = session.scalars(select(User.password_hash).where(User.email == "owner@example.com")).one()
-    assert stored is not None and stored.startswith("$argon2") and PASSWORD not in stored
+    assert stored is not None
+    assert stored.startswith("$argon2")
+    assert PASSWORD not in stored
 
 
 def test_a_manager_cannot_open_another_managers_deal(client: TestClient, session: Session) -> None:
@@ -126,7 +134,7 @@ def test_a_manager_cannot_open_another_managers_deal(client: TestClient, session
 
 
 def test_settings_change_stages_plans_and_spend(client: TestClient, session: Session) -> None:
-    from voronka.accounts import default_account, find_pipeline
+    from voronka.crm.accounts import default_account, find_pipeline
     from voronka.models import AdSpend, Plan, Stage
 
     csrf = log_in(client, "owner@example.com")
@@ -167,7 +175,8 @@ def test_settings_change_stages_plans_and_spend(client: TestClient, session: Ses
         "/settings/plans",
         data={"pipeline_id": pipeline.id, "month": "март", "metric": "leads", "value": "120", "csrf": csrf},
     )
-    assert bad.status_code == 422 and "month" in bad.text
+    assert bad.status_code == 422
+    assert "month" in bad.text
     session.expire_all()
     names = session.scalars(select(Stage.name).where(Stage.pipeline_id == pipeline.id).order_by(Stage.position)).all()
     assert names == ["Lead", "Замер", "Квалификация", "Estimate", "Contract", "Won"]
@@ -178,8 +187,8 @@ def test_settings_change_stages_plans_and_spend(client: TestClient, session: Ses
 def test_report_pages_render_for_the_owner(client: TestClient, session: Session) -> None:
     import datetime as dt
 
-    from voronka.accounts import default_account, find_pipeline
-    from voronka.hypotheses import add_hypothesis, parse_assignment
+    from voronka.analysis.hypotheses import add_hypothesis, parse_assignment
+    from voronka.crm.accounts import default_account, find_pipeline
 
     account = default_account(session=session)
     add_hypothesis(
@@ -190,7 +199,9 @@ def test_report_pages_render_for_the_owner(client: TestClient, session: Session)
     session.commit()
     log_in(client, "owner@example.com")
     page = client.get("/reports/hypotheses")
-    assert page.status_code == 200 and "Звонить за 5 минут" in page.text and "Stopping rule" in page.text
+    assert page.status_code == 200
+    assert "Звонить за 5 минут" in page.text
+    assert "Stopping rule" in page.text
     for path in (
         "/reports/stats",
         "/reports/diagnosis",
@@ -201,4 +212,5 @@ def test_report_pages_render_for_the_owner(client: TestClient, session: Session)
     ):
         assert client.get(path).status_code == 200, path
     workbook = client.get("/reports/stats.xlsx")
-    assert workbook.status_code == 200 and workbook.content[:2] == b"PK"
+    assert workbook.status_code == 200
+    assert workbook.content[:2] == b"PK"

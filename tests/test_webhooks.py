@@ -14,11 +14,11 @@ from tests.builders import account_for
 from tests.fakes.amocrm import LOST, TOKEN, WON, Lead, world
 from tests.fakes.bitrix24 import CODE, portal
 from voronka.config import Settings
-from voronka.connectors import CONNECTORS
-from voronka.connectors.http import RetryPolicy
-from voronka.connectors.store import SecretStore, add_connection
-from voronka.connectors.sync import sync_connection
-from voronka.connectors.webhooks import amocrm_lead_ids, bitrix24_deal_ids
+from voronka.ingest.connectors import CONNECTORS
+from voronka.ingest.connectors.http import RetryPolicy
+from voronka.ingest.connectors.store import SecretStore, add_connection
+from voronka.ingest.connectors.sync import sync_connection
+from voronka.ingest.connectors.webhooks import amocrm_lead_ids, bitrix24_deal_ids
 from voronka.models import Deal, StageChange
 from voronka.web import create_app
 
@@ -64,7 +64,8 @@ def test_amocrm_webhook(session: Session, engine: Engine, httpserver: HTTPServer
 
     changes = session.scalar(select(func.count()).select_from(StageChange))
     again = client.post(f"/webhooks/amocrm/{token}", data=form)  # the CRM delivers it twice
-    assert again.json()["created"] == 0 and again.json()["updated"] == 0
+    assert again.json()["created"] == 0
+    assert again.json()["updated"] == 0
     assert session.scalar(select(func.count()).select_from(StageChange)) == changes
 
     assert client.post("/webhooks/amocrm/not-the-token", data=form).status_code == 404
@@ -84,7 +85,8 @@ def test_bitrix24_webhook(session: Session, engine: Engine, httpserver: HTTPServ
     crm.move(5, "LOSE", dt.datetime(2026, 8, 1, tzinfo=dt.UTC))
     client = app_for(engine, store)
     answer = client.post(f"/webhooks/bitrix24/{token}", data={"event": "ONCRMDEALUPDATE", "data[FIELDS][ID]": "5"})
-    assert answer.status_code == 200 and answer.json()["updated"] == 1
+    assert answer.status_code == 200
+    assert answer.json()["updated"] == 1
     session.expire_all()
     assert session.scalars(select(Deal.status).where(Deal.external_id == "5")).one() == "lost"
     ignored = client.post(

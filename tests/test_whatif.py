@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
 import pytest
 from sqlalchemy.orm import Session
 
 from tests.builders import account_for
-from voronka.demo import DemoOptions, build_demo
-from voronka.whatif import Baseline, Step, leverage, load_baseline, outcome, scenario
+from tests.conftest import DemoFiller
+from voronka.analysis.whatif import Baseline, Step, leverage, load_baseline, outcome, scenario
+from voronka.demo import DemoOptions
 
 FUNNEL = Baseline(
     leads=1000,
@@ -46,19 +48,19 @@ def test_a_scenario_moves_revenue_cac_and_romi() -> None:
     assert better.cac == pytest.approx(330_000_00 / better.sales)
 
 
-def test_baseline_from_the_demo(sqlite_session: Session) -> None:
+def test_baseline_from_the_demo(sqlite_demo: Callable[..., Session]) -> None:
     today = dt.date(2026, 11, 27)
-    build_demo(session=sqlite_session, account=account_for(sqlite_session), options=DemoOptions(today=today))
-    sqlite_session.commit()
+    sqlite_session = sqlite_demo(DemoOptions(today=today))
     baseline = load_baseline(session=sqlite_session, account=account_for(sqlite_session), pipeline=None, today=today)
     assert 150 < baseline.leads < 350
     assert [s.position for s in baseline.steps] == [2, 3, 4, 5]
     assert all(0 < (s.conversion or 0) <= 1.5 for s in baseline.steps)
-    assert baseline.average_check > 0 and baseline.spend > 0
+    assert baseline.average_check > 0
+    assert baseline.spend > 0
     assert leverage(baseline)[0].plus_points > 0
 
 
-def test_whatif_command(db_url: str) -> None:
+def test_whatif_command(db_url: str, fill_demo: DemoFiller) -> None:
     import json
 
     from typer.testing import CliRunner
@@ -66,10 +68,12 @@ def test_whatif_command(db_url: str) -> None:
     from voronka.cli import app
 
     runner = CliRunner()
-    runner.invoke(app, ["--db", db_url, "demo", "--leads", "600"])
+    fill_demo(db_url, DemoOptions(leads=600))
     result = runner.invoke(app, ["--db", db_url, "--lang", "en", "whatif", "--set", "5=60%", "--format", "json"])
     assert result.exit_code == 0, result.stderr
     data = json.loads(result.stdout)
-    assert [s["position"] for s in data["steps"]] and float(data["scenario"]["revenue"]) > float(data["now"]["revenue"])
+    assert [s["position"] for s in data["steps"]]
+    assert float(data["scenario"]["revenue"]) > float(data["now"]["revenue"])
     wrong = runner.invoke(app, ["--db", db_url, "--lang", "en", "whatif", "--set", "9=150%"])
-    assert wrong.exit_code == 1 and wrong.stderr.startswith("Error: Cannot read --set «9=150%»")
+    assert wrong.exit_code == 1
+    assert wrong.stderr.startswith("Error: Cannot read --set «9=150%»")

@@ -7,6 +7,7 @@ import datetime as dt
 import os
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -14,11 +15,8 @@ from openpyxl import Workbook, load_workbook
 from sqlalchemy.orm import Session
 
 from tests.builders import account_for, funnel, pipeline_for
-from voronka.demo import DemoOptions, build_demo
-from voronka.errors import ImportFailed
-from voronka.funnel.query import View
-from voronka.i18n import Translator
-from voronka.reports.xlsx import (
+from voronka.analysis.funnel.query import View
+from voronka.analysis.reports.xlsx import (
     COLUMNS_PER_PERIOD,
     FIRST_DATA_ROW,
     INPUT_SHEET,
@@ -26,9 +24,12 @@ from voronka.reports.xlsx import (
     write_blank_workbook,
     write_stats_workbook,
 )
-from voronka.stats.nocrm import import_counts
-from voronka.stats.periods import Grain
-from voronka.stats.report import Mode, StatsQuery, run_stats
+from voronka.analysis.stats.nocrm import import_counts
+from voronka.analysis.stats.periods import Grain
+from voronka.analysis.stats.report import Mode, StatsQuery, run_stats
+from voronka.demo import DemoOptions
+from voronka.errors import ImportFailed
+from voronka.i18n import Translator
 
 TODAY = dt.date(2026, 11, 27)
 RECALC_ALWAYS = """<?xml version="1.0" encoding="UTF-8"?>
@@ -75,10 +76,11 @@ def recalculate(soffice: str, source: Path, out: Path) -> Path:
     return converted / source.name
 
 
-def test_recalculated_workbook_equals_voronkas_figures(soffice: str, sqlite_session: Session, tmp_path: Path) -> None:
+def test_recalculated_workbook_equals_voronkas_figures(
+    soffice: str, sqlite_demo: Callable[..., Session], tmp_path: Path
+) -> None:
+    sqlite_session = sqlite_demo(DemoOptions(today=TODAY, leads=1500))
     account = account_for(sqlite_session)
-    build_demo(session=sqlite_session, account=account, options=DemoOptions(today=TODAY, leads=1500))
-    sqlite_session.commit()
     report = run_stats(
         session=sqlite_session, account=account, query=StatsQuery(grain=Grain.WEEK, by="manager"), today=TODAY
     )
@@ -184,8 +186,8 @@ def test_malformed_counts_are_rejected_with_the_cell(
 
 
 def test_plans_typed_into_the_workbook_are_read_back(sqlite_session: Session, tmp_path: Path) -> None:
-    from voronka.stats.inputs import import_plans
-    from voronka.stats.metrics import metrics_for
+    from voronka.analysis.stats.inputs import import_plans
+    from voronka.analysis.stats.metrics import metrics_for
 
     pipeline = pipeline_for(sqlite_session, ["Заявка", "Замер", "Договор"])
     sqlite_session.commit()
@@ -208,7 +210,8 @@ def test_plans_typed_into_the_workbook_are_read_back(sqlite_session: Session, tm
     metrics = metrics_for(("Заявка", "Замер", "Договор"))
     report = import_plans(session=sqlite_session, account=account, pipeline=pipeline, metrics=metrics, path=written)
     sqlite_session.commit()
-    assert report.created == 3 and len(report.rejected) == 1
+    assert report.created == 3
+    assert len(report.rejected) == 1
     stats = run_stats(session=sqlite_session, account=account, query=query, today=TODAY)
     assert [c.plan for c in stats.total.row("leads").cells] == [300, None]
     assert [c.plan for c in stats.total.row("revenue").cells] == [None, 1_500_000_00]

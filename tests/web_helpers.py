@@ -9,9 +9,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from voronka.accounts import default_account
-from voronka.auth import add_user, create_api_token
 from voronka.config import Settings
+from voronka.crm.accounts import default_account
+from voronka.crm.auth import add_user, create_api_token
 from voronka.models import Role
 from voronka.web import create_app
 

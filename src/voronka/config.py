@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import field_validator
@@ -37,7 +38,6 @@ class Settings(BaseSettings):
         """The key that signs session cookies: the setting, else one made once and kept (0600)."""
         if self.secret_key:
             return self.secret_key
-        import os
         import secrets
 
         path = self.secrets_file().with_name("session.key")
@@ -49,14 +49,18 @@ class Settings(BaseSettings):
         return path.read_text().strip()
 
     def secrets_file(self) -> Path:
-        from voronka.connectors.store import default_secrets_path
-
         return self.secrets_path.expanduser() if self.secrets_path else default_secrets_path()
 
     @field_validator("database_url")
     @classmethod
     def _normalise_url(cls, value: str) -> str:
         return normalise_database_url(value)
+
+
+def default_secrets_path() -> Path:
+    """``$XDG_CONFIG_HOME/voronka/secrets.json``, else under ``~/.config``."""
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "voronka" / "secrets.json"
 
 
 def normalise_database_url(value: str) -> str:

@@ -17,8 +17,9 @@ from typing import Any
 from sqlalchemy import delete, insert, or_, select
 from sqlalchemy.orm import Session
 
-from voronka.accounts import create_pipeline, get_or_create_loss_reason, get_or_create_manager, get_or_create_source
 from voronka.catalog.templates import PipelineTemplate, resolve_template
+from voronka.crm.accounts import create_pipeline, get_or_create_loss_reason, get_or_create_manager, get_or_create_source
+from voronka.crm.reaches import DealFacts, insert_reaches, reach_rows
 from voronka.errors import VoronkaError
 from voronka.models import (
     Account,
@@ -35,7 +36,6 @@ from voronka.models import (
     StageChange,
     StageReach,
 )
-from voronka.reaches import DealFacts, insert_reaches, reach_rows
 from voronka.timeutil import minutes_begun, to_utc, utcnow, zone
 
 DEMO_TIMEZONE = "Europe/Moscow"

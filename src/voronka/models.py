@@ -291,7 +291,7 @@ class Plan(Base):
     """A monthly target for one statistics metric, for the team or one manager or source.
 
     ``value`` is in the metric's base unit: a count, minor units of money, or parts per million of
-    a share (see ``voronka.stats.metrics``).
+    a share (see ``voronka.analysis.stats.metrics``).
     """
 
     __tablename__ = "plans"
@@ -336,7 +336,7 @@ class DailyCount(Base):
 
 class StageReach(Base):
     """When a deal reached each stage after the first, under the cumulative rule: derived from the
-    stage-change log (``voronka.reaches``) so that period reports need no pass over the whole log.
+    stage-change log (``voronka.crm.reaches``) so that period reports need no pass over the whole log.
 
     ``entered_at`` is the deal's first actual entry into the stage (passage rule); null if skipped.
     Manager and source are copied from the deal so that cuts need no join; they are refreshed with it.
@@ -397,7 +397,7 @@ class Connection(Base):
     """A CRM the account syncs from: what kind, where, and how far the last sync got.
 
     Secrets (tokens, keys) are not here: they live in the secrets file under ``secret_ref``
-    (see ``voronka.connectors.store``), so a copy of the database gives no access to the CRM.
+    (see ``voronka.ingest.connectors.store``), so a copy of the database gives no access to the CRM.
     """
 
     __tablename__ = "connections"

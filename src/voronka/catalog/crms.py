@@ -44,8 +44,8 @@ class CrmEntry:
     connector: str | None = None
 
     def support(self) -> frozenset[Support]:
-        from voronka.connectors import CONNECTORS
-        from voronka.importers import IMPORTERS
+        from voronka.ingest.connectors import CONNECTORS
+        from voronka.ingest.importers import IMPORTERS
 
         found = set()
         if self.importer and self.importer in IMPORTERS:

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from voronka.accounts import get_or_create_loss_reason, get_or_create_source
 from voronka.catalog.common import Bilingual, Industry
+from voronka.crm.accounts import get_or_create_loss_reason, get_or_create_source
 from voronka.errors import InvalidValue
 from voronka.models import Account, CauseFamily
 

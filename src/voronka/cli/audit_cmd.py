@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from voronka.audit import audit_to_dict, run_audit
+from voronka.analysis.audit import audit_to_dict, run_audit
 from voronka.cli.options import PipelineOption
 from voronka.cli.render import number, percent
 from voronka.cli.state import pipeline_scope, state_of

@@ -9,20 +9,20 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from voronka.accounts import default_account
 from voronka.cli.progress import RowsBar
 from voronka.cli.state import State, state_of
+from voronka.crm.accounts import default_account
 from voronka.db import session_scope
 from voronka.errors import InvalidValue
 
 if TYPE_CHECKING:
-    from voronka.connectors.store import SecretStore
+    from voronka.ingest.connectors.store import SecretStore
 
 connect_app = typer.Typer(help="Connect a CRM (amoCRM, Bitrix24, RetailCRM, YCLIENTS).", no_args_is_help=True)
 
 
 def _store(state: State) -> SecretStore:
-    from voronka.connectors.store import SecretStore  # connectors (and httpx) load only when used
+    from voronka.ingest.connectors.store import SecretStore  # connectors (and httpx) load only when used
 
     return SecretStore(state.settings.secrets_file())
 
@@ -30,8 +30,8 @@ def _store(state: State) -> SecretStore:
 def _connect(
     state: State, kind: str, address: str, name: str | None, secrets: dict[str, str], settings: dict[str, object]
 ) -> None:
-    from voronka.connectors import CONNECTORS
-    from voronka.connectors.store import add_connection
+    from voronka.ingest.connectors import CONNECTORS
+    from voronka.ingest.connectors.store import add_connection
 
     connector = CONNECTORS[kind]
     with session_scope(state.engine) as session:
@@ -137,8 +137,8 @@ def connect_yclients(
 
 def connect_list(ctx: typer.Context) -> None:
     """The stored connections: where, when last synced (secrets are never shown)."""
-    from voronka.connectors import CONNECTORS
-    from voronka.connectors.store import list_connections
+    from voronka.ingest.connectors import CONNECTORS
+    from voronka.ingest.connectors.store import list_connections
 
     state = state_of(ctx)
     t = state.t
@@ -158,7 +158,7 @@ def connect_list(ctx: typer.Context) -> None:
 
 def connect_remove(ctx: typer.Context, name: Annotated[str, typer.Argument(help="The connection to forget.")]) -> None:
     """Forget a connection and its secrets (the synced deals stay)."""
-    from voronka.connectors.store import remove_connection
+    from voronka.ingest.connectors.store import remove_connection
 
     state = state_of(ctx)
     with session_scope(state.engine) as session:
@@ -173,7 +173,7 @@ def sync(
 ) -> None:
     """Pull pipelines, users, deals and their stage history from the CRM: everything the first time,
     what changed since then afterwards; an interrupted sync resumes where it stopped."""
-    from voronka.connectors.sync import sync_connection
+    from voronka.ingest.connectors.sync import sync_connection
 
     state = state_of(ctx)
     bar = RowsBar(state.err, state.t("connect.syncing"))

@@ -7,13 +7,13 @@ from typing import Annotated
 
 import typer
 
-from voronka.accounts import default_account, find_pipeline
+from voronka.analysis.diagnose import run_diagnosis
+from voronka.analysis.diagnose.output import diagnosis_to_dict, summary
 from voronka.cli.options import PipelineOption, parse_date, parse_stage_rates
 from voronka.cli.render import money
 from voronka.cli.state import state_of
+from voronka.crm.accounts import default_account, find_pipeline
 from voronka.db import session_scope
-from voronka.diagnose import run_diagnosis
-from voronka.diagnose.output import diagnosis_to_dict, summary
 
 
 def diagnose(

@@ -7,10 +7,10 @@ from typing import Annotated, Any
 
 import typer
 
+from voronka.analysis.forecast import MonthForecast, run_forecast
 from voronka.cli.options import PipelineOption, parse_date
 from voronka.cli.render import money
 from voronka.cli.state import pipeline_scope, state_of
-from voronka.forecast import MonthForecast, run_forecast
 from voronka.money import format_minor
 
 

@@ -10,14 +10,14 @@ from typing import Annotated
 
 import typer
 
-from voronka.accounts import default_account
+from voronka.analysis.funnel.output import CSV_COLUMNS, report_to_dict, report_to_rows
+from voronka.analysis.funnel.query import DEFAULT_IMMATURE_SHARE, FunnelQuery, Rule, View
+from voronka.analysis.funnel.report import run_funnel
 from voronka.cli.options import PipelineOption, parse_date
 from voronka.cli.render import print_funnel
 from voronka.cli.state import state_of
+from voronka.crm.accounts import default_account
 from voronka.db import session_scope
-from voronka.funnel.output import CSV_COLUMNS, report_to_dict, report_to_rows
-from voronka.funnel.query import DEFAULT_IMMATURE_SHARE, FunnelQuery, Rule, View
-from voronka.funnel.report import run_funnel
 
 
 class Format(enum.StrEnum):

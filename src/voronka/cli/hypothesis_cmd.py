@@ -7,12 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from voronka.accounts import default_account
-from voronka.cli.options import PipelineOption, parse_date
-from voronka.cli.render import money, percent
-from voronka.cli.state import pipeline_scope, state_of
-from voronka.db import session_scope
-from voronka.hypotheses import (
+from voronka.analysis.hypotheses import (
     Evaluation,
     add_hypothesis,
     close_hypothesis,
@@ -21,6 +16,11 @@ from voronka.hypotheses import (
     list_hypotheses,
     parse_assignment,
 )
+from voronka.cli.options import PipelineOption, parse_date
+from voronka.cli.render import money, percent
+from voronka.cli.state import pipeline_scope, state_of
+from voronka.crm.accounts import default_account
+from voronka.db import session_scope
 from voronka.money import format_minor
 
 hypothesis_app = typer.Typer(

@@ -8,14 +8,14 @@ from typing import Annotated
 
 import typer
 
-from voronka.accounts import default_account, find_pipeline
 from voronka.cli.options import PipelineOption
 from voronka.cli.progress import RowsBar
 from voronka.cli.state import State, state_of
+from voronka.crm.accounts import default_account, find_pipeline
 from voronka.db import session_factory
-from voronka.importers import ImportReport, ImportTarget, import_file
-from voronka.importers.maps import load_map
-from voronka.importers.run import pipeline_for_file
+from voronka.ingest.importers import ImportReport, ImportTarget, import_file
+from voronka.ingest.importers.maps import load_map
+from voronka.ingest.importers.run import pipeline_for_file
 
 import_app = typer.Typer(help="Import data from files.", no_args_is_help=True)
 

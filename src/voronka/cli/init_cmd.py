@@ -6,9 +6,9 @@ from typing import Annotated
 
 import typer
 
-from voronka.accounts import create_pipeline, default_account
 from voronka.catalog.templates import DEFAULT_TEMPLATE, resolve_template
 from voronka.cli.state import state_of
+from voronka.crm.accounts import create_pipeline, default_account
 from voronka.db import session_scope
 
 

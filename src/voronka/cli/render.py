@@ -5,9 +5,9 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from voronka.funnel.output import explain
-from voronka.funnel.report import FunnelReport
-from voronka.funnel.timing import Timing
+from voronka.analysis.funnel.output import explain
+from voronka.analysis.funnel.report import FunnelReport
+from voronka.analysis.funnel.timing import Timing
 from voronka.i18n import Translator
 from voronka.money import format_minor
 

@@ -11,8 +11,8 @@ from rich.console import Console
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from voronka.accounts import default_account, find_pipeline
 from voronka.config import Settings
+from voronka.crm.accounts import default_account, find_pipeline
 from voronka.db import open_database, session_scope
 from voronka.i18n import Translator, detect_lang
 from voronka.models import Account, Pipeline

@@ -12,17 +12,24 @@ from typing import Annotated
 import typer
 from rich.table import Table as RichTable
 
-from voronka.accounts import default_account
+from voronka.analysis.stats.inputs import import_plans, import_spend, parse_day, parse_month, set_plan, set_spend
+from voronka.analysis.stats.metrics import metrics_for
+from voronka.analysis.stats.nocrm import import_counts
+from voronka.analysis.stats.output import (
+    CSV_COLUMNS,
+    display,
+    explanation,
+    metric_label,
+    report_to_dict,
+    report_to_rows,
+)
+from voronka.analysis.stats.periods import Grain
+from voronka.analysis.stats.report import StatsQuery, StatsReport, run_stats
 from voronka.cli.options import PipelineOption, parse_date
 from voronka.cli.state import State, pipeline_scope, state_of
+from voronka.crm.accounts import default_account
 from voronka.db import session_scope
 from voronka.money import format_minor, parse_amount
-from voronka.stats.inputs import import_plans, import_spend, parse_day, parse_month, set_plan, set_spend
-from voronka.stats.metrics import metrics_for
-from voronka.stats.nocrm import import_counts
-from voronka.stats.output import CSV_COLUMNS, display, explanation, metric_label, report_to_dict, report_to_rows
-from voronka.stats.periods import Grain
-from voronka.stats.report import StatsQuery, StatsReport, run_stats
 
 stats_app = typer.Typer(help="The statistics template: plan vs fact by period, manager and source.")
 spend_app = typer.Typer(help="Ad spend per source, per day or month.", no_args_is_help=True)
@@ -51,7 +58,7 @@ def stats(
         account = default_account(session=session)
         report = run_stats(session=session, account=account, query=query)
         if xlsx is not None:
-            from voronka.reports.xlsx import write_stats_workbook
+            from voronka.analysis.reports.xlsx import write_stats_workbook
 
             write_stats_workbook(report, xlsx, state.t)
     if output == "json":
@@ -120,7 +127,7 @@ def stats_template(
     pipeline: PipelineOption = None,
 ) -> None:
     """Write a blank statistics workbook for a pipeline, to keep daily counts in without a CRM."""
-    from voronka.reports.xlsx import INPUT_SHEET, write_blank_workbook
+    from voronka.analysis.reports.xlsx import INPUT_SHEET, write_blank_workbook
 
     state = state_of(ctx)
     with pipeline_scope(state, pipeline) as (_, account, chosen):

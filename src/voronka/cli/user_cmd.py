@@ -7,9 +7,9 @@ from typing import Annotated
 
 import typer
 
-from voronka.accounts import default_account
-from voronka.auth import add_user
 from voronka.cli.state import state_of
+from voronka.crm.accounts import default_account
+from voronka.crm.auth import add_user
 from voronka.db import session_scope
 from voronka.errors import InvalidValue
 from voronka.models import Role

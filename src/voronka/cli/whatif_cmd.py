@@ -8,14 +8,14 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from voronka.accounts import default_account
+from voronka.analysis.whatif import Baseline, Outcome, leverage, load_baseline, outcome, scenario
 from voronka.cli.options import PipelineOption, parse_stage_rates
 from voronka.cli.render import money, percent
 from voronka.cli.state import state_of
+from voronka.crm.accounts import default_account
 from voronka.db import session_scope
 from voronka.money import format_minor, parse_amount
 from voronka.timeutil import to_local, utcnow, zone
-from voronka.whatif import Baseline, Outcome, leverage, load_baseline, outcome, scenario
 
 
 def _conversions(settings: list[str] | None, baseline: Baseline) -> dict[int, float]:

@@ -7,27 +7,30 @@ import datetime as dt
 import threading
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from voronka import auth
-from voronka.accounts import (
+from voronka.analysis.funnel.output import report_to_dict
+from voronka.analysis.funnel.query import FunnelQuery, Rule, View
+from voronka.analysis.funnel.report import run_funnel
+from voronka.analysis.stats.output import report_to_dict as stats_to_dict
+from voronka.analysis.stats.periods import Grain
+from voronka.analysis.stats.report import StatsQuery, run_stats
+from voronka.crm import auth
+from voronka.crm.accounts import (
     find_pipeline,
     get_or_create_loss_reason,
     get_or_create_source,
     list_pipelines,
 )
-from voronka.auth import Action
-from voronka.crm import create_deal, get_deal, log_call, lose_deal, move_deal, reopen_deal, win_deal
+from voronka.crm.auth import Action
+from voronka.crm.deals import create_deal, get_deal, log_call, lose_deal, move_deal, reopen_deal, win_deal
+from voronka.crm.leads import capture_lead, form_for_token, is_test_ping
 from voronka.errors import InvalidValue, NotFound
-from voronka.funnel.output import report_to_dict
-from voronka.funnel.query import FunnelQuery, Rule, View
-from voronka.funnel.report import run_funnel
 from voronka.i18n import Translator
-from voronka.leads import capture_lead, form_for_token, is_test_ping
 from voronka.models import (
     CallAttempt,
     CallOutcome,
@@ -40,16 +43,10 @@ from voronka.models import (
     User,
 )
 from voronka.money import format_minor, parse_amount
-from voronka.stats.output import report_to_dict as stats_to_dict
-from voronka.stats.periods import Grain
-from voronka.stats.report import StatsQuery, run_stats
-from voronka.web.app import db_session
+from voronka.web.deps import DB, Id
 from voronka.web.security import api_user
 
-Id = Annotated[int, Path(ge=1, le=2**63 - 1, description="An id")]
-"""Ids beyond the database's 64-bit integers are not ids: 422, not a crash."""
 router = APIRouter(prefix="/api/v1", tags=["api"])
-DB = Annotated[Session, Depends(db_session)]
 Caller = Annotated[User, Depends(api_user)]
 
 
@@ -141,7 +138,8 @@ class CallOut(BaseModel):
 def _deal_out(session: Session, deal: Deal) -> DealOut:
     stage = session.get(Stage, deal.stage_id)
     pipeline = session.get(Pipeline, deal.pipeline_id)
-    assert stage is not None and pipeline is not None
+    assert stage is not None
+    assert pipeline is not None
     manager = session.get(User, deal.manager_id) if deal.manager_id else None
     source = session.get(Source, deal.source_id) if deal.source_id else None
     reason = session.get(LossReason, deal.loss_reason_id) if deal.loss_reason_id else None

@@ -1,7 +1,7 @@
 """Server-rendered pages: login, dashboard, kanban, deal card, reports, settings.
 
 Every route is a thin call into the library; what a user may see and do is decided by
-``voronka.auth`` (roles), and every form carries the session's CSRF token.
+``voronka.crm.auth`` (roles), and every form carries the session's CSRF token.
 """
 
 from __future__ import annotations
@@ -11,15 +11,15 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
-from fastapi import Path as PathParam
-from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from voronka import auth
-from voronka.accounts import find_pipeline, get_or_create_loss_reason, get_or_create_source, list_pipelines
-from voronka.auth import Action
-from voronka.crm import get_deal, log_call, lose_deal, move_deal, reopen_deal, win_deal
+from voronka.crm import auth
+from voronka.crm.accounts import find_pipeline, get_or_create_loss_reason, get_or_create_source, list_pipelines
+from voronka.crm.auth import Action
+from voronka.crm.deals import get_deal, log_call, lose_deal, move_deal, reopen_deal, win_deal
+from voronka.crm.pipelines import add_stage, move_stage, rename_stage
 from voronka.errors import InvalidValue
 from voronka.models import (
     Account,
@@ -35,33 +35,17 @@ from voronka.models import (
     StageChange,
     User,
 )
-from voronka.money import format_minor, parse_amount
-from voronka.pipelines import add_stage, move_stage, rename_stage
+from voronka.money import parse_amount
 from voronka.timeutil import utcnow
 from voronka.web import views
-from voronka.web.app import db_session
-from voronka.web.security import check_csrf, csrf_token, page_user, translator
+from voronka.web.deps import DB, Id
+from voronka.web.render import back, render
+from voronka.web.security import check_csrf, page_user, translator
 
-Id = Annotated[int, PathParam(ge=1, le=2**63 - 1, description="An id")]
-"""Ids beyond the database's 64-bit integers are not ids: 422, not a crash."""
 router = APIRouter(include_in_schema=False)
-DB = Annotated[Session, Depends(db_session)]
 Viewer = Annotated[User, Depends(page_user)]
 Csrf = Depends(check_csrf)
 CARDS_PER_STAGE = 60
-
-
-def render(request: Request, template: str, context: dict[str, Any], status: int = 200) -> HTMLResponse:
-    t = translator(request)
-    base = {"request": request, "t": t, "lang": t.lang, "csrf": csrf_token(request), "money": format_minor}
-    response: HTMLResponse = request.app.state.templates.TemplateResponse(
-        request, template, {**base, **context}, status_code=status
-    )
-    return response
-
-
-def back(url: str) -> RedirectResponse:
-    return RedirectResponse(url, status_code=303)
 
 
 # --- logging in ---------------------------------------------------------------------------------
@@ -442,7 +426,7 @@ def settings_add_form(
 ) -> Response:
     account = _admin(session, user)
     pipeline = _pipeline_of_account(session, account, pipeline_id)
-    from voronka.leads import add_lead_form
+    from voronka.crm.leads import add_lead_form
 
     _, token = add_lead_form(
         session=session, account=account, pipeline=pipeline, name=name, source=source.strip() or None
@@ -499,8 +483,8 @@ def settings_plan(
     metric: Annotated[str, Form()],
     value: Annotated[str, Form()],
 ) -> Response:
-    from voronka.stats.inputs import parse_month, set_plan
-    from voronka.stats.metrics import metrics_for
+    from voronka.analysis.stats.inputs import parse_month, set_plan
+    from voronka.analysis.stats.metrics import metrics_for
 
     account = _admin(session, user)
     pipeline = _pipeline_of_account(session, account, pipeline_id)
@@ -520,7 +504,7 @@ def settings_spend(
     month: Annotated[str, Form()],
     amount: Annotated[str, Form()],
 ) -> Response:
-    from voronka.stats.inputs import parse_month, set_spend
+    from voronka.analysis.stats.inputs import parse_month, set_spend
 
     account = _admin(session, user)
     spent = parse_amount(amount, account.currency)

@@ -12,10 +12,10 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 from sqlalchemy.orm import Session
 
-from voronka.auth import user_for_token
+from voronka.crm.auth import user_for_token
 from voronka.i18n import LANGUAGES, Translator, detect_lang
 from voronka.models import User
-from voronka.web.app import db_session
+from voronka.web.deps import db_session
 
 CSRF_FIELD = "csrf"
 CSRF_HEADER = "X-CSRF-Token"

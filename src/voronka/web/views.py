@@ -11,25 +11,25 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from voronka import auth
-from voronka.accounts import find_pipeline, list_pipelines
-from voronka.audit import stalled_deals
-from voronka.diagnose import run_diagnosis
-from voronka.diagnose.cube import SpeedHistogram
-from voronka.diagnose.output import diagnosis_to_dict
+from voronka.analysis.audit import stalled_deals
+from voronka.analysis.diagnose import run_diagnosis
+from voronka.analysis.diagnose.cube import SpeedHistogram
+from voronka.analysis.diagnose.output import diagnosis_to_dict
+from voronka.analysis.forecast import Forecast, run_forecast
+from voronka.analysis.funnel.output import explain, report_to_dict
+from voronka.analysis.funnel.query import FunnelQuery, Rule, View
+from voronka.analysis.funnel.report import run_funnel
+from voronka.analysis.hypotheses import evaluate, list_hypotheses
+from voronka.analysis.stats.output import report_to_dict as stats_to_dict
+from voronka.analysis.stats.periods import Grain
+from voronka.analysis.stats.report import StatsQuery, StatsReport, run_stats
+from voronka.analysis.whatif import Baseline, leverage, load_baseline, outcome, scenario
+from voronka.crm import auth
+from voronka.crm.accounts import find_pipeline, list_pipelines
 from voronka.errors import InvalidValue
-from voronka.forecast import Forecast, run_forecast
-from voronka.funnel.output import explain, report_to_dict
-from voronka.funnel.query import FunnelQuery, Rule, View
-from voronka.funnel.report import run_funnel
-from voronka.hypotheses import evaluate, list_hypotheses
 from voronka.i18n import Translator
 from voronka.models import Account, Deal, DealStatus, LeadForm, Pipeline, Role, Source, Stage, User
-from voronka.stats.output import report_to_dict as stats_to_dict
-from voronka.stats.periods import Grain
-from voronka.stats.report import StatsQuery, StatsReport, run_stats
 from voronka.timeutil import local_midnight_utc, to_local, utcnow, zone
-from voronka.whatif import Baseline, leverage, load_baseline, outcome, scenario
 
 DIAGNOSIS_SECONDS = 600
 """The dashboard's top findings are recomputed at most this often (they change by the day)."""
@@ -281,7 +281,7 @@ def stats_workbook(
     pipeline: str | None,
     path: Path,
 ) -> None:
-    from voronka.reports.xlsx import write_stats_workbook
+    from voronka.analysis.reports.xlsx import write_stats_workbook
 
     auth.require(user, auth.Action.SEE_ALL_DEALS)
     write_stats_workbook(_stats_report(session, account, user, grain, by, pipeline), path, t)

@@ -8,10 +8,10 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from voronka.connectors.store import SecretStore, connection_by_webhook_token
-from voronka.connectors.webhooks import IDS_OF, apply_webhook
+from voronka.ingest.connectors.store import SecretStore, connection_by_webhook_token
+from voronka.ingest.connectors.webhooks import IDS_OF, apply_webhook
 from voronka.models import Account
-from voronka.web.app import db_session, settings_of
+from voronka.web.deps import db_session, settings_of
 
 router = APIRouter(tags=["webhooks"])
 

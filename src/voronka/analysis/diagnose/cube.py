@@ -1,0 +1,288 @@
+"""One pass per table over the diagnosis' whole span, counted by segment × manager × source.
+
+The diagnosis compares three overlapping windows (recent, the year before it, the last twelve
+months) and splits the last one by manager and by source. Counting each view separately scanned the
+same rows five times; here the span is cut into three segments that every window is a union of, and
+the SQL groups by (segment, manager, source). Python then sums whichever cells a view needs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, Executable, and_, case, func, select
+from sqlalchemy.orm import Session
+
+from voronka.analysis.funnel.compute import FunnelFigures, period_figures
+from voronka.analysis.funnel.counts import Expression, OutcomeRow, ReachRow
+from voronka.models import CallAttempt, CallOutcome, Deal, DealStatus, LossReason, Source, StageReach, User
+
+
+class Segment(enum.IntEnum):
+    """Consecutive parts of the span: before the last twelve months, the rest of the year before
+    the recent window, the recent window."""
+
+    EARLY = 0
+    MIDDLE = 1
+    RECENT = 2
+
+
+PAST = frozenset({Segment.EARLY, Segment.MIDDLE})
+YEAR = frozenset({Segment.MIDDLE, Segment.RECENT})
+NOW = frozenset({Segment.RECENT})
+
+
+@dataclass(frozen=True)
+class Span:
+    """UTC bounds: ``start`` ≤ ``middle`` ≤ ``recent`` ≤ ``end`` (exclusive)."""
+
+    start: dt.datetime
+    middle: dt.datetime
+    recent: dt.datetime
+    end: dt.datetime
+
+    def parts(self, column: Expression) -> Iterator[tuple[int, ColumnElement[bool]]]:
+        """Each segment with the condition that puts ``column`` in it. Counting the segments one
+        query each is one scan in all, and cheaper than grouping by a CASE (SQLite sorts on it)."""
+        bounds = (self.start, self.middle, self.recent, self.end)
+        for segment in Segment:
+            yield int(segment), and_(column >= bounds[segment], column < bounds[segment + 1])
+
+
+Cell = tuple[int, int | None, int | None]
+"""(segment, manager id, source id)."""
+
+
+@dataclass(frozen=True)
+class Cube:
+    """Period-view counts of one pipeline by cell; ``figures`` sums the cells a view asks for."""
+
+    stage_names: tuple[str, ...]
+    entries: tuple[ReachRow, ...]
+    closures: tuple[OutcomeRow, ...]
+    manager_names: dict[int, str]
+    source_names: dict[int, str]
+
+    def figures(self, segments: frozenset[Segment], keep: Callable[[Cell], bool] = lambda cell: True) -> FunnelFigures:
+        def chosen(row: ReachRow | OutcomeRow) -> bool:
+            return row.group[0] in segments and keep(row.group)
+
+        return period_figures(
+            self.stage_names,
+            [r for r in self.entries if chosen(r)],
+            [r for r in self.closures if chosen(r)],
+        )
+
+    def by_manager(self, segments: frozenset[Segment]) -> dict[str, FunnelFigures]:
+        return {
+            name: self.figures(segments, lambda cell, i=manager_id: cell[1] == i)  # type: ignore[misc]
+            for manager_id, name in self.manager_names.items()
+        }
+
+    def by_source(self, segments: frozenset[Segment]) -> dict[str, FunnelFigures]:
+        return {
+            name: self.figures(segments, lambda cell, i=source_id: cell[2] == i)  # type: ignore[misc]
+            for source_id, name in self.source_names.items()
+        }
+
+
+def _per_segment(
+    session: Session, span: Span, column: Expression, query: Callable[[ColumnElement[bool]], Executable]
+) -> Iterator[tuple[Any, ...]]:
+    """The rows of ``query`` for each segment, the segment first."""
+    for segment, inside in span.parts(column):
+        for row in session.execute(query(inside)):
+            yield (segment, *row)
+
+
+def count_entries(session: Session, pipeline_id: int, span: Span) -> list[ReachRow]:
+    """Entries into stages 2… by the cumulative reach time, and arrivals into stage 1."""
+    reach_columns = (StageReach.manager_id, StageReach.source_id, StageReach.position)
+    entries = _per_segment(
+        session,
+        span,
+        StageReach.reached_at,
+        lambda inside: (
+            select(*reach_columns, func.count())
+            .where(StageReach.pipeline_id == pipeline_id, inside)
+            .group_by(*reach_columns)
+        ),
+    )
+    arrivals = _per_segment(
+        session,
+        span,
+        Deal.created_at,
+        lambda inside: (
+            select(Deal.manager_id, Deal.source_id, func.count())
+            .where(Deal.pipeline_id == pipeline_id, inside)
+            .group_by(Deal.manager_id, Deal.source_id)
+        ),
+    )
+    rows = [ReachRow((s, m, src), int(p), int(n)) for s, m, src, p, n in entries]
+    return rows + [ReachRow((s, m, src), 1, int(n)) for s, m, src, n in arrivals]
+
+
+@dataclass(frozen=True)
+class Closures:
+    outcomes: list[OutcomeRow]
+    losses: dict[LossKey, int]
+    """Lost deals with a reason, by segment × source × stage × cause family."""
+
+
+LossKey = tuple[int, int | None, int, str]
+"""(segment, source id, stage position lost at, cause family)."""
+
+
+def count_closures(session: Session, pipeline_id: int, span: Span) -> Closures:
+    """Deals won or lost within the span, by cell × furthest stage × status × currency; and, from
+    the same rows (the loss reason is in the index), the lost ones' cause families."""
+    columns = (
+        Deal.manager_id,
+        Deal.source_id,
+        Deal.furthest_position,
+        Deal.status,
+        Deal.currency,
+        Deal.loss_reason_id,
+    )
+    rows = _per_segment(
+        session,
+        span,
+        Deal.closed_at,
+        lambda inside: (
+            select(*columns, func.count(), func.coalesce(func.sum(Deal.amount), 0))
+            .where(Deal.pipeline_id == pipeline_id, Deal.status != DealStatus.OPEN.value, inside)
+            .group_by(*columns)
+        ),
+    )
+    families = {int(i): str(f) for i, f in session.execute(select(LossReason.id, LossReason.family))}
+    outcomes: dict[tuple[Any, ...], list[int]] = defaultdict(lambda: [0, 0])
+    losses: dict[LossKey, int] = defaultdict(int)
+    for s, manager, source, furthest, status, currency, reason, n, amount in rows:
+        cell = outcomes[((s, manager, source), int(furthest), status, currency)]
+        cell[0] += int(n)
+        cell[1] += int(amount or 0)
+        if status == DealStatus.LOST.value and reason is not None:
+            losses[(s, source, int(furthest), families[int(reason)])] += int(n)
+    return Closures(
+        [
+            OutcomeRow(group, furthest, status, currency, n, amount)
+            for (group, furthest, status, currency), (n, amount) in outcomes.items()
+        ],
+        dict(losses),
+    )
+
+
+def make_cube(
+    session: Session, stage_names: Sequence[str], entries: Sequence[ReachRow], closures: Sequence[OutcomeRow]
+) -> Cube:
+    """The counted rows with the names of the managers and sources they mention."""
+    managers = {row.group[1] for row in entries} - {None}
+    sources = {row.group[2] for row in entries} - {None}
+    return Cube(
+        tuple(stage_names),
+        tuple(entries),
+        tuple(closures),
+        _names(session, User, managers),
+        _names(session, Source, sources),
+    )
+
+
+def _names(session: Session, model: type[User] | type[Source], ids: Iterable[Any]) -> dict[int, str]:
+    wanted = sorted(ids)
+    if not wanted:
+        return {}
+    return {int(i): str(name) for i, name in session.execute(select(model.id, model.name).where(model.id.in_(wanted)))}
+
+
+@dataclass(frozen=True)
+class SpeedHistogram:
+    """Leads by minutes begun to first contact, per (segment, manager id)."""
+
+    counts: dict[tuple[int, int | None], dict[int, int]]
+
+    def median_seconds(self, segments: frozenset[Segment], manager_id: int | None = None) -> float | None:
+        """The exact median of the chosen cells (the mean of the two middle leads when even)."""
+        merged: dict[int, int] = defaultdict(int)
+        for (segment, manager), histogram in self.counts.items():
+            if segment in segments and (manager_id is None or manager == manager_id):
+                for minutes, leads in histogram.items():
+                    merged[minutes] += leads
+        size = sum(merged.values())
+        if not size:
+            return None
+        ordered = sorted(merged.items())
+        return (_value_at(ordered, (size + 1) // 2) + _value_at(ordered, (size + 2) // 2)) / 2 * 60
+
+
+def _value_at(ordered: Sequence[tuple[int, int]], rank: int) -> int:
+    """The ``rank``-th smallest value (from 1) of a sorted histogram."""
+    seen = 0
+    for value, count in ordered:
+        seen += count
+        if seen >= rank:
+            return value
+    raise ValueError(rank)
+
+
+def count_speeds(session: Session, pipeline_id: int, span: Span) -> SpeedHistogram:
+    rows = _per_segment(
+        session,
+        span,
+        Deal.created_at,
+        lambda inside: (
+            select(Deal.manager_id, Deal.contact_minutes, func.count())
+            .where(Deal.pipeline_id == pipeline_id, Deal.contact_minutes.is_not(None), inside)
+            .group_by(Deal.manager_id, Deal.contact_minutes)
+        ),
+    )
+    counts: dict[tuple[int, int | None], dict[int, int]] = defaultdict(dict)
+    for s, manager, minutes, leads in rows:
+        counts[(s, manager)][int(minutes)] = int(leads)
+    return SpeedHistogram(dict(counts))
+
+
+NumberKey = tuple[int, str]
+"""(segment, outgoing number)."""
+
+
+def count_numbers(session: Session, pipeline_id: int, span: Span) -> dict[NumberKey, tuple[int, int]]:
+    """Per segment and outgoing number: attempts and answered attempts."""
+    answered = func.sum(case((CallAttempt.outcome == CallOutcome.ANSWERED.value, 1), else_=0))
+    rows = _per_segment(
+        session,
+        span,
+        CallAttempt.at,
+        lambda inside: (
+            select(CallAttempt.outgoing_number, func.count(), answered)
+            .join(Deal, Deal.id == CallAttempt.deal_id)
+            .where(Deal.pipeline_id == pipeline_id, CallAttempt.outgoing_number.is_not(None), inside)
+            .group_by(CallAttempt.outgoing_number)
+        ),
+    )
+    return {(s, str(number)): (int(n), int(ok or 0)) for s, number, n, ok in rows}
+
+
+def count_attempts_on_unreached(session: Session, pipeline_id: int, span: Span) -> dict[int, tuple[int, int]]:
+    """Per segment: leads lost without ever being reached (closed in the segment) and the call
+    attempts made on them — how hard the team tried before giving up."""
+    rows = _per_segment(
+        session,
+        span,
+        Deal.closed_at,
+        lambda inside: (
+            select(func.count(Deal.id.distinct()), func.count(CallAttempt.id))
+            .outerjoin(CallAttempt, CallAttempt.deal_id == Deal.id)
+            .where(
+                Deal.pipeline_id == pipeline_id,
+                Deal.status == DealStatus.LOST.value,
+                Deal.furthest_position == 1,
+                inside,
+            )
+        ),
+    )
+    return {s: (int(leads), int(attempts)) for s, leads, attempts in rows if leads}

@@ -1,0 +1,295 @@
+"""The SQL side of the statistics template: base values per period and cut.
+
+Period columns are flows (FUNNEL.md, period view): leads that arrived, stage reaches (cumulative
+rule), sales and revenue closed, non-target losses — each in the period it happened. Speed to lead
+and the share reached belong to the leads of the period.
+
+Each period is counted with its own range query, so the database seeks its indexes (SQLite
+skip-scans the covering index once it has statistics) instead of computing a period key for every
+row and sorting them all.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import statistics
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from sqlalchemy import ColumnElement, case, func, literal, or_, select
+from sqlalchemy.orm import Session
+
+from voronka.analysis.funnel.counts import Expression
+from voronka.analysis.stats.metrics import stage_key
+from voronka.analysis.stats.periods import Grain, Period
+from voronka.db import parallel_reads
+from voronka.models import (
+    Account,
+    AdSpend,
+    CallAttempt,
+    CallOutcome,
+    CauseFamily,
+    Deal,
+    DealStatus,
+    LossReason,
+    Pipeline,
+    StageReach,
+)
+from voronka.timeutil import local_midnight_utc, zone
+
+Key = tuple[Any, str]  # (cut value id or None, period label)
+BaseValues = dict[Key, dict[str, Any]]
+WITHIN_MINUTES = 5
+SPEED_MEDIAN = "speed_median"
+
+
+class Cut:
+    """What the table is split by: the deal column, the stage-reach column, the spend column."""
+
+    def __init__(self, name: str, deal: Expression, reach: Expression, spend: Expression | None) -> None:
+        self.name, self.deal, self.reach, self.spend = name, deal, reach, spend
+
+
+CUTS: dict[str, Cut] = {
+    "manager": Cut("manager", Deal.manager_id, StageReach.manager_id, None),
+    "source": Cut("source", Deal.source_id, StageReach.source_id, AdSpend.source_id),
+}
+
+
+@dataclass(frozen=True)
+class Grid:
+    """Where and when: the pipeline and the periods (local dates)."""
+
+    session: Session
+    account: Account
+    pipeline: Pipeline
+    grain: Grain
+    periods: tuple[Period, ...]
+
+    def bounds(self) -> list[tuple[Period, dt.datetime, dt.datetime]]:
+        """Each period with its UTC start and end: periods are local, storage is UTC."""
+        tz = zone(self.account.timezone)
+        return [(p, local_midnight_utc(p.start, tz), local_midnight_utc(p.end, tz)) for p in self.periods]
+
+
+def _per_period(
+    grid: Grid,
+    time_column: Expression,
+    cut_column: Expression | None,
+    keys: Sequence[Any],
+    aggregates: Sequence[Any],
+    conditions: Sequence[ColumnElement[bool]],
+    joins: Sequence[tuple[Any, Any]] = (),
+) -> list[tuple[Any, ...]]:
+    """Rows (cut value, period label, *keys, *aggregates): one range query per period."""
+    groups = [cut_column] if cut_column is not None else []
+    table = StageReach if time_column is StageReach.reached_at else Deal
+    query = select(cut_column if cut_column is not None else literal(None), *keys, *aggregates).select_from(table)
+    for target, on in joins:
+        query = query.join(target, on)
+    query = query.where(*conditions)
+    if groups or keys:
+        query = query.group_by(*groups, *keys)
+    rows: list[tuple[Any, ...]] = []
+    for period, start, end in grid.bounds():
+        bounded = query.where(time_column >= start, time_column < end)
+        rows.extend((row[0], period.label, *row[1:]) for row in grid.session.execute(bounded))
+    return rows
+
+
+Pass = Callable[[Grid, "Cut | None"], Iterable[tuple[Key, str, Any]]]
+
+
+def base_values(grid: Grid, cut: Cut | None) -> BaseValues:
+    """Every counted row of the template, per (cut value, period)."""
+    return base_values_and(grid, cut, ())[0]
+
+
+def base_values_and(
+    grid: Grid, cut: Cut | None, extra: Sequence[tuple[Pass, Cut | None]]
+) -> tuple[BaseValues, list[list[tuple[Key, str, Any]]]]:
+    """``base_values`` and the rows of ``extra`` passes (the team's medians, say), all run together."""
+    passes: list[tuple[Pass, Cut | None]] = [
+        (p, cut) for p in (_arrivals, _reaches, _closures, _contacts, spend_values)
+    ]
+    results = run_passes(grid, [*passes, *extra])
+    values: BaseValues = defaultdict(dict)
+    for rows in results[: len(passes)]:
+        for key, metric, value in rows:
+            add(values[key], metric, value)
+    return values, results[len(passes) :]
+
+
+def run_passes(grid: Grid, passes: Sequence[tuple[Pass, Cut | None]]) -> list[list[tuple[Key, str, Any]]]:
+    """The rows of each pass, in order, two passes at a time (see ``voronka.db.parallel_reads``)."""
+
+    def task(collect: Pass, cut: Cut | None) -> Callable[[Session], list[tuple[Key, str, Any]]]:
+        return lambda session: list(collect(replace(grid, session=session), cut))
+
+    return parallel_reads(grid.session, [task(collect, cut) for collect, cut in passes])
+
+
+def add(cell: dict[str, Any], metric: str, value: Any) -> None:
+    cell[metric] = value if metric == SPEED_MEDIAN else (cell.get(metric) or 0) + value
+
+
+def merged(values: BaseValues) -> BaseValues:
+    """The team total of the sums per cut (medians do not add up: count them with ``speed_medians``)."""
+    total: BaseValues = defaultdict(dict)
+    for (_, label), cell in values.items():
+        for metric, value in cell.items():
+            if metric != SPEED_MEDIAN:
+                add(total[(None, label)], metric, value)
+    return total
+
+
+def _arrivals(grid: Grid, cut: Cut | None) -> Iterable[tuple[Key, str, int]]:
+    """Leads of the period, those first contacted within five minutes, and — when the pipeline logs
+    no calls at all (imported data) — those reached, taken as the ones that got past the first stage."""
+    within = func.sum(case((Deal.contact_minutes <= WITHIN_MINUTES, 1), else_=0))
+    past_first = func.sum(case((Deal.furthest_position > 1, 1), else_=0))
+    rows = _per_period(
+        grid,
+        Deal.created_at,
+        cut.deal if cut else None,
+        [],
+        [func.count(), within, past_first],
+        [Deal.pipeline_id == grid.pipeline.id],
+    )
+    calls = _has_calls(grid)
+    for cut_value, label, count, within_5, reached in rows:
+        yield (cut_value, label), "leads", int(count)
+        yield (cut_value, label), "within_5min", int(within_5 or 0)
+        if not calls:
+            yield (cut_value, label), "reached", int(reached or 0)
+
+
+def _has_calls(grid: Grid) -> bool:
+    found = grid.session.scalar(
+        select(CallAttempt.id)
+        .join(Deal, Deal.id == CallAttempt.deal_id)
+        .where(Deal.pipeline_id == grid.pipeline.id)
+        .limit(1)
+    )
+    return found is not None
+
+
+def _reaches(grid: Grid, cut: Cut | None) -> Iterable[tuple[Key, str, int]]:
+    last = len(grid.pipeline.stages)
+    rows = _per_period(
+        grid,
+        StageReach.reached_at,
+        cut.reach if cut else None,
+        [StageReach.position],
+        [func.count()],
+        [StageReach.pipeline_id == grid.pipeline.id],
+    )
+    for cut_value, label, position, count in rows:
+        yield (cut_value, label), "sales" if position == last else stage_key(int(position)), int(count)
+
+
+def _closures(grid: Grid, cut: Cut | None) -> Iterable[tuple[Key, str, int]]:
+    """Revenue of the deals won in the period (account currency) and the deals lost as non-target."""
+    non_target_reasons = list(
+        grid.session.scalars(
+            select(LossReason.id).where(
+                LossReason.account_id == grid.account.id, LossReason.family == CauseFamily.NON_TARGET.value
+            )
+        )
+    )
+    won = (Deal.status == DealStatus.WON.value) & (Deal.currency == grid.account.currency)
+    revenue = func.coalesce(func.sum(case((won, Deal.amount), else_=0)), 0)
+    lost = (Deal.status == DealStatus.LOST.value) & Deal.loss_reason_id.in_(non_target_reasons or [-1])
+    non_target = func.sum(case((lost, 1), else_=0))
+    rows = _per_period(
+        grid,
+        Deal.closed_at,
+        cut.deal if cut else None,
+        [],
+        [revenue, non_target],
+        [Deal.pipeline_id == grid.pipeline.id, Deal.closed_at.is_not(None), Deal.status != DealStatus.OPEN.value],
+    )
+    for cut_value, label, amount, lost_count in rows:
+        yield (cut_value, label), "revenue", int(amount or 0)
+        yield (cut_value, label), "non_target", int(lost_count or 0)
+
+
+def _contacts(grid: Grid, cut: Cut | None) -> Iterable[tuple[Key, str, Any]]:
+    """The median speed to lead per period of arrival, and the leads reached by an answered call."""
+    yield from speed_medians(grid, cut)
+    if _has_calls(grid):
+        yield from _answered(grid, cut)
+
+
+def speed_medians(grid: Grid, cut: Cut | None) -> Iterable[tuple[Key, str, float]]:
+    """Exact medians of speed to lead (minutes begun, as seconds) per cut and period.
+
+    Window functions number each cut's leads by speed and keep the one or two middle rows, so the
+    database returns two rows per group instead of every lead.
+    """
+    cut_column = cut.deal if cut else None
+    partition = [cut_column] if cut_column is not None else []
+    order = Deal.contact_minutes
+    numbered = select(
+        (cut_column if cut_column is not None else literal(None)).label("cut"),
+        order.label("minutes"),
+        func.row_number().over(partition_by=partition or None, order_by=order).label("rank"),
+        func.count().over(partition_by=partition or None).label("size"),
+    ).where(Deal.pipeline_id == grid.pipeline.id, Deal.contact_minutes.is_not(None))
+    for period, start, end in grid.bounds():
+        ranked = numbered.where(Deal.created_at >= start, Deal.created_at < end).subquery()
+        middle = or_(ranked.c.rank == (ranked.c.size + 1) // 2, ranked.c.rank == (ranked.c.size + 2) // 2)
+        values: dict[Any, list[int]] = defaultdict(list)
+        for cut_value, minutes in grid.session.execute(select(ranked.c.cut, ranked.c.minutes).where(middle)):
+            values[cut_value].append(int(minutes))
+        for cut_value, middle_values in values.items():
+            yield (cut_value, period.label), SPEED_MEDIAN, statistics.fmean(middle_values) * 60
+
+
+def _answered(grid: Grid, cut: Cut | None) -> Iterable[tuple[Key, str, int]]:
+    answered = (
+        select(CallAttempt.deal_id).where(CallAttempt.outcome == CallOutcome.ANSWERED.value).distinct().subquery()
+    )
+    rows = _per_period(
+        grid,
+        Deal.created_at,
+        cut.deal if cut else None,
+        [],
+        [func.count()],
+        [Deal.pipeline_id == grid.pipeline.id],
+        joins=[(answered, answered.c.deal_id == Deal.id)],
+    )
+    for cut_value, label, count in rows:
+        yield (cut_value, label), "reached", int(count or 0)
+
+
+def spend_values(grid: Grid, cut: Cut | None) -> Iterable[tuple[Key, str, int]]:
+    """Spend in the account's currency, monthly amounts spread evenly over the month's days."""
+    if cut is not None and cut.spend is None:
+        return
+    first, last = grid.periods[0].start, grid.periods[-1].end
+    rows = grid.session.execute(
+        select(AdSpend.source_id, AdSpend.period_start, AdSpend.period_kind, AdSpend.amount).where(
+            AdSpend.account_id == grid.account.id,
+            AdSpend.currency == grid.account.currency,
+            AdSpend.period_start < last,
+            AdSpend.period_start >= dt.date(first.year, first.month, 1),
+        )
+    )
+    for source_id, start, kind, amount in rows:
+        for day, share in spread(start, kind, int(amount)):
+            period = next((p for p in grid.periods if p.contains(day)), None)
+            if period is not None and share:
+                yield (source_id if cut is not None else None, period.label), "spend", share
+
+
+def spread(start: dt.date, kind: str, amount: int) -> list[tuple[dt.date, int]]:
+    """A day's or a month's spend as (day, amount) in whole minor units, remainders to the first days."""
+    if kind == "day":
+        return [(start, amount)]
+    following = dt.date(start.year + start.month // 12, start.month % 12 + 1, 1)
+    days = (following - start).days
+    each, remainder = divmod(amount, days)
+    return [(start + dt.timedelta(days=n), each + (1 if n < remainder else 0)) for n in range(days)]

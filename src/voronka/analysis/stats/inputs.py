@@ -1,0 +1,235 @@
+"""What the statistics template is fed besides deals: ad spend per source, and monthly plans."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from voronka.analysis.stats.metrics import Metric, Unit, metric_by_key
+from voronka.crm.accounts import get_or_create_manager, get_or_create_source
+from voronka.errors import ImportFailed, InvalidValue
+from voronka.i18n import Message
+from voronka.models import Account, AdSpend, Pipeline, Plan
+from voronka.money import parse_amount
+from voronka.tabular.cells import RowError, clean
+from voronka.tabular.files import open_table
+from voronka.tabular.report import ImportReport, Rejected
+
+PPM = 1_000_000
+_MONTH = re.compile(r"^\s*(\d{4})-(\d{1,2})\s*$|^\s*(\d{1,2})\.(\d{4})\s*$")
+
+
+def parse_month(text: str, field: str = "month") -> dt.date:
+    """``2024-03`` or ``03.2024`` (or a full date) → the first day of that month."""
+    match = _MONTH.match(text)
+    if match:
+        year, month = (match.group(1), match.group(2)) if match.group(1) else (match.group(4), match.group(3))
+        try:
+            return dt.date(int(year), int(month), 1)
+        except ValueError:
+            pass
+    day = parse_day(text, field)
+    return day.replace(day=1)
+
+
+def parse_day(text: str, field: str = "date") -> dt.date:
+    value = text.strip()
+    parsers = (
+        dt.date.fromisoformat,
+        lambda v: dt.datetime.fromisoformat(v).date(),  # spreadsheets give dates as midnight datetimes
+        lambda v: dt.datetime.strptime(v, "%d.%m.%Y").date(),
+    )
+    for parse in parsers:
+        try:
+            return parse(value)
+        except ValueError:
+            continue
+    raise InvalidValue(field=field, value=text, hint="a date such as 2024-03-01 or 01.03.2024")
+
+
+def set_spend(*, session: Session, account: Account, source: str, start: dt.date, kind: str, amount: int) -> AdSpend:
+    """Record spend on a source for a day or a month (replacing what was there)."""
+    if kind not in ("day", "month"):
+        raise InvalidValue(field="period", value=kind, hint="day or month")
+    if amount < 0:
+        raise InvalidValue(field="amount", value=amount, hint="a sum of zero or more")
+    start = start.replace(day=1) if kind == "month" else start
+    source_row = get_or_create_source(session=session, account=account, name=source)
+    found = session.scalars(
+        select(AdSpend).where(
+            AdSpend.account_id == account.id,
+            AdSpend.source_id == source_row.id,
+            AdSpend.period_start == start,
+            AdSpend.period_kind == kind,
+        )
+    ).first()
+    if found is None:
+        found = AdSpend(account_id=account.id, source_id=source_row.id, period_start=start, period_kind=kind)
+        session.add(found)
+    found.amount, found.currency = amount, account.currency
+    session.flush()
+    return found
+
+
+def import_spend(*, session: Session, account: Account, path: Path) -> ImportReport:
+    """CSV/XLSX with ``source`` and ``date`` (a day) or ``month``, and ``amount``; bad rows are listed."""
+    table = open_table(path)
+    columns = {h.strip().casefold(): i for i, h in enumerate(table.header)}
+    missing = [c for c in ("source", "amount") if c not in columns]
+    if missing or not ({"date", "month"} & set(columns)):
+        wanted = ", ".join([*missing, *([] if {"date", "month"} & set(columns) else ["date or month"])])
+        raise ImportFailed(reason=Message("import.missing_columns", {"file": path.name, "columns": wanted}))
+    report = ImportReport(file=path.name)
+    for line, cells in table.rows():
+
+        def cell(name: str, cells: list[str] = cells) -> str | None:
+            index = columns.get(name)
+            return clean(cells[index]) if index is not None and index < len(cells) else None
+
+        try:
+            source, amount_text = cell("source"), cell("amount")
+            if source is None or amount_text is None:
+                raise RowError(Message("import.missing_value", {"column": "source" if source is None else "amount"}))
+            try:
+                amount = parse_amount(amount_text, account.currency)
+                if cell("date") is not None:
+                    start, kind = parse_day(cell("date") or ""), "day"
+                else:
+                    start, kind = parse_month(cell("month") or ""), "month"
+            except InvalidValue as error:
+                raise RowError(Message(error.key, error.params)) from None
+            set_spend(session=session, account=account, source=source, start=start, kind=kind, amount=amount or 0)
+            report.created += 1
+        except RowError as error:
+            report.rejected.append(Rejected(line, error.message))
+    return report
+
+
+def parse_plan_value(metric: Metric, text: str, currency: str) -> int:
+    """A plan as people write it, in the metric's base unit: counts, money (₽), shares (35 %), minutes."""
+    if metric.unit is Unit.MONEY:
+        value = parse_amount(text, currency)
+        if value is None:
+            raise InvalidValue(field="--value", value=text, hint="an amount")
+        return value
+    cleaned = text.strip().replace(" ", "").replace(",", ".")
+    percent = cleaned.endswith("%")
+    try:
+        number = Decimal(cleaned.rstrip("%"))
+    except InvalidOperation:
+        raise InvalidValue(field="--value", value=text, hint="a number") from None
+    if number < 0:
+        raise InvalidValue(field="--value", value=text, hint="zero or more")
+    if metric.unit is Unit.SHARE:
+        return int(number / 100 * PPM) if percent or number > 1 else int(number * PPM)
+    if metric.unit is Unit.SECONDS:
+        return int(number * 60)  # plans for speed to lead are given in minutes
+    return int(number)
+
+
+def plan_in_metric_units(metric: Metric, value: int) -> float:
+    """A stored plan as the same kind of number as the metric's values."""
+    return value / PPM if metric.unit is Unit.SHARE else float(value)
+
+
+@dataclass(frozen=True)
+class PlanKey:
+    month: dt.date
+    metric: str
+    manager_id: int | None = None
+    source_id: int | None = None
+
+
+def set_plan(
+    *,
+    session: Session,
+    account: Account,
+    pipeline: Pipeline,
+    metrics: tuple[Metric, ...],
+    month: dt.date,
+    metric: str,
+    value: str,
+    manager: str | None = None,
+    source: str | None = None,
+) -> Plan:
+    """Set a monthly plan for the team, or for one manager or source (replacing what was there)."""
+    if manager and source:
+        raise InvalidValue(field="--manager/--source", value=f"{manager}/{source}", hint="one of the two, not both")
+    chosen = metric_by_key(metrics, metric)
+    manager_id = get_or_create_manager(session=session, account=account, name=manager).id if manager else None
+    source_id = get_or_create_source(session=session, account=account, name=source).id if source else None
+    found = session.scalars(
+        select(Plan).where(
+            Plan.pipeline_id == pipeline.id,
+            Plan.month == month.replace(day=1),
+            Plan.metric == metric,
+            Plan.manager_id.is_(None) if manager_id is None else Plan.manager_id == manager_id,
+            Plan.source_id.is_(None) if source_id is None else Plan.source_id == source_id,
+        )
+    ).first()
+    if found is None:
+        found = Plan(
+            account_id=account.id,
+            pipeline_id=pipeline.id,
+            month=month.replace(day=1),
+            metric=metric,
+            manager_id=manager_id,
+            source_id=source_id,
+            value=0,
+        )
+        session.add(found)
+    found.value = parse_plan_value(chosen, value, account.currency)
+    session.flush()
+    return found
+
+
+def load_plans(session: Session, pipeline: Pipeline, months: list[dt.date]) -> list[Plan]:
+    return list(session.scalars(select(Plan).where(Plan.pipeline_id == pipeline.id, Plan.month.in_(months))))
+
+
+PLAN_SHEETS = ("План", "Plan")
+
+
+def import_plans(
+    *, session: Session, account: Account, pipeline: Pipeline, metrics: tuple[Metric, ...], path: Path
+) -> ImportReport:
+    """Team plans from the workbook's plan sheet (or a CSV of the same shape): a ``key`` column
+    naming the row, and one column per month (``2024-03``); empty cells are skipped."""
+    table = open_table(path, sheet=PLAN_SHEETS)
+    header = [h.strip() for h in table.header]
+    if "key" not in header:
+        raise ImportFailed(reason=Message("import.missing_columns", {"file": path.name, "columns": "key"}))
+    months: dict[int, dt.date] = {}
+    for index, name in enumerate(header):
+        try:
+            months[index] = parse_month(name)
+        except InvalidValue:
+            continue
+    key_column = header.index("key")
+    report = ImportReport(file=path.name)
+    for line, cells in table.rows():
+        key = clean(cells[key_column]) if key_column < len(cells) else None
+        for index, month in months.items():
+            value = clean(cells[index]) if index < len(cells) else None
+            if key is None or value is None:
+                continue
+            try:
+                set_plan(
+                    session=session,
+                    account=account,
+                    pipeline=pipeline,
+                    metrics=metrics,
+                    month=month,
+                    metric=key,
+                    value=value,
+                )
+                report.created += 1
+            except InvalidValue as error:
+                report.rejected.append(Rejected(line, Message(error.key, error.params)))
+    return report

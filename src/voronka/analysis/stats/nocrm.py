@@ -1,0 +1,203 @@
+"""No-CRM mode: a business without a CRM keeps daily counts per stage (optionally per source and
+manager) in the workbook's input sheet or a CSV; voronka reads them back and reports on them.
+
+These are period-view numbers (FUNNEL.md, "Aggregated input"): cohort-only figures and anything
+that needs individual deals (calls, speed to lead, loss reasons) are not offered.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from voronka.analysis.stats import counts
+from voronka.analysis.stats.inputs import parse_day
+from voronka.analysis.stats.metrics import stage_key
+from voronka.crm.accounts import get_or_create_manager, get_or_create_source
+from voronka.errors import ImportFailed
+from voronka.i18n import Message
+from voronka.models import Account, DailyCount, Pipeline
+from voronka.money import parse_amount
+from voronka.tabular.cells import clean
+from voronka.tabular.files import open_table
+
+UNAVAILABLE = frozenset({"reached", "within_5min", "speed_median", "non_target"})
+DATE_COLUMN, SOURCE_COLUMN, MANAGER_COLUMN, REVENUE_COLUMN = "date", "source", "manager", "revenue"
+# The input sheet is written in the reader's language; either name of a column is understood.
+ALIASES = {"дата": DATE_COLUMN, "источник": SOURCE_COLUMN, "менеджер": MANAGER_COLUMN, "выручка": REVENUE_COLUMN}
+INPUT_SHEET = "Input"
+SHOWN_PROBLEMS = 10
+
+
+def base_values(grid: counts.Grid, cut: counts.Cut | None) -> counts.BaseValues:
+    """The counted rows per (cut value, period) from daily counts (and ad spend)."""
+    values: counts.BaseValues = defaultdict(dict)
+    column = None if cut is None else (DailyCount.manager_id if cut.name == "manager" else DailyCount.source_id)
+    selected = [DailyCount.day, DailyCount.stage_position, func.sum(DailyCount.count), func.sum(DailyCount.revenue)]
+    query = select(*selected, *([column] if column is not None else [])).where(
+        DailyCount.pipeline_id == grid.pipeline.id,
+        DailyCount.day >= grid.periods[0].start,
+        DailyCount.day < grid.periods[-1].end,
+    )
+    query = query.group_by(DailyCount.day, DailyCount.stage_position, *([column] if column is not None else []))
+    last = len(grid.pipeline.stages)
+    rows: list[Any] = list(grid.session.execute(query))
+    for row in rows:
+        day, position, count, revenue = row[0], int(row[1]), int(row[2] or 0), row[3]
+        cut_value = row[4] if column is not None else None
+        period = next((p for p in grid.periods if p.contains(day)), None)
+        if period is None:
+            continue
+        cell = values[(cut_value, period.label)]
+        metric = "leads" if position == 1 else "sales" if position == last else stage_key(position)
+        cell[metric] = (cell.get(metric) or 0) + count
+        if position == last and revenue is not None:
+            cell["revenue"] = (cell.get("revenue") or 0) + int(revenue)
+    for spend_key, spend_metric, amount in counts.spend_values(grid, cut):
+        spend_cell = values[spend_key]
+        spend_cell[spend_metric] = (spend_cell.get(spend_metric) or 0) + amount
+    return values
+
+
+@dataclass(frozen=True)
+class CountsImport:
+    file: str
+    days: int
+    rows: int
+
+
+def column_letter(index: int) -> str:
+    """0 → A, 25 → Z, 26 → AA: how a spreadsheet names a column."""
+    letters = ""
+    index += 1
+    while index:
+        index, remainder = divmod(index - 1, 26)
+        letters = chr(65 + remainder) + letters
+    return letters
+
+
+def import_counts(*, session: Session, account: Account, pipeline: Pipeline, path: Path) -> CountsImport:
+    """Read daily counts (a CSV, or the input sheet of the workbook) and replace those days' counts.
+
+    The whole file is checked first; any malformed cell rejects it, naming the cell, and nothing is
+    written.
+    """
+    table = open_table(path, sheet=INPUT_SHEET)
+    header = [h.strip() for h in table.header]
+    lowered = [ALIASES.get(h.casefold(), h.casefold()) for h in header]
+    stages = [s.name for s in pipeline.stages]
+    missing = [name for name in [DATE_COLUMN, *stages] if name.casefold() not in lowered]
+    if missing:
+        raise ImportFailed(reason=Message("nocrm.missing_columns", {"file": path.name, "columns": ", ".join(missing)}))
+    index = {name: lowered.index(name.casefold()) for name in [DATE_COLUMN, *stages]}
+    optional = {
+        name: lowered.index(name) for name in (SOURCE_COLUMN, MANAGER_COLUMN, REVENUE_COLUMN) if name in lowered
+    }
+    problems: list[Message] = []
+    parsed: list[tuple[dt.date, str | None, str | None, list[int], int | None]] = []
+    seen: dict[tuple[dt.date, str | None, str | None], int] = {}
+    for line, cells in table.rows():
+        row = _parse_row(line, cells, index, optional, stages, account.currency, problems)
+        if row is None:
+            continue
+        key = row[:3]
+        if key in seen:
+            problems.append(
+                Message("nocrm.duplicate", {"cell": f"{column_letter(index[DATE_COLUMN])}{line}", "first": seen[key]})
+            )
+            continue
+        seen[key] = line
+        parsed.append(row)
+    if problems:
+        details = {"file": path.name, "count": len(problems), "problems": problems[:SHOWN_PROBLEMS]}
+        raise ImportFailed(reason=Message("nocrm.malformed", details))
+    _store(session, account, pipeline, parsed)
+    return CountsImport(path.name, len({r[0] for r in parsed}), len(parsed))
+
+
+def _parse_row(
+    line: int,
+    cells: list[str],
+    index: dict[str, int],
+    optional: dict[str, int],
+    stages: list[str],
+    currency: str,
+    problems: list[Message],
+) -> tuple[dt.date, str | None, str | None, list[int], int | None] | None:
+    def text(column: int) -> str | None:
+        return clean(cells[column]) if column < len(cells) else None
+
+    def address(column: int) -> str:
+        return f"{column_letter(column)}{line}"
+
+    date_text = text(index[DATE_COLUMN])
+    try:
+        day = parse_day(date_text or "")
+    except Exception:
+        problems.append(Message("nocrm.bad_date", {"cell": address(index[DATE_COLUMN]), "value": date_text or ""}))
+        return None
+    values = []
+    for stage in stages:
+        column = index[stage]
+        raw = text(column)
+        if raw is None:
+            values.append(0)
+            continue
+        try:
+            number = float(raw.replace(" ", "").replace(",", "."))
+        except ValueError:
+            number = -1.0
+        if number < 0 or not number.is_integer():
+            problems.append(Message("nocrm.bad_count", {"cell": address(column), "value": raw}))
+            return None
+        values.append(int(number))
+    revenue = None
+    if REVENUE_COLUMN in optional and (raw := text(optional[REVENUE_COLUMN])) is not None:
+        try:
+            revenue = parse_amount(raw, currency)
+        except Exception:
+            problems.append(Message("nocrm.bad_amount", {"cell": address(optional[REVENUE_COLUMN]), "value": raw}))
+            return None
+    source = text(optional[SOURCE_COLUMN]) if SOURCE_COLUMN in optional else None
+    manager = text(optional[MANAGER_COLUMN]) if MANAGER_COLUMN in optional else None
+    return day, source, manager, values, revenue
+
+
+def _store(
+    session: Session,
+    account: Account,
+    pipeline: Pipeline,
+    rows: Iterable[tuple[dt.date, str | None, str | None, list[int], int | None]],
+) -> None:
+    for day, source, manager, values, revenue in rows:
+        source_id = get_or_create_source(session=session, account=account, name=source).id if source else None
+        manager_id = get_or_create_manager(session=session, account=account, name=manager).id if manager else None
+        session.execute(
+            delete(DailyCount).where(
+                DailyCount.pipeline_id == pipeline.id,
+                DailyCount.day == day,
+                DailyCount.source_id.is_(None) if source_id is None else DailyCount.source_id == source_id,
+                DailyCount.manager_id.is_(None) if manager_id is None else DailyCount.manager_id == manager_id,
+            )
+        )
+        for position, count in enumerate(values, start=1):
+            session.add(
+                DailyCount(
+                    account_id=account.id,
+                    pipeline_id=pipeline.id,
+                    day=day,
+                    stage_position=position,
+                    source_id=source_id,
+                    manager_id=manager_id,
+                    count=count,
+                    revenue=revenue if position == len(values) else None,
+                )
+            )
+    session.flush()

@@ -1,0 +1,214 @@
+"""Users, passwords, roles and API tokens.
+
+Passwords are hashed with Argon2 (pwdlib); API tokens are random and only their SHA-256 hashes are
+stored. Roles (see ``Role``): the owner does everything; the head of sales sees all deals and
+reports; a manager sees and works only the deals assigned to them, and figures over them; a viewer
+sees reports only.
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+import hashlib
+import secrets
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import ColumnElement, func, select, true
+from sqlalchemy.orm import Session
+
+from voronka.crm.accounts import get_or_create_manager
+from voronka.errors import InvalidValue, NotFound, VoronkaError
+from voronka.models import Account, ApiToken, Deal, Role, User
+from voronka.timeutil import utcnow
+
+if TYPE_CHECKING:
+    from pwdlib import PasswordHash
+
+MIN_PASSWORD = 8
+
+
+class Action(enum.StrEnum):
+    VIEW_REPORTS = "view_reports"
+    WORK_DEALS = "work_deals"
+    SEE_ALL_DEALS = "see_all_deals"
+    MANAGE_SETTINGS = "manage_settings"
+
+
+ALLOWED: dict[Role, frozenset[Action]] = {
+    Role.OWNER: frozenset(Action),
+    Role.HEAD: frozenset({Action.VIEW_REPORTS, Action.WORK_DEALS, Action.SEE_ALL_DEALS}),
+    Role.MANAGER: frozenset({Action.VIEW_REPORTS, Action.WORK_DEALS}),
+    Role.VIEWER: frozenset({Action.VIEW_REPORTS, Action.SEE_ALL_DEALS}),
+}
+"""What each role may do. A viewer sees all figures but no deal (``WORK_DEALS`` opens deals)."""
+
+
+class Forbidden(VoronkaError):
+    """The user's role does not allow this."""
+
+    key = "error.forbidden"
+
+
+class UserExists(VoronkaError):
+    key = "error.user_exists"
+
+
+@functools.cache
+def _hasher() -> PasswordHash:
+    from pwdlib import PasswordHash
+
+    return PasswordHash.recommended()
+
+
+def hash_password(password: str) -> str:
+    return str(_hasher().hash(password))
+
+
+def verify_password(password: str, hashed: str | None) -> bool:
+    if not hashed:
+        return False
+    try:
+        return bool(_hasher().verify(password, hashed))
+    except Exception:  # a malformed stored hash is a failed login, not a crash
+        return False
+
+
+def role_of(user: User) -> Role:
+    return Role(user.role)
+
+
+def can(user: User, action: Action) -> bool:
+    return user.active and action in ALLOWED[role_of(user)]
+
+
+def require(user: User, action: Action) -> None:
+    if not can(user, action):
+        raise Forbidden(action=action.value)
+
+
+def visible_deals(user: User) -> ColumnElement[bool]:
+    """The deals a user may see: all of the account's, or only their own for a manager."""
+    if role_of(user) is Role.MANAGER:
+        return (Deal.account_id == user.account_id) & (Deal.manager_id == user.id)
+    return (Deal.account_id == user.account_id) if can(user, Action.SEE_ALL_DEALS) else ~true()
+
+
+def account_of(*, session: Session, user: User) -> Account:
+    account = session.get(Account, user.account_id)
+    assert account is not None
+    return account
+
+
+def report_cut(user: User, by: str | None) -> str | None:
+    """How a report for this user is split: a manager's by manager (to keep only their own part)."""
+    return "manager" if role_of(user) is Role.MANAGER else by
+
+
+def own_part(user: User, parts: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
+    """The parts of a report (funnel groups, stats tables) this user may see: a manager, their own."""
+    if role_of(user) is not Role.MANAGER:
+        return parts
+    return [part for part in parts if part.get(key) == user.name]
+
+
+def deal_manager(*, session: Session, account: Account, user: User, requested: str | None) -> User | None:
+    """Who a new or changed deal belongs to: a manager's deals are their own; others name anyone."""
+    if role_of(user) is Role.MANAGER:
+        return user
+    return get_or_create_manager(session=session, account=account, name=requested) if requested else None
+
+
+def require_deal(user: User, deal: Deal) -> None:
+    """A deal the user may not see is reported as not found (its existence is not revealed)."""
+    require(user, Action.WORK_DEALS)
+    if deal.account_id != user.account_id or (role_of(user) is Role.MANAGER and deal.manager_id != user.id):
+        raise NotFound(what=f"deal {deal.id}")
+
+
+def add_user(
+    *, session: Session, account: Account, name: str, email: str, password: str, role: Role = Role.MANAGER
+) -> User:
+    """A user who can log in. An existing manager row of the same name (made by an import) gets the
+    login, so their deals stay theirs."""
+    email = email.strip().lower()
+    if "@" not in email:
+        raise InvalidValue(field="email", value=email, hint="an e-mail address")
+    if len(password) < MIN_PASSWORD:
+        raise InvalidValue(field="password", value="…", hint=f"at least {MIN_PASSWORD} characters")
+    if session.scalar(select(func.count()).select_from(User).where(func.lower(User.email) == email)):
+        raise UserExists(email=email)
+    user = session.scalars(select(User).where(User.account_id == account.id, User.name == name.strip())).first()
+    if user is None:
+        user = User(account_id=account.id, name=name.strip())
+        session.add(user)
+    user.email, user.role, user.active = email, role.value, True
+    user.password_hash = hash_password(password)
+    session.flush()
+    return user
+
+
+def authenticate(*, session: Session, email: str, password: str) -> User | None:
+    user = session.scalars(select(User).where(func.lower(User.email) == email.strip().lower())).first()
+    if user is None:
+        hash_password(password)  # the same work as a real check: no timing hint that the address is unknown
+        return None
+    return user if user.active and verify_password(password, user.password_hash) else None
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class NewToken:
+    token: ApiToken
+    plain: str
+    """Shown once; only its hash is stored."""
+
+
+def create_api_token(*, session: Session, user: User, name: str) -> NewToken:
+    plain = "vk_" + secrets.token_urlsafe(32)
+    token = ApiToken(
+        account_id=user.account_id,
+        user_id=user.id,
+        name=name.strip() or "API",
+        token_hash=_token_hash(plain),
+        created_at=utcnow(),
+    )
+    session.add(token)
+    session.flush()
+    return NewToken(token, plain)
+
+
+def user_for_token(*, session: Session, plain: str) -> User | None:
+    token = session.scalars(
+        select(ApiToken).where(ApiToken.token_hash == _token_hash(plain), ApiToken.revoked_at.is_(None))
+    ).first()
+    if token is None:
+        return None
+    user = session.get(User, token.user_id)
+    if user is None or not user.active:
+        return None
+    token.last_used_at = utcnow()
+    return user
+
+
+def revoke_api_token(*, session: Session, user: User, token_id: int) -> None:
+    token = session.get(ApiToken, token_id)
+    if (
+        token is None
+        or token.account_id != user.account_id
+        or (token.user_id != user.id and not can(user, Action.MANAGE_SETTINGS))
+    ):
+        raise NotFound(what=f"token {token_id}")
+    token.revoked_at = utcnow()
+    session.flush()
+
+
+def tokens_of(*, session: Session, user: User) -> list[ApiToken]:
+    query = select(ApiToken).where(ApiToken.account_id == user.account_id, ApiToken.revoked_at.is_(None))
+    if not can(user, Action.MANAGE_SETTINGS):
+        query = query.where(ApiToken.user_id == user.id)
+    return list(session.scalars(query.order_by(ApiToken.id)))

@@ -1,0 +1,310 @@
+"""CRM services: create deals, move them through stages, win, lose, reopen, log calls.
+
+Every stage entry is appended to the stage-change log; the deal's current stage, furthest position
+and first-contact time are kept in step with it (see ``rebuild_deal_state``).
+A deal that is not won is never counted as having reached the won stage: entering the last stage
+*is* winning, and reopening a won deal takes it back below it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from voronka.crm.reaches import refresh_reaches
+from voronka.errors import (
+    DealClosed,
+    DealExists,
+    DealNotFound,
+    InvalidTransition,
+    InvalidValue,
+    LossReasonRequired,
+    StageOfOtherPipeline,
+)
+from voronka.models import (
+    CallAttempt,
+    CallOutcome,
+    Deal,
+    DealStatus,
+    LossReason,
+    Pipeline,
+    Source,
+    Stage,
+    StageChange,
+    User,
+)
+from voronka.timeutil import minutes_begun, utcnow
+
+
+def get_deal(*, session: Session, deal_id: int) -> Deal:
+    deal = session.get(Deal, deal_id)
+    if deal is None:
+        raise DealNotFound(id=deal_id)
+    return deal
+
+
+def create_deal(
+    *,
+    session: Session,
+    pipeline: Pipeline,
+    created_at: dt.datetime | None = None,
+    currency: str,
+    title: str | None = None,
+    source: Source | None = None,
+    manager: User | None = None,
+    amount: int | None = None,
+    external_id: str | None = None,
+    custom: dict[str, Any] | None = None,
+    contact_name: str | None = None,
+    phone: str | None = None,
+    email: str | None = None,
+) -> Deal:
+    """A new open deal in the pipeline's first stage, its arrival logged as the entry into it."""
+    if amount is not None and amount < 0:
+        raise InvalidValue(field="amount", value=amount, hint="a sum of zero or more")
+    if external_id is not None:
+        existing = session.scalar(
+            select(Deal.id).where(Deal.account_id == pipeline.account_id, Deal.external_id == external_id)
+        )
+        if existing is not None:
+            raise DealExists(id=external_id, deal=existing)
+    created_at = created_at or utcnow()
+    first = pipeline.stages[0]
+    deal = Deal(
+        account_id=pipeline.account_id,
+        pipeline_id=pipeline.id,
+        external_id=external_id,
+        title=title,
+        contact_name=contact_name,
+        phone=phone,
+        email=email,
+        source_id=source.id if source else None,
+        manager_id=manager.id if manager else None,
+        amount=amount,
+        currency=currency,
+        status=DealStatus.OPEN.value,
+        stage_id=first.id,
+        furthest_position=1,
+        history_known=True,
+        created_at=created_at,
+        custom=custom or {},
+        updated_at=utcnow(),
+    )
+    session.add(deal)
+    session.flush()
+    _log_entry(session, deal, None, first, created_at, manager)
+    return deal
+
+
+def move_deal(
+    *, session: Session, deal: Deal, stage: Stage, at: dt.datetime | None = None, by: User | None = None
+) -> Deal:
+    """Move an open deal to ``stage`` (forward, skipping or back). Moving into the won stage wins it."""
+    _require_open(deal)
+    _require_same_pipeline(deal, stage)
+    at = at or utcnow()
+    if stage.position == _last_position(session, deal):
+        return win_deal(session=session, deal=deal, at=at, by=by)
+    if stage.id == deal.stage_id:
+        return deal
+    current = session.get(Stage, deal.stage_id)
+    _log_entry(session, deal, current, stage, at, by)
+    deal.stage_id = stage.id
+    deal.furthest_position = max(deal.furthest_position, stage.position)
+    deal.updated_at = utcnow()
+    refresh_reaches(session=session, deal=deal)
+    return deal
+
+
+def win_deal(
+    *,
+    session: Session,
+    deal: Deal,
+    at: dt.datetime | None = None,
+    amount: int | None = None,
+    by: User | None = None,
+) -> Deal:
+    """Close the deal as won: it enters the pipeline's last stage."""
+    _require_open(deal)
+    at = at or utcnow()
+    won_stage = _stages(session, deal)[-1]
+    current = session.get(Stage, deal.stage_id)
+    _log_entry(session, deal, current, won_stage, at, by)
+    if amount is not None:
+        if amount < 0:
+            raise InvalidValue(field="amount", value=amount, hint="a sum of zero or more")
+        deal.amount = amount
+    deal.stage_id = won_stage.id
+    deal.furthest_position = won_stage.position
+    deal.status = DealStatus.WON.value
+    deal.closed_at = at
+    deal.loss_reason_id = None
+    deal.updated_at = utcnow()
+    refresh_reaches(session=session, deal=deal)
+    return deal
+
+
+def lose_deal(*, session: Session, deal: Deal, reason: LossReason | None, at: dt.datetime | None = None) -> Deal:
+    """Close the deal as lost at the stage it is in; a reason is required."""
+    _require_open(deal)
+    if reason is None:
+        raise LossReasonRequired()
+    deal.status = DealStatus.LOST.value
+    deal.closed_at = at or utcnow()
+    deal.loss_reason_id = reason.id
+    deal.updated_at = utcnow()
+    session.flush()
+    return deal
+
+
+def reopen_deal(*, session: Session, deal: Deal, stage: Stage | None = None, at: dt.datetime | None = None) -> Deal:
+    """Make a closed deal open again.
+
+    A lost deal stays at its stage (or moves to ``stage``). A won deal goes back to ``stage``, by
+    default the stage it was in before it was won, and stops counting as having reached the won stage.
+    """
+    if deal.status == DealStatus.OPEN.value:
+        raise InvalidTransition(reason="the deal is already open")
+    at = at or utcnow()
+    stages = _stages(session, deal)
+    if stage is not None:
+        _require_same_pipeline(deal, stage)
+        if stage.position == stages[-1].position:
+            raise InvalidTransition(reason="a reopened deal cannot be in the won stage")
+    elif deal.status == DealStatus.WON.value:
+        stage = _stage_before_win(session, deal, stages)
+    was_won = deal.status == DealStatus.WON.value
+    deal.status = DealStatus.OPEN.value
+    deal.closed_at = None
+    deal.loss_reason_id = None
+    if stage is not None and stage.id != deal.stage_id:
+        _log_entry(session, deal, session.get(Stage, deal.stage_id), stage, at, None)
+        deal.stage_id = stage.id
+    if was_won:
+        deal.furthest_position = _furthest_from_log(session, deal, cap=len(stages) - 1)
+    deal.updated_at = utcnow()
+    refresh_reaches(session=session, deal=deal)
+    return deal
+
+
+def log_call(
+    *,
+    session: Session,
+    deal: Deal,
+    outcome: CallOutcome,
+    at: dt.datetime | None = None,
+    outgoing_number: str | None = None,
+    duration_seconds: int = 0,
+    manager: User | None = None,
+) -> CallAttempt:
+    """Record a call attempt; the first one sets the deal's first-contact time."""
+    if duration_seconds < 0:
+        raise InvalidValue(field="duration", value=duration_seconds, hint="seconds, zero or more")
+    at = at or utcnow()
+    call = CallAttempt(
+        account_id=deal.account_id,
+        deal_id=deal.id,
+        at=at,
+        outgoing_number=outgoing_number,
+        outcome=CallOutcome(outcome).value,
+        duration_seconds=duration_seconds,
+        manager_id=manager.id if manager else deal.manager_id,
+    )
+    session.add(call)
+    session.flush()
+    set_first_contact(deal, session.scalar(select(func.min(CallAttempt.at)).where(CallAttempt.deal_id == deal.id)))
+    return call
+
+
+def rebuild_deal_state(*, session: Session, deal: Deal) -> Deal:
+    """Recompute the current stage, furthest position and first contact from the logs."""
+    stages = _stages(session, deal)
+    last = session.scalars(
+        select(StageChange).where(StageChange.deal_id == deal.id).order_by(StageChange.at.desc(), StageChange.id.desc())
+    ).first()
+    if deal.status == DealStatus.WON.value:
+        deal.stage_id = stages[-1].id
+        deal.furthest_position = len(stages)
+    else:
+        if last is not None:
+            deal.stage_id = last.to_stage_id
+        deal.furthest_position = _furthest_from_log(session, deal, cap=len(stages) - 1)
+    first_call = session.scalar(select(func.min(CallAttempt.at)).where(CallAttempt.deal_id == deal.id))
+    first_move = session.scalar(
+        select(func.min(StageChange.at)).where(StageChange.deal_id == deal.id, StageChange.from_stage_id.is_not(None))
+    )
+    set_first_contact(deal, first_call or first_move)
+    refresh_reaches(session=session, deal=deal)
+    return deal
+
+
+def set_first_contact(deal: Deal, at: dt.datetime | None) -> None:
+    """The first contact and, derived from it, the speed to lead in minutes."""
+    deal.first_contact_at = at
+    deal.contact_minutes = minutes_begun(deal.created_at, at)
+
+
+def _log_entry(
+    session: Session, deal: Deal, from_stage: Stage | None, to_stage: Stage, at: dt.datetime, by: User | None
+) -> None:
+    session.add(
+        StageChange(
+            account_id=deal.account_id,
+            deal_id=deal.id,
+            from_stage_id=from_stage.id if from_stage else None,
+            to_stage_id=to_stage.id,
+            to_position=to_stage.position,
+            at=at,
+            by_user_id=by.id if by else None,
+        )
+    )
+    if from_stage is not None and deal.first_contact_at is None and not _has_calls(session, deal):
+        set_first_contact(deal, at)  # no call logged: the first stage move is the first contact
+    session.flush()
+
+
+def _require_open(deal: Deal) -> None:
+    if deal.status != DealStatus.OPEN.value:
+        raise DealClosed(id=deal.external_id or deal.id, status=deal.status)
+
+
+def _require_same_pipeline(deal: Deal, stage: Stage) -> None:
+    if stage.pipeline_id != deal.pipeline_id:
+        raise StageOfOtherPipeline(stage=stage.name)
+
+
+def _stages(session: Session, deal: Deal) -> list[Stage]:
+    return list(session.scalars(select(Stage).where(Stage.pipeline_id == deal.pipeline_id).order_by(Stage.position)))
+
+
+def _last_position(session: Session, deal: Deal) -> int:
+    return int(session.scalar(select(func.max(Stage.position)).where(Stage.pipeline_id == deal.pipeline_id)) or 0)
+
+
+def _has_calls(session: Session, deal: Deal) -> bool:
+    return session.scalar(select(CallAttempt.id).where(CallAttempt.deal_id == deal.id).limit(1)) is not None
+
+
+def _furthest_from_log(session: Session, deal: Deal, *, cap: int) -> int:
+    highest = session.scalar(
+        select(func.max(StageChange.to_position)).where(StageChange.deal_id == deal.id, StageChange.to_position <= cap)
+    )
+    current = session.get(Stage, deal.stage_id) if deal.stage_id else None
+    return max(int(highest or 1), current.position if current is not None else 1)
+
+
+def _stage_before_win(session: Session, deal: Deal, stages: list[Stage]) -> Stage:
+    won_position = stages[-1].position
+    previous = session.scalars(
+        select(StageChange)
+        .where(StageChange.deal_id == deal.id, StageChange.to_position == won_position)
+        .order_by(StageChange.at.desc(), StageChange.id.desc())
+    ).first()
+    if previous is not None and previous.from_stage_id is not None:
+        before = session.get(Stage, previous.from_stage_id)
+        if before is not None and before.position < won_position:
+            return before
+    return stages[-2]

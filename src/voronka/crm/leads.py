@@ -1,0 +1,135 @@
+"""Lead capture: a website form posts a lead, a deal appears in the pipeline's first stage.
+
+Field names are matched loosely (case-folded), so a plain HTML form, a JSON client and Tilda's form
+webhook (``Name``, ``Phone``, ``Email``, ``formname``, ``tranid``, UTM fields; a ``test`` ping when
+the webhook is set up) all work. The same request delivered twice — Tilda retries, a double click —
+creates one deal: requests are remembered by Tilda's ``tranid`` or, without it, by their content.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from voronka.crm.accounts import get_or_create_source
+from voronka.crm.deals import create_deal
+from voronka.errors import InvalidValue, NotFound
+from voronka.models import Account, Deal, LeadForm, LeadRequest, Pipeline
+from voronka.money import parse_amount
+from voronka.timeutil import utcnow
+
+NAME_FIELDS = ("name", "имя", "fio", "фио", "full_name", "contact")
+PHONE_FIELDS = ("phone", "телефон", "tel", "phone_number")
+EMAIL_FIELDS = ("email", "e-mail", "почта", "mail")
+UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term")
+IGNORED = frozenset({"tranid", "formid", "formname", "cookies", "token"})
+
+
+@dataclass(frozen=True)
+class Captured:
+    deal: Deal
+    created: bool
+    """False when the same request had already made this deal."""
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def add_lead_form(
+    *, session: Session, account: Account, pipeline: Pipeline, name: str, source: str | None = None
+) -> tuple[LeadForm, str]:
+    """A form with its webhook token (shown once; only its hash is kept)."""
+    token = secrets.token_urlsafe(24)
+    form = LeadForm(
+        account_id=account.id,
+        pipeline_id=pipeline.id,
+        name=name.strip() or "Form",
+        source=source,
+        token_hash=_token_hash(token),
+        created_at=utcnow(),
+    )
+    session.add(form)
+    session.flush()
+    return form, token
+
+
+def form_for_token(*, session: Session, token: str) -> LeadForm:
+    form = session.scalars(select(LeadForm).where(LeadForm.token_hash == _token_hash(token))).first()
+    if form is None:
+        raise NotFound(what="lead form")
+    return form
+
+
+def is_test_ping(payload: Mapping[str, Any]) -> bool:
+    """Tilda checks a new webhook by posting ``test=test``."""
+    return {k.casefold() for k in payload} == {"test"}
+
+
+def _first(fields: Mapping[str, str], names: tuple[str, ...]) -> str | None:
+    for name in names:
+        value = fields.get(name)
+        if value:
+            return value
+    return None
+
+
+def capture_lead(*, session: Session, form: LeadForm, payload: Mapping[str, Any]) -> Captured:
+    """The deal for a form request (made once per request)."""
+    fields = {str(k).strip().casefold(): str(v).strip() for k, v in payload.items() if v is not None and str(v).strip()}
+    name, phone, email = _first(fields, NAME_FIELDS), _first(fields, PHONE_FIELDS), _first(fields, EMAIL_FIELDS)
+    if not (name or phone or email):
+        raise InvalidValue(field="lead", value="", hint="at least a name, phone or email field")
+    fingerprint = hashlib.sha256(
+        (fields.get("tranid") or json.dumps(sorted(fields.items()), ensure_ascii=False)).encode()
+    ).hexdigest()
+    earlier = session.scalars(
+        select(LeadRequest).where(LeadRequest.form_id == form.id, LeadRequest.fingerprint == fingerprint)
+    ).first()
+    if earlier is not None:
+        deal = session.get(Deal, earlier.deal_id)
+        if deal is not None:
+            return Captured(deal, False)
+    pipeline = session.get(Pipeline, form.pipeline_id)
+    account = session.get(Account, form.account_id)
+    assert pipeline is not None
+    assert account is not None
+    source_name = fields.get("utm_source") or form.source
+    known = {*NAME_FIELDS, *PHONE_FIELDS, *EMAIL_FIELDS, *IGNORED, "amount"}
+    custom = {k: v for k, v in fields.items() if k not in known}
+    if fields.get("formname"):
+        custom["form"] = fields["formname"]
+    amount = parse_amount(fields["amount"], account.currency) if fields.get("amount") else None
+    deal = create_deal(
+        session=session,
+        pipeline=pipeline,
+        currency=account.currency,
+        title=name or phone or email,
+        contact_name=name,
+        phone=phone,
+        email=email,
+        amount=amount,
+        source=get_or_create_source(session=session, account=account, name=source_name) if source_name else None,
+        custom=custom,
+    )
+    try:
+        with session.begin_nested():
+            session.add(LeadRequest(form_id=form.id, fingerprint=fingerprint, deal_id=deal.id, created_at=utcnow()))
+    except IntegrityError:  # the same request, at the same moment, from another worker: keep theirs
+        session.delete(deal)
+        session.flush()
+        earlier = session.scalars(
+            select(LeadRequest).where(LeadRequest.form_id == form.id, LeadRequest.fingerprint == fingerprint)
+        ).one()
+        existing = session.get(Deal, earlier.deal_id)
+        assert existing is not None
+        return Captured(existing, False)
+    return Captured(deal, True)

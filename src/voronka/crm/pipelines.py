@@ -1,0 +1,99 @@
+"""Changing a pipeline's stages after deals went through them: add, rename, reorder.
+
+The won stage stays last (moving it would change what winning means). A stage's position is
+copied into the stage log, the deals' furthest position and the stage reaches, so after the
+stages are renumbered those are brought up to date from the log — the log itself (which stage,
+when) does not change.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import case, func, select, update
+from sqlalchemy.orm import Session
+
+from voronka.crm.reaches import rebuild_reaches
+from voronka.errors import InvalidPipeline, InvalidValue
+from voronka.models import Deal, DealStatus, Pipeline, Stage, StageChange
+
+_PARKED = 100_000
+"""Positions are unique per pipeline: stages wait above this while they are renumbered."""
+
+
+def rename_stage(*, session: Session, stage: Stage, name: str) -> Stage:
+    name = name.strip()
+    if not name:
+        raise InvalidValue(field="name", value="", hint="a stage name")
+    siblings = session.scalars(select(Stage.name).where(Stage.pipeline_id == stage.pipeline_id, Stage.id != stage.id))
+    if name.casefold() in {s.casefold() for s in siblings}:
+        raise InvalidPipeline(reason=f"«{name}» is already a stage of this pipeline")
+    stage.name = name[:200]
+    session.flush()
+    return stage
+
+
+def add_stage(*, session: Session, pipeline: Pipeline, name: str, before: Stage | None = None) -> Stage:
+    """A new stage before ``before`` (default: just before the won stage)."""
+    stages = list(pipeline.stages)
+    won = stages[-1]
+    index = stages.index(before) if before is not None else len(stages) - 1
+    if before is not None and before.pipeline_id != pipeline.id:
+        raise InvalidValue(field="before", value=before.name, hint="a stage of this pipeline")
+    taken = {s.name.casefold() for s in stages}
+    if not name.strip() or name.strip().casefold() in taken:
+        raise InvalidPipeline(reason=f"«{name.strip()}» is empty or already a stage of this pipeline")
+    stage = Stage(
+        account_id=pipeline.account_id, pipeline_id=pipeline.id, name=name.strip()[:200], position=_PARKED * 2
+    )
+    session.add(stage)
+    order = [*stages[:index], stage, *stages[index:]]
+    assert order[-1] is won
+    _renumber(session, pipeline, order)
+    return stage
+
+
+def move_stage(*, session: Session, stage: Stage, by: int) -> None:
+    """Move an open stage ``by`` places (−1 earlier, +1 later) among the open stages."""
+    pipeline = session.get(Pipeline, stage.pipeline_id)
+    assert pipeline is not None
+    order = list(pipeline.stages)
+    if stage is order[-1]:
+        raise InvalidPipeline(reason="the won stage stays last")
+    index = order.index(stage)
+    target = min(max(index + by, 0), len(order) - 2)
+    order.insert(target, order.pop(index))
+    _renumber(session, pipeline, order)
+
+
+def _renumber(session: Session, pipeline: Pipeline, order: list[Stage]) -> None:
+    for stage in order:
+        stage.position = _PARKED + (stage.position % _PARKED)
+    session.flush()
+    for number, stage in enumerate(order, start=1):
+        stage.position = number
+    session.flush()
+    in_pipeline = select(Deal.id).where(Deal.pipeline_id == pipeline.id).scalar_subquery()
+    position_of = select(Stage.position).where(Stage.id == StageChange.to_stage_id).scalar_subquery()
+    session.execute(
+        update(StageChange).where(StageChange.deal_id.in_(in_pipeline)).values(to_position=position_of),
+        execution_options={"synchronize_session": False},
+    )
+    last = len(order)
+    furthest = (
+        select(func.coalesce(func.max(StageChange.to_position), 1))
+        .where(StageChange.deal_id == Deal.id)
+        .scalar_subquery()
+    )
+    session.execute(
+        update(Deal)
+        .where(Deal.pipeline_id == pipeline.id)
+        .values(
+            furthest_position=case(
+                (Deal.status == DealStatus.WON.value, last),
+                (furthest > last - 1, last - 1),
+                else_=furthest,
+            )
+        ),
+        execution_options={"synchronize_session": False},
+    )
+    session.expire_all()
+    rebuild_reaches(session=session, pipeline_id=pipeline.id)

@@ -1,0 +1,217 @@
+"""amoCRM (Kommo) API v4 (reference/crm-apis.md §1).
+
+Leads are read 250 a page in order of their last change; each page's stage history comes from
+``/api/v4/events`` (``lead_status_changed``, ten leads a request, 100 events a page). An empty page
+is a 204 with no body. The closing stages are 142 (won) and 143 (lost) in every pipeline, so a stage
+is keyed by pipeline and status id. An incremental run asks for leads changed since the last run
+began (a minute of overlap: the CRM's clock and ours may differ).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from voronka.ingest.connectors.base import (
+    ConnectionConfig,
+    Page,
+    RemoteDeal,
+    RemotePipeline,
+    RemoteStage,
+    account_url,
+    from_unix,
+    minor_units,
+)
+from voronka.ingest.connectors.http import Endpoint, Http
+from voronka.models import DealStatus
+
+WON_STATUS, LOST_STATUS = 142, 143
+LEADS_PER_PAGE = 250
+EVENTS_PER_PAGE = 100
+LEADS_PER_EVENTS_REQUEST = 10
+OVERLAP = dt.timedelta(minutes=1)
+
+
+def stage_key(pipeline_id: Any, status_id: Any) -> str:
+    return f"{pipeline_id}:{status_id}"
+
+
+class AmoCrmClient:
+    def __init__(self, config: ConnectionConfig) -> None:
+        self.http = Http(
+            Endpoint("amoCRM", config.name, "amocrm", config.base_url),
+            headers={"Authorization": f"Bearer {config.secrets.get('token', '')}"},
+            requests_per_second=config.requests_per_second,
+            retry=config.retry,
+        )
+        self._users: dict[int, str] | None = None
+        self._reasons: dict[int, str] | None = None
+
+    def _list(self, path: str, key: str, params: Mapping[str, Any] | None = None) -> Iterator[dict[str, Any]]:
+        """Every item of a HAL list: pages until a 204, an empty page or no ``next`` link."""
+        page = 1
+        while True:
+            body = self.http.get(path, params={**(params or {}), "page": page})
+            items = (body or {}).get("_embedded", {}).get(key, [])
+            yield from items
+            if not items or "next" not in (body or {}).get("_links", {}):
+                return
+            page += 1
+
+    def pipelines(self) -> list[RemotePipeline]:
+        found = []
+        for pipeline in self._list("/api/v4/leads/pipelines", "pipelines"):
+            statuses = sorted(
+                pipeline.get("_embedded", {}).get("statuses", []), key=lambda s: (s.get("sort", 0), s["id"])
+            )
+            stages = tuple(
+                RemoteStage(
+                    stage_key(pipeline["id"], s["id"]),
+                    str(s["name"]),
+                    DealStatus.WON if s["id"] == WON_STATUS else DealStatus.LOST if s["id"] == LOST_STATUS else None,
+                )
+                for s in statuses
+            )
+            found.append(RemotePipeline(str(pipeline["id"]), str(pipeline["name"]), stages))
+        return found
+
+    def _names(self) -> tuple[dict[int, str], dict[int, str]]:
+        if self._users is None or self._reasons is None:
+            self._users = {u["id"]: str(u.get("name") or u["id"]) for u in self._list("/api/v4/users", "users")}
+            self._reasons = {r["id"]: str(r["name"]) for r in self._list("/api/v4/leads/loss_reasons", "loss_reasons")}
+        return self._users, self._reasons
+
+    def pages(self, cursor: Mapping[str, Any]) -> Iterator[Page]:
+        page = int(cursor.get("page", 1))
+        since = cursor.get("updated_from")
+        while True:
+            params: dict[str, Any] = {
+                "limit": LEADS_PER_PAGE,
+                "page": page,
+                "with": "loss_reason,contacts",
+                "order[updated_at]": "asc",
+            }
+            if since is not None:
+                params["filter[updated_at][from]"] = since
+            body = self.http.get("/api/v4/leads", params=params)
+            leads = (body or {}).get("_embedded", {}).get("leads", [])
+            if not leads:
+                return
+            history = self._history([lead["id"] for lead in leads])
+            deals = [self._deal(lead, history.get(lead["id"], [])) for lead in leads]
+            last = "next" not in (body or {}).get("_links", {})
+            yield Page(deals, {"updated_from": since, "page": page + 1})
+            if last:
+                return
+            page += 1
+
+    def next_cursor(self, cursor: Mapping[str, Any], started: dt.datetime) -> dict[str, Any]:
+        return {"updated_from": int((started - OVERLAP).replace(tzinfo=dt.UTC).timestamp())}
+
+    def deal(self, remote_id: str) -> RemoteDeal | None:
+        if not remote_id.isdigit():
+            return None
+        lead = self.http.get(f"/api/v4/leads/{remote_id}", params={"with": "loss_reason,contacts"})
+        if not isinstance(lead, dict) or "id" not in lead:
+            return None
+        return self._deal(lead, self._history([int(remote_id)]).get(int(remote_id), []))
+
+    def _history(self, lead_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+        """The ``lead_status_changed`` events of these leads, oldest first (ten leads a request,
+        a few requests in flight)."""
+        chunks = [
+            lead_ids[start : start + LEADS_PER_EVENTS_REQUEST]
+            for start in range(0, len(lead_ids), LEADS_PER_EVENTS_REQUEST)
+        ]
+        events: dict[int, list[dict[str, Any]]] = defaultdict(list)
+        for found in self.http.map(self._events_of, chunks):
+            for event in found:
+                events[int(event["entity_id"])].append(event)
+        for found in events.values():
+            found.sort(key=lambda e: (e.get("created_at", 0), str(e.get("id"))))
+        return events
+
+    def _events_of(self, lead_ids: list[int]) -> list[dict[str, Any]]:
+        params = {
+            "filter[type]": "lead_status_changed",
+            "filter[entity]": "lead",
+            "filter[entity_id][]": lead_ids,
+            "limit": EVENTS_PER_PAGE,
+        }
+        return list(self._list("/api/v4/events", "events", params))
+
+    def _deal(self, lead: dict[str, Any], events: list[dict[str, Any]]) -> RemoteDeal:
+        users, reasons = self._names()
+        created = from_unix(lead.get("created_at")) or dt.datetime(1970, 1, 1)
+        changes: list[tuple[dt.datetime, str]] = []
+        for event in events:
+            before, after = _status(event.get("value_before")), _status(event.get("value_after"))
+            at = from_unix(event.get("created_at"))
+            if at is None or after is None:
+                continue
+            if not changes and before is not None:
+                changes.append((created, stage_key(*before)))  # the stage it was created in
+            changes.append((at, stage_key(*after)))
+        if not changes:
+            changes.append((created, stage_key(lead.get("pipeline_id"), lead.get("status_id"))))
+        embedded = lead.get("_embedded") or {}
+        reason = next((r.get("name") for r in embedded.get("loss_reason") or [] if r.get("name")), None)
+        reason = reason or reasons.get(lead.get("loss_reason_id") or 0)
+        return RemoteDeal(
+            id=str(lead["id"]),
+            pipeline_id=str(lead.get("pipeline_id")),
+            stage_id=stage_key(lead.get("pipeline_id"), lead.get("status_id")),
+            created_at=created,
+            closed_at=from_unix(lead.get("closed_at")),
+            amount=minor_units(lead.get("price")),
+            manager=users.get(lead.get("responsible_user_id") or 0),
+            source=_custom_value(lead, ("UTM_SOURCE",), ("Источник", "Source", "utm_source")),
+            title=lead.get("name"),
+            loss_reason=reason,
+            changes=tuple(changes),
+            history_known=True,
+            custom={"tags": ", ".join(t.get("name", "") for t in embedded.get("tags") or [])}
+            if embedded.get("tags")
+            else {},
+        )
+
+
+def _by_sort(status: dict[str, Any]) -> tuple[int, int]:
+    return int(status.get("sort", 0)), int(status["id"])
+
+
+def _status(value: Any) -> tuple[Any, Any] | None:
+    """``[{"lead_status": {"id": …, "pipeline_id": …}}]`` → (pipeline id, status id)."""
+    if isinstance(value, list) and value and isinstance(value[0], dict):
+        status = value[0].get("lead_status")
+        if isinstance(status, dict) and "id" in status:
+            return status.get("pipeline_id"), status["id"]
+    return None
+
+
+def _custom_value(lead: dict[str, Any], codes: tuple[str, ...], names: tuple[str, ...]) -> str | None:
+    """A custom field's first value by code or name (UTM fields' codes are UNCONFIRMED)."""
+    for field in lead.get("custom_fields_values") or []:
+        if field.get("field_code") in codes or field.get("field_name") in names:
+            values = field.get("values") or []
+            if values and values[0].get("value") not in (None, ""):
+                return str(values[0]["value"])
+    return None
+
+
+class AmoCrmConnector:
+    name = "amocrm"
+    crm = "amoCRM"
+    secret_names: tuple[str, ...] = ("token",)
+    setting_names: tuple[str, ...] = ()
+    requests_per_second = 6.0
+    """The documented limit is 7 a second."""
+
+    def base_url(self, address: str) -> str:
+        """``mycompany``, ``mycompany.amocrm.ru`` or a full URL (Kommo's ``*.kommo.com`` too)."""
+        return account_url(address, "amocrm.ru")
+
+    def client(self, config: ConnectionConfig) -> AmoCrmClient:
+        return AmoCrmClient(config)

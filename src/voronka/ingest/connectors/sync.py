@@ -1,0 +1,225 @@
+"""Syncing a connection: the CRM's pipelines, then its deals page by page, each page committed with
+the cursor that follows it — so an interrupted sync resumes where it stopped, and a finished one
+leaves the cursor the next (incremental) run starts from.
+
+Deals are written through the importers' writer: new ones in bulk, known ones (same id) updated with
+only the stage entries the log does not hold yet. Re-running a page therefore duplicates nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from voronka.crm.accounts import create_pipeline, list_pipelines
+from voronka.errors import InvalidPipeline
+from voronka.ingest.connectors.base import Client, RemoteDeal, RemotePipeline
+from voronka.ingest.connectors.http import RetryPolicy
+from voronka.ingest.connectors.store import SecretStore, connection_config, find_connection
+from voronka.ingest.importers.base import DealRecord, ImportTarget
+from voronka.ingest.importers.writer import DealWriter
+from voronka.models import Account, Connection, DealStatus, Pipeline
+from voronka.tabular.report import ImportReport, Progress
+from voronka.timeutil import utcnow
+
+
+@dataclass
+class SyncReport:
+    connection: str
+    pipelines: list[str] = field(default_factory=list)
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    skipped: int = 0
+    """Deals of stages or pipelines voronka does not know (a stage added in the CRM mid-sync)."""
+    requests: int = 0
+    resumed: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "connection": self.connection,
+            "pipelines": self.pipelines,
+            "created": self.created,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "skipped": self.skipped,
+            "requests": self.requests,
+            "resumed": self.resumed,
+        }
+
+
+@dataclass(frozen=True)
+class _Local:
+    """A CRM pipeline as ours: the pipeline, each remote stage's position, the won position."""
+
+    pipeline: Pipeline
+    positions: dict[str, int]
+    lost: frozenset[str]
+    won: frozenset[str]
+
+    @property
+    def last(self) -> int:
+        return len(self.pipeline.stages)
+
+
+def sync(
+    *,
+    session: Session,
+    account: Account,
+    connection: Connection,
+    client: Client,
+    progress: Progress | None = None,
+    now: dt.datetime | None = None,
+) -> SyncReport:
+    """Bring the account up to date with the CRM behind ``connection``. Commits as it goes."""
+    report = SyncReport(connection.name)
+    locals_ = local_pipelines(session, account, client)
+    session.commit()
+    report.pipelines = [p.pipeline.name for p in locals_.values()]
+    state: dict[str, Any] = dict(connection.state or {})
+    report.resumed = bool(state.get("running"))
+    if not report.resumed:
+        state = {"running": True, "started": (now or utcnow()).isoformat(), "cursor": state.get("next", {})}
+        connection.state = state
+        session.commit()
+    started = dt.datetime.fromisoformat(state["started"])
+    announced = False
+    for page in client.pages(state["cursor"]):
+        if progress is not None and not announced:
+            progress.start(page.total or 0)
+            announced = True
+        store_deals(session, account, locals_, page.deals, report)
+        connection.state = {**state, "cursor": page.cursor}
+        state = dict(connection.state)
+        session.commit()
+        if progress is not None:
+            progress.advance(len(page.deals))
+    connection.state = {"next": client.next_cursor(state["cursor"], started)}
+    connection.last_synced_at = now or utcnow()
+    session.commit()
+    report.requests = client.http.requests
+    return report
+
+
+def local_pipelines(session: Session, account: Account, client: Client) -> dict[str, _Local]:
+    """Each of the CRM's pipelines as ours (created the first time), by the CRM's pipeline id."""
+    return {p.id: _local_pipeline(session, account, p) for p in client.pipelines()}
+
+
+def _local_pipeline(session: Session, account: Account, remote: RemotePipeline) -> _Local:
+    """Our pipeline for a CRM pipeline, created with its stages the first time."""
+    names = [s.name for s in remote.funnel]
+    existing = {p.name.casefold(): p for p in list_pipelines(session=session, account=account)}
+    pipeline = existing.get(remote.name.casefold())
+    if pipeline is None:
+        pipeline = create_pipeline(session=session, account=account, name=remote.name, stages=names)
+    ours = {s.name.casefold(): s.position for s in pipeline.stages}
+    positions = {s.id: ours[s.name.casefold()] for s in remote.funnel if s.name.casefold() in ours}
+    if len(positions) < 2:
+        raise InvalidPipeline(reason=f"«{pipeline.name}» does not have the stages of the CRM's «{remote.name}»")
+    return _Local(
+        pipeline,
+        positions,
+        frozenset(s.id for s in remote.stages if s.outcome is DealStatus.LOST),
+        frozenset(s.id for s in remote.stages if s.outcome is DealStatus.WON),
+    )
+
+
+def store_deals(
+    session: Session, account: Account, pipelines: dict[str, _Local], deals: list[RemoteDeal], report: SyncReport
+) -> None:
+    """Write CRM deals through the importers' writer, pipeline by pipeline; count what happened."""
+    by_pipeline: dict[str, list[DealRecord]] = defaultdict(list)
+    for number, deal in enumerate(deals):
+        local = pipelines.get(deal.pipeline_id)
+        record = to_record(deal, local, account.currency, number) if local is not None else None
+        if record is None:
+            report.skipped += 1
+            continue
+        by_pipeline[deal.pipeline_id].append(record)
+    for pipeline_id, records in by_pipeline.items():
+        imported = ImportReport(file=report.connection)
+        writer = DealWriter(ImportTarget(session, account, pipelines[pipeline_id].pipeline), imported)
+        for record in records:
+            writer.add(record)
+        writer.flush()
+        report.created += imported.created
+        report.updated += imported.updated
+        report.unchanged += imported.unchanged
+
+
+def to_record(deal: RemoteDeal, local: _Local, currency: str, line: int = 0) -> DealRecord | None:
+    """A CRM deal in our terms: status from its stage's meaning, stage entries from its log.
+
+    A lost deal stands in the last funnel stage it entered before it was lost (the CRM moves it to
+    a «lost» stage, which is an outcome for us, not a step).
+    """
+    entries: list[tuple[int, dt.datetime]] = []
+    for at, stage_id in sorted(deal.changes):
+        position = local.positions.get(stage_id)
+        if position is not None and stage_id not in local.won:
+            entries.append((position, at))
+    status = (
+        DealStatus.WON
+        if deal.stage_id in local.won
+        else DealStatus.LOST
+        if deal.stage_id in local.lost
+        else DealStatus.OPEN
+    )
+    if status is DealStatus.OPEN:
+        position = local.positions.get(deal.stage_id)
+        if position is None:
+            return None
+    elif status is DealStatus.LOST:
+        position = entries[-1][0] if entries else 1
+    else:
+        position = local.last
+    won_at = next((at for at, stage_id in sorted(deal.changes) if stage_id in local.won), None)
+    lost_at = next((at for at, stage_id in sorted(deal.changes) if stage_id in local.lost), None)
+    outcome_at = won_at if status is DealStatus.WON else lost_at
+    closed_at = deal.closed_at or outcome_at
+    entries = [(p, at) for p, at in entries if at >= deal.created_at and p != 1]
+    return DealRecord(
+        line=line,
+        external_id=deal.id,
+        created_at=deal.created_at,
+        stage_position=position,
+        status=status,
+        closed_at=closed_at if status is not DealStatus.OPEN else None,
+        loss_reason=deal.loss_reason if status is DealStatus.LOST else None,
+        amount=deal.amount,
+        currency=deal.currency or currency,
+        source=deal.source,
+        manager=deal.manager,
+        title=deal.title,
+        contact_name=deal.contact,
+        phone=deal.phone,
+        entries=tuple(entries),
+        custom=dict(deal.custom),
+    )
+
+
+def sync_connection(
+    *,
+    session: Session,
+    account: Account,
+    store: SecretStore,
+    name: str | None = None,
+    progress: Progress | None = None,
+    retry: RetryPolicy | None = None,
+) -> SyncReport:
+    """Sync the stored connection called ``name`` (the only one when not given)."""
+    from voronka.ingest.connectors import CONNECTORS
+
+    connection = find_connection(session=session, account=account, name=name)
+    connector = CONNECTORS[connection.kind]
+    config = connection_config(connection, store, connector)
+    client = connector.client(replace(config, retry=retry) if retry is not None else config)
+    try:
+        return sync(session=session, account=account, connection=connection, client=client, progress=progress)
+    finally:
+        client.http.close()

@@ -1,0 +1,161 @@
+"""Running an import: read, validate, store — one transaction that the caller commits or rolls back."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TypeVar, cast
+
+from sqlalchemy import Table
+from sqlalchemy.orm import Session
+
+from voronka.crm.accounts import create_pipeline, find_pipeline, list_pipelines
+from voronka.db import refresh_statistics
+from voronka.errors import ImportFailed
+from voronka.i18n import Message
+from voronka.ingest.importers.base import DealRecord, EventRecord, ImportTarget
+from voronka.ingest.importers.events import write_events
+from voronka.ingest.importers.mapped import first_pipeline_in, stages_in_file
+from voronka.ingest.importers.maps import ColumnMap
+from voronka.ingest.importers.writer import DealWriter
+from voronka.models import Account, Deal, Pipeline, StageReach
+from voronka.tabular.files import open_table
+from voronka.tabular.report import ImportReport, Progress
+
+PROGRESS_EVERY = 2_000
+BULK_ROWS = 100_000
+"""From this many rows on, SQLite builds the report indexes once after the load instead of
+keeping them up to date row by row (a million-row import runs several seconds faster)."""
+REPORT_INDEXES = ("ix_deals_funnel", "ix_deals_closed", "ix_stage_reaches_period")
+T = TypeVar("T")
+
+
+def import_file(
+    *,
+    target: ImportTarget,
+    path: Path,
+    format: str | None = None,
+    history: Path | None = None,
+    progress: Progress | None = None,
+    column_map: ColumnMap | None = None,
+) -> ImportReport:
+    """Import ``path`` (and its stage history ``history``) into ``target``'s pipeline.
+
+    ``column_map`` reads any other table (``--map``). Bad rows are listed in the report; a file that
+    cannot be read raises ``ImportFailed`` before anything is written. The caller commits (or rolls
+    back, for a dry run).
+    """
+    from voronka.ingest.importers import IMPORTERS, MappedImporter
+
+    if format is not None and format not in IMPORTERS:
+        raise ImportFailed(reason=Message("import.unknown_format", {"name": format, "names": ", ".join(IMPORTERS)}))
+    table = open_table(path)
+    format = format or detect_format(table.header)
+    importer = MappedImporter(column_map) if column_map is not None else IMPORTERS[format]
+    importer.check_header(table, target)
+    history_table = None
+    if history is not None:
+        history_table = open_table(history)
+        IMPORTERS["events"].check_header(history_table, target)
+    report = ImportReport(file=path.name)
+    if progress is not None:
+        progress.start(table.rows_estimate)
+    records = importer.records(table, target, report)
+    if format == "events" and column_map is None:
+        events = _counted(records, progress)
+        write_events(target, [e for e in events if isinstance(e, EventRecord)], report)
+        return report
+    writer = DealWriter(target, report)
+    with report_indexes_rebuilt_after(target.session, large=table.rows_estimate >= BULK_ROWS):
+        for record in _counted(records, progress):
+            if isinstance(record, DealRecord):
+                writer.add(record)
+        writer.flush()
+    if history_table is not None:
+        history_report = ImportReport(file=history_table.path.name)
+        history_events = IMPORTERS["events"].records(history_table, target, history_report)
+        write_events(target, [e for e in history_events if isinstance(e, EventRecord)], history_report)
+        report.rejected.extend(history_report.rejected)
+    return report
+
+
+@contextmanager
+def report_indexes_rebuilt_after(session: Session, *, large: bool) -> Iterator[None]:
+    """Drop the wide report indexes for a large SQLite load and create them again at the end, then
+    refresh the planner's statistics (on any database).
+
+    It all happens in the import's transaction: a failed or dry-run import rolls back to the
+    indexes as they were.
+    """
+    connection = session.connection()
+    if not large:
+        yield
+        return
+    if connection.dialect.name != "sqlite":
+        yield
+        refresh_statistics(connection)
+        return
+    tables = (cast(Table, Deal.__table__), cast(Table, StageReach.__table__))
+    indexes = [i for t in tables for i in t.indexes if i.name in REPORT_INDEXES]
+    for index in indexes:
+        index.drop(bind=connection)
+    yield
+    for index in indexes:
+        index.create(bind=connection)
+    refresh_statistics(connection)
+
+
+def detect_format(header: tuple[str, ...]) -> str:
+    """The first registered format that recognises the header (stage history, the CRM exports),
+    else the canonical ``deals`` format."""
+    from voronka.ingest.importers import IMPORTERS
+
+    lowered = {h.strip().casefold() for h in header}
+    for name, importer in IMPORTERS.items():
+        if importer.recognises(lowered):
+            return name
+    return "deals"
+
+
+def _counted(records: Iterable[T], progress: Progress | None) -> Iterator[T]:
+    """Pass records through, telling ``progress`` every few thousand rows."""
+    pending = 0
+    for record in records:
+        yield record
+        pending += 1
+        if progress is not None and pending >= PROGRESS_EVERY:
+            progress.advance(pending)
+            pending = 0
+    if progress is not None and pending:
+        progress.advance(pending)
+
+
+def pipeline_for_file(
+    *,
+    session: Session,
+    account: Account,
+    path: Path,
+    name: str | None = None,
+    format: str | None = None,
+    column_map: ColumnMap | None = None,
+) -> Pipeline:
+    """The pipeline to import ``path`` into, created from the file when it does not exist yet.
+
+    Its name is ``name``, else the map's, else the first pipeline the file names, else the file's
+    stem; its stages are the map's, else the file's stage values in order of first appearance and
+    the won stage last (reorder them afterwards if the file's order was not the funnel's).
+    """
+    from voronka.ingest.importers import IMPORTERS, MappedImporter
+
+    chosen = column_map
+    if chosen is None:
+        importer = IMPORTERS.get(format or detect_format(open_table(path).header))
+        if not isinstance(importer, MappedImporter):
+            return find_pipeline(session=session, account=account, name=name)
+        chosen = importer.column_map
+    named = name or chosen.pipeline_name or first_pipeline_in(path, chosen) or path.stem
+    existing = {p.name.casefold(): p for p in list_pipelines(session=session, account=account)}
+    if named.casefold() in existing:
+        return existing[named.casefold()]
+    return create_pipeline(session=session, account=account, name=named, stages=stages_in_file(path, chosen))

@@ -1,0 +1,237 @@
+"""Storing imported deals: new ones in bulk, known ones (same ``id``) updated in place.
+
+New deals go in with multi-row INSERTs (their ids come back in order), then their stage entries;
+that is what makes a million-row import take seconds, not hours. Existing deals are few in a typical
+re-import and are updated through the ORM, appending only stage entries the log does not hold yet.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable
+from typing import Any, cast
+
+from sqlalchemy import Table, insert, select
+from sqlalchemy.orm import Session
+
+from voronka.crm.accounts import guess_cause_family
+from voronka.crm.reaches import DealFacts, insert_reaches, reach_rows, refresh_reaches
+from voronka.db import bulk_insert
+from voronka.ingest.importers.base import DealRecord, ImportTarget
+from voronka.models import Deal, DealStatus, LossReason, Source, StageChange, User
+from voronka.tabular.report import ImportReport
+from voronka.timeutil import minutes_begun, utcnow
+
+BATCH_SIZE = 5_000
+_DEALS = cast(Table, Deal.__table__)
+_STAGE_CHANGES = cast(Table, StageChange.__table__)
+_CHANGE_COLUMNS = ("account_id", "deal_id", "from_stage_id", "to_stage_id", "to_position", "at")
+_COMPARED = (
+    "title",
+    "contact_name",
+    "phone",
+    "email",
+    "source_id",
+    "manager_id",
+    "amount",
+    "currency",
+    "status",
+    "stage_id",
+    "closed_at",
+    "loss_reason_id",
+    "first_contact_at",
+    "contact_minutes",
+    "created_at",
+    "custom",
+)
+
+
+_DEAL_COLUMNS = (
+    *_COMPARED,
+    "account_id",
+    "pipeline_id",
+    "external_id",
+    "furthest_position",
+    "history_known",
+    "updated_at",
+)
+
+
+class _Names:
+    """Name → id of an account's sources, managers or loss reasons, created on first sight."""
+
+    def __init__(self, session: Session, account_id: int, model: Any, make: Callable[[str], dict[str, Any]]):
+        self.session, self.account_id, self.model, self.make = session, account_id, model, make
+        rows = session.execute(select(model.name, model.id).where(model.account_id == account_id))
+        self.ids: dict[str, int] = {row[0]: row[1] for row in rows}
+
+    def id_of(self, name: str | None) -> int | None:
+        if name is None:
+            return None
+        found = self.ids.get(name)
+        if found is None:
+            found = self.session.execute(
+                insert(self.model).returning(self.model.id),
+                [{"account_id": self.account_id, "name": name, **self.make(name)}],
+            ).scalar_one()
+            self.ids[name] = found
+        return found
+
+
+def planned_entries(record: DealRecord, last_position: int) -> list[tuple[int, dt.datetime]]:
+    """The stage entries a record implies, in time order, arrival in the first stage included."""
+    entries = [(1, record.created_at)]
+    entries.extend(e for e in record.entries if e[0] != 1)
+    if record.status is DealStatus.WON and not any(p == last_position for p, _ in entries):
+        entries.append((last_position, record.closed_at or max(t for _, t in entries)))
+    if entries[-1][0] != record.stage_position and record.status is not DealStatus.WON:
+        # The deal sits in a stage the history does not end in: it moved there after the last
+        # known entry (or, without a history, at some unknown time; closing time is the best bound).
+        entries.append((record.stage_position, record.closed_at or entries[-1][1]))
+    return entries
+
+
+def furthest_of(positions: Iterable[int], status: str, last_position: int) -> int:
+    """Highest position entered; a deal that is not won never counts as in the won stage."""
+    highest = max(positions, default=1)
+    return last_position if status == DealStatus.WON.value else min(highest, last_position - 1)
+
+
+class DealWriter:
+    def __init__(self, target: ImportTarget, report: ImportReport, now: dt.datetime | None = None) -> None:
+        self.target, self.report = target, report
+        self.session = target.session
+        self.account_id = target.account.id
+        self.pipeline_id = target.pipeline.id
+        self.stage_ids = {s.position: s.id for s in target.pipeline.stages}
+        self.last_position = len(self.stage_ids)
+        self.now = now or utcnow()
+        self.sources = _Names(self.session, self.account_id, Source, lambda _n: {})
+        self.managers = _Names(self.session, self.account_id, User, lambda _n: {"role": "manager", "active": True})
+        self.reasons = _Names(
+            self.session, self.account_id, LossReason, lambda n: {"family": guess_cause_family(n).value}
+        )
+        self.batch: list[DealRecord] = []
+
+    def add(self, record: DealRecord) -> None:
+        self.batch.append(record)
+        if len(self.batch) >= BATCH_SIZE:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.batch:
+            return
+        batch, self.batch = self.batch, []
+        existing = {
+            deal.external_id: deal
+            for deal in self.session.scalars(
+                select(Deal).where(
+                    Deal.account_id == self.account_id, Deal.external_id.in_([r.external_id for r in batch])
+                )
+            )
+        }
+        self._insert([r for r in batch if r.external_id not in existing])
+        for record in batch:
+            if record.external_id in existing:
+                self._update(existing[record.external_id], record)
+
+    def _fields(self, record: DealRecord, entries: list[tuple[int, dt.datetime]]) -> dict[str, Any]:
+        won_entry = next((t for p, t in entries if p == self.last_position), None)
+        closed_at = record.closed_at or (won_entry if record.status is DealStatus.WON else None)
+        moves = [t for p, t in entries[1:]] if record.history_known else []
+        first_contact = record.first_contact_at or (min(moves) if moves else None)
+        return {
+            "title": record.title,
+            "contact_name": record.contact_name,
+            "phone": record.phone,
+            "email": record.email,
+            "source_id": self.sources.id_of(record.source),
+            "manager_id": self.managers.id_of(record.manager),
+            "amount": record.amount,
+            "currency": record.currency,
+            "status": record.status.value,
+            "stage_id": self.stage_ids[record.stage_position],
+            "closed_at": closed_at,
+            "loss_reason_id": self.reasons.id_of(record.loss_reason),
+            "first_contact_at": first_contact,
+            "contact_minutes": minutes_begun(record.created_at, first_contact),
+            "created_at": record.created_at,
+            "custom": record.custom,
+        }
+
+    def _insert(self, records: list[DealRecord]) -> None:
+        if not records:
+            return
+        planned = [planned_entries(r, self.last_position) for r in records]
+        rows = []
+        for record, entries in zip(records, planned, strict=True):
+            fields = self._fields(record, entries)
+            fields.update(
+                account_id=self.account_id,
+                pipeline_id=self.pipeline_id,
+                external_id=record.external_id,
+                furthest_position=furthest_of((p for p, _ in entries), fields["status"], self.last_position),
+                history_known=record.history_known,
+                updated_at=self.now,
+            )
+            rows.append(fields)
+        connection = self.session.connection()
+        bulk_insert(connection, _DEALS, _DEAL_COLUMNS, [tuple(row[c] for c in _DEAL_COLUMNS) for row in rows])
+        # The new ids, read back by external id (ordered RETURNING would make SQLite insert row by row).
+        new_ids = connection.execute(
+            select(Deal.external_id, Deal.id).where(
+                Deal.account_id == self.account_id, Deal.external_id.in_([r.external_id for r in records])
+            )
+        )
+        id_of = {row[0]: row[1] for row in new_ids}
+        changes = []
+        reaches = []
+        for record, entries, row in zip(records, planned, rows, strict=True):
+            deal_id = id_of[record.external_id]
+            previous: int | None = None
+            for position, at in entries:
+                stage_id = self.stage_ids[position]
+                changes.append((self.account_id, deal_id, previous, stage_id, position, at))
+                previous = stage_id
+            reaches.extend(reach_rows(DealFacts.of_row(deal_id, row), entries, self.last_position))
+        bulk_insert(connection, _STAGE_CHANGES, _CHANGE_COLUMNS, changes)
+        insert_reaches(self.session, reaches)
+        self.report.created += len(records)
+
+    def _update(self, deal: Deal, record: DealRecord) -> None:
+        entries = planned_entries(record, self.last_position)
+        fields = self._fields(record, entries)
+        if fields["first_contact_at"] is None:
+            del fields["first_contact_at"], fields["contact_minutes"]  # keep what calls or moves established
+        logged_positions = set(
+            self.session.scalars(select(StageChange.to_position).where(StageChange.deal_id == deal.id))
+        )
+        new_entries = [(p, t) for p, t in entries if p not in logged_positions]
+        if deal.stage_id != fields["stage_id"] and all(p != record.stage_position for p, _ in new_entries):
+            new_entries.append((record.stage_position, record.closed_at or self.now))
+        changed = {name: value for name, value in fields.items() if getattr(deal, name) != value}
+        if not changed and not new_entries:
+            self.report.unchanged += 1
+            return
+        previous = deal.stage_id
+        for position, at in sorted(new_entries, key=lambda e: e[1]):
+            stage_id = self.stage_ids[position]
+            self.session.add(
+                StageChange(
+                    account_id=self.account_id,
+                    deal_id=deal.id,
+                    from_stage_id=previous,
+                    to_stage_id=stage_id,
+                    to_position=position,
+                    at=at,
+                )
+            )
+            previous = stage_id
+        for name, value in changed.items():
+            setattr(deal, name, value)
+        positions = logged_positions | {p for p, _ in new_entries}
+        deal.furthest_position = furthest_of(positions, deal.status, self.last_position)
+        deal.history_known = deal.history_known or record.history_known
+        deal.updated_at = self.now
+        refresh_reaches(session=self.session, deal=deal)
+        self.report.updated += 1

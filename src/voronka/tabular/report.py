@@ -1,0 +1,42 @@
+"""What an import says when it is done, and how it reports progress on the way."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from voronka.i18n import Message
+
+
+class Progress(Protocol):
+    """Told how many rows to expect, then how many were just processed."""
+
+    def start(self, total: int) -> None: ...
+
+    def advance(self, rows: int) -> None: ...
+
+
+@dataclass(frozen=True)
+class Rejected:
+    line: int
+    reason: Message
+
+
+@dataclass
+class ImportReport:
+    file: str
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: list[Rejected] = field(default_factory=list)
+    dry_run: bool = False
+
+    def as_dict(self, lang: str = "en") -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "created": self.created,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "rejected": [{"line": r.line, "reason": r.reason.render(lang)} for r in self.rejected],
+            "dry_run": self.dry_run,
+        }

@@ -1,0 +1,38 @@
+"""What routes depend on: the request's database session and the app's settings.
+
+Every router imports these from here, never from ``app``, so the app can import its routers
+without a cycle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Path, Request
+from sqlalchemy.orm import Session
+
+from voronka.config import Settings
+
+
+def db_session(request: Request) -> Iterator[Session]:
+    """A session per request, committed when the route returns and rolled back when it fails."""
+    with request.app.state.sessions() as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+def settings_of(request: Request) -> Settings:
+    settings = request.app.state.settings
+    assert isinstance(settings, Settings)
+    return settings
+
+
+DB = Annotated[Session, Depends(db_session)]
+AppSettings = Annotated[Settings, Depends(settings_of)]
+Id = Annotated[int, Path(ge=1, le=2**63 - 1, description="An id")]
+"""Ids beyond the database's 64-bit integers are not ids: 422, not a crash."""

@@ -1,0 +1,54 @@
+"""One place turns errors into answers: problem JSON for the API and webhooks, a page for people."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import HTTPException
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+
+from voronka.crm.auth import Forbidden
+from voronka.errors import DealExists, NotFound, VoronkaError
+from voronka.web.render import render
+from voronka.web.security import LoginRequired, lang_of
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(VoronkaError, _library_error)  # type: ignore[arg-type]
+    app.add_exception_handler(LoginRequired, _to_login)
+    app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
+
+
+def _wants_json(request: Request) -> bool:
+    return request.url.path.startswith(("/api/", "/webhooks/")) or "json" in request.headers.get("accept", "")
+
+
+async def _library_error(request: Request, error: VoronkaError) -> Response:
+    """Every library error in the asker's language: 404 for what is not there, 403 for what the role
+    forbids, 409 for a duplicate, 422 for what cannot be done."""
+    lang = lang_of(request) if "session" in request.scope else "en"
+    status = (
+        404 if isinstance(error, NotFound)
+        else 403 if isinstance(error, Forbidden)
+        else 409 if isinstance(error, DealExists)
+        else 422
+    )  # fmt: skip
+    return problem(request, status, type(error).__name__, error.message(lang))
+
+
+async def _http_error(request: Request, error: HTTPException) -> Response:
+    headers = dict(error.headers) if error.headers else None
+    return problem(request, error.status_code, "HTTPException", str(error.detail), headers)
+
+
+def problem(request: Request, status: int, title: str, detail: str, headers: dict[str, str] | None = None) -> Response:
+    """Problem JSON (RFC 9457) for machines, the error page for people."""
+    if _wants_json(request):
+        body = {"title": title, "status": status, "detail": detail}
+        return JSONResponse(body, status_code=status, media_type="application/problem+json", headers=headers)
+    return render(request, "error.html", {"status": status, "detail": detail}, status=status)
+
+
+async def _to_login(request: Request, _error: Exception) -> Response:
+    if _wants_json(request):
+        return JSONResponse({"title": "Unauthorized", "status": 401, "detail": "log in first"}, status_code=401)
+    return RedirectResponse(f"/login?next={request.url.path}", status_code=303)

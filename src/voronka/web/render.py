@@ -1,0 +1,24 @@
+"""Pages rendered in the asker's language, with the CSRF token and the money formatter at hand."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+
+from voronka.money import format_minor
+from voronka.web.security import csrf_token, translator
+
+
+def render(request: Request, template: str, context: dict[str, Any], status: int = 200) -> HTMLResponse:
+    t = translator(request)
+    base = {"request": request, "t": t, "lang": t.lang, "csrf": csrf_token(request), "money": format_minor}
+    response: HTMLResponse = request.app.state.templates.TemplateResponse(
+        request, template, {**base, **context}, status_code=status
+    )
+    return response
+
+
+def back(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)

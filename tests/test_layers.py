@@ -1,0 +1,59 @@
+"""The layer rules are executable: lint-imports keeps them, and breaks on an upward import."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
+
+
+def _lint(src: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(LINT_IMPORTS), "--no-cache", str(ROOT / "pyproject.toml")],
+        cwd=cwd,
+        env={"PYTHONPATH": str(src), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def lint_available() -> None:
+    if not LINT_IMPORTS.exists():
+        pytest.skip("lint-imports is not installed next to this Python (pip install import-linter)")
+
+
+@pytest.mark.usefixtures("lint_available")
+def test_the_tree_keeps_every_contract() -> None:
+    result = _lint(ROOT / "src", ROOT)
+    assert result.returncode == 0, result.stdout
+    assert "0 broken" in result.stdout
+
+
+@pytest.mark.usefixtures("lint_available")
+@pytest.mark.parametrize(
+    ("module", "forbidden", "contract"),
+    [
+        ("analysis/funnel/report.py", "voronka.ingest.importers", "Faces over content"),
+        ("ingest/connectors/base.py", "voronka.analysis.funnel.report", "Faces over content"),
+        ("crm/deals.py", "voronka.web.app", "Faces over content"),
+        ("models.py", "voronka.crm.accounts", "The store and the shared kernel"),
+    ],
+)
+def test_an_upward_import_breaks_a_contract(tmp_path: Path, module: str, forbidden: str, contract: str) -> None:
+    src = tmp_path / "src"
+    shutil.copytree(ROOT / "src" / "voronka", src / "voronka", ignore=shutil.ignore_patterns("__pycache__"))
+    target = src / "voronka" / module
+    target.write_text(target.read_text(encoding="utf-8") + f"\nimport {forbidden}  # noqa\n", encoding="utf-8")
+    result = _lint(src, tmp_path)
+    assert result.returncode != 0
+    broken = [line for line in result.stdout.splitlines() if line.endswith("BROKEN")]
+    assert len(broken) == 1, result.stdout
+    assert broken[0].startswith(contract)
