@@ -86,9 +86,23 @@ def test_recommendations_fit_and_explain_themselves(need: Need, first: str) -> N
     suggestions = recommend(need)
     assert suggestions[0].crm.name == first
     assert all(s.reasons for s in suggestions)
-    assert [s.score for s in suggestions] == sorted((s.score for s in suggestions), reverse=True)
+    own = [s.score for s in suggestions if s.crm.group is need.industry]
+    assert own == sorted(own, reverse=True)
     texts = [r.render("ru") for r in suggestions[0].reasons]
     assert all(text and "{" not in text for text in texts)
+
+
+def test_an_industrys_own_crms_come_first_and_unmentioned_is_not_absent() -> None:
+    suggestions = recommend(Need(Industry.AUTO, None, frozenset({Feature.API})))
+    assert [s.crm.group for s in suggestions] == [Industry.AUTO] * len(suggestions)
+    assert len(suggestions) == 5
+    lacks = suggestions[0].reasons[-1].render("en")
+    assert "not mentioned" in lacks
+    universal = recommend(Need(Industry.AUTO, None, frozenset({Feature.API})), limit=40)
+    groups = [s.crm.group for s in universal]
+    assert groups.index(Industry.UNIVERSAL) > groups.index(Industry.AUTO)
+    others = [i for i, g in enumerate(groups) if g not in (Industry.AUTO, Industry.UNIVERSAL)]
+    assert not others or min(others) > max(i for i, g in enumerate(groups) if g is Industry.AUTO)
 
 
 def test_crm_commands() -> None:

@@ -74,3 +74,20 @@ def test_probability_b_beats_a_on_large_arms_matches_integration() -> None:
     normal = 0.5 * (1 + math.erf((rate_b - rate_a) / spread / math.sqrt(2)))
     assert probability_b_beats_a(a, b) == pytest.approx(normal, abs=1e-4)
     assert 0.9 < normal < 0.97
+
+
+@pytest.mark.parametrize(("a", "b"), [(Arm(50, 0), Arm(50, 0)), (Arm(50, 50), Arm(40, 40)), (Arm(3, 0), Arm(7, 0))])
+def test_arms_that_cannot_differ_have_p_of_one(a: Arm, b: Arm) -> None:
+    result = significance(a, b)
+    assert result.name == "boschloo"
+    assert result.p_value == 1.0
+    assert z_test(a, b) == 1.0
+
+
+def test_a_control_rate_of_zero_still_has_a_sample_size() -> None:
+    needed = sample_size_per_arm(0.0, 0.05)
+    z_alpha, z_power = stats.norm.ppf(0.975), stats.norm.ppf(0.8)
+    by_formula = (z_alpha * math.sqrt(2 * 0.025 * 0.975) + z_power * math.sqrt(0.05 * 0.95)) ** 2 / 0.05**2
+    assert needed == math.ceil(by_formula)
+    assert needed is not None
+    assert needed > 0

@@ -139,6 +139,21 @@ def test_bad_rows_are_rejected_with_line_and_reason_while_good_rows_land(session
     assert deal_count(session) == 2
 
 
+def test_times_before_creation_are_rejected_with_line_and_reason(session: Session, tmp_path: Path) -> None:
+    pipeline_for(session)
+    text = (
+        "id,created_at,stage,status,closed_at,loss_reason,entered:Qualified\n"
+        "ok,2024-02-01 10:00,Qualified,,,,2024-02-01 10:05\n"
+        "closed-early,2024-02-10,Lead,lost,2024-02-09,дорого,\n"
+        "entered-early,2024-02-10 12:00,Qualified,,,,2024-02-10 11:59\n"
+        "same-day,2024-02-10,Won,won,2024-02-10 18:00,,\n"
+    )
+    report = run_import(session, write(tmp_path, text))
+    assert report.created == 2
+    assert reasons(report) == [(3, "closed_at is before created_at"), (4, "entered:Qualified is before created_at")]
+    assert deal_count(session) == 2
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [

@@ -75,6 +75,8 @@ def boschloo_test(a: Arm, b: Arm) -> float:
     """Two-sided p-value of Boschloo's exact test (uniformly more powerful than Fisher's)."""
     from scipy import stats
 
+    if a.successes + b.successes in (0, a.trials + b.trials):
+        return 1.0  # nobody (or everybody) converted in either arm: the data cannot tell them apart
     return float(stats.boschloo_exact(_table(a, b), alternative="two-sided").pvalue)
 
 
@@ -152,7 +154,7 @@ def sample_size_per_arm(base: float, target: float, alpha: float = ALPHA, power:
     """Deals each arm needs to tell ``base`` from ``target`` (two-sided test of two proportions)."""
     from scipy import stats
 
-    if not 0 < base < 1 or not 0 < target < 1 or base == target:
+    if not 0 <= base <= 1 or not 0 <= target <= 1 or base == target:
         return None
     z_alpha = stats.norm.ppf(1 - alpha / 2)
     z_power = stats.norm.ppf(power)

@@ -148,7 +148,8 @@ def evaluate(*, session: Session, account: Account, hypothesis: Hypothesis, toda
     if a.rate is not None and b.rate is not None:
         effect = (b.rate - a.rate) * entries * after * baseline.average_check
     base = a.rate if a.rate is not None else steps.get(hypothesis.position)
-    needed = sample_size_per_arm(base, min(base + hypothesis.uplift_ppm / PPM, 0.999)) if base else None
+    # A control arm that has converted nobody yet still has a sample size: from 0 to the uplift.
+    needed = sample_size_per_arm(base, min(base + hypothesis.uplift_ppm / PPM, 0.999)) if base is not None else None
     return Evaluation(
         a=a,
         b=b,

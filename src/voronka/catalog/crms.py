@@ -123,8 +123,16 @@ _PROCESS_CRMS = frozenset({"bitrix24", "elma", "megaplan"})
 def recommend(need: Need, limit: int = 5) -> list[Suggestion]:
     """The CRMs that fit ``need`` best, each with the reasons why (and what it lacks)."""
     suggestions = [_score(entry, need) for entry in catalogue()]
-    ranked = sorted(enumerate(suggestions), key=lambda pair: (-pair[1].score, pair[0]))
-    return [s for _, s in ranked[:limit] if s.score > 0]
+    ranked = sorted(enumerate(suggestions), key=lambda pair: (_tier(pair[1].crm, need), -pair[1].score, pair[0]))
+    return [s for _, s in ranked if s.score > 0][:limit]
+
+
+def _tier(entry: CrmEntry, need: Need) -> int:
+    """The industry's own CRMs first, then the universal ones, then other industries' (whatever their
+    score: a beauty CRM with an API is no answer for a car service)."""
+    if need.industry is None or entry.group is need.industry:
+        return 0
+    return 1 if entry.group is Industry.UNIVERSAL else 2
 
 
 def _score(entry: CrmEntry, need: Need) -> Suggestion:
@@ -139,8 +147,7 @@ def _score(entry: CrmEntry, need: Need) -> Suggestion:
         if feature in entry.features:
             score += 2
             reasons.append(Message("crm.reason_has", {"feature": Message(f"crm.feature_{feature.value}")}))
-        else:
-            score -= 1
+        else:  # the lesson does not mention it: unknown, not absent, so it costs nothing
             reasons.append(Message("crm.reason_lacks", {"feature": Message(f"crm.feature_{feature.value}")}))
     if need.team_size is not None:
         if need.team_size >= LARGE_TEAM and entry.key in _PROCESS_CRMS:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -44,6 +45,7 @@ class Layout:
     entered: tuple[tuple[int, int, str], ...]  # (column index, stage position, header)
     custom: tuple[tuple[int, str], ...]
     stage_positions: dict[str, int]
+    stage_names: dict[int, str]
     last_position: int
     tz: ZoneInfo
     currency: str
@@ -91,6 +93,7 @@ class DealsImporter:
             entered=tuple(entered),
             custom=tuple(custom),
             stage_positions=positions,
+            stage_names={s.position: s.name for s in target.pipeline.stages},
             last_position=len(positions),
             tz=zone(target.account.timezone),
             currency=target.account.currency,
@@ -145,6 +148,7 @@ def _record(line: int, cells: list[str], layout: Layout) -> DealRecord:
     currency = (get("currency") or layout.currency).upper()
     closed_at = parse_optional_datetime(get("closed_at"), "closed_at", layout.tz)
     entries = _entries(cells, layout, status)
+    _check_order(created_at, closed_at if status is not DealStatus.OPEN else None, entries, layout)
     if status is DealStatus.WON:
         position = layout.last_position
     return DealRecord(
@@ -167,6 +171,18 @@ def _record(line: int, cells: list[str], layout: Layout) -> DealRecord:
         entries=entries,
         custom=_custom(cells, layout),
     )
+
+
+def _check_order(
+    created_at: dt.datetime, closed_at: dt.datetime | None, entries: tuple[tuple[int, Any], ...], layout: Layout
+) -> None:
+    """A deal is not closed, nor enters a stage, before it was created: such a row would count a sale
+    in a month before its lead, so it is rejected with the reason rather than stored."""
+    if closed_at is not None and closed_at < created_at:
+        raise RowError(Message("import.closed_before_created"))
+    for position, when in entries:
+        if when < created_at:
+            raise RowError(Message("import.entered_before_created", {"stage": layout.stage_names[position]}))
 
 
 def _status(given: DealStatus | None, position: int, layout: Layout, stage_name: str) -> DealStatus:
