@@ -18,7 +18,7 @@ from voronka.cli import app
 from voronka.demo import DemoOptions, build_demo
 from voronka.models import CauseFamily
 
-# Transcribed from the lesson (shared/seed): name, site, group, in the lesson's order.
+# Transcribed from the lesson: name, site, group, in the lesson's order.
 LESSON = [
     ("Bitrix24", "bitrix24.ru", "universal"),
     ("amoCRM", "amocrm.ru", "universal"),

@@ -1,7 +1,7 @@
 # ruff: noqa: E501 - an export row reads best on one line
 """amoCRM and Bitrix24 export files, and ``--map`` for any other table.
 
-The export files here reproduce the documented columns (reference/crm-apis.md §1.10, §2.8): the
+The export files here reproduce the documented columns (the columns of real amoCRM and Bitrix24 exports; neither vendor publishes a list): the
 trailing-space «Бюджет » header, repeated column names, «не закрыта», DD.MM.YYYY HH:MM:SS dates,
 cp1251 with semicolons, XLSX, and Bitrix24's HTML table saved as .xls.
 """

@@ -1,4 +1,4 @@
-"""The identities of FUNNEL.md hold for any history (hypothesis).
+"""The identities of docs/funnel.md hold for any history (hypothesis).
 
 Pure: random outcome rows straight into the compute layer. Through the database: random journeys
 written with the CRM services into real SQLite, counted by SQL, checked against the same identities.

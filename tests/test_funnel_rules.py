@@ -1,4 +1,4 @@
-"""Every counting rule of FUNNEL.md pinned by a small hand-made case, on SQLite and PostgreSQL."""
+"""Every counting rule of docs/funnel.md pinned by a small hand-made case, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 

@@ -67,7 +67,7 @@ class Role(enum.StrEnum):
 
 
 class CauseFamily(enum.StrEnum):
-    """What a loss reason says about the cause (DIAGNOSTICS.md)."""
+    """What a loss reason says about the cause (docs/diagnose.md)."""
 
     NON_TARGET = "non_target"
     PRICE = "price"
@@ -313,7 +313,7 @@ class Plan(Base):
 class DailyCount(Base):
     """No-CRM mode: how many leads entered a stage on a day (optionally per source and manager).
 
-    These are period-view numbers (FUNNEL.md, "Aggregated input"): reports built on them say so.
+    These are period-view numbers (docs/funnel.md, "Daily counts"): reports built on them say so.
     """
 
     __tablename__ = "daily_counts"

@@ -1,4 +1,4 @@
-"""A fake amoCRM API v4 on a local HTTP server, as documented (reference/crm-apis.md §1):
+"""A fake amoCRM API v4 on a local HTTP server, as documented (its developer documentation and the official PHP SDK amocrm/amocrm-api-php):
 
 HAL lists with ``_links.next``, a 204 with no body for an empty page, ``limit`` ≤ 250 (events ≤ 100,
 more is a 400), leads filtered by ``filter[updated_at][from]`` and ordered by ``updated_at``, events

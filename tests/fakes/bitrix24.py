@@ -1,5 +1,5 @@
 # ruff: noqa: E501 - the fake answers are easier to compare with the docs on one line
-"""A fake Bitrix24 REST portal behind an incoming webhook (reference/crm-apis.md §2): POST
+"""A fake Bitrix24 REST portal behind an incoming webhook (the official REST reference, bitrix24/b24restdocs): POST
 ``/rest/1/CODE/METHOD.json``, fixed pages of 50 with ``next`` and ``total`` (``start=-1``: no total),
 string values from ``crm.deal.list``, ``result.items`` with integers from ``crm.stagehistory.list``,
 503 ``QUERY_LIMIT_EXCEEDED`` when over the limit, 401 ``NO_AUTH_FOUND`` for a wrong code."""

@@ -1,4 +1,4 @@
-"""A fake YCLIENTS API (reference/crm-apis.md §4): ``Authorization: Bearer PARTNER, User USER``,
+"""A fake YCLIENTS API (its REST API documentation): ``Authorization: Bearer PARTNER, User USER``,
 records of a company ``page``/``count`` until a short page, ``changed_after``, 429 over the limit."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """What fixing each step is worth: the funnel's revenue as leads × Π step conversions × check.
 
-A gain of Δ points at step i adds revenue × Δ / cᵢ (DIAGNOSTICS.md, "Money at stake and leverage"),
+A gain of Δ points at step i adds revenue × Δ / cᵢ (docs/diagnose.md, "What it is worth"),
 so the weakest step pays most per point. Pure functions over a baseline; ``load_baseline`` reads it
 from the funnel's period view.
 """

@@ -1,4 +1,4 @@
-"""``voronka funnel``: the funnel of FUNNEL.md as a table, JSON or CSV."""
+"""``voronka funnel``: the funnel of docs/funnel.md as a table, JSON or CSV."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The diagnosis: where the funnel leaks, why, and what fixing it is worth (DIAGNOSTICS.md)."""
+"""The diagnosis: where the funnel leaks, why, and what fixing it is worth (docs/diagnose.md)."""
 
 from __future__ import annotations
 

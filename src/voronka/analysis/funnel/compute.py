@@ -1,4 +1,4 @@
-"""The Python side of the funnel: pure functions from counted rows to figures (FUNNEL.md).
+"""The Python side of the funnel: pure functions from counted rows to figures (docs/funnel.md).
 
 Nothing here touches a database; tests feed rows by hand.
 """

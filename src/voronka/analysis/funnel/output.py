@@ -1,4 +1,4 @@
-"""The funnel report as the JSON of CONTRACT.md, CSV rows, and a sentence stating view and rule."""
+"""The funnel report as the JSON of docs/json.md, CSV rows, and a sentence stating view and rule."""
 
 from __future__ import annotations
 

@@ -12,14 +12,14 @@ DEFAULT_IMMATURE_SHARE = 0.2
 
 
 class View(enum.StrEnum):
-    """Which deals are counted (FUNNEL.md, "Views")."""
+    """Which deals are counted (docs/funnel.md, "Views")."""
 
     COHORT = "cohort"
     PERIOD = "period"
 
 
 class Rule(enum.StrEnum):
-    """How a deal reaches a stage (FUNNEL.md, "Counting rules")."""
+    """How a deal reaches a stage (docs/funnel.md, "Counting rules")."""
 
     CUMULATIVE = "cumulative"
     PASSAGE = "passage"

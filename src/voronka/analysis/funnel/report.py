@@ -47,7 +47,7 @@ class FunnelGroup:
 
 @dataclass(frozen=True)
 class FunnelReport:
-    """A funnel as FUNNEL.md defines it, with what it was computed from."""
+    """A funnel as docs/funnel.md defines it, with what it was computed from."""
 
     pipeline: str
     stage_names: tuple[str, ...]

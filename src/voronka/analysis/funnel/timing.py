@@ -14,7 +14,7 @@ from voronka.analysis.funnel.counts import Scope
 from voronka.analysis.funnel.sqlfuncs import seconds_between
 from voronka.models import Deal, StageReach
 
-# Upper bounds (seconds, inclusive) of the speed-to-lead buckets of FUNNEL.md.
+# Upper bounds (seconds, inclusive) of the speed-to-lead buckets of docs/funnel.md.
 SPEED_BUCKETS: tuple[tuple[str, float], ...] = (
     ("le_5m", 5 * 60),
     ("m5_30", 30 * 60),

@@ -1,6 +1,6 @@
 """The SQL side of the statistics template: base values per period and cut.
 
-Period columns are flows (FUNNEL.md, period view): leads that arrived, stage reaches (cumulative
+Period columns are flows (docs/funnel.md, period view): leads that arrived, stage reaches (cumulative
 rule), sales and revenue closed, non-target losses — each in the period it happened. Speed to lead
 and the share reached belong to the leads of the period.
 

@@ -1,4 +1,4 @@
-"""The rows of the statistics template (STATS-TEMPLATE.md), from ad spend to ROMI.
+"""The rows of the statistics template (docs/stats.md), from ad spend to ROMI.
 
 A row is either counted (a base metric the database gives per period) or derived by a formula over
 other rows. The same formula computes the value here and becomes a live formula in the workbook.

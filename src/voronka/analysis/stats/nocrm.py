@@ -1,7 +1,7 @@
 """No-CRM mode: a business without a CRM keeps daily counts per stage (optionally per source and
 manager) in the workbook's input sheet or a CSV; voronka reads them back and reports on them.
 
-These are period-view numbers (FUNNEL.md, "Aggregated input"): cohort-only figures and anything
+These are period-view numbers (docs/funnel.md, "Daily counts"): cohort-only figures and anything
 that needs individual deals (calls, speed to lead, loss reasons) are not offered.
 """
 

@@ -1,4 +1,4 @@
-"""amoCRM (Kommo) API v4 (reference/crm-apis.md §1).
+"""amoCRM (Kommo) API v4 (its developer documentation and the official PHP SDK amocrm/amocrm-api-php).
 
 Leads are read 250 a page in order of their last change; each page's stage history comes from
 ``/api/v4/events`` (``lead_status_changed``, ten leads a request, 100 events a page). An empty page

@@ -1,4 +1,4 @@
-"""Bitrix24 REST through an incoming webhook (reference/crm-apis.md §2).
+"""Bitrix24 REST through an incoming webhook (the official REST reference, bitrix24/b24restdocs).
 
 Funnels are deal categories (``crm.category.list``), their stages ``crm.status.list`` with the
 semantics S (won) and F (lost). Deals are read in id order with ``>ID`` and ``start=-1`` (the bulk

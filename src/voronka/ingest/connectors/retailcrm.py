@@ -1,4 +1,4 @@
-"""RetailCRM API v5: orders as deals (reference/crm-apis.md §3).
+"""RetailCRM API v5: orders as deals (the API v5 reference and the official client retailcrm/api-client-php).
 
 Stages are the status groups (new → approval → assembling → delivery → complete; cancel is lost),
 each order status belonging to one. The change log ``/api/v5/orders/history`` is read from

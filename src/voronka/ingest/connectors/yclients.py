@@ -1,4 +1,4 @@
-"""YCLIENTS (reference/crm-apis.md §4): a booking is a deal.
+"""YCLIENTS (its REST API documentation): a booking is a deal.
 
 There is no stage history; a record's ``attendance`` is its stage: 0 booked (waiting), 2 confirmed,
 1 came (the visit happened: won), −1 did not come (lost). Records come ``count`` a page until a

@@ -1,4 +1,4 @@
-"""The canonical deals format (CONTRACT.md, format 1): one row per deal."""
+"""The canonical deals format (docs/import.md): one row per deal."""
 
 from __future__ import annotations
 

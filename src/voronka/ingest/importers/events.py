@@ -1,4 +1,4 @@
-"""Stage history (CONTRACT.md, format 2): ``deal_id, stage, entered_at``, one row per stage entry."""
+"""Stage history (docs/import.md): ``deal_id, stage, entered_at``, one row per stage entry."""
 
 from __future__ import annotations
 
