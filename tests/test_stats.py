@@ -118,8 +118,64 @@ def test_days_and_months(session: Session) -> None:
     assert facts(days, "spend") == [700_00, 100_00]
     months = report(session, grain=Grain.MONTH, date_from=dt.date(2024, 3, 1), date_to=dt.date(2024, 4, 1))
     assert facts(months, "leads") == [3]
-    assert facts(months, "spend") == [3700_00]
+    # Today is the 27th: the month's budget counts through today (600 + 3100 × 27/31), and the
+    # forecast is the whole budget, not a run rate of it.
+    assert facts(months, "spend") == [3300_00]
+    assert months.total.row("spend").forecast == 3700_00
     assert months.total.row("leads").cells[0].plan == 310
+
+
+def test_the_running_month_counts_spend_through_today(session: Session) -> None:
+    """On the 1st, a 280,000 ₽ month has spent one day's share; its forecast is the budget."""
+    pipeline = pipeline_for(session, STAGES)
+    account = account_for(session)
+    for hour in (10, 12):
+        add_journey(session, pipeline, Journey(f"2026-09-01 {hour}:00", source="Сайт"))
+    set_spend(
+        session=session, account=account, source="Сайт", start=dt.date(2026, 9, 1), kind="month", amount=280_000_00
+    )
+    session.commit()
+    today = dt.date(2026, 9, 1)
+    for grain in (Grain.MONTH, Grain.WEEK, Grain.DAY):
+        query = StatsQuery(grain=grain, date_from=dt.date(2026, 9, 1), date_to=dt.date(2026, 9, 2))
+        result = run_stats(session=session, account=account, query=query, today=today)
+        spend = result.total.row("spend")
+        assert spend.cells[0].fact == 9333_34, grain  # 280,000 ₽ / 30 days, the remainder kopeck on day one
+        assert result.total.row("cpl").cells[0].fact == 4666_67, grain
+    month = run_stats(session=session, account=account, query=StatsQuery(grain=Grain.MONTH), today=today)
+    assert month.total.row("spend").forecast == 280_000_00
+    week = run_stats(session=session, account=account, query=StatsQuery(grain=Grain.WEEK), today=today)
+    # The ISO week of 1 September 2026 runs Monday 31 August to Sunday 6 September: six of its days
+    # are in September's budget.
+    assert week.total.row("spend").forecast == 6 * 9333_34  # six days of the budget, as spread
+
+
+def test_daily_spend_without_a_budget_is_forecast_by_run_rate(session: Session) -> None:
+    pipeline = pipeline_for(session, STAGES)
+    account = account_for(session)
+    add_journey(session, pipeline, Journey("2026-09-01 09:00", source="Сайт"))
+    for day in (1, 2):
+        set_spend(
+            session=session, account=account, source="Сайт", start=dt.date(2026, 9, day), kind="day", amount=1000_00
+        )
+    session.commit()
+    result = run_stats(session=session, account=account, query=StatsQuery(grain=Grain.MONTH), today=dt.date(2026, 9, 2))
+    spend = result.total.row("spend")
+    assert spend.cells[-1].fact == 2000_00
+    assert spend.forecast == pytest.approx(2000_00 * 22 / 2)  # 22 working days in September 2026, 2 gone
+
+
+def test_a_ratio_plan_of_a_week_across_two_months_weighs_both(session: Session) -> None:
+    pipeline = pipeline_for(session, STAGES)
+    account = account_for(session)
+    metrics = metrics_for(STAGES)
+    for month, value in ((dt.date(2026, 8, 1), "20%"), (dt.date(2026, 9, 1), "41%")):
+        set_plan(session=session, account=account, pipeline=pipeline, metrics=metrics, month=month, metric="conv_2",
+                 value=value)  # fmt: skip
+    session.commit()
+    query = StatsQuery(grain=Grain.WEEK, date_from=dt.date(2026, 8, 31), date_to=dt.date(2026, 9, 7))
+    result = run_stats(session=session, account=account, query=query, today=dt.date(2026, 10, 1))
+    assert result.total.row("conv_2").cells[0].plan == pytest.approx((0.20 * 1 + 0.41 * 6) / 7)
 
 
 def test_stats_commands(db_url: str, tmp_path: Path) -> None:

@@ -22,7 +22,7 @@ from sqlalchemy import ColumnElement, case, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from voronka.analysis.funnel.counts import Expression
-from voronka.analysis.stats.metrics import stage_key
+from voronka.analysis.stats.metrics import SPEND_AHEAD, stage_key
 from voronka.analysis.stats.periods import Grain, Period
 from voronka.db import parallel_reads
 from voronka.models import (
@@ -67,6 +67,8 @@ class Grid:
     pipeline: Pipeline
     grain: Grain
     periods: tuple[Period, ...]
+    today: dt.date | None = None
+    """The report's local today: spend dated after it is budget, not fact."""
 
     def bounds(self) -> list[tuple[Period, dt.datetime, dt.datetime]]:
         """Each period with its UTC start and end: periods are local, storage is UTC."""
@@ -266,7 +268,11 @@ def _answered(grid: Grid, cut: Cut | None) -> Iterable[tuple[Key, str, int]]:
 
 
 def spend_values(grid: Grid, cut: Cut | None) -> Iterable[tuple[Key, str, int]]:
-    """Spend in the account's currency, monthly amounts spread evenly over the month's days."""
+    """Spend in the account's currency, monthly amounts spread evenly over the month's days.
+
+    Like leads and sales, spend is fact only through today: a month's budget entered on the 1st
+    counts one day's share that day; the days still ahead go to ``SPEND_AHEAD``, which the
+    period's spend forecast adds back (docs/stats.md)."""
     if cut is not None and cut.spend is None:
         return
     first, last = grid.periods[0].start, grid.periods[-1].end
@@ -282,7 +288,8 @@ def spend_values(grid: Grid, cut: Cut | None) -> Iterable[tuple[Key, str, int]]:
         for day, share in spread(start, kind, int(amount)):
             period = next((p for p in grid.periods if p.contains(day)), None)
             if period is not None and share:
-                yield (source_id if cut is not None else None, period.label), "spend", share
+                ahead = grid.today is not None and day > grid.today
+                yield (source_id if cut is not None else None, period.label), SPEND_AHEAD if ahead else "spend", share
 
 
 def spread(start: dt.date, kind: str, amount: int) -> list[tuple[dt.date, int]]:

@@ -115,3 +115,7 @@ def metric_by_key(metrics: Sequence[Metric], key: str) -> Metric:
         if metric.key == key:
             return metric
     raise InvalidValue(field="--metric", value=key, hint="one of " + ", ".join(m.key for m in metrics))
+
+
+SPEND_AHEAD = "spend_ahead"
+"""Spend entered for the days of a period after today: not fact yet, but the rest of its budget."""

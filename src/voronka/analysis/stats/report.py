@@ -86,7 +86,7 @@ def run_stats(*, session: Session, account: Account, query: StatsQuery, today: d
             "choose a shorter range or a coarser --grain",
         )
     periods = tuple(periods_between(query.grain, start, end))
-    grid = counts.Grid(session, account, pipeline, query.grain, periods)
+    grid = counts.Grid(session, account, pipeline, query.grain, periods, today)
     mode = _mode(session, pipeline.id)
     metrics = metrics_for(tuple(s.name for s in pipeline.stages))
     available = (

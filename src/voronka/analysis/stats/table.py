@@ -10,7 +10,7 @@ import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from voronka.analysis.stats.metrics import Metric, Number, derive
+from voronka.analysis.stats.metrics import SPEND_AHEAD, Metric, Number, derive
 from voronka.analysis.stats.periods import Period, working_days
 
 TREND_PERIODS = 4
@@ -59,21 +59,26 @@ def ratio(numerator: Number | None, denominator: Number | None) -> float | None:
 
 
 def plan_for_period(metric: Metric, period: Period, monthly: Mapping[dt.date, Number]) -> Number | None:
-    """A monthly plan brought to a period: sums are shared out by calendar days, ratios carried over."""
-    if metric.additive:
-        total = 0.0
-        found = False
-        day = period.start
-        while day < period.end:
-            month = day.replace(day=1)
-            following = dt.date(month.year + month.month // 12, month.month % 12 + 1, 1)
-            overlap_end = min(following, period.end)
-            if month in monthly:
-                found = True
-                total += monthly[month] * (overlap_end - day).days / (following - month).days
-            day = overlap_end
-        return total if found else None
-    return monthly.get(period.start.replace(day=1))
+    """A monthly plan brought to a period: sums are shared out by calendar days; ratios are the
+    plans of the months the period touches, weighted by its days in each."""
+    total, weight, found = 0.0, 0, False
+    day = period.start
+    while day < period.end:
+        month = day.replace(day=1)
+        following = dt.date(month.year + month.month // 12, month.month % 12 + 1, 1)
+        overlap_end = min(following, period.end)
+        if month in monthly:
+            found = True
+            days = (overlap_end - day).days
+            if metric.additive:
+                total += monthly[month] * days / (following - month).days
+            else:  # a ratio: the months' plans weighted by the days the period has in each
+                total += monthly[month] * days
+                weight += days
+        day = overlap_end
+    if not found:
+        return None
+    return total if metric.additive else total / weight
 
 
 def run_rate(fact: Number | None, period: Period, today: dt.date) -> float | None:
@@ -82,6 +87,16 @@ def run_rate(fact: Number | None, period: Period, today: dt.date) -> float | Non
         return None
     elapsed = working_days(period.start, today + dt.timedelta(days=1))
     return fact * working_days(period.start, period.end) / elapsed if elapsed else None
+
+
+def spend_forecast(fact: Number | None, counted: Mapping[str, Number | None], run: float | None) -> float | None:
+    """The running period's spend: its budget (spent so far + entered for the days ahead) where one is
+    entered; otherwise the run rate of what has been spent. Never an extrapolation of a budget
+    already counted in full."""
+    ahead = counted.get(SPEND_AHEAD)
+    if ahead:
+        return float((fact or 0) + ahead)
+    return run
 
 
 def trend_of(values: Sequence[Number | None]) -> Trend | None:
@@ -131,6 +146,8 @@ def build_table(
         forecast = (
             run_rate(facts[current], periods[current], today) if current is not None and metric.additive else None
         )
+        if metric.key == "spend" and current is not None:
+            forecast = spend_forecast(facts[current], base.get(periods[current].label, {}), forecast)
         forecast_plan = cells[current].plan if current is not None else None
         finished = facts[:current] if current is not None else facts
         rows.append(Row(metric, tuple(cells), forecast, ratio(forecast, forecast_plan), trend_of(finished)))
