@@ -1,4 +1,4 @@
-"""The command line: the interface of docs/cli.md and docs/json.md, exit codes, and one-line errors in both languages."""
+"""The command line: docs/cli.md and docs/json.md, exit codes, and one-line errors in both languages."""
 
 from __future__ import annotations
 

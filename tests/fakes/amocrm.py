@@ -1,10 +1,10 @@
-"""A fake amoCRM API v4 on a local HTTP server, as documented (its developer documentation and the official PHP SDK amocrm/amocrm-api-php):
+"""A fake amoCRM API v4 on a local HTTP server, as documented (its developer documentation and the official PHP SDK
+amocrm/amocrm-api-php):
 
-HAL lists with ``_links.next``, a 204 with no body for an empty page, ``limit`` ≤ 250 (events ≤ 100,
-more is a 400), leads filtered by ``filter[updated_at][from]`` and ordered by ``updated_at``, events
-filtered by type, entity and up to ten entity ids, statuses 142/143 in every pipeline, Bearer tokens
-(401 problem+json when expired), 429 with a non-JSON body when rate-limited.
-"""
+HAL lists with ``_links.next``, a 204 with no body for an empty page, ``limit`` ≤ 250 (events ≤ 100, more is a 400),
+leads filtered by ``filter[updated_at][from]`` and ordered by ``updated_at``, events filtered by type, entity and up
+to ten entity ids, statuses 142/143 in every pipeline, Bearer tokens (401 problem+json when expired), 429 with a
+non-JSON body when rate-limited."""
 
 from __future__ import annotations
 

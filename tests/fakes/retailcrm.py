@@ -1,6 +1,6 @@
-"""A fake RetailCRM API v5 (the API v5 reference and the official client retailcrm/api-client-php): ``X-API-KEY``, ``success`` flags and
-``pagination{}``, status groups and statuses, ``orders/history`` with ``filter[sinceId]``, orders by
-``filter[ids][]``, 503 when over the limit, 403 ``Access denied.`` for a wrong key."""
+"""A fake RetailCRM API v5 (the API v5 reference and the official client retailcrm/api-client-php): ``X-API-KEY``,
+``success`` flags and ``pagination{}``, status groups and statuses, ``orders/history`` with ``filter[sinceId]``,
+orders by ``filter[ids][]``, 503 when over the limit, 403 ``Access denied.`` for a wrong key."""
 
 from __future__ import annotations
 
