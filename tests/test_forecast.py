@@ -5,17 +5,24 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
-from tests.builders import account_for
+from tests.builders import Journey, account_for, journeys_for
 from tests.conftest import DemoFiller
-from voronka.analysis.forecast import DealPath, fit, month_forecast, run_forecast
+from tests.web_helpers import log_in, make_client, make_user
+from voronka.analysis.forecast import DealPath, fit, fit_leads, month_forecast, new_leads_forecast, run_forecast
+from voronka.analysis.forecast_report import forecast_report
 from voronka.cli import app
 from voronka.crm.accounts import find_pipeline
+from voronka.db import make_engine, session_factory
 from voronka.demo import DemoOptions
+from voronka.models import Deal, Role
+from voronka.money import format_minor
 
 TODAY = dt.date(2026, 11, 27)
 T0 = dt.datetime(2024, 1, 1)
@@ -72,3 +79,57 @@ def test_forecast_command(db_url: str, fill_demo: DemoFiller) -> None:
     data = json.loads(result.stdout)
     assert {"this_month", "next_month", "run_rate", "calibration", "calibrated_share"} <= set(data)
     assert float(data["this_month"]["expected"]) >= float(data["this_month"]["won_so_far"])
+
+
+def test_leads_not_created_yet_bring_the_wins_their_history_predicts() -> None:
+    """A lead a day for a year, each won ten days after it arrived: a 30-day month starting now gets
+    the wins of the leads of its first twenty days."""
+    as_of = T0 + dt.timedelta(days=365)
+    history = [
+        DealPath(T0 + dt.timedelta(days=n, hours=12), {}, "won", T0 + dt.timedelta(days=n + 10, hours=12), 1000_00)
+        for n in range(365)
+    ]
+    leads = fit_leads(history, as_of)
+    assert leads.per_second * 86400 == pytest.approx(1.0, rel=0.02)
+    end = as_of + dt.timedelta(days=30)
+    part = new_leads_forecast(leads, as_of, as_of, end, dt.date(2025, 1, 1), 1000_00)
+    assert part.expected == pytest.approx(20 * 1000_00, rel=0.02)
+    assert part.low < part.expected < part.high
+    later = new_leads_forecast(leads, as_of, end, end + dt.timedelta(days=30), dt.date(2025, 2, 1), 1000_00)
+    assert later.expected == pytest.approx(30 * 1000_00, rel=0.02)  # ten days of this month's leads, twenty of its own
+
+
+def test_a_lost_deal_without_a_close_date_is_lost_not_open(session: Session) -> None:
+    pipeline = journeys_for(session, [Journey("2026-01-05 10:00", lost=("2026-01-09 10:00", "дорого"))] * 3)
+    session.execute(update(Deal).values(closed_at=None))
+    session.commit()
+    result = run_forecast(session=session, account=account_for(session), pipeline=pipeline, today=dt.date(2026, 3, 2))
+    assert result.open_deals == 0
+
+
+def test_without_money_the_calibration_does_not_pass_and_says_why(session: Session) -> None:
+    journeys = [Journey(f"2026-0{m}-0{d} 10:00", won=f"2026-0{m}-0{d + 2} 10:00") for m in (3, 4, 5) for d in (1, 3, 5)]
+    pipeline = journeys_for(session, journeys)  # won, but with no amounts
+    account = account_for(session)
+    report = forecast_report(session=session, account=account, pipeline=pipeline, today=dt.date(2026, 6, 10))
+    assert report.forecast.calibration
+    assert report.forecast.calibrated_share is None
+    assert [n.key for n in report.notes] == ["report.no_money"]
+
+
+def test_the_web_page_shows_the_commands_figures(db_url: str, fill_demo: DemoFiller, tmp_path: Path) -> None:
+    fill_demo(db_url, DemoOptions(today=TODAY, leads=800))
+    engine = make_engine(db_url)
+    with session_factory(engine)() as session:
+        account = account_for(session)
+        report = forecast_report(
+            session=session, account=account, pipeline=find_pipeline(session=session, account=account)
+        )
+        email = make_user(session, "Owner", Role.OWNER)
+    client = make_client(engine, tmp_path)
+    log_in(client, email)
+    page = client.get("/reports/forecast").text
+    for line in report.lines():
+        assert format_minor(line.expected, report.currency) in page, line
+    assert report.forecast.new_next_month.expected > 0
+    engine.dispose()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 
 from voronka.errors import InvalidValue
@@ -11,6 +12,23 @@ from voronka.errors import InvalidValue
 _ZERO_DECIMAL = frozenset({"JPY", "KRW", "VND", "CLP", "ISK", "UGX", "PYG", "XAF", "XOF"})
 _SPACES = re.compile(r"[\s\u00a0\u202f'’]")
 _CURRENCY_MARKS = re.compile(r"(?i)(₽|руб\.?|р\.|rub|\$|usd|€|eur|₸|kzt)")
+
+
+def check_currency(code: str) -> str:
+    """An ISO 4217 code, upper-cased; anything else is an ``InvalidValue``."""
+    from babel.numbers import list_currencies
+
+    normalised = code.strip().upper()
+    if normalised not in list_currencies():
+        raise InvalidValue(field="currency", value=code, hint="an ISO 4217 code such as RUB, USD or EUR")
+    return normalised
+
+
+def report_currency(amounts: Mapping[str, int], account_currency: str) -> str:
+    """The currency a report's money is stated in: the one currency all its amounts are in, else the
+    account's (the others are then listed apart, never added in)."""
+    present = {currency for currency, amount in amounts.items() if amount}
+    return present.pop() if len(present) == 1 else account_currency
 
 
 def exponent(currency: str) -> int:

@@ -1,9 +1,18 @@
-"""Revenue expected from open deals this month and next, with an interval, and how well it held.
+"""Revenue expected this month and next, with an interval, and how well the method held.
 
-Win probabilities per stage come from the account's own decided history as an absorbing chain
-(each stage either moves on or ends as lost), adjusted for how long a deal has already sat in its
-stage; the month a win lands in comes from how long wins took from that stage. The sum of the
-deals' chances × amounts is the forecast; its 80 % interval comes from their Bernoulli variance.
+Two parts, each with its own 80 % interval:
+
+- **Open deals.** Win probabilities per stage come from the account's own decided history as an
+  absorbing chain (each stage either moves on or ends as lost), adjusted for how long a deal has
+  already sat in its stage; the month a win lands in comes from how long wins took from that stage.
+  The sum of the deals' chances × amounts is the forecast; its interval comes from their Bernoulli
+  variance.
+- **Leads not created yet.** The lead rate of the last 90 days × the share of leads won within a
+  given time of their creation (from the year before) × the average check, summed day by day over
+  the month; its interval treats the wins as Poisson.
+
+The calibration makes the same two-part forecast at the start of each past month and compares it
+with what that month brought: wins of the deals open at its start and of the leads created in it.
 """
 
 from __future__ import annotations
@@ -23,6 +32,7 @@ from voronka.timeutil import local_midnight_utc, to_local, utcnow, zone
 
 Z80 = 1.2816
 HISTORY_DAYS = 365
+LEAD_RATE_DAYS = 90
 PSEUDO = 10.0
 """Weight of the stage's overall chance when estimating the chance of deals of a given age."""
 
@@ -130,22 +140,51 @@ class MonthForecast:
     high: float
     """The 80 % interval (minor units)."""
 
+    @property
+    def spread(self) -> float:
+        return self.high - self.expected
+
+    def plus(self, other: MonthForecast, base: float = 0.0) -> MonthForecast:
+        """Two independent parts (and ``base``, already certain) as one forecast."""
+        mean = base + self.expected + other.expected
+        spread = math.hypot(self.spread, other.spread)
+        return MonthForecast(self.month, mean, max(mean - spread, base), mean + spread)
+
 
 @dataclass(frozen=True)
 class Forecast:
     this_month: MonthForecast
+    """Still to be won this month from the deals open now."""
     next_month: MonthForecast
+    """To be won next month from the deals open now."""
     won_so_far: float
-    """Revenue already won this month: this month's total is this plus ``this_month``."""
+    """Revenue already won this month."""
     run_rate: float | None
     """Revenue won so far this month × days in the month / days elapsed."""
     open_deals: int
     calibration: tuple[tuple[dt.date, MonthForecast, float], ...]
-    """(month, the forecast made at its start, the revenue those deals actually brought in it)."""
+    """(month, the two-part forecast made at its start, the revenue the month actually brought from
+    the deals open at its start and the leads created in it)."""
+    new_this_month: MonthForecast = MonthForecast(dt.date.min, 0.0, 0.0, 0.0)
+    """To be won this month from leads not created yet."""
+    new_next_month: MonthForecast = MonthForecast(dt.date.min, 0.0, 0.0, 0.0)
+    """To be won next month from leads not created yet (this month's remaining days and next's)."""
+    leads_per_day: float = 0.0
+    money_known: bool = True
+    """Whether any won deal has an amount in the account's currency: without one there is no money
+    to forecast, and the calibration does not pass on zeros."""
+
+    @property
+    def this_month_total(self) -> MonthForecast:
+        return self.this_month.plus(self.new_this_month, base=self.won_so_far)
+
+    @property
+    def next_month_total(self) -> MonthForecast:
+        return self.next_month.plus(self.new_next_month)
 
     @property
     def calibrated_share(self) -> float | None:
-        if not self.calibration:
+        if not self.calibration or not self.money_known:
             return None
         inside = sum(1 for _, f, actual in self.calibration if f.low <= actual <= f.high)
         return inside / len(self.calibration)
@@ -180,6 +219,62 @@ def month_forecast(
     return MonthForecast(month, mean, max(mean - spread, 0.0), mean + spread)
 
 
+@dataclass(frozen=True)
+class LeadModel:
+    """How many leads arrive, and how soon after creation leads are won."""
+
+    per_second: float
+    created: list[dt.datetime]
+    """Creation times of the deals of the history window, sorted."""
+    won_after: list[tuple[dt.datetime, float]]
+    """(created, seconds from creation to the win) of the won ones."""
+    window_start: dt.datetime
+
+    def won_within(self, seconds: float, as_of: dt.datetime) -> float:
+        """Share of leads won within ``seconds`` of creation, among those old enough to tell."""
+        if seconds <= 0:
+            return 0.0
+        cutoff = as_of - dt.timedelta(seconds=seconds)
+        old_enough = bisect.bisect_left(self.created, cutoff)
+        if not old_enough:
+            return 0.0
+        wins = sum(1 for created, after in self.won_after if created < cutoff and after <= seconds)
+        return wins / old_enough
+
+
+def fit_leads(paths: Sequence[DealPath], as_of: dt.datetime) -> LeadModel:
+    start = as_of - dt.timedelta(days=HISTORY_DAYS)
+    recent = as_of - dt.timedelta(days=LEAD_RATE_DAYS)
+    window = sorted(p.created for p in paths if start <= p.created < as_of)
+    rate = sum(1 for c in window if c >= recent) / (LEAD_RATE_DAYS * 86400)
+    won_after = [
+        (p.created, (p.closed - p.created).total_seconds())
+        for p in paths
+        if start <= p.created < as_of and p.won_by(as_of) and p.closed is not None
+    ]
+    return LeadModel(rate, window, won_after, start)
+
+
+def new_leads_forecast(
+    model: LeadModel, as_of: dt.datetime, start: dt.datetime, end: dt.datetime, month: dt.date, average_check: float
+) -> MonthForecast:
+    """Revenue won within [start, end) from leads created after ``as_of``, day by day."""
+    wins = 0.0
+    day = dt.timedelta(days=1)
+    moment = as_of
+    while moment < end:
+        step = min(day, end - moment)
+        middle = moment + step / 2
+        share = model.won_within((end - middle).total_seconds(), as_of) - model.won_within(
+            (start - middle).total_seconds(), as_of
+        )
+        wins += model.per_second * step.total_seconds() * max(share, 0.0)
+        moment += step
+    spread = Z80 * math.sqrt(wins) * average_check
+    mean = wins * average_check
+    return MonthForecast(month, mean, max(mean - spread, 0.0), mean + spread)
+
+
 def _month(day: dt.date, offset: int) -> dt.date:
     index = day.year * 12 + day.month - 1 + offset
     return dt.date(index // 12, index % 12 + 1, 1)
@@ -198,10 +293,14 @@ def load_paths(session: Session, pipeline: Pipeline, currency: str) -> list[Deal
             Deal.pipeline_id == pipeline.id
         )
     )
-    return [
-        DealPath(created, reached.get(deal_id, {}), status, closed, amount if deal_currency == currency else None)
-        for deal_id, created, status, closed, amount, deal_currency in rows
-    ]
+    paths = []
+    for deal_id, created, status, closed, amount, deal_currency in rows:
+        stages = reached.get(deal_id, {})
+        if closed is None and status != DealStatus.OPEN.value:
+            # Lost (or won) without a date: closed, not open, last seen at its latest move.
+            closed = max([created, *stages.values()])
+        paths.append(DealPath(created, stages, status, closed, amount if deal_currency == currency else None))
+    return paths
 
 
 def run_forecast(
@@ -219,9 +318,12 @@ def run_forecast(
         return local_midnight_utc(day, tz)
 
     model = fit(paths, last, now)
+    leads = fit_leads(paths, now)
     this, following, after = _month(today, 0), _month(today, 1), _month(today, 2)
     this_month = month_forecast(paths, model, now, now, utc(following), this, average_check)
     next_month = month_forecast(paths, model, now, utc(following), utc(after), following, average_check)
+    new_this = new_leads_forecast(leads, now, now, utc(following), this, average_check)
+    new_next = new_leads_forecast(leads, now, utc(following), utc(after), following, average_check)
     so_far = sum(p.amount or 0 for p in paths if p.won_by(now) and p.closed is not None and p.closed >= utc(this))
     elapsed = (today - this).days + 1
     days = (following - this).days
@@ -230,11 +332,13 @@ def run_forecast(
         month = _month(today, -back)
         start, end = utc(month), utc(_month(month, 1))
         past_model = fit(paths, last, start)
-        made = month_forecast(paths, past_model, start, start, end, month, average_check)
+        from_open = month_forecast(paths, past_model, start, start, end, month, average_check)
+        from_new = new_leads_forecast(fit_leads(paths, start), start, start, end, month, average_check)
+        made = from_open.plus(from_new)
         actual = sum(
             p.amount or average_check
             for p in paths
-            if p.open_at(start) and p.won_by(end) and p.closed and p.closed >= start
+            if (p.open_at(start) or start <= p.created < end) and p.won_by(end) and p.closed and p.closed >= start
         )
         calibration.append((month, made, float(actual)))
     return Forecast(
@@ -244,4 +348,8 @@ def run_forecast(
         run_rate=so_far * days / elapsed if elapsed else None,
         open_deals=sum(1 for p in paths if p.open_at(now)),
         calibration=tuple(calibration),
+        new_this_month=new_this,
+        new_next_month=new_next,
+        leads_per_day=leads.per_second * 86400,
+        money_known=average_check > 0,
     )

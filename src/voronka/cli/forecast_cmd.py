@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
+from rich.console import Console
+from rich.table import Table
 
-from voronka.analysis.forecast import MonthForecast, run_forecast
+from voronka.analysis.forecast_report import ForecastReport, forecast_report, forecast_to_dict
 from voronka.cli.options import PipelineOption, parse_date
 from voronka.cli.render import money
 from voronka.cli.state import pipeline_scope, state_of
-from voronka.money import format_minor
+from voronka.i18n import Translator
 
 
 def forecast(
@@ -21,93 +23,62 @@ def forecast(
     months: Annotated[int, typer.Option("--calibration", help="Past months to check the method on.", min=1)] = 6,
     output: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
 ) -> None:
-    """Revenue expected from open deals this month and next (80 % interval), the run rate beside it,
-    and a calibration check: the same forecast made at the start of past months against what came."""
+    """Revenue expected this month and next (80 % interval) from open deals and from leads not created
+    yet, the run rate beside it, and a calibration check: the same forecast made at the start of past
+    months against what came."""
     state = state_of(ctx)
     t = state.t
     with pipeline_scope(state, pipeline) as (session, account, chosen):
-        result = run_forecast(
+        report = forecast_report(
             session=session,
             account=account,
             pipeline=chosen,
             today=parse_date(today, "--today"),
             calibration_months=months,
         )
-        currency = account.currency
     if output == "json":
-
-        def month(f: MonthForecast, base: float = 0.0) -> dict[str, Any]:
-            return {
-                "month": f.month.isoformat(),
-                "expected": format_minor(round(base + f.expected), currency),
-                "low": format_minor(round(base + f.low), currency),
-                "high": format_minor(round(base + f.high), currency),
-            }
-
-        typer.echo(
-            json.dumps(
-                {
-                    "this_month": {
-                        **month(result.this_month, result.won_so_far),
-                        "won_so_far": format_minor(round(result.won_so_far), currency),
-                    },
-                    "next_month": month(result.next_month),
-                    "run_rate": None if result.run_rate is None else format_minor(round(result.run_rate), currency),
-                    "open_deals": result.open_deals,
-                    "calibration": [
-                        {
-                            **month(f),
-                            "actual": format_minor(round(actual), currency),
-                            "inside": f.low <= actual <= f.high,
-                        }
-                        for _, f, actual in result.calibration
-                    ],
-                    "calibrated_share": result.calibrated_share,
-                },
-                ensure_ascii=False,
-                indent=2,
-            )
-        )
+        typer.echo(json.dumps(forecast_to_dict(report, t.lang), ensure_ascii=False, indent=2))
         return
+    state.console.print(forecast_table(report, t))
+    _print_checks(state.console, report, t)
+
+
+def forecast_table(report: ForecastReport, t: Translator) -> Table:
+    table = Table(title=t("forecast.title", pipeline=report.pipeline, currency=report.currency))
+    for header in ("month", "part", "expected", "interval"):
+        table.add_column(t(f"forecast.col_{header}"), justify="left" if header in ("month", "part") else "right")
+    for line in report.lines():
+        interval = "—" if line.low is None or line.high is None else (
+            f"{money(line.low, report.currency)} – {money(line.high, report.currency)}"
+        )  # fmt: skip
+        table.add_row(
+            line.month.strftime("%Y-%m"),
+            t(f"forecast.part_{line.part}"),
+            money(line.expected, report.currency),
+            interval,
+            style="bold" if line.part == "total" else None,
+        )
+    return table
+
+
+def _print_checks(console: Console, report: ForecastReport, t: Translator) -> None:
+    f, currency = report.forecast, report.currency
 
     def cash(value: float) -> str:
         return money(round(value), currency)
 
-    this, following = result.this_month, result.next_month
-    state.console.print(
-        t(
-            "forecast.this",
-            month=this.month.strftime("%Y-%m"),
-            won=cash(result.won_so_far),
-            expected=cash(result.won_so_far + this.expected),
-            low=cash(result.won_so_far + this.low),
-            high=cash(result.won_so_far + this.high),
-            open=result.open_deals,
-        )
-    )
-    state.console.print(
-        t(
-            "forecast.next",
-            month=following.month.strftime("%Y-%m"),
-            expected=cash(following.expected),
-            low=cash(following.low),
-            high=cash(following.high),
-        )
-    )
-    if result.run_rate is not None:
-        state.console.print(t("forecast.run_rate", value=cash(result.run_rate)))
-    for month_start, made, actual in result.calibration:
+    console.print(t("forecast.open_now", open=f.open_deals, leads=f"{f.leads_per_day:.1f}"))
+    if f.run_rate is not None:
+        console.print(t("forecast.run_rate", value=cash(f.run_rate)))
+    for month_start, made, actual in f.calibration:
         inside = "✓" if made.low <= actual <= made.high else "✗"
-        state.console.print(
+        console.print(
             f"  {inside} {month_start.strftime('%Y-%m')}: "
-            + t(
-                "forecast.check",
-                expected=cash(made.expected),
-                low=cash(made.low),
-                high=cash(made.high),
-                actual=cash(actual),
-            )
-        )
-    if result.calibrated_share is not None:
-        state.console.print(t("forecast.calibrated", share=f"{result.calibrated_share * 100:.0f}"))
-    state.console.print(f"[dim]{t('forecast.note')}[/dim]", soft_wrap=True)
+            + t("forecast.check", expected=cash(made.expected), low=cash(made.low), high=cash(made.high),
+                actual=cash(actual))
+        )  # fmt: skip
+    if f.calibrated_share is not None:
+        console.print(t("forecast.calibrated", share=f"{f.calibrated_share * 100:.0f}"))
+    for note in report.notes:
+        console.print(note.render(t.lang), soft_wrap=True)
+    console.print(f"[dim]{t('forecast.note')}[/dim]", soft_wrap=True)

@@ -105,6 +105,8 @@ def _print_report(state: State, report: ImportReport, report_format: str) -> Non
     )
     for rejected in report.rejected[:SHOWN_REJECTIONS]:
         state.console.print("  " + t("import.rejected_line", line=rejected.line, reason=rejected.reason.render(t.lang)))
+    for note in report.notes:
+        state.console.print(note.render(t.lang))
     if len(report.rejected) > SHOWN_REJECTIONS:
         state.console.print("  " + t("import.more_rejected", count=len(report.rejected) - SHOWN_REJECTIONS))
     if report.dry_run:

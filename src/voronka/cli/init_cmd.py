@@ -8,7 +8,7 @@ import typer
 
 from voronka.catalog.templates import DEFAULT_TEMPLATE, resolve_template
 from voronka.cli.state import state_of
-from voronka.crm.accounts import create_pipeline, default_account
+from voronka.crm.accounts import create_pipeline, default_account, list_pipelines, update_account
 from voronka.db import session_scope
 
 
@@ -19,6 +19,9 @@ def init(
     stages: Annotated[
         str | None,
         typer.Option("--stages", help="Ordered stages, comma-separated; the last is the won stage."),
+    ] = None,
+    currency: Annotated[
+        str | None, typer.Option("--currency", help="The account's currency (ISO 4217: RUB, USD, EUR …).")
     ] = None,
 ) -> None:
     """Create the database (if needed) and a pipeline with ordered stages.
@@ -34,6 +37,16 @@ def init(
     name = pipeline or chosen.pipeline_name(t.lang)
     with session_scope(state.engine) as session:
         account = default_account(session=session, timezone=state.settings.timezone, currency=state.settings.currency)
+        if currency is not None:
+            update_account(session=session, account=account, currency=currency)
+            state.console.print(t("init.currency", currency=account.currency))
+            if (
+                pipeline is None
+                and template is None
+                and stages is None
+                and list_pipelines(session=session, account=account)
+            ):
+                return  # only the currency was asked for
         created = create_pipeline(session=session, account=account, name=name, stages=stage_names)
         if stages is None:
             chosen.add_defaults(session=session, account=account, lang=t.lang)

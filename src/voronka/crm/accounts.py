@@ -16,7 +16,8 @@ from voronka.errors import (
     StageNotFound,
 )
 from voronka.models import Account, CauseFamily, LossReason, Pipeline, Role, Source, Stage, User
-from voronka.timeutil import local_zone_name, utcnow
+from voronka.money import check_currency
+from voronka.timeutil import local_zone_name, utcnow, zone
 
 
 def default_account(
@@ -28,6 +29,19 @@ def default_account(
         account = Account(name=name, currency=currency, timezone=timezone or local_zone_name(), created_at=utcnow())
         session.add(account)
         session.flush()
+    return account
+
+
+def update_account(
+    *, session: Session, account: Account, currency: str | None = None, timezone: str | None = None
+) -> Account:
+    """Set the account's currency (ISO 4217) and time zone (IANA). Deals keep their own currencies:
+    reports in the new currency list the others apart."""
+    if currency is not None:
+        account.currency = check_currency(currency)
+    if timezone is not None:
+        account.timezone = zone(timezone).key
+    session.flush()
     return account
 
 

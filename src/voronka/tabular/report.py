@@ -30,6 +30,8 @@ class ImportReport:
     unchanged: int = 0
     rejected: list[Rejected] = field(default_factory=list)
     dry_run: bool = False
+    notes: list[Message] = field(default_factory=list)
+    """What the reader should know besides the counts (a currency adopted or differing)."""
 
     def as_dict(self, lang: str = "en") -> dict[str, Any]:
         return {
@@ -39,4 +41,5 @@ class ImportReport:
             "unchanged": self.unchanged,
             "rejected": [{"line": r.line, "reason": r.reason.render(lang)} for r in self.rejected],
             "dry_run": self.dry_run,
+            "notes": [note.render(lang) for note in self.notes],
         }

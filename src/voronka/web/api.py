@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from voronka.analysis.forecast_report import forecast_report, forecast_to_dict
 from voronka.analysis.funnel.output import report_to_dict
 from voronka.analysis.funnel.query import FunnelQuery, Rule, View
 from voronka.analysis.funnel.report import run_funnel
@@ -25,6 +26,7 @@ from voronka.crm.accounts import (
     get_or_create_loss_reason,
     get_or_create_source,
     list_pipelines,
+    update_account,
 )
 from voronka.crm.auth import Action
 from voronka.crm.deals import create_deal, get_deal, log_call, lose_deal, move_deal, reopen_deal, win_deal
@@ -221,6 +223,31 @@ def deals(
     return DealPage(items=[_deal_out(session, d) for d in found], total=int(total), page=page, per_page=per_page)
 
 
+class AccountOut(BaseModel):
+    name: str
+    currency: str = Field(description="ISO 4217; money reports are in it")
+    timezone: str = Field(description="IANA zone; reports count days and months in it")
+
+
+class AccountPatch(BaseModel):
+    currency: str | None = Field(default=None, max_length=3)
+    timezone: str | None = Field(default=None, max_length=64)
+
+
+@router.get("/account", response_model=AccountOut, summary="The account's currency and time zone")
+def account_settings(session: DB, user: Caller) -> AccountOut:
+    account = auth.account_of(session=session, user=user)
+    return AccountOut(name=account.name, currency=account.currency, timezone=account.timezone)
+
+
+@router.patch("/account", response_model=AccountOut, summary="Set the account's currency or time zone (owner)")
+def change_account(session: DB, user: Caller, body: AccountPatch) -> AccountOut:
+    auth.require(user, Action.MANAGE_SETTINGS)
+    account = auth.account_of(session=session, user=user)
+    update_account(session=session, account=account, currency=body.currency, timezone=body.timezone)
+    return AccountOut(name=account.name, currency=account.currency, timezone=account.timezone)
+
+
 @router.post("/deals", response_model=DealOut, status_code=201, summary="Create a deal in the first stage")
 def create(session: DB, user: Caller, body: DealIn) -> DealOut:
     auth.require(user, Action.WORK_DEALS)
@@ -382,6 +409,15 @@ def stats(
     )
     data["tables"] = auth.own_part(user, data["tables"], "cut")
     return data
+
+
+@router.get("/forecast", summary="The revenue forecast, as voronka forecast --format json prints it")
+def forecast(request: Request, session: DB, user: Caller, pipeline: str | None = None) -> dict[str, Any]:
+    auth.require(user, Action.VIEW_REPORTS)
+    account = auth.account_of(session=session, user=user)
+    chosen = find_pipeline(session=session, account=account, name=pipeline)
+    report = forecast_report(session=session, account=account, pipeline=chosen)
+    return forecast_to_dict(report, _t(request).lang)
 
 
 def _t(request: Request) -> Translator:

@@ -16,7 +16,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from voronka.crm import auth
-from voronka.crm.accounts import find_pipeline, get_or_create_loss_reason, get_or_create_source, list_pipelines
+from voronka.crm.accounts import (
+    find_pipeline,
+    get_or_create_loss_reason,
+    get_or_create_source,
+    list_pipelines,
+    update_account,
+)
 from voronka.crm.auth import Action
 from voronka.crm.deals import get_deal, log_call, lose_deal, move_deal, reopen_deal, win_deal
 from voronka.crm.pipelines import add_stage, move_stage, rename_stage
@@ -367,6 +373,7 @@ def settings_page(request: Request, session: DB, user: Viewer) -> HTMLResponse:
     }
     if admin:
         context.update(
+            account=account,
             pipelines=list_pipelines(session=session, account=account),
             users=list(session.scalars(select(User).where(User.account_id == account.id).order_by(User.name))),
             reasons=list(
@@ -381,6 +388,17 @@ def settings_page(request: Request, session: DB, user: Viewer) -> HTMLResponse:
 def _admin(session: Session, user: User) -> Account:
     auth.require(user, Action.MANAGE_SETTINGS)
     return auth.account_of(session=session, user=user)
+
+
+@router.post("/settings/account", dependencies=[Csrf])
+def settings_account(
+    session: DB,
+    user: Viewer,
+    currency: Annotated[str, Form(max_length=3)],
+    timezone: Annotated[str, Form(max_length=64)],
+) -> Response:
+    update_account(session=session, account=_admin(session, user), currency=currency, timezone=timezone)
+    return back("/settings")
 
 
 @router.post("/settings/users", dependencies=[Csrf])

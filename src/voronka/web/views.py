@@ -15,7 +15,7 @@ from voronka.analysis.audit import stalled_deals
 from voronka.analysis.diagnose import run_diagnosis
 from voronka.analysis.diagnose.cube import SpeedHistogram
 from voronka.analysis.diagnose.output import diagnosis_to_dict
-from voronka.analysis.forecast import Forecast, run_forecast
+from voronka.analysis.forecast_report import ForecastReport, forecast_report
 from voronka.analysis.funnel.output import explain, report_to_dict
 from voronka.analysis.funnel.query import FunnelQuery, Rule, View
 from voronka.analysis.funnel.report import run_funnel
@@ -324,9 +324,9 @@ def hypotheses(*, session: Session, account: Account) -> list[tuple[Any, Any]]:
     ]
 
 
-def forecast(*, session: Session, account: Account, pipeline: str | None) -> tuple[Forecast, str]:
+def forecast(*, session: Session, account: Account, pipeline: str | None) -> ForecastReport:
     chosen = find_pipeline(session=session, account=account, name=pipeline)
-    return run_forecast(session=session, account=account, pipeline=chosen), account.currency
+    return forecast_report(session=session, account=account, pipeline=chosen)
 
 
 def lead_forms(*, session: Session, account: Account) -> list[LeadForm]:

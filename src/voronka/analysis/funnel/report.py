@@ -35,6 +35,7 @@ from voronka.analysis.funnel.query import FunnelQuery, Rule, View
 from voronka.analysis.funnel.timing import Timing, load_timing
 from voronka.crm.accounts import find_pipeline, list_pipelines
 from voronka.models import Account, Deal, Pipeline
+from voronka.money import report_currency
 from voronka.timeutil import local_midnight_utc, utcnow, zone
 
 
@@ -109,7 +110,7 @@ def run_funnel(*, session: Session, account: Account, query: FunnelQuery) -> Fun
         rule=query.rule,
         date_from=query.date_from,
         date_to=query.date_to,
-        currency=account.currency,
+        currency=report_currency(figures.revenue, account.currency),
         timezone=account.timezone,
         figures=figures,
         by=context.dimension.name if context.dimension else None,

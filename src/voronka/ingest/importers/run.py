@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar, cast
 
-from sqlalchemy import Table
+from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
 from voronka.crm.accounts import create_pipeline, find_pipeline, list_pipelines
@@ -67,11 +68,15 @@ def import_file(
         write_events(target, [e for e in events if isinstance(e, EventRecord)], report)
         return report
     writer = DealWriter(target, report)
+    first_deals = not _has_deals(target)
+    currencies: Counter[str] = Counter()
     with report_indexes_rebuilt_after(target.session, large=table.rows_estimate >= BULK_ROWS):
         for record in _counted(records, progress):
             if isinstance(record, DealRecord):
+                currencies[record.currency] += 1
                 writer.add(record)
         writer.flush()
+    _settle_currency(target.account, currencies, first_deals, report)
     if history_table is not None:
         history_report = ImportReport(file=history_table.path.name)
         history_events = IMPORTERS["events"].records(history_table, target, history_report)
@@ -104,6 +109,27 @@ def report_indexes_rebuilt_after(session: Session, *, large: bool) -> Iterator[N
     for index in indexes:
         index.create(bind=connection)
     refresh_statistics(connection)
+
+
+def _has_deals(target: ImportTarget) -> bool:
+    found = target.session.scalar(select(Deal.id).where(Deal.account_id == target.account.id).limit(1))
+    return found is not None
+
+
+def _settle_currency(account: Account, currencies: Counter[str], first_deals: bool, report: ImportReport) -> None:
+    """An account's first deals, all in one currency the file states, make it the account's currency;
+    deals in another currency than the account's are counted apart by every money report, so the
+    import says so in one line."""
+    others = {c: n for c, n in currencies.items() if c != account.currency}
+    if not others:
+        return
+    if first_deals and len(currencies) == 1:
+        (currency,) = currencies
+        report.notes.append(Message("import.currency_adopted", {"currency": currency, "previous": account.currency}))
+        account.currency = currency
+        return
+    listed = ", ".join(f"{c} ({n})" for c, n in sorted(others.items()))
+    report.notes.append(Message("import.currency_other", {"currencies": listed, "account": account.currency}))
 
 
 def detect_format(header: tuple[str, ...]) -> str:
