@@ -107,6 +107,8 @@ def print_stats(state: State, report: StatsReport) -> None:
             )
         state.console.print(grid)
     state.console.print(f"[dim]{explanation(report, t)}[/dim]", soft_wrap=True)
+    for note in report.notes:
+        state.console.print(note.render(t.lang), soft_wrap=True)
 
 
 def stats_import(

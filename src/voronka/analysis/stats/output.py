@@ -46,6 +46,7 @@ def report_to_dict(report: StatsReport, t: Translator) -> dict[str, Any]:
             {"cut": table.cut, "rows": [_row_dict(row, report, t) for row in table.rows]} for table in report.tables
         ],
         "explanation": explanation(report, t),
+        "notes": [note.render(t.lang) for note in report.notes],
     }
 
 

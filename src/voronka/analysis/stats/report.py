@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from voronka.analysis.currencies import other_currencies_note, won_in_other_currencies
 from voronka.analysis.funnel.dimensions import DimensionContext, ManagerDimension, SourceDimension
 from voronka.analysis.stats import counts, nocrm
 from voronka.analysis.stats.inputs import load_plans, plan_in_metric_units
@@ -18,6 +19,7 @@ from voronka.analysis.stats.periods import Grain, Period, default_range, periods
 from voronka.analysis.stats.table import Table, build_table
 from voronka.crm.accounts import find_pipeline
 from voronka.errors import InvalidQuery
+from voronka.i18n import Message
 from voronka.models import Account, DailyCount, Deal
 from voronka.timeutil import to_local, utcnow, zone
 
@@ -57,6 +59,8 @@ class StatsReport:
     cuts: tuple[Table, ...] = ()
     plans: dict[str, dict[dt.date, Number]] = field(default_factory=dict)
     """The team's monthly plans per metric (in the metrics' units), for the workbook's plan sheet."""
+    notes: tuple[Message, ...] = ()
+    """What the figures leave out (won deals in other currencies than the account's)."""
 
     @property
     def tables(self) -> tuple[Table, ...]:
@@ -149,7 +153,15 @@ def run_stats(*, session: Session, account: Account, query: StatsQuery, today: d
         by=query.by,
         cuts=cuts,
         plans={metric: dict(months) for metric, months in plans[(None, None)].items()},
+        notes=_notes(session, account, pipeline.id),
     )
+
+
+def _notes(session: Session, account: Account, pipeline_id: int) -> tuple[Message, ...]:
+    note = other_currencies_note(
+        won_in_other_currencies(session=session, account=account, pipeline_id=pipeline_id), account.currency
+    )
+    return (note,) if note is not None else ()
 
 
 def grid_context(grid: counts.Grid) -> DimensionContext:
