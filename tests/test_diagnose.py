@@ -92,3 +92,25 @@ def test_too_little_data_says_so(sqlite_demo: Callable[..., Session], leads: int
     assert result.notes
     assert "not enough data yet" in result.notes[0].render("en")
     assert not any(f.confident and f.code == "step_below_history" for f in result.findings)
+
+
+def test_a_managers_diagnosis_and_whatif_are_of_their_own_deals(sqlite_demo: Callable[..., Session]) -> None:
+    from sqlalchemy import func, select
+
+    from voronka.analysis.whatif import load_baseline
+    from voronka.models import Deal, User
+
+    session = sqlite_demo(DemoOptions(today=TODAY, leads=3000, problems=replace(HEALTHY, slow_manager=True)))
+    account = account_for(session)
+    oleg = session.scalars(select(User).where(User.name == "Олег Кузнецов")).one()
+    own = run_diagnosis(session=session, account=account, today=TODAY, manager_id=oleg.id)
+    named = {f.subject.value for f in own.findings if f.subject is not None and f.subject.kind == "manager"}
+    assert named <= {oleg.name}
+    team = load_baseline(session=session, account=account, pipeline=None, today=TODAY)
+    mine = load_baseline(session=session, account=account, pipeline=None, today=TODAY, manager_id=oleg.id)
+    share = session.scalar(select(func.count()).where(Deal.manager_id == oleg.id)) / session.scalar(
+        select(func.count()).select_from(Deal)
+    )
+    assert 0 < mine.leads < team.leads
+    assert mine.leads / team.leads == pytest.approx(share, abs=0.1)
+    assert mine.spend == 0.0

@@ -136,7 +136,40 @@ def test_roles(world: tuple[TestClient, dict[str, str]], session: Session) -> No
     assert client.get("/api/v1/funnel", headers=viewer).status_code == 200
     assert client.get("/api/v1/deals", headers=head).json()["total"] == 3
     funnel = client.get("/api/v1/funnel", headers=manager).json()
-    assert [g["value"] for g in funnel["groups"]] == ["Анна"]  # their own figures only
+    assert "groups" not in funnel
+    assert (funnel["deals"], funnel["won"]) == (2, 1)  # their own deals: the totals too, not only a group
+
+
+@pytest.mark.parametrize("by", [None, "source", "manager", "month"])
+def test_every_report_is_computed_on_what_the_role_may_see(world: tuple[TestClient, dict[str, str]], by: str) -> None:
+    client, tokens = world
+    params = {"by": by} if by else {}
+    seen = {}
+    for role in ("owner", "head", "viewer", "manager"):
+        funnel = client.get("/api/v1/funnel", headers=auth(tokens[role]), params=params).json()
+        seen[role] = funnel["deals"], [s["reached"] for s in funnel["stages"]], funnel["revenue"]
+        assert sum(g["deals"] for g in funnel.get("groups", [])) in (0, funnel["deals"])
+    assert seen["owner"] == seen["head"] == seen["viewer"] == (3, [3, 2, 1, 1, 1], "5000.00")
+    assert seen["manager"] == (2, [2, 2, 1, 1, 1], "5000.00")
+    if by == "manager":
+        groups = client.get("/api/v1/funnel", headers=auth(tokens["manager"]), params=params).json()["groups"]
+        assert [g["value"] for g in groups] == ["Анна"]
+
+
+def test_a_managers_statistics_and_forecast_are_their_own(world: tuple[TestClient, dict[str, str]]) -> None:
+    client, tokens = world
+    params = {"grain": "month", "date_from": "2026-03-01", "date_to": "2026-04-01"}
+    leads = {}
+    for role in ("owner", "manager"):
+        stats = client.get("/api/v1/stats", headers=auth(tokens[role]), params=params).json()
+        rows = {row["metric"]: row for row in stats["tables"][0]["rows"]}
+        leads[role] = rows["leads"]["cells"][0]["fact"], rows["spend"]["cells"][0]["fact"]
+    assert leads == {"owner": (3, "0.00"), "manager": (2, None)}  # spend is the sources', not a manager's
+    forecast = {
+        role: client.get("/api/v1/forecast", headers=auth(tokens[role])).json()["open_deals"]
+        for role in ("owner", "manager")
+    }
+    assert forecast == {"owner": 2, "manager": 1}
 
 
 def test_funnel_and_stats_json(world: tuple[TestClient, dict[str, str]]) -> None:

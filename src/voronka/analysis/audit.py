@@ -235,11 +235,15 @@ def stalled_deals(
     return [(str(name), int(position)) for name, position in rows]
 
 
-def stalled_counts(session: Session, pipeline: Pipeline, now: dt.datetime) -> dict[int, int]:
-    """How many open deals are stalled in each stage (by position)."""
+def stalled_counts(
+    session: Session, pipeline: Pipeline, now: dt.datetime, manager_id: int | None = None
+) -> dict[int, int]:
+    """How many open deals (of ``manager_id``, when given) are stalled in each stage (by position)."""
     condition = stalled_condition(session, pipeline, now)
     if condition is None:
         return {}
+    if manager_id is not None:
+        condition = and_(condition, Deal.manager_id == manager_id)
     rows = session.execute(
         select(Stage.position, func.count())
         .select_from(Deal)

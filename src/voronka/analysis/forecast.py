@@ -24,7 +24,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import select, true
 from sqlalchemy.orm import Session
 
 from voronka.models import Account, Deal, DealStatus, Pipeline, StageReach
@@ -280,17 +280,18 @@ def _month(day: dt.date, offset: int) -> dt.date:
     return dt.date(index // 12, index % 12 + 1, 1)
 
 
-def load_paths(session: Session, pipeline: Pipeline, currency: str) -> list[DealPath]:
+def load_paths(session: Session, pipeline: Pipeline, currency: str, manager_id: int | None = None) -> list[DealPath]:
     reached: dict[int, dict[int, dt.datetime]] = defaultdict(dict)
     for deal_id, position, at in session.execute(
         select(StageReach.deal_id, StageReach.position, StageReach.reached_at).where(
-            StageReach.pipeline_id == pipeline.id
+            StageReach.pipeline_id == pipeline.id,
+            true() if manager_id is None else StageReach.manager_id == manager_id,
         )
     ):
         reached[deal_id][int(position)] = at
     rows = session.execute(
         select(Deal.id, Deal.created_at, Deal.status, Deal.closed_at, Deal.amount, Deal.currency).where(
-            Deal.pipeline_id == pipeline.id
+            Deal.pipeline_id == pipeline.id, true() if manager_id is None else Deal.manager_id == manager_id
         )
     )
     paths = []
@@ -304,12 +305,19 @@ def load_paths(session: Session, pipeline: Pipeline, currency: str) -> list[Deal
 
 
 def run_forecast(
-    *, session: Session, account: Account, pipeline: Pipeline, today: dt.date | None = None, calibration_months: int = 6
+    *,
+    session: Session,
+    account: Account,
+    pipeline: Pipeline,
+    today: dt.date | None = None,
+    calibration_months: int = 6,
+    manager_id: int | None = None,
 ) -> Forecast:
+    """The forecast of ``pipeline`` (of one manager's deals with ``manager_id``)."""
     tz = zone(account.timezone)
     now = utcnow() if today is None else local_midnight_utc(today, tz)
     today = today or to_local(now, tz).date()
-    paths = load_paths(session, pipeline, account.currency)
+    paths = load_paths(session, pipeline, account.currency, manager_id)
     last = len(pipeline.stages)
     won = [p for p in paths if p.status == DealStatus.WON.value and p.amount]
     average_check = sum(p.amount or 0 for p in won) / len(won) if won else 0.0

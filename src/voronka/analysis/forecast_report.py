@@ -56,10 +56,21 @@ def _line(part: str, month: MonthForecast) -> ForecastLine:
 
 
 def forecast_report(
-    *, session: Session, account: Account, pipeline: Pipeline, today: dt.date | None = None, calibration_months: int = 6
+    *,
+    session: Session,
+    account: Account,
+    pipeline: Pipeline,
+    today: dt.date | None = None,
+    calibration_months: int = 6,
+    manager_id: int | None = None,
 ) -> ForecastReport:
     result = run_forecast(
-        session=session, account=account, pipeline=pipeline, today=today, calibration_months=calibration_months
+        session=session,
+        account=account,
+        pipeline=pipeline,
+        today=today,
+        calibration_months=calibration_months,
+        manager_id=manager_id,
     )
     notes = []
     others = other_currencies_note(

@@ -118,14 +118,22 @@ def _month_start(day: dt.date, back: int) -> dt.date:
 
 
 def load_baseline(
-    *, session: Session, account: Account, pipeline: str | None, today: dt.date, months: int = 3, history: int = 12
+    *,
+    session: Session,
+    account: Account,
+    pipeline: str | None,
+    today: dt.date,
+    months: int = 3,
+    history: int = 12,
+    manager_id: int | None = None,
 ) -> Baseline:
     """The last ``months`` full months as a monthly baseline (period view), each step's reference
-    being its conversion over the ``history`` months before them."""
+    being its conversion over the ``history`` months before them. With ``manager_id``, that manager's
+    deals, and no spend (spend belongs to sources)."""
     end = _month_start(today, 0)
     start = _month_start(today, months)
-    current = _period(session, account, pipeline, start, end)
-    past = _period(session, account, pipeline, _month_start(today, months + history), start)
+    current = _period(session, account, pipeline, start, end, manager_id)
+    past = _period(session, account, pipeline, _month_start(today, months + history), start, manager_id)
     spend = session.scalar(
         select(func.coalesce(func.sum(AdSpend.amount), 0)).where(
             AdSpend.account_id == account.id,
@@ -144,10 +152,12 @@ def load_baseline(
         leads=figures.deals / months,
         steps=steps,
         average_check=figures.revenue_in(account.currency) / won if won else 0.0,
-        spend=float(spend or 0) / months,
+        spend=float(spend or 0) / months if manager_id is None else 0.0,
     )
 
 
-def _period(session: Session, account: Account, pipeline: str | None, start: dt.date, end: dt.date) -> FunnelReport:
-    query = FunnelQuery(pipeline=pipeline, date_from=start, date_to=end, view=View.PERIOD)
+def _period(
+    session: Session, account: Account, pipeline: str | None, start: dt.date, end: dt.date, manager_id: int | None
+) -> FunnelReport:
+    query = FunnelQuery(pipeline=pipeline, date_from=start, date_to=end, view=View.PERIOD, manager_id=manager_id)
     return run_funnel(session=session, account=account, query=query)

@@ -13,7 +13,7 @@ import functools
 import hashlib
 import secrets
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import ColumnElement, func, select, true
 from sqlalchemy.orm import Session
@@ -101,16 +101,13 @@ def account_of(*, session: Session, user: User) -> Account:
     return account
 
 
-def report_cut(user: User, by: str | None) -> str | None:
-    """How a report for this user is split: a manager's by manager (to keep only their own part)."""
-    return "manager" if role_of(user) is Role.MANAGER else by
+def report_scope(user: User) -> int | None:
+    """Whose deals this user's reports count: a manager's own (their id), everyone else's all (None).
 
-
-def own_part(user: User, parts: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
-    """The parts of a report (funnel groups, stats tables) this user may see: a manager, their own."""
-    if role_of(user) is not Role.MANAGER:
-        return parts
-    return [part for part in parts if part.get(key) == user.name]
+    Every report function takes it (``manager_id``) and puts it on its queries, so a manager's
+    funnel, statistics, forecast, what-if and diagnosis are computed on their deals alone — in the
+    command line, the pages and the API alike."""
+    return user.id if role_of(user) is Role.MANAGER else None
 
 
 def deal_manager(*, session: Session, account: Account, user: User, requested: str | None) -> User | None:

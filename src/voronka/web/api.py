@@ -380,14 +380,17 @@ def funnel(
     by: Annotated[str | None, Query(max_length=100)] = None,
 ) -> dict[str, Any]:
     auth.require(user, Action.VIEW_REPORTS)
-    by = auth.report_cut(user, by)
-    query = FunnelQuery(pipeline=pipeline, date_from=date_from, date_to=date_to, view=view, rule=rule, by=by)
-    data = report_to_dict(
-        run_funnel(session=session, account=auth.account_of(session=session, user=user), query=query), _t(request)
+    query = FunnelQuery(
+        pipeline=pipeline,
+        date_from=date_from,
+        date_to=date_to,
+        view=view,
+        rule=rule,
+        by=by,
+        manager_id=auth.report_scope(user),
     )
-    if data.get("groups") is not None:
-        data["groups"] = auth.own_part(user, data["groups"], "value")
-    return data
+    account = auth.account_of(session=session, user=user)
+    return report_to_dict(run_funnel(session=session, account=account, query=query), _t(request))
 
 
 @router.get("/stats", summary="The statistics template, as voronka stats --format json prints it")
@@ -402,13 +405,16 @@ def stats(
     by: Annotated[str | None, Query(pattern="^(manager|source)$")] = None,
 ) -> dict[str, Any]:
     auth.require(user, Action.VIEW_REPORTS)
-    by = auth.report_cut(user, by)
-    query = StatsQuery(pipeline=pipeline, date_from=date_from, date_to=date_to, grain=grain, by=by)
-    data = stats_to_dict(
-        run_stats(session=session, account=auth.account_of(session=session, user=user), query=query), _t(request)
+    query = StatsQuery(
+        pipeline=pipeline,
+        date_from=date_from,
+        date_to=date_to,
+        grain=grain,
+        by=by,
+        manager_id=auth.report_scope(user),
     )
-    data["tables"] = auth.own_part(user, data["tables"], "cut")
-    return data
+    account = auth.account_of(session=session, user=user)
+    return stats_to_dict(run_stats(session=session, account=account, query=query), _t(request))
 
 
 @router.get("/forecast", summary="The revenue forecast, as voronka forecast --format json prints it")
@@ -416,7 +422,7 @@ def forecast(request: Request, session: DB, user: Caller, pipeline: str | None =
     auth.require(user, Action.VIEW_REPORTS)
     account = auth.account_of(session=session, user=user)
     chosen = find_pipeline(session=session, account=account, name=pipeline)
-    report = forecast_report(session=session, account=account, pipeline=chosen)
+    report = forecast_report(session=session, account=account, pipeline=chosen, manager_id=auth.report_scope(user))
     return forecast_to_dict(report, _t(request).lang)
 
 

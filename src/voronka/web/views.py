@@ -28,7 +28,7 @@ from voronka.crm import auth
 from voronka.crm.accounts import find_pipeline, list_pipelines
 from voronka.errors import InvalidValue
 from voronka.i18n import Translator
-from voronka.models import Account, Deal, DealStatus, LeadForm, Pipeline, Role, Source, Stage, User
+from voronka.models import Account, Deal, DealStatus, LeadForm, Pipeline, Source, Stage, User
 from voronka.timeutil import local_midnight_utc, to_local, utcnow, zone
 
 DIAGNOSIS_SECONDS = 600
@@ -81,23 +81,20 @@ def dashboard(
         raise InvalidValue(
             field="view/rule", value=f"{view}/{rule}", hint="cohort|period and cumulative|passage"
         ) from None
-    manager = auth.role_of(user) is Role.MANAGER
+    scope = auth.report_scope(user)
     query = FunnelQuery(
         pipeline=chosen.name,
         date_from=_date(date_from, "date_from"),
         date_to=_date(date_to, "date_to"),
         view=chosen_view,
         rule=chosen_rule,
-        by=auth.report_cut(user, by),
+        by=by,
+        manager_id=scope,
     )
     report = run_funnel(session=session, account=account, query=query)
-    data = report_to_dict(report, t)
-    figures, groups = data, data.get("groups") or []
-    if manager:  # a manager sees their own figures only
-        mine = next((g for g in groups if g.get("value") == user.name), None)
-        figures = {**data, **(mine or {"stages": [dict(s, reached=0) for s in data["stages"]]})}
-        groups = []
-    speed = speed_to_lead_minutes(session, chosen, query, account, user.id if manager else None)
+    figures = report_to_dict(report, t)
+    groups = figures.get("groups") or []
+    speed = speed_to_lead_minutes(session, chosen, query, account, scope)
     board = Dashboard(
         pipelines=[p.name for p in list_pipelines(session=session, account=account)],
         pipeline=chosen.name,
@@ -106,7 +103,7 @@ def dashboard(
         explanation=explain(report, t),
         chart=_chart(figures),
         groups=groups,
-        own=user.name if manager else None,
+        own=user.name if scope is not None else None,
         speed_minutes=speed,
     )
     if auth.can(user, auth.Action.SEE_ALL_DEALS):
@@ -257,17 +254,14 @@ def _stats_report(
         chosen = Grain(grain)
     except ValueError:
         raise InvalidValue(field="grain", value=grain, hint="day, week or month") from None
-    by = auth.report_cut(user, by)
-    return run_stats(session=session, account=account, query=StatsQuery(pipeline=pipeline, grain=chosen, by=by))
+    query = StatsQuery(pipeline=pipeline, grain=chosen, by=by, manager_id=auth.report_scope(user))
+    return run_stats(session=session, account=account, query=query)
 
 
 def stats(
     *, session: Session, account: Account, user: User, t: Translator, grain: str, by: str | None, pipeline: str | None
 ) -> dict[str, Any]:
-    report = _stats_report(session, account, user, grain, by, pipeline)
-    data = stats_to_dict(report, t)
-    data["tables"] = auth.own_part(user, data["tables"], "cut")
-    return data
+    return stats_to_dict(_stats_report(session, account, user, grain, by, pipeline), t)
 
 
 def stats_workbook(

@@ -35,14 +35,18 @@ def run_diagnosis(
     pipeline: str | None = None,
     today: dt.date | None = None,
     benchmarks: Mapping[int, float] | None = None,
+    manager_id: int | None = None,
 ) -> Diagnosis:
     """Every rule of the registry over the last 90 days against the year before, ranked by money.
 
     ``benchmarks`` maps a stage position to a conversion into it that the user wants to compare with.
+    ``manager_id`` diagnoses that manager's own deals only (their role's scope).
     """
     chosen = find_pipeline(session=session, account=account, name=pipeline)
     today = today or to_local(utcnow(), zone(account.timezone)).date()
-    evidence = gather(session=session, account=account, pipeline=chosen, today=today, benchmarks=benchmarks)
+    evidence = gather(
+        session=session, account=account, pipeline=chosen, today=today, benchmarks=benchmarks, manager_id=manager_id
+    )
     findings = [f for rule in RULES for f in rule.findings(evidence)]
     notes = tuple(
         Message("diagnose.not_enough", {"step": f"{p - 1}→{p}", "n": step_arm(evidence.total, p).trials})

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Executable, and_, case, func, select
+from sqlalchemy import ColumnElement, Executable, and_, case, func, select, true
 from sqlalchemy.orm import Session
 
 from voronka.analysis.funnel.compute import FunnelFigures, period_figures
@@ -45,6 +45,11 @@ class Span:
     middle: dt.datetime
     recent: dt.datetime
     end: dt.datetime
+    manager_id: int | None = None
+    """Only this manager's deals: a manager's diagnosis is of their own funnel."""
+
+    def owned(self, table: type[Deal] | type[StageReach]) -> ColumnElement[bool]:
+        return true() if self.manager_id is None else table.manager_id == self.manager_id
 
     def parts(self, column: Expression) -> Iterator[tuple[int, ColumnElement[bool]]]:
         """Each segment with the condition that puts ``column`` in it. Counting the segments one
@@ -109,7 +114,7 @@ def count_entries(session: Session, pipeline_id: int, span: Span) -> list[ReachR
         StageReach.reached_at,
         lambda inside: (
             select(*reach_columns, func.count())
-            .where(StageReach.pipeline_id == pipeline_id, inside)
+            .where(StageReach.pipeline_id == pipeline_id, span.owned(StageReach), inside)
             .group_by(*reach_columns)
         ),
     )
@@ -119,7 +124,7 @@ def count_entries(session: Session, pipeline_id: int, span: Span) -> list[ReachR
         Deal.created_at,
         lambda inside: (
             select(Deal.manager_id, Deal.source_id, func.count())
-            .where(Deal.pipeline_id == pipeline_id, inside)
+            .where(Deal.pipeline_id == pipeline_id, span.owned(Deal), inside)
             .group_by(Deal.manager_id, Deal.source_id)
         ),
     )
@@ -155,7 +160,7 @@ def count_closures(session: Session, pipeline_id: int, span: Span) -> Closures:
         Deal.closed_at,
         lambda inside: (
             select(*columns, func.count(), func.coalesce(func.sum(Deal.amount), 0))
-            .where(Deal.pipeline_id == pipeline_id, Deal.status != DealStatus.OPEN.value, inside)
+            .where(Deal.pipeline_id == pipeline_id, span.owned(Deal), Deal.status != DealStatus.OPEN.value, inside)
             .group_by(*columns)
         ),
     )
@@ -236,7 +241,7 @@ def count_speeds(session: Session, pipeline_id: int, span: Span) -> SpeedHistogr
         Deal.created_at,
         lambda inside: (
             select(Deal.manager_id, Deal.contact_minutes, func.count())
-            .where(Deal.pipeline_id == pipeline_id, Deal.contact_minutes.is_not(None), inside)
+            .where(Deal.pipeline_id == pipeline_id, span.owned(Deal), Deal.contact_minutes.is_not(None), inside)
             .group_by(Deal.manager_id, Deal.contact_minutes)
         ),
     )
@@ -260,7 +265,7 @@ def count_numbers(session: Session, pipeline_id: int, span: Span) -> dict[Number
         lambda inside: (
             select(CallAttempt.outgoing_number, func.count(), answered)
             .join(Deal, Deal.id == CallAttempt.deal_id)
-            .where(Deal.pipeline_id == pipeline_id, CallAttempt.outgoing_number.is_not(None), inside)
+            .where(Deal.pipeline_id == pipeline_id, span.owned(Deal), CallAttempt.outgoing_number.is_not(None), inside)
             .group_by(CallAttempt.outgoing_number)
         ),
     )
@@ -279,6 +284,7 @@ def count_attempts_on_unreached(session: Session, pipeline_id: int, span: Span) 
             .outerjoin(CallAttempt, CallAttempt.deal_id == Deal.id)
             .where(
                 Deal.pipeline_id == pipeline_id,
+                span.owned(Deal),
                 Deal.status == DealStatus.LOST.value,
                 Deal.furthest_position == 1,
                 inside,

@@ -88,17 +88,21 @@ def gather(
     pipeline: Pipeline,
     today: dt.date,
     benchmarks: Mapping[int, float] | None = None,
+    manager_id: int | None = None,
 ) -> Evidence:
     recent = Window(today - dt.timedelta(days=RECENT_DAYS), today)
     history = Window(recent.start - dt.timedelta(days=HISTORY_DAYS), recent.start)
     year = Window(today - dt.timedelta(days=HISTORY_DAYS), today)
     tz = zone(account.timezone)
-    span = Span(*(local_midnight_utc(day, tz) for day in (history.start, year.start, recent.start, today)))
+    start, middle, recent_start, end = (
+        local_midnight_utc(day, tz) for day in (history.start, year.start, recent.start, today)
+    )
+    span = Span(start, middle, recent_start, end, manager_id)
     names = tuple(s.name for s in pipeline.stages)
     tasks: dict[str, Callable[[Session], Any]] = {
         "entries": lambda own: cube.count_entries(own, pipeline.id, span),
         "closures": lambda own: cube.count_closures(own, pipeline.id, span),
-        "stalled": lambda own: stalled_counts(own, pipeline, span.end),
+        "stalled": lambda own: stalled_counts(own, pipeline, span.end, manager_id),
         "speeds": lambda own: cube.count_speeds(own, pipeline.id, span),
         "numbers": lambda own: cube.count_numbers(own, pipeline.id, span),
         "attempts": lambda own: cube.count_attempts_on_unreached(own, pipeline.id, span),

@@ -43,8 +43,10 @@ def aggregated_figures(
     date_to: dt.date | None,
     dimension: Dimension | None,
     context: DimensionContext,
+    manager_id: int | None = None,
 ) -> tuple[FunnelFigures, dict[Any, FunnelFigures]]:
-    """Figures in total and per group of ``dimension`` (time, source or manager)."""
+    """Figures in total and per group of ``dimension`` (time, source or manager); with
+    ``manager_id``, of that manager's rows only."""
     query = select(
         DailyCount.day,
         DailyCount.stage_position,
@@ -53,6 +55,8 @@ def aggregated_figures(
         DailyCount.count,
         DailyCount.revenue,
     ).where(DailyCount.pipeline_id == pipeline_id)
+    if manager_id is not None:
+        query = query.where(DailyCount.manager_id == manager_id)
     if date_from is not None:
         query = query.where(DailyCount.day >= date_from)
     if date_to is not None:

@@ -29,6 +29,15 @@ class Scope:
     won_stage_ids: tuple[int, ...]
     start: dt.datetime | None
     end: dt.datetime | None
+    manager_id: int | None = None
+    """Only this manager's deals: a manager's reports are computed on what they may see."""
+
+    def of(self, table: type[Deal] | type[StageReach]) -> ColumnElement[bool]:
+        """The rows of ``table`` (deals or their stage reaches) in the scope's pipelines and role."""
+        condition: ColumnElement[bool] = table.pipeline_id.in_(self.pipeline_ids)
+        if self.manager_id is not None:
+            condition = and_(condition, table.manager_id == self.manager_id)
+        return condition
 
     def within(self, column: Expression) -> ColumnElement[bool]:
         conditions = []
@@ -76,7 +85,7 @@ def cohort_outcomes(
     selected, grouping = _grouped([Deal.furthest_position, Deal.status, Deal.currency], key)
     query = (
         select(*selected, func.count(), func.coalesce(func.sum(Deal.amount), 0))
-        .where(Deal.pipeline_id.in_(scope.pipeline_ids), scope.within(Deal.created_at))
+        .where(scope.of(Deal), scope.within(Deal.created_at))
         .group_by(*grouping)
     )
     if history_known is not None:
@@ -92,7 +101,7 @@ def cohort_passages(session: Session, scope: Scope, key_of: KeyFunction | None) 
         select(*selected, func.count())
         .join(Deal, Deal.id == StageReach.deal_id)
         .where(
-            StageReach.pipeline_id.in_(scope.pipeline_ids),
+            scope.of(StageReach),
             scope.within(Deal.created_at),
             Deal.history_known.is_(True),
             StageReach.entered_at.is_not(None),
@@ -109,9 +118,7 @@ def _arrivals(
     """Stage 1: every deal arrives in it when it is created."""
     key = key_of(Deal.created_at) if key_of else None
     selected, grouping = _grouped([], key)
-    query = select(*selected, func.count()).where(
-        Deal.pipeline_id.in_(scope.pipeline_ids), scope.within(Deal.created_at)
-    )
+    query = select(*selected, func.count()).where(scope.of(Deal), scope.within(Deal.created_at))
     if known_history_only:
         query = query.where(Deal.history_known.is_(True))
     if grouping:
@@ -136,7 +143,7 @@ def period_entries(
     selected, grouping = _grouped([StageReach.position], key)
     query = (
         select(*selected, func.count())
-        .where(StageReach.pipeline_id.in_(scope.pipeline_ids), time_column.is_not(None), scope.within(time_column))
+        .where(scope.of(StageReach), time_column.is_not(None), scope.within(time_column))
         .group_by(*grouping)
     )
     if needs_deal:  # the breakdown groups by a deal's column; periods alone need only the reaches
@@ -152,7 +159,7 @@ def period_closures(session: Session, scope: Scope, key_of: KeyFunction | None) 
     query = (
         select(*selected, func.count(), func.coalesce(func.sum(Deal.amount), 0))
         .where(
-            Deal.pipeline_id.in_(scope.pipeline_ids),
+            scope.of(Deal),
             Deal.status != DealStatus.OPEN.value,
             Deal.closed_at.is_not(None),
             scope.within(Deal.closed_at),

@@ -35,6 +35,8 @@ class FunnelQuery:
     by: str | None = None
     immature_share: float = DEFAULT_IMMATURE_SHARE
     timing: bool = False
+    manager_id: int | None = None
+    """Count only this manager's deals (a manager's own reports; see ``voronka.crm.auth.report_scope``)."""
 
     def validate(self) -> None:
         for rule in VALIDATION_RULES:

@@ -134,6 +134,7 @@ def _aggregated_report(context: _Context, account: Account) -> FunnelReport:
         query.date_to,
         context.dimension,
         context.dimension_context,
+        query.manager_id,
     )
     groups = None
     if context.dimension is not None:
@@ -170,6 +171,7 @@ def _resolve(session: Session, account: Account, query: FunnelQuery) -> _Context
         won_stage_ids=tuple(p.stages[-1].id for p in pipelines),
         start=local_midnight_utc(query.date_from, tz) if query.date_from else None,
         end=local_midnight_utc(query.date_to, tz) if query.date_to else None,
+        manager_id=query.manager_id,
     )
     offset = _fixed_offset(session, scope, tz) if dimension is not None and dimension.is_time else None
     return _Context(session, query, pipelines, scope, dimension, DimensionContext(session, account.id, tz, offset))

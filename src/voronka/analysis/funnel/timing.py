@@ -87,7 +87,7 @@ def load_timing(session: Session, scope: Scope, positions: int) -> Timing:
     """Speed to lead and time to each stage for deals created in the scope."""
     delays = session.scalars(
         select(seconds_between(Deal.first_contact_at, Deal.created_at)).where(
-            Deal.pipeline_id.in_(scope.pipeline_ids),
+            scope.of(Deal),
             scope.within(Deal.created_at),
             Deal.first_contact_at.is_not(None),
         )
@@ -96,7 +96,7 @@ def load_timing(session: Session, scope: Scope, positions: int) -> Timing:
         select(StageReach.position, seconds_between(StageReach.entered_at, Deal.created_at))
         .join(Deal, Deal.id == StageReach.deal_id)
         .where(
-            StageReach.pipeline_id.in_(scope.pipeline_ids),
+            scope.of(StageReach),
             scope.within(Deal.created_at),
             Deal.history_known.is_(True),
             StageReach.entered_at.is_not(None),

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, func, literal, or_, select
+from sqlalchemy import ColumnElement, and_, case, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from voronka.analysis.funnel.counts import Expression
@@ -69,6 +69,16 @@ class Grid:
     periods: tuple[Period, ...]
     today: dt.date | None = None
     """The report's local today: spend dated after it is budget, not fact."""
+    manager_id: int | None = None
+    """Only this manager's deals (a manager's own statistics); spend, which belongs to sources, is
+    then not theirs to see."""
+
+    def of(self, table: type[Deal] | type[StageReach]) -> ColumnElement[bool]:
+        """The rows of ``table`` in the grid's pipeline and role scope."""
+        condition: ColumnElement[bool] = table.pipeline_id == self.pipeline.id
+        if self.manager_id is not None:
+            condition = and_(condition, table.manager_id == self.manager_id)
+        return condition
 
     def bounds(self) -> list[tuple[Period, dt.datetime, dt.datetime]]:
         """Each period with its UTC start and end: periods are local, storage is UTC."""
@@ -158,7 +168,7 @@ def _arrivals(grid: Grid, cut: Cut | None) -> Iterable[tuple[Key, str, int]]:
         cut.deal if cut else None,
         [],
         [func.count(), within, past_first],
-        [Deal.pipeline_id == grid.pipeline.id],
+        [grid.of(Deal)],
     )
     calls = _has_calls(grid)
     for cut_value, label, count, within_5, reached in rows:
@@ -170,10 +180,7 @@ def _arrivals(grid: Grid, cut: Cut | None) -> Iterable[tuple[Key, str, int]]:
 
 def _has_calls(grid: Grid) -> bool:
     found = grid.session.scalar(
-        select(CallAttempt.id)
-        .join(Deal, Deal.id == CallAttempt.deal_id)
-        .where(Deal.pipeline_id == grid.pipeline.id)
-        .limit(1)
+        select(CallAttempt.id).join(Deal, Deal.id == CallAttempt.deal_id).where(grid.of(Deal)).limit(1)
     )
     return found is not None
 
@@ -186,7 +193,7 @@ def _reaches(grid: Grid, cut: Cut | None) -> Iterable[tuple[Key, str, int]]:
         cut.reach if cut else None,
         [StageReach.position],
         [func.count()],
-        [StageReach.pipeline_id == grid.pipeline.id],
+        [grid.of(StageReach)],
     )
     for cut_value, label, position, count in rows:
         yield (cut_value, label), "sales" if position == last else stage_key(int(position)), int(count)
@@ -211,7 +218,7 @@ def _closures(grid: Grid, cut: Cut | None) -> Iterable[tuple[Key, str, int]]:
         cut.deal if cut else None,
         [],
         [revenue, non_target],
-        [Deal.pipeline_id == grid.pipeline.id, Deal.closed_at.is_not(None), Deal.status != DealStatus.OPEN.value],
+        [grid.of(Deal), Deal.closed_at.is_not(None), Deal.status != DealStatus.OPEN.value],
     )
     for cut_value, label, amount, lost_count in rows:
         yield (cut_value, label), "revenue", int(amount or 0)
@@ -239,7 +246,7 @@ def speed_medians(grid: Grid, cut: Cut | None) -> Iterable[tuple[Key, str, float
         order.label("minutes"),
         func.row_number().over(partition_by=partition or None, order_by=order).label("rank"),
         func.count().over(partition_by=partition or None).label("size"),
-    ).where(Deal.pipeline_id == grid.pipeline.id, Deal.contact_minutes.is_not(None))
+    ).where(grid.of(Deal), Deal.contact_minutes.is_not(None))
     for period, start, end in grid.bounds():
         ranked = numbered.where(Deal.created_at >= start, Deal.created_at < end).subquery()
         middle = or_(ranked.c.rank == (ranked.c.size + 1) // 2, ranked.c.rank == (ranked.c.size + 2) // 2)
@@ -260,7 +267,7 @@ def _answered(grid: Grid, cut: Cut | None) -> Iterable[tuple[Key, str, int]]:
         cut.deal if cut else None,
         [],
         [func.count()],
-        [Deal.pipeline_id == grid.pipeline.id],
+        [grid.of(Deal)],
         joins=[(answered, answered.c.deal_id == Deal.id)],
     )
     for cut_value, label, count in rows:
@@ -273,7 +280,7 @@ def spend_values(grid: Grid, cut: Cut | None) -> Iterable[tuple[Key, str, int]]:
     Like leads and sales, spend is fact only through today: a month's budget entered on the 1st
     counts one day's share that day; the days still ahead go to ``SPEND_AHEAD``, which the
     period's spend forecast adds back (docs/stats.md)."""
-    if cut is not None and cut.spend is None:
+    if (cut is not None and cut.spend is None) or grid.manager_id is not None:
         return
     first, last = grid.periods[0].start, grid.periods[-1].end
     rows = grid.session.execute(

@@ -46,6 +46,8 @@ def base_values(grid: counts.Grid, cut: counts.Cut | None) -> counts.BaseValues:
         DailyCount.day >= grid.periods[0].start,
         DailyCount.day < grid.periods[-1].end,
     )
+    if grid.manager_id is not None:
+        query = query.where(DailyCount.manager_id == grid.manager_id)
     query = query.group_by(DailyCount.day, DailyCount.stage_position, *([column] if column is not None else []))
     last = len(grid.pipeline.stages)
     rows: list[Any] = list(grid.session.execute(query))

@@ -42,6 +42,8 @@ class StatsQuery:
     date_to: dt.date | None = None
     grain: Grain = Grain.WEEK
     by: str | None = None
+    manager_id: int | None = None
+    """Only this manager's deals (see ``voronka.crm.auth.report_scope``); spend is then not shown."""
 
 
 @dataclass(frozen=True)
@@ -90,7 +92,7 @@ def run_stats(*, session: Session, account: Account, query: StatsQuery, today: d
             "choose a shorter range or a coarser --grain",
         )
     periods = tuple(periods_between(query.grain, start, end))
-    grid = counts.Grid(session, account, pipeline, query.grain, periods, today)
+    grid = counts.Grid(session, account, pipeline, query.grain, periods, today, query.manager_id)
     mode = _mode(session, pipeline.id)
     metrics = metrics_for(tuple(s.name for s in pipeline.stages))
     available = (
@@ -98,8 +100,12 @@ def run_stats(*, session: Session, account: Account, query: StatsQuery, today: d
         if mode is Mode.COUNTS
         else None
     )
+    if query.manager_id is not None:  # money is spent on sources, not by one manager
+        available = (available or frozenset(m.key for m in metrics if m.formula is None)) - {"spend"}
     collect = nocrm.base_values if mode is Mode.COUNTS else counts.base_values
     plans = _plans(session, grid, metrics)
+    if query.manager_id is not None:  # a manager's own figures are held against their own plans
+        plans[(None, None)] = plans.get(("manager", query.manager_id), defaultdict(dict))
     cut = counts.CUTS[query.by] if query.by is not None else None
     if cut is None:
         total_values = collect(grid, None)
