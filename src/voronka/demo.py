@@ -113,6 +113,8 @@ class DemoOptions:
     today: dt.date | None = None
     template: str = "manufacturing"
     problems: Problems = Problems()
+    seasonal: bool = True
+    """Leads vary over the year (±25 %) as well as by weekday."""
 
 
 @dataclass(frozen=True)
@@ -162,7 +164,11 @@ class _Simulation:
         leads = []
         for offset in range(self.options.days):
             day = self.first_day + dt.timedelta(days=offset)
-            season = 1 + 0.25 * math.sin(2 * math.pi * (day.timetuple().tm_yday - 80) / 365)
+            season = (
+                1 + 0.25 * math.sin(2 * math.pi * (day.timetuple().tm_yday - 80) / 365)
+                if self.options.seasonal
+                else 1.0
+            )
             weekday = 0.6 if day.weekday() >= 5 else 1.1
             for _ in range(self._poisson(per_day * season * weekday)):
                 lead = self._lead(day)
@@ -208,8 +214,8 @@ class _Simulation:
         return base * freshness
 
     def _response_minutes(self, manager: Manager) -> float:
-        slow = manager.response_minutes > 30
-        return manager.response_minutes if self.problems.slow_manager or not slow else 6.0
+        """A manager's usual callback delay; without the slow-manager problem the team is alike."""
+        return manager.response_minutes if self.problems.slow_manager else 6.0
 
     def _skill(self, manager: Manager, step: str) -> float:
         """A manager's chance at a step; without the weak-manager problem everyone is as good."""

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from voronka.analysis.currencies import no_money_note, other_currencies_note, won_in_other_currencies
 from voronka.analysis.diagnose.evidence import gather
 from voronka.analysis.diagnose.model import MIN_SAMPLE, Finding
-from voronka.analysis.diagnose.rules import RULES, StepBelowHistory, step_arm
+from voronka.analysis.diagnose.rules import RULES, StepBelowHistory, family_wise, step_arm
 from voronka.crm.accounts import find_pipeline
 from voronka.i18n import Message
 from voronka.models import Account
@@ -47,7 +47,7 @@ def run_diagnosis(
     evidence = gather(
         session=session, account=account, pipeline=chosen, today=today, benchmarks=benchmarks, manager_id=manager_id
     )
-    findings = [f for rule in RULES for f in rule.findings(evidence)]
+    findings = family_wise((f for rule in RULES for f in rule.findings(evidence)), evidence)
     notes = tuple(
         Message("diagnose.not_enough", {"step": f"{p - 1}→{p}", "n": step_arm(evidence.total, p).trials})
         for p in range(2, len(chosen.stages) + 1)

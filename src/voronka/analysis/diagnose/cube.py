@@ -136,11 +136,11 @@ def count_entries(session: Session, pipeline_id: int, span: Span) -> list[ReachR
 class Closures:
     outcomes: list[OutcomeRow]
     losses: dict[LossKey, int]
-    """Lost deals with a reason, by segment × source × stage × cause family."""
+    """Lost deals with a reason, by segment × manager × source × stage × cause family."""
 
 
-LossKey = tuple[int, int | None, int, str]
-"""(segment, source id, stage position lost at, cause family)."""
+LossKey = tuple[int, int | None, int | None, int, str]
+"""(segment, manager id, source id, stage position lost at, cause family)."""
 
 
 def count_closures(session: Session, pipeline_id: int, span: Span) -> Closures:
@@ -172,7 +172,7 @@ def count_closures(session: Session, pipeline_id: int, span: Span) -> Closures:
         cell[0] += int(n)
         cell[1] += int(amount or 0)
         if status == DealStatus.LOST.value and reason is not None:
-            losses[(s, source, int(furthest), families[int(reason)])] += int(n)
+            losses[(s, manager, source, int(furthest), families[int(reason)])] += int(n)
     return Closures(
         [
             OutcomeRow(group, furthest, status, currency, n, amount)

@@ -68,6 +68,7 @@ class Evidence:
     """Lost in the recent window at each stage, by cause family."""
     losses_past: dict[int, dict[str, int]]
     losses_by_source: dict[tuple[str | None, int], dict[str, int]]
+    losses_by_manager: dict[tuple[str | None, int], dict[str, int]]
     stalled: dict[int, int]
     """Open deals untouched for twice the usual time, by the position of the stage they are in."""
     targets: dict[int, float] = field(default_factory=dict)
@@ -136,7 +137,8 @@ def gather(
         attempts_past=_attempts(found["attempts"], PAST) if calls_logged else None,
         losses=_losses(losses, NOW),
         losses_past=_losses(losses, PAST),
-        losses_by_source=_losses_by_source(losses, YEAR, counted.source_names),
+        losses_by_source=_losses_by(losses, YEAR, counted.source_names, by_manager=False),
+        losses_by_manager=_losses_by(losses, YEAR, counted.manager_names, by_manager=True),
         stalled=found["stalled"],
         targets=found["targets"],
         benchmarks=dict(benchmarks or {}),
@@ -160,19 +162,21 @@ def _attempts(counts: Mapping[int, tuple[int, int]], segments: frozenset[Segment
 
 def _losses(counts: Mapping[cube.LossKey, int], segments: frozenset[Segment]) -> dict[int, dict[str, int]]:
     found: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for (segment, _, position, family), n in counts.items():
+    for (segment, _, _, position, family), n in counts.items():
         if segment in segments:
             found[position][family] += n
     return {position: dict(mix) for position, mix in found.items()}
 
 
-def _losses_by_source(
-    counts: Mapping[cube.LossKey, int], segments: frozenset[Segment], names: Mapping[int, str]
+def _losses_by(
+    counts: Mapping[cube.LossKey, int], segments: frozenset[Segment], names: Mapping[int, str], by_manager: bool
 ) -> dict[tuple[str | None, int], dict[str, int]]:
+    """Loss-reason mixes per (manager or source name, stage lost at)."""
     found: dict[tuple[str | None, int], dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for (segment, source_id, position, family), n in counts.items():
+    for (segment, manager_id, source_id, position, family), n in counts.items():
         if segment in segments:
-            found[(names.get(source_id) if source_id is not None else None, position)][family] += n
+            key = manager_id if by_manager else source_id
+            found[(names.get(key) if key is not None else None, position)][family] += n
     return {key: dict(mix) for key, mix in found.items()}
 
 

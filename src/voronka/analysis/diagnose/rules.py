@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import ClassVar, Protocol
@@ -145,6 +146,9 @@ class StepBelowHistory:
 
     code: ClassVar[str] = "step_below_history"
 
+    def comparisons(self, evidence: Evidence) -> int:
+        return len(evidence.total.stages) - 1
+
     def findings(self, evidence: Evidence) -> Iterable[Finding]:
         names = evidence.total.stages
         for position in range(2, len(names) + 1):
@@ -218,34 +222,54 @@ class StepBelowReference:
 
 
 class GroupBelowTeam:
-    """A manager or source converting worse at a step than the rest of the team (shrunk estimates)."""
+    """A manager or source converting worse at a step than the rest of the team (shrunk estimates).
+
+    The reference is the weighted median of the other groups' shrunk rates, not their pooled rate:
+    two bad sources must not hide each other by dragging "the rest" down. How sure: the chance that
+    the group's rate is below the reference, with the uncertainty of both (a normal approximation
+    of the difference of their Beta posteriors).
+    """
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
         self.code = f"{kind}_below_team"
 
+    def comparisons(self, evidence: Evidence) -> int:
+        groups = evidence.by_manager if self.kind == "manager" else evidence.by_source
+        return len(groups) * (len(evidence.year_total.stages) - 1)
+
     def findings(self, evidence: Evidence) -> Iterable[Finding]:
         groups = evidence.by_manager if self.kind == "manager" else evidence.by_source
-        team = evidence.year_total
-        comparisons = len(groups) * (len(team.stages) - 1)
-        for position in range(2, len(team.stages) + 1):
+        for position in range(2, len(evidence.year_total.stages) + 1):
             arms = {value: step_arm(figures, position) for value, figures in groups.items()}
             prior = _prior([a for a in arms.values() if a.trials >= 10])
+            shrunk = {value: _posterior(arm, prior) for value, arm in arms.items() if arm.trials >= MIN_SAMPLE}
             for value, arm in arms.items():
-                finding = self._judge(evidence, position, value, arm, step_arm(team, position), prior)
+                if value not in shrunk:
+                    continue
+                others = {other: post for other, post in shrunk.items() if other != value}
+                finding = self._judge(evidence, position, value, arm, shrunk[value], others)
                 if finding is not None:
-                    yield replace(finding, comparisons=comparisons)
+                    yield finding
 
     def _judge(
-        self, evidence: Evidence, position: int, value: str, arm: Arm, team: Arm, prior: tuple[float, float]
+        self,
+        evidence: Evidence,
+        position: int,
+        value: str,
+        arm: Arm,
+        posterior: tuple[float, float],
+        others: dict[str, tuple[float, float]],
     ) -> Finding | None:
-        others = Arm(team.trials - arm.trials, max(team.successes - arm.successes, 0))
-        if arm.trials < MIN_SAMPLE or others.trials < MIN_SAMPLE or others.rate is None:
+        if not others:
             return None
-        alpha, beta = prior[0] + arm.successes, prior[1] + arm.failures
-        shrunk = alpha / (alpha + beta)
-        worse = beta_cdf(others.rate, alpha, beta)
-        gap = others.rate - shrunk
+        reference, reference_trials = robust_reference(list(others.values()))
+        if reference_trials < MIN_SAMPLE:
+            return None
+        mean, variance = _beta_moments(*posterior)
+        reference_variance = reference * (1 - reference) / (reference_trials + 1)
+        worse = normal_cdf((reference - mean) / math.sqrt(variance + reference_variance or 1e-12))
+        gap = reference - mean
         if worse < SHOWN or gap < MIN_GAP:
             return None
         monthly_entries = arm.trials / evidence.year.months
@@ -255,8 +279,8 @@ class GroupBelowTeam:
             self.code,
             (position - 1, position),
             Subject(self.kind, value),
-            shrunk,
-            others.rate,
+            mean,
+            reference,
             "team",
             arm.trials,
             worse,
@@ -266,20 +290,77 @@ class GroupBelowTeam:
         )
 
     def _causes(self, evidence: Evidence, position: int, value: str) -> list[Cause]:
-        if self.kind == "manager":
-            if position == 2:
-                speed = evidence.speed_by_manager.get(value)
-                return contact_causes(evidence, speed, evidence.speed_team_year, numbers=False)
-            return [
-                Cause("manager_skill", Message("diagnose.cause.manager_skill"), Message("diagnose.evidence.team"), True)
-            ]
-        mine = evidence.losses_by_source.get((value, position - 1), {})
-        rest: dict[str, int] = {}
-        for (source, stage), mix in evidence.losses_by_source.items():
-            if stage == position - 1 and source != value:
-                for family, count in mix.items():
-                    rest[family] = rest.get(family, 0) + count
-        return loss_causes(mine, rest)
+        """Causes with evidence of their own — never "the rest of the team does better", which is
+        the finding itself. Without any, the cause is unknown and the finding says what would tell."""
+        if self.kind == "manager" and position == 2:
+            speed = evidence.speed_by_manager.get(value)
+            causes = contact_causes(evidence, speed, evidence.speed_team_year, numbers=False)
+        else:
+            losses = evidence.losses_by_manager if self.kind == "manager" else evidence.losses_by_source
+            mine = losses.get((value, position - 1), {})
+            others = [mix for (group, stage), mix in losses.items() if stage == position - 1 and group != value]
+            causes = loss_causes(mine, median_mix(others))
+            if self.kind == "manager" and any(c.supported for c in causes):
+                causes.append(_skill_cause())
+        if not any(c.supported for c in causes):
+            causes.insert(0, _unknown_cause(self.kind, position))
+        return sorted(causes, key=lambda c: not c.supported)
+
+
+def _skill_cause() -> Cause:
+    return Cause("manager_skill", Message("diagnose.cause.manager_skill"), Message("diagnose.evidence.skill"), True)
+
+
+def _unknown_cause(kind: str, position: int) -> Cause:
+    """No data speaks for any cause: say so, and which data would tell."""
+    needs = "calls" if position == 2 else "reasons"
+    evidence = Message(f"diagnose.evidence.unknown_{needs}", {"kind": Message(f"diagnose.kind_{kind}")})
+    return Cause("unknown", Message("diagnose.cause.unknown"), evidence, True)
+
+
+MIX_SCALE = 10_000
+MIN_LOSSES = 10
+
+
+def median_mix(mixes: Sequence[dict[str, int]]) -> dict[str, int]:
+    """The other groups' typical loss-reason mix: each family's median share (as counts out of
+    ``MIX_SCALE``) over the groups with enough losses, so that another bad group's reasons do not
+    make this one's look usual."""
+    shares = [
+        {family: count / sum(mix.values()) for family, count in mix.items()}
+        for mix in mixes
+        if sum(mix.values()) >= MIN_LOSSES
+    ]
+    if not shares:
+        return {}
+    families = {family for share in shares for family in share}
+    return {family: round(statistics.median(s.get(family, 0.0) for s in shares) * MIX_SCALE) for family in families}
+
+
+def robust_reference(posteriors: Sequence[tuple[float, float]]) -> tuple[float, float]:
+    """The trials-weighted median of the groups' posterior means, and their trials in all: one or
+    two outlying groups move a median far less than a pooled rate."""
+    points = sorted((alpha / (alpha + beta), alpha + beta) for alpha, beta in posteriors)
+    total = sum(weight for _, weight in points)
+    running = 0.0
+    for mean, weight in points:
+        running += weight
+        if running >= total / 2:
+            return mean, total
+    return points[-1][0], total
+
+
+def _posterior(arm: Arm, prior: tuple[float, float]) -> tuple[float, float]:
+    return prior[0] + arm.successes, prior[1] + arm.failures
+
+
+def _beta_moments(alpha: float, beta: float) -> tuple[float, float]:
+    total = alpha + beta
+    return alpha / total, alpha * beta / (total * total * (total + 1))
+
+
+def normal_cdf(z: float) -> float:
+    return 0.5 * (1 + math.erf(z / math.sqrt(2)))
 
 
 def _prior(arms: Sequence[Arm]) -> tuple[float, float]:
@@ -299,6 +380,9 @@ class OutgoingNumber:
     """An outgoing number whose calls are answered far less often than the others'."""
 
     code: ClassVar[str] = "outgoing_number_answer_rate"
+
+    def comparisons(self, evidence: Evidence) -> int:
+        return len(evidence.numbers)
 
     def findings(self, evidence: Evidence) -> Iterable[Finding]:
         worst = _worst_number(evidence)
@@ -375,12 +459,30 @@ class StalledDeals:
         )
 
 
-RULES: tuple[Rule, ...] = (
+class ComparisonRule(Rule, Protocol):
+    """A rule that looks for something worse among many candidates (steps, groups, numbers)."""
+
+    def comparisons(self, evidence: Evidence) -> int: ...
+
+
+COMPARISON_RULES: tuple[ComparisonRule, ...] = (
     StepBelowHistory(),
-    StepBelowReference("target"),
-    StepBelowReference("benchmark"),
     GroupBelowTeam("manager"),
     GroupBelowTeam("source"),
     OutgoingNumber(),
+)
+RULES: tuple[Rule, ...] = (
+    COMPARISON_RULES[0],
+    StepBelowReference("target"),
+    StepBelowReference("benchmark"),
+    *COMPARISON_RULES[1:],
     StalledDeals(),
 )
+
+
+def family_wise(findings: Iterable[Finding], evidence: Evidence) -> list[Finding]:
+    """Every comparison the diagnosis makes, over all its comparison rules, is one family: a
+    healthy business gets a confident finding at most 5 % of the time, not 5 % per rule."""
+    size = sum(rule.comparisons(evidence) for rule in COMPARISON_RULES)
+    codes = {rule.code for rule in COMPARISON_RULES}
+    return [replace(f, comparisons=size) if f.code in codes else f for f in findings]
