@@ -113,7 +113,43 @@ def open_database(url: str) -> Engine:
     """An engine whose schema is ready: what the CLI and the web app start from."""
     engine = make_engine(url)
     ensure_schema(engine)
+    if engine.dialect.name == "sqlite":
+        with engine.begin() as connection:
+            restore_report_indexes(connection)
     return engine
+
+
+REPORT_INDEXES = ("ix_deals_funnel", "ix_deals_closed", "ix_stage_reaches_period")
+"""The wide indexes the reports read, which a large SQLite import builds once after its load."""
+
+
+def report_indexes() -> list[Any]:
+    from voronka.models import Deal, StageReach
+
+    tables = (Deal.__table__, StageReach.__table__)
+    return [index for t in tables for index in t.indexes if index.name in REPORT_INDEXES]  # type: ignore[attr-defined]
+
+
+def restore_report_indexes(connection: Connection) -> None:
+    """Create any report index that is missing: an import killed between dropping and rebuilding
+    them (before the fix that made that transactional) left a database without them."""
+    present: set[str] = set(connection.scalars(select(column("name")).select_from(table("sqlite_master"))))
+    for index in report_indexes():
+        if index.name not in present:
+            index.create(bind=connection)
+
+
+def begin_write(connection: Connection) -> None:
+    """Open SQLite's write transaction now (BEGIN IMMEDIATE) unless one is open.
+
+    Python's sqlite3 opens a transaction only before INSERT/UPDATE/DELETE, so DDL or reads issued
+    first run outside it — a DROP INDEX would commit at once and survive a crash of the import —
+    and a read-then-write transaction may fail to upgrade under a concurrent writer."""
+    if connection.dialect.name != "sqlite":
+        return
+    raw = connection.connection.dbapi_connection
+    if raw is not None and not raw.in_transaction:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -6,13 +6,13 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar, cast
+from typing import TypeVar
 
-from sqlalchemy import Table, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from voronka.crm.accounts import create_pipeline, find_pipeline, list_pipelines
-from voronka.db import refresh_statistics
+from voronka.db import begin_write, refresh_statistics, report_indexes, restore_report_indexes
 from voronka.errors import ImportFailed
 from voronka.i18n import Message
 from voronka.ingest.importers.base import DealRecord, EventRecord, ImportTarget
@@ -20,7 +20,7 @@ from voronka.ingest.importers.events import write_events
 from voronka.ingest.importers.mapped import first_pipeline_in, stages_in_file
 from voronka.ingest.importers.maps import ColumnMap
 from voronka.ingest.importers.writer import DealWriter
-from voronka.models import Account, Deal, Pipeline, StageReach
+from voronka.models import Account, Deal, Pipeline
 from voronka.tabular.files import open_table
 from voronka.tabular.report import ImportReport, Progress
 
@@ -28,7 +28,6 @@ PROGRESS_EVERY = 2_000
 BULK_ROWS = 100_000
 """From this many rows on, SQLite builds the report indexes once after the load instead of
 keeping them up to date row by row (a million-row import runs several seconds faster)."""
-REPORT_INDEXES = ("ix_deals_funnel", "ix_deals_closed", "ix_stage_reaches_period")
 T = TypeVar("T")
 
 
@@ -101,8 +100,9 @@ def report_indexes_rebuilt_after(session: Session, *, large: bool) -> Iterator[N
         yield
         refresh_statistics(connection)
         return
-    tables = (cast(Table, Deal.__table__), cast(Table, StageReach.__table__))
-    indexes = [i for t in tables for i in t.indexes if i.name in REPORT_INDEXES]
+    begin_write(connection)  # the drops belong to the import's transaction, and die with it
+    restore_report_indexes(connection)
+    indexes = report_indexes()
     for index in indexes:
         index.drop(bind=connection)
     yield
