@@ -78,18 +78,30 @@ def test_bitrix24_webhook(session: Session, engine: Engine, httpserver: HTTPServ
     account = account_for(session)
     url = httpserver.url_for(f"/rest/1/{CODE}/")
     _, token = add_connection(session=session, account=account, connector=CONNECTORS["bitrix24"], name="b24",
-                              address=url, settings={"requests_per_second": 0}, secret_values={"webhook_url": url},
+                              address=url, settings={"requests_per_second": 0},
+                              secret_values={"webhook_url": url, "application_token": "app-token-1"},
                               store=store)  # fmt: skip
     session.commit()
     sync_connection(session=session, account=account, store=store, retry=FAST)
     crm.move(5, "LOSE", dt.datetime(2026, 8, 1, tzinfo=dt.UTC))
     client = app_for(engine, store)
-    answer = client.post(f"/webhooks/bitrix24/{token}", data={"event": "ONCRMDEALUPDATE", "data[FIELDS][ID]": "5"})
+    event = {"event": "ONCRMDEALUPDATE", "data[FIELDS][ID]": "5"}
+    # Bitrix24's documentation: a handler compares auth[application_token] with the stored token.
+    for forged in ({}, {"auth[application_token]": "guess"}):
+        refused = client.post(f"/webhooks/bitrix24/{token}", data={**event, **forged})
+        assert refused.status_code == 403, refused.text
+        assert "application token" in refused.json()["detail"]
+    answer = client.post(f"/webhooks/bitrix24/{token}", data={**event, "auth[application_token]": "app-token-1"})
     assert answer.status_code == 200
     assert answer.json()["updated"] == 1
     session.expire_all()
     assert session.scalars(select(Deal.status).where(Deal.external_id == "5")).one() == "lost"
     ignored = client.post(
-        f"/webhooks/bitrix24/{token}", json={"event": "ONCRMCONTACTADD", "data": {"FIELDS": {"ID": "1"}}}
+        f"/webhooks/bitrix24/{token}",
+        json={
+            "event": "ONCRMCONTACTADD",
+            "data": {"FIELDS": {"ID": "1"}},
+            "auth": {"application_token": "app-token-1"},
+        },
     )
     assert ignored.json() == {"deals": [], "created": 0, "updated": 0}

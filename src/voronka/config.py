@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     secrets_path: Path | None = None
     """Where CRM tokens and keys are kept (default: ``~/.config/voronka/secrets.json``)."""
 
+    max_body_bytes: int = 1_048_576
+    """The largest request body the web app reads (forms, API, webhooks); larger ones get 413."""
+
     secret_key: str | None = None
     """Signs the web app's session cookies (default: a random key kept next to the secrets file)."""
 

@@ -472,3 +472,30 @@ class Note(Base):
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     text: Mapped[str] = mapped_column(String(4000))
     created_at: Mapped[dt.datetime]
+
+
+class LoginSession(Base):
+    """A logged-in browser: the cookie holds a random token, the database only its hash, so logging
+    out, a new password or a deactivated user ends it on the server."""
+
+    __tablename__ = "login_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime]
+    expires_at: Mapped[dt.datetime]
+    revoked_at: Mapped[dt.datetime | None]
+
+
+class LoginThrottle(Base):
+    """Recent failed logins per key (an e-mail address or a client address), shared by every
+    process: each attempt is reserved atomically before the password is checked."""
+
+    __tablename__ = "login_throttle"
+
+    key: Mapped[str] = mapped_column(String(400), primary_key=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_at: Mapped[dt.datetime]
+    next_at: Mapped[dt.datetime]

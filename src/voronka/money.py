@@ -35,10 +35,19 @@ def exponent(currency: str) -> int:
     return 0 if currency.upper() in _ZERO_DECIMAL else 2
 
 
+MAX_MINOR = 10**15
+"""The largest amount kept, in minor units (ten trillion roubles): far beyond any deal, and safe to
+sum in a 64-bit column; ``1e400`` or thirty nines are a typo or an attack, not a price."""
+
+
 def to_minor(value: Decimal, currency: str) -> int:
+    if not value.is_finite() or abs(value.adjusted()) > 30:
+        raise InvalidValue(field="amount", value=str(value)[:40], hint="a sum such as 15000 or 15 000,50")
     scaled = value.scaleb(exponent(currency))
     if scaled != scaled.to_integral_value():
         raise InvalidValue(field="amount", value=str(value), hint=f"at most {exponent(currency)} decimals")
+    if abs(scaled) > MAX_MINOR:
+        raise InvalidValue(field="amount", value=str(value)[:40], hint=f"at most {MAX_MINOR // 100:,} in major units")
     return int(scaled)
 
 

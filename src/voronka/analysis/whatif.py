@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from voronka.analysis.funnel.query import FunnelQuery, View
 from voronka.analysis.funnel.report import FunnelReport, run_funnel
+from voronka.errors import InvalidValue
 from voronka.models import Account, AdSpend
 
 PLUS_POINTS = 0.05
@@ -90,6 +91,39 @@ def leverage(baseline: Baseline, points: float = PLUS_POINTS) -> list[Lever]:
             back = baseline.revenue * max(step.reference - step.conversion, 0.0) / step.conversion
         levers.append(Lever(step, plus, back))
     return sorted(levers, key=lambda lever: -lever.plus_points)
+
+
+MAX_LEADS = 10_000_000.0
+MAX_CHECK = 10**13
+
+
+def scenario_inputs(settings: Mapping[str, str]) -> tuple[dict[int, float], float | None, float | None]:
+    """A changed funnel as a form states it: ``step_K`` percentages, the average ``check`` (major
+    units) and ``leads`` a month. Anything but a finite number in range is an ``InvalidValue``."""
+    conversions = {}
+    for key, value in settings.items():
+        if key.startswith("step_") and value:
+            position = key[5:]
+            if not position.isdigit():
+                raise InvalidValue(field=key[:40], value=value[:40], hint="step_2, step_3 …")
+            conversions[int(position)] = _finite(key, value, 0.0, 100.0, "a percentage such as 35") / 100
+    check = (
+        _finite("check", settings["check"], 0.0, MAX_CHECK, "a sum such as 150000") * 100
+        if settings.get("check")
+        else None
+    )
+    leads = _finite("leads", settings["leads"], 0.0, MAX_LEADS, "a number of leads") if settings.get("leads") else None
+    return conversions, check, leads
+
+
+def _finite(field: str, text: str, low: float, high: float, hint: str) -> float:
+    try:
+        value = float(text.replace(",", ".").strip())
+    except ValueError:
+        raise InvalidValue(field=field, value=text[:40], hint=hint) from None
+    if not math.isfinite(value) or not low <= value <= high:
+        raise InvalidValue(field=field, value=text[:40], hint=f"{hint}, from {low:g} to {high:g}")
+    return value
 
 
 def scenario(

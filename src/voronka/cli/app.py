@@ -94,6 +94,8 @@ COMMANDS: tuple[tuple[typer.Typer | None, str, Callable[..., Any]], ...] = (
     (None, "sync", connect_cmd.sync),
     (None, "serve", serve_cmd.serve),
     (user_cmd.user_app, "add", user_cmd.user_add),
+    (user_cmd.user_app, "password", user_cmd.user_password),
+    (user_cmd.user_app, "deactivate", user_cmd.user_deactivate),
     (connect_cmd.connect_app, "amocrm", connect_cmd.connect_amocrm),
     (connect_cmd.connect_app, "bitrix24", connect_cmd.connect_bitrix24),
     (connect_cmd.connect_app, "retailcrm", connect_cmd.connect_retailcrm),

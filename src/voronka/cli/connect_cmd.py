@@ -50,13 +50,13 @@ def _connect(
         state.console.print(state.t("connect.webhook", path=f"/webhooks/{kind}/{webhook}"))
 
 
-def _secret(env: str | None, prompt: str) -> str:
+def _secret(env: str | None, prompt: str, option: str = "--token-env") -> str:
     """A secret from an environment variable or a hidden prompt: never from the command line, so it
     stays out of the shell history and the process list."""
     if env:
         found = os.environ.get(env)
         if not found:
-            raise InvalidValue(field="--token-env", value=env, hint="the name of a set environment variable")
+            raise InvalidValue(field=option, value=env, hint="the name of a set environment variable")
         return found
     return str(typer.prompt(prompt, hide_input=True))
 
@@ -90,11 +90,23 @@ def connect_bitrix24(
     webhook_url: Annotated[str, typer.Argument(help="The incoming webhook's URL: https://PORTAL/rest/USER/CODE/.")],
     name: NameOption = None,
     rate: RateOption = None,
+    application_token_env: Annotated[
+        str | None,
+        typer.Option(
+            "--application-token-env",
+            help="Read the outgoing webhook's application token (to check its events) from this variable.",
+        ),
+    ] = None,
 ) -> None:
     """Connect Bitrix24 through an incoming webhook with the crm scope. Its URL holds the secret: it
-    is stored in the secrets file, and only the portal is kept in the database."""
+    is stored in the secrets file, and only the portal is kept in the database. For live updates,
+    give the application token Bitrix24 shows for your outgoing webhook: events without it are
+    refused."""
     state = state_of(ctx)
-    _connect(state, "bitrix24", webhook_url, name, {"webhook_url": webhook_url}, _rate(rate))
+    secrets = {"webhook_url": webhook_url}
+    if application_token_env is not None:
+        secrets["application_token"] = _secret(application_token_env, "", option="--application-token-env")
+    _connect(state, "bitrix24", webhook_url, name, secrets, _rate(rate))
 
 
 def connect_retailcrm(

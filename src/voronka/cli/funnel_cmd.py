@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import enum
 import json
 import sys
@@ -18,6 +17,7 @@ from voronka.cli.render import print_funnel
 from voronka.cli.state import state_of
 from voronka.crm.accounts import default_account
 from voronka.db import session_scope
+from voronka.tabular.csvout import write_csv
 
 
 class Format(enum.StrEnum):
@@ -66,8 +66,6 @@ def funnel(
     if output is Format.JSON:
         typer.echo(json.dumps(report_to_dict(report, state.t), ensure_ascii=False, indent=2))
     elif output is Format.CSV:
-        writer = csv.DictWriter(sys.stdout, fieldnames=CSV_COLUMNS, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(report_to_rows(report))
+        write_csv(sys.stdout, CSV_COLUMNS, report_to_rows(report))
     else:
         print_funnel(state.console, report, state.t)

@@ -1,7 +1,8 @@
-"""``voronka serve``: the web app (for now the CRM webhooks) on this machine."""
+"""``voronka serve``: the web app, the REST API and the webhooks on this machine."""
 
 from __future__ import annotations
 
+import os
 from typing import Annotated
 
 import typer
@@ -13,11 +14,38 @@ def serve(
     ctx: typer.Context,
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option("--workers", help="Server processes (PostgreSQL or SQLite).", min=1)] = 1,
+    forwarded_allow_ips: Annotated[
+        str | None,
+        typer.Option(
+            "--forwarded-allow-ips",
+            help="Addresses of reverse proxies whose X-Forwarded-For/-Proto to trust (comma-separated).",
+        ),
+    ] = None,
 ) -> None:
-    """Serve the web app: the CRM webhooks (``/webhooks/KIND/TOKEN``) and the API documentation."""
+    """Serve the web app: pages, the REST API /api/v1 (documented at /api/v1/docs), lead capture and
+    the CRM webhooks."""
     import uvicorn
 
-    from voronka.web import create_app
-
     state = state_of(ctx)
-    uvicorn.run(create_app(state.settings, state.engine), host=host, port=port, log_level="warning")
+    proxy = {"proxy_headers": bool(forwarded_allow_ips), "forwarded_allow_ips": forwarded_allow_ips or ""}
+    if workers == 1:
+        from voronka.web import create_app
+
+        app = create_app(state.settings, state.engine)
+        uvicorn.run(app, host=host, port=port, log_level="warning", **proxy)  # type: ignore[arg-type]
+        return
+    # Each worker process builds its own app from the same settings, passed through the environment.
+    os.environ["VORONKA_DATABASE_URL"] = state.settings.database_url
+    os.environ["VORONKA_SECRET_KEY"] = state.settings.session_key()
+    if state.settings.secrets_path:
+        os.environ["VORONKA_SECRETS_PATH"] = str(state.settings.secrets_path)
+    uvicorn.run(
+        "voronka.web.app:app_from_environment",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+        **proxy,  # type: ignore[arg-type]
+    )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import json
 import sys
@@ -30,6 +29,7 @@ from voronka.cli.state import State, pipeline_scope, state_of
 from voronka.crm.accounts import default_account
 from voronka.db import session_scope
 from voronka.money import format_minor, parse_amount
+from voronka.tabular.csvout import write_csv
 
 stats_app = typer.Typer(help="The statistics template: plan vs fact by period, manager and source.")
 spend_app = typer.Typer(help="Ad spend per source, per day or month.", no_args_is_help=True)
@@ -64,9 +64,7 @@ def stats(
     if output == "json":
         typer.echo(json.dumps(report_to_dict(report, state.t), ensure_ascii=False, indent=2))
     elif output == "csv":
-        writer = csv.DictWriter(sys.stdout, fieldnames=CSV_COLUMNS, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(report_to_rows(report))
+        write_csv(sys.stdout, CSV_COLUMNS, report_to_rows(report))
     else:
         print_stats(state, report)
     if xlsx is not None:

@@ -1,4 +1,5 @@
-"""``voronka user add``: people who log in to the web app (the first owner is made here)."""
+"""``voronka user``: people who log in to the web app (the first owner is made here), their
+passwords, and taking a login away."""
 
 from __future__ import annotations
 
@@ -6,13 +7,15 @@ import os
 from typing import Annotated
 
 import typer
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from voronka.cli.state import state_of
 from voronka.crm.accounts import default_account
-from voronka.crm.auth import add_user
+from voronka.crm.auth import UserNotFound, add_user, deactivate_user, set_password
 from voronka.db import session_scope
 from voronka.errors import InvalidValue
-from voronka.models import Role
+from voronka.models import Role, User
 
 user_app = typer.Typer(help="Users of the web app.", no_args_is_help=True)
 
@@ -29,14 +32,7 @@ def user_add(
     """Add a user who can log in. The password is asked for (hidden) or read from a variable; it is
     stored as an Argon2 hash."""
     state = state_of(ctx)
-    if password_env:
-        password = os.environ.get(password_env, "")
-        if not password:
-            raise InvalidValue(
-                field="--password-env", value=password_env, hint="the name of a set environment variable"
-            )
-    else:
-        password = str(typer.prompt(state.t("web.password"), hide_input=True, confirmation_prompt=True))
+    password = _password(state.t("web.password"), password_env)
     with session_scope(state.engine) as session:
         user = add_user(
             session=session,
@@ -49,3 +45,46 @@ def user_add(
         state.console.print(
             state.t("web.user_added", name=user.name, email=user.email, role=state.t(f"web.role_{user.role}"))
         )
+
+
+def _password(prompt: str, password_env: str | None) -> str:
+    if password_env:
+        password = os.environ.get(password_env, "")
+        if not password:
+            raise InvalidValue(
+                field="--password-env", value=password_env, hint="the name of a set environment variable"
+            )
+        return password
+    return str(typer.prompt(prompt, hide_input=True, confirmation_prompt=True))
+
+
+def _user(session: Session, email: str) -> User:
+    found = session.scalars(select(User).where(func.lower(User.email) == email.strip().lower())).first()
+    if found is None:
+        raise UserNotFound(email=email)
+    return found
+
+
+def user_password(
+    ctx: typer.Context,
+    email: Annotated[str, typer.Argument(help="The user's e-mail.")],
+    password_env: Annotated[
+        str | None, typer.Option("--password-env", help="Read the new password from this environment variable.")
+    ] = None,
+) -> None:
+    """Set a new password; every session of the user ends (they log in again everywhere)."""
+    state = state_of(ctx)
+    password = _password(state.t("web.password"), password_env)
+    with session_scope(state.engine) as session:
+        user = _user(session, email)
+        set_password(session=session, user=user, password=password)
+        state.console.print(state.t("web.password_set", email=user.email))
+
+
+def user_deactivate(ctx: typer.Context, email: Annotated[str, typer.Argument(help="The user's e-mail.")]) -> None:
+    """Stop a user from logging in: their sessions end at once and their API tokens stop working."""
+    state = state_of(ctx)
+    with session_scope(state.engine) as session:
+        user = _user(session, email)
+        deactivate_user(session=session, user=user)
+        state.console.print(state.t("web.user_deactivated", email=user.email))

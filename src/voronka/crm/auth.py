@@ -18,15 +18,14 @@ from typing import TYPE_CHECKING
 from sqlalchemy import ColumnElement, func, select, true
 from sqlalchemy.orm import Session
 
-from voronka.crm.accounts import get_or_create_manager
+from voronka.crm.credentials import check_email, check_password
+from voronka.crm.logins import end_all_sessions
 from voronka.errors import InvalidValue, NotFound, VoronkaError
 from voronka.models import Account, ApiToken, Deal, Role, User
 from voronka.timeutil import utcnow
 
 if TYPE_CHECKING:
     from pwdlib import PasswordHash
-
-MIN_PASSWORD = 8
 
 
 class Action(enum.StrEnum):
@@ -49,6 +48,12 @@ class Forbidden(VoronkaError):
     """The user's role does not allow this."""
 
     key = "error.forbidden"
+
+
+class UserNotFound(VoronkaError):
+    """No user has this e-mail."""
+
+    key = "error.user_not_found"
 
 
 class UserExists(VoronkaError):
@@ -111,10 +116,16 @@ def report_scope(user: User) -> int | None:
 
 
 def deal_manager(*, session: Session, account: Account, user: User, requested: str | None) -> User | None:
-    """Who a new or changed deal belongs to: a manager's deals are their own; others name anyone."""
+    """Who a new or changed deal belongs to: a manager's deals are their own; others name one of
+    the account's people (naming someone new creates nobody: 'unknown manager')."""
     if role_of(user) is Role.MANAGER:
         return user
-    return get_or_create_manager(session=session, account=account, name=requested) if requested else None
+    if not requested:
+        return None
+    found = session.scalars(select(User).where(User.account_id == account.id, User.name == requested.strip())).first()
+    if found is None:
+        raise InvalidValue(field="manager", value=requested[:80], hint="the name of one of the account's users")
+    return found
 
 
 def require_deal(user: User, deal: Deal) -> None:
@@ -129,11 +140,8 @@ def add_user(
 ) -> User:
     """A user who can log in. An existing manager row of the same name (made by an import) gets the
     login, so their deals stay theirs."""
-    email = email.strip().lower()
-    if "@" not in email:
-        raise InvalidValue(field="email", value=email, hint="an e-mail address")
-    if len(password) < MIN_PASSWORD:
-        raise InvalidValue(field="password", value="…", hint=f"at least {MIN_PASSWORD} characters")
+    email = check_email(email)
+    check_password(password, email=email, name=name)
     if session.scalar(select(func.count()).select_from(User).where(func.lower(User.email) == email)):
         raise UserExists(email=email)
     user = session.scalars(select(User).where(User.account_id == account.id, User.name == name.strip())).first()
@@ -144,6 +152,21 @@ def add_user(
     user.password_hash = hash_password(password)
     session.flush()
     return user
+
+
+def set_password(*, session: Session, user: User, password: str) -> None:
+    """A new password; every session of the user ends (a stolen cookie stops working)."""
+    check_password(password, email=user.email or "", name=user.name)
+    user.password_hash = hash_password(password)
+    end_all_sessions(session=session, user=user)
+    session.flush()
+
+
+def deactivate_user(*, session: Session, user: User) -> None:
+    """The user can no longer log in; their sessions end and their API tokens stop working."""
+    user.active = False
+    end_all_sessions(session=session, user=user)
+    session.flush()
 
 
 def authenticate(*, session: Session, email: str, password: str) -> User | None:

@@ -9,6 +9,7 @@ A deal that is not won is never counted as having reached the won stage: enterin
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import func, select
@@ -46,6 +47,26 @@ def get_deal(*, session: Session, deal_id: int) -> Deal:
     return deal
 
 
+MAX_CUSTOM_FIELDS = 50
+MAX_CUSTOM_NAME = 100
+MAX_CUSTOM_VALUE = 2_000
+
+
+def check_custom(custom: Mapping[str, Any]) -> None:
+    """Custom fields within bounds: a public form must not store a 20 MB value or 100,000 keys."""
+    if len(custom) > MAX_CUSTOM_FIELDS:
+        raise InvalidValue(field="custom fields", value=len(custom), hint=f"at most {MAX_CUSTOM_FIELDS} fields")
+    for name, value in custom.items():
+        if len(str(name)) > MAX_CUSTOM_NAME:
+            raise InvalidValue(
+                field="custom field", value=str(name)[:40], hint=f"a name of at most {MAX_CUSTOM_NAME} characters"
+            )
+        if len(str(value)) > MAX_CUSTOM_VALUE:
+            raise InvalidValue(
+                field=str(name)[:40], value=str(value)[:40], hint=f"at most {MAX_CUSTOM_VALUE} characters"
+            )
+
+
 def create_deal(
     *,
     session: Session,
@@ -65,6 +86,7 @@ def create_deal(
     """A new open deal in the pipeline's first stage, its arrival logged as the entry into it."""
     if amount is not None and amount < 0:
         raise InvalidValue(field="amount", value=amount, hint="a sum of zero or more")
+    check_custom(custom or {})
     if external_id is not None:
         existing = session.scalar(
             select(Deal.id).where(Deal.account_id == pipeline.account_id, Deal.external_id == external_id)

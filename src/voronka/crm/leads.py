@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from voronka.crm.accounts import get_or_create_source
 from voronka.crm.deals import create_deal
+from voronka.db import begin_write
 from voronka.errors import InvalidValue, NotFound
 from voronka.models import Account, Deal, LeadForm, LeadRequest, Pipeline
 from voronka.money import parse_amount
@@ -83,7 +84,12 @@ def _first(fields: Mapping[str, str], names: tuple[str, ...]) -> str | None:
 
 
 def capture_lead(*, session: Session, form: LeadForm, payload: Mapping[str, Any]) -> Captured:
-    """The deal for a form request (made once per request)."""
+    """The deal for a form request (made once per request).
+
+    It reads (has this request been seen?) then writes: on SQLite the write transaction is taken
+    first (BEGIN IMMEDIATE), so two processes capturing at once wait for each other instead of one
+    failing to upgrade its read."""
+    begin_write(session.connection())
     fields = {str(k).strip().casefold(): str(v).strip() for k, v in payload.items() if v is not None and str(v).strip()}
     name, phone, email = _first(fields, NAME_FIELDS), _first(fields, PHONE_FIELDS), _first(fields, EMAIL_FIELDS)
     if not (name or phone or email):

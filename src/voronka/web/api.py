@@ -4,7 +4,6 @@ authenticated by API tokens (``Authorization: Bearer …``); lead capture by a f
 from __future__ import annotations
 
 import datetime as dt
-import threading
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -431,11 +430,6 @@ def _t(request: Request) -> Translator:
     return Translator(lang if lang in ("ru", "en") else "en")
 
 
-_LEAD_WRITES = threading.Lock()
-"""Lead captures of this process one at a time: each reads (has this request been seen?) then
-writes, and SQLite refuses a read transaction's upgrade to a write while another writer holds it."""
-
-
 @router.post("/webhooks/leads/{token}", summary="A website form's lead (JSON or form-encoded, Tilda too)")
 async def lead_webhook(request: Request, token: str) -> dict[str, Any]:
     if "json" in request.headers.get("content-type", ""):
@@ -452,7 +446,7 @@ async def lead_webhook(request: Request, token: str) -> dict[str, Any]:
 
 
 def _capture(sessions: Any, token: str, payload: dict[str, Any]) -> dict[str, Any]:
-    with _LEAD_WRITES, sessions() as session:
+    with sessions() as session:
         captured = capture_lead(session=session, form=form_for_token(session=session, token=token), payload=payload)
         session.commit()
         return {"deal_id": captured.deal.id, "created": captured.created}

@@ -10,12 +10,12 @@ from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import Engine
-from starlette.middleware.sessions import SessionMiddleware
 
 from voronka.config import Settings
 from voronka.db import open_database, session_factory
-from voronka.web import api, pages, security, webhooks
+from voronka.web import api, pages, webhooks
 from voronka.web.errors import install_error_handlers
+from voronka.web.middleware import BodyLimit, SecurityHeaders, SessionsByScheme
 
 HERE = Path(__file__).parent
 SESSION_DAYS = 14
@@ -35,15 +35,15 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     app.state.engine = engine or open_database(settings.database_url)
     app.state.sessions = session_factory(app.state.engine)
     app.state.templates = Jinja2Templates(directory=str(HERE / "templates"))
-    app.state.login_limiter = security.LoginLimiter()
     app.add_middleware(
-        SessionMiddleware,
+        SessionsByScheme,
         secret_key=settings.session_key(),
         session_cookie="voronka_session",
         max_age=SESSION_DAYS * 86400,
         same_site="lax",
-        https_only=False,
     )
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     app.add_api_route("/vendor/plotly.min.js", _plotly, include_in_schema=False)
     app.add_api_route("/vendor/htmx.min.js", _htmx, include_in_schema=False)
@@ -64,3 +64,8 @@ def _htmx() -> Response:
     """htmx from the installed package that ships it (django-js-lib-htmx; no Django is imported)."""
     path = resources.files("js_lib_htmx").joinpath("static", "htmx", "htmx.min.js")
     return FileResponse(str(path), media_type="text/javascript", headers={"Cache-Control": "max-age=86400"})
+
+
+def app_from_environment() -> FastAPI:
+    """The app of one ``voronka serve --workers N`` process: settings from ``VORONKA_*``."""
+    return create_app(Settings())

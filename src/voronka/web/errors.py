@@ -5,17 +5,42 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.exceptions import HTTPException
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from sqlalchemy.exc import DataError, OperationalError
 
 from voronka.crm.auth import Forbidden
 from voronka.errors import DealExists, NotFound, VoronkaError
 from voronka.web.render import render
 from voronka.web.security import LoginRequired, lang_of
 
+RETRY_SECONDS = 30
+
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(VoronkaError, _library_error)  # type: ignore[arg-type]
     app.add_exception_handler(LoginRequired, _to_login)
     app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(OperationalError, _database_down)
+    app.add_exception_handler(DataError, _unstorable)
+    app.add_exception_handler(UnicodeError, _unstorable)
+    app.add_exception_handler(RecursionError, _too_deep)
+
+
+async def _database_down(request: Request, _error: Exception) -> Response:
+    """The database does not answer (or is busy): 503 with Retry-After; the next request that finds
+    it back is served as usual (the pool reconnects)."""
+    headers = {"Retry-After": str(RETRY_SECONDS)}
+    detail = f"the database does not answer right now; try again in {RETRY_SECONDS} seconds"
+    return problem(request, 503, "Service Unavailable", detail, headers)
+
+
+async def _unstorable(request: Request, _error: Exception) -> Response:
+    """A value no database can keep (a NUL character, a lone surrogate, a number out of range)."""
+    return problem(request, 422, "Unprocessable Content", "a value cannot be stored: remove control characters "
+                   "and broken characters, and keep numbers within range")  # fmt: skip
+
+
+async def _too_deep(request: Request, _error: Exception) -> Response:
+    return problem(request, 400, "Bad Request", "the JSON is nested too deeply")
 
 
 def _wants_json(request: Request) -> bool:
@@ -45,7 +70,9 @@ def problem(request: Request, status: int, title: str, detail: str, headers: dic
     if _wants_json(request):
         body = {"title": title, "status": status, "detail": detail}
         return JSONResponse(body, status_code=status, media_type="application/problem+json", headers=headers)
-    return render(request, "error.html", {"status": status, "detail": detail}, status=status)
+    page = render(request, "error.html", {"status": status, "detail": detail}, status=status)
+    page.headers.update(headers or {})
+    return page
 
 
 async def _to_login(request: Request, _error: Exception) -> Response:

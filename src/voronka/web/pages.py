@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
-from fastapi.responses import FileResponse, HTMLResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from voronka.crm import auth
+from voronka.crm import auth, logins
 from voronka.crm.accounts import (
     find_pipeline,
     get_or_create_loss_reason,
@@ -45,8 +45,8 @@ from voronka.money import parse_amount
 from voronka.timeutil import utcnow
 from voronka.web import views
 from voronka.web.deps import DB, Id
-from voronka.web.render import back, render
-from voronka.web.security import check_csrf, page_user, translator
+from voronka.web.render import back, local_path, render
+from voronka.web.security import SESSION_KEY, check_csrf, client_address, page_user, translator
 
 router = APIRouter(include_in_schema=False)
 Viewer = Annotated[User, Depends(page_user)]
@@ -68,23 +68,26 @@ def login(
     password: Annotated[str, Form()],
     next: Annotated[str, Form()] = "/",
 ) -> Response:
-    limiter = request.app.state.login_limiter
-    key = request.client.host if request.client else "?"
     t = translator(request)
-    if limiter.blocked(key):
+    address = client_address(request)
+    allowed = logins.reserve_attempt(session=session, email=email, address=address)
+    session.commit()  # the attempt counts for every process before the password is checked
+    if not allowed:
         return render(request, "login.html", {"next": next, "error": t("web.login_blocked")}, status=429)
     user = auth.authenticate(session=session, email=email, password=password)
     if user is None:
-        limiter.failed(key)
         return render(request, "login.html", {"next": next, "error": t("web.login_failed")}, status=401)
-    limiter.succeeded(key)
+    logins.forget_attempts(session=session, email=email, address=address)
     request.session.clear()  # a new session on login: no fixation
-    request.session["user_id"] = user.id
-    return back(next if next.startswith("/") and not next.startswith("//") else "/")
+    request.session[SESSION_KEY] = logins.start_session(session=session, user=user)
+    return back(local_path(next))
 
 
 @router.post("/logout", dependencies=[Csrf])
-def logout(request: Request) -> Response:
+def logout(request: Request, session: DB) -> Response:
+    token = request.session.get(SESSION_KEY)
+    if isinstance(token, str):
+        logins.end_session(session=session, token=token)
     request.session.clear()
     return back("/login")
 
@@ -93,7 +96,7 @@ def logout(request: Request) -> Response:
 def choose_language(request: Request, lang: str, next: str = "/") -> Response:
     if lang in ("ru", "en"):
         request.session["lang"] = lang
-    return back(next if next.startswith("/") and not next.startswith("//") else "/")
+    return back(local_path(next))
 
 
 # --- dashboard -----------------------------------------------------------------------------------
@@ -216,7 +219,7 @@ def _done(request: Request, url: str) -> Response:
     """A script asks for JSON (the kanban's drag and drop); a form gets the page back."""
     if "json" in request.headers.get("accept", ""):
         return Response('{"ok": true}', media_type="application/json")
-    return back(request.headers.get("referer") or url)
+    return back(url)  # never the Referer header: only our own path
 
 
 @router.get("/deals/{deal_id}")
@@ -309,19 +312,22 @@ def stats_workbook(
     request: Request, session: DB, user: Viewer, grain: str = "week", by: str | None = None, pipeline: str | None = None
 ) -> Response:
     auth.require(user, Action.VIEW_REPORTS)
-    path = Path(tempfile.mkdtemp()) / "voronka-stats.xlsx"
-    views.stats_workbook(
-        session=session,
-        account=auth.account_of(session=session, user=user),
-        user=user,
-        t=translator(request),
-        grain=grain,
-        by=by or None,
-        pipeline=pipeline,
-        path=path,
-    )
+    with tempfile.TemporaryDirectory(prefix="voronka-") as folder:  # nothing is left behind
+        path = Path(folder) / "voronka-stats.xlsx"
+        views.stats_workbook(
+            session=session,
+            account=auth.account_of(session=session, user=user),
+            user=user,
+            t=translator(request),
+            grain=grain,
+            by=by or None,
+            pipeline=pipeline,
+            path=path,
+        )
+        content = path.read_bytes()
     media = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-    return FileResponse(str(path), media_type=media, filename="voronka-stats.xlsx")
+    disposition = {"Content-Disposition": 'attachment; filename="voronka-stats.xlsx"'}
+    return Response(content, media_type=media, headers=disposition)
 
 
 @router.get("/reports/diagnosis")
@@ -361,14 +367,20 @@ def forecast_page(request: Request, session: DB, user: Viewer, pipeline: str | N
 # --- settings ------------------------------------------------------------------------------------
 @router.get("/settings")
 def settings_page(request: Request, session: DB, user: Viewer) -> HTMLResponse:
+    return _settings(request, session, user)
+
+
+def _settings(request: Request, session: Session, user: User, **shown_once: str) -> HTMLResponse:
+    """The settings page; ``shown_once`` holds a new secret (an API token, a form's address),
+    shown in this answer only — never put in the cookie."""
     account = auth.account_of(session=session, user=user)
     admin = auth.can(user, Action.MANAGE_SETTINGS)
     context: dict[str, Any] = {
         "user": user,
         "admin": admin,
         "tokens": auth.tokens_of(session=session, user=user),
-        "new_token": request.session.pop("new_token", None),
-        "new_form": request.session.pop("new_form", None),
+        "new_token": shown_once.get("new_token"),
+        "new_form": shown_once.get("new_form"),
         "roles": list(Role),
     }
     if admin:
@@ -423,8 +435,7 @@ def settings_add_user(
 @router.post("/settings/tokens", dependencies=[Csrf])
 def settings_add_token(request: Request, session: DB, user: Viewer, name: Annotated[str, Form()] = "API") -> Response:
     made = auth.create_api_token(session=session, user=user, name=name)
-    request.session["new_token"] = made.plain  # shown once, on the next page
-    return back("/settings")
+    return _settings(request, session, user, new_token=made.plain)
 
 
 @router.post("/settings/tokens/{token_id}/revoke", dependencies=[Csrf])
@@ -449,8 +460,7 @@ def settings_add_form(
     _, token = add_lead_form(
         session=session, account=account, pipeline=pipeline, name=name, source=source.strip() or None
     )
-    request.session["new_form"] = f"/api/v1/webhooks/leads/{token}"
-    return back("/settings")
+    return _settings(request, session, user, new_form=f"/api/v1/webhooks/leads/{token}")
 
 
 def _pipeline_of_account(session: Session, account: Account, pipeline_id: int) -> Pipeline:

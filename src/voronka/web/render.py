@@ -22,3 +22,11 @@ def render(request: Request, template: str, context: dict[str, Any], status: int
 
 def back(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
+
+
+def local_path(url: str) -> str:
+    """``url`` if it is a path on this site, else ``/``: a redirect never leaves for another host
+    (``//evil``, ``/\\evil``, ``https://…`` and control characters are refused)."""
+    if not url.startswith("/") or url.startswith(("//", "/\\")) or any(ord(c) < 32 or c == "\\" for c in url):
+        return "/"
+    return url

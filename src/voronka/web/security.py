@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import hmac
 import secrets
-import time
-from collections import defaultdict, deque
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 from sqlalchemy.orm import Session
 
 from voronka.crm.auth import user_for_token
+from voronka.crm.logins import user_for_session
 from voronka.i18n import LANGUAGES, Translator, detect_lang
 from voronka.models import User
 from voronka.web.deps import db_session
@@ -37,13 +36,23 @@ def translator(request: Request) -> Translator:
     return Translator(lang_of(request))
 
 
+SESSION_KEY = "sid"
+
+
 def page_user(request: Request, session: Annotated[Session, Depends(db_session)]) -> User:
-    user_id = request.session.get("user_id")
-    user = session.get(User, user_id) if isinstance(user_id, int) else None
-    if user is None or not user.active:
-        request.session.pop("user_id", None)
+    """The user of the cookie's login session, if the server still holds it open."""
+    token = request.session.get(SESSION_KEY)
+    user = user_for_session(session=session, token=token) if isinstance(token, str) else None
+    if user is None:
+        request.session.pop(SESSION_KEY, None)
         raise LoginRequired
     return user
+
+
+def client_address(request: Request) -> str | None:
+    """The client's address as the server saw it: X-Forwarded-For counts only when ``voronka serve
+    --forwarded-allow-ips`` names the proxy it came through (uvicorn applies it)."""
+    return request.client.host if request.client else None
 
 
 def api_user(request: Request, session: Annotated[Session, Depends(db_session)]) -> User:
@@ -76,23 +85,3 @@ async def check_csrf(request: Request) -> None:
         given = value if isinstance(value, str) else None
     if not isinstance(expected, str) or not given or not hmac.compare_digest(expected, given):
         raise HTTPException(status_code=403, detail="the form is out of date or not ours (CSRF): reload the page")
-
-
-class LoginLimiter:
-    """At most ``attempts`` failed logins per address in ``window`` seconds."""
-
-    def __init__(self, attempts: int = 5, window: float = 300.0) -> None:
-        self.attempts, self.window = attempts, window
-        self.failures: dict[str, deque[float]] = defaultdict(deque)
-
-    def blocked(self, key: str) -> bool:
-        recent = self.failures[key]
-        while recent and recent[0] < time.monotonic() - self.window:
-            recent.popleft()
-        return len(recent) >= self.attempts
-
-    def failed(self, key: str) -> None:
-        self.failures[key].append(time.monotonic())
-
-    def succeeded(self, key: str) -> None:
-        self.failures.pop(key, None)

@@ -23,7 +23,7 @@ from voronka.analysis.hypotheses import evaluate, list_hypotheses
 from voronka.analysis.stats.output import report_to_dict as stats_to_dict
 from voronka.analysis.stats.periods import Grain
 from voronka.analysis.stats.report import StatsQuery, StatsReport, run_stats
-from voronka.analysis.whatif import Baseline, leverage, load_baseline, outcome, scenario
+from voronka.analysis.whatif import Baseline, leverage, load_baseline, outcome, scenario, scenario_inputs
 from voronka.crm import auth
 from voronka.crm.accounts import find_pipeline, list_pipelines
 from voronka.errors import InvalidValue
@@ -241,7 +241,7 @@ def kanban(
         chosen,
         [p.name for p in list_pipelines(session=session, account=account)],
         columns,
-        sorted(set(users.values())),
+        [user.name] if auth.report_scope(user) is not None else sorted(set(users.values())),
         sorted(set(sources.values())),
         {"manager": manager or "", "source": source or ""},
     )
@@ -298,15 +298,7 @@ class WhatIf:
 def whatif(*, session: Session, account: Account, pipeline: str | None, settings: dict[str, str]) -> WhatIf:
     today = to_local(utcnow(), zone(account.timezone)).date()
     baseline = load_baseline(session=session, account=account, pipeline=pipeline, today=today)
-    conversions = {}
-    for key, value in settings.items():
-        if key.startswith("step_") and value:
-            try:
-                conversions[int(key[5:])] = min(max(float(value) / 100, 0.0), 1.0)
-            except ValueError:
-                raise InvalidValue(field=key, value=value, hint="a percentage such as 35") from None
-    check = float(settings["check"]) * 100 if settings.get("check") else None
-    leads = float(settings["leads"]) if settings.get("leads") else None
+    conversions, check, leads = scenario_inputs(settings)
     changed = scenario(baseline, conversions, check, leads)
     return WhatIf(baseline, changed, outcome(baseline), outcome(changed), leverage(baseline), account.currency)
 

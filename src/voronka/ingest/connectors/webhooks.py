@@ -8,6 +8,7 @@ changes nothing the second time. The URL's token (stored hashed) says which conn
 
 from __future__ import annotations
 
+import hmac
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from voronka.crm.auth import Forbidden
 from voronka.ingest.connectors.store import SecretStore, connection_config
 from voronka.ingest.connectors.sync import SyncReport, local_pipelines, store_deals
 from voronka.models import Account, Connection
@@ -46,6 +48,24 @@ def bitrix24_deal_ids(payload: Mapping[str, Any]) -> list[str]:
     return [str(found)] if found not in (None, "") else []
 
 
+class WebhookRefused(Forbidden):
+    """An event that does not prove it comes from the CRM."""
+
+    key = "error.webhook_refused"
+
+
+def check_application_token(payload: Mapping[str, Any], expected: str | None) -> None:
+    """Bitrix24 sends every event with ``auth[application_token]``, the token its outgoing webhook
+    shows; its documentation requires a handler to compare it with the stored one. Without a stored
+    token no event is believed."""
+    auth = payload.get("auth")
+    given = payload.get("auth[application_token]") or (
+        auth.get("application_token") if isinstance(auth, Mapping) else None
+    )
+    if not expected or not isinstance(given, str) or not hmac.compare_digest(given.encode(), expected.encode()):
+        raise WebhookRefused()
+
+
 IDS_OF = {"amocrm": amocrm_lead_ids, "bitrix24": bitrix24_deal_ids}
 """The connectors whose CRMs push webhooks, and how each names the changed deals."""
 
@@ -56,6 +76,8 @@ def apply_webhook(
     """Re-read and store the deals a webhook names. The caller commits."""
     from voronka.ingest.connectors import CONNECTORS
 
+    if connection.kind == "bitrix24":
+        check_application_token(payload, store.get(connection.secret_ref).get("application_token"))
     ids = IDS_OF[connection.kind](payload)
     report = SyncReport(connection.name)
     if not ids:

@@ -60,4 +60,16 @@
   }
 
   window.voronka = { drawFunnel, kanban, post };
+
+  // No inline script on any page (the Content-Security-Policy forbids them): each page's parts
+  // are found here and wired up once the document and its scripts are loaded.
+  document.addEventListener("DOMContentLoaded", () => {
+    if (document.getElementById("funnel-chart") && window.Plotly) {
+      drawFunnel("funnel-chart");
+      document.body.addEventListener("htmx:afterSwap", () => drawFunnel("funnel-chart"));
+    }
+    if (document.querySelector(".deal-card, .column")) kanban();
+    document.querySelectorAll(".close-dialog").forEach((button) =>
+      button.addEventListener("click", () => button.closest("dialog").close()));
+  });
 })();
