@@ -91,6 +91,8 @@ def capture_lead(*, session: Session, form: LeadForm, payload: Mapping[str, Any]
     failing to upgrade its read."""
     begin_write(session.connection())
     fields = {str(k).strip().casefold(): str(v).strip() for k, v in payload.items() if v is not None and str(v).strip()}
+    if any("\x00" in key or "\x00" in value for key, value in fields.items()):
+        raise InvalidValue(field="lead", value="…", hint="text without NUL characters")
     name, phone, email = _first(fields, NAME_FIELDS), _first(fields, PHONE_FIELDS), _first(fields, EMAIL_FIELDS)
     if not (name or phone or email):
         raise InvalidValue(field="lead", value="", hint="at least a name, phone or email field")

@@ -264,7 +264,10 @@ CUSTOM_FIELD_PREFIX = "field:"
 def resolve_dimension(by: str) -> Dimension:
     """The dimension named ``by`` (``source``, ``month``, ``field:NAME`` …)."""
     if by.startswith(CUSTOM_FIELD_PREFIX) and by[len(CUSTOM_FIELD_PREFIX) :].strip():
-        return CustomFieldDimension(by[len(CUSTOM_FIELD_PREFIX) :].strip())
+        name = by[len(CUSTOM_FIELD_PREFIX) :].strip()
+        if any(ord(c) < 32 or c in '"\\' for c in name):
+            raise InvalidQuery(code="unknown_dimension", reason="a field name has no control characters, quotes or \\")
+        return CustomFieldDimension(name)
     try:
         return DIMENSIONS[by]
     except KeyError:
