@@ -11,6 +11,7 @@ import typer
 
 from voronka.cli import (
     audit_cmd,
+    backup_cmd,
     catalog_cmd,
     connect_cmd,
     demo_cmd,
@@ -93,6 +94,8 @@ COMMANDS: tuple[tuple[typer.Typer | None, str, Callable[..., Any]], ...] = (
     (None, "forecast", forecast_cmd.forecast),
     (None, "sync", connect_cmd.sync),
     (None, "serve", serve_cmd.serve),
+    (None, "backup", backup_cmd.backup_command),
+    (None, "restore", backup_cmd.restore_command),
     (user_cmd.user_app, "add", user_cmd.user_add),
     (user_cmd.user_app, "password", user_cmd.user_password),
     (user_cmd.user_app, "deactivate", user_cmd.user_deactivate),

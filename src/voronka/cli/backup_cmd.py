@@ -1,0 +1,34 @@
+"""``voronka backup`` and ``voronka restore``: a copy of the database while it runs, and back."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from voronka.backup import backup, restore
+from voronka.cli.state import state_of
+
+
+def backup_command(
+    ctx: typer.Context, path: Annotated[Path, typer.Argument(help="Where to write the backup.")]
+) -> None:
+    """Back the database up while the app may be running: SQLite's online backup, or pg_dump's
+    custom format for PostgreSQL."""
+    state = state_of(ctx)
+    written = backup(state.engine, path)
+    state.console.print(state.t("backup.written", path=str(written), size=f"{written.stat().st_size:,}"))
+
+
+def restore_command(
+    ctx: typer.Context,
+    path: Annotated[Path, typer.Argument(help="A backup written by voronka backup.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Replace the database without asking.")] = False,
+) -> None:
+    """Replace the database's contents with a backup (stop voronka serve first)."""
+    state = state_of(ctx)
+    if not yes:
+        typer.confirm(state.t("backup.confirm", db=state.engine.url.render_as_string()), abort=True)
+    restore(state.engine, path)
+    state.console.print(state.t("backup.restored", path=str(path)))
