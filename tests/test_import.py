@@ -13,7 +13,7 @@ from tests.builders import account_for, funnel, pipeline_for, reached
 from voronka.analysis.funnel.query import Rule
 from voronka.errors import ImportFailed
 from voronka.ingest.importers import ImportReport, ImportTarget, import_file
-from voronka.models import Deal, StageChange
+from voronka.models import Deal, Source, StageChange
 
 HEADER = (
     "id,created_at,stage,status,closed_at,loss_reason,amount,source,manager,entered:Qualified,entered:Estimate,Город"
@@ -298,3 +298,58 @@ def test_large_imports_rebuild_the_report_indexes(
 
         analysed = {row[0] for row in session.execute(text("SELECT DISTINCT tbl FROM sqlite_stat1"))}
         assert {"deals", "stage_reaches"} <= analysed
+
+
+def test_a_line_in_another_encoding_is_rejected_not_stored_garbled(session: Session, tmp_path: Path) -> None:
+    pipeline_for(session)
+    path = tmp_path / "mixed.csv"
+    lines = [
+        b"id,created_at,stage,source\n",
+        "a,2024-02-01,Lead,Сайт\n".encode("cp1251"),
+        "b,2024-02-02,Lead,Авито\n".encode("cp1251"),
+        "c,2024-02-03,Lead,Яндекс\n".encode(),  # one UTF-8 line in a Windows-1251 file
+    ]
+    path.write_bytes(b"".join(lines))
+    report = run_import(session, path)
+    assert report.created == 2
+    assert reasons(report) == [
+        (4, "this line is in UTF-8 while the file is in Windows-1251: it would be stored garbled; "
+            "save the file in one encoding")
+    ]  # fmt: skip
+    sources = set(session.scalars(select(Source.name)))
+    assert sources == {"Сайт", "Авито"}
+
+
+def test_a_huge_cell_is_a_bad_row_and_the_rest_lands(session: Session, tmp_path: Path) -> None:
+    pipeline_for(session)
+    path = tmp_path / "huge.csv"
+    path.write_text(
+        "id,created_at,stage,title\n"
+        "a,2024-02-01,Lead,ok\n"
+        f'b,2024-02-02,Lead,"{"x" * 10_000_000}"\n'
+        "c,2024-02-03,Lead,ok\n",
+        encoding="utf-8",
+    )
+    report = run_import(session, path)
+    assert report.created == 2
+    assert reasons(report) == [(3, "a cell is longer than 100000 characters")]
+
+
+def test_an_xlsx_that_unpacks_too_far_is_refused_before_reading(
+    session: Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import zipfile
+
+    from voronka.tabular import files
+
+    monkeypatch.setattr(files, "MAX_UNPACKED", 16 << 20)  # the real limit is 512 MiB; the rule is the same
+    pipeline_for(session)
+    bomb = tmp_path / "bomb.xlsx"
+    with zipfile.ZipFile(bomb, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        archive.writestr("xl/worksheets/sheet1.xml", b"0" * (files.MAX_UNPACKED + 1024))
+    assert bomb.stat().st_size < 4 << 20
+    with pytest.raises(ImportFailed) as failed:
+        run_import(session, bomb)
+    assert "would unpack to" in failed.value.message("en")
+    assert deal_count(session) == 0

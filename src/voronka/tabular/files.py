@@ -9,14 +9,21 @@ import codecs
 import csv
 import io
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
 
 from voronka.errors import ImportFailed
 from voronka.i18n import Message
+from voronka.tabular.report import Rejected
 
 _SAMPLE = 64 * 1024
+MAX_CELL = 100_000
+"""Characters a cell may hold; a longer one makes its row a bad row (a description, not a novel)."""
+_CSV_FIELD_LIMIT = 64 << 20
+MAX_UNPACKED = 512 << 20
+"""Bytes an .xlsx may expand to: a 4 MB zip that unpacks to 1.5 GB is refused, not read."""
+MAX_ROWS = 5_000_000
 _CHUNK = 1 << 20
 _DELIMITERS = (",", ";", "\t")
 _XLSX_MAGIC = b"PK\x03\x04"
@@ -34,21 +41,36 @@ class TableFile:
     delimiter: str | None
     rows_estimate: int
     sheet: str | tuple[str, ...] | None = None
+    rejected: list[Rejected] = field(default_factory=list)
+    """Rows the reading itself refused (another encoding, a cell too long), filled as rows are read."""
 
     def rows(self) -> Iterator[tuple[int, list[str]]]:
-        """(line number in the file, cells) for every data row; blank rows are skipped."""
+        """(line number in the file, cells) for every data row; blank rows are skipped, and rows
+        that cannot be read as data are listed in ``rejected`` with the reason."""
         if self.delimiter == _HTML:
-            yield from _html_rows(self.path, self.encoding or "utf-8")[1:]
-            return
-        if self.encoding is None:
-            yield from _xlsx_rows(self.path, sheet=self.sheet)
-            return
-        with self.path.open(encoding=self.encoding, newline="") as handle:
-            reader = csv.reader(handle, delimiter=self.delimiter or ",")
+            source: Iterator[tuple[int, list[str]]] = iter(_html_rows(self.path, self.encoding or "utf-8")[1:])
+        elif self.encoding is None:
+            source = _xlsx_rows(self.path, sheet=self.sheet)
+        else:
+            source = self._csv_rows()
+        for line, cells in source:
+            if any(len(cell) > MAX_CELL for cell in cells):
+                self.rejected.append(Rejected(line, Message("import.cell_too_long", {"limit": MAX_CELL})))
+                continue
+            yield line, cells
+
+    def _csv_rows(self) -> Iterator[tuple[int, list[str]]]:
+        encoding = self.encoding or "utf-8-sig"
+        lines = _decoded_lines(self.path, encoding, self.rejected)
+        csv.field_size_limit(_CSV_FIELD_LIMIT)
+        reader = csv.reader(lines, delimiter=self.delimiter or ",")
+        try:
             next(reader, None)
             for cells in reader:
                 if any(cell.strip() for cell in cells):
                     yield reader.line_num, cells
+        except csv.Error as exc:
+            raise _fail("bad_csv", file=self.path.name, line=reader.line_num, reason=str(exc)) from None
 
 
 def _fail(key: str, **params: object) -> ImportFailed:
@@ -81,16 +103,45 @@ def open_table(path: Path, sheet: str | tuple[str, ...] | None = None) -> TableF
 
 
 def _detect_encoding(path: Path) -> str:
-    """UTF-8 (with or without BOM) when the whole file decodes as UTF-8, else Windows-1251."""
-    decoder = codecs.getincrementaldecoder("utf-8")()
+    """The file's encoding, by its lines with letters beyond ASCII: UTF-8 (with or without BOM) when
+    most of them are UTF-8, else Windows-1251. Lines in the other one are rejected when read."""
+    utf8 = other = 0
+    with path.open("rb") as handle:
+        for raw in handle:
+            if raw.isascii():
+                continue
+            if _is_utf8(raw):
+                utf8 += 1
+            else:
+                other += 1
+    return "utf-8-sig" if utf8 >= other else "cp1251"
+
+
+def _is_utf8(raw: bytes) -> bool:
     try:
-        with path.open("rb") as handle:
-            while chunk := handle.read(_CHUNK):
-                decoder.decode(chunk)
-            decoder.decode(b"", final=True)
+        raw.decode("utf-8")
     except UnicodeDecodeError:
-        return "cp1251"
-    return "utf-8-sig"
+        return False
+    return True
+
+
+def _decoded_lines(path: Path, encoding: str, rejected: list[Rejected]) -> Iterator[str]:
+    """The file's lines as text. A line in the other encoding (a UTF-8 line in a Windows-1251 file,
+    or the reverse) would be stored as mojibake: it is rejected and read as an empty line, so the
+    line numbers of the rest stay true."""
+    utf8_file = encoding.startswith("utf-8")
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            if number == 1 and raw.startswith(codecs.BOM_UTF8):
+                raw = raw[len(codecs.BOM_UTF8) :]
+            if raw.isascii():
+                yield raw.decode("ascii")
+            elif _is_utf8(raw) == utf8_file:
+                yield raw.decode("utf-8" if utf8_file else "cp1251", errors="replace")
+            else:
+                found, expected = ("UTF-8", "Windows-1251") if not utf8_file else ("Windows-1251", "UTF-8")
+                rejected.append(Rejected(number, Message("import.other_encoding", {"found": found, "file": expected})))
+                yield "\n" if raw.endswith(b"\n") else ""
 
 
 def _detect_delimiter(header_line: str) -> str:
@@ -124,6 +175,7 @@ def _xlsx_rows(
     """Rows of the (first found) sheet called ``sheet`` if the workbook has one, else of its first sheet."""
     from openpyxl import load_workbook
 
+    _check_unpacked_size(path)
     try:
         workbook = load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many kinds for a damaged file
@@ -133,6 +185,8 @@ def _xlsx_rows(
         found = next((name for name in names if name in workbook.sheetnames), None)
         chosen = workbook[found] if found is not None else workbook.worksheets[0]
         for number, values in enumerate(chosen.iter_rows(values_only=True), start=1):
+            if number > MAX_ROWS:
+                raise _fail("too_many_rows", file=path.name, limit=MAX_ROWS)
             if number == 1 and not include_header:
                 continue
             cells = [_cell_text(v) for v in values]
@@ -140,6 +194,19 @@ def _xlsx_rows(
                 yield number, cells
     finally:
         workbook.close()
+
+
+def _check_unpacked_size(path: Path) -> None:
+    """An .xlsx is a zip: refuse one that would unpack beyond ``MAX_UNPACKED`` before reading it."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            unpacked = sum(item.file_size for item in archive.infolist())
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise _fail("cannot_open", file=path.name, reason=type(exc).__name__) from None
+    if unpacked > MAX_UNPACKED:
+        raise _fail("too_large_unpacked", file=path.name, size=unpacked >> 20, limit=MAX_UNPACKED >> 20)
 
 
 def _cell_text(value: object) -> str:

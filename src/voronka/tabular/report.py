@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -32,6 +33,10 @@ class ImportReport:
     dry_run: bool = False
     notes: list[Message] = field(default_factory=list)
     """What the reader should know besides the counts (a currency adopted or differing)."""
+
+    def add_rejected(self, more: Iterable[Rejected]) -> None:
+        """Rows refused elsewhere (while reading the file), kept in line order with the rest."""
+        self.rejected = sorted([*self.rejected, *more], key=lambda r: r.line)
 
     def as_dict(self, lang: str = "en") -> dict[str, Any]:
         return {

@@ -108,6 +108,7 @@ def import_spend(*, session: Session, account: Account, path: Path) -> ImportRep
             report.created += 1
         except RowError as error:
             report.rejected.append(Rejected(line, error.message))
+    report.add_rejected(table.rejected)
     return report
 
 
@@ -232,4 +233,5 @@ def import_plans(
                 report.created += 1
             except InvalidValue as error:
                 report.rejected.append(Rejected(line, Message(error.key, error.params)))
+    report.add_rejected(table.rejected)
     return report

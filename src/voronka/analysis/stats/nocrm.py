@@ -117,6 +117,7 @@ def import_counts(*, session: Session, account: Account, pipeline: Pipeline, pat
             continue
         seen[key] = line
         parsed.append(row)
+    problems.extend(Message("nocrm.unreadable_line", {"line": r.line, "reason": r.reason}) for r in table.rejected)
     if problems:
         details = {"file": path.name, "count": len(problems), "problems": problems[:SHOWN_PROBLEMS]}
         raise ImportFailed(reason=Message("nocrm.malformed", details))

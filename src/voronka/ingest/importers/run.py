@@ -65,6 +65,7 @@ def import_file(
     if format == "events" and column_map is None:
         events = _counted(records, progress)
         write_events(target, [e for e in events if isinstance(e, EventRecord)], report)
+        report.add_rejected(table.rejected)
         return report
     writer = DealWriter(target, report)
     first_deals = not _has_deals(target)
@@ -75,12 +76,13 @@ def import_file(
                 currencies[record.currency] += 1
                 writer.add(record)
         writer.flush()
+    report.add_rejected(table.rejected)
     _settle_currency(target.account, currencies, first_deals, report)
     if history_table is not None:
         history_report = ImportReport(file=history_table.path.name)
         history_events = IMPORTERS["events"].records(history_table, target, history_report)
         write_events(target, [e for e in history_events if isinstance(e, EventRecord)], history_report)
-        report.rejected.extend(history_report.rejected)
+        report.add_rejected([*history_report.rejected, *history_table.rejected])
     return report
 
 
