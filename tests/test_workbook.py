@@ -16,12 +16,12 @@ from sqlalchemy.orm import Session
 
 from tests.builders import account_for, funnel, pipeline_for
 from voronka.analysis.funnel.query import View
+from voronka.analysis.reports.template import write_template_workbook
 from voronka.analysis.reports.xlsx import (
     COLUMNS_PER_PERIOD,
     FIRST_DATA_ROW,
     INPUT_SHEET,
     sheet_value,
-    write_blank_workbook,
     write_stats_workbook,
 )
 from voronka.analysis.stats.nocrm import import_counts
@@ -116,10 +116,14 @@ def test_no_crm_workbook_round_trips_the_typed_counts(sqlite_session: Session, t
     pipeline = pipeline_for(sqlite_session, ["Заявка", "Замер", "Договор"])
     sqlite_session.commit()
     blank = tmp_path / "blank.xlsx"
-    write_blank_workbook(pipeline.name, ("Заявка", "Замер", "Договор"), "RUB", blank, Translator("ru"))
+    write_template_workbook(pipeline=pipeline.name, stage_names=("Заявка", "Замер", "Договор"), currency="RUB",
+                            start=dt.date(2024, 1, 1), path=blank, t=Translator("ru"))  # fmt: skip
     book = load_workbook(blank)
-    sheet = book[INPUT_SHEET]
-    assert [c.value for c in sheet[1]] == ["дата", "источник", "менеджер", "Заявка", "Замер", "Договор", "выручка"]
+    sheet = book["Ввод"]
+    assert [c.value for c in sheet[1]] == [
+        "дата", "источник", "менеджер", "Заявка", "Замер", "Договор", "выручка", "расход на рекламу"
+    ]  # fmt: skip
+    assert [sheet.cell(2, 1).value, sheet.cell(3, 1).value] == ["Итого", "Пример"]
     typed = [
         (dt.date(2024, 3, 4), "Авито", None, 10, 4, 1, 50000),
         (dt.date(2024, 3, 4), "Сайт", None, 5, 3, 0, None),

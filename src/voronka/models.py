@@ -280,7 +280,8 @@ class AdSpend(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
-    source_id: Mapped[int] = mapped_column(ForeignKey("sources.id"))
+    source_id: Mapped[int | None] = mapped_column(ForeignKey("sources.id"))
+    """None: spend typed without its source (it counts in the team's total only)."""
     period_start: Mapped[dt.date]
     period_kind: Mapped[str] = mapped_column(String(5))
     amount: Mapped[int] = mapped_column(BigInteger)

@@ -13,7 +13,7 @@ from rich.table import Table as RichTable
 
 from voronka.analysis.stats.inputs import import_plans, import_spend, parse_day, parse_month, set_plan, set_spend
 from voronka.analysis.stats.metrics import metrics_for
-from voronka.analysis.stats.nocrm import import_counts
+from voronka.analysis.stats.nocrm import import_workbook
 from voronka.analysis.stats.output import (
     CSV_COLUMNS,
     display,
@@ -114,25 +114,45 @@ def stats_import(
     file: Annotated[Path, typer.Argument(help="CSV or the workbook's input sheet: date, one column per stage.")],
     pipeline: PipelineOption = None,
 ) -> None:
-    """No-CRM mode: read daily counts per stage (optionally per source and manager) back in."""
+    """No-CRM mode: read daily counts per stage (optionally per source and manager, with revenue and
+    ad spend) back in — and, from the statistics template, its monthly plans too."""
     state = state_of(ctx)
     with pipeline_scope(state, pipeline) as (session, account, chosen):
-        result = import_counts(session=session, account=account, pipeline=chosen, path=file)
-    state.console.print(state.t("nocrm.imported", file=result.file, days=result.days, rows=result.rows))
+        result = import_workbook(session=session, account=account, pipeline=chosen, path=file)
+    counts = result.counts
+    state.console.print(state.t("nocrm.imported", file=counts.file, days=counts.days, rows=counts.rows))
+    if result.plans is not None:
+        plans = result.plans
+        state.console.print(
+            state.t("stats.plans_imported", file=plans.file, created=plans.created, rejected=len(plans.rejected))
+        )
 
 
 def stats_template(
     ctx: typer.Context,
     xlsx: Annotated[Path, typer.Option("--xlsx", help="Where to write the blank workbook.")],
     pipeline: PipelineOption = None,
+    start: Annotated[
+        str | None, typer.Option("--from", help="First day of the reports' periods (default: this month's first).")
+    ] = None,
 ) -> None:
-    """Write a blank statistics workbook for a pipeline, to keep daily counts in without a CRM."""
-    from voronka.analysis.reports.xlsx import INPUT_SHEET, write_blank_workbook
+    """Write the statistics template for a pipeline: a workbook to keep daily counts in without a
+    CRM, with reports by week and month as live formulas, plans, charts."""
+    from voronka.analysis.reports.template import write_template_workbook
 
     state = state_of(ctx)
+    first = parse_date(start, "--from") or dt.date.today().replace(day=1)
     with pipeline_scope(state, pipeline) as (_, account, chosen):
-        write_blank_workbook(chosen.name, tuple(s.name for s in chosen.stages), account.currency, xlsx, state.t)
-    state.console.print(state.t("stats.template_written", pipeline=chosen.name, file=xlsx, sheet=INPUT_SHEET))
+        write_template_workbook(
+            pipeline=chosen.name,
+            stage_names=tuple(s.name for s in chosen.stages),
+            currency=account.currency,
+            start=first,
+            path=xlsx,
+            t=state.t,
+        )
+    sheet = state.t("book.sheet_input")
+    state.console.print(state.t("stats.template_written", pipeline=chosen.name, file=xlsx, sheet=sheet))
 
 
 def spend_set(

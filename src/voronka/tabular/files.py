@@ -196,6 +196,20 @@ def _xlsx_rows(
         workbook.close()
 
 
+def has_sheet(path: Path, names: tuple[str, ...]) -> bool:
+    """Whether ``path`` is a workbook with a sheet of one of these names."""
+    if path.suffix.lower() not in (".xlsx", ".xlsm"):
+        return False
+    from openpyxl import load_workbook
+
+    _check_unpacked_size(path)
+    workbook = load_workbook(path, read_only=True)
+    try:
+        return any(name in workbook.sheetnames for name in names)
+    finally:
+        workbook.close()
+
+
 def _check_unpacked_size(path: Path) -> None:
     """An .xlsx is a zip: refuse one that would unpack beyond ``MAX_UNPACKED`` before reading it."""
     import zipfile

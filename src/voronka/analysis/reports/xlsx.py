@@ -276,16 +276,3 @@ def write_input_sheet(book: Workbook, stage_names: Sequence[str], t: Translator,
     sheet.set_column(0, len(stage_names) + 3, 16)
     sheet.data_validation(1, 3, 10_000, 2 + len(stage_names), {"validate": "integer", "criteria": ">=", "value": 0})
     return sheet
-
-
-def write_blank_workbook(pipeline: str, stage_names: Sequence[str], currency: str, path: Path, t: Translator) -> None:
-    """A workbook to keep the funnel in by hand: the input sheet first, then how to use it."""
-    book = xlsxwriter.Workbook(str(path))
-    formats = Formats.create(book, currency, t)
-    write_input_sheet(book, stage_names, t, formats)
-    guide = book.add_worksheet(t("workbook.sheet_guide"))
-    guide.write(0, 0, t("workbook.guide_title", pipeline=pipeline), formats.title)
-    for line, key in enumerate(("guide_1", "guide_2", "guide_3"), start=2):
-        guide.write(line, 0, t(f"workbook.{key}", sheet=INPUT_SHEET))
-    guide.set_column(0, 0, 110)
-    book.close()

@@ -53,24 +53,26 @@ def parse_day(text: str, field: str = "date") -> dt.date:
     raise InvalidValue(field=field, value=text, hint="a date such as 2024-03-01 or 01.03.2024")
 
 
-def set_spend(*, session: Session, account: Account, source: str, start: dt.date, kind: str, amount: int) -> AdSpend:
-    """Record spend on a source for a day or a month (replacing what was there)."""
+def set_spend(
+    *, session: Session, account: Account, source: str | None, start: dt.date, kind: str, amount: int
+) -> AdSpend:
+    """Record spend on a source (or on none) for a day or a month (replacing what was there)."""
     if kind not in ("day", "month"):
         raise InvalidValue(field="period", value=kind, hint="day or month")
     if amount < 0:
         raise InvalidValue(field="amount", value=amount, hint="a sum of zero or more")
     start = start.replace(day=1) if kind == "month" else start
-    source_row = get_or_create_source(session=session, account=account, name=source)
+    source_id = get_or_create_source(session=session, account=account, name=source).id if source else None
     found = session.scalars(
         select(AdSpend).where(
             AdSpend.account_id == account.id,
-            AdSpend.source_id == source_row.id,
+            AdSpend.source_id.is_(None) if source_id is None else AdSpend.source_id == source_id,
             AdSpend.period_start == start,
             AdSpend.period_kind == kind,
         )
     ).first()
     if found is None:
-        found = AdSpend(account_id=account.id, source_id=source_row.id, period_start=start, period_kind=kind)
+        found = AdSpend(account_id=account.id, source_id=source_id, period_start=start, period_kind=kind)
         session.add(found)
     found.amount, found.currency = amount, account.currency
     session.flush()

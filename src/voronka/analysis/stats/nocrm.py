@@ -18,7 +18,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from voronka.analysis.stats import counts
-from voronka.analysis.stats.inputs import parse_day
+from voronka.analysis.stats.inputs import parse_day, set_spend
 from voronka.analysis.stats.metrics import stage_key
 from voronka.crm.accounts import get_or_create_manager, get_or_create_source
 from voronka.errors import ImportFailed
@@ -26,13 +26,25 @@ from voronka.i18n import Message
 from voronka.models import Account, DailyCount, Pipeline
 from voronka.money import parse_amount
 from voronka.tabular.cells import clean
-from voronka.tabular.files import open_table
+from voronka.tabular.files import has_sheet, open_table
+from voronka.tabular.report import ImportReport
 
 UNAVAILABLE = frozenset({"reached", "within_5min", "speed_median", "non_target"})
 DATE_COLUMN, SOURCE_COLUMN, MANAGER_COLUMN, REVENUE_COLUMN = "date", "source", "manager", "revenue"
+SPEND_COLUMN = "ad spend"
 # The input sheet is written in the reader's language; either name of a column is understood.
-ALIASES = {"дата": DATE_COLUMN, "источник": SOURCE_COLUMN, "менеджер": MANAGER_COLUMN, "выручка": REVENUE_COLUMN}
+ALIASES = {
+    "дата": DATE_COLUMN,
+    "источник": SOURCE_COLUMN,
+    "менеджер": MANAGER_COLUMN,
+    "выручка": REVENUE_COLUMN,
+    "расход на рекламу": SPEND_COLUMN,
+}
 INPUT_SHEET = "Input"
+INPUT_SHEETS = ("Ввод", "Input")
+"""The input sheet of the statistics template, in either language (read before the first sheet)."""
+MARKER_ROWS = frozenset({"итого", "totals", "пример", "example"})
+"""First cells of the template's totals and example rows, which are not days."""
 SHOWN_PROBLEMS = 10
 
 
@@ -91,7 +103,7 @@ def import_counts(*, session: Session, account: Account, pipeline: Pipeline, pat
     The whole file is checked first; any malformed cell rejects it, naming the cell, and nothing is
     written.
     """
-    table = open_table(path, sheet=INPUT_SHEET)
+    table = open_table(path, sheet=INPUT_SHEETS)
     header = [h.strip() for h in table.header]
     lowered = [ALIASES.get(h.casefold(), h.casefold()) for h in header]
     stages = [s.name for s in pipeline.stages]
@@ -100,16 +112,20 @@ def import_counts(*, session: Session, account: Account, pipeline: Pipeline, pat
         raise ImportFailed(reason=Message("nocrm.missing_columns", {"file": path.name, "columns": ", ".join(missing)}))
     index = {name: lowered.index(name.casefold()) for name in [DATE_COLUMN, *stages]}
     optional = {
-        name: lowered.index(name) for name in (SOURCE_COLUMN, MANAGER_COLUMN, REVENUE_COLUMN) if name in lowered
+        name: lowered.index(name)
+        for name in (SOURCE_COLUMN, MANAGER_COLUMN, REVENUE_COLUMN, SPEND_COLUMN)
+        if name in lowered
     }
     problems: list[Message] = []
-    parsed: list[tuple[dt.date, str | None, str | None, list[int], int | None]] = []
+    parsed: list[DayRow] = []
     seen: dict[tuple[dt.date, str | None, str | None], int] = {}
     for line, cells in table.rows():
+        if cells and cells[0].strip().casefold() in MARKER_ROWS:
+            continue
         row = _parse_row(line, cells, index, optional, stages, account.currency, problems)
         if row is None:
             continue
-        key = row[:3]
+        key = (row.day, row.source, row.manager)
         if key in seen:
             problems.append(
                 Message("nocrm.duplicate", {"cell": f"{column_letter(index[DATE_COLUMN])}{line}", "first": seen[key]})
@@ -122,7 +138,39 @@ def import_counts(*, session: Session, account: Account, pipeline: Pipeline, pat
         details = {"file": path.name, "count": len(problems), "problems": problems[:SHOWN_PROBLEMS]}
         raise ImportFailed(reason=Message("nocrm.malformed", details))
     _store(session, account, pipeline, parsed)
-    return CountsImport(path.name, len({r[0] for r in parsed}), len(parsed))
+    return CountsImport(path.name, len({r.day for r in parsed}), len(parsed))
+
+
+@dataclass(frozen=True)
+class WorkbookImport:
+    counts: CountsImport
+    plans: ImportReport | None
+
+
+def import_workbook(*, session: Session, account: Account, pipeline: Pipeline, path: Path) -> WorkbookImport:
+    """The statistics template read back: its daily counts (and spend), and its plans when the file
+    has a plan sheet — so voronka stats shows what the workbook computes."""
+    from voronka.analysis.stats.inputs import PLAN_SHEETS, import_plans
+    from voronka.analysis.stats.metrics import metrics_for
+
+    counts = import_counts(session=session, account=account, pipeline=pipeline, path=path)
+    plans = None
+    if has_sheet(path, PLAN_SHEETS):
+        metrics = metrics_for(tuple(s.name for s in pipeline.stages))
+        plans = import_plans(session=session, account=account, pipeline=pipeline, metrics=metrics, path=path)
+    return WorkbookImport(counts, plans)
+
+
+@dataclass(frozen=True)
+class DayRow:
+    """One row of daily counts: a day (for a source and manager, when given)."""
+
+    day: dt.date
+    source: str | None
+    manager: str | None
+    counts: list[int]
+    revenue: int | None
+    spend: int | None = None
 
 
 def _parse_row(
@@ -133,7 +181,7 @@ def _parse_row(
     stages: list[str],
     currency: str,
     problems: list[Message],
-) -> tuple[dt.date, str | None, str | None, list[int], int | None] | None:
+) -> DayRow | None:
     def text(column: int) -> str | None:
         return clean(cells[column]) if column < len(cells) else None
 
@@ -161,46 +209,52 @@ def _parse_row(
             problems.append(Message("nocrm.bad_count", {"cell": address(column), "value": raw}))
             return None
         values.append(int(number))
-    revenue = None
-    if REVENUE_COLUMN in optional and (raw := text(optional[REVENUE_COLUMN])) is not None:
-        try:
-            revenue = parse_amount(raw, currency)
-        except Exception:
-            problems.append(Message("nocrm.bad_amount", {"cell": address(optional[REVENUE_COLUMN]), "value": raw}))
-            return None
+    money: dict[str, int | None] = {}
+    for name in (REVENUE_COLUMN, SPEND_COLUMN):
+        money[name] = None
+        if name in optional and (raw := text(optional[name])) is not None:
+            try:
+                money[name] = parse_amount(raw, currency)
+            except Exception:
+                problems.append(Message("nocrm.bad_amount", {"cell": address(optional[name]), "value": raw}))
+                return None
     source = text(optional[SOURCE_COLUMN]) if SOURCE_COLUMN in optional else None
     manager = text(optional[MANAGER_COLUMN]) if MANAGER_COLUMN in optional else None
-    return day, source, manager, values, revenue
+    return DayRow(day, source, manager, values, money[REVENUE_COLUMN], money[SPEND_COLUMN])
 
 
-def _store(
-    session: Session,
-    account: Account,
-    pipeline: Pipeline,
-    rows: Iterable[tuple[dt.date, str | None, str | None, list[int], int | None]],
-) -> None:
-    for day, source, manager, values, revenue in rows:
-        source_id = get_or_create_source(session=session, account=account, name=source).id if source else None
-        manager_id = get_or_create_manager(session=session, account=account, name=manager).id if manager else None
-        session.execute(
-            delete(DailyCount).where(
-                DailyCount.pipeline_id == pipeline.id,
-                DailyCount.day == day,
-                DailyCount.source_id.is_(None) if source_id is None else DailyCount.source_id == source_id,
-                DailyCount.manager_id.is_(None) if manager_id is None else DailyCount.manager_id == manager_id,
+def _store(session: Session, account: Account, pipeline: Pipeline, rows: Iterable[DayRow]) -> None:
+    spend: dict[tuple[dt.date, str | None], int] = defaultdict(int)
+    for row in rows:
+        _store_counts(session, account, pipeline, row)
+        if row.spend is not None:
+            spend[(row.day, row.source)] += row.spend  # spend belongs to sources, whatever the manager
+    for (day, source), amount in spend.items():
+        set_spend(session=session, account=account, source=source, start=day, kind="day", amount=amount)
+    session.flush()
+
+
+def _store_counts(session: Session, account: Account, pipeline: Pipeline, row: DayRow) -> None:
+    source_id = get_or_create_source(session=session, account=account, name=row.source).id if row.source else None
+    manager_id = get_or_create_manager(session=session, account=account, name=row.manager).id if row.manager else None
+    session.execute(
+        delete(DailyCount).where(
+            DailyCount.pipeline_id == pipeline.id,
+            DailyCount.day == row.day,
+            DailyCount.source_id.is_(None) if source_id is None else DailyCount.source_id == source_id,
+            DailyCount.manager_id.is_(None) if manager_id is None else DailyCount.manager_id == manager_id,
+        )
+    )
+    for position, count in enumerate(row.counts, start=1):
+        session.add(
+            DailyCount(
+                account_id=account.id,
+                pipeline_id=pipeline.id,
+                day=row.day,
+                stage_position=position,
+                source_id=source_id,
+                manager_id=manager_id,
+                count=count,
+                revenue=row.revenue if position == len(row.counts) else None,
             )
         )
-        for position, count in enumerate(values, start=1):
-            session.add(
-                DailyCount(
-                    account_id=account.id,
-                    pipeline_id=pipeline.id,
-                    day=day,
-                    stage_position=position,
-                    source_id=source_id,
-                    manager_id=manager_id,
-                    count=count,
-                    revenue=revenue if position == len(values) else None,
-                )
-            )
-    session.flush()
