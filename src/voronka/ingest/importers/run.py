@@ -88,22 +88,20 @@ def import_file(
 
 @contextmanager
 def report_indexes_rebuilt_after(session: Session, *, large: bool) -> Iterator[None]:
-    """Drop the wide report indexes for a large SQLite load and create them again at the end, then
-    refresh the planner's statistics (on any database).
+    """Drop the wide report indexes for a large load and create them again at the end (a sorted
+    build beats keeping them up to date row by row), then refresh the planner's statistics.
 
-    It all happens in the import's transaction: a failed or dry-run import rolls back to the
-    indexes as they were.
+    It all happens in the import's transaction — on SQLite by taking its write lock first, on
+    PostgreSQL because DDL is transactional there — so a failed, killed or dry-run import leaves the
+    indexes as they were. On PostgreSQL readers of the two tables wait for the load to finish.
     """
     connection = session.connection()
     if not large:
         yield
         return
-    if connection.dialect.name != "sqlite":
-        yield
-        refresh_statistics(connection)
-        return
-    begin_write(connection)  # the drops belong to the import's transaction, and die with it
-    restore_report_indexes(connection)
+    begin_write(connection)  # SQLite: the drops belong to the import's transaction, and die with it
+    if connection.dialect.name == "sqlite":
+        restore_report_indexes(connection)
     indexes = report_indexes()
     for index in indexes:
         index.drop(bind=connection)
