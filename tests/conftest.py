@@ -221,38 +221,46 @@ def _copy_postgres_schema(source_schema: str, url: str) -> None:
     engine.dispose()
 
 
+class _Opened:
+    """Sessions opened on database URLs during a test, each closed with its engine at the end."""
+
+    def __init__(self) -> None:
+        self.opened: list[tuple[Engine, Session]] = []
+
+    def session(self, url: str) -> Session:
+        engine = make_engine(url)
+        session = session_factory(engine)()
+        self.opened.append((engine, session))
+        return session
+
+    def close(self) -> None:
+        for engine, session in self.opened:
+            session.close()
+            engine.dispose()
+
+
 @pytest.fixture
 def demo_session(db_url: str, fill_demo: DemoFiller) -> Iterator[Callable[..., Session]]:
     """``demo_session(options, timezone="UTC")``: a session on this backend's database holding the demo."""
-    opened: list[tuple[Engine, Session]] = []
+    opened = _Opened()
 
     def make(options: DemoOptions, timezone: str = "UTC") -> Session:
         fill_demo(db_url, options, timezone)
-        engine = make_engine(db_url)
-        session = session_factory(engine)()
-        opened.append((engine, session))
-        return session
+        return opened.session(db_url)
 
     yield make
-    for engine, session in opened:
-        session.close()
-        engine.dispose()
+    opened.close()
 
 
 @pytest.fixture
 def sqlite_demo(tmp_path: Path, demo_cache: DemoCache) -> Iterator[Callable[..., Session]]:
     """SQLite only: ``sqlite_demo(options, timezone="UTC")`` gives a session on a copy of the demo."""
-    opened: list[tuple[Engine, Session]] = []
+    opened = _Opened()
 
     def make(options: DemoOptions, timezone: str = "UTC") -> Session:
-        path = tmp_path / f"demo{len(opened)}.db"
+        path = tmp_path / f"demo{len(opened.opened)}.db"
         shutil.copy(demo_cache.file(options, timezone), path)
-        engine = make_engine(f"sqlite:///{path}")
-        session = session_factory(engine)()
-        opened.append((engine, session))
-        return session
+        return opened.session(f"sqlite:///{path}")
 
     yield make
-    for engine, session in opened:
-        session.close()
-        engine.dispose()
+    opened.close()

@@ -159,7 +159,14 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
 @contextmanager
 def session_scope(engine: Engine) -> Iterator[Session]:
     """A session committed on success and rolled back on any error."""
-    with session_factory(engine)() as session:
+    with committed(session_factory(engine)()) as session:
+        yield session
+
+
+@contextmanager
+def committed(session: Session) -> Iterator[Session]:
+    """``session``, committed when the block ends and rolled back when it fails, then closed."""
+    with session:
         try:
             yield session
             session.commit()

@@ -13,17 +13,13 @@ from fastapi import Depends, Path, Request
 from sqlalchemy.orm import Session
 
 from voronka.config import Settings
+from voronka.db import committed
 
 
 def db_session(request: Request) -> Iterator[Session]:
     """A session per request, committed when the route returns and rolled back when it fails."""
-    with request.app.state.sessions() as session:
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
+    with committed(request.app.state.sessions()) as session:
+        yield session
 
 
 def settings_of(request: Request) -> Settings:
