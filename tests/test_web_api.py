@@ -215,3 +215,30 @@ def test_lead_capture(session: Session, engine: Engine, tmp_path: Path) -> None:
     assert deal.custom["utm_campaign"] == "кухни"
     assert deal.custom["form"] == "Расчёт"
     assert session.scalar(select(func.count()).select_from(Deal)) == 2
+
+
+def test_a_managers_dashboard_counts_their_own_deals(session: Session, engine: Engine, tmp_path: Path) -> None:
+    import re
+
+    from tests.web_helpers import log_in
+
+    journeys_for(
+        session,
+        [
+            Journey("2026-03-01 10:00", moves=[("Qualified", "2026-03-02 10:00")], manager="Анна"),
+            Journey("2026-03-03 10:00", manager="Олег"),
+            Journey("2026-03-04 10:00", manager="Олег"),
+            Journey("2026-03-05 10:00", manager="Анна"),
+        ],
+    )
+    anna, owner = make_user(session, "Анна", Role.MANAGER), make_user(session, "Owner", Role.OWNER)
+
+    def first_stage(email: str) -> int:
+        client = make_client(engine, tmp_path / email)
+        log_in(client, email)
+        row = re.search(r'<tr data-stage="1">.*?class="num reached">(\d+)<', client.get("/").text, flags=re.S)
+        assert row is not None
+        return int(row.group(1))
+
+    assert first_stage(owner) == 4
+    assert first_stage(anna) == 2
