@@ -57,3 +57,12 @@ def test_an_upward_import_breaks_a_contract(tmp_path: Path, module: str, forbidd
     broken = [line for line in result.stdout.splitlines() if line.endswith("BROKEN")]
     assert len(broken) == 1, result.stdout
     assert broken[0].startswith(contract)
+
+
+def test_the_command_line_entry_point_loads_nothing_heavy() -> None:
+    """``voronka --help`` must start at once: the command modules load the library when they run."""
+    heavy = ("sqlalchemy", "pydantic", "pydantic_settings", "rich", "numpy", "scipy", "alembic", "openpyxl",
+             "xlsxwriter", "httpx", "fastapi", "babel")  # fmt: skip
+    code = f"import sys, voronka.cli; print(sorted(m for m in {heavy!r} if m in sys.modules))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"

@@ -28,6 +28,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from voronka.roles import Role as Role
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -57,13 +59,6 @@ class CallOutcome(enum.StrEnum):
     NO_ANSWER = "no_answer"
     BUSY = "busy"
     REJECTED = "rejected"
-
-
-class Role(enum.StrEnum):
-    OWNER = "owner"
-    HEAD = "head"
-    MANAGER = "manager"
-    VIEWER = "viewer"
 
 
 class CauseFamily(enum.StrEnum):

@@ -6,11 +6,8 @@ import json
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from voronka.analysis.audit import audit_to_dict, run_audit
 from voronka.cli.options import PipelineOption
-from voronka.cli.render import number, percent
 from voronka.cli.state import pipeline_scope, state_of
 
 
@@ -26,6 +23,11 @@ def audit(
     output: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
 ) -> None:
     """Score how well the funnel data is kept (0–100) and list each problem: why it matters, how to fix it."""
+    from rich.table import Table
+
+    from voronka.analysis.audit import audit_to_dict, run_audit
+    from voronka.cli.render import number, percent
+
     state = state_of(ctx)
     t = state.t
     with pipeline_scope(state, pipeline) as (session, _, chosen):

@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 
-from voronka.backup import backup, restore
 from voronka.cli.state import state_of
 
 
@@ -16,6 +15,8 @@ def backup_command(
 ) -> None:
     """Back the database up while the app may be running: SQLite's online backup, or pg_dump's
     custom format for PostgreSQL."""
+    from voronka.backup import backup
+
     state = state_of(ctx)
     written = backup(state.engine, path)
     state.console.print(state.t("backup.written", path=str(written), size=f"{written.stat().st_size:,}"))
@@ -27,6 +28,8 @@ def restore_command(
     yes: Annotated[bool, typer.Option("--yes", help="Replace the database without asking.")] = False,
 ) -> None:
     """Replace the database's contents with a backup (stop voronka serve first)."""
+    from voronka.backup import restore
+
     state = state_of(ctx)
     if not yes:
         typer.confirm(state.t("backup.confirm", db=state.engine.url.render_as_string()), abort=True)

@@ -6,11 +6,8 @@ import sys
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from voronka.catalog.common import Industry
-from voronka.catalog.crms import Need, crms_for, parse_features, parse_industry, recommend
-from voronka.catalog.templates import TEMPLATES_LIST, resolve_template
 from voronka.cli.state import state_of
 
 crm_app = typer.Typer(help="The CRMs of the lesson: list them, or get a recommendation.", no_args_is_help=True)
@@ -24,6 +21,10 @@ def crm_list(
     ] = None,
 ) -> None:
     """List the CRMs of the lesson by group, with what voronka can do with each."""
+    from rich.table import Table
+
+    from voronka.catalog.crms import crms_for, parse_industry
+
     state = state_of(ctx)
     t = state.t
     chosen = parse_industry(industry) if industry else None
@@ -48,6 +49,8 @@ def crm_recommend(
     ] = None,
 ) -> None:
     """Suggest CRMs for your business and say why each fits (asks when run in a terminal without options)."""
+    from voronka.catalog.crms import Need, parse_features, parse_industry, recommend
+
     state = state_of(ctx)
     t = state.t
     if industry is None and team is None and need is None and sys.stdin.isatty():
@@ -73,6 +76,10 @@ def crm_recommend(
 
 def template_list(ctx: typer.Context) -> None:
     """List the industry templates: key, title, stages."""
+    from rich.table import Table
+
+    from voronka.catalog.templates import TEMPLATES_LIST
+
     state = state_of(ctx)
     t = state.t
     table = Table()
@@ -87,6 +94,8 @@ def template_show(
     ctx: typer.Context, key: Annotated[str, typer.Argument(help="Template key (voronka template list).")]
 ) -> None:
     """Show a template: its stages, loss reasons with their cause family, and sources."""
+    from voronka.catalog.templates import resolve_template
+
     state = state_of(ctx)
     t = state.t
     template = resolve_template(key)

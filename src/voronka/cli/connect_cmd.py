@@ -7,12 +7,8 @@ import os
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
-from voronka.cli.progress import RowsBar
 from voronka.cli.state import State, state_of
-from voronka.crm.accounts import default_account
-from voronka.db import session_scope
 from voronka.errors import InvalidValue
 
 if TYPE_CHECKING:
@@ -30,6 +26,8 @@ def _store(state: State) -> SecretStore:
 def _connect(
     state: State, kind: str, address: str, name: str | None, secrets: dict[str, str], settings: dict[str, object]
 ) -> None:
+    from voronka.crm.accounts import default_account
+    from voronka.db import session_scope
     from voronka.ingest.connectors import CONNECTORS
     from voronka.ingest.connectors.store import add_connection
 
@@ -149,6 +147,10 @@ def connect_yclients(
 
 def connect_list(ctx: typer.Context) -> None:
     """The stored connections: where, when last synced (secrets are never shown)."""
+    from rich.table import Table
+
+    from voronka.crm.accounts import default_account
+    from voronka.db import session_scope
     from voronka.ingest.connectors import CONNECTORS
     from voronka.ingest.connectors.store import list_connections
 
@@ -170,6 +172,8 @@ def connect_list(ctx: typer.Context) -> None:
 
 def connect_remove(ctx: typer.Context, name: Annotated[str, typer.Argument(help="The connection to forget.")]) -> None:
     """Forget a connection and its secrets (the synced deals stay)."""
+    from voronka.crm.accounts import default_account
+    from voronka.db import session_scope
     from voronka.ingest.connectors.store import remove_connection
 
     state = state_of(ctx)
@@ -185,6 +189,9 @@ def sync(
 ) -> None:
     """Pull pipelines, users, deals and their stage history from the CRM: everything the first time,
     what changed since then afterwards; an interrupted sync resumes where it stopped."""
+    from voronka.cli.progress import RowsBar
+    from voronka.crm.accounts import default_account
+    from voronka.db import session_scope
     from voronka.ingest.connectors.sync import sync_connection
 
     state = state_of(ctx)

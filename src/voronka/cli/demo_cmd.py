@@ -7,18 +7,9 @@ from typing import Annotated
 
 import typer
 
-from voronka.analysis.diagnose import run_diagnosis
-from voronka.analysis.diagnose.output import summary as finding_summary
 from voronka.analysis.funnel.query import FunnelQuery
-from voronka.analysis.funnel.report import run_funnel
-from voronka.analysis.stats.report import StatsQuery, run_stats
 from voronka.cli.options import parse_date
-from voronka.cli.render import money, print_funnel
 from voronka.cli.state import state_of
-from voronka.config import DEFAULT_SQLITE_FILE, normalise_database_url
-from voronka.crm.accounts import default_account
-from voronka.db import session_scope
-from voronka.demo import DemoOptions, build_demo, reset_demo
 
 
 def demo(
@@ -37,7 +28,16 @@ def demo(
 
     Running it again rebuilds the demo; it refuses to touch a database that holds other deals.
     """
+    from voronka.analysis.diagnose import run_diagnosis
+    from voronka.analysis.diagnose.output import summary as finding_summary
+    from voronka.analysis.funnel.report import run_funnel
     from voronka.analysis.reports.xlsx import write_stats_workbook  # XlsxWriter loads only when a workbook is written
+    from voronka.analysis.stats.report import StatsQuery, run_stats
+    from voronka.cli.render import money, print_funnel
+    from voronka.config import DEFAULT_SQLITE_FILE, normalise_database_url
+    from voronka.crm.accounts import default_account
+    from voronka.db import session_scope
+    from voronka.demo import DemoOptions, build_demo, reset_demo
 
     state = state_of(ctx)
     t = state.t

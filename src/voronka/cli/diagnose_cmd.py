@@ -7,13 +7,8 @@ from typing import Annotated
 
 import typer
 
-from voronka.analysis.diagnose import run_diagnosis
-from voronka.analysis.diagnose.output import diagnosis_to_dict, summary
 from voronka.cli.options import PipelineOption, parse_date, parse_stage_rates
-from voronka.cli.render import money
 from voronka.cli.state import state_of
-from voronka.crm.accounts import default_account, find_pipeline
-from voronka.db import session_scope
 
 
 def diagnose(
@@ -30,6 +25,12 @@ def diagnose(
 ) -> None:
     """Ranked findings: the step, manager, source or number that loses clients, how sure we are,
     the likely causes with the evidence, the money at stake a month, and hypotheses to test."""
+    from voronka.analysis.diagnose import run_diagnosis
+    from voronka.analysis.diagnose.output import diagnosis_to_dict, summary
+    from voronka.cli.render import money
+    from voronka.crm.accounts import default_account, find_pipeline
+    from voronka.db import session_scope
+
     state = state_of(ctx)
     t = state.t
     with session_scope(state.engine) as session:

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from voronka.analysis.forecast_report import ForecastReport, forecast_report, forecast_to_dict
 from voronka.cli.options import PipelineOption, parse_date
-from voronka.cli.render import money
 from voronka.cli.state import pipeline_scope, state_of
 from voronka.i18n import Translator
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
+    from voronka.analysis.forecast_report import ForecastReport
 
 
 def forecast(
@@ -26,6 +28,8 @@ def forecast(
     """Revenue expected this month and next (80 % interval) from open deals and from leads not created
     yet, the run rate beside it, and a calibration check: the same forecast made at the start of past
     months against what came."""
+    from voronka.analysis.forecast_report import forecast_report, forecast_to_dict
+
     state = state_of(ctx)
     t = state.t
     with pipeline_scope(state, pipeline) as (session, account, chosen):
@@ -44,6 +48,10 @@ def forecast(
 
 
 def forecast_table(report: ForecastReport, t: Translator) -> Table:
+    from rich.table import Table
+
+    from voronka.cli.render import money
+
     table = Table(title=t("forecast.title", pipeline=report.pipeline, currency=report.currency))
     for header in ("month", "part", "expected", "interval"):
         table.add_column(t(f"forecast.col_{header}"), justify="left" if header in ("month", "part") else "right")
@@ -62,6 +70,8 @@ def forecast_table(report: ForecastReport, t: Translator) -> Table:
 
 
 def _print_checks(console: Console, report: ForecastReport, t: Translator) -> None:
+    from voronka.cli.render import money
+
     f, currency = report.forecast, report.currency
 
     def cash(value: float) -> str:

@@ -9,15 +9,9 @@ from typing import Annotated
 
 import typer
 
-from voronka.analysis.funnel.output import CSV_COLUMNS, report_to_dict, report_to_rows
 from voronka.analysis.funnel.query import DEFAULT_IMMATURE_SHARE, FunnelQuery, Rule, View
-from voronka.analysis.funnel.report import run_funnel
 from voronka.cli.options import PipelineOption, parse_date
-from voronka.cli.render import print_funnel
 from voronka.cli.state import state_of
-from voronka.crm.accounts import default_account
-from voronka.db import session_scope
-from voronka.tabular.csvout import write_csv
 
 
 class Format(enum.StrEnum):
@@ -49,6 +43,13 @@ def funnel(
 
     Example: voronka funnel --from 2024-01-01 --to 2025-01-01 --by month
     """
+    from voronka.analysis.funnel.output import CSV_COLUMNS, report_to_dict, report_to_rows
+    from voronka.analysis.funnel.report import run_funnel
+    from voronka.cli.render import print_funnel
+    from voronka.crm.accounts import default_account
+    from voronka.db import session_scope
+    from voronka.tabular.csvout import write_csv
+
     state = state_of(ctx)
     query = FunnelQuery(
         pipeline=pipeline,

@@ -3,25 +3,15 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from voronka.analysis.hypotheses import (
-    Evaluation,
-    add_hypothesis,
-    close_hypothesis,
-    evaluate,
-    get_hypothesis,
-    list_hypotheses,
-    parse_assignment,
-)
 from voronka.cli.options import PipelineOption, parse_date
-from voronka.cli.render import money, percent
 from voronka.cli.state import pipeline_scope, state_of
-from voronka.crm.accounts import default_account
-from voronka.db import session_scope
-from voronka.money import format_minor
+
+if TYPE_CHECKING:
+    from voronka.analysis.hypotheses import Evaluation
 
 hypothesis_app = typer.Typer(
     help="Hypotheses: a change at one step, tested on two arms of deals.", no_args_is_help=True
@@ -41,6 +31,8 @@ def hypothesis_add(
     pipeline: PipelineOption = None,
 ) -> None:
     """Start a hypothesis at a step; prints its id and how many deals each arm needs."""
+    from voronka.analysis.hypotheses import add_hypothesis, evaluate, parse_assignment
+
     state = state_of(ctx)
     with pipeline_scope(state, pipeline) as (session, account, chosen):
         hypothesis = add_hypothesis(
@@ -74,6 +66,10 @@ def _required_date(text: str) -> Any:
 
 def hypothesis_list(ctx: typer.Context) -> None:
     """List the hypotheses: id, step, change, dates, status."""
+    from voronka.analysis.hypotheses import list_hypotheses
+    from voronka.crm.accounts import default_account
+    from voronka.db import session_scope
+
     state = state_of(ctx)
     with session_scope(state.engine) as session:
         for h in list_hypotheses(session=session, account=default_account(session=session)):
@@ -90,6 +86,11 @@ def hypothesis_show(
 ) -> None:
     """Each arm's conversion with a Wilson interval, the test, P(B better), expected loss, revenue
     effect a month, the deals each arm needs and whether the stopping rule allows a decision yet."""
+    from voronka.analysis.hypotheses import evaluate, get_hypothesis
+    from voronka.cli.render import money, percent
+    from voronka.crm.accounts import default_account
+    from voronka.db import session_scope
+
     state = state_of(ctx)
     t = state.t
     with session_scope(state.engine) as session:
@@ -131,6 +132,8 @@ def hypothesis_show(
 
 
 def _as_dict(number: int, change: str, result: Evaluation, currency: str) -> dict[str, Any]:
+    from voronka.money import format_minor
+
     def arm(value: Any, interval: tuple[float, float] | None) -> dict[str, Any]:
         return {
             "trials": value.trials,
@@ -168,6 +171,10 @@ def hypothesis_close(
     verdict: Annotated[str | None, typer.Option("--verdict", help="What was decided.")] = None,
 ) -> None:
     """Close a hypothesis with a verdict."""
+    from voronka.analysis.hypotheses import close_hypothesis, get_hypothesis
+    from voronka.crm.accounts import default_account
+    from voronka.db import session_scope
+
     state = state_of(ctx)
     with session_scope(state.engine) as session:
         account = default_account(session=session)

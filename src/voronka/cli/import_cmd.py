@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from voronka.cli.options import PipelineOption
-from voronka.cli.progress import RowsBar
 from voronka.cli.state import State, state_of
-from voronka.crm.accounts import default_account, find_pipeline
-from voronka.db import session_factory
-from voronka.ingest.importers import ImportReport, ImportTarget, import_file
-from voronka.ingest.importers.maps import load_map
-from voronka.ingest.importers.run import pipeline_for_file
+
+if TYPE_CHECKING:
+    from voronka.ingest.importers import ImportReport
 
 import_app = typer.Typer(help="Import data from files.", no_args_is_help=True)
 
@@ -55,6 +52,13 @@ def deals(
     Examples: voronka import deals leads.csv --pipeline Продажи --dry-run ·
     voronka import deals amocrm_export.csv --create-pipeline · voronka import deals Leads.csv --map x_education.toml
     """
+    from voronka.cli.progress import RowsBar
+    from voronka.crm.accounts import default_account, find_pipeline
+    from voronka.db import session_factory
+    from voronka.ingest.importers import ImportTarget, import_file
+    from voronka.ingest.importers.maps import load_map
+    from voronka.ingest.importers.run import pipeline_for_file
+
     state = state_of(ctx)
     if format in REPORT_FORMATS:
         report_format, format = format, None

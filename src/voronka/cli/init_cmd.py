@@ -6,10 +6,7 @@ from typing import Annotated
 
 import typer
 
-from voronka.catalog.templates import DEFAULT_TEMPLATE, resolve_template
 from voronka.cli.state import state_of
-from voronka.crm.accounts import create_pipeline, default_account, list_pipelines, update_account
-from voronka.db import session_scope
 
 
 def init(
@@ -28,6 +25,10 @@ def init(
 
     Example: voronka init --pipeline Продажи --stages "Заявка,Квалификация,Расчёт,Оплата"
     """
+    from voronka.catalog.templates import DEFAULT_TEMPLATE, resolve_template
+    from voronka.crm.accounts import create_pipeline, default_account, list_pipelines, update_account
+    from voronka.db import session_scope
+
     state = state_of(ctx)
     t = state.t
     if stages is not None and template is not None:

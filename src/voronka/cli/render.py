@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from rich.console import Console
-from rich.table import Table
+from typing import TYPE_CHECKING
 
-from voronka.analysis.funnel.output import explain
-from voronka.analysis.funnel.report import FunnelReport
-from voronka.analysis.funnel.timing import Timing
 from voronka.i18n import Translator
-from voronka.money import format_minor
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from voronka.analysis.funnel.report import FunnelReport
+    from voronka.analysis.funnel.timing import Timing
 
 
 def percent(value: float | None) -> str:
@@ -21,6 +22,8 @@ def number(value: int | None) -> str:
 
 
 def money(amount: int, currency: str) -> str:
+    from voronka.money import format_minor
+
     whole = format_minor(amount, currency).split(".")[0]
     return f"{int(whole):,}".replace(",", " ") + f" {currency}"
 
@@ -36,6 +39,10 @@ def duration(seconds: float | None, t: Translator) -> str:
 
 
 def print_funnel(console: Console, report: FunnelReport, t: Translator) -> None:
+    from rich.table import Table
+
+    from voronka.analysis.funnel.output import explain
+
     period = (
         t("funnel.period", start=report.date_from or "…", end=report.date_to or "…")
         if report.date_from or report.date_to
@@ -71,6 +78,8 @@ def print_funnel(console: Console, report: FunnelReport, t: Translator) -> None:
 
 
 def _print_groups(console: Console, report: FunnelReport, t: Translator) -> None:
+    from rich.table import Table
+
     names = report.stage_names
     table = Table(title=f"{t('funnel.group')}: {report.by}", title_justify="left")
     table.add_column(t("funnel.group"))

@@ -5,17 +5,21 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import typer
-from rich.console import Console
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session
 
-from voronka.config import Settings
-from voronka.crm.accounts import default_account, find_pipeline
-from voronka.db import open_database, session_scope
 from voronka.i18n import Translator, detect_lang
-from voronka.models import Account, Pipeline
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from sqlalchemy import Engine
+    from sqlalchemy.orm import Session
+
+    from voronka.config import Settings
+    from voronka.models import Account, Pipeline
+
+# Nothing heavy loads here: `voronka --help` must not pay for SQLAlchemy, pydantic or Rich.
 
 
 @dataclass
@@ -29,6 +33,8 @@ class State:
     @property
     def engine(self) -> Engine:
         if self._engine is None:
+            from voronka.db import open_database
+
             self._engine = open_database(self.settings.database_url)
         return self._engine
 
@@ -39,6 +45,8 @@ class State:
 
 def _console(*, stderr: bool) -> Console:
     """A console that is wide enough for a funnel table even when output goes to a file or pipe."""
+    from rich.console import Console
+
     console = Console(stderr=stderr, highlight=False)
     if not console.is_terminal:
         console = Console(stderr=stderr, highlight=False, width=160)
@@ -46,6 +54,8 @@ def _console(*, stderr: bool) -> Console:
 
 
 def make_state(db: str | None, lang: str | None) -> State:
+    from voronka.config import Settings
+
     settings = Settings(database_url=db) if db else Settings()
     return State(settings=settings, t=Translator(detect_lang(lang or settings.lang)))
 
@@ -59,6 +69,9 @@ def state_of(ctx: typer.Context) -> State:
 @contextmanager
 def pipeline_scope(state: State, name: str | None) -> Iterator[tuple[Session, Account, Pipeline]]:
     """A committed-on-success session with the account and the chosen (or only) pipeline."""
+    from voronka.crm.accounts import default_account, find_pipeline
+    from voronka.db import session_scope
+
     with session_scope(state.engine) as session:
         account = default_account(session=session)
         yield session, account, find_pipeline(session=session, account=account, name=name)

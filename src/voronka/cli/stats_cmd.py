@@ -6,30 +6,16 @@ import datetime as dt
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table as RichTable
 
-from voronka.analysis.stats.inputs import import_plans, import_spend, parse_day, parse_month, set_plan, set_spend
-from voronka.analysis.stats.metrics import metrics_for
-from voronka.analysis.stats.nocrm import import_workbook
-from voronka.analysis.stats.output import (
-    CSV_COLUMNS,
-    display,
-    explanation,
-    metric_label,
-    report_to_dict,
-    report_to_rows,
-)
-from voronka.analysis.stats.periods import Grain
-from voronka.analysis.stats.report import StatsQuery, StatsReport, run_stats
+from voronka.analysis.stats.grain import Grain
 from voronka.cli.options import PipelineOption, parse_date
 from voronka.cli.state import State, pipeline_scope, state_of
-from voronka.crm.accounts import default_account
-from voronka.db import session_scope
-from voronka.money import format_minor, parse_amount
-from voronka.tabular.csvout import write_csv
+
+if TYPE_CHECKING:
+    from voronka.analysis.stats.report import StatsReport
 
 stats_app = typer.Typer(help="The statistics template: plan vs fact by period, manager and source.")
 spend_app = typer.Typer(help="Ad spend per source, per day or month.", no_args_is_help=True)
@@ -50,6 +36,12 @@ def stats(
 
     Example: voronka stats --period week --by manager --xlsx stats.xlsx
     """
+    from voronka.analysis.stats.output import CSV_COLUMNS, report_to_dict, report_to_rows
+    from voronka.analysis.stats.report import StatsQuery, run_stats
+    from voronka.crm.accounts import default_account
+    from voronka.db import session_scope
+    from voronka.tabular.csvout import write_csv
+
     if ctx.invoked_subcommand is not None:
         return
     state = state_of(ctx)
@@ -72,6 +64,10 @@ def stats(
 
 
 def print_stats(state: State, report: StatsReport) -> None:
+    from rich.table import Table as RichTable
+
+    from voronka.analysis.stats.output import display, explanation, metric_label
+
     t = state.t
     for table in report.tables:
         title = t(
@@ -116,6 +112,8 @@ def stats_import(
 ) -> None:
     """No-CRM mode: read daily counts per stage (optionally per source and manager, with revenue and
     ad spend) back in — and, from the statistics template, its monthly plans too."""
+    from voronka.analysis.stats.nocrm import import_workbook
+
     state = state_of(ctx)
     with pipeline_scope(state, pipeline) as (session, account, chosen):
         result = import_workbook(session=session, account=account, pipeline=chosen, path=file)
@@ -163,6 +161,11 @@ def spend_set(
     day: Annotated[str | None, typer.Option("--day", help="A day: 2024-03-15.")] = None,
 ) -> None:
     """Record ad spend on a source for a month or a day."""
+    from voronka.analysis.stats.inputs import parse_day, parse_month, set_spend
+    from voronka.crm.accounts import default_account
+    from voronka.db import session_scope
+    from voronka.money import format_minor, parse_amount
+
     state = state_of(ctx)
     if (month is None) == (day is None):
         raise typer.BadParameter("give either --month or --day")
@@ -179,6 +182,10 @@ def spend_import(
     ctx: typer.Context, file: Annotated[Path, typer.Argument(help="CSV/XLSX: source, date or month, amount.")]
 ) -> None:
     """Import ad spend: one row per source and day (``date``) or month (``month``)."""
+    from voronka.analysis.stats.inputs import import_spend
+    from voronka.crm.accounts import default_account
+    from voronka.db import session_scope
+
     state = state_of(ctx)
     with session_scope(state.engine) as session:
         report = import_spend(session=session, account=default_account(session=session), path=file)
@@ -203,6 +210,9 @@ def plan_set(
     source: Annotated[str | None, typer.Option("--source", help="The plan of one source.")] = None,
 ) -> None:
     """Set a monthly plan for a metric (for the team, or one manager or source)."""
+    from voronka.analysis.stats.inputs import parse_month, set_plan
+    from voronka.analysis.stats.metrics import metrics_for
+
     state = state_of(ctx)
     with pipeline_scope(state, pipeline) as (session, account, chosen):
         set_plan(
@@ -227,6 +237,9 @@ def plan_import(
     pipeline: PipelineOption = None,
 ) -> None:
     """Read the team's monthly plans back from the workbook's plan sheet."""
+    from voronka.analysis.stats.inputs import import_plans
+    from voronka.analysis.stats.metrics import metrics_for
+
     state = state_of(ctx)
     with pipeline_scope(state, pipeline) as (session, account, chosen):
         report = import_plans(

@@ -4,18 +4,18 @@ passwords, and taking a login away."""
 from __future__ import annotations
 
 import os
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
 from voronka.cli.state import state_of
-from voronka.crm.accounts import default_account
-from voronka.crm.auth import UserNotFound, add_user, deactivate_user, set_password
-from voronka.db import session_scope
 from voronka.errors import InvalidValue
-from voronka.models import Role, User
+from voronka.roles import Role
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from voronka.models import User
 
 user_app = typer.Typer(help="Users of the web app.", no_args_is_help=True)
 
@@ -31,6 +31,10 @@ def user_add(
 ) -> None:
     """Add a user who can log in. The password is asked for (hidden) or read from a variable; it is
     stored as an Argon2 hash."""
+    from voronka.crm.accounts import default_account
+    from voronka.crm.auth import add_user
+    from voronka.db import session_scope
+
     state = state_of(ctx)
     password = _password(state.t("web.password"), password_env)
     with session_scope(state.engine) as session:
@@ -59,6 +63,11 @@ def _password(prompt: str, password_env: str | None) -> str:
 
 
 def _user(session: Session, email: str) -> User:
+    from sqlalchemy import func, select
+
+    from voronka.crm.auth import UserNotFound
+    from voronka.models import User
+
     found = session.scalars(select(User).where(func.lower(User.email) == email.strip().lower())).first()
     if found is None:
         raise UserNotFound(email=email)
@@ -73,6 +82,9 @@ def user_password(
     ] = None,
 ) -> None:
     """Set a new password; every session of the user ends (they log in again everywhere)."""
+    from voronka.crm.auth import set_password
+    from voronka.db import session_scope
+
     state = state_of(ctx)
     password = _password(state.t("web.password"), password_env)
     with session_scope(state.engine) as session:
@@ -83,6 +95,9 @@ def user_password(
 
 def user_deactivate(ctx: typer.Context, email: Annotated[str, typer.Argument(help="The user's e-mail.")]) -> None:
     """Stop a user from logging in: their sessions end at once and their API tokens stop working."""
+    from voronka.crm.auth import deactivate_user
+    from voronka.db import session_scope
+
     state = state_of(ctx)
     with session_scope(state.engine) as session:
         user = _user(session, email)

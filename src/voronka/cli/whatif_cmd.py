@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
-from voronka.analysis.whatif import Baseline, Outcome, leverage, load_baseline, outcome, scenario
 from voronka.cli.options import PipelineOption, parse_stage_rates
-from voronka.cli.render import money, percent
 from voronka.cli.state import state_of
-from voronka.crm.accounts import default_account
-from voronka.db import session_scope
-from voronka.money import format_minor, parse_amount
-from voronka.timeutil import to_local, utcnow, zone
+
+if TYPE_CHECKING:
+    from voronka.analysis.whatif import Baseline, Outcome
 
 
 def _conversions(settings: list[str] | None, baseline: Baseline) -> dict[int, float]:
@@ -37,6 +33,15 @@ def whatif(
 ) -> None:
     """Monthly revenue from +5 points at each step and from returning it to its own history;
     with options, the revenue, CAC and ROMI of a changed funnel."""
+    from rich.table import Table
+
+    from voronka.analysis.whatif import leverage, load_baseline, outcome, scenario
+    from voronka.cli.render import money, percent
+    from voronka.crm.accounts import default_account
+    from voronka.db import session_scope
+    from voronka.money import parse_amount
+    from voronka.timeutil import to_local, utcnow, zone
+
     state = state_of(ctx)
     t = state.t
     with session_scope(state.engine) as session:
@@ -94,6 +99,8 @@ def whatif(
 
 
 def _as_dict(base: Baseline, levers: list[Any], now: Outcome, then: Outcome, currency: str) -> dict[str, Any]:
+    from voronka.money import format_minor
+
     def cash(value: float | None) -> str | None:
         return None if value is None else format_minor(round(value), currency)
 

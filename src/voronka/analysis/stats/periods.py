@@ -3,17 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-import enum
 from dataclasses import dataclass
 
 from voronka.analysis.funnel.dimensions import DayDimension, MonthDimension, WeekDimension
-
-
-class Grain(enum.StrEnum):
-    DAY = "day"
-    WEEK = "week"
-    MONTH = "month"
-
+from voronka.analysis.stats.grain import Grain as Grain
 
 TIME_DIMENSIONS = {Grain.DAY: DayDimension(), Grain.WEEK: WeekDimension(), Grain.MONTH: MonthDimension()}
 DEFAULT_SPAN = {Grain.DAY: 14, Grain.WEEK: 8, Grain.MONTH: 6}
