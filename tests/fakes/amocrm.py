@@ -49,6 +49,7 @@ class FakeAmoCrm:
     token: str = TOKEN
     rate_limit_every: int = 0
     """Answer every n-th request with a 429 (0: never)."""
+    throttled: set[str] = field(default_factory=set)
     malformed_every: int = 0
     drop_every: int = 0
     """Cut the connection of every n-th request without answering (0: never)."""
@@ -116,7 +117,13 @@ class FakeAmoCrm:
             if request.headers.get("Authorization") != f"Bearer {self.token}":
                 return _problem(401, "Unauthorized", "Token has expired")
             if self.rate_limit_every and self.requests % self.rate_limit_every == 0:
-                return Response("Too many requests", status=429, content_type="text/html")
+                # A request answered 429 gets through when asked again after waiting, as on the real
+                # API; counting requests alone would let parallel requests throttle one retry after
+                # another on a loaded machine.
+                key = request.full_path
+                if key not in self.throttled:
+                    self.throttled.add(key)
+                    return Response("Too many requests", status=429, content_type="text/html")
             if self.drop_every and self.requests % self.drop_every == 0:
                 request.environ["werkzeug.socket"].shutdown(socket.SHUT_RDWR)
                 return Response(status=500)

@@ -6,10 +6,11 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import TypeVar, cast
 
-from sqlalchemy import select
+from sqlalchemy import ForeignKeyConstraint, Table, select
 from sqlalchemy.orm import Session
+from sqlalchemy.schema import AddConstraint, DropConstraint
 
 from voronka.crm.accounts import create_pipeline, find_pipeline, list_pipelines
 from voronka.db import begin_write, refresh_statistics, report_indexes, restore_report_indexes
@@ -20,7 +21,7 @@ from voronka.ingest.importers.events import write_events
 from voronka.ingest.importers.mapped import first_pipeline_in, stages_in_file
 from voronka.ingest.importers.maps import ColumnMap
 from voronka.ingest.importers.writer import DealWriter
-from voronka.models import Account, Deal, Pipeline
+from voronka.models import Account, Deal, Pipeline, StageChange, StageReach
 from voronka.tabular.files import open_table
 from voronka.tabular.report import ImportReport, Progress
 
@@ -105,10 +106,22 @@ def report_indexes_rebuilt_after(session: Session, *, large: bool) -> Iterator[N
     indexes = report_indexes()
     for index in indexes:
         index.drop(bind=connection)
+    foreign_keys = _loaded_foreign_keys() if connection.dialect.name == "postgresql" else []
+    for constraint in foreign_keys:
+        connection.execute(DropConstraint(constraint))
     yield
+    for constraint in foreign_keys:  # checked again, once for all rows, when added back
+        connection.execute(AddConstraint(constraint))
     for index in indexes:
         index.create(bind=connection)
     refresh_statistics(connection)
+
+
+def _loaded_foreign_keys() -> list[ForeignKeyConstraint]:
+    """PostgreSQL checks a foreign key per row as COPY loads it, most of a large import's time;
+    dropped for the load and added back in the same transaction, each is checked in one pass."""
+    tables = [cast(Table, model.__table__) for model in (Deal, StageChange, StageReach)]
+    return [c for table in tables for c in table.constraints if isinstance(c, ForeignKeyConstraint)]
 
 
 def _has_deals(target: ImportTarget) -> bool:
