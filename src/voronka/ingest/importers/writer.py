@@ -16,13 +16,14 @@ from sqlalchemy.orm import Session
 
 from voronka.crm.accounts import guess_cause_family
 from voronka.crm.reaches import DealFacts, insert_reaches, reach_rows, refresh_reaches
-from voronka.db import bulk_insert
+from voronka.db import bulk_insert, refresh_statistics
 from voronka.ingest.importers.base import DealRecord, ImportTarget
 from voronka.models import Deal, DealStatus, LossReason, Source, StageChange, User
 from voronka.tabular.report import ImportReport
 from voronka.timeutil import minutes_begun, utcnow
 
 BATCH_SIZE = 5_000
+ANALYSE_FROM = 20_000
 _DEALS = cast(Table, Deal.__table__)
 _STAGE_CHANGES = cast(Table, StageChange.__table__)
 _CHANGE_COLUMNS = ("account_id", "deal_id", "from_stage_id", "to_stage_id", "to_position", "at")
@@ -112,6 +113,8 @@ class DealWriter:
             self.session, self.account_id, LossReason, lambda n: {"family": guess_cause_family(n).value}
         )
         self.batch: list[DealRecord] = []
+        self.inserted = 0
+        self.analyse_at = ANALYSE_FROM
 
     def add(self, record: DealRecord) -> None:
         self.batch.append(record)
@@ -197,6 +200,17 @@ class DealWriter:
         bulk_insert(connection, _STAGE_CHANGES, _CHANGE_COLUMNS, changes)
         insert_reaches(self.session, reaches)
         self.report.created += len(records)
+        self._keep_statistics(connection, len(records))
+
+    def _keep_statistics(self, connection: Any, added: int) -> None:
+        """PostgreSQL plans the batches' lookups by external id from statistics taken when the table
+        was small, and keeps a prepared statement's generic plan — a scan of the whole table that
+        made each lookup slower than the last (300,000 deals never finished). Each time the load
+        doubles the table the statistics are refreshed, which also invalidates those plans."""
+        self.inserted += added
+        if connection.dialect.name == "postgresql" and self.inserted >= self.analyse_at:
+            refresh_statistics(connection)
+            self.analyse_at *= 2
 
     def _update(self, deal: Deal, record: DealRecord) -> None:
         entries = planned_entries(record, self.last_position)
