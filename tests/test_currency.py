@@ -88,3 +88,12 @@ def test_update_account_validates(session: Session) -> None:
         update_account(session=session, account=account, currency="dollars")
     with pytest.raises(InvalidValue):
         update_account(session=session, account=account, timezone="Mars/Olympus")
+
+
+def test_whatif_says_when_there_is_no_money_and_what_it_leaves_out(session: Session, tmp_path: Path) -> None:
+    from voronka.analysis.whatif import load_baseline
+
+    journeys_for(session, [Journey("2026-02-01 10:00", won="2026-02-03 10:00", amount=100_00, currency="USD")])
+    baseline = load_baseline(session=session, account=account_for(session), pipeline=None, today=dt.date(2026, 4, 15))
+    assert baseline.average_check == 0
+    assert [n.key for n in baseline.notes] == ["report.other_currencies", "report.no_money"]

@@ -15,9 +15,11 @@ from dataclasses import dataclass, replace
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from voronka.analysis.currencies import no_money_note, other_currencies_note, won_in_other_currencies
 from voronka.analysis.funnel.query import FunnelQuery, View
 from voronka.analysis.funnel.report import FunnelReport, run_funnel
 from voronka.errors import InvalidValue
+from voronka.i18n import Message
 from voronka.models import Account, AdSpend
 
 PLUS_POINTS = 0.05
@@ -41,6 +43,8 @@ class Baseline:
     steps: tuple[Step, ...]
     average_check: float
     spend: float = 0.0
+    notes: tuple[Message, ...] = ()
+    """What the money leaves out: won deals in other currencies, or no money at all."""
 
     @property
     def sales(self) -> float:
@@ -182,11 +186,16 @@ def load_baseline(
         Step(stage.position, stage.name, stage.conversion, past_stage.conversion)
         for stage, past_stage in zip(current.figures.stages[1:], past.figures.stages[1:], strict=True)
     )
+    average_check = figures.revenue_in(account.currency) / won if won else 0.0
+    notes = [other_currencies_note(won_in_other_currencies(session=session, account=account), account.currency)]
+    if not average_check:
+        notes.append(no_money_note(account.currency))
     return Baseline(
         leads=figures.deals / months,
         steps=steps,
-        average_check=figures.revenue_in(account.currency) / won if won else 0.0,
+        average_check=average_check,
         spend=float(spend or 0) / months if manager_id is None else 0.0,
+        notes=tuple(note for note in notes if note is not None),
     )
 
 

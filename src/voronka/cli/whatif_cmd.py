@@ -59,7 +59,9 @@ def whatif(
     levers = leverage(base)
     if output == "json":
         typer.echo(
-            json.dumps(_as_dict(base, levers, outcome(base), outcome(changed), currency), ensure_ascii=False, indent=2)
+            json.dumps(
+                _as_dict(base, levers, outcome(base), outcome(changed), currency, t.lang), ensure_ascii=False, indent=2
+            )
         )
         return
     table = Table(title=t("whatif.title", months=months), title_justify="left")
@@ -95,10 +97,14 @@ def whatif(
                 romi=percent(then.romi),
             )
         )
+    for note in base.notes:
+        state.console.print(note.render(t.lang), soft_wrap=True)
     state.console.print(f"[dim]{t('whatif.note')}[/dim]", soft_wrap=True)
 
 
-def _as_dict(base: Baseline, levers: list[Any], now: Outcome, then: Outcome, currency: str) -> dict[str, Any]:
+def _as_dict(
+    base: Baseline, levers: list[Any], now: Outcome, then: Outcome, currency: str, lang: str
+) -> dict[str, Any]:
     from voronka.money import format_minor
 
     def cash(value: float | None) -> str | None:
@@ -120,4 +126,5 @@ def _as_dict(base: Baseline, levers: list[Any], now: Outcome, then: Outcome, cur
         ],
         "now": {"revenue": cash(now.revenue), "sales": now.sales, "cac": cash(now.cac), "romi": now.romi},
         "scenario": {"revenue": cash(then.revenue), "sales": then.sales, "cac": cash(then.cac), "romi": then.romi},
+        "notes": [note.render(lang) for note in base.notes],
     }
