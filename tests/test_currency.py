@@ -90,7 +90,7 @@ def test_update_account_validates(session: Session) -> None:
         update_account(session=session, account=account, timezone="Mars/Olympus")
 
 
-def test_whatif_says_when_there_is_no_money_and_what_it_leaves_out(session: Session, tmp_path: Path) -> None:
+def test_whatif_says_when_there_is_no_money_and_what_it_leaves_out(session: Session) -> None:
     from voronka.analysis.whatif import load_baseline
 
     journeys_for(session, [Journey("2026-02-01 10:00", won="2026-02-03 10:00", amount=100_00, currency="USD")])
