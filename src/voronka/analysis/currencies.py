@@ -25,13 +25,26 @@ def won_in_other_currencies(*, session: Session, account: Account, pipeline_id: 
     return {currency: int(count) for currency, count in session.execute(query)}
 
 
-def other_currencies_note(others: dict[str, int], currency: str) -> Message | None:
+def money_notes(
+    *, session: Session, account: Account, pipeline_id: int | None = None, has_money: bool = True
+) -> tuple[Message, ...]:
+    """What a money report (stats, forecast, diagnosis, what-if) must say beside its figures: the
+    won deals in other currencies it leaves out, and — when ``has_money`` is false — that there was
+    no money in the account's currency to compute anything from."""
+    notes = []
+    others = _other_currencies_note(
+        won_in_other_currencies(session=session, account=account, pipeline_id=pipeline_id), account.currency
+    )
+    if others is not None:
+        notes.append(others)
+    if not has_money:
+        notes.append(Message("report.no_money", {"currency": account.currency}))
+    return tuple(notes)
+
+
+def _other_currencies_note(others: dict[str, int], currency: str) -> Message | None:
     """One line for the reader when some won deals are in other currencies, else ``None``."""
     if not others:
         return None
     listed = ", ".join(f"{c} ({n})" for c, n in sorted(others.items()))
     return Message("report.other_currencies", {"currencies": listed, "currency": currency})
-
-
-def no_money_note(currency: str) -> Message:
-    return Message("report.no_money", {"currency": currency})

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from voronka.analysis.currencies import no_money_note, other_currencies_note, won_in_other_currencies
+from voronka.analysis.currencies import money_notes
 from voronka.analysis.forecast import Forecast, MonthForecast, run_forecast
 from voronka.i18n import Message
 from voronka.models import Account, Pipeline
@@ -72,15 +72,8 @@ def forecast_report(
         calibration_months=calibration_months,
         manager_id=manager_id,
     )
-    notes = []
-    others = other_currencies_note(
-        won_in_other_currencies(session=session, account=account, pipeline_id=pipeline.id), account.currency
-    )
-    if others is not None:
-        notes.append(others)
-    if not result.money_known:
-        notes.append(no_money_note(account.currency))
-    return ForecastReport(pipeline.name, account.currency, result.this_month.month, result, tuple(notes))
+    notes = money_notes(session=session, account=account, pipeline_id=pipeline.id, has_money=result.money_known)
+    return ForecastReport(pipeline.name, account.currency, result.this_month.month, result, notes)
 
 
 def forecast_to_dict(report: ForecastReport, lang: str) -> dict[str, Any]:

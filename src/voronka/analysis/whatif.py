@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from voronka.analysis.currencies import no_money_note, other_currencies_note, won_in_other_currencies
+from voronka.analysis.currencies import money_notes
 from voronka.analysis.funnel.query import FunnelQuery, View
 from voronka.analysis.funnel.report import FunnelReport, run_funnel
 from voronka.errors import InvalidValue
@@ -187,15 +187,12 @@ def load_baseline(
         for stage, past_stage in zip(current.figures.stages[1:], past.figures.stages[1:], strict=True)
     )
     average_check = figures.revenue_in(account.currency) / won if won else 0.0
-    notes = [other_currencies_note(won_in_other_currencies(session=session, account=account), account.currency)]
-    if not average_check:
-        notes.append(no_money_note(account.currency))
     return Baseline(
         leads=figures.deals / months,
         steps=steps,
         average_check=average_check,
         spend=float(spend or 0) / months if manager_id is None else 0.0,
-        notes=tuple(note for note in notes if note is not None),
+        notes=money_notes(session=session, account=account, has_money=bool(average_check)),
     )
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 
 from sqlalchemy.orm import Session
 
-from voronka.analysis.currencies import no_money_note, other_currencies_note, won_in_other_currencies
+from voronka.analysis.currencies import money_notes
 from voronka.analysis.diagnose.evidence import gather
 from voronka.analysis.diagnose.model import MIN_SAMPLE, Finding
 from voronka.analysis.diagnose.rules import RULES, StepBelowHistory, family_wise, step_arm
@@ -52,7 +52,7 @@ def run_diagnosis(
         Message("diagnose.not_enough", {"step": f"{p - 1}→{p}", "n": step_arm(evidence.total, p).trials})
         for p in range(2, len(chosen.stages) + 1)
         if step_arm(evidence.total, p).trials < MIN_SAMPLE
-    ) + _money_notes(session, account, chosen.id, evidence.average_check)
+    ) + money_notes(session=session, account=account, pipeline_id=chosen.id, has_money=bool(evidence.average_check))
     return Diagnosis(
         chosen.name,
         account.currency,
@@ -61,20 +61,6 @@ def run_diagnosis(
         tuple(sorted(explained(findings), key=lambda f: -f.money_at_stake_per_month)),
         notes,
     )
-
-
-def _money_notes(session: Session, account: Account, pipeline_id: int, average_check: float) -> tuple[Message, ...]:
-    """Money at stake is computed in the account's currency only: say what was left out, and say
-    when there was no money to rank by at all."""
-    notes = []
-    others = other_currencies_note(
-        won_in_other_currencies(session=session, account=account, pipeline_id=pipeline_id), account.currency
-    )
-    if others is not None:
-        notes.append(others)
-    if not average_check:
-        notes.append(no_money_note(account.currency))
-    return tuple(notes)
 
 
 def explained(findings: list[Finding]) -> list[Finding]:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from voronka.analysis.currencies import other_currencies_note, won_in_other_currencies
+from voronka.analysis.currencies import money_notes
 from voronka.analysis.funnel.dimensions import DimensionContext, ManagerDimension, SourceDimension
 from voronka.analysis.stats import counts, nocrm
 from voronka.analysis.stats.inputs import load_plans, plan_in_metric_units
@@ -159,15 +159,8 @@ def run_stats(*, session: Session, account: Account, query: StatsQuery, today: d
         by=query.by,
         cuts=cuts,
         plans={metric: dict(months) for metric, months in plans[(None, None)].items()},
-        notes=_notes(session, account, pipeline.id),
+        notes=money_notes(session=session, account=account, pipeline_id=pipeline.id),
     )
-
-
-def _notes(session: Session, account: Account, pipeline_id: int) -> tuple[Message, ...]:
-    note = other_currencies_note(
-        won_in_other_currencies(session=session, account=account, pipeline_id=pipeline_id), account.currency
-    )
-    return (note,) if note is not None else ()
 
 
 def grid_context(grid: counts.Grid) -> DimensionContext:
