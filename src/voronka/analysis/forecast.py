@@ -140,6 +140,10 @@ class MonthForecast:
     high: float
     """The 80 % interval (minor units)."""
 
+    def holds(self, actual: float) -> bool:
+        """Whether what came is inside the 80 % interval (the calibration's test)."""
+        return self.low <= actual <= self.high
+
     @property
     def spread(self) -> float:
         return self.high - self.expected
@@ -186,7 +190,7 @@ class Forecast:
     def calibrated_share(self) -> float | None:
         if not self.calibration or not self.money_known:
             return None
-        inside = sum(1 for _, f, actual in self.calibration if f.low <= actual <= f.high)
+        inside = sum(1 for _, f, actual in self.calibration if f.holds(actual))
         return inside / len(self.calibration)
 
 

@@ -105,8 +105,7 @@ def forecast_to_dict(report: ForecastReport, lang: str) -> dict[str, Any]:
         "leads_per_day": round(f.leads_per_day, 2),
         "money_known": f.money_known,
         "calibration": [
-            {**month(made), "actual": cash(actual), "inside": made.low <= actual <= made.high}
-            for _, made, actual in f.calibration
+            {**month(made), "actual": cash(actual), "inside": made.holds(actual)} for _, made, actual in f.calibration
         ],
         "calibrated_share": f.calibrated_share,
         "notes": [note.render(lang) for note in report.notes],

@@ -81,7 +81,7 @@ def _print_checks(console: Console, report: ForecastReport, t: Translator) -> No
     if f.run_rate is not None:
         console.print(t("forecast.run_rate", value=cash(f.run_rate)))
     for month_start, made, actual in f.calibration:
-        inside = "✓" if made.low <= actual <= made.high else "✗"
+        inside = "✓" if made.holds(actual) else "✗"
         console.print(
             f"  {inside} {month_start.strftime('%Y-%m')}: "
             + t("forecast.check", expected=cash(made.expected), low=cash(made.low), high=cash(made.high),
