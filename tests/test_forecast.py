@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,8 +22,9 @@ from voronka.cli import app
 from voronka.crm.accounts import find_pipeline
 from voronka.db import make_engine, session_factory
 from voronka.demo import DemoOptions
+from voronka.formats import Formats
 from voronka.models import Deal, Role
-from voronka.money import format_minor
+from voronka.timeutil import zone
 
 TODAY = dt.date(2026, 11, 27)
 T0 = dt.datetime(2024, 1, 1)
@@ -129,7 +131,10 @@ def test_the_web_page_shows_the_commands_figures(db_url: str, fill_demo: DemoFil
     client = make_client(engine, tmp_path)
     log_in(client, email)
     page = client.get("/reports/forecast").text
+    lang = re.search(r'<html lang="(\w+)"', page)
+    assert lang is not None
+    shown = Formats(lang[1], zone(account.timezone))
     for line in report.lines():
-        assert format_minor(line.expected, report.currency) in page, line
+        assert shown.money(line.expected, report.currency) in page, line
     assert report.forecast.new_next_month.expected > 0
     engine.dispose()

@@ -88,7 +88,7 @@ def _print_checks(console: Console, report: ForecastReport, t: Translator) -> No
                 actual=cash(actual))
         )  # fmt: skip
     if f.calibrated_share is not None:
-        console.print(t("forecast.calibrated", share=f"{f.calibrated_share * 100:.0f}"))
+        console.print(t("forecast.calibrated", share=f"{f.calibrated_share * 100:.0f} %"))
     for note in report.notes:
         console.print(note.render(t.lang), soft_wrap=True)
     console.print(f"[dim]{t('forecast.note')}[/dim]", soft_wrap=True)

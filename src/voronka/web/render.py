@@ -1,4 +1,5 @@
-"""Pages rendered in the asker's language, with the CSRF token and the money formatter at hand."""
+"""Pages rendered in the asker's language, with the CSRF token and ``fmt`` — figures, money and
+local times formatted for the reader (``voronka.formats``) — at hand."""
 
 from __future__ import annotations
 
@@ -7,13 +8,15 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from voronka.money import format_minor
+from voronka.formats import Formats
+from voronka.timeutil import zone
 from voronka.web.security import csrf_token, translator
 
 
 def render(request: Request, template: str, context: dict[str, Any], status: int = 200) -> HTMLResponse:
     t = translator(request)
-    base = {"request": request, "t": t, "lang": t.lang, "csrf": csrf_token(request), "money": format_minor}
+    fmt = Formats(t.lang, zone(getattr(request.state, "timezone", "UTC")))
+    base = {"request": request, "t": t, "lang": t.lang, "csrf": csrf_token(request), "fmt": fmt}
     response: HTMLResponse = request.app.state.templates.TemplateResponse(
         request, template, {**base, **context}, status_code=status
     )

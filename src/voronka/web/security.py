@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from voronka.crm.auth import user_for_token
 from voronka.crm.logins import user_for_session
 from voronka.i18n import LANGUAGES, Translator, detect_lang
-from voronka.models import User
+from voronka.models import Account, User
 from voronka.web.deps import db_session
 
 CSRF_FIELD = "csrf"
@@ -46,6 +46,8 @@ def page_user(request: Request, session: Annotated[Session, Depends(db_session)]
     if user is None:
         request.session.pop(SESSION_KEY, None)
         raise LoginRequired
+    account = session.get(Account, user.account_id)
+    request.state.timezone = account.timezone if account is not None else "UTC"  # pages show local time
     return user
 
 
