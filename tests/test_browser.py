@@ -70,6 +70,10 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
             role=Role.OWNER,
         )
         add_user(session=session, account=account, name=managers[0], email="manager@example.com", password=PASSWORD)
+        add_user(
+            session=session, account=account, name="Руководитель", email="head@example.com", password=PASSWORD,
+            role=Role.HEAD,
+        )  # fmt: skip
         session.commit()
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -108,6 +112,21 @@ def page(browser: Any) -> Iterator[Any]:
     context.close()
 
 
+@pytest.fixture
+def phone(browser: Any) -> Iterator[Any]:
+    """A 390×844 touch screen, as a manager's phone."""
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844}, locale="ru-RU", has_touch=True, is_mobile=True, device_scale_factor=2
+    )
+    opened = context.new_page()
+    yield opened
+    context.close()
+
+
+def number_in(text: str) -> int:
+    return int("".join(c for c in text if c.isdigit()))
+
+
 def log_in(page: Any, site: dict[str, Any], email: str) -> None:
     page.goto(site["url"] + "/")
     page.fill("input[name=email]", email)
@@ -138,10 +157,11 @@ def test_owner_sees_the_funnel_drags_a_card_and_loses_a_deal(page: Any, site: di
     before = reached(page, source + 2)
 
     page.goto(site["url"] + "/kanban")
-    count = int(columns.nth(source + 1).locator(".count").inner_text())
+    count = number_in(columns.nth(source + 1).locator(".count").inner_text())
     with page.expect_navigation():
         columns.nth(source).locator(f".deal-card[data-deal-id='{deal_id}']").drag_to(columns.nth(source + 1))
-    assert int(columns.nth(source + 1).locator(".count").inner_text()) == count + 1
+    assert number_in(columns.nth(source + 1).locator(".count").inner_text()) == count + 1
+    page.wait_for_selector("#toast:not([hidden])")  # the move can be undone for a few seconds
     page.screenshot(path=str(SCREENSHOTS / "kanban.png"))
     with session_factory(site["engine"])() as session:
         deal = session.get(Deal, deal_id)
@@ -156,14 +176,22 @@ def test_owner_sees_the_funnel_drags_a_card_and_loses_a_deal(page: Any, site: di
     page.locator("section.column[data-stage-id] .deal-card").first.drag_to(page.locator("section.drop-lost"))
     page.wait_for_selector("#lose-dialog[open]")
     # The board scrolls sideways to the drop zone while dragging, so read which deal was dropped.
-    lost_id = int(page.evaluate("document.getElementById('lose-form').action").split("/")[-2])
+    lost_id = int(page.evaluate("document.getElementById('lose-form').dataset.dealId"))
+    with session_factory(site["engine"])() as session:
+        title = session.get(Deal, lost_id).title  # type: ignore[union-attr]
+    assert page.inner_text("#lose-title") == title  # the dialog names the deal
     page.fill("#lose-dialog input[name=reason]", "Дорого")
     with page.expect_navigation():
         page.click("#lose-dialog button[type=submit]")
     with session_factory(site["engine"])() as session:
-        lost = session.get(Deal, lost_id)
-        assert lost is not None
-        assert lost.status == "lost"
+        assert session.get(Deal, lost_id).status == "lost"  # type: ignore[union-attr]
+    page.wait_for_selector("#toast:not([hidden])")
+    with page.expect_navigation():
+        page.click("#toast-undo")  # the loss undone
+    with session_factory(site["engine"])() as session:
+        deal = session.get(Deal, lost_id)
+        assert deal is not None
+        assert (deal.status, deal.loss_reason_id) == ("open", None)
 
     page.goto(site["url"] + "/reports/stats?grain=month")
     page.wait_for_selector(".stats-table")
@@ -180,10 +208,11 @@ def test_htmx_updates_parts_of_pages(page: Any, site: dict[str, Any]) -> None:
     assert "by=source" in page.url
 
     page.goto(site["url"] + "/deals?stage=1")
-    page.click("table.grid a >> nth=0")
+    page.click("#deals-table tbody a >> nth=0")
     page.fill("input[name=outgoing_number]", "+7 495 111-22-33")
-    page.click("text=" + page.inner_text("#activity form >> nth=0 >> button"))
-    page.wait_for_selector("#activity li:has-text('+7 495 111-22-33')")  # the call, swapped in by htmx
+    with page.expect_navigation():
+        page.click("form[action$='/calls'] button")
+    page.wait_for_selector("#history li:has-text('+7 495 111-22-33')")  # the call, in the card's history
 
 
 def test_language_switch(page: Any, site: dict[str, Any]) -> None:
@@ -209,3 +238,138 @@ def test_a_manager_sees_only_their_own_deals(page: Any, site: dict[str, Any]) ->
     answer = page.goto(site["url"] + f"/deals/{others}")
     assert answer.status == 404
     assert "Сделки" in page.inner_text("p.error") or "deal" in page.inner_text("p.error")
+
+
+def test_a_website_lead_is_assigned_called_from_a_task_moved_and_won(page: Any, site: dict[str, Any]) -> None:
+    import httpx
+
+    from voronka.crm.leads import add_lead_form, set_form_assignment
+    from voronka.models import AssignRule, Pipeline
+
+    with session_factory(site["engine"])() as session:
+        manager = session.scalars(select(User).where(User.email == "manager@example.com")).one()
+        pipeline = session.scalars(select(Pipeline)).first()
+        account = default_account(session=session)
+        form, token = add_lead_form(session=session, account=account, pipeline=pipeline, name="Сайт", source="site")
+        set_form_assignment(session=session, form=form, rule=AssignRule.MANAGER, manager=manager)
+        session.commit()
+    answer = httpx.post(
+        site["url"] + f"/api/v1/webhooks/leads/{token}", data={"Name": "Лид С Сайта", "Phone": "8 (916) 555-01-02"}
+    )
+    assert answer.status_code in (200, 201), answer.text
+
+    log_in(page, site, "manager@example.com")
+    page.goto(site["url"] + "/kanban?mine=1&q=" + "Лид С Сайта")
+    card = page.locator(".deal-card", has_text="Лид С Сайта")
+    assert card.count() == 1  # assigned to this manager: on their board
+    card.locator("a").click()
+    assert page.input_value("#edit-deal input[name=phone]") == "+7 916 555-01-02"
+    page.select_option("#add-task select[name=kind]", "call")
+    with page.expect_navigation():
+        page.click("#add-task button")
+    page.goto(site["url"] + "/tasks")
+    task = page.locator("#my-today li, #my-overdue li", has_text="Лид С Сайта")
+    assert task.count() == 1
+    task.locator("select[name=outcome]").select_option("answered")
+    with page.expect_navigation():
+        task.locator("button").click()
+    assert page.locator("#my-today li, #my-overdue li", has_text="Лид С Сайта").count() == 0
+    page.goto(site["url"] + "/search?q=" + "+79165550102")  # one match: its card opens
+    history = page.inner_text("#history")
+    assert "Звонок: дозвонились" in history
+    assert "Задача выполнена" in history
+    page.select_option("form[action$='/move'] select", index=1)
+    with page.expect_navigation():
+        page.click("form[action$='/move'] button")
+    with page.expect_navigation():
+        page.click("form[action$='/win'] button")
+    assert page.inner_text("#deal-status").casefold() == "выиграна"
+    page.screenshot(path=str(SCREENSHOTS / "deal.png"), full_page=True)
+
+
+def test_a_phone_in_client_is_added_from_the_kanban_and_found_by_phone(page: Any, site: dict[str, Any]) -> None:
+    log_in(page, site, "owner@example.com")
+    page.goto(site["url"] + "/kanban")
+    page.fill("#quick-add input[name=title]", "Позвонил сам")
+    page.fill("#quick-add input[name=phone]", "8 903 777 66 55")
+    page.fill("#quick-add input[name=amount]", "125 000")
+    with page.expect_navigation():
+        page.click("#quick-add button")
+    assert page.inner_text("h1") == "Позвонил сам"
+    assert page.inner_text("#deal-amount") == "125\u00a0000\u00a0₽"  # money as Russian readers write it
+    created = page.inner_text("dl")
+    assert any(month in created for month in ("янв.", "февр.", "мар.", "апр.", "мая", "июн.", "июл.", "авг.",
+                                               "сент.", "окт.", "нояб.", "дек."))  # fmt: skip
+    page.fill("header .search input", "+7 (903) 777-66-55")
+    with page.expect_navigation():
+        page.press("header .search input", "Enter")
+    assert page.inner_text("h1") == "Позвонил сам"  # found by the phone written differently
+
+    page.goto(site["url"] + "/kanban")
+    page.fill("#quick-add input[name=title]", "Тот же номер")
+    page.fill("#quick-add input[name=phone]", "+79037776655")
+    with page.expect_navigation():
+        page.click("#quick-add button")
+    assert page.locator("#duplicates a", has_text="Позвонил сам").count() == 1  # warned, with the deal to open
+    page.check("#duplicate-ok")
+    with page.expect_navigation():
+        page.click("#new-deal-form button")
+    assert page.inner_text("h1") == "Тот же номер"
+
+
+def test_a_head_sees_overdue_tasks_and_deals_without_a_task(page: Any, site: dict[str, Any]) -> None:
+    from voronka.crm.tasks import add_task
+    from voronka.models import TaskKind
+    from voronka.timeutil import utcnow
+
+    with session_factory(site["engine"])() as session:
+        manager = session.scalars(select(User).where(User.email == "manager@example.com")).one()
+        deal = session.scalars(select(Deal).where(Deal.manager_id == manager.id, Deal.status == "open")).first()
+        assert deal is not None
+        add_task(
+            session=session, deal=deal, kind=TaskKind.ESTIMATE, due_at=utcnow() - dt.timedelta(hours=3),
+            responsible=manager, text="КП по окнам",
+        )  # fmt: skip
+        session.commit()
+    log_in(page, site, "head@example.com")
+    page.goto(site["url"] + "/tasks")
+    overdue = page.locator("#team-overdue li", has_text="КП по окнам")
+    assert overdue.count() == 1
+    assert manager.name in overdue.inner_text()
+    assert page.locator("#without-task li").count() > 0
+    page.screenshot(path=str(SCREENSHOTS / "tasks.png"), full_page=True)
+    assert page.locator("header nav a[href='/settings']").count() == 1
+    page.goto(site["url"] + "/settings")
+    assert page.locator("#users").count() == 0  # settings of the account are the owner's
+
+
+def test_on_a_phone_a_card_is_dragged_by_finger(phone: Any, site: dict[str, Any]) -> None:
+    log_in(phone, site, "owner@example.com")
+    phone.goto(site["url"] + "/kanban")
+    columns = phone.locator("section.column[data-stage-id]")
+    card = columns.nth(0).locator(".deal-card").first
+    deal_id = int(card.get_attribute("data-deal-id"))
+    card.scroll_into_view_if_needed()
+    start = card.locator(".handle").bounding_box()
+    target = columns.nth(1)
+    target.scroll_into_view_if_needed()
+    start = card.locator(".handle").bounding_box() or start
+    end = target.locator("h2").bounding_box()
+    cdp = phone.context.new_cdp_session(phone)
+
+    def touch(kind: str, x: float, y: float) -> None:
+        points = [] if kind == "touchEnd" else [{"x": x, "y": y}]
+        cdp.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": points})
+
+    x0, y0 = start["x"] + start["width"] / 2, start["y"] + start["height"] / 2
+    x1, y1 = end["x"] + end["width"] / 2, end["y"] + end["height"] / 2
+    touch("touchStart", x0, y0)
+    for step in range(1, 11):
+        touch("touchMove", x0 + (x1 - x0) * step / 10, y0 + (y1 - y0) * step / 10)
+    with phone.expect_navigation():
+        touch("touchEnd", x1, y1)
+    with session_factory(site["engine"])() as session:
+        moved = session.get(Deal, deal_id)
+        assert moved is not None
+        assert session.get(Stage, moved.stage_id).position == 2
+    phone.screenshot(path=str(SCREENSHOTS / "kanban-phone.png"))

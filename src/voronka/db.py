@@ -10,17 +10,32 @@ from contextlib import contextmanager
 from importlib import resources
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import JSON, Connection, DateTime, Engine, Table, column, create_engine, event, insert, select, table
+from sqlalchemy import (
+    JSON,
+    Connection,
+    DateTime,
+    Engine,
+    String,
+    Table,
+    column,
+    create_engine,
+    event,
+    insert,
+    select,
+    table,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql.functions import FunctionElement
 
 from voronka.errors import VoronkaError
 
 if TYPE_CHECKING:
     from alembic.config import Config
 
-HEAD_REVISION = "0005"
+HEAD_REVISION = "0006"
 """The newest migration. A database already there is recognised without loading Alembic (a
 fifth of a second at every command); a test keeps this equal to the migrations' head."""
 
@@ -58,6 +73,31 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA cache_size=-65536")  # 64 MiB: large imports and reports touch many index pages
     cursor.close()
+    # SQLite's own lower() knows only ASCII: "Иван" would not find "иван". See ``folded``.
+    dbapi_connection.create_function("casefold", 1, _casefold, deterministic=True)
+
+
+def _casefold(value: Any) -> Any:
+    return value.casefold() if isinstance(value, str) else value
+
+
+class folded(FunctionElement[str]):
+    """Text in one case for comparing without regard to case, in every alphabet: PostgreSQL's
+    lower() is Unicode-aware; on SQLite it is the ``casefold`` function each connection registers."""
+
+    type = String()
+    name = "casefold"
+    inherit_cache = True
+
+
+@compiles(folded)
+def _folded_sqlite(element: folded, compiler: Any, **kw: Any) -> str:
+    return f"casefold({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(folded, "postgresql")
+def _folded_postgresql(element: folded, compiler: Any, **kw: Any) -> str:
+    return f"lower({compiler.process(element.clauses, **kw)})"
 
 
 def _alembic_config() -> Config:

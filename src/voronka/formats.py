@@ -100,10 +100,12 @@ class Formats:
         """A stored UTC time as the account's wall-clock time."""
         return to_local(at, self.tz)
 
-    def when(self, at: dt.datetime | None) -> str:
-        """A stored UTC time in the account's zone: ``12 окт. 2026, 14:05``."""
-        if at is None:
+    def when(self, at: dt.datetime | str | None) -> str:
+        """A stored UTC time (or its ISO text) in the account's zone: ``12 окт. 2026, 14:05``."""
+        if at is None or at == "":
             return NO_FIGURE
+        if isinstance(at, str):
+            at = dt.datetime.fromisoformat(at)
         return format_datetime(self.local(at), "d MMM y, HH:mm", locale=_locale(self.lang))
 
     def day(self, day: dt.date | None) -> str:

@@ -355,6 +355,14 @@ class StageReach(Base):
     source_id: Mapped[int | None] = mapped_column(ForeignKey("sources.id"))
 
 
+class AssignRule(enum.StrEnum):
+    """Who gets a website form's leads."""
+
+    NONE = "none"
+    MANAGER = "manager"
+    ROUND_ROBIN = "round_robin"
+
+
 class AssignmentKind(enum.StrEnum):
     """How deals are split into arm A (control) and arm B (the change)."""
 
@@ -433,6 +441,7 @@ class LeadForm(Base):
     """A website form that posts leads into a pipeline through its own webhook token."""
 
     __tablename__ = "lead_forms"
+    __table_args__ = (_enum_check("assign_rule", "assign_rule", AssignRule),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
@@ -442,6 +451,12 @@ class LeadForm(Base):
     """The source of its leads when the request names none (no utm_source)."""
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[dt.datetime]
+    assign_rule: Mapped[str] = mapped_column(String(12), default="none", server_default="none")
+    """Who gets its leads: nobody (the head's "unassigned" queue), one named manager, or the
+    active managers in turn."""
+    assign_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    last_assigned_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    """Round robin: the manager who got the form's previous lead."""
 
 
 class LeadRequest(Base):
@@ -468,6 +483,54 @@ class Note(Base):
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     text: Mapped[str] = mapped_column(String(4000))
     created_at: Mapped[dt.datetime]
+
+
+class TaskKind(enum.StrEnum):
+    CALL = "call"
+    MEETING = "meeting"
+    ESTIMATE = "estimate"
+    OTHER = "other"
+
+
+class Task(Base):
+    """Something to do on a deal, by whom and by when: the control a sales team runs its day by."""
+
+    __tablename__ = "tasks"
+    __table_args__ = (
+        _enum_check("kind", "kind", TaskKind),
+        # "My tasks" and "the team's overdue tasks": open tasks of an account by due time.
+        Index("ix_tasks_open", "account_id", "done_at", "due_at"),
+        Index("ix_tasks_deal", "deal_id", "done_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    deal_id: Mapped[int] = mapped_column(ForeignKey("deals.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(12))
+    due_at: Mapped[dt.datetime]
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    """Who is to do it."""
+    text: Mapped[str] = mapped_column(String(2000), default="")
+    created_at: Mapped[dt.datetime]
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    done_at: Mapped[dt.datetime | None]
+    done_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+
+class DealEvent(Base):
+    """What happened to a deal that no other table records — a loss, a reopening, a field changed,
+    a task set or done — and who did it, for the card's history and for undo."""
+
+    __tablename__ = "deal_events"
+    __table_args__ = (Index("ix_deal_events_deal", "deal_id", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    deal_id: Mapped[int] = mapped_column(ForeignKey("deals.id", ondelete="CASCADE"))
+    at: Mapped[dt.datetime]
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    kind: Mapped[str] = mapped_column(String(24))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
 class LoginSession(Base):

@@ -72,3 +72,38 @@ def minutes_begun(start: dt.datetime, end: dt.datetime | None) -> int | None:
 def to_local(value: dt.datetime, tz: ZoneInfo) -> dt.datetime:
     """A stored naive UTC datetime as naive local time in ``tz``."""
     return value.replace(tzinfo=UTC).astimezone(tz).replace(tzinfo=None)
+
+
+PERIOD_PRESETS = ("this_month", "last_month", "quarter", "year", "all")
+"""The periods people pick: this month, last month, this quarter, this year, all time."""
+
+
+def preset_range(preset: str, today: dt.date) -> tuple[dt.date | None, dt.date | None]:
+    """The local dates [from, to) of a preset period around ``today``; ``all`` is unbounded."""
+    month = today.replace(day=1)
+    if preset == "this_month":
+        return month, _next_month(month)
+    if preset == "last_month":
+        previous = (month - dt.timedelta(days=1)).replace(day=1)
+        return previous, month
+    if preset == "quarter":
+        first = month.replace(month=3 * ((today.month - 1) // 3) + 1)
+        return first, _next_month(_next_month(_next_month(first)))
+    if preset == "year":
+        return today.replace(month=1, day=1), today.replace(year=today.year + 1, month=1, day=1)
+    return None, None
+
+
+def previous_range(start: dt.date, end: dt.date) -> tuple[dt.date, dt.date]:
+    """The period just before [start, end): the previous month(s) for whole months, else as many days."""
+    if start.day == 1 and end.day == 1:
+        months = (end.year - start.year) * 12 + end.month - start.month
+        first = start
+        for _ in range(months):
+            first = (first - dt.timedelta(days=1)).replace(day=1)
+        return first, start
+    return start - (end - start), start
+
+
+def _next_month(first: dt.date) -> dt.date:
+    return (first + dt.timedelta(days=32)).replace(day=1)

@@ -11,7 +11,7 @@ import datetime as dt
 import re
 import statistics
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
@@ -233,6 +233,17 @@ def stalled_deals(
         .limit(limit)
     )
     return [(str(name), int(position)) for name, position in rows]
+
+
+def stalled_among(session: Session, pipeline: Pipeline, now: dt.datetime, deal_ids: Iterable[int]) -> set[int]:
+    """Which of these deals are stalled (the kanban marks its cards)."""
+    ids = list(deal_ids)
+    condition = stalled_condition(session, pipeline, now)
+    if condition is None or not ids:
+        return set()
+    return set(
+        session.scalars(select(Deal.id).join(Stage, Stage.id == Deal.stage_id).where(condition, Deal.id.in_(ids)))
+    )
 
 
 def stalled_counts(

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from voronka.errors import (
     InvalidPipeline,
+    InvalidValue,
     NoPipeline,
     PipelineExists,
     PipelineNotFound,
@@ -146,3 +147,37 @@ def guess_cause_family(reason: str) -> CauseFamily:
         if any(word in text for word in words):
             return family
     return CauseFamily.OTHER
+
+
+def list_users(*, session: Session, account: Account, active_only: bool = False) -> list[User]:
+    """The account's people by name (managers made by imports included)."""
+    query = select(User).where(User.account_id == account.id)
+    if active_only:
+        query = query.where(User.active.is_(True))
+    return list(session.scalars(query.order_by(User.name)))
+
+
+def list_sources(*, session: Session, account: Account) -> list[Source]:
+    return list(session.scalars(select(Source).where(Source.account_id == account.id).order_by(Source.name)))
+
+
+def list_loss_reasons(*, session: Session, account: Account) -> list[LossReason]:
+    query = select(LossReason).where(LossReason.account_id == account.id).order_by(LossReason.name)
+    return list(session.scalars(query))
+
+
+def user_named(*, session: Session, account: Account, name: str | None) -> User | None:
+    """One of the account's people by name; ``None`` for no name; an unknown name is an error."""
+    if not name or not name.strip():
+        return None
+    found = session.scalars(select(User).where(User.account_id == account.id, User.name == name.strip())).first()
+    if found is None:
+        raise InvalidValue(field="manager", value=name[:80], hint="the name of one of the account's users")
+    return found
+
+
+def source_named(*, session: Session, account: Account, name: str | None) -> Source | None:
+    """A source by name, created if new (sources are how people call their channels); ``None`` for no name."""
+    if not name or not name.strip():
+        return None
+    return get_or_create_source(session=session, account=account, name=name.strip()[:200])

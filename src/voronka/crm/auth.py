@@ -169,6 +169,28 @@ def deactivate_user(*, session: Session, user: User) -> None:
     session.flush()
 
 
+def user_of_account(*, session: Session, account: Account, user_id: int) -> User:
+    found = session.get(User, user_id)
+    if found is None or found.account_id != account.id:
+        raise NotFound(what=f"user {user_id}")
+    return found
+
+
+def set_role(*, session: Session, user: User, role: Role) -> None:
+    """A new role; the account keeps at least one active owner (nobody could manage it otherwise)."""
+    if role is not Role.OWNER and role_of(user) is Role.OWNER and user.active:
+        owners = session.scalar(
+            select(func.count())
+            .select_from(User)
+            .where(User.account_id == user.account_id, User.role == Role.OWNER.value, User.active.is_(True))
+        )
+        if (owners or 0) <= 1:
+            raise InvalidValue(field="role", value=role.value, hint="another active owner first: the account needs one")
+    user.role = role.value
+    end_all_sessions(session=session, user=user)  # what they may open changes now, not at their next login
+    session.flush()
+
+
 def authenticate(*, session: Session, email: str, password: str) -> User | None:
     user = session.scalars(select(User).where(func.lower(User.email) == email.strip().lower())).first()
     if user is None:

@@ -15,6 +15,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from voronka.crm.history import record
+from voronka.crm.phones import normalize_phone, region_of
 from voronka.crm.reaches import refresh_reaches
 from voronka.errors import (
     DealClosed,
@@ -26,6 +28,7 @@ from voronka.errors import (
     StageOfOtherPipeline,
 )
 from voronka.models import (
+    Account,
     CallAttempt,
     CallOutcome,
     Deal,
@@ -37,6 +40,7 @@ from voronka.models import (
     StageChange,
     User,
 )
+from voronka.money import MAX_MINOR, check_currency
 from voronka.timeutil import minutes_begun, utcnow
 
 
@@ -82,8 +86,10 @@ def create_deal(
     contact_name: str | None = None,
     phone: str | None = None,
     email: str | None = None,
+    by: User | None = None,
 ) -> Deal:
-    """A new open deal in the pipeline's first stage, its arrival logged as the entry into it."""
+    """A new open deal in the pipeline's first stage, its arrival logged as the entry into it
+    (``by`` whoever created it: nobody for a website lead, an import or a sync)."""
     if amount is not None and amount < 0:
         raise InvalidValue(field="amount", value=amount, hint="a sum of zero or more")
     check_custom(custom or {})
@@ -101,7 +107,7 @@ def create_deal(
         external_id=external_id,
         title=title,
         contact_name=contact_name,
-        phone=phone,
+        phone=normalize_phone(phone, _region(session, pipeline.account_id)),
         email=email,
         source_id=source.id if source else None,
         manager_id=manager.id if manager else None,
@@ -117,8 +123,88 @@ def create_deal(
     )
     session.add(deal)
     session.flush()
-    _log_entry(session, deal, None, first, created_at, manager)
+    _log_entry(session, deal, None, first, created_at, by)
     return deal
+
+
+EDITABLE = ("title", "amount", "currency", "manager", "source", "contact_name", "phone", "email", "custom")
+"""What a person may change on a deal's card; stage and status change only by moving, winning,
+losing and reopening, so that the stage log stays the truth the funnel is counted from."""
+
+
+def update_deal(*, session: Session, deal: Deal, changes: Mapping[str, Any], by: User | None = None) -> Deal:
+    """Change the deal's fields, each change written to its history as old → new.
+
+    ``manager`` is a ``User`` of the account or ``None``, ``source`` a ``Source`` or ``None``,
+    ``amount`` minor units or ``None``, ``phone`` as typed (kept in international form when valid),
+    ``custom`` the whole set of custom fields."""
+    unknown = set(changes) - set(EDITABLE)
+    if unknown:
+        raise InvalidValue(field="deal field", value=", ".join(sorted(unknown)), hint=", ".join(EDITABLE))
+    for name, value in changes.items():
+        old, new = _shown(getattr(deal, _COLUMN.get(name, name))), _apply(session, deal, name, value)
+        if old != new:
+            record(session, deal, "changed", by, field=name, old=old, new=new)
+    deal.updated_at = utcnow()
+    session.flush()
+    return deal
+
+
+_COLUMN = {"manager": "manager_id", "source": "source_id"}
+
+
+def _apply(session: Session, deal: Deal, name: str, value: Any) -> str | None:
+    """Set one field after checking it; what the history shows as its new value."""
+    if name == "amount":
+        if value is not None and not 0 <= int(value) <= MAX_MINOR:
+            raise InvalidValue(field="amount", value=value, hint="a sum of zero or more")
+        deal.amount = None if value is None else int(value)
+    elif name == "currency":
+        deal.currency = check_currency(str(value))
+    elif name in ("manager", "source"):
+        if value is not None and value.account_id != deal.account_id:
+            raise InvalidValue(field=name, value=value.name, hint="one of the account's own")
+        setattr(deal, _COLUMN[name], value.id if value is not None else None)
+        return value.name if value is not None else None
+    elif name == "phone":
+        deal.phone = normalize_phone(value, _region(session, deal.account_id))
+    elif name == "email":
+        deal.email = check_contact_email(value)
+    elif name == "custom":
+        check_custom(value or {})
+        deal.custom = dict(value or {})
+    else:
+        text = (str(value) if value is not None else "").strip()
+        if len(text) > _MAX_TEXT[name]:
+            raise InvalidValue(field=name, value=text[:40], hint=f"at most {_MAX_TEXT[name]} characters")
+        setattr(deal, name, text or None)
+    return _shown(getattr(deal, name))
+
+
+_MAX_TEXT = {"title": 300, "contact_name": 200}
+
+
+def _shown(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {v}" for k, v in value.items()) or None
+    return str(value)
+
+
+def _region(session: Session, account_id: int) -> str | None:
+    account = session.get(Account, account_id)
+    return region_of(account.timezone) if account is not None else None
+
+
+def check_contact_email(value: str | None) -> str | None:
+    """A client's e-mail as typed, trimmed; it must at least look like one (``name@host``)."""
+    text = (value or "").strip()
+    if not text:
+        return None
+    if len(text) > 320 or "@" not in text.strip("@") or any(c.isspace() for c in text):
+        raise InvalidValue(field="email", value=text[:40], hint="an address such as client@example.ru")
+    return text
 
 
 def move_deal(
@@ -133,11 +219,13 @@ def move_deal(
     if stage.id == deal.stage_id:
         return deal
     current = session.get(Stage, deal.stage_id)
-    _log_entry(session, deal, current, stage, at, by)
+    change = _log_entry(session, deal, current, stage, at, by)
     deal.stage_id = stage.id
     deal.furthest_position = max(deal.furthest_position, stage.position)
     deal.updated_at = utcnow()
     refresh_reaches(session=session, deal=deal)
+    if by is not None:  # a person's move can be undone for a few seconds; imports and syncs cannot
+        record(session, deal, "moved", by, change_id=change.id)
     return deal
 
 
@@ -154,7 +242,7 @@ def win_deal(
     at = at or utcnow()
     won_stage = _stages(session, deal)[-1]
     current = session.get(Stage, deal.stage_id)
-    _log_entry(session, deal, current, won_stage, at, by)
+    change = _log_entry(session, deal, current, won_stage, at, by)
     if amount is not None:
         if amount < 0:
             raise InvalidValue(field="amount", value=amount, hint="a sum of zero or more")
@@ -166,10 +254,19 @@ def win_deal(
     deal.loss_reason_id = None
     deal.updated_at = utcnow()
     refresh_reaches(session=session, deal=deal)
+    if by is not None:
+        record(session, deal, "won", by, change_id=change.id)
     return deal
 
 
-def lose_deal(*, session: Session, deal: Deal, reason: LossReason | None, at: dt.datetime | None = None) -> Deal:
+def lose_deal(
+    *,
+    session: Session,
+    deal: Deal,
+    reason: LossReason | None,
+    at: dt.datetime | None = None,
+    by: User | None = None,
+) -> Deal:
     """Close the deal as lost at the stage it is in; a reason is required."""
     _require_open(deal)
     if reason is None:
@@ -178,11 +275,19 @@ def lose_deal(*, session: Session, deal: Deal, reason: LossReason | None, at: dt
     deal.closed_at = at or utcnow()
     deal.loss_reason_id = reason.id
     deal.updated_at = utcnow()
+    record(session, deal, "lost", by, reason=reason.name)
     session.flush()
     return deal
 
 
-def reopen_deal(*, session: Session, deal: Deal, stage: Stage | None = None, at: dt.datetime | None = None) -> Deal:
+def reopen_deal(
+    *,
+    session: Session,
+    deal: Deal,
+    stage: Stage | None = None,
+    at: dt.datetime | None = None,
+    by: User | None = None,
+) -> Deal:
     """Make a closed deal open again.
 
     A lost deal stays at its stage (or moves to ``stage``). A won deal goes back to ``stage``, by
@@ -203,12 +308,13 @@ def reopen_deal(*, session: Session, deal: Deal, stage: Stage | None = None, at:
     deal.closed_at = None
     deal.loss_reason_id = None
     if stage is not None and stage.id != deal.stage_id:
-        _log_entry(session, deal, session.get(Stage, deal.stage_id), stage, at, None)
+        _log_entry(session, deal, session.get(Stage, deal.stage_id), stage, at, by)
         deal.stage_id = stage.id
     if was_won:
         deal.furthest_position = _furthest_from_log(session, deal, cap=len(stages) - 1)
     deal.updated_at = utcnow()
     refresh_reaches(session=session, deal=deal)
+    record(session, deal, "reopened", by, was="won" if was_won else "lost")
     return deal
 
 
@@ -271,21 +377,21 @@ def set_first_contact(deal: Deal, at: dt.datetime | None) -> None:
 
 def _log_entry(
     session: Session, deal: Deal, from_stage: Stage | None, to_stage: Stage, at: dt.datetime, by: User | None
-) -> None:
-    session.add(
-        StageChange(
-            account_id=deal.account_id,
-            deal_id=deal.id,
-            from_stage_id=from_stage.id if from_stage else None,
-            to_stage_id=to_stage.id,
-            to_position=to_stage.position,
-            at=at,
-            by_user_id=by.id if by else None,
-        )
+) -> StageChange:
+    change = StageChange(
+        account_id=deal.account_id,
+        deal_id=deal.id,
+        from_stage_id=from_stage.id if from_stage else None,
+        to_stage_id=to_stage.id,
+        to_position=to_stage.position,
+        at=at,
+        by_user_id=by.id if by else None,
     )
+    session.add(change)
     if from_stage is not None and deal.first_contact_at is None and not _has_calls(session, deal):
         set_first_contact(deal, at)  # no call logged: the first stage move is the first contact
     session.flush()
+    return change
 
 
 def _require_open(deal: Deal) -> None:

@@ -20,10 +20,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from voronka.crm.accounts import get_or_create_source
-from voronka.crm.deals import create_deal
+from voronka.crm.deals import MAX_CUSTOM_VALUE, create_deal
+from voronka.crm.phones import MAX_PHONE
 from voronka.db import begin_write
 from voronka.errors import InvalidValue, NotFound
-from voronka.models import Account, Deal, LeadForm, LeadRequest, Pipeline
+from voronka.models import Account, AssignRule, Deal, LeadForm, LeadRequest, Pipeline, Role, User
 from voronka.money import parse_amount
 from voronka.timeutil import utcnow
 
@@ -61,6 +62,50 @@ def add_lead_form(
     session.add(form)
     session.flush()
     return form, token
+
+
+def lead_form_of(*, session: Session, account: Account, form_id: int) -> LeadForm:
+    form = session.get(LeadForm, form_id)
+    if form is None or form.account_id != account.id:
+        raise NotFound(what=f"lead form {form_id}")
+    return form
+
+
+def set_form_assignment(*, session: Session, form: LeadForm, rule: AssignRule, manager: User | None = None) -> None:
+    """Who gets the form's leads from now on: nobody (the unassigned queue), ``manager``, or the
+    active managers in turn."""
+    if rule is AssignRule.MANAGER and (manager is None or manager.account_id != form.account_id or not manager.active):
+        raise InvalidValue(field="manager", value=manager.name if manager else "", hint="an active user")
+    form.assign_rule = AssignRule(rule).value
+    form.assign_user_id = manager.id if rule is AssignRule.MANAGER and manager is not None else None
+    session.flush()
+
+
+def assignee(*, session: Session, form: LeadForm) -> User | None:
+    """Who gets the form's next lead by its rule. Round robin goes through the account's active
+    managers by id, after the one who got the previous lead; with none active the lead waits unassigned."""
+    rule = AssignRule(form.assign_rule)
+    if rule is AssignRule.MANAGER:
+        chosen = session.get(User, form.assign_user_id) if form.assign_user_id else None
+        return chosen if chosen is not None and chosen.active else None
+    if rule is AssignRule.NONE:
+        return None
+    # The form's row is locked and read again (PostgreSQL; SQLite already holds the write lock), so
+    # two leads at the same moment do not both go to the same manager.
+    session.refresh(form, with_for_update=True)
+    managers = list(
+        session.scalars(
+            select(User)
+            .where(User.account_id == form.account_id, User.active.is_(True), User.role == Role.MANAGER.value)
+            .order_by(User.id)
+        )
+    )
+    if not managers:
+        return None
+    after = form.last_assigned_user_id or 0
+    chosen = next((m for m in managers if m.id > after), managers[0])
+    form.last_assigned_user_id = chosen.id
+    return chosen
 
 
 def form_for_token(*, session: Session, token: str) -> LeadForm:
@@ -116,6 +161,8 @@ def capture_lead(*, session: Session, form: LeadForm, payload: Mapping[str, Any]
     if fields.get("formname"):
         custom["form"] = fields["formname"]
     amount = parse_amount(fields["amount"], account.currency) if fields.get("amount") else None
+    if phone and len(phone) > MAX_PHONE:  # not a number we can dial, but the client's words: kept
+        custom["phone"], phone = phone[:MAX_CUSTOM_VALUE], None
     deal = create_deal(
         session=session,
         pipeline=pipeline,
@@ -126,6 +173,7 @@ def capture_lead(*, session: Session, form: LeadForm, payload: Mapping[str, Any]
         email=email,
         amount=amount,
         source=get_or_create_source(session=session, account=account, name=source_name) if source_name else None,
+        manager=assignee(session=session, form=form),
         custom=custom,
     )
     try:

@@ -266,6 +266,7 @@ def create(session: DB, user: Caller, body: DealIn) -> DealOut:
         manager=manager,
         amount=parse_amount(body.amount, account.currency) if body.amount else None,
         source=get_or_create_source(session=session, account=account, name=body.source) if body.source else None,
+        by=user,
     )
     return _deal_out(session, deal)
 

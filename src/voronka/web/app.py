@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 
 from voronka.config import Settings
 from voronka.db import open_database, session_factory
-from voronka.web import api, pages, webhooks
+from voronka.web import api, deal_pages, pages, webhooks
 from voronka.web.errors import install_error_handlers
 from voronka.web.middleware import BodyLimit, SecurityHeaders, SessionsByScheme
 
@@ -49,6 +49,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     app.add_api_route("/vendor/htmx.min.js", _htmx, include_in_schema=False)
     app.include_router(webhooks.router)
     app.include_router(api.router)
+    app.include_router(deal_pages.router)
     app.include_router(pages.router)
     install_error_handlers(app)
     return app

@@ -12,37 +12,33 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, Response
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from voronka.crm import auth, logins
 from voronka.crm.accounts import (
-    find_pipeline,
     get_or_create_loss_reason,
     get_or_create_source,
+    list_loss_reasons,
     list_pipelines,
+    list_sources,
+    list_users,
     update_account,
+    user_named,
 )
 from voronka.crm.auth import Action
-from voronka.crm.deals import get_deal, log_call, lose_deal, move_deal, reopen_deal, win_deal
+from voronka.crm.leads import add_lead_form, lead_form_of, set_form_assignment
 from voronka.crm.pipelines import add_stage, move_stage, rename_stage
 from voronka.errors import InvalidValue
 from voronka.models import (
     Account,
-    CallAttempt,
-    CallOutcome,
-    Deal,
-    LossReason,
-    Note,
+    AssignRule,
+    LeadForm,
     Pipeline,
     Role,
-    Source,
     Stage,
-    StageChange,
     User,
 )
 from voronka.money import parse_amount
-from voronka.timeutil import utcnow
 from voronka.web import views
 from voronka.web.deps import DB, Id
 from voronka.web.render import back, local_path, render
@@ -127,166 +123,6 @@ def dashboard(
         by=by or None,
     )
     return render(request, "dashboard.html", {"user": user, "board": board, "can": auth.can, "Action": Action})
-
-
-# --- deals ---------------------------------------------------------------------------------------
-@router.get("/deals")
-def deal_list(
-    request: Request, session: DB, user: Viewer, pipeline: str | None = None, stage: int | None = None
-) -> HTMLResponse:
-    auth.require(user, Action.WORK_DEALS)
-    chosen = find_pipeline(session=session, account=auth.account_of(session=session, user=user), name=pipeline)
-    query = select(Deal).where(auth.visible_deals(user), Deal.pipeline_id == chosen.id)
-    if stage is not None:
-        query = query.where(Deal.furthest_position >= stage)
-    deals = list(session.scalars(query.order_by(Deal.created_at.desc()).limit(200)))
-    return render(request, "deals.html", {"user": user, "pipeline": chosen, "deals": deals, "stage": stage})
-
-
-@router.get("/kanban")
-def kanban(
-    request: Request,
-    session: DB,
-    user: Viewer,
-    pipeline: str | None = None,
-    manager: str | None = None,
-    source: str | None = None,
-) -> HTMLResponse:
-    auth.require(user, Action.WORK_DEALS)
-    account = auth.account_of(session=session, user=user)
-    board = views.kanban(
-        session=session,
-        account=account,
-        user=user,
-        pipeline=pipeline,
-        manager=manager or None,
-        source=source or None,
-        per_stage=CARDS_PER_STAGE,
-    )
-    reasons = list(
-        session.scalars(select(LossReason).where(LossReason.account_id == account.id).order_by(LossReason.name))
-    )
-    return render(request, "kanban.html", {"user": user, "board": board, "reasons": reasons})
-
-
-def _deal_for(session: Session, user: User, deal_id: int) -> Deal:
-    deal = get_deal(session=session, deal_id=deal_id)
-    auth.require_deal(user, deal)
-    return deal
-
-
-def _stage_of(session: Session, deal: Deal, stage_id: int) -> Stage:
-    stage = session.get(Stage, stage_id)
-    if stage is None or stage.pipeline_id != deal.pipeline_id:
-        raise InvalidValue(field="stage", value=str(stage_id), hint="a stage of the deal's pipeline")
-    return stage
-
-
-@router.post("/deals/{deal_id}/move", dependencies=[Csrf])
-def move(
-    request: Request, session: DB, user: Viewer, deal_id: Id, stage_id: Annotated[int, Form(ge=1, le=2**63 - 1)]
-) -> Response:
-    deal = _deal_for(session, user, deal_id)
-    move_deal(session=session, deal=deal, stage=_stage_of(session, deal, stage_id), by=user)
-    return _done(request, f"/deals/{deal_id}")
-
-
-@router.post("/deals/{deal_id}/lose", dependencies=[Csrf])
-def lose(request: Request, session: DB, user: Viewer, deal_id: Id, reason: Annotated[str, Form()] = "") -> Response:
-    deal = _deal_for(session, user, deal_id)
-    found = (
-        get_or_create_loss_reason(session=session, account=auth.account_of(session=session, user=user), name=reason)
-        if reason.strip()
-        else None
-    )
-    lose_deal(session=session, deal=deal, reason=found)
-    return _done(request, f"/deals/{deal_id}")
-
-
-@router.post("/deals/{deal_id}/win", dependencies=[Csrf])
-def win(request: Request, session: DB, user: Viewer, deal_id: Id) -> Response:
-    win_deal(session=session, deal=_deal_for(session, user, deal_id), by=user)
-    return _done(request, f"/deals/{deal_id}")
-
-
-@router.post("/deals/{deal_id}/reopen", dependencies=[Csrf])
-def reopen(request: Request, session: DB, user: Viewer, deal_id: Id) -> Response:
-    reopen_deal(session=session, deal=_deal_for(session, user, deal_id))
-    return _done(request, f"/deals/{deal_id}")
-
-
-def _done(request: Request, url: str) -> Response:
-    """A script asks for JSON (the kanban's drag and drop); a form gets the page back."""
-    if "json" in request.headers.get("accept", ""):
-        return Response('{"ok": true}', media_type="application/json")
-    return back(url)  # never the Referer header: only our own path
-
-
-@router.get("/deals/{deal_id}")
-def deal_card(request: Request, session: DB, user: Viewer, deal_id: Id) -> HTMLResponse:
-    deal = _deal_for(session, user, deal_id)
-    stages = {s.id: s for s in session.scalars(select(Stage).where(Stage.pipeline_id == deal.pipeline_id))}
-    history = list(
-        session.scalars(
-            select(StageChange).where(StageChange.deal_id == deal.id).order_by(StageChange.at, StageChange.id)
-        )
-    )
-    calls = list(session.scalars(select(CallAttempt).where(CallAttempt.deal_id == deal.id).order_by(CallAttempt.at)))
-    notes = list(session.scalars(select(Note).where(Note.deal_id == deal.id).order_by(Note.created_at)))
-    names = {u.id: u.name for u in session.scalars(select(User).where(User.account_id == deal.account_id))}
-    source = session.get(Source, deal.source_id) if deal.source_id else None
-    reason = session.get(LossReason, deal.loss_reason_id) if deal.loss_reason_id else None
-    reasons = list(
-        session.scalars(select(LossReason).where(LossReason.account_id == deal.account_id).order_by(LossReason.name))
-    )
-    context = {
-        "user": user,
-        "deal": deal,
-        "stages": stages,
-        "history": history,
-        "calls": calls,
-        "notes": notes,
-        "names": names,
-        "source": source,
-        "reason": reason,
-        "reasons": reasons,
-        "outcomes": list(CallOutcome),
-        "ordered": sorted(stages.values(), key=lambda s: s.position),
-    }
-    return render(request, "deal.html", context)
-
-
-@router.post("/deals/{deal_id}/calls", dependencies=[Csrf])
-def add_call(
-    session: DB,
-    user: Viewer,
-    deal_id: Id,
-    outcome: Annotated[str, Form()],
-    outgoing_number: Annotated[str, Form()] = "",
-) -> Response:
-    deal = _deal_for(session, user, deal_id)
-    try:
-        chosen = CallOutcome(outcome)
-    except ValueError:
-        raise InvalidValue(field="outcome", value=outcome, hint=", ".join(o.value for o in CallOutcome)) from None
-    log_call(session=session, deal=deal, outcome=chosen, outgoing_number=outgoing_number.strip() or None, manager=user)
-    return back(f"/deals/{deal_id}")
-
-
-@router.post("/deals/{deal_id}/notes", dependencies=[Csrf])
-def add_note(session: DB, user: Viewer, deal_id: Id, text: Annotated[str, Form()]) -> Response:
-    deal = _deal_for(session, user, deal_id)
-    if text.strip():
-        session.add(
-            Note(
-                account_id=deal.account_id,
-                deal_id=deal.id,
-                user_id=user.id,
-                text=text.strip()[:4000],
-                created_at=utcnow(),
-            )
-        )
-    return back(f"/deals/{deal_id}")
 
 
 # --- reports -------------------------------------------------------------------------------------
@@ -387,11 +223,9 @@ def _settings(request: Request, session: Session, user: User, **shown_once: str)
         context.update(
             account=account,
             pipelines=list_pipelines(session=session, account=account),
-            users=list(session.scalars(select(User).where(User.account_id == account.id).order_by(User.name))),
-            reasons=list(
-                session.scalars(select(LossReason).where(LossReason.account_id == account.id).order_by(LossReason.name))
-            ),
-            sources=list(session.scalars(select(Source).where(Source.account_id == account.id).order_by(Source.name))),
+            users=list_users(session=session, account=account),
+            reasons=list_loss_reasons(session=session, account=account),
+            sources=list_sources(session=session, account=account),
             forms=views.lead_forms(session=session, account=account),
         )
     return render(request, "settings.html", context)
@@ -420,15 +254,44 @@ def settings_add_user(
     name: Annotated[str, Form()],
     email: Annotated[str, Form()],
     password: Annotated[str, Form()],
-    role: Annotated[str, Form()],
+    role: Annotated[str, Form()] = Role.MANAGER.value,
 ) -> Response:
-    try:
-        chosen = Role(role)
-    except ValueError:
-        raise InvalidValue(field="role", value=role, hint=", ".join(r.value for r in Role)) from None
+    chosen = _role(role)
     auth.add_user(
         session=session, account=_admin(session, user), name=name, email=email, password=password, role=chosen
     )
+    return back("/settings")
+
+
+def _role(role: str) -> Role:
+    try:
+        return Role(role)
+    except ValueError:
+        raise InvalidValue(field="role", value=role, hint=", ".join(r.value for r in Role)) from None
+
+
+@router.post("/settings/users/{user_id}/role", dependencies=[Csrf])
+def settings_user_role(session: DB, user: Viewer, user_id: Id, role: Annotated[str, Form(max_length=16)]) -> Response:
+    target = auth.user_of_account(session=session, account=_admin(session, user), user_id=user_id)
+    auth.set_role(session=session, user=target, role=_role(role))
+    return back("/settings")
+
+
+@router.post("/settings/users/{user_id}/password", dependencies=[Csrf])
+def settings_user_password(
+    session: DB, user: Viewer, user_id: Id, password: Annotated[str, Form(max_length=200)]
+) -> Response:
+    target = auth.user_of_account(session=session, account=_admin(session, user), user_id=user_id)
+    auth.set_password(session=session, user=target, password=password)
+    return back("/settings")
+
+
+@router.post("/settings/users/{user_id}/deactivate", dependencies=[Csrf])
+def settings_user_deactivate(session: DB, user: Viewer, user_id: Id) -> Response:
+    target = auth.user_of_account(session=session, account=_admin(session, user), user_id=user_id)
+    if target.id == user.id:
+        raise InvalidValue(field="user", value=target.name, hint="another owner deactivates you, not yourself")
+    auth.deactivate_user(session=session, user=target)
     return back("/settings")
 
 
@@ -452,15 +315,36 @@ def settings_add_form(
     name: Annotated[str, Form()],
     pipeline_id: Annotated[int, Form()],
     source: Annotated[str, Form()] = "",
+    assign: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
     account = _admin(session, user)
     pipeline = _pipeline_of_account(session, account, pipeline_id)
-    from voronka.crm.leads import add_lead_form
-
-    _, token = add_lead_form(
+    form, token = add_lead_form(
         session=session, account=account, pipeline=pipeline, name=name, source=source.strip() or None
     )
-    return _settings(request, session, user, new_form=f"/api/v1/webhooks/leads/{token}")
+    _assign(session, account, form, assign)
+    address = str(request.base_url).rstrip("/") + f"/api/v1/webhooks/leads/{token}"
+    return _settings(request, session, user, new_form=address)
+
+
+def _assign(session: Session, account: Account, form: LeadForm, choice: str) -> None:
+    """``choice`` as the settings form sends it: "" (nobody), "round_robin", or a user's name."""
+    if choice in ("", AssignRule.NONE.value):
+        set_form_assignment(session=session, form=form, rule=AssignRule.NONE)
+    elif choice == AssignRule.ROUND_ROBIN.value:
+        set_form_assignment(session=session, form=form, rule=AssignRule.ROUND_ROBIN)
+    else:
+        manager = user_named(session=session, account=account, name=choice)
+        set_form_assignment(session=session, form=form, rule=AssignRule.MANAGER, manager=manager)
+
+
+@router.post("/settings/forms/{form_id}/assign", dependencies=[Csrf])
+def settings_form_assign(
+    session: DB, user: Viewer, form_id: Id, assign: Annotated[str, Form(max_length=200)] = ""
+) -> Response:
+    account = _admin(session, user)
+    _assign(session, account, lead_form_of(session=session, account=account, form_id=form_id), assign)
+    return back("/settings")
 
 
 def _pipeline_of_account(session: Session, account: Account, pipeline_id: int) -> Pipeline:

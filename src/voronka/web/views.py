@@ -11,7 +11,6 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from voronka.analysis.audit import stalled_deals
 from voronka.analysis.diagnose import run_diagnosis
 from voronka.analysis.diagnose.cube import SpeedHistogram
 from voronka.analysis.diagnose.output import diagnosis_to_dict
@@ -28,7 +27,7 @@ from voronka.crm import auth
 from voronka.crm.accounts import find_pipeline, list_pipelines
 from voronka.errors import InvalidValue
 from voronka.i18n import Translator
-from voronka.models import Account, Deal, DealStatus, LeadForm, Pipeline, Source, Stage, User
+from voronka.models import Account, Deal, LeadForm, Pipeline, User
 from voronka.timeutil import local_midnight_utc, to_local, utcnow, zone
 
 DIAGNOSIS_SECONDS = 600
@@ -157,94 +156,6 @@ def _top_findings(session: Session, account: Account, pipeline: Pipeline, t: Tra
     top: list[dict[str, Any]] = list(found["findings"][:3])
     _diagnoses[key] = (time.monotonic(), top)
     return top
-
-
-@dataclass
-class Card:
-    id: int
-    title: str
-    amount: str | None
-    age_days: int
-    stalled: bool
-    manager: str | None
-    source: str | None
-
-
-@dataclass
-class Column:
-    stage: Stage
-    cards: list[Card]
-    total: int
-
-
-@dataclass
-class Kanban:
-    pipeline: Pipeline
-    pipelines: list[str]
-    columns: list[Column]
-    managers: list[str]
-    sources: list[str]
-    filters: dict[str, str]
-
-
-def kanban(
-    *,
-    session: Session,
-    account: Account,
-    user: User,
-    pipeline: str | None,
-    manager: str | None,
-    source: str | None,
-    per_stage: int,
-) -> Kanban:
-    from voronka.money import format_minor
-
-    chosen = find_pipeline(session=session, account=account, name=pipeline)
-    users = {u.id: u.name for u in session.scalars(select(User).where(User.account_id == account.id))}
-    sources = {s.id: s.name for s in session.scalars(select(Source).where(Source.account_id == account.id))}
-    base = select(Deal).where(
-        auth.visible_deals(user), Deal.pipeline_id == chosen.id, Deal.status == DealStatus.OPEN.value
-    )
-    if manager:
-        base = base.where(Deal.manager_id.in_([i for i, n in users.items() if n == manager]))
-    if source:
-        base = base.where(Deal.source_id.in_([i for i, n in sources.items() if n == source]))
-    now = utcnow()
-    stalled = {
-        name
-        for name, _ in stalled_deals(
-            session,
-            chosen,
-            local_midnight_utc(to_local(now, zone(account.timezone)).date(), zone(account.timezone)),
-            limit=5_000,
-        )
-    }
-    columns = []
-    for stage in chosen.stages[:-1]:
-        in_stage = base.where(Deal.stage_id == stage.id)
-        total = session.scalar(select(func.count()).select_from(in_stage.subquery())) or 0
-        deals = session.scalars(in_stage.order_by(Deal.created_at).limit(per_stage))
-        cards = [
-            Card(
-                d.id,
-                d.title or d.contact_name or d.external_id or f"#{d.id}",
-                format_minor(d.amount, d.currency) if d.amount is not None else None,
-                (now - d.created_at).days,
-                (d.external_id or str(d.id)) in stalled,
-                users.get(d.manager_id or 0),
-                sources.get(d.source_id or 0),
-            )
-            for d in deals
-        ]
-        columns.append(Column(stage, cards, int(total)))
-    return Kanban(
-        chosen,
-        [p.name for p in list_pipelines(session=session, account=account)],
-        columns,
-        [user.name] if auth.report_scope(user) is not None else sorted(set(users.values())),
-        sorted(set(sources.values())),
-        {"manager": manager or "", "source": source or ""},
-    )
 
 
 def _stats_report(

@@ -1,4 +1,5 @@
-// voronka: the little behaviour the pages need — a funnel chart, and dragging deals on the kanban.
+// voronka: the little behaviour the pages need — a funnel chart, and dragging deals on the kanban
+// (mouse and touch), with a few seconds to undo a move, win or loss.
 (function () {
   "use strict";
   const csrf = () => document.querySelector('meta[name="csrf-token"]').content;
@@ -28,6 +29,44 @@
     });
   }
 
+  // After a move, win or loss on the kanban: a few seconds to take it back.
+  const UNDO_MS = 8000;
+  function offerUndo(dealId, kind) {
+    sessionStorage.setItem("voronka-undo", JSON.stringify({ dealId, kind, until: Date.now() + UNDO_MS }));
+  }
+
+  function showUndo() {
+    const toast = document.getElementById("toast");
+    const texts = document.getElementById("undo-texts");
+    const saved = JSON.parse(sessionStorage.getItem("voronka-undo") || "null");
+    if (!toast || !texts || !saved || saved.until < Date.now()) return;
+    toast.querySelector("span").textContent = texts.dataset[saved.kind] || "";
+    toast.hidden = false;
+    const hide = () => { toast.hidden = true; sessionStorage.removeItem("voronka-undo"); };
+    const timer = setTimeout(hide, saved.until - Date.now());
+    document.getElementById("toast-undo").onclick = () => {
+      clearTimeout(timer);
+      hide();
+      post("/deals/" + saved.dealId + "/undo").then(() => window.location.reload()).catch((e) => alert(e.message));
+    };
+  }
+
+  function dropOn(column, card) {
+    const id = card.dataset.dealId;
+    if (column.dataset.outcome === "lose") {
+      const dialog = document.getElementById("lose-dialog");
+      document.getElementById("lose-form").dataset.dealId = id;
+      document.getElementById("lose-title").textContent = card.dataset.title || "#" + id;
+      dialog.showModal();
+      return;
+    }
+    if (column.dataset.stageId && card.closest(".column") === column) return;
+    const url = column.dataset.outcome === "win" ? "/deals/" + id + "/win" : "/deals/" + id + "/move";
+    post(url, column.dataset.stageId ? { stage_id: column.dataset.stageId } : {})
+      .then(() => { offerUndo(id, column.dataset.outcome === "win" ? "won" : "moved"); window.location.reload(); })
+      .catch((error) => alert(error.message));
+  }
+
   function kanban() {
     let dragged = null;
     document.querySelectorAll(".deal-card").forEach((card) => {
@@ -35,28 +74,71 @@
         dragged = card;
         event.dataTransfer.setData("text/plain", card.dataset.dealId);
       });
+      // A finger (or pen) drags by the handle: pointer events, since touch screens send no drag events.
+      const handle = card.querySelector(".handle");
+      if (handle) handle.addEventListener("pointerdown", (event) => touchDrag(event, card));
     });
-    const dialog = document.getElementById("lose-dialog");
     document.querySelectorAll(".column").forEach((column) => {
       column.addEventListener("dragover", (event) => { event.preventDefault(); column.classList.add("over"); });
       column.addEventListener("dragleave", () => column.classList.remove("over"));
       column.addEventListener("drop", (event) => {
         event.preventDefault();
         column.classList.remove("over");
-        const id = event.dataTransfer.getData("text/plain") || (dragged && dragged.dataset.dealId);
-        if (!id) return;
-        if (column.dataset.outcome === "lose") {
-          const form = document.getElementById("lose-form");
-          form.action = "/deals/" + id + "/lose";
-          dialog.showModal();
-          return;
-        }
-        const url = column.dataset.outcome === "win" ? "/deals/" + id + "/win" : "/deals/" + id + "/move";
-        post(url, column.dataset.stageId ? { stage_id: column.dataset.stageId } : {})
-          .then(() => window.location.reload())
-          .catch((error) => alert(error.message));
+        if (dragged) dropOn(column, dragged);
       });
     });
+    const form = document.getElementById("lose-form");
+    if (form) form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const id = form.dataset.dealId;
+      post("/deals/" + id + "/lose", { reason: form.elements.reason.value })
+        .then(() => { offerUndo(id, "lost"); window.location.reload(); })
+        .catch((error) => alert(error.message));
+    });
+  }
+
+  function touchDrag(start, card) {
+    if (start.pointerType === "mouse") return;
+    start.preventDefault();
+    const ghost = card.cloneNode(true);
+    ghost.classList.add("ghost");
+    ghost.style.width = card.offsetWidth + "px";
+    document.body.appendChild(ghost);
+    const place = (event) => {
+      ghost.style.left = event.clientX - 20 + "px";
+      ghost.style.top = event.clientY - 20 + "px";
+    };
+    const columnAt = (event) => {
+      const under = document.elementFromPoint(event.clientX, event.clientY);
+      return under && under.closest(".column");
+    };
+    place(start);
+    let over = null;
+    const move = (event) => {
+      place(event);
+      const column = columnAt(event);
+      if (over && over !== column) over.classList.remove("over");
+      over = column;
+      if (over) over.classList.add("over");
+    };
+    const end = (event) => {
+      document.removeEventListener("pointermove", move);
+      document.removeEventListener("pointerup", end);
+      document.removeEventListener("pointercancel", cancel);
+      ghost.remove();
+      if (over) over.classList.remove("over");
+      const column = columnAt(event);
+      if (column) dropOn(column, card);
+    };
+    const cancel = () => {
+      document.removeEventListener("pointermove", move);
+      document.removeEventListener("pointerup", end);
+      document.removeEventListener("pointercancel", cancel);
+      ghost.remove();
+    };
+    document.addEventListener("pointermove", move);
+    document.addEventListener("pointerup", end);
+    document.addEventListener("pointercancel", cancel);
   }
 
   window.voronka = { drawFunnel, kanban, post };
@@ -69,6 +151,7 @@
       document.body.addEventListener("htmx:afterSwap", () => drawFunnel("funnel-chart"));
     }
     if (document.querySelector(".deal-card, .column")) kanban();
+    showUndo();
     document.querySelectorAll(".close-dialog").forEach((button) =>
       button.addEventListener("click", () => button.closest("dialog").close()));
   });

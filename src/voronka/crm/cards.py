@@ -1,0 +1,83 @@
+"""The deal card: everything a person working a deal sees on one page, read in one place."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from voronka.crm import auth
+from voronka.crm.accounts import list_loss_reasons, list_sources, list_users
+from voronka.crm.deals import get_deal
+from voronka.crm.history import HistoryItem, last_undoable, timeline
+from voronka.crm.tasks import TaskRow, deal_tasks
+from voronka.errors import InvalidValue
+from voronka.models import Deal, LossReason, Note, Pipeline, Source, Stage, User
+from voronka.timeutil import utcnow
+
+MAX_NOTE = 4_000
+
+
+@dataclass(frozen=True)
+class DealCard:
+    deal: Deal
+    stages: list[Stage]
+    """The pipeline's stages in order."""
+    stage: Stage
+    source: Source | None
+    loss_reason: LossReason | None
+    history: list[HistoryItem]
+    tasks: list[TaskRow]
+    users: list[User]
+    """The account's people: names in the history, choices for manager and task owner."""
+    sources: list[Source]
+    loss_reasons: list[LossReason]
+    can_undo: bool
+
+    def user_name(self, user_id: int | None) -> str | None:
+        return next((u.name for u in self.users if u.id == user_id), None)
+
+
+def open_deal(*, session: Session, user: User, deal_id: int) -> Deal:
+    """The deal, if the user may work it (else ``NotFound``: its existence is not revealed)."""
+    deal = get_deal(session=session, deal_id=deal_id)
+    auth.require_deal(user, deal)
+    return deal
+
+
+def deal_card(*, session: Session, user: User, deal_id: int) -> DealCard:
+    deal = open_deal(session=session, user=user, deal_id=deal_id)
+    account = auth.account_of(session=session, user=user)
+    stages = sorted(deal_pipeline_stages(session, deal), key=lambda s: s.position)
+    return DealCard(
+        deal=deal,
+        stages=stages,
+        stage=next(s for s in stages if s.id == deal.stage_id),
+        source=session.get(Source, deal.source_id) if deal.source_id else None,
+        loss_reason=session.get(LossReason, deal.loss_reason_id) if deal.loss_reason_id else None,
+        history=timeline(session=session, deal=deal),
+        tasks=deal_tasks(session=session, deal=deal),
+        users=list_users(session=session, account=account),
+        sources=list_sources(session=session, account=account),
+        loss_reasons=list_loss_reasons(session=session, account=account),
+        can_undo=last_undoable(session=session, deal=deal, by=user) is not None,
+    )
+
+
+def deal_pipeline_stages(session: Session, deal: Deal) -> list[Stage]:
+    pipeline = session.get(Pipeline, deal.pipeline_id)
+    assert pipeline is not None
+    return list(pipeline.stages)
+
+
+def add_note(*, session: Session, deal: Deal, user: User, text: str) -> Note | None:
+    """A note on the deal by ``user``; empty text adds nothing."""
+    text = (text or "").strip()
+    if not text:
+        return None
+    if len(text) > MAX_NOTE:
+        raise InvalidValue(field="note", value=text[:40], hint=f"at most {MAX_NOTE} characters")
+    note = Note(account_id=deal.account_id, deal_id=deal.id, user_id=user.id, text=text, created_at=utcnow())
+    session.add(note)
+    session.flush()
+    return note

@@ -1,0 +1,174 @@
+"""Finding deals: the deals list with its filters and pages, search by name, phone, e-mail or id,
+and the open deals that share a new client's phone (a likely duplicate).
+
+Every query carries ``auth.visible_deals``: a manager finds only their own deals.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, false, func, or_, select
+from sqlalchemy.orm import Session
+
+from voronka.crm import auth
+from voronka.crm.phones import national_digits, region_of
+from voronka.db import folded
+from voronka.models import Account, Deal, DealStatus, User
+
+PER_PAGE = 50
+MAX_PER_PAGE = 200
+MAX_QUERY = 200
+
+
+@dataclass(frozen=True)
+class DealRow:
+    id: int
+    title: str
+    status: str
+    stage_id: int
+    amount: int | None
+    currency: str
+    manager_id: int | None
+    source_id: int | None
+    phone: str | None
+    email: str | None
+    created_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class DealPage:
+    rows: list[DealRow]
+    total: int
+    page: int
+    per_page: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+
+@dataclass(frozen=True)
+class DealFilter:
+    """Which deals a list shows; every part is optional. ``created_from``/``created_to`` are UTC
+    (``created_to`` exclusive); ``reached`` keeps deals that got at least to that stage position."""
+
+    pipeline_id: int | None = None
+    status: str | None = None
+    reached: int | None = None
+    manager_id: int | None = None
+    unassigned: bool = False
+    source_id: int | None = None
+    text: str | None = None
+    created_from: dt.datetime | None = None
+    created_to: dt.datetime | None = None
+
+
+def _digits(column: Any) -> ColumnElement[str]:
+    """The stored phone with the usual separators taken out, to compare numbers by their digits."""
+    value: ColumnElement[str] = func.coalesce(column, "")
+    for mark in (" ", "-", "(", ")", "+", ".", "\u00a0"):
+        value = func.replace(value, mark, "")
+    return value
+
+
+def _like_escaped(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def text_condition(text: str, region: str | None) -> ColumnElement[bool]:
+    """Deals whose id, external id, name, contact, e-mail or phone match ``text``."""
+    text = text.strip()[:MAX_QUERY]
+    if not text:
+        return false()
+    pattern = f"%{_like_escaped(text.casefold())}%"
+    found = [
+        folded(Deal.title).like(pattern, escape="\\"),
+        folded(Deal.contact_name).like(pattern, escape="\\"),
+        folded(Deal.email).like(pattern, escape="\\"),
+        Deal.external_id == text,
+    ]
+    bare = text.lstrip("#")
+    if bare.isdigit() and len(bare) <= 18:
+        found.append(Deal.id == int(bare))
+    digits = national_digits(text, region)
+    if digits:
+        found.append(_digits(Deal.phone).like(f"%{digits}"))
+    return or_(*found)
+
+
+def _conditions(user: User, query: DealFilter, region: str | None) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = [auth.visible_deals(user)]
+    if query.pipeline_id is not None:
+        conditions.append(Deal.pipeline_id == query.pipeline_id)
+    if query.status:
+        conditions.append(Deal.status == DealStatus(query.status).value)
+    if query.reached is not None:
+        conditions.append(Deal.furthest_position >= query.reached)
+    if query.manager_id is not None:
+        conditions.append(Deal.manager_id == query.manager_id)
+    if query.unassigned:
+        conditions.append(Deal.manager_id.is_(None))
+    if query.source_id is not None:
+        conditions.append(Deal.source_id == query.source_id)
+    if query.created_from is not None:
+        conditions.append(Deal.created_at >= query.created_from)
+    if query.created_to is not None:
+        conditions.append(Deal.created_at < query.created_to)
+    if query.text:
+        conditions.append(text_condition(query.text, region))
+    return conditions
+
+
+_COLUMNS = (
+    Deal.id,
+    func.coalesce(Deal.title, Deal.contact_name, Deal.external_id, ""),
+    Deal.status,
+    Deal.stage_id,
+    Deal.amount,
+    Deal.currency,
+    Deal.manager_id,
+    Deal.source_id,
+    Deal.phone,
+    Deal.email,
+    Deal.created_at,
+)
+
+
+def find_deals(
+    *, session: Session, user: User, account: Account, query: DealFilter, page: int = 1, per_page: int = PER_PAGE
+) -> DealPage:
+    """One page of the deals the user may see that match ``query``, newest first, and their total."""
+    per_page = max(1, min(per_page, MAX_PER_PAGE))
+    page = max(1, page)
+    where = and_(*_conditions(user, query, region_of(account.timezone)))
+    total = int(session.scalar(select(func.count()).select_from(Deal).where(where)) or 0)
+    rows = session.execute(
+        select(*_COLUMNS)
+        .where(where)
+        .order_by(Deal.created_at.desc(), Deal.id.desc())
+        .offset((page - 1) * per_page)
+        .limit(per_page)
+    )
+    return DealPage([DealRow(*row) for row in rows], total, page, per_page)
+
+
+def open_deals_with_phone(
+    *, session: Session, user: User, account: Account, phone: str | None, except_id: int | None = None
+) -> list[DealRow]:
+    """Open deals whose phone is the same number as ``phone``: the likely duplicates of a new deal."""
+    digits = national_digits(phone or "", region_of(account.timezone))
+    if not digits or len(digits) < 6:
+        return []
+    where = [
+        Deal.account_id == account.id,
+        auth.visible_deals(user),
+        Deal.status == DealStatus.OPEN.value,
+        _digits(Deal.phone).like(f"%{digits}"),
+    ]
+    if except_id is not None:
+        where.append(Deal.id != except_id)
+    rows = session.execute(select(*_COLUMNS).where(*where).order_by(Deal.created_at.desc()).limit(5))
+    return [DealRow(*row) for row in rows]

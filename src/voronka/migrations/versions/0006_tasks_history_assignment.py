@@ -1,0 +1,83 @@
+"""Tasks on deals, a history of what users did to a deal, and who gets a website form's leads.
+
+Revision ID: 0006
+Revises: 0005
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0006"
+down_revision: str | None = "0005"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "tasks",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("account_id", sa.Integer(), nullable=False),
+        sa.Column("deal_id", sa.Integer(), nullable=False),
+        sa.Column("kind", sa.String(length=12), nullable=False),
+        sa.Column("due_at", sa.DateTime(), nullable=False),
+        sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column("text", sa.String(length=2000), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.Column("created_by_id", sa.Integer(), nullable=True),
+        sa.Column("done_at", sa.DateTime(), nullable=True),
+        sa.Column("done_by_id", sa.Integer(), nullable=True),
+        sa.CheckConstraint("kind IN ('call', 'meeting', 'estimate', 'other')", name=op.f("ck_tasks_kind")),
+        sa.ForeignKeyConstraint(["account_id"], ["accounts.id"], name=op.f("fk_tasks_account_id_accounts")),
+        sa.ForeignKeyConstraint(["deal_id"], ["deals.id"], name=op.f("fk_tasks_deal_id_deals"), ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["user_id"], ["users.id"], name=op.f("fk_tasks_user_id_users")),
+        sa.ForeignKeyConstraint(["created_by_id"], ["users.id"], name=op.f("fk_tasks_created_by_id_users")),
+        sa.ForeignKeyConstraint(["done_by_id"], ["users.id"], name=op.f("fk_tasks_done_by_id_users")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_tasks")),
+    )
+    with op.batch_alter_table("tasks", schema=None) as batch_op:
+        batch_op.create_index("ix_tasks_open", ["account_id", "done_at", "due_at"], unique=False)
+        batch_op.create_index("ix_tasks_deal", ["deal_id", "done_at"], unique=False)
+    op.create_table(
+        "deal_events",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("account_id", sa.Integer(), nullable=False),
+        sa.Column("deal_id", sa.Integer(), nullable=False),
+        sa.Column("at", sa.DateTime(), nullable=False),
+        sa.Column("user_id", sa.Integer(), nullable=True),
+        sa.Column("kind", sa.String(length=24), nullable=False),
+        sa.Column("data", sa.JSON(), nullable=False),
+        sa.ForeignKeyConstraint(["account_id"], ["accounts.id"], name=op.f("fk_deal_events_account_id_accounts")),
+        sa.ForeignKeyConstraint(
+            ["deal_id"], ["deals.id"], name=op.f("fk_deal_events_deal_id_deals"), ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(["user_id"], ["users.id"], name=op.f("fk_deal_events_user_id_users")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_deal_events")),
+    )
+    with op.batch_alter_table("deal_events", schema=None) as batch_op:
+        batch_op.create_index("ix_deal_events_deal", ["deal_id", "at"], unique=False)
+    with op.batch_alter_table("lead_forms", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("assign_rule", sa.String(length=12), server_default="none", nullable=False))
+        batch_op.add_column(sa.Column("assign_user_id", sa.Integer(), nullable=True))
+        batch_op.add_column(sa.Column("last_assigned_user_id", sa.Integer(), nullable=True))
+        batch_op.create_check_constraint(
+            op.f("ck_lead_forms_assign_rule"), "assign_rule IN ('none', 'manager', 'round_robin')"
+        )
+        batch_op.create_foreign_key(op.f("fk_lead_forms_assign_user_id_users"), "users", ["assign_user_id"], ["id"])
+        batch_op.create_foreign_key(
+            op.f("fk_lead_forms_last_assigned_user_id_users"), "users", ["last_assigned_user_id"], ["id"]
+        )
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("lead_forms", schema=None) as batch_op:
+        batch_op.drop_constraint(op.f("fk_lead_forms_last_assigned_user_id_users"), type_="foreignkey")
+        batch_op.drop_constraint(op.f("fk_lead_forms_assign_user_id_users"), type_="foreignkey")
+        batch_op.drop_constraint(op.f("ck_lead_forms_assign_rule"), type_="check")
+        batch_op.drop_column("last_assigned_user_id")
+        batch_op.drop_column("assign_user_id")
+        batch_op.drop_column("assign_rule")
+    op.drop_table("deal_events")
+    op.drop_table("tasks")

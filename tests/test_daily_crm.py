@@ -1,0 +1,327 @@
+"""The daily CRM in the library: edits with history, undo, tasks and their lists, search by phone,
+lead assignment and the kanban's sums — on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from tests.builders import Journey, add_journey, at, funnel, pipeline_for, reached
+from voronka.crm.accounts import get_or_create_loss_reason, get_or_create_manager
+from voronka.crm.auth import Forbidden, add_user
+from voronka.crm.board import BoardFilter, build_board
+from voronka.crm.deals import create_deal, lose_deal, move_deal, update_deal, win_deal
+from voronka.crm.history import UNDO_SECONDS, NothingToUndo, timeline, undo_last
+from voronka.crm.leads import add_lead_form, capture_lead, set_form_assignment
+from voronka.crm.phones import national_digits, normalize_phone, region_of
+from voronka.crm.search import DealFilter, find_deals, open_deals_with_phone
+from voronka.crm.tasks import add_task, complete_task, deals_without_task, my_tasks, next_tasks, team_overdue
+from voronka.errors import InvalidValue
+from voronka.models import (
+    Account,
+    AssignRule,
+    CallAttempt,
+    Deal,
+    DealEvent,
+    Pipeline,
+    Role,
+    StageChange,
+    TaskKind,
+    User,
+)
+from voronka.timeutil import utcnow
+
+PASSWORD = "a-long-enough-pass"
+
+
+def _account(session: Session, pipeline: Pipeline) -> Account:
+    account = session.get(Account, pipeline.account_id)
+    assert account is not None
+    return account
+
+
+def _person(session: Session, account: Account, name: str, role: Role) -> User:
+    email = f"{abs(hash(name)) % 10**8}@example.com"
+    return add_user(session=session, account=account, name=name, email=email, password=PASSWORD, role=role)
+
+
+def test_phones_are_read_by_the_country_of_the_accounts_zone() -> None:
+    assert region_of("Europe/Moscow") == "RU"
+    assert region_of("UTC") is None
+    assert normalize_phone("8 (912) 345-67-89", "RU") == "+7 912 345-67-89"
+    assert normalize_phone("+49 30 901820", None) == "+49 30 901820"
+    assert normalize_phone("call me after 6", "RU") == "call me after 6"  # kept as typed, not thrown away
+    assert national_digits("+7 912 345 67 89", "RU") == "9123456789"
+    assert national_digits("4567", "RU") == "4567"
+    assert national_digits("Иван", "RU") is None
+    with pytest.raises(InvalidValue):
+        normalize_phone("9" * 60, "RU")
+
+
+def test_edits_are_checked_and_written_to_the_history(session: Session) -> None:
+    pipeline = pipeline_for(session)
+    account = _account(session, pipeline)
+    account.timezone = "Europe/Moscow"
+    head = _person(session, account, "Head", Role.HEAD)
+    anna = get_or_create_manager(session=session, account=account, name="Анна")
+    deal = create_deal(session=session, pipeline=pipeline, currency="RUB", title="Окна", phone="89123456789")
+    assert deal.phone == "+7 912 345-67-89"
+    update_deal(
+        session=session,
+        deal=deal,
+        changes={"amount": 150_000_00, "manager": anna, "title": "Окна, 3 шт.", "custom": {"Город": "Тверь"}},
+        by=head,
+    )
+    changed = {
+        i.data["field"]: (i.data["old"], i.data["new"])
+        for i in timeline(session=session, deal=deal)
+        if i.kind == "changed"
+    }
+    assert changed == {
+        "amount": (None, "15000000"),
+        "manager": (None, "Анна"),
+        "title": ("Окна", "Окна, 3 шт."),
+        "custom": (None, "Город: Тверь"),
+    }
+    with pytest.raises(InvalidValue):
+        update_deal(session=session, deal=deal, changes={"status": "won"}, by=head)  # only by winning
+    with pytest.raises(InvalidValue):
+        update_deal(session=session, deal=deal, changes={"currency": "XYZ"}, by=head)
+    with pytest.raises(InvalidValue):
+        update_deal(session=session, deal=deal, changes={"email": "no at sign"}, by=head)
+    update_deal(session=session, deal=deal, changes={"title": "Окна, 3 шт."}, by=head)  # no change, no line
+    assert sum(1 for i in timeline(session=session, deal=deal) if i.kind == "changed") == 4
+
+
+def test_loss_and_reopen_are_in_the_history_with_who(session: Session) -> None:
+    pipeline = pipeline_for(session)
+    account = _account(session, pipeline)
+    head = _person(session, account, "Head", Role.HEAD)
+    deal = add_journey(session, pipeline, Journey("2024-03-01 10:00", moves=[("Qualified", "2024-03-01 11:00")]))
+    lose_deal(
+        session=session,
+        deal=deal,
+        reason=get_or_create_loss_reason(session=session, account=account, name="Дорого"),
+        by=head,
+    )
+    from voronka.crm.deals import reopen_deal
+
+    reopen_deal(session=session, deal=deal, by=head)
+    kinds = [(i.kind, i.user_id) for i in timeline(session=session, deal=deal)]
+    assert kinds == [("created", None), ("moved", None), ("lost", head.id), ("reopened", head.id)]
+    lost = next(i for i in timeline(session=session, deal=deal) if i.kind == "lost")
+    assert lost.data == {"reason": "Дорого"}
+
+
+def test_undo_takes_a_move_back_as_if_it_never_happened(session: Session) -> None:
+    pipeline = pipeline_for(session)
+    account = _account(session, pipeline)
+    head = _person(session, account, "Head", Role.HEAD)
+    other = _person(session, account, "Other", Role.HEAD)
+    deal = create_deal(session=session, pipeline=pipeline, currency="RUB", created_at=at("2024-03-01 10:00"))
+    before = reached(funnel(session))
+    move_deal(session=session, deal=deal, stage=pipeline.stages[2], by=head)
+    assert reached(funnel(session)) != before
+    with pytest.raises(NothingToUndo):
+        undo_last(session=session, deal=deal, by=other)  # not theirs to undo
+    undo_last(session=session, deal=deal, by=head)
+    assert (deal.stage_id, deal.furthest_position, deal.first_contact_at) == (pipeline.stages[0].id, 1, None)
+    assert reached(funnel(session)) == before
+    assert session.scalar(select(func.count()).select_from(StageChange).where(StageChange.deal_id == deal.id)) == 1
+
+
+def test_undo_of_a_win_and_of_a_loss_and_its_time_limit(session: Session) -> None:
+    pipeline = pipeline_for(session)
+    account = _account(session, pipeline)
+    head = _person(session, account, "Head", Role.HEAD)
+    deal = create_deal(session=session, pipeline=pipeline, currency="RUB", created_at=at("2024-03-01 10:00"))
+    move_deal(session=session, deal=deal, stage=pipeline.stages[1], by=head)
+    win_deal(session=session, deal=deal, by=head)
+    undo_last(session=session, deal=deal, by=head)
+    assert (deal.status, deal.stage_id, deal.closed_at) == ("open", pipeline.stages[1].id, None)
+    lose_deal(
+        session=session,
+        deal=deal,
+        reason=get_or_create_loss_reason(session=session, account=account, name="x"),
+        by=head,
+    )
+    later = utcnow() + dt.timedelta(seconds=UNDO_SECONDS + 1)
+    with pytest.raises(NothingToUndo):
+        undo_last(session=session, deal=deal, by=head, now=later)
+    undo_last(session=session, deal=deal, by=head)
+    assert (deal.status, deal.loss_reason_id) == ("open", None)
+    assert session.scalar(select(func.count()).select_from(DealEvent).where(DealEvent.kind == "lost")) == 0
+
+
+def test_tasks_lists_by_the_accounts_calendar(session: Session) -> None:
+    pipeline = pipeline_for(session)
+    account = _account(session, pipeline)
+    account.timezone = "Europe/Moscow"
+    manager = _person(session, account, "Manager", Role.MANAGER)
+    head = _person(session, account, "Head", Role.HEAD)
+    deals = [
+        create_deal(session=session, pipeline=pipeline, currency="RUB", title=f"D{i}", manager=manager)
+        for i in range(4)
+    ]
+    # Wednesday 2026-10-14 12:00 in Moscow (09:00 UTC).
+    now = dt.datetime(2026, 10, 14, 9, 0)
+    due = {
+        "overdue": dt.datetime(2026, 10, 14, 8, 0),
+        "today": dt.datetime(2026, 10, 14, 20, 30),  # 23:30 in Moscow: still today there
+        "week": dt.datetime(2026, 10, 14, 21, 30),  # 00:30 on Thursday in Moscow
+    }
+    for deal, when in zip(deals, due.values(), strict=False):
+        add_task(session=session, deal=deal, kind=TaskKind.CALL, due_at=when, responsible=manager, by=head)
+    add_task(
+        session=session, deal=deals[3], kind=TaskKind.OTHER, due_at=dt.datetime(2026, 10, 19, 9), responsible=manager
+    )
+    mine = my_tasks(session=session, user=manager, timezone=account.timezone, now=now)
+    assert [[r.deal_title for r in rows] for rows in (mine.overdue, mine.today, mine.this_week)] == [
+        ["D0"],
+        ["D1"],
+        ["D2"],
+    ]
+    assert [r.deal_title for r in team_overdue(session=session, user=head, now=now)] == ["D0"]
+    with pytest.raises(Forbidden):
+        team_overdue(session=session, user=manager, now=now)
+    assert next_tasks(session=session, deal_ids=[d.id for d in deals])[deals[3].id].kind == "other"
+    without, total = deals_without_task(session=session, user=head)
+    assert (without, total) == ([], 0)
+
+
+def test_completing_a_call_task_logs_the_call(session: Session) -> None:
+    pipeline = pipeline_for(session)
+    account = _account(session, pipeline)
+    manager = _person(session, account, "Manager", Role.MANAGER)
+    deal = create_deal(
+        session=session, pipeline=pipeline, currency="RUB", manager=manager, created_at=at("2026-10-14 09:00")
+    )
+    task = add_task(session=session, deal=deal, kind=TaskKind.CALL, due_at=at("2026-10-14 09:05"), responsible=manager)
+    assert deals_without_task(session=session, user=manager)[1] == 0
+    from voronka.models import CallOutcome
+
+    complete_task(
+        session=session, task=task, deal=deal, by=manager, call_outcome=CallOutcome.ANSWERED, at=at("2026-10-14 09:03")
+    )
+    call = session.scalars(select(CallAttempt).where(CallAttempt.deal_id == deal.id)).one()
+    assert (call.outcome, call.manager_id, deal.contact_minutes) == ("answered", manager.id, 3)
+    assert [d.id for d in deals_without_task(session=session, user=manager)[0]] == [deal.id]
+    other = add_task(
+        session=session, deal=deal, kind=TaskKind.MEETING, due_at=at("2026-10-15 09:00"), responsible=manager
+    )
+    with pytest.raises(InvalidValue):
+        complete_task(session=session, task=other, deal=deal, by=manager, call_outcome=CallOutcome.ANSWERED)
+
+
+def test_search_by_name_phone_email_and_id_within_the_role(session: Session) -> None:
+    pipeline = pipeline_for(session)
+    account = _account(session, pipeline)
+    account.timezone = "Europe/Moscow"
+    owner = _person(session, account, "Owner", Role.OWNER)
+    manager = _person(session, account, "Manager", Role.MANAGER)
+    mine = create_deal(
+        session=session,
+        pipeline=pipeline,
+        currency="RUB",
+        title="Иван Петров",
+        phone="+7 (912) 345-67-89",
+        manager=manager,
+    )
+    theirs = create_deal(
+        session=session, pipeline=pipeline, currency="RUB", title="ООО Ромашка", email="Info@Romashka.ru"
+    )
+    # A phone imported as typed, not normalised.
+    session.add(
+        Deal(
+            account_id=account.id, pipeline_id=pipeline.id, title="Импорт", phone="8 912 000-11-22", currency="RUB",
+            stage_id=pipeline.stages[0].id, created_at=utcnow(), updated_at=utcnow(),
+        )
+    )  # fmt: skip
+    session.flush()
+
+    def found(user: User, text: str) -> list[str]:
+        page = find_deals(session=session, user=user, account=account, query=DealFilter(text=text))
+        return sorted(r.title for r in page.rows)
+
+    assert found(owner, "иван") == ["Иван Петров"]  # case folded in Cyrillic too
+    assert found(owner, "8 912 345 67 89") == ["Иван Петров"]
+    assert found(owner, "+79120001122") == ["Импорт"]
+    assert found(owner, "romashka.ru") == ["ООО Ромашка"]
+    assert found(owner, f"#{theirs.id}") == ["ООО Ромашка"]
+    assert found(owner, "100%") == []  # a LIKE wildcard is a character here
+    assert found(manager, "Ромашка") == []  # not theirs
+    assert found(manager, "6789") == ["Иван Петров"]
+    dupes = open_deals_with_phone(session=session, user=owner, account=account, phone="89123456789")
+    assert [d.id for d in dupes] == [mine.id]
+
+
+def test_list_pages_and_filters(session: Session) -> None:
+    pipeline = pipeline_for(session)
+    account = _account(session, pipeline)
+    owner = _person(session, account, "Owner", Role.OWNER)
+    for i in range(7):
+        create_deal(
+            session=session, pipeline=pipeline, currency="RUB", title=f"D{i}", created_at=at(f"2024-03-0{i + 1} 10:00")
+        )
+    page = find_deals(
+        session=session, user=owner, account=account, query=DealFilter(unassigned=True), page=2, per_page=3
+    )
+    assert (page.total, page.pages, [r.title for r in page.rows]) == (7, 3, ["D3", "D2", "D1"])
+
+
+def test_website_leads_are_assigned_by_the_forms_rule(session: Session) -> None:
+    pipeline = pipeline_for(session)
+    account = _account(session, pipeline)
+    first = _person(session, account, "Первый", Role.MANAGER)
+    second = _person(session, account, "Второй", Role.MANAGER)
+    gone = _person(session, account, "Ушёл", Role.MANAGER)
+    gone.active = False
+    form, _ = add_lead_form(session=session, account=account, pipeline=pipeline, name="Site")
+    assert capture_lead(session=session, form=form, payload={"name": "A"}).deal.manager_id is None
+    set_form_assignment(session=session, form=form, rule=AssignRule.ROUND_ROBIN)
+    got = [capture_lead(session=session, form=form, payload={"name": n}).deal.manager_id for n in "BCD"]
+    assert got == [first.id, second.id, first.id]  # in turn, never the deactivated one
+    set_form_assignment(session=session, form=form, rule=AssignRule.MANAGER, manager=second)
+    assert capture_lead(session=session, form=form, payload={"name": "E"}).deal.manager_id == second.id
+    with pytest.raises(InvalidValue):
+        set_form_assignment(session=session, form=form, rule=AssignRule.MANAGER, manager=gone)
+    account.timezone = "Europe/Moscow"  # local numbers are read as Russian ones
+    lead = capture_lead(session=session, form=form, payload={"name": "F", "phone": "8 912 111 22 33"}).deal
+    assert lead.phone == "+7 912 111-22-33"
+
+
+def test_the_board_counts_and_sums_every_deal_of_a_column(session: Session) -> None:
+    pipeline = pipeline_for(session)
+    account = _account(session, pipeline)
+    owner = _person(session, account, "Owner", Role.OWNER)
+    for i in range(5):
+        create_deal(session=session, pipeline=pipeline, currency="RUB", title=f"R{i}", amount=100_00 * (i + 1))
+    create_deal(session=session, pipeline=pipeline, currency="USD", title="U", amount=50_00)
+    won = create_deal(session=session, pipeline=pipeline, currency="RUB", title="W", amount=7_00)
+    win_deal(session=session, deal=won, at=utcnow())
+    board = build_board(
+        session=session,
+        account=account,
+        user=owner,
+        pipeline=pipeline,
+        chosen=BoardFilter(),
+        closed_from=utcnow() - dt.timedelta(days=1),
+        closed_to=utcnow() + dt.timedelta(days=1),
+        per_stage=2,
+    )
+    first = board.columns[0]
+    assert (first.total, len(first.cards), first.sums) == (6, 2, {"RUB": 1500_00, "USD": 50_00})
+    assert (board.won.count, board.won.sums, board.has_more) == (1, {"RUB": 7_00}, True)
+    searched = build_board(
+        session=session,
+        account=account,
+        user=owner,
+        pipeline=pipeline,
+        chosen=BoardFilter(text="R3"),
+        closed_from=utcnow(),
+        closed_to=utcnow(),
+    )
+    assert [c.title for c in searched.columns[0].cards] == ["R3"]
