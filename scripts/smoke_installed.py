@@ -87,13 +87,16 @@ def serve_answers(work: Path) -> None:
                 time.sleep(0.2)
         status, body = get(base + "/login")
         check("serve: the login page", status == 200 and b"<form" in body, f"HTTP {status}")
-        for path in ("/static/voronka.css", "/static/voronka.js", "/vendor/plotly.min.js", "/vendor/htmx.min.js"):
+        assets = ("/static/voronka.css", "/static/voronka.js", "/static/favicon.svg", "/vendor/htmx.min.js",
+                  "/vendor/swagger/swagger-ui-bundle.js", "/vendor/swagger/swagger-ui.css")  # fmt: skip
+        for path in assets:
             status, body = get(base + path)
             check(f"serve: {path}", status == 200 and len(body) > 100, f"HTTP {status}")
         status, body = get(base + "/api/v1/openapi.json")
         check("serve: the OpenAPI document", status == 200 and "/api/v1/funnel" in json.loads(body)["paths"])
-        status, _ = get(base + "/api/v1/docs")
-        check("serve: the API docs page", status == 200, f"HTTP {status}")
+        status, body = get(base + "/api/v1/docs")
+        local_only = b"cdn.jsdelivr" not in body and b"/vendor/swagger/swagger-ui-bundle.js" in body
+        check("serve: the API docs page, its assets local", status == 200 and local_only, f"HTTP {status}")
         status, _ = get(base + "/api/v1/funnel")
         check("serve: the API refuses a caller without a token", status == 401, f"HTTP {status}")
     finally:

@@ -16,7 +16,9 @@ from tests.builders import Journey, journeys_for
 from tests.web_helpers import PASSWORD, api_token, csrf_of, log_in, make_client, make_user
 from voronka.models import Deal, Role, User
 
-OPEN = {"/login", "/lang/{lang}", "/api/v1/webhooks/leads/{token}", "/webhooks/{kind}/{token}"}
+OPEN = {"/login", "/lang/{lang}", "/api/v1/webhooks/leads/{token}", "/webhooks/{kind}/{token}", "/api/v1/docs"}
+"""Reachable by anyone: logging in, the webhooks (their token is in the path) and the API's own
+documentation page (as public as the OpenAPI document it shows)."""
 
 
 @pytest.fixture
@@ -214,3 +216,15 @@ def test_report_pages_render_for_the_owner(client: TestClient, session: Session)
     workbook = client.get("/reports/stats.xlsx")
     assert workbook.status_code == 200
     assert workbook.content[:2] == b"PK"
+
+
+def test_the_api_docs_load_nothing_from_another_host_and_answers_are_compressed(client: TestClient) -> None:
+    page = client.get("/api/v1/docs")
+    assets = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+    assert assets
+    assert all(a.startswith("/") for a in assets), assets  # works offline
+    for asset in assets:
+        assert client.get(asset).status_code == 200, asset
+    script = client.get("/vendor/swagger/swagger-ui-bundle.js", headers={"Accept-Encoding": "gzip"})
+    assert script.headers["content-encoding"] == "gzip"
+    assert script.num_bytes_downloaded < len(script.content) / 2  # sent compressed, read whole

@@ -64,6 +64,10 @@ def add_lead_form(
     return form, token
 
 
+def list_lead_forms(*, session: Session, account: Account) -> list[LeadForm]:
+    return list(session.scalars(select(LeadForm).where(LeadForm.account_id == account.id).order_by(LeadForm.id)))
+
+
 def lead_form_of(*, session: Session, account: Account, form_id: int) -> LeadForm:
     form = session.get(LeadForm, form_id)
     if form is None or form.account_id != account.id:

@@ -6,10 +6,13 @@ from importlib import resources
 from pathlib import Path
 
 from fastapi import FastAPI
-from fastapi.responses import FileResponse, Response
+from fastapi.middleware.gzip import GZipMiddleware
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import Engine
+from swagger_ui_bundle import swagger_ui_path
 
 from voronka.config import Settings
 from voronka.db import open_database, session_factory
@@ -27,7 +30,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         title="voronka",
         version="1",
         summary="Sales funnel you can read: deals, stages, funnel and statistics.",
-        docs_url="/api/v1/docs",
+        docs_url=None,  # served below from the installed swagger-ui-bundle: no CDN
         openapi_url="/api/v1/openapi.json",
         redoc_url=None,
     )
@@ -44,9 +47,11 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     )
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(GZipMiddleware, minimum_size=1024)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
-    app.add_api_route("/vendor/plotly.min.js", _plotly, include_in_schema=False)
     app.add_api_route("/vendor/htmx.min.js", _htmx, include_in_schema=False)
+    app.mount("/vendor/swagger", StaticFiles(directory=swagger_ui_path), name="swagger")
+    app.add_api_route("/api/v1/docs", _api_docs, include_in_schema=False)
     app.include_router(webhooks.router)
     app.include_router(api.router)
     app.include_router(deal_pages.router)
@@ -55,10 +60,16 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     return app
 
 
-def _plotly() -> Response:
-    """Plotly's JavaScript from the installed plotly package: no CDN, no build step."""
-    path = resources.files("plotly").joinpath("package_data", "plotly.min.js")
-    return FileResponse(str(path), media_type="text/javascript", headers={"Cache-Control": "max-age=86400"})
+def _api_docs() -> HTMLResponse:
+    """Swagger UI for the API, its script and styles from the installed swagger-ui-bundle package:
+    the page works offline and loads nothing from another host."""
+    return get_swagger_ui_html(
+        openapi_url="/api/v1/openapi.json",
+        title="voronka API",
+        swagger_js_url="/vendor/swagger/swagger-ui-bundle.js",
+        swagger_css_url="/vendor/swagger/swagger-ui.css",
+        swagger_favicon_url="/static/favicon.svg",
+    )
 
 
 def _htmx() -> Response:

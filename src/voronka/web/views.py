@@ -7,12 +7,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from voronka.analysis.diagnose import run_diagnosis
-from voronka.analysis.diagnose.cube import SpeedHistogram
 from voronka.analysis.diagnose.output import diagnosis_to_dict
 from voronka.analysis.forecast_report import ForecastReport, forecast_report
 from voronka.analysis.funnel.output import explain, report_to_dict
@@ -22,13 +21,15 @@ from voronka.analysis.hypotheses import evaluate, list_hypotheses
 from voronka.analysis.stats.output import report_to_dict as stats_to_dict
 from voronka.analysis.stats.periods import Grain
 from voronka.analysis.stats.report import StatsQuery, StatsReport, run_stats
+from voronka.analysis.summary import PeriodSummary, median_speed_to_lead, period_summary
 from voronka.analysis.whatif import Baseline, leverage, load_baseline, outcome, scenario, scenario_inputs
 from voronka.crm import auth
 from voronka.crm.accounts import find_pipeline, list_pipelines
+from voronka.crm.leads import list_lead_forms
 from voronka.errors import InvalidValue
 from voronka.i18n import Translator
-from voronka.models import Account, Deal, LeadForm, Pipeline, User
-from voronka.timeutil import local_midnight_utc, to_local, utcnow, zone
+from voronka.models import Account, LeadForm, Pipeline, User
+from voronka.timeutil import PERIOD_PRESETS, preset_range, to_local, utcnow, zone
 
 DIAGNOSIS_SECONDS = 600
 """The dashboard's top findings are recomputed at most this often (they change by the day)."""
@@ -44,6 +45,18 @@ def _date(text: str | None, name: str) -> dt.date | None:
         raise InvalidValue(field=name, value=text, hint="a date such as 2026-03-01") from None
 
 
+@dataclass(frozen=True)
+class FunnelBar:
+    """One stage of the dashboard's funnel chart (drawn as SVG on the server: no chart library)."""
+
+    position: int
+    name: str
+    reached: int
+    share: float
+    """Of the first stage's deals, 0–1: the bar's length."""
+    conversion: float | None
+
+
 @dataclass
 class Dashboard:
     pipelines: list[str]
@@ -51,13 +64,43 @@ class Dashboard:
     query: dict[str, Any]
     funnel: dict[str, Any]
     explanation: str
-    chart: dict[str, Any]
+    bars: list[FunnelBar]
     groups: list[dict[str, Any]] = field(default_factory=list)
     findings: list[dict[str, Any]] = field(default_factory=list)
     own: str | None = None
     """For a manager: whose figures these are."""
-    speed_minutes: tuple[float, int] | None = None
-    """Median speed to lead in minutes, and how many leads were called."""
+    speed: tuple[float, int] | None = None
+    """Median speed to lead in seconds, and how many leads were contacted."""
+    summary: PeriodSummary | None = None
+    presets: tuple[str, ...] = PERIOD_PRESETS
+
+    def finding_link(self, finding: dict[str, Any]) -> str:
+        """The deals behind a finding: those that reached its step's first stage, of its source or manager."""
+        params = {"pipeline": self.pipeline}
+        if finding.get("step"):
+            params["stage"] = str(finding["step"][0])
+        subject = finding.get("subject") or {}
+        if subject.get("kind") in ("source", "manager") and subject.get("value"):
+            params[subject["kind"]] = str(subject["value"])
+        return "/deals?" + urlencode(params)
+
+
+def _bars(figures: dict[str, Any]) -> list[FunnelBar]:
+    stages = figures.get("stages") or []
+    first = max((stages[0]["reached"] if stages else 0), 1)
+    return [
+        FunnelBar(s["position"], s["name"], s["reached"], s["reached"] / first, s.get("conversion_from_start"))
+        for s in stages
+    ]
+
+
+def _dates(period: str, date_from: str | None, date_to: str | None, today: dt.date) -> tuple[dt.date | None, ...]:
+    """Typed dates win over the preset; a preset gives the dates of its period."""
+    if date_from or date_to:
+        return _date(date_from, "date_from"), _date(date_to, "date_to")
+    if period not in PERIOD_PRESETS:
+        raise InvalidValue(field="period", value=period, hint=", ".join(PERIOD_PRESETS))
+    return preset_range(period, today)
 
 
 def dashboard(
@@ -67,6 +110,7 @@ def dashboard(
     user: User,
     t: Translator,
     pipeline: str | None,
+    period: str,
     date_from: str | None,
     date_to: str | None,
     view: str,
@@ -81,10 +125,12 @@ def dashboard(
             field="view/rule", value=f"{view}/{rule}", hint="cohort|period and cumulative|passage"
         ) from None
     scope = auth.report_scope(user)
+    today = to_local(utcnow(), zone(account.timezone)).date()
+    start, end = _dates(period, date_from, date_to, today)
     query = FunnelQuery(
         pipeline=chosen.name,
-        date_from=_date(date_from, "date_from"),
-        date_to=_date(date_to, "date_to"),
+        date_from=start,
+        date_to=end,
         view=chosen_view,
         rule=chosen_rule,
         by=by,
@@ -92,59 +138,33 @@ def dashboard(
     )
     report = run_funnel(session=session, account=account, query=query)
     figures = report_to_dict(report, t)
-    groups = figures.get("groups") or []
-    speed = speed_to_lead_minutes(session, chosen, query, account, scope)
     board = Dashboard(
         pipelines=[p.name for p in list_pipelines(session=session, account=account)],
         pipeline=chosen.name,
-        query={"date_from": date_from or "", "date_to": date_to or "", "view": view, "rule": rule, "by": by or ""},
+        query={
+            "period": "" if date_from or date_to else period,
+            "date_from": start.isoformat() if start else "",
+            "date_to": end.isoformat() if end else "",
+            "view": view,
+            "rule": rule,
+            "by": by or "",
+        },
         funnel=figures,
         explanation=explain(report, t),
-        chart=_chart(figures),
-        groups=groups,
+        bars=_bars(figures),
+        groups=figures.get("groups") or [],
         own=user.name if scope is not None else None,
-        speed_minutes=speed,
+        speed=median_speed_to_lead(
+            session=session, account=account, pipeline=chosen, date_from=start, date_to=end, manager_id=scope
+        ),
     )
+    if start is not None and end is not None:
+        board.summary = period_summary(
+            session=session, account=account, pipeline=chosen.name, date_from=start, date_to=end, manager_id=scope
+        )
     if auth.can(user, auth.Action.SEE_ALL_DEALS):
         board.findings = _top_findings(session, account, chosen, t)
     return board
-
-
-def speed_to_lead_minutes(
-    session: Session, pipeline: Pipeline, query: FunnelQuery, account: Account, manager_id: int | None
-) -> tuple[float, int] | None:
-    """The exact median speed to lead of the query's leads, from a histogram of whole minutes
-    counted in SQL (the funnel's full timing reads every lead, too slow for a page)."""
-    tz = zone(account.timezone)
-    conditions = [Deal.pipeline_id == pipeline.id, Deal.contact_minutes.is_not(None)]
-    if query.date_from:
-        conditions.append(Deal.created_at >= local_midnight_utc(query.date_from, tz))
-    if query.date_to:
-        conditions.append(Deal.created_at < local_midnight_utc(query.date_to, tz))
-    if manager_id is not None:
-        conditions.append(Deal.manager_id == manager_id)
-    rows = session.execute(
-        select(Deal.contact_minutes, func.count()).where(*conditions).group_by(Deal.contact_minutes)
-    ).all()
-    histogram = SpeedHistogram({(0, None): {int(m or 0): int(n) for m, n in rows}})
-    median = histogram.median_seconds(frozenset({0}))  # type: ignore[arg-type]
-    return (median / 60, sum(int(n) for _, n in rows)) if median is not None else None
-
-
-def _chart(figures: dict[str, Any]) -> dict[str, Any]:
-    stages = figures.get("stages") or []
-    return {
-        "data": [
-            {
-                "type": "funnel",
-                "y": [s["name"] for s in stages],
-                "x": [s["reached"] for s in stages],
-                "textinfo": "value+percent initial",
-                "marker": {"color": "#2f6fde"},
-            }
-        ],
-        "layout": {"margin": {"l": 160, "r": 20, "t": 10, "b": 10}, "height": 60 + 48 * len(stages)},
-    }
 
 
 def _top_findings(session: Session, account: Account, pipeline: Pipeline, t: Translator) -> list[dict[str, Any]]:
@@ -227,4 +247,4 @@ def forecast(*, session: Session, account: Account, pipeline: str | None) -> For
 
 
 def lead_forms(*, session: Session, account: Account) -> list[LeadForm]:
-    return list(session.scalars(select(LeadForm).where(LeadForm.account_id == account.id).order_by(LeadForm.id)))
+    return list_lead_forms(session=session, account=account)

@@ -1,5 +1,5 @@
-// voronka: the little behaviour the pages need — a funnel chart, and dragging deals on the kanban
-// (mouse and touch), with a few seconds to undo a move, win or loss.
+// voronka: the little behaviour the pages need — dragging deals on the kanban (mouse and touch),
+// with a few seconds to undo a move, win or loss. The funnel chart is SVG drawn by the server.
 (function () {
   "use strict";
   const csrf = () => document.querySelector('meta[name="csrf-token"]').content;
@@ -14,18 +14,6 @@
     }).then((response) => {
       if (!response.ok) return response.json().then((p) => Promise.reject(new Error(p.detail || response.status)));
       return response;
-    });
-  }
-
-  function drawFunnel(id) {
-    const element = document.getElementById(id);
-    if (!element || !window.Plotly) return;
-    const chart = JSON.parse(element.dataset.chart);
-    window.Plotly.newPlot(element, chart.data, chart.layout, { displayModeBar: false, responsive: true });
-    element.on("plotly_click", (event) => {
-      const row = document.querySelectorAll("#funnel-table tbody tr")[event.points[0].pointNumber];
-      const link = row && row.querySelector("a");
-      if (link) window.location = link.href;
     });
   }
 
@@ -141,15 +129,11 @@
     document.addEventListener("pointercancel", cancel);
   }
 
-  window.voronka = { drawFunnel, kanban, post };
+  window.voronka = { kanban, post };
 
   // No inline script on any page (the Content-Security-Policy forbids them): each page's parts
   // are found here and wired up once the document and its scripts are loaded.
   document.addEventListener("DOMContentLoaded", () => {
-    if (document.getElementById("funnel-chart") && window.Plotly) {
-      drawFunnel("funnel-chart");
-      document.body.addEventListener("htmx:afterSwap", () => drawFunnel("funnel-chart"));
-    }
     if (document.querySelector(".deal-card, .column")) kanban();
     showUndo();
     document.querySelectorAll(".close-dialog").forEach((button) =>
