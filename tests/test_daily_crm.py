@@ -325,3 +325,35 @@ def test_the_board_counts_and_sums_every_deal_of_a_column(session: Session) -> N
         closed_to=utcnow(),
     )
     assert [c.title for c in searched.columns[0].cards] == ["R3"]
+
+
+def test_the_owners_period_figures_against_the_month_before(session: Session) -> None:
+    from voronka.analysis.summary import period_summary
+
+    pipeline = pipeline_for(session)
+    account = _account(session, pipeline)
+    lost = get_or_create_loss_reason(session=session, account=account, name="Дорого")
+    # October: 4 leads, 1 won for 100 000; November: 5 leads, 2 won for 150 000 + 250 000, 1 lost at stage 2.
+    for day in ("01", "02", "03", "04"):
+        create_deal(session=session, pipeline=pipeline, currency="RUB", created_at=at(f"2026-10-{day} 10:00"))
+    won_october = session.scalars(select(Deal).where(Deal.created_at == at("2026-10-01 10:00"))).one()
+    win_deal(session=session, deal=won_october, at=at("2026-10-20 10:00"), amount=100_000_00)
+    november = [
+        create_deal(session=session, pipeline=pipeline, currency="RUB", created_at=at(f"2026-11-0{d} 10:00"))
+        for d in range(1, 6)
+    ]
+    win_deal(session=session, deal=november[0], at=at("2026-11-10 10:00"), amount=150_000_00)
+    win_deal(session=session, deal=november[1], at=at("2026-11-11 10:00"), amount=250_000_00)
+    move_deal(session=session, deal=november[2], stage=pipeline.stages[1], at=at("2026-11-12 10:00"))
+    lose_deal(session=session, deal=november[2], reason=lost, at=at("2026-11-13 10:00"))
+    summary = period_summary(
+        session=session, account=account, pipeline=None, date_from=dt.date(2026, 11, 1), date_to=dt.date(2026, 12, 1)
+    )
+    assert (summary.previous_from, summary.previous_to) == (dt.date(2026, 10, 1), dt.date(2026, 11, 1))
+    assert (summary.leads.value, summary.leads.previous) == (5, 4)
+    assert (summary.sales.value, summary.sales.previous) == (2, 1)
+    assert (summary.revenue.value, summary.revenue.previous) == (400_000_00, 100_000_00)
+    assert summary.revenue.change == pytest.approx(3.0)
+    assert (summary.conversion.value, summary.conversion.previous) == (0.4, 0.25)
+    assert (summary.average_check.value, summary.average_check.previous) == (200_000_00, 100_000_00)
+    assert [(s.position, s.lost, s.money) for s in summary.losses] == [(2, 1, 200_000_00)]
