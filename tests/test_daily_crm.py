@@ -357,3 +357,85 @@ def test_the_owners_period_figures_against_the_month_before(session: Session) ->
     assert (summary.conversion.value, summary.conversion.previous) == (0.4, 0.25)
     assert (summary.average_check.value, summary.average_check.previous) == (200_000_00, 100_000_00)
     assert [(s.position, s.lost, s.money) for s in summary.losses] == [(2, 1, 200_000_00)]
+
+
+def test_a_new_manager_or_source_moves_the_deals_figures_with_it(session: Session) -> None:
+    """The period view counts stage reaches, which carry whose deal it is: an edit must move them."""
+    from voronka.crm.accounts import get_or_create_source
+
+    pipeline = pipeline_for(session)
+    account = _account(session, pipeline)
+    anna = get_or_create_manager(session=session, account=account, name="Анна")
+    boris = get_or_create_manager(session=session, account=account, name="Борис")
+    deal = create_deal(
+        session=session, pipeline=pipeline, currency="RUB", manager=anna, created_at=at("2024-03-01 10:00")
+    )
+    move_deal(session=session, deal=deal, stage=pipeline.stages[2], at=at("2024-03-02 10:00"))
+    update_deal(
+        session=session,
+        deal=deal,
+        changes={"manager": boris, "source": get_or_create_source(session=session, account=account, name="Сайт")},
+    )
+
+    def by(dimension: str) -> dict[str, list[int]]:
+        report = funnel(
+            session, view="period", by=dimension, date_from=dt.date(2024, 3, 1), date_to=dt.date(2024, 4, 1)
+        )
+        assert report.groups is not None
+        return {str(g.value): [s.reached for s in g.figures.stages] for g in report.groups}
+
+    assert by("manager") == {"Борис": [1, 1, 1, 0, 0]}
+    assert by("source") == {"Сайт": [1, 1, 1, 0, 0]}
+
+
+def test_a_stage_removed_hands_its_deals_and_history_to_another(session: Session) -> None:
+    from voronka.crm.pipelines import remove_stage
+
+    pipeline = pipeline_for(session)
+    stages = list(pipeline.stages)  # Lead, Qualified, Estimate, Contract, Won
+    at_estimate = add_journey(session, pipeline, Journey("2024-03-01 10:00", moves=[("Estimate", "2024-03-02 10:00")]))
+    passed = add_journey(
+        session,
+        pipeline,
+        Journey("2024-03-01 11:00", moves=[("Estimate", "2024-03-02 11:00"), ("Contract", "2024-03-03 11:00")]),
+    )
+    add_journey(session, pipeline, Journey("2024-03-01 12:00", moves=[("Qualified", "2024-03-02 12:00")]))
+    assert reached(funnel(session)) == [3, 3, 2, 1, 0]
+    remove_stage(session=session, stage=stages[2], into=stages[1])  # Estimate folds into Qualified
+    session.expire_all()
+    assert [s.name for s in pipeline.stages] == ["Lead", "Qualified", "Contract", "Won"]
+    assert reached(funnel(session)) == [3, 3, 1, 0]
+    assert session.get(Deal, at_estimate.id).stage_id == stages[1].id  # type: ignore[union-attr]
+    assert session.get(Deal, passed.id).furthest_position == 3  # type: ignore[union-attr]
+    with pytest.raises(InvalidValue):
+        remove_stage(session=session, stage=stages[1], into=stages[1])
+
+
+def test_sources_and_reasons_renamed_or_merged(session: Session) -> None:
+    from voronka.analysis.stats.inputs import set_spend
+    from voronka.crm.accounts import get_or_create_source
+    from voronka.crm.catalogues import rename_reason, rename_source
+    from voronka.models import AdSpend, LossReason, Source
+
+    pipeline = pipeline_for(session)
+    account = _account(session, pipeline)
+    vk = get_or_create_source(session=session, account=account, name="vk")
+    create_deal(session=session, pipeline=pipeline, currency="RUB", source=vk)
+    assert rename_source(session=session, source=vk, name="ВКонтакте").name == "ВКонтакте"
+    old = get_or_create_source(session=session, account=account, name="VK ads")
+    deal = create_deal(session=session, pipeline=pipeline, currency="RUB", source=old)
+    march = dt.date(2024, 3, 1)
+    set_spend(session=session, account=account, source="ВКонтакте", start=march, kind="month", amount=100_00)
+    set_spend(session=session, account=account, source="VK ads", start=march, kind="month", amount=50_00)
+    merged = rename_source(session=session, source=old, name="ВКонтакте")
+    assert (merged.id, deal.source_id) == (vk.id, vk.id)
+    assert session.scalars(select(AdSpend.amount).where(AdSpend.source_id == vk.id)).all() == [150_00]
+    assert session.scalar(select(func.count()).select_from(Source).where(Source.name == "VK ads")) == 0
+    expensive = get_or_create_loss_reason(session=session, account=account, name="дорого")
+    price = get_or_create_loss_reason(session=session, account=account, name="Цена")
+    lost = create_deal(session=session, pipeline=pipeline, currency="RUB")
+    lose_deal(session=session, deal=lost, reason=expensive)
+    rename_reason(session=session, reason=expensive, name="Цена")
+    session.expire_all()
+    assert session.get(Deal, lost.id).loss_reason_id == price.id  # type: ignore[union-attr]
+    assert session.scalar(select(func.count()).select_from(LossReason)) == 1

@@ -141,13 +141,28 @@ def update_deal(*, session: Session, deal: Deal, changes: Mapping[str, Any], by:
     unknown = set(changes) - set(EDITABLE)
     if unknown:
         raise InvalidValue(field="deal field", value=", ".join(sorted(unknown)), hint=", ".join(EDITABLE))
+    whose = (deal.manager_id, deal.source_id)
     for name, value in changes.items():
-        old, new = _shown(getattr(deal, _COLUMN.get(name, name))), _apply(session, deal, name, value)
+        old = _shown_old(session, deal, name)
+        new = _apply(session, deal, name, value)
         if old != new:
             record(session, deal, "changed", by, field=name, old=old, new=new)
     deal.updated_at = utcnow()
+    if (deal.manager_id, deal.source_id) != whose:
+        refresh_reaches(session=session, deal=deal)  # the reaches carry whose deal it is, for the reports
     session.flush()
     return deal
+
+
+def _shown_old(session: Session, deal: Deal, name: str) -> str | None:
+    """The field's value as the history shows it: people and sources by name."""
+    if name == "manager":
+        user = session.get(User, deal.manager_id) if deal.manager_id else None
+        return user.name if user else None
+    if name == "source":
+        source = session.get(Source, deal.source_id) if deal.source_id else None
+        return source.name if source else None
+    return _shown(getattr(deal, name))
 
 
 _COLUMN = {"manager": "manager_id", "source": "source_id"}

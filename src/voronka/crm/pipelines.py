@@ -97,3 +97,32 @@ def _renumber(session: Session, pipeline: Pipeline, order: list[Stage]) -> None:
     )
     session.expire_all()
     rebuild_reaches(session=session, pipeline_id=pipeline.id)
+
+
+def remove_stage(*, session: Session, stage: Stage, into: Stage) -> None:
+    """Delete a stage, its deals and its history going to ``into``: every entry into the removed
+    stage becomes an entry into ``into``, so the funnel reads as if the stage had never been
+    separate. The won stage stays, and a pipeline keeps at least two stages."""
+    pipeline = session.get(Pipeline, stage.pipeline_id)
+    assert pipeline is not None
+    order = list(pipeline.stages)
+    if into.pipeline_id != stage.pipeline_id or into.id == stage.id:
+        raise InvalidValue(field="into", value=into.name, hint="another stage of the same pipeline")
+    if stage is order[-1]:
+        raise InvalidPipeline(reason="the won stage stays last")
+    if len(order) <= 2:
+        raise InvalidPipeline(reason="a pipeline needs at least two stages")
+    no_sync = {"synchronize_session": False}
+    session.execute(
+        update(StageChange).where(StageChange.to_stage_id == stage.id).values(to_stage_id=into.id),
+        execution_options=no_sync,
+    )
+    session.execute(
+        update(StageChange).where(StageChange.from_stage_id == stage.id).values(from_stage_id=into.id),
+        execution_options=no_sync,
+    )
+    session.execute(update(Deal).where(Deal.stage_id == stage.id).values(stage_id=into.id), execution_options=no_sync)
+    order.remove(stage)
+    session.delete(stage)
+    session.flush()
+    _renumber(session, pipeline, order)

@@ -28,7 +28,16 @@ from voronka.crm.accounts import (
     update_account,
 )
 from voronka.crm.auth import Action
-from voronka.crm.deals import create_deal, get_deal, log_call, lose_deal, move_deal, reopen_deal, win_deal
+from voronka.crm.deals import (
+    create_deal,
+    get_deal,
+    log_call,
+    lose_deal,
+    move_deal,
+    reopen_deal,
+    update_deal,
+    win_deal,
+)
 from voronka.crm.leads import capture_lead, form_for_token, is_test_ping
 from voronka.errors import InvalidValue, NotFound
 from voronka.i18n import Translator
@@ -280,18 +289,20 @@ def read(session: DB, user: Caller, deal_id: Id) -> DealOut:
 def update(session: DB, user: Caller, deal_id: Id, body: DealPatch) -> DealOut:
     deal = _visible(session, user, deal_id)
     account = auth.account_of(session=session, user=user)
-    for name in ("title", "contact_name", "phone", "email"):
-        value = getattr(body, name)
-        if value is not None:
-            setattr(deal, name, value)
+    changes: dict[str, object] = {
+        name: getattr(body, name)
+        for name in ("title", "contact_name", "phone", "email")
+        if getattr(body, name) is not None
+    }
     if body.amount is not None:
-        deal.amount = parse_amount(body.amount, deal.currency)
+        changes["amount"] = parse_amount(body.amount, deal.currency)
     if body.source is not None:
-        deal.source_id = get_or_create_source(session=session, account=account, name=body.source).id
+        changes["source"] = get_or_create_source(session=session, account=account, name=body.source)
     if body.manager is not None:
         manager = auth.deal_manager(session=session, account=account, user=user, requested=body.manager)
-        deal.manager_id = manager.id if manager else deal.manager_id
-    session.flush()
+        if manager is not None:
+            changes["manager"] = manager
+    update_deal(session=session, deal=deal, changes=changes, by=user)
     return _deal_out(session, deal)
 
 
@@ -324,14 +335,14 @@ def lose(session: DB, user: Caller, deal_id: Id, body: LoseIn) -> DealOut:
     reason = get_or_create_loss_reason(
         session=session, account=auth.account_of(session=session, user=user), name=body.reason.strip()
     )
-    lose_deal(session=session, deal=deal, reason=reason)
+    lose_deal(session=session, deal=deal, reason=reason, by=user)
     return _deal_out(session, deal)
 
 
 @router.post("/deals/{deal_id}/reopen", response_model=DealOut, summary="Open a closed deal again")
 def reopen(session: DB, user: Caller, deal_id: Id) -> DealOut:
     deal = _visible(session, user, deal_id)
-    reopen_deal(session=session, deal=deal)
+    reopen_deal(session=session, deal=deal, by=user)
     return _deal_out(session, deal)
 
 
