@@ -33,11 +33,13 @@ class Action(enum.StrEnum):
     WORK_DEALS = "work_deals"
     SEE_ALL_DEALS = "see_all_deals"
     MANAGE_SETTINGS = "manage_settings"
+    SET_PLANS = "set_plans"
+    """Plans and ad spend: the head of sales keeps them too."""
 
 
 ALLOWED: dict[Role, frozenset[Action]] = {
     Role.OWNER: frozenset(Action),
-    Role.HEAD: frozenset({Action.VIEW_REPORTS, Action.WORK_DEALS, Action.SEE_ALL_DEALS}),
+    Role.HEAD: frozenset({Action.VIEW_REPORTS, Action.WORK_DEALS, Action.SEE_ALL_DEALS, Action.SET_PLANS}),
     Role.MANAGER: frozenset({Action.VIEW_REPORTS, Action.WORK_DEALS}),
     Role.VIEWER: frozenset({Action.VIEW_REPORTS, Action.SEE_ALL_DEALS}),
 }

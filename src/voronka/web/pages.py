@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from voronka.crm import auth, logins
 from voronka.crm.accounts import (
+    find_pipeline,
     get_or_create_loss_reason,
     get_or_create_source,
     list_loss_reasons,
@@ -26,8 +27,9 @@ from voronka.crm.accounts import (
     user_named,
 )
 from voronka.crm.auth import Action
+from voronka.crm.catalogues import reason_of, rename_reason, rename_source, source_of
 from voronka.crm.leads import add_lead_form, lead_form_of, set_form_assignment
-from voronka.crm.pipelines import add_stage, move_stage, rename_stage
+from voronka.crm.pipelines import add_stage, move_stage, remove_stage, rename_stage
 from voronka.errors import InvalidValue
 from voronka.models import (
     Account,
@@ -47,7 +49,7 @@ from voronka.web.security import SESSION_KEY, check_csrf, client_address, page_u
 router = APIRouter(include_in_schema=False)
 Viewer = Annotated[User, Depends(page_user)]
 Csrf = Depends(check_csrf)
-CARDS_PER_STAGE = 60
+Name = Annotated[str, Form(max_length=200)]
 
 
 # --- logging in ---------------------------------------------------------------------------------
@@ -192,7 +194,58 @@ def hypotheses_page(request: Request, session: DB, user: Viewer) -> HTMLResponse
     auth.require(user, Action.SEE_ALL_DEALS)
     account = auth.account_of(session=session, user=user)
     found = views.hypotheses(session=session, account=account)
-    return render(request, "hypotheses.html", {"user": user, "hypotheses": found, "currency": account.currency})
+    context = {
+        "user": user,
+        "hypotheses": found,
+        "currency": account.currency,
+        "can_start": auth.can(user, Action.SET_PLANS),
+        "stages": find_pipeline(session=session, account=account).stages,
+    }
+    return render(request, "hypotheses.html", context)
+
+
+@router.post("/reports/hypotheses", dependencies=[Csrf])
+def start_hypothesis(
+    session: DB,
+    user: Viewer,
+    step: Annotated[int, Form(ge=2, le=100)],
+    change: Annotated[str, Form(min_length=1, max_length=500)],
+    starts_on: Annotated[str, Form(max_length=10)],
+    assign: Annotated[str, Form(max_length=300)],
+    ends_on: Annotated[str, Form(max_length=10)] = "",
+    uplift: Annotated[float, Form(gt=0, le=100)] = 5.0,
+    pipeline: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    """Start testing a change at one step (the same as ``voronka hypothesis add``)."""
+    from voronka.analysis.hypotheses import add_hypothesis, parse_assignment
+
+    auth.require(user, Action.SET_PLANS)
+    account = auth.account_of(session=session, user=user)
+    add_hypothesis(
+        session=session,
+        account=account,
+        pipeline=find_pipeline(session=session, account=account, name=pipeline or None),
+        position=step,
+        change=change.strip(),
+        starts_on=views.parse_day(starts_on, "starts_on"),
+        ends_on=views.parse_day(ends_on, "ends_on") if ends_on else None,
+        assignment=parse_assignment(assign),
+        uplift=uplift / 100,
+    )
+    return back("/reports/hypotheses")
+
+
+@router.post("/reports/hypotheses/{hypothesis_id}/close", dependencies=[Csrf])
+def close_hypothesis_page(
+    session: DB, user: Viewer, hypothesis_id: Id, verdict: Annotated[str, Form(max_length=500)] = ""
+) -> Response:
+    from voronka.analysis.hypotheses import close_hypothesis, get_hypothesis
+
+    auth.require(user, Action.SET_PLANS)
+    account = auth.account_of(session=session, user=user)
+    found = get_hypothesis(session=session, account=account, hypothesis_id=hypothesis_id)
+    close_hypothesis(session=session, hypothesis=found, verdict=verdict.strip() or None)
+    return back("/reports/hypotheses")
 
 
 @router.get("/reports/forecast")
@@ -221,6 +274,8 @@ def _settings(request: Request, session: Session, user: User, **shown_once: str)
         "new_form": shown_once.get("new_form"),
         "roles": list(Role),
     }
+    if auth.can(user, Action.SET_PLANS):
+        context.update(views.planning(session=session, account=account, t=translator(request)))
     if admin:
         context.update(
             account=account,
@@ -231,6 +286,11 @@ def _settings(request: Request, session: Session, user: User, **shown_once: str)
             forms=views.lead_forms(session=session, account=account),
         )
     return render(request, "settings.html", context)
+
+
+def _planner(session: Session, user: User) -> Account:
+    auth.require(user, Action.SET_PLANS)
+    return auth.account_of(session=session, user=user)
 
 
 def _admin(session: Session, user: User) -> Account:
@@ -396,18 +456,72 @@ def settings_plan(
     month: Annotated[str, Form()],
     metric: Annotated[str, Form()],
     value: Annotated[str, Form()],
+    cut: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
     from voronka.analysis.stats.inputs import parse_month, set_plan
     from voronka.analysis.stats.metrics import metrics_for
 
-    account = _admin(session, user)
+    account = _planner(session, user)
     pipeline = _pipeline_of_account(session, account, pipeline_id)
     metrics = metrics_for([s.name for s in pipeline.stages])
+    kind, _, name = cut.partition(":")
     set_plan(
         session=session, account=account, pipeline=pipeline, metrics=metrics, month=parse_month(month),
-        metric=metric, value=value,
+        metric=metric, value=value, manager=name if kind == "manager" else None,
+        source=name if kind == "source" else None,
     )  # fmt: skip
-    return back("/settings")
+    return back("/settings#plans")
+
+
+@router.post("/settings/plans/{plan_id}/delete", dependencies=[Csrf])
+def settings_plan_delete(session: DB, user: Viewer, plan_id: Id) -> Response:
+    from voronka.analysis.stats.inputs import delete_plan
+
+    delete_plan(session=session, account=_planner(session, user), plan_id=plan_id)
+    return back("/settings#plans")
+
+
+@router.post("/settings/spend/{spend_id}/delete", dependencies=[Csrf])
+def settings_spend_delete(session: DB, user: Viewer, spend_id: Id) -> Response:
+    from voronka.analysis.stats.inputs import delete_spend
+
+    delete_spend(session=session, account=_planner(session, user), spend_id=spend_id)
+    return back("/settings#spend")
+
+
+@router.post("/settings/stages/{stage_id}/remove", dependencies=[Csrf])
+def settings_remove_stage(
+    session: DB, user: Viewer, stage_id: Id, into: Annotated[int, Form(ge=1, le=2**63 - 1)]
+) -> Response:
+    account = _admin(session, user)
+    remove_stage(
+        session=session,
+        stage=_stage_of_account(session, account, stage_id),
+        into=_stage_of_account(session, account, into),
+    )
+    return back("/settings#pipelines")
+
+
+@router.post("/settings/sources/{source_id}/rename", dependencies=[Csrf])
+def settings_rename_source(
+    session: DB, user: Viewer, source_id: Id, name: Annotated[str, Form(max_length=200)]
+) -> Response:
+    account = _admin(session, user)
+    rename_source(
+        session=session, source=source_of(session=session, account_id=account.id, source_id=source_id), name=name
+    )
+    return back("/settings#sources")
+
+
+@router.post("/settings/reasons/{reason_id}/rename", dependencies=[Csrf])
+def settings_rename_reason(
+    session: DB, user: Viewer, reason_id: Id, name: Annotated[str, Form(max_length=200)]
+) -> Response:
+    account = _admin(session, user)
+    rename_reason(
+        session=session, reason=reason_of(session=session, account_id=account.id, reason_id=reason_id), name=name
+    )
+    return back("/settings#reasons")
 
 
 @router.post("/settings/spend", dependencies=[Csrf])
@@ -420,7 +534,7 @@ def settings_spend(
 ) -> Response:
     from voronka.analysis.stats.inputs import parse_month, set_spend
 
-    account = _admin(session, user)
+    account = _planner(session, user)
     spent = parse_amount(amount, account.currency)
     if spent is None:
         raise InvalidValue(field="amount", value=amount, hint="a sum such as 50 000")
@@ -428,7 +542,7 @@ def settings_spend(
         session=session, account=account, source=source.strip(), start=parse_month(month), kind="month",
         amount=spent,
     )  # fmt: skip
-    return back("/settings")
+    return back("/settings#spend")
 
 
 @router.post("/settings/reasons", dependencies=[Csrf])

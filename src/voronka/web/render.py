@@ -3,16 +3,12 @@ local times formatted for the reader (``voronka.formats``) — at hand."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from voronka.crm import auth
-from voronka.crm.auth import Action
 from voronka.formats import Formats
-from voronka.models import User
 from voronka.timeutil import zone
 from voronka.web.security import csrf_token, translator
 
@@ -20,28 +16,12 @@ from voronka.web.security import csrf_token, translator
 def render(request: Request, template: str, context: dict[str, Any], status: int = 200) -> HTMLResponse:
     t = translator(request)
     fmt = Formats(t.lang, zone(getattr(request.state, "timezone", "UTC")))
-    base = {"request": request, "t": t, "lang": t.lang, "csrf": csrf_token(request), "fmt": fmt, "menu": menu}
+    who = getattr(request.state, "who", None)
+    base = {"request": request, "t": t, "lang": t.lang, "csrf": csrf_token(request), "fmt": fmt, "who": who}
     response: HTMLResponse = request.app.state.templates.TemplateResponse(
         request, template, {**base, **context}, status_code=status
     )
     return response
-
-
-@dataclass(frozen=True)
-class Menu:
-    """Which parts of the menu the user's role may open."""
-
-    reports: bool
-    deals: bool
-    settings: bool
-
-
-def menu(user: User) -> Menu:
-    return Menu(
-        reports=auth.can(user, Action.VIEW_REPORTS),
-        deals=auth.can(user, Action.WORK_DEALS),
-        settings=auth.can(user, Action.MANAGE_SETTINGS),
-    )
 
 
 def back(url: str) -> RedirectResponse:

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import hmac
 import secrets
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 from sqlalchemy.orm import Session
 
-from voronka.crm.auth import user_for_token
+from voronka.crm.auth import Action, can, user_for_token
 from voronka.crm.logins import user_for_session
 from voronka.i18n import LANGUAGES, Translator, detect_lang
 from voronka.models import Account, User
@@ -39,6 +40,25 @@ def translator(request: Request) -> Translator:
 SESSION_KEY = "sid"
 
 
+@dataclass(frozen=True)
+class Who:
+    """The logged-in person as the layout shows them: their name and what the menu offers."""
+
+    name: str
+    reports: bool
+    deals: bool
+    settings: bool
+
+    @classmethod
+    def of(cls, user: User) -> Who:
+        return cls(
+            user.name,
+            reports=can(user, Action.VIEW_REPORTS),
+            deals=can(user, Action.WORK_DEALS),
+            settings=can(user, Action.MANAGE_SETTINGS),
+        )
+
+
 def page_user(request: Request, session: Annotated[Session, Depends(db_session)]) -> User:
     """The user of the cookie's login session, if the server still holds it open."""
     token = request.session.get(SESSION_KEY)
@@ -48,6 +68,7 @@ def page_user(request: Request, session: Annotated[Session, Depends(db_session)]
         raise LoginRequired
     account = session.get(Account, user.account_id)
     request.state.timezone = account.timezone if account is not None else "UTC"  # pages show local time
+    request.state.who = Who.of(user)  # read now: an error page renders after the session is gone
     return user
 
 

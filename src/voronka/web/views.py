@@ -36,6 +36,13 @@ DIAGNOSIS_SECONDS = 600
 _diagnoses: dict[tuple[str, int, str], tuple[float, list[dict[str, Any]]]] = {}
 
 
+def parse_day(text: str, name: str) -> dt.date:
+    found = _date(text, name)
+    if found is None:
+        raise InvalidValue(field=name, value=text, hint="a date such as 2026-03-01")
+    return found
+
+
 def _date(text: str | None, name: str) -> dt.date | None:
     if not text:
         return None
@@ -248,3 +255,26 @@ def forecast(*, session: Session, account: Account, pipeline: str | None) -> For
 
 def lead_forms(*, session: Session, account: Account) -> list[LeadForm]:
     return list_lead_forms(session=session, account=account)
+
+
+def planning(*, session: Session, account: Account, t: Translator) -> dict[str, Any]:
+    """What the settings page shows to whoever keeps the plans and the spend: both lists, the
+    metrics to choose from in the reader's language, and the people and sources a plan may be for."""
+    from voronka.analysis.stats.inputs import list_plans, list_spend
+    from voronka.analysis.stats.metrics import metrics_for
+    from voronka.analysis.stats.output import metric_label
+    from voronka.crm.accounts import list_sources, list_users
+
+    pipelines = list_pipelines(session=session, account=account)
+    metrics = {p.id: [(m.key, metric_label(m, t)) for m in metrics_for([s.name for s in p.stages])] for p in pipelines}
+    return {
+        "planner": True,
+        "plans": list_plans(session=session, account=account),
+        "spend": list_spend(session=session, account=account),
+        "metric_choices": metrics,
+        "metric_label": lambda metric: metric_label(metric, t),
+        "plan_pipelines": pipelines,
+        "plan_people": [u.name for u in list_users(session=session, account=account) if u.role in ("manager", "head")],
+        "plan_sources": [s.name for s in list_sources(session=session, account=account)],
+        "account_currency": account.currency,
+    }

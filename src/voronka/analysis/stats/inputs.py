@@ -11,11 +11,11 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from voronka.analysis.stats.metrics import Metric, Unit, metric_by_key
+from voronka.analysis.stats.metrics import Metric, Unit, metric_by_key, metrics_for
 from voronka.crm.accounts import get_or_create_manager, get_or_create_source
-from voronka.errors import ImportFailed, InvalidValue
+from voronka.errors import ImportFailed, InvalidValue, NotFound
 from voronka.i18n import Message
-from voronka.models import Account, AdSpend, Pipeline, Plan
+from voronka.models import Account, AdSpend, Pipeline, Plan, Source, User
 from voronka.money import parse_amount
 from voronka.tabular.cells import RowError, clean
 from voronka.tabular.files import open_table
@@ -237,3 +237,76 @@ def import_plans(
                 report.rejected.append(Rejected(line, Message(error.key, error.params)))
     report.add_rejected(table.rejected)
     return report
+
+
+@dataclass(frozen=True)
+class PlanRow:
+    """A plan as the settings page lists it: ``value`` in the metric's own numbers (a share as a
+    fraction, money in minor units); ``cut`` names the manager or source, ``None`` for the team."""
+
+    id: int
+    pipeline: str
+    month: dt.date
+    metric: Metric
+    cut: str | None
+    value: float
+
+
+def list_plans(*, session: Session, account: Account, limit: int = 500) -> list[PlanRow]:
+    """The account's plans, latest month first."""
+    pipelines = {p.id: p for p in session.scalars(select(Pipeline).where(Pipeline.account_id == account.id))}
+    names = {u.id: u.name for u in session.scalars(select(User).where(User.account_id == account.id))}
+    sources = {s.id: s.name for s in session.scalars(select(Source).where(Source.account_id == account.id))}
+    metrics = {pid: metrics_for([s.name for s in p.stages]) for pid, p in pipelines.items()}
+    rows = []
+    query = select(Plan).where(Plan.account_id == account.id).order_by(Plan.month.desc(), Plan.id).limit(limit)
+    for plan in session.scalars(query):
+        known = {m.key: m for m in metrics.get(plan.pipeline_id, ())}
+        metric = known.get(plan.metric)
+        if metric is None:
+            continue  # a stage's metric whose stage is gone
+        cut = names.get(plan.manager_id or 0) or sources.get(plan.source_id or 0)
+        pipeline = pipelines[plan.pipeline_id].name
+        rows.append(PlanRow(plan.id, pipeline, plan.month, metric, cut, plan_in_metric_units(metric, plan.value)))
+    return rows
+
+
+def delete_plan(*, session: Session, account: Account, plan_id: int) -> None:
+    plan = session.get(Plan, plan_id)
+    if plan is None or plan.account_id != account.id:
+        raise NotFound(what=f"plan {plan_id}")
+    session.delete(plan)
+    session.flush()
+
+
+@dataclass(frozen=True)
+class SpendRow:
+    id: int
+    source: str | None
+    start: dt.date
+    kind: str
+    amount: int
+    currency: str
+
+
+def list_spend(*, session: Session, account: Account, limit: int = 500) -> list[SpendRow]:
+    """The account's ad spend, latest first."""
+    sources = {s.id: s.name for s in session.scalars(select(Source).where(Source.account_id == account.id))}
+    query = (
+        select(AdSpend)
+        .where(AdSpend.account_id == account.id)
+        .order_by(AdSpend.period_start.desc(), AdSpend.id)
+        .limit(limit)
+    )
+    return [
+        SpendRow(s.id, sources.get(s.source_id or 0), s.period_start, s.period_kind, s.amount, s.currency)
+        for s in session.scalars(query)
+    ]
+
+
+def delete_spend(*, session: Session, account: Account, spend_id: int) -> None:
+    spend = session.get(AdSpend, spend_id)
+    if spend is None or spend.account_id != account.id:
+        raise NotFound(what=f"spend {spend_id}")
+    session.delete(spend)
+    session.flush()
