@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -66,3 +67,19 @@ def test_the_command_line_entry_point_loads_nothing_heavy() -> None:
     code = f"import sys, voronka.cli; print(sorted(m for m in {heavy!r} if m in sys.modules))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+QUERY_CALLS = re.compile(r"\bselect\(|\b(?<!request\.)session\.(?:get|scalars?|execute|add|delete)\(")
+
+
+@pytest.mark.parametrize("layer", ["web", "cli"])
+def test_the_faces_hold_no_query(layer: str) -> None:
+    """Routes and commands call library services for every read and write: no SQLAlchemy query."""
+    folder = Path(__file__).parents[1] / "src" / "voronka" / layer
+    found = [
+        f"{path.name}:{number}: {line.strip()}"
+        for path in sorted(folder.glob("*.py"))
+        for number, line in enumerate(path.read_text().splitlines(), start=1)
+        if QUERY_CALLS.search(line)
+    ]
+    assert found == []

@@ -63,15 +63,9 @@ def _password(prompt: str, password_env: str | None) -> str:
 
 
 def _user(session: Session, email: str) -> User:
-    from sqlalchemy import func, select
+    from voronka.crm.auth import user_by_email
 
-    from voronka.crm.auth import UserNotFound
-    from voronka.models import User
-
-    found = session.scalars(select(User).where(func.lower(User.email) == email.strip().lower())).first()
-    if found is None:
-        raise UserNotFound(email=email)
-    return found
+    return user_by_email(session=session, email=email)
 
 
 def user_password(

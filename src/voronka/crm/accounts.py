@@ -11,6 +11,7 @@ from voronka.errors import (
     InvalidPipeline,
     InvalidValue,
     NoPipeline,
+    NotFound,
     PipelineExists,
     PipelineNotFound,
     PipelineRequired,
@@ -19,6 +20,13 @@ from voronka.errors import (
 from voronka.models import Account, CauseFamily, LossReason, Pipeline, Role, Source, Stage, User
 from voronka.money import check_currency
 from voronka.timeutil import local_zone_name, utcnow, zone
+
+
+def account_by_id(*, session: Session, account_id: int) -> Account:
+    account = session.get(Account, account_id)
+    if account is None:
+        raise NotFound(what=f"account {account_id}")
+    return account
 
 
 def default_account(

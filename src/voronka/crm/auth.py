@@ -171,6 +171,13 @@ def deactivate_user(*, session: Session, user: User) -> None:
     session.flush()
 
 
+def user_by_email(*, session: Session, email: str) -> User:
+    found = session.scalars(select(User).where(func.lower(User.email) == email.strip().lower())).first()
+    if found is None:
+        raise UserNotFound(email=email)
+    return found
+
+
 def user_of_account(*, session: Session, account: Account, user_id: int) -> User:
     found = session.get(User, user_id)
     if found is None or found.account_id != account.id:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from voronka.crm import auth
@@ -11,8 +12,8 @@ from voronka.crm.accounts import list_loss_reasons, list_sources, list_users
 from voronka.crm.deals import get_deal
 from voronka.crm.history import HistoryItem, last_undoable, timeline
 from voronka.crm.tasks import TaskRow, deal_tasks
-from voronka.errors import InvalidValue
-from voronka.models import Deal, LossReason, Note, Pipeline, Source, Stage, User
+from voronka.errors import InvalidValue, NotFound
+from voronka.models import CallAttempt, Deal, LossReason, Note, Pipeline, Source, Stage, User
 from voronka.timeutil import utcnow
 
 MAX_NOTE = 4_000
@@ -81,3 +82,45 @@ def add_note(*, session: Session, deal: Deal, user: User, text: str) -> Note | N
     session.add(note)
     session.flush()
     return note
+
+
+@dataclass(frozen=True)
+class DealSheet:
+    """A deal with the names of what it points to: the API's view of one deal."""
+
+    deal: Deal
+    pipeline: str
+    stage: Stage
+    manager: str | None
+    source: str | None
+    loss_reason: str | None
+
+
+def deal_sheet(*, session: Session, deal: Deal) -> DealSheet:
+    stage = session.get(Stage, deal.stage_id)
+    pipeline = session.get(Pipeline, deal.pipeline_id)
+    assert stage is not None
+    assert pipeline is not None
+    manager = session.get(User, deal.manager_id) if deal.manager_id else None
+    source = session.get(Source, deal.source_id) if deal.source_id else None
+    reason = session.get(LossReason, deal.loss_reason_id) if deal.loss_reason_id else None
+    return DealSheet(
+        deal,
+        pipeline.name,
+        stage,
+        manager.name if manager else None,
+        source.name if source else None,
+        reason.name if reason else None,
+    )
+
+
+def deal_calls(*, session: Session, deal: Deal) -> list[CallAttempt]:
+    return list(session.scalars(select(CallAttempt).where(CallAttempt.deal_id == deal.id).order_by(CallAttempt.at)))
+
+
+def pipeline_of(*, session: Session, account_id: int, pipeline_id: int) -> Pipeline:
+    """The account's pipeline of this id (another account's is not found)."""
+    pipeline = session.get(Pipeline, pipeline_id)
+    if pipeline is None or pipeline.account_id != account_id:
+        raise NotFound(what=f"pipeline {pipeline_id}")
+    return pipeline

@@ -19,6 +19,15 @@ _PARKED = 100_000
 """Positions are unique per pipeline: stages wait above this while they are renumbered."""
 
 
+def stage_of(*, session: Session, account_id: int, stage_id: int) -> Stage:
+    """The account's stage of this id; another account's is refused like an unknown one."""
+    stage = session.get(Stage, stage_id)
+    pipeline = session.get(Pipeline, stage.pipeline_id) if stage else None
+    if stage is None or pipeline is None or pipeline.account_id != account_id:
+        raise InvalidValue(field="stage", value=str(stage_id), hint="a stage of your pipelines")
+    return stage
+
+
 def rename_stage(*, session: Session, stage: Stage, name: str) -> Stage:
     name = name.strip()
     if not name:

@@ -58,6 +58,8 @@ class DealFilter:
     pipeline_id: int | None = None
     status: str | None = None
     reached: int | None = None
+    stage_ids: tuple[int, ...] | None = None
+    """Deals now in one of these stages."""
     manager_id: int | None = None
     unassigned: bool = False
     source_id: int | None = None
@@ -107,6 +109,8 @@ def _conditions(user: User, query: DealFilter, region: str | None) -> list[Colum
         conditions.append(Deal.status == DealStatus(query.status).value)
     if query.reached is not None:
         conditions.append(Deal.furthest_position >= query.reached)
+    if query.stage_ids is not None:
+        conditions.append(Deal.stage_id.in_(query.stage_ids))
     if query.manager_id is not None:
         conditions.append(Deal.manager_id == query.manager_id)
     if query.unassigned:
@@ -138,21 +142,32 @@ _COLUMNS = (
 
 
 def find_deals(
-    *, session: Session, user: User, account: Account, query: DealFilter, page: int = 1, per_page: int = PER_PAGE
+    *,
+    session: Session,
+    user: User,
+    account: Account,
+    query: DealFilter,
+    page: int = 1,
+    per_page: int = PER_PAGE,
+    by_id: bool = False,
 ) -> DealPage:
-    """One page of the deals the user may see that match ``query``, newest first, and their total."""
+    """One page of the deals the user may see that match ``query``, newest first (or by id, the
+    API's stable order), and their total."""
     per_page = max(1, min(per_page, MAX_PER_PAGE))
     page = max(1, page)
     where = and_(*_conditions(user, query, region_of(account.timezone)))
     total = int(session.scalar(select(func.count()).select_from(Deal).where(where)) or 0)
+    order = (Deal.id,) if by_id else (Deal.created_at.desc(), Deal.id.desc())
     rows = session.execute(
-        select(*_COLUMNS)
-        .where(where)
-        .order_by(Deal.created_at.desc(), Deal.id.desc())
-        .offset((page - 1) * per_page)
-        .limit(per_page)
+        select(*_COLUMNS).where(where).order_by(*order).offset((page - 1) * per_page).limit(per_page)
     )
     return DealPage([DealRow(*row) for row in rows], total, page, per_page)
+
+
+def deals_by_ids(*, session: Session, ids: list[int]) -> list[Deal]:
+    """The deals of these ids, in the order given."""
+    found = {d.id: d for d in session.scalars(select(Deal).where(Deal.id.in_(ids)))}
+    return [found[i] for i in ids if i in found]
 
 
 def open_deals_with_phone(

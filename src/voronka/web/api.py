@@ -8,7 +8,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -25,9 +24,12 @@ from voronka.crm.accounts import (
     get_or_create_loss_reason,
     get_or_create_source,
     list_pipelines,
+    list_sources,
+    list_users,
     update_account,
 )
 from voronka.crm.auth import Action
+from voronka.crm.cards import deal_calls, deal_sheet, pipeline_of
 from voronka.crm.deals import (
     create_deal,
     get_deal,
@@ -39,16 +41,14 @@ from voronka.crm.deals import (
     win_deal,
 )
 from voronka.crm.leads import capture_lead, form_for_token, is_test_ping
-from voronka.errors import InvalidValue, NotFound
+from voronka.crm.search import DealFilter, deals_by_ids, find_deals
+from voronka.errors import InvalidValue
 from voronka.i18n import Translator
 from voronka.models import (
-    CallAttempt,
     CallOutcome,
     Deal,
     DealStatus,
-    LossReason,
     Pipeline,
-    Source,
     Stage,
     User,
 )
@@ -146,29 +146,23 @@ class CallOut(BaseModel):
 
 
 def _deal_out(session: Session, deal: Deal) -> DealOut:
-    stage = session.get(Stage, deal.stage_id)
-    pipeline = session.get(Pipeline, deal.pipeline_id)
-    assert stage is not None
-    assert pipeline is not None
-    manager = session.get(User, deal.manager_id) if deal.manager_id else None
-    source = session.get(Source, deal.source_id) if deal.source_id else None
-    reason = session.get(LossReason, deal.loss_reason_id) if deal.loss_reason_id else None
+    sheet = deal_sheet(session=session, deal=deal)
     return DealOut(
         id=deal.id,
         external_id=deal.external_id,
-        pipeline=pipeline.name,
-        stage=stage.name,
-        stage_position=stage.position,
+        pipeline=sheet.pipeline,
+        stage=sheet.stage.name,
+        stage_position=sheet.stage.position,
         status=deal.status,
         title=deal.title,
         contact_name=deal.contact_name,
         phone=deal.phone,
         email=deal.email,
-        source=source.name if source else None,
-        manager=manager.name if manager else None,
+        source=sheet.source,
+        manager=sheet.manager,
         amount=format_minor(deal.amount, deal.currency) if deal.amount is not None else None,
         currency=deal.currency,
-        loss_reason=reason.name if reason else None,
+        loss_reason=sheet.loss_reason,
         created_at=deal.created_at,
         closed_at=deal.closed_at,
         custom=dict(deal.custom or {}),
@@ -193,9 +187,7 @@ def pipelines(session: DB, user: Caller) -> list[PipelineOut]:
 
 @router.get("/pipelines/{pipeline_id}/stages", response_model=list[StageOut], summary="A pipeline's stages")
 def stages(session: DB, user: Caller, pipeline_id: Id) -> list[StageOut]:
-    pipeline = session.get(Pipeline, pipeline_id)
-    if pipeline is None or pipeline.account_id != user.account_id:
-        raise NotFound(what=f"pipeline {pipeline_id}")
+    pipeline = pipeline_of(session=session, account_id=user.account_id, pipeline_id=pipeline_id)
     return [StageOut(id=s.id, position=s.position, name=s.name) for s in pipeline.stages]
 
 
@@ -212,23 +204,22 @@ def deals(
     per_page: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> DealPage:
     auth.require(user, Action.WORK_DEALS)
-    chosen = find_pipeline(session=session, account=auth.account_of(session=session, user=user), name=pipeline)
-    query = select(Deal).where(auth.visible_deals(user), Deal.pipeline_id == chosen.id)
-    if status is not None:
-        query = query.where(Deal.status == status.value)
-    if stage is not None:
-        query = query.where(Deal.stage_id.in_([s.id for s in chosen.stages if s.position == stage]))
-    if source is not None:
-        query = query.where(
-            Deal.source_id.in_(select(Source.id).where(Source.account_id == user.account_id, Source.name == source))
-        )
-    if manager is not None:
-        query = query.where(
-            Deal.manager_id.in_(select(User.id).where(User.account_id == user.account_id, User.name == manager))
-        )
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    found = session.scalars(query.order_by(Deal.id).offset((page - 1) * per_page).limit(per_page))
-    return DealPage(items=[_deal_out(session, d) for d in found], total=int(total), page=page, per_page=per_page)
+    account = auth.account_of(session=session, user=user)
+    chosen = find_pipeline(session=session, account=account, name=pipeline)
+    sources = {s.name: s.id for s in list_sources(session=session, account=account)}
+    people = {u.name: u.id for u in list_users(session=session, account=account)}
+    query = DealFilter(
+        pipeline_id=chosen.id,
+        status=status.value if status is not None else None,
+        stage_ids=tuple(s.id for s in chosen.stages if s.position == stage) if stage is not None else None,
+        source_id=sources.get(source, 0) if source is not None else None,  # an unknown name matches nothing
+        manager_id=people.get(manager, 0) if manager is not None else None,
+    )
+    found = find_deals(
+        session=session, user=user, account=account, query=query, page=page, per_page=per_page, by_id=True
+    )
+    items = deals_by_ids(session=session, ids=[r.id for r in found.rows])
+    return DealPage(items=[_deal_out(session, d) for d in items], total=found.total, page=page, per_page=per_page)
 
 
 class AccountOut(BaseModel):
@@ -316,8 +307,7 @@ def _stage(pipeline: Pipeline, text: str) -> Stage:
 @router.post("/deals/{deal_id}/move", response_model=DealOut, summary="Move to a stage (the last one wins it)")
 def move(session: DB, user: Caller, deal_id: Id, body: MoveIn) -> DealOut:
     deal = _visible(session, user, deal_id)
-    pipeline = session.get(Pipeline, deal.pipeline_id)
-    assert pipeline is not None
+    pipeline = pipeline_of(session=session, account_id=deal.account_id, pipeline_id=deal.pipeline_id)
     move_deal(session=session, deal=deal, stage=_stage(pipeline, body.stage), by=user)
     return _deal_out(session, deal)
 
@@ -349,7 +339,7 @@ def reopen(session: DB, user: Caller, deal_id: Id) -> DealOut:
 @router.get("/deals/{deal_id}/calls", response_model=list[CallOut], summary="A deal's call attempts")
 def calls(session: DB, user: Caller, deal_id: Id) -> list[CallOut]:
     deal = _visible(session, user, deal_id)
-    found = session.scalars(select(CallAttempt).where(CallAttempt.deal_id == deal.id).order_by(CallAttempt.at))
+    found = deal_calls(session=session, deal=deal)
     return [
         CallOut(
             id=c.id, at=c.at, outcome=c.outcome, outgoing_number=c.outgoing_number, duration_seconds=c.duration_seconds

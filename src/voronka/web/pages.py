@@ -27,9 +27,10 @@ from voronka.crm.accounts import (
     user_named,
 )
 from voronka.crm.auth import Action
+from voronka.crm.cards import pipeline_of
 from voronka.crm.catalogues import reason_of, rename_reason, rename_source, source_of
 from voronka.crm.leads import add_lead_form, lead_form_of, set_form_assignment
-from voronka.crm.pipelines import add_stage, move_stage, remove_stage, rename_stage
+from voronka.crm.pipelines import add_stage, move_stage, remove_stage, rename_stage, stage_of
 from voronka.errors import InvalidValue
 from voronka.models import (
     Account,
@@ -410,18 +411,11 @@ def settings_form_assign(
 
 
 def _pipeline_of_account(session: Session, account: Account, pipeline_id: int) -> Pipeline:
-    pipeline = session.get(Pipeline, pipeline_id)
-    if pipeline is None or pipeline.account_id != account.id:
-        raise InvalidValue(field="pipeline", value=str(pipeline_id), hint="one of your pipelines")
-    return pipeline
+    return pipeline_of(session=session, account_id=account.id, pipeline_id=pipeline_id)
 
 
 def _stage_of_account(session: Session, account: Account, stage_id: int) -> Stage:
-    stage = session.get(Stage, stage_id)
-    pipeline = session.get(Pipeline, stage.pipeline_id) if stage else None
-    if stage is None or pipeline is None or pipeline.account_id != account.id:
-        raise InvalidValue(field="stage", value=str(stage_id), hint="a stage of your pipelines")
-    return stage
+    return stage_of(session=session, account_id=account.id, stage_id=stage_id)
 
 
 @router.post("/settings/stages/{stage_id}/rename", dependencies=[Csrf])

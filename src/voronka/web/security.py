@@ -11,10 +11,10 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 from sqlalchemy.orm import Session
 
-from voronka.crm.auth import Action, can, user_for_token
+from voronka.crm.auth import Action, account_of, can, user_for_token
 from voronka.crm.logins import user_for_session
 from voronka.i18n import LANGUAGES, Translator, detect_lang
-from voronka.models import Account, User
+from voronka.models import User
 from voronka.web.deps import db_session
 
 CSRF_FIELD = "csrf"
@@ -66,8 +66,7 @@ def page_user(request: Request, session: Annotated[Session, Depends(db_session)]
     if user is None:
         request.session.pop(SESSION_KEY, None)
         raise LoginRequired
-    account = session.get(Account, user.account_id)
-    request.state.timezone = account.timezone if account is not None else "UTC"  # pages show local time
+    request.state.timezone = account_of(session=session, user=user).timezone  # pages show local time
     request.state.who = Who.of(user)  # read now: an error page renders after the session is gone
     return user
 

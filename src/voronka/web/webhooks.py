@@ -8,9 +8,9 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from voronka.crm.accounts import account_by_id
 from voronka.ingest.connectors.store import SecretStore, connection_by_webhook_token
 from voronka.ingest.connectors.webhooks import IDS_OF, apply_webhook
-from voronka.models import Account
 from voronka.web.deps import db_session, settings_of
 
 router = APIRouter(tags=["webhooks"])
@@ -33,8 +33,7 @@ async def crm_webhook(
     if connection is None or connection.kind != kind or kind not in IDS_OF:
         raise HTTPException(status_code=404, detail="no such webhook")
     payload = await _payload(request)
-    account = session.get(Account, connection.account_id)
-    assert account is not None
+    account = account_by_id(session=session, account_id=connection.account_id)
     store = SecretStore(settings_of(request).secrets_file())
     # The CRM is asked for the deals: blocking HTTP, so off the event loop.
     result = await run_in_threadpool(
