@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
 from voronka.crm import auth, tasks
@@ -34,17 +34,15 @@ from voronka.crm.deals import (
 from voronka.crm.history import undo_last
 from voronka.crm.search import open_deals_with_phone
 from voronka.errors import InvalidValue
-from voronka.models import CallOutcome, Stage, TaskKind, User
+from voronka.models import CallOutcome, Stage, TaskKind
 from voronka.money import format_minor, parse_amount
 from voronka.timeutil import to_local, to_utc, utcnow, zone
 from voronka.web import deal_views
 from voronka.web.deps import DB, Id
 from voronka.web.render import back, local_path, render
-from voronka.web.security import check_csrf, page_user
+from voronka.web.security import Csrf, Viewer
 
 router = APIRouter(include_in_schema=False)
-Viewer = Annotated[User, Depends(page_user)]
-Csrf = Depends(check_csrf)
 Text = Annotated[str, Form(max_length=4000)]
 
 

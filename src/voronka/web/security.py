@@ -107,3 +107,9 @@ async def check_csrf(request: Request) -> None:
         given = value if isinstance(value, str) else None
     if not isinstance(expected, str) or not given or not hmac.compare_digest(expected, given):
         raise HTTPException(status_code=403, detail="the form is out of date or not ours (CSRF): reload the page")
+
+
+Viewer = Annotated[User, Depends(page_user)]
+"""The logged-in user of a page (else a redirect to the login page)."""
+Csrf = Depends(check_csrf)
+"""Every state-changing page route carries this dependency."""
