@@ -183,6 +183,28 @@ def test_funnel_and_stats_json(world: tuple[TestClient, dict[str, str]]) -> None
     assert stats["tables"]
 
 
+def test_the_api_returns_the_commands_json_and_its_document_describes_it(
+    world: tuple[TestClient, dict[str, str]], session: Session
+) -> None:
+    """The typed payloads change nothing of the JSON the command prints, and OpenAPI lists their fields."""
+    from voronka.analysis.funnel.output import report_to_dict
+    from voronka.analysis.funnel.query import FunnelQuery, View
+    from voronka.analysis.funnel.report import run_funnel
+    from voronka.i18n import Translator
+
+    client, tokens = world
+    for params in ({}, {"by": "source", "view": "period"}):
+        given = client.get("/api/v1/funnel", headers={**auth(tokens["owner"]), "Accept-Language": "en"}, params=params)
+        query = FunnelQuery(by=params.get("by"), view=View(params.get("view", "cohort")))
+        expected = report_to_dict(
+            run_funnel(session=session, account=default_account(session=session), query=query), Translator("en")
+        )
+        assert given.json() == expected
+    schemas = client.get("/api/v1/openapi.json").json()["components"]["schemas"]
+    assert {"from", "to", "stages", "groups", "revenue"} <= set(schemas["FunnelOut"]["properties"])
+    assert {"periods", "tables"} <= set(schemas["StatsOut"]["properties"])
+
+
 def test_lead_capture(session: Session, engine: Engine, tmp_path: Path) -> None:
     journeys_for(session, [])
     account = default_account(session=session)

@@ -54,6 +54,7 @@ from voronka.models import (
 )
 from voronka.money import format_minor, parse_amount
 from voronka.web.deps import DB, Id
+from voronka.web.schemas import FunnelOut, StatsOut
 from voronka.web.security import api_user
 
 router = APIRouter(prefix="/api/v1", tags=["api"])
@@ -368,7 +369,13 @@ def add_call(session: DB, user: Caller, deal_id: Id, body: CallIn) -> CallOut:
     )
 
 
-@router.get("/funnel", summary="The funnel, as voronka funnel --format json prints it")
+@router.get(
+    "/funnel",
+    response_model=FunnelOut,
+    response_model_by_alias=True,
+    response_model_exclude_unset=True,  # "groups" and "timing" only when asked for, as the command prints
+    summary="The funnel, as voronka funnel --format json prints it",
+)
 def funnel(
     request: Request,
     session: DB,
@@ -379,7 +386,7 @@ def funnel(
     view: View = View.COHORT,
     rule: Rule = Rule.CUMULATIVE,
     by: Annotated[str | None, Query(max_length=100)] = None,
-) -> dict[str, Any]:
+) -> FunnelOut:
     auth.require(user, Action.VIEW_REPORTS)
     query = FunnelQuery(
         pipeline=pipeline,
@@ -391,10 +398,17 @@ def funnel(
         manager_id=auth.report_scope(user),
     )
     account = auth.account_of(session=session, user=user)
-    return report_to_dict(run_funnel(session=session, account=account, query=query), _t(request))
+    return FunnelOut.model_validate(
+        report_to_dict(run_funnel(session=session, account=account, query=query), _t(request))
+    )
 
 
-@router.get("/stats", summary="The statistics template, as voronka stats --format json prints it")
+@router.get(
+    "/stats",
+    response_model=StatsOut,
+    response_model_by_alias=True,
+    summary="The statistics template, as voronka stats --format json prints it",
+)
 def stats(
     request: Request,
     session: DB,
@@ -404,7 +418,7 @@ def stats(
     date_from: dt.date | None = None,
     date_to: dt.date | None = None,
     by: Annotated[str | None, Query(pattern="^(manager|source)$")] = None,
-) -> dict[str, Any]:
+) -> StatsOut:
     auth.require(user, Action.VIEW_REPORTS)
     query = StatsQuery(
         pipeline=pipeline,
@@ -415,7 +429,8 @@ def stats(
         manager_id=auth.report_scope(user),
     )
     account = auth.account_of(session=session, user=user)
-    return stats_to_dict(run_stats(session=session, account=account, query=query), _t(request))
+    report = run_stats(session=session, account=account, query=query)
+    return StatsOut.model_validate(stats_to_dict(report, _t(request)))
 
 
 @router.get("/forecast", summary="The revenue forecast, as voronka forecast --format json prints it")
