@@ -159,8 +159,8 @@ def open_database(url: str) -> Engine:
     return engine
 
 
-REPORT_INDEXES = ("ix_deals_funnel", "ix_deals_closed", "ix_stage_reaches_period")
-"""The wide indexes the reports read, which a large SQLite import builds once after its load."""
+REPORT_INDEXES = ("ix_deals_funnel", "ix_deals_closed", "ix_deals_board", "ix_stage_reaches_period")
+"""The wide indexes the reports and the kanban read, which a large import builds once after its load."""
 
 
 def report_indexes() -> list[Any]:

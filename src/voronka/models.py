@@ -182,6 +182,8 @@ class Deal(Base):
             "loss_reason_id",
             "contact_minutes",
         ),
+        # The kanban: a column's open deals, oldest first, a page at a time.
+        Index("ix_deals_board", "pipeline_id", "status", "stage_id", "created_at"),
         # Closures by period (the statistics template's sales money and non-target losses).
         Index(
             "ix_deals_closed",

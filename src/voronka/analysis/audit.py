@@ -265,12 +265,13 @@ def stalled_counts(
     return {int(position): int(count) for position, count in rows}
 
 
-USUAL_SAMPLE = 5_000
+USUAL_SAMPLE = 1_000
 
 
 def usual_stage_times(session: Session, pipeline_id: int) -> dict[int, dt.timedelta]:
     """Median time deals spent in each stage before moving on or closing, from the most recent
-    decided deals (a sample of at most ``USUAL_SAMPLE``: a median needs no more)."""
+    decided deals (a sample of at most ``USUAL_SAMPLE``: a median needs no more — its 95 % interval
+    spans about ±3 percentiles — and the kanban asks for it on every view)."""
     deals = session.execute(
         select(Deal.id, Deal.created_at, Deal.closed_at)
         .where(Deal.pipeline_id == pipeline_id, Deal.status != DealStatus.OPEN.value, Deal.closed_at.is_not(None))
@@ -279,8 +280,8 @@ def usual_stage_times(session: Session, pipeline_id: int) -> dict[int, dt.timede
     ).all()
     reached: dict[int, dict[int, dt.datetime]] = defaultdict(dict)
     ids = [row[0] for row in deals]
-    for start in range(0, len(ids), 5_000):
-        chunk = ids[start : start + 5_000]
+    for start in range(0, len(ids), USUAL_SAMPLE):
+        chunk = ids[start : start + USUAL_SAMPLE]
         for deal_id, position, at in session.execute(
             select(StageReach.deal_id, StageReach.position, StageReach.reached_at).where(StageReach.deal_id.in_(chunk))
         ):

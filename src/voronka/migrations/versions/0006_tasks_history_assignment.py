@@ -1,4 +1,5 @@
-"""Tasks on deals, a history of what users did to a deal, and who gets a website form's leads.
+"""Tasks on deals, a history of what users did to a deal, who gets a website form's leads, and an
+index for the kanban's columns.
 
 Revision ID: 0006
 Revises: 0005
@@ -16,6 +17,8 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("deals", schema=None) as batch_op:
+        batch_op.create_index("ix_deals_board", ["pipeline_id", "status", "stage_id", "created_at"], unique=False)
     op.create_table(
         "tasks",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -81,3 +84,5 @@ def downgrade() -> None:
         batch_op.drop_column("assign_rule")
     op.drop_table("deal_events")
     op.drop_table("tasks")
+    with op.batch_alter_table("deals", schema=None) as batch_op:
+        batch_op.drop_index("ix_deals_board")
