@@ -146,6 +146,11 @@ def test_owner_sees_the_funnel_drags_a_card_and_loses_a_deal(page: Any, site: di
     page.goto(site["url"] + "/?date_from=2026-11-01&date_to=2026-12-01")  # the demo's last month against October
     page.wait_for_selector("#funnel-chart rect.bar")  # the funnel, drawn as SVG by the server
     assert page.locator("#kpis .kpi").count() == 5
+    transferred = page.evaluate(
+        "performance.getEntriesByType('navigation').concat(performance.getEntriesByType('resource'))"
+        ".reduce((sum, e) => sum + e.transferSize, 0)"
+    )
+    assert 0 < transferred <= 1_500_000  # the first dashboard load, compressed, with every script and style
     assert "₽" in page.inner_text("#kpi-revenue")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "dashboard.png"), full_page=True)

@@ -16,7 +16,7 @@ from voronka.crm.board import BoardFilter, build_board
 from voronka.crm.deals import create_deal, lose_deal, move_deal, update_deal, win_deal
 from voronka.crm.history import UNDO_SECONDS, NothingToUndo, timeline, undo_last
 from voronka.crm.leads import add_lead_form, capture_lead, set_form_assignment
-from voronka.crm.phones import national_digits, normalize_phone, region_of
+from voronka.crm.phones import national_digits, normalize_phone, phone_key, region_of
 from voronka.crm.search import DealFilter, find_deals, open_deals_with_phone
 from voronka.crm.tasks import add_task, complete_task, deals_without_task, my_tasks, next_tasks, team_overdue
 from voronka.errors import InvalidValue
@@ -233,11 +233,12 @@ def test_search_by_name_phone_email_and_id_within_the_role(session: Session) -> 
     theirs = create_deal(
         session=session, pipeline=pipeline, currency="RUB", title="ООО Ромашка", email="Info@Romashka.ru"
     )
-    # A phone imported as typed, not normalised.
+    # A phone imported as typed, not normalised (an import keys it the same way).
     session.add(
         Deal(
             account_id=account.id, pipeline_id=pipeline.id, title="Импорт", phone="8 912 000-11-22", currency="RUB",
             stage_id=pipeline.stages[0].id, created_at=utcnow(), updated_at=utcnow(),
+            phone_key=phone_key("8 912 000-11-22"),
         )
     )  # fmt: skip
     session.flush()

@@ -353,3 +353,24 @@ def test_an_xlsx_that_unpacks_too_far_is_refused_before_reading(
         run_import(session, bomb)
     assert "would unpack to" in failed.value.message("en")
     assert deal_count(session) == 0
+
+
+def test_imported_phones_are_found_however_they_were_written(session: Session, tmp_path: Path) -> None:
+    from voronka.crm.auth import add_user
+    from voronka.crm.search import DealFilter, find_deals
+    from voronka.models import Role
+
+    pipeline_for(session)
+    account = account_for(session)
+    account.timezone = "Europe/Moscow"  # "8 495 …" is a Moscow number written the local way
+    text = "id,created_at,stage,phone\np1,2024-03-01,Lead,8 (912) 000-11-22\np2,2024-03-01,Lead,+7 495 111 22 33\n"
+    run_import(session, write(tmp_path, text))
+    owner = add_user(
+        session=session, account=account, name="O", email="o@example.com", password="a-long-password", role=Role.OWNER
+    )
+    for query, expected in (("+79120001122", ["p1"]), ("8 495 111-22-33", ["p2"]), ("2233", ["p2"])):
+        page = find_deals(session=session, user=owner, account=account, query=DealFilter(text=query))
+        assert [session.get(Deal, r.id).external_id for r in page.rows] == expected  # type: ignore[union-attr]
+    changed = run_import(session, write(tmp_path, text.replace("+7 495 111 22 33", "+7 495 999 88 77")))
+    assert changed.updated == 1
+    assert session.scalars(select(Deal.phone_key).where(Deal.external_id == "p2")).one() == "77889995947"  # digits, last first

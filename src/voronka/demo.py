@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from voronka.catalog.templates import PipelineTemplate, resolve_template
 from voronka.crm.accounts import create_pipeline, get_or_create_loss_reason, get_or_create_manager, get_or_create_source
+from voronka.crm.phones import phone_key
 from voronka.crm.reaches import DealFacts, insert_reaches, reach_rows
 from voronka.errors import VoronkaError
 from voronka.models import (
@@ -381,6 +382,7 @@ def _deal_row(lead: _Lead, number: int, ids: _Ids) -> dict[str, Any]:
         "external_id": f"{DEMO_PREFIX}{number:05d}",
         "title": f"{lead.product} — {lead.phone}",
         "phone": lead.phone,
+        "phone_key": phone_key(lead.phone),
         "source_id": ids.sources[lead.channel.name],
         "manager_id": ids.managers[lead.manager.name],
         "amount": lead.amount * 100 if furthest >= 3 else None,

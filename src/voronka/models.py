@@ -182,6 +182,7 @@ class Deal(Base):
             "loss_reason_id",
             "contact_minutes",
         ),
+        Index("ix_deals_phone", "account_id", "phone_key"),
         # The kanban: a column's open deals, oldest first, a page at a time.
         Index("ix_deals_board", "pipeline_id", "status", "stage_id", "created_at"),
         # Closures by period (the statistics template's sales money and non-target losses).
@@ -206,6 +207,8 @@ class Deal(Base):
     title: Mapped[str | None] = mapped_column(String(300))
     contact_name: Mapped[str | None] = mapped_column(String(200))
     phone: Mapped[str | None] = mapped_column(String(50))
+    phone_key: Mapped[str | None] = mapped_column(String(20))
+    """The phone's digits, last first (``voronka.crm.phones.phone_key``): search by phone reads an index."""
     email: Mapped[str | None] = mapped_column(String(320))
     # No single-column indexes here: breakdowns scan the pipeline's deals anyway, and every index
     # costs each imported row.

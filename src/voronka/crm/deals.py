@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from voronka.crm.history import record
-from voronka.crm.phones import normalize_phone, region_of
+from voronka.crm.phones import normalize_phone, phone_key, region_of
 from voronka.crm.reaches import refresh_reaches
 from voronka.errors import (
     DealClosed,
@@ -108,6 +108,7 @@ def create_deal(
         title=title,
         contact_name=contact_name,
         phone=normalize_phone(phone, _region(session, pipeline.account_id)),
+        phone_key=phone_key(phone),
         email=email,
         source_id=source.id if source else None,
         manager_id=manager.id if manager else None,
@@ -183,6 +184,7 @@ def _apply(session: Session, deal: Deal, name: str, value: Any) -> str | None:
         return value.name if value is not None else None
     elif name == "phone":
         deal.phone = normalize_phone(value, _region(session, deal.account_id))
+        deal.phone_key = phone_key(deal.phone)
     elif name == "email":
         deal.email = check_contact_email(value)
     elif name == "custom":

@@ -47,6 +47,18 @@ def normalize_phone(raw: str | None, region: str | None) -> str | None:
     return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL))
 
 
+def phone_key(text: str | None) -> str | None:
+    """What a phone is found by: its digits, last first. A search for a number's tail (the national
+    number, or its last four digits) is then a range of one index, however the number was written.
+    Only digits are read here: what the number means is ``normalize_phone``'s business."""
+    digits = "".join(c for c in text or "" if c.isdigit())
+    return digits[::-1][:KEY_DIGITS] if len(digits) >= MIN_KEY_DIGITS else None
+
+
+KEY_DIGITS = 20
+MIN_KEY_DIGITS = 4
+
+
 def national_digits(query: str, region: str | None) -> str | None:
     """What a search for ``query`` looks for at the end of stored numbers' digits: the national
     number of a valid phone, else the digits typed when there are at least four (``4567``)."""

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import ColumnElement, and_, false, func, or_, select
 from sqlalchemy.orm import Session
 
 from voronka.crm import auth
-from voronka.crm.phones import national_digits, region_of
+from voronka.crm.phones import KEY_DIGITS, national_digits, region_of
 from voronka.db import folded
 from voronka.models import Account, Deal, DealStatus, User
 
@@ -68,12 +67,10 @@ class DealFilter:
     created_to: dt.datetime | None = None
 
 
-def _digits(column: Any) -> ColumnElement[str]:
-    """The stored phone with the usual separators taken out, to compare numbers by their digits."""
-    value: ColumnElement[str] = func.coalesce(column, "")
-    for mark in (" ", "-", "(", ")", "+", ".", "\u00a0"):
-        value = func.replace(value, mark, "")
-    return value
+def _phone_tail(digits: str) -> ColumnElement[bool]:
+    """Deals whose phone ends in ``digits``: a range of the phone-key index (keys run last digit first)."""
+    key = digits[::-1][:KEY_DIGITS]
+    return and_(Deal.phone_key >= key, Deal.phone_key < key + ":")  # ":" sorts right after "9"
 
 
 def _like_escaped(text: str) -> str:
@@ -97,7 +94,7 @@ def text_condition(text: str, region: str | None) -> ColumnElement[bool]:
         found.append(Deal.id == int(bare))
     digits = national_digits(text, region)
     if digits:
-        found.append(_digits(Deal.phone).like(f"%{digits}"))
+        found.append(_phone_tail(digits))
     return or_(*found)
 
 
@@ -181,7 +178,7 @@ def open_deals_with_phone(
         Deal.account_id == account.id,
         auth.visible_deals(user),
         Deal.status == DealStatus.OPEN.value,
-        _digits(Deal.phone).like(f"%{digits}"),
+        _phone_tail(digits),
     ]
     if except_id is not None:
         where.append(Deal.id != except_id)

@@ -15,6 +15,7 @@ from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
 from voronka.crm.accounts import guess_cause_family
+from voronka.crm.phones import phone_key
 from voronka.crm.reaches import DealFacts, insert_reaches, reach_rows, refresh_reaches
 from voronka.db import bulk_insert, refresh_statistics
 from voronka.ingest.importers.base import DealRecord, ImportTarget
@@ -31,6 +32,7 @@ _COMPARED = (
     "title",
     "contact_name",
     "phone",
+    "phone_key",
     "email",
     "source_id",
     "manager_id",
@@ -147,6 +149,7 @@ class DealWriter:
             "title": record.title,
             "contact_name": record.contact_name,
             "phone": record.phone,
+            "phone_key": phone_key(record.phone),
             "email": record.email,
             "source_id": self.sources.id_of(record.source),
             "manager_id": self.managers.id_of(record.manager),

@@ -1,5 +1,5 @@
-"""Tasks on deals, a history of what users did to a deal, who gets a website form's leads, and an
-index for the kanban's columns.
+"""Tasks on deals, a history of what users did to a deal, who gets a website form's leads, an index
+for the kanban's columns, and the phone key search by phone reads.
 
 Revision ID: 0006
 Revises: 0005
@@ -18,7 +18,10 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     with op.batch_alter_table("deals", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("phone_key", sa.String(length=20), nullable=True))
         batch_op.create_index("ix_deals_board", ["pipeline_id", "status", "stage_id", "created_at"], unique=False)
+        batch_op.create_index("ix_deals_phone", ["account_id", "phone_key"], unique=False)
+    _fill_phone_keys()
     op.create_table(
         "tasks",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -74,6 +77,24 @@ def upgrade() -> None:
         )
 
 
+def _fill_phone_keys() -> None:
+    """The key of every phone already stored: its digits, last first (as voronka.crm.phones.phone_key)."""
+    deals = sa.table(
+        "deals", sa.column("id", sa.Integer), sa.column("phone", sa.String), sa.column("phone_key", sa.String)
+    )
+    connection = op.get_bind()
+    rows = connection.execute(sa.select(deals.c.id, deals.c.phone).where(deals.c.phone.is_not(None))).all()
+    keys = []
+    for deal_id, phone in rows:
+        digits = "".join(c for c in phone if c.isdigit())
+        if len(digits) >= 4:
+            keys.append({"deal": deal_id, "key": digits[::-1][:20]})
+    if keys:
+        connection.execute(
+            deals.update().where(deals.c.id == sa.bindparam("deal")).values(phone_key=sa.bindparam("key")), keys
+        )
+
+
 def downgrade() -> None:
     with op.batch_alter_table("lead_forms", schema=None) as batch_op:
         batch_op.drop_constraint(op.f("fk_lead_forms_last_assigned_user_id_users"), type_="foreignkey")
@@ -85,4 +106,6 @@ def downgrade() -> None:
     op.drop_table("deal_events")
     op.drop_table("tasks")
     with op.batch_alter_table("deals", schema=None) as batch_op:
+        batch_op.drop_index("ix_deals_phone")
         batch_op.drop_index("ix_deals_board")
+        batch_op.drop_column("phone_key")
