@@ -82,6 +82,14 @@ def text_condition(text: str, region: str | None) -> ColumnElement[bool]:
     text = text.strip()[:MAX_QUERY]
     if not text:
         return false()
+    digits = national_digits(text, region)
+    bare = text.lstrip("#")
+    if digits and not any(c.isalpha() for c in text):
+        # A number: a phone's tail or a deal's id — both read an index, no name is scanned.
+        by_number = [_phone_tail(digits), Deal.external_id == text]
+        if bare.isdigit() and len(bare) <= 18:
+            by_number.append(Deal.id == int(bare))
+        return or_(*by_number)
     pattern = f"%{_like_escaped(text.casefold())}%"
     found = [
         folded(Deal.title).like(pattern, escape="\\"),
@@ -89,12 +97,8 @@ def text_condition(text: str, region: str | None) -> ColumnElement[bool]:
         folded(Deal.email).like(pattern, escape="\\"),
         Deal.external_id == text,
     ]
-    bare = text.lstrip("#")
     if bare.isdigit() and len(bare) <= 18:
         found.append(Deal.id == int(bare))
-    digits = national_digits(text, region)
-    if digits:
-        found.append(_phone_tail(digits))
     return or_(*found)
 
 
