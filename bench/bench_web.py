@@ -69,6 +69,7 @@ def pages(db: Path, folder: Path) -> None:
     from voronka.db import open_database, session_scope
     from voronka.models import Role
     from voronka.web import create_app
+    from voronka.web.app import tune_for_serving
 
     engine = open_database(f"sqlite:///{db}")
     with session_scope(engine) as session:
@@ -78,6 +79,7 @@ def pages(db: Path, folder: Path) -> None:
     client = TestClient(
         create_app(Settings(database_url=str(db), secrets_path=folder / "s.json", secret_key="b"), engine)
     )
+    tune_for_serving()  # as `voronka serve` does before it serves
     page = client.get("/login").text
     csrf = page.split('name="csrf" value="')[1].split('"')[0]
     client.post("/login", data={"email": "bench@example.com", "password": "bench-password", "csrf": csrf})
@@ -95,7 +97,7 @@ def pages(db: Path, folder: Path) -> None:
     )
     for name, path in timed:
         times = []
-        for _ in range(30):
+        for _ in range(60):
             started = time.perf_counter()
             answer = client.get(path)
             times.append(time.perf_counter() - started)

@@ -15,7 +15,6 @@ from sqlalchemy import (
     Connection,
     DateTime,
     Engine,
-    String,
     Table,
     column,
     create_engine,
@@ -26,9 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
-from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.sql.functions import FunctionElement
 
 from voronka.errors import VoronkaError
 
@@ -53,10 +50,11 @@ def make_engine(url: str) -> Engine:
     except ArgumentError as exc:
         raise DatabaseUnavailable(url=url, reason=str(exc)) from None
     if parsed.get_backend_name() == "sqlite":
-        engine = create_engine(parsed, connect_args={"timeout": 30}, json_serializer=_json_text)
+        # LIFO: a request takes the connection used last, whose cache and statements are warm.
+        engine = create_engine(parsed, connect_args={"timeout": 30}, json_serializer=_json_text, pool_use_lifo=True)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(parsed, pool_pre_ping=True, json_serializer=_json_text)
+    return create_engine(parsed, pool_pre_ping=True, json_serializer=_json_text, pool_use_lifo=True)
 
 
 def _json_text(value: Any) -> str:
@@ -72,32 +70,10 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA cache_size=-65536")  # 64 MiB: large imports and reports touch many index pages
+    # Reads go through the OS page cache, which every connection shares: a server's pooled
+    # connections (and the report's parallel readers) do not each start with a cold cache of their own.
+    cursor.execute(f"PRAGMA mmap_size={READ_MMAP_BYTES}")
     cursor.close()
-    # SQLite's own lower() knows only ASCII: "Иван" would not find "иван". See ``folded``.
-    dbapi_connection.create_function("casefold", 1, _casefold, deterministic=True)
-
-
-def _casefold(value: Any) -> Any:
-    return value.casefold() if isinstance(value, str) else value
-
-
-class folded(FunctionElement[str]):
-    """Text in one case for comparing without regard to case, in every alphabet: PostgreSQL's
-    lower() is Unicode-aware; on SQLite it is the ``casefold`` function each connection registers."""
-
-    type = String()
-    name = "casefold"
-    inherit_cache = True
-
-
-@compiles(folded)
-def _folded_sqlite(element: folded, compiler: Any, **kw: Any) -> str:
-    return f"casefold({compiler.process(element.clauses, **kw)})"
-
-
-@compiles(folded, "postgresql")
-def _folded_postgresql(element: folded, compiler: Any, **kw: Any) -> str:
-    return f"lower({compiler.process(element.clauses, **kw)})"
 
 
 def _alembic_config() -> Config:

@@ -21,6 +21,7 @@ from voronka.catalog.templates import PipelineTemplate, resolve_template
 from voronka.crm.accounts import create_pipeline, get_or_create_loss_reason, get_or_create_manager, get_or_create_source
 from voronka.crm.phones import phone_key
 from voronka.crm.reaches import DealFacts, insert_reaches, reach_rows
+from voronka.crm.search import search_text
 from voronka.errors import VoronkaError
 from voronka.models import (
     Account,
@@ -376,13 +377,15 @@ def _insert_deals(session: Session, leads: list[_Lead], ids: _Ids) -> tuple[list
 
 def _deal_row(lead: _Lead, number: int, ids: _Ids) -> dict[str, Any]:
     furthest = max(p for p, _ in lead.entries)
+    title = f"{lead.product} — {lead.phone}"
     return {
         "account_id": ids.account.id,
         "pipeline_id": ids.pipeline_id,
         "external_id": f"{DEMO_PREFIX}{number:05d}",
-        "title": f"{lead.product} — {lead.phone}",
+        "title": title,
         "phone": lead.phone,
         "phone_key": phone_key(lead.phone),
+        "search_text": search_text(title, None, None),
         "source_id": ids.sources[lead.channel.name],
         "manager_id": ids.managers[lead.manager.name],
         "amount": lead.amount * 100 if furthest >= 3 else None,

@@ -210,6 +210,8 @@ class Deal(Base):
     phone_key: Mapped[str | None] = mapped_column(String(20))
     """The phone's digits, last first (``voronka.crm.phones.phone_key``): search by phone reads an index."""
     email: Mapped[str | None] = mapped_column(String(320))
+    search_text: Mapped[str | None] = mapped_column(String(600))
+    """Title, contact and e-mail case-folded (``voronka.crm.search.search_text``): what a search by name reads."""
     # No single-column indexes here: breakdowns scan the pipeline's deals anyway, and every index
     # costs each imported row.
     source_id: Mapped[int | None] = mapped_column(ForeignKey("sources.id"))

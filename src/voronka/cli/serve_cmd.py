@@ -31,8 +31,10 @@ def serve(
     proxy = {"proxy_headers": bool(forwarded_allow_ips), "forwarded_allow_ips": forwarded_allow_ips or ""}
     if workers == 1:
         from voronka.web import create_app
+        from voronka.web.app import tune_for_serving
 
         app = create_app(state.settings, state.engine)
+        tune_for_serving()
         uvicorn.run(app, host=host, port=port, log_level="warning", **proxy)  # type: ignore[arg-type]
         return
     # Each worker process builds its own app from the same settings, passed through the environment.

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from voronka.crm.history import record
 from voronka.crm.phones import normalize_phone, phone_key, region_of
 from voronka.crm.reaches import refresh_reaches
+from voronka.crm.search import search_text
 from voronka.errors import (
     DealClosed,
     DealExists,
@@ -109,6 +110,7 @@ def create_deal(
         contact_name=contact_name,
         phone=normalize_phone(phone, _region(session, pipeline.account_id)),
         phone_key=phone_key(phone),
+        search_text=search_text(title, contact_name, email),
         email=email,
         source_id=source.id if source else None,
         manager_id=manager.id if manager else None,
@@ -148,6 +150,7 @@ def update_deal(*, session: Session, deal: Deal, changes: Mapping[str, Any], by:
         new = _apply(session, deal, name, value)
         if old != new:
             record(session, deal, "changed", by, field=name, old=old, new=new)
+    deal.search_text = search_text(deal.title, deal.contact_name, deal.email)
     deal.updated_at = utcnow()
     if (deal.manager_id, deal.source_id) != whose:
         refresh_reaches(session=session, deal=deal)  # the reaches carry whose deal it is, for the reports

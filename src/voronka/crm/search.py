@@ -14,7 +14,6 @@ from sqlalchemy.orm import Session
 
 from voronka.crm import auth
 from voronka.crm.phones import KEY_DIGITS, national_digits, region_of
-from voronka.db import folded
 from voronka.models import Account, Deal, DealStatus, User
 
 PER_PAGE = 50
@@ -67,6 +66,16 @@ class DealFilter:
     created_to: dt.datetime | None = None
 
 
+SEARCH_TEXT_LENGTH = 600
+
+
+def search_text(title: str | None, contact_name: str | None, email: str | None) -> str | None:
+    """What a deal is found by name with: its title, contact and e-mail in one case (``casefold``,
+    right for every alphabet), kept beside the deal so a search is one plain ``LIKE``."""
+    joined = " ".join(part for part in (title, contact_name, email) if part)
+    return joined.casefold()[:SEARCH_TEXT_LENGTH] or None
+
+
 def _phone_tail(digits: str) -> ColumnElement[bool]:
     """Deals whose phone ends in ``digits``: a range of the phone-key index (keys run last digit first)."""
     key = digits[::-1][:KEY_DIGITS]
@@ -91,12 +100,7 @@ def text_condition(text: str, region: str | None) -> ColumnElement[bool]:
             by_number.append(Deal.id == int(bare))
         return or_(*by_number)
     pattern = f"%{_like_escaped(text.casefold())}%"
-    found = [
-        folded(Deal.title).like(pattern, escape="\\"),
-        folded(Deal.contact_name).like(pattern, escape="\\"),
-        folded(Deal.email).like(pattern, escape="\\"),
-        Deal.external_id == text,
-    ]
+    found = [Deal.search_text.like(pattern, escape="\\"), Deal.external_id == text]
     if bare.isdigit() and len(bare) <= 18:
         found.append(Deal.id == int(bare))
     return or_(*found)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from importlib import resources
 from pathlib import Path
 
@@ -79,6 +80,22 @@ def _htmx() -> Response:
     return FileResponse(str(path), media_type="text/javascript", headers={"Cache-Control": "max-age=86400"})
 
 
+GC_YOUNG_THRESHOLD = 50_000
+"""Objects allocated before a young-generation collection (Python's default is 700)."""
+
+
+def tune_for_serving() -> None:
+    """Garbage collection for a server process, called once before it serves: a report page
+    allocates tens of thousands of short-lived rows, and at the default threshold the collector
+    kept walking the whole heap mid-request (a fifth of the pages' time at 100,000 deals, most
+    of their slowest responses). Objects made while starting up are frozen out of its scans."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, 50, 100)
+
+
 def app_from_environment() -> FastAPI:
     """The app of one ``voronka serve --workers N`` process: settings from ``VORONKA_*``."""
-    return create_app(Settings())
+    app = create_app(Settings())
+    tune_for_serving()
+    return app

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from voronka.crm.accounts import guess_cause_family
 from voronka.crm.phones import phone_key
 from voronka.crm.reaches import DealFacts, insert_reaches, reach_rows, refresh_reaches
+from voronka.crm.search import search_text
 from voronka.db import bulk_insert, refresh_statistics
 from voronka.ingest.importers.base import DealRecord, ImportTarget
 from voronka.models import Deal, DealStatus, LossReason, Source, StageChange, User
@@ -34,6 +35,7 @@ _COMPARED = (
     "phone",
     "phone_key",
     "email",
+    "search_text",
     "source_id",
     "manager_id",
     "amount",
@@ -151,6 +153,7 @@ class DealWriter:
             "phone": record.phone,
             "phone_key": phone_key(record.phone),
             "email": record.email,
+            "search_text": search_text(record.title, record.contact_name, record.email),
             "source_id": self.sources.id_of(record.source),
             "manager_id": self.managers.id_of(record.manager),
             "amount": record.amount,

@@ -1,5 +1,5 @@
 """Tasks on deals, a history of what users did to a deal, who gets a website form's leads, an index
-for the kanban's columns, and the phone key search by phone reads.
+for the kanban's columns, and what search reads: the phone key and the case-folded names.
 
 Revision ID: 0006
 Revises: 0005
@@ -19,9 +19,10 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     with op.batch_alter_table("deals", schema=None) as batch_op:
         batch_op.add_column(sa.Column("phone_key", sa.String(length=20), nullable=True))
+        batch_op.add_column(sa.Column("search_text", sa.String(length=600), nullable=True))
         batch_op.create_index("ix_deals_board", ["pipeline_id", "status", "stage_id", "created_at"], unique=False)
         batch_op.create_index("ix_deals_phone", ["account_id", "phone_key"], unique=False)
-    _fill_phone_keys()
+    _fill_search_keys()
     op.create_table(
         "tasks",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -77,22 +78,22 @@ def upgrade() -> None:
         )
 
 
-def _fill_phone_keys() -> None:
-    """The key of every phone already stored: its digits, last first (as voronka.crm.phones.phone_key)."""
-    deals = sa.table(
-        "deals", sa.column("id", sa.Integer), sa.column("phone", sa.String), sa.column("phone_key", sa.String)
-    )
+def _fill_search_keys() -> None:
+    """The search keys of the deals already stored, as voronka.crm computes them for new ones: the
+    phone's digits last first, and title, contact and e-mail case-folded."""
+    names = ("id", "phone", "title", "contact_name", "email", "phone_key", "search_text")
+    deals = sa.table("deals", *(sa.column(name) for name in names))
     connection = op.get_bind()
-    rows = connection.execute(sa.select(deals.c.id, deals.c.phone).where(deals.c.phone.is_not(None))).all()
+    rows = connection.execute(sa.select(deals.c.id, deals.c.phone, deals.c.title, deals.c.contact_name, deals.c.email))
     keys = []
-    for deal_id, phone in rows:
-        digits = "".join(c for c in phone if c.isdigit())
-        if len(digits) >= 4:
-            keys.append({"deal": deal_id, "key": digits[::-1][:20]})
-    if keys:
-        connection.execute(
-            deals.update().where(deals.c.id == sa.bindparam("deal")).values(phone_key=sa.bindparam("key")), keys
-        )
+    for deal_id, phone, title, contact, email in rows:
+        digits = "".join(c for c in phone or "" if c.isdigit())
+        text = " ".join(part for part in (title, contact, email) if part).casefold()[:600]
+        keys.append({"deal": deal_id, "key": digits[::-1][:20] if len(digits) >= 4 else None, "text": text or None})
+    update = deals.update().where(deals.c.id == sa.bindparam("deal"))
+    for start in range(0, len(keys), 5_000):
+        chunk = keys[start : start + 5_000]
+        connection.execute(update.values(phone_key=sa.bindparam("key"), search_text=sa.bindparam("text")), chunk)
 
 
 def downgrade() -> None:
@@ -108,4 +109,5 @@ def downgrade() -> None:
     with op.batch_alter_table("deals", schema=None) as batch_op:
         batch_op.drop_index("ix_deals_phone")
         batch_op.drop_index("ix_deals_board")
+        batch_op.drop_column("search_text")
         batch_op.drop_column("phone_key")
