@@ -80,3 +80,11 @@ def test_periods_are_named_by_their_days() -> None:
 def test_a_wait_is_minutes_hours_or_days_never_seconds(seconds: int, ru: str, en: str) -> None:
     assert RU.wait(seconds) == ru
     assert EN.wait(seconds) == en
+
+
+def test_report_period_labels_read_as_dates() -> None:
+    assert RU.period("2026-10") == "октябрь 2026"
+    assert RU.period("2026-W42") == "12—18 окт."
+    assert EN.period("2026-10-12") == "12 Oct 2026"
+    assert RU.period("Авито") == "Авито"  # not a period: as it is
+    assert RU.period(None) == "—"

@@ -119,7 +119,13 @@ def test_the_owner_manages_people_forms_stages_and_sources(site: dict[str, objec
         vk = session.scalars(select(Source).where(Source.name == "vk")).one()
     owner.post(f"/settings/sources/{vk.id}/rename", data={"csrf": csrf, "name": "ВКонтакте"})
     with session_of(site) as session:
-        assert session.scalars(select(Source.name)).all() == ["ВКонтакте"]
+        kept = session.scalars(select(Source)).one()
+    assert kept.name == "ВКонтакте"
+    owner.post(f"/settings/sources/{kept.id}/archive", data={"csrf": csrf, "archived": "true"})
+    assert 'value="ВКонтакте"' not in owner.get("/deals/new").text  # no longer offered for a new deal
+    assert "в архиве" in owner.get("/settings").text
+    owner.post(f"/settings/sources/{kept.id}/archive", data={"csrf": csrf, "archived": "false"})
+    assert 'value="ВКонтакте"' in owner.get("/deals/new").text
 
 
 def test_the_deals_list_has_headers_statuses_pages_and_a_count(site: dict[str, object]) -> None:

@@ -128,6 +128,22 @@ class Formats:
             return self.month(first)
         return format_interval(first, after - dt.timedelta(days=1), "MMMd", locale=_locale(self.lang))
 
+    def period(self, label: str | None) -> str:
+        """A report's period label (``2026-10``, ``2026-W42``, ``2026-10-12``) as a reader names it;
+        anything else (a source, a manager) as it is."""
+        if not label:
+            return NO_FIGURE
+        try:
+            if len(label) == 7 and label[4] == "-":
+                return self.month(dt.date.fromisoformat(label + "-01"))
+            if len(label) == 8 and label[4:6] == "-W":
+                return self.week(dt.date.fromisocalendar(int(label[:4]), int(label[6:]), 1))
+            if len(label) == 10:
+                return self.day(dt.date.fromisoformat(label))
+        except ValueError:
+            pass
+        return label
+
     def month(self, first: dt.date) -> str:
         return format_date(first, "LLLL y", locale=_locale(self.lang))
 

@@ -143,6 +143,8 @@ class Source(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
     name: Mapped[str] = mapped_column(String(200))
+    archived_at: Mapped[dt.datetime | None]
+    """Archived: no longer offered for new deals and spend, still counted where it was used."""
 
 
 class LossReason(Base):
@@ -156,6 +158,8 @@ class LossReason(Base):
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
     name: Mapped[str] = mapped_column(String(200))
     family: Mapped[str] = mapped_column(String(16), default=CauseFamily.OTHER.value)
+    archived_at: Mapped[dt.datetime | None]
+    """Archived: no longer offered when a deal is lost, still counted where it was used."""
 
 
 class Deal(Base):

@@ -21,7 +21,8 @@ from voronka.analysis.experiments import (
     z_test,
 )
 from voronka.analysis.whatif import load_baseline
-from voronka.errors import InvalidValue, NotFound
+from voronka.crm.accounts import owned_row
+from voronka.errors import InvalidValue
 from voronka.models import Account, AssignmentKind, Deal, DealStatus, Hypothesis, Pipeline
 from voronka.timeutil import local_midnight_utc, to_local, utcnow, zone
 
@@ -92,10 +93,7 @@ def add_hypothesis(
 
 
 def get_hypothesis(*, session: Session, account: Account, hypothesis_id: int) -> Hypothesis:
-    found = session.get(Hypothesis, hypothesis_id)
-    if found is None or found.account_id != account.id:
-        raise NotFound(what=f"hypothesis {hypothesis_id}")
-    return found
+    return owned_row(session=session, model=Hypothesis, row_id=hypothesis_id, account_id=account.id, what="hypothesis")
 
 
 def list_hypotheses(*, session: Session, account: Account) -> list[Hypothesis]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -17,9 +18,20 @@ from voronka.errors import (
     PipelineRequired,
     StageNotFound,
 )
-from voronka.models import Account, CauseFamily, LossReason, Pipeline, Role, Source, Stage, User
+from voronka.models import Account, Base, CauseFamily, LossReason, Pipeline, Role, Source, Stage, User
 from voronka.money import check_currency
 from voronka.timeutil import local_zone_name, utcnow, zone
+
+Owned = TypeVar("Owned", bound=Base)
+
+
+def owned_row(*, session: Session, model: type[Owned], row_id: int, account_id: int, what: str) -> Owned:
+    """The row of ``model`` with this id if it is the account's; any other — missing, or another
+    account's — is "not found" alike, so ids never tell one account about another's data."""
+    found = session.get(model, row_id)
+    if found is None or getattr(found, "account_id", None) != account_id:
+        raise NotFound(what=f"{what} {row_id}")
+    return found
 
 
 def account_by_id(*, session: Session, account_id: int) -> Account:
@@ -165,13 +177,19 @@ def list_users(*, session: Session, account: Account, active_only: bool = False)
     return list(session.scalars(query.order_by(User.name)))
 
 
-def list_sources(*, session: Session, account: Account) -> list[Source]:
-    return list(session.scalars(select(Source).where(Source.account_id == account.id).order_by(Source.name)))
+def list_sources(*, session: Session, account: Account, active_only: bool = False) -> list[Source]:
+    """The account's sources by name; ``active_only`` leaves out the archived (for choosing a new one)."""
+    query = select(Source).where(Source.account_id == account.id)
+    if active_only:
+        query = query.where(Source.archived_at.is_(None))
+    return list(session.scalars(query.order_by(Source.name)))
 
 
-def list_loss_reasons(*, session: Session, account: Account) -> list[LossReason]:
-    query = select(LossReason).where(LossReason.account_id == account.id).order_by(LossReason.name)
-    return list(session.scalars(query))
+def list_loss_reasons(*, session: Session, account: Account, active_only: bool = False) -> list[LossReason]:
+    query = select(LossReason).where(LossReason.account_id == account.id)
+    if active_only:
+        query = query.where(LossReason.archived_at.is_(None))
+    return list(session.scalars(query.order_by(LossReason.name)))
 
 
 def user_named(*, session: Session, account: Account, name: str | None) -> User | None:

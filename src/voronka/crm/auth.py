@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import ColumnElement, func, select, true
 from sqlalchemy.orm import Session
 
+from voronka.crm.accounts import owned_row
 from voronka.crm.credentials import check_email, check_password
 from voronka.crm.logins import end_all_sessions
 from voronka.errors import InvalidValue, NotFound, VoronkaError
@@ -179,10 +180,7 @@ def user_by_email(*, session: Session, email: str) -> User:
 
 
 def user_of_account(*, session: Session, account: Account, user_id: int) -> User:
-    found = session.get(User, user_id)
-    if found is None or found.account_id != account.id:
-        raise NotFound(what=f"user {user_id}")
-    return found
+    return owned_row(session=session, model=User, row_id=user_id, account_id=account.id, what="user")
 
 
 def set_role(*, session: Session, user: User, role: Role) -> None:

@@ -8,11 +8,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from voronka.crm import auth
-from voronka.crm.accounts import list_loss_reasons, list_sources, list_users
+from voronka.crm.accounts import list_loss_reasons, list_sources, list_users, owned_row
 from voronka.crm.deals import get_deal
 from voronka.crm.history import HistoryItem, last_undoable, timeline
 from voronka.crm.tasks import TaskRow, deal_tasks
-from voronka.errors import InvalidValue, NotFound
+from voronka.errors import InvalidValue
 from voronka.models import CallAttempt, Deal, LossReason, Note, Pipeline, Source, Stage, User
 from voronka.timeutil import utcnow
 
@@ -59,8 +59,8 @@ def deal_card(*, session: Session, user: User, deal_id: int) -> DealCard:
         history=timeline(session=session, deal=deal),
         tasks=deal_tasks(session=session, deal=deal),
         users=list_users(session=session, account=account),
-        sources=list_sources(session=session, account=account),
-        loss_reasons=list_loss_reasons(session=session, account=account),
+        sources=list_sources(session=session, account=account, active_only=True),
+        loss_reasons=list_loss_reasons(session=session, account=account, active_only=True),
         can_undo=last_undoable(session=session, deal=deal, by=user) is not None,
     )
 
@@ -120,7 +120,4 @@ def deal_calls(*, session: Session, deal: Deal) -> list[CallAttempt]:
 
 def pipeline_of(*, session: Session, account_id: int, pipeline_id: int) -> Pipeline:
     """The account's pipeline of this id (another account's is not found)."""
-    pipeline = session.get(Pipeline, pipeline_id)
-    if pipeline is None or pipeline.account_id != account_id:
-        raise NotFound(what=f"pipeline {pipeline_id}")
-    return pipeline
+    return owned_row(session=session, model=Pipeline, row_id=pipeline_id, account_id=account_id, what="pipeline")

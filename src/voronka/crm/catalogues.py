@@ -1,13 +1,16 @@
 """The account's own lists — sources and loss reasons — renamed, or merged when the new name is
-one that exists already: every deal, plan and spend of the old one then belongs to the other."""
+one that exists already (every deal, plan and spend of the old one then belongs to the other), or
+archived: kept wherever they were used, no longer offered for new deals."""
 
 from __future__ import annotations
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from voronka.errors import InvalidValue, NotFound
+from voronka.crm.accounts import owned_row
+from voronka.errors import InvalidValue
 from voronka.models import AdSpend, DailyCount, Deal, LossReason, Plan, Source, StageReach
+from voronka.timeutil import utcnow
 
 MAX_NAME = 200
 
@@ -20,17 +23,11 @@ def _clean(name: str) -> str:
 
 
 def source_of(*, session: Session, account_id: int, source_id: int) -> Source:
-    found = session.get(Source, source_id)
-    if found is None or found.account_id != account_id:
-        raise NotFound(what=f"source {source_id}")
-    return found
+    return owned_row(session=session, model=Source, row_id=source_id, account_id=account_id, what="source")
 
 
 def reason_of(*, session: Session, account_id: int, reason_id: int) -> LossReason:
-    found = session.get(LossReason, reason_id)
-    if found is None or found.account_id != account_id:
-        raise NotFound(what=f"loss reason {reason_id}")
-    return found
+    return owned_row(session=session, model=LossReason, row_id=reason_id, account_id=account_id, what="loss reason")
 
 
 def rename_source(*, session: Session, source: Source, name: str) -> Source:
@@ -90,3 +87,10 @@ def rename_reason(*, session: Session, reason: LossReason, name: str) -> LossRea
     session.flush()
     session.expire_all()
     return other
+
+
+def archive(*, session: Session, item: Source | LossReason, archived: bool) -> None:
+    """Archive a source or loss reason (it is no longer offered for new deals) or bring it back;
+    the deals, plans and spend that use it keep it."""
+    item.archived_at = (item.archived_at or utcnow()) if archived else None
+    session.flush()

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from voronka.crm.accounts import get_or_create_source
+from voronka.crm.accounts import get_or_create_source, owned_row
 from voronka.crm.deals import MAX_CUSTOM_VALUE, create_deal
 from voronka.crm.phones import MAX_PHONE
 from voronka.db import begin_write
@@ -69,10 +69,7 @@ def list_lead_forms(*, session: Session, account: Account) -> list[LeadForm]:
 
 
 def lead_form_of(*, session: Session, account: Account, form_id: int) -> LeadForm:
-    form = session.get(LeadForm, form_id)
-    if form is None or form.account_id != account.id:
-        raise NotFound(what=f"lead form {form_id}")
-    return form
+    return owned_row(session=session, model=LeadForm, row_id=form_id, account_id=account.id, what="lead form")
 
 
 def set_form_assignment(*, session: Session, form: LeadForm, rule: AssignRule, manager: User | None = None) -> None:

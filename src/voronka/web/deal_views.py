@@ -202,7 +202,7 @@ def kanban(
         pipelines=[p.name for p in list_pipelines(session=session, account=account)],
         names=names,
         stalled=stalled_among(session, chosen, local_midnight_utc(today, tz), cards),
-        reasons=list_loss_reasons(session=session, account=account),
+        reasons=list_loss_reasons(session=session, account=account, active_only=True),
         managers=sorted(set(names.users.values())) if see_all else [],
         sources=sorted(set(names.sources.values())),
         filters={
@@ -272,7 +272,7 @@ def new_deal_form(
         values={"pipeline": pipeline or "", **values},
         pipelines=[p.name for p in list_pipelines(session=session, account=account)],
         managers=[u.name for u in list_users(session=session, account=account, active_only=True)] if can_assign else [],
-        sources=list_sources(session=session, account=account),
+        sources=list_sources(session=session, account=account, active_only=True),
         currency=account.currency,
         duplicates=duplicates or [],
         can_assign=can_assign,

@@ -26,7 +26,7 @@ from voronka.crm.accounts import (
 )
 from voronka.crm.auth import Action
 from voronka.crm.cards import pipeline_of
-from voronka.crm.catalogues import reason_of, rename_reason, rename_source, source_of
+from voronka.crm.catalogues import archive, reason_of, rename_reason, rename_source, source_of
 from voronka.crm.leads import add_lead_form, lead_form_of, set_form_assignment
 from voronka.crm.pipelines import add_stage, move_stage, remove_stage, rename_stage, stage_of
 from voronka.errors import InvalidValue
@@ -307,6 +307,24 @@ def settings_rename_reason(
     account = _admin(session, user)
     rename_reason(
         session=session, reason=reason_of(session=session, account_id=account.id, reason_id=reason_id), name=name
+    )
+    return back("/settings#reasons")
+
+
+@router.post("/settings/sources/{source_id}/archive", dependencies=[Csrf])
+def settings_archive_source(session: DB, user: Viewer, source_id: Id, archived: Annotated[bool, Form()]) -> Response:
+    account = _admin(session, user)
+    archive(
+        session=session, item=source_of(session=session, account_id=account.id, source_id=source_id), archived=archived
+    )
+    return back("/settings#sources")
+
+
+@router.post("/settings/reasons/{reason_id}/archive", dependencies=[Csrf])
+def settings_archive_reason(session: DB, user: Viewer, reason_id: Id, archived: Annotated[bool, Form()]) -> Response:
+    account = _admin(session, user)
+    archive(
+        session=session, item=reason_of(session=session, account_id=account.id, reason_id=reason_id), archived=archived
     )
     return back("/settings#reasons")
 

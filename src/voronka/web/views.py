@@ -275,6 +275,6 @@ def planning(*, session: Session, account: Account, t: Translator) -> dict[str, 
         "metric_label": lambda metric: metric_label(metric, t),
         "plan_pipelines": pipelines,
         "plan_people": [u.name for u in list_users(session=session, account=account) if u.role in ("manager", "head")],
-        "plan_sources": [s.name for s in list_sources(session=session, account=account)],
+        "plan_sources": [s.name for s in list_sources(session=session, account=account, active_only=True)],
         "account_currency": account.currency,
     }

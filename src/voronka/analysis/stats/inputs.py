@@ -12,8 +12,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from voronka.analysis.stats.metrics import Metric, Unit, metric_by_key, metrics_for
-from voronka.crm.accounts import get_or_create_manager, get_or_create_source
-from voronka.errors import ImportFailed, InvalidValue, NotFound
+from voronka.crm.accounts import get_or_create_manager, get_or_create_source, owned_row
+from voronka.errors import ImportFailed, InvalidValue
 from voronka.i18n import Message
 from voronka.models import Account, AdSpend, Pipeline, Plan, Source, User
 from voronka.money import parse_amount
@@ -272,10 +272,7 @@ def list_plans(*, session: Session, account: Account, limit: int = 500) -> list[
 
 
 def delete_plan(*, session: Session, account: Account, plan_id: int) -> None:
-    plan = session.get(Plan, plan_id)
-    if plan is None or plan.account_id != account.id:
-        raise NotFound(what=f"plan {plan_id}")
-    session.delete(plan)
+    session.delete(owned_row(session=session, model=Plan, row_id=plan_id, account_id=account.id, what="plan"))
     session.flush()
 
 
@@ -305,8 +302,5 @@ def list_spend(*, session: Session, account: Account, limit: int = 500) -> list[
 
 
 def delete_spend(*, session: Session, account: Account, spend_id: int) -> None:
-    spend = session.get(AdSpend, spend_id)
-    if spend is None or spend.account_id != account.id:
-        raise NotFound(what=f"spend {spend_id}")
-    session.delete(spend)
+    session.delete(owned_row(session=session, model=AdSpend, row_id=spend_id, account_id=account.id, what="spend"))
     session.flush()

@@ -1,5 +1,6 @@
 """Tasks on deals, a history of what users did to a deal, who gets a website form's leads, an index
-for the kanban's columns, and what search reads: the phone key and the case-folded names.
+for the kanban's columns, what search reads (the phone key and the case-folded names), and archived
+sources and loss reasons.
 
 Revision ID: 0006
 Revises: 0005
@@ -23,6 +24,9 @@ def upgrade() -> None:
         batch_op.create_index("ix_deals_board", ["pipeline_id", "status", "stage_id", "created_at"], unique=False)
         batch_op.create_index("ix_deals_phone", ["account_id", "phone_key"], unique=False)
     _fill_search_keys()
+    for listed in ("sources", "loss_reasons"):
+        with op.batch_alter_table(listed, schema=None) as batch_op:
+            batch_op.add_column(sa.Column("archived_at", sa.DateTime(), nullable=True))
     op.create_table(
         "tasks",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -97,6 +101,9 @@ def _fill_search_keys() -> None:
 
 
 def downgrade() -> None:
+    for listed in ("sources", "loss_reasons"):
+        with op.batch_alter_table(listed, schema=None) as batch_op:
+            batch_op.drop_column("archived_at")
     with op.batch_alter_table("lead_forms", schema=None) as batch_op:
         batch_op.drop_constraint(op.f("fk_lead_forms_last_assigned_user_id_users"), type_="foreignkey")
         batch_op.drop_constraint(op.f("fk_lead_forms_assign_user_id_users"), type_="foreignkey")
