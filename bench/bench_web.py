@@ -155,6 +155,40 @@ def _wrk(url: str, seconds: float, concurrency: int, folder: Path) -> None:
     print("lead webhook under wrk: " + "; ".join(lines))
 
 
+def first_load(base: str) -> None:
+    """The dashboard's first load in Debian's chromium (when installed), cache empty: bytes over
+    the wire and when the page became interactive (DOMContentLoaded) and loaded."""
+    if not Path("/usr/bin/chromium").exists():
+        print("first load: skipped, /usr/bin/chromium is not installed")
+        return
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path="/usr/bin/chromium", args=["--headless=new", "--no-sandbox"]
+        )
+        page = browser.new_page()
+        page.goto(base + "/login")
+        page.fill("input[name=email]", "bench@example.com")
+        page.fill("input[name=password]", "bench-password")
+        page.click("button[type=submit]")
+        page.wait_for_selector("#funnel-table")
+        fresh = browser.new_context(storage_state=page.context.storage_state()).new_page()
+        fresh.goto(base + "/?period=all", wait_until="load")
+        timing = fresh.evaluate(
+            "(() => { const n = performance.getEntriesByType('navigation')[0];"
+            " const r = performance.getEntriesByType('resource');"
+            " return [n.domInteractive, n.domContentLoadedEventEnd, n.loadEventEnd,"
+            " n.transferSize + r.reduce((s, e) => s + e.transferSize, 0)]; })()"
+        )
+        browser.close()
+    interactive, ready, loaded, size = timing
+    print(
+        f"dashboard first load (all time, empty cache): {size / 1024:.0f} KiB transferred, interactive at "
+        f"{interactive:.0f} ms, DOMContentLoaded {ready:.0f} ms, load {loaded:.0f} ms"
+    )
+
+
 def webhook(db: Path, folder: Path, seconds: float, concurrency: int) -> None:
     from voronka.crm.accounts import default_account, find_pipeline
     from voronka.crm.leads import add_lead_form
@@ -184,6 +218,7 @@ def webhook(db: Path, folder: Path, seconds: float, concurrency: int) -> None:
                 break
             except OSError:
                 time.sleep(0.1)
+        first_load(f"http://127.0.0.1:{port}")
         url = f"http://127.0.0.1:{port}/api/v1/webhooks/leads/{token}"
         if shutil.which("wrk"):
             _wrk(url, seconds, concurrency, folder)

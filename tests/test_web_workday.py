@@ -175,6 +175,16 @@ def test_a_hypothesis_is_started_and_closed_on_the_web(site: dict[str, object]) 
     assert refused.status_code == 403
 
 
+def test_a_head_sees_the_deals_waiting_for_a_manager(site: dict[str, object]) -> None:
+    head, _ = client_for(site, Role.HEAD)
+    tasks = head.get("/tasks").text
+    assert "Открытых сделок без ответственного: 57" in tasks  # every deal of this account waits
+    queue = head.get("/deals?status=open&unassigned=1").text
+    assert "Показано 50 из 57" in queue
+    manager, _ = client_for(site, Role.MANAGER)
+    assert 'id="unassigned"' not in manager.get("/tasks").text
+
+
 def test_the_menu_shows_what_the_role_may_open(site: dict[str, object]) -> None:
     viewer, _ = client_for(site, Role.VIEWER)
     page = viewer.get("/").text

@@ -227,6 +227,8 @@ class TaskLists:
     without_task_total: int
     names: Names
     now: dt.datetime
+    unassigned: int | None = None
+    """Open deals with no manager (website leads waiting), for those who assign them."""
 
 
 def task_lists(*, session: Session, user: User) -> TaskLists:
@@ -243,6 +245,11 @@ def task_lists(*, session: Session, user: User) -> TaskLists:
         without_task_total=total,
         names=_names(session, account, list_pipelines(session=session, account=account)),
         now=now,
+        unassigned=find_deals(
+            session=session, user=user, account=account, query=DealFilter(status="open", unassigned=True), per_page=1
+        ).total
+        if see_all
+        else None,
     )
 
 
