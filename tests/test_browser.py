@@ -132,8 +132,10 @@ def log_in(page: Any, site: dict[str, Any], email: str) -> None:
     page.goto(site["url"] + "/")
     page.fill("input[name=email]", email)
     page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_selector("#funnel-table")
+    with page.expect_navigation():
+        page.click("button[type=submit]")
+    if page.locator("#funnel-table").count() == 0:  # say what came instead of waiting for nothing
+        raise AssertionError(f"no dashboard after logging in as {email}: {page.url} {page.inner_text('main')[:300]}")
 
 
 def reached(page: Any, position: int) -> int:
