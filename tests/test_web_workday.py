@@ -216,5 +216,8 @@ def test_a_new_deal_form_warns_of_a_duplicate_phone(site: dict[str, object]) -> 
         data={"csrf": csrf_of(card), "title": "Снова", "amount": "15 000", "currency": "RUB", "email": "bad"},
     )
     assert edited.status_code == 422  # a clear refusal, nothing half-saved
+    odd = owner.post("/deals", data={"csrf": csrf, "title": "Валюта", "currency": "XYZ"})
+    assert odd.status_code == 422
+    assert "XYZ" in odd.text
     with session_of(site) as session:
         assert session.scalars(select(Deal.amount).where(Deal.title == "Снова")).one() is None

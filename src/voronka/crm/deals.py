@@ -91,8 +91,9 @@ def create_deal(
 ) -> Deal:
     """A new open deal in the pipeline's first stage, its arrival logged as the entry into it
     (``by`` whoever created it: nobody for a website lead, an import or a sync)."""
-    if amount is not None and amount < 0:
+    if amount is not None and not 0 <= amount <= MAX_MINOR:
         raise InvalidValue(field="amount", value=amount, hint="a sum of zero or more")
+    currency = check_currency(currency)
     check_custom(custom or {})
     if external_id is not None:
         existing = session.scalar(
