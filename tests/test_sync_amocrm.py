@@ -242,3 +242,20 @@ def test_the_commands(db_url: str, httpserver: HTTPServer, tmp_path: Path, monke
     no_env = runner.invoke(app, [*base, "connect", "amocrm", "x", "--token-env", "NOT_SET_ANYWHERE"])
     assert no_env.exit_code == 1
     assert "--token-env" in no_env.stderr
+
+
+def test_a_token_of_a_user_who_is_not_an_administrator_syncs_managers_by_id(
+    session: Session, httpserver: HTTPServer, crm: FakeAmoCrm, store: SecretStore
+) -> None:
+    """/api/v4/users answers 403 to a non-administrator's token: the deals still arrive."""
+    from voronka.models import User
+
+    crm.admin = False
+    connect(session, httpserver, store)
+    report = run(session, store)
+    assert report.created == 600
+    assert observed(session) == expected(crm)
+    assert "administrator" in report.warnings[0].render("en")
+    names = set(session.scalars(select(User.name)))
+    assert {f"amoCRM #{user_id}" for user_id in crm.users} & names
+    assert not set(crm.users.values()) & names  # no name was guessed

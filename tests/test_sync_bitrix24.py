@@ -108,3 +108,36 @@ def test_a_wrong_webhook_code_is_refused_clearly(session: Session, httpserver: H
         run(session, store)
     assert "Wrong authorization data" in caught.value.message("en")
     assert "wrong" not in caught.value.message("en").split("(")[0]
+
+
+def test_a_webhook_without_a_user_scope_syncs_managers_by_id_and_says_so(
+    session: Session, httpserver: HTTPServer, crm: FakeBitrix24, store: SecretStore
+) -> None:
+    """A webhook made "with the crm scope" alone: user.get answers 401 insufficient_scope (the
+    official system-errors table). The deals still arrive, managers by their Bitrix24 ids."""
+    crm.scopes = frozenset({"crm"})
+    connect(session, httpserver, store)
+    report = run(session, store)
+    assert observed(session) == expected(crm)  # every deal and its history, as with full scopes
+    warning = report.warnings[0].render("en")
+    assert "user_brief" in warning
+    assert report.as_dict()["warnings"] == [warning]
+    from voronka.models import User
+
+    names = set(session.scalars(select(User.name)))
+    assert names >= {f"Bitrix24 #{user_id}" for user_id in crm.users if any(
+        int(d["ASSIGNED_BY_ID"]) == user_id for d in crm.deals.values())}  # fmt: skip
+
+
+@pytest.mark.usefixtures("crm")
+def test_a_webhook_without_the_crm_scope_is_refused_clearly(
+    session: Session, httpserver: HTTPServer, crm: FakeBitrix24, store: SecretStore
+) -> None:
+    from voronka.errors import PermissionRefused
+
+    crm.scopes = frozenset({"user_brief"})
+    connect(session, httpserver, store)
+    with pytest.raises(PermissionRefused) as caught:
+        run(session, store)
+    assert "higher privileges" in caught.value.message("en")
+    assert session.scalars(select(Deal)).all() == []

@@ -93,6 +93,18 @@ def test_retailcrm_503_is_retried_and_a_wrong_key_refused(
     assert "Access denied." in caught.value.message("en")
 
 
+def test_retailcrm_a_key_without_the_users_section_syncs_managers_by_id(
+    session: Session, httpserver: HTTPServer, store: SecretStore
+) -> None:
+    crm = shop(60)
+    crm.users_allowed = False
+    crm.install(httpserver)
+    connect(session, "retailcrm", httpserver.url_for("").rstrip("/"), store, {"api_key": KEY})
+    report = run(session, store)
+    assert observed(session) == retail_expected(crm)
+    assert "users section" in report.warnings[0].render("en")
+
+
 def yclients_expected(crm: FakeYclients) -> tuple[tuple[int, int, int, int], list[int]]:
     meaning = {0: ([1], "open"), 2: ([2], "open"), 1: ([3], "won"), -1: ([1], "lost")}
     return expected_funnel([meaning[r["attendance"]] for r in crm.records.values() if not r["deleted"]], 3)

@@ -132,6 +132,12 @@ class ConnectorAuthFailed(ConnectorFailed):
     key = "error.connector_auth"
 
 
+class PermissionRefused(ConnectorFailed):
+    """The CRM took the credentials but refused one method: the token lacks a scope or a role."""
+
+    key = "error.connector_failed"
+
+
 class DealExists(VoronkaError):
     """A deal with that external id is already there: update it instead of creating another."""
 

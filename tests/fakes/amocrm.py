@@ -4,7 +4,8 @@ amocrm/amocrm-api-php):
 HAL lists with ``_links.next``, a 204 with no body for an empty page, ``limit`` ≤ 250 (events ≤ 100, more is a 400),
 leads filtered by ``filter[updated_at][from]`` and ordered by ``updated_at``, events filtered by type, entity and up
 to ten entity ids, statuses 142/143 in every pipeline, Bearer tokens (401 problem+json when expired), 429 with a
-non-JSON body when rate-limited."""
+non-JSON body when rate-limited, and 403 problem+json on ``/api/v4/users`` for a token of a user who is
+not an account administrator (the users list is for administrators)."""
 
 from __future__ import annotations
 
@@ -47,6 +48,8 @@ class FakeAmoCrm:
     leads: dict[int, Lead] = field(default_factory=dict)
     events: list[dict[str, Any]] = field(default_factory=list)
     token: str = TOKEN
+    admin: bool = True
+    """Whether the token's user is an account administrator."""
     rate_limit_every: int = 0
     """Answer every n-th request with a 429 (0: never)."""
     throttled: set[str] = field(default_factory=set)
@@ -98,9 +101,7 @@ class FakeAmoCrm:
     def install(self, server: HTTPServer) -> None:
         routes: dict[str, Callable[[Request], Response]] = {
             "/api/v4/leads/pipelines": lambda r: self._hal(r, "pipelines", self.pipelines, 250),
-            "/api/v4/users": lambda r: self._hal(
-                r, "users", [{"id": i, "name": n} for i, n in self.users.items()], 250
-            ),
+            "/api/v4/users": self._users,
             "/api/v4/leads/loss_reasons": lambda r: self._hal(
                 r, "loss_reasons", [{"id": i, "name": n, "sort": i} for i, n in self.loss_reasons.items()], 250
             ),
@@ -110,6 +111,11 @@ class FakeAmoCrm:
         for path, handler in routes.items():
             server.expect_request(path).respond_with_handler(self._guarded(handler))
         server.expect_request(re.compile(r"/api/v4/leads/\d+")).respond_with_handler(self._guarded(self._one_lead))
+
+    def _users(self, request: Request) -> Response:
+        if not self.admin:
+            return _problem(403, "Forbidden", "Access denied")
+        return self._hal(request, "users", [{"id": i, "name": n} for i, n in self.users.items()], 250)
 
     def _guarded(self, handler: Callable[[Request], Response]) -> Callable[[Request], Response]:
         def respond(request: Request) -> Response:

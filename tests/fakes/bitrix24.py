@@ -2,7 +2,9 @@
 """A fake Bitrix24 REST portal behind an incoming webhook (the official REST reference, bitrix24/b24restdocs): POST
 ``/rest/1/CODE/METHOD.json``, fixed pages of 50 with ``next`` and ``total`` (``start=-1``: no total),
 string values from ``crm.deal.list``, ``result.items`` with integers from ``crm.stagehistory.list``,
-503 ``QUERY_LIMIT_EXCEEDED`` when over the limit, 401 ``NO_AUTH_FOUND`` for a wrong code."""
+503 ``QUERY_LIMIT_EXCEEDED`` when over the limit, 401 ``NO_AUTH_FOUND`` for a wrong code, and 401
+``insufficient_scope`` for a method outside the webhook's scopes (``_includes/system-errors.md``:
+``user.get`` needs ``user``, ``user_brief`` or ``user_basic``; the CRM methods ``crm``)."""
 
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ STAGES = [
     ("WON", "Сделка успешна", 60, "S"), ("LOSE", "Сделка провалена", 70, "F"), ("APOLOGY", "Анализ причины провала", 80, "F"),
 ]  # fmt: skip
 OPEN = [s[0] for s in STAGES if s[3] is None]
+USER_SCOPES = {"user", "user_brief", "user_basic"}
 
 
 @dataclass
@@ -33,6 +36,8 @@ class FakeBitrix24:
     users: dict[int, tuple[str, str]] = field(default_factory=lambda: {1: ("Сергей", "Иванов"), 6: ("Ирина", "Ким")})
     rate_limit_every: int = 0
     requests: int = 0
+    scopes: frozenset[str] = frozenset({"crm", "user_brief"})
+    """What the incoming webhook was given (a webhook made "with the crm scope" alone lacks user_brief)."""
 
     def add(self, deal_id: int, created: dt.datetime, moves: list[tuple[dt.datetime, str]], amount: str) -> None:
         self.deals[deal_id] = {
@@ -70,6 +75,15 @@ class FakeBitrix24:
         if self.rate_limit_every and self.requests % self.rate_limit_every == 0:
             return _json({"error": "QUERY_LIMIT_EXCEEDED", "error_description": "Too many requests"}, 503)
         method = request.path.rsplit("/", 1)[-1].removesuffix(".json")
+        needed = USER_SCOPES if method == "user.get" else {"crm"}
+        if not needed & self.scopes:
+            return _json(
+                {
+                    "error": "insufficient_scope",
+                    "error_description": "The request requires higher privileges than provided by the webhook token",
+                },
+                401,
+            )
         body = request.get_json(silent=True) or {}
         handler = getattr(self, "_" + method.replace(".", "_"))
         return handler(body)

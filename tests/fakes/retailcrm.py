@@ -1,6 +1,7 @@
 """A fake RetailCRM API v5 (the API v5 reference and the official client retailcrm/api-client-php): ``X-API-KEY``,
 ``success`` flags and ``pagination{}``, status groups and statuses, ``orders/history`` with ``filter[sinceId]``,
-orders by ``filter[ids][]``, 503 when over the limit, 403 ``Access denied.`` for a wrong key."""
+orders by ``filter[ids][]``, 503 when over the limit, 403 ``Access denied.`` for a wrong key and for a
+method the key was not given access to (an API key's access is set per method group in the admin)."""
 
 from __future__ import annotations
 
@@ -41,6 +42,8 @@ class FakeRetailCrm:
     history: list[dict[str, Any]] = field(default_factory=list)
     rate_limit_every: int = 0
     requests: int = 0
+    users_allowed: bool = True
+    """Whether the API key may read /api/v5/users."""
 
     def create(self, order_id: int, at: dt.datetime, total: int) -> None:
         order = {
@@ -137,6 +140,8 @@ class FakeRetailCrm:
         )
 
     def _users(self, request: Request) -> Response:
+        if not self.users_allowed:
+            return _json({"success": False, "errorMsg": "Access denied."}, 403)
         users = [
             {"id": 28, "firstName": "Пётр", "lastName": "Сидоров"},
             {"id": 29, "firstName": "Анна", "lastName": "Белова"},

@@ -219,3 +219,5 @@ def sync(
     )
     if report.resumed:
         state.console.print(state.t("connect.resumed"))
+    for warning in report.warnings:
+        state.console.print(f"[yellow]{warning.render(state.t.lang)}[/yellow]", soft_wrap=True)

@@ -14,9 +14,11 @@ from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from voronka.i18n import Message
 from voronka.ingest.connectors.base import (
     ConnectionConfig,
     Page,
+    People,
     RemoteDeal,
     RemotePipeline,
     RemoteStage,
@@ -46,7 +48,8 @@ class AmoCrmClient:
             requests_per_second=config.requests_per_second,
             retry=config.retry,
         )
-        self._users: dict[int, str] | None = None
+        self.warnings: list[Message] = []
+        self.people = People("amoCRM", "an administrator's token")
         self._reasons: dict[int, str] | None = None
 
     def _list(self, path: str, key: str, params: Mapping[str, Any] | None = None) -> Iterator[dict[str, Any]]:
@@ -77,11 +80,15 @@ class AmoCrmClient:
             found.append(RemotePipeline(str(pipeline["id"]), str(pipeline["name"]), stages))
         return found
 
-    def _names(self) -> tuple[dict[int, str], dict[int, str]]:
-        if self._users is None or self._reasons is None:
-            self._users = {u["id"]: str(u.get("name") or u["id"]) for u in self._list("/api/v4/users", "users")}
+    def _names(self) -> tuple[People, dict[int, str]]:
+        # /api/v4/users is for account administrators: another user's token syncs with ids and a warning.
+        self.people.load(
+            lambda: {u["id"]: str(u.get("name") or u["id"]) for u in self._list("/api/v4/users", "users")},
+            self.warnings,
+        )
+        if self._reasons is None:
             self._reasons = {r["id"]: str(r["name"]) for r in self._list("/api/v4/leads/loss_reasons", "loss_reasons")}
-        return self._users, self._reasons
+        return self.people, self._reasons
 
     def pages(self, cursor: Mapping[str, Any]) -> Iterator[Page]:
         page = int(cursor.get("page", 1))
@@ -166,7 +173,7 @@ class AmoCrmClient:
             created_at=created,
             closed_at=from_unix(lead.get("closed_at")),
             amount=minor_units(lead.get("price")),
-            manager=users.get(lead.get("responsible_user_id") or 0),
+            manager=users.name(lead.get("responsible_user_id")),
             source=_custom_value(lead, ("UTM_SOURCE",), ("Источник", "Source", "utm_source")),
             title=lead.get("name"),
             loss_reason=reason,

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any, NamedTuple, Protocol
 
+from voronka.errors import PermissionRefused
+from voronka.i18n import Message
 from voronka.ingest.connectors.http import Http, RetryPolicy
 from voronka.models import DealStatus
 
@@ -80,6 +82,8 @@ class ConnectionConfig:
 
 class Client(Protocol):
     http: Http
+    warnings: list[Message]
+    """What the sync could do only in part (a token that may not read the CRM's users, say)."""
 
     def pipelines(self) -> list[RemotePipeline]: ...
 
@@ -146,3 +150,31 @@ def account_url(address: str, domain: str) -> str:
     if "://" in address:
         return address
     return f"https://{address}" if "." in address else f"https://{address}.{domain}"
+
+
+@dataclass
+class People:
+    """Who a CRM's user ids are: their names, or — when the token may not read the users — the ids
+    themselves ("Bitrix24 #17"), with a warning saying which permission would give the names. A
+    permission-limited token syncs the deals instead of stopping the whole sync."""
+
+    crm: str
+    needed: str
+    """The permission that gives the names (a scope, a role), as the warning names it."""
+    names: dict[Any, str] | None = None
+    refused: bool = False
+
+    def load(self, fetch: Callable[[], dict[Any, str]], warnings: list[Message]) -> dict[Any, str]:
+        if self.names is None:
+            try:
+                self.names = fetch()
+            except PermissionRefused:
+                self.names, self.refused = {}, True
+                warnings.append(Message("connector.users_refused", {"crm": self.crm, "needed": self.needed}))
+        return self.names
+
+    def name(self, user_id: Any) -> str | None:
+        if user_id in (None, "", 0, "0"):
+            return None
+        found = (self.names or {}).get(user_id)
+        return found or (f"{self.crm} #{user_id}" if self.refused else None)

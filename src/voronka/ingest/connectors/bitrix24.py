@@ -16,9 +16,11 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
+from voronka.i18n import Message
 from voronka.ingest.connectors.base import (
     ConnectionConfig,
     Page,
+    People,
     RemoteDeal,
     RemotePipeline,
     RemoteStage,
@@ -44,7 +46,8 @@ class Bitrix24Client:
             requests_per_second=config.requests_per_second,
             retry=config.retry,
         )
-        self._users: dict[str, str] | None = None
+        self.warnings: list[Message] = []
+        self.people = People("Bitrix24", "user_brief")
         self._sources: dict[str, str] | None = None
 
     def _call(self, method: str, body: Mapping[str, Any]) -> dict[str, Any]:
@@ -76,15 +79,18 @@ class Bitrix24Client:
             found.append(RemotePipeline(str(category["id"]), str(category["name"]), stages))
         return found
 
-    def _names(self) -> tuple[dict[str, str], dict[str, str]]:
-        if self._users is None or self._sources is None:
-            self._users = {
-                str(u["ID"]): " ".join(p for p in (u.get("NAME"), u.get("LAST_NAME")) if p) or str(u["ID"])
-                for u in self._list("user.get", {})
-            }
+    def _names(self) -> tuple[People, dict[str, str]]:
+        self.people.load(self._user_names, self.warnings)  # user.get needs a user scope: else ids, and a warning
+        if self._sources is None:
             sources = self._list("crm.status.list", {"filter": {"ENTITY_ID": "SOURCE"}})
             self._sources = {str(s["STATUS_ID"]): str(s["NAME"]) for s in sources}
-        return self._users, self._sources
+        return self.people, self._sources
+
+    def _user_names(self) -> dict[Any, str]:
+        return {
+            str(u["ID"]): " ".join(p for p in (u.get("NAME"), u.get("LAST_NAME")) if p) or str(u["ID"])
+            for u in self._list("user.get", {})
+        }
 
     def pages(self, cursor: Mapping[str, Any]) -> Iterator[Page]:
         last_id = int(cursor.get("last_id", 0))
@@ -138,7 +144,7 @@ class Bitrix24Client:
             created_at=created,
             amount=minor_units(deal.get("OPPORTUNITY")),
             currency=deal.get("CURRENCY_ID") or None,
-            manager=users.get(str(deal.get("ASSIGNED_BY_ID"))),
+            manager=users.name(str(deal.get("ASSIGNED_BY_ID") or "")),
             source=sources.get(str(source), str(source)) if source else deal.get("UTM_SOURCE") or None,
             title=deal.get("TITLE"),
             changes=changes,

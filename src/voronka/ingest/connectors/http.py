@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from voronka.errors import ConnectorAuthFailed, ConnectorFailed
+from voronka.errors import ConnectorAuthFailed, ConnectorFailed, PermissionRefused
 from voronka.i18n import Message
 
 T = TypeVar("T")
@@ -131,6 +131,10 @@ class Http:
             body = None
             if status < 300:
                 raise self._failed("connector.malformed", path=path) from None
+        if (status == 403 or (status == 401 and _says_scope(body))) and not _says_token(body):
+            endpoint, detail = self.endpoint, _detail(body) or str(status)
+            reason = Message("connector.permission_refused", {"path": path, "detail": detail})
+            raise PermissionRefused(crm=endpoint.crm, url=endpoint.base_url, reason=reason)
         if status == 401 or (status == 403 and _says_token(body)):
             endpoint = self.endpoint
             raise ConnectorAuthFailed(
@@ -155,6 +159,11 @@ def _detail(body: Any) -> str | None:
         if isinstance(value, str) and value.strip():
             return value.strip()
     return None
+
+
+def _says_scope(body: Any) -> bool:
+    """Bitrix24's 401 for a method outside the webhook's scopes (not a bad token)."""
+    return isinstance(body, dict) and str(body.get("error", "")).lower() == "insufficient_scope"
 
 
 def _says_token(body: Any) -> bool:

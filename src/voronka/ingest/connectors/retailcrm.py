@@ -16,9 +16,11 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from voronka.i18n import Message
 from voronka.ingest.connectors.base import (
     ConnectionConfig,
     Page,
+    People,
     RemoteDeal,
     RemotePipeline,
     RemoteStage,
@@ -44,7 +46,8 @@ class RetailCrmClient:
         self.zone = ZoneInfo(str(config.settings.get("timezone") or "UTC"))
         self.name = str(config.settings.get("pipeline") or "RetailCRM")
         self._group_of: dict[str, str] = {}
-        self._managers: dict[int, str] | None = None
+        self.warnings: list[Message] = []
+        self.people = People("RetailCRM", "access to the users section for the API key")
 
     def pipelines(self) -> list[RemotePipeline]:
         groups = (self.http.get("/api/v5/reference/status-groups") or {}).get("statusGroups") or {}
@@ -60,20 +63,22 @@ class RetailCrmClient:
         local = dt.datetime.fromisoformat(str(text)).replace(tzinfo=self.zone)
         return local.astimezone(dt.UTC).replace(tzinfo=None)
 
-    def _manager_names(self) -> dict[int, str]:
-        if self._managers is None:
-            self._managers = {}
-            page = 1
-            while True:
-                body = self.http.get("/api/v5/users", params={"limit": 100, "page": page}) or {}
-                for user in body.get("users") or []:
-                    name = " ".join(p for p in (user.get("firstName"), user.get("lastName")) if p)
-                    self._managers[int(user["id"])] = name or str(user["id"])
-                pagination = body.get("pagination") or {}
-                if page >= int(pagination.get("totalPageCount", 1)):
-                    return self._managers
-                page += 1
-        return self._managers
+    def _manager_names(self) -> People:
+        self.people.load(self._users, self.warnings)  # a key without the users section: ids, and a warning
+        return self.people
+
+    def _users(self) -> dict[Any, str]:
+        found: dict[Any, str] = {}
+        page = 1
+        while True:
+            body = self.http.get("/api/v5/users", params={"limit": 100, "page": page}) or {}
+            for user in body.get("users") or []:
+                name = " ".join(p for p in (user.get("firstName"), user.get("lastName")) if p)
+                found[int(user["id"])] = name or str(user["id"])
+            pagination = body.get("pagination") or {}
+            if page >= int(pagination.get("totalPageCount", 1)):
+                return found
+            page += 1
 
     def pages(self, cursor: Mapping[str, Any]) -> Iterator[Page]:
         since_id = cursor.get("since_id")
@@ -130,7 +135,7 @@ class RetailCrmClient:
                     created_at=created,
                     amount=minor_units(order.get("totalSumm")),
                     currency=order.get("currency") or None,
-                    manager=managers.get(int(order["managerId"])) if order.get("managerId") else None,
+                    manager=managers.name(int(order["managerId"])) if order.get("managerId") else None,
                     source=source.get("source") if isinstance(source, dict) else None,
                     title=f"№{order.get('number') or order['id']}",
                     changes=tuple(changes.get(int(order["id"]), ())),

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from voronka.crm.accounts import create_pipeline, list_pipelines
 from voronka.errors import InvalidPipeline
+from voronka.i18n import Message
 from voronka.ingest.connectors.base import Client, RemoteDeal, RemotePipeline
 from voronka.ingest.connectors.http import RetryPolicy
 from voronka.ingest.connectors.store import SecretStore, connection_config, find_connection
@@ -38,6 +39,8 @@ class SyncReport:
     """Deals of stages or pipelines voronka does not know (a stage added in the CRM mid-sync)."""
     requests: int = 0
     resumed: bool = False
+    warnings: list[Message] = field(default_factory=list)
+    """What was synced only in part (managers by id when the token may not read the users, say)."""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -49,6 +52,7 @@ class SyncReport:
             "skipped": self.skipped,
             "requests": self.requests,
             "resumed": self.resumed,
+            "warnings": [w.render("en") for w in self.warnings],
         }
 
 
@@ -102,6 +106,7 @@ def sync(
     connection.last_synced_at = now or utcnow()
     session.commit()
     report.requests = client.http.requests
+    report.warnings = list(client.warnings)
     return report
 
 

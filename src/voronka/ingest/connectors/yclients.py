@@ -12,6 +12,7 @@ import datetime as dt
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from voronka.i18n import Message
 from voronka.ingest.connectors.base import (
     ConnectionConfig,
     Page,
@@ -48,6 +49,7 @@ class YclientsClient:
             requests_per_second=config.requests_per_second,
             retry=config.retry,
         )
+        self.warnings: list[Message] = []
         self.company = str(config.settings.get("company_id", ""))
         self.name = str(config.settings.get("pipeline") or "YCLIENTS")
 
