@@ -259,3 +259,26 @@ def test_a_token_of_a_user_who_is_not_an_administrator_syncs_managers_by_id(
     names = set(session.scalars(select(User.name)))
     assert {f"amoCRM #{user_id}" for user_id in crm.users} & names
     assert not set(crm.users.values()) & names  # no name was guessed
+
+
+def test_leads_edited_during_the_first_sync_are_neither_skipped_nor_lost(
+    session: Session, httpserver: HTTPServer, crm: FakeAmoCrm, store: SecretStore
+) -> None:
+    """Right after page 1 is read, the CRM's users move 30 of its leads: in an updated_at listing
+    they jump to the end and the rest shift back by 30, so 30 unchanged leads slide onto page 1,
+    already read — never read at all (the incremental cursor, past their updated_at, never brings
+    them back)."""
+    ahead = sorted(crm.leads, key=lambda i: (crm.leads[i].updated_at, i))[:30]
+
+    def edit(page: int) -> None:
+        if page == 1 and crm.on_leads_page is not None:
+            crm.on_leads_page = None
+            for number, lead_id in enumerate(ahead):
+                crm.move(lead_id, STATUSES[2][0], crm.clock + number)
+
+    crm.on_leads_page = edit
+    connect(session, httpserver, store)
+    report = run(session, store)
+    assert report.created == 600  # every lead, the edited ones included
+    run(session, store)
+    assert observed(session) == expected(crm)

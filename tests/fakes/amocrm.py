@@ -2,7 +2,9 @@
 amocrm/amocrm-api-php):
 
 HAL lists with ``_links.next``, a 204 with no body for an empty page, ``limit`` ≤ 250 (events ≤ 100, more is a 400),
-leads filtered by ``filter[updated_at][from]`` and ordered by ``updated_at``, events filtered by type, entity and up
+leads filtered by ``filter[updated_at][from]`` and ordered by ``order[id]`` or ``order[updated_at]``
+(the page offsets apply to the order as it is when each page is asked for, so a lead edited mid-way
+moves in an ``updated_at`` listing), events filtered by type, entity and up
 to ten entity ids, statuses 142/143 in every pipeline, Bearer tokens (401 problem+json when expired), 429 with a
 non-JSON body when rate-limited, and 403 problem+json on ``/api/v4/users`` for a token of a user who is
 not an account administrator (the users list is for administrators)."""
@@ -58,6 +60,8 @@ class FakeAmoCrm:
     """Cut the connection of every n-th request without answering (0: never)."""
     requests: int = 0
     clock: int = BASE_TIME + 400 * 86400
+    on_leads_page: Callable[[int], None] | None = None
+    """Called with the page number each time a page of leads is served: edits made during a sync."""
     _events_by_lead: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     _listing: tuple[Any, list[Lead]] = (None, [])
 
@@ -162,12 +166,16 @@ class FakeAmoCrm:
 
     def _leads(self, request: Request) -> Response:
         since = request.args.get("filter[updated_at][from]")
-        key = (since, len(self.events), len(self.leads))  # the listing changes only when the data do
+        by_id = "order[id]" in request.args
+        key = (since, by_id, len(self.events), len(self.leads))  # the listing changes only when the data do
         if self._listing[0] != key:
             leads = [lead for lead in self.leads.values() if since is None or lead.updated_at >= int(since)]
-            leads.sort(key=lambda lead: (lead.updated_at, lead.id))
+            leads.sort(key=(lambda lead: lead.id) if by_id else (lambda lead: (lead.updated_at, lead.id)))
             self._listing = (key, leads)
-        return self._hal(request, "leads", self._listing[1], 250, self._lead_json)
+        answer = self._hal(request, "leads", self._listing[1], 250, self._lead_json)
+        if self.on_leads_page is not None:
+            self.on_leads_page(int(request.args.get("page", 1)))
+        return answer
 
     def _lead_json(self, lead: Lead) -> dict[str, Any]:
         reason = self.loss_reasons.get(lead.loss_reason_id or 0)

@@ -98,7 +98,10 @@ class AmoCrmClient:
                 "limit": LEADS_PER_PAGE,
                 "page": page,
                 "with": "loss_reason,contacts",
-                "order[updated_at]": "asc",
+                # By id, not by updated_at: pages are offsets, and a lead edited during the pass
+                # would move to the end of an updated_at order and shift the rest, so one unchanged
+                # lead per edit was skipped — and the incremental cursor never brought it back.
+                "order[id]": "asc",
             }
             if since is not None:
                 params["filter[updated_at][from]"] = since
