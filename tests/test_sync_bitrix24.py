@@ -141,3 +141,39 @@ def test_a_webhook_without_the_crm_scope_is_refused_clearly(
         run(session, store)
     assert "higher privileges" in caught.value.message("en")
     assert session.scalars(select(Deal)).all() == []
+
+
+def test_a_method_blocked_for_its_run_time_is_waited_out_as_told(
+    session: Session, httpserver: HTTPServer, crm: FakeBitrix24, store: SecretStore
+) -> None:
+    """429 OPERATION_TIME_LIMIT names when the block ends; the sync waits that long (told first),
+    instead of giving up after its usual retries."""
+    import time
+
+    crm.blocked["crm.deal.list"] = time.time() + 3
+    connect(session, httpserver, store)
+    waits: list[float] = []
+    started = time.monotonic()
+    report = sync_connection(
+        session=session, account=account_for(session), store=store, retry=FAST, on_wait=waits.append
+    )
+    assert time.monotonic() - started >= 3
+    assert len(waits) == 1
+    assert 3 <= waits[0] <= 5
+    assert report.created == len(crm.deals)
+
+
+def test_a_block_longer_than_allowed_stops_saying_until_when(
+    session: Session, httpserver: HTTPServer, crm: FakeBitrix24, store: SecretStore
+) -> None:
+    import time
+
+    from voronka.errors import ConnectorFailed
+
+    crm.blocked["crm.deal.list"] = time.time() + 600
+    connect(session, httpserver, store)
+    with pytest.raises(ConnectorFailed) as caught:
+        sync_connection(session=session, account=account_for(session), store=store, retry=FAST, max_blocked=60)
+    message = caught.value.message("en")
+    assert "crm.deal.list" in message
+    assert "--max-wait" in message

@@ -4,7 +4,9 @@
 string values from ``crm.deal.list``, ``result.items`` with integers from ``crm.stagehistory.list``,
 503 ``QUERY_LIMIT_EXCEEDED`` when over the limit, 401 ``NO_AUTH_FOUND`` for a wrong code, and 401
 ``insufficient_scope`` for a method outside the webhook's scopes (``_includes/system-errors.md``:
-``user.get`` needs ``user``, ``user_brief`` or ``user_basic``; the CRM methods ``crm``)."""
+``user.get`` needs ``user``, ``user_brief`` or ``user_basic``; the CRM methods ``crm``), and 429
+``OPERATION_TIME_LIMIT`` for a method blocked by its summed run time until ``time.operating_reset_at``
+(``limits.md``: up to ten minutes)."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import datetime as dt
 import json
 import random
 import re
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +40,8 @@ class FakeBitrix24:
     rate_limit_every: int = 0
     requests: int = 0
     scopes: frozenset[str] = frozenset({"crm", "user_brief"})
+    blocked: dict[str, float] = field(default_factory=dict)
+    """Methods blocked for their run time, and the Unix time each block ends."""
     """What the incoming webhook was given (a webhook made "with the crm scope" alone lacks user_brief)."""
 
     def add(self, deal_id: int, created: dt.datetime, moves: list[tuple[dt.datetime, str]], amount: str) -> None:
@@ -84,6 +89,11 @@ class FakeBitrix24:
                 },
                 401,
             )
+        until = self.blocked.get(method)
+        if until is not None and time.time() < until:
+            return _json({"error": "OPERATION_TIME_LIMIT", "error_description": "Method is blocked due to operation time limit.",
+                          "time": {"start": time.time(), "finish": time.time(), "duration": 0.001, "processing": 0,
+                                   "operating_reset_at": int(until) if until == int(until) else until, "operating": 480.2}}, 429)  # fmt: skip
         body = request.get_json(silent=True) or {}
         handler = getattr(self, "_" + method.replace(".", "_"))
         return handler(body)

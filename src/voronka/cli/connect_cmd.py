@@ -186,6 +186,10 @@ def sync(
     ctx: typer.Context,
     name: Annotated[str | None, typer.Argument(help="The connection (default: the only one).")] = None,
     output: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+    max_wait: Annotated[
+        int,
+        typer.Option("--max-wait", help="Seconds to wait for a method the CRM paused (Bitrix24: ≤ 600).", min=0),
+    ] = 900,
 ) -> None:
     """Pull pipelines, users, deals and their stage history from the CRM: everything the first time,
     what changed since then afterwards; an interrupted sync resumes where it stopped."""
@@ -199,7 +203,13 @@ def sync(
     try:
         with session_scope(state.engine) as session:
             report = sync_connection(
-                session=session, account=default_account(session=session), store=_store(state), name=name, progress=bar
+                session=session,
+                account=default_account(session=session),
+                store=_store(state),
+                name=name,
+                progress=bar,
+                max_blocked=max_wait,
+                on_wait=lambda seconds: state.err.print(state.t("connect.waiting", seconds=round(seconds))),
             )
     finally:
         bar.stop()

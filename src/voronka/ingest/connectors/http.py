@@ -29,6 +29,11 @@ class RetryPolicy:
     attempts: int = 8
     first_wait: float = 0.5
     max_wait: float = 30.0
+    max_blocked: float = 900.0
+    """The longest wait for a method the CRM blocked until a stated time (Bitrix24's 429
+    OPERATION_TIME_LIMIT lasts up to ten minutes); longer, and the sync stops saying until when."""
+    on_wait: Callable[[float], None] | None = None
+    """Told how many seconds such a wait will take, before it starts (a command shows it)."""
 
     def wait(self, attempt: int, retry_after: str | None) -> float:
         """Seconds before retry ``attempt`` (from 1): the server's Retry-After if it gives one."""
@@ -96,11 +101,25 @@ class Http:
                 continue
             with self._lock:
                 self.requests += 1
+            blocked = _blocked_until(response)
+            if blocked is not None:
+                self._wait_out(blocked, path)
+                continue
             if response.status_code in RETRIED_STATUSES and attempt < self.retry.attempts:
                 self.sleep(self.retry.wait(attempt, response.headers.get("Retry-After")))
                 continue
             return self._decoded(response, path)
         raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+
+    def _wait_out(self, until: float, path: str) -> None:
+        """Wait until the CRM lifts its block on the method, if that is within the policy's limit."""
+        seconds = max(until - time.time(), 0.0) + 1.0
+        if seconds > self.retry.max_blocked:
+            stamp = time.strftime("%H:%M:%S", time.localtime(until))
+            raise self._failed("connector.blocked", path=path, until=stamp, seconds=round(seconds))
+        if self.retry.on_wait is not None:
+            self.retry.on_wait(seconds)
+        self.sleep(seconds)
 
     def _pace(self) -> None:
         """Keep ``interval`` between request starts, across the threads that share this client."""
@@ -148,6 +167,24 @@ class Http:
     def _failed(self, key: str, **params: Any) -> ConnectorFailed:
         endpoint = self.endpoint
         return ConnectorFailed(crm=endpoint.crm, url=endpoint.base_url, reason=Message(key, params))
+
+
+def _blocked_until(response: httpx.Response) -> float | None:
+    """When Bitrix24 lifts a 429 ``OPERATION_TIME_LIMIT`` (the method's summed run time passed its
+    limit; ``time.operating_reset_at`` is the Unix time it ends — the REST API's limits page)."""
+    if response.status_code != 429:
+        return None
+    try:
+        body = response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    if not isinstance(body, dict) or body.get("error") != "OPERATION_TIME_LIMIT":
+        return None
+    reset = (body.get("time") or {}).get("operating_reset_at") if isinstance(body.get("time"), dict) else None
+    try:
+        return float(reset) if reset is not None else time.time() + 600.0  # the documented worst case
+    except (TypeError, ValueError):
+        return time.time() + 600.0
 
 
 def _detail(body: Any) -> str | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -216,14 +217,22 @@ def sync_connection(
     name: str | None = None,
     progress: Progress | None = None,
     retry: RetryPolicy | None = None,
+    max_blocked: float | None = None,
+    on_wait: Callable[[float], None] | None = None,
 ) -> SyncReport:
-    """Sync the stored connection called ``name`` (the only one when not given)."""
+    """Sync the stored connection called ``name`` (the only one when not given). ``max_blocked``
+    and ``on_wait``: how long to wait for a method the CRM paused, and who is told of the wait."""
     from voronka.ingest.connectors import CONNECTORS
 
     connection = find_connection(session=session, account=account, name=name)
     connector = CONNECTORS[connection.kind]
     config = connection_config(connection, store, connector)
-    client = connector.client(replace(config, retry=retry) if retry is not None else config)
+    policy = retry or config.retry
+    if max_blocked is not None:
+        policy = replace(policy, max_blocked=max_blocked)
+    if on_wait is not None:
+        policy = replace(policy, on_wait=on_wait)
+    client = connector.client(replace(config, retry=policy))
     try:
         return sync(session=session, account=account, connection=connection, client=client, progress=progress)
     finally:
