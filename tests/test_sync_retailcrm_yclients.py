@@ -147,5 +147,6 @@ def test_yclients_wrong_tokens(session: Session, httpserver: HTTPServer, store: 
         {"partner_token": PARTNER, "user_token": "bad"},
         company_id=COMPANY,
     )
-    with pytest.raises(ConnectorAuthFailed):
+    with pytest.raises(ConnectorAuthFailed) as caught:
         run(session, store)
+    assert "Не авторизован" in caught.value.message("en")  # YCLIENTS' own words, from meta.message

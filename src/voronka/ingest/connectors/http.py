@@ -188,9 +188,12 @@ def _blocked_until(response: httpx.Response) -> float | None:
 
 
 def _detail(body: Any) -> str | None:
-    """The error text of amoCRM (problem+json), Bitrix24 or RetailCRM answers."""
+    """The error text of amoCRM (problem+json), Bitrix24, RetailCRM or YCLIENTS (``meta.message``) answers."""
     if not isinstance(body, dict):
         return None
+    meta = body.get("meta")
+    if isinstance(meta, dict) and isinstance(meta.get("message"), str) and meta["message"].strip():
+        return str(meta["message"]).strip()
     for key in ("error_description", "errorMsg", "detail", "title", "error"):
         value = body.get(key)
         if isinstance(value, str) and value.strip():
