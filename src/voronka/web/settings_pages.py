@@ -7,7 +7,7 @@ Every route is a thin call into the library; what a user may see and do is decid
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
@@ -34,8 +34,10 @@ from voronka.models import (
     Account,
     AssignRule,
     LeadForm,
+    LossReason,
     Pipeline,
     Role,
+    Source,
     Stage,
     User,
 )
@@ -289,44 +291,35 @@ def settings_remove_stage(
     return back("/settings#pipelines")
 
 
-@router.post("/settings/sources/{source_id}/rename", dependencies=[Csrf])
-def settings_rename_source(
-    session: DB, user: Viewer, source_id: Id, name: Annotated[str, Form(max_length=200)]
+Listed = Literal["sources", "reasons"]
+"""The account's own lists a setting renames, merges or archives."""
+
+
+def _listed(session: Session, account: Account, kind: Listed, item_id: int) -> Source | LossReason:
+    if kind == "sources":
+        return source_of(session=session, account_id=account.id, source_id=item_id)
+    return reason_of(session=session, account_id=account.id, reason_id=item_id)
+
+
+@router.post("/settings/{kind}/{item_id}/rename", dependencies=[Csrf])
+def settings_rename_listed(session: DB, user: Viewer, kind: Listed, item_id: Id, name: Name) -> Response:
+    """Rename a source or loss reason; a name another one has merges the two."""
+    account = _admin(session, user)
+    item = _listed(session, account, kind, item_id)
+    if isinstance(item, Source):
+        rename_source(session=session, source=item, name=name)
+    else:
+        rename_reason(session=session, reason=item, name=name)
+    return back(f"/settings#{kind}")
+
+
+@router.post("/settings/{kind}/{item_id}/archive", dependencies=[Csrf])
+def settings_archive_listed(
+    session: DB, user: Viewer, kind: Listed, item_id: Id, archived: Annotated[bool, Form()]
 ) -> Response:
     account = _admin(session, user)
-    rename_source(
-        session=session, source=source_of(session=session, account_id=account.id, source_id=source_id), name=name
-    )
-    return back("/settings#sources")
-
-
-@router.post("/settings/reasons/{reason_id}/rename", dependencies=[Csrf])
-def settings_rename_reason(
-    session: DB, user: Viewer, reason_id: Id, name: Annotated[str, Form(max_length=200)]
-) -> Response:
-    account = _admin(session, user)
-    rename_reason(
-        session=session, reason=reason_of(session=session, account_id=account.id, reason_id=reason_id), name=name
-    )
-    return back("/settings#reasons")
-
-
-@router.post("/settings/sources/{source_id}/archive", dependencies=[Csrf])
-def settings_archive_source(session: DB, user: Viewer, source_id: Id, archived: Annotated[bool, Form()]) -> Response:
-    account = _admin(session, user)
-    archive(
-        session=session, item=source_of(session=session, account_id=account.id, source_id=source_id), archived=archived
-    )
-    return back("/settings#sources")
-
-
-@router.post("/settings/reasons/{reason_id}/archive", dependencies=[Csrf])
-def settings_archive_reason(session: DB, user: Viewer, reason_id: Id, archived: Annotated[bool, Form()]) -> Response:
-    account = _admin(session, user)
-    archive(
-        session=session, item=reason_of(session=session, account_id=account.id, reason_id=reason_id), archived=archived
-    )
-    return back("/settings#reasons")
+    archive(session=session, item=_listed(session, account, kind, item_id), archived=archived)
+    return back(f"/settings#{kind}")
 
 
 @router.post("/settings/spend", dependencies=[Csrf])
