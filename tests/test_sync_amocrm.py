@@ -282,3 +282,58 @@ def test_leads_edited_during_the_first_sync_are_neither_skipped_nor_lost(
     assert report.created == 600  # every lead, the edited ones included
     run(session, store)
     assert observed(session) == expected(crm)
+
+
+def test_oauth_tokens_are_renewed_mid_sync_and_the_new_pair_is_kept(
+    session: Session, httpserver: HTTPServer, crm: FakeAmoCrm, store: SecretStore
+) -> None:
+    """OAuth 2: the authorization code is exchanged at connect; when the access token expires
+    mid-sync the refresh token (one use) gets a new pair, stored at once, and the sync goes on."""
+    from voronka.ingest.connectors.amocrm import exchange_code
+    from voronka.ingest.connectors.store import find_connection
+
+    client_id, secret, redirect = crm.client
+    secrets = exchange_code(
+        httpserver.url_for("").rstrip("/"),
+        {"client_id": client_id, "client_secret": secret, "code": "auth-code", "redirect_uri": redirect},
+    )
+    assert "code" not in secrets
+    account = account_for(session)
+    add_connection(
+        session=session, account=account, connector=CONNECTORS["amocrm"], name="amo",
+        address=httpserver.url_for(""), settings={"requests_per_second": 0}, secret_values=secrets, store=store,
+    )  # fmt: skip
+    session.commit()
+    served = 0
+
+    def expire_once(_page: int) -> None:
+        nonlocal served
+        served += 1
+        if served == 1:
+            crm.expire()  # the day is over while the first pass runs
+
+    crm.on_leads_page = expire_once
+    report = run(session, store)
+    assert report.created == 600
+    assert observed(session) == expected(crm)
+    kept = store.get(find_connection(session=session, account=account, name="amo").secret_ref)
+    assert (kept["token"], kept["refresh_token"]) == ("access-2", "refresh-2")  # the second pair, saved
+    crm.expire()
+    run(session, store)  # the next sync renews with the stored refresh token (the first one is spent)
+    assert crm.renewals == 3
+
+
+def test_a_spent_refresh_token_asks_to_connect_again(
+    session: Session, httpserver: HTTPServer, crm: FakeAmoCrm, store: SecretStore
+) -> None:
+    client_id, secret, redirect = crm.client
+    account = account_for(session)
+    add_connection(
+        session=session, account=account, connector=CONNECTORS["amocrm"], name="amo", address=httpserver.url_for(""),
+        settings={"requests_per_second": 0}, store=store,
+        secret_values={"token": "old", "refresh_token": "spent", "client_id": client_id, "client_secret": secret,
+                       "redirect_uri": redirect},
+    )  # fmt: skip
+    session.commit()
+    with pytest.raises(ConnectorAuthFailed):
+        run(session, store)

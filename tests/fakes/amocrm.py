@@ -7,7 +7,10 @@ leads filtered by ``filter[updated_at][from]`` and ordered by ``order[id]`` or `
 moves in an ``updated_at`` listing), events filtered by type, entity and up
 to ten entity ids, statuses 142/143 in every pipeline, Bearer tokens (401 problem+json when expired), 429 with a
 non-JSON body when rate-limited, and 403 problem+json on ``/api/v4/users`` for a token of a user who is
-not an account administrator (the users list is for administrators)."""
+not an account administrator (the users list is for administrators). OAuth 2 at ``/oauth2/access_token``
+(its "Authorization" guide): an authorization code or a refresh token, with the integration's id,
+secret and redirect URI, gives a new access token and a new refresh token; a refresh token is good
+for one use, and a used or unknown one is a 400 problem+json."""
 
 from __future__ import annotations
 
@@ -52,6 +55,11 @@ class FakeAmoCrm:
     token: str = TOKEN
     admin: bool = True
     """Whether the token's user is an account administrator."""
+    client: tuple[str, str, str] = ("integration-id", "integration-secret", "https://example.ru/amo")
+    """The integration's id, secret key and redirect URI."""
+    codes: set[str] = field(default_factory=lambda: {"auth-code"})
+    refresh_tokens: set[str] = field(default_factory=set)
+    renewals: int = 0
     rate_limit_every: int = 0
     """Answer every n-th request with a 429 (0: never)."""
     throttled: set[str] = field(default_factory=set)
@@ -114,7 +122,31 @@ class FakeAmoCrm:
         }
         for path, handler in routes.items():
             server.expect_request(path).respond_with_handler(self._guarded(handler))
+        server.expect_request("/oauth2/access_token", method="POST").respond_with_handler(self._oauth)
         server.expect_request(re.compile(r"/api/v4/leads/\d+")).respond_with_handler(self._guarded(self._one_lead))
+
+    def expire(self) -> None:
+        """The access token's day is over: it answers 401 from now on."""
+        self.token = f"expired-{self.token}"
+
+    def _oauth(self, request: Request) -> Response:
+        body = request.get_json(silent=True) or {}
+        if (body.get("client_id"), body.get("client_secret"), body.get("redirect_uri")) != self.client:
+            return _problem(400, "Bad Request", "Client authentication failed")
+        grant = body.get("grant_type")
+        spent = self.codes if grant == "authorization_code" else self.refresh_tokens
+        given = body.get("code") if grant == "authorization_code" else body.get("refresh_token")
+        if grant not in ("authorization_code", "refresh_token") or given not in spent:
+            return _problem(
+                400, "Bad Request", "Token has been revoked" if grant == "refresh_token" else "Code expired"
+            )
+        spent.discard(given)  # one use each
+        self.renewals += 1
+        self.token = f"access-{self.renewals}"
+        refresh = f"refresh-{self.renewals}"
+        self.refresh_tokens.add(refresh)
+        answer = {"token_type": "Bearer", "expires_in": 86400, "access_token": self.token, "refresh_token": refresh}
+        return Response(json.dumps(answer), status=200, content_type="application/json")
 
     def _users(self, request: Request) -> Response:
         if not self.admin:

@@ -75,12 +75,41 @@ def connect_amocrm(
     address: Annotated[str, typer.Argument(help="Subdomain (mycompany), mycompany.amocrm.ru or a Kommo URL.")],
     name: NameOption = None,
     token_env: TokenEnv = None,
+    client_id: Annotated[
+        str | None, typer.Option("--client-id", help="OAuth 2: the integration's ID (instead of a long-lived token).")
+    ] = None,
+    client_secret_env: Annotated[
+        str | None,
+        typer.Option("--client-secret-env", help="OAuth 2: the variable holding the secret key."),
+    ] = None,
+    code_env: Annotated[
+        str | None,
+        typer.Option("--code-env", help="OAuth 2: the variable holding the code (20 min)."),
+    ] = None,
+    redirect_uri: Annotated[
+        str | None, typer.Option("--redirect-uri", help="OAuth 2: the integration's redirect URI, as registered.")
+    ] = None,
     rate: RateOption = None,
 ) -> None:
-    """Connect amoCRM with a long-lived token (Settings → Integrations → your private integration)."""
+    """Connect amoCRM with a long-lived token (Settings → Integrations → your private integration), or
+    with OAuth 2 (--client-id, --client-secret-env, --code-env, --redirect-uri): the code is exchanged
+    for tokens now, and each sync renews them, keeping the new pair in the secrets file."""
     state = state_of(ctx)
-    token = _secret(token_env, state.t("connect.ask_token"))
-    _connect(state, "amocrm", address, name, {"token": token}, _rate(rate))
+    if client_id is None:
+        token = _secret(token_env, state.t("connect.ask_token"))
+        _connect(state, "amocrm", address, name, {"token": token}, _rate(rate))
+        return
+    from voronka.ingest.connectors import CONNECTORS
+    from voronka.ingest.connectors.amocrm import exchange_code
+
+    oauth = {
+        "client_id": client_id,
+        "client_secret": _secret(client_secret_env, state.t("connect.ask_secret"), option="--client-secret-env"),
+        "code": _secret(code_env, state.t("connect.ask_code"), option="--code-env"),
+        "redirect_uri": redirect_uri or "",
+    }
+    secrets = exchange_code(CONNECTORS["amocrm"].base_url(address), oauth)
+    _connect(state, "amocrm", address, name, secrets, _rate(rate))
 
 
 def connect_bitrix24(

@@ -10,10 +10,14 @@ began (a minute of overlap: the CRM's clock and ours may differ).
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+import httpx
+
+from voronka.errors import ConnectorAuthFailed
 from voronka.i18n import Message
 from voronka.ingest.connectors.base import (
     ConnectionConfig,
@@ -40,6 +44,75 @@ def stage_key(pipeline_id: Any, status_id: Any) -> str:
     return f"{pipeline_id}:{status_id}"
 
 
+class OAuth:
+    """amoCRM's OAuth 2 (its "Authorization" docs): an access token for a day, renewed with a
+    refresh token that is good for one use — each renewal brings a new pair, kept in the secrets
+    file at once, so the next sync (or a crash right after) still has a valid one."""
+
+    def __init__(self, config: ConnectionConfig, http: Http) -> None:
+        self.secrets = dict(config.secrets)
+        self.save = config.save_secrets
+        self.http = http
+        self.lock = threading.Lock()
+
+    def header(self) -> str:
+        return f"Bearer {self.secrets.get('token', '')}"
+
+    def renew(self, used: str) -> bool:
+        with self.lock:
+            if used != self.header():
+                return True  # another request renewed it meanwhile
+            body = {
+                "client_id": self.secrets.get("client_id", ""),
+                "client_secret": self.secrets.get("client_secret", ""),
+                "grant_type": "refresh_token",
+                "refresh_token": self.secrets.get("refresh_token", ""),
+                "redirect_uri": self.secrets.get("redirect_uri", ""),
+            }
+            answer = self.http.client.post("/oauth2/access_token", json=body)
+            if answer.status_code != 200:
+                return False  # the refresh token is spent or revoked: the 401 stands, "connect again"
+            tokens = answer.json()
+            renewed = {"token": str(tokens["access_token"]), "refresh_token": str(tokens["refresh_token"])}
+            self.secrets.update(renewed)
+            if self.save is not None:
+                self.save(renewed)
+            self.http.client.headers["Authorization"] = self.header()
+            return True
+
+
+def exchange_code(base_url: str, secrets: Mapping[str, str]) -> dict[str, str]:
+    """The first pair of tokens for an integration's authorization code (valid 20 minutes)."""
+    body = {
+        "client_id": secrets.get("client_id", ""),
+        "client_secret": secrets.get("client_secret", ""),
+        "grant_type": "authorization_code",
+        "code": secrets.get("code", ""),
+        "redirect_uri": secrets.get("redirect_uri", ""),
+    }
+    answer = httpx.post(base_url.rstrip("/") + "/oauth2/access_token", json=body, timeout=60)
+    if answer.status_code != 200:
+        detail = (
+            answer.json().get("hint") or answer.json().get("detail")
+            if "json" in answer.headers.get("content-type", "")
+            else answer.reason_phrase
+        )
+        raise ConnectorAuthFailed(crm="amoCRM", name="", kind="amocrm", detail=str(detail))
+    tokens = answer.json()
+    kept = {k: v for k, v in secrets.items() if k != "code"}
+    return {**kept, "token": str(tokens["access_token"]), "refresh_token": str(tokens["refresh_token"])}
+
+
+def _problem_text(answer: httpx.Response) -> str:
+    """amoCRM's problem+json words for a refused code (its ``hint`` or ``detail``), else the status."""
+    try:
+        body = answer.json()
+    except ValueError:
+        return answer.reason_phrase
+    found = body.get("hint") or body.get("detail") if isinstance(body, dict) else None
+    return str(found or answer.reason_phrase)
+
+
 class AmoCrmClient:
     def __init__(self, config: ConnectionConfig) -> None:
         self.http = Http(
@@ -48,6 +121,8 @@ class AmoCrmClient:
             requests_per_second=config.requests_per_second,
             retry=config.retry,
         )
+        if config.secrets.get("refresh_token"):  # OAuth 2: the token is an access token renewed as it expires
+            self.http.renew = OAuth(config, self.http).renew
         self.warnings: list[Message] = []
         self.people = People("amoCRM", "an administrator's token")
         self._reasons: dict[int, str] | None = None

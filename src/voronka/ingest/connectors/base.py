@@ -78,6 +78,8 @@ class ConnectionConfig:
     secrets: Mapping[str, str] = field(default_factory=dict)
     requests_per_second: float | None = None
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    save_secrets: Callable[[Mapping[str, str]], None] | None = None
+    """Keeps secrets the CRM rotated (an OAuth refresh token is good for one use) in the secrets file."""
 
 
 class Client(Protocol):

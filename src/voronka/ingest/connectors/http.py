@@ -75,6 +75,9 @@ class Http:
         self.interval = 1 / requests_per_second if requests_per_second else 0.0
         self.retry = retry or RetryPolicy()
         self.sleep = sleep
+        self.renew: Callable[[str], bool] | None = None
+        """Called once on a 401 (an expired OAuth access token) with the Authorization header the
+        refused request carried: True when a new token is in place, and the request is sent again."""
         self._last = 0.0
         self._lock = threading.Lock()
         self.requests = 0
@@ -89,7 +92,7 @@ class Http:
     def post(self, path: str, body: Any = None, params: Any = None) -> Any | None:
         return self._send("POST", path, params=params, json=body)
 
-    def _send(self, method: str, path: str, **options: Any) -> Any | None:
+    def _send(self, method: str, path: str, _renewed: bool = False, **options: Any) -> Any | None:
         for attempt in range(1, self.retry.attempts + 1):
             self._pace()
             try:
@@ -101,6 +104,9 @@ class Http:
                 continue
             with self._lock:
                 self.requests += 1
+            used = response.request.headers.get("Authorization", "")
+            if response.status_code == 401 and self.renew is not None and not _renewed and self.renew(used):
+                return self._send(method, path, _renewed=True, **options)
             blocked = _blocked_until(response)
             if blocked is not None:
                 self._wait_out(blocked, path)

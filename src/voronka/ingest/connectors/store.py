@@ -133,10 +133,12 @@ def remove_connection(*, session: Session, account: Account, name: str, store: S
 
 
 def connection_config(connection: Connection, store: SecretStore, connector: Connector) -> ConnectionConfig:
+    ref = connection.secret_ref
     return ConnectionConfig(
         name=connection.name,
         base_url=connection.base_url,
         settings=dict(connection.settings),
-        secrets=store.get(connection.secret_ref),
+        secrets=store.get(ref),
         requests_per_second=connection.settings.get("requests_per_second", connector.requests_per_second),
+        save_secrets=lambda values: store.put(ref, {**store.get(ref), **values}),
     )
