@@ -440,3 +440,17 @@ def test_sources_and_reasons_renamed_or_merged(session: Session) -> None:
     session.expire_all()
     assert session.get(Deal, lost.id).loss_reason_id == price.id  # type: ignore[union-attr]
     assert session.scalar(select(func.count()).select_from(LossReason)) == 1
+
+
+def test_a_manager_cannot_hand_their_deal_to_someone_else(session: Session) -> None:
+    pipeline = pipeline_for(session)
+    account = _account(session, pipeline)
+    manager = _person(session, account, "Manager", Role.MANAGER)
+    other = _person(session, account, "Other", Role.MANAGER)
+    head = _person(session, account, "Head", Role.HEAD)
+    deal = create_deal(session=session, pipeline=pipeline, currency="RUB", manager=manager)
+    update_deal(session=session, deal=deal, changes={"title": "Своё", "manager": manager}, by=manager)
+    with pytest.raises(InvalidValue):
+        update_deal(session=session, deal=deal, changes={"manager": other}, by=manager)
+    update_deal(session=session, deal=deal, changes={"manager": other}, by=head)
+    assert deal.manager_id == other.id

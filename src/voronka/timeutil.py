@@ -80,6 +80,8 @@ PERIOD_PRESETS = ("this_month", "last_month", "quarter", "year", "all")
 
 def preset_range(preset: str, today: dt.date) -> tuple[dt.date | None, dt.date | None]:
     """The local dates [from, to) of a preset period around ``today``; ``all`` is unbounded."""
+    if preset not in PERIOD_PRESETS:
+        raise InvalidValue(field="period", value=preset, hint=", ".join(PERIOD_PRESETS))
     month = today.replace(day=1)
     if preset == "this_month":
         return month, _next_month(month)

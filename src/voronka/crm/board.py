@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.orm import Session
@@ -127,21 +127,19 @@ def build_board(
         totals[stage_id] += int(count)
         if amount:
             sums[stage_id][currency] = int(amount)
-    columns = []
-    for stage in pipeline.stages[:-1]:
-        cards = _cards(session, and_(open_deals, Deal.stage_id == stage.id), page, per_stage)
-        columns.append(BoardColumn(stage.id, stage.name, stage.position, cards, totals[stage.id], sums[stage.id]))
-    tasks = next_tasks(session=session, deal_ids=[c.id for column in columns for c in column.cards])
+    stages = pipeline.stages[:-1]
+    cards = {s.id: _cards(session, and_(open_deals, Deal.stage_id == s.id), page, per_stage) for s in stages}
+    tasks = next_tasks(session=session, deal_ids=[card.id for column in cards.values() for card in column])
     columns = [
         BoardColumn(
-            c.stage_id,
-            c.name,
-            c.position,
-            [_with_task(card, tasks.get(card.id)) for card in c.cards],
-            c.total,
-            c.sums,
+            s.id,
+            s.name,
+            s.position,
+            [replace(card, next_task=tasks.get(card.id)) for card in cards[s.id]],
+            totals[s.id],
+            sums[s.id],
         )
-        for c in columns
+        for s in stages
     ]
     closed = [*_conditions(user, account, pipeline, chosen), Deal.closed_at >= closed_from, Deal.closed_at < closed_to]
     return Board(
@@ -173,20 +171,6 @@ def _cards(session: Session, where: ColumnElement[bool], page: int, per_stage: i
         .limit(per_stage)
     )
     return [Card(*row, next_task=None) for row in rows]
-
-
-def _with_task(card: Card, task: TaskRow | None) -> Card:
-    return Card(
-        card.id,
-        card.title,
-        card.amount,
-        card.currency,
-        card.created_at,
-        card.manager_id,
-        card.source_id,
-        card.phone,
-        task,
-    )
 
 
 def _closed(session: Session, conditions: list[ColumnElement[bool]], status: DealStatus) -> Closed:

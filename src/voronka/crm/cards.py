@@ -24,9 +24,8 @@ class DealCard:
     deal: Deal
     stages: list[Stage]
     """The pipeline's stages in order."""
-    stage: Stage
-    source: Source | None
-    loss_reason: LossReason | None
+    sheet: DealSheet
+    """Its stage, and the names of its manager, source and loss reason."""
     history: list[HistoryItem]
     tasks: list[TaskRow]
     users: list[User]
@@ -49,13 +48,10 @@ def open_deal(*, session: Session, user: User, deal_id: int) -> Deal:
 def deal_card(*, session: Session, user: User, deal_id: int) -> DealCard:
     deal = open_deal(session=session, user=user, deal_id=deal_id)
     account = auth.account_of(session=session, user=user)
-    stages = sorted(deal_pipeline_stages(session, deal), key=lambda s: s.position)
     return DealCard(
         deal=deal,
-        stages=stages,
-        stage=next(s for s in stages if s.id == deal.stage_id),
-        source=session.get(Source, deal.source_id) if deal.source_id else None,
-        loss_reason=session.get(LossReason, deal.loss_reason_id) if deal.loss_reason_id else None,
+        stages=deal_pipeline_stages(session, deal),
+        sheet=deal_sheet(session=session, deal=deal),
         history=timeline(session=session, deal=deal),
         tasks=deal_tasks(session=session, deal=deal),
         users=list_users(session=session, account=account),
@@ -66,6 +62,7 @@ def deal_card(*, session: Session, user: User, deal_id: int) -> DealCard:
 
 
 def deal_pipeline_stages(session: Session, deal: Deal) -> list[Stage]:
+    """The deal's pipeline's stages in order."""
     pipeline = session.get(Pipeline, deal.pipeline_id)
     assert pipeline is not None
     return list(pipeline.stages)

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from voronka.crm.credentials import check_email
 from voronka.crm.history import record
 from voronka.crm.phones import normalize_phone, phone_key, region_of
 from voronka.crm.reaches import refresh_reaches
@@ -36,6 +37,7 @@ from voronka.models import (
     DealStatus,
     LossReason,
     Pipeline,
+    Role,
     Source,
     Stage,
     StageChange,
@@ -109,8 +111,8 @@ def create_deal(
         external_id=external_id,
         title=title,
         contact_name=contact_name,
-        phone=normalize_phone(phone, _region(session, pipeline.account_id)),
-        phone_key=phone_key(phone),
+        phone=(shown := normalize_phone(phone, _region(session, pipeline.account_id))),
+        phone_key=phone_key(shown),
         search_text=search_text(title, contact_name, email),
         email=email,
         source_id=source.id if source else None,
@@ -145,6 +147,10 @@ def update_deal(*, session: Session, deal: Deal, changes: Mapping[str, Any], by:
     unknown = set(changes) - set(EDITABLE)
     if unknown:
         raise InvalidValue(field="deal field", value=", ".join(sorted(unknown)), hint=", ".join(EDITABLE))
+    if by is not None and by.role == Role.MANAGER.value and changes.get("manager", by) != by:
+        raise InvalidValue(
+            field="manager", value=by.name, hint="a manager's deals stay their own; a head reassigns them"
+        )
     whose = (deal.manager_id, deal.source_id)
     for name, value in changes.items():
         old = _shown_old(session, deal, name)
@@ -219,13 +225,9 @@ def _region(session: Session, account_id: int) -> str | None:
 
 
 def check_contact_email(value: str | None) -> str | None:
-    """A client's e-mail as typed, trimmed; it must at least look like one (``name@host``)."""
+    """A client's e-mail checked as logins are (``check_email``); empty is none."""
     text = (value or "").strip()
-    if not text:
-        return None
-    if len(text) > 320 or "@" not in text.strip("@") or any(c.isspace() for c in text):
-        raise InvalidValue(field="email", value=text[:40], hint="an address such as client@example.ru")
-    return text
+    return check_email(text) if text else None
 
 
 def move_deal(

@@ -20,7 +20,7 @@ from voronka.crm.accounts import (
     user_named,
 )
 from voronka.crm.auth import Action
-from voronka.crm.cards import add_note, deal_card, open_deal
+from voronka.crm.cards import add_note, deal_card, deal_pipeline_stages, open_deal
 from voronka.crm.deals import (
     check_contact_email,
     create_deal,
@@ -206,7 +206,7 @@ async def edit(request: Request, session: DB, user: Viewer, deal_id: Id) -> Resp
         "source": source_named(session=session, account=account, name=given.get("source")),
         "custom": deal_views.custom_fields(given, deal.custom),
     }
-    if auth.can(user, Action.SEE_ALL_DEALS):  # a manager's deals stay their own
+    if "manager" in given:  # the form offers it to those who may reassign; the library checks the role
         changes["manager"] = user_named(session=session, account=account, name=given.get("manager"))
     update_deal(session=session, deal=deal, changes=changes, by=user)
     return back(f"/deals/{deal_id}")
@@ -223,8 +223,8 @@ def _stage_of(stage_id: int, stages: list[Stage]) -> Stage:
 def move(
     request: Request, session: DB, user: Viewer, deal_id: Id, stage_id: Annotated[int, Form(ge=1, le=2**63 - 1)]
 ) -> Response:
-    view = deal_card(session=session, user=user, deal_id=deal_id)
-    move_deal(session=session, deal=view.deal, stage=_stage_of(stage_id, view.stages), by=user)
+    deal = open_deal(session=session, user=user, deal_id=deal_id)
+    move_deal(session=session, deal=deal, stage=_stage_of(stage_id, deal_pipeline_stages(session, deal)), by=user)
     return _done(request, f"/deals/{deal_id}")
 
 

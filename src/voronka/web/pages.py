@@ -193,6 +193,7 @@ def start_hypothesis(
 ) -> Response:
     """Start testing a change at one step (the same as ``voronka hypothesis add``)."""
     from voronka.analysis.hypotheses import add_hypothesis, parse_assignment
+    from voronka.analysis.stats.inputs import parse_day
 
     auth.require(user, Action.SET_PLANS)
     account = auth.account_of(session=session, user=user)
@@ -202,8 +203,8 @@ def start_hypothesis(
         pipeline=find_pipeline(session=session, account=account, name=pipeline or None),
         position=step,
         change=change.strip(),
-        starts_on=views.parse_day(starts_on, "starts_on"),
-        ends_on=views.parse_day(ends_on, "ends_on") if ends_on else None,
+        starts_on=parse_day(starts_on, "starts_on"),
+        ends_on=parse_day(ends_on, "ends_on") if ends_on else None,
         assignment=parse_assignment(assign),
         uplift=uplift / 100,
     )

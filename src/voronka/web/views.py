@@ -36,13 +36,6 @@ DIAGNOSIS_SECONDS = 600
 _diagnoses: dict[tuple[str, int, str], tuple[float, list[dict[str, Any]]]] = {}
 
 
-def parse_day(text: str, name: str) -> dt.date:
-    found = _date(text, name)
-    if found is None:
-        raise InvalidValue(field=name, value=text, hint="a date such as 2026-03-01")
-    return found
-
-
 def _date(text: str | None, name: str) -> dt.date | None:
     if not text:
         return None
@@ -105,8 +98,6 @@ def _dates(period: str, date_from: str | None, date_to: str | None, today: dt.da
     """Typed dates win over the preset; a preset gives the dates of its period."""
     if date_from or date_to:
         return _date(date_from, "date_from"), _date(date_to, "date_to")
-    if period not in PERIOD_PRESETS:
-        raise InvalidValue(field="period", value=period, hint=", ".join(PERIOD_PRESETS))
     return preset_range(period, today)
 
 
