@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from tests.builders import Journey, journeys_for
 from tests.web_helpers import PASSWORD, api_token, csrf_of, log_in, make_client, make_user
-from voronka.models import Deal, Role, User
+from voronka.models import Deal, LoginSession, Role, User
 
 OPEN = {"/login", "/lang/{lang}", "/api/v1/webhooks/leads/{token}", "/webhooks/{kind}/{token}", "/api/v1/docs"}
 """Reachable by anyone: logging in, the webhooks (their token is in the path) and the API's own
@@ -112,6 +112,35 @@ def test_a_tampered_session_cookie_is_no_session(client: TestClient) -> None:
     assert cookie
     client.cookies.set("voronka_session", cookie[:-4] + ("AAAA" if not cookie.endswith("AAAA") else "BBBB"))
     assert client.get("/", follow_redirects=False).status_code == 303
+
+
+def test_a_login_is_saved_before_its_redirect_leaves(client: TestClient, engine: Engine) -> None:
+    """A browser follows the redirect at once; the session row must already be committed then.
+
+    Seen in the browser tests now and then: FastAPI's default committed after the response was
+    sent, so the dashboard could read no session and send the user back to the login page.
+    """
+    seen_at_response: list[int] = []
+    inner = client.app
+
+    async def watching(scope: dict[str, object], receive: object, send: object) -> None:
+        async def send_and_look(message: dict[str, object]) -> None:
+            if message["type"] == "http.response.start" and scope.get("method") == "POST":
+                with engine.connect() as other:  # another connection: only committed rows
+                    seen_at_response.append(other.scalar(select(func.count()).select_from(LoginSession)) or 0)
+            await send(message)  # type: ignore[operator]
+
+        await inner(scope, receive, send_and_look)  # type: ignore[operator]
+
+    watched = TestClient(watching)  # type: ignore[arg-type]
+    page = watched.get("/login")
+    answer = watched.post(
+        "/login",
+        data={"email": "owner@example.com", "password": PASSWORD, "csrf": csrf_of(page.text)},
+        follow_redirects=False,
+    )
+    assert answer.status_code == 303
+    assert seen_at_response == [1]
 
 
 @pytest.mark.usefixtures("client")

@@ -17,7 +17,13 @@ from voronka.db import committed
 
 
 def db_session(request: Request) -> Iterator[Session]:
-    """A session per request, committed when the route returns and rolled back when it fails."""
+    """A session per request, committed when the route returns and rolled back when it fails.
+
+    Used as ``DB`` (scope "function"): the commit happens before the response leaves, so a browser
+    that follows a redirect at once (login, a saved form) always reads what the POST wrote.
+    FastAPI's default for ``yield`` dependencies commits after the response is sent, which lost
+    that race now and then.
+    """
     with committed(request.app.state.sessions()) as session:
         yield session
 
@@ -28,7 +34,7 @@ def settings_of(request: Request) -> Settings:
     return settings
 
 
-DB = Annotated[Session, Depends(db_session)]
+DB = Annotated[Session, Depends(db_session, scope="function")]
 AppSettings = Annotated[Settings, Depends(settings_of)]
 Id = Annotated[int, Path(ge=1, le=2**63 - 1, description="An id")]
 """Ids beyond the database's 64-bit integers are not ids: 422, not a crash."""

@@ -9,13 +9,12 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
-from sqlalchemy.orm import Session
 
 from voronka.crm.auth import Action, account_of, can, user_for_token
 from voronka.crm.logins import user_for_session
 from voronka.i18n import LANGUAGES, Translator, detect_lang
 from voronka.models import User
-from voronka.web.deps import db_session
+from voronka.web.deps import DB
 
 CSRF_FIELD = "csrf"
 CSRF_HEADER = "X-CSRF-Token"
@@ -59,7 +58,7 @@ class Who:
         )
 
 
-def page_user(request: Request, session: Annotated[Session, Depends(db_session)]) -> User:
+def page_user(request: Request, session: DB) -> User:
     """The user of the cookie's login session, if the server still holds it open."""
     token = request.session.get(SESSION_KEY)
     user = user_for_session(session=session, token=token) if isinstance(token, str) else None
@@ -77,7 +76,7 @@ def client_address(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
-def api_user(request: Request, session: Annotated[Session, Depends(db_session)]) -> User:
+def api_user(request: Request, session: DB) -> User:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     user = user_for_token(session=session, plain=token.strip()) if scheme.lower() == "bearer" and token else None

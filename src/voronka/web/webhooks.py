@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request
-from sqlalchemy.orm import Session
+from fastapi import APIRouter, HTTPException, Request
 from starlette.concurrency import run_in_threadpool
 
 from voronka.crm.accounts import account_by_id
 from voronka.ingest.connectors.store import SecretStore, connection_by_webhook_token
 from voronka.ingest.connectors.webhooks import IDS_OF, apply_webhook
-from voronka.web.deps import db_session, settings_of
+from voronka.web.deps import DB, settings_of
 
 router = APIRouter(tags=["webhooks"])
 
@@ -26,9 +25,7 @@ async def _payload(request: Request) -> dict[str, Any]:
 
 
 @router.post("/webhooks/{kind}/{token}", summary="A CRM says deals changed")
-async def crm_webhook(
-    kind: str, token: str, request: Request, session: Annotated[Session, Depends(db_session)]
-) -> dict[str, Any]:
+async def crm_webhook(kind: str, token: str, request: Request, session: DB) -> dict[str, Any]:
     connection = connection_by_webhook_token(session=session, token=token)
     if connection is None or connection.kind != kind or kind not in IDS_OF:
         raise HTTPException(status_code=404, detail="no such webhook")
