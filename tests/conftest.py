@@ -20,8 +20,8 @@ from sqlalchemy.orm import Session
 from voronka.crm.accounts import default_account
 from voronka.db import make_engine, open_database, session_factory
 from voronka.demo import DemoOptions, build_demo
-from voronka.ingest.connectors.store import SecretStore
 from voronka.models import Base
+from voronka.secretstore import SecretStore
 
 DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]

@@ -17,8 +17,9 @@ from voronka.crm.accounts import find_pipeline
 from voronka.errors import ConnectorAuthFailed, ConnectorFailed
 from voronka.ingest.connectors import CONNECTORS
 from voronka.ingest.connectors.http import RetryPolicy
-from voronka.ingest.connectors.store import SecretStore, add_connection
+from voronka.ingest.connectors.store import add_connection
 from voronka.ingest.connectors.sync import SyncReport, sync_connection
+from voronka.secretstore import SecretStore
 
 FAST = RetryPolicy(attempts=5, first_wait=0.001, max_wait=0.01)
 

@@ -16,10 +16,11 @@ from tests.fakes.bitrix24 import CODE, portal
 from voronka.config import Settings
 from voronka.ingest.connectors import CONNECTORS
 from voronka.ingest.connectors.http import RetryPolicy
-from voronka.ingest.connectors.store import SecretStore, add_connection
+from voronka.ingest.connectors.store import add_connection
 from voronka.ingest.connectors.sync import sync_connection
 from voronka.ingest.connectors.webhooks import amocrm_lead_ids, bitrix24_deal_ids
 from voronka.models import Deal, StageChange
+from voronka.secretstore import SecretStore
 from voronka.web import create_app
 
 FAST = RetryPolicy(attempts=3, first_wait=0.001, max_wait=0.01)

@@ -104,6 +104,12 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(16), default=Role.MANAGER.value)
     password_hash: Mapped[str | None] = mapped_column(String(200))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    lang: Mapped[str | None] = mapped_column(String(2))
+    """The language of the user's alerts and digests (the last one chosen on the web; Russian if none)."""
+    telegram_chat_id: Mapped[str | None] = mapped_column(String(32))
+    """The Telegram chat the user linked by sending the account's bot a one-time code."""
+    telegram_code_hash: Mapped[str | None] = mapped_column(String(64))
+    telegram_code_until: Mapped[dt.datetime | None]
 
 
 class Pipeline(Base):
@@ -569,3 +575,119 @@ class LoginThrottle(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_at: Mapped[dt.datetime]
     next_at: Mapped[dt.datetime]
+
+
+class Job(Base):
+    """Background work and where it stands: each row runs every ``every_seconds`` when due.
+
+    A process takes a job by setting a lease with one conditional UPDATE (``lease_until`` in the past
+    or empty), so two processes never run it at once; a process that dies leaves a lease that runs out,
+    and the next worker takes the job again.
+    """
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        UniqueConstraint("account_id", "kind", "target"),
+        Index("ix_jobs_due", "next_run_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    kind: Mapped[str] = mapped_column(String(32))
+    target: Mapped[str] = mapped_column(String(100), default="")
+    """What the job works on: a connection's name for a sync, the period for a digest."""
+    every_seconds: Mapped[int] = mapped_column(Integer)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    next_run_at: Mapped[dt.datetime]
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[dt.datetime | None]
+    last_started_at: Mapped[dt.datetime | None]
+    last_finished_at: Mapped[dt.datetime | None]
+    last_result: Mapped[str | None] = mapped_column(String(500))
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    """Failures in a row: the retry waits longer after each."""
+
+
+class AlertSettings(Base):
+    """An account's alert thresholds, quiet hours and channels (their secrets are in the secrets
+    file under ``secret_ref``)."""
+
+    __tablename__ = "alert_settings"
+
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
+    lead_minutes: Mapped[int] = mapped_column(Integer, default=5)
+    stall_factor: Mapped[int] = mapped_column(Integer, default=2)
+    quiet_from: Mapped[str | None] = mapped_column(String(5))
+    quiet_to: Mapped[str | None] = mapped_column(String(5))
+    """Quiet hours as local "HH:MM" (from 21:00 to 09:00 spans midnight); none when either is empty."""
+    telegram_api_url: Mapped[str | None] = mapped_column(String(300))
+    telegram_offset: Mapped[int] = mapped_column(Integer, default=0)
+    """The next Telegram update to read (chat links arrive as updates)."""
+    smtp_host: Mapped[str | None] = mapped_column(String(255))
+    smtp_port: Mapped[int | None] = mapped_column(Integer)
+    smtp_security: Mapped[str] = mapped_column(String(8), default="starttls")
+    smtp_user: Mapped[str | None] = mapped_column(String(320))
+    smtp_from: Mapped[str | None] = mapped_column(String(320))
+    webhook_url: Mapped[str | None] = mapped_column(String(500))
+    secret_ref: Mapped[str] = mapped_column(String(64))
+    started_at: Mapped[dt.datetime]
+    """Alerts look at nothing older: a first run does not page the team about last year's leads."""
+
+
+class AlertPref(Base):
+    """An event switched on or off for a role (``role:head``) or a user (``user:12``); a user's own
+    choice wins over the role's, the role's over the defaults (``voronka.alerts.model``)."""
+
+    __tablename__ = "alert_prefs"
+    __table_args__ = (UniqueConstraint("account_id", "subject", "event"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    subject: Mapped[str] = mapped_column(String(40))
+    event: Mapped[str] = mapped_column(String(32))
+    enabled: Mapped[bool] = mapped_column(Boolean)
+
+
+class OutboxMessage(Base):
+    """One alert or digest to one recipient on one channel. ``key`` is unique: the same event found
+    again, by this process or another, after a restart or not, adds nothing, so each is sent once."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        UniqueConstraint("account_id", "key"),
+        Index("ix_outbox_due", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    key: Mapped[str] = mapped_column(String(200))
+    event: Mapped[str] = mapped_column(String(32))
+    channel: Mapped[str] = mapped_column(String(16))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    address: Mapped[str] = mapped_column(String(320))
+    """A chat id, an e-mail address or a URL."""
+    subject: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(String(20000))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    """What the webhook receives and what the e-mail needs beyond its text (an HTML body, a chart)."""
+    status: Mapped[str] = mapped_column(String(8), default="pending")
+    """pending, sending (leased), sent or failed (refused for good)."""
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[dt.datetime]
+    next_attempt_at: Mapped[dt.datetime]
+    lease_until: Mapped[dt.datetime | None]
+    sent_at: Mapped[dt.datetime | None]
+    last_error: Mapped[str | None] = mapped_column(String(500))
+
+
+class DiagnosisCache(Base):
+    """The dashboard's top findings as the last diagnosis left them, in both languages: the page
+    reads them instead of diagnosing on a request, and a job keeps them fresh."""
+
+    __tablename__ = "diagnosis_cache"
+
+    pipeline_id: Mapped[int] = mapped_column(ForeignKey("pipelines.id", ondelete="CASCADE"), primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    computed_at: Mapped[dt.datetime]
+    findings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

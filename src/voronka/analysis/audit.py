@@ -197,14 +197,16 @@ class Stalled:
         return Finding(self.code, found, out_of, tuple(name for name, _ in examples), self.weight)
 
 
-def stalled_condition(session: Session, pipeline: Pipeline, now: dt.datetime) -> ColumnElement[bool] | None:
-    """Open deals of the pipeline untouched — no stage move, no call, not just created — for twice
-    the usual time in their current stage (None when no stage has a usual time yet). Put in SQL so
-    that the database compares; only the stalled ones come back. The query must join ``Stage`` on
-    the deal's current stage."""
+def stalled_condition(
+    session: Session, pipeline: Pipeline, now: dt.datetime, factor: float = STALL_FACTOR
+) -> ColumnElement[bool] | None:
+    """Open deals of the pipeline untouched — no stage move, no call, not just created — for
+    ``factor`` times (twice, by default) the usual time in their current stage (None when no stage
+    has a usual time yet). Put in SQL so that the database compares; only the stalled ones come back.
+    The query must join ``Stage`` on the deal's current stage."""
     usual = usual_stage_times(session, pipeline.id)
     per_stage = [
-        and_(Stage.position == position, _untouched_since(now - STALL_FACTOR * limit))
+        and_(Stage.position == position, _untouched_since(now - factor * limit))
         for position, limit in sorted(usual.items())
     ]
     if not per_stage:

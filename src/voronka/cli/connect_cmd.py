@@ -12,13 +12,13 @@ from voronka.cli.state import State, state_of
 from voronka.errors import InvalidValue
 
 if TYPE_CHECKING:
-    from voronka.ingest.connectors.store import SecretStore
+    from voronka.secretstore import SecretStore
 
 connect_app = typer.Typer(help="Connect a CRM (amoCRM, Bitrix24, RetailCRM, YCLIENTS).", no_args_is_help=True)
 
 
 def _store(state: State) -> SecretStore:
-    from voronka.ingest.connectors.store import SecretStore  # connectors (and httpx) load only when used
+    from voronka.secretstore import SecretStore  # connectors (and httpx) load only when used
 
     return SecretStore(state.settings.secrets_file())
 

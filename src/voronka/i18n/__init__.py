@@ -59,8 +59,9 @@ def translate(key: str, lang: str, /, **params: Any) -> str:
 
 
 def _render(value: Any, lang: str) -> Any:
-    """Messages in the reader's language; a list of messages as one line, separated by «; »."""
-    if isinstance(value, Message):
+    """Messages (and anything else that renders itself, such as an amount formatted for the reader)
+    in the reader's language; a list of messages as one line, separated by «; »."""
+    if isinstance(value, Message) or callable(getattr(value, "render", None)):
         return value.render(lang)
     if isinstance(value, list | tuple) and value and all(isinstance(v, Message) for v in value):
         return "; ".join(v.render(lang) for v in value)

@@ -8,8 +8,9 @@ from fastapi import APIRouter, HTTPException, Request
 from starlette.concurrency import run_in_threadpool
 
 from voronka.crm.accounts import account_by_id
-from voronka.ingest.connectors.store import SecretStore, connection_by_webhook_token
+from voronka.ingest.connectors.store import connection_by_webhook_token
 from voronka.ingest.connectors.webhooks import IDS_OF, apply_webhook
+from voronka.secretstore import SecretStore
 from voronka.web.deps import DB, settings_of
 
 router = APIRouter(tags=["webhooks"])

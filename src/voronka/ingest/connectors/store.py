@@ -1,20 +1,13 @@
-"""Stored connections: the settings in the database, the secrets in a file of their own.
-
-The secrets file (JSON, readable by its owner only) sits outside the database, so a copy of
-``voronka.db`` or a database dump gives no access to the CRM. Webhook tokens are kept as SHA-256
-hashes: the plain token is shown once, when the connection is made.
+"""Stored connections: the settings in the database, the secrets in a file of their own
+(``voronka.secretstore``), so a copy of ``voronka.db`` or a database dump gives no access to the CRM.
+Webhook tokens are kept as SHA-256 hashes: the plain token is shown once, when the connection is made.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
 import secrets
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -23,46 +16,8 @@ from sqlalchemy.orm import Session
 from voronka.errors import ConnectionNotFound, InvalidValue
 from voronka.ingest.connectors.base import ConnectionConfig, Connector
 from voronka.models import Account, Connection
+from voronka.secretstore import SecretStore, hash_token
 from voronka.timeutil import utcnow
-
-
-@dataclass(frozen=True)
-class SecretStore:
-    path: Path
-
-    def _load(self) -> dict[str, dict[str, str]]:
-        try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return {}
-        except (OSError, ValueError):
-            raise InvalidValue(field="secrets file", value=str(self.path), hint="a JSON file voronka wrote") from None
-        return data if isinstance(data, dict) else {}
-
-    def _save(self, data: Mapping[str, Mapping[str, str]]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = self.path.with_suffix(".tmp")
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, ensure_ascii=False, indent=1)
-        os.replace(temporary, self.path)
-
-    def get(self, ref: str) -> dict[str, str]:
-        return dict(self._load().get(ref, {}))
-
-    def put(self, ref: str, values: Mapping[str, str]) -> None:
-        data = self._load()
-        data[ref] = {**data.get(ref, {}), **values}
-        self._save(data)
-
-    def remove(self, ref: str) -> None:
-        data = self._load()
-        if data.pop(ref, None) is not None:
-            self._save(data)
-
-
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def add_connection(

@@ -21,10 +21,11 @@ from voronka.errors import InvalidPipeline
 from voronka.i18n import Message
 from voronka.ingest.connectors.base import Client, RemoteDeal, RemotePipeline
 from voronka.ingest.connectors.http import RetryPolicy
-from voronka.ingest.connectors.store import SecretStore, connection_config, find_connection
+from voronka.ingest.connectors.store import connection_config, find_connection
 from voronka.ingest.importers.base import DealRecord, ImportTarget
 from voronka.ingest.importers.writer import DealWriter
 from voronka.models import Account, Connection, DealStatus, Pipeline
+from voronka.secretstore import SecretStore
 from voronka.tabular.report import ImportReport, Progress
 from voronka.timeutil import utcnow
 

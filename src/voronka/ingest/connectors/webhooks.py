@@ -17,9 +17,10 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from voronka.crm.auth import Forbidden
-from voronka.ingest.connectors.store import SecretStore, connection_config
+from voronka.ingest.connectors.store import connection_config
 from voronka.ingest.connectors.sync import SyncReport, local_pipelines, store_deals
 from voronka.models import Account, Connection
+from voronka.secretstore import SecretStore
 
 _AMO_ID = re.compile(r"^leads\[(add|status|update|restore)\]\[\d+\]\[id\]$")
 _BITRIX_EVENTS = frozenset({"ONCRMDEALUPDATE", "ONCRMDEALADD"})

@@ -1,0 +1,171 @@
+"""The ways a message leaves: Telegram, e-mail and a signed webhook (an explicit registry).
+
+A channel either delivers, or raises ``RetryLater`` (the other side is busy or down: the outbox
+tries again with backoff, or after the wait the other side asked for) or ``Refused`` (it will never
+take this message: the user blocked the bot, the address does not exist).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import smtplib
+import ssl
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from email.utils import make_msgid
+from typing import Any
+
+import httpx
+
+from voronka.alerts.config import Channels
+
+TIMEOUT = 20.0
+TELEGRAM_LIMIT = 4096
+"""The Bot API's longest message text (sendMessage, core.telegram.org/bots/api)."""
+
+
+class RetryLater(Exception):
+    def __init__(self, reason: str, after: float | None = None) -> None:
+        super().__init__(reason)
+        self.after = after
+
+
+class Refused(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    address: str
+    subject: str
+    body: str
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+
+# --- Telegram Bot API: POST <api>/bot<token>/<method>; every answer is {"ok": …, "result" | "error_code",
+# "description", "parameters": {"retry_after": …}} (core.telegram.org/bots/api, "Making requests").
+
+
+def telegram_call(channels: Channels, method: str, payload: Mapping[str, Any]) -> Any:
+    """One Bot API method; its ``result``, or RetryLater / Refused as the answer says."""
+    url = f"{channels.telegram_url}/bot{channels.telegram_token}/{method}"
+    try:
+        answer = httpx.post(url, json=dict(payload), timeout=TIMEOUT)
+        body = answer.json()
+    except (httpx.HTTPError, ValueError) as exc:
+        raise RetryLater(f"Telegram: {type(exc).__name__}") from None
+    if isinstance(body, dict) and body.get("ok") is True:
+        return body.get("result")
+    code = body.get("error_code", answer.status_code) if isinstance(body, dict) else answer.status_code
+    text = str(body.get("description", "")) if isinstance(body, dict) else ""
+    parameters = body.get("parameters") or {} if isinstance(body, dict) else {}
+    if code == 429:
+        raise RetryLater(f"Telegram {code}: {text}", after=float(parameters.get("retry_after", 30)))
+    if code in (400, 403):  # the chat is gone or the user blocked the bot: this message will never go
+        raise Refused(f"Telegram {code}: {text}")
+    raise RetryLater(f"Telegram {code}: {text}")  # a wrong token (401/404) or trouble on their side
+
+
+def send_telegram(message: Outgoing, channels: Channels) -> None:
+    text = message.body if len(message.body) <= TELEGRAM_LIMIT else message.body[: TELEGRAM_LIMIT - 1] + "…"
+    telegram_call(
+        channels,
+        "sendMessage",
+        {"chat_id": message.address, "text": text, "link_preview_options": {"is_disabled": True}},
+    )
+
+
+# --- E-mail over SMTP (STARTTLS on 587, SSL on 465, or plain on a trusted relay).
+
+
+def build_email(message: Outgoing, sender: str) -> EmailMessage:
+    """Plain text, and an HTML part with the funnel chart inline when the message has them."""
+    email = EmailMessage()
+    email["Subject"] = message.subject
+    email["From"] = sender
+    email["To"] = message.address
+    email.set_content(message.body)
+    html = message.data.get("html")
+    if isinstance(html, str):
+        chart = message.data.get("chart_png")
+        cid = make_msgid(domain="voronka")
+        email.add_alternative(html.replace("cid:chart", f"cid:{cid[1:-1]}"), subtype="html")
+        html_part = email.get_body(preferencelist=("html",))
+        if isinstance(chart, str) and html_part is not None:
+            html_part.add_related(base64.b64decode(chart), maintype="image", subtype="png", cid=cid)
+    return email
+
+
+def send_email(message: Outgoing, channels: Channels) -> None:
+    if not channels.email or channels.smtp_host is None or channels.smtp_from is None:
+        raise Refused("e-mail is not set up")
+    email = build_email(message, channels.smtp_from)
+    try:
+        with _smtp(channels) as server:
+            if channels.smtp_user:
+                server.login(channels.smtp_user, channels.smtp_password or "")
+            server.send_message(email)
+    except smtplib.SMTPRecipientsRefused as exc:
+        raise Refused(f"SMTP refused {message.address}: {_smtp_reason(exc)}") from None
+    except smtplib.SMTPResponseException as exc:
+        reason = f"SMTP {exc.smtp_code}: {_smtp_reason(exc)}"
+        if 500 <= exc.smtp_code < 600 and exc.smtp_code not in (530, 535):  # login trouble is the setup's
+            raise Refused(reason) from None
+        raise RetryLater(reason) from None
+    except (smtplib.SMTPException, OSError) as exc:
+        raise RetryLater(f"SMTP {channels.smtp_host}: {type(exc).__name__}: {exc}") from None
+
+
+def _smtp(channels: Channels) -> smtplib.SMTP:
+    host, port = channels.smtp_host or "", channels.smtp_port
+    context = ssl.create_default_context()
+    if channels.smtp_security == "ssl":
+        return smtplib.SMTP_SSL(host, port, timeout=TIMEOUT, context=context)
+    server = smtplib.SMTP(host, port, timeout=TIMEOUT)
+    if channels.smtp_security == "starttls":
+        server.starttls(context=context)
+    return server
+
+
+def _smtp_reason(exc: Exception) -> str:
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return "; ".join(f"{code} {text.decode(errors='replace')}" for code, text in exc.recipients.values())
+    error = getattr(exc, "smtp_error", b"")
+    return error.decode(errors="replace") if isinstance(error, bytes) else str(error)
+
+
+# --- A generic webhook: the alert as JSON, signed with HMAC-SHA256 over "<timestamp>.<body>".
+
+SIGNATURE_HEADER = "X-Voronka-Signature"
+TIMESTAMP_HEADER = "X-Voronka-Timestamp"
+
+
+def signature(key: str, timestamp: str, body: bytes) -> str:
+    return "sha256=" + hmac.new(key.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+
+
+def send_webhook(message: Outgoing, channels: Channels) -> None:
+    body = json.dumps(dict(message.data), ensure_ascii=False, sort_keys=True).encode()
+    stamp = str(int(time.time()))
+    headers = {"Content-Type": "application/json", TIMESTAMP_HEADER: stamp}
+    if channels.webhook_key:
+        headers[SIGNATURE_HEADER] = signature(channels.webhook_key, stamp, body)
+    try:
+        answer = httpx.post(message.address, content=body, headers=headers, timeout=TIMEOUT)
+    except httpx.HTTPError as exc:
+        raise RetryLater(f"webhook: {type(exc).__name__}") from None
+    if answer.is_success:
+        return
+    wait = answer.headers.get("Retry-After")
+    if answer.status_code == 429 or answer.status_code >= 500:
+        raise RetryLater(f"webhook {answer.status_code}", after=float(wait) if wait and wait.isdigit() else None)
+    raise Refused(f"webhook {answer.status_code}")
+
+
+Sender = Callable[[Outgoing, Channels], None]
+CHANNELS: Mapping[str, Sender] = {"telegram": send_telegram, "email": send_email, "webhook": send_webhook}

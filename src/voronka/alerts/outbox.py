@@ -1,0 +1,220 @@
+"""The outbox: every message is a row with a unique key before anything is sent, so an event found
+again — by this process or another, before or after a restart — adds nothing; delivery takes a row
+with one conditional UPDATE (a lease), so two workers never send the same row, and a worker that dies
+mid-send leaves a lease that runs out.
+
+Delivery is at least once in one narrow case: a process killed after the other side took the message
+but before the row was marked sent sends it again when the lease runs out.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, sessionmaker
+
+from voronka.alerts.channels import CHANNELS, Outgoing, Refused, RetryLater
+from voronka.alerts.config import Channels
+from voronka.alerts.model import MAX_ATTEMPTS, Alert, QuietHours, retry_delay, wants
+from voronka.i18n import translate
+from voronka.models import Account, OutboxMessage, User
+from voronka.timeutil import to_local, to_utc, zone
+
+LEASE = dt.timedelta(minutes=5)
+BATCH = 100
+DEFAULT_LANG = "ru"
+
+
+@dataclass(frozen=True)
+class Letter:
+    """One message for one person or endpoint, before it is stored."""
+
+    key: str
+    event: str
+    channel: str
+    user_id: int | None
+    address: str
+    subject: str
+    body: str
+    data: Mapping[str, Any]
+
+
+def enqueue(*, session: Session, account: Account, letter: Letter, now: dt.datetime) -> bool:
+    """Store the letter unless its key is already there; True when it is new."""
+    values = {
+        "account_id": account.id,
+        "key": letter.key,
+        "event": letter.event,
+        "channel": letter.channel,
+        "user_id": letter.user_id,
+        "address": letter.address,
+        "subject": letter.subject[:300],
+        "body": letter.body[:20000],
+        "data": dict(letter.data),
+        "status": "pending",
+        "attempts": 0,
+        "created_at": now,
+        "next_attempt_at": now,
+    }
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    statement = (
+        dialect.insert(OutboxMessage).values(values).on_conflict_do_nothing(index_elements=["account_id", "key"])
+    )
+    return bool(session.execute(statement).rowcount)  # type: ignore[attr-defined]
+
+
+def lang_of(user: User) -> str:
+    return user.lang or DEFAULT_LANG
+
+
+def letters_for(alert: Alert, users: Mapping[int, User], channels: Channels, prefs: Mapping[str, bool]) -> list[Letter]:
+    """The alert for each recipient who wants it, on the channel they have (Telegram when their chat is
+    linked, else e-mail), and once for the webhook."""
+    letters = []
+    for user_id in dict.fromkeys(alert.recipients):
+        user = users.get(user_id)
+        if user is None or not user.active or not wants(alert.event, role=user.role, user_id=user.id, prefs=prefs):
+            continue
+        channel, address = personal_channel(user, channels)
+        if channel is None:
+            continue
+        text = alert.text.render(lang_of(user))
+        subject = text.split("\n", 1)[0]
+        letters.append(
+            Letter(f"{alert.key}/{channel}/{user.id}", alert.event, channel, user.id, address, subject, text, {})
+        )
+    if channels.webhook_url:
+        data = {"event": alert.event.value, "key": alert.key, "text": alert.text.render("en"), **alert.data}
+        letters.append(
+            Letter(
+                f"{alert.key}/webhook",
+                alert.event,
+                "webhook",
+                None,
+                channels.webhook_url,
+                alert.key,
+                data["text"],
+                data,
+            )
+        )
+    return letters
+
+
+def personal_channel(user: User, channels: Channels) -> tuple[str | None, str]:
+    if channels.telegram and user.telegram_chat_id:
+        return "telegram", user.telegram_chat_id
+    if channels.email and user.email:
+        return "email", user.email
+    return None, ""
+
+
+@dataclass
+class Delivery:
+    sent: int = 0
+    held: int = 0
+    retried: int = 0
+    failed: int = 0
+
+    def __str__(self) -> str:
+        return translate(
+            "alerts.delivery", "en", sent=self.sent, held=self.held, retried=self.retried, failed=self.failed
+        )
+
+
+def _due(now: dt.datetime) -> ColumnElement[bool]:
+    return or_(
+        and_(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now),
+        and_(OutboxMessage.status == "sending", OutboxMessage.lease_until < now),
+    )
+
+
+def deliver_due(
+    *,
+    sessions: sessionmaker[Session],
+    account: Account,
+    channels: Channels,
+    quiet: QuietHours | None,
+    now: dt.datetime,
+) -> Delivery:
+    """Send what is due, each row in its own short transaction (a slow server holds no lock)."""
+    done = Delivery()
+    with sessions() as session:
+        ids: Sequence[int] = session.scalars(
+            select(OutboxMessage.id)
+            .where(OutboxMessage.account_id == account.id, _due(now))
+            .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+            .limit(BATCH)
+        ).all()
+    local_now = to_local(now, zone(account.timezone))
+    for message_id in ids:
+        with sessions() as session, session.begin():
+            claimed = session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id == message_id, _due(now))
+                .values(status="sending", lease_until=now + LEASE)
+            ).rowcount  # type: ignore[attr-defined]
+            row = session.get(OutboxMessage, message_id) if claimed else None
+            if row is None:
+                continue  # another worker took it
+            if quiet is not None and row.channel != "webhook" and quiet.holds(local_now):
+                row.status, row.next_attempt_at = "pending", to_utc(quiet.release(local_now), zone(account.timezone))
+                done.held += 1
+                continue
+            letter = Outgoing(row.address, row.subject, row.body, row.data)
+            channel = row.channel
+        _attempt(sessions, message_id, channel, letter, channels, now, done)
+    return done
+
+
+def _attempt(
+    sessions: sessionmaker[Session],
+    message_id: int,
+    channel: str,
+    letter: Outgoing,
+    channels: Channels,
+    now: dt.datetime,
+    done: Delivery,
+) -> None:
+    outcome: dict[str, Any]
+    try:
+        CHANNELS[channel](letter, channels)
+        outcome = {"status": "sent", "sent_at": now, "last_error": None}
+        done.sent += 1
+    except Refused as exc:
+        outcome = {"status": "failed", "last_error": str(exc)[:500]}
+        done.failed += 1
+    except RetryLater as exc:
+        outcome = {"status": "pending", "last_error": str(exc)[:500], "retry": exc.after}
+    with sessions() as session, session.begin():
+        row = session.get(OutboxMessage, message_id)
+        assert row is not None
+        row.attempts += 1
+        row.lease_until = None
+        wait = outcome.pop("retry", None)
+        for name, value in outcome.items():
+            setattr(row, name, value)
+        if row.status == "pending":
+            if row.attempts >= MAX_ATTEMPTS:
+                row.status = "failed"
+                done.failed += 1
+            else:
+                delay = max(retry_delay(row.attempts), dt.timedelta(seconds=wait or 0))
+                row.next_attempt_at = now + delay
+                done.retried += 1
+
+
+def recent_messages(*, session: Session, account: Account, limit: int = 50) -> list[OutboxMessage]:
+    """The latest messages with their state and last error (the settings page and ``voronka alerts``)."""
+    return list(
+        session.scalars(
+            select(OutboxMessage)
+            .where(OutboxMessage.account_id == account.id)
+            .order_by(OutboxMessage.created_at.desc(), OutboxMessage.id.desc())
+            .limit(limit)
+        )
+    )

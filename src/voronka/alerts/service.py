@@ -1,0 +1,243 @@
+"""What the jobs call: find what is due and put it in the outbox, deliver the outbox, send the
+digests, keep the stored diagnosis fresh, report a failed job, and read chat links from the bot."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from collections.abc import Callable, Iterable
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from voronka.alerts import digest as digests
+from voronka.alerts.channels import Refused, RetryLater, telegram_call
+from voronka.alerts.config import Channels, alert_settings, channels_of, link_chat, prefs_of, quiet_hours
+from voronka.alerts.events import heads_of, lead_alerts, stalled_alerts, task_alerts, team
+from voronka.alerts.model import LEADERS, Alert, Event, Shown, wants
+from voronka.alerts.outbox import Delivery, Letter, deliver_due, enqueue, lang_of, letters_for
+from voronka.analysis.diagnose import run_diagnosis
+from voronka.analysis.diagnose.output import diagnosis_to_dict
+from voronka.crm.accounts import account_by_id, list_pipelines
+from voronka.i18n import Message, Translator, translate
+from voronka.models import Account, DiagnosisCache, User
+from voronka.secretstore import SecretStore
+from voronka.timeutil import to_local, zone
+
+TOP_FINDINGS = 3
+
+
+def deal_link(base_url: str | None) -> Callable[[int], str]:
+    return (lambda deal_id: f"{base_url.rstrip('/')}/deals/{deal_id}") if base_url else (lambda deal_id: f"#{deal_id}")
+
+
+def _queue(session: Session, account: Account, alerts: Iterable[Alert], channels: Channels, now: dt.datetime) -> int:
+    users, prefs = team(session, account), prefs_of(session=session, account=account)
+    added = 0
+    for alert in alerts:
+        for letter in letters_for(alert, users, channels, prefs):
+            added += enqueue(session=session, account=account, letter=letter, now=now)
+    return added
+
+
+def run_alerts(
+    *,
+    sessions: sessionmaker[Session],
+    account_id: int,
+    store: SecretStore,
+    now: dt.datetime,
+    base_url: str | None = None,
+) -> str:
+    """One pass: read chat links, queue what became due, deliver what may go now."""
+    with sessions() as session, session.begin():
+        account = account_by_id(session=session, account_id=account_id)
+        found = alert_settings(session=session, account=account, now=now)
+        channels = channels_of(found, store)
+        linked = poll_links(session=session, account=account, channels=channels, now=now) if channels.telegram else 0
+        users, link = team(session, account), deal_link(base_url)
+        alerts = [
+            *lead_alerts(session=session, account=account, found=found, now=now, link=link, users=users),
+            *task_alerts(session=session, account=account, found=found, now=now, link=link),
+            *stalled_alerts(session=session, account=account, found=found, now=now, link=link, users=users),
+        ]
+        added = _queue(session, account, alerts, channels, now)
+        quiet = quiet_hours(found)
+    delivery = deliver_due(sessions=sessions, account=account, channels=channels, quiet=quiet, now=now)
+    return translate("alerts.pass", "en", added=added, linked=linked, delivery=str(delivery))
+
+
+def deliver(*, sessions: sessionmaker[Session], account_id: int, store: SecretStore, now: dt.datetime) -> Delivery:
+    with sessions() as session:
+        account = account_by_id(session=session, account_id=account_id)
+        found = alert_settings(session=session, account=account, now=now)
+        channels, quiet = channels_of(found, store), quiet_hours(found)
+        session.commit()
+    return deliver_due(sessions=sessions, account=account, channels=channels, quiet=quiet, now=now)
+
+
+def poll_links(*, session: Session, account: Account, channels: Channels, now: dt.datetime) -> int:
+    """Read the bot's new messages (getUpdates from the stored offset); a message with a valid
+    one-time code links its chat to that user, who gets a confirmation."""
+    found = alert_settings(session=session, account=account)
+    try:
+        updates = telegram_call(
+            channels, "getUpdates", {"offset": found.telegram_offset, "timeout": 0, "allowed_updates": ["message"]}
+        )
+    except RetryLater:
+        return 0
+    linked = 0
+    for update in updates or []:
+        found.telegram_offset = max(found.telegram_offset, int(update.get("update_id", 0)) + 1)
+        message = update.get("message") or {}
+        chat, text = (message.get("chat") or {}).get("id"), str(message.get("text") or "")
+        if chat is None or not text:
+            continue
+        user = link_chat(session=session, account=account, code=text.removeprefix("/start"), chat_id=str(chat), now=now)
+        linked += user is not None
+        with contextlib.suppress(RetryLater, Refused):  # the link stands; the confirmation is a courtesy
+            telegram_call(channels, "sendMessage", {"chat_id": chat, "text": _link_reply(user)})
+    return linked
+
+
+def _link_reply(user: User | None) -> str:
+    if user is not None:
+        return translate("alerts.linked", lang_of(user), name=user.name)
+    return "\n".join(translate("alerts.unknown_code", lang) for lang in ("ru", "en"))
+
+
+def refresh_diagnosis(*, sessions: sessionmaker[Session], account_id: int, store: SecretStore, now: dt.datetime) -> str:
+    """Diagnose every pipeline, keep the top findings for the dashboard (both languages), and tell the
+    leaders once about each new confident finding with its money at stake."""
+    with sessions() as session, session.begin():
+        account = account_by_id(session=session, account_id=account_id)
+        today = to_local(now, zone(account.timezone)).date()
+        alerts = []
+        for pipeline in list_pipelines(session=session, account=account):
+            found = run_diagnosis(session=session, account=account, pipeline=pipeline.name, today=today)
+            top = {lang: diagnosis_to_dict(found, Translator(lang))["findings"][:TOP_FINDINGS] for lang in ("ru", "en")}
+            store_diagnosis(session=session, account=account, pipeline_id=pipeline.id, findings=top, now=now)
+            users = team(session, account)
+            leaders = tuple(u.id for u in users.values() if u.role in LEADERS)
+            for finding in found.findings:
+                if not finding.confident:
+                    continue
+                subject = f"{finding.subject.kind}={finding.subject.value}" if finding.subject else ""
+                step = "-".join(map(str, finding.step)) if finding.step else ""
+                money = Shown("money", finding.money_at_stake_per_month, account.currency)
+                text = Message(
+                    "alerts.finding", {"summary": _summary(finding), "money": money, "pipeline": pipeline.name}
+                )
+                facts = {
+                    "pipeline": pipeline.name,
+                    "code": finding.code,
+                    "step": step,
+                    "subject": subject,
+                    "money_at_stake_per_month_minor": round(finding.money_at_stake_per_month),
+                }
+                alerts.append(
+                    Alert(f"finding:{pipeline.id}:{finding.code}:{step}:{subject}", Event.FINDING, leaders, text, facts)
+                )
+        settings = alert_settings(session=session, account=account, now=now)
+        added = _queue(session, account, alerts, channels_of(settings, store), now)
+    return translate("alerts.diagnosed", "en", findings=len(alerts), added=added)
+
+
+class _Summary:
+    """A finding's sentence in the reader's language."""
+
+    def __init__(self, finding: object) -> None:
+        self.finding = finding
+
+    def render(self, lang: str) -> str:
+        from voronka.analysis.diagnose.output import summary
+
+        return summary(self.finding, Translator(lang))  # type: ignore[arg-type]
+
+
+def _summary(finding: object) -> _Summary:
+    return _Summary(finding)
+
+
+def store_diagnosis(
+    *,
+    session: Session,
+    account: Account,
+    pipeline_id: int,
+    findings: dict[str, list[dict[str, object]]],
+    now: dt.datetime,
+) -> None:
+    cached = session.get(DiagnosisCache, pipeline_id)
+    if cached is None:
+        session.add(DiagnosisCache(pipeline_id=pipeline_id, account_id=account.id, computed_at=now, findings=findings))
+    else:
+        cached.computed_at, cached.findings = now, findings
+    session.flush()
+
+
+def send_digest(
+    *, sessions: sessionmaker[Session], account_id: int, store: SecretStore, kind: str, now: dt.datetime
+) -> str:
+    """Queue the daily or weekly digest for everyone who wants it: the text on Telegram, the HTML
+    with the funnel picture by e-mail (each once: the key names the period)."""
+    event = Event.DIGEST_DAILY if kind == "daily" else Event.DIGEST_WEEKLY
+    with sessions() as session, session.begin():
+        account = account_by_id(session=session, account_id=account_id)
+        if not list_pipelines(session=session, account=account):
+            return translate("alerts.digest_nothing", "en")
+        channels = channels_of(alert_settings(session=session, account=account, now=now), store)
+        today = to_local(now, zone(account.timezone)).date()
+        built = digests.build_digest(session=session, account=account, kind=kind, today=today, now=now)
+        prefs, chart, added = prefs_of(session=session, account=account), digests.digest_chart(built), 0
+        for user in team(session, account).values():
+            if not wants(event, role=user.role, user_id=user.id, prefs=prefs):
+                continue
+            for letter in _digest_letters(built, user, channels, chart):
+                added += enqueue(session=session, account=account, letter=letter, now=now)
+    return translate("alerts.digest_queued", "en", added=added)
+
+
+def _digest_letters(built: digests.Digest, user: User, channels: Channels, chart: str) -> list[Letter]:
+    lang, key = lang_of(user), f"digest:{built.kind}:{built.start.isoformat()}"
+    subject, letters = digests.digest_subject(built, lang), []
+    if channels.telegram and user.telegram_chat_id:
+        text = digests.digest_text(built, lang)
+        letters.append(
+            Letter(
+                f"{key}/telegram/{user.id}", built.kind, "telegram", user.id, user.telegram_chat_id, subject, text, {}
+            )
+        )
+    if channels.email and user.email:
+        data = {"html": digests.digest_html(built, lang), "chart_png": chart}
+        text = digests.digest_text(built, lang)
+        letters.append(Letter(f"{key}/email/{user.id}", built.kind, "email", user.id, user.email, subject, text, data))
+    return letters
+
+
+def notify_failure(
+    *,
+    sessions: sessionmaker[Session],
+    account_id: int,
+    store: SecretStore,
+    what: str,
+    error: str,
+    started: dt.datetime,
+    now: dt.datetime,
+) -> None:
+    """A sync or other job failed: the leaders hear once per failed run."""
+    with sessions() as session, session.begin():
+        account = account_by_id(session=session, account_id=account_id)
+        users = team(session, account)
+        leaders = tuple(u.id for u in users.values() if u.role in LEADERS) or heads_of(users.values())
+        alert = Alert(
+            f"failed:{what}:{started:%Y%m%d%H%M%S}",
+            Event.SYNC_FAILED,
+            leaders,
+            Message("alerts.sync_failed", {"what": what, "error": error}),
+            {"job": what, "error": error},
+        )
+        _queue(
+            session,
+            account,
+            [alert],
+            channels_of(alert_settings(session=session, account=account, now=now), store),
+            now,
+        )

@@ -1,0 +1,70 @@
+"""What each kind of job does (an explicit registry): sync a CRM connection, pass over the alerts,
+refresh the stored diagnosis, send a digest. Each returns a one-line result for the jobs list."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from voronka.alerts import service
+from voronka.crm.accounts import account_by_id
+from voronka.secretstore import SecretStore
+
+
+@dataclass(frozen=True)
+class JobContext:
+    sessions: sessionmaker[Session]
+    store: SecretStore
+    now: dt.datetime
+    base_url: str | None = None
+    """The web app's address, for links in alerts (``VORONKA_PUBLIC_URL``)."""
+
+
+Runner = Callable[[JobContext, int, str], str]
+"""(context, account id, target) → result."""
+
+
+def run_sync(context: JobContext, account_id: int, target: str) -> str:
+    from voronka.ingest.connectors.sync import sync_connection  # connectors load only when a sync runs
+
+    with context.sessions() as session, session.begin():
+        account = account_by_id(session=session, account_id=account_id)
+        report = sync_connection(session=session, account=account, store=context.store, name=target, max_blocked=0)
+    return ", ".join(
+        f"{name} {value}"
+        for name, value in report.as_dict().items()
+        if isinstance(value, int) and not isinstance(value, bool)
+    )
+
+
+def run_alerts(context: JobContext, account_id: int, _target: str) -> str:
+    return service.run_alerts(
+        sessions=context.sessions,
+        account_id=account_id,
+        store=context.store,
+        now=context.now,
+        base_url=context.base_url,
+    )
+
+
+def run_diagnosis(context: JobContext, account_id: int, _target: str) -> str:
+    return service.refresh_diagnosis(
+        sessions=context.sessions, account_id=account_id, store=context.store, now=context.now
+    )
+
+
+def run_digest(context: JobContext, account_id: int, target: str) -> str:
+    return service.send_digest(
+        sessions=context.sessions, account_id=account_id, store=context.store, kind=target, now=context.now
+    )
+
+
+JOBS: Mapping[str, Runner] = {
+    "sync": run_sync,
+    "alerts": run_alerts,
+    "diagnosis": run_diagnosis,
+    "digest": run_digest,
+}

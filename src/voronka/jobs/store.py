@@ -1,0 +1,175 @@
+"""Job rows: made for each account as its connections and settings need, taken with a lease.
+
+Taking a job is one conditional UPDATE (the lease is empty or ran out), which the database makes
+atomic: on PostgreSQL the second of two concurrent updates waits on the row lock and then finds the
+lease taken; on SQLite writers queue. A process that dies holding a job leaves a lease that runs out.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from sqlalchemy import ColumnElement, or_, select, update
+from sqlalchemy.orm import Session
+
+from voronka.alerts.model import retry_delay
+from voronka.errors import InvalidValue, NotFound
+from voronka.models import Account, Connection, Job
+from voronka.timeutil import to_local, to_utc, zone
+
+DIGEST_HOUR = 9
+"""Digests go out at nine in the morning, the account's time."""
+
+
+@dataclass(frozen=True)
+class Schedule:
+    every: dt.timedelta
+    lease: dt.timedelta
+    at_local: Callable[[dt.datetime], dt.datetime] | None = None
+    """For calendar jobs: the next local run after a local time (a digest at nine)."""
+
+
+def next_morning(local: dt.datetime) -> dt.datetime:
+    run = local.replace(hour=DIGEST_HOUR, minute=0, second=0, microsecond=0)
+    return run if run > local else run + dt.timedelta(days=1)
+
+
+def next_monday_morning(local: dt.datetime) -> dt.datetime:
+    run = next_morning(local)
+    return run + dt.timedelta(days=(7 - run.weekday()) % 7)
+
+
+SCHEDULES: Mapping[tuple[str, str | None], Schedule] = {
+    ("alerts", None): Schedule(dt.timedelta(minutes=1), dt.timedelta(minutes=10)),
+    ("diagnosis", None): Schedule(dt.timedelta(hours=1), dt.timedelta(minutes=30)),
+    ("sync", None): Schedule(dt.timedelta(minutes=15), dt.timedelta(hours=1)),
+    ("digest", "daily"): Schedule(dt.timedelta(days=1), dt.timedelta(minutes=30), next_morning),
+    ("digest", "weekly"): Schedule(dt.timedelta(days=7), dt.timedelta(minutes=30), next_monday_morning),
+}
+
+
+def schedule_of(job: Job) -> Schedule:
+    return SCHEDULES.get((job.kind, job.target)) or SCHEDULES[(job.kind, None)]
+
+
+def next_run(job: Job, account: Account, after: dt.datetime) -> dt.datetime:
+    schedule = schedule_of(job)
+    if schedule.at_local is None:
+        return after + dt.timedelta(seconds=job.every_seconds)
+    tz = zone(account.timezone)
+    return to_utc(schedule.at_local(to_local(after, tz)), tz)
+
+
+def ensure_jobs(*, session: Session, account: Account, now: dt.datetime) -> list[Job]:
+    """The account's jobs: one per kind, one sync per connection (a removed connection's sync goes)."""
+    jobs = {(j.kind, j.target): j for j in session.scalars(select(Job).where(Job.account_id == account.id))}
+    wanted = [("alerts", ""), ("diagnosis", ""), ("digest", "daily"), ("digest", "weekly")]
+    wanted += [
+        ("sync", name) for name in session.scalars(select(Connection.name).where(Connection.account_id == account.id))
+    ]
+    for kind, target in wanted:
+        if (kind, target) not in jobs:
+            schedule = SCHEDULES.get((kind, target)) or SCHEDULES[(kind, None)]
+            job = Job(
+                account_id=account.id,
+                kind=kind,
+                target=target,
+                every_seconds=int(schedule.every.total_seconds()),
+                enabled=True,
+                failures=0,
+                next_run_at=now,
+            )
+            if schedule.at_local is not None:
+                job.next_run_at = next_run(job, account, now)
+            session.add(job)
+            jobs[(kind, target)] = job
+    for (kind, target), job in list(jobs.items()):
+        if kind == "sync" and (kind, target) not in wanted:
+            session.delete(job)
+            del jobs[(kind, target)]
+    session.flush()
+    return sorted(jobs.values(), key=lambda j: (j.kind, j.target))
+
+
+def due_jobs(*, session: Session, account: Account, now: dt.datetime) -> list[int]:
+    return list(
+        session.scalars(
+            select(Job.id)
+            .where(Job.account_id == account.id, Job.enabled.is_(True), Job.next_run_at <= now, _free(now))
+            .order_by(Job.next_run_at, Job.id)
+        )
+    )
+
+
+def _free(now: dt.datetime) -> ColumnElement[bool]:
+    return or_(Job.lease_until.is_(None), Job.lease_until < now)
+
+
+def claim(*, session: Session, job_id: int, owner: str, now: dt.datetime) -> Job | None:
+    """Take the job for ``owner`` unless another process holds it; the caller commits at once."""
+    job = session.get(Job, job_id)
+    if job is None:
+        return None
+    lease = schedule_of(job).lease
+    taken = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.enabled.is_(True), Job.next_run_at <= now, _free(now))
+        .values(lease_owner=owner, lease_until=now + lease, last_started_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount  # type: ignore[attr-defined]  # an UPDATE's result is a CursorResult
+    if not taken:
+        return None
+    session.refresh(job)
+    return job
+
+
+def finish(
+    *, session: Session, job: Job, account: Account, now: dt.datetime, result: str | None, error: str | None
+) -> None:
+    """Record the outcome and the next run: on schedule after success, after a growing wait after a
+    failure (never later than the schedule)."""
+    job.lease_owner, job.lease_until, job.last_finished_at = None, None, now
+    if error is None:
+        job.failures, job.last_result, job.last_error = 0, (result or "")[:500], None
+        job.next_run_at = next_run(job, account, now)
+    else:
+        job.failures += 1
+        job.last_error = error[:500]
+        wait = min(retry_delay(job.failures), dt.timedelta(seconds=job.every_seconds))
+        job.next_run_at = now + wait
+    session.flush()
+
+
+def list_jobs(*, session: Session, account: Account) -> list[Job]:
+    return list(session.scalars(select(Job).where(Job.account_id == account.id).order_by(Job.kind, Job.target)))
+
+
+def find_job(*, session: Session, account: Account, kind: str, target: str = "") -> Job:
+    job = session.scalars(
+        select(Job).where(Job.account_id == account.id, Job.kind == kind, Job.target == target)
+    ).first()
+    if job is None:
+        raise NotFound(what=f"job {kind} {target}".strip())
+    return job
+
+
+def set_every(*, session: Session, account: Account, kind: str, target: str, minutes: int, now: dt.datetime) -> Job:
+    """How often a sync, the alerts or the diagnosis run (digests keep their calendar)."""
+    job = find_job(session=session, account=account, kind=kind, target=target)
+    if schedule_of(job).at_local is not None:
+        raise InvalidValue(field="schedule", value=kind, hint="a sync, the alerts or the diagnosis")
+    if not 1 <= minutes <= 7 * 24 * 60:
+        raise InvalidValue(field="minutes", value=str(minutes), hint="1 to 10080")
+    job.every_seconds = minutes * 60
+    job.next_run_at = min(job.next_run_at, now + dt.timedelta(minutes=minutes))
+    session.flush()
+    return job
+
+
+def set_enabled(*, session: Session, account: Account, kind: str, target: str, enabled: bool) -> Job:
+    job = find_job(session=session, account=account, kind=kind, target=target)
+    job.enabled = enabled
+    session.flush()
+    return job

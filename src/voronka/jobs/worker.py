@@ -1,0 +1,122 @@
+"""The worker: every few seconds, for each account, make sure its jobs exist, take the due ones
+(each with a lease) and run them. ``voronka serve`` runs it on a thread beside the web app;
+``voronka worker`` runs it alone. Time comes in as a parameter, so tests drive the clock."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import socket
+import threading
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from voronka.alerts import service
+from voronka.crm.accounts import account_by_id
+from voronka.db import session_factory
+from voronka.errors import VoronkaError
+from voronka.jobs.registry import JOBS, JobContext
+from voronka.jobs.store import claim, due_jobs, ensure_jobs, finish
+from voronka.models import Account
+from voronka.secretstore import SecretStore
+from voronka.timeutil import utcnow
+
+log = logging.getLogger("voronka.jobs")
+PAUSE_SECONDS = 15.0
+
+
+def worker_name() -> str:
+    """Who holds a lease: host, process and a random part (two workers in one process differ)."""
+    return f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+@dataclass(frozen=True)
+class JobRun:
+    account_id: int
+    kind: str
+    target: str
+    result: str | None
+    error: str | None
+
+
+def run_due(
+    *,
+    sessions: sessionmaker[Session],
+    store: SecretStore,
+    now: dt.datetime,
+    owner: str,
+    base_url: str | None = None,
+) -> list[JobRun]:
+    """One pass over every account's due jobs; what ran and how it ended."""
+    with sessions() as session, session.begin():
+        account_ids = list(session.scalars(select(Account.id).order_by(Account.id)))
+        due: list[int] = []
+        for account_id in account_ids:
+            account = account_by_id(session=session, account_id=account_id)
+            ensure_jobs(session=session, account=account, now=now)
+            due += due_jobs(session=session, account=account, now=now)
+    context = JobContext(sessions, store, now, base_url)
+    return [run for job_id in due if (run := _run_one(context, job_id, owner)) is not None]
+
+
+def _run_one(context: JobContext, job_id: int, owner: str) -> JobRun | None:
+    with context.sessions() as session, session.begin():
+        job = claim(session=session, job_id=job_id, owner=owner, now=context.now)
+        if job is None:
+            return None  # another worker has it
+        account_id, kind, target, started = job.account_id, job.kind, job.target, context.now
+    result, error = None, None
+    try:
+        result = JOBS[kind](context, account_id, target)
+    except VoronkaError as exc:
+        error = exc.message("en")
+    except Exception as exc:
+        log.exception("job %s %s failed", kind, target)
+        error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+    with context.sessions() as session, session.begin():
+        account = account_by_id(session=session, account_id=account_id)
+        job = session.get(type(job), job_id)
+        if job is not None and job.lease_owner == owner:
+            finish(session=session, job=job, account=account, now=context.now, result=result, error=error)
+    if error is not None and kind in ("sync", "digest"):
+        what = f"{kind} {target}".strip()
+        service.notify_failure(
+            sessions=context.sessions, account_id=account_id, store=context.store, what=what, error=error,
+            started=started, now=context.now,
+        )  # fmt: skip
+    return JobRun(account_id, kind, target, result, error)
+
+
+class Worker:
+    """The loop: a pass, a pause, until stopped (``stop`` from another thread ends the pause)."""
+
+    def __init__(self, engine: Engine, store: SecretStore, base_url: str | None = None, pause: float = PAUSE_SECONDS):
+        self.sessions = session_factory(engine)
+        self.store, self.base_url, self.pause = store, base_url, pause
+        self.owner = worker_name()
+        self.stopping = threading.Event()
+
+    def run_once(self, now: dt.datetime | None = None) -> list[JobRun]:
+        return run_due(
+            sessions=self.sessions, store=self.store, now=now or utcnow(), owner=self.owner, base_url=self.base_url
+        )
+
+    def run_forever(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                self.run_once()
+            except Exception:
+                log.exception("a pass of the jobs failed")
+            self.stopping.wait(self.pause)
+
+    def start(self) -> threading.Thread:
+        thread = threading.Thread(target=self.run_forever, name="voronka-jobs", daemon=True)
+        thread.start()
+        return thread
+
+    def stop(self) -> None:
+        self.stopping.set()

@@ -1,0 +1,325 @@
+"""Alerts driven by a clock the tests hold: a lead nobody calls, quiet hours, Telegram's flood control
+and blocked users, chat linking, e-mail through a real SMTP server, the signed webhook, digests."""
+
+from __future__ import annotations
+
+import email
+import hashlib
+import hmac
+import json
+import socket
+from collections.abc import Iterator
+from email.message import EmailMessage
+from email.policy import default as default_policy
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from pytest_httpserver import HTTPServer
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from tests.builders import Journey, add_journey, at, pipeline_for
+from tests.fakes.telegram import TOKEN, FakeTelegram
+from voronka.alerts import service
+from voronka.alerts.config import (
+    alert_settings,
+    new_link_code,
+    set_role_pref,
+    set_rules,
+    set_smtp,
+    set_telegram,
+    set_webhook,
+)
+from voronka.alerts.model import Event
+from voronka.crm.accounts import default_account, update_account
+from voronka.crm.auth import add_user
+from voronka.crm.deals import log_call
+from voronka.db import session_factory
+from voronka.models import CallOutcome, OutboxMessage, Role, User
+from voronka.secretstore import SecretStore
+
+MANAGER_CHAT, HEAD_CHAT, OWNER_CHAT = 501, 502, 503
+
+
+class Inbox:
+    """What a real SMTP server on loopback received."""
+
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.messages.append(email.message_from_bytes(envelope.content, policy=default_policy))  # type: ignore[arg-type]
+        return "250 OK"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def inbox() -> Iterator[tuple[Inbox, int]]:
+    handler, port = Inbox(), free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield handler, port
+    controller.stop()
+
+
+@pytest.fixture
+def telegram(httpserver: HTTPServer) -> FakeTelegram:
+    fake = FakeTelegram(chats={MANAGER_CHAT, HEAD_CHAT, OWNER_CHAT})
+    fake.install(httpserver)
+    return fake
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> SecretStore:
+    return SecretStore(tmp_path / "secrets.json")
+
+
+def _person(session: Session, name: str, role: Role, chat: int | None, lang: str = "ru") -> User:
+    account = default_account(session=session)
+    user = add_user(
+        session=session,
+        account=account,
+        name=name,
+        email=f"{role.value}{'' if chat else '.new'}@example.com",
+        password="секрет-пароль-1",
+        role=role,
+    )
+    user.telegram_chat_id = str(chat) if chat else None
+    user.lang = lang
+    return user
+
+
+@pytest.fixture
+def team(
+    session: Session, store: SecretStore, httpserver: HTTPServer, request: pytest.FixtureRequest
+) -> dict[str, User]:
+    request.getfixturevalue("telegram")  # the bot's server answers before the account points at it
+    account = default_account(session=session)
+    update_account(session=session, account=account, timezone="Europe/Moscow")
+    pipeline_for(session)
+    people = {
+        "manager": _person(session, "Анна", Role.MANAGER, MANAGER_CHAT),
+        "head": _person(session, "Ирина", Role.HEAD, HEAD_CHAT, lang="en"),
+        "owner": _person(session, "Олег", Role.OWNER, OWNER_CHAT),
+    }
+    set_telegram(
+        session=session, account=account, store=store, token=TOKEN, api_url=httpserver.url_for("/").rstrip("/")
+    )
+    alert_settings(session=session, account=account).started_at = at("2026-03-02 00:00")
+    session.commit()
+    return people
+
+
+def run(engine: Engine, store: SecretStore, now: str) -> str:
+    return service.run_alerts(
+        sessions=session_factory(engine), account_id=1, store=store, now=at(now), base_url="https://crm.example.ru"
+    )
+
+
+@pytest.mark.usefixtures("team")
+def test_a_lead_nobody_calls_alerts_its_manager_at_5_minutes_and_the_head_at_10(
+    session: Session, engine: Engine, store: SecretStore, telegram: FakeTelegram
+) -> None:
+    pipeline = pipeline_for(session)
+    waiting = add_journey(session, pipeline, Journey("2026-03-02 07:00", manager="Анна"))  # 10:00 in Moscow
+    called = add_journey(session, pipeline, Journey("2026-03-02 07:00", manager="Анна"))
+    log_call(session=session, deal=called, outcome=CallOutcome.ANSWERED, at=at("2026-03-02 07:03"))
+    session.commit()
+
+    run(engine, store, "2026-03-02 07:04")
+    assert telegram.sent == []
+    run(engine, store, "2026-03-02 07:05")
+    to_manager = telegram.texts_to(MANAGER_CHAT)
+    assert len(to_manager) == 1
+    assert "5 мин" in to_manager[0]
+    assert f"https://crm.example.ru/deals/{waiting.id}" in to_manager[0]
+    run(engine, store, "2026-03-02 07:06")
+    run(engine, store, "2026-03-02 07:09")
+    assert len(telegram.sent) == 1  # found again on every pass, sent once
+    run(engine, store, "2026-03-02 07:10")
+    to_head = telegram.texts_to(HEAD_CHAT)
+    assert len(to_head) == 1
+    assert "Nobody has called a new lead for 10 min" in to_head[0]  # the head reads English
+    assert "Анна" in to_head[0]
+    assert len(telegram.texts_to(OWNER_CHAT)) == 1  # the owner too, by default
+    assert len(telegram.texts_to(MANAGER_CHAT)) == 1
+    assert str(called.id) not in " ".join(m["text"] for m in telegram.sent).replace(f"deals/{waiting.id}", "")
+
+
+@pytest.mark.usefixtures("team")
+def test_quiet_hours_hold_an_alert_until_the_morning(
+    session: Session, engine: Engine, store: SecretStore, telegram: FakeTelegram
+) -> None:
+    set_rules(session=session, account=default_account(session=session), quiet="21:00-09:00")
+    add_journey(session, pipeline_for(session), Journey("2026-03-02 19:00", manager="Анна"))  # 22:00 in Moscow
+    session.commit()
+    run(engine, store, "2026-03-02 19:05")
+    assert telegram.sent == []
+    held = session.scalars(select(OutboxMessage).where(OutboxMessage.channel == "telegram")).one()
+    session.refresh(held)
+    assert (held.status, held.next_attempt_at) == ("pending", at("2026-03-03 06:00"))  # 09:00 in Moscow
+    run(engine, store, "2026-03-03 05:59")
+    assert telegram.sent == []
+    run(engine, store, "2026-03-03 06:00")
+    assert len(telegram.texts_to(MANAGER_CHAT)) == 1
+
+
+def test_flood_control_waits_as_telegram_asks_and_a_blocked_bot_is_a_failure_shown(
+    session: Session, engine: Engine, store: SecretStore, team: dict[str, User], telegram: FakeTelegram
+) -> None:
+    telegram.flood_next, telegram.retry_after = 1, 90
+    telegram.blocked.add(HEAD_CHAT)
+    add_journey(session, pipeline_for(session), Journey("2026-03-02 07:00", manager="Анна"))
+    session.commit()
+    run(engine, store, "2026-03-02 07:10")  # both alerts due: the manager's hits 429, the head blocked the bot
+    rows = {r.user_id: r for r in session.scalars(select(OutboxMessage))}
+    manager, head = rows[team["manager"].id], rows[team["head"].id]
+    assert (manager.status, manager.next_attempt_at) == ("pending", at("2026-03-02 07:11:30"))
+    assert "429" in (manager.last_error or "")
+    assert head.status == "failed"
+    assert "blocked" in (head.last_error or "")
+    run(engine, store, "2026-03-02 07:11")
+    assert telegram.texts_to(MANAGER_CHAT) == []
+    run(engine, store, "2026-03-02 07:11:30")
+    assert len(telegram.texts_to(MANAGER_CHAT)) == 1
+    assert TOKEN not in json.dumps([r.last_error for r in session.scalars(select(OutboxMessage))])
+
+
+@pytest.mark.usefixtures("team")
+def test_a_user_links_a_chat_with_a_one_time_code(
+    session: Session, engine: Engine, store: SecretStore, telegram: FakeTelegram
+) -> None:
+    newcomer = _person(session, "Пётр", Role.MANAGER, None)
+    code = new_link_code(session=session, user=newcomer, now=at("2026-03-02 07:00"))
+    session.commit()
+    telegram.user_writes(900, "/start 12345678" if code != "12345678" else "/start 87654321")
+    telegram.user_writes(777, f"/start {code}")
+    run(engine, store, "2026-03-02 07:01")
+    session.refresh(newcomer)
+    assert newcomer.telegram_chat_id == "777"
+    assert newcomer.telegram_code_hash is None  # spent
+    assert "Пётр" in telegram.texts_to(777)[0]
+    assert "Код не найден" in telegram.texts_to(900)[0]
+    telegram.user_writes(778, f"/start {code}")
+    run(engine, store, "2026-03-02 07:02")  # the same code again links nothing
+    session.refresh(newcomer)
+    assert newcomer.telegram_chat_id == "777"
+
+
+def test_email_alerts_reach_a_real_smtp_server(
+    session: Session, engine: Engine, store: SecretStore, team: dict[str, User], inbox: tuple[Inbox, int]
+) -> None:
+    received, port = inbox
+    account = default_account(session=session)
+    set_smtp(
+        session=session,
+        account=account,
+        store=store,
+        host="127.0.0.1",
+        port=port,
+        security="none",
+        sender="crm@example.ru",
+    )
+    team["manager"].telegram_chat_id = None  # no chat: e-mail instead
+    add_journey(session, pipeline_for(session), Journey("2026-03-02 07:00", manager="Анна"))
+    session.commit()
+    run(engine, store, "2026-03-02 07:06")
+    assert len(received.messages) == 1
+    letter = received.messages[0]
+    assert letter["To"] == "manager@example.com"
+    assert letter["From"] == "crm@example.ru"
+    assert "Новый лид ждёт звонка уже 6 мин" in letter.get_content()
+
+
+@pytest.mark.usefixtures("team")
+def test_the_webhook_gets_every_alert_signed(
+    session: Session, engine: Engine, store: SecretStore, httpserver: HTTPServer
+) -> None:
+    hits: list[tuple[dict[str, str], bytes]] = []
+
+    def receive(request: Any) -> Any:
+        from werkzeug import Response
+
+        hits.append((dict(request.headers), request.get_data()))
+        return Response("", status=204)
+
+    httpserver.expect_request("/hook", method="POST").respond_with_handler(receive)
+    key = set_webhook(
+        session=session, account=default_account(session=session), store=store, url=httpserver.url_for("/hook")
+    )
+    deal = add_journey(session, pipeline_for(session), Journey("2026-03-02 07:00", manager="Анна"))
+    session.commit()
+    run(engine, store, "2026-03-02 07:05")
+    run(engine, store, "2026-03-02 07:06")
+    assert len(hits) == 1
+    headers, body = hits[0]
+    expected = hmac.new(key.encode(), headers["X-Voronka-Timestamp"].encode() + b"." + body, hashlib.sha256).hexdigest()
+    assert headers["X-Voronka-Signature"] == f"sha256={expected}"
+    payload = json.loads(body)
+    assert (payload["event"], payload["deal_id"], payload["key"]) == ("lead_waiting", deal.id, f"lead:{deal.id}:1")
+
+
+def test_an_owner_can_keep_escalations_to_the_head_of_sales(
+    session: Session, engine: Engine, store: SecretStore, team: dict[str, User], telegram: FakeTelegram
+) -> None:
+    set_role_pref(session=session, owner=team["owner"], role=Role.OWNER, event=Event.LEAD_ESCALATED, enabled=False)
+    add_journey(session, pipeline_for(session), Journey("2026-03-02 07:00", manager="Анна"))
+    session.commit()
+    run(engine, store, "2026-03-02 07:10")
+    assert telegram.texts_to(OWNER_CHAT) == []
+    assert len(telegram.texts_to(HEAD_CHAT)) == 1
+
+
+@pytest.mark.usefixtures("team")
+def test_the_daily_digest_is_an_html_email_with_the_funnel_picture_and_a_telegram_text(
+    session: Session,
+    engine: Engine,
+    store: SecretStore,
+    telegram: FakeTelegram,
+    inbox: tuple[Inbox, int],
+) -> None:
+    received, port = inbox
+    set_smtp(
+        session=session,
+        account=default_account(session=session),
+        store=store,
+        host="127.0.0.1",
+        port=port,
+        security="none",
+        sender="crm@example.ru",
+    )
+    pipeline = pipeline_for(session)
+    for hour in range(5):
+        add_journey(
+            session,
+            pipeline,
+            Journey(
+                f"2026-03-01 {8 + hour:02d}:00", manager="Анна", moves=[("Qualified", f"2026-03-01 {9 + hour:02d}:00")]
+            ),
+        )
+    session.commit()
+    sessions = session_factory(engine)
+    service.send_digest(sessions=sessions, account_id=1, store=store, kind="daily", now=at("2026-03-02 06:00"))
+    service.send_digest(sessions=sessions, account_id=1, store=store, kind="daily", now=at("2026-03-02 06:05"))  # once
+    service.deliver(sessions=sessions, account_id=1, store=store, now=at("2026-03-02 06:05"))
+    assert sorted(m["To"] for m in received.messages) == ["head@example.com", "owner@example.com"]
+    head_mail = next(m for m in received.messages if m["To"] == "head@example.com")
+    html_part = head_mail.get_body(preferencelist=("html",))
+    assert html_part is not None
+    page = html_part.get_content()
+    assert "Leads" in page
+    assert "<b>5</b>" in page
+    picture = next(p for p in head_mail.walk() if p.get_content_type() == "image/png")
+    assert picture.get_content().startswith(b"\x89PNG")
+    assert f"cid:{picture['Content-ID'][1:-1]}" in page
+    owner_text = telegram.texts_to(OWNER_CHAT)
+    assert len(owner_text) == 1
+    assert "Заявки: 5" in owner_text[0]
+    assert telegram.texts_to(MANAGER_CHAT) == []  # team figures go to those who see every deal
