@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = 1_048_576
     """The largest request body the web app reads (forms, API, webhooks); larger ones get 413."""
 
+    public_url: str | None = None
+    """The web app's address as the team opens it (``https://crm.example.ru``): links in alerts."""
+
     secret_key: str | None = None
     """Signs the web app's session cookies (default: a random key kept next to the secrets file)."""
 

@@ -168,6 +168,15 @@ def begin_write(connection: Connection) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def dialect_insert(session: Session, model: Any) -> Any:
+    """``INSERT`` in the session's dialect, which has ``on_conflict_do_nothing``/``_do_update``
+    (PostgreSQL and SQLite both speak ``ON CONFLICT``)."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    return dialect.insert(model)
+
+
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 

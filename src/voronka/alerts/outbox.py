@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from voronka.alerts.channels import CHANNELS, Outgoing, Refused, RetryLater
 from voronka.alerts.config import Channels
 from voronka.alerts.model import MAX_ATTEMPTS, Alert, QuietHours, retry_delay, wants
-from voronka.i18n import translate
+from voronka.db import dialect_insert
+from voronka.i18n import Message
 from voronka.models import Account, OutboxMessage, User
 from voronka.timeutil import to_local, to_utc, zone
 
@@ -61,9 +61,10 @@ def enqueue(*, session: Session, account: Account, letter: Letter, now: dt.datet
         "created_at": now,
         "next_attempt_at": now,
     }
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     statement = (
-        dialect.insert(OutboxMessage).values(values).on_conflict_do_nothing(index_elements=["account_id", "key"])
+        dialect_insert(session, OutboxMessage)
+        .values(values)
+        .on_conflict_do_nothing(index_elements=["account_id", "key"])
     )
     return bool(session.execute(statement).rowcount)  # type: ignore[attr-defined]
 
@@ -120,10 +121,9 @@ class Delivery:
     retried: int = 0
     failed: int = 0
 
-    def __str__(self) -> str:
-        return translate(
-            "alerts.delivery", "en", sent=self.sent, held=self.held, retried=self.retried, failed=self.failed
-        )
+    def message(self) -> Message:
+        counts = {"sent": self.sent, "held": self.held, "retried": self.retried, "failed": self.failed}
+        return Message("alerts.delivery", counts)
 
 
 def _due(now: dt.datetime) -> ColumnElement[bool]:

@@ -16,14 +16,12 @@ from voronka.alerts.events import heads_of, lead_alerts, stalled_alerts, task_al
 from voronka.alerts.model import LEADERS, Alert, Event, Shown, wants
 from voronka.alerts.outbox import Delivery, Letter, deliver_due, enqueue, lang_of, letters_for
 from voronka.analysis.diagnose import run_diagnosis
-from voronka.analysis.diagnose.output import diagnosis_to_dict
+from voronka.analysis.diagnose.stored import keep_top_findings
 from voronka.crm.accounts import account_by_id, list_pipelines
 from voronka.i18n import Message, Translator, translate
-from voronka.models import Account, DiagnosisCache, User
+from voronka.models import Account, User
 from voronka.secretstore import SecretStore
 from voronka.timeutil import to_local, zone
-
-TOP_FINDINGS = 3
 
 
 def deal_link(base_url: str | None) -> Callable[[int], str]:
@@ -46,7 +44,7 @@ def run_alerts(
     store: SecretStore,
     now: dt.datetime,
     base_url: str | None = None,
-) -> str:
+) -> Message:
     """One pass: read chat links, queue what became due, deliver what may go now."""
     with sessions() as session, session.begin():
         account = account_by_id(session=session, account_id=account_id)
@@ -62,7 +60,7 @@ def run_alerts(
         added = _queue(session, account, alerts, channels, now)
         quiet = quiet_hours(found)
     delivery = deliver_due(sessions=sessions, account=account, channels=channels, quiet=quiet, now=now)
-    return translate("alerts.pass", "en", added=added, linked=linked, delivery=str(delivery))
+    return Message("alerts.pass", {"added": added, "linked": linked, "delivery": delivery.message()})
 
 
 def deliver(*, sessions: sessionmaker[Session], account_id: int, store: SecretStore, now: dt.datetime) -> Delivery:
@@ -104,7 +102,9 @@ def _link_reply(user: User | None) -> str:
     return "\n".join(translate("alerts.unknown_code", lang) for lang in ("ru", "en"))
 
 
-def refresh_diagnosis(*, sessions: sessionmaker[Session], account_id: int, store: SecretStore, now: dt.datetime) -> str:
+def refresh_diagnosis(
+    *, sessions: sessionmaker[Session], account_id: int, store: SecretStore, now: dt.datetime
+) -> Message:
     """Diagnose every pipeline, keep the top findings for the dashboard (both languages), and tell the
     leaders once about each new confident finding with its money at stake."""
     with sessions() as session, session.begin():
@@ -113,8 +113,7 @@ def refresh_diagnosis(*, sessions: sessionmaker[Session], account_id: int, store
         alerts = []
         for pipeline in list_pipelines(session=session, account=account):
             found = run_diagnosis(session=session, account=account, pipeline=pipeline.name, today=today)
-            top = {lang: diagnosis_to_dict(found, Translator(lang))["findings"][:TOP_FINDINGS] for lang in ("ru", "en")}
-            store_diagnosis(session=session, account=account, pipeline_id=pipeline.id, findings=top, now=now)
+            keep_top_findings(session=session, account=account, pipeline=pipeline, diagnosis=found, now=now)
             users = team(session, account)
             leaders = tuple(u.id for u in users.values() if u.role in LEADERS)
             for finding in found.findings:
@@ -138,7 +137,7 @@ def refresh_diagnosis(*, sessions: sessionmaker[Session], account_id: int, store
                 )
         settings = alert_settings(session=session, account=account, now=now)
         added = _queue(session, account, alerts, channels_of(settings, store), now)
-    return translate("alerts.diagnosed", "en", findings=len(alerts), added=added)
+    return Message("alerts.diagnosed", {"findings": len(alerts), "added": added})
 
 
 class _Summary:
@@ -157,32 +156,16 @@ def _summary(finding: object) -> _Summary:
     return _Summary(finding)
 
 
-def store_diagnosis(
-    *,
-    session: Session,
-    account: Account,
-    pipeline_id: int,
-    findings: dict[str, list[dict[str, object]]],
-    now: dt.datetime,
-) -> None:
-    cached = session.get(DiagnosisCache, pipeline_id)
-    if cached is None:
-        session.add(DiagnosisCache(pipeline_id=pipeline_id, account_id=account.id, computed_at=now, findings=findings))
-    else:
-        cached.computed_at, cached.findings = now, findings
-    session.flush()
-
-
 def send_digest(
     *, sessions: sessionmaker[Session], account_id: int, store: SecretStore, kind: str, now: dt.datetime
-) -> str:
+) -> Message:
     """Queue the daily or weekly digest for everyone who wants it: the text on Telegram, the HTML
     with the funnel picture by e-mail (each once: the key names the period)."""
     event = Event.DIGEST_DAILY if kind == "daily" else Event.DIGEST_WEEKLY
     with sessions() as session, session.begin():
         account = account_by_id(session=session, account_id=account_id)
         if not list_pipelines(session=session, account=account):
-            return translate("alerts.digest_nothing", "en")
+            return Message("alerts.digest_nothing")
         channels = channels_of(alert_settings(session=session, account=account, now=now), store)
         today = to_local(now, zone(account.timezone)).date()
         built = digests.build_digest(session=session, account=account, kind=kind, today=today, now=now)
@@ -192,7 +175,7 @@ def send_digest(
                 continue
             for letter in _digest_letters(built, user, channels, chart):
                 added += enqueue(session=session, account=account, letter=letter, now=now)
-    return translate("alerts.digest_queued", "en", added=added)
+    return Message("alerts.digest_queued", {"added": added})
 
 
 def _digest_letters(built: digests.Digest, user: User, channels: Channels, chart: str) -> list[Letter]:
@@ -217,8 +200,8 @@ def notify_failure(
     sessions: sessionmaker[Session],
     account_id: int,
     store: SecretStore,
-    what: str,
-    error: str,
+    what: Message,
+    error: Message,
     started: dt.datetime,
     now: dt.datetime,
 ) -> None:
@@ -228,11 +211,11 @@ def notify_failure(
         users = team(session, account)
         leaders = tuple(u.id for u in users.values() if u.role in LEADERS) or heads_of(users.values())
         alert = Alert(
-            f"failed:{what}:{started:%Y%m%d%H%M%S}",
+            f"failed:{what.key}:{what.params.get('name', '')}:{started:%Y%m%d%H%M%S}",
             Event.SYNC_FAILED,
             leaders,
             Message("alerts.sync_failed", {"what": what, "error": error}),
-            {"job": what, "error": error},
+            {"job": what.render("en"), "error": error.render("en")},
         )
         _queue(
             session,

@@ -10,6 +10,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from voronka.cli import (
+    alerts_cmd,
     audit_cmd,
     backup_cmd,
     catalog_cmd,
@@ -21,6 +22,7 @@ from voronka.cli import (
     hypothesis_cmd,
     import_cmd,
     init_cmd,
+    jobs_cmd,
     serve_cmd,
     stats_cmd,
     user_cmd,
@@ -94,6 +96,18 @@ COMMANDS: tuple[tuple[typer.Typer | None, str, Callable[..., Any]], ...] = (
     (None, "forecast", forecast_cmd.forecast),
     (None, "sync", connect_cmd.sync),
     (None, "serve", serve_cmd.serve),
+    (None, "worker", jobs_cmd.worker),
+    (jobs_cmd.jobs_app, "list", jobs_cmd.jobs_list),
+    (jobs_cmd.jobs_app, "every", jobs_cmd.jobs_every),
+    (jobs_cmd.jobs_app, "on", jobs_cmd.jobs_on),
+    (jobs_cmd.jobs_app, "off", jobs_cmd.jobs_off),
+    (alerts_cmd.alerts_app, "telegram", alerts_cmd.alerts_telegram),
+    (alerts_cmd.alerts_app, "smtp", alerts_cmd.alerts_smtp),
+    (alerts_cmd.alerts_app, "webhook", alerts_cmd.alerts_webhook),
+    (alerts_cmd.alerts_app, "rules", alerts_cmd.alerts_rules),
+    (alerts_cmd.alerts_app, "link", alerts_cmd.alerts_link),
+    (alerts_cmd.alerts_app, "pref", alerts_cmd.alerts_pref),
+    (alerts_cmd.alerts_app, "outbox", alerts_cmd.alerts_outbox),
     (None, "backup", backup_cmd.backup_command),
     (None, "restore", backup_cmd.restore_command),
     (user_cmd.user_app, "add", user_cmd.user_add),
@@ -123,6 +137,8 @@ COMMANDS: tuple[tuple[typer.Typer | None, str, Callable[..., Any]], ...] = (
 )
 GROUPS: tuple[tuple[typer.Typer, str], ...] = (
     (import_cmd.import_app, "import"),
+    (jobs_cmd.jobs_app, "jobs"),
+    (alerts_cmd.alerts_app, "alerts"),
     (connect_cmd.connect_app, "connect"),
     (user_cmd.user_app, "user"),
     (catalog_cmd.crm_app, "crm"),

@@ -22,12 +22,20 @@ def serve(
             help="Addresses of reverse proxies whose X-Forwarded-For/-Proto to trust (comma-separated).",
         ),
     ] = None,
+    jobs: Annotated[
+        bool,
+        typer.Option("--jobs/--no-jobs", help="Run the background jobs here too (off when a voronka worker runs)."),
+    ] = True,
 ) -> None:
     """Serve the web app: pages, the REST API /api/v1 (documented at /api/v1/docs), lead capture and
-    the CRM webhooks."""
+    the CRM webhooks; and, unless --no-jobs, the background jobs (syncs, alerts, digests)."""
     import uvicorn
 
+    from voronka.cli.jobs_cmd import make_worker
+
     state = state_of(ctx)
+    if jobs:
+        make_worker(state).start()  # one loop in this process, whatever the number of web workers
     proxy = {"proxy_headers": bool(forwarded_allow_ips), "forwarded_allow_ips": forwarded_allow_ips or ""}
     if workers == 1:
         from voronka.web import create_app

@@ -16,10 +16,10 @@ import datetime as dt
 import hashlib
 import secrets
 
-from sqlalchemy import ColumnElement, case, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import ColumnElement, case, select, update
 from sqlalchemy.orm import Session
 
+from voronka.db import dialect_insert
 from voronka.models import LoginSession, LoginThrottle, User
 from voronka.timeutil import utcnow
 
@@ -117,13 +117,7 @@ def forget_attempts(*, session: Session, email: str, address: str | None) -> Non
 
 def _ensure_row(session: Session, key: str, now: dt.datetime) -> None:
     values = {"key": key, "attempts": 0, "last_at": now, "next_at": now}
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        session.execute(postgresql.insert(LoginThrottle).values(values).on_conflict_do_nothing())
-    elif dialect == "sqlite":
-        session.execute(sqlite.insert(LoginThrottle).values(values).on_conflict_do_nothing())
-    elif session.get(LoginThrottle, key) is None:
-        session.execute(insert(LoginThrottle).values(values))
+    session.execute(dialect_insert(session, LoginThrottle).values(values).on_conflict_do_nothing())
 
 
 def _next_at(attempts: ColumnElement[int], free: int, now: dt.datetime) -> ColumnElement[dt.datetime]:

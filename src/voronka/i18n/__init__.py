@@ -45,6 +45,27 @@ class Message:
     def render(self, lang: str) -> str:
         return translate(self.key, lang, **self.params)
 
+    def dump(self) -> dict[str, Any]:
+        """As JSON-ready data (a job's result kept in the database and shown later in any language)."""
+        return {"key": self.key, "params": {k: _dumped(v) for k, v in self.params.items()}}
+
+    @classmethod
+    def load(cls, data: dict[str, Any]) -> Message:
+        params = data.get("params") or {}
+        return cls(str(data.get("key", "")), {k: _loaded(v) for k, v in params.items()})
+
+
+def _dumped(value: Any) -> Any:
+    if isinstance(value, Message):
+        return {"$message": value.dump()}
+    return value if isinstance(value, str | int | float | bool) or value is None else str(value)
+
+
+def _loaded(value: Any) -> Any:
+    if isinstance(value, dict) and "$message" in value:
+        return Message.load(value["$message"])
+    return value
+
 
 def translate(key: str, lang: str, /, **params: Any) -> str:
     """The message ``key`` in ``lang`` with ``params`` filled in (English if the key is missing).

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from voronka.alerts import service
 from voronka.crm.accounts import account_by_id
+from voronka.i18n import Message
 from voronka.secretstore import SecretStore
 
 
@@ -23,24 +24,20 @@ class JobContext:
     """The web app's address, for links in alerts (``VORONKA_PUBLIC_URL``)."""
 
 
-Runner = Callable[[JobContext, int, str], str]
+Runner = Callable[[JobContext, int, str], Message]
 """(context, account id, target) → result."""
 
 
-def run_sync(context: JobContext, account_id: int, target: str) -> str:
+def run_sync(context: JobContext, account_id: int, target: str) -> Message:
     from voronka.ingest.connectors.sync import sync_connection  # connectors load only when a sync runs
 
     with context.sessions() as session, session.begin():
         account = account_by_id(session=session, account_id=account_id)
         report = sync_connection(session=session, account=account, store=context.store, name=target, max_blocked=0)
-    return ", ".join(
-        f"{name} {value}"
-        for name, value in report.as_dict().items()
-        if isinstance(value, int) and not isinstance(value, bool)
-    )
+    return Message("jobs.synced", {"created": report.created, "updated": report.updated, "unchanged": report.unchanged})
 
 
-def run_alerts(context: JobContext, account_id: int, _target: str) -> str:
+def run_alerts(context: JobContext, account_id: int, _target: str) -> Message:
     return service.run_alerts(
         sessions=context.sessions,
         account_id=account_id,
@@ -50,13 +47,13 @@ def run_alerts(context: JobContext, account_id: int, _target: str) -> str:
     )
 
 
-def run_diagnosis(context: JobContext, account_id: int, _target: str) -> str:
+def run_diagnosis(context: JobContext, account_id: int, _target: str) -> Message:
     return service.refresh_diagnosis(
         sessions=context.sessions, account_id=account_id, store=context.store, now=context.now
     )
 
 
-def run_digest(context: JobContext, account_id: int, target: str) -> str:
+def run_digest(context: JobContext, account_id: int, target: str) -> Message:
     return service.send_digest(
         sessions=context.sessions, account_id=account_id, store=context.store, kind=target, now=context.now
     )

@@ -8,6 +8,7 @@ lease taken; on SQLite writers queue. A process that dies holding a job leaves a
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -16,6 +17,8 @@ from sqlalchemy.orm import Session
 
 from voronka.alerts.model import retry_delay
 from voronka.errors import InvalidValue, NotFound
+from voronka.formats import Formats
+from voronka.i18n import Message, Translator
 from voronka.models import Account, Connection, Job
 from voronka.timeutil import to_local, to_utc, zone
 
@@ -126,20 +129,38 @@ def claim(*, session: Session, job_id: int, owner: str, now: dt.datetime) -> Job
 
 
 def finish(
-    *, session: Session, job: Job, account: Account, now: dt.datetime, result: str | None, error: str | None
+    *, session: Session, job: Job, account: Account, now: dt.datetime, result: Message | None, error: Message | None
 ) -> None:
     """Record the outcome and the next run: on schedule after success, after a growing wait after a
     failure (never later than the schedule)."""
     job.lease_owner, job.lease_until, job.last_finished_at = None, None, now
     if error is None:
-        job.failures, job.last_result, job.last_error = 0, (result or "")[:500], None
+        job.failures, job.last_result, job.last_error = 0, _kept(result), None
         job.next_run_at = next_run(job, account, now)
     else:
         job.failures += 1
-        job.last_error = error[:500]
+        job.last_error = _kept(error)
         wait = min(retry_delay(job.failures), dt.timedelta(seconds=job.every_seconds))
         job.next_run_at = now + wait
     session.flush()
+
+
+def _kept(message: Message | None) -> str | None:
+    """A result or error as stored: the message itself, so each reader sees it in their language."""
+    if message is None:
+        return None
+    text = json.dumps(message.dump(), ensure_ascii=False)
+    return text if len(text) <= 500 else json.dumps(Message("jobs.too_long").dump())
+
+
+def shown(stored: str | None, lang: str) -> str | None:
+    """A stored result or error in ``lang``."""
+    if not stored:
+        return None
+    try:
+        return Message.load(json.loads(stored)).render(lang)
+    except (ValueError, AttributeError):
+        return stored  # written by hand or by an older version: shown as it is
 
 
 def list_jobs(*, session: Session, account: Account) -> list[Job]:
@@ -173,3 +194,20 @@ def set_enabled(*, session: Session, account: Account, kind: str, target: str, e
     job.enabled = enabled
     session.flush()
     return job
+
+
+def job_name(kind: str, target: str) -> Message:
+    """What a job is, in words: «Синхронизация «amo»», «Ежедневная сводка»."""
+    if kind == "sync":
+        return Message("jobs.kind_sync", {"name": target})
+    return Message(f"jobs.kind_{kind}{'_' + target if target else ''}")
+
+
+def job_label(job: Job, t: Translator) -> str:
+    return job_name(job.kind, job.target).render(t.lang)
+
+
+def job_every(job: Job, t: Translator, formats: Formats) -> str:
+    if schedule_of(job).at_local is not None:
+        return t(f"jobs.at_{job.target}", hour=f"{DIGEST_HOUR:02d}:00")
+    return formats.wait(job.every_seconds)

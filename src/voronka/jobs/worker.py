@@ -19,8 +19,9 @@ from voronka.alerts import service
 from voronka.crm.accounts import account_by_id
 from voronka.db import session_factory
 from voronka.errors import VoronkaError
+from voronka.i18n import Message
 from voronka.jobs.registry import JOBS, JobContext
-from voronka.jobs.store import claim, due_jobs, ensure_jobs, finish
+from voronka.jobs.store import claim, due_jobs, ensure_jobs, finish, job_name
 from voronka.models import Account
 from voronka.secretstore import SecretStore
 from voronka.timeutil import utcnow
@@ -39,8 +40,8 @@ class JobRun:
     account_id: int
     kind: str
     target: str
-    result: str | None
-    error: str | None
+    result: Message | None
+    error: Message | None
 
 
 def run_due(
@@ -69,21 +70,22 @@ def _run_one(context: JobContext, job_id: int, owner: str) -> JobRun | None:
         if job is None:
             return None  # another worker has it
         account_id, kind, target, started = job.account_id, job.kind, job.target, context.now
-    result, error = None, None
+    result: Message | None = None
+    error: Message | None = None
     try:
         result = JOBS[kind](context, account_id, target)
     except VoronkaError as exc:
-        error = exc.message("en")
-    except Exception as exc:
+        error = Message(exc.key, exc.params)
+    except Exception as exc:  # a job's failure is recorded and retried, never the worker's end
         log.exception("job %s %s failed", kind, target)
-        error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        error = Message("error.unexpected", {"kind": type(exc).__name__, "detail": (str(exc).splitlines() or [""])[0]})
     with context.sessions() as session, session.begin():
         account = account_by_id(session=session, account_id=account_id)
         job = session.get(type(job), job_id)
         if job is not None and job.lease_owner == owner:
             finish(session=session, job=job, account=account, now=context.now, result=result, error=error)
     if error is not None and kind in ("sync", "digest"):
-        what = f"{kind} {target}".strip()
+        what = job_name(kind, target)
         service.notify_failure(
             sessions=context.sessions, account_id=account_id, store=context.store, what=what, error=error,
             started=started, now=context.now,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from voronka.analysis.diagnose import run_diagnosis
 from voronka.analysis.diagnose.output import diagnosis_to_dict
+from voronka.analysis.diagnose.stored import top_findings
 from voronka.analysis.forecast_report import ForecastReport, forecast_report
 from voronka.analysis.funnel.output import explain, report_to_dict
 from voronka.analysis.funnel.query import FunnelQuery, Rule, View
@@ -31,9 +31,7 @@ from voronka.i18n import Translator
 from voronka.models import Account, LeadForm, Pipeline, User
 from voronka.timeutil import PERIOD_PRESETS, preset_range, to_local, utcnow, zone
 
-DIAGNOSIS_SECONDS = 600
 """The dashboard's top findings are recomputed at most this often (they change by the day)."""
-_diagnoses: dict[tuple[str, int, str], tuple[float, list[dict[str, Any]]]] = {}
 
 
 def _date(text: str | None, name: str) -> dt.date | None:
@@ -166,14 +164,7 @@ def dashboard(
 
 
 def _top_findings(session: Session, account: Account, pipeline: Pipeline, t: Translator) -> list[dict[str, Any]]:
-    key = (str(session.get_bind().engine.url), pipeline.id, t.lang)
-    cached = _diagnoses.get(key)
-    if cached is not None and time.monotonic() - cached[0] < DIAGNOSIS_SECONDS:
-        return cached[1]
-    found = diagnosis_to_dict(run_diagnosis(session=session, account=account, pipeline=pipeline.name), t)
-    top: list[dict[str, Any]] = list(found["findings"][:3])
-    _diagnoses[key] = (time.monotonic(), top)
-    return top
+    return top_findings(session=session, account=account, pipeline=pipeline, lang=t.lang)
 
 
 def _stats_report(

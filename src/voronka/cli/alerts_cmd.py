@@ -1,0 +1,195 @@
+"""``voronka alerts``: the account's bot, SMTP server and webhook, thresholds and quiet hours, who
+gets which event, a user's chat link code, and the latest messages with their state."""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from voronka.alerts.model import Event
+from voronka.cli.state import State, state_of
+from voronka.errors import InvalidValue
+from voronka.roles import Role
+
+if TYPE_CHECKING:
+    from voronka.secretstore import SecretStore
+
+alerts_app = typer.Typer(help="Alerts and digests: Telegram, e-mail, webhook.", no_args_is_help=True)
+
+
+def _secret(variable: str) -> str:
+    value = os.environ.get(variable, "")
+    if not value:
+        raise InvalidValue(field="environment variable", value=variable, hint="the name of a set variable")
+    return value
+
+
+def _store(state: State) -> SecretStore:
+    from voronka.secretstore import SecretStore
+
+    return SecretStore(state.settings.secrets_file())
+
+
+def alerts_telegram(
+    ctx: typer.Context,
+    token_env: Annotated[str, typer.Option("--token-env", help="Variable holding the bot token from @BotFather.")],
+    api_url: Annotated[
+        str | None, typer.Option("--api-url", help="A local Bot API server instead of api.telegram.org.")
+    ] = None,
+) -> None:
+    """Send alerts through the account's Telegram bot (the token goes to the secrets file)."""
+    from voronka.alerts.config import set_telegram
+    from voronka.crm.accounts import default_account
+    from voronka.db import session_scope
+
+    state = state_of(ctx)
+    with session_scope(state.engine) as session:
+        account = default_account(session=session)
+        set_telegram(session=session, account=account, store=_store(state), token=_secret(token_env), api_url=api_url)
+    state.console.print(state.t("alerts.cli_telegram"))
+
+
+def alerts_smtp(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option("--host", help="SMTP server.")],
+    sender: Annotated[str, typer.Option("--from", help="The From address.")],
+    port: Annotated[int, typer.Option("--port", help="587 for STARTTLS, 465 for SSL.")] = 587,
+    security: Annotated[str, typer.Option("--security", help="starttls, ssl or none.")] = "starttls",
+    user: Annotated[str | None, typer.Option("--user", help="Login, when the server wants one.")] = None,
+    password_env: Annotated[str | None, typer.Option("--password-env", help="Variable holding the password.")] = None,
+) -> None:
+    """Send alerts and digests by e-mail (the password goes to the secrets file)."""
+    from voronka.alerts.config import set_smtp
+    from voronka.crm.accounts import default_account
+    from voronka.db import session_scope
+
+    state = state_of(ctx)
+    password = _secret(password_env) if password_env else None
+    with session_scope(state.engine) as session:
+        set_smtp(
+            session=session, account=default_account(session=session), store=_store(state), host=host, port=port,
+            security=security, sender=sender, user=user, password=password,
+        )  # fmt: skip
+    state.console.print(state.t("alerts.cli_smtp", host=host, port=port))
+
+
+def alerts_webhook(
+    ctx: typer.Context,
+    url: Annotated[str, typer.Argument(help="Where every alert is POSTed as JSON.")],
+    key_env: Annotated[
+        str | None, typer.Option("--key-env", help="Variable holding the signing key (default: a new one, shown once).")
+    ] = None,
+) -> None:
+    """Also POST every alert, signed with HMAC-SHA256, to another program."""
+    from voronka.alerts.config import set_webhook
+    from voronka.crm.accounts import default_account
+    from voronka.db import session_scope
+
+    state = state_of(ctx)
+    given = _secret(key_env) if key_env else None
+    with session_scope(state.engine) as session:
+        account = default_account(session=session)
+        key = set_webhook(session=session, account=account, store=_store(state), url=url, signing_key=given)
+    state.console.print(state.t("alerts.cli_webhook", url=url))
+    if given is None:
+        state.console.print(state.t("alerts.cli_webhook_key", key=key))
+
+
+def alerts_rules(
+    ctx: typer.Context,
+    lead_minutes: Annotated[
+        int | None, typer.Option("--lead-minutes", help="A new lead uncalled this long alerts (default 5).")
+    ] = None,
+    stall_factor: Annotated[
+        int | None, typer.Option("--stall-factor", help="Stalled: untouched this many times the usual time (2).")
+    ] = None,
+    quiet: Annotated[
+        str | None, typer.Option("--quiet", help='Quiet hours, local time: "21:00-09:00"; "" for none.')
+    ] = None,
+) -> None:
+    """Thresholds and quiet hours (alerts wait until the quiet hours end; none is dropped)."""
+    from voronka.alerts.config import set_rules
+    from voronka.crm.accounts import default_account
+    from voronka.db import session_scope
+
+    state = state_of(ctx)
+    with session_scope(state.engine) as session:
+        found = set_rules(
+            session=session, account=default_account(session=session), lead_minutes=lead_minutes,
+            stall_factor=stall_factor, quiet=quiet,
+        )  # fmt: skip
+        quiet_text = f"{found.quiet_from}–{found.quiet_to}" if found.quiet_from else "—"
+        state.console.print(
+            state.t("alerts.cli_rules", minutes=found.lead_minutes, factor=found.stall_factor, quiet=quiet_text)
+        )
+
+
+def alerts_link(ctx: typer.Context, email: Annotated[str, typer.Argument(help="The user's login.")]) -> None:
+    """A one-time code (valid 30 minutes) the user sends the bot to get alerts in their chat."""
+    from voronka.alerts.config import new_link_code
+    from voronka.crm.auth import user_by_email
+    from voronka.db import session_scope
+
+    state = state_of(ctx)
+    with session_scope(state.engine) as session:
+        code = new_link_code(session=session, user=user_by_email(session=session, email=email))
+    state.console.print(state.t("alerts.cli_code", code=code))
+
+
+def alerts_pref(
+    ctx: typer.Context,
+    event: Annotated[Event, typer.Argument(help="The event.")],
+    on: Annotated[bool, typer.Option("--on/--off", help="Switch it on or off.")],
+    role: Annotated[Role | None, typer.Option("--role", help="For everyone with this role.")] = None,
+    email: Annotated[str | None, typer.Option("--user", help="For this user (their login).")] = None,
+) -> None:
+    """Who gets an event: for a role or one user (a user's choice wins over the role's)."""
+    from voronka.alerts.config import set_pref
+    from voronka.alerts.model import role_subject, user_subject
+    from voronka.crm.accounts import default_account
+    from voronka.crm.auth import user_by_email
+    from voronka.db import session_scope
+
+    state = state_of(ctx)
+    if (role is None) == (email is None):
+        raise InvalidValue(field="--role/--user", value="", hint="one of them")
+    with session_scope(state.engine) as session:
+        account = default_account(session=session)
+        subject = (
+            role_subject(role.value) if role else user_subject(user_by_email(session=session, email=email or "").id)
+        )
+        set_pref(session=session, account=account, subject=subject, event=event, enabled=on)
+    state.console.print(
+        state.t(
+            "alerts.cli_pref",
+            event=event.value,
+            who=role.value if role else email,
+            on=state.t(f"alerts.is_{on}".lower()),
+        )
+    )
+
+
+def alerts_outbox(
+    ctx: typer.Context, limit: Annotated[int, typer.Option("--limit", help="How many, newest first.")] = 30
+) -> None:
+    """The latest alerts and digests: to whom, how, their state and last error."""
+    from rich.table import Table
+
+    from voronka.alerts.outbox import recent_messages
+    from voronka.crm.accounts import default_account
+    from voronka.db import session_scope
+    from voronka.formats import Formats
+    from voronka.timeutil import zone
+
+    state = state_of(ctx)
+    t = state.t
+    table = Table(t("alerts.when"), t("alerts.channel"), t("alerts.to"), t("alerts.what"), t("alerts.state"))
+    with session_scope(state.engine) as session:
+        account = default_account(session=session)
+        formats = Formats(t.lang, zone(account.timezone))
+        for row in recent_messages(session=session, account=account, limit=limit):
+            status = t(f"alerts.status_{row.status}") + (f": {row.last_error}" if row.last_error else "")
+            table.add_row(formats.when(row.created_at), row.channel, row.address, row.subject[:60], status)
+    state.console.print(table)
