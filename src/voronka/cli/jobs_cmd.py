@@ -30,11 +30,13 @@ def worker(
 ) -> None:
     """Run the background jobs in this process (for deployments that keep the web app apart;
     ``voronka serve`` runs them itself). Stop with Ctrl+C."""
+    from voronka.jobs.store import job_name
+
     state = state_of(ctx)
     runner = make_worker(state, pause)
     if once:
         for run in runner.run_once():
-            line = f"{run.kind} {run.target}".strip()
+            line = job_name(run.kind, run.target).render(state.t.lang)
             if run.error:
                 state.err.print(state.t("jobs.failed", job=line, error=run.error))
             else:
@@ -86,7 +88,7 @@ def jobs_every(
     """How often a job runs (digests keep their calendar: daily and on Mondays at 09:00)."""
     from voronka.crm.accounts import default_account
     from voronka.db import session_scope
-    from voronka.jobs.store import ensure_jobs, set_every
+    from voronka.jobs.store import ensure_jobs, job_name, set_every
     from voronka.timeutil import utcnow
 
     state = state_of(ctx)
@@ -94,13 +96,13 @@ def jobs_every(
         account = default_account(session=session)
         ensure_jobs(session=session, account=account, now=utcnow())
         set_every(session=session, account=account, kind=kind, target=target, minutes=minutes, now=utcnow())
-    state.console.print(state.t("jobs.scheduled", job=f"{kind} {target}".strip(), minutes=minutes))
+    state.console.print(state.t("jobs.scheduled", job=job_name(kind, target), minutes=minutes))
 
 
 def _switch(ctx: typer.Context, kind: str, target: str, enabled: bool) -> None:
     from voronka.crm.accounts import default_account
     from voronka.db import session_scope
-    from voronka.jobs.store import ensure_jobs, set_enabled
+    from voronka.jobs.store import ensure_jobs, job_name, set_enabled
     from voronka.timeutil import utcnow
 
     state = state_of(ctx)
@@ -108,7 +110,7 @@ def _switch(ctx: typer.Context, kind: str, target: str, enabled: bool) -> None:
         account = default_account(session=session)
         ensure_jobs(session=session, account=account, now=utcnow())
         set_enabled(session=session, account=account, kind=kind, target=target, enabled=enabled)
-    state.console.print(state.t("jobs.switched_on" if enabled else "jobs.switched_off", job=f"{kind} {target}".strip()))
+    state.console.print(state.t("jobs.switched_on" if enabled else "jobs.switched_off", job=job_name(kind, target)))
 
 
 def jobs_on(

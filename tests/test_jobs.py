@@ -1,0 +1,188 @@
+"""Background jobs with their state in the database: two workers at once send each alert once, a
+killed worker's job is taken again when its lease runs out, a failing sync is retried with backoff
+and reported, and the commands show it all in the reader's language."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from pytest_httpserver import HTTPServer
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+from typer.testing import CliRunner
+from werkzeug import Response
+
+from tests.builders import Journey, add_journey, at, pipeline_for
+from tests.fakes.telegram import TOKEN, FakeTelegram
+from voronka.alerts import service
+from voronka.alerts.config import alert_settings, set_telegram
+from voronka.cli import app
+from voronka.crm.accounts import default_account
+from voronka.crm.auth import add_user
+from voronka.db import session_factory
+from voronka.ingest.connectors import CONNECTORS
+from voronka.ingest.connectors.store import add_connection
+from voronka.jobs.store import find_job, shown
+from voronka.jobs.worker import run_due
+from voronka.models import Job, OutboxMessage, Role
+from voronka.secretstore import SecretStore
+
+CHATS = {Role.MANAGER: 601, Role.HEAD: 602, Role.OWNER: 603}
+LEADS = 12
+
+
+@pytest.fixture
+def office(session: Session, tmp_path: Path, httpserver: HTTPServer) -> tuple[FakeTelegram, SecretStore]:
+    """An account whose team reads Telegram, and a dozen leads nobody has called since 07:00."""
+    telegram = FakeTelegram(chats=set(CHATS.values()))
+    telegram.install(httpserver)
+    store = SecretStore(tmp_path / "secrets.json")
+    account = default_account(session=session)
+    for role, chat in CHATS.items():
+        person = add_user(
+            session=session, account=account, name=role.value.title(), email=f"{role.value}@example.com",
+            password="пароль-для-теста-1", role=role,
+        )  # fmt: skip
+        person.telegram_chat_id = str(chat)
+    set_telegram(
+        session=session, account=account, store=store, token=TOKEN, api_url=httpserver.url_for("/").rstrip("/")
+    )
+    alert_settings(session=session, account=account).started_at = at("2026-03-02 00:00")
+    pipeline = pipeline_for(session)
+    for _ in range(LEADS):
+        add_journey(session, pipeline, Journey("2026-03-02 07:00", manager="Manager"))
+    session.commit()
+    return telegram, store
+
+
+WORKER = textwrap.dedent(
+    """
+    import sys, datetime as dt
+    from pathlib import Path
+    from voronka.db import open_database, session_factory
+    from voronka.jobs.worker import run_due, worker_name
+    from voronka.alerts import service
+    from voronka.secretstore import SecretStore
+    engine = open_database(sys.argv[1])
+    store, now = SecretStore(Path(sys.argv[2])), dt.datetime.fromisoformat(sys.argv[3])
+    run_due(sessions=session_factory(engine), store=store, now=now, owner=worker_name())
+    service.deliver(sessions=session_factory(engine), account_id=1, store=store, now=now)
+    """
+)
+
+
+def test_two_workers_at_once_send_each_alert_once(
+    db_url: str, engine: Engine, office: tuple[FakeTelegram, SecretStore]
+) -> None:
+    telegram, store = office
+    command = [sys.executable, "-c", WORKER, db_url, str(store.path), "2026-03-02 07:11"]
+    workers = [subprocess.Popen(command, stderr=subprocess.PIPE) for _ in range(2)]
+    for worker in workers:
+        _, errors = worker.communicate(timeout=120)
+        assert worker.returncode == 0, errors.decode()[-2000:]
+    assert len(telegram.texts_to(CHATS[Role.MANAGER])) == LEADS
+    assert len(telegram.texts_to(CHATS[Role.HEAD])) == LEADS
+    assert len(telegram.texts_to(CHATS[Role.OWNER])) == LEADS
+    assert len({(m["chat"]["id"], m["text"]) for m in telegram.sent}) == len(telegram.sent)  # none twice
+    with session_factory(engine)() as session:
+        assert session.scalars(select(OutboxMessage.status).distinct()).all() == ["sent"]
+
+
+KILLED = textwrap.dedent(
+    """
+    import os, signal, sys, datetime as dt
+    from voronka.db import open_database, session_factory
+    from voronka.jobs.store import claim, ensure_jobs, find_job
+    from voronka.crm.accounts import default_account
+    engine = open_database(sys.argv[1])
+    now = dt.datetime.fromisoformat(sys.argv[2])
+    with session_factory(engine)() as session, session.begin():
+        account = default_account(session=session)
+        ensure_jobs(session=session, account=account, now=now)
+        job = find_job(session=session, account=account, kind="alerts")
+        claim(session=session, job_id=job.id, owner="doomed", now=now)
+    os.kill(os.getpid(), signal.SIGKILL)  # dies holding the job
+    """
+)
+
+
+def test_a_killed_workers_job_is_taken_again_when_its_lease_runs_out(
+    db_url: str, engine: Engine, office: tuple[FakeTelegram, SecretStore]
+) -> None:
+    telegram, store = office
+    killed = subprocess.run([sys.executable, "-c", KILLED, db_url, "2026-03-02 07:05"], check=False, timeout=120)
+    assert killed.returncode == -9
+    sessions = session_factory(engine)
+    ran = run_due(sessions=sessions, store=store, now=at("2026-03-02 07:06"), owner="survivor")
+    assert "alerts" not in {r.kind for r in ran}  # still leased to the dead worker
+    assert telegram.sent == []
+    ran = run_due(sessions=sessions, store=store, now=at("2026-03-02 07:15:01"), owner="survivor")
+    assert "alerts" in {r.kind for r in ran}
+    assert len(telegram.texts_to(CHATS[Role.MANAGER])) == LEADS
+    with sessions() as session:
+        job = find_job(session=session, account=default_account(session=session), kind="alerts")
+        assert (job.lease_owner, job.next_run_at) == (None, at("2026-03-02 07:16:01"))
+
+
+def test_a_failing_sync_is_retried_with_backoff_and_the_leaders_hear(
+    session: Session, engine: Engine, office: tuple[FakeTelegram, SecretStore], httpserver: HTTPServer
+) -> None:
+    telegram, store = office
+    refused = {"success": False, "errorMsg": 'Wrong "apiKey" value.'}  # RetailCRM's answer to a bad key
+    httpserver.expect_request(re.compile(r"^/api/v5/")).respond_with_response(
+        Response(json.dumps(refused), status=401, content_type="application/json")
+    )
+    add_connection(
+        session=session, account=default_account(session=session), connector=CONNECTORS["retailcrm"], name="shop",
+        address=httpserver.url_for("/"), settings={"requests_per_second": 0}, secret_values={"api_key": "wrong"},
+        store=store,
+    )  # fmt: skip
+    session.commit()
+    sessions = session_factory(engine)
+    runs = run_due(sessions=sessions, store=store, now=at("2026-03-02 07:01"), owner="w")
+    sync = next(r for r in runs if r.kind == "sync")
+    assert sync.error is not None
+    with sessions() as check:
+        job = find_job(session=check, account=default_account(session=check), kind="sync", target="shop")
+        assert (job.failures, job.next_run_at) == (1, at("2026-03-02 07:02"))
+        assert "RetailCRM" in (shown(job.last_error, "en") or "")
+    runs = run_due(sessions=sessions, store=store, now=at("2026-03-02 07:02"), owner="w")
+    with sessions() as check:
+        job = find_job(session=check, account=default_account(session=check), kind="sync", target="shop")
+        assert (job.failures, job.next_run_at) == (2, at("2026-03-02 07:04"))  # 1, 2, 4 … minutes
+    service.deliver(sessions=sessions, account_id=1, store=store, now=at("2026-03-02 07:02"))
+    failures = [t for t in telegram.texts_to(CHATS[Role.OWNER]) if "⚠️" in t]
+    assert len(failures) == 2  # one per failed run
+    assert "«shop»" in failures[0]
+    assert "wrong" not in " ".join(failures)  # no secret in a message
+
+
+def test_the_commands_list_and_schedule_the_jobs_in_the_readers_language(db_url: str, tmp_path: Path) -> None:
+    runner = CliRunner()
+    env = {"XDG_CONFIG_HOME": str(tmp_path)}
+    assert runner.invoke(app, ["--db", db_url, "init", "--stages", "Лид,Встреча,Оплата"], env=env).exit_code == 0
+    listed = runner.invoke(app, ["--db", db_url, "--lang", "ru", "jobs", "list"], env=env)
+    assert listed.exit_code == 0
+    assert "Ежедневная сводка" in listed.stdout
+    assert "по понедельникам в 09:00" in listed.stdout
+    once = runner.invoke(app, ["--db", db_url, "--lang", "ru", "worker", "--once"], env=env)
+    assert once.exit_code == 0, once.stderr
+    assert "Уведомления: новых 0" in once.stdout
+    every = runner.invoke(app, ["--db", db_url, "--lang", "en", "jobs", "every", "alerts", "3"], env=env)
+    assert every.stdout.strip() == "Alerts: every 3 min."
+    wrong = runner.invoke(app, ["--db", db_url, "--lang", "en", "alerts", "rules", "--quiet", "25:00-09:00"], env=env)
+    assert (wrong.exit_code, wrong.stderr.strip()) == (
+        1,
+        "Error: Cannot read quiet hours «25:00-09:00»: expected two local times, e.g. 21:00-09:00.",
+    )
+    with session_factory(__import__("voronka.db", fromlist=["open_database"]).open_database(db_url))() as session:
+        every_job = session.scalars(select(Job).where(Job.kind == "alerts")).one()
+        assert every_job.every_seconds == 180
+    assert os.environ.get("XDG_CONFIG_HOME") != str(tmp_path)
