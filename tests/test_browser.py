@@ -89,7 +89,12 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     thread.start()
     while not server.started:
         time.sleep(0.05)
-    yield {"url": f"http://127.0.0.1:{port}", "engine": engine, "manager": managers[0]}
+    yield {
+        "url": f"http://127.0.0.1:{port}",
+        "engine": engine,
+        "manager": managers[0],
+        "secrets": folder / "secrets.json",
+    }
     server.should_exit = True
     thread.join(timeout=5)
     engine.dispose()
@@ -400,3 +405,41 @@ def test_on_a_phone_a_card_is_dragged_by_finger(phone: Any, site: dict[str, Any]
         assert moved is not None
         assert session.get(Stage, moved.stage_id).position == 2
     phone.screenshot(path=str(SCREENSHOTS / "kanban-phone.png"))
+
+
+def test_the_owner_sets_alert_rules_and_a_manager_gets_a_code_for_the_bot(page: Any, site: dict[str, Any]) -> None:
+    from voronka.alerts.config import set_telegram
+    from voronka.secretstore import SecretStore
+
+    with session_factory(site["engine"])() as session:
+        account = default_account(session=session)
+        set_telegram(session=session, account=account, store=SecretStore(site["secrets"]), token="123456:" + "A" * 30)
+        session.commit()
+    log_in(page, site, "owner@example.com")
+    page.goto(site["url"] + "/settings/alerts")
+    page.fill("input[name=lead_minutes]", "10")
+    page.fill("input[name=quiet]", "22:00-08:00")
+    with page.expect_navigation():
+        page.click("#alert-rules form:first-of-type button")
+    assert page.input_value("input[name=lead_minutes]") == "10"
+    assert page.input_value("input[name=quiet]") == "22:00-08:00"
+    assert "Ежедневная сводка" in page.inner_text("#jobs")
+    escalation = page.locator("#role-events input[value='owner:lead_escalated']")
+    assert escalation.is_checked()
+    escalation.uncheck()
+    with page.expect_navigation():
+        page.click("#alert-rules form:nth-of-type(2) button")
+    assert not page.locator("#role-events input[value='owner:lead_escalated']").is_checked()
+    assert page.locator("#role-events input[value='manager:digest_daily']").count() == 0  # team figures: leaders only
+
+    page.context.clear_cookies()
+    log_in(page, site, "manager@example.com")
+    page.goto(site["url"] + "/settings/alerts")
+    assert page.locator("#jobs").count() == 0  # the owner's part is not shown
+    labels = page.inner_text("#my-alerts")
+    assert "Новый лид ждёт звонка" in labels
+    assert "Ежедневная сводка" not in labels
+    with page.expect_navigation():
+        page.click("text=Получить код для бота")
+    code = page.inner_text("#link-code code")
+    assert re.fullmatch(r"/start \d{8}", code), code

@@ -257,3 +257,30 @@ def test_the_api_docs_load_nothing_from_another_host_and_answers_are_compressed(
     script = client.get("/vendor/swagger/swagger-ui-bundle.js", headers={"Accept-Encoding": "gzip"})
     assert script.headers["content-encoding"] == "gzip"
     assert script.num_bytes_downloaded < len(script.content) / 2  # sent compressed, read whole
+
+
+def test_alert_rules_are_the_owners_and_bad_quiet_hours_are_refused_in_one_line(
+    client: TestClient, session: Session
+) -> None:
+    manager = make_user(session, "Анна Петрова", Role.MANAGER)
+    csrf = log_in(client, manager)
+    refused = client.post(
+        "/settings/alerts/rules", data={"csrf": csrf, "lead_minutes": "5", "stall_factor": "2"}, follow_redirects=False
+    )
+    assert refused.status_code == 403
+    mine = client.post("/settings/alerts/mine", data={"csrf": csrf, "event": ["lead_waiting"]}, follow_redirects=False)
+    assert mine.status_code == 303
+    page = client.get("/settings/alerts").text
+    assert 'value="lead_waiting" checked' in page
+    assert re.search(r'value="task_overdue"\s*>', page)  # switched off: every box not ticked is off
+
+    client.cookies.clear()
+    csrf = log_in(client, "owner@example.com")
+    wrong = client.post(
+        "/settings/alerts/rules",
+        data={"csrf": csrf, "lead_minutes": "5", "stall_factor": "2", "quiet": "25:00-09:00"},
+        follow_redirects=False,
+    )
+    assert wrong.status_code == 422
+    assert "Cannot read quiet hours «25:00-09:00»" in wrong.text
+    assert "Traceback" not in wrong.text

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from voronka.alerts.model import Event, QuietHours, parse_quiet, role_subject, user_subject, wants
+from voronka.alerts.model import Event, QuietHours, parse_quiet, receivable, role_subject, user_subject, wants
 from voronka.crm import auth
 from voronka.errors import InvalidValue
 from voronka.models import Account, AlertPref, AlertSettings, User
@@ -213,7 +213,11 @@ def prefs_of(*, session: Session, account: Account) -> dict[str, bool]:
 
 def events_for(user: User, prefs: Mapping[str, bool]) -> dict[Event, bool]:
     """What this user gets, event by event (the settings page shows it)."""
-    return {event: wants(event, role=user.role, user_id=user.id, prefs=prefs) for event in Event}
+    return {
+        event: wants(event, role=user.role, user_id=user.id, prefs=prefs)
+        for event in Event
+        if receivable(event, user.role)
+    }
 
 
 def new_link_code(*, session: Session, user: User, now: dt.datetime | None = None) -> str:
@@ -250,3 +254,20 @@ def link_chat(*, session: Session, account: Account, code: str, chat_id: str, no
 def unlink_chat(*, session: Session, user: User) -> None:
     user.telegram_chat_id = None
     session.flush()
+
+
+def set_own_events(*, session: Session, user: User, enabled: set[Event]) -> None:
+    """The user's own choice for every event at once (the settings page's checkboxes)."""
+    for event in Event:
+        if receivable(event, user.role):
+            set_own_pref(session=session, user=user, event=event, enabled=event in enabled)
+
+
+def set_role_events(
+    *, session: Session, owner: User, enabled: set[tuple[Role, Event]], roles: tuple[Role, ...]
+) -> None:
+    """The owner's choice for every role and event at once."""
+    for role in roles:
+        for event in Event:
+            if receivable(event, role.value):
+                set_role_pref(session=session, owner=owner, role=role, event=event, enabled=(role, event) in enabled)

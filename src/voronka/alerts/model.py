@@ -44,6 +44,13 @@ TEAM_EVENTS = frozenset({Event.FINDING, Event.SYNC_FAILED, Event.DIGEST_DAILY, E
 """About the whole team's figures: only roles that see every deal may receive them."""
 
 
+def receivable(event: Event, role: str) -> bool:
+    """Whether anyone of ``role`` is ever among an event's recipients (what a settings page offers)."""
+    if event in TEAM_EVENTS or event is Event.LEAD_ESCALATED:
+        return role in LEADERS
+    return role in EVERYONE
+
+
 def role_subject(role: str) -> str:
     return f"role:{role}"
 
@@ -56,7 +63,7 @@ def wants(event: Event, *, role: str, user_id: int, prefs: Mapping[str, bool]) -
     """Whether a user gets ``event``: their own choice, else their role's, else the default.
 
     ``prefs`` maps ``"<subject>/<event>"`` to on/off, as stored."""
-    if event in TEAM_EVENTS and role not in LEADERS:
+    if not receivable(event, role):
         return False
     for subject in (user_subject(user_id), role_subject(role)):
         chosen = prefs.get(f"{subject}/{event.value}")

@@ -198,6 +198,12 @@ def set_role(*, session: Session, user: User, role: Role) -> None:
     session.flush()
 
 
+def remember_language(*, user: User, lang: str) -> None:
+    """The language the user reads the web app in is the one their alerts and digests are written in."""
+    if lang in ("ru", "en") and user.lang != lang:
+        user.lang = lang
+
+
 def authenticate(*, session: Session, email: str, password: str) -> User | None:
     user = session.scalars(select(User).where(func.lower(User.email) == email.strip().lower())).first()
     if user is None:

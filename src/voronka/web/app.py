@@ -17,7 +17,7 @@ from swagger_ui_bundle import swagger_ui_path
 
 from voronka.config import Settings
 from voronka.db import open_database, session_factory
-from voronka.web import api, deal_pages, pages, settings_pages, webhooks
+from voronka.web import alert_pages, api, deal_pages, pages, settings_pages, webhooks
 from voronka.web.errors import install_error_handlers
 from voronka.web.middleware import BodyLimit, SecurityHeaders, SessionsByScheme
 
@@ -58,6 +58,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     app.include_router(deal_pages.router)
     app.include_router(pages.router)
     app.include_router(settings_pages.router)
+    app.include_router(alert_pages.router)
     install_error_handlers(app)
     return app
 

@@ -1,0 +1,93 @@
+"""The alerts settings page: each user's own events and Telegram link; for the owner, thresholds and
+quiet hours, what each role gets, the background jobs and the latest messages. Thin calls into
+``voronka.alerts`` and ``voronka.jobs``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, Response
+from sqlalchemy.orm import Session
+
+from voronka.alerts.config import new_link_code, set_own_events, set_role_events, set_rules, unlink_chat
+from voronka.alerts.model import Event
+from voronka.crm import auth
+from voronka.errors import InvalidValue
+from voronka.jobs.page import ROLES, alerts_page
+from voronka.models import User
+from voronka.roles import Role
+from voronka.secretstore import SecretStore
+from voronka.web.deps import DB, AppSettings
+from voronka.web.render import back, render
+from voronka.web.security import Csrf, Viewer, lang_of
+
+router = APIRouter(include_in_schema=False)
+Picked = Annotated[list[str], Form(max_length=40)]
+
+
+def _page(
+    request: Request, session: Session, user: User, settings: AppSettings, code: str | None = None
+) -> HTMLResponse:
+    store = SecretStore(settings.secrets_file())
+    shown = alerts_page(session=session, user=user, store=store, lang=lang_of(request))
+    return render(
+        request, "alerts.html", {"user": user, "page": shown, "code": code, "events": list(Event), "roles": ROLES}
+    )
+
+
+@router.get("/settings/alerts")
+def alerts_settings(request: Request, session: DB, user: Viewer, settings: AppSettings) -> HTMLResponse:
+    return _page(request, session, user, settings)
+
+
+@router.post("/settings/alerts/mine", dependencies=[Csrf])
+def alerts_mine(session: DB, user: Viewer, event: Picked = []) -> Response:  # noqa: B006 — FastAPI copies defaults
+    set_own_events(session=session, user=user, enabled={_event(e) for e in event})
+    return back("/settings/alerts")
+
+
+@router.post("/settings/alerts/code", dependencies=[Csrf])
+def alerts_code(request: Request, session: DB, user: Viewer, settings: AppSettings) -> HTMLResponse:
+    code = new_link_code(session=session, user=user)
+    return _page(request, session, user, settings, code=code)  # shown in this answer only
+
+
+@router.post("/settings/alerts/unlink", dependencies=[Csrf])
+def alerts_unlink(session: DB, user: Viewer) -> Response:
+    unlink_chat(session=session, user=user)
+    return back("/settings/alerts")
+
+
+@router.post("/settings/alerts/rules", dependencies=[Csrf])
+def alerts_rules(
+    session: DB,
+    user: Viewer,
+    lead_minutes: Annotated[int, Form(ge=1, le=1440)],
+    stall_factor: Annotated[int, Form(ge=1, le=10)],
+    quiet: Annotated[str, Form(max_length=20)] = "",
+) -> Response:
+    auth.require(user, auth.Action.MANAGE_SETTINGS)
+    account = auth.account_of(session=session, user=user)
+    set_rules(session=session, account=account, lead_minutes=lead_minutes, stall_factor=stall_factor, quiet=quiet)
+    return back("/settings/alerts")
+
+
+@router.post("/settings/alerts/roles", dependencies=[Csrf])
+def alerts_roles(session: DB, user: Viewer, on: Picked = []) -> Response:  # noqa: B006 — FastAPI copies defaults
+    chosen = set()
+    for pair in on:
+        role, _, event = pair.partition(":")
+        try:
+            chosen.add((Role(role), _event(event)))
+        except ValueError:
+            raise InvalidValue(field="role", value=role, hint="owner, head or manager") from None
+    set_role_events(session=session, owner=user, enabled=chosen, roles=ROLES)
+    return back("/settings/alerts")
+
+
+def _event(name: str) -> Event:
+    try:
+        return Event(name)
+    except ValueError:
+        raise InvalidValue(field="event", value=name, hint=", ".join(e.value for e in Event)) from None
