@@ -323,3 +323,73 @@ def test_the_daily_digest_is_an_html_email_with_the_funnel_picture_and_a_telegra
     assert len(owner_text) == 1
     assert "Заявки: 5" in owner_text[0]
     assert telegram.texts_to(MANAGER_CHAT) == []  # team figures go to those who see every deal
+
+
+@pytest.fixture
+def tls_inbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Inbox, int, list[str]]]:
+    """An SMTP server that demands STARTTLS and a login before it takes mail; its self-signed
+    certificate is the only one the client trusts (SSL_CERT_FILE)."""
+    import shutil
+    import ssl
+    import subprocess
+
+    from aiosmtpd.smtp import AuthResult, LoginPassword
+
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed: no certificate for the STARTTLS server")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    logins: list[str] = []
+
+    def authenticate(*args: Any) -> AuthResult:  # (server, session, envelope, mechanism, auth_data)
+        auth_data = args[-1]
+        ok = isinstance(auth_data, LoginPassword) and auth_data.password == b"smtp-secret"
+        if ok:
+            logins.append(auth_data.login.decode())
+        return AuthResult(success=ok, handled=False)  # aiosmtpd answers 535 itself
+
+    handler, port = Inbox(), free_port()
+    controller = Controller(
+        handler, hostname="127.0.0.1", port=port, tls_context=context, require_starttls=True,
+        authenticator=authenticate, auth_required=True, auth_require_tls=True,
+    )  # fmt: skip
+    controller.start()
+    yield handler, port, logins
+    controller.stop()
+
+
+@pytest.mark.usefixtures("team")
+def test_email_goes_over_starttls_with_a_login_and_a_wrong_password_is_retried_not_lost(
+    session: Session, engine: Engine, store: SecretStore, tls_inbox: tuple[Inbox, int, list[str]]
+) -> None:
+    received, port, logins = tls_inbox
+    account = default_account(session=session)
+    set_smtp(
+        session=session, account=account, store=store, host="127.0.0.1", port=port, security="starttls",
+        sender="crm@example.ru", user="crm@example.ru", password="wrong",
+    )  # fmt: skip
+    for person in session.scalars(select(User)):
+        person.telegram_chat_id = None
+    add_journey(session, pipeline_for(session), Journey("2026-03-02 07:00", manager="Анна"))
+    session.commit()
+    run(engine, store, "2026-03-02 07:05")
+    waiting = session.scalars(select(OutboxMessage)).one()
+    session.refresh(waiting)
+    assert waiting.status == "pending"
+    assert "535" in (waiting.last_error or "")
+    assert "wrong" not in (waiting.last_error or "")
+    set_smtp(
+        session=session, account=account, store=store, host="127.0.0.1", port=port, security="starttls",
+        sender="crm@example.ru", user="crm@example.ru", password="smtp-secret",
+    )  # fmt: skip
+    session.commit()
+    run(engine, store, "2026-03-02 07:06")
+    assert logins == ["crm@example.ru"]
+    assert [m["To"] for m in received.messages] == ["manager@example.com"]
