@@ -61,6 +61,11 @@ class CallOutcome(enum.StrEnum):
     REJECTED = "rejected"
 
 
+class CallDirection(enum.StrEnum):
+    OUTGOING = "out"
+    INCOMING = "in"
+
+
 class CauseFamily(enum.StrEnum):
     """What a loss reason says about the cause (docs/diagnose.md)."""
 
@@ -266,8 +271,11 @@ class CallAttempt(Base):
     __tablename__ = "call_attempts"
     __table_args__ = (
         _enum_check("outcome", "outcome", CallOutcome),
+        _enum_check("direction", "direction", CallDirection),
         CheckConstraint("duration_seconds >= 0", name="duration_not_negative"),
         Index("ix_call_attempts_deal", "deal_id", "at"),
+        # A call that came from a telephony export or a CRM is stored once, however often it comes.
+        Index("ix_call_attempts_source", "account_id", "external_id", unique=True),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -278,6 +286,11 @@ class CallAttempt(Base):
     outcome: Mapped[str] = mapped_column(String(16))
     duration_seconds: Mapped[int] = mapped_column(Integer, default=0)
     manager_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    direction: Mapped[str] = mapped_column(String(3), default=CallDirection.OUTGOING.value, server_default="out")
+    """Outgoing (we called) or incoming (the client called): a missed incoming call is no contact."""
+    client_phone: Mapped[str | None] = mapped_column(String(50))
+    external_id: Mapped[str | None] = mapped_column(String(120))
+    """Where the call came from and its id there (``bitrix24:123``, ``file:<digest>``)."""
 
 
 class AdSpend(Base):

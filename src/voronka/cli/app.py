@@ -120,6 +120,7 @@ COMMANDS: tuple[tuple[typer.Typer | None, str, Callable[..., Any]], ...] = (
     (connect_cmd.connect_app, "list", connect_cmd.connect_list),
     (connect_cmd.connect_app, "remove", connect_cmd.connect_remove),
     (import_cmd.import_app, "deals", import_cmd.deals),
+    (import_cmd.import_app, "calls", import_cmd.calls),
     (catalog_cmd.crm_app, "list", catalog_cmd.crm_list),
     (catalog_cmd.crm_app, "recommend", catalog_cmd.crm_recommend),
     (catalog_cmd.template_app, "list", catalog_cmd.template_list),

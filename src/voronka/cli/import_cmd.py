@@ -1,4 +1,5 @@
-"""``voronka import deals``: load deals (and their stage history) from files."""
+"""``voronka import deals`` and ``voronka import calls``: load deals (and their stage history) and
+call-detail exports from files."""
 
 from __future__ import annotations
 
@@ -115,3 +116,51 @@ def _print_report(state: State, report: ImportReport, report_format: str) -> Non
         state.console.print("  " + t("import.more_rejected", count=len(report.rejected) - SHOWN_REJECTIONS))
     if report.dry_run:
         state.console.print(t("import.dry_run"))
+
+
+def calls(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="A call-detail export: CSV (UTF-8 or Windows-1251) or XLSX.")],
+    column_map: Annotated[
+        str | None,
+        typer.Option("--map", help="sipuni, uis, or a TOML call map (default: the canonical calls columns)."),
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check and report; write nothing.")] = False,
+    report_format: Annotated[str, typer.Option("--report", help="How to print the report: table or json.")] = "table",
+) -> None:
+    """Import calls and link them to deals (by deal id, or by the client's number around the deal's
+    time); re-importing the same file adds nothing. Calls that match no deal are listed.
+
+    Examples: voronka import calls calls.csv · voronka import calls sipuni.csv --map sipuni
+    """
+    from voronka.cli.progress import RowsBar
+    from voronka.crm.accounts import default_account
+    from voronka.db import session_factory
+    from voronka.ingest.importers.call_maps import BUILTIN, CANONICAL, builtin_call_map, load_call_map
+    from voronka.ingest.importers.calls import import_calls
+
+    state = state_of(ctx)
+    if column_map is None:
+        chosen = CANONICAL
+    elif column_map in BUILTIN:
+        chosen = builtin_call_map(column_map)
+    else:
+        chosen = load_call_map(Path(column_map))
+    bar = RowsBar(state.err, state.t("import.progress"), minimum=10_000)
+    with session_factory(state.engine)() as session:
+        try:
+            account = default_account(
+                session=session, timezone=state.settings.timezone, currency=state.settings.currency
+            )
+            report = import_calls(session=session, account=account, path=file, call_map=chosen, progress=bar)
+            report.dry_run = dry_run
+            if dry_run:
+                session.rollback()
+            else:
+                session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            bar.stop()
+    _print_report(state, report, report_format)

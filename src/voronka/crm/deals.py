@@ -12,7 +12,7 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
 from voronka.crm.credentials import check_email
@@ -32,6 +32,7 @@ from voronka.errors import (
 from voronka.models import (
     Account,
     CallAttempt,
+    CallDirection,
     CallOutcome,
     Deal,
     DealStatus,
@@ -350,8 +351,9 @@ def log_call(
     outgoing_number: str | None = None,
     duration_seconds: int = 0,
     manager: User | None = None,
+    direction: CallDirection = CallDirection.OUTGOING,
 ) -> CallAttempt:
-    """Record a call attempt; the first one sets the deal's first-contact time."""
+    """Record a call; the first that counts as contact sets the deal's first-contact time."""
     if duration_seconds < 0:
         raise InvalidValue(field="duration", value=duration_seconds, hint="seconds, zero or more")
     at = at or utcnow()
@@ -363,11 +365,22 @@ def log_call(
         outcome=CallOutcome(outcome).value,
         duration_seconds=duration_seconds,
         manager_id=manager.id if manager else deal.manager_id,
+        direction=CallDirection(direction).value,
     )
     session.add(call)
     session.flush()
-    set_first_contact(deal, session.scalar(select(func.min(CallAttempt.at)).where(CallAttempt.deal_id == deal.id)))
+    set_first_contact(deal, first_call_contact(session, deal.id))
     return call
+
+
+def counts_as_contact() -> ColumnElement[bool]:
+    """A call is a contact when we made it, or when an incoming one was answered (a missed incoming
+    call is the client waiting, not a contact)."""
+    return or_(CallAttempt.direction == CallDirection.OUTGOING.value, CallAttempt.outcome == CallOutcome.ANSWERED.value)
+
+
+def first_call_contact(session: Session, deal_id: int) -> dt.datetime | None:
+    return session.scalar(select(func.min(CallAttempt.at)).where(CallAttempt.deal_id == deal_id, counts_as_contact()))
 
 
 def rebuild_deal_state(*, session: Session, deal: Deal) -> Deal:
@@ -383,7 +396,7 @@ def rebuild_deal_state(*, session: Session, deal: Deal) -> Deal:
         if last is not None:
             deal.stage_id = last.to_stage_id
         deal.furthest_position = _furthest_from_log(session, deal, cap=len(stages) - 1)
-    first_call = session.scalar(select(func.min(CallAttempt.at)).where(CallAttempt.deal_id == deal.id))
+    first_call = first_call_contact(session, deal.id)
     first_move = session.scalar(
         select(func.min(StageChange.at)).where(StageChange.deal_id == deal.id, StageChange.from_stage_id.is_not(None))
     )
@@ -436,7 +449,8 @@ def _last_position(session: Session, deal: Deal) -> int:
 
 
 def _has_calls(session: Session, deal: Deal) -> bool:
-    return session.scalar(select(CallAttempt.id).where(CallAttempt.deal_id == deal.id).limit(1)) is not None
+    contact = select(CallAttempt.id).where(CallAttempt.deal_id == deal.id, counts_as_contact()).limit(1)
+    return session.scalar(contact) is not None
 
 
 def _furthest_from_log(session: Session, deal: Deal, *, cap: int) -> int:

@@ -20,7 +20,17 @@ from sqlalchemy.orm import Session
 
 from voronka.analysis.funnel.compute import FunnelFigures, period_figures
 from voronka.analysis.funnel.counts import Expression, OutcomeRow, ReachRow
-from voronka.models import CallAttempt, CallOutcome, Deal, DealStatus, LossReason, Source, StageReach, User
+from voronka.models import (
+    CallAttempt,
+    CallDirection,
+    CallOutcome,
+    Deal,
+    DealStatus,
+    LossReason,
+    Source,
+    StageReach,
+    User,
+)
 
 
 class Segment(enum.IntEnum):
@@ -265,7 +275,13 @@ def count_numbers(session: Session, pipeline_id: int, span: Span) -> dict[Number
         lambda inside: (
             select(CallAttempt.outgoing_number, func.count(), answered)
             .join(Deal, Deal.id == CallAttempt.deal_id)
-            .where(Deal.pipeline_id == pipeline_id, span.owned(Deal), CallAttempt.outgoing_number.is_not(None), inside)
+            .where(
+                Deal.pipeline_id == pipeline_id,
+                span.owned(Deal),
+                CallAttempt.outgoing_number.is_not(None),
+                CallAttempt.direction == CallDirection.OUTGOING.value,  # the client's calls say nothing of our lines
+                inside,
+            )
             .group_by(CallAttempt.outgoing_number)
         ),
     )
@@ -281,7 +297,10 @@ def count_attempts_on_unreached(session: Session, pipeline_id: int, span: Span) 
         Deal.closed_at,
         lambda inside: (
             select(func.count(Deal.id.distinct()), func.count(CallAttempt.id))
-            .outerjoin(CallAttempt, CallAttempt.deal_id == Deal.id)
+            .outerjoin(
+                CallAttempt,
+                and_(CallAttempt.deal_id == Deal.id, CallAttempt.direction == CallDirection.OUTGOING.value),
+            )
             .where(
                 Deal.pipeline_id == pipeline_id,
                 span.owned(Deal),

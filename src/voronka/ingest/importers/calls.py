@@ -1,0 +1,306 @@
+"""Calls from telephony exports (docs/import.md, "Calls"): read through a call map, matched to deals
+by deal id or by the client's number, stored once each, and the deals' first contact redone.
+
+Matching by number: the client's number is normalised by the phone-number library and compared by
+its last ten digits (the national number in Russia and most countries) with the deals' numbers. A
+call belongs to the deal with that number created most recently before it (or up to a day after it:
+the call that made the lead), as long as the deal was still open or closed less than 30 days before
+the call. A call that matches no deal is listed in the report, never dropped silently; imported again
+once its deal exists, it lands then.
+"""
+
+from __future__ import annotations
+
+import bisect
+import datetime as dt
+import hashlib
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import NamedTuple
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import bindparam, func, select, update
+from sqlalchemy.orm import Session
+
+from voronka.crm.accounts import get_or_create_manager
+from voronka.crm.deals import counts_as_contact
+from voronka.crm.phones import normalize_phone, region_of
+from voronka.db import bulk_insert
+from voronka.errors import ImportFailed
+from voronka.i18n import Message
+from voronka.ingest.importers.call_maps import CallMap
+from voronka.models import Account, CallAttempt, CallDirection, CallOutcome, Deal
+from voronka.tabular.cells import RowError, clean, parse_datetime
+from voronka.tabular.files import TableFile, open_table
+from voronka.tabular.report import ImportReport, Progress, Rejected
+from voronka.timeutil import minutes_begun, zone
+
+MATCH_DIGITS = 10
+BEFORE_DEAL = dt.timedelta(days=1)
+AFTER_CLOSE = dt.timedelta(days=30)
+CHUNK = 5_000
+
+
+class CallRow(NamedTuple):
+    line: int
+    at: dt.datetime
+    direction: str
+    our_number: str | None
+    client_phone: str | None
+    client_key: str | None
+    outcome: str
+    duration: int
+    manager: str | None
+    deal_ref: str | None
+    external_id: str
+
+
+@lru_cache(maxsize=200_000)
+def _normalized(raw: str, region: str | None) -> str:
+    return normalize_phone(raw, region) or raw
+
+
+def match_key(phone: str | None) -> str | None:
+    """The last ten digits, last first (as ``Deal.phone_key`` begins)."""
+    digits = "".join(c for c in phone or "" if c.isdigit())
+    return digits[::-1][:MATCH_DIGITS] if len(digits) >= MATCH_DIGITS else None
+
+
+_DURATION = re.compile(r"^(?:(\d+):)?(\d{1,2}):(\d{2})$")
+
+
+def parse_duration(text: str | None) -> int:
+    """Seconds from ``95``, ``95.0``, ``1:35`` or ``0:01:35``."""
+    value = (text or "").strip()
+    if not value:
+        return 0
+    matched = _DURATION.match(value)
+    if matched:
+        hours, minutes, seconds = (int(part or 0) for part in matched.groups())
+        return hours * 3600 + minutes * 60 + seconds
+    try:
+        seconds_float = float(value.replace(",", "."))
+    except ValueError:
+        raise RowError(Message("import.bad_duration", {"value": value})) from None
+    if seconds_float < 0:
+        raise RowError(Message("import.bad_duration", {"value": value}))
+    return round(seconds_float)
+
+
+@dataclass(frozen=True)
+class _Reader:
+    """One file's columns resolved against a map."""
+
+    call_map: CallMap
+    positions: dict[str, int]
+    tz: ZoneInfo
+    region: str | None
+
+    @classmethod
+    def of(cls, table: TableFile, call_map: CallMap, account: Account) -> _Reader:
+        header = [h.strip().casefold() for h in table.header]
+        positions = {}
+        for name, sources in call_map.columns.items():
+            for source in sources:
+                if source.casefold() in header:
+                    positions[name] = header.index(source.casefold())
+                    break
+        missing = [c for c in ("started_at",) if c not in positions]
+        has_client = "client_number" in positions or {"from_number", "to_number"} <= set(positions)
+        if missing or not (has_client or "deal_id" in positions):
+            wanted = ", ".join(call_map.source_columns("started_at") + call_map.source_columns("client_number"))
+            raise ImportFailed(reason=Message("import.missing_columns", {"file": table.path.name, "columns": wanted}))
+        return cls(call_map, positions, zone(account.timezone), region_of(account.timezone))
+
+    def cell(self, cells: list[str], name: str) -> str | None:
+        index = self.positions.get(name)
+        return clean(cells[index]) if index is not None and index < len(cells) else None
+
+    def row(self, line: int, cells: list[str]) -> CallRow:
+        at = parse_datetime(self.cell(cells, "started_at") or "", "started_at", self.tz)
+        raw_direction = self.cell(cells, "direction")
+        direction = self.call_map.directions.get(raw_direction.casefold()) if raw_direction else None
+        if raw_direction and direction is None:
+            raise RowError(Message("import.bad_direction", {"value": raw_direction}))
+        direction = direction or self.call_map.default_direction
+        ours, client = self.cell(cells, "our_number"), self.cell(cells, "client_number")
+        if client is None and "from_number" in self.positions:
+            caller, callee = self.cell(cells, "from_number"), self.cell(cells, "to_number")
+            ours, client = (caller, callee) if direction is CallDirection.OUTGOING else (callee, caller)
+        duration = parse_duration(self.cell(cells, "duration"))
+        outcome = self._outcome(self.cell(cells, "outcome"), duration)
+        phone = _normalized(client, self.region) if client else None
+        ours = _normalized(ours, self.region) if ours else None
+        call_id = self.cell(cells, "call_id")
+        identity = (
+            call_id
+            or hashlib.sha1(f"{at.isoformat()}|{direction.value}|{ours}|{phone}|{duration}".encode()).hexdigest()[:24]
+        )
+        return CallRow(
+            line, at, direction.value, ours, phone, match_key(phone), outcome.value, duration,
+            self.cell(cells, "manager"), self.cell(cells, "deal_id"), f"{self.call_map.name}:{identity}",
+        )  # fmt: skip
+
+    def _outcome(self, raw: str | None, duration: int) -> CallOutcome:
+        if raw is None:
+            return CallOutcome.ANSWERED if duration > 0 else CallOutcome.NO_ANSWER
+        found = self.call_map.outcomes.get(raw.casefold())
+        if found is None:
+            raise RowError(Message("import.bad_outcome", {"value": raw}))
+        return found
+
+
+def read_calls(table: TableFile, call_map: CallMap, account: Account, report: ImportReport) -> Iterator[CallRow]:
+    reader = _Reader.of(table, call_map, account)
+    for line, cells in table.rows():
+        try:
+            yield reader.row(line, cells)
+        except RowError as error:
+            report.rejected.append(Rejected(line, error.message))
+
+
+class _Deals:
+    """The account's deals by number and by id, loaded once for the whole file."""
+
+    def __init__(self, session: Session, account: Account) -> None:
+        rows = session.execute(
+            select(Deal.id, Deal.external_id, Deal.phone_key, Deal.created_at, Deal.closed_at, Deal.manager_id).where(
+                Deal.account_id == account.id
+            )
+        ).all()
+        self.by_ref: dict[str, tuple[int, int | None]] = {}
+        by_key: dict[str, list[tuple[dt.datetime, int, dt.datetime | None, int | None]]] = {}
+        for deal_id, external, key, created, closed, manager in rows:
+            self.by_ref[f"#{deal_id}"] = (deal_id, manager)
+            if external:
+                self.by_ref[external] = (deal_id, manager)
+            if key and len(key) >= MATCH_DIGITS:
+                by_key.setdefault(key[:MATCH_DIGITS], []).append((created, deal_id, closed, manager))
+        self.by_key = {k: sorted(v) for k, v in by_key.items()}
+
+    def find(self, call: CallRow) -> tuple[int, int | None] | None:
+        if call.deal_ref:
+            return self.by_ref.get(call.deal_ref) or self.by_ref.get(call.deal_ref.lstrip("#"))
+        candidates = self.by_key.get(call.client_key or "")
+        if not candidates:
+            return None
+        index = bisect.bisect_right(candidates, (call.at + BEFORE_DEAL, 2**63, None, None)) - 1
+        if index < 0:
+            return None
+        _, deal_id, closed, manager = candidates[index]
+        if closed is not None and call.at > closed + AFTER_CLOSE:
+            return None
+        return deal_id, manager
+
+
+StoredCall = tuple[int, int, dt.datetime, str | None, str, int, int | None, str, str | None, str]
+"""A row of ``COLUMNS``."""
+
+COLUMNS = (
+    "account_id", "deal_id", "at", "outgoing_number", "outcome", "duration_seconds", "manager_id", "direction",
+    "client_phone", "external_id",
+)  # fmt: skip
+
+
+def import_calls(
+    *, session: Session, account: Account, path: Path, call_map: CallMap, progress: Progress | None = None
+) -> ImportReport:
+    """Import a call-detail file; the caller commits (or rolls back, for a dry run)."""
+    table = open_table(path)
+    _Reader.of(table, call_map, account)  # a file that is not of this format fails before anything is read
+    report = ImportReport(file=path.name)
+    if progress is not None:
+        progress.start(table.rows_estimate)
+    deals, managers = _Deals(session, account), _Managers(session, account)
+    unmatched, touched = 0, set[int]()
+    batch: list[StoredCall] = []
+    for count, call in enumerate(read_calls(table, call_map, account, report), 1):
+        found = deals.find(call)
+        if found is None:
+            unmatched += 1
+            report.rejected.append(
+                Rejected(call.line, Message("import.call_unmatched", {"phone": call.client_phone or "—"}))
+            )
+            continue
+        deal_id, deal_manager = found
+        manager_id = managers.id_of(call.manager) or deal_manager
+        batch.append((account.id, deal_id, call.at, call.our_number, call.outcome, call.duration, manager_id,
+                      call.direction, call.client_phone, call.external_id))  # fmt: skip
+        if len(batch) >= CHUNK:
+            touched |= _store(session, account, batch, report)
+            batch = []
+        if progress is not None and count % 2_000 == 0:
+            progress.advance(2_000)
+    touched |= _store(session, account, batch, report)
+    report.add_rejected(table.rejected)
+    refresh_first_contact(session=session, deal_ids=touched)
+    if unmatched:
+        report.notes.append(Message("import.calls_unmatched", {"count": unmatched}))
+    return report
+
+
+class _Managers:
+    def __init__(self, session: Session, account: Account) -> None:
+        self.session, self.account, self.ids = session, account, dict[str, int]()
+
+    def id_of(self, name: str | None) -> int | None:
+        if not name:
+            return None
+        if name not in self.ids:
+            self.ids[name] = get_or_create_manager(session=self.session, account=self.account, name=name).id
+        return self.ids[name]
+
+
+def _store(session: Session, account: Account, batch: list[StoredCall], report: ImportReport) -> set[int]:
+    """Insert the calls not stored yet (by their external id); the deals they touched."""
+    if not batch:
+        return set()
+    ids = [row[-1] for row in batch]
+    known = set(
+        session.scalars(
+            select(CallAttempt.external_id).where(
+                CallAttempt.account_id == account.id, CallAttempt.external_id.in_(ids)
+            )
+        )
+    )
+    fresh, seen = [], set(known)
+    for row in batch:
+        if row[-1] in seen:
+            continue
+        seen.add(row[-1])
+        fresh.append(row)
+    report.unchanged += len(batch) - len(fresh)
+    report.created += len(fresh)
+    session.flush()
+    bulk_insert(session.connection(), CallAttempt.__table__, COLUMNS, fresh)  # type: ignore[arg-type]
+    return {row[1] for row in fresh}
+
+
+def refresh_first_contact(*, session: Session, deal_ids: set[int]) -> None:
+    """First contact and speed to lead of these deals from their calls (the first outgoing or
+    answered call), set in bulk."""
+    ordered = sorted(deal_ids)
+    for start in range(0, len(ordered), CHUNK):
+        chunk = ordered[start : start + CHUNK]
+        rows = session.execute(
+            select(Deal.id, Deal.created_at, func.min(CallAttempt.at))
+            .join(CallAttempt, CallAttempt.deal_id == Deal.id)
+            .where(Deal.id.in_(chunk), counts_as_contact())
+            .group_by(Deal.id, Deal.created_at)
+        ).all()
+        changes = [
+            {"deal": deal_id, "first": first, "minutes": minutes_begun(created, first)}
+            for deal_id, created, first in rows
+        ]
+        if changes:
+            deals = Deal.__table__
+            session.execute(
+                update(deals)  # type: ignore[arg-type]
+                .where(deals.c.id == bindparam("deal"))
+                .values(first_contact_at=bindparam("first"), contact_minutes=bindparam("minutes")),
+                changes,
+            )
+    session.expire_all()

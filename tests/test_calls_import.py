@@ -1,0 +1,162 @@
+"""Calls from telephony exports: the canonical format and the built-in maps, matched to deals by id
+or by the client's number around the deal's time, stored once, feeding first contact and speed to
+lead; unmatched calls listed, bad rows refused with the reason, nothing half-written."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from typer.testing import CliRunner
+
+from tests.builders import at, pipeline_for
+from voronka.cli import app
+from voronka.crm.accounts import default_account, update_account
+from voronka.crm.deals import create_deal
+from voronka.ingest.importers.call_maps import CANONICAL, builtin_call_map
+from voronka.ingest.importers.calls import import_calls, parse_duration
+from voronka.models import CallAttempt, Deal
+
+
+@pytest.fixture
+def deals(session: Session) -> dict[str, Deal]:
+    account = default_account(session=session)
+    update_account(session=session, account=account, timezone="Europe/Moscow")
+    pipeline = pipeline_for(session)
+    made = {
+        "march": create_deal(
+            session=session,
+            pipeline=pipeline,
+            currency="RUB",
+            created_at=at("2026-03-02 07:00"),
+            phone="+7 912 345-67-89",
+        ),
+        "may": create_deal(
+            session=session,
+            pipeline=pipeline,
+            currency="RUB",
+            created_at=at("2026-05-01 08:00"),
+            phone="+7 912 345-67-89",
+        ),
+        "other": create_deal(
+            session=session, pipeline=pipeline, currency="RUB", created_at=at("2026-03-02 07:00"), external_id="C-1"
+        ),
+    }
+    session.commit()
+    return made
+
+
+CANONICAL_FILE = """started_at,direction,our_number,client_number,outcome,duration,manager,deal_id
+2026-03-02 10:03,in,+7 495 111-22-33,8 (912) 345-67-89,no_answer,0,,
+2026-03-02 10:07,out,+7 495 111-22-33,8 (912) 345-67-89,answered,1:35,Анна,
+2026-05-01 12:00,out,+7 495 111-22-33,+79123456789,busy,0,Анна,
+2026-03-02 11:00,out,+7 495 111-22-33,+7 999 000-00-00,answered,60,Анна,
+2026-03-02 11:30,out,+7 495 111-22-33,,maybe,10,Анна,
+2026-03-02 12:00,out,+7 495 111-22-33,,answered,40,Олег,C-1
+"""
+
+
+def test_calls_land_on_their_deals_and_set_the_first_contact(
+    session: Session, deals: dict[str, Deal], tmp_path: Path
+) -> None:
+    path = tmp_path / "calls.csv"
+    path.write_text(CANONICAL_FILE, encoding="utf-8")
+    account = default_account(session=session)
+    report = import_calls(session=session, account=account, path=path, call_map=CANONICAL)
+    session.commit()
+    assert (report.created, report.unchanged) == (4, 0)
+    assert [(r.line, r.reason.key) for r in report.rejected] == [
+        (5, "import.call_unmatched"),
+        (6, "import.bad_outcome"),
+    ]
+    assert report.notes[0].key == "import.calls_unmatched"
+
+    march, may, other = (session.get(Deal, deals[k].id) for k in ("march", "may", "other"))
+    assert march is not None and may is not None and other is not None  # noqa: PT018
+    calls = {c.external_id: c for c in session.scalars(select(CallAttempt))}
+    assert sorted((c.deal_id, c.direction, c.outcome, c.duration_seconds) for c in calls.values()) == sorted(
+        [(march.id, "in", "no_answer", 0), (march.id, "out", "answered", 95), (may.id, "out", "busy", 0),
+         (other.id, "out", "answered", 40)]
+    )  # fmt: skip
+    # The missed incoming call at 10:03 (Moscow) is the client waiting; the first contact is our call at 10:07.
+    assert (march.first_contact_at, march.contact_minutes) == (at("2026-03-02 07:07"), 7)
+    assert may.first_contact_at == at("2026-05-01 09:00")  # a busy outgoing call is still an attempt made
+    assert {c.client_phone for c in calls.values() if c.deal_id == march.id} == {"+7 912 345-67-89"}
+
+    again = import_calls(session=session, account=account, path=path, call_map=CANONICAL)
+    session.commit()
+    assert (again.created, again.unchanged) == (0, 4)
+    assert session.scalar(select(CallAttempt.id).order_by(CallAttempt.id.desc()).limit(1)) == max(
+        c.id for c in calls.values()
+    )
+
+
+SIPUNI_FILE = """Тип;Статус;Время;Схема;Откуда;Куда;Кто ответил;Длительность звонка;Длительность разговора;ID записи
+Входящий;Не отвечен;02.03.2026 10:03:00;Основная;89123456789;74951112233;;00:00:12;00:00:00;a1
+Исходящий;Отвечен;02.03.2026 10:07:00;;74951112233;89123456789;Анна;00:02:00;00:01:35;a2
+"""
+
+
+def test_a_sipuni_export_reads_through_its_map(session: Session, deals: dict[str, Deal], tmp_path: Path) -> None:
+    path = tmp_path / "sipuni.csv"
+    path.write_bytes(SIPUNI_FILE.encode("cp1251"))
+    report = import_calls(
+        session=session, account=default_account(session=session), path=path, call_map=builtin_call_map("sipuni")
+    )
+    session.commit()
+    assert (report.created, report.rejected) == (2, [])
+    stored = sorted(
+        session.execute(
+            select(CallAttempt.direction, CallAttempt.outgoing_number, CallAttempt.client_phone, CallAttempt.outcome)
+        )
+    )
+    assert stored == [
+        ("in", "+7 495 111-22-33", "+7 912 345-67-89", "no_answer"),
+        ("out", "+7 495 111-22-33", "+7 912 345-67-89", "answered"),
+    ]
+    march = session.get(Deal, deals["march"].id)
+    assert march is not None
+    assert march.contact_minutes == 7
+
+
+def test_the_command_reports_in_one_line_and_a_file_of_another_kind_changes_nothing(
+    db_url: str, tmp_path: Path
+) -> None:
+    runner = CliRunner()
+    env = {"XDG_CONFIG_HOME": str(tmp_path)}
+    assert runner.invoke(app, ["--db", db_url, "init", "--stages", "Лид,Оплата"], env=env).exit_code == 0
+    wrong = tmp_path / "deals.csv"
+    wrong.write_text("id,created_at,stage\n1,2026-01-01,Лид\n", encoding="utf-8")
+    refused = runner.invoke(app, ["--db", db_url, "--lang", "en", "import", "calls", str(wrong)], env=env)
+    assert refused.exit_code == 1
+    assert refused.stderr.strip().startswith("Error: Nothing was imported:")
+    assert "started_at" in refused.stderr
+    path = tmp_path / "calls.csv"
+    path.write_text(CANONICAL_FILE, encoding="utf-8")
+    done = runner.invoke(
+        app, ["--db", db_url, "--lang", "en", "import", "calls", str(path), "--report", "json"], env=env
+    )
+    assert done.exit_code == 0, done.stderr
+    assert '"created": 0' in done.stdout  # no deals yet: every call is listed as matching none
+    assert done.stdout.count("no deal with the number") == 5
+
+
+def test_durations_as_exports_write_them() -> None:
+    assert [parse_duration(v) for v in ("95", "95.4", "1:35", "0:01:35", "", "1:02:03")] == [95, 95, 95, 95, 0, 3723]
+
+
+def test_the_call_map_in_the_docs_reads() -> None:
+    import re
+    import tomllib
+
+    from voronka.ingest.importers.call_maps import parse_call_map
+
+    text = (Path(__file__).parent.parent / "docs" / "import.md").read_text(encoding="utf-8")
+    block = re.search(r'```toml\nname = "mango"\n(.*?)```', text, flags=re.S)
+    assert block is not None
+    parsed = parse_call_map(tomllib.loads('name = "mango"\n' + block.group(1)), "mango")
+    assert parsed.columns["client_number"] == ("Номер клиента", "Абонент")
+    assert parsed.answered_if_talked
+    assert parsed.directions["исходящий звонок"].value == "out"
