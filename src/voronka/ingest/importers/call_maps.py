@@ -1,8 +1,8 @@
 """Call maps: how a telephony service's call-detail export becomes our calls (``--map``).
 
 The canonical calls format is a map too (every field read from the column of its own name). A map
-names the source column of each field, how the source writes directions and outcomes, and whether a
-call counts as answered when it has talk time. The built-in maps live in ``call_maps/*.toml``;
+names the source column of each field and how the source writes directions and outcomes (without an
+outcome column, a call with talk time was answered). The built-in maps live in ``call_maps/*.toml``;
 docs/import.md describes the format.
 """
 
@@ -53,8 +53,6 @@ class CallMap:
     columns: Mapping[str, tuple[str, ...]]
     directions: Mapping[str, CallDirection] = field(default_factory=lambda: dict(DIRECTIONS))
     outcomes: Mapping[str, CallOutcome] = field(default_factory=lambda: dict(OUTCOMES))
-    answered_if_talked: bool = False
-    """No outcome column: a call with talk time was answered, one without was not."""
     default_direction: CallDirection = CallDirection.OUTGOING
 
     def source_columns(self, name: str) -> tuple[str, ...]:
@@ -95,6 +93,5 @@ def parse_call_map(data: Mapping[str, Any], name: str) -> CallMap:
         columns={k: (v,) if isinstance(v, str) else tuple(v) for k, v in columns.items()},
         directions=directions,
         outcomes=outcomes,
-        answered_if_talked=bool(data.get("answered_if_talked", False)),
         default_direction=CallDirection(data.get("default_direction", "out")),
     )
