@@ -84,9 +84,9 @@ def test_two_workers_at_once_send_each_alert_once(
     telegram, store = office
     command = [sys.executable, "-c", WORKER, db_url, str(store.path), "2026-03-02 07:11"]
     workers = [subprocess.Popen(command, stderr=subprocess.PIPE) for _ in range(2)]
-    for worker in workers:
-        _, errors = worker.communicate(timeout=120)
-        assert worker.returncode == 0, errors.decode()[-2000:]
+    ended = [(worker.communicate(timeout=120)[1], worker.returncode) for worker in workers]  # both, then judge
+    for errors, code in ended:
+        assert code == 0, errors.decode()[-2000:]
     assert len(telegram.texts_to(CHATS[Role.MANAGER])) == LEADS
     assert len(telegram.texts_to(CHATS[Role.HEAD])) == LEADS
     assert len(telegram.texts_to(CHATS[Role.OWNER])) == LEADS
@@ -186,3 +186,37 @@ def test_the_commands_list_and_schedule_the_jobs_in_the_readers_language(db_url:
         every_job = session.scalars(select(Job).where(Job.kind == "alerts")).one()
         assert every_job.every_seconds == 180
     assert os.environ.get("XDG_CONFIG_HOME") != str(tmp_path)
+
+
+def test_two_workers_making_the_jobs_at_once_both_go_on(engine: Engine, session: Session) -> None:
+    """The first pass of two new workers: both find the jobs missing; the second's insert waits for
+    the first's transaction and then adds nothing instead of failing on the unique key."""
+    import threading
+
+    from voronka.jobs.store import ensure_jobs, list_jobs
+
+    default_account(session=session)
+    session.commit()
+    sessions = session_factory(engine)
+    first = sessions()
+    ensure_jobs(session=first, account=default_account(session=first), now=at("2026-03-02 07:00"))  # not committed
+    outcome: list[object] = []
+
+    def second_worker() -> None:
+        with sessions() as other:
+            try:
+                ensure_jobs(session=other, account=default_account(session=other), now=at("2026-03-02 07:00"))
+                other.commit()
+                outcome.append("ok")
+            except Exception as error:  # what the bug raised: a unique violation
+                outcome.append(error)
+
+    thread = threading.Thread(target=second_worker)
+    thread.start()
+    thread.join(timeout=0.5)  # it waits on the first transaction's rows (or the SQLite write lock)
+    first.commit()
+    first.close()
+    thread.join(timeout=30)
+    assert outcome == ["ok"]
+    with sessions() as check:
+        assert len(list_jobs(session=check, account=default_account(session=check))) == 4

@@ -7,12 +7,12 @@ from collections.abc import Iterator
 
 import pytest
 from pytest_httpserver import HTTPServer
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tests.builders import account_for
 from tests.fakes import expected_funnel, observed
-from tests.fakes.bitrix24 import CODE, OPEN, FakeBitrix24, portal
+from tests.fakes.bitrix24 import CODE, OPEN, START, FakeBitrix24, portal
 from voronka.crm.accounts import find_pipeline
 from voronka.errors import ConnectorAuthFailed
 from voronka.ingest.connectors import CONNECTORS
@@ -120,9 +120,10 @@ def test_a_webhook_without_a_user_scope_syncs_managers_by_id_and_says_so(
     connect(session, httpserver, store)
     report = run(session, store)
     assert observed(session) == expected(crm)  # every deal and its history, as with full scopes
-    warning = report.warnings[0].render("en")
+    warning, calls = (w.render("en") for w in report.warnings)
     assert "user_brief" in warning
-    assert report.as_dict()["warnings"] == [warning]
+    assert "read its calls" in calls  # no telephony scope either
+    assert report.as_dict()["warnings"] == [warning, calls]
     from voronka.models import User
 
     names = set(session.scalars(select(User.name)))
@@ -178,3 +179,43 @@ def test_a_block_longer_than_allowed_stops_saying_until_when(
     message = caught.value.message("en")
     assert "crm.deal.list" in message
     assert "--max-wait" in message
+
+
+def test_calls_arrive_through_the_deals_contacts_once_and_set_speed_to_lead(
+    session: Session, httpserver: HTTPServer, crm: FakeBitrix24, store: SecretStore
+) -> None:
+    """voximplant.statistic.get names the deal's contact; the contact's deals (crm.deal.list by
+    CONTACT_ID) and the call's time pick the deal. 120 calls: three pages of the documented 50."""
+    from voronka.models import CallAttempt
+
+    for deal_id in range(1, 61):
+        created = dt.datetime.fromisoformat(crm.deals[deal_id]["DATE_CREATE"])
+        crm.call(deal_id, created + dt.timedelta(minutes=deal_id % 7 + 1), code="304")  # not answered
+        crm.call(deal_id, created + dt.timedelta(minutes=30), code="200", line="+74951110000")
+    crm.call(None, START, phone="+79995550000")  # nobody's: counted, not stored
+    connect(session, httpserver, store)
+    report = run(session, store)
+    assert (report.calls, report.calls_unmatched, report.warnings) == (120, 1, [])
+    first = session.scalars(select(Deal).where(Deal.external_id == "1")).one()
+    assert first.contact_minutes == 2  # the first outgoing call, missed or not, is the attempt that counts
+    lines = set(session.scalars(select(CallAttempt.outgoing_number)))
+    assert lines == {"+7 495 111-22-33", "+7 495 111-00-00"}
+
+    crm.call(61, dt.datetime.fromisoformat(crm.deals[61]["DATE_CREATE"]) + dt.timedelta(minutes=9))
+    again = run(session, store)
+    assert (again.calls, again.calls_unmatched) == (1, 0)  # only the new call: the cursor went on
+    assert session.scalar(select(func.count()).select_from(CallAttempt)) == 121
+
+
+def test_a_user_without_call_statistics_syncs_deals_and_says_so(
+    session: Session, httpserver: HTTPServer, crm: FakeBitrix24, store: SecretStore
+) -> None:
+    crm.call(1, START)
+    crm.call_statistics_allowed = False  # 403 ACCESS_DENIED, as the method's reference says
+    connect(session, httpserver, store)
+    report = run(session, store)
+    assert observed(session) == expected(crm)
+    assert report.calls == 0
+    said = report.warnings[0].render("en")
+    assert said.startswith("Bitrix24 did not let this token read its calls (the token may not use voximplant.statistic")
+    assert "Access denied!" in said

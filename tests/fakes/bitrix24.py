@@ -6,7 +6,11 @@ string values from ``crm.deal.list``, ``result.items`` with integers from ``crm.
 ``insufficient_scope`` for a method outside the webhook's scopes (``_includes/system-errors.md``:
 ``user.get`` needs ``user``, ``user_brief`` or ``user_basic``; the CRM methods ``crm``), and 429
 ``OPERATION_TIME_LIMIT`` for a method blocked by its summed run time until ``time.operating_reset_at``
-(``limits.md``: up to ten minutes)."""
+(``limits.md``: up to ten minutes). Calls: ``voximplant.statistic.get``
+(``api-reference/telephony/voximplant/voximplant-statistic-get.md``): scope ``telephony``, 403
+``ACCESS_DENIED`` for a user without the call statistics permission, ``FILTER`` with ``>ID``, ``SORT``
+and ``ORDER``, pages of 50 by ``start`` with ``next`` and ``total``; each record names a CRM contact,
+company or lead, never a deal."""
 
 from __future__ import annotations
 
@@ -39,7 +43,10 @@ class FakeBitrix24:
     users: dict[int, tuple[str, str]] = field(default_factory=lambda: {1: ("Сергей", "Иванов"), 6: ("Ирина", "Ким")})
     rate_limit_every: int = 0
     requests: int = 0
-    scopes: frozenset[str] = frozenset({"crm", "user_brief"})
+    scopes: frozenset[str] = frozenset({"crm", "user_brief", "telephony"})
+    calls: list[dict[str, Any]] = field(default_factory=list)
+    call_statistics_allowed: bool = True
+    """The webhook's user has the "view call statistics" permission."""
     blocked: dict[str, float] = field(default_factory=dict)
     """Methods blocked for their run time, and the Unix time each block ends."""
     """What the incoming webhook was given (a webhook made "with the crm scope" alone lacks user_brief)."""
@@ -49,11 +56,32 @@ class FakeBitrix24:
             "ID": str(deal_id), "TITLE": f"Сделка {deal_id}", "CATEGORY_ID": "0", "STAGE_ID": "NEW",
             "OPPORTUNITY": amount, "CURRENCY_ID": "RUB", "ASSIGNED_BY_ID": str(1 if deal_id % 2 else 6),
             "SOURCE_ID": ("WEB", "CALL")[deal_id % 2], "DATE_CREATE": created.isoformat(),
-            "DATE_MODIFY": created.isoformat(), "CLOSED": "N", "UTM_SOURCE": None,
+            "DATE_MODIFY": created.isoformat(), "CLOSED": "N", "UTM_SOURCE": None, "CONTACT_ID": str(1000 + deal_id),
         }  # fmt: skip
         self._log(deal_id, created, "NEW", 1)
         for at, stage in moves:
             self.move(deal_id, stage, at)
+
+    def call(
+        self,
+        deal_id: int | None,
+        at: dt.datetime,
+        *,
+        outgoing: bool = True,
+        code: str = "200",
+        duration: int = 60,
+        line: str = "+74951112233",
+        phone: str = "+79990000000",
+        user: int = 1,
+    ) -> None:
+        """A call in the telephony statistics, naming the deal's contact (or no one: deal_id None)."""
+        self.calls.append(
+            {"ID": str(len(self.calls) + 1), "PORTAL_USER_ID": str(user), "PORTAL_NUMBER": line, "PHONE_NUMBER": phone,
+             "CALL_ID": f"call.{len(self.calls) + 1}", "CALL_CATEGORY": "external", "CALL_DURATION": str(duration),
+             "CALL_START_DATE": at.isoformat(), "CALL_FAILED_CODE": code, "CALL_FAILED_REASON": "",
+             "CRM_ENTITY_TYPE": "CONTACT" if deal_id else "", "CRM_ENTITY_ID": str(1000 + deal_id) if deal_id else "",
+             "CALL_TYPE": "1" if outgoing else "2", "COST": "0.0000", "COST_CURRENCY": "RUB"}
+        )  # fmt: skip
 
     def move(self, deal_id: int, stage: str, at: dt.datetime) -> None:
         deal = self.deals[deal_id]
@@ -69,7 +97,10 @@ class FakeBitrix24:
         )  # fmt: skip
 
     def install(self, server: HTTPServer) -> None:
-        for method in ("crm.category.list", "crm.status.list", "user.get", "crm.deal.list", "crm.stagehistory.list"):
+        for method in (
+            "crm.category.list", "crm.status.list", "user.get", "crm.deal.list", "crm.stagehistory.list",
+            "voximplant.statistic.get",
+        ):  # fmt: skip
             server.expect_request(f"/rest/1/{CODE}/{method}.json", method="POST").respond_with_handler(self._respond)
         server.expect_request(
             re.compile(r"/rest/1/(?!" + CODE + r"/).*")  # any other webhook code
@@ -80,7 +111,7 @@ class FakeBitrix24:
         if self.rate_limit_every and self.requests % self.rate_limit_every == 0:
             return _json({"error": "QUERY_LIMIT_EXCEEDED", "error_description": "Too many requests"}, 503)
         method = request.path.rsplit("/", 1)[-1].removesuffix(".json")
-        needed = USER_SCOPES if method == "user.get" else {"crm"}
+        needed = USER_SCOPES if method == "user.get" else {"telephony"} if method.startswith("voximplant.") else {"crm"}
         if not needed & self.scopes:
             return _json(
                 {
@@ -97,6 +128,15 @@ class FakeBitrix24:
         body = request.get_json(silent=True) or {}
         handler = getattr(self, "_" + method.replace(".", "_"))
         return handler(body)
+
+    def _voximplant_statistic_get(self, body: dict[str, Any]) -> Response:
+        if not self.call_statistics_allowed:
+            return _json({"error": "ACCESS_DENIED", "error_description": "Access denied!"}, 403)
+        where = body.get("FILTER") or {}
+        calls = sorted(self.calls, key=lambda c: int(c["ID"]), reverse=body.get("ORDER") == "DESC")
+        if ">ID" in where:
+            calls = [c for c in calls if int(c["ID"]) > int(where[">ID"])]
+        return self._page(calls, int(body.get("start", 0)))
 
     def _page(self, items: list[Any], start: int, *, items_key: bool = False) -> Response:
         chunk = items[max(start, 0) : max(start, 0) + 50]
@@ -148,6 +188,12 @@ class FakeBitrix24:
         deals = sorted(self.deals.values(), key=lambda d: int(d["ID"]))
         if "ID" in where:
             deals = [d for d in deals if int(d["ID"]) == int(where["ID"])]
+        if "CONTACT_ID" in where:
+            contacts = {
+                str(c)
+                for c in (where["CONTACT_ID"] if isinstance(where["CONTACT_ID"], list) else [where["CONTACT_ID"]])
+            }
+            deals = [d for d in deals if d["CONTACT_ID"] in contacts]
         if ">ID" in where:
             deals = [d for d in deals if int(d["ID"]) > int(where[">ID"])]
         if ">=DATE_MODIFY" in where:

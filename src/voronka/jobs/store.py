@@ -12,10 +12,11 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, or_, select, update
+from sqlalchemy import ColumnElement, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from voronka.alerts.model import retry_delay
+from voronka.db import dialect_insert
 from voronka.errors import InvalidValue, NotFound
 from voronka.formats import Formats
 from voronka.i18n import Message, Translator
@@ -66,34 +67,42 @@ def next_run(job: Job, account: Account, after: dt.datetime) -> dt.datetime:
 
 
 def ensure_jobs(*, session: Session, account: Account, now: dt.datetime) -> list[Job]:
-    """The account's jobs: one per kind, one sync per connection (a removed connection's sync goes)."""
-    jobs = {(j.kind, j.target): j for j in session.scalars(select(Job).where(Job.account_id == account.id))}
+    """The account's jobs: one per kind, one sync per connection (a removed connection's sync goes).
+
+    Two workers starting together may both find a job missing: the insert skips a row the other has
+    just made (the unique key), so neither fails."""
     wanted = [("alerts", ""), ("diagnosis", ""), ("digest", "daily"), ("digest", "weekly")]
     wanted += [
         ("sync", name) for name in session.scalars(select(Connection.name).where(Connection.account_id == account.id))
     ]
+    existing = {
+        (kind, target)
+        for kind, target in session.execute(select(Job.kind, Job.target).where(Job.account_id == account.id))
+    }
     for kind, target in wanted:
-        if (kind, target) not in jobs:
-            schedule = SCHEDULES.get((kind, target)) or SCHEDULES[(kind, None)]
-            job = Job(
-                account_id=account.id,
-                kind=kind,
-                target=target,
-                every_seconds=int(schedule.every.total_seconds()),
-                enabled=True,
-                failures=0,
-                next_run_at=now,
-            )
-            if schedule.at_local is not None:
-                job.next_run_at = next_run(job, account, now)
-            session.add(job)
-            jobs[(kind, target)] = job
-    for (kind, target), job in list(jobs.items()):
-        if kind == "sync" and (kind, target) not in wanted:
-            session.delete(job)
-            del jobs[(kind, target)]
+        if (kind, target) in existing:
+            continue
+        schedule = SCHEDULES.get((kind, target)) or SCHEDULES[(kind, None)]
+        first = (
+            to_utc(schedule.at_local(to_local(now, zone(account.timezone))), zone(account.timezone))
+            if schedule.at_local
+            else now
+        )
+        every = int(schedule.every.total_seconds())
+        values = {
+            "account_id": account.id, "kind": kind, "target": target, "every_seconds": every, "enabled": True,
+            "failures": 0, "next_run_at": first,
+        }  # fmt: skip
+        session.execute(
+            dialect_insert(session, Job)
+            .values(values)
+            .on_conflict_do_nothing(index_elements=["account_id", "kind", "target"])
+        )
+    gone = [pair for pair in existing if pair[0] == "sync" and pair not in wanted]
+    for kind, target in gone:
+        session.execute(delete(Job).where(Job.account_id == account.id, Job.kind == kind, Job.target == target))
     session.flush()
-    return sorted(jobs.values(), key=lambda j: (j.kind, j.target))
+    return list_jobs(session=session, account=account)
 
 
 def due_jobs(*, session: Session, account: Account, now: dt.datetime) -> list[int]:

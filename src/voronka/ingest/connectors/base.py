@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 from voronka.errors import PermissionRefused
 from voronka.i18n import Message
@@ -66,6 +66,39 @@ class Page:
     cursor: dict[str, Any]
     total: int | None = None
     """How many deals the whole run will bring, when the CRM says."""
+
+
+class RemoteCall(NamedTuple):
+    """A call the CRM's telephony logged."""
+
+    id: str
+    at: dt.datetime
+    """Naive UTC."""
+    direction: str
+    """``out`` or ``in``."""
+    outcome: str
+    duration: int
+    our_number: str | None = None
+    """The line it went through; None when the CRM does not say (the spam check then cannot tell)."""
+    client_phone: str | None = None
+    manager: str | None = None
+    deals: tuple[str, ...] = ()
+    """The CRM's ids of the deals it may belong to (a contact's deals, or the deal itself)."""
+
+
+@dataclass(frozen=True)
+class CallPage:
+    calls: list[RemoteCall]
+    cursor: dict[str, Any]
+
+
+@runtime_checkable
+class CallSource(Protocol):
+    """A client whose CRM also logs calls (Bitrix24's telephony, amoCRM's call notes)."""
+
+    def calls(self, cursor: Mapping[str, Any]) -> Iterator[CallPage]:
+        """Calls after ``cursor`` (empty: all), oldest first, a page at a time."""
+        ...
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,13 @@ read the docs recommend: no total counted), 50 a page, their stage history from
 ``crm.stagehistory.list`` for the page's ids. ``crm.deal.list`` answers every value as a string;
 ``crm.stagehistory.list`` puts its items under ``result.items`` with integer ids. An incremental run
 filters on ``DATE_MODIFY``.
+
+Calls come from ``voximplant.statistic.get`` (scope ``telephony``, the user needs the "view call
+statistics" permission; 50 a page, read by ``>ID``): ``CALL_TYPE`` 1 outgoing, 2 and 3 incoming, 4
+callback, 5 informational; ``CALL_FAILED_CODE`` 200 answered, 486 busy, 603/603-S declined, the rest
+(304 missed …) not answered; ``PORTAL_NUMBER`` the line, ``PHONE_NUMBER`` the client. A call names a
+contact, company or lead (``CRM_ENTITY_TYPE``/``CRM_ENTITY_ID``), not a deal: a contact's deals are
+found with ``crm.deal.list`` filtered on ``CONTACT_ID``, and otherwise the client's number decides.
 """
 
 from __future__ import annotations
@@ -18,9 +25,11 @@ from urllib.parse import urlsplit
 
 from voronka.i18n import Message
 from voronka.ingest.connectors.base import (
+    CallPage,
     ConnectionConfig,
     Page,
     People,
+    RemoteCall,
     RemoteDeal,
     RemotePipeline,
     RemoteStage,
@@ -123,6 +132,31 @@ class Bitrix24Client:
             return None
         return self._deal(found[0], self._history([int(remote_id)]).get(int(remote_id), []))
 
+    def calls(self, cursor: Mapping[str, Any]) -> Iterator[CallPage]:
+        last_id = int(cursor.get("last_id", 0))
+        while True:
+            body = {"FILTER": {">ID": last_id}, "SORT": "ID", "ORDER": "ASC", "start": 0}
+            items = self._call("voximplant.statistic.get", body).get("result") or []
+            if not items:
+                return
+            people, _ = self._names()
+            contacts = {str(c["CRM_ENTITY_ID"]) for c in items if c.get("CRM_ENTITY_TYPE") == "CONTACT"}
+            deals = self._deals_of_contacts(sorted(contacts))
+            last_id = max(int(c["ID"]) for c in items)
+            yield CallPage([_call(c, people, deals) for c in items], {"last_id": last_id})
+            if len(items) < PAGE:
+                return
+
+    def _deals_of_contacts(self, contacts: list[str]) -> dict[str, tuple[str, ...]]:
+        """Each contact's deals (``CONTACT_ID`` is the deal's main contact)."""
+        if not contacts:
+            return {}
+        found: dict[str, list[str]] = defaultdict(list)
+        body = {"filter": {"CONTACT_ID": contacts}, "select": ["ID", "CONTACT_ID"], "order": {"ID": "ASC"}}
+        for deal in self._list("crm.deal.list", body):
+            found[str(deal.get("CONTACT_ID"))].append(str(deal["ID"]))
+        return {contact: tuple(ids) for contact, ids in found.items()}
+
     def _history(self, ids: list[int]) -> dict[int, list[dict[str, Any]]]:
         body = {"entityTypeId": 2, "filter": {"OWNER_ID": ids}, "order": {"ID": "ASC"}}
         found: dict[int, list[dict[str, Any]]] = defaultdict(list)
@@ -150,6 +184,25 @@ class Bitrix24Client:
             changes=changes,
             history_known=bool(changes),
         )
+
+
+INCOMING_TYPES = frozenset({"2", "3"})
+OUTCOMES = {"200": "answered", "486": "busy", "603": "rejected", "603-S": "rejected"}
+
+
+def _call(item: Mapping[str, Any], people: People, deals: Mapping[str, tuple[str, ...]]) -> RemoteCall:
+    contact = str(item.get("CRM_ENTITY_ID") or "") if item.get("CRM_ENTITY_TYPE") == "CONTACT" else ""
+    return RemoteCall(
+        id=str(item["ID"]),
+        at=from_iso(item.get("CALL_START_DATE")) or dt.datetime(1970, 1, 1),
+        direction="in" if str(item.get("CALL_TYPE")) in INCOMING_TYPES else "out",
+        outcome=OUTCOMES.get(str(item.get("CALL_FAILED_CODE") or ""), "no_answer"),
+        duration=int(item.get("CALL_DURATION") or 0),
+        our_number=str(item["PORTAL_NUMBER"]) if item.get("PORTAL_NUMBER") else None,
+        client_phone=str(item["PHONE_NUMBER"]) if item.get("PHONE_NUMBER") else None,
+        manager=people.name(str(item.get("PORTAL_USER_ID") or "")),
+        deals=deals.get(contact, ()),
+    )
 
 
 def _semantics(status: Mapping[str, Any]) -> DealStatus | None:

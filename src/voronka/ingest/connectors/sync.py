@@ -19,7 +19,8 @@ from sqlalchemy.orm import Session
 from voronka.crm.accounts import create_pipeline, list_pipelines
 from voronka.errors import InvalidPipeline
 from voronka.i18n import Message
-from voronka.ingest.connectors.base import Client, RemoteDeal, RemotePipeline
+from voronka.ingest.connectors.base import CallSource, Client, RemoteDeal, RemotePipeline
+from voronka.ingest.connectors.calls_sync import sync_calls_or_warn
 from voronka.ingest.connectors.http import RetryPolicy
 from voronka.ingest.connectors.store import connection_config, find_connection
 from voronka.ingest.importers.base import DealRecord, ImportTarget
@@ -40,6 +41,10 @@ class SyncReport:
     skipped: int = 0
     """Deals of stages or pipelines voronka does not know (a stage added in the CRM mid-sync)."""
     requests: int = 0
+    calls: int = 0
+    """Calls stored from the CRM's call log."""
+    calls_unmatched: int = 0
+    """Calls that belong to no deal voronka has (another pipeline, a client with no deal)."""
     resumed: bool = False
     warnings: list[Message] = field(default_factory=list)
     """What was synced only in part (managers by id when the token may not read the users, say)."""
@@ -53,6 +58,8 @@ class SyncReport:
             "unchanged": self.unchanged,
             "skipped": self.skipped,
             "requests": self.requests,
+            "calls": self.calls,
+            "calls_unmatched": self.calls_unmatched,
             "resumed": self.resumed,
             "warnings": [w.render("en") for w in self.warnings],
         }
@@ -89,7 +96,12 @@ def sync(
     state: dict[str, Any] = dict(connection.state or {})
     report.resumed = bool(state.get("running"))
     if not report.resumed:
-        state = {"running": True, "started": (now or utcnow()).isoformat(), "cursor": state.get("next", {})}
+        state = {
+            "running": True,
+            "started": (now or utcnow()).isoformat(),
+            "cursor": state.get("next", {}),
+            "calls": state.get("calls"),  # the call log's own cursor: calls never change, so it only goes on
+        }
         connection.state = state
         session.commit()
     started = dt.datetime.fromisoformat(state["started"])
@@ -104,7 +116,12 @@ def sync(
         session.commit()
         if progress is not None:
             progress.advance(len(page.deals))
-    connection.state = {"next": client.next_cursor(state["cursor"], started)}
+    if isinstance(client, CallSource):
+        report.calls, report.calls_unmatched = sync_calls_or_warn(
+            session=session, account=account, connection=connection, client=client, warnings=client.warnings
+        )
+    calls_cursor = (connection.state or {}).get("calls")
+    connection.state = {"next": client.next_cursor(state["cursor"], started), "calls": calls_cursor}
     connection.last_synced_at = now or utcnow()
     session.commit()
     report.requests = client.http.requests

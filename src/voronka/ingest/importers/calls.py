@@ -63,6 +63,11 @@ def _normalized(raw: str, region: str | None) -> str:
     return normalize_phone(raw, region) or raw
 
 
+def normalized_phone(raw: str | None, region: str | None) -> str | None:
+    """A number in international form when it is a valid one, else as written (``reg133788``)."""
+    return _normalized(raw, region) if raw else None
+
+
 def match_key(phone: str | None) -> str | None:
     """The last ten digits, last first (as ``Deal.phone_key`` begins)."""
     digits = "".join(c for c in phone or "" if c.isdigit())
@@ -162,7 +167,7 @@ def read_calls(table: TableFile, call_map: CallMap, account: Account, report: Im
             report.rejected.append(Rejected(line, error.message))
 
 
-class _Deals:
+class DealIndex:
     """The account's deals by number and by id, loaded once for the whole file."""
 
     def __init__(self, session: Session, account: Account) -> None:
@@ -172,9 +177,12 @@ class _Deals:
             )
         ).all()
         self.by_ref: dict[str, tuple[int, int | None]] = {}
+        self.created: dict[int, dt.datetime] = {}
+        self.closed: dict[int, dt.datetime | None] = {}
         by_key: dict[str, list[tuple[dt.datetime, int, dt.datetime | None, int | None]]] = {}
         for deal_id, external, key, created, closed, manager in rows:
             self.by_ref[f"#{deal_id}"] = (deal_id, manager)
+            self.created[deal_id], self.closed[deal_id] = created, closed
             if external:
                 self.by_ref[external] = (deal_id, manager)
             if key and len(key) >= MATCH_DIGITS:
@@ -184,16 +192,34 @@ class _Deals:
     def find(self, call: CallRow) -> tuple[int, int | None] | None:
         if call.deal_ref:
             return self.by_ref.get(call.deal_ref) or self.by_ref.get(call.deal_ref.lstrip("#"))
-        candidates = self.by_key.get(call.client_key or "")
-        if not candidates:
-            return None
-        index = bisect.bisect_right(candidates, (call.at + BEFORE_DEAL, 2**63, None, None)) - 1
-        if index < 0:
-            return None
-        _, deal_id, closed, manager = candidates[index]
-        if closed is not None and call.at > closed + AFTER_CLOSE:
-            return None
-        return deal_id, manager
+        return self.by_phone(call.client_key, call.at)
+
+    def by_phone(self, key: str | None, at: dt.datetime) -> tuple[int, int | None] | None:
+        """The deal with this number that the call at ``at`` belongs to (see the module's rule)."""
+        return _pick(self.by_key.get(key or "") or [], at)
+
+    def among(self, refs: tuple[str, ...], at: dt.datetime) -> tuple[int, int | None] | None:
+        """The deal the call belongs to among these (the CRM's deal ids, a contact's deals, say)."""
+        found = sorted(
+            (self.created[deal_id], deal_id, self.closed[deal_id], manager)
+            for ref in refs
+            if (hit := self.by_ref.get(ref)) is not None
+            for deal_id, manager in [hit]
+        )
+        return _pick(found, at)
+
+
+def _pick(
+    candidates: list[tuple[dt.datetime, int, dt.datetime | None, int | None]], at: dt.datetime
+) -> tuple[int, int | None] | None:
+    """The latest deal created before ``at`` (or a day after it), if open or recently closed then."""
+    index = bisect.bisect_right(candidates, (at + BEFORE_DEAL, 2**63, None, None)) - 1
+    if index < 0:
+        return None
+    _, deal_id, closed, manager = candidates[index]
+    if closed is not None and at > closed + AFTER_CLOSE:
+        return None
+    return deal_id, manager
 
 
 StoredCall = tuple[int, int, dt.datetime, str | None, str, int, int | None, str, str | None, str]
@@ -214,7 +240,7 @@ def import_calls(
     report = ImportReport(file=path.name)
     if progress is not None:
         progress.start(table.rows_estimate)
-    deals, managers = _Deals(session, account), _Managers(session, account)
+    deals, managers = DealIndex(session, account), Managers(session, account)
     unmatched, touched = 0, set[int]()
     batch: list[StoredCall] = []
     for count, call in enumerate(read_calls(table, call_map, account, report), 1):
@@ -230,11 +256,11 @@ def import_calls(
         batch.append((account.id, deal_id, call.at, call.our_number, call.outcome, call.duration, manager_id,
                       call.direction, call.client_phone, call.external_id))  # fmt: skip
         if len(batch) >= CHUNK:
-            touched |= _store(session, account, batch, report)
+            touched |= store_calls(session, account, batch, report)
             batch = []
         if progress is not None and count % 2_000 == 0:
             progress.advance(2_000)
-    touched |= _store(session, account, batch, report)
+    touched |= store_calls(session, account, batch, report)
     report.add_rejected(table.rejected)
     refresh_first_contact(session=session, deal_ids=touched)
     if unmatched:
@@ -242,7 +268,7 @@ def import_calls(
     return report
 
 
-class _Managers:
+class Managers:
     def __init__(self, session: Session, account: Account) -> None:
         self.session, self.account, self.ids = session, account, dict[str, int]()
 
@@ -254,7 +280,7 @@ class _Managers:
         return self.ids[name]
 
 
-def _store(session: Session, account: Account, batch: list[StoredCall], report: ImportReport) -> set[int]:
+def store_calls(session: Session, account: Account, batch: list[StoredCall], report: ImportReport) -> set[int]:
     """Insert the calls not stored yet (by their external id); the deals they touched."""
     if not batch:
         return set()
