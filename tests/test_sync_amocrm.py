@@ -337,3 +337,33 @@ def test_a_spent_refresh_token_asks_to_connect_again(
     session.commit()
     with pytest.raises(ConnectorAuthFailed):
         run(session, store)
+
+
+def test_call_notes_of_leads_and_contacts_arrive_once_without_a_line(
+    session: Session, httpserver: HTTPServer, crm: FakeAmoCrm, store: SecretStore
+) -> None:
+    """call_in/call_out notes: on a lead they name it; on a contact they belong to its leads, the
+    one whose time fits. amoCRM does not say which line a call went out on."""
+    from sqlalchemy import func
+
+    from voronka.models import CallAttempt, Deal
+
+    first, second = (crm.leads[i] for i in sorted(crm.leads)[:2])
+    crm.call_note("leads", first.id, first.created_at + 240, status=6, duration=0)  # not reached, 4 minutes in
+    crm.call_note("leads", first.id, first.created_at + 600, status=4, duration=95)
+    crm.contact_leads[77] = [second.id]
+    crm.call_note("contacts", 77, second.created_at + 120, outgoing=False, status=4, duration=30)
+    crm.call_note("contacts", 78, second.created_at + 120)  # a contact with no leads: nobody's
+    connect(session, httpserver, store)
+    report = run(session, store)
+    assert (report.calls, report.calls_unmatched) == (3, 1)
+    deal = session.scalars(select(Deal).where(Deal.external_id == str(first.id))).one()
+    assert deal.contact_minutes == 4  # the first outgoing attempt, reached or not
+    other = session.scalars(select(Deal).where(Deal.external_id == str(second.id))).one()
+    assert other.contact_minutes == 2  # an answered incoming call is a contact
+    assert set(session.scalars(select(CallAttempt.outgoing_number))) == {None}
+
+    crm.call_note("leads", first.id, crm.clock, status=7)
+    again = run(session, store)
+    assert again.calls == 1
+    assert session.scalar(select(func.count()).select_from(CallAttempt)) == 4

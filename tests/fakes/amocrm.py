@@ -70,6 +70,9 @@ class FakeAmoCrm:
     clock: int = BASE_TIME + 400 * 86400
     on_leads_page: Callable[[int], None] | None = None
     """Called with the page number each time a page of leads is served: edits made during a sync."""
+    notes: list[dict[str, Any]] = field(default_factory=list)
+    """Call notes (``call_in``/``call_out``) on leads and contacts, as ``/api/v4/{entity}/notes`` lists them."""
+    contact_leads: dict[int, list[int]] = field(default_factory=dict)
     _events_by_lead: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     _listing: tuple[Any, list[Lead]] = (None, [])
 
@@ -109,6 +112,29 @@ class FakeAmoCrm:
         if after in (WON, LOST):
             lead.closed_at = at
 
+    def call_note(
+        self,
+        entity: str,
+        entity_id: int,
+        at: int,
+        *,
+        outgoing: bool = True,
+        status: int = 4,
+        duration: int = 60,
+        phone: str = "+79990000000",
+        user: int | None = None,
+    ) -> None:
+        """A call note as the SDK's CallNote model holds it (``params``: uniq, duration, source,
+        link, phone, call_result, call_status)."""
+        self.notes.append(
+            {"id": len(self.notes) + 1, "entity_id": entity_id, "entity": entity, "created_by": user or 0,
+             "updated_by": user or 0, "created_at": at, "updated_at": at, "responsible_user_id": user or 0,
+             "group_id": 0, "note_type": "call_out" if outgoing else "call_in", "account_id": 1,
+             "params": {"uniq": f"uniq-{len(self.notes) + 1}", "duration": duration, "source": "telephony",
+                        "link": "https://example.test/record.mp3", "phone": phone, "call_result": "",
+                        "call_status": status}}
+        )  # fmt: skip
+
     # --- the HTTP side -------------------------------------------------------------------------
     def install(self, server: HTTPServer) -> None:
         routes: dict[str, Callable[[Request], Response]] = {
@@ -119,6 +145,9 @@ class FakeAmoCrm:
             ),
             "/api/v4/leads": self._leads,
             "/api/v4/events": self._events,
+            "/api/v4/leads/notes": lambda r: self._notes(r, "leads"),
+            "/api/v4/contacts/notes": lambda r: self._notes(r, "contacts"),
+            "/api/v4/contacts": self._contacts,
         }
         for path, handler in routes.items():
             server.expect_request(path).respond_with_handler(self._guarded(handler))
@@ -254,6 +283,26 @@ class FakeAmoCrm:
             return _problem(400, "Bad Request", "filter[entity_id] needs exactly one filter[entity]")
         found = [e for i in ids for e in self._events_by_lead.get(i, [])] if ids else self.events
         return self._hal(request, "events", found, 100)
+
+    def _notes(self, request: Request, entity: str) -> Response:
+        kinds = set(request.args.getlist("filter[note_type][]")) or {"call_in", "call_out"}
+        since = int(request.args.get("filter[updated_at][from]") or 0)
+        found = [
+            {k: v for k, v in n.items() if k != "entity"}
+            for n in sorted(self.notes, key=lambda n: n["id"])
+            if n["entity"] == entity and n["note_type"] in kinds and n["updated_at"] >= since
+        ]
+        return self._hal(request, "notes", found, 250)
+
+    def _contacts(self, request: Request) -> Response:
+        ids = [int(i) for i in request.args.getlist("filter[id][]")] or sorted(self.contact_leads)
+        with_leads = "leads" in (request.args.get("with") or "").split(",")
+        contacts = [
+            {"id": i, "name": f"Контакт {i}", "_embedded": {"leads": [{"id": lead} for lead in self.contact_leads[i]]}
+             if with_leads else {}}
+            for i in ids if i in self.contact_leads
+        ]  # fmt: skip
+        return self._hal(request, "contacts", contacts, 250)
 
 
 def _source_field(value: str) -> dict[str, Any]:

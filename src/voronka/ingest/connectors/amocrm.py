@@ -5,6 +5,13 @@ Leads are read 250 a page in order of their last change; each page's stage histo
 is a 204 with no body. The closing stages are 142 (won) and 143 (lost) in every pipeline, so a stage
 is keyed by pipeline and status id. An incremental run asks for leads changed since the last run
 began (a minute of overlap: the CRM's clock and ours may differ).
+
+Calls are the ``call_in``/``call_out`` notes of leads and of contacts (``/api/v4/leads/notes``,
+``/api/v4/contacts/notes``, 250 a page), read by ``updated_at`` after the last run. Their ``params``
+hold the client's ``phone``, the ``duration`` and the ``call_status`` the SDK lists (``CallInterface``:
+4 a conversation, 2 and 3 reached with a follow-up, 1 a message left, 5 a wrong number, 6 not reached,
+7 busy, 8 unknown). A contact's note belongs to that contact's leads (``/api/v4/contacts`` with
+``with=leads``). The line a call went out on is not in a note: the spam check cannot see it.
 """
 
 from __future__ import annotations
@@ -20,9 +27,11 @@ import httpx
 from voronka.errors import ConnectorAuthFailed
 from voronka.i18n import Message
 from voronka.ingest.connectors.base import (
+    CallPage,
     ConnectionConfig,
     Page,
     People,
+    RemoteCall,
     RemoteDeal,
     RemotePipeline,
     RemoteStage,
@@ -38,6 +47,9 @@ LEADS_PER_PAGE = 250
 EVENTS_PER_PAGE = 100
 LEADS_PER_EVENTS_REQUEST = 10
 OVERLAP = dt.timedelta(minutes=1)
+NOTES_PER_PAGE = 250
+CALL_OUTCOMES = {4: "answered", 2: "answered", 3: "answered", 1: "no_answer", 5: "rejected", 6: "no_answer", 7: "busy"}
+"""The SDK's ``CallInterface`` statuses; 8 (unknown) is decided by the talk time."""
 
 
 def stage_key(pipeline_id: Any, status_id: Any) -> str:
@@ -194,6 +206,59 @@ class AmoCrmClient:
 
     def next_cursor(self, cursor: Mapping[str, Any], started: dt.datetime) -> dict[str, Any]:
         return {"updated_from": int((started - OVERLAP).replace(tzinfo=dt.UTC).timestamp())}
+
+    def calls(self, cursor: Mapping[str, Any]) -> Iterator[CallPage]:
+        since = cursor.get("updated_from")
+        newest = int(since or 0)
+        for entity in ("leads", "contacts"):
+            params: dict[str, Any] = {"filter[note_type][]": ["call_in", "call_out"], "limit": NOTES_PER_PAGE}
+            if since is not None:
+                params["filter[updated_at][from]"] = since
+            page: list[dict[str, Any]] = []
+            for note in self._list(f"/api/v4/{entity}/notes", "notes", params):
+                newest = max(newest, int(note.get("updated_at") or 0))
+                page.append(note)
+                if len(page) == NOTES_PER_PAGE:
+                    yield CallPage(self._calls(entity, page), {"updated_from": since})
+                    page = []
+            if page:
+                yield CallPage(self._calls(entity, page), {"updated_from": since})
+        overlap = int(OVERLAP.total_seconds())
+        yield CallPage([], {"updated_from": max(newest - overlap, 0) if newest else since})
+
+    def _calls(self, entity: str, notes: list[dict[str, Any]]) -> list[RemoteCall]:
+        people, _ = self._names()
+        leads_of: dict[int, tuple[str, ...]] = {}
+        if entity == "contacts":
+            leads_of = self._leads_of_contacts(sorted({int(n["entity_id"]) for n in notes}))
+        found = []
+        for note in notes:
+            params = note.get("params") or {}
+            duration = int(params.get("duration") or 0)
+            entity_id = int(note["entity_id"])
+            found.append(
+                RemoteCall(
+                    id=str(note["id"]),
+                    at=from_unix(note.get("created_at")) or dt.datetime(1970, 1, 1),
+                    direction="in" if note.get("note_type") == "call_in" else "out",
+                    outcome=CALL_OUTCOMES.get(int(params.get("call_status") or 8))
+                    or ("answered" if duration else "no_answer"),
+                    duration=duration,
+                    client_phone=str(params["phone"]) if params.get("phone") else None,
+                    manager=people.name(note.get("responsible_user_id") or note.get("created_by")),
+                    deals=(str(entity_id),) if entity == "leads" else leads_of.get(entity_id, ()),
+                )
+            )
+        return found
+
+    def _leads_of_contacts(self, contact_ids: list[int]) -> dict[int, tuple[str, ...]]:
+        found: dict[int, tuple[str, ...]] = {}
+        for start in range(0, len(contact_ids), NOTES_PER_PAGE):
+            params = {"filter[id][]": contact_ids[start : start + NOTES_PER_PAGE], "with": "leads", "limit": 250}
+            for contact in self._list("/api/v4/contacts", "contacts", params):
+                leads = (contact.get("_embedded") or {}).get("leads") or []
+                found[int(contact["id"])] = tuple(str(lead["id"]) for lead in leads)
+        return found
 
     def deal(self, remote_id: str) -> RemoteDeal | None:
         if not remote_id.isdigit():
