@@ -159,3 +159,28 @@ def test_the_call_map_in_the_docs_reads() -> None:
     parsed = parse_call_map(tomllib.loads(block.group(1)), "mango")
     assert parsed.columns["client_number"] == ("Номер клиента", "Абонент")
     assert parsed.directions["исходящий звонок"].value == "out"
+
+
+@pytest.mark.usefixtures("deals")
+def test_calls_without_their_line_are_named_in_the_diagnosis(session: Session, tmp_path: Path) -> None:
+    import datetime as dt
+
+    from voronka.analysis.diagnose import run_diagnosis
+
+    path = tmp_path / "calls.csv"
+    path.write_text(
+        "started_at,direction,client_number,outcome\n"
+        "2026-03-02 10:07,out,+79123456789,answered\n2026-03-02 10:09,out,+79123456789,no_answer\n",
+        encoding="utf-8",
+    )
+    account = default_account(session=session)
+    import_calls(session=session, account=account, path=path, call_map=CANONICAL)
+    notes = run_diagnosis(session=session, account=account, today=dt.date(2026, 3, 20)).notes
+    said = [n.render("en") for n in notes if n.key == "diagnose.lines_unknown"]
+    assert said == [
+        "100% of the outgoing calls do not say which line they went out on: the spam check (the answer rate of each "
+        "number) cannot see them. Log the outgoing number, or import the telephony's own export (voronka import calls)."
+    ]
+    assert [n.render("ru") for n in notes if n.key == "diagnose.lines_unknown"][0].startswith(
+        "100\u00a0%"
+    )  # CLDR: a no-break space in Russian

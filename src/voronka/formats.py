@@ -13,6 +13,7 @@ import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from babel import Locale
@@ -166,3 +167,26 @@ class Formats:
         return format_timedelta(
             dt.timedelta(minutes=minutes), granularity="day", threshold=1, locale=locale, format="short"
         )
+
+
+@dataclass(frozen=True)
+class Shown:
+    """A figure inside a message, formatted for each reader's language when the message is rendered:
+    money (minor units), a share, a wait (seconds) or a local time."""
+
+    kind: str
+    value: Any
+    currency: str = ""
+    timezone: str = "UTC"
+
+    def render(self, lang: str) -> str:
+        from voronka.timeutil import zone
+
+        formats = Formats(lang, zone(self.timezone))
+        if self.kind == "money":
+            return formats.money(self.value, self.currency)
+        if self.kind == "share":
+            return formats.share(self.value, digits=0)
+        if self.kind == "wait":
+            return formats.wait(self.value)
+        return formats.when(self.value)

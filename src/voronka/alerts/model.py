@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from voronka.formats import Shown as Shown  # figures in alerts: formatted per reader
 from voronka.i18n import Message
 from voronka.roles import Role
 
@@ -114,25 +115,3 @@ class Alert:
     text: Message
     data: Mapping[str, Any] = field(default_factory=dict)
     """Facts for the webhook (ids, times, amounts): what another program would act on."""
-
-
-@dataclass(frozen=True)
-class Shown:
-    """A figure in an alert, formatted for each reader's language: money (minor units), a wait
-    (seconds) or a local time."""
-
-    kind: str
-    value: Any
-    currency: str = ""
-    timezone: str = "UTC"
-
-    def render(self, lang: str) -> str:
-        from voronka.formats import Formats
-        from voronka.timeutil import zone
-
-        formats = Formats(lang, zone(self.timezone))
-        if self.kind == "money":
-            return formats.money(self.value, self.currency)
-        if self.kind == "wait":
-            return formats.wait(self.value)
-        return formats.when(self.value)

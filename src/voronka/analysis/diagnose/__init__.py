@@ -9,13 +9,15 @@ from dataclasses import dataclass, replace
 from sqlalchemy.orm import Session
 
 from voronka.analysis.currencies import money_notes
+from voronka.analysis.diagnose.cube import count_lines_known
 from voronka.analysis.diagnose.evidence import gather
 from voronka.analysis.diagnose.model import MIN_SAMPLE, Finding
 from voronka.analysis.diagnose.rules import RULES, StepBelowHistory, family_wise, step_arm
 from voronka.crm.accounts import find_pipeline
+from voronka.formats import Shown
 from voronka.i18n import Message
 from voronka.models import Account
-from voronka.timeutil import to_local, utcnow, zone
+from voronka.timeutil import to_local, to_utc, utcnow, zone
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,9 @@ def run_diagnosis(
         for p in range(2, len(chosen.stages) + 1)
         if step_arm(evidence.total, p).trials < MIN_SAMPLE
     ) + money_notes(session=session, account=account, pipeline_id=chosen.id, has_money=bool(evidence.average_check))
+    notes += line_notes(
+        session, chosen.id, to_utc(dt.datetime.combine(evidence.recent.start, dt.time()), zone(account.timezone))
+    )
     return Diagnosis(
         chosen.name,
         account.currency,
@@ -61,6 +66,15 @@ def run_diagnosis(
         tuple(sorted(explained(findings), key=lambda f: -f.money_at_stake_per_month)),
         notes,
     )
+
+
+def line_notes(session: Session, pipeline_id: int, since: dt.datetime) -> tuple[Message, ...]:
+    """Say so when calls do not name the line they went out on: the spam check cannot see it then
+    (amoCRM's call notes never do), rather than finding nothing and saying nothing."""
+    outgoing, known = count_lines_known(session, pipeline_id, since)
+    if not outgoing or known * 2 >= outgoing:
+        return ()
+    return (Message("diagnose.lines_unknown", {"share": Shown("share", (outgoing - known) / outgoing)}),)
 
 
 def explained(findings: list[Finding]) -> list[Finding]:

@@ -311,3 +311,20 @@ def count_attempts_on_unreached(session: Session, pipeline_id: int, span: Span) 
         ),
     )
     return {s: (int(leads), int(attempts)) for s, leads, attempts in rows if leads}
+
+
+def count_lines_known(session: Session, pipeline_id: int, since: dt.datetime) -> tuple[int, int]:
+    """Outgoing calls on the pipeline's deals since ``since``: how many, and how many name the line
+    they went out on (what the answer rate per number needs)."""
+    known = func.sum(case((CallAttempt.outgoing_number.is_not(None), 1), else_=0))
+    row = session.execute(
+        select(func.count(), known)
+        .select_from(CallAttempt)
+        .join(Deal, Deal.id == CallAttempt.deal_id)
+        .where(
+            Deal.pipeline_id == pipeline_id,
+            CallAttempt.direction == CallDirection.OUTGOING.value,
+            CallAttempt.at >= since,
+        )
+    ).one()
+    return int(row[0] or 0), int(row[1] or 0)
