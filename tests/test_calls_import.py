@@ -181,6 +181,5 @@ def test_calls_without_their_line_are_named_in_the_diagnosis(session: Session, t
         "100% of the outgoing calls do not say which line they went out on: the spam check (the answer rate of each "
         "number) cannot see them. Log the outgoing number, or import the telephony's own export (voronka import calls)."
     ]
-    assert [n.render("ru") for n in notes if n.key == "diagnose.lines_unknown"][0].startswith(
-        "100\u00a0%"
-    )  # CLDR: a no-break space in Russian
+    russian = next(n.render("ru") for n in notes if n.key == "diagnose.lines_unknown")
+    assert russian.startswith("100\u00a0%")  # CLDR: a no-break space in Russian
