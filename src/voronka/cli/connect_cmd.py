@@ -256,6 +256,8 @@ def sync(
             requests=report.requests,
         )
     )
+    if report.calls or report.calls_unmatched:
+        state.console.print(state.t("connect.calls", calls=report.calls, unmatched=report.calls_unmatched))
     if report.resumed:
         state.console.print(state.t("connect.resumed"))
     for warning in report.warnings:
