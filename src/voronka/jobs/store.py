@@ -168,8 +168,8 @@ def shown(stored: str | None, lang: str) -> str | None:
         return None
     try:
         return Message.load(json.loads(stored)).render(lang)
-    except (ValueError, AttributeError):
-        return stored  # written by hand or by an older version: shown as it is
+    except (ValueError, AttributeError, KeyError, IndexError):
+        return stored  # written by hand or by an older version (other parameters): shown as it is
 
 
 def list_jobs(*, session: Session, account: Account) -> list[Job]:
