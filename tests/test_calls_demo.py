@@ -100,9 +100,9 @@ def test_found_from_a_bitrix24_sync(
     fast = RetryPolicy(attempts=3, first_wait=0.001, max_wait=0.01)
     report = sync_connection(session=session, account=account, store=store, name="b24", retry=fast)
     assert (report.calls, report.calls_unmatched) == (len(calls), 0)
-    assert found(
-        run_diagnosis(session=session, account=account, today=TODAY, pipeline=_demo_pipeline(session))
-    ) >= PLANTED
+    assert (
+        found(run_diagnosis(session=session, account=account, today=TODAY, pipeline=_demo_pipeline(session))) >= PLANTED
+    )
 
 
 def _demo_pipeline(session: Session) -> str:

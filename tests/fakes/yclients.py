@@ -1,11 +1,14 @@
 """A fake YCLIENTS API (its REST API documentation): ``Authorization: Bearer PARTNER, User USER``,
-records of a company ``page``/``count`` until a short page, ``changed_after``, 429 over the limit."""
+records of a company ``page``/``count`` until a short page, ``changed_after`` in PHP's ISO 8601 form
+(``2026-03-01T07:00:00+0000``, as the client library andrey-tech/yclients-api-php sends a DateTime;
+anything else is refused with ``meta.message``), 429 over the limit."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
 import random
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,9 +57,12 @@ class FakeYclients:
         page, count = int(request.args.get("page", 1)), int(request.args.get("count", 50))
         found = sorted(self.records.values(), key=lambda r: r["id"])
         if since := request.args.get("changed_after"):
-            found = [
-                r for r in found if dt.datetime.fromisoformat(r["last_change_date"]) >= dt.datetime.fromisoformat(since)
-            ]
+            if not re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d{4}", since):  # PHP's DateTime::ISO8601
+                return _json(
+                    {"success": False, "data": None, "meta": {"message": "Неверный формат changed_after"}}, 422
+                )
+            moment = dt.datetime.strptime(since, "%Y-%m-%dT%H:%M:%S%z")
+            found = [r for r in found if dt.datetime.fromisoformat(r["last_change_date"]) >= moment]
         chunk = found[(page - 1) * count : page * count]
         return _json({"success": True, "data": chunk, "meta": {"page": page, "total_count": len(found)}})
 

@@ -61,8 +61,8 @@ class YclientsClient:
         since = cursor.get("changed_after")
         while True:
             params: dict[str, Any] = {"page": page, "count": PAGE}
-            if since:
-                params["changed_after"] = since
+            if since:  # a cursor an older version kept in another ISO form is sent in the API's
+                params["changed_after"] = changed_after(dt.datetime.fromisoformat(since).astimezone(dt.UTC))
             body = self.http.get(f"/api/v1/records/{self.company}", params=params) or {}
             records = body.get("data") or []
             total = (body.get("meta") or {}).get("total_count")
@@ -73,7 +73,7 @@ class YclientsClient:
             page += 1
 
     def next_cursor(self, cursor: Mapping[str, Any], started: dt.datetime) -> dict[str, Any]:
-        return {"changed_after": (started - OVERLAP).replace(tzinfo=dt.UTC).isoformat(timespec="seconds")}
+        return {"changed_after": changed_after(started - OVERLAP)}
 
     def deal(self, remote_id: str) -> RemoteDeal | None:
         """Not needed: these CRMs' live updates come through the incremental sync."""
@@ -115,3 +115,10 @@ class YclientsConnector:
 
     def client(self, config: ConnectionConfig) -> YclientsClient:
         return YclientsClient(config)
+
+
+def changed_after(moment: dt.datetime) -> str:
+    """``changed_after`` as the API takes it: PHP's ISO 8601 form, ``2026-03-01T07:00:00+0000`` (the
+    offset without a colon), as the client library the API's docs point to sends it."""
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+    return aware.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S%z")
