@@ -182,6 +182,15 @@ def test_the_commands_list_and_schedule_the_jobs_in_the_readers_language(db_url:
         1,
         "Error: Cannot read quiet hours «25:00-09:00»: expected two local times, e.g. 21:00-09:00.",
     )
+    switched = runner.invoke(
+        app, ["--db", db_url, "--lang", "en", "alerts", "pref", "lead_escalated", "--off", "--role", "owner"], env=env
+    )
+    assert switched.stdout.strip() == "lead_escalated for owner: off"
+    unknown = runner.invoke(
+        app, ["--db", db_url, "--lang", "en", "alerts", "pref", "lead", "--on", "--role", "head"], env=env
+    )
+    assert unknown.exit_code == 1
+    assert unknown.stderr.startswith("Error: Cannot read event «lead»: expected lead_waiting, lead_escalated,")
     with session_factory(__import__("voronka.db", fromlist=["open_database"]).open_database(db_url))() as session:
         every_job = session.scalars(select(Job).where(Job.kind == "alerts")).one()
         assert every_job.every_seconds == 180

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from voronka.alerts.model import Event
 from voronka.cli.state import State, state_of
 from voronka.errors import InvalidValue
 from voronka.roles import Role
@@ -140,14 +139,20 @@ def alerts_link(ctx: typer.Context, email: Annotated[str, typer.Argument(help="T
 
 def alerts_pref(
     ctx: typer.Context,
-    event: Annotated[Event, typer.Argument(help="The event.")],
+    event: Annotated[
+        str,
+        typer.Argument(
+            help="The event: lead_waiting, lead_escalated, task_overdue, deal_stalled, finding, sync_failed, "
+            "digest_daily or digest_weekly."
+        ),
+    ],
     on: Annotated[bool, typer.Option("--on/--off", help="Switch it on or off.")],
     role: Annotated[Role | None, typer.Option("--role", help="For everyone with this role.")] = None,
     email: Annotated[str | None, typer.Option("--user", help="For this user (their login).")] = None,
 ) -> None:
     """Who gets an event: for a role or one user (a user's choice wins over the role's)."""
     from voronka.alerts.config import set_pref
-    from voronka.alerts.model import role_subject, user_subject
+    from voronka.alerts.model import Event, role_subject, user_subject
     from voronka.crm.accounts import default_account
     from voronka.crm.auth import user_by_email
     from voronka.db import session_scope
@@ -155,16 +160,18 @@ def alerts_pref(
     state = state_of(ctx)
     if (role is None) == (email is None):
         raise InvalidValue(field="--role/--user", value="", hint="one of them")
+    if event not in {e.value for e in Event}:
+        raise InvalidValue(field="event", value=event, hint=", ".join(e.value for e in Event))
     with session_scope(state.engine) as session:
         account = default_account(session=session)
         subject = (
             role_subject(role.value) if role else user_subject(user_by_email(session=session, email=email or "").id)
         )
-        set_pref(session=session, account=account, subject=subject, event=event, enabled=on)
+        set_pref(session=session, account=account, subject=subject, event=Event(event), enabled=on)
     state.console.print(
         state.t(
             "alerts.cli_pref",
-            event=event.value,
+            event=event,
             who=role.value if role else email,
             on=state.t(f"alerts.is_{on}".lower()),
         )
