@@ -14,6 +14,7 @@ company or lead, never a deal."""
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import json
 import random
@@ -133,9 +134,11 @@ class FakeBitrix24:
         if not self.call_statistics_allowed:
             return _json({"error": "ACCESS_DENIED", "error_description": "Access denied!"}, 403)
         where = body.get("FILTER") or {}
-        calls = sorted(self.calls, key=lambda c: int(c["ID"]), reverse=body.get("ORDER") == "DESC")
+        calls = self.calls  # kept in id order as they are logged
         if ">ID" in where:
-            calls = [c for c in calls if int(c["ID"]) > int(where[">ID"])]
+            calls = calls[bisect.bisect_right(calls, int(where[">ID"]), key=lambda c: int(c["ID"])) :]
+        if body.get("ORDER") == "DESC":
+            calls = calls[::-1]
         return self._page(calls, int(body.get("start", 0)))
 
     def _page(self, items: list[Any], start: int, *, items_key: bool = False) -> Response:

@@ -117,6 +117,7 @@ COMMANDS: tuple[tuple[typer.Typer | None, str, Callable[..., Any]], ...] = (
     (connect_cmd.connect_app, "bitrix24", connect_cmd.connect_bitrix24),
     (connect_cmd.connect_app, "retailcrm", connect_cmd.connect_retailcrm),
     (connect_cmd.connect_app, "yclients", connect_cmd.connect_yclients),
+    (connect_cmd.connect_app, "yandex-direct", connect_cmd.connect_yandex_direct),
     (connect_cmd.connect_app, "list", connect_cmd.connect_list),
     (connect_cmd.connect_app, "remove", connect_cmd.connect_remove),
     (import_cmd.import_app, "deals", import_cmd.deals),

@@ -28,10 +28,10 @@ def _connect(
 ) -> None:
     from voronka.crm.accounts import default_account
     from voronka.db import session_scope
-    from voronka.ingest.connectors import CONNECTORS
+    from voronka.ingest.connectors import SERVICES, SPEND_CONNECTORS
     from voronka.ingest.connectors.store import add_connection
 
-    connector = CONNECTORS[kind]
+    connector = SERVICES[kind]
     with session_scope(state.engine) as session:
         account = default_account(session=session)
         connection, webhook = add_connection(
@@ -45,7 +45,8 @@ def _connect(
             store=_store(state),
         )
         state.console.print(state.t("connect.saved", name=connection.name, crm=connector.crm, url=connection.base_url))
-        state.console.print(state.t("connect.webhook", path=f"/webhooks/{kind}/{webhook}"))
+        if kind not in SPEND_CONNECTORS:  # an ad cabinet sends no webhooks
+            state.console.print(state.t("connect.webhook", path=f"/webhooks/{kind}/{webhook}"))
 
 
 def _secret(env: str | None, prompt: str, option: str = "--token-env") -> str:
@@ -174,13 +175,40 @@ def connect_yclients(
     )
 
 
+def connect_yandex_direct(
+    ctx: typer.Context,
+    name: NameOption = None,
+    token_env: TokenEnv = None,
+    client_login: Annotated[
+        str | None, typer.Option("--client-login", help="The client's login, for an agency's token.")
+    ] = None,
+    source: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--source", help="Which source a campaign's cost belongs to: 'Campaign name or id=Source' (repeat)."
+        ),
+    ] = None,
+    address: Annotated[str, typer.Option("--url", help="The API's address.")] = "https://api.direct.yandex.com",
+) -> None:
+    """Connect Yandex Direct: voronka sync then brings each day's cost per campaign, as the spend of
+    the source each campaign is mapped to (the OAuth token needs access to the Direct API)."""
+    from voronka.ingest.connectors.yandex_direct import parse_sources
+
+    state = state_of(ctx)
+    token = _secret(token_env, state.t("connect.ask_token"))
+    settings: dict[str, object] = {"sources": parse_sources(source or [])}
+    if client_login:
+        settings["client_login"] = client_login
+    _connect(state, "yandex_direct", address, name or "yandex-direct", {"token": token}, settings)
+
+
 def connect_list(ctx: typer.Context) -> None:
     """The stored connections: where, when last synced (secrets are never shown)."""
     from rich.table import Table
 
     from voronka.crm.accounts import default_account
     from voronka.db import session_scope
-    from voronka.ingest.connectors import CONNECTORS
+    from voronka.ingest.connectors import SERVICES
     from voronka.ingest.connectors.store import list_connections
 
     state = state_of(ctx)
@@ -191,7 +219,7 @@ def connect_list(ctx: typer.Context) -> None:
             running = (connection.state or {}).get("running")
             table.add_row(
                 connection.name,
-                CONNECTORS[connection.kind].crm,
+                SERVICES[connection.kind].crm,
                 connection.base_url,
                 connection.last_synced_at.isoformat(sep=" ", timespec="minutes") if connection.last_synced_at else "—",
                 t("connect.interrupted") if running else t("connect.ready"),
@@ -245,17 +273,23 @@ def sync(
     if output == "json":
         typer.echo(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
         return
-    state.console.print(
-        state.t(
-            "connect.synced",
-            name=report.connection,
-            pipelines=", ".join(report.pipelines),
-            created=report.created,
-            updated=report.updated,
-            unchanged=report.unchanged,
-            requests=report.requests,
+    if report.pipelines:  # a CRM (an ad cabinet brings spend only)
+        state.console.print(
+            state.t(
+                "connect.synced",
+                name=report.connection,
+                pipelines=", ".join(report.pipelines),
+                created=report.created,
+                updated=report.updated,
+                unchanged=report.unchanged,
+                requests=report.requests,
+            )
         )
-    )
+    if report.spend_days:
+        from voronka.formats import Shown
+
+        amount = Shown("money", report.spend_amount, report.spend_currency)
+        state.console.print(state.t("connect.spend", days=report.spend_days, amount=amount))
     if report.calls or report.calls_unmatched:
         state.console.print(state.t("connect.calls", calls=report.calls, unmatched=report.calls_unmatched))
     if report.resumed:

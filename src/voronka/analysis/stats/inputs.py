@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from voronka.analysis.stats.metrics import Metric, Unit, metric_by_key, metrics_for
 from voronka.crm.accounts import get_or_create_manager, get_or_create_source, owned_row
+from voronka.crm.spend import record_spend
 from voronka.errors import ImportFailed, InvalidValue
 from voronka.i18n import Message
 from voronka.models import Account, AdSpend, Pipeline, Plan, Source, User
@@ -53,30 +54,8 @@ def parse_day(text: str, field: str = "date") -> dt.date:
     raise InvalidValue(field=field, value=text, hint="a date such as 2024-03-01 or 01.03.2024")
 
 
-def set_spend(
-    *, session: Session, account: Account, source: str | None, start: dt.date, kind: str, amount: int
-) -> AdSpend:
-    """Record spend on a source (or on none) for a day or a month (replacing what was there)."""
-    if kind not in ("day", "month"):
-        raise InvalidValue(field="period", value=kind, hint="day or month")
-    if amount < 0:
-        raise InvalidValue(field="amount", value=amount, hint="a sum of zero or more")
-    start = start.replace(day=1) if kind == "month" else start
-    source_id = get_or_create_source(session=session, account=account, name=source).id if source else None
-    found = session.scalars(
-        select(AdSpend).where(
-            AdSpend.account_id == account.id,
-            AdSpend.source_id.is_(None) if source_id is None else AdSpend.source_id == source_id,
-            AdSpend.period_start == start,
-            AdSpend.period_kind == kind,
-        )
-    ).first()
-    if found is None:
-        found = AdSpend(account_id=account.id, source_id=source_id, period_start=start, period_kind=kind)
-        session.add(found)
-    found.amount, found.currency = amount, account.currency
-    session.flush()
-    return found
+set_spend = record_spend
+"""Spend is kept by ``voronka.crm.spend`` (syncs write it too); the name stays for its callers."""
 
 
 def import_spend(*, session: Session, account: Account, path: Path) -> ImportReport:

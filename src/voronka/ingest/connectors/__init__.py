@@ -1,12 +1,13 @@
-"""Connectors to CRM APIs, listed in an explicit registry: each reads a CRM's pipelines, deals and
-stage history for ``voronka sync`` (see connectors.sync)."""
+"""Connectors, listed in explicit registries: CRMs (pipelines, deals, stage history and calls for
+``voronka sync``, see connectors.sync) and ad cabinets (daily spend, see connectors.yandex_direct)."""
 
 from __future__ import annotations
 
 from voronka.ingest.connectors.amocrm import AmoCrmConnector
-from voronka.ingest.connectors.base import Connector
+from voronka.ingest.connectors.base import Connector, Described
 from voronka.ingest.connectors.bitrix24 import Bitrix24Connector
 from voronka.ingest.connectors.retailcrm import RetailCrmConnector
+from voronka.ingest.connectors.yandex_direct import YandexDirectConnector
 from voronka.ingest.connectors.yclients import YclientsConnector
 
 CONNECTORS: dict[str, Connector] = {
@@ -19,4 +20,9 @@ CONNECTORS: dict[str, Connector] = {
     )
 }
 
-__all__ = ["CONNECTORS", "Connector"]
+SPEND_CONNECTORS = {connector.name: connector for connector in (YandexDirectConnector(),)}
+"""Ad cabinets: their sync brings daily spend, not deals."""
+SERVICES: dict[str, Described] = {**CONNECTORS, **SPEND_CONNECTORS}
+"""Everything a connection can be made to."""
+
+__all__ = ["CONNECTORS", "SERVICES", "SPEND_CONNECTORS", "Connector"]

@@ -135,7 +135,9 @@ class Client(Protocol):
         ...
 
 
-class Connector(Protocol):
+class Described(Protocol):
+    """What storing a connection needs to know of any service (a CRM, an ad cabinet)."""
+
     name: str
     crm: str
     secret_names: tuple[str, ...]
@@ -143,12 +145,14 @@ class Connector(Protocol):
     setting_names: tuple[str, ...]
     """Which other settings it takes (a company id…)."""
     requests_per_second: float
-    """The CRM's documented limit; the client paces itself below it."""
+    """The service's documented limit; the client paces itself below it."""
 
     def base_url(self, address: str) -> str:
         """The API's base URL from what the user typed (a subdomain, a portal or webhook URL)."""
         ...
 
+
+class Connector(Described, Protocol):
     def client(self, config: ConnectionConfig) -> Client: ...
 
 

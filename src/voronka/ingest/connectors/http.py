@@ -92,7 +92,18 @@ class Http:
     def post(self, path: str, body: Any = None, params: Any = None) -> Any | None:
         return self._send("POST", path, params=params, json=body)
 
-    def _send(self, method: str, path: str, _renewed: bool = False, **options: Any) -> Any | None:
+    def _send(self, method: str, path: str, **options: Any) -> Any | None:
+        return self._decoded(self._response(method, path, **options), path)
+
+    def raw(self, method: str, path: str, **options: Any) -> httpx.Response:
+        """The answer itself when it is a success (a TSV report, a 201 "being built"); a refusal
+        raises the same named errors as a JSON call."""
+        response = self._response(method, path, **options)
+        if response.status_code >= 300:
+            self._decoded(response, path)
+        return response
+
+    def _response(self, method: str, path: str, _renewed: bool = False, **options: Any) -> httpx.Response:
         for attempt in range(1, self.retry.attempts + 1):
             self._pace()
             try:
@@ -106,7 +117,7 @@ class Http:
                 self.requests += 1
             used = response.request.headers.get("Authorization", "")
             if response.status_code == 401 and self.renew is not None and not _renewed and self.renew(used):
-                return self._send(method, path, _renewed=True, **options)
+                return self._response(method, path, _renewed=True, **options)
             blocked = _blocked_until(response)
             if blocked is not None:
                 self._wait_out(blocked, path)
@@ -114,7 +125,7 @@ class Http:
             if response.status_code in RETRIED_STATUSES and attempt < self.retry.attempts:
                 self.sleep(self.retry.wait(attempt, response.headers.get("Retry-After")))
                 continue
-            return self._decoded(response, path)
+            return response
         raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
     def _wait_out(self, until: float, path: str) -> None:
@@ -204,6 +215,10 @@ def _detail(body: Any) -> str | None:
         value = body.get(key)
         if isinstance(value, str) and value.strip():
             return value.strip()
+    error = body.get("error")
+    if isinstance(error, dict):  # Yandex Direct: {"error": {"error_code", "error_string", "error_detail"}}
+        parts = [str(error.get(k) or "").strip() for k in ("error_string", "error_detail")]
+        return ": ".join(p for p in parts if p) or None
     return None
 
 

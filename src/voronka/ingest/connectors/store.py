@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from voronka.errors import ConnectionNotFound, InvalidValue
-from voronka.ingest.connectors.base import ConnectionConfig, Connector
+from voronka.ingest.connectors.base import ConnectionConfig, Described
 from voronka.models import Account, Connection
 from voronka.secretstore import SecretStore, hash_token
 from voronka.timeutil import utcnow
@@ -24,7 +24,7 @@ def add_connection(
     *,
     session: Session,
     account: Account,
-    connector: Connector,
+    connector: Described,
     name: str,
     address: str,
     settings: Mapping[str, Any],
@@ -87,7 +87,7 @@ def remove_connection(*, session: Session, account: Account, name: str, store: S
     session.flush()
 
 
-def connection_config(connection: Connection, store: SecretStore, connector: Connector) -> ConnectionConfig:
+def connection_config(connection: Connection, store: SecretStore, connector: Described) -> ConnectionConfig:
     ref = connection.secret_ref
     return ConnectionConfig(
         name=connection.name,

@@ -45,6 +45,12 @@ class SyncReport:
     """Calls stored from the CRM's call log."""
     calls_unmatched: int = 0
     """Calls that belong to no deal voronka has (another pipeline, a client with no deal)."""
+    spend_days: int = 0
+    spend_amount: int = 0
+    """An ad cabinet's sync: the days brought and their spend (minor units of the account's currency)."""
+    spend_currency: str = ""
+    spend_unmapped: dict[str, int] = field(default_factory=dict)
+    """Campaigns mapped to no source, with their cost (kept as spend without a source)."""
     resumed: bool = False
     warnings: list[Message] = field(default_factory=list)
     """What was synced only in part (managers by id when the token may not read the users, say)."""
@@ -60,6 +66,9 @@ class SyncReport:
             "requests": self.requests,
             "calls": self.calls,
             "calls_unmatched": self.calls_unmatched,
+            "spend_days": self.spend_days,
+            "spend_amount": self.spend_amount,
+            "spend_unmapped": self.spend_unmapped,
             "resumed": self.resumed,
             "warnings": [w.render("en") for w in self.warnings],
         }
@@ -240,9 +249,11 @@ def sync_connection(
 ) -> SyncReport:
     """Sync the stored connection called ``name`` (the only one when not given). ``max_blocked``
     and ``on_wait``: how long to wait for a method the CRM paused, and who is told of the wait."""
-    from voronka.ingest.connectors import CONNECTORS
+    from voronka.ingest.connectors import CONNECTORS, SPEND_CONNECTORS
 
     connection = find_connection(session=session, account=account, name=name)
+    if connection.kind in SPEND_CONNECTORS:
+        return _sync_spend(session, account, connection, store, retry, max_blocked, on_wait)
     connector = CONNECTORS[connection.kind]
     config = connection_config(connection, store, connector)
     policy = retry or config.retry
@@ -255,3 +266,36 @@ def sync_connection(
         return sync(session=session, account=account, connection=connection, client=client, progress=progress)
     finally:
         client.http.close()
+
+
+def _sync_spend(
+    session: Session,
+    account: Account,
+    connection: Connection,
+    store: SecretStore,
+    retry: RetryPolicy | None,
+    max_blocked: float | None,
+    on_wait: Callable[[float], None] | None,
+) -> SyncReport:
+    from voronka.ingest.connectors import SPEND_CONNECTORS
+    from voronka.ingest.connectors.yandex_direct import YandexDirectClient, sync_spend
+
+    connector = SPEND_CONNECTORS[connection.kind]
+    config = connection_config(connection, store, connector)
+    policy = retry or config.retry
+    if max_blocked is not None:
+        policy = replace(policy, max_blocked=max_blocked)
+    if on_wait is not None:
+        policy = replace(policy, on_wait=on_wait)
+    client = YandexDirectClient(replace(config, retry=policy))
+    try:
+        spent = sync_spend(session=session, account=account, connection=connection, client=client)
+    finally:
+        client.http.close()
+    report = SyncReport(
+        connection.name, spend_days=spent.days, spend_amount=spent.amount, requests=client.http.requests
+    )
+    report.spend_unmapped = dict(spent.unmapped)
+    if spent.unmapped:
+        report.warnings.append(Message("connector.spend_unmapped", {"campaigns": ", ".join(sorted(spent.unmapped))}))
+    return report

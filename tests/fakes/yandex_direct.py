@@ -1,0 +1,106 @@
+"""A fake Yandex Direct Reports service, after its API v5 documentation ("Reports"):
+
+- ``POST /json/v5/reports`` with ``Authorization: Bearer <token>`` (and ``Client-Login`` for an
+  agency's clients); a body ``{"params": {SelectionCriteria, FieldNames, ReportName, ReportType,
+  DateRangeType, Format, IncludeVAT}}`` — a missing or wrong one is refused with 400;
+- an online report answers 200 with the TSV; an offline one 201 (queued) then 202 (being built) with
+  ``retryIn`` (seconds) and ``reportsInQueue`` headers, then 200 to the same request;
+- ``Cost`` in micro-units unless ``returnMoneyInMicros: false``; a report-name line first unless
+  ``skipReportHeader: true``, a "Total rows" line last unless ``skipReportSummary: true``;
+- errors as ``{"error": {"request_id", "error_code", "error_string", "error_detail"}}``: 53 for a
+  bad token (401), 8000 for a bad request (400).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
+
+TOKEN = "y0_AgAAAAB-direct-token"
+REPORT_TYPES = {"CAMPAIGN_PERFORMANCE_REPORT", "ACCOUNT_PERFORMANCE_REPORT", "CUSTOM_REPORT"}
+FIELDS = {"Date", "CampaignId", "CampaignName", "Cost", "Clicks", "Impressions"}
+
+
+@dataclass
+class FakeDirect:
+    costs: list[tuple[dt.date, int, str, int]] = field(default_factory=list)
+    """(day, campaign id, campaign name, cost in micro-units)."""
+    offline_polls: int = 0
+    """How many times a report answers "not ready" (201, then 202) before the data."""
+    polls: dict[str, int] = field(default_factory=dict)
+    asked: list[tuple[str, str]] = field(default_factory=list)
+    """(DateFrom, DateTo) of each report asked for."""
+    client_login: str | None = None
+    """When set, requests must name this client (an agency's token)."""
+
+    def spend(self, day: dt.date, campaign_id: int, name: str, rubles: float) -> None:
+        self.costs.append((day, campaign_id, name, round(rubles * 1_000_000)))
+
+    def install(self, server: HTTPServer) -> None:
+        server.expect_request("/json/v5/reports", method="POST").respond_with_handler(self._reports)
+
+    def _reports(self, request: Request) -> Response:
+        if request.headers.get("Authorization") != f"Bearer {TOKEN}":
+            return _error(401, "53", "Authorization error", "Invalid OAuth token")
+        if self.client_login and request.headers.get("Client-Login") != self.client_login:
+            return _error(400, "8800", "Object not found", "Client-Login is not an agency client")
+        params = (request.get_json(silent=True) or {}).get("params") or {}
+        problem = _check(params)
+        if problem:
+            return _error(400, "8000", "Invalid request", problem)
+        name = params["ReportName"]
+        done = self.polls.get(name, 0)
+        if done < self.offline_polls:
+            self.polls[name] = done + 1
+            headers = {"retryIn": "1", "reportsInQueue": "1"}
+            return Response("", status=201 if done == 0 else 202, headers=headers)
+        start = dt.date.fromisoformat(params["SelectionCriteria"]["DateFrom"])
+        end = dt.date.fromisoformat(params["SelectionCriteria"]["DateTo"])
+        self.asked.append((start.isoformat(), end.isoformat()))
+        micros = request.headers.get("returnMoneyInMicros", "true") != "false"
+        rows = [
+            {
+                "Date": d.isoformat(),
+                "CampaignId": str(i),
+                "CampaignName": n,
+                "Cost": str(c) if micros else f"{c / 1e6:.2f}",
+            }
+            for d, i, n, c in sorted(self.costs)
+            if start <= d <= end
+        ]
+        fields = params["FieldNames"]
+        lines = ["\t".join(fields), *("\t".join(r.get(f, "0") for f in fields) for r in rows)]
+        if request.headers.get("skipReportHeader") != "true":
+            lines.insert(0, f'"{name} ({start} - {end})"')
+        if request.headers.get("skipReportSummary") != "true":
+            lines.append(f"Total rows: {len(rows)}")
+        return Response("\n".join(lines) + "\n", status=200, content_type="text/tab-separated-values")
+
+
+def _check(params: dict[str, Any]) -> str | None:
+    criteria = params.get("SelectionCriteria") or {}
+    if params.get("DateRangeType") == "CUSTOM_DATE" and not (criteria.get("DateFrom") and criteria.get("DateTo")):
+        return "SelectionCriteria needs DateFrom and DateTo for CUSTOM_DATE"
+    if params.get("ReportType") not in REPORT_TYPES:
+        return "ReportType is not valid"
+    if not params.get("FieldNames") or not set(params["FieldNames"]) <= FIELDS:
+        return "FieldNames is not valid"
+    if params.get("Format") != "TSV":
+        return "Format must be TSV"
+    if params.get("IncludeVAT") not in ("YES", "NO"):
+        return "IncludeVAT is required"
+    if not params.get("ReportName"):
+        return "ReportName is required"
+    return None
+
+
+def _error(status: int, code: str, text: str, detail: str) -> Response:
+    body = {
+        "error": {"request_id": "8695244274068608439", "error_code": code, "error_string": text, "error_detail": detail}
+    }
+    return Response(json.dumps(body, ensure_ascii=False), status=status, content_type="application/json")

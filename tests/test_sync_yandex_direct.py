@@ -1,0 +1,130 @@
+"""Ad spend from Yandex Direct through its Reports service (a fake built from the API's docs):
+offline reports waited for, micro-units turned into kopecks, each campaign's cost on its source,
+unmapped cost kept and named, incremental runs replacing recent days, refusals in one line."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from pytest_httpserver import HTTPServer
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from typer.testing import CliRunner
+
+from tests.builders import account_for
+from tests.fakes.yandex_direct import TOKEN, FakeDirect
+from voronka.cli import app
+from voronka.errors import ConnectorAuthFailed
+from voronka.ingest.connectors import SPEND_CONNECTORS
+from voronka.ingest.connectors.http import RetryPolicy
+from voronka.ingest.connectors.store import add_connection
+from voronka.ingest.connectors.sync import sync_connection
+from voronka.models import AdSpend, Source
+from voronka.secretstore import SecretStore
+
+FAST = RetryPolicy(attempts=3, first_wait=0.001, max_wait=0.01)
+TODAY = dt.datetime.now(dt.UTC).date()
+
+
+@pytest.fixture
+def direct(httpserver: HTTPServer) -> FakeDirect:
+    fake = FakeDirect()
+    for back in range(1, 11):
+        day = TODAY - dt.timedelta(days=back)
+        fake.spend(day, 101, "Поиск — кухни", 1234.56)
+        fake.spend(day, 202, "РСЯ осень", 500.00)
+        fake.spend(day, 303, "Тест баннеров", 99.99)
+    fake.install(httpserver)
+    return fake
+
+
+def connect(session: Session, httpserver: HTTPServer, store: SecretStore, token: str = TOKEN) -> None:
+    add_connection(
+        session=session, account=account_for(session), connector=SPEND_CONNECTORS["yandex_direct"], name="direct",
+        address=httpserver.url_for("/").rstrip("/"), secret_values={"token": token}, store=store,
+        settings={"sources": {"101": "Яндекс Поиск", "РСЯ осень": "Яндекс РСЯ"}},
+    )  # fmt: skip
+    session.commit()
+
+
+def spend_by_source(session: Session) -> dict[str | None, int]:
+    names = {s.id: s.name for s in session.scalars(select(Source))}
+    totals: dict[str | None, int] = {}
+    for row in session.scalars(select(AdSpend)):
+        key = names.get(row.source_id) if row.source_id else None
+        totals[key] = totals.get(key, 0) + row.amount
+    return totals
+
+
+def test_daily_cost_lands_on_the_mapped_sources_and_unmapped_cost_is_kept_and_named(
+    session: Session, httpserver: HTTPServer, direct: FakeDirect, tmp_path: Path
+) -> None:
+    direct.offline_polls = 2  # 201, 202, then the data: asked again after retryIn
+    store = SecretStore(tmp_path / "secrets.json")
+    connect(session, httpserver, store)
+    waits: list[float] = []
+    report = sync_connection(
+        session=session, account=account_for(session), store=store, retry=FAST, on_wait=waits.append
+    )
+    assert waits == [1.0] * 2 * ((report.spend_days + 30) // 31)  # each report's two "not ready" answers
+    assert spend_by_source(session) == {"Яндекс Поиск": 10 * 123_456, "Яндекс РСЯ": 10 * 50_000, None: 10 * 9_999}
+    assert report.spend_unmapped == {"Тест баннеров": 10 * 9_999}
+    assert "Тест баннеров" in report.warnings[0].render("en")
+    assert report.spend_amount == 10 * (123_456 + 50_000 + 9_999)
+
+
+def test_a_second_run_asks_for_the_last_days_again_and_replaces_them(
+    session: Session, httpserver: HTTPServer, direct: FakeDirect, tmp_path: Path
+) -> None:
+    store = SecretStore(tmp_path / "secrets.json")
+    connect(session, httpserver, store)
+    sync_connection(session=session, account=account_for(session), store=store, retry=FAST)
+    yesterday = TODAY - dt.timedelta(days=1)
+    direct.costs = [c for c in direct.costs if not (c[0] == yesterday and c[1] == 101)]
+    direct.spend(yesterday, 101, "Поиск — кухни", 1000.00)  # Direct corrected yesterday's cost
+    direct.asked.clear()
+    sync_connection(session=session, account=account_for(session), store=store, retry=FAST)
+    assert direct.asked == [((yesterday - dt.timedelta(days=3)).isoformat(), yesterday.isoformat())]
+    assert spend_by_source(session)["Яндекс Поиск"] == 9 * 123_456 + 100_000  # replaced, not added
+
+
+def test_a_refused_token_is_one_clear_error(
+    session: Session, httpserver: HTTPServer, direct: FakeDirect, tmp_path: Path
+) -> None:
+    store = SecretStore(tmp_path / "secrets.json")
+    connect(session, httpserver, store, token="y0_wrong")
+    with pytest.raises(ConnectorAuthFailed) as refused:
+        sync_connection(session=session, account=account_for(session), store=store, retry=FAST)
+    assert "Authorization error: Invalid OAuth token" in str(refused.value)
+    assert direct.asked == []
+
+
+@pytest.mark.usefixtures("direct")
+def test_connect_and_sync_from_the_command_line(httpserver: HTTPServer, db_url: str, tmp_path: Path) -> None:
+    runner = CliRunner()
+    env = {"XDG_CONFIG_HOME": str(tmp_path), "DIRECT_TOKEN": TOKEN}
+    assert runner.invoke(app, ["--db", db_url, "init", "--stages", "Лид,Оплата"], env=env).exit_code == 0
+    connected = runner.invoke(
+        app,
+        ["--db", db_url, "--lang", "en", "connect", "yandex-direct", "--token-env", "DIRECT_TOKEN",
+         "--source", "101=Яндекс Поиск", "--source", "РСЯ осень=Яндекс РСЯ",
+         "--url", httpserver.url_for("/").rstrip("/")],
+        env=env,
+    )  # fmt: skip
+    assert connected.exit_code == 0, connected.stderr
+    assert "webhook" not in connected.stdout.lower()
+    synced = runner.invoke(app, ["--db", db_url, "--lang", "en", "sync", "yandex-direct"], env=env)
+    assert synced.exit_code == 0, synced.stderr
+    days = (TODAY - (TODAY - dt.timedelta(days=90))).days
+    assert f"Spend: {days} days brought" in synced.stdout
+    assert "18,346 in all" in synced.stdout.replace("\u00a0", " ")  # 10 days × 1,834.55, whole roubles
+    assert "new deals" not in synced.stdout
+    wrong = runner.invoke(
+        app,
+        ["--db", db_url, "--lang", "en", "connect", "yandex-direct", "--token-env", "DIRECT_TOKEN", "--source", "101"],
+        env=env,
+    )
+    assert wrong.exit_code == 1
+    assert wrong.stderr.startswith("Error: Cannot read --source «101»")
