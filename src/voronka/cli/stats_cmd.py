@@ -179,16 +179,39 @@ def spend_set(
 
 
 def spend_import(
-    ctx: typer.Context, file: Annotated[Path, typer.Argument(help="CSV/XLSX: source, date or month, amount.")]
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="CSV/XLSX: source, date or month, amount (or an ad cabinet's export).")],
+    spend_map: Annotated[
+        str | None,
+        typer.Option("--map", help="yandex-direct, vk-ads, or a TOML spend map (default: canonical columns)."),
+    ] = None,
+    source: Annotated[
+        list[str] | None,
+        typer.Option("--source", help="Which source a campaign's cost belongs to: 'Campaign=Source' (repeat)."),
+    ] = None,
 ) -> None:
-    """Import ad spend: one row per source and day (``date``) or month (``month``)."""
+    """Import ad spend: one row per source (or campaign) and day (``date``) or month (``month``)."""
     from voronka.analysis.stats.inputs import import_spend
+    from voronka.analysis.stats.spend_maps import (
+        BUILTIN_SPEND_MAPS,
+        CANONICAL_SPEND,
+        builtin_spend_map,
+        load_spend_map,
+        parse_campaign_sources,
+    )
     from voronka.crm.accounts import default_account
     from voronka.db import session_scope
 
     state = state_of(ctx)
+    if spend_map is None:
+        chosen = CANONICAL_SPEND
+    elif spend_map in BUILTIN_SPEND_MAPS:
+        chosen = builtin_spend_map(spend_map)
+    else:
+        chosen = load_spend_map(Path(spend_map))
+    chosen = chosen.with_sources(parse_campaign_sources(source or []))
     with session_scope(state.engine) as session:
-        report = import_spend(session=session, account=default_account(session=session), path=file)
+        report = import_spend(session=session, account=default_account(session=session), path=file, spend_map=chosen)
     state.console.print(
         state.t("stats.spend_imported", file=report.file, created=report.created, rejected=len(report.rejected))
     )
@@ -196,6 +219,8 @@ def spend_import(
         state.console.print(
             "  " + state.t("import.rejected_line", line=rejected.line, reason=rejected.reason.render(state.t.lang))
         )
+    for note in report.notes:
+        state.console.print(note.render(state.t.lang))
 
 
 def plan_set(

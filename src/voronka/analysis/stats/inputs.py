@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -12,12 +14,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from voronka.analysis.stats.metrics import Metric, Unit, metric_by_key, metrics_for
+from voronka.analysis.stats.spend_maps import CANONICAL_SPEND, SpendMap
 from voronka.crm.accounts import get_or_create_manager, get_or_create_source, owned_row
 from voronka.crm.spend import record_spend
 from voronka.errors import ImportFailed, InvalidValue
 from voronka.i18n import Message
 from voronka.models import Account, AdSpend, Pipeline, Plan, Source, User
-from voronka.money import parse_amount
+from voronka.money import exponent, parse_amount
 from voronka.tabular.cells import RowError, clean
 from voronka.tabular.files import open_table
 from voronka.tabular.report import ImportReport, Rejected
@@ -58,15 +61,17 @@ set_spend = record_spend
 """Spend is kept by ``voronka.crm.spend`` (syncs write it too); the name stays for its callers."""
 
 
-def import_spend(*, session: Session, account: Account, path: Path) -> ImportReport:
-    """CSV/XLSX with ``source`` and ``date`` (a day) or ``month``, and ``amount``; bad rows are listed."""
+def import_spend(
+    *, session: Session, account: Account, path: Path, spend_map: SpendMap = CANONICAL_SPEND
+) -> ImportReport:
+    """Spend from a CSV/XLSX read through ``spend_map`` (by default ``source``, ``date`` or ``month``,
+    ``amount``). Rows of one source and period add up, then replace what was kept for it; a campaign
+    mapped to no source is kept as spend without a source and named in the report."""
     table = open_table(path)
-    columns = {h.strip().casefold(): i for i, h in enumerate(table.header)}
-    missing = [c for c in ("source", "amount") if c not in columns]
-    if missing or not ({"date", "month"} & set(columns)):
-        wanted = ", ".join([*missing, *([] if {"date", "month"} & set(columns) else ["date or month"])])
-        raise ImportFailed(reason=Message("import.missing_columns", {"file": path.name, "columns": wanted}))
+    columns = _spend_columns(table.header, spend_map, path)
     report = ImportReport(file=path.name)
+    totals: dict[tuple[str | None, dt.date, str], int] = defaultdict(int)
+    unmapped: set[str] = set()
     for line, cells in table.rows():
 
         def cell(name: str, cells: list[str] = cells) -> str | None:
@@ -74,23 +79,66 @@ def import_spend(*, session: Session, account: Account, path: Path) -> ImportRep
             return clean(cells[index]) if index is not None and index < len(cells) else None
 
         try:
-            source, amount_text = cell("source"), cell("amount")
-            if source is None or amount_text is None:
-                raise RowError(Message("import.missing_value", {"column": "source" if source is None else "amount"}))
+            source, campaign = cell("source"), cell("campaign")
+            if source is None and campaign is not None:
+                source = spend_map.sources.get(campaign)
+                if source is None:
+                    unmapped.add(campaign)
+            amount_text = cell("amount")
+            if amount_text is None or (source is None and campaign is None):
+                raise RowError(
+                    Message("import.missing_value", {"column": "amount" if amount_text is None else "source"})
+                )
             try:
-                amount = parse_amount(amount_text, account.currency)
+                amount = _spend_amount(amount_text, columns.get("micros") == columns["amount"], account.currency)
                 if cell("date") is not None:
                     start, kind = parse_day(cell("date") or ""), "day"
                 else:
                     start, kind = parse_month(cell("month") or ""), "month"
             except InvalidValue as error:
                 raise RowError(Message(error.key, error.params)) from None
-            set_spend(session=session, account=account, source=source, start=start, kind=kind, amount=amount or 0)
+            totals[(source, start, kind)] += amount
             report.created += 1
         except RowError as error:
             report.rejected.append(Rejected(line, error.message))
+    for (source, start, kind), amount in totals.items():
+        record_spend(session=session, account=account, source=source, start=start, kind=kind, amount=amount)
+    if unmapped:
+        report.notes.append(Message("import.spend_unmapped", {"campaigns": ", ".join(sorted(unmapped))}))
     report.add_rejected(table.rejected)
     return report
+
+
+def _spend_columns(header: Sequence[str], spend_map: SpendMap, path: Path) -> dict[str, int]:
+    lowered = [h.strip().casefold() for h in header]
+    columns: dict[str, int] = {}
+    for name, sources in spend_map.columns.items():
+        for source in sources:
+            if source.casefold() in lowered:
+                columns[name] = lowered.index(source.casefold())
+                if name == "amount" and source.casefold() in spend_map.micros:
+                    columns["micros"] = columns[name]
+                break
+    missing = [c for c in ("amount",) if c not in columns]
+    if not ({"date", "month"} & set(columns)):
+        missing.append("date or month")
+    if not ({"source", "campaign"} & set(columns)):
+        missing.append("source or campaign")
+    if missing:
+        raise ImportFailed(reason=Message("import.missing_columns", {"file": path.name, "columns": ", ".join(missing)}))
+    return columns
+
+
+def _spend_amount(text: str, micros: bool, currency: str) -> int:
+    if micros:
+        if not text.strip().isdigit():
+            raise InvalidValue(field="amount", value=text, hint="micro-units, a whole number")
+        scale = 100 if exponent(currency) == 2 else 1
+        return (int(text) * scale + 500_000) // 1_000_000
+    amount = parse_amount(text, currency) or 0
+    if amount < 0:
+        raise InvalidValue(field="amount", value=text, hint="a sum of zero or more")
+    return amount
 
 
 def parse_plan_value(metric: Metric, text: str, currency: str) -> int:
