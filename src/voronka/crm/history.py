@@ -58,7 +58,13 @@ def timeline(*, session: Session, deal: Deal) -> list[HistoryItem]:
             c.at,
             "call",
             c.manager_id,
-            {"outcome": c.outcome, "number": c.outgoing_number, "seconds": c.duration_seconds},
+            {
+                "outcome": c.outcome,
+                "number": c.outgoing_number,
+                "seconds": c.duration_seconds,
+                "incoming": c.direction == "in",
+                "client": c.client_phone,
+            },
         )
         for c in session.scalars(select(CallAttempt).where(CallAttempt.deal_id == deal.id))
     ]
