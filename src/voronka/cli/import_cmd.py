@@ -13,7 +13,13 @@ from voronka.cli.options import PipelineOption
 from voronka.cli.state import State, state_of
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from sqlalchemy.orm import Session
+
+    from voronka.cli.progress import RowsBar
     from voronka.ingest.importers import ImportReport
+    from voronka.models import Account
 
 import_app = typer.Typer(help="Import data from files.", no_args_is_help=True)
 
@@ -54,8 +60,7 @@ def deals(
     voronka import deals amocrm_export.csv --create-pipeline · voronka import deals Leads.csv --map x_education.toml
     """
     from voronka.cli.progress import RowsBar
-    from voronka.crm.accounts import default_account, find_pipeline
-    from voronka.db import session_factory
+    from voronka.crm.accounts import find_pipeline
     from voronka.ingest.importers import ImportTarget, import_file
     from voronka.ingest.importers.maps import load_map
     from voronka.ingest.importers.run import pipeline_for_file
@@ -64,32 +69,21 @@ def deals(
     if format in REPORT_FORMATS:
         report_format, format = format, None
     bar = RowsBar(state.err, state.t("import.progress"), minimum=10_000)
-    with session_factory(state.engine)() as session:
-        try:
-            account = default_account(
-                session=session, timezone=state.settings.timezone, currency=state.settings.currency
+    chosen_map = load_map(column_map) if column_map is not None else None
+
+    def work(session: Session, account: Account) -> ImportReport:
+        if create_pipeline:
+            found = pipeline_for_file(
+                session=session, account=account, path=file, name=pipeline, format=format, column_map=chosen_map
             )
-            chosen_map = load_map(column_map) if column_map is not None else None
-            if create_pipeline:
-                found = pipeline_for_file(
-                    session=session, account=account, path=file, name=pipeline, format=format, column_map=chosen_map
-                )
-            else:
-                found = find_pipeline(session=session, account=account, name=pipeline)
-            target = ImportTarget(session, account, found)
-            report = import_file(
-                target=target, path=file, format=format, history=history, progress=bar, column_map=chosen_map
-            )
-            report.dry_run = dry_run
-            if dry_run:
-                session.rollback()
-            else:
-                session.commit()
-        except BaseException:
-            session.rollback()
-            raise
-        finally:
-            bar.stop()
+        else:
+            found = find_pipeline(session=session, account=account, name=pipeline)
+        target = ImportTarget(session, account, found)
+        return import_file(
+            target=target, path=file, format=format, history=history, progress=bar, column_map=chosen_map
+        )
+
+    report = _in_one_transaction(state, bar, dry_run, work)
     _print_report(state, report, report_format)
 
 
@@ -134,8 +128,6 @@ def calls(
     Examples: voronka import calls calls.csv · voronka import calls sipuni.csv --map sipuni
     """
     from voronka.cli.progress import RowsBar
-    from voronka.crm.accounts import default_account
-    from voronka.db import session_factory
     from voronka.ingest.importers.call_maps import BUILTIN, CANONICAL, builtin_call_map, load_call_map
     from voronka.ingest.importers.calls import import_calls
 
@@ -147,12 +139,30 @@ def calls(
     else:
         chosen = load_call_map(Path(column_map))
     bar = RowsBar(state.err, state.t("import.progress"), minimum=10_000)
+    report = _in_one_transaction(
+        state,
+        bar,
+        dry_run,
+        lambda session, account: import_calls(
+            session=session, account=account, path=file, call_map=chosen, progress=bar
+        ),
+    )
+    _print_report(state, report, report_format)
+
+
+def _in_one_transaction(
+    state: State, bar: RowsBar, dry_run: bool, work: Callable[[Session, Account], ImportReport]
+) -> ImportReport:
+    """Run an import in one transaction: committed, or rolled back for a dry run or a failure."""
+    from voronka.crm.accounts import default_account
+    from voronka.db import session_factory
+
     with session_factory(state.engine)() as session:
         try:
             account = default_account(
                 session=session, timezone=state.settings.timezone, currency=state.settings.currency
             )
-            report = import_calls(session=session, account=account, path=file, call_map=chosen, progress=bar)
+            report = work(session, account)
             report.dry_run = dry_run
             if dry_run:
                 session.rollback()
@@ -163,4 +173,4 @@ def calls(
             raise
         finally:
             bar.stop()
-    _print_report(state, report, report_format)
+    return report

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from voronka.crm.accounts import create_pipeline, list_pipelines
 from voronka.errors import InvalidPipeline
 from voronka.i18n import Message
-from voronka.ingest.connectors.base import CallSource, Client, RemoteDeal, RemotePipeline
+from voronka.ingest.connectors.base import CallSource, Client, ConnectionConfig, Described, RemoteDeal, RemotePipeline
 from voronka.ingest.connectors.calls_sync import sync_calls_or_warn
 from voronka.ingest.connectors.http import RetryPolicy
 from voronka.ingest.connectors.store import connection_config, find_connection
@@ -255,17 +255,29 @@ def sync_connection(
     if connection.kind in SPEND_CONNECTORS:
         return _sync_spend(session, account, connection, store, retry, max_blocked, on_wait)
     connector = CONNECTORS[connection.kind]
+    client = connector.client(_configured(connection, store, connector, retry, max_blocked, on_wait))
+    try:
+        return sync(session=session, account=account, connection=connection, client=client, progress=progress)
+    finally:
+        client.http.close()
+
+
+def _configured(
+    connection: Connection,
+    store: SecretStore,
+    connector: Described,
+    retry: RetryPolicy | None,
+    max_blocked: float | None,
+    on_wait: Callable[[float], None] | None,
+) -> ConnectionConfig:
+    """The connection's settings and secrets with the retry policy this run asks for."""
     config = connection_config(connection, store, connector)
     policy = retry or config.retry
     if max_blocked is not None:
         policy = replace(policy, max_blocked=max_blocked)
     if on_wait is not None:
         policy = replace(policy, on_wait=on_wait)
-    client = connector.client(replace(config, retry=policy))
-    try:
-        return sync(session=session, account=account, connection=connection, client=client, progress=progress)
-    finally:
-        client.http.close()
+    return replace(config, retry=policy)
 
 
 def _sync_spend(
@@ -280,14 +292,9 @@ def _sync_spend(
     from voronka.ingest.connectors import SPEND_CONNECTORS
     from voronka.ingest.connectors.yandex_direct import YandexDirectClient, sync_spend
 
-    connector = SPEND_CONNECTORS[connection.kind]
-    config = connection_config(connection, store, connector)
-    policy = retry or config.retry
-    if max_blocked is not None:
-        policy = replace(policy, max_blocked=max_blocked)
-    if on_wait is not None:
-        policy = replace(policy, on_wait=on_wait)
-    client = YandexDirectClient(replace(config, retry=policy))
+    client = YandexDirectClient(
+        _configured(connection, store, SPEND_CONNECTORS[connection.kind], retry, max_blocked, on_wait)
+    )
     try:
         spent = sync_spend(session=session, account=account, connection=connection, client=client)
     finally:
