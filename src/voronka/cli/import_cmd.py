@@ -102,14 +102,20 @@ def _print_report(state: State, report: ImportReport, report_format: str) -> Non
             rejected=len(report.rejected),
         )
     )
+    print_details(state, report)
+    if report.dry_run:
+        state.console.print(t("import.dry_run"))
+
+
+def print_details(state: State, report: ImportReport) -> None:
+    """The first rows refused, with their line and reason, and the report's notes."""
+    t = state.t
     for rejected in report.rejected[:SHOWN_REJECTIONS]:
         state.console.print("  " + t("import.rejected_line", line=rejected.line, reason=rejected.reason.render(t.lang)))
     for note in report.notes:
         state.console.print(note.render(t.lang))
     if len(report.rejected) > SHOWN_REJECTIONS:
         state.console.print("  " + t("import.more_rejected", count=len(report.rejected) - SHOWN_REJECTIONS))
-    if report.dry_run:
-        state.console.print(t("import.dry_run"))
 
 
 def calls(

@@ -199,6 +199,7 @@ def spend_import(
         load_spend_map,
         parse_campaign_sources,
     )
+    from voronka.cli.import_cmd import print_details
     from voronka.crm.accounts import default_account
     from voronka.db import session_scope
 
@@ -215,12 +216,7 @@ def spend_import(
     state.console.print(
         state.t("stats.spend_imported", file=report.file, created=report.created, rejected=len(report.rejected))
     )
-    for rejected in report.rejected[:20]:
-        state.console.print(
-            "  " + state.t("import.rejected_line", line=rejected.line, reason=rejected.reason.render(state.t.lang))
-        )
-    for note in report.notes:
-        state.console.print(note.render(state.t.lang))
+    print_details(state, report)
 
 
 def plan_set(
@@ -264,6 +260,7 @@ def plan_import(
     """Read the team's monthly plans back from the workbook's plan sheet."""
     from voronka.analysis.stats.inputs import import_plans
     from voronka.analysis.stats.metrics import metrics_for
+    from voronka.cli.import_cmd import print_details
 
     state = state_of(ctx)
     with pipeline_scope(state, pipeline) as (session, account, chosen):
@@ -277,7 +274,4 @@ def plan_import(
     state.console.print(
         state.t("stats.plans_imported", file=report.file, created=report.created, rejected=len(report.rejected))
     )
-    for rejected in report.rejected[:20]:
-        state.console.print(
-            "  " + state.t("import.rejected_line", line=rejected.line, reason=rejected.reason.render(state.t.lang))
-        )
+    print_details(state, report)
