@@ -3,6 +3,7 @@ and blocked users, chat linking, e-mail through a real SMTP server, the signed w
 
 from __future__ import annotations
 
+import datetime as dt
 import email
 import hashlib
 import hmac
@@ -393,3 +394,25 @@ def test_email_goes_over_starttls_with_a_login_and_a_wrong_password_is_retried_n
     run(engine, store, "2026-03-02 07:06")
     assert logins == ["crm@example.ru"]
     assert [m["To"] for m in received.messages] == ["manager@example.com"]
+
+
+def test_a_new_confident_finding_is_told_once_with_its_money(
+    sqlite_demo: Any, httpserver: HTTPServer, telegram: FakeTelegram, tmp_path: Path
+) -> None:
+    from voronka.demo import DemoOptions
+
+    demo = sqlite_demo(DemoOptions(today=dt.date(2026, 11, 27)))
+    account = default_account(session=demo)
+    store = SecretStore(tmp_path / "bot.json")
+    set_telegram(session=demo, account=account, store=store, token=TOKEN, api_url=httpserver.url_for("/").rstrip("/"))
+    owner = _person(demo, "Олег", Role.OWNER, OWNER_CHAT)
+    demo.commit()
+    sessions = session_factory(demo.get_bind())  # type: ignore[arg-type]
+    now = at("2026-11-27 09:00")
+    said = service.refresh_diagnosis(sessions=sessions, account_id=account.id, store=store, now=now)
+    service.refresh_diagnosis(sessions=sessions, account_id=account.id, store=store, now=now)  # again: nothing new
+    service.deliver(sessions=sessions, account_id=account.id, store=store, now=now)
+    told = telegram.texts_to(OWNER_CHAT)
+    assert said.params["findings"] == len(told) > 0
+    assert all(text.startswith("🔎 Новая находка") and "в месяц" in text and "₽" in text for text in told)
+    assert owner.lang == "ru"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -16,6 +17,8 @@ from voronka.alerts.events import heads_of, lead_alerts, stalled_alerts, task_al
 from voronka.alerts.model import LEADERS, Alert, Event, Shown, wants
 from voronka.alerts.outbox import Delivery, Letter, deliver_due, enqueue, lang_of, letters_for
 from voronka.analysis.diagnose import run_diagnosis
+from voronka.analysis.diagnose.model import Finding
+from voronka.analysis.diagnose.output import summary
 from voronka.analysis.diagnose.stored import keep_top_findings
 from voronka.crm.accounts import account_by_id, list_pipelines
 from voronka.i18n import Message, Translator, translate
@@ -123,7 +126,7 @@ def refresh_diagnosis(
                 step = "-".join(map(str, finding.step)) if finding.step else ""
                 money = Shown("money", finding.money_at_stake_per_month, account.currency)
                 text = Message(
-                    "alerts.finding", {"summary": _summary(finding), "money": money, "pipeline": pipeline.name}
+                    "alerts.finding", {"summary": FindingSentence(finding), "money": money, "pipeline": pipeline.name}
                 )
                 facts = {
                     "pipeline": pipeline.name,
@@ -140,20 +143,14 @@ def refresh_diagnosis(
     return Message("alerts.diagnosed", {"findings": len(alerts), "added": added})
 
 
-class _Summary:
-    """A finding's sentence in the reader's language."""
+@dataclass(frozen=True)
+class FindingSentence:
+    """A finding's sentence, rendered in each reader's language when the alert is written."""
 
-    def __init__(self, finding: object) -> None:
-        self.finding = finding
+    finding: Finding
 
     def render(self, lang: str) -> str:
-        from voronka.analysis.diagnose.output import summary
-
-        return summary(self.finding, Translator(lang))  # type: ignore[arg-type]
-
-
-def _summary(finding: object) -> _Summary:
-    return _Summary(finding)
+        return summary(self.finding, Translator(lang))
 
 
 def send_digest(
