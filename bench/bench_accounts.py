@@ -18,22 +18,13 @@ sys.path.insert(0, str(Path(__file__).parent))
 import argparse
 import datetime as dt
 import time
-import uuid
 from collections.abc import Callable
 
 from bench_core import STAGES, generate
+from common import best, scratch_schema
 
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 TODAY = dt.date(2026, 1, 1)
-
-
-def best(call: Callable[[], object], repeat: int = 3) -> float:
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - started)
-    return min(times)
 
 
 def measure(engine: object, account_id: int) -> dict[str, float]:
@@ -85,20 +76,14 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("bench/out"))
     args = parser.parse_args()
 
-    from sqlalchemy import create_engine, text
-
     from voronka.db import open_database
 
     args.out.mkdir(parents=True, exist_ok=True)
     data = args.out / f"deals-{args.deals}.csv"
     if not data.exists():
         generate(data, args.deals)
-    schema = f"bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(args.url)
-    with admin.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        engine = open_database(f"{args.url}?options=-csearch_path%3D{schema}")
+    with scratch_schema(args.url) as url:
+        engine = open_database(url)
         first = load_account(engine, data, "first")
         alone = measure(engine, first)
         started = time.perf_counter()
@@ -114,10 +99,6 @@ def main() -> None:
             ratio = crowded[name] / alone[name]
             print(f"  {name}: {alone[name] * 1000:.0f} ms → {crowded[name] * 1000:.0f} ms ({ratio:.2f}×)")
         engine.dispose()
-    finally:
-        with admin.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 if __name__ == "__main__":

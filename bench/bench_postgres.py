@@ -18,9 +18,9 @@ import argparse
 import datetime as dt
 import subprocess
 import time
-import uuid
 
 from bench_core import STAGES, generate
+from common import best, scratch_schema
 
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 TODAY = dt.date(2026, 1, 1)
@@ -37,23 +37,12 @@ class Progress:
             self.next += 100_000
 
 
-def best(call, repeat: int = 3) -> float:  # type: ignore[no-untyped-def]
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - started)
-    return min(times)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--deals", type=int, default=100_000)
     parser.add_argument("--url", default=DEFAULT_URL)
     parser.add_argument("--out", type=Path, default=Path("bench/out"))
     args = parser.parse_args()
-
-    from sqlalchemy import create_engine, text
 
     from voronka.analysis.diagnose import run_diagnosis
     from voronka.analysis.funnel.query import FunnelQuery
@@ -68,12 +57,7 @@ def main() -> None:
     data = args.out / f"deals-{args.deals}.csv"
     if not data.exists():
         generate(data, args.deals)
-    schema = f"bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(args.url)
-    with admin.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = f"{args.url}?options=-csearch_path%3D{schema}"
-    try:
+    with scratch_schema(args.url) as url:
         engine = open_database(url)
         started = time.perf_counter()
         with session_factory(engine)() as session:
@@ -98,10 +82,6 @@ def main() -> None:
             started = time.perf_counter()
             subprocess.run([sys.executable, "-m", "voronka", "--db", url, *command], check=True, capture_output=True)
             print(f"voronka {' '.join(command)}: {time.perf_counter() - started:.2f} s (whole command)")
-    finally:
-        with admin.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 if __name__ == "__main__":
