@@ -10,8 +10,9 @@ from collections.abc import Callable, Iterable
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from voronka.alerts.model import Alert, Event, Shown
+from voronka.alerts.model import LEADERS, Alert, Event, Shown
 from voronka.analysis.audit import stalled_condition
+from voronka.crm.accounts import list_pipelines, list_users
 from voronka.i18n import Message
 from voronka.models import Account, AlertSettings, Deal, DealStatus, Stage, Task, User
 from voronka.roles import Role
@@ -24,7 +25,13 @@ Link = Callable[[int], str]
 
 
 def team(session: Session, account: Account) -> dict[int, User]:
-    return {u.id: u for u in session.scalars(select(User).where(User.account_id == account.id, User.active.is_(True)))}
+    """The account's active people by id (read once per pass)."""
+    return {u.id: u for u in list_users(session=session, account=account, active_only=True)}
+
+
+def leaders_of(users: Iterable[User]) -> tuple[int, ...]:
+    """Those who see every deal's figures: the owners and the heads of sales."""
+    return tuple(u.id for u in users if u.role in LEADERS)
 
 
 def heads_of(users: Iterable[User]) -> tuple[int, ...]:
@@ -61,7 +68,7 @@ def lead_alerts(
         )
     )
     heads = heads_of(users.values())
-    leaders = tuple(u.id for u in users.values() if u.role in (Role.HEAD, Role.OWNER))
+    leaders = leaders_of(users.values())
     alerts = []
     for deal in waiting:
         facts = {
@@ -129,8 +136,6 @@ def stalled_alerts(
 ) -> list[Alert]:
     """An open deal untouched for ``stall_factor`` times its stage's usual time → its manager and the
     heads (once per deal and stage)."""
-    from voronka.crm.accounts import list_pipelines
-
     heads = heads_of(users.values())
     alerts = []
     for pipeline in list_pipelines(session=session, account=account):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from voronka.alerts import digest as digests
 from voronka.alerts.channels import Refused, RetryLater, telegram_call
 from voronka.alerts.config import Channels, alert_settings, channels_of, link_chat, prefs_of, quiet_hours
-from voronka.alerts.events import heads_of, lead_alerts, stalled_alerts, task_alerts, team
-from voronka.alerts.model import LEADERS, Alert, Event, Shown, wants
+from voronka.alerts.events import lead_alerts, leaders_of, stalled_alerts, task_alerts, team
+from voronka.alerts.model import Alert, Event, Shown, wants
 from voronka.alerts.outbox import Delivery, Letter, deliver_due, enqueue, lang_of, letters_for
 from voronka.analysis.diagnose import run_diagnosis
 from voronka.analysis.diagnose.model import Finding
@@ -31,8 +31,15 @@ def deal_link(base_url: str | None) -> Callable[[int], str]:
     return (lambda deal_id: f"{base_url.rstrip('/')}/deals/{deal_id}") if base_url else (lambda deal_id: f"#{deal_id}")
 
 
-def _queue(session: Session, account: Account, alerts: Iterable[Alert], channels: Channels, now: dt.datetime) -> int:
-    users, prefs = team(session, account), prefs_of(session=session, account=account)
+def _queue(
+    session: Session,
+    account: Account,
+    alerts: Iterable[Alert],
+    users: Mapping[int, User],
+    channels: Channels,
+    now: dt.datetime,
+) -> int:
+    prefs = prefs_of(session=session, account=account)
     added = 0
     for alert in alerts:
         for letter in letters_for(alert, users, channels, prefs):
@@ -60,7 +67,7 @@ def run_alerts(
             *task_alerts(session=session, account=account, found=found, now=now, link=link),
             *stalled_alerts(session=session, account=account, found=found, now=now, link=link, users=users),
         ]
-        added = _queue(session, account, alerts, channels, now)
+        added = _queue(session, account, alerts, users, channels, now)
         quiet = quiet_hours(found)
     delivery = deliver_due(sessions=sessions, account=account, channels=channels, quiet=quiet, now=now)
     return Message("alerts.pass", {"added": added, "linked": linked, "delivery": delivery.message()})
@@ -113,12 +120,12 @@ def refresh_diagnosis(
     with sessions() as session, session.begin():
         account = account_by_id(session=session, account_id=account_id)
         today = to_local(now, zone(account.timezone)).date()
+        users = team(session, account)
+        leaders = leaders_of(users.values())
         alerts = []
         for pipeline in list_pipelines(session=session, account=account):
             found = run_diagnosis(session=session, account=account, pipeline=pipeline.name, today=today)
             keep_top_findings(session=session, account=account, pipeline=pipeline, diagnosis=found, now=now)
-            users = team(session, account)
-            leaders = tuple(u.id for u in users.values() if u.role in LEADERS)
             for finding in found.findings:
                 if not finding.confident:
                     continue
@@ -139,7 +146,7 @@ def refresh_diagnosis(
                     Alert(f"finding:{pipeline.id}:{finding.code}:{step}:{subject}", Event.FINDING, leaders, text, facts)
                 )
         settings = alert_settings(session=session, account=account, now=now)
-        added = _queue(session, account, alerts, channels_of(settings, store), now)
+        added = _queue(session, account, alerts, users, channels_of(settings, store), now)
     return Message("alerts.diagnosed", {"findings": len(alerts), "added": added})
 
 
@@ -177,9 +184,8 @@ def send_digest(
 
 def _digest_letters(built: digests.Digest, user: User, channels: Channels, chart: str) -> list[Letter]:
     lang, key = lang_of(user), f"digest:{built.kind}:{built.start.isoformat()}"
-    subject, letters = digests.digest_subject(built, lang), []
+    subject, text, letters = digests.digest_subject(built, lang), digests.digest_text(built, lang), []
     if channels.telegram and user.telegram_chat_id:
-        text = digests.digest_text(built, lang)
         letters.append(
             Letter(
                 f"{key}/telegram/{user.id}", built.kind, "telegram", user.id, user.telegram_chat_id, subject, text, {}
@@ -187,7 +193,6 @@ def _digest_letters(built: digests.Digest, user: User, channels: Channels, chart
         )
     if channels.email and user.email:
         data = {"html": digests.digest_html(built, lang), "chart_png": chart}
-        text = digests.digest_text(built, lang)
         letters.append(Letter(f"{key}/email/{user.id}", built.kind, "email", user.id, user.email, subject, text, data))
     return letters
 
@@ -206,7 +211,7 @@ def notify_failure(
     with sessions() as session, session.begin():
         account = account_by_id(session=session, account_id=account_id)
         users = team(session, account)
-        leaders = tuple(u.id for u in users.values() if u.role in LEADERS) or heads_of(users.values())
+        leaders = leaders_of(users.values())
         alert = Alert(
             f"failed:{what.key}:{what.params.get('name', '')}:{started:%Y%m%d%H%M%S}",
             Event.SYNC_FAILED,
@@ -218,6 +223,7 @@ def notify_failure(
             session,
             account,
             [alert],
+            users,
             channels_of(alert_settings(session=session, account=account, now=now), store),
             now,
         )
