@@ -35,6 +35,12 @@ def exponent(currency: str) -> int:
     return 0 if currency.upper() in _ZERO_DECIMAL else 2
 
 
+def micros_to_minor(micros: int, currency: str) -> int:
+    """Micro-units (millionths of the currency: Yandex Direct's money) as minor units, half up."""
+    scale = 100 if exponent(currency) == 2 else 1
+    return (micros * scale + 500_000) // 1_000_000
+
+
 MAX_MINOR = 10**15
 """The largest amount kept, in minor units (ten trillion roubles): far beyond any deal, and safe to
 sum in a 64-bit column; ``1e400`` or thirty nines are a typo or an attack, not a price."""

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from voronka.errors import InvalidValue
 from voronka.formats import Shown as Shown  # figures in alerts: formatted per reader
 from voronka.i18n import Message
 from voronka.roles import Role
@@ -24,6 +25,14 @@ class Event(enum.StrEnum):
     SYNC_FAILED = "sync_failed"
     DIGEST_DAILY = "digest_daily"
     DIGEST_WEEKLY = "digest_weekly"
+
+
+def event_named(name: str) -> Event:
+    """The event called ``name``, or an error listing them."""
+    try:
+        return Event(name)
+    except ValueError:
+        raise InvalidValue(field="event", value=name, hint=", ".join(e.value for e in Event)) from None
 
 
 EVERYONE = frozenset({Role.OWNER, Role.HEAD, Role.MANAGER})

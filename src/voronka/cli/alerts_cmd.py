@@ -3,32 +3,16 @@ gets which event, a user's chat link code, and the latest messages with their st
 
 from __future__ import annotations
 
-import os
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
-from voronka.cli.state import State, state_of
+from voronka.cli.connect_cmd import read_secret, secret_store
+from voronka.cli.state import state_of
 from voronka.errors import InvalidValue
 from voronka.roles import Role
 
-if TYPE_CHECKING:
-    from voronka.secretstore import SecretStore
-
 alerts_app = typer.Typer(help="Alerts and digests: Telegram, e-mail, webhook.", no_args_is_help=True)
-
-
-def _secret(variable: str) -> str:
-    value = os.environ.get(variable, "")
-    if not value:
-        raise InvalidValue(field="environment variable", value=variable, hint="the name of a set variable")
-    return value
-
-
-def _store(state: State) -> SecretStore:
-    from voronka.secretstore import SecretStore
-
-    return SecretStore(state.settings.secrets_file())
 
 
 def alerts_telegram(
@@ -46,7 +30,13 @@ def alerts_telegram(
     state = state_of(ctx)
     with session_scope(state.engine) as session:
         account = default_account(session=session)
-        set_telegram(session=session, account=account, store=_store(state), token=_secret(token_env), api_url=api_url)
+        set_telegram(
+            session=session,
+            account=account,
+            store=secret_store(state),
+            token=read_secret(token_env, state.t("connect.ask_token")),
+            api_url=api_url,
+        )
     state.console.print(state.t("alerts.cli_telegram"))
 
 
@@ -65,10 +55,10 @@ def alerts_smtp(
     from voronka.db import session_scope
 
     state = state_of(ctx)
-    password = _secret(password_env) if password_env else None
+    password = read_secret(password_env, "", "--password-env") if password_env else None
     with session_scope(state.engine) as session:
         set_smtp(
-            session=session, account=default_account(session=session), store=_store(state), host=host, port=port,
+            session=session, account=default_account(session=session), store=secret_store(state), host=host, port=port,
             security=security, sender=sender, user=user, password=password,
         )  # fmt: skip
     state.console.print(state.t("alerts.cli_smtp", host=host, port=port))
@@ -87,10 +77,10 @@ def alerts_webhook(
     from voronka.db import session_scope
 
     state = state_of(ctx)
-    given = _secret(key_env) if key_env else None
+    given = read_secret(key_env, "", "--key-env") if key_env else None
     with session_scope(state.engine) as session:
         account = default_account(session=session)
-        key = set_webhook(session=session, account=account, store=_store(state), url=url, signing_key=given)
+        key = set_webhook(session=session, account=account, store=secret_store(state), url=url, signing_key=given)
     state.console.print(state.t("alerts.cli_webhook", url=url))
     if given is None:
         state.console.print(state.t("alerts.cli_webhook_key", key=key))
@@ -152,7 +142,7 @@ def alerts_pref(
 ) -> None:
     """Who gets an event: for a role or one user (a user's choice wins over the role's)."""
     from voronka.alerts.config import set_pref
-    from voronka.alerts.model import Event, role_subject, user_subject
+    from voronka.alerts.model import event_named, role_subject, user_subject
     from voronka.crm.accounts import default_account
     from voronka.crm.auth import user_by_email
     from voronka.db import session_scope
@@ -160,14 +150,13 @@ def alerts_pref(
     state = state_of(ctx)
     if (role is None) == (email is None):
         raise InvalidValue(field="--role/--user", value="", hint="one of them")
-    if event not in {e.value for e in Event}:
-        raise InvalidValue(field="event", value=event, hint=", ".join(e.value for e in Event))
+    chosen = event_named(event)
     with session_scope(state.engine) as session:
         account = default_account(session=session)
         subject = (
             role_subject(role.value) if role else user_subject(user_by_email(session=session, email=email or "").id)
         )
-        set_pref(session=session, account=account, subject=subject, event=Event(event), enabled=on)
+        set_pref(session=session, account=account, subject=subject, event=chosen, enabled=on)
     state.console.print(
         state.t(
             "alerts.cli_pref",

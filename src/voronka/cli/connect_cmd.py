@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 connect_app = typer.Typer(help="Connect a CRM (amoCRM, Bitrix24, RetailCRM, YCLIENTS).", no_args_is_help=True)
 
 
-def _store(state: State) -> SecretStore:
+def secret_store(state: State) -> SecretStore:
     from voronka.secretstore import SecretStore  # connectors (and httpx) load only when used
 
     return SecretStore(state.settings.secrets_file())
@@ -42,14 +42,14 @@ def _connect(
             address=address,
             settings=settings,
             secret_values=secrets,
-            store=_store(state),
+            store=secret_store(state),
         )
         state.console.print(state.t("connect.saved", name=connection.name, crm=connector.crm, url=connection.base_url))
         if kind not in SPEND_CONNECTORS:  # an ad cabinet sends no webhooks
             state.console.print(state.t("connect.webhook", path=f"/webhooks/{kind}/{webhook}"))
 
 
-def _secret(env: str | None, prompt: str, option: str = "--token-env") -> str:
+def read_secret(env: str | None, prompt: str, option: str = "--token-env") -> str:
     """A secret from an environment variable or a hidden prompt: never from the command line, so it
     stays out of the shell history and the process list."""
     if env:
@@ -97,7 +97,7 @@ def connect_amocrm(
     for tokens now, and each sync renews them, keeping the new pair in the secrets file."""
     state = state_of(ctx)
     if client_id is None:
-        token = _secret(token_env, state.t("connect.ask_token"))
+        token = read_secret(token_env, state.t("connect.ask_token"))
         _connect(state, "amocrm", address, name, {"token": token}, _rate(rate))
         return
     from voronka.ingest.connectors import CONNECTORS
@@ -105,8 +105,8 @@ def connect_amocrm(
 
     oauth = {
         "client_id": client_id,
-        "client_secret": _secret(client_secret_env, state.t("connect.ask_secret"), option="--client-secret-env"),
-        "code": _secret(code_env, state.t("connect.ask_code"), option="--code-env"),
+        "client_secret": read_secret(client_secret_env, state.t("connect.ask_secret"), option="--client-secret-env"),
+        "code": read_secret(code_env, state.t("connect.ask_code"), option="--code-env"),
         "redirect_uri": redirect_uri or "",
     }
     secrets = exchange_code(CONNECTORS["amocrm"].base_url(address), oauth)
@@ -133,7 +133,7 @@ def connect_bitrix24(
     state = state_of(ctx)
     secrets = {"webhook_url": webhook_url}
     if application_token_env is not None:
-        secrets["application_token"] = _secret(application_token_env, "", option="--application-token-env")
+        secrets["application_token"] = read_secret(application_token_env, "", option="--application-token-env")
     _connect(state, "bitrix24", webhook_url, name, secrets, _rate(rate))
 
 
@@ -146,7 +146,7 @@ def connect_retailcrm(
 ) -> None:
     """Connect RetailCRM with an API key (Settings → Integration → API access keys)."""
     state = state_of(ctx)
-    key = _secret(token_env, state.t("connect.ask_key"))
+    key = read_secret(token_env, state.t("connect.ask_key"))
     _connect(state, "retailcrm", address, name, {"api_key": key}, _rate(rate))
 
 
@@ -163,8 +163,8 @@ def connect_yclients(
 ) -> None:
     """Connect YCLIENTS with a partner token and a user token."""
     state = state_of(ctx)
-    partner = _secret(token_env, state.t("connect.ask_token"))
-    user = _secret(user_token_env, state.t("connect.ask_user_token"))
+    partner = read_secret(token_env, state.t("connect.ask_token"))
+    user = read_secret(user_token_env, state.t("connect.ask_user_token"))
     _connect(
         state,
         "yclients",
@@ -192,11 +192,11 @@ def connect_yandex_direct(
 ) -> None:
     """Connect Yandex Direct: voronka sync then brings each day's cost per campaign, as the spend of
     the source each campaign is mapped to (the OAuth token needs access to the Direct API)."""
-    from voronka.ingest.connectors.yandex_direct import parse_sources
+    from voronka.crm.spend import campaign_sources
 
     state = state_of(ctx)
-    token = _secret(token_env, state.t("connect.ask_token"))
-    settings: dict[str, object] = {"sources": parse_sources(source or [])}
+    token = read_secret(token_env, state.t("connect.ask_token"))
+    settings: dict[str, object] = {"sources": campaign_sources(source or [])}
     if client_login:
         settings["client_login"] = client_login
     _connect(state, "yandex_direct", address, name or "yandex-direct", {"token": token}, settings)
@@ -235,7 +235,9 @@ def connect_remove(ctx: typer.Context, name: Annotated[str, typer.Argument(help=
 
     state = state_of(ctx)
     with session_scope(state.engine) as session:
-        remove_connection(session=session, account=default_account(session=session), name=name, store=_store(state))
+        remove_connection(
+            session=session, account=default_account(session=session), name=name, store=secret_store(state)
+        )
     state.console.print(state.t("connect.removed", name=name))
 
 
@@ -262,7 +264,7 @@ def sync(
             report = sync_connection(
                 session=session,
                 account=default_account(session=session),
-                store=_store(state),
+                store=secret_store(state),
                 name=name,
                 progress=bar,
                 max_blocked=max_wait,

@@ -197,10 +197,10 @@ def spend_import(
         CANONICAL_SPEND,
         builtin_spend_map,
         load_spend_map,
-        parse_campaign_sources,
     )
     from voronka.cli.import_cmd import print_details
     from voronka.crm.accounts import default_account
+    from voronka.crm.spend import campaign_sources
     from voronka.db import session_scope
 
     state = state_of(ctx)
@@ -210,7 +210,7 @@ def spend_import(
         chosen = builtin_spend_map(spend_map)
     else:
         chosen = load_spend_map(Path(spend_map))
-    chosen = chosen.with_sources(parse_campaign_sources(source or []))
+    chosen = chosen.with_sources(campaign_sources(source or []))
     with session_scope(state.engine) as session:
         report = import_spend(session=session, account=default_account(session=session), path=file, spend_map=chosen)
     state.console.print(

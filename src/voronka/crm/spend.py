@@ -44,3 +44,17 @@ def record_spend(
     found.amount, found.currency = amount, currency or account.currency
     session.flush()
     return found
+
+
+def campaign_sources(pairs: list[str]) -> dict[str, str]:
+    """``Campaign=Source`` pairs (a campaign's name or id → the source its cost belongs to), as the
+    spend import and the Yandex Direct connection take them."""
+    found = {}
+    for pair in pairs:
+        campaign, _, source = pair.partition("=")
+        if not campaign.strip() or not source.strip():
+            raise InvalidValue(
+                field="--source", value=pair, hint="a campaign's name or id = a source, e.g. 123456=Яндекс"
+            )
+        found[campaign.strip()] = source.strip()
+    return found

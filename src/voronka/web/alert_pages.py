@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
 from voronka.alerts.config import new_link_code, set_own_events, set_role_events, set_rules, unlink_chat
-from voronka.alerts.model import Event
+from voronka.alerts.model import Event, event_named
 from voronka.crm import auth
 from voronka.errors import InvalidValue
 from voronka.jobs.page import ROLES, alerts_page
@@ -43,7 +43,7 @@ def alerts_settings(request: Request, session: DB, user: Viewer, settings: AppSe
 
 @router.post("/settings/alerts/mine", dependencies=[Csrf])
 def alerts_mine(session: DB, user: Viewer, event: Picked = []) -> Response:  # noqa: B006 — FastAPI copies defaults
-    set_own_events(session=session, user=user, enabled={_event(e) for e in event})
+    set_own_events(session=session, user=user, enabled={event_named(e) for e in event})
     return back("/settings/alerts")
 
 
@@ -79,15 +79,8 @@ def alerts_roles(session: DB, user: Viewer, on: Picked = []) -> Response:  # noq
     for pair in on:
         role, _, event = pair.partition(":")
         try:
-            chosen.add((Role(role), _event(event)))
+            chosen.add((Role(role), event_named(event)))
         except ValueError:
             raise InvalidValue(field="role", value=role, hint="owner, head or manager") from None
     set_role_events(session=session, owner=user, enabled=chosen, roles=ROLES)
     return back("/settings/alerts")
-
-
-def _event(name: str) -> Event:
-    try:
-        return Event(name)
-    except ValueError:
-        raise InvalidValue(field="event", value=name, hint=", ".join(e.value for e in Event)) from None

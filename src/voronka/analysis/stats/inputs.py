@@ -20,7 +20,7 @@ from voronka.crm.spend import record_spend
 from voronka.errors import ImportFailed, InvalidValue
 from voronka.i18n import Message
 from voronka.models import Account, AdSpend, Pipeline, Plan, Source, User
-from voronka.money import exponent, parse_amount
+from voronka.money import micros_to_minor, parse_amount
 from voronka.tabular.cells import RowError, clean
 from voronka.tabular.files import open_table
 from voronka.tabular.report import ImportReport, Rejected
@@ -133,8 +133,7 @@ def _spend_amount(text: str, micros: bool, currency: str) -> int:
     if micros:
         if not text.strip().isdigit():
             raise InvalidValue(field="amount", value=text, hint="micro-units, a whole number")
-        scale = 100 if exponent(currency) == 2 else 1
-        return (int(text) * scale + 500_000) // 1_000_000
+        return micros_to_minor(int(text), currency)
     amount = parse_amount(text, currency) or 0
     if amount < 0:
         raise InvalidValue(field="amount", value=text, hint="a sum of zero or more")

@@ -13,7 +13,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from voronka.errors import ImportFailed, InvalidValue
+from voronka.errors import ImportFailed
 from voronka.i18n import Message
 
 SPEND_FIELDS = ("date", "month", "source", "campaign", "amount")
@@ -61,14 +61,3 @@ def parse_spend_map(data: Mapping[str, Any], name: str) -> SpendMap:
         micros=frozenset(str(c).casefold() for c in data.get("micros") or ()),
         sources={str(k): str(v) for k, v in (data.get("sources") or {}).items()},
     )
-
-
-def parse_campaign_sources(pairs: list[str]) -> dict[str, str]:
-    """``Campaign=Source`` pairs (a campaign's name or id)."""
-    found = {}
-    for pair in pairs:
-        campaign, _, source = pair.partition("=")
-        if not campaign.strip() or not source.strip():
-            raise InvalidValue(field="--source", value=pair, hint="a campaign's name or id = a source")
-        found[campaign.strip()] = source.strip()
-    return found

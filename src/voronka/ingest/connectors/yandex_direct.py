@@ -22,17 +22,16 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from sqlalchemy.orm import Session
 
 from voronka.crm.spend import record_spend
-from voronka.errors import ConnectorFailed, InvalidValue
+from voronka.errors import ConnectorFailed
 from voronka.i18n import Message
 from voronka.ingest.connectors.base import ConnectionConfig
 from voronka.ingest.connectors.http import Endpoint, Http
 from voronka.models import Account, Connection
-from voronka.money import exponent
+from voronka.money import micros_to_minor
 from voronka.timeutil import to_local, utcnow, zone
 
 REPORTS = "/json/v5/reports"
@@ -157,7 +156,7 @@ def sync_spend(
         totals: dict[tuple[dt.date, str | None], int] = defaultdict(int)
         for cost in client.costs(start, chunk_end):
             source = mapping.get(cost.campaign_id) or mapping.get(cost.campaign)
-            minor = _minor(cost.micros, account.currency)
+            minor = micros_to_minor(cost.micros, account.currency)
             totals[(cost.day, source)] += minor
             if source is None:
                 report.unmapped[cost.campaign] = report.unmapped.get(cost.campaign, 0) + minor
@@ -173,12 +172,6 @@ def sync_spend(
     return report
 
 
-def _minor(micros: int, currency: str) -> int:
-    """Micro-units (millionths of the currency) as minor units (kopecks): 1 234 560 000 → 123 456."""
-    scale = 100 if exponent(currency) == 2 else 1
-    return (micros * scale + 500_000) // 1_000_000  # half up, in integers
-
-
 class YandexDirectConnector:
     name = "yandex_direct"
     crm = "Yandex Direct"
@@ -191,16 +184,3 @@ class YandexDirectConnector:
 
     def client(self, config: ConnectionConfig) -> YandexDirectClient:
         return YandexDirectClient(config)
-
-
-def parse_sources(pairs: list[str]) -> dict[str, Any]:
-    """``Campaign=Source`` pairs (a campaign's name or id) as the connection's mapping."""
-    mapping: dict[str, Any] = {}
-    for pair in pairs:
-        campaign, _, source = pair.partition("=")
-        if not campaign.strip() or not source.strip():
-            raise InvalidValue(
-                field="--source", value=pair, hint="a campaign's name or id = a source, e.g. 123456=Яндекс"
-            )
-        mapping[campaign.strip()] = source.strip()
-    return mapping
