@@ -67,6 +67,14 @@ def test_the_command_line_entry_point_loads_nothing_heavy() -> None:
     code = f"import sys, voronka.cli; print(sorted(m for m in {heavy!r} if m in sys.modules))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+    # Printing the help loads nothing heavy either (Typer's Rich help renderer alone took 0.15 s).
+    code = (
+        "import sys\nfrom voronka.cli import app\ntry:\n    app(['--help'], prog_name='voronka')\n"
+        f"except SystemExit:\n    print(sorted(m for m in {heavy!r} if m in sys.modules), file=sys.stderr)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "funnel" in result.stdout
+    assert result.stderr.strip() == "[]"
 
 
 QUERY_CALLS = re.compile(r"\bselect\(|\b(?<!request\.)session\.(?:get|scalars?|execute|add|delete)\(")

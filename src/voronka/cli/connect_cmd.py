@@ -8,13 +8,14 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from voronka.cli.options import command_group
 from voronka.cli.state import State, state_of
 from voronka.errors import InvalidValue
 
 if TYPE_CHECKING:
     from voronka.secretstore import SecretStore
 
-connect_app = typer.Typer(help="Connect a CRM (amoCRM, Bitrix24, RetailCRM, YCLIENTS).", no_args_is_help=True)
+connect_app = command_group("Connect a CRM (amoCRM, Bitrix24, RetailCRM, YCLIENTS).")
 
 
 def secret_store(state: State) -> SecretStore:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from voronka.cli.options import command_group
 from voronka.cli.state import state_of
 from voronka.errors import InvalidValue
 from voronka.roles import Role
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
 
     from voronka.models import User
 
-user_app = typer.Typer(help="Users of the web app.", no_args_is_help=True)
+user_app = command_group("Users of the web app.")
 
 
 def user_add(
