@@ -347,7 +347,7 @@ def test_months_across_daylight_saving_changes(session: Session) -> None:
 def test_fixed_offset_is_detected_only_without_changes() -> None:
     from zoneinfo import ZoneInfo
 
-    from voronka.analysis.funnel.dimensions import fixed_offset_minutes
+    from voronka.timeutil import fixed_offset_minutes
 
     start, end = dt.datetime(2024, 1, 1), dt.datetime(2024, 12, 31)
     assert fixed_offset_minutes(ZoneInfo("Europe/Moscow"), start, end) == 180

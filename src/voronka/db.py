@@ -32,7 +32,7 @@ from voronka.errors import VoronkaError
 if TYPE_CHECKING:
     from alembic.config import Config
 
-HEAD_REVISION = "0008"
+HEAD_REVISION = "0009"
 """The newest migration. A database already there is recognised without loading Alembic (a
 fifth of a second at every command); a test keeps this equal to the migrations' head."""
 
@@ -168,17 +168,24 @@ def begin_write(connection: Connection) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def dialect_insert(session: Session, model: Any) -> Any:
-    """``INSERT`` in the session's dialect, which has ``on_conflict_do_nothing``/``_do_update``
-    (PostgreSQL and SQLite both speak ``ON CONFLICT``)."""
+def dialect_insert(bind: Session | Connection, model: Any) -> Any:
+    """``INSERT`` in the session's or connection's dialect, which has ``on_conflict_do_nothing``/
+    ``_do_update`` (PostgreSQL and SQLite both speak ``ON CONFLICT``). The dialect modules load
+    here, when a write needs them: importing them costs a command's start-up a tenth of a second."""
     from sqlalchemy.dialects import postgresql, sqlite
 
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    name = bind.dialect.name if isinstance(bind, Connection) else bind.get_bind().dialect.name
+    dialect = postgresql if name == "postgresql" else sqlite
     return dialect.insert(model)
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)
+    """Sessions whose flushes keep the ``deal_days`` summary in step with the deals they write."""
+    from voronka import deal_days  # it stores through this module's bulk_insert
+
+    factory = sessionmaker(engine, expire_on_commit=False)
+    deal_days.track(factory)
+    return factory
 
 
 @contextmanager

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import delete, insert, or_, select
 from sqlalchemy.orm import Session
 
+from voronka import deal_days
 from voronka.catalog.templates import PipelineTemplate, resolve_template
 from voronka.crm.accounts import create_pipeline, get_or_create_loss_reason, get_or_create_manager, get_or_create_source
 from voronka.crm.phones import phone_key
@@ -31,6 +32,7 @@ from voronka.models import (
     CauseFamily,
     DailyCount,
     Deal,
+    DealDay,
     DealStatus,
     Pipeline,
     Plan,
@@ -322,6 +324,7 @@ def build_demo(*, session: Session, account: Account, options: DemoOptions | Non
     }
     names = _Ids(account, pipeline.id, stage_ids, managers, sources, reasons, now)
     ids, rows = _insert_deals(session, leads, names)
+    deal_days.add_deals(session.connection(), rows, account.timezone)
     changes = [c for i, lead in zip(ids, leads, strict=True) for c in _change_rows(i, lead, account.id, stage_ids)]
     session.execute(insert(StageChange), changes)
     last = len(stage_ids)
@@ -465,6 +468,7 @@ def reset_demo(*, session: Session, account: Account) -> None:
     session.execute(delete(StageReach).where(StageReach.deal_id.in_(deal_ids)))
     session.execute(delete(StageChange).where(StageChange.deal_id.in_(deal_ids)))
     session.execute(delete(CallAttempt).where(CallAttempt.deal_id.in_(deal_ids)))
+    session.execute(delete(DealDay).where(DealDay.account_id == account.id))
     session.execute(delete(Deal).where(Deal.account_id == account.id))
     session.execute(delete(AdSpend).where(AdSpend.account_id == account.id))
     session.execute(delete(Plan).where(Plan.pipeline_id.in_(demo_pipelines)))

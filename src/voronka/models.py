@@ -89,7 +89,7 @@ class Account(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     currency: Mapped[str] = mapped_column(String(3), default="RUB")
-    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC", active_history=True)
     created_at: Mapped[dt.datetime]
 
 
@@ -216,8 +216,10 @@ class Deal(Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
-    pipeline_id: Mapped[int] = mapped_column(ForeignKey("pipelines.id"))
+    # Columns marked ``active_history`` decide the deal's cell in ``deal_days``: a change loads the
+    # old value first, so the flush can take the deal out of its old cell (voronka.deal_days).
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), active_history=True)
+    pipeline_id: Mapped[int] = mapped_column(ForeignKey("pipelines.id"), active_history=True)
     external_id: Mapped[str | None] = mapped_column(String(100))
     title: Mapped[str | None] = mapped_column(String(300))
     contact_name: Mapped[str | None] = mapped_column(String(200))
@@ -229,17 +231,17 @@ class Deal(Base):
     """Title, contact and e-mail case-folded (``voronka.crm.search.search_text``): what a search by name reads."""
     # No single-column indexes here: breakdowns scan the pipeline's deals anyway, and every index
     # costs each imported row.
-    source_id: Mapped[int | None] = mapped_column(ForeignKey("sources.id"))
-    manager_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    amount: Mapped[int | None] = mapped_column(BigInteger)
-    currency: Mapped[str] = mapped_column(String(3))
-    status: Mapped[str] = mapped_column(String(8), default=DealStatus.OPEN.value)
+    source_id: Mapped[int | None] = mapped_column(ForeignKey("sources.id"), active_history=True)
+    manager_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), active_history=True)
+    amount: Mapped[int | None] = mapped_column(BigInteger, active_history=True)
+    currency: Mapped[str] = mapped_column(String(3), active_history=True)
+    status: Mapped[str] = mapped_column(String(8), default=DealStatus.OPEN.value, active_history=True)
     stage_id: Mapped[int] = mapped_column(ForeignKey("stages.id"))
-    furthest_position: Mapped[int] = mapped_column(Integer, default=1)
-    history_known: Mapped[bool] = mapped_column(Boolean, default=True)
+    furthest_position: Mapped[int] = mapped_column(Integer, default=1, active_history=True)
+    history_known: Mapped[bool] = mapped_column(Boolean, default=True, active_history=True)
     """False when the deal was imported without stage entry times: the passage rule then falls
     back to the cumulative rule for it."""
-    created_at: Mapped[dt.datetime]
+    created_at: Mapped[dt.datetime] = mapped_column(active_history=True)
     closed_at: Mapped[dt.datetime | None]
     loss_reason_id: Mapped[int | None] = mapped_column(ForeignKey("loss_reasons.id"))
     first_contact_at: Mapped[dt.datetime | None]
@@ -704,3 +706,27 @@ class DiagnosisCache(Base):
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
     computed_at: Mapped[dt.datetime]
     findings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class DealDay(Base):
+    """Deals counted per local day of creation and per cell (manager × source × furthest stage ×
+    status × currency × known history), with their amounts: the cohort funnel, its months, sources
+    and managers read these cells instead of every deal. Kept on every write of a deal
+    (``voronka.deal_days``) and rebuildable from the deals. A manager or source id of 0 stands for
+    none and -1 for all (each deal is counted with its own, and under "all" for either and both),
+    so that every cell has one key and a report of the whole team reads the fewest cells."""
+
+    __tablename__ = "deal_days"
+    __table_args__ = ({"sqlite_with_rowid": False},)  # SQLite stores the cells in key order
+
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
+    pipeline_id: Mapped[int] = mapped_column(ForeignKey("pipelines.id", ondelete="CASCADE"), primary_key=True)
+    manager_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    furthest_position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    status: Mapped[str] = mapped_column(String(8), primary_key=True)
+    currency: Mapped[str] = mapped_column(String(3), primary_key=True)
+    history_known: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    deals: Mapped[int] = mapped_column(Integer)
+    amount: Mapped[int] = mapped_column(BigInteger)

@@ -109,3 +109,18 @@ def previous_range(start: dt.date, end: dt.date) -> tuple[dt.date, dt.date]:
 
 def _next_month(first: dt.date) -> dt.date:
     return (first + dt.timedelta(days=32)).replace(day=1)
+
+
+def fixed_offset_minutes(tz: ZoneInfo, start: dt.datetime, end: dt.datetime) -> int | None:
+    """The zone's offset (minutes) if it does not change between the UTC instants ``start`` and ``end``."""
+    offsets = set()
+    moment = start.replace(tzinfo=dt.UTC)
+    last = end.replace(tzinfo=dt.UTC)
+    while True:
+        offset = moment.astimezone(tz).utcoffset() or dt.timedelta()
+        offsets.add(int(offset.total_seconds() // 60))
+        if len(offsets) > 1:
+            return None
+        if moment >= last:
+            return offsets.pop()
+        moment = min(moment + dt.timedelta(hours=12), last)

@@ -111,6 +111,7 @@ COMMANDS: tuple[tuple[typer.Typer | None, str, Callable[..., Any]], ...] = (
     (alerts_cmd.alerts_app, "outbox", alerts_cmd.alerts_outbox),
     (None, "backup", backup_cmd.backup_command),
     (None, "restore", backup_cmd.restore_command),
+    (None, "recount", backup_cmd.recount_command),
     (user_cmd.user_app, "add", user_cmd.user_add),
     (user_cmd.user_app, "password", user_cmd.user_password),
     (user_cmd.user_app, "deactivate", user_cmd.user_deactivate),

@@ -1,4 +1,5 @@
-"""``voronka backup`` and ``voronka restore``: a copy of the database while it runs, and back."""
+"""``voronka backup``, ``voronka restore`` and ``voronka recount``: a copy of the database while it
+runs, back again, and the report summaries recounted from the deals."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from typing import Annotated
 
 import typer
 
-from voronka.cli.state import state_of
+from voronka.cli.options import PipelineOption
+from voronka.cli.state import pipeline_scope, state_of
 
 
 def backup_command(
@@ -35,3 +37,17 @@ def restore_command(
         typer.confirm(state.t("backup.confirm", db=state.engine.url.render_as_string()), abort=True)
     restore(state.engine, path)
     state.console.print(state.t("backup.restored", path=str(path)))
+
+
+def recount_command(ctx: typer.Context, pipeline: PipelineOption = None) -> None:
+    """Recount the summaries reports read (stage reaches, deals per day) from the deals and their history."""
+    from voronka.crm.pipelines import recount
+    from voronka.formats import Formats
+    from voronka.timeutil import zone
+
+    state = state_of(ctx)
+    with pipeline_scope(state, pipeline) as (session, account, chosen):
+        done = recount(session=session, pipeline=chosen)
+        shown = Formats(state.t.lang, zone(account.timezone))
+    reaches, cells = shown.number(done.stage_reaches), shown.number(done.day_cells)
+    state.console.print(state.t("backup.recounted", pipeline=chosen.name, reaches=reaches, cells=cells))

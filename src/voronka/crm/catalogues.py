@@ -7,6 +7,7 @@ from __future__ import annotations
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from voronka import deal_days
 from voronka.crm.accounts import owned_row
 from voronka.errors import InvalidValue
 from voronka.models import AdSpend, DailyCount, Deal, LossReason, Plan, Source, StageReach
@@ -63,6 +64,7 @@ def rename_source(*, session: Session, source: Source, name: str) -> Source:
     session.flush()
     session.delete(source)
     session.flush()
+    deal_days.rebuild_account(session.connection(), source.account_id)  # deals changed source in bulk
     session.expire_all()  # the bulk updates above bypassed the objects already loaded
     return other
 

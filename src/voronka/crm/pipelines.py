@@ -8,9 +8,12 @@ when) does not change.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import Session
 
+from voronka import deal_days
 from voronka.crm.reaches import rebuild_reaches
 from voronka.errors import InvalidPipeline, InvalidValue
 from voronka.models import Deal, DealStatus, Pipeline, Stage, StageChange
@@ -106,6 +109,7 @@ def _renumber(session: Session, pipeline: Pipeline, order: list[Stage]) -> None:
     )
     session.expire_all()
     rebuild_reaches(session=session, pipeline_id=pipeline.id)
+    deal_days.rebuild_pipeline(session.connection(), pipeline.id)  # furthest stages were rewritten in bulk
 
 
 def remove_stage(*, session: Session, stage: Stage, into: Stage) -> None:
@@ -135,3 +139,18 @@ def remove_stage(*, session: Session, stage: Stage, into: Stage) -> None:
     session.delete(stage)
     session.flush()
     _renumber(session, pipeline, order)
+
+
+@dataclass(frozen=True)
+class Recounted:
+    stage_reaches: int
+    day_cells: int
+
+
+def recount(*, session: Session, pipeline: Pipeline) -> Recounted:
+    """Rebuild what reports read instead of the deals and their log — stage reaches and deals per
+    day — from the deals and the log themselves. Every write keeps both in step; this is for a
+    database edited by hand, or to check that it was (a recount changes nothing then)."""
+    reaches = rebuild_reaches(session=session, pipeline_id=pipeline.id)
+    cells = deal_days.rebuild_pipeline(session.connection(), pipeline.id)
+    return Recounted(stage_reaches=reaches, day_cells=cells)

@@ -14,7 +14,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, func, null, select, true
 from sqlalchemy.orm import QueryableAttribute, Session
 
-from voronka.models import Deal, DealStatus, StageReach
+from voronka.deal_days import ALL
+from voronka.models import Deal, DealDay, DealStatus, StageReach
 
 Expression = ColumnElement[Any] | QueryableAttribute[Any]
 KeyFunction = Callable[[Expression], ColumnElement[Any]]
@@ -31,6 +32,9 @@ class Scope:
     end: dt.datetime | None
     manager_id: int | None = None
     """Only this manager's deals: a manager's reports are computed on what they may see."""
+    first_day: dt.date | None = None
+    end_day: dt.date | None = None
+    """The same range as local days (``end_day`` exclusive), for the per-day summary."""
 
     def of(self, table: type[Deal] | type[StageReach]) -> ColumnElement[bool]:
         """The rows of ``table`` (deals or their stage reaches) in the scope's pipelines and role."""
@@ -40,12 +44,19 @@ class Scope:
         return condition
 
     def within(self, column: Expression) -> ColumnElement[bool]:
-        conditions = []
-        if self.start is not None:
-            conditions.append(column >= self.start)
-        if self.end is not None:
-            conditions.append(column < self.end)
-        return and_(*conditions) if conditions else true()
+        return _between(column, self.start, self.end)
+
+    def within_days(self, column: Expression) -> ColumnElement[bool]:
+        return _between(column, self.first_day, self.end_day)
+
+
+def _between(column: Expression, start: Any, end: Any) -> ColumnElement[bool]:
+    conditions = []
+    if start is not None:
+        conditions.append(column >= start)
+    if end is not None:
+        conditions.append(column < end)
+    return and_(*conditions) if conditions else true()
 
 
 @dataclass(frozen=True)
@@ -90,6 +101,38 @@ def cohort_outcomes(
     )
     if history_known is not None:
         query = query.where(Deal.history_known.is_(history_known))
+    return [OutcomeRow(r[0], int(r[1]), r[2], r[3], int(r[4]), int(r[5])) for r in session.execute(query)]
+
+
+def day_outcomes(
+    session: Session,
+    scope: Scope,
+    key: Expression | None,
+    *,
+    account_id: int,
+    by_manager: bool = False,
+    by_source: bool = False,
+) -> list[OutcomeRow]:
+    """``cohort_outcomes`` from the per-day summary: the same rows, read from cells of a day each
+    instead of from every deal. ``key`` groups the cells (a local period, source or manager); the
+    cells read are the coarsest that still tell apart what the report splits or filters by."""
+    if scope.manager_id is not None:
+        whose = DealDay.manager_id == scope.manager_id
+    else:
+        whose = DealDay.manager_id != ALL if by_manager else DealDay.manager_id == ALL
+    where_from = DealDay.source_id != ALL if by_source else DealDay.source_id == ALL
+    selected, grouping = _grouped([DealDay.furthest_position, DealDay.status, DealDay.currency], key)
+    query = (
+        select(*selected, func.sum(DealDay.deals), func.sum(DealDay.amount))
+        .where(
+            DealDay.account_id == account_id,
+            DealDay.pipeline_id.in_(scope.pipeline_ids),
+            whose,
+            where_from,
+            scope.within_days(DealDay.day),
+        )
+        .group_by(*grouping)
+    )
     return [OutcomeRow(r[0], int(r[1]), r[2], r[3], int(r[4]), int(r[5])) for r in session.execute(query)]
 
 

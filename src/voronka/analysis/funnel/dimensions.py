@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from voronka.analysis.funnel.counts import Expression
-from voronka.analysis.funnel.sqlfuncs import WEEK, time_prefix
 from voronka.errors import InvalidQuery
-from voronka.models import Deal, Pipeline, Source, StageReach, User
+from voronka.models import Deal, DealDay, Pipeline, Source, StageReach, User
+from voronka.sqlfuncs import WEEK, time_prefix
 
 MAX_PERIODS = 5_000
 """More rows than this is not a report anyone reads (and would take the server's memory)."""
@@ -39,21 +39,6 @@ class DimensionContext:
         """The sub-hour part of the zone's UTC offset (30 for +05:30), so SQL hours align with local hours."""
         offset = dt.datetime.now(self.tz).utcoffset() or dt.timedelta()
         return int(offset.total_seconds() // 60) % 60
-
-
-def fixed_offset_minutes(tz: ZoneInfo, start: dt.datetime, end: dt.datetime) -> int | None:
-    """The zone's offset (minutes) if it does not change between the UTC instants ``start`` and ``end``."""
-    offsets = set()
-    moment = start.replace(tzinfo=dt.UTC)
-    last = end.replace(tzinfo=dt.UTC)
-    while True:
-        offset = moment.astimezone(tz).utcoffset() or dt.timedelta()
-        offsets.add(int(offset.total_seconds() // 60))
-        if len(offsets) > 1:
-            return None
-        if moment >= last:
-            return offsets.pop()
-        moment = min(moment + dt.timedelta(hours=12), last)
 
 
 class Dimension(Protocol):
@@ -205,6 +190,10 @@ class SourceDimension(_NamedDimension):
         """The same key on stage reaches, which carry it: period views need no join to deals."""
         return StageReach.source_id
 
+    def day_column(self) -> Expression:
+        """The same key in the per-day summary, where 0 stands for none."""
+        return func.nullif(DealDay.source_id, 0)
+
 
 class ManagerDimension(_NamedDimension):
     name = "manager"
@@ -215,6 +204,9 @@ class ManagerDimension(_NamedDimension):
 
     def reach_column(self) -> Expression:
         return StageReach.manager_id
+
+    def day_column(self) -> Expression:
+        return func.nullif(DealDay.manager_id, 0)
 
 
 class PipelineDimension(_NamedDimension):

@@ -28,15 +28,14 @@ from voronka.analysis.funnel.dimensions import (
     PipelineDimension,
     SourceDimension,
     TimeDimension,
-    fixed_offset_minutes,
     resolve_dimension,
 )
 from voronka.analysis.funnel.query import FunnelQuery, Rule, View
 from voronka.analysis.funnel.timing import Timing, load_timing
 from voronka.crm.accounts import find_pipeline, list_pipelines
-from voronka.models import Account, Deal, Pipeline
+from voronka.models import Account, Deal, DealDay, Pipeline
 from voronka.money import report_currency
-from voronka.timeutil import local_midnight_utc, utcnow, zone
+from voronka.timeutil import fixed_offset_minutes, local_midnight_utc, utcnow, zone
 
 
 @dataclass(frozen=True)
@@ -75,6 +74,7 @@ class _Context:
     scope: Scope
     dimension: Dimension | None
     dimension_context: DimensionContext
+    summary: bool = True
 
     def key_of(self) -> Callable[[Any], Any] | None:
         dimension, context = self.dimension, self.dimension_context
@@ -82,15 +82,35 @@ class _Context:
             return None
         return lambda column: dimension.key(context, column)
 
+    @property
+    def from_days(self) -> bool:
+        """Whether the per-day summary answers: the cohort under the cumulative rule, in total or by
+        a local period, source or manager (the passage rule and custom fields read the deals)."""
+        query, dimension = self.query, self.dimension
+        answerable = dimension is None or isinstance(
+            dimension, TimeDimension | SourceDimension | ManagerDimension | PipelineDimension
+        )
+        return self.summary and query.view is View.COHORT and query.rule is Rule.CUMULATIVE and answerable
+
+    def day_key(self) -> Any:
+        """The summary's grouping key for the dimension: its local day cut to the period, or the id."""
+        dimension = self.dimension
+        if dimension is None or isinstance(dimension, PipelineDimension):
+            return None
+        if isinstance(dimension, SourceDimension | ManagerDimension):
+            return dimension.day_column()
+        return dimension.key(self.dimension_context, DealDay.day)
+
     def names_of(self, pipeline_id: int) -> tuple[str, ...]:
         pipeline = next(p for p in self.pipelines if p.id == pipeline_id)
         return tuple(s.name for s in pipeline.stages)
 
 
-def run_funnel(*, session: Session, account: Account, query: FunnelQuery) -> FunnelReport:
-    """Count the funnel that ``query`` asks for."""
+def run_funnel(*, session: Session, account: Account, query: FunnelQuery, summary: bool = True) -> FunnelReport:
+    """Count the funnel that ``query`` asks for. ``summary=False`` counts every deal even where the
+    per-day summary could answer (how the summary is checked against the deals)."""
     query.validate()
-    context = _resolve(session, account, query)
+    context = _resolve(session, account, query, summary)
     if only_daily_counts(session, context.scope.pipeline_ids) and not isinstance(context.dimension, PipelineDimension):
         return _aggregated_report(context, account)
     groups: tuple[FunnelGroup, ...] | None
@@ -157,7 +177,7 @@ def _aggregated_report(context: _Context, account: Account) -> FunnelReport:
     )
 
 
-def _resolve(session: Session, account: Account, query: FunnelQuery) -> _Context:
+def _resolve(session: Session, account: Account, query: FunnelQuery, summary: bool = True) -> _Context:
     dimension = resolve_dimension(query.by) if query.by else None
     if isinstance(dimension, PipelineDimension) and query.pipeline is None:
         pipelines = tuple(list_pipelines(session=session, account=account))
@@ -172,9 +192,15 @@ def _resolve(session: Session, account: Account, query: FunnelQuery) -> _Context
         start=local_midnight_utc(query.date_from, tz) if query.date_from else None,
         end=local_midnight_utc(query.date_to, tz) if query.date_to else None,
         manager_id=query.manager_id,
+        first_day=query.date_from,
+        end_day=query.date_to,
     )
-    offset = _fixed_offset(session, scope, tz) if dimension is not None and dimension.is_time else None
-    return _Context(session, query, pipelines, scope, dimension, DimensionContext(session, account.id, tz, offset))
+    context = _Context(session, query, pipelines, scope, dimension, DimensionContext(session, account.id, tz), summary)
+    if dimension is None or not dimension.is_time:
+        return context
+    # The summary's days are local already (SQL cuts them with no shift); deals need the zone's offset.
+    offset = 0 if context.from_days else _fixed_offset(session, scope, tz)
+    return replace(context, dimension_context=DimensionContext(session, account.id, tz, offset))
 
 
 def _fixed_offset(session: Session, scope: Scope, tz: ZoneInfo) -> int | None:
@@ -235,6 +261,16 @@ def _cohort(
 
 
 def _cohort_rows(context: _Context, key_of: Any, positions: int) -> tuple[list[OutcomeRow], list[ReachRow] | None]:
+    if context.from_days:
+        dimension = context.dimension
+        return counts.day_outcomes(
+            context.session,
+            context.scope,
+            context.day_key(),
+            account_id=context.dimension_context.account_id,
+            by_manager=isinstance(dimension, ManagerDimension),
+            by_source=isinstance(dimension, SourceDimension),
+        ), None
     outcomes = counts.cohort_outcomes(context.session, context.scope, key_of)
     if context.query.rule is Rule.CUMULATIVE:
         return outcomes, None

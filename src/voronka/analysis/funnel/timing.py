@@ -11,8 +11,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from voronka.analysis.funnel.counts import Scope
-from voronka.analysis.funnel.sqlfuncs import seconds_between
 from voronka.models import Deal, StageReach
+from voronka.sqlfuncs import seconds_between
 
 # Upper bounds (seconds, inclusive) of the speed-to-lead buckets of docs/funnel.md.
 SPEED_BUCKETS: tuple[tuple[str, float], ...] = (

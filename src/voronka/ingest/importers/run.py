@@ -12,6 +12,7 @@ from sqlalchemy import ForeignKeyConstraint, Table, select
 from sqlalchemy.orm import Session
 from sqlalchemy.schema import AddConstraint, DropConstraint
 
+from voronka import deal_days
 from voronka.crm.accounts import create_pipeline, find_pipeline, list_pipelines
 from voronka.db import begin_write, refresh_statistics, report_indexes, restore_report_indexes
 from voronka.errors import ImportFailed
@@ -68,15 +69,20 @@ def import_file(
         write_events(target, [e for e in events if isinstance(e, EventRecord)], report)
         report.add_rejected(table.rejected)
         return report
-    writer = DealWriter(target, report)
+    large = table.rows_estimate >= BULK_ROWS
+    # A large load recounts the pipeline's per-day cells once at the end, from the deals (one
+    # grouped scan), instead of adding each batch's new deals to them.
+    writer = DealWriter(target, report, count_days=not large)
     first_deals = not _has_deals(target)
     currencies: Counter[str] = Counter()
-    with report_indexes_rebuilt_after(target.session, large=table.rows_estimate >= BULK_ROWS):
+    with report_indexes_rebuilt_after(target.session, large=large):
         for record in _counted(records, progress):
             if isinstance(record, DealRecord):
                 currencies[record.currency] += 1
                 writer.add(record)
         writer.flush()
+    if large:
+        deal_days.rebuild_pipeline(target.session.connection(), target.pipeline.id)
     report.add_rejected(table.rejected)
     _settle_currency(target.account, currencies, first_deals, report)
     if history_table is not None:

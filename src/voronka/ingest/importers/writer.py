@@ -14,6 +14,7 @@ from typing import Any, cast
 from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
+from voronka import deal_days
 from voronka.crm.accounts import guess_cause_family
 from voronka.crm.phones import phone_key
 from voronka.crm.reaches import DealFacts, insert_reaches, reach_rows, refresh_reaches
@@ -103,8 +104,11 @@ def furthest_of(positions: Iterable[int], status: str, last_position: int) -> in
 
 
 class DealWriter:
-    def __init__(self, target: ImportTarget, report: ImportReport, now: dt.datetime | None = None) -> None:
+    def __init__(
+        self, target: ImportTarget, report: ImportReport, now: dt.datetime | None = None, *, count_days: bool = True
+    ) -> None:
         self.target, self.report = target, report
+        self.count_days = count_days  # new deals into the per-day cells per batch (a large load recounts at the end)
         self.session = target.session
         self.account_id = target.account.id
         self.pipeline_id = target.pipeline.id
@@ -205,6 +209,8 @@ class DealWriter:
             reaches.extend(reach_rows(DealFacts.of_row(deal_id, row), entries, self.last_position))
         bulk_insert(connection, _STAGE_CHANGES, _CHANGE_COLUMNS, changes)
         insert_reaches(self.session, reaches)
+        if self.count_days:
+            deal_days.add_deals(connection, rows, self.target.account.timezone)
         self.report.created += len(records)
         self._keep_statistics(connection, len(records))
 

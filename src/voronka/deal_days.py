@@ -1,0 +1,294 @@
+"""Deals per local day: the ``deal_days`` summary the cohort funnel reads instead of every deal.
+
+A cell is a pipeline, a local day of creation (in the account's time zone), a manager and a source
+(0 for none), a furthest stage, status, currency and whether the history is known; it holds how
+many deals and their summed amounts. Each deal counts in four cells: its own manager and source,
+and ``ALL`` in place of either or both, so that a report of the whole team reads a few thousand
+cells, not one per manager × source × day. Every write keeps the cells in step, inside the same
+transaction as the deals:
+
+- deals written through the ORM (cards, the board, leads, syncs, re-imports, merges) by a flush
+  hook that moves each changed deal out of its old cell and into its new one (``track``);
+- new deals inserted in bulk (imports) by ``add_deals``;
+- a new time zone for the account, by the same hook rebuilding the account's cells;
+- statements that rewrite many deals at once (renumbered stages, merged sources) by rebuilding
+  the pipeline or the account from its deals (``rebuild_pipeline``, ``rebuild_account``).
+
+``compute_cells`` counts the same cells from the deals directly: the rebuild, and the tests that
+hold the kept cells equal to it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from typing import Any, NamedTuple, cast
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection, Table, delete, event, func, select, tuple_
+from sqlalchemy.orm import Session, attributes, sessionmaker
+
+from voronka.db import bulk_insert, dialect_insert
+from voronka.models import Account, Deal, DealDay, Pipeline
+from voronka.sqlfuncs import time_prefix
+from voronka.timeutil import fixed_offset_minutes, zone
+
+_DAYS = cast(Table, DealDay.__table__)
+KEY = (
+    "account_id",
+    "pipeline_id",
+    "manager_id",
+    "source_id",
+    "day",
+    "furthest_position",
+    "status",
+    "currency",
+    "history_known",
+)
+FACTS = (*KEY[:4], "created_at", *KEY[5:], "amount")
+"""The deal's attributes its cell depends on (``created_at`` gives the day)."""
+NONE = 0
+"""The manager or source id of a deal that has none."""
+ALL = -1
+"""The manager or source id of a cell that counts every manager's or every source's deals."""
+
+
+class Cell(NamedTuple):
+    account_id: int
+    pipeline_id: int
+    manager_id: int
+    source_id: int
+    day: dt.date
+    furthest_position: int
+    status: str
+    currency: str
+    history_known: bool
+
+
+Tally = dict[Cell, list[int]]
+"""Cell → [deals, amount] to add (negative to take away)."""
+
+
+@functools.lru_cache(maxsize=65_536)
+def _local_day_of_hour(hour: dt.datetime, tz: ZoneInfo, minutes: int) -> dt.date:
+    return (hour + dt.timedelta(minutes=minutes)).replace(tzinfo=dt.UTC).astimezone(tz).date()
+
+
+def local_day(at: dt.datetime, tz: ZoneInfo) -> dt.date:
+    """The local date of the naive UTC instant ``at``. Zones change offset on whole quarter hours,
+    so the date is looked up per quarter hour."""
+    quarter = at.minute - at.minute % 15
+    return _local_day_of_hour(at.replace(minute=0, second=0, microsecond=0), tz, quarter)
+
+
+def _add(
+    counted: Tally,
+    account_id: int,
+    pipeline_id: int,
+    manager_id: int | None,
+    source_id: int | None,
+    day: dt.date,
+    outcome: tuple[int, str, str, bool],
+    deals: int,
+    amount: int,
+) -> None:
+    """Add deals to the four cells they count in: with their own manager and source, and under
+    ``ALL`` for either and both."""
+    manager, source = manager_id or NONE, source_id or NONE
+    for m, s in ((manager, source), (manager, ALL), (ALL, source), (ALL, ALL)):
+        counts = counted[Cell(account_id, pipeline_id, m, s, day, *outcome)]
+        counts[0] += deals
+        counts[1] += amount
+
+
+def count_into(counted: Tally, facts: Mapping[str, Any], tz: ZoneInfo, sign: int) -> None:
+    """Add (``sign`` 1) or take away (-1) one deal given its ``FACTS``."""
+    outcome = (
+        int(facts["furthest_position"]),
+        str(facts["status"]),
+        str(facts["currency"]),
+        bool(facts["history_known"]),
+    )
+    day = local_day(facts["created_at"], tz)
+    amount = sign * int(facts["amount"] or 0)
+    _add(
+        counted,
+        facts["account_id"],
+        facts["pipeline_id"],
+        facts["manager_id"],
+        facts["source_id"],
+        day,
+        outcome,
+        sign,
+        amount,
+    )
+
+
+def tally(deals: Iterable[Mapping[str, Any]], tz: ZoneInfo) -> Tally:
+    counted: Tally = defaultdict(lambda: [0, 0])
+    for facts in deals:
+        count_into(counted, facts, tz, 1)
+    return counted
+
+
+def apply(connection: Connection, changes: Tally) -> None:
+    """Add ``changes`` to the stored cells (in key order, so concurrent writers lock cells in the
+    same order) and drop cells left with no deals."""
+    rows = [
+        {**cell._asdict(), "deals": n, "amount": amount} for cell, (n, amount) in sorted(changes.items()) if n or amount
+    ]
+    if not rows:
+        return
+    statement = dialect_insert(connection, DealDay)
+    upsert = statement.on_conflict_do_update(
+        index_elements=list(KEY),
+        set_={"deals": DealDay.deals + statement.excluded.deals, "amount": DealDay.amount + statement.excluded.amount},
+    )
+    connection.execute(upsert, rows)
+    emptied = [tuple(cell) for cell, (n, _) in changes.items() if n < 0]
+    for start in range(0, len(emptied), 500):
+        keys = emptied[start : start + 500]
+        connection.execute(
+            delete(DealDay).where(tuple_(*(getattr(DealDay, k) for k in KEY)).in_(keys), DealDay.deals <= 0)
+        )
+
+
+def add_deals(connection: Connection, deals: Iterable[Mapping[str, Any]], timezone: str) -> None:
+    """Count newly inserted deals (each a mapping with ``FACTS``) into their cells."""
+    apply(connection, tally(deals, zone(timezone)))
+
+
+def compute_cells(connection: Connection, pipeline_id: int) -> Tally:
+    """The cells of a pipeline counted from its deals. SQL counts the deals per local day when the
+    zone's offset holds over their span (per local hour otherwise, the hours then put on their
+    local days here): Python sees groups, not deals."""
+    timezone = connection.scalar(
+        select(Account.timezone).join(Pipeline, Pipeline.account_id == Account.id).where(Pipeline.id == pipeline_id)
+    )
+    tz = zone(timezone or "UTC")
+    first, last = connection.execute(
+        select(func.min(Deal.created_at), func.max(Deal.created_at)).where(Deal.pipeline_id == pipeline_id)
+    ).one()
+    counted: Tally = defaultdict(lambda: [0, 0])
+    if first is None:
+        return counted
+    offset = fixed_offset_minutes(tz, first, last)
+    shift = (
+        offset
+        if offset is not None
+        else int((first.replace(tzinfo=dt.UTC).astimezone(tz).utcoffset() or dt.timedelta()).total_seconds() // 60) % 60
+    )
+    when = time_prefix(Deal.created_at, shift, 10 if offset is not None else 13)
+    columns = [
+        Deal.account_id,
+        Deal.pipeline_id,
+        Deal.manager_id,
+        Deal.source_id,
+        when,
+        *(getattr(Deal, k) for k in KEY[5:]),
+    ]
+    rows = connection.execute(
+        select(*columns, func.count(), func.coalesce(func.sum(Deal.amount), 0))
+        .where(Deal.pipeline_id == pipeline_id)
+        .group_by(*columns)
+    )
+    day_of = _day_parser(tz, offset, shift)
+    for account_id, _, manager, source, text, furthest, status, currency, known, n, amount in rows:
+        facts = (int(furthest), str(status), str(currency), bool(known))
+        _add(counted, account_id, pipeline_id, manager, source, day_of(text), facts, int(n), int(amount))
+    return counted
+
+
+def _offset_minutes(tz: ZoneInfo, at: dt.datetime) -> int:
+    return int((at.replace(tzinfo=dt.UTC).astimezone(tz).utcoffset() or dt.timedelta()).total_seconds() // 60)
+
+
+def _day_parser(tz: ZoneInfo, offset: int | None, shift: int) -> Any:
+    """Local date of a group's time key: a local day as text, or an hour shifted by ``shift`` minutes."""
+    if offset is not None:
+        return dt.date.fromisoformat
+
+    @functools.cache
+    def of_hour(text: str) -> dt.date:
+        utc = dt.datetime.strptime(text, "%Y-%m-%d %H") - dt.timedelta(minutes=shift)
+        return local_day(utc, tz)
+
+    return of_hour
+
+
+def rebuild_pipeline(connection: Connection, pipeline_id: int) -> int:
+    """Recount a pipeline's cells from its deals; returns how many cells it has."""
+    cells = compute_cells(connection, pipeline_id)
+    connection.execute(delete(DealDay).where(DealDay.pipeline_id == pipeline_id))
+    rows = [(*cell, n, amount) for cell, (n, amount) in sorted(cells.items()) if n]
+    bulk_insert(connection, _DAYS, (*KEY, "deals", "amount"), rows)
+    return len(rows)
+
+
+def rebuild_account(connection: Connection, account_id: int) -> int:
+    """Recount every pipeline of an account (after its time zone changed, or sources merged)."""
+    pipeline_ids = connection.scalars(select(Pipeline.id).where(Pipeline.account_id == account_id)).all()
+    return sum(rebuild_pipeline(connection, pipeline_id) for pipeline_id in pipeline_ids)
+
+
+def stored_cells(connection: Connection, pipeline_id: int) -> Tally:
+    """The cells as kept, for comparing with ``compute_cells``."""
+    rows = connection.execute(select(DealDay).where(DealDay.pipeline_id == pipeline_id)).mappings()
+    return {Cell(*(row[k] for k in KEY)): [row["deals"], row["amount"]] for row in rows}
+
+
+def track(factory: sessionmaker[Session]) -> None:
+    """Keep the cells in step with every flush of the sessions ``factory`` makes."""
+    event.listen(factory, "after_flush", _after_flush)
+
+
+def _after_flush(session: Session, _context: Any) -> None:
+    _count_changed_deals(session)
+    for account in session.dirty:
+        if isinstance(account, Account) and attributes.get_history(account, "timezone").deleted:
+            rebuild_account(session.connection(), account.id)  # its deals fall on other local days
+
+
+def _count_changed_deals(session: Session) -> None:
+    before: list[dict[str, Any]] = []
+    after: list[dict[str, Any]] = []
+    for deal in session.new:
+        if isinstance(deal, Deal):
+            after.append(_facts(deal, old=False))
+    for deal in session.dirty:
+        if isinstance(deal, Deal) and deal not in session.deleted:
+            old, new = _facts(deal, old=True), _facts(deal, old=False)
+            if old != new:
+                before.append(old)
+                after.append(new)
+    for deal in session.deleted:
+        if isinstance(deal, Deal):
+            before.append(_facts(deal, old=True))
+    if not before and not after:
+        return
+    connection = session.connection()
+    account_ids = {f["account_id"] for f in (*before, *after)}
+    zones = dict(connection.execute(select(Account.id, Account.timezone).where(Account.id.in_(account_ids))).all())
+    changes: Tally = defaultdict(lambda: [0, 0])
+    for facts_list, sign in ((before, -1), (after, 1)):
+        for facts in facts_list:
+            count_into(changes, facts, zone(zones.get(facts["account_id"]) or "UTC"), sign)
+    apply(connection, changes)
+
+
+def _facts(deal: Deal, *, old: bool) -> dict[str, Any]:
+    """The deal's ``FACTS`` as flushed now, or as they were before this flush."""
+    if not old:
+        return {name: getattr(deal, name) for name in FACTS}
+    facts = {}
+    for name in FACTS:
+        history = attributes.get_history(deal, name)
+        if history.deleted:
+            facts[name] = history.deleted[0]
+        elif history.unchanged:
+            facts[name] = history.unchanged[0]
+        else:
+            facts[name] = getattr(deal, name)
+    return facts
