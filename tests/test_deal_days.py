@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -236,3 +236,26 @@ def test_recount_mends_a_summary_edited_by_hand(db_url: str, fill_demo: DemoFill
     assert f"{len(kept):,} cells of deals per day recounted" in out
     assert voronka("--db", db_url, "--lang", "en", "funnel", "--by", "month", "--format", "json")[1] == before
     engine.dispose()
+
+
+@pytest.mark.parametrize("timezone", ["Europe/Moscow", "America/New_York"])
+def test_the_diagnosis_counts_the_same_arrivals_from_the_summary(
+    demo_session: Callable[..., Session], timezone: str
+) -> None:
+    """The diagnosis' arrivals per segment × manager × source, from the per-day cells and from the
+    deals, for a whole team and for one manager, in a zone with daylight saving time and without."""
+    from voronka.analysis.diagnose.cube import Span, count_arrivals
+    from voronka.timeutil import local_midnight_utc, zone
+
+    session = demo_session(DemoOptions(leads=600, seed=5, today=dt.date(2026, 1, 1)), timezone)
+    pipeline = session.scalars(select(Pipeline)).one()
+    account = account_for(session)
+    days = (dt.date(2024, 10, 3), dt.date(2025, 1, 1), dt.date(2025, 10, 3), dt.date(2026, 1, 1))
+    bounds = [local_midnight_utc(day, zone(timezone)) for day in days]
+    manager = session.scalars(select(User.id).where(User.role == "manager")).first()
+    for whose in (None, manager):
+        direct = Span(*bounds, manager_id=whose)
+        summed = Span(*bounds, manager_id=whose, days=days, account_id=account.id)
+        from_deals = sorted(count_arrivals(session, pipeline.id, direct), key=str)
+        assert sum(row[-1] for row in from_deals) > 100
+        assert sorted(count_arrivals(session, pipeline.id, summed), key=str) == from_deals

@@ -20,11 +20,13 @@ from sqlalchemy.orm import Session
 
 from voronka.analysis.funnel.compute import FunnelFigures, period_figures
 from voronka.analysis.funnel.counts import Expression, OutcomeRow, ReachRow
+from voronka.deal_days import ALL, NONE
 from voronka.models import (
     CallAttempt,
     CallDirection,
     CallOutcome,
     Deal,
+    DealDay,
     DealStatus,
     LossReason,
     Source,
@@ -57,6 +59,10 @@ class Span:
     end: dt.datetime
     manager_id: int | None = None
     """Only this manager's deals: a manager's diagnosis is of their own funnel."""
+    days: tuple[dt.date, dt.date, dt.date, dt.date] | None = None
+    """The same bounds as local days (when each is a local midnight): arrivals are then read from
+    the per-day summary."""
+    account_id: int | None = None
 
     def owned(self, table: type[Deal] | type[StageReach]) -> ColumnElement[bool]:
         return true() if self.manager_id is None else table.manager_id == self.manager_id
@@ -128,18 +134,42 @@ def count_entries(session: Session, pipeline_id: int, span: Span) -> list[ReachR
             .group_by(*reach_columns)
         ),
     )
-    arrivals = _per_segment(
-        session,
-        span,
-        Deal.created_at,
-        lambda inside: (
-            select(Deal.manager_id, Deal.source_id, func.count())
-            .where(Deal.pipeline_id == pipeline_id, span.owned(Deal), inside)
-            .group_by(Deal.manager_id, Deal.source_id)
-        ),
-    )
     rows = [ReachRow((s, m, src), int(p), int(n)) for s, m, src, p, n in entries]
-    return rows + [ReachRow((s, m, src), 1, int(n)) for s, m, src, n in arrivals]
+    return rows + [ReachRow((s, m, src), 1, int(n)) for s, m, src, n in count_arrivals(session, pipeline_id, span)]
+
+
+def count_arrivals(session: Session, pipeline_id: int, span: Span) -> Iterable[tuple[Any, ...]]:
+    """Deals created per segment × manager × source: from the per-day summary's cells of one
+    manager and one source when the span is whole local days, from the deals otherwise."""
+    if span.days is None or span.account_id is None:
+        return _per_segment(
+            session,
+            span,
+            Deal.created_at,
+            lambda inside: (
+                select(Deal.manager_id, Deal.source_id, func.count())
+                .where(Deal.pipeline_id == pipeline_id, span.owned(Deal), inside)
+                .group_by(Deal.manager_id, Deal.source_id)
+            ),
+        )
+    manager, source = func.nullif(DealDay.manager_id, NONE), func.nullif(DealDay.source_id, NONE)
+    whose = DealDay.manager_id != ALL if span.manager_id is None else DealDay.manager_id == span.manager_id
+    rows: list[tuple[Any, ...]] = []
+    for segment in Segment:
+        query = (
+            select(manager, source, func.sum(DealDay.deals))
+            .where(
+                DealDay.account_id == span.account_id,
+                DealDay.pipeline_id == pipeline_id,
+                whose,
+                DealDay.source_id != ALL,
+                DealDay.day >= span.days[segment],
+                DealDay.day < span.days[segment + 1],
+            )
+            .group_by(manager, source)
+        )
+        rows.extend((int(segment), *row) for row in session.execute(query))
+    return rows
 
 
 @dataclass(frozen=True)

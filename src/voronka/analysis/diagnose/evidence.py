@@ -95,10 +95,9 @@ def gather(
     history = Window(recent.start - dt.timedelta(days=HISTORY_DAYS), recent.start)
     year = Window(today - dt.timedelta(days=HISTORY_DAYS), today)
     tz = zone(account.timezone)
-    start, middle, recent_start, end = (
-        local_midnight_utc(day, tz) for day in (history.start, year.start, recent.start, today)
-    )
-    span = Span(start, middle, recent_start, end, manager_id)
+    days = (history.start, year.start, recent.start, today)
+    start, middle, recent_start, end = (local_midnight_utc(day, tz) for day in days)
+    span = Span(start, middle, recent_start, end, manager_id, days=days, account_id=account.id)
     names = tuple(s.name for s in pipeline.stages)
     tasks: dict[str, Callable[[Session], Any]] = {
         "entries": lambda own: cube.count_entries(own, pipeline.id, span),
