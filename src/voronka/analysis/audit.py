@@ -206,7 +206,7 @@ def stalled_condition(
     The query must join ``Stage`` on the deal's current stage."""
     usual = usual_stage_times(session, pipeline.id)
     per_stage = [
-        and_(Stage.position == position, _untouched_since(now - factor * limit))
+        and_(Stage.position == position, _untouched_since(pipeline.id, now - factor * limit))
         for position, limit in sorted(usual.items())
     ]
     if not per_stage:
@@ -214,8 +214,12 @@ def stalled_condition(
     return and_(Deal.pipeline_id == pipeline.id, Deal.status == DealStatus.OPEN.value, or_(*per_stage))
 
 
-def _untouched_since(since: dt.datetime) -> ColumnElement[bool]:
-    moved = select(StageReach.id).where(StageReach.deal_id == Deal.id, StageReach.reached_at >= since)
+def _untouched_since(pipeline_id: int, since: dt.datetime) -> ColumnElement[bool]:
+    # The pipeline's own reaches (its index's range): PostgreSQL hashes this subquery, and without
+    # the pipeline it hashed every account's recent moves.
+    moved = select(StageReach.id).where(
+        StageReach.pipeline_id == pipeline_id, StageReach.deal_id == Deal.id, StageReach.reached_at >= since
+    )
     called = select(CallAttempt.id).where(CallAttempt.deal_id == Deal.id, CallAttempt.at >= since)
     return and_(Deal.created_at < since, ~moved.exists(), ~called.exists())
 
