@@ -3,8 +3,8 @@
     python bench/bench_postgres.py --deals 100000 [--url postgresql+psycopg://postgres@127.0.0.1:5432/test]
 
 Works in a schema of its own (dropped at the end). Prints the import (library call, with a progress
-line every 100,000 rows: linear, not quadratic) and the funnel, stats and diagnosis as library calls
-(best of 3) and as whole commands (a new process each).
+line every 100,000 rows: linear, not quadratic), then bench_versus.py's table on that database: the
+funnel, stats and diagnosis as library calls and as whole commands beside DuckDB and pandas.
 """
 
 from __future__ import annotations
@@ -15,15 +15,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 
 import argparse
-import datetime as dt
-import subprocess
 import time
 
 from bench_core import STAGES, generate
-from common import best, scratch_schema
+from bench_versus import compare
+from common import scratch_schema
 
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-TODAY = dt.date(2026, 1, 1)
 
 
 class Progress:
@@ -44,10 +42,6 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("bench/out"))
     args = parser.parse_args()
 
-    from voronka.analysis.diagnose import run_diagnosis
-    from voronka.analysis.funnel.query import FunnelQuery
-    from voronka.analysis.funnel.report import run_funnel
-    from voronka.analysis.stats.report import StatsQuery, run_stats
     from voronka.crm.accounts import create_pipeline, default_account
     from voronka.db import open_database, session_factory
     from voronka.ingest.importers.base import ImportTarget
@@ -66,22 +60,8 @@ def main() -> None:
             import_file(target=ImportTarget(session, account, pipeline), path=data, progress=Progress())
             session.commit()
         print(f"PostgreSQL import {args.deals:,} deals: {time.perf_counter() - started:.1f} s (library call)")
-        with session_factory(engine)() as session:
-            account = default_account(session=session)
-            by_month = FunnelQuery(by="month")
-            for label, call in (
-                ("funnel total", lambda: run_funnel(session=session, account=account, query=FunnelQuery())),
-                ("funnel --by month", lambda: run_funnel(session=session, account=account, query=by_month)),
-                ("stats --by manager", lambda: run_stats(session=session, account=account,
-                                                         query=StatsQuery(by="manager"), today=TODAY)),
-                ("diagnose", lambda: run_diagnosis(session=session, account=account, today=TODAY)),
-            ):  # fmt: skip
-                print(f"{label}: {best(call) * 1000:.0f} ms (library call, best of 3)")
         engine.dispose()
-        for command in (["funnel"], ["stats", "--by", "manager"], ["diagnose", "--today", str(TODAY)]):
-            started = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "voronka", "--db", url, *command], check=True, capture_output=True)
-            print(f"voronka {' '.join(command)}: {time.perf_counter() - started:.2f} s (whole command)")
+        compare(url, data, args.deals)
 
 
 if __name__ == "__main__":

@@ -42,6 +42,11 @@ def main() -> None:
     url = args.db or f"sqlite:///{args.out / f'bench-{args.deals}.db'}"
     if not csv_path.exists():
         raise SystemExit(f"{csv_path} does not exist: run bench/bench_core.py --deals {args.deals} first")
+    compare(url, csv_path, args.deals)
+
+
+def compare(url: str, csv_path: Path, deals: int) -> None:
+    """Print the table: voronka on the database at ``url`` beside DuckDB and pandas on ``csv_path``."""
     import duckdb
     import pandas as pd
 
@@ -49,7 +54,7 @@ def main() -> None:
     duck = duckdb.connect()
     duck.execute(f"CREATE TABLE deals AS SELECT * FROM read_csv_auto('{csv_path}')")
     reports = _reports(url)
-    print(f"{args.deals:,} deals, {url.split(':')[0]}; seconds, best of 3")
+    print(f"{deals:,} deals, {url.split(':')[0]}; seconds, best of 3")
     print(f"{'report':<22}{'voronka':>9}{'command':>9}{'duckdb':>9}{'+csv':>8}{'pandas':>9}{'+csv':>8}{'ratio':>7}")
     for name, (library, command, duck_sql, pandas_call) in reports.items():
         ours = best(library)
