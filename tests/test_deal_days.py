@@ -259,3 +259,22 @@ def test_the_diagnosis_counts_the_same_arrivals_from_the_summary(
         from_deals = sorted(count_arrivals(session, pipeline.id, direct), key=str)
         assert sum(row[-1] for row in from_deals) > 100
         assert sorted(count_arrivals(session, pipeline.id, summed), key=str) == from_deals
+
+
+def test_a_deal_deleted_after_its_session_forgot_it_leaves_its_cells(session: Session) -> None:
+    """A deal whose loaded values were expired (as after a bulk statement) is deleted: its old cell
+    is still known, so the cells stay equal to a recount."""
+    pipeline = pipeline_for(session)
+    for amount in (100, 250):
+        create_deal(
+            session=session, pipeline=pipeline, created_at=dt.datetime(2024, 5, 1, 12), currency="RUB", amount=amount
+        )
+    session.commit()
+    deal = session.scalars(select(Deal).order_by(Deal.id)).first()
+    session.expire_all()
+    session.delete(deal)
+    session.commit()
+    connection = session.connection()
+    recounted = deal_days.compute_cells(connection, pipeline.id)
+    assert deal_days.stored_cells(connection, pipeline.id) == {c: n for c, n in recounted.items() if n[0]}
+    assert sum(n for c, (n, _) in recounted.items() if c.manager_id < 0 and c.source_id < 0) == 1
