@@ -27,7 +27,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Table, delete, event, func, select, tuple_
+from sqlalchemy import ColumnElement, Connection, Table, and_, delete, event, func, select, tuple_
 from sqlalchemy.orm import Session, attributes, sessionmaker
 
 from voronka.db import bulk_insert, dialect_insert
@@ -175,11 +175,8 @@ def compute_cells(connection: Connection, pipeline_id: int) -> Tally:
     if first is None:
         return counted
     offset = fixed_offset_minutes(tz, first, last)
-    shift = (
-        offset
-        if offset is not None
-        else int((first.replace(tzinfo=dt.UTC).astimezone(tz).utcoffset() or dt.timedelta()).total_seconds() // 60) % 60
-    )
+    # A fixed offset cuts local days in SQL; otherwise hours, shifted by the offset's sub-hour part.
+    shift = offset if offset is not None else _offset_minutes(tz, first) % 60
     when = time_prefix(Deal.created_at, shift, 10 if offset is not None else 13)
     columns = [
         Deal.account_id,
@@ -231,6 +228,21 @@ def rebuild_account(connection: Connection, account_id: int) -> int:
     """Recount every pipeline of an account (after its time zone changed, or sources merged)."""
     pipeline_ids = connection.scalars(select(Pipeline.id).where(Pipeline.account_id == account_id)).all()
     return sum(rebuild_pipeline(connection, pipeline_id) for pipeline_id in pipeline_ids)
+
+
+def cells_read(*, manager_id: int | None, by_manager: bool, by_source: bool) -> ColumnElement[bool]:
+    """The coarsest cells that still tell apart what a read splits or filters by: one manager's
+    (``manager_id``), each manager's or all of them; each source's or all of them."""
+    if manager_id is not None:
+        whose = DealDay.manager_id == manager_id
+    else:
+        whose = DealDay.manager_id != ALL if by_manager else DealDay.manager_id == ALL
+    return and_(whose, DealDay.source_id != ALL if by_source else DealDay.source_id == ALL)
+
+
+def named_id(column: Any) -> ColumnElement[Any]:
+    """A cell's manager or source id as the deals have it: ``None`` for none."""
+    return func.nullif(column, NONE)
 
 
 def stored_cells(connection: Connection, pipeline_id: int) -> Tally:

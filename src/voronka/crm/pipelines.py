@@ -108,8 +108,7 @@ def _renumber(session: Session, pipeline: Pipeline, order: list[Stage]) -> None:
         execution_options={"synchronize_session": False},
     )
     session.expire_all()
-    rebuild_reaches(session=session, pipeline_id=pipeline.id)
-    deal_days.rebuild_pipeline(session.connection(), pipeline.id)  # furthest stages were rewritten in bulk
+    recount(session=session, pipeline=pipeline)  # positions and furthest stages were rewritten in bulk
 
 
 def remove_stage(*, session: Session, stage: Stage, into: Stage) -> None:

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from voronka.analysis.funnel.compute import FunnelFigures, period_figures
 from voronka.analysis.funnel.counts import Expression, OutcomeRow, ReachRow
-from voronka.deal_days import ALL, NONE
+from voronka.deal_days import cells_read, named_id
 from voronka.models import (
     CallAttempt,
     CallDirection,
@@ -152,8 +152,8 @@ def count_arrivals(session: Session, pipeline_id: int, span: Span) -> Iterable[t
                 .group_by(Deal.manager_id, Deal.source_id)
             ),
         )
-    manager, source = func.nullif(DealDay.manager_id, NONE), func.nullif(DealDay.source_id, NONE)
-    whose = DealDay.manager_id != ALL if span.manager_id is None else DealDay.manager_id == span.manager_id
+    manager, source = named_id(DealDay.manager_id), named_id(DealDay.source_id)
+    cells = cells_read(manager_id=span.manager_id, by_manager=True, by_source=True)
     rows: list[tuple[Any, ...]] = []
     for segment in Segment:
         query = (
@@ -161,8 +161,7 @@ def count_arrivals(session: Session, pipeline_id: int, span: Span) -> Iterable[t
             .where(
                 DealDay.account_id == span.account_id,
                 DealDay.pipeline_id == pipeline_id,
-                whose,
-                DealDay.source_id != ALL,
+                cells,
                 DealDay.day >= span.days[segment],
                 DealDay.day < span.days[segment + 1],
             )

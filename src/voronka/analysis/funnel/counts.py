@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, func, null, select, true
 from sqlalchemy.orm import QueryableAttribute, Session
 
-from voronka.deal_days import ALL
+from voronka.deal_days import cells_read
 from voronka.models import Deal, DealDay, DealStatus, StageReach
 
 Expression = ColumnElement[Any] | QueryableAttribute[Any]
@@ -116,19 +116,14 @@ def day_outcomes(
     """``cohort_outcomes`` from the per-day summary: the same rows, read from cells of a day each
     instead of from every deal. ``key`` groups the cells (a local period, source or manager); the
     cells read are the coarsest that still tell apart what the report splits or filters by."""
-    if scope.manager_id is not None:
-        whose = DealDay.manager_id == scope.manager_id
-    else:
-        whose = DealDay.manager_id != ALL if by_manager else DealDay.manager_id == ALL
-    where_from = DealDay.source_id != ALL if by_source else DealDay.source_id == ALL
+    cells = cells_read(manager_id=scope.manager_id, by_manager=by_manager, by_source=by_source)
     selected, grouping = _grouped([DealDay.furthest_position, DealDay.status, DealDay.currency], key)
     query = (
         select(*selected, func.sum(DealDay.deals), func.sum(DealDay.amount))
         .where(
             DealDay.account_id == account_id,
             DealDay.pipeline_id.in_(scope.pipeline_ids),
-            whose,
-            where_from,
+            cells,
             scope.within_days(DealDay.day),
         )
         .group_by(*grouping)

@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from voronka.analysis.funnel.counts import Expression
+from voronka.deal_days import named_id
 from voronka.errors import InvalidQuery
 from voronka.models import Deal, DealDay, Pipeline, Source, StageReach, User
 from voronka.sqlfuncs import WEEK, time_prefix
@@ -192,7 +193,7 @@ class SourceDimension(_NamedDimension):
 
     def day_column(self) -> Expression:
         """The same key in the per-day summary, where 0 stands for none."""
-        return func.nullif(DealDay.source_id, 0)
+        return named_id(DealDay.source_id)
 
 
 class ManagerDimension(_NamedDimension):
@@ -206,7 +207,7 @@ class ManagerDimension(_NamedDimension):
         return StageReach.manager_id
 
     def day_column(self) -> Expression:
-        return func.nullif(DealDay.manager_id, 0)
+        return named_id(DealDay.manager_id)
 
 
 class PipelineDimension(_NamedDimension):
