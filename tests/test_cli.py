@@ -147,3 +147,30 @@ def test_help_lists_every_command() -> None:
     assert code == 0
     for command in ("init", "import", "funnel", "demo"):
         assert command in out
+
+
+def test_the_command_table_says_what_each_command_says() -> None:
+    """``voronka --help`` is read from the table: each line must be what the loaded command would
+    show, and a typo must still be answered with the closest command."""
+    import inspect
+
+    import typer.main
+    from typer.core import TyperGroup
+
+    from voronka.cli.app import COMMANDS
+    from voronka.cli.lazy import Command, _load
+
+    for entry in COMMANDS:
+        if isinstance(entry, Command):
+            docstring = inspect.getdoc(_load(entry.target)) or ""
+            assert entry.summary == " ".join(docstring.split("\n\n")[0].split()), entry.name
+    root = typer.main.get_command(app)
+    context = root.make_context("voronka", ["--help"], resilient_parsing=True)
+    lazy = root.get_help(context)
+    assert isinstance(root, TyperGroup)
+    formatter = context.make_formatter()
+    TyperGroup.format_commands(root, context, formatter)  # builds every command, as Typer would
+    assert formatter.getvalue().rstrip() in lazy
+    code, _, err = voronka("funel")
+    assert code == 2
+    assert "Did you mean 'funnel'?" in err

@@ -77,6 +77,17 @@ def test_the_command_line_entry_point_loads_nothing_heavy() -> None:
     assert result.stderr.strip() == "[]"
 
 
+def test_help_lists_every_command_without_loading_one() -> None:
+    """The top level builds only the command that runs; its help is read from the command table."""
+    code = (
+        "import sys\nfrom voronka.cli import app\ntry:\n    app(['--help'], prog_name='voronka')\n"
+        "except SystemExit:\n    print(sorted(m for m in sys.modules if m.endswith('_cmd')), file=sys.stderr)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stderr.strip() == "[]"
+    assert "hypothesis  Hypotheses: a change at one step, tested on two arms of deals." in result.stdout
+
+
 QUERY_CALLS = re.compile(r"\bselect\(|\b(?<!request\.)session\.(?:get|scalars?|execute|add|delete)\(")
 
 

@@ -8,12 +8,9 @@ from typing import Annotated
 import typer
 
 from voronka.cli.connect_cmd import read_secret, secret_store
-from voronka.cli.options import command_group
 from voronka.cli.state import state_of
 from voronka.errors import InvalidValue
 from voronka.roles import Role
-
-alerts_app = command_group("Alerts and digests: Telegram, e-mail, webhook.")
 
 
 def alerts_telegram(

@@ -3,46 +3,19 @@
 from __future__ import annotations
 
 import functools
+import gc
 import os
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
 import typer
 
-from voronka.cli import (
-    alerts_cmd,
-    audit_cmd,
-    backup_cmd,
-    catalog_cmd,
-    connect_cmd,
-    demo_cmd,
-    diagnose_cmd,
-    forecast_cmd,
-    funnel_cmd,
-    hypothesis_cmd,
-    import_cmd,
-    init_cmd,
-    jobs_cmd,
-    serve_cmd,
-    stats_cmd,
-    user_cmd,
-    whatif_cmd,
-)
+from voronka.cli.lazy import Command, Entry, Group, LazyGroup
 from voronka.cli.state import State, make_state
 from voronka.errors import VoronkaError
 from voronka.i18n import Translator, detect_lang
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-app = typer.Typer(
-    name="voronka",
-    help="Sales funnel you can read: stages, conversions, where and why clients are lost.",
-    no_args_is_help=True,
-    add_completion=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,  # plain help: Rich's help renderer alone took 0.15 s to import
-)
 
 
 def friendly_errors(command: F) -> F:
@@ -71,6 +44,179 @@ def friendly_errors(command: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+# Every command, in one explicit table; each module loads only when its command runs.
+COMMANDS: tuple[Entry, ...] = (
+    Command("init", "init_cmd:init", "Create the database (if needed) and a pipeline with ordered stages."),
+    Command(
+        "funnel",
+        "funnel_cmd:funnel",
+        "Print the funnel: reached, conversions, lost and open per stage, totals and revenue.",
+    ),
+    Command("demo", "demo_cmd:demo", "Build a demo database (custom furniture, a year of leads) and print its funnel."),
+    Command(
+        "audit",
+        "audit_cmd:audit",
+        "Score how well the funnel data is kept (0–100) and list each problem: why it matters, how to fix it.",
+    ),
+    Command(
+        "whatif",
+        "whatif_cmd:whatif",
+        "Monthly revenue from +5 points at each step and from returning it to its own history; with options, "
+        "the revenue, CAC and ROMI of a changed funnel.",
+    ),
+    Command(
+        "diagnose",
+        "diagnose_cmd:diagnose",
+        "Ranked findings: the step, manager, source or number that loses clients, how sure we are, the likely "
+        "causes with the evidence, the money at stake a month, and hypotheses to test.",
+    ),
+    Command(
+        "forecast",
+        "forecast_cmd:forecast",
+        "Revenue expected this month and next (80 % interval) from open deals and from leads not created yet, "
+        "the run rate beside it, and a calibration check: the same forecast made at the start of past months "
+        "against what came.",
+    ),
+    Command(
+        "sync",
+        "connect_cmd:sync",
+        "Pull pipelines, users, deals and their stage history from the CRM: everything the first time, what "
+        "changed since then afterwards; an interrupted sync resumes where it stopped.",
+    ),
+    Command(
+        "serve",
+        "serve_cmd:serve",
+        "Serve the web app: pages, the REST API /api/v1 (documented at /api/v1/docs), lead capture and the CRM "
+        "webhooks; and, unless --no-jobs, the background jobs (syncs, alerts, digests).",
+    ),
+    Command(
+        "worker",
+        "jobs_cmd:worker",
+        "Run the background jobs in this process (for deployments that keep the web app apart; ``voronka serve`` "
+        "runs them itself). Stop with Ctrl+C.",
+    ),
+    Command(
+        "backup",
+        "backup_cmd:backup_command",
+        "Back the database up while the app may be running: SQLite's online backup, or pg_dump's custom format "
+        "for PostgreSQL.",
+    ),
+    Command(
+        "restore",
+        "backup_cmd:restore_command",
+        "Replace the database's contents with a backup (stop voronka serve first).",
+    ),
+    Command(
+        "recount",
+        "backup_cmd:recount_command",
+        "Recount the summaries reports read (stage reaches, deals per day) from the deals and their history.",
+    ),
+    Group("import", "Import data from files.", "import_cmd", (("deals", "deals"), ("calls", "calls"))),
+    Group(
+        "jobs",
+        "Background jobs: syncs, alerts, digests, the diagnosis.",
+        "jobs_cmd",
+        (("list", "jobs_list"), ("every", "jobs_every"), ("on", "jobs_on"), ("off", "jobs_off")),
+    ),
+    Group(
+        "alerts",
+        "Alerts and digests: Telegram, e-mail, webhook.",
+        "alerts_cmd",
+        (
+            ("telegram", "alerts_telegram"),
+            ("smtp", "alerts_smtp"),
+            ("webhook", "alerts_webhook"),
+            ("rules", "alerts_rules"),
+            ("link", "alerts_link"),
+            ("pref", "alerts_pref"),
+            ("outbox", "alerts_outbox"),
+        ),
+    ),
+    Group(
+        "connect",
+        "Connect a CRM (amoCRM, Bitrix24, RetailCRM, YCLIENTS).",
+        "connect_cmd",
+        (
+            ("amocrm", "connect_amocrm"),
+            ("bitrix24", "connect_bitrix24"),
+            ("retailcrm", "connect_retailcrm"),
+            ("yclients", "connect_yclients"),
+            ("yandex-direct", "connect_yandex_direct"),
+            ("list", "connect_list"),
+            ("remove", "connect_remove"),
+        ),
+    ),
+    Group(
+        "user",
+        "Users of the web app.",
+        "user_cmd",
+        (("add", "user_add"), ("password", "user_password"), ("deactivate", "user_deactivate")),
+    ),
+    Group(
+        "crm",
+        "The CRMs of the lesson: list them, or get a recommendation.",
+        "catalog_cmd",
+        (("list", "crm_list"), ("recommend", "crm_recommend")),
+    ),
+    Group(
+        "template",
+        "Industry pipeline templates.",
+        "catalog_cmd",
+        (("list", "template_list"), ("show", "template_show")),
+    ),
+    Group(
+        "stats",
+        "The statistics template: plan vs fact by period, manager and source.",
+        "stats_cmd",
+        (("import", "stats_import"), ("template", "stats_template")),
+        callback="stats",
+    ),
+    Group(
+        "spend",
+        "Ad spend per source, per day or month.",
+        "stats_cmd",
+        (("set", "spend_set"), ("import", "spend_import")),
+    ),
+    Group(
+        "plan",
+        "Monthly plans per metric, for the team, a manager or a source.",
+        "stats_cmd",
+        (("set", "plan_set"), ("import", "plan_import")),
+    ),
+    Group(
+        "hypothesis",
+        "Hypotheses: a change at one step, tested on two arms of deals.",
+        "hypothesis_cmd",
+        (
+            ("add", "hypothesis_add"),
+            ("list", "hypothesis_list"),
+            ("show", "hypothesis_show"),
+            ("close", "hypothesis_close"),
+        ),
+    ),
+)
+
+
+class VoronkaGroup(LazyGroup):
+    entries = COMMANDS
+
+    @staticmethod
+    def wrap(function: Any) -> Any:
+        return friendly_errors(function)
+
+
+app = typer.Typer(
+    name="voronka",
+    cls=VoronkaGroup,
+    help="Sales funnel you can read: stages, conversions, where and why clients are lost.",
+    no_args_is_help=True,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain help: Rich's help renderer alone took 0.15 s to import
+)
+
+
 @app.callback()
 def _root(
     ctx: typer.Context,
@@ -86,78 +232,14 @@ def _root(
     ctx.call_on_close(state.close)
 
 
-# Every command, in one explicit table: (group or None for the top level, name, function).
-COMMANDS: tuple[tuple[typer.Typer | None, str, Callable[..., Any]], ...] = (
-    (None, "init", init_cmd.init),
-    (None, "funnel", funnel_cmd.funnel),
-    (None, "demo", demo_cmd.demo),
-    (None, "audit", audit_cmd.audit),
-    (None, "whatif", whatif_cmd.whatif),
-    (None, "diagnose", diagnose_cmd.diagnose),
-    (None, "forecast", forecast_cmd.forecast),
-    (None, "sync", connect_cmd.sync),
-    (None, "serve", serve_cmd.serve),
-    (None, "worker", jobs_cmd.worker),
-    (jobs_cmd.jobs_app, "list", jobs_cmd.jobs_list),
-    (jobs_cmd.jobs_app, "every", jobs_cmd.jobs_every),
-    (jobs_cmd.jobs_app, "on", jobs_cmd.jobs_on),
-    (jobs_cmd.jobs_app, "off", jobs_cmd.jobs_off),
-    (alerts_cmd.alerts_app, "telegram", alerts_cmd.alerts_telegram),
-    (alerts_cmd.alerts_app, "smtp", alerts_cmd.alerts_smtp),
-    (alerts_cmd.alerts_app, "webhook", alerts_cmd.alerts_webhook),
-    (alerts_cmd.alerts_app, "rules", alerts_cmd.alerts_rules),
-    (alerts_cmd.alerts_app, "link", alerts_cmd.alerts_link),
-    (alerts_cmd.alerts_app, "pref", alerts_cmd.alerts_pref),
-    (alerts_cmd.alerts_app, "outbox", alerts_cmd.alerts_outbox),
-    (None, "backup", backup_cmd.backup_command),
-    (None, "restore", backup_cmd.restore_command),
-    (None, "recount", backup_cmd.recount_command),
-    (user_cmd.user_app, "add", user_cmd.user_add),
-    (user_cmd.user_app, "password", user_cmd.user_password),
-    (user_cmd.user_app, "deactivate", user_cmd.user_deactivate),
-    (connect_cmd.connect_app, "amocrm", connect_cmd.connect_amocrm),
-    (connect_cmd.connect_app, "bitrix24", connect_cmd.connect_bitrix24),
-    (connect_cmd.connect_app, "retailcrm", connect_cmd.connect_retailcrm),
-    (connect_cmd.connect_app, "yclients", connect_cmd.connect_yclients),
-    (connect_cmd.connect_app, "yandex-direct", connect_cmd.connect_yandex_direct),
-    (connect_cmd.connect_app, "list", connect_cmd.connect_list),
-    (connect_cmd.connect_app, "remove", connect_cmd.connect_remove),
-    (import_cmd.import_app, "deals", import_cmd.deals),
-    (import_cmd.import_app, "calls", import_cmd.calls),
-    (catalog_cmd.crm_app, "list", catalog_cmd.crm_list),
-    (catalog_cmd.crm_app, "recommend", catalog_cmd.crm_recommend),
-    (catalog_cmd.template_app, "list", catalog_cmd.template_list),
-    (catalog_cmd.template_app, "show", catalog_cmd.template_show),
-    (stats_cmd.stats_app, "import", stats_cmd.stats_import),
-    (stats_cmd.stats_app, "template", stats_cmd.stats_template),
-    (stats_cmd.spend_app, "set", stats_cmd.spend_set),
-    (stats_cmd.spend_app, "import", stats_cmd.spend_import),
-    (stats_cmd.plan_app, "set", stats_cmd.plan_set),
-    (stats_cmd.plan_app, "import", stats_cmd.plan_import),
-    (hypothesis_cmd.hypothesis_app, "add", hypothesis_cmd.hypothesis_add),
-    (hypothesis_cmd.hypothesis_app, "list", hypothesis_cmd.hypothesis_list),
-    (hypothesis_cmd.hypothesis_app, "show", hypothesis_cmd.hypothesis_show),
-    (hypothesis_cmd.hypothesis_app, "close", hypothesis_cmd.hypothesis_close),
-)
-GROUPS: tuple[tuple[typer.Typer, str], ...] = (
-    (import_cmd.import_app, "import"),
-    (jobs_cmd.jobs_app, "jobs"),
-    (alerts_cmd.alerts_app, "alerts"),
-    (connect_cmd.connect_app, "connect"),
-    (user_cmd.user_app, "user"),
-    (catalog_cmd.crm_app, "crm"),
-    (catalog_cmd.template_app, "template"),
-    (stats_cmd.stats_app, "stats"),
-    (stats_cmd.spend_app, "spend"),
-    (stats_cmd.plan_app, "plan"),
-    (hypothesis_cmd.hypothesis_app, "hypothesis"),
-)
-stats_cmd.stats_app.callback(invoke_without_command=True)(friendly_errors(stats_cmd.stats))
-for group, name, command in COMMANDS:
-    (group or app).command(name)(friendly_errors(command))
-for group, name in GROUPS:
-    app.add_typer(group, name=name)
-
-
 def main() -> None:
-    app(prog_name="voronka")
+    # A command builds hundreds of thousands of long-lived objects while its modules load
+    # (SQLAlchemy, the mapped tables, pydantic): with the default thresholds the collector ran
+    # over them again and again, and once more over all of them at exit (a quarter of a second
+    # of `voronka funnel`). Rarer collections still free cycles on long runs; what is left at
+    # the end needs no collection, since the process is ending.
+    gc.set_threshold(50_000, 20, 20)
+    try:
+        app(prog_name="voronka")
+    finally:
+        gc.freeze()

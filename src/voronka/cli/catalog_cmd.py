@@ -8,11 +8,7 @@ from typing import Annotated
 import typer
 
 from voronka.catalog.common import Industry
-from voronka.cli.options import command_group
 from voronka.cli.state import state_of
-
-crm_app = command_group("The CRMs of the lesson: list them, or get a recommendation.")
-template_app = command_group("Industry pipeline templates.")
 
 
 def crm_list(

@@ -8,14 +8,11 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from voronka.cli.options import command_group
 from voronka.cli.state import State, state_of
 from voronka.errors import InvalidValue
 
 if TYPE_CHECKING:
     from voronka.secretstore import SecretStore
-
-connect_app = command_group("Connect a CRM (amoCRM, Bitrix24, RetailCRM, YCLIENTS).")
 
 
 def secret_store(state: State) -> SecretStore:

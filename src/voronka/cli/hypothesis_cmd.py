@@ -7,13 +7,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from voronka.cli.options import PipelineOption, command_group, parse_date
+from voronka.cli.options import PipelineOption, parse_date
 from voronka.cli.state import pipeline_scope, state_of
 
 if TYPE_CHECKING:
     from voronka.analysis.hypotheses import Evaluation
-
-hypothesis_app = command_group("Hypotheses: a change at one step, tested on two arms of deals.")
 
 
 def hypothesis_add(

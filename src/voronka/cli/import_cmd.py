@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from voronka.cli.options import PipelineOption, command_group
+from voronka.cli.options import PipelineOption
 from voronka.cli.state import State, state_of
 
 if TYPE_CHECKING:
@@ -21,7 +21,6 @@ if TYPE_CHECKING:
     from voronka.ingest.importers import ImportReport
     from voronka.models import Account
 
-import_app = command_group("Import data from files.")
 
 SHOWN_REJECTIONS = 20
 REPORT_FORMATS = ("json", "table")

@@ -7,13 +7,10 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from voronka.cli.options import command_group
 from voronka.cli.state import State, state_of
 
 if TYPE_CHECKING:
     from voronka.jobs.worker import Worker
-
-jobs_app = command_group("Background jobs: syncs, alerts, digests, the diagnosis.")
 
 
 def make_worker(state: State, pause: float | None = None) -> Worker:

@@ -11,11 +11,6 @@ import typer
 from voronka.errors import InvalidValue
 
 
-def command_group(help: str, *, no_args_is_help: bool = True) -> typer.Typer:
-    """A group of subcommands with plain help, like the top level (see ``voronka.cli.app``)."""
-    return typer.Typer(help=help, no_args_is_help=no_args_is_help, rich_markup_mode=None)
-
-
 def parse_date(value: str | None, option: str) -> dt.date | None:
     if value is None:
         return None

@@ -11,15 +11,11 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from voronka.analysis.stats.grain import Grain
-from voronka.cli.options import PipelineOption, command_group, parse_date
+from voronka.cli.options import PipelineOption, parse_date
 from voronka.cli.state import State, pipeline_scope, state_of
 
 if TYPE_CHECKING:
     from voronka.analysis.stats.report import StatsReport
-
-stats_app = command_group("The statistics template: plan vs fact by period, manager and source.", no_args_is_help=False)
-spend_app = command_group("Ad spend per source, per day or month.")
-plan_app = command_group("Monthly plans per metric, for the team, a manager or a source.")
 
 
 def stats(

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from voronka.cli.options import command_group
 from voronka.cli.state import state_of
 from voronka.errors import InvalidValue
 from voronka.roles import Role
@@ -17,8 +16,6 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from voronka.models import User
-
-user_app = command_group("Users of the web app.")
 
 
 def user_add(
