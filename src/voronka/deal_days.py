@@ -27,12 +27,26 @@ from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Connection, Table, and_, delete, event, func, select, tuple_
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Integer,
+    Table,
+    and_,
+    delete,
+    event,
+    func,
+    insert,
+    literal,
+    select,
+    tuple_,
+    union_all,
+)
 from sqlalchemy.orm import Session, attributes, sessionmaker
 
 from voronka.db import bulk_insert, dialect_insert
 from voronka.models import Account, Deal, DealDay, Pipeline
-from voronka.sqlfuncs import time_prefix
+from voronka.sqlfuncs import shifted_date, time_prefix
 from voronka.timeutil import fixed_offset_minutes, zone
 
 _DAYS = cast(Table, DealDay.__table__)
@@ -216,12 +230,69 @@ def _day_parser(tz: ZoneInfo, offset: int | None, shift: int) -> Any:
 
 
 def rebuild_pipeline(connection: Connection, pipeline_id: int) -> int:
-    """Recount a pipeline's cells from its deals; returns how many cells it has."""
-    cells = compute_cells(connection, pipeline_id)
+    """Recount a pipeline's cells from its deals; returns how many cells it has.
+
+    When the zone's offset holds over the deals' span, the database counts and writes the cells
+    itself (one ``INSERT … SELECT``): putting each group into its four cells in Python took 20 of
+    the 24 seconds a million-deal import spent here. Otherwise the cells are counted here
+    (``compute_cells``), local days need zoneinfo's rules."""
     connection.execute(delete(DealDay).where(DealDay.pipeline_id == pipeline_id))
+    offset = _fixed_offset(connection, pipeline_id)
+    if offset is not None:
+        connection.execute(insert(DealDay).from_select([*KEY, "deals", "amount"], _cells_select(pipeline_id, offset)))
+        return int(connection.scalar(select(func.count()).where(DealDay.pipeline_id == pipeline_id)) or 0)
+    cells = compute_cells(connection, pipeline_id)
     rows = [(*cell, n, amount) for cell, (n, amount) in sorted(cells.items()) if n]
     bulk_insert(connection, _DAYS, (*KEY, "deals", "amount"), rows)
     return len(rows)
+
+
+def _fixed_offset(connection: Connection, pipeline_id: int) -> int | None:
+    """The account zone's offset over the pipeline's deals, if it does not change (0 with no deals)."""
+    timezone = connection.scalar(
+        select(Account.timezone).join(Pipeline, Pipeline.account_id == Account.id).where(Pipeline.id == pipeline_id)
+    )
+    first, last = connection.execute(
+        select(func.min(Deal.created_at), func.max(Deal.created_at)).where(Deal.pipeline_id == pipeline_id)
+    ).one()
+    return 0 if first is None else fixed_offset_minutes(zone(timezone or "UTC"), first, last)
+
+
+def _cells_select(pipeline_id: int, offset: int) -> Any:
+    """The pipeline's cells as rows in ``KEY`` order plus deals and amount: the deals grouped once,
+    then each group under its own manager and source and under ``ALL`` for either and both."""
+    outcome = [Deal.furthest_position, Deal.status, Deal.currency, Deal.history_known]
+    own = [
+        Deal.account_id,
+        Deal.pipeline_id,
+        func.coalesce(Deal.manager_id, NONE).label("manager_id"),
+        func.coalesce(Deal.source_id, NONE).label("source_id"),
+        shifted_date(Deal.created_at, offset).label("day"),
+        *outcome,
+    ]
+    grouped = (
+        select(*own, func.count().label("deals"), func.coalesce(func.sum(Deal.amount), 0).label("amount"))
+        .where(Deal.pipeline_id == pipeline_id)
+        .group_by(*own)
+        .cte("grouped")
+    )
+    g = grouped.c
+    rest = [g.day, g.furthest_position, g.status, g.currency, g.history_known]
+    variants = []
+    for manager, source in ((g.manager_id, g.source_id), (g.manager_id, None), (None, g.source_id), (None, None)):
+        keys = [g.account_id, g.pipeline_id, *(c for c in (manager, source) if c is not None), *rest]
+        columns = [
+            g.account_id,
+            g.pipeline_id,
+            manager if manager is not None else literal(ALL, Integer),
+            source if source is not None else literal(ALL, Integer),
+            *rest,
+        ]
+        if manager is not None and source is not None:
+            variants.append(select(*columns, g.deals, g.amount))
+        else:
+            variants.append(select(*columns, func.sum(g.deals), func.sum(g.amount)).group_by(*keys))
+    return union_all(*variants)
 
 
 def rebuild_account(connection: Connection, account_id: int) -> int:

@@ -4,14 +4,15 @@
 characters: 13 is the hour (``YYYY-MM-DD HH``), 10 the day, 7 the month. With the zone's offset as
 the shift, that is the local day or month; when the offset changes within a range (DST), the
 funnel asks for hours and maps them to local periods in Python, where zoneinfo knows the rules.
-``seconds_between(later, earlier)`` gives the difference in seconds as a number.
+``shifted_date(col, shift_minutes)`` gives the date of ``col + shift`` as a date (the local day,
+with the zone's offset as the shift). ``seconds_between(later, earlier)`` gives the difference in seconds as a number.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Float, String
+from sqlalchemy import Date, Float, String
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import QueryableAttribute
 from sqlalchemy.sql.expression import ColumnElement
@@ -64,6 +65,33 @@ def _time_prefix_postgresql(element: time_prefix, compiler: Any, **kw: Any) -> s
     if element.length == WEEK:
         return f"to_char(date_trunc('week', {column}), 'YYYY-MM-DD')"
     return f"to_char({column}, '{_PG_FORMATS[element.length]}')"
+
+
+class shifted_date(FunctionElement[Any]):
+    type = Date()
+    name = "shifted_date"
+    inherit_cache = True
+    _traverse_internals = [  # noqa: RUF012 - the shift changes the SQL text: part of the cache key
+        *FunctionElement._traverse_internals,
+        ("shift_minutes", InternalTraversal.dp_plain_obj),
+    ]
+
+    def __init__(self, column: ColumnElement[Any] | QueryableAttribute[Any], shift_minutes: int = 0) -> None:
+        self.shift_minutes = int(shift_minutes)
+        super().__init__(column)
+
+
+@compiles(shifted_date, "sqlite")
+def _shifted_date_sqlite(element: shifted_date, compiler: Any, **kw: Any) -> str:
+    # date() gives the ISO text SQLAlchemy's Date keeps in SQLite.
+    column = compiler.process(next(iter(element.clauses)), **kw)
+    return f"date({column}, '{element.shift_minutes:+d} minutes')"
+
+
+@compiles(shifted_date, "postgresql")
+def _shifted_date_postgresql(element: shifted_date, compiler: Any, **kw: Any) -> str:
+    column = compiler.process(next(iter(element.clauses)), **kw)
+    return f"CAST(({column} + interval '{element.shift_minutes:d} minutes') AS DATE)"
 
 
 class seconds_between(FunctionElement[float]):
