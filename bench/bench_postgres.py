@@ -45,7 +45,7 @@ def main() -> None:
     from voronka.crm.accounts import create_pipeline, default_account
     from voronka.db import open_database, session_factory
     from voronka.ingest.importers.base import ImportTarget
-    from voronka.ingest.importers.run import import_file
+    from voronka.ingest.importers.run import after_import_committed, import_file
 
     args.out.mkdir(parents=True, exist_ok=True)
     data = args.out / f"deals-{args.deals}.csv"
@@ -57,9 +57,14 @@ def main() -> None:
         with session_factory(engine)() as session:
             account = default_account(session=session, timezone="UTC")
             pipeline = create_pipeline(session=session, account=account, name="Bench", stages=STAGES)
-            import_file(target=ImportTarget(session, account, pipeline), path=data, progress=Progress())
+            report = import_file(target=ImportTarget(session, account, pipeline), path=data, progress=Progress())
             session.commit()
-        print(f"PostgreSQL import {args.deals:,} deals: {time.perf_counter() - started:.1f} s (library call)")
+        committed = time.perf_counter()
+        after_import_committed(engine, report)  # as `voronka import deals` does
+        print(
+            f"PostgreSQL import {args.deals:,} deals: {time.perf_counter() - started:.1f} s (library call), "
+            f"of which {time.perf_counter() - committed:.1f} s vacuuming the loaded tables after the commit"
+        )
         engine.dispose()
         compare(url, data, args.deals)
 

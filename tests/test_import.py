@@ -300,6 +300,41 @@ def test_large_imports_rebuild_the_report_indexes(
         assert {"deals", "stage_reaches"} <= analysed
 
 
+def test_a_large_import_leaves_postgresql_its_index_only_scans(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once a large import is committed, PostgreSQL's new pages are vacuumed (marked all-visible,
+    so the reports read their covering indexes alone); a dry run vacuums nothing."""
+    from sqlalchemy import text
+
+    from tests.builders import STAGES
+    from tests.test_cli import voronka
+    from voronka.db import make_engine
+    from voronka.ingest.importers import run
+
+    monkeypatch.setattr(run, "BULK_ROWS", 2)
+    assert voronka("--db", db_url, "init", "--pipeline", "P", "--stages", ",".join(STAGES))[0] == 0
+    engine = make_engine(db_url)
+
+    def vacuums() -> dict[str, int]:
+        if engine.dialect.name != "postgresql":
+            return {}
+        with engine.connect() as connection:
+            return dict(connection.execute(text("SELECT relname, vacuum_count FROM pg_stat_user_tables")).all())
+
+    before = vacuums()
+    path = write(tmp_path, GOOD)
+    assert voronka("--db", db_url, "import", "deals", str(path), "--dry-run")[0] == 0
+    assert vacuums() == before
+    code, out, _ = voronka("--db", db_url, "import", "deals", str(path))
+    assert code == 0
+    assert "4 created" in out
+    after = vacuums()
+    for table in ("deals", "stage_changes", "stage_reaches", "deal_days") if before else ():
+        assert after[table] == before[table] + 1
+    engine.dispose()
+
+
 def test_a_line_in_another_encoding_is_rejected_not_stored_garbled(session: Session, tmp_path: Path) -> None:
     pipeline_for(session)
     path = tmp_path / "mixed.csv"

@@ -161,6 +161,7 @@ def _in_one_transaction(
     """Run an import in one transaction: committed, or rolled back for a dry run or a failure."""
     from voronka.crm.accounts import default_account
     from voronka.db import session_factory
+    from voronka.ingest.importers.run import after_import_committed
 
     with session_factory(state.engine)() as session:
         try:
@@ -178,4 +179,5 @@ def _in_one_transaction(
             raise
         finally:
             bar.stop()
+    after_import_committed(state.engine, report)
     return report

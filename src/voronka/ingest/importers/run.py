@@ -8,13 +8,19 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar, cast
 
-from sqlalchemy import ForeignKeyConstraint, Table, select
+from sqlalchemy import Engine, ForeignKeyConstraint, Table, select
 from sqlalchemy.orm import Session
 from sqlalchemy.schema import AddConstraint, DropConstraint
 
 from voronka import deal_days
 from voronka.crm.accounts import create_pipeline, find_pipeline, list_pipelines
-from voronka.db import begin_write, refresh_statistics, report_indexes, restore_report_indexes
+from voronka.db import (
+    begin_write,
+    refresh_statistics,
+    report_indexes,
+    restore_report_indexes,
+    vacuum_loaded_tables,
+)
 from voronka.errors import ImportFailed
 from voronka.i18n import Message
 from voronka.ingest.importers.base import DealRecord, EventRecord, ImportTarget
@@ -91,6 +97,12 @@ def import_file(
         write_events(target, [e for e in history_events if isinstance(e, EventRecord)], history_report)
         report.add_rejected([*history_report.rejected, *history_table.rejected])
     return report
+
+
+def after_import_committed(engine: Engine, report: ImportReport) -> None:
+    """What a large import does once its transaction is committed (``vacuum_loaded_tables``)."""
+    if not report.dry_run and report.created + report.updated >= BULK_ROWS:
+        vacuum_loaded_tables(engine)
 
 
 @contextmanager
