@@ -61,6 +61,8 @@ def ratio(numerator: Number | None, denominator: Number | None) -> float | None:
 def plan_for_period(metric: Metric, period: Period, monthly: Mapping[dt.date, Number]) -> Number | None:
     """A monthly plan brought to a period: sums are shared out by calendar days; ratios are the
     plans of the months the period touches, weighted by its days in each."""
+    if not monthly:
+        return None  # most rows have no plan: a year by week asks this 27,000 times
     total, weight, found = 0.0, 0, False
     day = period.start
     while day < period.end:
