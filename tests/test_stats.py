@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -212,3 +213,16 @@ def test_stats_commands(db_url: str, tmp_path: Path) -> None:
     code, _, err = voronka("stats", "--by", "colour")
     assert code == 1
     assert "unknown --by value" in err
+    # A year by week is wider than the terminal: the latest weeks that fit, and a word on the rest
+    # (spend and a plan make the widest cells: money, and a plan's two extra lines).
+    code, out, _ = voronka("stats", "--from", "2023-04-03", "--to", "2024-04-01", "--period", "week")
+    assert code == 0
+    shown = re.search(r"Only the latest (\d+) of 52 periods fit", out)
+    assert shown is not None
+    assert 1 <= int(shown.group(1)) < 52
+    assert "2024-W13" in out
+    assert "2023-W14" not in out
+    assert max(len(line) for line in out.splitlines() if line.startswith(("┃", "│", "┏"))) <= 160
+    code, out, _ = voronka("stats", "--from", "2024-03-04", "--to", "2024-04-01", "--period", "week")
+    assert "fit the terminal" not in out  # four weeks fit
+    assert "2024-W10" in out

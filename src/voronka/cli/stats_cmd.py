@@ -6,7 +6,7 @@ import datetime as dt
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -16,6 +16,7 @@ from voronka.cli.state import State, pipeline_scope, state_of
 
 if TYPE_CHECKING:
     from voronka.analysis.stats.report import StatsReport
+    from voronka.i18n import Translator
 
 
 def stats(
@@ -60,45 +61,95 @@ def stats(
 
 
 def print_stats(state: State, report: StatsReport) -> None:
+    """The tables in the terminal: as many of the latest periods as fit its width (a year by week
+    squeezed into 160 columns showed empty cells, and took Rich seconds to lay out); the JSON, CSV and
+    workbook outputs hold every period."""
     from rich.table import Table as RichTable
 
-    from voronka.analysis.stats.output import display, explanation, metric_label
+    from voronka.analysis.stats.output import explanation, metric_label
 
     t = state.t
+    texts = [
+        [_cell_lines(row.metric, cell, report, t) for cell in row.cells]
+        for table in report.tables
+        for row in table.rows
+    ]
+    labels = [metric_label(row.metric, t) for table in report.tables for row in table.rows]
+    shown = _periods_that_fit(report, texts, labels, state.console.width, t)
+    first = len(report.periods) - shown
+    number = 0
     for table in report.tables:
         title = t(
             "stats.title",
             pipeline=report.pipeline,
             grain=t(f"stats.grain_{report.grain.value}"),
-            start=report.periods[0].start,
+            start=report.periods[first].start,
             end=report.periods[-1].end - dt.timedelta(days=1),
         )
         if table.cut is not None:
             title += " · " + t("stats.title_cut", by=report.by, cut=table.cut)
         grid = RichTable(title=title, title_justify="left")
         grid.add_column(t("stats.metric"))
-        for period in report.periods:
+        for period in report.periods[first:]:
             grid.add_column(period.label, justify="right")
         grid.add_column(t("stats.trend"))
         grid.add_column(t("stats.forecast"), justify="right")
         for row in table.rows:
-            cells = []
-            for cell in row.cells:
-                text = display(row.metric, cell.fact, report.currency, t)
-                if cell.plan is not None:
-                    text += f"\n{t('stats.plan')} {display(row.metric, cell.plan, report.currency, t)}"
-                    if cell.of_plan is not None:
-                        colour = "green" if (cell.of_plan >= 1) == row.metric.higher_is_better else "red"
-                        text += f"\n[{colour}]{cell.of_plan * 100:.0f} %[/{colour}]"
-                cells.append(text)
+            cells = ["\n".join(markup for _, markup in lines) for lines in texts[number][first:]]
             trend = t(f"stats.{row.trend.value}") if row.trend else ""
-            grid.add_row(
-                metric_label(row.metric, t), *cells, trend, display(row.metric, row.forecast, report.currency, t)
-            )
+            grid.add_row(labels[number], *cells, trend, _shown(row.metric, row.forecast, report, t))
+            number += 1
         state.console.print(grid)
+    if first:
+        state.console.print(t("stats.columns_cut", shown=shown, total=len(report.periods)), soft_wrap=True)
     state.console.print(f"[dim]{explanation(report, t)}[/dim]", soft_wrap=True)
     for note in report.notes:
         state.console.print(note.render(t.lang), soft_wrap=True)
+
+
+def _shown(metric: Any, value: Any, report: StatsReport, t: Translator) -> str:
+    from voronka.analysis.stats.output import display
+
+    return display(metric, value, report.currency, t)
+
+
+def _cell_lines(metric: Any, cell: Any, report: StatsReport, t: Translator) -> list[tuple[str, str]]:
+    """A cell's lines as (plain text, Rich markup): the fact, and under a plan the plan and its %."""
+    from rich.markup import escape
+
+    fact = _shown(metric, cell.fact, report, t)
+    lines = [(fact, escape(fact))]
+    if cell.plan is not None:
+        plan = f"{t('stats.plan')} {_shown(metric, cell.plan, report, t)}"
+        lines.append((plan, escape(plan)))
+        if cell.of_plan is not None:
+            colour = "green" if (cell.of_plan >= 1) == metric.higher_is_better else "red"
+            share = f"{cell.of_plan * 100:.0f} %"
+            lines.append((share, f"[{colour}]{share}[/{colour}]"))
+    return lines
+
+
+def _periods_that_fit(
+    report: StatsReport, texts: list[list[list[tuple[str, str]]]], labels: list[str], width: int, t: Translator
+) -> int:
+    """How many of the latest periods fit beside the metric, trend and forecast columns (at least one)."""
+    from rich.cells import cell_len
+
+    def widest(values: list[str]) -> int:
+        return max((cell_len(v) for v in values), default=0) + 3  # padding on both sides and a border
+
+    trends = [t(f"stats.{trend}") for trend in ("rising", "flat", "falling")]
+    forecasts = [_shown(r.metric, r.forecast, report, t) for table in report.tables for r in table.rows]
+    room = width - 1 - widest([t("stats.metric"), *labels]) - widest([t("stats.trend"), *trends])
+    room -= widest([t("stats.forecast"), *forecasts])
+    shown = 0
+    for index in range(len(report.periods) - 1, -1, -1):
+        column = [report.periods[index].label, *(plain for row in texts for plain, _ in row[index])]
+        room -= widest(column)
+        if room < 0:
+            break
+        shown += 1
+    return max(shown, 1)
 
 
 def stats_import(
