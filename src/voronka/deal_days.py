@@ -178,13 +178,7 @@ def compute_cells(connection: Connection, pipeline_id: int) -> Tally:
     """The cells of a pipeline counted from its deals. SQL counts the deals per local day when the
     zone's offset holds over their span (per local hour otherwise, the hours then put on their
     local days here): Python sees groups, not deals."""
-    timezone = connection.scalar(
-        select(Account.timezone).join(Pipeline, Pipeline.account_id == Account.id).where(Pipeline.id == pipeline_id)
-    )
-    tz = zone(timezone or "UTC")
-    first, last = connection.execute(
-        select(func.min(Deal.created_at), func.max(Deal.created_at)).where(Deal.pipeline_id == pipeline_id)
-    ).one()
+    tz, first, last = _zone_and_span(connection, pipeline_id)
     counted: Tally = defaultdict(lambda: [0, 0])
     if first is None:
         return counted
@@ -247,15 +241,22 @@ def rebuild_pipeline(connection: Connection, pipeline_id: int) -> int:
     return len(rows)
 
 
-def _fixed_offset(connection: Connection, pipeline_id: int) -> int | None:
-    """The account zone's offset over the pipeline's deals, if it does not change (0 with no deals)."""
+def _zone_and_span(connection: Connection, pipeline_id: int) -> tuple[ZoneInfo, Any, Any]:
+    """The account's zone and the first and last creation time of the pipeline's deals (None, None
+    without deals)."""
     timezone = connection.scalar(
         select(Account.timezone).join(Pipeline, Pipeline.account_id == Account.id).where(Pipeline.id == pipeline_id)
     )
     first, last = connection.execute(
         select(func.min(Deal.created_at), func.max(Deal.created_at)).where(Deal.pipeline_id == pipeline_id)
     ).one()
-    return 0 if first is None else fixed_offset_minutes(zone(timezone or "UTC"), first, last)
+    return zone(timezone or "UTC"), first, last
+
+
+def _fixed_offset(connection: Connection, pipeline_id: int) -> int | None:
+    """The account zone's offset over the pipeline's deals, if it does not change (0 with no deals)."""
+    tz, first, last = _zone_and_span(connection, pipeline_id)
+    return 0 if first is None else fixed_offset_minutes(tz, first, last)
 
 
 def _cells_select(pipeline_id: int, offset: int) -> Any:
