@@ -180,3 +180,39 @@ def test_no_logged_calls_say_nothing_about_attempts(session: Session) -> None:
     evidence = gather(session=session, account=account_for(session), pipeline=pipeline, today=TODAY)
     assert evidence.attempts is None
     assert evidence.attempts_past is None
+
+
+def test_the_stalled_check_reads_postgresql_indexes_alone(demo_session: Callable[..., Session], db_url: str) -> None:
+    """The check needs every open deal's id and each recent move's deal id: PostgreSQL's index
+    entries hold no ids unless INCLUDEd, and without them it read each open deal from the table
+    (most of a million-deal diagnosis). Once the pages are vacuumed, its plan is index-only."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("SQLite's index entries carry the rowid: nothing to include")
+    from sqlalchemy import event, text
+
+    evidence = demo_evidence(demo_session, problems=replace(HEALTHY, stall_share=0.3))
+    session = object_session(evidence.pipeline)
+    bind = session.get_bind()
+    with bind.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        for table in ("deals", "stage_reaches", "call_attempts"):
+            connection.exec_driver_sql(f"VACUUM ANALYZE {table}")
+    statements: list[tuple[str, object]] = []
+
+    def keep(_conn: object, _cursor: object, statement: str, parameters: object, *_: object) -> None:
+        if "NOT (EXISTS" in statement:
+            statements.append((statement, parameters))
+
+    now = local_midnight_utc(TODAY, zone("Europe/Moscow"))
+    event.listen(bind, "before_cursor_execute", keep)
+    try:
+        assert sum(stalled_counts(session, evidence.pipeline, now).values()) > 0
+    finally:
+        event.remove(bind, "before_cursor_execute", keep)
+    (statement, parameters), *_ = statements
+    connection = session.connection()
+    for setting in ("enable_seqscan", "enable_bitmapscan"):  # a demo is small: make the planner pick an index
+        connection.execute(text(f"SET LOCAL {setting} = off"))
+    plan = "\n".join(row[0] for row in connection.exec_driver_sql(f"EXPLAIN {statement}", parameters))
+    assert "Index Only Scan using ix_deals_board" in plan, plan
+    assert "Index Only Scan using ix_stage_reaches_period" in plan, plan
+    session.rollback()

@@ -32,7 +32,7 @@ from voronka.errors import VoronkaError
 if TYPE_CHECKING:
     from alembic.config import Config
 
-HEAD_REVISION = "0010"
+HEAD_REVISION = "0011"
 """The newest migration. A database already there is recognised without loading Alembic (a
 fifth of a second at every command); a test keeps this equal to the migrations' head."""
 
@@ -224,19 +224,18 @@ def committed(session: Session) -> Iterator[Session]:
             raise
 
 
-def refresh_statistics(connection: Connection) -> None:
-    """Let the query planner know the tables' new sizes after a large load (no user values here).
+def refresh_statistics(connection: Connection, tables: Sequence[str] = ("deals", "stage_reaches")) -> None:
+    """Let the query planner know the tables' new sizes after a large load (no user values here;
+    ``tables`` are our own table names).
 
     SQLite needs them to seek the reports' covering index by time range (a skip-scan) instead of
-    reading it whole.
+    reading it whole (full statistics: a sampled ANALYZE misjudges how few values the index's
+    leading columns take, and the skip-scan is lost; the stage log is read per deal only and needs
+    none). PostgreSQL without them takes a freshly filled table for empty: it planned the
+    diagnosis's reading of a million-deal ``deal_days`` as one row and sorted it on disk.
     """
-    if connection.dialect.name == "sqlite":
-        # Full statistics (a sampled ANALYZE misjudges how few values the index's leading columns
-        # take, and the skip-scan is lost); the stage log is read per deal only and needs none.
-        for table in ("deals", "stage_reaches"):
-            connection.exec_driver_sql(f"ANALYZE {table}")
-    elif connection.dialect.name == "postgresql":
-        for table in ("deals", "stage_reaches"):
+    if connection.dialect.name in ("sqlite", "postgresql"):
+        for table in tables:
             connection.exec_driver_sql(f"ANALYZE {table}")
 
 

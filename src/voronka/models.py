@@ -210,8 +210,10 @@ class Deal(Base):
             "contact_minutes",
             "furthest_position",
         ),
-        # The kanban: a column's open deals, oldest first, a page at a time.
-        Index("ix_deals_board", "pipeline_id", "status", "stage_id", "created_at"),
+        # The kanban: a column's open deals, oldest first, a page at a time; and the stalled check,
+        # which needs each open deal's id (PostgreSQL's entries hold no id: INCLUDE it, or every
+        # open deal is fetched from the table; SQLite's hold the rowid anyway).
+        Index("ix_deals_board", "pipeline_id", "status", "stage_id", "created_at", postgresql_include=["id"]),
         # Closures by period (the statistics template's sales money and non-target losses).
         Index(
             "ix_deals_closed",
@@ -384,7 +386,16 @@ class StageReach(Base):
 
     __tablename__ = "stage_reaches"
     __table_args__ = (
-        Index("ix_stage_reaches_period", "pipeline_id", "reached_at", "position", "manager_id", "source_id"),
+        # Period reports; the deal id (PostgreSQL only, as above) for the stalled check's recent moves.
+        Index(
+            "ix_stage_reaches_period",
+            "pipeline_id",
+            "reached_at",
+            "position",
+            "manager_id",
+            "source_id",
+            postgresql_include=["deal_id"],
+        ),
         Index("ix_stage_reaches_deal", "deal_id"),
     )
 

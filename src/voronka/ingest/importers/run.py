@@ -89,6 +89,7 @@ def import_file(
         writer.flush()
     if large:
         deal_days.rebuild_pipeline(target.session.connection(), target.pipeline.id)
+        refresh_statistics(target.session.connection(), tables=("deal_days",))
     report.add_rejected(table.rejected)
     _settle_currency(target.account, currencies, first_deals, report)
     if history_table is not None:
