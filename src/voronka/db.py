@@ -155,12 +155,23 @@ REPORT_INDEXES = (
 )
 """The wide indexes the reports and the kanban read, which a large import builds once after its load."""
 
+POSTGRESQL_INCLUDES = {"ix_deals_board": ["id"], "ix_stage_reaches_period": ["deal_id"]}
+"""The deal id carried in these indexes' entries on PostgreSQL (migration 0011), for the stalled
+check; SQLite's entries hold the rowid already. Not declared in the models: a ``postgresql_*``
+argument there makes SQLAlchemy import the PostgreSQL dialect at every start, SQLite's included."""
 
-def report_indexes() -> list[Any]:
+
+def report_indexes(dialect: str = "sqlite") -> list[Any]:
+    """The report indexes as ``dialect`` builds them (PostgreSQL's with their INCLUDE columns)."""
     from voronka.models import Deal, StageReach
 
     tables = (Deal.__table__, StageReach.__table__)
-    return [index for t in tables for index in t.indexes if index.name in REPORT_INDEXES]  # type: ignore[attr-defined]
+    indexes = [index for t in tables for index in t.indexes if index.name in REPORT_INDEXES]  # type: ignore[attr-defined]
+    if dialect == "postgresql":
+        for index in indexes:  # the same value every time: the schema as migrated, not a state
+            if index.name in POSTGRESQL_INCLUDES:
+                index.dialect_options["postgresql"]["include"] = POSTGRESQL_INCLUDES[index.name]
+    return indexes
 
 
 def restore_report_indexes(connection: Connection) -> None:

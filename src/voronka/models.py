@@ -211,9 +211,8 @@ class Deal(Base):
             "furthest_position",
         ),
         # The kanban: a column's open deals, oldest first, a page at a time; and the stalled check,
-        # which needs each open deal's id. SQLite's entries hold the rowid; on PostgreSQL migration
-        # 0011 INCLUDEs the id. Not declared here: a postgresql_* argument makes SQLAlchemy import
-        # the PostgreSQL dialect at every start, SQLite's included (60 ms of a 0.6 s command).
+        # which needs each open deal's id. SQLite's entries hold the rowid; PostgreSQL's INCLUDE the
+        # id (db.POSTGRESQL_INCLUDES says why that is not declared here).
         Index("ix_deals_board", "pipeline_id", "status", "stage_id", "created_at"),
         # Closures by period (the statistics template's sales money and non-target losses).
         Index(
@@ -388,7 +387,7 @@ class StageReach(Base):
     __tablename__ = "stage_reaches"
     __table_args__ = (
         # Period reports; and the stalled check's recent moves, which need the deal id (INCLUDEd on
-        # PostgreSQL by migration 0011, as for ix_deals_board above).
+        # PostgreSQL, as for ix_deals_board above).
         Index("ix_stage_reaches_period", "pipeline_id", "reached_at", "position", "manager_id", "source_id"),
         Index("ix_stage_reaches_deal", "deal_id"),
     )

@@ -122,7 +122,7 @@ def report_indexes_rebuilt_after(session: Session, *, large: bool) -> Iterator[N
     begin_write(connection)  # SQLite: the drops belong to the import's transaction, and die with it
     if connection.dialect.name == "sqlite":
         restore_report_indexes(connection)
-    indexes = report_indexes()
+    indexes = report_indexes(connection.dialect.name)
     for index in indexes:
         index.drop(bind=connection)
     foreign_keys = _loaded_foreign_keys() if connection.dialect.name == "postgresql" else []
