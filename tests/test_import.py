@@ -9,7 +9,7 @@ from openpyxl import Workbook
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from tests.builders import account_for, funnel, pipeline_for, reached
+from tests.builders import account_for, at, funnel, pipeline_for, reached
 from voronka.analysis.funnel.query import Rule
 from voronka.errors import ImportFailed
 from voronka.ingest.importers import ImportReport, ImportTarget, import_file
@@ -428,3 +428,42 @@ def test_imported_phones_are_found_however_they_were_written(session: Session, t
     assert changed.updated == 1
     key = session.scalars(select(Deal.phone_key).where(Deal.external_id == "p2")).one()
     assert key == "77889995947"  # digits, last first
+
+
+def test_a_first_import_still_updates_a_deal_it_meets_twice(session: Session) -> None:
+    """A writer into an account with no deals skips looking its batches up, except for the ids it
+    stored itself: a CRM page that repeats a deal updates it instead of failing on the unique key."""
+    from voronka.crm.accounts import find_pipeline
+    from voronka.ingest.importers.base import DealRecord
+    from voronka.ingest.importers.writer import DealWriter
+    from voronka.models import DealStatus
+
+    pipeline_for(session)
+    account = account_for(session)
+    target = ImportTarget(session, account, find_pipeline(session=session, account=account))
+    report = ImportReport(file="crm")
+    writer = DealWriter(target, report)
+    created = at("2024-03-01 10:00")
+    writer.add(DealRecord(line=1, external_id="x1", created_at=created, stage_position=1, status=DealStatus.OPEN))
+    writer.add(DealRecord(line=2, external_id="x2", created_at=created, stage_position=1, status=DealStatus.OPEN))
+    writer.flush()
+    writer.add(DealRecord(line=3, external_id="x1", created_at=created, stage_position=2, status=DealStatus.OPEN))
+    writer.flush()
+    session.commit()
+    assert (report.created, report.updated) == (2, 1)
+    assert deal_count(session) == 2
+    assert reached(funnel(session))[:2] == [2, 1]
+
+
+def test_imported_deals_leave_the_next_id_free_for_a_new_deal(session: Session, tmp_path: Path) -> None:
+    """PostgreSQL's imported deals take their ids from the table's sequence (not read back by
+    external id), so a deal created afterwards gets the next one, not a taken one."""
+    from voronka.crm.deals import create_deal
+
+    pipeline = pipeline_for(session)
+    run_import(session, write(tmp_path, GOOD))
+    imported = set(session.scalars(select(Deal.id)))
+    deal = create_deal(session=session, pipeline=pipeline, currency="RUB", title="Walk-in")
+    session.commit()
+    assert deal.id not in imported
+    assert deal_count(session) == 5

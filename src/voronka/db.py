@@ -19,6 +19,7 @@ from sqlalchemy import (
     column,
     create_engine,
     event,
+    func,
     insert,
     select,
     table,
@@ -300,6 +301,20 @@ def bulk_insert(connection: Connection, table: Table, columns: Sequence[str], ro
     else:
         parameters = [dict(zip(columns, row, strict=True)) for row in converted]
     connection.exec_driver_sql(compiled.string, parameters)
+
+
+def reserved_ids(connection: Connection, table: Table, count: int) -> list[int] | None:
+    """``count`` new primary keys of ``table`` taken from its PostgreSQL sequence, for rows a bulk
+    insert then stores with their ids; ``None`` on SQLite, which numbers rows as they go in.
+
+    Reading a batch's ids back by external id afterwards cost PostgreSQL 8.6 s of a million-deal
+    import (a probe of the unique index per row); ``nextval`` hands out ids no other writer can
+    take, in one round trip per batch.
+    """
+    if connection.dialect.name != "postgresql" or count <= 0:
+        return None
+    sequence = func.nextval(func.pg_get_serial_sequence(table.name, "id"))
+    return list(connection.scalars(select(sequence).select_from(func.generate_series(1, count))))
 
 
 def _copy_rows(connection: Connection, table: Table, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
