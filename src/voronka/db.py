@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from importlib import resources
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import (
@@ -296,7 +297,7 @@ def bulk_insert(connection: Connection, table: Table, columns: Sequence[str], ro
     if compiled.positional:
         order = [list(columns).index(name) for name in compiled.positiontup or ()]
         parameters: list[Any] = (
-            converted if order == list(range(len(columns))) else [tuple(row[i] for i in order) for row in converted]
+            converted if order == list(range(len(columns))) else list(map(_picker(order), converted))
         )
     else:
         parameters = [dict(zip(columns, row, strict=True)) for row in converted]
@@ -328,6 +329,14 @@ def _copy_rows(connection: Connection, table: Table, columns: Sequence[str], row
     with raw.cursor() as cursor, cursor.copy(statement) as copy:
         for row in rows:
             copy.write_row(row)
+
+
+def _picker(order: Sequence[int]) -> Callable[[Sequence[Any]], tuple[Any, ...]]:
+    """A function that takes a row's values in ``order``, as a tuple (even for a single one)."""
+    if len(order) == 1:
+        (only,) = order
+        return lambda row: (row[only],)
+    return itemgetter(*order)
 
 
 def _processed(row: Sequence[Any], processors: list[tuple[int, Callable[[Any], Any]]]) -> tuple[Any, ...]:

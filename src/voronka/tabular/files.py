@@ -54,7 +54,7 @@ class TableFile:
         else:
             source = self._csv_rows()
         for line, cells in source:
-            if any(len(cell) > MAX_CELL for cell in cells):
+            if cells and max(map(len, cells)) > MAX_CELL:
                 self.rejected.append(Rejected(line, Message("import.cell_too_long", {"limit": MAX_CELL})))
                 continue
             yield line, cells
@@ -67,7 +67,7 @@ class TableFile:
         try:
             next(reader, None)
             for cells in reader:
-                if any(cell.strip() for cell in cells):
+                if "".join(cells).strip():
                     yield reader.line_num, cells
         except csv.Error as exc:
             raise _fail("bad_csv", file=self.path.name, line=reader.line_num, reason=str(exc)) from None

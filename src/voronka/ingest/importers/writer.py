@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable
+from operator import itemgetter
 from typing import Any, cast
 
 from sqlalchemy import Table, insert, select
@@ -61,6 +62,10 @@ _DEAL_COLUMNS = (
     "history_known",
     "updated_at",
 )
+
+
+_DEAL_VALUES = itemgetter(*_DEAL_COLUMNS)
+"""A deal's row as the tuple of its ``_DEAL_COLUMNS``."""
 
 
 class _Names:
@@ -225,7 +230,7 @@ class DealWriter:
 
     def _store_deals(self, connection: Any, records: list[DealRecord], rows: list[dict[str, Any]]) -> list[int]:
         """Insert the new deals' rows; their ids, in ``records`` order."""
-        values = [tuple(row[c] for c in _DEAL_COLUMNS) for row in rows]
+        values = list(map(_DEAL_VALUES, rows))
         ids = reserved_ids(connection, _DEALS, len(rows))
         if ids is not None:
             bulk_insert(connection, _DEALS, ("id", *_DEAL_COLUMNS), [(i, *v) for i, v in zip(ids, values, strict=True)])
