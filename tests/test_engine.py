@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from sqlalchemy import text
 
 from voronka.db import make_engine
@@ -16,3 +18,13 @@ def test_postgresql_connections_never_jit_compile(postgres_url: str) -> None:
             assert connection.scalar(text("SHOW jit")) == "off"
             connection.rollback()
     engine.dispose()
+
+
+def test_sqlite_connections_sort_with_helper_threads(tmp_path: Path) -> None:
+    """A large import's index builds and per-day recount are sorts; SQLite runs them on helper
+    threads only where the connection allows it, and keeps WAL and foreign keys as it should."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'v.db'}")
+    with engine.connect() as connection:
+        settings = [connection.scalar(text(f"PRAGMA {name}")) for name in ("threads", "foreign_keys", "journal_mode")]
+    engine.dispose()
+    assert settings == [2, 1, "wal"]

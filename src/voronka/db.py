@@ -78,6 +78,10 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # Reads go through the OS page cache, which every connection shares: a server's pooled
     # connections (and the report's parallel readers) do not each start with a cold cache of their own.
     cursor.execute(f"PRAGMA mmap_size={READ_MMAP_BYTES}")
+    # Large sorts (building an index after a big import, recounting the per-day cells, a report's
+    # GROUP BY) may use two helper threads: a million-deal import's index builds and recount took
+    # 11.1 s with them, 12.5 s without.
+    cursor.execute("PRAGMA threads=2")
     cursor.close()
 
 
