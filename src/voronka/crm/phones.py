@@ -51,7 +51,9 @@ def phone_key(text: str | None) -> str | None:
     """What a phone is found by: its digits, last first. A search for a number's tail (the national
     number, or its last four digits) is then a range of one index, however the number was written.
     Only digits are read here: what the number means is ``normalize_phone``'s business."""
-    digits = "".join(c for c in text or "" if c.isdigit())
+    if not text:
+        return None
+    digits = "".join(c for c in text if c.isdigit())
     return digits[::-1][:KEY_DIGITS] if len(digits) >= MIN_KEY_DIGITS else None
 
 

@@ -72,6 +72,8 @@ SEARCH_TEXT_LENGTH = 600
 def search_text(title: str | None, contact_name: str | None, email: str | None) -> str | None:
     """What a deal is found by name with: its title, contact and e-mail in one case (``casefold``,
     right for every alphabet), kept beside the deal so a search is one plain ``LIKE``."""
+    if not (title or contact_name or email):
+        return None
     joined = " ".join(part for part in (title, contact_name, email) if part)
     return joined.casefold()[:SEARCH_TEXT_LENGTH] or None
 
