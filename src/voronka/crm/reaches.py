@@ -78,11 +78,14 @@ class DealFacts(NamedTuple):
 def reach_rows(deal: Any, entries: Iterable[tuple[int, dt.datetime]], last_position: int) -> list[tuple[Any, ...]]:
     """Rows of the ``stage_reaches`` table for one deal (anything with the Deal's attributes)."""
     won = deal.status == DealStatus.WON.value
+    return rows_of_reaches(deal, reach_times(entries, deal.furthest_position, won=won, last_position=last_position))
+
+
+def rows_of_reaches(deal: Any, reaches: Iterable[tuple[int, dt.datetime, dt.datetime | None]]) -> list[tuple[Any, ...]]:
+    """``reach_times``' reaches of one deal as rows of the ``stage_reaches`` table."""
     return [
         (deal.account_id, deal.pipeline_id, deal.id, position, at, entered_at, deal.manager_id, deal.source_id)
-        for position, at, entered_at in reach_times(
-            entries, deal.furthest_position, won=won, last_position=last_position
-        )
+        for position, at, entered_at in reaches
     ]
 
 

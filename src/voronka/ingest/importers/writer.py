@@ -8,7 +8,7 @@ re-import and are updated through the ORM, appending only stage entries the log 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from operator import itemgetter
 from typing import Any, cast
 
@@ -17,14 +17,13 @@ from sqlalchemy.orm import Session
 
 from voronka import deal_days
 from voronka.crm.accounts import guess_cause_family
-from voronka.crm.phones import phone_key
-from voronka.crm.reaches import DealFacts, insert_reaches, reach_rows, refresh_reaches
-from voronka.crm.search import search_text
+from voronka.crm.reaches import DealFacts, insert_reaches, refresh_reaches, rows_of_reaches
 from voronka.db import bulk_insert, refresh_statistics, reserved_ids
 from voronka.ingest.importers.base import DealRecord, ImportTarget
-from voronka.models import Deal, DealStatus, LossReason, Source, StageChange, User
+from voronka.ingest.importers.shaping import Shaped, furthest_of, shape
+from voronka.models import Deal, LossReason, Source, StageChange, User
 from voronka.tabular.report import ImportReport
-from voronka.timeutil import minutes_begun, utcnow
+from voronka.timeutil import utcnow
 
 BATCH_SIZE = 5_000
 ANALYSE_FROM = 20_000
@@ -89,25 +88,6 @@ class _Names:
         return found
 
 
-def planned_entries(record: DealRecord, last_position: int) -> list[tuple[int, dt.datetime]]:
-    """The stage entries a record implies, in time order, arrival in the first stage included."""
-    entries = [(1, record.created_at)]
-    entries.extend(e for e in record.entries if e[0] != 1)
-    if record.status is DealStatus.WON and not any(p == last_position for p, _ in entries):
-        entries.append((last_position, record.closed_at or max(t for _, t in entries)))
-    if entries[-1][0] != record.stage_position and record.status is not DealStatus.WON:
-        # The deal sits in a stage the history does not end in: it moved there after the last
-        # known entry (or, without a history, at some unknown time; closing time is the best bound).
-        entries.append((record.stage_position, record.closed_at or entries[-1][1]))
-    return entries
-
-
-def furthest_of(positions: Iterable[int], status: str, last_position: int) -> int:
-    """Highest position entered; a deal that is not won never counts as in the won stage."""
-    highest = max(positions, default=1)
-    return last_position if status == DealStatus.WON.value else min(highest, last_position - 1)
-
-
 class DealWriter:
     def __init__(
         self, target: ImportTarget, report: ImportReport, now: dt.datetime | None = None, *, count_days: bool = True
@@ -125,7 +105,7 @@ class DealWriter:
         self.reasons = _Names(
             self.session, self.account_id, LossReason, lambda n: {"family": guess_cause_family(n).value}
         )
-        self.batch: list[DealRecord] = []
+        self.batch: list[Shaped] = []
         self.inserted = 0
         self.analyse_at = ANALYSE_FROM
         self.had_deals = self._account_has_deals()
@@ -133,7 +113,11 @@ class DealWriter:
         """External ids this writer stored, kept while the account had no deals before it began."""
 
     def add(self, record: DealRecord) -> None:
-        self.batch.append(record)
+        self.add_shaped(shape(record, self.last_position))
+
+    def add_shaped(self, item: Shaped) -> None:
+        """Add a record already shaped (by the process that read the file, for a large import)."""
+        self.batch.append(item)
         if len(self.batch) >= BATCH_SIZE:
             self.flush()
 
@@ -141,11 +125,11 @@ class DealWriter:
         if not self.batch:
             return
         batch, self.batch = self.batch, []
-        existing = self._existing(batch)
-        self._insert([r for r in batch if r.external_id not in existing])
-        for record in batch:
-            if record.external_id in existing:
-                self._update(existing[record.external_id], record)
+        existing = self._existing([item.record for item in batch])
+        self._insert([item for item in batch if item.record.external_id not in existing])
+        for item in batch:
+            if item.record.external_id in existing:
+                self._update(existing[item.record.external_id], item)
 
     def _account_has_deals(self) -> bool:
         found = self.session.scalar(select(Deal.id).where(Deal.account_id == self.account_id).limit(1))
@@ -166,67 +150,63 @@ class DealWriter:
         )
         return {deal.external_id: deal for deal in found if deal.external_id is not None}
 
-    def _fields(self, record: DealRecord, entries: list[tuple[int, dt.datetime]]) -> dict[str, Any]:
-        won_entry = next((t for p, t in entries if p == self.last_position), None)
-        closed_at = record.closed_at or (won_entry if record.status is DealStatus.WON else None)
-        moves = [t for p, t in entries[1:]] if record.history_known else []
-        first_contact = record.first_contact_at or (min(moves) if moves else None)
+    def _fields(self, item: Shaped) -> dict[str, Any]:
+        record = item.record
         return {
             "title": record.title,
             "contact_name": record.contact_name,
             "phone": record.phone,
-            "phone_key": phone_key(record.phone),
+            "phone_key": item.phone_key,
             "email": record.email,
-            "search_text": search_text(record.title, record.contact_name, record.email),
+            "search_text": item.search_text,
             "source_id": self.sources.id_of(record.source),
             "manager_id": self.managers.id_of(record.manager),
             "amount": record.amount,
             "currency": record.currency,
             "status": record.status.value,
             "stage_id": self.stage_ids[record.stage_position],
-            "closed_at": closed_at,
+            "closed_at": item.closed_at,
             "loss_reason_id": self.reasons.id_of(record.loss_reason),
-            "first_contact_at": first_contact,
-            "contact_minutes": minutes_begun(record.created_at, first_contact),
+            "first_contact_at": item.first_contact_at,
+            "contact_minutes": item.contact_minutes,
             "created_at": record.created_at,
             "custom": record.custom,
         }
 
-    def _insert(self, records: list[DealRecord]) -> None:
-        if not records:
+    def _insert(self, items: list[Shaped]) -> None:
+        if not items:
             return
-        planned = [planned_entries(r, self.last_position) for r in records]
         rows = []
-        for record, entries in zip(records, planned, strict=True):
-            fields = self._fields(record, entries)
+        for item in items:
+            fields = self._fields(item)
             fields.update(
                 account_id=self.account_id,
                 pipeline_id=self.pipeline_id,
-                external_id=record.external_id,
-                furthest_position=furthest_of((p for p, _ in entries), fields["status"], self.last_position),
-                history_known=record.history_known,
+                external_id=item.record.external_id,
+                furthest_position=item.furthest_position,
+                history_known=item.record.history_known,
                 updated_at=self.now,
             )
             rows.append(fields)
         connection = self.session.connection()
-        deal_ids = self._store_deals(connection, records, rows)
+        deal_ids = self._store_deals(connection, [item.record for item in items], rows)
         if not self.had_deals:
-            self.written.update(r.external_id for r in records)
+            self.written.update(item.record.external_id for item in items)
         changes = []
         reaches = []
-        for deal_id, entries, row in zip(deal_ids, planned, rows, strict=True):
+        for deal_id, item, row in zip(deal_ids, items, rows, strict=True):
             previous: int | None = None
-            for position, at in entries:
+            for position, at in item.entries:
                 stage_id = self.stage_ids[position]
                 changes.append((self.account_id, deal_id, previous, stage_id, position, at))
                 previous = stage_id
-            reaches.extend(reach_rows(DealFacts.of_row(deal_id, row), entries, self.last_position))
+            reaches.extend(rows_of_reaches(DealFacts.of_row(deal_id, row), item.reaches))
         bulk_insert(connection, _STAGE_CHANGES, _CHANGE_COLUMNS, changes)
         insert_reaches(self.session, reaches)
         if self.count_days:
             deal_days.add_deals(connection, rows, self.target.account.timezone)
-        self.report.created += len(records)
-        self._keep_statistics(connection, len(records))
+        self.report.created += len(items)
+        self._keep_statistics(connection, len(items))
 
     def _store_deals(self, connection: Any, records: list[DealRecord], rows: list[dict[str, Any]]) -> list[int]:
         """Insert the new deals' rows; their ids, in ``records`` order."""
@@ -257,9 +237,9 @@ class DealWriter:
             refresh_statistics(connection)
             self.analyse_at *= 2
 
-    def _update(self, deal: Deal, record: DealRecord) -> None:
-        entries = planned_entries(record, self.last_position)
-        fields = self._fields(record, entries)
+    def _update(self, deal: Deal, item: Shaped) -> None:
+        record, entries = item.record, item.entries
+        fields = self._fields(item)
         if fields["first_contact_at"] is None:
             del fields["first_contact_at"], fields["contact_minutes"]  # keep what calls or moves established
         logged_positions = set(
