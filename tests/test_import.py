@@ -13,7 +13,7 @@ from tests.builders import account_for, at, funnel, pipeline_for, reached
 from voronka.analysis.funnel.query import Rule
 from voronka.errors import ImportFailed
 from voronka.ingest.importers import ImportReport, ImportTarget, import_file
-from voronka.models import Deal, Source, StageChange
+from voronka.models import Deal, Source, StageChange, StageReach
 
 HEADER = (
     "id,created_at,stage,status,closed_at,loss_reason,amount,source,manager,entered:Qualified,entered:Estimate,Город"
@@ -467,3 +467,88 @@ def test_imported_deals_leave_the_next_id_free_for_a_new_deal(session: Session, 
     session.commit()
     assert deal.id not in imported
     assert deal_count(session) == 5
+
+
+BAD_ROWS = (
+    "id,created_at,stage,status,amount,entered:Qualified\n"
+    "ok1,2024-02-01,Lead,,,\n"
+    "bad-date,2024-13-45,Lead,,,\n"
+    "neg,2024-02-01,Lead,,-500,\n"
+    "ok1,2024-02-02,Lead,,,\n"
+    "early,2024-02-10 12:00,Qualified,,,2024-02-10 11:59\n"
+    "ok2,2024-02-01,Qualified,,100,2024-02-03\n"
+    "won,2024-02-01,Won,,7,\n"
+)
+
+
+def test_a_large_file_read_in_a_second_process_lands_like_a_small_one(
+    session: Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A large canonical file is read, checked and shaped by a child process while this one writes:
+    the same deals, stage log and reaches, and the same bad rows with their lines and reasons."""
+    from voronka.ingest.importers import run
+
+    pipeline_for(session)
+    path = write(tmp_path, BAD_ROWS)
+    here = run_import(session, path)
+    expected = (reasons(here), _deals_and_log(session))
+    session.execute(StageChange.__table__.delete())  # type: ignore[attr-defined]
+    session.execute(Deal.__table__.delete())  # type: ignore[attr-defined]  # reaches go with their deals
+    session.commit()
+    monkeypatch.setattr(run, "BULK_ROWS", 2)
+    there = run_import(session, path)
+    assert (there.created, here.created) == (3, 3)
+    assert (reasons(there), _deals_and_log(session)) == expected
+    assert [r.line for r in there.rejected] == [3, 4, 5, 6]
+
+
+def _deals_and_log(session: Session) -> list[tuple[object, ...]]:
+    deals = session.execute(
+        select(Deal.external_id, Deal.status, Deal.furthest_position, Deal.amount, Deal.closed_at, Deal.contact_minutes)
+    )
+    log = session.execute(
+        select(Deal.external_id, StageChange.to_position, StageChange.at).join(Deal, Deal.id == StageChange.deal_id)
+    )
+    reaches = session.execute(
+        select(Deal.external_id, StageReach.position, StageReach.reached_at, StageReach.entered_at).join(
+            Deal, Deal.id == StageReach.deal_id
+        )
+    )
+    return sorted(deals.all()) + sorted(log.all()) + sorted(reaches.all())
+
+
+def test_a_reader_that_fails_leaves_no_process_and_no_deal(
+    session: Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The child's failure reaches the writer as one error; the writer's failure ends the child."""
+    import multiprocessing
+
+    from voronka.ingest.importers import run
+    from voronka.ingest.importers.writer import DealWriter
+
+    pipeline_for(session)
+    session.commit()
+    monkeypatch.setattr(run, "BULK_ROWS", 2)
+    path = write(tmp_path, GOOD)
+    original = run.open_table
+
+    def vanishing(opened: Path) -> object:  # the file is gone once its header was read
+        table = original(opened)
+        opened.unlink()
+        return table
+
+    monkeypatch.setattr(run, "open_table", vanishing)
+    with pytest.raises(RuntimeError, match="FileNotFoundError"):
+        run_import(session, path)
+    session.rollback()
+    monkeypatch.setattr(run, "open_table", original)
+
+    def failing(*_shaped: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(DealWriter, "add_shaped", failing)
+    with pytest.raises(OSError, match="disk full"):
+        run_import(session, write(tmp_path, GOOD))
+    session.rollback()
+    assert multiprocessing.active_children() == []
+    assert deal_count(session) == 0

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Generator, Iterable, Iterator
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import TypeVar, cast
 
@@ -23,10 +23,13 @@ from voronka.db import (
 )
 from voronka.errors import ImportFailed
 from voronka.i18n import Message
+from voronka.ingest.importers.background import shaped_in_background
 from voronka.ingest.importers.base import DealRecord, EventRecord, ImportTarget
+from voronka.ingest.importers.deals import DealsImporter
 from voronka.ingest.importers.events import write_events
 from voronka.ingest.importers.mapped import first_pipeline_in, stages_in_file
 from voronka.ingest.importers.maps import ColumnMap
+from voronka.ingest.importers.shaping import Shaped, shape
 from voronka.ingest.importers.writer import DealWriter
 from voronka.models import Account, Deal, DealDay, Pipeline, StageChange, StageReach
 from voronka.tabular.files import open_table
@@ -81,11 +84,13 @@ def import_file(
     writer = DealWriter(target, report, count_days=not large)
     first_deals = not _has_deals(target)
     currencies: Counter[str] = Counter()
-    with report_indexes_rebuilt_after(target.session, large=large):
-        for record in _counted(records, progress):
-            if isinstance(record, DealRecord):
-                currencies[record.currency] += 1
-                writer.add(record)
+    items = _shaped(records, writer.last_position)
+    if large and isinstance(importer, DealsImporter):
+        items = shaped_in_background(table, importer.layout(table, target), report)
+    with report_indexes_rebuilt_after(target.session, large=large), closing(items):
+        for item in _counted(items, progress):
+            currencies[item.record.currency] += 1
+            writer.add_shaped(item)
         writer.flush()
         if large:  # inside: PostgreSQL checks the new cells' keys once, when the block adds them back
             deal_days.rebuild_pipeline(target.session.connection(), target.pipeline.id)
@@ -176,6 +181,12 @@ def detect_format(header: tuple[str, ...]) -> str:
         if importer.recognises(lowered):
             return name
     return "deals"
+
+
+def _shaped(records: Iterable[object], last_position: int) -> Generator[Shaped, None, None]:
+    for record in records:
+        if isinstance(record, DealRecord):
+            yield shape(record, last_position)
 
 
 def _counted(records: Iterable[T], progress: Progress | None) -> Iterator[T]:

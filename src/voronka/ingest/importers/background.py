@@ -1,0 +1,140 @@
+"""A large file read, checked and shaped in a second process while this one writes.
+
+Reading a row, checking it and working out what it implies (``shaping.shape``) is pure Python: a
+third of a million-deal import. A child process does it and sends the shaped records in chunks
+through a pipe; this process only adds ids and stores them, so the two cores work at once. The
+child keeps at most a few chunks ready when the writer lags, so memory stays bounded.
+
+The child is started fresh ("spawn": no copy of this process's open connections), sends what it
+could not read as the same ``ImportFailed`` the reading would raise here, and ends when the pipe
+closes: a writer that fails or is killed leaves no reader behind.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import pickle
+import queue
+import signal
+import threading
+from collections.abc import Generator, Iterator
+from contextlib import suppress
+from multiprocessing.connection import Connection
+from typing import Any
+
+from voronka.errors import ImportFailed, VoronkaError
+from voronka.i18n import Message
+from voronka.ingest.importers.deals import Layout, records_of
+from voronka.ingest.importers.shaping import Shaped, shape
+from voronka.tabular.files import TableFile
+from voronka.tabular.report import ImportReport
+
+CHUNK = 2_000
+"""Shaped records per message: large enough that pickling is cheap per record, small enough that
+the writer starts at once."""
+
+
+def shaped_in_background(table: TableFile, layout: Layout, report: ImportReport) -> Generator[Shaped, None, None]:
+    """The file's good rows, shaped, as ``records_of`` and ``shape`` would give them here; its bad
+    rows are added to ``report`` (and the reader's own refusals to ``table.rejected``) at the end."""
+    context = multiprocessing.get_context("spawn")
+    receiver, sender = context.Pipe(duplex=False)
+    child = context.Process(target=_read, args=(sender, table, layout), name="voronka-reader", daemon=True)
+    child.start()
+    sender.close()  # the child holds the only sending end: its exit is our end of file
+    try:
+        yield from _received(receiver, table, report)
+    finally:
+        receiver.close()
+        if child.is_alive():
+            child.terminate()
+        child.join()
+
+
+def _received(receiver: Connection, table: TableFile, report: ImportReport) -> Iterator[Shaped]:
+    while True:
+        try:
+            kind, payload = receiver.recv()
+        except EOFError:
+            raise ImportFailed(reason=Message("import.reader_stopped", {"file": table.path.name})) from None
+        if kind == "shaped":
+            yield from payload
+        elif kind == "done":
+            rejected, refused = payload
+            report.rejected.extend(rejected)
+            table.rejected.extend(refused)
+            return
+        elif kind == "failed":
+            error_class, params = payload
+            raise error_class(**params)
+        else:  # "crashed": a bug in the reader, told as one line like any other
+            raise RuntimeError(payload)
+
+
+def _read(sender: Connection, table: TableFile, layout: Layout) -> None:
+    """The child: read, check and shape every row, sending chunks, then the rows it refused."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the writer's to handle; it ends us
+    outbox = _Outbox(sender)
+    report = ImportReport(file=table.path.name)
+    last: tuple[str, Any]
+    try:
+        chunk: list[Shaped] = []
+        for record in records_of(table.rows(), layout, report):
+            chunk.append(shape(record, layout.last_position))
+            if len(chunk) >= CHUNK:
+                outbox.put(("shaped", chunk))
+                chunk = []
+        outbox.put(("shaped", chunk))
+        last = ("done", (report.rejected, table.rejected))
+    except _WriterGone:
+        outbox.close()
+        return
+    except VoronkaError as error:
+        last = ("failed", (type(error), error.params))
+    except Exception as error:  # a bug: the writer raises it as one line, like its own
+        last = ("crashed", f"{type(error).__name__}: {error}")
+    with suppress(_WriterGone):
+        outbox.put(last)
+    outbox.close()
+
+
+class _WriterGone(Exception):
+    """The writer closed its end of the pipe (it failed, finished early or was killed)."""
+
+
+class _Outbox:
+    """Messages pickled here and written to the pipe by a thread of their own, a few ahead: a send
+    blocks until the writer has read the message, and reading rows meanwhile is what the child is
+    for (without it the writer waited for the child a quarter of the time)."""
+
+    def __init__(self, sender: Connection, ahead: int = 8) -> None:
+        self.sender = sender
+        self.pending: queue.Queue[bytes | None] = queue.Queue(maxsize=ahead)
+        self.gone = threading.Event()
+        self.thread = threading.Thread(target=self._send_all, name="voronka-reader-send", daemon=True)
+        self.thread.start()
+
+    def put(self, message: tuple[str, Any]) -> None:
+        blob = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+        while not self.gone.is_set():
+            try:
+                self.pending.put(blob, timeout=0.5)
+                return
+            except queue.Full:
+                continue
+        raise _WriterGone
+
+    def close(self) -> None:
+        if not self.gone.is_set():
+            with suppress(queue.Full):
+                self.pending.put(None, timeout=60)
+            self.thread.join(timeout=60)
+        self.sender.close()
+
+    def _send_all(self) -> None:
+        while (blob := self.pending.get()) is not None:
+            try:
+                self.sender.send_bytes(blob)
+            except OSError:  # BrokenPipeError: nobody reads any more
+                self.gone.set()
+                return
