@@ -2,8 +2,9 @@
 which only the built wheel was installed (``.ci/run`` does this).
 
 Checks that every data file of the source tree is inside the installed package, then drives the
-installed console script: demo, funnel JSON, crm list, template list, stats with its workbook, and
-``voronka serve`` answering its login page, static files, vendored scripts and API docs.
+installed console script: demo, funnel JSON, crm list, template list, stats with its workbook,
+a large import (read by a second process), and ``voronka serve`` answering its login page, static
+files, vendored scripts and API docs.
 Prints one line per check and exits non-zero on the first failure.
 """
 
@@ -104,6 +105,19 @@ def serve_answers(work: Path) -> None:
         server.wait(timeout=10)
 
 
+def large_import(work: Path) -> None:
+    """100,000 deals: read by the installed package's second process (``importers.reader``)."""
+    rows = 100_000
+    lines = ["id,created_at,stage,status,source,entered:Qualified"]
+    lines += [
+        f"d{n},2025-{n % 12 + 1:02d}-{n % 28 + 1:02d} 10:00,Qualified,open,Site,2025-12-30 11:00" for n in range(rows)
+    ]
+    (work / "big.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    voronka("--db", "big.db", "init", "--pipeline", "Big", "--stages", "Lead,Qualified,Won", cwd=work)
+    result = voronka("--db", "big.db", "import", "deals", "big.csv", cwd=work)
+    check("a large import creates every deal", f"{rows} created" in result.stdout, result.stdout[-300:])
+
+
 def main() -> None:
     folder = installed_package()
     data_files_shipped(folder)
@@ -120,6 +134,7 @@ def main() -> None:
         voronka("stats", "--xlsx", str(work / "stats.xlsx"), cwd=work)
         check("the workbook is written", (work / "stats.xlsx").stat().st_size > 10_000)
         voronka("audit", cwd=work)  # reads the database the demo migrated
+        large_import(work)
         serve_answers(work)
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -521,8 +522,6 @@ def test_a_reader_that_fails_leaves_no_process_and_no_deal(
     session: Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The child's failure reaches the writer as one error; the writer's failure ends the child."""
-    import multiprocessing
-
     from voronka.ingest.importers import run
     from voronka.ingest.importers.writer import DealWriter
 
@@ -543,12 +542,57 @@ def test_a_reader_that_fails_leaves_no_process_and_no_deal(
     session.rollback()
     monkeypatch.setattr(run, "open_table", original)
 
+    running: list[list[str]] = []
+
     def failing(*_shaped: object) -> None:
+        running.append(_readers_left())
         raise OSError("disk full")
 
     monkeypatch.setattr(DealWriter, "add_shaped", failing)
     with pytest.raises(OSError, match="disk full"):
         run_import(session, write(tmp_path, GOOD))
     session.rollback()
-    assert multiprocessing.active_children() == []
+    assert len(running[0]) == 1  # the reader was at work while the writer failed
+    assert _readers_left() == []
     assert deal_count(session) == 0
+
+
+def _readers_left() -> list[str]:
+    """This process's children still running the background reader (Linux's /proc)."""
+    left = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            command = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (OSError, IndexError, ValueError):
+            continue  # gone meanwhile
+        if parent == os.getpid() and "voronka.ingest.importers.reader" in command:
+            left.append(command)
+    return left
+
+
+def test_a_script_without_a_main_guard_imports_a_large_file_once(tmp_path: Path) -> None:
+    """The reader is a fresh interpreter, not a multiprocessing child: those import the caller's main
+    script again, and this script (no ``if __name__ == "__main__"``) would have run twice."""
+    import subprocess
+    import sys
+
+    deals = write(tmp_path, GOOD)
+    script = tmp_path / "load.py"
+    script.write_text(
+        "from pathlib import Path\n"
+        "from voronka.crm.accounts import create_pipeline, default_account\n"
+        "from voronka.db import open_database, session_scope\n"
+        "from voronka.ingest.importers import ImportTarget, import_file, run\n"
+        "run.BULK_ROWS = 2\n"
+        f"engine = open_database('sqlite:///{tmp_path / 'v.db'}')\n"
+        "with session_scope(engine) as session:\n"
+        "    account = default_account(session=session)\n"
+        "    stages = ['Lead', 'Qualified', 'Estimate', 'Contract', 'Won']\n"
+        "    pipeline = create_pipeline(session=session, account=account, name='Sales', stages=stages)\n"
+        f"    report = import_file(target=ImportTarget(session, account, pipeline), path=Path({str(deals)!r}))\n"
+        "print('imported', report.created)\n",
+        encoding="utf-8",
+    )
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, check=False)
+    assert (result.returncode, result.stdout, result.stderr) == (0, "imported 4\n", "")

@@ -5,17 +5,18 @@ third of a million-deal import. A child process does it and sends the shaped rec
 through a pipe; this process only adds ids and stores them, so the two cores work at once. The
 child keeps at most a few chunks ready when the writer lags, so memory stays bounded.
 
-The child is started fresh ("spawn": no copy of this process's open connections), sends what it
+The child is a new interpreter (no copy of this process's open connections), sends what it
 could not read as the same ``ImportFailed`` the reading would raise here, and ends when the pipe
 closes: a writer that fails or is killed leaves no reader behind.
 """
 
 from __future__ import annotations
 
-import multiprocessing
+import os
 import pickle
 import queue
-import signal
+import subprocess
+import sys
 import threading
 from collections.abc import Generator, Iterator
 from contextlib import suppress
@@ -34,21 +35,34 @@ CHUNK = 2_000
 the writer starts at once."""
 
 
+def can_read_in_background() -> bool:
+    """Whether a second process can be started here: a POSIX system and a Python to start."""
+    return os.name == "posix" and bool(sys.executable)
+
+
 def shaped_in_background(table: TableFile, layout: Layout, report: ImportReport) -> Generator[Shaped, None, None]:
     """The file's good rows, shaped, as ``records_of`` and ``shape`` would give them here; its bad
-    rows are added to ``report`` (and the reader's own refusals to ``table.rejected``) at the end."""
-    context = multiprocessing.get_context("spawn")
-    receiver, sender = context.Pipe(duplex=False)
-    child = context.Process(target=_read, args=(sender, table, layout), name="voronka-reader", daemon=True)
-    child.start()
-    sender.close()  # the child holds the only sending end: its exit is our end of file
+    rows are added to ``report`` (and the reader's own refusals to ``table.rejected``) at the end.
+
+    The child is a fresh ``python -m`` of this module, not a ``multiprocessing`` process: those
+    import the caller's main script again, and a script without a ``__main__`` guard would run a
+    second time inside the reader.
+    """
+    readable, writable = os.pipe()
+    command = [sys.executable, "-m", "voronka.ingest.importers.reader", str(writable)]
+    child = subprocess.Popen(command, stdin=subprocess.PIPE, pass_fds=(writable,), close_fds=True)
+    os.close(writable)  # the child holds the only writing end: its exit is our end of file
+    receiver = Connection(readable, writable=False)
     try:
+        assert child.stdin is not None
+        with child.stdin:
+            child.stdin.write(pickle.dumps((table, layout), protocol=pickle.HIGHEST_PROTOCOL))
         yield from _received(receiver, table, report)
     finally:
         receiver.close()
-        if child.is_alive():
-            child.terminate()
-        child.join()
+        if child.poll() is None:
+            child.kill()
+        child.wait()
 
 
 def _received(receiver: Connection, table: TableFile, report: ImportReport) -> Iterator[Shaped]:
@@ -71,9 +85,8 @@ def _received(receiver: Connection, table: TableFile, report: ImportReport) -> I
             raise RuntimeError(payload)
 
 
-def _read(sender: Connection, table: TableFile, layout: Layout) -> None:
+def read_into(sender: Connection, table: TableFile, layout: Layout) -> None:
     """The child: read, check and shape every row, sending chunks, then the rows it refused."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the writer's to handle; it ends us
     outbox = _Outbox(sender)
     report = ImportReport(file=table.path.name)
     last: tuple[str, Any]

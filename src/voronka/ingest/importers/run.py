@@ -23,7 +23,7 @@ from voronka.db import (
 )
 from voronka.errors import ImportFailed
 from voronka.i18n import Message
-from voronka.ingest.importers.background import shaped_in_background
+from voronka.ingest.importers.background import can_read_in_background, shaped_in_background
 from voronka.ingest.importers.base import DealRecord, EventRecord, ImportTarget
 from voronka.ingest.importers.deals import DealsImporter
 from voronka.ingest.importers.events import write_events
@@ -85,7 +85,7 @@ def import_file(
     first_deals = not _has_deals(target)
     currencies: Counter[str] = Counter()
     items = _shaped(records, writer.last_position)
-    if large and isinstance(importer, DealsImporter):
+    if large and isinstance(importer, DealsImporter) and can_read_in_background():
         items = shaped_in_background(table, importer.layout(table, target), report)
     with report_indexes_rebuilt_after(target.session, large=large), closing(items):
         for item in _counted(items, progress):
