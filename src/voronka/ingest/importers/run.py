@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections import Counter
 from collections.abc import Generator, Iterable, Iterator
 from contextlib import closing, contextmanager
@@ -87,7 +88,7 @@ def import_file(
     items = _shaped(records, writer.last_position)
     if large and isinstance(importer, DealsImporter) and can_read_in_background():
         items = shaped_in_background(table, importer.layout(table, target), report)
-    with report_indexes_rebuilt_after(target.session, large=large), closing(items):
+    with report_indexes_rebuilt_after(target.session, large=large), closing(items), rare_collections(large):
         for item in _counted(items, progress):
             currencies[item.record.currency] += 1
             writer.add_shaped(item)
@@ -140,6 +141,23 @@ def report_indexes_rebuilt_after(session: Session, *, large: bool) -> Iterator[N
     for index in indexes:
         index.create(bind=connection)
     refresh_statistics(connection)
+
+
+@contextmanager
+def rare_collections(large: bool, young: int = 50_000) -> Iterator[None]:
+    """Collect garbage rarely while a large load runs, then as before.
+
+    The load makes millions of objects that live until their batch is stored, none of them in
+    cycles; with Python's default thresholds the collector walked them again every 700
+    allocations. A million-deal import as a library call took 71 s, against 58 s for
+    ``voronka import``, whose process collects rarely anyway."""
+    before = gc.get_threshold()
+    if large and before[0] < young:
+        gc.set_threshold(young, *before[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
 
 
 def _loaded_foreign_keys() -> list[ForeignKeyConstraint]:
