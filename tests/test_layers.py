@@ -84,34 +84,34 @@ def test_the_command_line_entry_point_loads_nothing_heavy() -> None:
 def test_a_sqlite_report_loads_no_other_dialect_and_no_migrations(demo_cache: DemoCache) -> None:
     """A report on the embedded default loads what it reads with: a ``postgresql_*`` argument in the
     models once imported the PostgreSQL dialect at every start (60 ms), Alembic would cost 0.2 s."""
-    database = demo_cache.file(DemoOptions(leads=60, seed=3), "UTC")
-    code = (
-        "import sys\nfrom voronka.cli import app\ntry:\n"
-        f"    app(['--db', 'sqlite:///{database}', 'funnel'], prog_name='voronka')\n"
-        "except SystemExit:\n"
-        "    print(sorted(m for m in sys.modules if m.split('.')[:3] == ['sqlalchemy', 'dialects', 'postgresql']"
-        " or m.split('.')[0] in ('alembic', 'psycopg')), file=sys.stderr)"
+    probe = (
+        "sorted(m for m in sys.modules if m.split('.')[:3] == ['sqlalchemy', 'dialects', 'postgresql']"
+        " or m.split('.')[0] in ('alembic', 'psycopg'))"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert "Funnel «Мебель на заказ»" in result.stdout, result.stdout
-    assert result.stderr.strip() == "[]"
+    assert _funnel_then(demo_cache, probe) == "[]"
 
 
 def test_a_report_command_scans_no_pydantic_plugins(demo_cache: DemoCache) -> None:
     """pydantic looked for plugins among every installed package's entry points (20 ms of each
     command); the command line turns that off, unless PYDANTIC_DISABLE_PLUGINS is set already."""
+    loader = "sys.modules.get('pydantic.plugin._loader')"
+    probe = f"{loader} is not None and {loader}._plugins is None"
+    assert _funnel_then(demo_cache, probe) == "True"
+
+
+def _funnel_then(demo_cache: DemoCache, probe: str) -> str:
+    """``voronka funnel`` on a small demo in a fresh interpreter, as the console script runs it;
+    then ``probe`` (an expression) evaluated there, as printed."""
     database = demo_cache.file(DemoOptions(leads=60, seed=3), "UTC")
     code = (
         "import sys\nfrom voronka.cli import main\n"
         f"sys.argv = ['voronka', '--db', 'sqlite:///{database}', 'funnel']\ntry:\n    main()\n"
-        "except SystemExit:\n"
-        "    loader = sys.modules.get('pydantic.plugin._loader')\n"
-        "    print(loader is not None and loader._plugins is None, file=sys.stderr)"
+        f"except SystemExit:\n    print({probe}, file=sys.stderr)"
     )
     environment = {k: v for k, v in os.environ.items() if k != "PYDANTIC_DISABLE_PLUGINS"}
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=environment)
     assert "Funnel «Мебель на заказ»" in result.stdout, result.stdout
-    assert result.stderr.strip() == "True"
+    return result.stderr.strip()
 
 
 def test_help_lists_every_command_without_loading_one() -> None:
