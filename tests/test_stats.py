@@ -226,3 +226,30 @@ def test_stats_commands(db_url: str, tmp_path: Path) -> None:
     code, out, _ = voronka("stats", "--from", "2024-03-04", "--to", "2024-04-01", "--period", "week")
     assert "fit the terminal" not in out  # four weeks fit
     assert "2024-W10" in out
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_speed_medians_are_the_middle_of_every_speed(session: Session, seed: int) -> None:
+    """The median speed to lead of the team and of each manager, against Python's median of the
+    same speeds (odd and even counts; SQLite numbers the rows by window, PostgreSQL aggregates)."""
+    import random
+    import statistics
+
+    rng = random.Random(seed)
+    pipeline = pipeline_for(session)
+    speeds = {name: [rng.randint(0, 300) for _ in range(rng.randint(1, 25))] for name in ("Анна", "Олег", "Ира")}
+    for name, minutes in speeds.items():
+        for value in minutes:
+            deal = add_journey(session, pipeline, Journey("2024-03-05 10:00", manager=name))
+            deal.first_contact_at = deal.created_at + dt.timedelta(minutes=value)
+            deal.contact_minutes = value
+    add_journey(session, pipeline, Journey("2024-03-06 10:00", manager="Анна"))  # not contacted: no speed
+    session.commit()
+    result = report(session, by="manager")
+    everyone = [value for minutes in speeds.values() for value in minutes]
+    assert facts(result, "speed_median") == [statistics.median(everyone) * 60, None, None]
+    for table in result.cuts:
+        assert table.cut is not None
+        expected = statistics.median(speeds[table.cut]) * 60
+        assert [cell.fact for cell in table.row("speed_median").cells] == [expected, None, None]
+    assert sorted(table.cut or "" for table in result.cuts) == sorted(speeds)
