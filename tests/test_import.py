@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -542,6 +543,13 @@ def test_a_reader_that_fails_leaves_no_process_and_no_deal(
         run_import(session, path)
     session.rollback()
     monkeypatch.setattr(run, "open_table", original)
+
+    monkeypatch.setattr(sys, "executable", "/bin/false")  # a reader that cannot even start
+    with pytest.raises(ImportFailed, match="stopped before the end of the file"):
+        run_import(session, write(tmp_path, GOOD))
+    session.rollback()
+    monkeypatch.undo()
+    monkeypatch.setattr(run, "BULK_ROWS", 2)
 
     running: list[list[str]] = []
 

@@ -36,8 +36,9 @@ the writer starts at once."""
 
 
 def can_read_in_background() -> bool:
-    """Whether a second process can be started here: a POSIX system and a Python to start."""
-    return os.name == "posix" and bool(sys.executable)
+    """Whether a second process can be started here: a POSIX system and a Python to start (a frozen
+    application's executable is not one)."""
+    return os.name == "posix" and bool(sys.executable) and not getattr(sys, "frozen", False)
 
 
 def shaped_in_background(table: TableFile, layout: Layout, report: ImportReport) -> Generator[Shaped, None, None]:
@@ -55,7 +56,7 @@ def shaped_in_background(table: TableFile, layout: Layout, report: ImportReport)
     receiver = Connection(readable, writable=False)
     try:
         assert child.stdin is not None
-        with child.stdin:
+        with suppress(BrokenPipeError), child.stdin:  # a reader that died at once is told below
             child.stdin.write(pickle.dumps((table, layout), protocol=pickle.HIGHEST_PROTOCOL))
         yield from _received(receiver, table, report)
     finally:
