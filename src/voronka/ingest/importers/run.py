@@ -9,7 +9,7 @@ from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import TypeVar, cast
 
-from sqlalchemy import Engine, ForeignKeyConstraint, Table, select
+from sqlalchemy import Engine, ForeignKeyConstraint, Table
 from sqlalchemy.orm import Session
 from sqlalchemy.schema import AddConstraint, DropConstraint
 
@@ -83,11 +83,12 @@ def import_file(
     # A large load recounts the pipeline's per-day cells once at the end, from the deals (one
     # grouped scan), instead of adding each batch's new deals to them.
     writer = DealWriter(target, report, count_days=not large)
-    first_deals = not _has_deals(target)
+    first_deals = not writer.had_deals
     currencies: Counter[str] = Counter()
-    items = _shaped(records, writer.last_position)
     if large and isinstance(importer, DealsImporter) and can_read_in_background():
         items = shaped_in_background(table, importer.layout(table, target), report)
+    else:
+        items = _shaped(records, writer.last_position)
     with report_indexes_rebuilt_after(target.session, large=large), closing(items), rare_collections(large):
         for item in _counted(items, progress):
             currencies[item.record.currency] += 1
@@ -166,11 +167,6 @@ def _loaded_foreign_keys() -> list[ForeignKeyConstraint]:
     same transaction, each is checked in one pass."""
     tables = [cast(Table, model.__table__) for model in (Deal, StageChange, StageReach, DealDay)]
     return [c for table in tables for c in table.constraints if isinstance(c, ForeignKeyConstraint)]
-
-
-def _has_deals(target: ImportTarget) -> bool:
-    found = target.session.scalar(select(Deal.id).where(Deal.account_id == target.account.id).limit(1))
-    return found is not None
 
 
 def _settle_currency(account: Account, currencies: Counter[str], first_deals: bool, report: ImportReport) -> None:

@@ -109,6 +109,8 @@ class DealWriter:
         self.inserted = 0
         self.analyse_at = ANALYSE_FROM
         self.had_deals = self._account_has_deals()
+        """Whether the account held any deal when the writer began (an import's first deals set the
+        account's currency; an empty account's batches need no lookup, see ``_existing``)."""
         self.written: set[str] = set()
         """External ids this writer stored, kept while the account had no deals before it began."""
 
