@@ -307,18 +307,23 @@ def bulk_insert(connection: Connection, table: Table, columns: Sequence[str], ro
     connection.exec_driver_sql(compiled.string, parameters)
 
 
-def reserved_ids(connection: Connection, table: Table, count: int) -> list[int] | None:
-    """``count`` new primary keys of ``table`` taken from its PostgreSQL sequence, for rows a bulk
-    insert then stores with their ids; ``None`` on SQLite, which numbers rows as they go in.
+def reserved_ids(connection: Connection, table: Table, count: int) -> list[int]:
+    """``count`` new primary keys of ``table``, for rows a bulk insert then stores with their ids.
 
-    Reading a batch's ids back by external id afterwards cost PostgreSQL 8.6 s of a million-deal
-    import (a probe of the unique index per row); ``nextval`` hands out ids no other writer can
-    take, in one round trip per batch.
+    PostgreSQL hands them out from the table's sequence (``nextval``, one round trip per batch),
+    so no other writer can take them. SQLite takes the ids after the highest one, holding its write
+    lock from here to the commit, so no other writer can insert meanwhile. Reading a batch's ids
+    back by external id afterwards cost a million-deal import a probe of the unique index per row:
+    8.6 s on PostgreSQL, 3 s on SQLite.
     """
-    if connection.dialect.name != "postgresql" or count <= 0:
-        return None
-    sequence = func.nextval(func.pg_get_serial_sequence(table.name, "id"))
-    return list(connection.scalars(select(sequence).select_from(func.generate_series(1, count))))
+    if count <= 0:
+        return []
+    if connection.dialect.name == "postgresql":
+        sequence = func.nextval(func.pg_get_serial_sequence(table.name, "id"))
+        return list(connection.scalars(select(sequence).select_from(func.generate_series(1, count))))
+    begin_write(connection)
+    last = int(connection.scalar(select(func.max(table.c.id))) or 0)
+    return list(range(last + 1, last + 1 + count))
 
 
 def _copy_rows(connection: Connection, table: Table, columns: Sequence[str], rows: Iterable[tuple[Any, ...]]) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from operator import itemgetter
 from typing import Any, cast
 
 from sqlalchemy import Table, insert, select
@@ -63,8 +62,11 @@ _DEAL_COLUMNS = (
 )
 
 
-_DEAL_VALUES = itemgetter(*_DEAL_COLUMNS)
-"""A deal's row as the tuple of its ``_DEAL_COLUMNS``."""
+_ROW_COLUMNS = ("id", *_DEAL_COLUMNS)
+"""A new deal's row as the writer stores it: its reserved id, then ``_DEAL_COLUMNS``."""
+_STATUS, _FURTHEST, _MANAGER, _SOURCE = map(
+    _ROW_COLUMNS.index, ("status", "furthest_position", "manager_id", "source_id")
+)
 
 
 class _Names:
@@ -152,80 +154,80 @@ class DealWriter:
         )
         return {deal.external_id: deal for deal in found if deal.external_id is not None}
 
-    def _fields(self, item: Shaped) -> dict[str, Any]:
+    def _compared(self, item: Shaped) -> tuple[Any, ...]:
+        """The deal's ``_COMPARED`` values, in that order."""
         record = item.record
-        return {
-            "title": record.title,
-            "contact_name": record.contact_name,
-            "phone": record.phone,
-            "phone_key": item.phone_key,
-            "email": record.email,
-            "search_text": item.search_text,
-            "source_id": self.sources.id_of(record.source),
-            "manager_id": self.managers.id_of(record.manager),
-            "amount": record.amount,
-            "currency": record.currency,
-            "status": record.status.value,
-            "stage_id": self.stage_ids[record.stage_position],
-            "closed_at": item.closed_at,
-            "loss_reason_id": self.reasons.id_of(record.loss_reason),
-            "first_contact_at": item.first_contact_at,
-            "contact_minutes": item.contact_minutes,
-            "created_at": record.created_at,
-            "custom": record.custom,
-        }
+        return (
+            record.title,
+            record.contact_name,
+            record.phone,
+            item.phone_key,
+            record.email,
+            item.search_text,
+            self.sources.id_of(record.source),
+            self.managers.id_of(record.manager),
+            record.amount,
+            record.currency,
+            record.status.value,
+            self.stage_ids[record.stage_position],
+            item.closed_at,
+            self.reasons.id_of(record.loss_reason),
+            item.first_contact_at,
+            item.contact_minutes,
+            record.created_at,
+            record.custom,
+        )
+
+    def _fields(self, item: Shaped) -> dict[str, Any]:
+        return dict(zip(_COMPARED, self._compared(item), strict=True))
 
     def _insert(self, items: list[Shaped]) -> None:
+        """Store new deals with ids reserved up front (none read back), then their log and reaches;
+        rows are plain tuples, built once, because a large import builds millions of them."""
         if not items:
             return
-        rows = []
-        for item in items:
-            fields = self._fields(item)
-            fields.update(
-                account_id=self.account_id,
-                pipeline_id=self.pipeline_id,
-                external_id=item.record.external_id,
-                furthest_position=item.furthest_position,
-                history_known=item.record.history_known,
-                updated_at=self.now,
-            )
-            rows.append(fields)
         connection = self.session.connection()
-        deal_ids = self._store_deals(connection, [item.record for item in items], rows)
+        ids = reserved_ids(connection, _DEALS, len(items))
+        account_id, pipeline_id, now = self.account_id, self.pipeline_id, self.now
+        rows = [
+            (
+                deal_id,
+                *self._compared(item),
+                account_id,
+                pipeline_id,
+                item.record.external_id,
+                item.furthest_position,
+                item.record.history_known,
+                now,
+            )
+            for deal_id, item in zip(ids, items, strict=True)
+        ]
+        bulk_insert(connection, _DEALS, _ROW_COLUMNS, rows)
         if not self.had_deals:
             self.written.update(item.record.external_id for item in items)
         changes = []
         reaches = []
-        for deal_id, item, row in zip(deal_ids, items, rows, strict=True):
+        stage_ids = self.stage_ids
+        for row, item in zip(rows, items, strict=True):
+            deal_id = row[0]
             previous: int | None = None
             for position, at in item.entries:
-                stage_id = self.stage_ids[position]
-                changes.append((self.account_id, deal_id, previous, stage_id, position, at))
+                stage_id = stage_ids[position]
+                changes.append((account_id, deal_id, previous, stage_id, position, at))
                 previous = stage_id
-            reaches.extend(rows_of_reaches(DealFacts.of_row(deal_id, row), item.reaches))
+            if item.reaches:
+                facts = DealFacts(
+                    deal_id, account_id, pipeline_id, row[_STATUS], row[_FURTHEST], row[_MANAGER], row[_SOURCE]
+                )
+                reaches.extend(rows_of_reaches(facts, item.reaches))
         bulk_insert(connection, _STAGE_CHANGES, _CHANGE_COLUMNS, changes)
         insert_reaches(self.session, reaches)
         if self.count_days:
-            deal_days.add_deals(connection, rows, self.target.account.timezone)
+            deal_days.add_deals(
+                connection, [dict(zip(_ROW_COLUMNS, row, strict=True)) for row in rows], self.target.account.timezone
+            )
         self.report.created += len(items)
         self._keep_statistics(connection, len(items))
-
-    def _store_deals(self, connection: Any, records: list[DealRecord], rows: list[dict[str, Any]]) -> list[int]:
-        """Insert the new deals' rows; their ids, in ``records`` order."""
-        values = list(map(_DEAL_VALUES, rows))
-        ids = reserved_ids(connection, _DEALS, len(rows))
-        if ids is not None:
-            bulk_insert(connection, _DEALS, ("id", *_DEAL_COLUMNS), [(i, *v) for i, v in zip(ids, values, strict=True)])
-            return ids
-        bulk_insert(connection, _DEALS, _DEAL_COLUMNS, values)
-        # Read back by external id (ordered RETURNING would make SQLite insert row by row).
-        found = connection.execute(
-            select(Deal.external_id, Deal.id).where(
-                Deal.account_id == self.account_id, Deal.external_id.in_([r.external_id for r in records])
-            )
-        )
-        id_of = {row[0]: row[1] for row in found}
-        return [id_of[r.external_id] for r in records]
 
     def _keep_statistics(self, connection: Any, added: int) -> None:
         """PostgreSQL plans the batches' lookups by external id from statistics taken when the table
