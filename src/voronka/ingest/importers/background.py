@@ -12,6 +12,7 @@ closes: a writer that fails or is killed leaves no reader behind.
 
 from __future__ import annotations
 
+import gc
 import os
 import pickle
 import queue
@@ -19,7 +20,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Generator, Iterator
-from contextlib import suppress
+from contextlib import contextmanager, suppress
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -29,6 +30,25 @@ from voronka.ingest.importers.deals import Layout, records_of
 from voronka.ingest.importers.shaping import Shaped, shape
 from voronka.tabular.files import TableFile
 from voronka.tabular.report import ImportReport
+
+
+@contextmanager
+def rare_collections(large: bool, young: int = 50_000) -> Iterator[None]:
+    """Collect garbage rarely while a large load runs, then as before.
+
+    The load makes millions of objects that live until their batch is stored, none of them in
+    cycles; with Python's default thresholds the collector walked them again every 700
+    allocations. A million-deal import as a library call took 71 s, against 58 s for
+    ``voronka import``, whose process collects rarely anyway. The reader collects rarely too: it
+    pickled its chunks in 8.4 s with the default thresholds, 4.9 s without."""
+    before = gc.get_threshold()
+    if large and before[0] < young:
+        gc.set_threshold(young, *before[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
+
 
 CHUNK = 2_000
 """Shaped records per message: large enough that pickling is cheap per record, small enough that

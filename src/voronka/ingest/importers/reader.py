@@ -12,13 +12,14 @@ import signal
 import sys
 from multiprocessing.connection import Connection
 
-from voronka.ingest.importers.background import read_into
+from voronka.ingest.importers.background import rare_collections, read_into
 
 
 def main() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the writer's to handle; it ends us
     table, layout = pickle.load(sys.stdin.buffer)
-    read_into(Connection(int(sys.argv[1]), readable=False), table, layout)
+    with rare_collections(large=True):
+        read_into(Connection(int(sys.argv[1]), readable=False), table, layout)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 from collections import Counter
 from collections.abc import Generator, Iterable, Iterator
 from contextlib import closing, contextmanager
@@ -24,7 +23,7 @@ from voronka.db import (
 )
 from voronka.errors import ImportFailed
 from voronka.i18n import Message
-from voronka.ingest.importers.background import can_read_in_background, shaped_in_background
+from voronka.ingest.importers.background import can_read_in_background, rare_collections, shaped_in_background
 from voronka.ingest.importers.base import DealRecord, EventRecord, ImportTarget
 from voronka.ingest.importers.deals import DealsImporter
 from voronka.ingest.importers.events import write_events
@@ -142,23 +141,6 @@ def report_indexes_rebuilt_after(session: Session, *, large: bool) -> Iterator[N
     for index in indexes:
         index.create(bind=connection)
     refresh_statistics(connection)
-
-
-@contextmanager
-def rare_collections(large: bool, young: int = 50_000) -> Iterator[None]:
-    """Collect garbage rarely while a large load runs, then as before.
-
-    The load makes millions of objects that live until their batch is stored, none of them in
-    cycles; with Python's default thresholds the collector walked them again every 700
-    allocations. A million-deal import as a library call took 71 s, against 58 s for
-    ``voronka import``, whose process collects rarely anyway."""
-    before = gc.get_threshold()
-    if large and before[0] < young:
-        gc.set_threshold(young, *before[1:])
-    try:
-        yield
-    finally:
-        gc.set_threshold(*before)
 
 
 def _loaded_foreign_keys() -> list[ForeignKeyConstraint]:
