@@ -345,13 +345,15 @@ def _processed_columns(
     """The rows' values column by column, each through its bind processor (``None`` stays ``None``).
 
     Column by column, a processor is mapped over a whole column at C speed where it holds no
-    ``None``; row by row, each row was copied and rebuilt in Python, which cost as much as SQLite's
-    inserting it.
+    ``None``, and runs once for a column of one value; row by row, each row was copied and rebuilt
+    in Python, which cost as much as SQLite's inserting it.
     """
     columns: list[Sequence[Any]] = list(zip(*rows, strict=True))
     for index, process in processors:
         column = columns[index]
-        if None in column:
+        if column.count(column[0]) == len(column):  # one value (an import's time of writing): once
+            columns[index] = [None if column[0] is None else process(column[0])] * len(column)
+        elif None in column:
             columns[index] = [None if value is None else process(value) for value in column]
         else:
             columns[index] = list(map(process, column))
