@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from importlib import resources
@@ -25,7 +25,7 @@ from sqlalchemy import (
     select,
     table,
 )
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -277,33 +277,44 @@ def vacuum_loaded_tables(engine: Engine) -> None:
             connection.exec_driver_sql(f"VACUUM {name}")
 
 
-def bulk_insert(connection: Connection, table: Table, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+def bulk_insert(
+    connection: Connection,
+    table: Table,
+    columns: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    *,
+    stored: Collection[str] = (),
+) -> None:
     """Insert many rows given as tuples in ``columns`` order.
 
     The statement is compiled once by SQLAlchemy for the connection's dialect and every value goes
     through its column type's own bind processor, so what is stored is exactly what a Core insert
     would store; the per-row parameter handling of an ordinary executemany is what this skips
-    (about half of a large import's time).
+    (about half of a large import's time). The ``stored`` columns' values are times already
+    converted by ``stored_time`` (by a large import's reader, on the other core).
     """
     dialect = connection.dialect
     compiled = insert(table).inline().compile(dialect=dialect, column_keys=list(columns))
     processors = [
         (index, _fast(processor, table.c[name].type))
         for index, name in enumerate(columns)
-        if (processor := table.c[name].type.dialect_impl(dialect).bind_processor(dialect)) is not None
+        if name not in stored
+        and (processor := table.c[name].type.dialect_impl(dialect).bind_processor(dialect)) is not None
     ]
     listed = list(rows)
     if not listed:
         return
-    values = _processed_columns(listed, processors)
     if dialect.name == "postgresql":
-        _copy_rows(connection, table, columns, zip(*values, strict=True))
+        _copy_rows(connection, table, columns, _processed_rows(listed, processors))
         return
-    if compiled.positional:
-        order = [list(columns).index(name) for name in compiled.positiontup or ()]
-        parameters: list[Any] = list(zip(*(values[i] for i in order), strict=True))
+    order = [list(columns).index(name) for name in compiled.positiontup or ()]
+    if compiled.positional and order == list(range(len(columns))):
+        parameters: list[Any] = _processed_rows(listed, processors)
+    elif compiled.positional:
+        values = _processed_columns(listed, processors)
+        parameters = list(zip(*(values[i] for i in order), strict=True))
     else:
-        parameters = [dict(zip(columns, row, strict=True)) for row in zip(*values, strict=True)]
+        parameters = [dict(zip(columns, row, strict=True)) for row in _processed_rows(listed, processors)]
     connection.exec_driver_sql(compiled.string, parameters)
 
 
@@ -337,6 +348,26 @@ def _copy_rows(connection: Connection, table: Table, columns: Sequence[str], row
     with raw.cursor() as cursor, cursor.copy(statement) as copy:
         for row in rows:
             copy.write_row(row)
+
+
+def _processed_rows(rows: list[Sequence[Any]], processors: list[tuple[int, Callable[[Any], Any]]]) -> list[Any]:
+    """``rows`` with their values through ``processors``: the rows themselves when none applies (a
+    large import's stage log and reaches, whose times the reader converted)."""
+    if not processors:
+        return rows
+    return list(zip(*_processed_columns(rows, processors), strict=True))
+
+
+def stored_time(dialect: Dialect) -> Callable[[dt.datetime], Any] | None:
+    """A time as ``dialect`` stores it in a DateTime column, by a function another process can be
+    given (it is pickled to a large import's reader); None where the driver takes the datetime
+    itself, or no such function gives exactly what the column's bind processor gives."""
+    column_type = DateTime()
+    processor = column_type.dialect_impl(dialect).bind_processor(dialect)
+    if processor is None:
+        return None
+    fast = _fast(processor, column_type)
+    return fast if fast is _ISO_MICROSECONDS else None
 
 
 def _processed_columns(

@@ -8,7 +8,7 @@ only while the deal is won. Stage 1 needs no rows: every deal reaches it when it
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any, NamedTuple, cast
 
 from sqlalchemy import Table, delete, select
@@ -29,6 +29,7 @@ REACH_COLUMNS = (
 )
 """A reach row's columns: the deal's own first, then one ``reach_times`` triple, so that a row is
 the deal's prefix joined to the triple (a million-deal import builds 1.3 million of them)."""
+REACH_TIMES = ("reached_at", "entered_at")
 _REACHES = cast(Table, StageReach.__table__)
 
 
@@ -83,15 +84,16 @@ def reach_rows(deal: Any, entries: Iterable[tuple[int, dt.datetime]], last_posit
     return rows_of_reaches(deal, reach_times(entries, deal.furthest_position, won=won, last_position=last_position))
 
 
-def rows_of_reaches(deal: Any, reaches: Iterable[tuple[int, dt.datetime, dt.datetime | None]]) -> list[tuple[Any, ...]]:
-    """``reach_times``' reaches of one deal as rows of the ``stage_reaches`` table."""
+def rows_of_reaches(deal: Any, reaches: Iterable[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """``reach_times``' reaches of one deal (its times maybe as stored) as rows of ``stage_reaches``."""
     prefix = (deal.account_id, deal.pipeline_id, deal.id, deal.manager_id, deal.source_id)
     return [prefix + reach for reach in reaches]
 
 
-def insert_reaches(session: Session, rows: Sequence[tuple[Any, ...]]) -> None:
+def insert_reaches(session: Session, rows: Sequence[tuple[Any, ...]], *, stored: Collection[str] = ()) -> None:
+    """Store reach rows (``stored``: their time columns already as the database stores them)."""
     if rows:
-        bulk_insert(session.connection(), _REACHES, REACH_COLUMNS, rows)
+        bulk_insert(session.connection(), _REACHES, REACH_COLUMNS, rows, stored=stored)
 
 
 def refresh_reaches(*, session: Session, deal: Deal) -> None:

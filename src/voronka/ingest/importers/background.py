@@ -27,7 +27,7 @@ from typing import Any
 from voronka.errors import ImportFailed, VoronkaError
 from voronka.i18n import Message
 from voronka.ingest.importers.deals import Layout, records_of
-from voronka.ingest.importers.shaping import Shaped, shape
+from voronka.ingest.importers.shaping import NewDeal, Placement, Shaped, laid_out, shape
 from voronka.tabular.files import TableFile
 from voronka.tabular.report import ImportReport
 
@@ -51,7 +51,7 @@ def rare_collections(large: bool, young: int = 50_000) -> Iterator[None]:
 
 
 CHUNK = 2_000
-"""Shaped records per message: large enough that pickling is cheap per record, small enough that
+"""Records per message: large enough that pickling is cheap per record, small enough that
 the writer starts at once."""
 
 
@@ -63,7 +63,22 @@ def can_read_in_background() -> bool:
 
 def shaped_in_background(table: TableFile, layout: Layout, report: ImportReport) -> Generator[Shaped, None, None]:
     """The file's good rows, shaped, as ``records_of`` and ``shape`` would give them here; its bad
-    rows are added to ``report`` (and the reader's own refusals to ``table.rejected``) at the end.
+    rows are added to ``report`` (and the reader's own refusals to ``table.rejected``) at the end."""
+    return _from_reader(table, layout, report, None)
+
+
+def laid_out_in_background(
+    table: TableFile, layout: Layout, report: ImportReport, placement: Placement
+) -> Generator[NewDeal, None, None]:
+    """The file's good rows laid out for ``placement`` (``shaping.laid_out``), as new deals of an
+    account that has none yet; bad rows as in ``shaped_in_background``."""
+    return _from_reader(table, layout, report, placement)
+
+
+def _from_reader(
+    table: TableFile, layout: Layout, report: ImportReport, placement: Placement | None
+) -> Generator[Any, None, None]:
+    """What the reader sends, in the file's order.
 
     The child is a fresh ``python -m`` of this module, not a ``multiprocessing`` process: those
     import the caller's main script again, and a script without a ``__main__`` guard would run a
@@ -77,7 +92,7 @@ def shaped_in_background(table: TableFile, layout: Layout, report: ImportReport)
     try:
         assert child.stdin is not None
         with suppress(BrokenPipeError), child.stdin:  # a reader that died at once is told below
-            child.stdin.write(pickle.dumps((table, layout), protocol=pickle.HIGHEST_PROTOCOL))
+            child.stdin.write(pickle.dumps((table, layout, placement), protocol=pickle.HIGHEST_PROTOCOL))
         yield from _received(receiver, table, report)
     finally:
         receiver.close()
@@ -86,13 +101,13 @@ def shaped_in_background(table: TableFile, layout: Layout, report: ImportReport)
         child.wait()
 
 
-def _received(receiver: Connection, table: TableFile, report: ImportReport) -> Iterator[Shaped]:
+def _received(receiver: Connection, table: TableFile, report: ImportReport) -> Iterator[Any]:
     while True:
         try:
             kind, payload = receiver.recv()
         except EOFError:
             raise ImportFailed(reason=Message("import.reader_stopped", {"file": table.path.name})) from None
-        if kind == "shaped":
+        if kind == "items":
             yield from payload
         elif kind == "done":
             rejected, refused = payload
@@ -106,19 +121,21 @@ def _received(receiver: Connection, table: TableFile, report: ImportReport) -> I
             raise RuntimeError(payload)
 
 
-def read_into(sender: Connection, table: TableFile, layout: Layout) -> None:
-    """The child: read, check and shape every row, sending chunks, then the rows it refused."""
+def read_into(sender: Connection, table: TableFile, layout: Layout, placement: Placement | None) -> None:
+    """The child: read, check and shape every row (and lay it out for ``placement``, if given),
+    sending chunks, then the rows it refused."""
     outbox = _Outbox(sender)
     report = ImportReport(file=table.path.name)
     last: tuple[str, Any]
     try:
-        chunk: list[Shaped] = []
+        chunk: list[Any] = []
         for record in records_of(table.rows(), layout, report):
-            chunk.append(shape(record, layout.last_position))
+            item = shape(record, layout.last_position)
+            chunk.append(item if placement is None else laid_out(item, placement))
             if len(chunk) >= CHUNK:
-                outbox.put(("shaped", chunk))
+                outbox.put(("items", chunk))
                 chunk = []
-        outbox.put(("shaped", chunk))
+        outbox.put(("items", chunk))
         last = ("done", (report.rejected, table.rejected))
     except _WriterGone:
         outbox.close()

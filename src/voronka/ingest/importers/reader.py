@@ -17,9 +17,9 @@ from voronka.ingest.importers.background import rare_collections, read_into
 
 def main() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the writer's to handle; it ends us
-    table, layout = pickle.load(sys.stdin.buffer)
+    table, layout, placement = pickle.load(sys.stdin.buffer)
     with rare_collections(large=True):
-        read_into(Connection(int(sys.argv[1]), readable=False), table, layout)
+        read_into(Connection(int(sys.argv[1]), readable=False), table, layout, placement)
 
 
 if __name__ == "__main__":

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Generator, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
-from typing import TypeVar, cast
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import Engine, ForeignKeyConstraint, Table
 from sqlalchemy.orm import Session
@@ -23,16 +23,21 @@ from voronka.db import (
 )
 from voronka.errors import ImportFailed
 from voronka.i18n import Message
-from voronka.ingest.importers.background import can_read_in_background, rare_collections, shaped_in_background
+from voronka.ingest.importers.background import (
+    can_read_in_background,
+    laid_out_in_background,
+    rare_collections,
+    shaped_in_background,
+)
 from voronka.ingest.importers.base import DealRecord, EventRecord, ImportTarget
-from voronka.ingest.importers.deals import DealsImporter
+from voronka.ingest.importers.deals import DealsImporter, Layout
 from voronka.ingest.importers.events import write_events
 from voronka.ingest.importers.mapped import first_pipeline_in, stages_in_file
 from voronka.ingest.importers.maps import ColumnMap
 from voronka.ingest.importers.shaping import Shaped, shape
 from voronka.ingest.importers.writer import DealWriter
 from voronka.models import Account, Deal, DealDay, Pipeline, StageChange, StageReach
-from voronka.tabular.files import open_table
+from voronka.tabular.files import TableFile, open_table
 from voronka.tabular.report import ImportReport, Progress
 
 PROGRESS_EVERY = 2_000
@@ -83,22 +88,20 @@ def import_file(
     # grouped scan), instead of adding each batch's new deals to them.
     writer = DealWriter(target, report, count_days=not large)
     first_deals = not writer.had_deals
-    currencies: Counter[str] = Counter()
     if large and isinstance(importer, DealsImporter) and can_read_in_background():
-        items = shaped_in_background(table, importer.layout(table, target), report)
+        items, add = _read_in_background(table, importer.layout(table, target), report, writer)
     else:
-        items = _shaped(records, writer.last_position)
+        items, add = _shaped(records, writer.last_position), writer.add_shaped
     with report_indexes_rebuilt_after(target.session, large=large), closing(items), rare_collections(large):
         for item in _counted(items, progress):
-            currencies[item.record.currency] += 1
-            writer.add_shaped(item)
+            add(item)
         writer.flush()
         if large:  # inside: PostgreSQL checks the new cells' keys once, when the block adds them back
             deal_days.rebuild_pipeline(target.session.connection(), target.pipeline.id)
     if large:
         refresh_statistics(target.session.connection(), tables=("deal_days",))
     report.add_rejected(table.rejected)
-    _settle_currency(target.account, currencies, first_deals, report)
+    _settle_currency(target.account, writer.currencies, first_deals, report)
     if history_table is not None:
         history_report = ImportReport(file=history_table.path.name)
         history_events = IMPORTERS["events"].records(history_table, target, history_report)
@@ -177,6 +180,16 @@ def detect_format(header: tuple[str, ...]) -> str:
         if importer.recognises(lowered):
             return name
     return "deals"
+
+
+def _read_in_background(
+    table: TableFile, layout: Layout, report: ImportReport, writer: DealWriter
+) -> tuple[Generator[Any, None, None], Callable[[Any], None]]:
+    """The reader's stream and the writer's method that takes its items. Into an account without
+    deals every row is a new deal, so the reader lays out its rows too (``shaping.laid_out``)."""
+    if writer.had_deals:
+        return shaped_in_background(table, layout, report), writer.add_shaped
+    return laid_out_in_background(table, layout, report, writer.placement), writer.add_new
 
 
 def _shaped(records: Iterable[object], last_position: int) -> Generator[Shaped, None, None]:

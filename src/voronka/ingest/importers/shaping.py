@@ -2,14 +2,16 @@
 first-contact times, search keys, furthest stage and stage reaches.
 
 Pure functions of one record (no session, no ids), so a large import can run them in the process
-that reads the file while this one writes (``importers.background``).
+that reads the file while this one writes (``importers.background``). ``laid_out`` goes one step
+further, to the rows the tables store, leaving out only what the database hands out: the deal's id
+and the ids of its source, manager and loss reason.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
-from typing import NamedTuple
+from collections.abc import Callable, Iterable
+from typing import Any, NamedTuple
 
 from voronka.crm.phones import phone_key
 from voronka.crm.reaches import reach_times
@@ -73,3 +75,104 @@ def furthest_of(positions: Iterable[int], status: str, last_position: int) -> in
     """Highest position entered; a deal that is not won never counts as in the won stage."""
     highest = max(positions, default=1)
     return last_position if status == DealStatus.WON.value else min(highest, last_position - 1)
+
+
+DEAL_FACT_COLUMNS = (
+    "title",
+    "contact_name",
+    "phone",
+    "phone_key",
+    "email",
+    "search_text",
+    "amount",
+    "currency",
+    "status",
+    "stage_id",
+    "closed_at",
+    "first_contact_at",
+    "contact_minutes",
+    "created_at",
+    "custom",
+)
+"""What a file states about a deal (a re-imported deal is compared on these and its names)."""
+NEW_DEAL_COLUMNS = (
+    *DEAL_FACT_COLUMNS,
+    "account_id",
+    "pipeline_id",
+    "external_id",
+    "furthest_position",
+    "history_known",
+    "updated_at",
+)
+"""A new deal's columns that ``laid_out`` fills, in its order."""
+NEW_DEAL_TIMES = ("closed_at", "first_contact_at", "created_at", "updated_at")
+CURRENCY = NEW_DEAL_COLUMNS.index("currency")
+
+Names = tuple[str | None, str | None, str | None]
+"""A deal's source, manager and loss reason, by name."""
+NewDeal = tuple[Names, tuple[Any, ...], list[tuple[Any, ...]], list[tuple[Any, ...]]]
+"""A new deal laid out for storing: its names; its ``NEW_DEAL_COLUMNS`` values; its stage log as
+(from stage id, to stage id, to position, at); its reaches as (position, reached at, entered at).
+A plain tuple: a million of them cross the pipe from the reader, and named tuples pickle slowly."""
+
+
+class Placement(NamedTuple):
+    """What laying out a new deal needs of its destination."""
+
+    account_id: int
+    pipeline_id: int
+    stage_ids: dict[int, int]
+    """Stage id by position."""
+    now: Any
+    """The time of writing, as ``time`` gives it."""
+    time: Callable[[dt.datetime], Any] | None
+    """A time as the database stores it; None keeps times as they are (the insert converts them)."""
+
+
+def laid_out(item: Shaped, place: Placement) -> NewDeal:
+    """``item`` as the rows that store it, its times converted by ``place.time``."""
+    record, stage_ids, time = item.record, place.stage_ids, place.time
+    if time is None:
+        stored: Callable[[Any], Any] = _as_is
+        optional: Callable[[Any], Any] = _as_is
+    else:
+        stored, optional = time, _optional(time)
+    values = (
+        record.title,
+        record.contact_name,
+        record.phone,
+        item.phone_key,
+        record.email,
+        item.search_text,
+        record.amount,
+        record.currency,
+        record.status.value,
+        stage_ids[record.stage_position],
+        optional(item.closed_at),
+        optional(item.first_contact_at),
+        item.contact_minutes,
+        stored(record.created_at),
+        record.custom,
+        place.account_id,
+        place.pipeline_id,
+        record.external_id,
+        item.furthest_position,
+        record.history_known,
+        place.now,
+    )
+    changes = []
+    previous: int | None = None
+    for position, at in item.entries:
+        stage_id = stage_ids[position]
+        changes.append((previous, stage_id, position, stored(at)))
+        previous = stage_id
+    reaches = [(position, stored(at), optional(entered)) for position, at, entered in item.reaches]
+    return (record.source, record.manager, record.loss_reason), values, changes, reaches
+
+
+def _as_is(value: Any) -> Any:
+    return value
+
+
+def _optional(time: Callable[[dt.datetime], Any]) -> Callable[[dt.datetime | None], Any]:
+    return lambda value: None if value is None else time(value)

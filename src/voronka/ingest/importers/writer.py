@@ -8,6 +8,7 @@ re-import and are updated through the ORM, appending only stage entries the log 
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from collections.abc import Callable
 from typing import Any, cast
 
@@ -16,10 +17,21 @@ from sqlalchemy.orm import Session
 
 from voronka import deal_days
 from voronka.crm.accounts import guess_cause_family
-from voronka.crm.reaches import DealFacts, insert_reaches, refresh_reaches, rows_of_reaches
-from voronka.db import bulk_insert, refresh_statistics, reserved_ids
+from voronka.crm.reaches import REACH_TIMES, DealFacts, insert_reaches, refresh_reaches, rows_of_reaches
+from voronka.db import bulk_insert, refresh_statistics, reserved_ids, stored_time
 from voronka.ingest.importers.base import DealRecord, ImportTarget
-from voronka.ingest.importers.shaping import Shaped, furthest_of, shape
+from voronka.ingest.importers.shaping import (
+    CURRENCY,
+    DEAL_FACT_COLUMNS,
+    NEW_DEAL_COLUMNS,
+    NEW_DEAL_TIMES,
+    NewDeal,
+    Placement,
+    Shaped,
+    furthest_of,
+    laid_out,
+    shape,
+)
 from voronka.models import Deal, LossReason, Source, StageChange, User
 from voronka.tabular.report import ImportReport
 from voronka.timeutil import utcnow
@@ -29,44 +41,13 @@ ANALYSE_FROM = 20_000
 _DEALS = cast(Table, Deal.__table__)
 _STAGE_CHANGES = cast(Table, StageChange.__table__)
 _CHANGE_COLUMNS = ("account_id", "deal_id", "from_stage_id", "to_stage_id", "to_position", "at")
-_COMPARED = (
-    "title",
-    "contact_name",
-    "phone",
-    "phone_key",
-    "email",
-    "search_text",
-    "source_id",
-    "manager_id",
-    "amount",
-    "currency",
-    "status",
-    "stage_id",
-    "closed_at",
-    "loss_reason_id",
-    "first_contact_at",
-    "contact_minutes",
-    "created_at",
-    "custom",
-)
-
-
-_DEAL_COLUMNS = (
-    *_COMPARED,
-    "account_id",
-    "pipeline_id",
-    "external_id",
-    "furthest_position",
-    "history_known",
-    "updated_at",
-)
-
-
-_ROW_COLUMNS = ("id", *_DEAL_COLUMNS)
-"""A new deal's row as the writer stores it: its reserved id, then ``_DEAL_COLUMNS``."""
-_STATUS, _FURTHEST, _MANAGER, _SOURCE = map(
-    _ROW_COLUMNS.index, ("status", "furthest_position", "manager_id", "source_id")
-)
+_NAMED = ("source_id", "manager_id", "loss_reason_id")
+_ROW_COLUMNS = ("id", *_NAMED, *NEW_DEAL_COLUMNS)
+"""A new deal's row as the writer stores it: the ids the database hands out, then what
+``shaping.laid_out`` gives."""
+_STATUS = NEW_DEAL_COLUMNS.index("status")
+_FURTHEST = NEW_DEAL_COLUMNS.index("furthest_position")
+_EXTERNAL_ID = NEW_DEAL_COLUMNS.index("external_id")
 
 
 class _Names:
@@ -115,22 +96,46 @@ class DealWriter:
         account's currency; an empty account's batches need no lookup, see ``_existing``)."""
         self.written: set[str] = set()
         """External ids this writer stored, kept while the account had no deals before it began."""
+        # Times converted before the insert only where the cells are recounted at the end: counting
+        # them per batch needs them as times.
+        time = None if count_days else stored_time(self.session.get_bind().dialect)
+        self.placement = Placement(
+            self.account_id, self.pipeline_id, self.stage_ids, self.now if time is None else time(self.now), time
+        )
+        """Where new deals go, their times as the database stores them (``laid_out``)."""
+        self.as_they_are = self.placement._replace(now=self.now, time=None)
+        self.new: list[NewDeal] = []
+        self.currencies: Counter[str] = Counter()
+        """Deals written per currency."""
 
     def add(self, record: DealRecord) -> None:
         self.add_shaped(shape(record, self.last_position))
 
     def add_shaped(self, item: Shaped) -> None:
         """Add a record already shaped (by the process that read the file, for a large import)."""
+        self.currencies[item.record.currency] += 1
         self.batch.append(item)
         if len(self.batch) >= BATCH_SIZE:
             self.flush()
 
+    def add_new(self, deal: NewDeal) -> None:
+        """Add a deal laid out by the process that read the file (``shaping.laid_out`` with this
+        writer's ``placement``), which the account cannot hold yet: it had no deals when the
+        writer began, and the file names each deal once."""
+        self.currencies[deal[1][CURRENCY]] += 1
+        self.new.append(deal)
+        if len(self.new) >= BATCH_SIZE:
+            self.flush()
+
     def flush(self) -> None:
+        new, self.new = self.new, []
+        self._insert(new, converted=self.placement.time is not None)
         if not self.batch:
             return
         batch, self.batch = self.batch, []
         existing = self._existing([item.record for item in batch])
-        self._insert([item for item in batch if item.record.external_id not in existing])
+        fresh = [laid_out(item, self.as_they_are) for item in batch if item.record.external_id not in existing]
+        self._insert(fresh, converted=False)
         for item in batch:
             if item.record.external_id in existing:
                 self._update(existing[item.record.external_id], item)
@@ -154,80 +159,51 @@ class DealWriter:
         )
         return {deal.external_id: deal for deal in found if deal.external_id is not None}
 
-    def _compared(self, item: Shaped) -> tuple[Any, ...]:
-        """The deal's ``_COMPARED`` values, in that order."""
-        record = item.record
-        return (
-            record.title,
-            record.contact_name,
-            record.phone,
-            item.phone_key,
-            record.email,
-            item.search_text,
-            self.sources.id_of(record.source),
-            self.managers.id_of(record.manager),
-            record.amount,
-            record.currency,
-            record.status.value,
-            self.stage_ids[record.stage_position],
-            item.closed_at,
-            self.reasons.id_of(record.loss_reason),
-            item.first_contact_at,
-            item.contact_minutes,
-            record.created_at,
-            record.custom,
-        )
+    def _name_ids(self, names: tuple[str | None, str | None, str | None]) -> tuple[int | None, ...]:
+        source, manager, reason = names
+        return self.sources.id_of(source), self.managers.id_of(manager), self.reasons.id_of(reason)
 
     def _fields(self, item: Shaped) -> dict[str, Any]:
-        return dict(zip(_COMPARED, self._compared(item), strict=True))
+        """The values a re-imported deal is compared on and updated to."""
+        names, values, _, _ = laid_out(item, self.as_they_are)
+        fields = dict(zip(_NAMED, self._name_ids(names), strict=True))
+        fields.update(zip(DEAL_FACT_COLUMNS, values[: len(DEAL_FACT_COLUMNS)], strict=True))
+        return fields
 
-    def _insert(self, items: list[Shaped]) -> None:
-        """Store new deals with ids reserved up front (none read back), then their log and reaches;
-        rows are plain tuples, built once, because a large import builds millions of them."""
-        if not items:
+    def _insert(self, deals: list[NewDeal], *, converted: bool) -> None:
+        """Store new deals with ids reserved up front (none read back), then their log and reaches.
+        Rows are tuples joined from what ``laid_out`` gave, because a large import builds millions;
+        ``converted``: it gave their times as the database stores them."""
+        if not deals:
             return
         connection = self.session.connection()
-        ids = reserved_ids(connection, _DEALS, len(items))
-        account_id, pipeline_id, now = self.account_id, self.pipeline_id, self.now
-        rows = [
-            (
-                deal_id,
-                *self._compared(item),
-                account_id,
-                pipeline_id,
-                item.record.external_id,
-                item.furthest_position,
-                item.record.history_known,
-                now,
-            )
-            for deal_id, item in zip(ids, items, strict=True)
-        ]
-        bulk_insert(connection, _DEALS, _ROW_COLUMNS, rows)
-        if not self.had_deals:
-            self.written.update(item.record.external_id for item in items)
-        changes = []
-        reaches = []
-        stage_ids = self.stage_ids
-        for row, item in zip(rows, items, strict=True):
-            deal_id = row[0]
-            previous: int | None = None
-            for position, at in item.entries:
-                stage_id = stage_ids[position]
-                changes.append((account_id, deal_id, previous, stage_id, position, at))
-                previous = stage_id
-            if item.reaches:
+        ids = reserved_ids(connection, _DEALS, len(deals))
+        account_id, pipeline_id = self.account_id, self.pipeline_id
+        rows, changes, reaches = [], [], []
+        for deal_id, (names, values, log, reached) in zip(ids, deals, strict=True):
+            named = self._name_ids(names)
+            rows.append((deal_id, *named, *values))
+            head = (account_id, deal_id)
+            changes.extend([head + change for change in log])
+            if reached:
+                source_id, manager_id, _ = named
                 facts = DealFacts(
-                    deal_id, account_id, pipeline_id, row[_STATUS], row[_FURTHEST], row[_MANAGER], row[_SOURCE]
+                    deal_id, account_id, pipeline_id, values[_STATUS], values[_FURTHEST], manager_id, source_id
                 )
-                reaches.extend(rows_of_reaches(facts, item.reaches))
-        bulk_insert(connection, _STAGE_CHANGES, _CHANGE_COLUMNS, changes)
-        insert_reaches(self.session, reaches)
+                reaches.extend(rows_of_reaches(facts, reached))
+        bulk_insert(connection, _DEALS, _ROW_COLUMNS, rows, stored=NEW_DEAL_TIMES if converted else ())
+        if not self.had_deals:
+            self.written.update(values[_EXTERNAL_ID] for _, values, _, _ in deals)
+        bulk_insert(connection, _STAGE_CHANGES, _CHANGE_COLUMNS, changes, stored=("at",) if converted else ())
+        insert_reaches(self.session, reaches, stored=REACH_TIMES if converted else ())
         if self.count_days:
             deal_days.add_deals(
-                connection, [dict(zip(_ROW_COLUMNS, row, strict=True)) for row in rows], self.target.account.timezone
+                connection,
+                [dict(zip(_ROW_COLUMNS, row, strict=True)) for row in rows],
+                self.target.account.timezone,
             )
-        self.report.created += len(items)
-        self._keep_statistics(connection, len(items))
+        self.report.created += len(deals)
+        self._keep_statistics(connection, len(deals))
 
     def _keep_statistics(self, connection: Any, added: int) -> None:
         """PostgreSQL plans the batches' lookups by external id from statistics taken when the table
