@@ -17,6 +17,7 @@ from sqlalchemy import (
     DateTime,
     Engine,
     Table,
+    TableClause,
     column,
     create_engine,
     event,
@@ -294,7 +295,9 @@ def bulk_insert(
     converted by ``stored_time`` (by a large import's reader, on the other core).
     """
     dialect = connection.dialect
-    compiled = insert(table).inline().compile(dialect=dialect, column_keys=list(columns))
+    # The statement names the columns in ``columns`` order (a table's own insert names them in the
+    # table's), so that the rows go to the driver as they are, not rebuilt in another order.
+    compiled = insert(TableClause(table.name, *(column(name) for name in columns))).compile(dialect=dialect)
     processors = [
         (index, _fast(processor, table.c[name].type))
         for index, name in enumerate(columns)
@@ -307,12 +310,8 @@ def bulk_insert(
     if dialect.name == "postgresql":
         _copy_rows(connection, table, columns, _processed_rows(listed, processors))
         return
-    order = [list(columns).index(name) for name in compiled.positiontup or ()]
-    if compiled.positional and order == list(range(len(columns))):
+    if compiled.positional and list(compiled.positiontup or ()) == list(columns):
         parameters: list[Any] = _processed_rows(listed, processors)
-    elif compiled.positional:
-        values = _processed_columns(listed, processors)
-        parameters = list(zip(*(values[i] for i in order), strict=True))
     else:
         parameters = [dict(zip(columns, row, strict=True)) for row in _processed_rows(listed, processors)]
     connection.exec_driver_sql(compiled.string, parameters)
