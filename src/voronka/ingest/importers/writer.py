@@ -25,6 +25,7 @@ from voronka.ingest.importers.shaping import (
     DEAL_FACT_COLUMNS,
     NEW_DEAL_COLUMNS,
     NEW_DEAL_TIMES,
+    Names,
     NewDeal,
     Placement,
     Shaped,
@@ -105,6 +106,7 @@ class DealWriter:
         """Where new deals go, their times as the database stores them (``laid_out``)."""
         self.as_they_are = self.placement._replace(now=self.now, time=None)
         self.new: list[NewDeal] = []
+        self.name_ids: dict[Names, tuple[int | None, ...]] = {}
         self.currencies: Counter[str] = Counter()
         """Deals written per currency."""
 
@@ -159,9 +161,15 @@ class DealWriter:
         )
         return {deal.external_id: deal for deal in found if deal.external_id is not None}
 
-    def _name_ids(self, names: tuple[str | None, str | None, str | None]) -> tuple[int | None, ...]:
-        source, manager, reason = names
-        return self.sources.id_of(source), self.managers.id_of(manager), self.reasons.id_of(reason)
+    def _name_ids(self, names: Names) -> tuple[int | None, ...]:
+        """The ids of a deal's source, manager and loss reason (a file holds few combinations of
+        them, so each is looked up once)."""
+        found = self.name_ids.get(names)
+        if found is None:
+            source, manager, reason = names
+            found = self.sources.id_of(source), self.managers.id_of(manager), self.reasons.id_of(reason)
+            self.name_ids[names] = found
+        return found
 
     def _fields(self, item: Shaped) -> dict[str, Any]:
         """The values a re-imported deal is compared on and updated to."""
