@@ -1,8 +1,10 @@
 """Storing imported deals: new ones in bulk, known ones (same ``id``) updated in place.
 
-New deals go in with multi-row INSERTs (their ids come back in order), then their stage entries;
-that is what makes a million-row import take seconds, not hours. Existing deals are few in a typical
-re-import and are updated through the ORM, appending only stage entries the log does not hold yet.
+New deals go in batches of bulk inserts with ids reserved beforehand, then their stage entries and
+reaches; that is what makes a million-row import take seconds, not hours. Their rows come from
+``shaping.laid_out``, run here or, for a large file into an empty account, by the process that reads
+it. Existing deals are few in a typical re-import and are updated through the ORM, appending only
+stage entries the log does not hold yet.
 """
 
 from __future__ import annotations
