@@ -310,7 +310,7 @@ def bulk_insert(
     if dialect.name == "postgresql":
         _copy_rows(connection, table, columns, _processed_rows(listed, processors))
         return
-    if compiled.positional and list(compiled.positiontup or ()) == list(columns):
+    if compiled.positional:  # in ``columns`` order, as the statement names them
         parameters: list[Any] = _processed_rows(listed, processors)
     else:
         parameters = [dict(zip(columns, row, strict=True)) for row in _processed_rows(listed, processors)]
