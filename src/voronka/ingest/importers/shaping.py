@@ -132,11 +132,10 @@ class Placement(NamedTuple):
 def laid_out(item: Shaped, place: Placement) -> NewDeal:
     """``item`` as the rows that store it, its times converted by ``place.time``."""
     record, stage_ids, time = item.record, place.stage_ids, place.time
-    if time is None:
-        stored: Callable[[Any], Any] = _as_is
-        optional: Callable[[Any], Any] = _as_is
-    else:
-        stored, optional = time, _optional(time)
+    # Each entry time converted once: the arrival is the creation time, and the reaches and first
+    # contact are entry times again (a million deals hold 7.5 million times, 3 million distinct).
+    texts: dict[dt.datetime | None, Any] = {at: at if time is None else time(at) for _, at in item.entries}
+    text = texts.__getitem__
     values = (
         record.title,
         record.contact_name,
@@ -148,10 +147,10 @@ def laid_out(item: Shaped, place: Placement) -> NewDeal:
         record.currency,
         record.status.value,
         stage_ids[record.stage_position],
-        optional(item.closed_at),
-        optional(item.first_contact_at),
+        _text_of(item.closed_at, texts, time),
+        _text_of(item.first_contact_at, texts, time),
         item.contact_minutes,
-        stored(record.created_at),
+        text(record.created_at),
         record.custom,
         place.account_id,
         place.pipeline_id,
@@ -164,15 +163,20 @@ def laid_out(item: Shaped, place: Placement) -> NewDeal:
     previous: int | None = None
     for position, at in item.entries:
         stage_id = stage_ids[position]
-        changes.append((previous, stage_id, position, stored(at)))
+        changes.append((previous, stage_id, position, text(at)))
         previous = stage_id
-    reaches = [(position, stored(at), optional(entered)) for position, at, entered in item.reaches]
+    # A reach's times are entry times (``reach_times``); one not entered is None, which ``get`` keeps.
+    reaches = [(position, text(at), texts.get(entered)) for position, at, entered in item.reaches]
     return (record.source, record.manager, record.loss_reason), values, changes, reaches
 
 
-def _as_is(value: Any) -> Any:
-    return value
-
-
-def _optional(time: Callable[[dt.datetime], Any]) -> Callable[[dt.datetime | None], Any]:
-    return lambda value: None if value is None else time(value)
+def _text_of(
+    at: dt.datetime | None, texts: dict[dt.datetime | None, Any], time: Callable[[dt.datetime], Any] | None
+) -> Any:
+    """``at`` as stored: from ``texts`` when it is an entry time, else converted here."""
+    if at is None:
+        return None
+    found = texts.get(at)
+    if found is not None:
+        return found
+    return at if time is None else time(at)
