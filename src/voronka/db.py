@@ -321,14 +321,10 @@ reaches went in in 9.2 s at 200 rows per statement, 9.7 s at 50, 14.1 s at one."
 
 
 def _insert_in_groups(connection: Connection, table_name: str, columns: tuple[str, ...], rows: list[Any]) -> None:
-    """Insert ``rows`` (tuples in ``columns`` order, values as the driver takes them) with statements
-    of up to ``ROWS_PER_INSERT`` rows, as many as SQLite's limit of parameters allows."""
+    """Insert ``rows`` (tuples in ``columns`` order, values as the driver takes them) into SQLite with
+    statements of up to ``ROWS_PER_INSERT`` rows, as many as its limit of parameters allows (sqlite3
+    takes positional parameters, which the statements list row by row)."""
     dialect = connection.dialect
-    if not dialect.positional:
-        statement = _values_insert(dialect, table_name, columns, 1)
-        names = [f"r0_{index}" for index in range(len(columns))]
-        connection.exec_driver_sql(statement, [dict(zip(names, row, strict=True)) for row in rows])
-        return
     raw = connection.connection.dbapi_connection
     getlimit = getattr(raw, "getlimit", None)
     limit = getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) if getlimit is not None else 999
