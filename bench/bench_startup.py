@@ -1,0 +1,73 @@
+"""How long a command takes to start, beside the floor that the libraries it stands on set.
+
+    python bench/bench_startup.py [--runs 15]
+
+Builds the demo business (3,010 deals) in a scratch folder, then times whole processes, one of
+each in turn so that the machine's drift falls on all of them alike:
+
+- `voronka --help` and `voronka funnel` on the demo (issue 16's targets: 0.25 s and 0.35 s);
+- a bare Python importing the chosen libraries a command needs, one step of the ladder at a time:
+  SQLAlchemy, its ORM (the session every service takes), Typer and Rich (the command line),
+  pydantic-settings (the settings), and pydantic's TypeAdapter (which Typer 0.29 builds for each
+  option it parses).
+
+The last step of the ladder is what any report command pays before it reads a row: a command can
+not start faster than it, whatever voronka does, unless those libraries change.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+LADDER = (
+    ("Python alone", "pass"),
+    ("+ SQLAlchemy", "import sqlalchemy"),
+    ("+ its ORM", "import sqlalchemy.orm"),
+    ("+ Typer, Rich", "import sqlalchemy.orm, typer, rich.console, rich.table"),
+    ("+ pydantic-settings", "import sqlalchemy.orm, typer, rich.console, rich.table, pydantic_settings"),
+    (
+        "+ pydantic TypeAdapter",
+        "import sqlalchemy.orm, typer, rich.console, rich.table, pydantic_settings; from pydantic import TypeAdapter",
+    ),
+)
+
+
+def seconds_of(command: list[str], cwd: Path) -> float:
+    """Wall seconds of one process, start to exit."""
+    started = time.perf_counter()
+    subprocess.run(command, cwd=cwd, stdout=subprocess.DEVNULL, check=True)
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=15)
+    args = parser.parse_args()
+    python = sys.executable
+    voronka = [python, "-m", "voronka"]
+    with tempfile.TemporaryDirectory() as scratch:
+        cwd = Path(scratch)
+        env_db = ["--db", f"sqlite:///{cwd / 'demo.db'}"]
+        subprocess.run([*voronka, *env_db, "demo"], cwd=cwd, stdout=subprocess.DEVNULL, check=True)
+        cases = {label: [python, "-c", code] for label, code in LADDER}
+        cases["voronka --help"] = [*voronka, "--help"]
+        cases["voronka funnel (demo)"] = [*voronka, *env_db, "funnel"]
+        times: dict[str, list[float]] = {label: [] for label in cases}
+        for _ in range(args.runs):
+            for label, command in cases.items():
+                times[label].append(seconds_of(command, cwd))
+    print(f"whole processes, seconds over {args.runs} runs each, interleaved ({os.cpu_count()} cores)")
+    print(f"{'':<26}{'median':>8}{'best':>8}")
+    for label, measured in times.items():
+        print(f"{label:<26}{statistics.median(measured):>8.3f}{min(measured):>8.3f}")
+
+
+if __name__ == "__main__":
+    main()
