@@ -14,10 +14,10 @@ from voronka.crm.deals import (
     log_call,
     lose_deal,
     move_deal,
-    rebuild_deal_state,
     reopen_deal,
     win_deal,
 )
+from voronka.crm.derived import rederive_deal
 from voronka.errors import (
     DealClosed,
     DealNotFound,
@@ -154,7 +154,7 @@ def test_rebuild_from_the_log_gives_the_same_state(session: Session) -> None:
 
     for deal in session.scalars(select(Deal).where(Deal.pipeline_id == pipeline.id)):
         before = (deal.stage_id, deal.furthest_position, deal.first_contact_at, deal.contact_minutes)
-        rebuild_deal_state(session=session, deal=deal)
+        rederive_deal(session=session, deal=deal, stage_from_log=True)
         assert (deal.stage_id, deal.furthest_position, deal.first_contact_at, deal.contact_minutes) == before
 
 

@@ -233,8 +233,12 @@ def test_recount_mends_a_summary_edited_by_hand(db_url: str, fill_demo: DemoFill
     assert voronka("--db", db_url, "--lang", "en", "funnel", "--by", "month", "--format", "json")[1] != before
     code, out, _ = voronka("--db", db_url, "--lang", "en", "recount")
     assert code == 0
-    assert f"{len(kept):,} cells of deals per day recounted" in out
+    said = " ".join(out.split())
+    assert f"{len(kept):,} cells of deals per day)" in said
+    assert f"Changed: 0 deals, 0 stage reaches, {len(kept):,} cells." in said  # every cell came back
     assert voronka("--db", db_url, "--lang", "en", "funnel", "--by", "month", "--format", "json")[1] == before
+    again = " ".join(voronka("--db", db_url, "--lang", "en", "recount")[1].split())
+    assert "Changed: 0 deals, 0 stage reaches, 0 cells." in again
     with session_factory(engine)() as session:  # the database wrote them itself (Moscow's offset holds)
         assert deal_days.stored_cells(session.connection(), pipeline_id) == kept
     engine.dispose()

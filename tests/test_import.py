@@ -268,16 +268,17 @@ def test_long_imports_report_progress(session: Session, tmp_path: Path) -> None:
 
 def test_imports_keep_stage_reaches_equal_to_a_rebuild(session: Session, tmp_path: Path) -> None:
     from tests.test_funnel_properties import _reaches
-    from voronka.crm.reaches import rebuild_reaches
+    from voronka.crm.pipelines import recount
 
     pipeline = pipeline_for(session)
     run_import(session, write(tmp_path, GOOD))
     run_import(session, write(tmp_path, GOOD.replace("d4,2024-03-02,Contract,open", "d4,2024-03-02,Won,won")))
     run_import(session, write(tmp_path, "deal_id,stage,entered_at\nd1,Qualified,2024-03-02\n", name="h.csv"))
     kept = _reaches(session)
-    rebuild_reaches(session=session, pipeline_id=pipeline.id)
+    done = recount(session=session, pipeline=pipeline)
     session.commit()
     assert _reaches(session) == kept
+    assert (done.deals, done.stage_reaches, done.day_cells) == (0, 0, 0)
     assert len(kept) > 5
 
 

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from voronka import deal_days
 from voronka.catalog.templates import PipelineTemplate, resolve_template
+from voronka.crm import deal_state
 from voronka.crm.accounts import create_pipeline, get_or_create_loss_reason, get_or_create_manager, get_or_create_source
 from voronka.crm.phones import phone_key
 from voronka.crm.reaches import DealFacts, insert_reaches, reach_rows
@@ -40,7 +41,7 @@ from voronka.models import (
     StageChange,
     StageReach,
 )
-from voronka.timeutil import minutes_begun, to_utc, utcnow, zone
+from voronka.timeutil import to_utc, utcnow, zone
 
 DEMO_TIMEZONE = "Europe/Moscow"
 DEMO_LANG = "ru"
@@ -380,6 +381,17 @@ def _insert_deals(session: Session, leads: list[_Lead], ids: _Ids) -> tuple[list
 
 def _deal_row(lead: _Lead, number: int, ids: _Ids) -> dict[str, Any]:
     furthest = max(p for p, _ in lead.entries)
+    # What the stored columns derive from the lead's history follows the rules every write follows.
+    state = deal_state.derive(
+        entries=[deal_state.LoggedEntry(p, at, moved=i > 0) for i, (p, at) in enumerate(lead.entries)],
+        won=lead.status is DealStatus.WON,
+        last_position=len(ids.stage_ids),
+        created_at=lead.created,
+        history_known=True,
+        first_call=min((at for at, *_ in lead.calls), default=None),
+        stated_contact=None,
+        position=lead.entries[-1][0],
+    )
     title = f"{lead.product} — {lead.phone}"
     return {
         "account_id": ids.account.id,
@@ -394,14 +406,14 @@ def _deal_row(lead: _Lead, number: int, ids: _Ids) -> dict[str, Any]:
         "amount": lead.amount * 100 if furthest >= 3 else None,
         "currency": ids.account.currency,
         "status": lead.status.value,
-        "stage_id": ids.stage_ids[lead.entries[-1][0]],
-        "furthest_position": furthest,
+        "stage_id": ids.stage_ids[state.position],
+        "furthest_position": state.furthest_position,
         "history_known": True,
         "created_at": lead.created,
         "closed_at": lead.closed,
         "loss_reason_id": ids.reasons[lead.reason] if lead.reason else None,
-        "first_contact_at": lead.calls[0][0] if lead.calls else None,
-        "contact_minutes": minutes_begun(lead.created, lead.calls[0][0] if lead.calls else None),
+        "first_contact_at": state.first_contact_at,
+        "contact_minutes": state.contact_minutes,
         "custom": {"Изделие": lead.product},
         "updated_at": ids.now,
     }

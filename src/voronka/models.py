@@ -259,6 +259,9 @@ class Deal(Base):
     closed_at: Mapped[dt.datetime | None]
     loss_reason_id: Mapped[int | None] = mapped_column(ForeignKey("loss_reasons.id"))
     first_contact_at: Mapped[dt.datetime | None]
+    """Derived (``crm.deal_state.first_contact``) from the calls, ``stated_contact_at`` and the log."""
+    stated_contact_at: Mapped[dt.datetime | None]
+    """A first contact an imported file or a CRM stated; kept so that a recount from the log keeps it."""
     contact_minutes: Mapped[int | None]
     """Speed to lead in minutes begun (first contact − creation), kept with ``first_contact_at`` so
     that reports count it from the index instead of doing date arithmetic on every deal."""

@@ -40,7 +40,8 @@ def restore_command(
 
 
 def recount_command(ctx: typer.Context, pipeline: PipelineOption = None) -> None:
-    """Recount the summaries reports read (stage reaches, deals per day) from the deals and their history."""
+    """Re-derive from the deals, their history and calls what reports read (each deal's furthest stage and
+    first contact, stage reaches, deals per day), and say what changed."""
     from voronka.crm.pipelines import recount
     from voronka.formats import Formats
     from voronka.timeutil import zone
@@ -49,5 +50,14 @@ def recount_command(ctx: typer.Context, pipeline: PipelineOption = None) -> None
     with pipeline_scope(state, pipeline) as (session, account, chosen):
         done = recount(session=session, pipeline=chosen)
         shown = Formats(state.t.lang, zone(account.timezone))
-    reaches, cells = shown.number(done.stage_reaches), shown.number(done.day_cells)
-    state.console.print(state.t("backup.recounted", pipeline=chosen.name, reaches=reaches, cells=cells))
+    state.console.print(
+        state.t(
+            "backup.recounted",
+            pipeline=chosen.name,
+            deals=shown.number(done.deals),
+            reaches=shown.number(done.stage_reaches),
+            cells=shown.number(done.day_cells),
+            reaches_total=shown.number(done.reaches_total),
+            cells_total=shown.number(done.cells_total),
+        )
+    )

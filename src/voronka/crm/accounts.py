@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from voronka.db import dialect_insert
 from voronka.errors import (
     InvalidPipeline,
     InvalidValue,
@@ -119,35 +120,39 @@ def find_stage(pipeline: Pipeline, name: str) -> Stage:
     raise StageNotFound(name=name, pipeline=pipeline.name, names=", ".join(s.name for s in pipeline.stages))
 
 
-def get_or_create_source(*, session: Session, account: Account, name: str) -> Source:
-    found = session.scalars(select(Source).where(Source.account_id == account.id, Source.name == name)).first()
-    if found is None:
-        found = Source(account_id=account.id, name=name)
-        session.add(found)
-        session.flush()
+def id_of_name(*, session: Session, model: Any, account_id: int, name: str, **values: Any) -> int:
+    """The id of the account's row of ``model`` (a source, a person, a loss reason) called ``name``,
+    created with ``values`` if there is none. Safe when two writers name a new one at once (two
+    website leads with a new ``utm_source``): the insert yields to the other's, and both get its id."""
+    found = session.scalar(select(model.id).where(model.account_id == account_id, model.name == name))
+    if found is not None:
+        return int(found)
+    statement = dialect_insert(session, model).on_conflict_do_nothing(index_elements=["account_id", "name"])
+    inserted = session.scalar(statement.values(account_id=account_id, name=name, **values).returning(model.id))
+    if inserted is not None:
+        return int(inserted)
+    return int(session.scalars(select(model.id).where(model.account_id == account_id, model.name == name)).one())
+
+
+def _get_or_create(session: Session, model: type[Owned], account: Account, name: str, **values: Any) -> Owned:
+    row_id = id_of_name(session=session, model=model, account_id=account.id, name=name, **values)
+    found = session.get(model, row_id)
+    assert found is not None
     return found
+
+
+def get_or_create_source(*, session: Session, account: Account, name: str) -> Source:
+    return _get_or_create(session, Source, account, name)
 
 
 def get_or_create_manager(*, session: Session, account: Account, name: str) -> User:
-    found = session.scalars(select(User).where(User.account_id == account.id, User.name == name)).first()
-    if found is None:
-        found = User(account_id=account.id, name=name, role=Role.MANAGER.value)
-        session.add(found)
-        session.flush()
-    return found
+    return _get_or_create(session, User, account, name, role=Role.MANAGER.value, active=True)
 
 
 def get_or_create_loss_reason(
     *, session: Session, account: Account, name: str, family: CauseFamily | None = None
 ) -> LossReason:
-    found = session.scalars(
-        select(LossReason).where(LossReason.account_id == account.id, LossReason.name == name)
-    ).first()
-    if found is None:
-        found = LossReason(account_id=account.id, name=name, family=(family or guess_cause_family(name)).value)
-        session.add(found)
-        session.flush()
-    return found
+    return _get_or_create(session, LossReason, account, name, family=(family or guess_cause_family(name)).value)
 
 
 _FAMILY_WORDS: tuple[tuple[CauseFamily, tuple[str, ...]], ...] = (

@@ -1,9 +1,10 @@
 """CRM services: create deals, move them through stages, win, lose, reopen, log calls.
 
-Every stage entry is appended to the stage-change log; the deal's current stage, furthest position
-and first-contact time are kept in step with it (see ``rebuild_deal_state``).
-A deal that is not won is never counted as having reached the won stage: entering the last stage
-*is* winning, and reopening a won deal takes it back below it.
+Every stage entry is appended to the stage-change log; what follows from the log — the deal's
+furthest stage, reaches, first contact and speed to lead — is re-derived by the rules of
+``crm.deal_state`` after each write (``crm.derived.rederive_deal``). Each service first locks the
+deal (``crm.derived.lock_deal``), so two writes of one deal at once take turns and the second
+decides on what the first left.
 """
 
 from __future__ import annotations
@@ -12,13 +13,13 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from voronka.crm.credentials import check_email
+from voronka.crm.derived import counts_as_contact, first_call_contact, lock_deal, rederive_deal
 from voronka.crm.history import record
 from voronka.crm.phones import normalize_phone, phone_key, region_of
-from voronka.crm.reaches import refresh_reaches
 from voronka.crm.search import search_text
 from voronka.errors import (
     DealClosed,
@@ -45,7 +46,9 @@ from voronka.models import (
     User,
 )
 from voronka.money import MAX_MINOR, check_currency
-from voronka.timeutil import minutes_begun, utcnow
+from voronka.timeutil import utcnow
+
+__all__ = ["counts_as_contact", "first_call_contact"]  # re-exported: where callers have found them
 
 
 def get_deal(*, session: Session, deal_id: int) -> Deal:
@@ -148,6 +151,7 @@ def update_deal(*, session: Session, deal: Deal, changes: Mapping[str, Any], by:
     unknown = set(changes) - set(EDITABLE)
     if unknown:
         raise InvalidValue(field="deal field", value=", ".join(sorted(unknown)), hint=", ".join(EDITABLE))
+    lock_deal(session, deal)
     if by is not None and by.role == Role.MANAGER.value and changes.get("manager", by) != by:
         raise InvalidValue(
             field="manager", value=by.name, hint="a manager's deals stay their own; a head reassigns them"
@@ -161,7 +165,7 @@ def update_deal(*, session: Session, deal: Deal, changes: Mapping[str, Any], by:
     deal.search_text = search_text(deal.title, deal.contact_name, deal.email)
     deal.updated_at = utcnow()
     if (deal.manager_id, deal.source_id) != whose:
-        refresh_reaches(session=session, deal=deal)  # the reaches carry whose deal it is, for the reports
+        rederive_deal(session=session, deal=deal)  # the reaches carry whose deal it is, for the reports
     session.flush()
     return deal
 
@@ -234,7 +238,9 @@ def check_contact_email(value: str | None) -> str | None:
 def move_deal(
     *, session: Session, deal: Deal, stage: Stage, at: dt.datetime | None = None, by: User | None = None
 ) -> Deal:
-    """Move an open deal to ``stage`` (forward, skipping or back). Moving into the won stage wins it."""
+    """Move an open deal to ``stage`` (forward, skipping or back). Moving into the won stage wins it;
+    moving it where it already stands changes nothing."""
+    lock_deal(session, deal)
     _require_open(deal)
     _require_same_pipeline(deal, stage)
     at = at or utcnow()
@@ -245,9 +251,8 @@ def move_deal(
     current = session.get(Stage, deal.stage_id)
     change = _log_entry(session, deal, current, stage, at, by)
     deal.stage_id = stage.id
-    deal.furthest_position = max(deal.furthest_position, stage.position)
     deal.updated_at = utcnow()
-    refresh_reaches(session=session, deal=deal)
+    rederive_deal(session=session, deal=deal)
     if by is not None:  # a person's move can be undone for a few seconds; imports and syncs cannot
         record(session, deal, "moved", by, change_id=change.id)
     return deal
@@ -262,6 +267,7 @@ def win_deal(
     by: User | None = None,
 ) -> Deal:
     """Close the deal as won: it enters the pipeline's last stage."""
+    lock_deal(session, deal)
     _require_open(deal)
     at = at or utcnow()
     won_stage = _stages(session, deal)[-1]
@@ -272,12 +278,11 @@ def win_deal(
             raise InvalidValue(field="amount", value=amount, hint="a sum of zero or more")
         deal.amount = amount
     deal.stage_id = won_stage.id
-    deal.furthest_position = won_stage.position
     deal.status = DealStatus.WON.value
     deal.closed_at = at
     deal.loss_reason_id = None
     deal.updated_at = utcnow()
-    refresh_reaches(session=session, deal=deal)
+    rederive_deal(session=session, deal=deal)
     if by is not None:
         record(session, deal, "won", by, change_id=change.id)
     return deal
@@ -292,6 +297,7 @@ def lose_deal(
     by: User | None = None,
 ) -> Deal:
     """Close the deal as lost at the stage it is in; a reason is required."""
+    lock_deal(session, deal)
     _require_open(deal)
     if reason is None:
         raise LossReasonRequired()
@@ -317,6 +323,7 @@ def reopen_deal(
     A lost deal stays at its stage (or moves to ``stage``). A won deal goes back to ``stage``, by
     default the stage it was in before it was won, and stops counting as having reached the won stage.
     """
+    lock_deal(session, deal)
     if deal.status == DealStatus.OPEN.value:
         raise InvalidTransition(reason="the deal is already open")
     at = at or utcnow()
@@ -334,10 +341,8 @@ def reopen_deal(
     if stage is not None and stage.id != deal.stage_id:
         _log_entry(session, deal, session.get(Stage, deal.stage_id), stage, at, by)
         deal.stage_id = stage.id
-    if was_won:
-        deal.furthest_position = _furthest_from_log(session, deal, cap=len(stages) - 1)
     deal.updated_at = utcnow()
-    refresh_reaches(session=session, deal=deal)
+    rederive_deal(session=session, deal=deal)
     record(session, deal, "reopened", by, was="won" if was_won else "lost")
     return deal
 
@@ -356,6 +361,7 @@ def log_call(
     """Record a call; the first that counts as contact sets the deal's first-contact time."""
     if duration_seconds < 0:
         raise InvalidValue(field="duration", value=duration_seconds, hint="seconds, zero or more")
+    lock_deal(session, deal)
     at = at or utcnow()
     call = CallAttempt(
         account_id=deal.account_id,
@@ -368,47 +374,8 @@ def log_call(
         direction=CallDirection(direction).value,
     )
     session.add(call)
-    session.flush()
-    set_first_contact(deal, first_call_contact(session, deal.id))
+    rederive_deal(session=session, deal=deal)
     return call
-
-
-def counts_as_contact() -> ColumnElement[bool]:
-    """A call is a contact when we made it, or when an incoming one was answered (a missed incoming
-    call is the client waiting, not a contact)."""
-    return or_(CallAttempt.direction == CallDirection.OUTGOING.value, CallAttempt.outcome == CallOutcome.ANSWERED.value)
-
-
-def first_call_contact(session: Session, deal_id: int) -> dt.datetime | None:
-    return session.scalar(select(func.min(CallAttempt.at)).where(CallAttempt.deal_id == deal_id, counts_as_contact()))
-
-
-def rebuild_deal_state(*, session: Session, deal: Deal) -> Deal:
-    """Recompute the current stage, furthest position and first contact from the logs."""
-    stages = _stages(session, deal)
-    last = session.scalars(
-        select(StageChange).where(StageChange.deal_id == deal.id).order_by(StageChange.at.desc(), StageChange.id.desc())
-    ).first()
-    if deal.status == DealStatus.WON.value:
-        deal.stage_id = stages[-1].id
-        deal.furthest_position = len(stages)
-    else:
-        if last is not None:
-            deal.stage_id = last.to_stage_id
-        deal.furthest_position = _furthest_from_log(session, deal, cap=len(stages) - 1)
-    first_call = first_call_contact(session, deal.id)
-    first_move = session.scalar(
-        select(func.min(StageChange.at)).where(StageChange.deal_id == deal.id, StageChange.from_stage_id.is_not(None))
-    )
-    set_first_contact(deal, first_call or first_move)
-    refresh_reaches(session=session, deal=deal)
-    return deal
-
-
-def set_first_contact(deal: Deal, at: dt.datetime | None) -> None:
-    """The first contact and, derived from it, the speed to lead in minutes."""
-    deal.first_contact_at = at
-    deal.contact_minutes = minutes_begun(deal.created_at, at)
 
 
 def _log_entry(
@@ -424,8 +391,6 @@ def _log_entry(
         by_user_id=by.id if by else None,
     )
     session.add(change)
-    if from_stage is not None and deal.first_contact_at is None and not _has_calls(session, deal):
-        set_first_contact(deal, at)  # no call logged: the first stage move is the first contact
     session.flush()
     return change
 
@@ -446,19 +411,6 @@ def _stages(session: Session, deal: Deal) -> list[Stage]:
 
 def _last_position(session: Session, deal: Deal) -> int:
     return int(session.scalar(select(func.max(Stage.position)).where(Stage.pipeline_id == deal.pipeline_id)) or 0)
-
-
-def _has_calls(session: Session, deal: Deal) -> bool:
-    contact = select(CallAttempt.id).where(CallAttempt.deal_id == deal.id, counts_as_contact()).limit(1)
-    return session.scalar(contact) is not None
-
-
-def _furthest_from_log(session: Session, deal: Deal, *, cap: int) -> int:
-    highest = session.scalar(
-        select(func.max(StageChange.to_position)).where(StageChange.deal_id == deal.id, StageChange.to_position <= cap)
-    )
-    current = session.get(Stage, deal.stage_id) if deal.stage_id else None
-    return max(int(highest or 1), current.position if current is not None else 1)
 
 
 def _stage_before_win(session: Session, deal: Deal, stages: list[Stage]) -> Stage:

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from voronka.crm.derived import lock_deal, rederive_deal
 from voronka.errors import VoronkaError
 from voronka.models import CallAttempt, Deal, DealEvent, DealStatus, Note, Stage, StageChange, User
 from voronka.timeutil import utcnow
@@ -113,8 +114,7 @@ def last_undoable(*, session: Session, deal: Deal, by: User, now: dt.datetime | 
 def undo_last(*, session: Session, deal: Deal, by: User, now: dt.datetime | None = None) -> Deal:
     """Take back the user's last move, win or loss of the deal, as if it had not happened: the
     stage entry leaves the log (so the funnel never counts it) and the deal's state is rebuilt."""
-    from voronka.crm.deals import rebuild_deal_state
-
+    lock_deal(session, deal)
     event = last_undoable(session=session, deal=deal, by=by, now=now)
     if event is None:
         raise NothingToUndo(seconds=UNDO_SECONDS)
@@ -128,4 +128,4 @@ def undo_last(*, session: Session, deal: Deal, by: User, now: dt.datetime | None
     session.delete(event)
     session.flush()
     deal.updated_at = utcnow()
-    return rebuild_deal_state(session=session, deal=deal)
+    return rederive_deal(session=session, deal=deal, stage_from_log=True)

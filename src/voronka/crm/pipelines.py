@@ -8,15 +8,12 @@ when) does not change.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from sqlalchemy import case, func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from voronka import deal_days
-from voronka.crm.reaches import rebuild_reaches
+from voronka.crm.derived import Rederived, rederive_pipeline
 from voronka.errors import InvalidPipeline, InvalidValue
-from voronka.models import Deal, DealStatus, Pipeline, Stage, StageChange
+from voronka.models import Deal, Pipeline, Stage, StageChange
 
 _PARKED = 100_000
 """Positions are unique per pipeline: stages wait above this while they are renumbered."""
@@ -89,26 +86,9 @@ def _renumber(session: Session, pipeline: Pipeline, order: list[Stage]) -> None:
         update(StageChange).where(StageChange.deal_id.in_(in_pipeline)).values(to_position=position_of),
         execution_options={"synchronize_session": False},
     )
-    last = len(order)
-    furthest = (
-        select(func.coalesce(func.max(StageChange.to_position), 1))
-        .where(StageChange.deal_id == Deal.id)
-        .scalar_subquery()
-    )
-    session.execute(
-        update(Deal)
-        .where(Deal.pipeline_id == pipeline.id)
-        .values(
-            furthest_position=case(
-                (Deal.status == DealStatus.WON.value, last),
-                (furthest > last - 1, last - 1),
-                else_=furthest,
-            )
-        ),
-        execution_options={"synchronize_session": False},
-    )
     session.expire_all()
-    recount(session=session, pipeline=pipeline)  # positions and furthest stages were rewritten in bulk
+    # Positions moved under the deals: their furthest stages, reaches and cells follow by the rules.
+    rederive_pipeline(session=session, pipeline_id=pipeline.id)
 
 
 def remove_stage(*, session: Session, stage: Stage, into: Stage) -> None:
@@ -122,6 +102,8 @@ def remove_stage(*, session: Session, stage: Stage, into: Stage) -> None:
         raise InvalidValue(field="into", value=into.name, hint="another stage of the same pipeline")
     if stage is order[-1]:
         raise InvalidPipeline(reason="the won stage stays last")
+    if into is order[-1]:
+        raise InvalidPipeline(reason="a stage's deals cannot go into the won stage: that would win them")
     if len(order) <= 2:
         raise InvalidPipeline(reason="a pipeline needs at least two stages")
     no_sync = {"synchronize_session": False}
@@ -140,16 +122,9 @@ def remove_stage(*, session: Session, stage: Stage, into: Stage) -> None:
     _renumber(session, pipeline, order)
 
 
-@dataclass(frozen=True)
-class Recounted:
-    stage_reaches: int
-    day_cells: int
-
-
-def recount(*, session: Session, pipeline: Pipeline) -> Recounted:
-    """Rebuild what reports read instead of the deals and their log — stage reaches and deals per
-    day — from the deals and the log themselves. Every write keeps both in step; this is for a
-    database edited by hand, or to check that it was (a recount changes nothing then)."""
-    reaches = rebuild_reaches(session=session, pipeline_id=pipeline.id)
-    cells = deal_days.rebuild_pipeline(session.connection(), pipeline.id)
-    return Recounted(stage_reaches=reaches, day_cells=cells)
+def recount(*, session: Session, pipeline: Pipeline) -> Rederived:
+    """Re-derive what reports read instead of the deals and their log — each deal's stage, furthest
+    stage, first contact and speed to lead, the stage reaches, the deals per day — from the deals,
+    the log and the calls themselves, and say what changed. Every write keeps them in step; this
+    repairs a database edited by hand or left by a crash (a recount of one in step changes nothing)."""
+    return rederive_pipeline(session=session, pipeline_id=pipeline.id)

@@ -22,11 +22,11 @@ from pathlib import Path
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from voronka.crm.accounts import get_or_create_manager
-from voronka.crm.deals import counts_as_contact
+from voronka.crm.derived import rederive_contacts
 from voronka.crm.phones import normalize_phone, region_of
 from voronka.db import bulk_insert
 from voronka.errors import ImportFailed
@@ -36,7 +36,7 @@ from voronka.models import Account, CallAttempt, CallDirection, CallOutcome, Dea
 from voronka.tabular.cells import RowError, clean, parse_datetime
 from voronka.tabular.files import TableFile, open_table
 from voronka.tabular.report import ImportReport, Progress, Rejected
-from voronka.timeutil import minutes_begun, zone
+from voronka.timeutil import zone
 
 MATCH_DIGITS = 10
 BEFORE_DEAL = dt.timedelta(days=1)
@@ -306,27 +306,6 @@ def store_calls(session: Session, account: Account, batch: list[StoredCall], rep
 
 
 def refresh_first_contact(*, session: Session, deal_ids: set[int]) -> None:
-    """First contact and speed to lead of these deals from their calls (the first outgoing or
-    answered call), set in bulk."""
-    ordered = sorted(deal_ids)
-    for start in range(0, len(ordered), CHUNK):
-        chunk = ordered[start : start + CHUNK]
-        rows = session.execute(
-            select(Deal.id, Deal.created_at, func.min(CallAttempt.at))
-            .join(CallAttempt, CallAttempt.deal_id == Deal.id)
-            .where(Deal.id.in_(chunk), counts_as_contact())
-            .group_by(Deal.id, Deal.created_at)
-        ).all()
-        changes = [
-            {"deal": deal_id, "first": first, "minutes": minutes_begun(created, first)}
-            for deal_id, created, first in rows
-        ]
-        if changes:
-            deals = Deal.__table__
-            session.execute(
-                update(deals)  # type: ignore[arg-type]
-                .where(deals.c.id == bindparam("deal"))
-                .values(first_contact_at=bindparam("first"), contact_minutes=bindparam("minutes")),
-                changes,
-            )
-    session.expire_all()
+    """First contact and speed to lead of the deals that got calls, by the rules of
+    ``crm.deal_state`` (the earliest counting call or stated contact, else the first move)."""
+    rederive_contacts(session=session, deal_ids=deal_ids)

@@ -7,7 +7,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from voronka.crm.deals import rebuild_deal_state
+from voronka.crm.derived import rederive_deal
+from voronka.db import begin_write
 from voronka.errors import ImportFailed
 from voronka.i18n import Message
 from voronka.ingest.importers.base import EventRecord, ImportTarget
@@ -69,16 +70,21 @@ def write_events(target: ImportTarget, events: list[EventRecord], report: Import
     stage_ids = {s.position: s.id for s in target.pipeline.stages}
     ids = sorted({e.external_id for e in events})
     deals: dict[str, Deal] = {}
+    begin_write(session.connection())  # the deals are read to be changed: locked (``crm.derived``)
     for start in range(0, len(ids), 5_000):
         chunk = ids[start : start + 5_000]
         deals.update(
             (d.external_id, d)
             for d in session.scalars(
-                select(Deal).where(
+                select(Deal)
+                .where(
                     Deal.account_id == target.account.id,
                     Deal.pipeline_id == target.pipeline.id,
                     Deal.external_id.in_(chunk),
                 )
+                .order_by(Deal.id)
+                .with_for_update()
+                .execution_options(populate_existing=True)
             )
             if d.external_id is not None
         )
@@ -116,5 +122,6 @@ def write_events(target: ImportTarget, events: list[EventRecord], report: Import
     session.flush()
     for deal in touched.values():
         deal.history_known = True
-        rebuild_deal_state(session=session, deal=deal)
+        # The deal stands where its latest entry put it — never in the won stage unless it is won.
+        rederive_deal(session=session, deal=deal, stage_from_log=True)
     session.flush()

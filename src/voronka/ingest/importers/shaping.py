@@ -10,15 +10,14 @@ and the ids of its source, manager and loss reason.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
+from voronka.crm import deal_state
 from voronka.crm.phones import phone_key
-from voronka.crm.reaches import reach_times
 from voronka.crm.search import search_text
 from voronka.ingest.importers.base import DealRecord
 from voronka.models import DealStatus
-from voronka.timeutil import minutes_begun
 
 
 class Shaped(NamedTuple):
@@ -38,23 +37,31 @@ class Shaped(NamedTuple):
 
 
 def shape(record: DealRecord, last_position: int) -> Shaped:
+    """A new deal's derived state by the rules of ``crm.deal_state``: the arrival is its first
+    entry, every later one a move; a new deal has no calls yet."""
     entries = planned_entries(record, last_position)
     won = record.status is DealStatus.WON
     won_entry = next((t for p, t in entries if p == last_position), None)
     closed_at = record.closed_at or (won_entry if won else None)
-    moves = [t for _, t in entries[1:]] if record.history_known else []
-    first_contact = record.first_contact_at or (min(moves) if moves else None)
-    furthest = furthest_of((p for p, _ in entries), record.status.value, last_position)
+    first_contact = deal_state.first_contact(
+        first_call=None,
+        stated=record.first_contact_at,
+        first_moved=min((t for _, t in entries[1:]), default=None),
+        history_known=record.history_known,
+    )
+    furthest = deal_state.furthest_position(
+        entries, won=won, last_position=last_position, current=record.stage_position
+    )
     return Shaped(
         record=record,
         entries=entries,
         closed_at=closed_at,
         first_contact_at=first_contact,
-        contact_minutes=minutes_begun(record.created_at, first_contact),
+        contact_minutes=deal_state.speed_minutes(record.created_at, first_contact),
         phone_key=phone_key(record.phone),
         search_text=search_text(record.title, record.contact_name, record.email),
         furthest_position=furthest,
-        reaches=reach_times(entries, furthest, won=won, last_position=last_position),
+        reaches=deal_state.reach_times(entries, furthest, won=won, last_position=last_position),
     )
 
 
@@ -71,12 +78,6 @@ def planned_entries(record: DealRecord, last_position: int) -> list[tuple[int, d
     return entries
 
 
-def furthest_of(positions: Iterable[int], status: str, last_position: int) -> int:
-    """Highest position entered; a deal that is not won never counts as in the won stage."""
-    highest = max(positions, default=1)
-    return last_position if status == DealStatus.WON.value else min(highest, last_position - 1)
-
-
 DEAL_FACT_COLUMNS = (
     "title",
     "contact_name",
@@ -89,14 +90,15 @@ DEAL_FACT_COLUMNS = (
     "status",
     "stage_id",
     "closed_at",
-    "first_contact_at",
-    "contact_minutes",
+    "stated_contact_at",
     "created_at",
     "custom",
 )
 """What a file states about a deal (a re-imported deal is compared on these and its names)."""
 NEW_DEAL_COLUMNS = (
     *DEAL_FACT_COLUMNS,
+    "first_contact_at",
+    "contact_minutes",
     "account_id",
     "pipeline_id",
     "external_id",
@@ -105,7 +107,7 @@ NEW_DEAL_COLUMNS = (
     "updated_at",
 )
 """A new deal's columns that ``laid_out`` fills, in its order."""
-NEW_DEAL_TIMES = ("closed_at", "first_contact_at", "created_at", "updated_at")
+NEW_DEAL_TIMES = ("closed_at", "stated_contact_at", "first_contact_at", "created_at", "updated_at")
 CURRENCY = NEW_DEAL_COLUMNS.index("currency")
 
 Names = tuple[str | None, str | None, str | None]
@@ -148,10 +150,11 @@ def laid_out(item: Shaped, place: Placement) -> NewDeal:
         record.status.value,
         stage_ids[record.stage_position],
         _text_of(item.closed_at, texts, time),
-        _text_of(item.first_contact_at, texts, time),
-        item.contact_minutes,
+        _text_of(record.first_contact_at, texts, time),
         text(record.created_at),
         record.custom,
+        _text_of(item.first_contact_at, texts, time),
+        item.contact_minutes,
         place.account_id,
         place.pipeline_id,
         record.external_id,

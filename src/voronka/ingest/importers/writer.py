@@ -14,13 +14,14 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any, cast
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
 from voronka import deal_days
-from voronka.crm.accounts import guess_cause_family
-from voronka.crm.reaches import REACH_TIMES, DealFacts, insert_reaches, refresh_reaches, rows_of_reaches
-from voronka.db import bulk_insert, refresh_statistics, reserved_ids, stored_time
+from voronka.crm.accounts import guess_cause_family, id_of_name
+from voronka.crm.derived import rederive_deal
+from voronka.crm.reaches import REACH_TIMES, DealFacts, insert_reaches, rows_of_reaches
+from voronka.db import begin_write, bulk_insert, refresh_statistics, reserved_ids, stored_time
 from voronka.ingest.importers.base import DealRecord, ImportTarget
 from voronka.ingest.importers.shaping import (
     CURRENCY,
@@ -31,7 +32,6 @@ from voronka.ingest.importers.shaping import (
     NewDeal,
     Placement,
     Shaped,
-    furthest_of,
     laid_out,
     shape,
 )
@@ -66,10 +66,9 @@ class _Names:
             return None
         found = self.ids.get(name)
         if found is None:
-            found = self.session.execute(
-                insert(self.model).returning(self.model.id),
-                [{"account_id": self.account_id, "name": name, **self.make(name)}],
-            ).scalar_one()
+            found = id_of_name(
+                session=self.session, model=self.model, account_id=self.account_id, name=name, **self.make(name)
+            )
             self.ids[name] = found
         return found
 
@@ -158,8 +157,15 @@ class DealWriter:
         wanted = [r.external_id for r in batch if self.had_deals or r.external_id in self.written]
         if not wanted:
             return {}
+        # Locked, like any deal a write reads to change it (``crm.derived.lock_deal``): a person
+        # moving one of these deals meanwhile waits, and then sees what the import wrote.
+        begin_write(self.session.connection())
         found = self.session.scalars(
-            select(Deal).where(Deal.account_id == self.account_id, Deal.external_id.in_(wanted))
+            select(Deal)
+            .where(Deal.account_id == self.account_id, Deal.external_id.in_(wanted))
+            .order_by(Deal.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
         )
         return {deal.external_id: deal for deal in found if deal.external_id is not None}
 
@@ -228,18 +234,30 @@ class DealWriter:
             self.analyse_at *= 2
 
     def _update(self, deal: Deal, item: Shaped) -> None:
+        """Update a known deal to what the record says, appending the stage entries its log lacks;
+        what follows from the log is re-derived by the rules (``crm.derived.rederive_deal``). A deal
+        the record puts in this writer's pipeline moves here from the one it was in."""
         record, entries = item.record, item.entries
         fields = self._fields(item)
-        if fields["first_contact_at"] is None:
-            del fields["first_contact_at"], fields["contact_minutes"]  # keep what calls or moves established
-        logged_positions = set(
-            self.session.scalars(select(StageChange.to_position).where(StageChange.deal_id == deal.id))
-        )
-        new_entries = [(p, t) for p, t in entries if p not in logged_positions]
+        if fields["stated_contact_at"] is None:
+            del fields["stated_contact_at"]  # a file that states no first contact keeps the one stated before
+        moved = deal.pipeline_id != self.pipeline_id
+        ours = set(self.stage_ids.values())
+        logged_positions = {
+            position
+            for stage_id, position in self.session.execute(
+                select(StageChange.to_stage_id, StageChange.to_position).where(StageChange.deal_id == deal.id)
+            )
+            if stage_id in ours
+        }
+        # The arrival (the first entry) is logged once, when the deal first came: a deal moving
+        # here from another pipeline did not arrive again.
+        arrival = [] if moved else entries[:1]
+        new_entries = [(p, t) for p, t in [*arrival, *entries[1:]] if p not in logged_positions]
         if deal.stage_id != fields["stage_id"] and all(p != record.stage_position for p, _ in new_entries):
             new_entries.append((record.stage_position, record.closed_at or self.now))
         changed = {name: value for name, value in fields.items() if getattr(deal, name) != value}
-        if not changed and not new_entries:
+        if not changed and not new_entries and not moved:
             self.report.unchanged += 1
             return
         previous = deal.stage_id
@@ -258,9 +276,8 @@ class DealWriter:
             previous = stage_id
         for name, value in changed.items():
             setattr(deal, name, value)
-        positions = logged_positions | {p for p, _ in new_entries}
-        deal.furthest_position = furthest_of(positions, deal.status, self.last_position)
+        deal.pipeline_id = self.pipeline_id
         deal.history_known = deal.history_known or record.history_known
         deal.updated_at = self.now
-        refresh_reaches(session=self.session, deal=deal)
+        rederive_deal(session=self.session, deal=deal)
         self.report.updated += 1
