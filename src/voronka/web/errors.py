@@ -8,7 +8,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy.exc import DataError, OperationalError
 
 from voronka.crm.auth import Forbidden
-from voronka.errors import DealExists, NotFound, VoronkaError
+from voronka.errors import DealClosed, DealExists, NotFound, VoronkaError
 from voronka.web.render import render
 from voronka.web.security import LoginRequired, lang_of
 
@@ -49,12 +49,12 @@ def _wants_json(request: Request) -> bool:
 
 async def _library_error(request: Request, error: VoronkaError) -> Response:
     """Every library error in the asker's language: 404 for what is not there, 403 for what the role
-    forbids, 409 for a duplicate, 422 for what cannot be done."""
+    forbids, 409 for a duplicate or a deal another write has just closed, 422 for what cannot be done."""
     lang = lang_of(request) if "session" in request.scope else "en"
     status = (
         404 if isinstance(error, NotFound)
         else 403 if isinstance(error, Forbidden)
-        else 409 if isinstance(error, DealExists)
+        else 409 if isinstance(error, DealExists | DealClosed)
         else 422
     )  # fmt: skip
     return problem(request, status, type(error).__name__, error.message(lang))
