@@ -190,3 +190,18 @@ def test_the_first_move_stands_in_only_without_calls(session: Session) -> None:
     assert deal.contact_minutes == 120  # a call logged: the call is the first contact, not the move
     session.commit()
     assert plain_deals(session)[deal.id].contact_minutes == 120
+
+
+def test_speed_to_lead_is_counted_to_the_microsecond(session: Session) -> None:
+    """A minute is 60 seconds on both databases (SQLite's julianday once made it 59.9999964)."""
+    pipeline = pipeline_for(session)
+    for created, called in (
+        ("2024-03-01 10:00:00", "2024-03-01 10:01:00"),
+        ("2024-03-01 10:00:00.999600", "2024-03-01 10:01:00"),
+    ):
+        deal = create_deal(session=session, pipeline=pipeline, currency="RUB", created_at=at(created))
+        log_call(session=session, deal=deal, outcome=CallOutcome.ANSWERED, at=at(called))
+    session.commit()
+    timing = funnel(session, timing=True).timing
+    assert timing is not None
+    assert timing.speed_to_lead.median_seconds == (60.0 + 59.0004) / 2

@@ -102,8 +102,16 @@ class seconds_between(FunctionElement[float]):
 
 @compiles(seconds_between, "sqlite")
 def _seconds_between_sqlite(element: seconds_between, compiler: Any, **kw: Any) -> str:
+    # Whole seconds and microseconds apart, as Python subtracts them: julianday's floating days lose
+    # a few microseconds (a minute came out as 59.9999964 s). Times are stored as text with six
+    # fractional digits after the 19 of the seconds, or none.
     later, earlier = (compiler.process(c, **kw) for c in element.clauses)
-    return f"((julianday({later}) - julianday({earlier})) * 86400.0)"
+    whole = (
+        f"(CAST(strftime('%s', substr({later}, 1, 19)) AS INTEGER)"
+        f" - CAST(strftime('%s', substr({earlier}, 1, 19)) AS INTEGER))"
+    )
+    micro = f"(CAST(substr({later}, 21) AS INTEGER) - CAST(substr({earlier}, 21) AS INTEGER))"
+    return f"({whole} + {micro} / 1000000.0)"
 
 
 @compiles(seconds_between, "postgresql")
