@@ -178,3 +178,58 @@ def test_two_leads_naming_a_new_source_at_once_both_land(engine: Engine) -> None
     with factory() as session:
         assert session.scalar(select(func.count()).select_from(Source)) == 1
         assert session.scalar(select(func.count()).select_from(Deal).where(Deal.source_id.is_not(None))) == 2
+
+
+def test_two_api_clients_moving_one_deal_at_once_count_it_once(
+    session: Session, engine: Engine, tmp_path: Path
+) -> None:
+    """The API's move, sent at once by two integrations (each with its own token)."""
+    from tests.web_helpers import api_token
+
+    client, _, [deal_id], _ = _web(session, engine, tmp_path, 1)
+    tokens = [api_token(session, "olga@example.com") for _ in range(2)]
+
+    def move(token: str) -> Callable[[], int]:
+        headers = {"Authorization": f"Bearer {token}"}
+        return lambda: (
+            client.post(f"/api/v1/deals/{deal_id}/move", headers=headers, json={"stage": "Estimate"}).status_code
+        )
+
+    # An API request first notes its token's last use: on SQLite that write takes the database's
+    # write lock before the deal is read, so SQLite's requests take turns from the start and only
+    # PostgreSQL's can meet at the read.
+    meet = first_reads_meet(engine, DEAL_READ) if engine.dialect.name == "postgresql" else _nothing()
+    with meet:
+        assert at_once(move(tokens[0]), move(tokens[1])) == [200, 200]
+    _check_in_step(session)
+    assert [s.reached for s in funnel(session).figures.stages] == [1, 1, 1, 0, 0]
+
+
+def test_two_website_leads_with_a_new_source_at_once(session: Session, engine: Engine, tmp_path: Path) -> None:
+    """Two form posts name a utm_source nobody has used yet: both land, under one source."""
+    from voronka.crm.accounts import find_pipeline
+    from voronka.crm.leads import add_lead_form
+
+    pipeline_for(session)
+    account = account_for(session)
+    _, token = add_lead_form(
+        session=session, account=account, pipeline=find_pipeline(session=session, account=account), name="Сайт"
+    )
+    session.commit()
+    client = make_client(engine, tmp_path)
+
+    def lead(name: str) -> Callable[[], int]:
+        payload = {"name": name, "phone": "+79990000000", "utm_source": "yandex"}
+        return lambda: client.post(f"/api/v1/webhooks/leads/{token}", json=payload).status_code
+
+    # SQLite takes its write lock before a lead's first read, so only PostgreSQL's requests can meet there.
+    meet = first_reads_meet(engine, r"FROM sources\s+WHERE") if engine.dialect.name == "postgresql" else _nothing()
+    with meet:
+        assert at_once(lead("Анна"), lead("Олег")) == [200, 200]
+    assert session.scalar(select(func.count()).select_from(Source)) == 1
+    _check_in_step(session)
+
+
+@contextmanager
+def _nothing() -> Iterator[None]:
+    yield
