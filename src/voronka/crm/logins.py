@@ -155,6 +155,9 @@ def settle_attempt(*, session: Session, attempt: Attempt, succeeded: bool) -> No
         return
     begin_write(session.connection())
     keys = [key for key, _ in attempt.reserved]
+    for key in keys:  # locked in the order reserve_attempt takes them: an update that matches
+        # nothing locks nothing, and two logins taking the same two rows in turn deadlocked
+        session.execute(select(LoginThrottle.key).where(LoginThrottle.key == key).with_for_update())
     if not succeeded:
         session.execute(update(LoginThrottle).where(LoginThrottle.key.in_(keys)).values(last_at=attempt.now))
         return
