@@ -25,7 +25,7 @@ from voronka.crm.accounts import default_account, find_pipeline
 from voronka.crm.auth import add_user, deactivate_user, set_password
 from voronka.crm.leads import add_lead_form
 from voronka.errors import InvalidValue
-from voronka.models import Deal, LoginThrottle, Role, User
+from voronka.models import ApiToken, Deal, LeadForm, LoginThrottle, LossReason, Role, Source, Stage, User
 from voronka.web import create_app
 
 
@@ -165,8 +165,8 @@ def test_parallel_wrong_passwords_for_many_emails_check_the_address_free_attempt
     assert answers.count(401) == logins.FREE_PER_ADDRESS
     assert answers.count(429) == 30 - logins.FREE_PER_ADDRESS
     # none of the 30 e-mails lost a free attempt to a refusal it did not cause
-    counts = dict(session.execute(select(LoginThrottle.key, LoginThrottle.attempts)).tuples().all())
-    assert sum(v for k, v in counts.items() if k.startswith("email:")) == logins.FREE_PER_ADDRESS
+    counted = session.scalar(select(func.sum(LoginThrottle.attempts)).where(LoginThrottle.key.startswith("email:")))
+    assert counted == logins.FREE_PER_ADDRESS
 
 
 def test_simultaneous_right_passwords_from_one_address_all_get_in_and_do_not_count(
@@ -260,6 +260,52 @@ def test_the_public_lead_webhook_bounds_what_it_stores(
     long_value = client.post(lead_url, json={"name": "A", "comment": "x" * 5_000})
     assert long_value.status_code == 422
     assert session.scalar(select(func.count()).select_from(Deal)) == 0
+
+
+@pytest.mark.parametrize(
+    "lead",
+    [{"name": "Я" * 10_000}, {"email": "a" * 10_000 + "@example.com"}, {"name": "A", "utm_source": "s" * 10_000}],
+    ids=["name", "email", "utm_source"],
+)
+def test_the_lead_webhook_refuses_values_longer_than_their_columns_on_both_databases(
+    session: Session, engine: Engine, tmp_path: Path, lead_url: str, lead: dict[str, str]
+) -> None:
+    """PostgreSQL refused them and SQLite kept them whole (every distinct utm_source a new source,
+    listed on every page): the library checks them, so both refuse alike."""
+    client = make_client(engine, tmp_path)
+    for answer in (client.post(lead_url, json=lead), client.post(lead_url, data=lead)):
+        assert answer.status_code == 422, answer.text
+        assert answer.headers["content-type"] == "application/problem+json"
+    assert session.scalar(select(func.count()).select_from(Deal)) == 0
+    assert session.scalar(select(func.count()).select_from(Source).where(func.length(Source.name) > 200)) == 0
+    fits = client.post(lead_url, json={"name": "Я" * 200, "email": "a" * 300 + "@example.com"})
+    assert fits.status_code == 200, fits.text  # at the bound: kept (the title cut to its 300)
+
+
+def test_owner_forms_refuse_names_longer_than_their_columns_on_both_databases(
+    session: Session, engine: Engine, tmp_path: Path
+) -> None:
+    email = _owner(session)
+    client = make_client(engine, tmp_path)
+    csrf = log_in(client, email)
+    pipeline = find_pipeline(session=session, account=default_account(session=session))
+    long = "Я" * 10_000
+    forms = {
+        "/settings/users": {"name": long, "email": "new@example.com", "password": "another-long-secret-9"},
+        "/settings/tokens": {"name": long},
+        "/settings/forms": {"name": long, "pipeline_id": str(pipeline.id)},
+        "/settings/forms#source": {"name": "Форма", "pipeline_id": str(pipeline.id), "source": long},
+        "/settings/reasons": {"name": long},
+        "/settings/sources": {"name": long},
+        "/settings/spend": {"source": long, "month": "2026-03", "amount": "1000"},
+        f"/settings/pipelines/{pipeline.id}/stages": {"name": long},
+    }
+    for path, form in forms.items():
+        answer = client.post(path.split("#")[0], data={**form, "csrf": csrf}, follow_redirects=False)
+        assert answer.status_code == 422, (path, answer.status_code)
+    for model in (User, Source, LossReason, ApiToken, LeadForm, Stage):
+        longest = session.scalar(select(func.max(func.length(model.name))))
+        assert longest is None or longest <= 200, model
 
 
 @pytest.mark.parametrize(

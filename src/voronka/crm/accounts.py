@@ -23,6 +23,18 @@ from voronka.money import check_currency
 from voronka.timeutil import local_zone_name, utcnow, zone
 
 Owned = TypeVar("Owned", bound=Base)
+MAX_NAME = 200
+"""What the columns of names keep: people, sources, loss reasons, pipelines, stages."""
+
+
+def check_length(text: str, *, field: str, limit: int = MAX_NAME) -> str:
+    """``text`` if it has at most ``limit`` characters, else ``InvalidValue``.
+
+    The columns' lengths, checked before a write: PostgreSQL refuses a longer value and SQLite keeps
+    it whole, so without this the same input was refused on one database and stored on the other."""
+    if len(text) > limit:
+        raise InvalidValue(field=field, value=text[:40] + "…", hint=f"at most {limit} characters")
+    return text
 
 
 def owned_row(*, session: Session, model: type[Owned], row_id: int, account_id: int, what: str) -> Owned:
@@ -120,6 +132,7 @@ def find_stage(pipeline: Pipeline, name: str) -> Stage:
 
 
 def get_or_create_source(*, session: Session, account: Account, name: str) -> Source:
+    check_length(name, field="source")
     found = session.scalars(select(Source).where(Source.account_id == account.id, Source.name == name)).first()
     if found is None:
         found = Source(account_id=account.id, name=name)
@@ -129,6 +142,7 @@ def get_or_create_source(*, session: Session, account: Account, name: str) -> So
 
 
 def get_or_create_manager(*, session: Session, account: Account, name: str) -> User:
+    check_length(name, field="manager")
     found = session.scalars(select(User).where(User.account_id == account.id, User.name == name)).first()
     if found is None:
         found = User(account_id=account.id, name=name, role=Role.MANAGER.value)
@@ -140,6 +154,7 @@ def get_or_create_manager(*, session: Session, account: Account, name: str) -> U
 def get_or_create_loss_reason(
     *, session: Session, account: Account, name: str, family: CauseFamily | None = None
 ) -> LossReason:
+    check_length(name, field="loss reason")
     found = session.scalars(
         select(LossReason).where(LossReason.account_id == account.id, LossReason.name == name)
     ).first()
