@@ -14,13 +14,13 @@ from tests.web_helpers import api_token, make_client, make_user
 from voronka.models import Role
 
 
-def test_no_request_makes_the_api_fail(sqlite_session: Session, tmp_path: Path) -> None:
+def test_no_request_makes_the_api_fail(session: Session, tmp_path: Path) -> None:
     journeys_for(
-        sqlite_session,
+        session,
         [Journey("2026-03-01 10:00", manager="Анна"), Journey("2026-03-02 10:00", won="2026-03-05 10:00")],
     )
-    token = api_token(sqlite_session, make_user(sqlite_session, "Owner", Role.OWNER))
-    engine = sqlite_session.get_bind()
+    token = api_token(session, make_user(session, "Owner", Role.OWNER))
+    engine = session.get_bind()
     assert isinstance(engine, Engine)
     schema = schemathesis.openapi.from_asgi("/api/v1/openapi.json", make_client(engine, tmp_path).app)
     operations = [result.ok() for result in schema.get_all_operations()]

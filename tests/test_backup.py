@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
 from tests.conftest import DemoFiller
@@ -80,3 +83,40 @@ def test_sqlite_backup_while_a_writer_holds_the_database(tmp_path: Path, fill_de
     copy = sqlite3.connect(tmp_path / "copy.db")
     assert copy.execute("SELECT count(*) FROM deals").fetchone()[0] > 200
     copy.close()
+
+
+@pytest.mark.postgres
+def test_the_postgres_password_never_reaches_a_command_line(
+    postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pg_dump and pg_restore get the password in their environment: their argv, which every user of
+    the machine can read in /proc for the whole run, holds none. Each tool is reached through a
+    wrapper on PATH that copies its own /proc/PID/cmdline before it becomes the real tool."""
+    secret = "s3cret-only-in-the-url"
+    wrappers = tmp_path / "bin"
+    wrappers.mkdir()
+    for tool in ("pg_dump", "pg_restore"):
+        real = shutil.which(tool)
+        assert real is not None
+        wrapper = wrappers / tool
+        wrapper.write_text(
+            f'#!/bin/sh\ntr "\\000" "\\n" < /proc/$$/cmdline > "{tmp_path}/{tool}.argv"\n'
+            f'printf "%s" "$PGPASSWORD" > "{tmp_path}/{tool}.password"\nexec "{real}" "$@"\n'
+        )
+        wrapper.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{wrappers}:{os.environ['PATH']}")
+    # The server trusts local connections, so the password is accepted whatever it is.
+    url = make_url(postgres_url).set(password=secret).render_as_string(hide_password=False)
+    monkeypatch.setenv("VORONKA_DATABASE_URL", url)
+    runner = CliRunner()
+    assert runner.invoke(app, ["init", "--stages", "Lead,Won"]).exit_code == 0
+    target = tmp_path / "voronka.backup"
+    made = runner.invoke(app, ["--lang", "en", "backup", str(target)])
+    assert made.exit_code == 0, made.stderr
+    restored = runner.invoke(app, ["--lang", "en", "restore", str(target), "--yes"])
+    assert restored.exit_code == 0, restored.stderr
+    for tool in ("pg_dump", "pg_restore"):
+        argv = (tmp_path / f"{tool}.argv").read_text()
+        assert tool in argv
+        assert secret not in argv
+        assert (tmp_path / f"{tool}.password").read_text() == secret

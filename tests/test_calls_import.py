@@ -18,6 +18,7 @@ from voronka.crm.deals import create_deal
 from voronka.ingest.importers.call_maps import CANONICAL, builtin_call_map
 from voronka.ingest.importers.calls import import_calls, parse_duration
 from voronka.models import CallAttempt, Deal
+from voronka.tabular.cells import RowError
 
 
 @pytest.fixture
@@ -183,3 +184,29 @@ def test_calls_without_their_line_are_named_in_the_diagnosis(session: Session, t
     ]
     russian = next(n.render("ru") for n in notes if n.key == "diagnose.lines_unknown")
     assert russian.startswith("100\u00a0%")  # CLDR: a no-break space in Russian
+
+
+@pytest.mark.parametrize("value", ["1e400", "nan", "inf", "-5", "1e18", "999999999:00"])
+def test_durations_out_of_range_are_bad_rows(value: str) -> None:
+    with pytest.raises(RowError):
+        parse_duration(value)
+
+
+@pytest.mark.usefixtures("deals")
+def test_an_over_long_number_or_duration_rejects_only_its_row(session: Session, tmp_path: Path) -> None:
+    """PostgreSQL refused a 60-character number and SQLite kept it; a duration of 1e400 crashed the
+    import. Each is now its own row's reason, and the rest of the file lands on both databases."""
+    path = tmp_path / "calls.csv"
+    path.write_text(
+        CANONICAL_FILE
+        + "2026-03-02 10:20,out,+7 495 111-22-33," + "8" * 60 + ",answered,10,Анна,\n"
+        + "2026-03-02 10:21,out," + "7" * 60 + ",8 (912) 345-67-89,answered,10,Анна,\n"
+        + "2026-03-02 10:22,out,+7 495 111-22-33,8 (912) 345-67-89,answered,1e400,Анна,\n",
+        encoding="utf-8",
+    )  # fmt: skip
+    report = import_calls(session=session, account=default_account(session=session), path=path, call_map=CANONICAL)
+    session.commit()
+    assert report.created == 4
+    assert [(r.line, r.reason.key) for r in report.rejected][2:] == [
+        (8, "import.cell_too_long"), (9, "import.cell_too_long"), (10, "import.bad_duration")
+    ]  # fmt: skip

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,6 +17,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from tests.builders import Journey, journeys_for
+from tests.conftest import BACKENDS, _empty_postgres
 from tests.web_helpers import log_in, make_client, make_user
 from voronka.crm.accounts import default_account, find_pipeline
 from voronka.crm.leads import add_lead_form
@@ -28,18 +29,24 @@ HOSTILE = st.one_of(
     st.text(max_size=40),
     st.integers(min_value=-(2**70), max_value=2**70).map(str),
 )  # fmt: skip
+World = tuple[TestClient, str, dict[str, Any]]
 SKIP = {"/logout", "/login"}  # logging out or in ends the fuzzing session's login
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> tuple[TestClient, str, dict[str, Any]]:
+@pytest.fixture(scope="module", params=BACKENDS)
+def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    """One logged-in owner's client per backend, shared by the module's tests (a login per example
+    would be most of the time)."""
     import shutil
 
     from voronka.db import make_engine, session_factory
 
     folder = tmp_path_factory.mktemp("fuzz")
-    shutil.copy(sqlite_template, folder / "voronka.db")
-    engine: Engine = make_engine(f"sqlite:///{folder / 'voronka.db'}")
+    if request.param == "sqlite":
+        shutil.copy(request.getfixturevalue("sqlite_template"), folder / "voronka.db")
+        engine: Engine = make_engine(f"sqlite:///{folder / 'voronka.db'}")
+    else:
+        engine = _empty_postgres(request.getfixturevalue("postgres_url"))
     session: Session = session_factory(engine)()
     journeys_for(session, [Journey("2026-03-01 10:00", manager="Анна", source="Сайт")])
     email = make_user(session, "Owner", Role.OWNER)
@@ -48,9 +55,11 @@ def world(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> tu
                              name="Сайт")  # fmt: skip
     session.commit()
     ids = {"deal_id": session.scalar(select(Deal.id)), "token": token}
+    session.close()
     client = make_client(engine, folder)
     csrf = log_in(client, email)
-    return client, csrf, ids
+    yield client, csrf, ids
+    engine.dispose()
 
 
 def _sendable(text: str) -> str:
@@ -73,9 +82,7 @@ def _path(route: APIRoute, ids: dict[str, Any]) -> str:
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(values=st.lists(HOSTILE, min_size=8, max_size=8))
-def test_every_form_answers_hostile_values_below_500(
-    world: tuple[TestClient, str, dict[str, Any]], values: list[str]
-) -> None:
+def test_every_form_answers_hostile_values_below_500(world: World, values: list[str]) -> None:
     client, csrf, ids = world
     for route in _routes(client, "POST"):
         names = [p.alias for p in route.dependant.body_params]
@@ -86,9 +93,7 @@ def test_every_form_answers_hostile_values_below_500(
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(values=st.lists(HOSTILE, min_size=8, max_size=8))
-def test_every_query_parameter_answers_hostile_values_below_500(
-    world: tuple[TestClient, str, dict[str, Any]], values: list[str]
-) -> None:
+def test_every_query_parameter_answers_hostile_values_below_500(world: World, values: list[str]) -> None:
     client, _, ids = world
     for route in _routes(client, "GET"):
         names = [p.alias for p in route.dependant.query_params]
@@ -102,7 +107,7 @@ def test_every_query_parameter_answers_hostile_values_below_500(
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(fields=st.dictionaries(HOSTILE, HOSTILE, max_size=6), as_json=st.booleans())
 def test_the_lead_webhook_answers_hostile_payloads_below_500(
-    world: tuple[TestClient, str, dict[str, Any]], fields: dict[str, str], as_json: bool
+    world: World, fields: dict[str, str], as_json: bool
 ) -> None:
     client, _, ids = world
     url = f"/api/v1/webhooks/leads/{ids['token']}"

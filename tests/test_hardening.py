@@ -4,9 +4,10 @@ holds, bounded and hostile input, safe CSV, headers, redirects, a database that 
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import json
 import threading
-import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -19,11 +20,12 @@ from tests.builders import Journey, journeys_for
 from tests.web_helpers import PASSWORD, api_token, csrf_of, log_in, make_client, make_user
 from voronka.cli import app
 from voronka.config import Settings
+from voronka.crm import logins
 from voronka.crm.accounts import default_account, find_pipeline
 from voronka.crm.auth import add_user, deactivate_user, set_password
 from voronka.crm.leads import add_lead_form
 from voronka.errors import InvalidValue
-from voronka.models import Deal, Role, User
+from voronka.models import ApiToken, Deal, LeadForm, LoginThrottle, LossReason, Role, Source, Stage, User
 from voronka.web import create_app
 
 
@@ -91,50 +93,137 @@ def test_cookies_are_secure_over_https(session: Session, engine: Engine, tmp_pat
     assert email
 
 
-def test_parallel_wrong_passwords_check_no_more_than_the_free_attempts(
-    session: Session, engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from voronka.crm import logins
+class Clock:
+    """The throttle's clock, moved by the test: no test waits for a wait.
 
-    # The attempts all come at one moment: on a slow machine a second may otherwise pass while the
-    # 30 requests are served, and the first wait (1 s) would rightly let one more through.
-    moment = logins.utcnow()
-    monkeypatch.setattr(logins, "utcnow", lambda: moment)
-    email = _owner(session)
-    client = make_client(engine, tmp_path)
-    csrf = csrf_of(client.get("/login").text)
+    With ``step`` it moves by that much at every reading. A step back makes every request's time
+    earlier than that of the request served before it, which is what parallel requests do when
+    each reads the time before another's write lands."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, step: dt.timedelta = dt.timedelta()) -> None:
+        self.now, self.step, self.lock = logins.utcnow(), step, threading.Lock()
+        monkeypatch.setattr(logins, "utcnow", self.read)
+
+    def read(self) -> dt.datetime:
+        with self.lock:
+            now, self.now = self.now, self.now + self.step
+            return now
+
+    def advance(self, seconds: float) -> None:
+        self.now += dt.timedelta(seconds=seconds)
+
+
+def _in_parallel(calls: list[Callable[[], int]]) -> list[int]:
+    """Each call in its own thread, all released at once."""
     answers: list[int] = []
+    start = threading.Barrier(len(calls))
 
-    def guess() -> None:
-        form = {"email": email, "password": "wrong-password-xx", "csrf": csrf, "next": "/"}
-        answers.append(client.post("/login", data=form).status_code)
+    def run(call: Callable[[], int]) -> None:
+        start.wait()
+        answers.append(call())
 
-    threads = [threading.Thread(target=guess) for _ in range(30)]
+    threads = [threading.Thread(target=run, args=(call,)) for call in calls]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert answers.count(401) <= 5  # checked against the password
-    assert answers.count(429) >= 25  # refused before any check
+    return answers
 
 
-def test_rotating_x_forwarded_for_does_not_reset_the_count_and_waits_grow(
-    session: Session, engine: Engine, tmp_path: Path
+def _login(client: TestClient, csrf: str, email: str, password: str, address: str | None = None) -> int:
+    form = {"email": email, "password": password, "csrf": csrf, "next": "/"}
+    headers = {"X-Forwarded-For": address} if address else {}
+    return client.post("/login", data=form, headers=headers, follow_redirects=False).status_code
+
+
+def test_parallel_wrong_passwords_check_exactly_the_free_attempts(
+    session: Session, engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # The attempts all come at one moment: on a slow machine a second may otherwise pass while the
+    # 30 requests are served, and the first wait (1 s) would rightly let one more through.
+    Clock(monkeypatch)
+    email = _owner(session)
+    client = make_client(engine, tmp_path)
+    csrf = csrf_of(client.get("/login").text)
+    answers = _in_parallel([lambda: _login(client, csrf, email, "wrong-password-xx")] * 30)
+    assert answers.count(401) == logins.FREE_PER_EMAIL  # checked against the password
+    assert answers.count(429) == 30 - logins.FREE_PER_EMAIL  # refused before any check
+
+
+def test_parallel_wrong_passwords_for_many_emails_check_the_address_free_attempts(
+    session: Session, engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """30 e-mails guessed at once from one address: exactly the address's 20 free attempts are
+    checked (a refusal by the address does not use up the e-mail's), the rest wait — whatever order
+    their clocks were read in."""
+    Clock(monkeypatch, step=-dt.timedelta(milliseconds=1))
+    _owner(session)
+    client = make_client(engine, tmp_path)
+    csrf = csrf_of(client.get("/login").text)
+    calls = [lambda n=n: _login(client, csrf, f"user{n}@example.com", "wrong-password-xx") for n in range(30)]
+    answers = _in_parallel(calls)  # type: ignore[arg-type]
+    assert answers.count(401) == logins.FREE_PER_ADDRESS
+    assert answers.count(429) == 30 - logins.FREE_PER_ADDRESS
+    # none of the 30 e-mails lost a free attempt to a refusal it did not cause
+    counted = session.scalar(select(func.sum(LoginThrottle.attempts)).where(LoginThrottle.key.startswith("email:")))
+    assert counted == logins.FREE_PER_ADDRESS
+
+
+def test_simultaneous_right_passwords_from_one_address_all_get_in_and_do_not_count(
+    session: Session, engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Five people of one office log in at the same moment, three times each: none is refused, and
+    their successes leave the office's failed attempts as they were."""
+    Clock(monkeypatch, step=-dt.timedelta(milliseconds=1))
+    _owner(session)
+    emails = [make_user(session, f"Manager {n}", Role.MANAGER) for n in range(5)]
+    clients = [make_client(engine, tmp_path) for _ in range(15)]
+    tokens = [csrf_of(c.get("/login").text) for c in clients]
+    calls = [lambda n=n: _login(clients[n], tokens[n], emails[n % 5], PASSWORD) for n in range(15)]
+    assert _in_parallel(calls) == [303] * 15  # type: ignore[arg-type]
+    address = session.scalars(select(LoginThrottle).where(LoginThrottle.key.startswith("address:"))).one()
+    assert address.attempts == 0
+    # After 40 more right logins, the office still has all its free attempts for mistakes.
+    client = clients[0]
+    for n in range(40):
+        client.cookies.clear()  # the next person at the office, logged out
+        assert _login(client, csrf_of(client.get("/login").text), emails[n % 5], PASSWORD) == 303
+    client.cookies.clear()
+    csrf = csrf_of(client.get("/login").text)
+    wrong = [_login(client, csrf, f"typo{n}@example.com", "wrong-password-xx") for n in range(21)]
+    assert wrong == [401] * logins.FREE_PER_ADDRESS + [429]
+
+
+def test_rotating_x_forwarded_for_does_not_reset_the_count_and_the_wait_is_told(
+    session: Session, engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = Clock(monkeypatch)
     email = _owner(session)
     client = make_client(engine, tmp_path)
     csrf = csrf_of(client.get("/login").text)
 
     def attempt(password: str, n: int) -> int:
-        form = {"email": email, "password": password, "csrf": csrf, "next": "/"}
-        headers = {"X-Forwarded-For": f"10.0.0.{n}"}
-        return client.post("/login", data=form, headers=headers, follow_redirects=False).status_code
+        return _login(client, csrf, email, password, address=f"10.0.0.{n}")
 
     assert [attempt("wrong-password-xx", n) for n in range(5)] == [401] * 5
     assert [attempt("wrong-password-xx", n) for n in range(5, 10)] == [429] * 5
-    assert attempt(PASSWORD, 11) == 429  # not yet: the wait after the fifth failure
-    time.sleep(1.1)
-    assert attempt(PASSWORD, 12) == 303  # a wait, not a lock: the right password gets in
+    refused = client.post("/login", data={"email": email, "password": PASSWORD, "csrf": csrf})
+    assert refused.status_code == 429  # not yet: the wait after the fifth failure
+    assert "try again in 1 s" in refused.text
+    assert refused.headers["retry-after"] == "1"
+    clock.advance(1)
+    assert attempt("wrong-password-xx", 11) == 401  # the sixth failure: the next wait is twice as long
+    clock.advance(1)
+    refused = client.post("/login", data={"email": email, "password": PASSWORD, "csrf": csrf})
+    assert "try again in 1 s" in refused.text  # 2 s after the sixth failure, one of them gone
+    for _ in range(6):  # each failure after its wait: 2, 4 … 64 s
+        clock.advance(int(refused.headers["retry-after"]))
+        assert attempt("wrong-password-xx", 12) == 401
+        refused = client.post("/login", data={"email": email, "password": PASSWORD, "csrf": csrf})
+    assert refused.headers["retry-after"] == "128"
+    assert "try again in 3 min" in refused.text
+    clock.advance(128)
+    assert attempt(PASSWORD, 13) == 303  # a wait, not a lock: the right password gets in
 
 
 @pytest.mark.parametrize(
@@ -171,6 +260,52 @@ def test_the_public_lead_webhook_bounds_what_it_stores(
     long_value = client.post(lead_url, json={"name": "A", "comment": "x" * 5_000})
     assert long_value.status_code == 422
     assert session.scalar(select(func.count()).select_from(Deal)) == 0
+
+
+@pytest.mark.parametrize(
+    "lead",
+    [{"name": "Я" * 10_000}, {"email": "a" * 10_000 + "@example.com"}, {"name": "A", "utm_source": "s" * 10_000}],
+    ids=["name", "email", "utm_source"],
+)
+def test_the_lead_webhook_refuses_values_longer_than_their_columns_on_both_databases(
+    session: Session, engine: Engine, tmp_path: Path, lead_url: str, lead: dict[str, str]
+) -> None:
+    """PostgreSQL refused them and SQLite kept them whole (every distinct utm_source a new source,
+    listed on every page): the library checks them, so both refuse alike."""
+    client = make_client(engine, tmp_path)
+    for answer in (client.post(lead_url, json=lead), client.post(lead_url, data=lead)):
+        assert answer.status_code == 422, answer.text
+        assert answer.headers["content-type"] == "application/problem+json"
+    assert session.scalar(select(func.count()).select_from(Deal)) == 0
+    assert session.scalar(select(func.count()).select_from(Source).where(func.length(Source.name) > 200)) == 0
+    fits = client.post(lead_url, json={"name": "Я" * 200, "email": "a" * 300 + "@example.com"})
+    assert fits.status_code == 200, fits.text  # at the bound: kept (the title cut to its 300)
+
+
+def test_owner_forms_refuse_names_longer_than_their_columns_on_both_databases(
+    session: Session, engine: Engine, tmp_path: Path
+) -> None:
+    email = _owner(session)
+    client = make_client(engine, tmp_path)
+    csrf = log_in(client, email)
+    pipeline = find_pipeline(session=session, account=default_account(session=session))
+    long = "Я" * 10_000
+    forms = {
+        "/settings/users": {"name": long, "email": "new@example.com", "password": "another-long-secret-9"},
+        "/settings/tokens": {"name": long},
+        "/settings/forms": {"name": long, "pipeline_id": str(pipeline.id)},
+        "/settings/forms#source": {"name": "Форма", "pipeline_id": str(pipeline.id), "source": long},
+        "/settings/reasons": {"name": long},
+        "/settings/sources": {"name": long},
+        "/settings/spend": {"source": long, "month": "2026-03", "amount": "1000"},
+        f"/settings/pipelines/{pipeline.id}/stages": {"name": long},
+    }
+    for path, form in forms.items():
+        answer = client.post(path.split("#")[0], data={**form, "csrf": csrf}, follow_redirects=False)
+        assert answer.status_code == 422, (path, answer.status_code)
+    for model in (User, Source, LossReason, ApiToken, LeadForm, Stage):
+        longest = session.scalar(select(func.max(func.length(model.name))))
+        assert longest is None or longest <= 200, model
 
 
 @pytest.mark.parametrize(

@@ -701,3 +701,54 @@ def test_a_large_load_collects_garbage_rarely_and_then_as_before(
     run_import(session, write(tmp_path, GOOD.replace("\nd", "\ne")))
     assert [t[0] for t in seen] == [before[0]] * 4 + [50_000] * 4
     assert gc.get_threshold() == before
+
+
+@pytest.mark.parametrize("command", [["import", "deals"], ["import", "calls"], ["spend", "import"], ["plan", "import"]])
+def test_a_file_holding_only_a_bom_is_empty_to_every_import(db_url: str, tmp_path: Path, command: list[str]) -> None:
+    from typer.testing import CliRunner
+
+    from voronka.cli import app
+
+    runner = CliRunner()
+    assert runner.invoke(app, ["--db", db_url, "init", "--stages", "Lead,Won"]).exit_code == 0
+    path = tmp_path / "bom.csv"
+    path.write_bytes(b"\xef\xbb\xbf")
+    answer = runner.invoke(app, ["--db", db_url, "--lang", "en", *command, str(path)])
+    assert answer.exit_code == 1
+    assert "bom.csv is empty" in answer.stderr
+    assert "Unexpected error" not in answer.stderr
+
+
+def test_an_unclosed_quote_rejects_its_line_and_the_rows_after_it_are_read(session: Session, tmp_path: Path) -> None:
+    pipeline_for(session)
+    text = (
+        'id,created_at,stage,source,note\n1,2024-02-01,Lead,"Site,\n2,2024-02-02,Lead,Ads,\n'
+        '3,2024-02-03,Lead,Site,"a note\nover two lines, kept"\n4,2024-02-04,Lead,"Site\n'
+    )
+    report = run_import(session, write(tmp_path, text))
+    assert [(r.line, r.reason.key) for r in report.rejected] == [
+        (2, "import.unclosed_quote"),
+        (6, "import.unclosed_quote"),
+    ]
+    assert report.created == 2
+    assert sorted(session.scalars(select(Source.name))) == ["Ads", "Site"]
+    note = session.scalars(select(Deal.custom).where(Deal.external_id == "3")).one()
+    assert note == {"note": "a note\nover two lines, kept"}
+
+
+def test_import_deals_applies_the_custom_field_bounds_of_the_web_and_api(session: Session, tmp_path: Path) -> None:
+    pipeline_for(session)
+    wide = ",".join(f"f{n}" for n in range(60))
+    text = (
+        f"id,created_at,stage,{wide}\n"
+        f"1,2024-02-01,Lead,{','.join('v' for _ in range(60))}\n"
+        f"2,2024-02-02,Lead,{','.join('v' if n < 50 else '' for n in range(60))}\n"
+        f"3,2024-02-03,Lead,{'x' * 2_001}{',' * 59}\n"
+    )
+    report = run_import(session, write(tmp_path, text))
+    assert [(r.line, r.reason.key) for r in report.rejected] == [
+        (2, "import.too_many_custom"),
+        (4, "import.cell_too_long"),
+    ]
+    assert report.created == 1
+    assert len(session.scalars(select(Deal.custom)).one()) == 50

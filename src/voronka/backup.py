@@ -8,6 +8,7 @@ or the whole database), restored by ``pg_restore`` in one transaction.
 
 from __future__ import annotations
 
+import os
 import shutil
 import sqlite3
 import subprocess
@@ -83,9 +84,16 @@ def _sqlite_restore(source: Path, database: Path) -> None:
         backup_of.close()
 
 
-def _libpq(engine: Engine) -> tuple[str, list[str]]:
-    """The URL as libpq reads it, and the schema options for pg_dump (from ``search_path``)."""
+def _libpq(engine: Engine) -> tuple[str, list[str], dict[str, str]]:
+    """The URL as libpq reads it without its password, the schema options for pg_dump (from
+    ``search_path``), and the environment for the child: the password travels in ``PGPASSWORD``,
+    which only the same user can read, never on the command line, which ``ps`` and ``/proc``
+    show to every user of the machine for the whole run."""
     url = make_url(engine.url.render_as_string(hide_password=False)).set(drivername="postgresql")
+    environment = dict(os.environ)
+    if url.password is not None:
+        environment["PGPASSWORD"] = str(url.password)
+        url = url._replace(password=None)  # URL.set() reads None as "unchanged"
     raw = url.query.get("options", "")
     options = " ".join(raw) if isinstance(raw, tuple) else raw
     schemas: list[str] = []
@@ -93,7 +101,7 @@ def _libpq(engine: Engine) -> tuple[str, list[str]]:
         if part.startswith("-csearch_path="):
             schemas = [s for s in part.split("=", 1)[1].split(",") if s]
     plain = url.set(query={}).render_as_string(hide_password=False)
-    return plain, [arg for schema in schemas for arg in ("--schema", schema)]
+    return plain, [arg for schema in schemas for arg in ("--schema", schema)], environment
 
 
 def _tool(name: str) -> str:
@@ -106,21 +114,21 @@ def _tool(name: str) -> str:
 
 
 def _pg_dump(engine: Engine, target: Path) -> Path:
-    url, schemas = _libpq(engine)
+    url, schemas, environment = _libpq(engine)
     partial = target.with_name(target.name + ".partial")
-    _run([_tool("pg_dump"), "--format=custom", "--no-owner", *schemas, "--file", str(partial), url])
+    _run([_tool("pg_dump"), "--format=custom", "--no-owner", *schemas, "--file", str(partial), url], environment)
     partial.replace(target)
     return target
 
 
 def _pg_restore(engine: Engine, source: Path) -> None:
-    url, _ = _libpq(engine)
+    url, _, environment = _libpq(engine)
     _run([_tool("pg_restore"), "--clean", "--if-exists", "--no-owner", "--single-transaction", "--dbname", url,
-          str(source)])  # fmt: skip
+          str(source)], environment)  # fmt: skip
 
 
-def _run(command: list[str]) -> None:
-    result = subprocess.run(command, capture_output=True, text=True, check=False)
+def _run(command: list[str], environment: dict[str, str]) -> None:
+    result = subprocess.run(command, capture_output=True, text=True, check=False, env=environment)
     if result.returncode != 0:
         lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
         raise BackupFailed(reason=lines[-1] if lines else f"{Path(command[0]).name} failed")

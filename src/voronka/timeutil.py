@@ -10,6 +10,23 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from voronka.errors import InvalidValue
 
 UTC = dt.UTC
+FIRST_DAY = dt.date(1900, 1, 1)
+LAST_DAY = dt.date(2999, 12, 31)
+"""The calendar voronka reads and keeps. Python's dates end at years 1 and 9999, so a day at either
+end cannot be moved across a time zone or be the start of a period whose end is the next day."""
+DAY_HINT = f"a date from {FIRST_DAY.isoformat()} to {LAST_DAY.isoformat()}"
+
+
+def check_day(day: dt.date, field: str = "date") -> dt.date:
+    """``day`` if it lies within the calendar voronka keeps, else ``InvalidValue``."""
+    if not FIRST_DAY <= (day.date() if isinstance(day, dt.datetime) else day) <= LAST_DAY:
+        raise InvalidValue(field=field, value=day.isoformat(), hint=DAY_HINT)
+    return day
+
+
+def clamp_day(day: dt.date) -> dt.date:
+    """``day`` moved into the calendar voronka keeps: for rows stored before the bounds were checked."""
+    return min(max(day, FIRST_DAY), LAST_DAY)
 
 
 def utcnow() -> dt.datetime:
@@ -53,7 +70,10 @@ def to_utc(value: dt.datetime, tz: ZoneInfo) -> dt.datetime:
     """A naive UTC datetime: aware values are converted, naive ones are read in ``tz``."""
     if value.tzinfo is None:
         value = value.replace(tzinfo=tz)
-    return value.astimezone(UTC).replace(tzinfo=None)
+    try:
+        return value.astimezone(UTC).replace(tzinfo=None)
+    except OverflowError:  # a moment in year 1 or 9999 that a time zone moves off the calendar
+        raise InvalidValue(field="date", value=value.isoformat(), hint=DAY_HINT) from None
 
 
 def local_midnight_utc(day: dt.date, tz: ZoneInfo) -> dt.datetime:
@@ -70,8 +90,12 @@ def minutes_begun(start: dt.datetime, end: dt.datetime | None) -> int | None:
 
 
 def to_local(value: dt.datetime, tz: ZoneInfo) -> dt.datetime:
-    """A stored naive UTC datetime as naive local time in ``tz``."""
-    return value.replace(tzinfo=UTC).astimezone(tz).replace(tzinfo=None)
+    """A stored naive UTC datetime as naive local time in ``tz``; one at the very end of the calendar
+    (stored before the bounds were checked) is shown as stored rather than failing the page."""
+    try:
+        return value.replace(tzinfo=UTC).astimezone(tz).replace(tzinfo=None)
+    except OverflowError:
+        return value
 
 
 PERIOD_PRESETS = ("this_month", "last_month", "quarter", "year", "all")

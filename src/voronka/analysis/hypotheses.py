@@ -24,7 +24,7 @@ from voronka.analysis.whatif import load_baseline
 from voronka.crm.accounts import owned_row
 from voronka.errors import InvalidValue
 from voronka.models import Account, AssignmentKind, Deal, DealStatus, Hypothesis, Pipeline
-from voronka.timeutil import local_midnight_utc, to_local, utcnow, zone
+from voronka.timeutil import FIRST_DAY, check_day, clamp_day, local_midnight_utc, to_local, utcnow, zone
 
 WEEKS_PER_MONTH = 30.4 / 7
 PPM = 1_000_000
@@ -69,6 +69,9 @@ def add_hypothesis(
 ) -> Hypothesis:
     if not 2 <= position <= len(pipeline.stages):
         raise InvalidValue(field="--step", value=position, hint=f"a stage position from 2 to {len(pipeline.stages)}")
+    check_day(starts_on, "--start")
+    if ends_on is not None:
+        check_day(ends_on, "--end")
     if ends_on is not None and ends_on <= starts_on:
         raise InvalidValue(field="--end", value=ends_on, hint="a date after --start")
     if not 0 < uplift < 1:
@@ -169,12 +172,14 @@ def evaluate(*, session: Session, account: Account, hypothesis: Hypothesis, toda
 
 def count_arms(session: Session, account: Account, hypothesis: Hypothesis, today: dt.date) -> tuple[Arm, Arm]:
     tz = zone(account.timezone)
-    end = hypothesis.ends_on or today + dt.timedelta(days=1)
-    start, stop = local_midnight_utc(hypothesis.starts_on, tz), local_midnight_utc(end, tz)
+    # Clamped: a hypothesis saved before the dates were checked (say, from year 1) still shows.
+    starts_on = clamp_day(hypothesis.starts_on)
+    end = clamp_day(hypothesis.ends_on or today + dt.timedelta(days=1))
+    start, stop = local_midnight_utc(starts_on, tz), local_midnight_utc(end, tz)
     window = and_(Deal.created_at >= start, Deal.created_at < stop)
     arm = _arm_of(hypothesis)
     if hypothesis.assignment == AssignmentKind.BEFORE_AFTER.value:
-        before = local_midnight_utc(hypothesis.starts_on - (end - hypothesis.starts_on), tz)
+        before = local_midnight_utc(max(starts_on - (end - starts_on), FIRST_DAY), tz)
         window = and_(Deal.created_at >= before, Deal.created_at < stop)
         arm = case((Deal.created_at >= start, literal("B")), else_=literal("A"))
     k = hypothesis.position

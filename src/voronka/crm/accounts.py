@@ -24,6 +24,18 @@ from voronka.money import check_currency
 from voronka.timeutil import local_zone_name, utcnow, zone
 
 Owned = TypeVar("Owned", bound=Base)
+MAX_NAME = 200
+"""What the columns of names keep: people, sources, loss reasons, pipelines, stages."""
+
+
+def check_length(text: str, *, field: str, limit: int = MAX_NAME) -> str:
+    """``text`` if it has at most ``limit`` characters, else ``InvalidValue``.
+
+    The columns' lengths, checked before a write: PostgreSQL refuses a longer value and SQLite keeps
+    it whole, so without this the same input was refused on one database and stored on the other."""
+    if len(text) > limit:
+        raise InvalidValue(field=field, value=text[:40] + "…", hint=f"at most {limit} characters")
+    return text
 
 
 def owned_row(*, session: Session, model: type[Owned], row_id: int, account_id: int, what: str) -> Owned:
@@ -142,16 +154,19 @@ def _get_or_create(session: Session, model: type[Owned], account: Account, name:
 
 
 def get_or_create_source(*, session: Session, account: Account, name: str) -> Source:
+    check_length(name, field="source")
     return _get_or_create(session, Source, account, name)
 
 
 def get_or_create_manager(*, session: Session, account: Account, name: str) -> User:
+    check_length(name, field="manager")
     return _get_or_create(session, User, account, name, role=Role.MANAGER.value, active=True)
 
 
 def get_or_create_loss_reason(
     *, session: Session, account: Account, name: str, family: CauseFamily | None = None
 ) -> LossReason:
+    check_length(name, field="loss reason")
     return _get_or_create(session, LossReason, account, name, family=(family or guess_cause_family(name)).value)
 
 

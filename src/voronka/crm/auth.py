@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import ColumnElement, func, select, true
 from sqlalchemy.orm import Session
 
-from voronka.crm.accounts import owned_row
+from voronka.crm.accounts import check_length, owned_row
 from voronka.crm.credentials import check_email, check_password
 from voronka.crm.logins import end_all_sessions
 from voronka.errors import InvalidValue, NotFound, VoronkaError
@@ -143,6 +143,7 @@ def add_user(
 ) -> User:
     """A user who can log in. An existing manager row of the same name (made by an import) gets the
     login, so their deals stay theirs."""
+    check_length(name.strip(), field="name")
     email = check_email(email)
     check_password(password, email=email, name=name)
     if session.scalar(select(func.count()).select_from(User).where(func.lower(User.email) == email)):
@@ -223,12 +224,16 @@ class NewToken:
     """Shown once; only its hash is stored."""
 
 
+MAX_TOKEN_NAME = 100
+
+
 def create_api_token(*, session: Session, user: User, name: str) -> NewToken:
+    name = check_length(name.strip(), field="name", limit=MAX_TOKEN_NAME)
     plain = "vk_" + secrets.token_urlsafe(32)
     token = ApiToken(
         account_id=user.account_id,
         user_id=user.id,
-        name=name.strip() or "API",
+        name=name or "API",
         token_hash=_token_hash(plain),
         created_at=utcnow(),
     )

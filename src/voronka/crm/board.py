@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from voronka.crm import auth
 from voronka.crm.phones import region_of
-from voronka.crm.search import text_condition
+from voronka.crm.search import MAX_PAGE, text_condition
 from voronka.crm.tasks import TaskRow, next_tasks
 from voronka.models import Account, Deal, DealStatus, Pipeline, User
 
@@ -114,7 +114,7 @@ def build_board(
     """The board of ``pipeline`` as ``user`` may see it; won and lost counted by closing time in
     [``closed_from``, ``closed_to``)."""
     auth.require(user, auth.Action.WORK_DEALS)
-    page = max(1, page)
+    page = max(1, min(page, MAX_PAGE))
     base = [*_conditions(user, account, pipeline, chosen), *_created_within(chosen)]
     open_deals = and_(*base, Deal.status == DealStatus.OPEN.value)
     totals: dict[int, int] = defaultdict(int)

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from voronka.crm.accounts import check_length
 from voronka.crm.credentials import check_email
 from voronka.crm.derived import counts_as_contact, first_call_contact, lock_deal, rederive_deal
 from voronka.crm.history import record
@@ -101,6 +102,9 @@ def create_deal(
         raise InvalidValue(field="amount", value=amount, hint="a sum of zero or more")
     currency = check_currency(currency)
     check_custom(custom or {})
+    for field, text, limit in (("title", title, 300), ("contact_name", contact_name, 200), ("email", email, 320)):
+        if text is not None:
+            check_length(text, field=field, limit=limit)  # the columns' sizes, on SQLite as on PostgreSQL
     if external_id is not None:
         existing = session.scalar(
             select(Deal.id).where(Deal.account_id == pipeline.account_id, Deal.external_id == external_id)

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from voronka.crm.accounts import get_or_create_source, owned_row
+from voronka.crm.accounts import check_length, get_or_create_source, owned_row
 from voronka.crm.deals import MAX_CUSTOM_VALUE, create_deal
 from voronka.crm.phones import MAX_PHONE
 from voronka.db import begin_write
@@ -33,6 +33,11 @@ PHONE_FIELDS = ("phone", "телефон", "tel", "phone_number")
 EMAIL_FIELDS = ("email", "e-mail", "почта", "mail")
 UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term")
 IGNORED = frozenset({"tranid", "formid", "formname", "cookies", "token"})
+MAX_FORM_NAME = 100
+MAX_CONTACT_NAME = 200
+MAX_EMAIL = 320
+MAX_TITLE = 300
+"""The deal's columns, checked here so both databases refuse (or keep) the same lead."""
 
 
 @dataclass(frozen=True)
@@ -50,11 +55,13 @@ def add_lead_form(
     *, session: Session, account: Account, pipeline: Pipeline, name: str, source: str | None = None
 ) -> tuple[LeadForm, str]:
     """A form with its webhook token (shown once; only its hash is kept)."""
+    name = check_length(name.strip(), field="name", limit=MAX_FORM_NAME)
+    source = check_length(source.strip(), field="source") if source else None
     token = secrets.token_urlsafe(24)
     form = LeadForm(
         account_id=account.id,
         pipeline_id=pipeline.id,
-        name=name.strip() or "Form",
+        name=name or "Form",
         source=source,
         token_hash=_token_hash(token),
         created_at=utcnow(),
@@ -142,6 +149,10 @@ def capture_lead(*, session: Session, form: LeadForm, payload: Mapping[str, Any]
     name, phone, email = _first(fields, NAME_FIELDS), _first(fields, PHONE_FIELDS), _first(fields, EMAIL_FIELDS)
     if not (name or phone or email):
         raise InvalidValue(field="lead", value="", hint="at least a name, phone or email field")
+    check_length(name or "", field="name", limit=MAX_CONTACT_NAME)
+    check_length(email or "", field="email", limit=MAX_EMAIL)
+    if fields.get("utm_source"):
+        check_length(fields["utm_source"], field="utm_source")
     fingerprint = hashlib.sha256(
         (fields.get("tranid") or json.dumps(sorted(fields.items()), ensure_ascii=False)).encode()
     ).hexdigest()
@@ -168,7 +179,7 @@ def capture_lead(*, session: Session, form: LeadForm, payload: Mapping[str, Any]
         session=session,
         pipeline=pipeline,
         currency=account.currency,
-        title=name or phone or email,
+        title=(name or phone or email or "")[:MAX_TITLE],  # an e-mail may be longer than a title
         contact_name=name,
         phone=phone,
         email=email,

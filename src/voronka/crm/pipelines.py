@@ -15,6 +15,9 @@ from voronka.crm.derived import Rederived, rederive_pipeline
 from voronka.errors import InvalidPipeline, InvalidValue
 from voronka.models import Deal, Pipeline, Stage, StageChange
 
+MAX_STAGE_NAME = 200
+"""What the column keeps; a longer name is refused rather than cut, as two names equal in their
+first 200 characters would pass the duplicate check and then collide in storage."""
 _PARKED = 100_000
 """Positions are unique per pipeline: stages wait above this while they are renumbered."""
 
@@ -29,15 +32,20 @@ def stage_of(*, session: Session, account_id: int, stage_id: int) -> Stage:
 
 
 def rename_stage(*, session: Session, stage: Stage, name: str) -> Stage:
-    name = name.strip()
-    if not name:
-        raise InvalidValue(field="name", value="", hint="a stage name")
+    name = _stage_name(name)
     siblings = session.scalars(select(Stage.name).where(Stage.pipeline_id == stage.pipeline_id, Stage.id != stage.id))
     if name.casefold() in {s.casefold() for s in siblings}:
         raise InvalidPipeline(reason=f"«{name}» is already a stage of this pipeline")
-    stage.name = name[:200]
+    stage.name = name
     session.flush()
     return stage
+
+
+def _stage_name(name: str) -> str:
+    name = name.strip()
+    if not name or len(name) > MAX_STAGE_NAME:
+        raise InvalidValue(field="name", value=name[:40], hint=f"a stage name of 1 to {MAX_STAGE_NAME} characters")
+    return name
 
 
 def add_stage(*, session: Session, pipeline: Pipeline, name: str, before: Stage | None = None) -> Stage:
@@ -48,11 +56,10 @@ def add_stage(*, session: Session, pipeline: Pipeline, name: str, before: Stage 
     if before is not None and before.pipeline_id != pipeline.id:
         raise InvalidValue(field="before", value=before.name, hint="a stage of this pipeline")
     taken = {s.name.casefold() for s in stages}
-    if not name.strip() or name.strip().casefold() in taken:
-        raise InvalidPipeline(reason=f"«{name.strip()}» is empty or already a stage of this pipeline")
-    stage = Stage(
-        account_id=pipeline.account_id, pipeline_id=pipeline.id, name=name.strip()[:200], position=_PARKED * 2
-    )
+    name = _stage_name(name)
+    if name.casefold() in taken:
+        raise InvalidPipeline(reason=f"«{name}» is already a stage of this pipeline")
+    stage = Stage(account_id=pipeline.account_id, pipeline_id=pipeline.id, name=name, position=_PARKED * 2)
     session.add(stage)
     order = [*stages[:index], stage, *stages[index:]]
     assert order[-1] is won

@@ -18,6 +18,8 @@ from voronka.models import Account, Deal, DealStatus, User
 
 PER_PAGE = 50
 MAX_PER_PAGE = 200
+MAX_PAGE = 100_000
+"""Pages beyond this are the last one asked for: the offset stays within the database's integers."""
 MAX_QUERY = 200
 
 
@@ -161,7 +163,7 @@ def find_deals(
     """One page of the deals the user may see that match ``query``, newest first (or by id, the
     API's stable order), and their total."""
     per_page = max(1, min(per_page, MAX_PER_PAGE))
-    page = max(1, page)
+    page = max(1, min(page, MAX_PAGE))
     where = and_(*_conditions(user, query, region_of(account.timezone)))
     total = int(session.scalar(select(func.count()).select_from(Deal).where(where)) or 0)
     order = (Deal.id,) if by_id else (Deal.created_at.desc(), Deal.id.desc())

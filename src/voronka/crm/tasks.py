@@ -21,7 +21,7 @@ from voronka.crm.deals import log_call
 from voronka.crm.history import record
 from voronka.errors import InvalidValue, NotFound
 from voronka.models import CallOutcome, Deal, DealStatus, Task, TaskKind, User
-from voronka.timeutil import local_midnight_utc, to_local, utcnow, zone
+from voronka.timeutil import check_day, local_midnight_utc, to_local, utcnow, zone
 
 MAX_TASK_TEXT = 2_000
 LIST_LIMIT = 200
@@ -43,6 +43,7 @@ def add_task(
     text = (text or "").strip()
     if len(text) > MAX_TASK_TEXT:
         raise InvalidValue(field="task", value=text[:40], hint=f"at most {MAX_TASK_TEXT} characters")
+    check_day(due_at, "due")  # one at the calendar's end could not be shown in every time zone
     task = Task(
         account_id=deal.account_id,
         deal_id=deal.id,

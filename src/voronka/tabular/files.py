@@ -60,17 +60,66 @@ class TableFile:
             yield line, cells
 
     def _csv_rows(self) -> Iterator[tuple[int, list[str]]]:
+        """Rows as the csv module reads them, but for a quote left open: the csv module reads on
+        until a quote closes it (or the file ends) and makes the rows between one cell. A row that
+        ran over lines which are rows themselves, or to the end of the file, is rejected saying so,
+        and the lines it took are read again as rows."""
         encoding = self.encoding or "utf-8-sig"
-        lines = _decoded_lines(self.path, encoding, self.rejected)
+        delimiter = self.delimiter or ","
+        feed = _Feed(_decoded_lines(self.path, encoding, self.rejected))
         csv.field_size_limit(_CSV_FIELD_LIMIT)
-        reader = csv.reader(lines, delimiter=self.delimiter or ",")
+        reader = csv.reader(feed, delimiter=delimiter)
         try:
             next(reader, None)
-            for cells in reader:
+            feed.taken.clear()
+            while (cells := next(reader, None)) is not None:
+                taken, feed.taken = feed.taken, []
+                over_lines = len(taken) > 1 or any("\n" in cell for cell in cells)  # the last line, left open
+                if over_lines and _quote_left_open(taken, delimiter, len(self.header)):
+                    self.rejected.append(Rejected(taken[0][0], Message("import.unclosed_quote", {})))
+                    feed.again(taken[1:])
+                    reader = csv.reader(feed, delimiter=delimiter)  # the old one is inside the quote
+                    continue
                 if "".join(cells).strip():
-                    yield reader.line_num, cells
+                    yield taken[-1][0], cells
         except csv.Error as exc:
-            raise _fail("bad_csv", file=self.path.name, line=reader.line_num, reason=str(exc)) from None
+            raise _fail("bad_csv", file=self.path.name, line=feed.number, reason=str(exc)) from None
+
+
+class _Feed:
+    """The lines the csv module reads, numbered; those of a rejected row can be read again."""
+
+    def __init__(self, lines: Iterator[str]) -> None:
+        self.lines, self.number = lines, 0
+        self.pending: list[tuple[int, str]] = []
+        self.taken: list[tuple[int, str]] = []
+
+    def __iter__(self) -> _Feed:
+        return self
+
+    def __next__(self) -> str:
+        if self.pending:
+            number, text = self.pending.pop(0)
+        else:
+            text = next(self.lines)
+            self.number += 1
+            number = self.number
+        self.taken.append((number, text))
+        return text
+
+    def again(self, lines: list[tuple[int, str]]) -> None:
+        self.pending[:0] = lines
+
+
+def _quote_left_open(taken: list[tuple[int, str]], delimiter: str, width: int) -> bool:
+    """Whether a row read over several lines is a quote nobody closed rather than a cell that holds
+    line breaks: it ran to the end of the file (its quotes do not pair up), or it swallowed a line
+    that is a whole row by itself."""
+    if sum(text.count('"') for _, text in taken) % 2:
+        return True
+    return width > 1 and any(
+        len(next(csv.reader([text.rstrip("\r\n")], delimiter=delimiter), [])) >= width for _, text in taken[1:]
+    )
 
 
 def _fail(key: str, **params: object) -> ImportFailed:
@@ -84,7 +133,7 @@ def open_table(path: Path, sheet: str | tuple[str, ...] | None = None) -> TableF
             head = handle.read(_SAMPLE)
     except OSError as exc:
         raise _fail("cannot_open", file=path.name, reason=exc.strerror or str(exc)) from None
-    if not head.strip():
+    if not head.removeprefix(codecs.BOM_UTF8).strip():  # a BOM alone is an empty file too
         raise _fail("empty", file=path.name)
     if head.startswith(_XLSX_MAGIC):
         return _open_xlsx(path, sheet)
@@ -93,7 +142,7 @@ def open_table(path: Path, sheet: str | tuple[str, ...] | None = None) -> TableF
     if b"\x00" in head:
         raise _fail("not_text", file=path.name)
     encoding = _detect_encoding(path)
-    header_line = head.decode(encoding, errors="replace").lstrip("\ufeff").splitlines()[0]
+    header_line = (head.decode(encoding, errors="replace").lstrip("\ufeff").splitlines() or [""])[0]
     delimiter = _detect_delimiter(header_line)
     header = next(csv.reader(io.StringIO(header_line), delimiter=delimiter), [])
     if not any(h.strip() for h in header):

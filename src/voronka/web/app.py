@@ -18,7 +18,7 @@ from swagger_ui_bundle import swagger_ui_path
 from voronka.config import Settings
 from voronka.db import open_database, session_factory
 from voronka.web import alert_pages, api, deal_pages, pages, settings_pages, webhooks
-from voronka.web.errors import install_error_handlers
+from voronka.web.errors import Crashes, install_error_handlers
 from voronka.web.middleware import BodyLimit, SecurityHeaders, SessionsByScheme
 
 HERE = Path(__file__).parent
@@ -47,6 +47,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         same_site="lax",
     )
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(Crashes)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(GZipMiddleware, minimum_size=1024)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")

@@ -38,7 +38,7 @@ from voronka.models import CallOutcome, Stage, TaskKind
 from voronka.money import format_minor, parse_amount
 from voronka.timeutil import to_local, to_utc, utcnow, zone
 from voronka.web import deal_views
-from voronka.web.deps import DB, Id
+from voronka.web.deps import DB, Id, Page, QueryId
 from voronka.web.render import back, local_path, render
 from voronka.web.security import Csrf, Viewer
 
@@ -53,13 +53,13 @@ def deal_list(
     session: DB,
     user: Viewer,
     pipeline: str | None = None,
-    stage: int | None = None,
+    stage: QueryId = None,
     status: str | None = None,
     manager: str | None = None,
     source: str | None = None,
     unassigned: bool = False,
     q: str | None = None,
-    page: int = 1,
+    page: Page = 1,
 ) -> HTMLResponse:
     listing = deal_views.deal_list(
         session=session,
@@ -96,7 +96,7 @@ def kanban(
     period: str = "all",
     mine: bool = False,
     q: str | None = None,
-    page: int = 1,
+    page: Page = 1,
 ) -> HTMLResponse:
     board = deal_views.kanban(
         session=session,

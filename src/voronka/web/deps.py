@@ -9,10 +9,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Path, Request
+from fastapi import Depends, Form, Path, Query, Request
 from sqlalchemy.orm import Session
 
 from voronka.config import Settings
+from voronka.crm.search import MAX_PAGE
 from voronka.db import committed
 
 
@@ -36,5 +37,12 @@ def settings_of(request: Request) -> Settings:
 
 DB = Annotated[Session, Depends(db_session, scope="function")]
 AppSettings = Annotated[Settings, Depends(settings_of)]
-Id = Annotated[int, Path(ge=1, le=2**63 - 1, description="An id")]
+MAX_ID = 2**63 - 1
+Id = Annotated[int, Path(ge=1, le=MAX_ID, description="An id")]
 """Ids beyond the database's 64-bit integers are not ids: 422, not a crash."""
+FormId = Annotated[int, Form(ge=1, le=MAX_ID)]
+"""An id a form sends (a pipeline, a stage): bounded as ``Id``."""
+QueryId = Annotated[int | None, Query(ge=1, le=MAX_ID)]
+"""An id a page's filter sends (``/deals?stage=``), or none."""
+Page = Annotated[int, Query(ge=-MAX_PAGE, le=MAX_PAGE)]
+"""A page number: the library treats those below 1 as the first."""

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import HTTPException
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy.exc import DataError, OperationalError
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from voronka.crm.auth import Forbidden
 from voronka.errors import DealClosed, DealExists, NotFound, VoronkaError
@@ -13,6 +16,7 @@ from voronka.web.render import render
 from voronka.web.security import LoginRequired, lang_of
 
 RETRY_SECONDS = 30
+log = logging.getLogger("voronka.web")
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -79,3 +83,43 @@ async def _to_login(request: Request, _error: Exception) -> Response:
     if _wants_json(request):
         return JSONResponse({"title": "Unauthorized", "status": 401, "detail": "log in first"}, status_code=401)
     return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+
+
+class Crashes:
+    """What no handler expected (a bug) still answers as every error does: problem JSON or the error
+    page, inside the security headers, and the connection kept. The traceback goes to the log,
+    never to the asker.
+
+    Installed inside ``SecurityHeaders`` and outside the sessions, whose ``scope`` it shares, so the
+    page is still in the asker's language. Starlette's own last resort sits outside every
+    middleware: its plain-text 500 had no security headers, and uvicorn closed the connection.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracked_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked_send)
+        except Exception:
+            if started:  # half an answer is out: nothing better than ending it
+                raise
+            log.exception("unexpected error on %s %s", scope.get("method"), scope.get("path"))
+            request = Request(scope)
+            detail = "something went wrong on our side; it was logged"
+            try:
+                response = problem(request, 500, "Internal Server Error", detail)
+            except Exception:  # the error page itself failed: the plain problem JSON
+                body = {"title": "Internal Server Error", "status": 500, "detail": detail}
+                response = JSONResponse(body, status_code=500, media_type="application/problem+json")
+            await response(scope, receive, send)

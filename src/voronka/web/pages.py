@@ -43,14 +43,22 @@ def login(
 ) -> Response:
     t = translator(request)
     address = client_address(request)
-    allowed = logins.reserve_attempt(session=session, email=email, address=address)
+    attempt = logins.reserve_attempt(session=session, email=email, address=address)
     session.commit()  # the attempt counts for every process before the password is checked
-    if not allowed:
-        return render(request, "login.html", {"next": next, "error": t("web.login_blocked")}, status=429)
+    if not attempt.allowed:
+        wait = (
+            t("web.wait_seconds", n=attempt.wait)
+            if attempt.wait < 60
+            else t("web.wait_minutes", n=-(-attempt.wait // 60))
+        )
+        page = render(request, "login.html", {"next": next, "error": t("web.login_blocked", wait=wait)}, status=429)
+        page.headers["Retry-After"] = str(attempt.wait)
+        return page
     user = auth.authenticate(session=session, email=email, password=password)
+    session.commit()  # ends the read: settling opens a write transaction of its own
+    logins.settle_attempt(session=session, attempt=attempt, succeeded=user is not None)
     if user is None:
         return render(request, "login.html", {"next": next, "error": t("web.login_failed")}, status=401)
-    logins.forget_attempts(session=session, email=email, address=address)
     request.session.clear()  # a new session on login: no fixation
     request.session[SESSION_KEY] = logins.start_session(session=session, user=user)
     return back(local_path(next))

@@ -43,7 +43,7 @@ from voronka.models import (
 )
 from voronka.money import parse_amount
 from voronka.web import views
-from voronka.web.deps import DB, Id
+from voronka.web.deps import DB, MAX_ID, FormId, Id
 from voronka.web.render import back, render
 from voronka.web.security import Csrf, Viewer, translator
 
@@ -171,7 +171,7 @@ def settings_add_form(
     session: DB,
     user: Viewer,
     name: Annotated[str, Form()],
-    pipeline_id: Annotated[int, Form()],
+    pipeline_id: FormId,
     source: Annotated[str, Form()] = "",
     assign: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
@@ -228,7 +228,11 @@ def settings_move_stage(session: DB, user: Viewer, stage_id: Id, by: Annotated[i
 
 @router.post("/settings/pipelines/{pipeline_id}/stages", dependencies=[Csrf])
 def settings_add_stage(
-    session: DB, user: Viewer, pipeline_id: Id, name: Annotated[str, Form()], before: Annotated[int, Form()] = 0
+    session: DB,
+    user: Viewer,
+    pipeline_id: Id,
+    name: Annotated[str, Form()],
+    before: Annotated[int, Form(ge=0, le=MAX_ID)] = 0,
 ) -> Response:
     account = _admin(session, user)
     pipeline = _pipeline_of_account(session, account, pipeline_id)
@@ -241,7 +245,7 @@ def settings_add_stage(
 def settings_plan(
     session: DB,
     user: Viewer,
-    pipeline_id: Annotated[int, Form()],
+    pipeline_id: FormId,
     month: Annotated[str, Form()],
     metric: Annotated[str, Form()],
     value: Annotated[str, Form()],

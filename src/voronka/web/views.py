@@ -29,7 +29,7 @@ from voronka.crm.leads import list_lead_forms
 from voronka.errors import InvalidValue
 from voronka.i18n import Translator
 from voronka.models import Account, LeadForm, Pipeline, User
-from voronka.timeutil import PERIOD_PRESETS, preset_range, to_local, utcnow, zone
+from voronka.timeutil import PERIOD_PRESETS, check_day, preset_range, to_local, utcnow, zone
 
 """The dashboard's top findings are recomputed at most this often (they change by the day)."""
 
@@ -38,7 +38,7 @@ def _date(text: str | None, name: str) -> dt.date | None:
     if not text:
         return None
     try:
-        return dt.date.fromisoformat(text)
+        return check_day(dt.date.fromisoformat(text), name)
     except ValueError:
         raise InvalidValue(field=name, value=text, hint="a date such as 2026-03-01") from None
 

@@ -8,6 +8,7 @@ from fastapi import APIRouter, HTTPException, Request
 from starlette.concurrency import run_in_threadpool
 
 from voronka.crm.accounts import account_by_id
+from voronka.errors import InvalidValue
 from voronka.ingest.connectors.store import connection_by_webhook_token
 from voronka.ingest.connectors.webhooks import IDS_OF, apply_webhook
 from voronka.secretstore import SecretStore
@@ -19,7 +20,10 @@ router = APIRouter(tags=["webhooks"])
 async def _payload(request: Request) -> dict[str, Any]:
     """Form fields (amoCRM, Bitrix24) or a JSON object."""
     if "json" in request.headers.get("content-type", ""):
-        body = await request.json()
+        try:
+            body = await request.json()
+        except ValueError:  # not JSON, or not UTF-8: the sender's mistake, told as the lead webhook tells it
+            raise InvalidValue(field="body", value="…", hint="a JSON object or form fields") from None
         return body if isinstance(body, dict) else {}
     form = await request.form()
     return {key: value for key, value in form.items() if isinstance(value, str)}

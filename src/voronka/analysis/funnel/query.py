@@ -7,6 +7,7 @@ import enum
 from dataclasses import dataclass
 
 from voronka.errors import InvalidQuery
+from voronka.timeutil import check_day
 
 DEFAULT_IMMATURE_SHARE = 0.2
 
@@ -67,4 +68,14 @@ class ImmatureShareIsAFraction:
             )
 
 
-VALIDATION_RULES = (DateRangeIsOrdered, ImmatureShareIsAFraction)
+class DatesAreOnTheCalendar:
+    code = "dates_on_calendar"
+
+    @staticmethod
+    def check(query: FunnelQuery) -> None:
+        for name, day in (("--from", query.date_from), ("--to", query.date_to)):
+            if day is not None:
+                check_day(day, name)
+
+
+VALIDATION_RULES = (DatesAreOnTheCalendar, DateRangeIsOrdered, ImmatureShareIsAFraction)

@@ -24,8 +24,11 @@ from voronka.money import micros_to_minor, parse_amount
 from voronka.tabular.cells import RowError, clean
 from voronka.tabular.files import open_table
 from voronka.tabular.report import ImportReport, Rejected
+from voronka.timeutil import check_day
 
 PPM = 1_000_000
+MAX_PLAN = 10**15
+"""The largest plan kept, in the metric's base unit (the bound money has): within a 64-bit column."""
 _MONTH = re.compile(r"^\s*(\d{4})-(\d{1,2})\s*$|^\s*(\d{1,2})\.(\d{4})\s*$")
 
 
@@ -35,7 +38,7 @@ def parse_month(text: str, field: str = "month") -> dt.date:
     if match:
         year, month = (match.group(1), match.group(2)) if match.group(1) else (match.group(4), match.group(3))
         try:
-            return dt.date(int(year), int(month), 1)
+            return check_day(dt.date(int(year), int(month), 1), field)
         except ValueError:
             pass
     day = parse_day(text, field)
@@ -51,9 +54,10 @@ def parse_day(text: str, field: str = "date") -> dt.date:
     )
     for parse in parsers:
         try:
-            return parse(value)
+            day = parse(value)
         except ValueError:
             continue
+        return check_day(day, field)
     raise InvalidValue(field=field, value=text, hint="a date such as 2024-03-01 or 01.03.2024")
 
 
@@ -153,13 +157,21 @@ def parse_plan_value(metric: Metric, text: str, currency: str) -> int:
         number = Decimal(cleaned.rstrip("%"))
     except InvalidOperation:
         raise InvalidValue(field="--value", value=text, hint="a number") from None
-    if number < 0:
-        raise InvalidValue(field="--value", value=text, hint="zero or more")
+    # NaN and infinity are numbers to Decimal, not plans; nor is one beyond what a column keeps
+    # (checked before int() too: 1e999999999 would take minutes to write out).
+    if not number.is_finite() or number < 0:
+        raise InvalidValue(field="--value", value=text[:40], hint="zero or more")
+    if number > MAX_PLAN:
+        raise InvalidValue(field="--value", value=text[:40], hint=f"at most {MAX_PLAN:,}")
     if metric.unit is Unit.SHARE:
-        return int(number / 100 * PPM) if percent or number > 1 else int(number * PPM)
-    if metric.unit is Unit.SECONDS:
-        return int(number * 60)  # plans for speed to lead are given in minutes
-    return int(number)
+        value = int(number / 100 * PPM) if percent or number > 1 else int(number * PPM)
+    elif metric.unit is Unit.SECONDS:
+        value = int(number * 60)  # plans for speed to lead are given in minutes
+    else:
+        value = int(number)
+    if value > MAX_PLAN:
+        raise InvalidValue(field="--value", value=text[:40], hint=f"at most {MAX_PLAN:,}")
+    return value
 
 
 def plan_in_metric_units(metric: Metric, value: int) -> float:

@@ -21,7 +21,7 @@ from voronka.crm.accounts import find_pipeline
 from voronka.errors import InvalidQuery
 from voronka.i18n import Message
 from voronka.models import Account, DailyCount, Deal
-from voronka.timeutil import to_local, utcnow, zone
+from voronka.timeutil import check_day, to_local, utcnow, zone
 
 
 class Mode(enum.StrEnum):
@@ -80,6 +80,8 @@ def run_stats(*, session: Session, account: Account, query: StatsQuery, today: d
     today = today or to_local(utcnow(), zone(account.timezone)).date()
     start, end = default_range(query.grain, today)
     start, end = query.date_from or start, query.date_to or end
+    check_day(start, "--from")
+    check_day(end, "--to")
     if start >= end:
         raise InvalidQuery(
             code="date_range_ordered", reason=f"--from {start} must be before --to {end} (--to is exclusive)"

@@ -14,6 +14,7 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 import hashlib
+import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from voronka.crm.accounts import get_or_create_manager
 from voronka.crm.derived import rederive_contacts
-from voronka.crm.phones import normalize_phone, region_of
+from voronka.crm.phones import MAX_PHONE, normalize_phone, region_of
 from voronka.db import bulk_insert
 from voronka.errors import ImportFailed
 from voronka.i18n import Message
@@ -77,6 +78,11 @@ def match_key(phone: str | None) -> str | None:
 _DURATION = re.compile(r"^(?:(\d+):)?(\d{1,2}):(\d{2})$")
 
 
+MAX_DURATION = 86_400
+"""A day: a longer call is a typo (and a column of 32-bit integers could not keep 1e18 seconds)."""
+MAX_EXTERNAL_ID = 120
+
+
 def parse_duration(text: str | None) -> int:
     """Seconds from ``95``, ``95.0``, ``1:35`` or ``0:01:35``."""
     value = (text or "").strip()
@@ -85,14 +91,19 @@ def parse_duration(text: str | None) -> int:
     matched = _DURATION.match(value)
     if matched:
         hours, minutes, seconds = (int(part or 0) for part in matched.groups())
-        return hours * 3600 + minutes * 60 + seconds
-    try:
-        seconds_float = float(value.replace(",", "."))
-    except ValueError:
-        raise RowError(Message("import.bad_duration", {"value": value})) from None
-    if seconds_float < 0:
-        raise RowError(Message("import.bad_duration", {"value": value}))
-    return round(seconds_float)
+        total = hours * 3600 + minutes * 60 + seconds
+    else:
+        try:
+            seconds_float = float(value.replace(",", "."))
+        except ValueError:
+            raise RowError(Message("import.bad_duration", {"value": value[:40]})) from None
+        # 1e400 reads as infinity, nan as no number: neither is a call's length.
+        if not math.isfinite(seconds_float) or seconds_float < 0:
+            raise RowError(Message("import.bad_duration", {"value": value[:40]}))
+        total = round(min(seconds_float, MAX_DURATION + 1))
+    if total > MAX_DURATION:
+        raise RowError(Message("import.bad_duration", {"value": value[:40]}))
+    return total
 
 
 @dataclass(frozen=True)
@@ -135,11 +146,16 @@ class _Reader:
         if client is None and "from_number" in self.positions:
             caller, callee = self.cell(cells, "from_number"), self.cell(cells, "to_number")
             ours, client = (caller, callee) if direction is CallDirection.OUTGOING else (callee, caller)
+        for value in (client, ours):  # the row alone is refused: the column would refuse the whole file
+            if value is not None and len(value) > MAX_PHONE:
+                raise RowError(Message("import.cell_too_long", {"limit": MAX_PHONE}))
         duration = parse_duration(self.cell(cells, "duration"))
         outcome = self._outcome(self.cell(cells, "outcome"), duration)
         phone = _normalized(client, self.region) if client else None
         ours = _normalized(ours, self.region) if ours else None
         call_id = self.cell(cells, "call_id")
+        if call_id is not None and len(self.call_map.name) + 1 + len(call_id) > MAX_EXTERNAL_ID:
+            raise RowError(Message("import.cell_too_long", {"limit": MAX_EXTERNAL_ID - len(self.call_map.name) - 1}))
         identity = (
             call_id
             or hashlib.sha1(f"{at.isoformat()}|{direction.value}|{ours}|{phone}|{duration}".encode()).hexdigest()[:24]

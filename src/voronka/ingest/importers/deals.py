@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from voronka.crm.deals import MAX_CUSTOM_FIELDS, MAX_CUSTOM_NAME, MAX_CUSTOM_VALUE
 from voronka.errors import ImportFailed, InvalidValue
 from voronka.i18n import Message
 from voronka.ingest.importers.base import DealRecord, ImportTarget
@@ -222,10 +223,18 @@ def _amount(text: str | None, currency: str) -> int | None:
 
 
 def _custom(cells: list[str], layout: Layout) -> dict[str, Any]:
+    """The row's filled custom columns, within the bounds the web and the API apply (a deal of
+    200,000 fields would be stored whole otherwise); a row beyond them is rejected, not cut."""
     size = len(cells)
-    custom = {}
+    custom: dict[str, Any] = {}
     for index, name in layout.custom:
         value = clean(cells[index]) if index < size else None
         if value is not None:
+            if len(custom) == MAX_CUSTOM_FIELDS:
+                raise RowError(Message("import.too_many_custom", {"limit": MAX_CUSTOM_FIELDS}))
+            if len(name) > MAX_CUSTOM_NAME:
+                raise RowError(Message("import.custom_name_too_long", {"name": name[:40], "limit": MAX_CUSTOM_NAME}))
+            if len(value) > MAX_CUSTOM_VALUE:
+                raise RowError(Message("import.cell_too_long", {"limit": MAX_CUSTOM_VALUE}))
             custom[name] = value
     return custom
