@@ -205,3 +205,38 @@ def test_speed_to_lead_is_counted_to_the_microsecond(session: Session) -> None:
     timing = funnel(session, timing=True).timing
     assert timing is not None
     assert timing.speed_to_lead.median_seconds == (60.0 + 59.0004) / 2
+
+
+def test_recount_repairs_deals_a_crash_or_a_hand_edit_left_wrong(session: Session, db_url: str) -> None:
+    """`voronka recount` re-derives the deals themselves, not only the summaries, and says what it changed."""
+    from sqlalchemy import update
+
+    from tests.test_cli import voronka
+    from voronka.models import DealDay, StageReach
+
+    pipeline = journeys_for(
+        session,
+        [
+            Journey("2024-03-01 10:00", moves=[("Estimate", "2024-03-01 10:30")], lost=("2024-03-02", "Дорого")),
+            Journey("2024-03-01 11:00", moves=[("Qualified", "2024-03-01 11:05")]),
+            Journey("2024-03-01 12:00", won="2024-03-03"),
+        ],
+    )
+    lost, open_, _ = session.scalars(select(Deal).order_by(Deal.id)).all()
+    won_stage = pipeline.stages[-1].id
+    session.execute(update(Deal).where(Deal.id == lost.id).values(stage_id=won_stage, furthest_position=5))
+    session.execute(update(Deal).where(Deal.id == open_.id).values(first_contact_at=None, contact_minutes=None))
+    session.execute(update(StageReach).where(StageReach.deal_id == open_.id).values(reached_at=at("2024-01-01")))
+    session.execute(update(DealDay).values(deals=DealDay.deals + 1))
+    session.commit()
+    url = db_url
+    code, out, _ = voronka("--db", url, "--lang", "en", "recount")
+    assert code == 0
+    said = " ".join(out.split())
+    assert "Changed: 2 deals, 2 stage reaches," in said  # one reach replaced: one row out, one in
+    session.expire_all()
+    assert (lost.stage_id, lost.furthest_position) == (find_stage(pipeline, "Estimate").id, 3)
+    assert (open_.first_contact_at, open_.contact_minutes) == (at("2024-03-01 11:05"), 5)
+    assert reached(funnel(session)) == [3, 3, 2, 1, 1]
+    again = " ".join(voronka("--db", url, "--lang", "en", "recount")[1].split())
+    assert "Changed: 0 deals, 0 stage reaches, 0 cells." in again

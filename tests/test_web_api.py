@@ -89,7 +89,7 @@ def test_deals_lifecycle(world: tuple[TestClient, dict[str, str]]) -> None:
     assert lost.json()["status"] == "lost"
     assert lost.json()["loss_reason"] == "Дорого"
     again = client.post(f"/api/v1/deals/{deal['id']}/move", headers=owner, json={"stage": "Contract"})
-    assert again.status_code == 422
+    assert again.status_code == 409  # a closed deal: in conflict with its state, not bad input
     assert "reopen" in again.json()["detail"]
     assert client.post(f"/api/v1/deals/{deal['id']}/reopen", headers=owner).json()["status"] == "open"
     assert client.post(f"/api/v1/deals/{deal['id']}/win", headers=owner).json()["status"] == "won"

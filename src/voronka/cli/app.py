@@ -109,7 +109,8 @@ COMMANDS: tuple[Entry, ...] = (
     Command(
         "recount",
         "backup_cmd:recount_command",
-        "Recount the summaries reports read (stage reaches, deals per day) from the deals and their history.",
+        "Re-derive from the deals, their history and calls what reports read (each deal's furthest stage and"
+        " first contact, stage reaches, deals per day), and say what changed.",
     ),
     Group("import", "Import data from files.", "import_cmd", (("deals", "deals"), ("calls", "calls"))),
     Group(
