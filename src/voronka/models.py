@@ -173,10 +173,18 @@ class LossReason(Base):
     """Archived: no longer offered when a deal is lost, still counted where it was used."""
 
 
+OWN_ORIGIN = "own"
+"""The origin of the ids a business gives itself: its deals files, history files, calls files, the API."""
+LEGACY_ORIGIN = ""
+"""The origin of a deal stored before origins were kept."""
+
+
 class Deal(Base):
     __tablename__ = "deals"
     __table_args__ = (
-        UniqueConstraint("account_id", "external_id"),
+        # An id is the CRM's or the file's own: unique where it came from (``origin``), since two
+        # CRMs, or a CRM and an old spreadsheet, both number their deals from 1.
+        UniqueConstraint("account_id", "origin", "external_id", name="uq_deals_account_id_origin"),
         _enum_check("status", "status", DealStatus),
         CheckConstraint("amount IS NULL OR amount >= 0", name="amount_not_negative"),
         # Covers the cohort funnel: led by what it groups by, so SQLite aggregates in index order
@@ -235,6 +243,10 @@ class Deal(Base):
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), active_history=True)
     pipeline_id: Mapped[int] = mapped_column(ForeignKey("pipelines.id"), active_history=True)
     external_id: Mapped[str | None] = mapped_column(String(100))
+    origin: Mapped[str] = mapped_column(String(100), default=OWN_ORIGIN, server_default=LEGACY_ORIGIN)
+    """Where ``external_id`` comes from: ``own`` (the business's files, the API), a CRM's kind for its
+    syncs and exports (``bitrix24``), or empty for a deal stored before origins were kept (it is
+    claimed by the first import or sync that names its id)."""
     title: Mapped[str | None] = mapped_column(String(300))
     contact_name: Mapped[str | None] = mapped_column(String(200))
     phone: Mapped[str | None] = mapped_column(String(50))

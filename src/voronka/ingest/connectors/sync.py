@@ -119,7 +119,7 @@ def sync(
         if progress is not None and not announced:
             progress.start(page.total or 0)
             announced = True
-        store_deals(session, account, locals_, page.deals, report)
+        store_deals(session, account, locals_, page.deals, report, origin=connection.kind)
         connection.state = {**state, "cursor": page.cursor}
         state = dict(connection.state)
         session.commit()
@@ -163,9 +163,16 @@ def _local_pipeline(session: Session, account: Account, remote: RemotePipeline) 
 
 
 def store_deals(
-    session: Session, account: Account, pipelines: dict[str, _Local], deals: list[RemoteDeal], report: SyncReport
+    session: Session,
+    account: Account,
+    pipelines: dict[str, _Local],
+    deals: list[RemoteDeal],
+    report: SyncReport,
+    *,
+    origin: str,
 ) -> None:
-    """Write CRM deals through the importers' writer, pipeline by pipeline; count what happened."""
+    """Write CRM deals through the importers' writer, pipeline by pipeline; count what happened.
+    ``origin``: the CRM's kind, whose ids the deals carry (an export of the same CRM matches them)."""
     by_pipeline: dict[str, list[DealRecord]] = defaultdict(list)
     for number, deal in enumerate(deals):
         local = pipelines.get(deal.pipeline_id)
@@ -176,7 +183,7 @@ def store_deals(
         by_pipeline[deal.pipeline_id].append(record)
     for pipeline_id, records in by_pipeline.items():
         imported = ImportReport(file=report.connection)
-        writer = DealWriter(ImportTarget(session, account, pipelines[pipeline_id].pipeline), imported)
+        writer = DealWriter(ImportTarget(session, account, pipelines[pipeline_id].pipeline, origin), imported)
         for record in records:
             writer.add(record)
         writer.flush()

@@ -33,7 +33,7 @@ from voronka.db import bulk_insert
 from voronka.errors import ImportFailed
 from voronka.i18n import Message
 from voronka.ingest.importers.call_maps import CallMap
-from voronka.models import Account, CallAttempt, CallDirection, CallOutcome, Deal
+from voronka.models import OWN_ORIGIN, Account, CallAttempt, CallDirection, CallOutcome, Deal
 from voronka.tabular.cells import RowError, clean, parse_datetime
 from voronka.tabular.files import TableFile, open_table
 from voronka.tabular.report import ImportReport, Progress, Rejected
@@ -188,9 +188,11 @@ class DealIndex:
 
     def __init__(self, session: Session, account: Account) -> None:
         rows = session.execute(
-            select(Deal.id, Deal.external_id, Deal.phone_key, Deal.created_at, Deal.closed_at, Deal.manager_id).where(
-                Deal.account_id == account.id
-            )
+            select(Deal.id, Deal.external_id, Deal.phone_key, Deal.created_at, Deal.closed_at, Deal.manager_id)
+            .where(Deal.account_id == account.id)
+            # A calls file's deal_id is the business's own id: its own deals are read last, so that
+            # they win over a CRM's deal that happens to carry the same number.
+            .order_by(Deal.origin == OWN_ORIGIN, Deal.id)
         ).all()
         self.by_ref: dict[str, tuple[int, int | None]] = {}
         self.created: dict[int, dt.datetime] = {}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Generator, Iterable, Iterator
 from contextlib import closing, contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -69,6 +70,7 @@ def import_file(
     table = open_table(path)
     format = format or detect_format(table.header)
     importer = MappedImporter(column_map) if column_map is not None else IMPORTERS[format]
+    target = replace(target, origin=target.origin or importer.origin)
     importer.check_header(table, target)
     history_table = None
     if history is not None:
