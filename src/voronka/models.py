@@ -324,6 +324,32 @@ class CallAttempt(Base):
     """Where the call came from and its id there (``bitrix24:123``, ``file:<digest>``)."""
 
 
+class WaitingCall(Base):
+    """A call that matched no deal yet (its deal not imported or synced so far): kept, not dropped,
+    and moved to ``call_attempts`` by ``ingest.importers.calls.match_waiting_calls`` once its deal
+    arrives. What it was matched by is kept with it: the deal it names (a note on the lead itself),
+    the deals it may belong to (a contact's), the client's number."""
+
+    __tablename__ = "waiting_calls"
+    __table_args__ = (Index("ix_waiting_calls_source", "account_id", "external_id", unique=True),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    external_id: Mapped[str] = mapped_column(String(120))
+    origin: Mapped[str] = mapped_column(String(100))
+    """Whose ids ``deal_ref`` and ``refs`` are (``Deal.origin``)."""
+    at: Mapped[dt.datetime]
+    direction: Mapped[str] = mapped_column(String(3))
+    outcome: Mapped[str] = mapped_column(String(16))
+    duration_seconds: Mapped[int] = mapped_column(Integer, default=0)
+    outgoing_number: Mapped[str | None] = mapped_column(String(50))
+    client_phone: Mapped[str | None] = mapped_column(String(50))
+    manager: Mapped[str | None] = mapped_column(String(200))
+    deal_ref: Mapped[str | None] = mapped_column(String(100))
+    refs: Mapped[list[str]] = mapped_column(JSON, default=list)
+    received_at: Mapped[dt.datetime]
+
+
 class AdSpend(Base):
     """Money spent on a source over a day or a calendar month (``period_start`` is its first day)."""
 

@@ -31,6 +31,7 @@ from voronka.ingest.importers.background import (
     shaped_in_background,
 )
 from voronka.ingest.importers.base import DealRecord, EventRecord, ImportTarget
+from voronka.ingest.importers.calls import match_waiting_calls
 from voronka.ingest.importers.deals import DealsImporter, Layout
 from voronka.ingest.importers.events import write_events
 from voronka.ingest.importers.mapped import first_pipeline_in, stages_in_file
@@ -109,6 +110,9 @@ def import_file(
         history_events = IMPORTERS["events"].records(history_table, target, history_report)
         write_events(target, [e for e in history_events if isinstance(e, EventRecord)], history_report)
         report.add_rejected([*history_report.rejected, *history_table.rejected])
+    matched = match_waiting_calls(session=target.session, account=target.account)
+    if matched:
+        report.notes.append(Message("import.calls_matched", {"count": matched}))
     return report
 
 
