@@ -138,3 +138,58 @@ def test_deals_stored_before_origins_keep_their_history_and_are_claimed_once(eng
         session.commit()
         assert (report.created, report.updated) == (0, 1)
         assert session.scalars(select(Deal.origin)).one() == "own"
+
+
+def test_the_schema_keeps_a_deal_in_a_stage_of_its_own_pipeline(session: Session) -> None:
+    """Checked by the database itself (a foreign key over stage and pipeline), on both databases."""
+    import pytest
+    from sqlalchemy import update
+    from sqlalchemy.exc import IntegrityError
+
+    account = account_for(session)
+    first = create_pipeline(session=session, account=account, name="А", stages=["Заявка", "Оплата"])
+    second = create_pipeline(session=session, account=account, name="Б", stages=["Заявка", "Оплата"])
+    from voronka.crm.deals import create_deal
+
+    deal = create_deal(session=session, pipeline=first, currency="RUB")
+    session.commit()
+    with pytest.raises(IntegrityError):
+        session.execute(update(Deal).where(Deal.id == deal.id).values(stage_id=second.stages[0].id))
+        session.flush()
+    session.rollback()
+
+
+def test_a_deal_left_in_another_pipelines_stage_moves_there_on_upgrade(engine: Engine) -> None:
+    """Before 0015 a re-import could leave a deal in pipeline A standing in a stage of B; the
+    upgrade gives it B and re-derives both pipelines."""
+    from voronka import deal_days
+    from voronka.crm.deals import create_deal
+
+    with engine.connect() as connection:
+        if connection.dialect.name == "sqlite":
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            connection.commit()
+        with connection.begin():
+            config = _alembic_config()
+            config.attributes["connection"] = connection
+            command.downgrade(config, "0014")
+        if connection.dialect.name == "sqlite":
+            connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+            connection.commit()
+    with Session(engine) as session:
+        account = account_for(session)
+        first = create_pipeline(session=session, account=account, name="А", stages=["Заявка", "Оплата"])
+        second = create_pipeline(session=session, account=account, name="Б", stages=["Заявка", "Оплата"])
+        deal = create_deal(session=session, pipeline=first, currency="RUB")
+        session.commit()
+        session.execute(text("UPDATE deals SET stage_id = :s WHERE id = :d"), {"s": second.stages[0].id, "d": deal.id})
+        session.commit()
+        ids = (deal.id, first.id, second.id)
+    ensure_schema(engine)
+    with Session(engine) as session:
+        moved = session.get(Deal, ids[0])
+        assert moved is not None
+        assert moved.pipeline_id == ids[2]
+        for pipeline_id in ids[1:]:
+            connection = session.connection()
+            assert deal_days.stored_cells(connection, pipeline_id) == deal_days.compute_cells(connection, pipeline_id)

@@ -39,7 +39,7 @@ from voronka.errors import VoronkaError
 if TYPE_CHECKING:
     from alembic.config import Config
 
-HEAD_REVISION = "0014"
+HEAD_REVISION = "0015"
 """The newest migration. A database already there is recognised without loading Alembic (a
 fifth of a second at every command); a test keeps this equal to the migrations' head."""
 

@@ -20,6 +20,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     MetaData,
@@ -134,6 +135,8 @@ class Stage(Base):
     __table_args__ = (
         UniqueConstraint("pipeline_id", "position", name="uq_stages_pipeline_id_position"),
         UniqueConstraint("pipeline_id", "name", name="uq_stages_pipeline_id_name"),
+        # What a deal's (stage, pipeline) refers to: a deal stands only in a stage of its own pipeline.
+        UniqueConstraint("id", "pipeline_id", name="uq_stages_id_pipeline_id"),
         CheckConstraint("position >= 1", name="position_positive"),
     )
 
@@ -185,6 +188,10 @@ class Deal(Base):
         # An id is the CRM's or the file's own: unique where it came from (``origin``), since two
         # CRMs, or a CRM and an old spreadsheet, both number their deals from 1.
         UniqueConstraint("account_id", "origin", "external_id", name="uq_deals_account_id_origin"),
+        # A deal stands in a stage of its own pipeline (``crm.deal_state`` keeps the rest of its state).
+        ForeignKeyConstraint(
+            ["stage_id", "pipeline_id"], ["stages.id", "stages.pipeline_id"], name="fk_deals_stage_in_pipeline"
+        ),
         _enum_check("status", "status", DealStatus),
         CheckConstraint("amount IS NULL OR amount >= 0", name="amount_not_negative"),
         # Covers the cohort funnel: led by what it groups by, so SQLite aggregates in index order
@@ -262,7 +269,7 @@ class Deal(Base):
     amount: Mapped[int | None] = mapped_column(BigInteger, active_history=True)
     currency: Mapped[str] = mapped_column(String(3), active_history=True)
     status: Mapped[str] = mapped_column(String(8), default=DealStatus.OPEN.value, active_history=True)
-    stage_id: Mapped[int] = mapped_column(ForeignKey("stages.id"))
+    stage_id: Mapped[int] = mapped_column(Integer)
     furthest_position: Mapped[int] = mapped_column(Integer, default=1, active_history=True)
     history_known: Mapped[bool] = mapped_column(Boolean, default=True, active_history=True)
     """False when the deal was imported without stage entry times: the passage rule then falls
