@@ -367,3 +367,19 @@ def test_call_notes_of_leads_and_contacts_arrive_once_without_a_line(
     again = run(session, store)
     assert again.calls == 1
     assert session.scalar(select(func.count()).select_from(CallAttempt)) == 4
+
+
+def test_a_call_note_on_a_lead_is_that_leads_whenever_it_was_made(
+    session: Session, httpserver: HTTPServer, crm: FakeAmoCrm, store: SecretStore
+) -> None:
+    """A note on the lead names it (``entity_id``): a call 40 days after the lead was lost — a
+    client called back — still belongs to it, where the time window of a contact's calls would drop it."""
+    from voronka.models import CallAttempt, Deal
+
+    lost = next(lead for lead in crm.leads.values() if lead.closed_at is not None)
+    crm.call_note("leads", lost.id, lost.closed_at + 40 * 86_400, outgoing=False, status=4, duration=30)
+    connect(session, httpserver, store)
+    report = run(session, store)
+    assert (report.calls, report.calls_unmatched) == (1, 0)
+    deal = session.scalars(select(Deal).where(Deal.external_id == str(lost.id))).one()
+    assert session.scalars(select(CallAttempt.deal_id)).one() == deal.id

@@ -390,7 +390,7 @@ class WriteModel(RuleBasedStateMachine):
         def run(session: Session) -> None:
             account = default_account(session=session)
             ours = {p.id: _local_pipeline(session, account, p) for p in CRM_PIPELINES.values()}
-            store_deals(session, account, ours, remote_deals, SyncReport("crm"))
+            store_deals(session, account, ours, remote_deals, SyncReport("crm"), origin="amocrm")
 
         self.write(run)
 

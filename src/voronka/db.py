@@ -39,7 +39,7 @@ from voronka.errors import VoronkaError
 if TYPE_CHECKING:
     from alembic.config import Config
 
-HEAD_REVISION = "0012"
+HEAD_REVISION = "0015"
 """The newest migration. A database already there is recognised without loading Alembic (a
 fifth of a second at every command); a test keeps this equal to the migrations' head."""
 
@@ -119,10 +119,25 @@ def ensure_schema(engine: Engine) -> None:
             return
         from alembic import command
 
-        with engine.begin() as connection:
-            config = _alembic_config()
-            config.attributes["connection"] = connection
-            command.upgrade(config, "head")
+        with engine.connect() as connection:
+            sqlite = connection.dialect.name == "sqlite"
+            if sqlite:
+                # A migration that rebuilds a table drops the old one, and with foreign keys on SQLite
+                # would first delete every row that refers to it (ON DELETE CASCADE). The pragma only
+                # takes effect outside a transaction; the keys are checked before the commit instead.
+                connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+                connection.commit()
+            try:
+                with connection.begin():
+                    config = _alembic_config()
+                    config.attributes["connection"] = connection
+                    command.upgrade(config, "head")
+                    if sqlite and connection.exec_driver_sql("PRAGMA foreign_key_check").first() is not None:
+                        raise DatabaseUnavailable(url=engine.url.render_as_string(), reason="foreign keys broken")
+            finally:
+                if sqlite:
+                    connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+                    connection.commit()
     except OperationalError as exc:
         raise DatabaseUnavailable(url=engine.url.render_as_string(), reason=_first_line(exc)) from None
 

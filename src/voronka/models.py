@@ -20,6 +20,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     MetaData,
@@ -134,6 +135,8 @@ class Stage(Base):
     __table_args__ = (
         UniqueConstraint("pipeline_id", "position", name="uq_stages_pipeline_id_position"),
         UniqueConstraint("pipeline_id", "name", name="uq_stages_pipeline_id_name"),
+        # What a deal's (stage, pipeline) refers to: a deal stands only in a stage of its own pipeline.
+        UniqueConstraint("id", "pipeline_id", name="uq_stages_id_pipeline_id"),
         CheckConstraint("position >= 1", name="position_positive"),
     )
 
@@ -173,10 +176,22 @@ class LossReason(Base):
     """Archived: no longer offered when a deal is lost, still counted where it was used."""
 
 
+OWN_ORIGIN = "own"
+"""The origin of the ids a business gives itself: its deals files, history files, calls files, the API."""
+LEGACY_ORIGIN = ""
+"""The origin of a deal stored before origins were kept."""
+
+
 class Deal(Base):
     __tablename__ = "deals"
     __table_args__ = (
-        UniqueConstraint("account_id", "external_id"),
+        # An id is the CRM's or the file's own: unique where it came from (``origin``), since two
+        # CRMs, or a CRM and an old spreadsheet, both number their deals from 1.
+        UniqueConstraint("account_id", "origin", "external_id", name="uq_deals_account_id_origin"),
+        # A deal stands in a stage of its own pipeline (``crm.deal_state`` keeps the rest of its state).
+        ForeignKeyConstraint(
+            ["stage_id", "pipeline_id"], ["stages.id", "stages.pipeline_id"], name="fk_deals_stage_in_pipeline"
+        ),
         _enum_check("status", "status", DealStatus),
         CheckConstraint("amount IS NULL OR amount >= 0", name="amount_not_negative"),
         # Covers the cohort funnel: led by what it groups by, so SQLite aggregates in index order
@@ -235,6 +250,10 @@ class Deal(Base):
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), active_history=True)
     pipeline_id: Mapped[int] = mapped_column(ForeignKey("pipelines.id"), active_history=True)
     external_id: Mapped[str | None] = mapped_column(String(100))
+    origin: Mapped[str] = mapped_column(String(100), default=OWN_ORIGIN, server_default=LEGACY_ORIGIN)
+    """Where ``external_id`` comes from: ``own`` (the business's files, the API), a CRM's kind for its
+    syncs and exports (``bitrix24``), or empty for a deal stored before origins were kept (it is
+    claimed by the first import or sync that names its id)."""
     title: Mapped[str | None] = mapped_column(String(300))
     contact_name: Mapped[str | None] = mapped_column(String(200))
     phone: Mapped[str | None] = mapped_column(String(50))
@@ -250,7 +269,7 @@ class Deal(Base):
     amount: Mapped[int | None] = mapped_column(BigInteger, active_history=True)
     currency: Mapped[str] = mapped_column(String(3), active_history=True)
     status: Mapped[str] = mapped_column(String(8), default=DealStatus.OPEN.value, active_history=True)
-    stage_id: Mapped[int] = mapped_column(ForeignKey("stages.id"))
+    stage_id: Mapped[int] = mapped_column(Integer)
     furthest_position: Mapped[int] = mapped_column(Integer, default=1, active_history=True)
     history_known: Mapped[bool] = mapped_column(Boolean, default=True, active_history=True)
     """False when the deal was imported without stage entry times: the passage rule then falls
@@ -310,6 +329,32 @@ class CallAttempt(Base):
     client_phone: Mapped[str | None] = mapped_column(String(50))
     external_id: Mapped[str | None] = mapped_column(String(120))
     """Where the call came from and its id there (``bitrix24:123``, ``file:<digest>``)."""
+
+
+class WaitingCall(Base):
+    """A call that matched no deal yet (its deal not imported or synced so far): kept, not dropped,
+    and moved to ``call_attempts`` by ``ingest.importers.calls.match_waiting_calls`` once its deal
+    arrives. What it was matched by is kept with it: the deal it names (a note on the lead itself),
+    the deals it may belong to (a contact's), the client's number."""
+
+    __tablename__ = "waiting_calls"
+    __table_args__ = (Index("ix_waiting_calls_source", "account_id", "external_id", unique=True),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    external_id: Mapped[str] = mapped_column(String(120))
+    origin: Mapped[str] = mapped_column(String(100))
+    """Whose ids ``deal_ref`` and ``refs`` are (``Deal.origin``)."""
+    at: Mapped[dt.datetime]
+    direction: Mapped[str] = mapped_column(String(3))
+    outcome: Mapped[str] = mapped_column(String(16))
+    duration_seconds: Mapped[int] = mapped_column(Integer, default=0)
+    outgoing_number: Mapped[str | None] = mapped_column(String(50))
+    client_phone: Mapped[str | None] = mapped_column(String(50))
+    manager: Mapped[str | None] = mapped_column(String(200))
+    deal_ref: Mapped[str | None] = mapped_column(String(100))
+    refs: Mapped[list[str]] = mapped_column(JSON, default=list)
+    received_at: Mapped[dt.datetime]
 
 
 class AdSpend(Base):

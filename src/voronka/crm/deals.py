@@ -32,6 +32,8 @@ from voronka.errors import (
     StageOfOtherPipeline,
 )
 from voronka.models import (
+    LEGACY_ORIGIN,
+    OWN_ORIGIN,
     Account,
     CallAttempt,
     CallDirection,
@@ -107,7 +109,11 @@ def create_deal(
             check_length(text, field=field, limit=limit)  # the columns' sizes, on SQLite as on PostgreSQL
     if external_id is not None:
         existing = session.scalar(
-            select(Deal.id).where(Deal.account_id == pipeline.account_id, Deal.external_id == external_id)
+            select(Deal.id).where(
+                Deal.account_id == pipeline.account_id,
+                Deal.origin.in_((OWN_ORIGIN, LEGACY_ORIGIN)),
+                Deal.external_id == external_id,
+            )
         )
         if existing is not None:
             raise DealExists(id=external_id, deal=existing)

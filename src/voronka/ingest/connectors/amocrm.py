@@ -247,6 +247,7 @@ class AmoCrmClient:
                     client_phone=str(params["phone"]) if params.get("phone") else None,
                     manager=people.name(note.get("responsible_user_id") or note.get("created_by")),
                     deals=(str(entity_id),) if entity == "leads" else leads_of.get(entity_id, ()),
+                    deal=str(entity_id) if entity == "leads" else None,
                 )
             )
         return found

@@ -84,6 +84,9 @@ class RemoteCall(NamedTuple):
     manager: str | None = None
     deals: tuple[str, ...] = ()
     """The CRM's ids of the deals it may belong to (a contact's deals, or the deal itself)."""
+    deal: str | None = None
+    """The CRM's id of the deal the call is recorded on (amoCRM's note on the lead itself): it is that
+    deal's call whatever the dates, where a contact's call goes to the deal whose time fits."""
 
 
 @dataclass(frozen=True)

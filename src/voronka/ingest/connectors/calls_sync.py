@@ -17,34 +17,40 @@ from voronka.ingest.importers.calls import (
     DealIndex,
     Managers,
     StoredCall,
+    keep_waiting,
     match_key,
     normalized_phone,
     refresh_first_contact,
     store_calls,
+    waiting_row,
 )
 from voronka.models import Account, Connection
 from voronka.tabular.report import ImportReport
 
 
 def sync_calls(*, session: Session, account: Account, connection: Connection, client: CallSource) -> tuple[int, int]:
-    """Bring the connection's calls up to date; (calls stored, calls that matched no deal)."""
+    """Bring the connection's calls up to date; (calls stored, calls kept waiting for their deal)."""
     cursor: dict[str, Any] = dict((connection.state or {}).get("calls") or {})
-    deals, managers, region = DealIndex(session, account), Managers(session, account), region_of(account.timezone)
-    stored = unmatched = 0
+    stored = 0
+    deals = DealIndex(session, account, connection.kind)
+    managers, region = Managers(session, account), region_of(account.timezone)
+    waiting = 0
     for page in client.calls(cursor):
         rows: list[StoredCall] = []
+        unmatched: list[dict[str, Any]] = []
         for call in page.calls:
             row = _row(call, account, connection, deals, managers, region)
-            if row is None:
-                unmatched += 1
+            if isinstance(row, dict):
+                unmatched.append(row)
             else:
                 rows.append(row)
         report = ImportReport(file=connection.name)
         refresh_first_contact(session=session, deal_ids=store_calls(session, account, rows, report))
+        waiting += keep_waiting(session, unmatched)
         stored += report.created
         connection.state = {**(connection.state or {}), "calls": page.cursor}
         session.commit()
-    return stored, unmatched
+    return stored, waiting
 
 
 def _row(
@@ -54,16 +60,21 @@ def _row(
     deals: DealIndex,
     managers: Managers,
     region: str | None,
-) -> StoredCall | None:
+) -> StoredCall | dict[str, Any]:
+    """The call as stored, or as kept waiting when its deal has not arrived yet."""
     phone = normalized_phone(call.client_phone, region)
-    found = deals.among(call.deals, call.at) or deals.by_phone(match_key(phone), call.at)
-    if found is None:
-        return None
-    deal_id, deal_manager = found
     ours = normalized_phone(call.our_number, region)
+    external_id = f"sync{connection.id}:{call.id}"
+    found = deals.named(call.deal) or deals.among(call.deals, call.at) or deals.by_phone(match_key(phone), call.at)
+    if found is None:
+        return waiting_row(
+            account, external_id, connection.kind, call.at, call.direction, call.outcome, call.duration, ours,
+            phone, call.manager, deal_ref=call.deal, refs=call.deals,
+        )  # fmt: skip
+    deal_id, deal_manager = found
     return (
         account.id, deal_id, call.at, ours, call.outcome, call.duration, managers.id_of(call.manager) or deal_manager,
-        call.direction, phone, f"sync{connection.id}:{call.id}",
+        call.direction, phone, external_id,
     )  # fmt: skip
 
 

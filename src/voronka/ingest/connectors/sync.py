@@ -24,6 +24,7 @@ from voronka.ingest.connectors.calls_sync import sync_calls_or_warn
 from voronka.ingest.connectors.http import RetryPolicy
 from voronka.ingest.connectors.store import connection_config, find_connection
 from voronka.ingest.importers.base import DealRecord, ImportTarget
+from voronka.ingest.importers.calls import match_waiting_calls
 from voronka.ingest.importers.writer import DealWriter
 from voronka.models import Account, Connection, DealStatus, Pipeline
 from voronka.secretstore import SecretStore
@@ -44,7 +45,7 @@ class SyncReport:
     calls: int = 0
     """Calls stored from the CRM's call log."""
     calls_unmatched: int = 0
-    """Calls that belong to no deal voronka has (another pipeline, a client with no deal)."""
+    """Calls that belong to no deal voronka has yet: kept, and matched when their deal arrives."""
     spend_days: int = 0
     spend_amount: int = 0
     """An ad cabinet's sync: the days brought and their spend (minor units of the account's currency)."""
@@ -119,16 +120,20 @@ def sync(
         if progress is not None and not announced:
             progress.start(page.total or 0)
             announced = True
-        store_deals(session, account, locals_, page.deals, report)
+        store_deals(session, account, locals_, page.deals, report, origin=connection.kind)
         connection.state = {**state, "cursor": page.cursor}
         state = dict(connection.state)
         session.commit()
         if progress is not None:
             progress.advance(len(page.deals))
+    # Deals that arrived may be what calls kept waiting (from a calls file, or this CRM's log) wanted.
+    report.calls = match_waiting_calls(session=session, account=account)
+    session.commit()
     if isinstance(client, CallSource):
-        report.calls, report.calls_unmatched = sync_calls_or_warn(
+        calls, report.calls_unmatched = sync_calls_or_warn(
             session=session, account=account, connection=connection, client=client, warnings=client.warnings
         )
+        report.calls += calls
     calls_cursor = (connection.state or {}).get("calls")
     connection.state = {"next": client.next_cursor(state["cursor"], started), "calls": calls_cursor}
     connection.last_synced_at = now or utcnow()
@@ -163,9 +168,16 @@ def _local_pipeline(session: Session, account: Account, remote: RemotePipeline) 
 
 
 def store_deals(
-    session: Session, account: Account, pipelines: dict[str, _Local], deals: list[RemoteDeal], report: SyncReport
+    session: Session,
+    account: Account,
+    pipelines: dict[str, _Local],
+    deals: list[RemoteDeal],
+    report: SyncReport,
+    *,
+    origin: str,
 ) -> None:
-    """Write CRM deals through the importers' writer, pipeline by pipeline; count what happened."""
+    """Write CRM deals through the importers' writer, pipeline by pipeline; count what happened.
+    ``origin``: the CRM's kind, whose ids the deals carry (an export of the same CRM matches them)."""
     by_pipeline: dict[str, list[DealRecord]] = defaultdict(list)
     for number, deal in enumerate(deals):
         local = pipelines.get(deal.pipeline_id)
@@ -176,7 +188,7 @@ def store_deals(
         by_pipeline[deal.pipeline_id].append(record)
     for pipeline_id, records in by_pipeline.items():
         imported = ImportReport(file=report.connection)
-        writer = DealWriter(ImportTarget(session, account, pipelines[pipeline_id].pipeline), imported)
+        writer = DealWriter(ImportTarget(session, account, pipelines[pipeline_id].pipeline, origin), imported)
         for record in records:
             writer.add(record)
         writer.flush()

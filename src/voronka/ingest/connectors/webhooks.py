@@ -88,7 +88,7 @@ def apply_webhook(
     try:
         pipelines = local_pipelines(session, account, client)
         deals = [deal for remote_id in ids if (deal := client.deal(remote_id)) is not None]
-        store_deals(session, account, pipelines, deals, report)
+        store_deals(session, account, pipelines, deals, report, origin=connection.kind)
     finally:
         client.http.close()
     return WebhookResult(tuple(ids), report)

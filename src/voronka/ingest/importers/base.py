@@ -62,12 +62,16 @@ class ImportTarget:
     session: Session
     account: Account
     pipeline: Pipeline
+    origin: str | None = None
+    """Whose ids the deals carry (``models.Deal.origin``); None: the importer's own (a sync names its CRM)."""
 
 
 class Importer(Protocol):
     """Reads one kind of file into records; ``write`` stores them (see importers.writer)."""
 
     name: str
+    origin: str
+    """Whose ids its files hold (``models.Deal.origin``)."""
 
     def recognises(self, header: set[str]) -> bool:
         """Whether a (case-folded) header looks like this format, for auto-detection."""

@@ -5,8 +5,8 @@ Matching by number: the client's number is normalised by the phone-number librar
 its last ten digits (the national number in Russia and most countries) with the deals' numbers. A
 call belongs to the deal with that number created most recently before it (or up to a day after it:
 the call that made the lead), as long as the deal was still open or closed less than 30 days before
-the call. A call that matches no deal is listed in the report, never dropped silently; imported again
-once its deal exists, it lands then.
+the call. A call that matches no deal yet waits (``waiting_calls``) and is matched, by the same rule,
+when its deal arrives with a later import or sync (``match_waiting_calls``).
 """
 
 from __future__ import annotations
@@ -20,24 +20,33 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import case, delete, select
 from sqlalchemy.orm import Session
 
 from voronka.crm.accounts import get_or_create_manager
 from voronka.crm.derived import rederive_contacts
 from voronka.crm.phones import MAX_PHONE, normalize_phone, region_of
-from voronka.db import bulk_insert
+from voronka.db import bulk_insert, dialect_insert
 from voronka.errors import ImportFailed
 from voronka.i18n import Message
 from voronka.ingest.importers.call_maps import CallMap
-from voronka.models import Account, CallAttempt, CallDirection, CallOutcome, Deal
+from voronka.models import (
+    LEGACY_ORIGIN,
+    OWN_ORIGIN,
+    Account,
+    CallAttempt,
+    CallDirection,
+    CallOutcome,
+    Deal,
+    WaitingCall,
+)
 from voronka.tabular.cells import RowError, clean, parse_datetime
 from voronka.tabular.files import TableFile, open_table
 from voronka.tabular.report import ImportReport, Progress, Rejected
-from voronka.timeutil import zone
+from voronka.timeutil import utcnow, zone
 
 MATCH_DIGITS = 10
 BEFORE_DEAL = dt.timedelta(days=1)
@@ -184,13 +193,21 @@ def read_calls(table: TableFile, call_map: CallMap, account: Account, report: Im
 
 
 class DealIndex:
-    """The account's deals by number and by id, loaded once for the whole file."""
+    """The account's deals by number and by id (the ids of ``origin``: a calls file's are the
+    business's own, a CRM's call log names that CRM's), loaded once for the whole file."""
 
-    def __init__(self, session: Session, account: Account) -> None:
+    def __init__(self, session: Session, account: Account, origin: str = OWN_ORIGIN) -> None:
         rows = session.execute(
-            select(Deal.id, Deal.external_id, Deal.phone_key, Deal.created_at, Deal.closed_at, Deal.manager_id).where(
-                Deal.account_id == account.id
+            select(
+                Deal.id,
+                case((Deal.origin.in_((origin, LEGACY_ORIGIN)), Deal.external_id)),
+                Deal.phone_key,
+                Deal.created_at,
+                Deal.closed_at,
+                Deal.manager_id,
             )
+            .where(Deal.account_id == account.id)
+            .order_by(Deal.origin == origin, Deal.id)  # the origin's own deal over a legacy one of the same id
         ).all()
         self.by_ref: dict[str, tuple[int, int | None]] = {}
         self.created: dict[int, dt.datetime] = {}
@@ -213,6 +230,10 @@ class DealIndex:
     def by_phone(self, key: str | None, at: dt.datetime) -> tuple[int, int | None] | None:
         """The deal with this number that the call at ``at`` belongs to (see the module's rule)."""
         return _pick(self.by_key.get(key or "") or [], at)
+
+    def named(self, ref: str | None) -> tuple[int, int | None] | None:
+        """The deal a call names itself (a CRM's note on the lead): its own, whatever the dates."""
+        return self.by_ref.get(ref) if ref else None
 
     def among(self, refs: tuple[str, ...], at: dt.datetime) -> tuple[int, int | None] | None:
         """The deal the call belongs to among these (the CRM's deal ids, a contact's deals, say)."""
@@ -257,15 +278,18 @@ def import_calls(
     if progress is not None:
         progress.start(table.rows_estimate)
     deals, managers = DealIndex(session, account), Managers(session, account)
-    unmatched, touched = 0, set[int]()
+    touched = set[int]()
     batch: list[StoredCall] = []
+    waiting: list[dict[str, Any]] = []
     for count, call in enumerate(read_calls(table, call_map, account, report), 1):
         found = deals.find(call)
         if found is None:
-            unmatched += 1
-            report.rejected.append(
-                Rejected(call.line, Message("import.call_unmatched", {"phone": call.client_phone or "—"}))
-            )
+            waiting.append(
+                waiting_row(
+                    account, call.external_id, OWN_ORIGIN, call.at, call.direction, call.outcome, call.duration,
+                    call.our_number, call.client_phone, call.manager, deal_ref=call.deal_ref,
+                )
+            )  # fmt: skip
             continue
         deal_id, deal_manager = found
         manager_id = managers.id_of(call.manager) or deal_manager
@@ -279,9 +303,80 @@ def import_calls(
     touched |= store_calls(session, account, batch, report)
     report.add_rejected(table.rejected)
     refresh_first_contact(session=session, deal_ids=touched)
-    if unmatched:
-        report.notes.append(Message("import.calls_unmatched", {"count": unmatched}))
+    kept = keep_waiting(session, waiting)
+    if kept:
+        report.notes.append(Message("import.calls_waiting", {"count": kept}))
     return report
+
+
+def waiting_row(
+    account: Account,
+    external_id: str,
+    origin: str,
+    at: dt.datetime,
+    direction: str,
+    outcome: str,
+    duration: int,
+    our_number: str | None,
+    client_phone: str | None,
+    manager: str | None,
+    *,
+    deal_ref: str | None = None,
+    refs: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """A call that matched no deal, as ``waiting_calls`` keeps it."""
+    return {
+        "account_id": account.id, "external_id": external_id, "origin": origin, "at": at, "direction": direction,
+        "outcome": outcome, "duration_seconds": duration, "outgoing_number": our_number,
+        "client_phone": client_phone, "manager": manager, "deal_ref": deal_ref, "refs": list(refs),
+        "received_at": utcnow(),
+    }  # fmt: skip
+
+
+def keep_waiting(session: Session, rows: list[dict[str, Any]]) -> int:
+    """Keep calls that matched no deal (each once, however often it comes); how many came."""
+    if not rows:
+        return 0
+    for start in range(0, len(rows), 1_000):
+        statement = dialect_insert(session, WaitingCall).on_conflict_do_nothing(
+            index_elements=["account_id", "external_id"]
+        )
+        session.execute(statement, rows[start : start + 1_000])
+    return len({row["external_id"] for row in rows})
+
+
+def match_waiting_calls(*, session: Session, account: Account) -> int:
+    """Store the waiting calls whose deal has arrived since (by the rule calls are matched by), and
+    redo those deals' first contact; returns how many were matched. Cheap when none wait."""
+    waiting = list(session.scalars(select(WaitingCall).where(WaitingCall.account_id == account.id)))
+    if not waiting:
+        return 0
+    managers = Managers(session, account)
+    indexes: dict[str, DealIndex] = {}
+    rows: list[StoredCall] = []
+    matched: list[int] = []
+    for call in waiting:
+        deals = indexes.get(call.origin) or indexes.setdefault(call.origin, DealIndex(session, account, call.origin))
+        if call.origin == OWN_ORIGIN and call.deal_ref:  # a file's deal_id names the deal, as on import
+            found = deals.named(call.deal_ref) or deals.named(call.deal_ref.lstrip("#"))
+        else:
+            found = (
+                deals.named(call.deal_ref)
+                or deals.among(tuple(call.refs), call.at)
+                or deals.by_phone(match_key(call.client_phone), call.at)
+            )
+        if found is None:
+            continue
+        deal_id, deal_manager = found
+        rows.append((account.id, deal_id, call.at, call.outgoing_number, call.outcome, call.duration_seconds,
+                     managers.id_of(call.manager) or deal_manager, call.direction, call.client_phone,
+                     call.external_id))  # fmt: skip
+        matched.append(call.id)
+    report = ImportReport(file="waiting calls")
+    refresh_first_contact(session=session, deal_ids=store_calls(session, account, rows, report))
+    for start in range(0, len(matched), 1_000):
+        session.execute(delete(WaitingCall).where(WaitingCall.id.in_(matched[start : start + 1_000])))
+    return len(matched)
 
 
 class Managers:

@@ -12,7 +12,7 @@ from voronka.crm.deals import MAX_CUSTOM_FIELDS, MAX_CUSTOM_NAME, MAX_CUSTOM_VAL
 from voronka.errors import ImportFailed, InvalidValue
 from voronka.i18n import Message
 from voronka.ingest.importers.base import DealRecord, ImportTarget
-from voronka.models import DealStatus
+from voronka.models import OWN_ORIGIN, DealStatus
 from voronka.money import parse_amount
 from voronka.tabular.cells import RowError, clean, parse_datetime, parse_optional_datetime, parse_status
 from voronka.tabular.files import TableFile
@@ -55,6 +55,7 @@ class Layout:
 
 class DealsImporter:
     name = "deals"
+    origin = OWN_ORIGIN
 
     def recognises(self, header: set[str]) -> bool:
         return set(REQUIRED) <= header

@@ -12,7 +12,7 @@ from voronka.db import begin_write
 from voronka.errors import ImportFailed
 from voronka.i18n import Message
 from voronka.ingest.importers.base import EventRecord, ImportTarget
-from voronka.models import Deal, StageChange
+from voronka.models import LEGACY_ORIGIN, OWN_ORIGIN, Deal, StageChange
 from voronka.tabular.cells import RowError, is_empty, parse_datetime
 from voronka.tabular.files import TableFile
 from voronka.tabular.report import ImportReport, Rejected
@@ -23,6 +23,7 @@ REQUIRED = ("deal_id", "stage", "entered_at")
 
 class EventsImporter:
     name = "events"
+    origin = OWN_ORIGIN
 
     def recognises(self, header: set[str]) -> bool:
         return set(REQUIRED) <= header
@@ -71,23 +72,26 @@ def write_events(target: ImportTarget, events: list[EventRecord], report: Import
     ids = sorted({e.external_id for e in events})
     deals: dict[str, Deal] = {}
     begin_write(session.connection())  # the deals are read to be changed: locked (``crm.derived``)
+    rank = {target.origin or OWN_ORIGIN: 0, LEGACY_ORIGIN: 1}  # the ids of the deals file it goes with first
     for start in range(0, len(ids), 5_000):
         chunk = ids[start : start + 5_000]
-        deals.update(
-            (d.external_id, d)
-            for d in session.scalars(
-                select(Deal)
-                .where(
-                    Deal.account_id == target.account.id,
-                    Deal.pipeline_id == target.pipeline.id,
-                    Deal.external_id.in_(chunk),
-                )
-                .order_by(Deal.id)
-                .with_for_update()
-                .execution_options(populate_existing=True)
+        found = session.scalars(
+            select(Deal)
+            .where(
+                Deal.account_id == target.account.id,
+                Deal.pipeline_id == target.pipeline.id,
+                Deal.external_id.in_(chunk),
             )
-            if d.external_id is not None
+            .order_by(Deal.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
         )
+        for candidate in found:
+            chosen = deals.get(candidate.external_id or "")
+            if candidate.external_id is not None and (
+                chosen is None or rank.get(candidate.origin, 2) < rank.get(chosen.origin, 2)
+            ):
+                deals[candidate.external_id] = candidate
     touched: dict[int, Deal] = {}
     known: set[tuple[int, int, Any]] = set()
     for event in sorted(events, key=lambda e: (e.external_id, e.at)):

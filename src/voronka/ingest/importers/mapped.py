@@ -73,6 +73,7 @@ class MappedImporter:
     def __init__(self, column_map: ColumnMap) -> None:
         self.column_map = column_map
         self.name = column_map.name
+        self.origin = column_map.origin
 
     def recognises(self, header: set[str]) -> bool:
         return bool(self.column_map.signature) and self.column_map.signature <= header

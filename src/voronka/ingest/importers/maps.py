@@ -18,7 +18,7 @@ from typing import Any
 from voronka.errors import ImportFailed
 from voronka.i18n import Message
 from voronka.ingest.importers.deals import OPTIONAL
-from voronka.models import DealStatus
+from voronka.models import OWN_ORIGIN, DealStatus
 
 FIELDS = ("id", "created_at", *(f for f in OPTIONAL if f != "status"), "pipeline")
 """What a map's ``[columns]`` may feed (stage and status have sections of their own)."""
@@ -60,6 +60,8 @@ class ColumnMap:
     pipeline_name: str | None = None
     signature: frozenset[str] = frozenset()
     """Case-folded headers that identify the format, for auto-detection (built-in maps)."""
+    origin: str = OWN_ORIGIN
+    """Whose ids the file's ``id`` column holds: the business's own, or a CRM's (its export)."""
 
     def source_columns(self) -> set[str]:
         named = [*self.columns.values(), self.stage_column, self.status_column, self.won_when_filled]
@@ -90,7 +92,19 @@ def _status(text: Any, where: str, path: Path | str) -> DealStatus:
 
 def parse_map(data: Mapping[str, Any], path: Path | str) -> ColumnMap:
     """A map from its TOML tables; every mistake is named with where it is."""
-    sections = {"name", "detect", "columns", "stage", "status", "entered", "custom", "defaults", "join", "pipeline"}
+    sections = {
+        "name",
+        "origin",
+        "detect",
+        "columns",
+        "stage",
+        "status",
+        "entered",
+        "custom",
+        "defaults",
+        "join",
+        "pipeline",
+    }
     unknown = set(data) - sections
     if unknown:
         raise _fail(path, "unknown_sections", names=", ".join(sorted(unknown)))
@@ -121,6 +135,7 @@ def parse_map(data: Mapping[str, Any], path: Path | str) -> ColumnMap:
         raise _fail(path, "created_required")
     return ColumnMap(
         name=str(data.get("name", Path(str(path)).stem)),
+        origin=str(data.get("origin", OWN_ORIGIN)),
         columns=columns,
         stage_column=_names(stage["column"], "[stage] column", path) if "column" in stage else (),
         stage_values=stage_values,

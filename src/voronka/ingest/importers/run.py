@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Generator, Iterable, Iterator
 from contextlib import closing, contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -30,6 +31,7 @@ from voronka.ingest.importers.background import (
     shaped_in_background,
 )
 from voronka.ingest.importers.base import DealRecord, EventRecord, ImportTarget
+from voronka.ingest.importers.calls import match_waiting_calls
 from voronka.ingest.importers.deals import DealsImporter, Layout
 from voronka.ingest.importers.events import write_events
 from voronka.ingest.importers.mapped import first_pipeline_in, stages_in_file
@@ -69,6 +71,7 @@ def import_file(
     table = open_table(path)
     format = format or detect_format(table.header)
     importer = MappedImporter(column_map) if column_map is not None else IMPORTERS[format]
+    target = replace(target, origin=target.origin or importer.origin)
     importer.check_header(table, target)
     history_table = None
     if history is not None:
@@ -107,6 +110,9 @@ def import_file(
         history_events = IMPORTERS["events"].records(history_table, target, history_report)
         write_events(target, [e for e in history_events if isinstance(e, EventRecord)], history_report)
         report.add_rejected([*history_report.rejected, *history_table.rejected])
+    matched = match_waiting_calls(session=target.session, account=target.account)
+    if matched:
+        report.notes.append(Message("import.calls_matched", {"count": matched}))
     return report
 
 

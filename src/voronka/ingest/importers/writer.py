@@ -35,7 +35,7 @@ from voronka.ingest.importers.shaping import (
     laid_out,
     shape,
 )
-from voronka.models import Deal, LossReason, Source, StageChange, User
+from voronka.models import LEGACY_ORIGIN, OWN_ORIGIN, Deal, LossReason, Source, StageChange, User
 from voronka.tabular.report import ImportReport
 from voronka.timeutil import utcnow
 
@@ -45,9 +45,9 @@ _DEALS = cast(Table, Deal.__table__)
 _STAGE_CHANGES = cast(Table, StageChange.__table__)
 _CHANGE_COLUMNS = ("account_id", "deal_id", "from_stage_id", "to_stage_id", "to_position", "at")
 _NAMED = ("source_id", "manager_id", "loss_reason_id")
-_ROW_COLUMNS = ("id", *_NAMED, *NEW_DEAL_COLUMNS)
-"""A new deal's row as the writer stores it: the ids the database hands out, then what
-``shaping.laid_out`` gives."""
+_ROW_COLUMNS = ("id", "origin", *_NAMED, *NEW_DEAL_COLUMNS)
+"""A new deal's row as the writer stores it: the ids the database hands out and where its id comes
+from, then what ``shaping.laid_out`` gives."""
 _STATUS = NEW_DEAL_COLUMNS.index("status")
 _FURTHEST = NEW_DEAL_COLUMNS.index("furthest_position")
 _EXTERNAL_ID = NEW_DEAL_COLUMNS.index("external_id")
@@ -82,6 +82,8 @@ class DealWriter:
         self.session = target.session
         self.account_id = target.account.id
         self.pipeline_id = target.pipeline.id
+        self.origin = target.origin or OWN_ORIGIN
+        """Whose ids the records carry: a deal is the same only if its id came from the same place."""
         self.stage_ids = {s.position: s.id for s in target.pipeline.stages}
         self.last_position = len(self.stage_ids)
         self.now = now or utcnow()
@@ -157,17 +159,22 @@ class DealWriter:
         wanted = [r.external_id for r in batch if self.had_deals or r.external_id in self.written]
         if not wanted:
             return {}
+        origins = (self.origin, LEGACY_ORIGIN)  # a deal stored before origins were kept is claimed
         # Locked, like any deal a write reads to change it (``crm.derived.lock_deal``): a person
         # moving one of these deals meanwhile waits, and then sees what the import wrote.
         begin_write(self.session.connection())
         found = self.session.scalars(
             select(Deal)
-            .where(Deal.account_id == self.account_id, Deal.external_id.in_(wanted))
+            .where(Deal.account_id == self.account_id, Deal.origin.in_(origins), Deal.external_id.in_(wanted))
             .order_by(Deal.id)
             .with_for_update()
             .execution_options(populate_existing=True)
         )
-        return {deal.external_id: deal for deal in found if deal.external_id is not None}
+        existing: dict[str, Deal] = {}
+        for deal in found:  # the same origin's deal before a legacy one of the same id
+            if deal.external_id is not None and (deal.external_id not in existing or deal.origin == self.origin):
+                existing[deal.external_id] = deal
+        return existing
 
     def _name_ids(self, names: Names) -> tuple[int | None, ...]:
         """The ids of a deal's source, manager and loss reason (a file holds few combinations of
@@ -198,7 +205,7 @@ class DealWriter:
         rows, changes, reaches = [], [], []
         for deal_id, (names, values, log, reached) in zip(ids, deals, strict=True):
             named = self._name_ids(names)
-            rows.append((deal_id, *named, *values))
+            rows.append((deal_id, self.origin, *named, *values))
             head = (account_id, deal_id)
             changes.extend([head + change for change in log])
             if reached:
@@ -257,6 +264,7 @@ class DealWriter:
         if deal.stage_id != fields["stage_id"] and all(p != record.stage_position for p, _ in new_entries):
             new_entries.append((record.stage_position, record.closed_at or self.now))
         changed = {name: value for name, value in fields.items() if getattr(deal, name) != value}
+        deal.origin = self.origin  # claimed, if it was stored before origins were kept
         if not changed and not new_entries and not moved:
             self.report.unchanged += 1
             return
