@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from pytest_httpserver import HTTPServer
@@ -219,3 +220,31 @@ def test_a_user_without_call_statistics_syncs_deals_and_says_so(
     said = report.warnings[0].render("en")
     assert said.startswith("Bitrix24 did not let this token read its calls (the token may not use voximplant.statistic")
     assert "Access denied!" in said
+
+
+@pytest.mark.usefixtures("crm")
+def test_the_webhook_url_is_a_secret_read_from_a_variable_or_a_hidden_prompt(
+    db_url: str, httpserver: HTTPServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The incoming webhook's URL holds its secret code: never a command-line argument (shell history,
+    `ps`), but an environment variable or a prompt that does not echo it."""
+    from typer.testing import CliRunner
+
+    from voronka.cli import app
+
+    secrets = tmp_path / "secrets.json"
+    monkeypatch.setenv("VORONKA_SECRETS_PATH", str(secrets))
+    url = httpserver.url_for(f"/rest/1/{CODE}/")
+    monkeypatch.setenv("B24_WEBHOOK", url)
+    runner = CliRunner()
+    base = ["--db", db_url, "--lang", "en", "connect", "bitrix24", "--rate", "0"]
+    made = runner.invoke(app, [*base, "--webhook-url-env", "B24_WEBHOOK"])
+    assert made.exit_code == 0, made.stderr
+    assert CODE not in made.stdout
+    assert CODE in secrets.read_text()
+    asked = runner.invoke(app, [*base, "--name", "second"], input=url + "\n")
+    assert asked.exit_code == 0, asked.stderr
+    assert "The incoming webhook's URL" in asked.stdout
+    assert CODE not in asked.stdout  # the prompt does not echo it
+    positional = runner.invoke(app, [*base, url])
+    assert positional.exit_code != 0  # no longer taken from the command line

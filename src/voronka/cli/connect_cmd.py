@@ -113,7 +113,13 @@ def connect_amocrm(
 
 def connect_bitrix24(
     ctx: typer.Context,
-    webhook_url: Annotated[str, typer.Argument(help="The incoming webhook's URL: https://PORTAL/rest/USER/CODE/.")],
+    webhook_url_env: Annotated[
+        str | None,
+        typer.Option(
+            "--webhook-url-env",
+            help="Read the incoming webhook's URL (https://PORTAL/rest/USER/CODE/) from this variable (else asked).",
+        ),
+    ] = None,
     name: NameOption = None,
     rate: RateOption = None,
     application_token_env: Annotated[
@@ -124,11 +130,12 @@ def connect_bitrix24(
         ),
     ] = None,
 ) -> None:
-    """Connect Bitrix24 through an incoming webhook with the crm scope. Its URL holds the secret: it
-    is stored in the secrets file, and only the portal is kept in the database. For live updates,
-    give the application token Bitrix24 shows for your outgoing webhook: events without it are
-    refused."""
+    """Connect Bitrix24 through an incoming webhook with the crm scope. Its URL holds the secret, so
+    it is read like every secret — from a variable or a hidden prompt, never the command line — and
+    stored in the secrets file; only the portal is kept in the database. For live updates, give the
+    application token Bitrix24 shows for your outgoing webhook: events without it are refused."""
     state = state_of(ctx)
+    webhook_url = read_secret(webhook_url_env, state.t("connect.ask_webhook_url"), option="--webhook-url-env")
     secrets = {"webhook_url": webhook_url}
     if application_token_env is not None:
         secrets["application_token"] = read_secret(application_token_env, "", option="--application-token-env")
