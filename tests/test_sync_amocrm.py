@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pytest_httpserver import HTTPServer
@@ -383,3 +384,79 @@ def test_a_call_note_on_a_lead_is_that_leads_whenever_it_was_made(
     assert (report.calls, report.calls_unmatched) == (1, 0)
     deal = session.scalars(select(Deal).where(Deal.external_id == str(lost.id))).one()
     assert session.scalars(select(CallAttempt.deal_id)).one() == deal.id
+
+
+def _oauth_connection(session: Session, httpserver: HTTPServer, crm: FakeAmoCrm, store: SecretStore) -> Any:
+    from voronka.ingest.connectors.amocrm import exchange_code
+
+    client_id, secret, redirect = crm.client
+    secrets = exchange_code(
+        httpserver.url_for("").rstrip("/"),
+        {"client_id": client_id, "client_secret": secret, "code": "auth-code", "redirect_uri": redirect},
+    )
+    connection, _ = add_connection(
+        session=session, account=account_for(session), connector=CONNECTORS["amocrm"], name="amo",
+        address=httpserver.url_for(""), settings={"requests_per_second": 0}, secret_values=secrets, store=store,
+    )  # fmt: skip
+    session.commit()
+    return connection
+
+
+def test_a_token_about_to_expire_is_renewed_before_it_is_refused(
+    session: Session, httpserver: HTTPServer, crm: FakeAmoCrm, store: SecretStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The access token lives a day (``expires_in``): ten minutes before its end the sync renews it
+    first, instead of waiting for a refused request."""
+    from voronka.ingest.connectors import amocrm
+
+    connection = _oauth_connection(session, httpserver, crm, store)
+    expires = int(store.get(connection.secret_ref)["expires_at"])
+    monkeypatch.setattr(amocrm, "_now", lambda: float(expires - 300))  # five minutes left
+    refused: list[int] = []
+    crm.on_leads_page = lambda _page: refused.append(crm.renewals)
+    report = run(session, store)
+    assert report.created == 600
+    assert crm.renewals == 2  # the code's pair, then one renewal
+    assert refused[0] == 2  # renewed before the first page was asked for
+    kept = store.get(connection.secret_ref)
+    assert (kept["token"], kept["refresh_token"]) == ("access-2", "refresh-2")
+    assert int(kept["expires_at"]) == expires - 300 + 86_400
+
+
+def test_two_processes_renewing_at_once_spend_the_refresh_token_once(
+    engine: Any, httpserver: HTTPServer, crm: FakeAmoCrm, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """amoCRM spends a refresh token on its first use: two workers that both find the token expiring
+    take turns under a lock in the database, and the second uses the pair the first obtained."""
+    import threading
+
+    from voronka.db import session_factory
+    from voronka.ingest.connectors import amocrm
+    from voronka.ingest.connectors.store import connection_config, find_connection
+
+    store = SecretStore(tmp_path / "secrets.json")
+    factory = session_factory(engine)
+    with factory() as session:
+        connection = _oauth_connection(session, httpserver, crm, store)
+        expires = int(store.get(connection.secret_ref)["expires_at"])
+    monkeypatch.setattr(amocrm, "_now", lambda: float(expires - 60))
+    start = threading.Barrier(2, timeout=60)
+    tokens: list[str] = []
+
+    def worker() -> None:
+        with factory() as session:
+            found = find_connection(session=session, account=account_for(session), name="amo")
+            config = connection_config(found, store, CONNECTORS["amocrm"])
+            start.wait()
+            client = amocrm.AmoCrmClient(config)  # renews, being about to expire
+            tokens.append(str(client.http.client.headers["Authorization"]))
+            client.http.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert crm.renewals == 2  # the code's pair, then one renewal for both
+    assert tokens == ["Bearer access-2", "Bearer access-2"]
+    assert store.get(connection.secret_ref)["refresh_token"] == "refresh-2"

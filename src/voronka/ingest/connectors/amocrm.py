@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
+from contextlib import nullcontext
 from typing import Any
 
 import httpx
@@ -56,41 +58,79 @@ def stage_key(pipeline_id: Any, status_id: Any) -> str:
     return f"{pipeline_id}:{status_id}"
 
 
+RENEW_BEFORE = 600
+"""Seconds before an access token expires when it is renewed rather than used."""
+
+
+def _now() -> float:
+    """The clock renewals are timed by (tests set their own)."""
+    return time.time()
+
+
+def _pair(tokens: Mapping[str, Any]) -> dict[str, str]:
+    """The secrets an OAuth answer gives: the pair, and when the access token expires."""
+    expires_in = int(tokens.get("expires_in") or 86_400)
+    return {
+        "token": str(tokens["access_token"]),
+        "refresh_token": str(tokens["refresh_token"]),
+        "expires_at": str(int(_now()) + expires_in),
+    }
+
+
 class OAuth:
     """amoCRM's OAuth 2 (its "Authorization" docs): an access token for a day, renewed with a
     refresh token that is good for one use — each renewal brings a new pair, kept in the secrets
-    file at once, so the next sync (or a crash right after) still has a valid one."""
+    file at once, so the next sync (or a crash right after) still has a valid one.
+
+    A token is renewed shortly before it expires (``RENEW_BEFORE``), not only after a refusal, and
+    under a lock held in the database (``ConnectionConfig.renewal_lock``): of two processes that
+    both find it expiring, the second finds the first's new pair and uses it instead of spending
+    the refresh token the first already spent."""
 
     def __init__(self, config: ConnectionConfig, http: Http) -> None:
         self.secrets = dict(config.secrets)
         self.save = config.save_secrets
+        self.guard = config.renewal_lock
         self.http = http
         self.lock = threading.Lock()
 
     def header(self) -> str:
         return f"Bearer {self.secrets.get('token', '')}"
 
+    def expiring(self) -> bool:
+        expires = self.secrets.get("expires_at")
+        return expires is not None and _now() >= int(expires) - RENEW_BEFORE
+
+    def renew_if_expiring(self) -> None:
+        if self.expiring():
+            self.renew(self.header())
+
     def renew(self, used: str) -> bool:
-        with self.lock:
+        with self.lock, self.guard() if self.guard is not None else nullcontext(self.secrets) as stored:
+            if stored.get("token") and f"Bearer {stored['token']}" != used:
+                self._adopt(dict(stored))  # another process (or request) renewed it meanwhile
+                return True
             if used != self.header():
-                return True  # another request renewed it meanwhile
+                return True
             body = {
                 "client_id": self.secrets.get("client_id", ""),
                 "client_secret": self.secrets.get("client_secret", ""),
                 "grant_type": "refresh_token",
-                "refresh_token": self.secrets.get("refresh_token", ""),
+                "refresh_token": stored.get("refresh_token") or self.secrets.get("refresh_token", ""),
                 "redirect_uri": self.secrets.get("redirect_uri", ""),
             }
             answer = self.http.client.post("/oauth2/access_token", json=body)
             if answer.status_code != 200:
                 return False  # the refresh token is spent or revoked: the 401 stands, "connect again"
-            tokens = answer.json()
-            renewed = {"token": str(tokens["access_token"]), "refresh_token": str(tokens["refresh_token"])}
-            self.secrets.update(renewed)
+            renewed = _pair(answer.json())
             if self.save is not None:
-                self.save(renewed)
-            self.http.client.headers["Authorization"] = self.header()
+                self.save(renewed)  # inside the lock: the next holder reads this pair
+            self._adopt(renewed)
             return True
+
+    def _adopt(self, secrets: Mapping[str, str]) -> None:
+        self.secrets.update(secrets)
+        self.http.client.headers["Authorization"] = self.header()
 
 
 def exchange_code(base_url: str, secrets: Mapping[str, str]) -> dict[str, str]:
@@ -110,9 +150,8 @@ def exchange_code(base_url: str, secrets: Mapping[str, str]) -> dict[str, str]:
             else answer.reason_phrase
         )
         raise ConnectorAuthFailed(crm="amoCRM", name="", kind="amocrm", detail=str(detail))
-    tokens = answer.json()
     kept = {k: v for k, v in secrets.items() if k != "code"}
-    return {**kept, "token": str(tokens["access_token"]), "refresh_token": str(tokens["refresh_token"])}
+    return {**kept, **_pair(answer.json())}
 
 
 def _problem_text(answer: httpx.Response) -> str:
@@ -134,7 +173,9 @@ class AmoCrmClient:
             retry=config.retry,
         )
         if config.secrets.get("refresh_token"):  # OAuth 2: the token is an access token renewed as it expires
-            self.http.renew = OAuth(config, self.http).renew
+            oauth = OAuth(config, self.http)
+            self.http.renew = oauth.renew
+            oauth.renew_if_expiring()
         self.warnings: list[Message] = []
         self.people = People("amoCRM", "an administrator's token")
         self._reasons: dict[int, str] | None = None

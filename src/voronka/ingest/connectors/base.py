@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any, NamedTuple, Protocol, runtime_checkable
@@ -116,6 +117,9 @@ class ConnectionConfig:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     save_secrets: Callable[[Mapping[str, str]], None] | None = None
     """Keeps secrets the CRM rotated (an OAuth refresh token is good for one use) in the secrets file."""
+    renewal_lock: Callable[[], AbstractContextManager[Mapping[str, str]]] | None = None
+    """Holds the connection in the database while its secrets are renewed, and gives them as stored
+    then: two processes renewing one single-use refresh token would leave one of them with a spent one."""
 
 
 class Client(Protocol):

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session, object_session
 
+from voronka.db import begin_write
 from voronka.errors import ConnectionNotFound, InvalidValue
 from voronka.ingest.connectors.base import ConnectionConfig, Described
 from voronka.models import Account, Connection
@@ -89,6 +91,8 @@ def remove_connection(*, session: Session, account: Account, name: str, store: S
 
 def connection_config(connection: Connection, store: SecretStore, connector: Described) -> ConnectionConfig:
     ref = connection.secret_ref
+    session = object_session(connection)
+    engine = session.get_bind() if session is not None else None
     return ConnectionConfig(
         name=connection.name,
         base_url=connection.base_url,
@@ -96,4 +100,17 @@ def connection_config(connection: Connection, store: SecretStore, connector: Des
         secrets=store.get(ref),
         requests_per_second=connection.settings.get("requests_per_second", connector.requests_per_second),
         save_secrets=lambda values: store.put(ref, {**store.get(ref), **values}),
+        renewal_lock=(lambda: _renewal_lock(engine, connection.id, store, ref)) if isinstance(engine, Engine) else None,
     )
+
+
+@contextmanager
+def _renewal_lock(engine: Engine, connection_id: int, store: SecretStore, ref: str) -> Iterator[Mapping[str, str]]:
+    """The connection's row locked in a transaction of its own (PostgreSQL: FOR UPDATE; SQLite: its
+    write lock) for as long as a renewal takes, with the secrets as stored once it is held: another
+    process that renewed meanwhile has left its new pair there."""
+    with engine.connect() as connection:
+        begin_write(connection)
+        connection.execute(select(Connection.id).where(Connection.id == connection_id).with_for_update())
+        yield store.get(ref)
+        connection.commit()
