@@ -20,7 +20,7 @@ from voronka.ingest.connectors import CONNECTORS
 from voronka.ingest.connectors.http import RetryPolicy
 from voronka.ingest.connectors.store import add_connection
 from voronka.ingest.connectors.sync import SyncReport, sync_connection
-from voronka.models import Connection, Deal
+from voronka.models import Connection, Deal, Pipeline
 from voronka.secretstore import SecretStore
 
 FAST = RetryPolicy(attempts=5, first_wait=0.001, max_wait=0.01)
@@ -248,3 +248,51 @@ def test_the_webhook_url_is_a_secret_read_from_a_variable_or_a_hidden_prompt(
     assert CODE not in asked.stdout  # the prompt does not echo it
     positional = runner.invoke(app, [*base, url])
     assert positional.exit_code != 0  # no longer taken from the command line
+
+
+@pytest.mark.parametrize("first", ["nothing", "init", "init --pipeline Общая"])
+def test_the_first_connect_works_on_a_fresh_or_an_initialised_database_alike(
+    db_url: str, httpserver: HTTPServer, crm: FakeBitrix24, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, first: str
+) -> None:
+    """`init` made a pipeline of its own (or one named like the CRM's, with other stages) and nothing
+    was put in it: the CRM's first pipeline takes it over, so one pipeline remains and commands need
+    no --pipeline."""
+    from typer.testing import CliRunner
+
+    from voronka.cli import app
+
+    monkeypatch.setenv("VORONKA_SECRETS_PATH", str(tmp_path / "secrets.json"))
+    monkeypatch.setenv("B24_WEBHOOK", httpserver.url_for(f"/rest/1/{CODE}/"))
+    runner = CliRunner()
+    base = ["--db", db_url, "--lang", "en"]
+    if first != "nothing":
+        assert runner.invoke(app, [*base, *first.split()]).exit_code == 0
+    made = runner.invoke(app, [*base, "connect", "bitrix24", "--webhook-url-env", "B24_WEBHOOK", "--rate", "0"])
+    assert made.exit_code == 0, made.stderr
+    synced = runner.invoke(app, [*base, "sync"])
+    assert synced.exit_code == 0, synced.stderr
+    shown = runner.invoke(app, [*base, "funnel", "--format", "json"])
+    assert shown.exit_code == 0, shown.stderr  # no "choose one with --pipeline"
+    assert '"pipeline": "Общая"' in shown.stdout
+    assert f'"deals": {len(crm.deals)}' in shown.stdout
+
+
+@pytest.mark.usefixtures("crm")
+def test_a_pipeline_of_the_crms_name_that_holds_other_deals_is_left_alone(
+    session: Session, httpserver: HTTPServer, store: SecretStore, tmp_path: Path
+) -> None:
+    from tests.test_import import write
+    from voronka.crm.accounts import create_pipeline
+    from voronka.ingest.importers import ImportTarget, import_file
+
+    account = account_for(session)
+    own = create_pipeline(session=session, account=account, name="Общая", stages=["Лид", "Оплата"])
+    import_file(
+        target=ImportTarget(session, account, own), path=write(tmp_path, "id,created_at,stage\na,2025-01-01,Лид\n")
+    )
+    session.commit()
+    connect(session, httpserver, store)
+    assert run(session, store).created == 230
+    names = sorted(p.name for p in session.scalars(select(Pipeline)))
+    assert names == ["Общая", "Общая (CRM)"]
+    assert [s.name for s in own.stages] == ["Лид", "Оплата"]

@@ -128,3 +128,32 @@ def test_connect_and_sync_from_the_command_line(httpserver: HTTPServer, db_url: 
     )
     assert wrong.exit_code == 1
     assert wrong.stderr.startswith("Error: Cannot read --source «101»")
+
+
+@pytest.mark.usefixtures("direct")
+def test_a_direct_only_business_gets_a_pipeline_for_its_statistics(
+    httpserver: HTTPServer, db_url: str, tmp_path: Path
+) -> None:
+    """No CRM and no `init`: connecting the ad cabinet makes the pipeline `init` would, and says so,
+    so that `voronka stats` reads the spend without asking for one."""
+    runner = CliRunner()
+    env = {"XDG_CONFIG_HOME": str(tmp_path), "DIRECT_TOKEN": TOKEN}
+    base = ["--db", db_url, "--lang", "en"]
+    connected = runner.invoke(
+        app,
+        [*base, "connect", "yandex-direct", "--token-env", "DIRECT_TOKEN", "--source", "101=Яндекс Поиск",
+         "--url", httpserver.url_for("/").rstrip("/")],
+        env=env,
+    )  # fmt: skip
+    assert connected.exit_code == 0, connected.stderr
+    assert "was made for the statistics, as voronka init would" in " ".join(connected.stdout.split())
+    assert runner.invoke(app, [*base, "sync", "yandex-direct"], env=env).exit_code == 0
+    stats = runner.invoke(app, [*base, "stats", "--format", "json"], env=env)
+    assert stats.exit_code == 0, stats.stderr
+    again = runner.invoke(
+        app,
+        [*base, "connect", "yandex-direct", "--token-env", "DIRECT_TOKEN", "--name", "second",
+         "--url", httpserver.url_for("/").rstrip("/")],
+        env=env,
+    )  # fmt: skip
+    assert "was made for the statistics" not in again.stdout  # only when there is none

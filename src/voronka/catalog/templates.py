@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from voronka.catalog.common import Bilingual, Industry
 from voronka.crm.accounts import get_or_create_loss_reason, get_or_create_source
 from voronka.errors import InvalidValue
-from voronka.models import Account, CauseFamily
+from voronka.models import Account, CauseFamily, Pipeline
 
 B = Bilingual
 F = CauseFamily
@@ -291,3 +291,19 @@ def resolve_template(key: str) -> PipelineTemplate:
         return TEMPLATES[key]
     except KeyError:
         raise InvalidValue(field="--template", value=key, hint="one of " + ", ".join(TEMPLATES)) from None
+
+
+def ensure_a_pipeline(*, session: Session, account: Account, lang: str) -> Pipeline | None:
+    """The default template's pipeline for an account that has none yet, as ``voronka init`` makes
+    it — for a business that connects only an ad cabinet and reads its statistics; None when the
+    account has a pipeline already (a CRM's sync makes its own, taking over an unused one)."""
+    from voronka.crm.accounts import create_pipeline, list_pipelines
+
+    if list_pipelines(session=session, account=account):
+        return None
+    chosen = resolve_template(DEFAULT_TEMPLATE)
+    created = create_pipeline(
+        session=session, account=account, name=chosen.pipeline_name(lang), stages=list(chosen.stage_names(lang))
+    )
+    chosen.add_defaults(session=session, account=account, lang=lang)
+    return created

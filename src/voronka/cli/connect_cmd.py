@@ -205,6 +205,15 @@ def connect_yandex_direct(
     if client_login:
         settings["client_login"] = client_login
     _connect(state, "yandex_direct", address, name or "yandex-direct", {"token": token}, settings)
+    from voronka.catalog.templates import ensure_a_pipeline
+    from voronka.crm.accounts import default_account
+    from voronka.db import session_scope
+
+    with session_scope(state.engine) as session:
+        made = ensure_a_pipeline(session=session, account=default_account(session=session), lang=state.t.lang)
+        if made is not None:  # spend alone is read through a pipeline's statistics
+            names = " → ".join(s.name for s in made.stages)
+            state.console.print(state.t("connect.pipeline_made", pipeline=made.name, stages=names))
 
 
 def connect_list(ctx: typer.Context) -> None:

@@ -135,3 +135,33 @@ def recount(*, session: Session, pipeline: Pipeline) -> Rederived:
     the log and the calls themselves, and say what changed. Every write keeps them in step; this
     repairs a database edited by hand or left by a crash (a recount of one in step changes nothing)."""
     return rederive_pipeline(session=session, pipeline_id=pipeline.id)
+
+
+def is_unused(*, session: Session, pipeline: Pipeline) -> bool:
+    """Whether nothing was put in the pipeline yet — no deal, plan or typed-in daily count — so that
+    it may still be reshaped (a pipeline ``voronka init`` made before a CRM was connected)."""
+    from voronka.models import DailyCount, Plan  # only here: most writes never ask
+
+    for model in (Deal, Plan, DailyCount):
+        if session.scalar(select(model.id).where(model.pipeline_id == pipeline.id).limit(1)) is not None:
+            return False
+    return True
+
+
+def reshape(*, session: Session, pipeline: Pipeline, name: str, stages: list[str]) -> Pipeline:
+    """Give an unused pipeline another name and other stages (the CRM's, at its first sync)."""
+    if not is_unused(session=session, pipeline=pipeline):
+        raise InvalidPipeline(reason=f"«{pipeline.name}» already holds deals")
+    if len(stages) < 2 or len({s.casefold() for s in stages}) < len(stages):
+        raise InvalidPipeline(reason="a pipeline needs at least two stages with different names")
+    for stage in list(pipeline.stages):
+        session.delete(stage)
+    session.flush()
+    pipeline.name = name
+    for position, stage_name in enumerate(stages, start=1):
+        session.add(
+            Stage(account_id=pipeline.account_id, pipeline_id=pipeline.id, name=stage_name[:200], position=position)
+        )
+    session.flush()
+    session.expire(pipeline, ["stages"])
+    return pipeline

@@ -17,9 +17,16 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from voronka.crm.accounts import create_pipeline, list_pipelines
-from voronka.errors import InvalidPipeline
+from voronka.crm.pipelines import is_unused, reshape
 from voronka.i18n import Message
-from voronka.ingest.connectors.base import CallSource, Client, ConnectionConfig, Described, RemoteDeal, RemotePipeline
+from voronka.ingest.connectors.base import (
+    CallSource,
+    Client,
+    ConnectionConfig,
+    Described,
+    RemoteDeal,
+    RemotePipeline,
+)
 from voronka.ingest.connectors.calls_sync import sync_calls_or_warn
 from voronka.ingest.connectors.http import RetryPolicy
 from voronka.ingest.connectors.store import connection_config, find_connection
@@ -145,26 +152,54 @@ def sync(
 
 def local_pipelines(session: Session, account: Account, client: Client) -> dict[str, _Local]:
     """Each of the CRM's pipelines as ours (created the first time), by the CRM's pipeline id."""
-    return {p.id: _local_pipeline(session, account, p) for p in client.pipelines()}
+    remote = client.pipelines()
+    spare = _spare_pipeline(session, account, remote)
+    return {p.id: _local_pipeline(session, account, p, spare if p is remote[0] else None) for p in remote}
 
 
-def _local_pipeline(session: Session, account: Account, remote: RemotePipeline) -> _Local:
-    """Our pipeline for a CRM pipeline, created with its stages the first time."""
+def _spare_pipeline(session: Session, account: Account, remote: list[RemotePipeline]) -> Pipeline | None:
+    """The account's only pipeline, when nothing was put in it and the CRM has none of its name: the
+    one ``voronka init`` made before the CRM was connected, which the CRM's first pipeline takes over
+    (else it would stay beside them empty, and every command would ask which pipeline)."""
+    ours = list_pipelines(session=session, account=account)
+    if len(ours) != 1 or not remote or any(p.name.casefold() == ours[0].name.casefold() for p in remote):
+        return None
+    return ours[0] if is_unused(session=session, pipeline=ours[0]) else None
+
+
+def _local_pipeline(
+    session: Session, account: Account, remote: RemotePipeline, spare: Pipeline | None = None
+) -> _Local:
+    """Our pipeline for a CRM pipeline: the one of its name (reshaped to the CRM's stages while it is
+    unused), the spare one ``init`` made, or a new one. A pipeline of that name that already holds
+    other stages' deals is left alone: the CRM's gets a name of its own."""
     names = [s.name for s in remote.funnel]
     existing = {p.name.casefold(): p for p in list_pipelines(session=session, account=account)}
-    pipeline = existing.get(remote.name.casefold())
+    pipeline = existing.get(remote.name.casefold()) or spare
+    if pipeline is not None and not _fits(pipeline, names):
+        if is_unused(session=session, pipeline=pipeline):
+            reshape(session=session, pipeline=pipeline, name=remote.name, stages=names)
+        else:
+            own_name = f"{remote.name} (CRM)"
+            pipeline = existing.get(own_name.casefold())
+            if pipeline is None or not _fits(pipeline, names):
+                pipeline = create_pipeline(session=session, account=account, name=own_name, stages=names)
     if pipeline is None:
         pipeline = create_pipeline(session=session, account=account, name=remote.name, stages=names)
     ours = {s.name.casefold(): s.position for s in pipeline.stages}
     positions = {s.id: ours[s.name.casefold()] for s in remote.funnel if s.name.casefold() in ours}
-    if len(positions) < 2:
-        raise InvalidPipeline(reason=f"«{pipeline.name}» does not have the stages of the CRM's «{remote.name}»")
     return _Local(
         pipeline,
         positions,
         frozenset(s.id for s in remote.stages if s.outcome is DealStatus.LOST),
         frozenset(s.id for s in remote.stages if s.outcome is DealStatus.WON),
     )
+
+
+def _fits(pipeline: Pipeline, names: list[str]) -> bool:
+    """Whether the pipeline holds the CRM's stages (enough of them to count a funnel)."""
+    ours = {s.name.casefold() for s in pipeline.stages}
+    return sum(name.casefold() in ours for name in names) >= min(2, len(names))
 
 
 def store_deals(
