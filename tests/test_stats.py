@@ -207,6 +207,11 @@ def test_stats_commands(db_url: str, tmp_path: Path) -> None:
     assert rows["reached_share"]["cells"][0]["plan"] == 0.6
     assert data["mode"] == "crm"
     assert data["explanation"].startswith("Counted from deals")
+    code, out, _ = voronka("stats", "--from", "2024-03-01", "--to", "2024-04-01", "--format", "json", "--by", "source")
+    # The team's table and the table of deals without a source both have no cut: `kind` tells them apart.
+    kinds = [(table["kind"], table["cut"]) for table in json.loads(out)["tables"]]
+    assert kinds[0] == ("team", None)
+    assert all(kind == "source" for kind, _ in kinds[1:])
     code, out, _ = voronka("stats", "--from", "2024-03-01", "--to", "2024-04-01", "--format", "csv", "--by", "source")
     assert code == 0
     assert out.splitlines()[0] == "cut,metric,period,fact,plan,of_plan,change"

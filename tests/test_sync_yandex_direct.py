@@ -5,6 +5,7 @@ unmapped cost kept and named, incremental runs replacing recent days, refusals i
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 
 import pytest
@@ -119,7 +120,12 @@ def test_connect_and_sync_from_the_command_line(httpserver: HTTPServer, db_url: 
     assert synced.exit_code == 0, synced.stderr
     days = (TODAY - (TODAY - dt.timedelta(days=90))).days
     assert f"Spend: {days} days brought" in synced.stdout
-    assert "18,346 in all" in synced.stdout.replace("\u00a0", " ")  # 10 days × 1,834.55, whole roubles
+    assert "RUB 18,346 in all" in synced.stdout.replace("\u00a0", " ")  # 10 days × 1,834.55, whole roubles
+    as_json = runner.invoke(app, ["--db", db_url, "sync", "yandex-direct", "--format", "json"], env=env)
+    assert as_json.exit_code == 0, as_json.stderr
+    spent = json.loads(as_json.stdout)
+    assert spent["spend_currency"] == "RUB"  # a money string with its currency (the re-pulled days' cost)
+    assert spent["spend"] == f"{spent['spend_amount'] / 100:.2f}"
     assert "new deals" not in synced.stdout
     wrong = runner.invoke(
         app,

@@ -43,7 +43,14 @@ def report_to_dict(report: StatsReport, t: Translator) -> dict[str, Any]:
         "by": report.by,
         "periods": [{"label": p.label, "from": p.start.isoformat(), "to": p.end.isoformat()} for p in report.periods],
         "tables": [
-            {"cut": table.cut, "rows": [_row_dict(row, report, t) for row in table.rows]} for table in report.tables
+            # The team's table first; a cut's own is told by ``kind`` (its ``cut`` is null for the
+            # deals without a source or manager, like the team's).
+            {
+                "kind": "team" if i == 0 else report.by,
+                "cut": table.cut,
+                "rows": [_row_dict(r, report, t) for r in table.rows],
+            }
+            for i, table in enumerate(report.tables)
         ],
         "explanation": explanation(report, t),
         "notes": [note.render(t.lang) for note in report.notes],

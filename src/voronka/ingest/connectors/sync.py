@@ -34,6 +34,7 @@ from voronka.ingest.importers.base import DealRecord, ImportTarget
 from voronka.ingest.importers.calls import match_waiting_calls
 from voronka.ingest.importers.writer import DealWriter
 from voronka.models import Account, Connection, DealStatus, Pipeline
+from voronka.money import format_minor
 from voronka.secretstore import SecretStore
 from voronka.tabular.report import ImportReport, Progress
 from voronka.timeutil import utcnow
@@ -75,7 +76,9 @@ class SyncReport:
             "calls": self.calls,
             "calls_unmatched": self.calls_unmatched,
             "spend_days": self.spend_days,
+            "spend": format_minor(self.spend_amount, self.spend_currency) if self.spend_currency else None,
             "spend_amount": self.spend_amount,
+            "spend_currency": self.spend_currency or None,
             "spend_unmapped": self.spend_unmapped,
             "resumed": self.resumed,
             "warnings": [w.render("en") for w in self.warnings],
@@ -347,7 +350,11 @@ def _sync_spend(
     finally:
         client.http.close()
     report = SyncReport(
-        connection.name, spend_days=spent.days, spend_amount=spent.amount, requests=client.http.requests
+        connection.name,
+        spend_days=spent.days,
+        spend_amount=spent.amount,
+        spend_currency=account.currency,
+        requests=client.http.requests,
     )
     report.spend_unmapped = dict(spent.unmapped)
     if spent.unmapped:
