@@ -257,8 +257,12 @@ def rederive_contacts(*, session: Session, deal_ids: Iterable[int]) -> int:
     stored for them); returns how many changed. Their stages and reaches do not depend on calls."""
     ordered = sorted(set(deal_ids))
     changed = 0
+    begin_write(session.connection())
     for start in range(0, len(ordered), _CHUNK):
         chunk = ordered[start : start + _CHUNK]
+        # Locked before their calls are read, as any write to a deal is (``lock_deal``): a call logged
+        # on the card meanwhile is then either seen here or sees these.
+        session.execute(select(Deal.id).where(Deal.id.in_(chunk)).order_by(Deal.id).with_for_update())
         calls = dict(
             session.execute(
                 select(CallAttempt.deal_id, func.min(CallAttempt.at))
