@@ -18,12 +18,17 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.orm import Session
 
 from voronka.crm.accounts import default_account
+from voronka.crm.auth import set_password_costs
 from voronka.db import make_engine, open_database, session_factory
 from voronka.demo import DemoOptions, build_demo
 from voronka.models import Base
 from voronka.secretstore import SecretStore
 
 DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+# Still Argon2, at a test's cost: each web fixture hashes a few passwords, 0.35 s each at the
+# recommended 64 MiB (a test of its own holds the recommended costs, see test_web_security).
+set_password_costs(time_cost=1, memory_cost=1024)
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
 

@@ -289,3 +289,14 @@ def test_alert_rules_are_the_owners_and_bad_quiet_hours_are_refused_in_one_line(
     assert wrong.status_code == 422
     assert "Cannot read quiet hours «25:00-09:00»" in wrong.text
     assert "Traceback" not in wrong.text
+
+
+def test_outside_the_tests_passwords_get_argon2s_recommended_costs() -> None:
+    """The suite hashes cheaply (conftest); a program that sets nothing gets pwdlib's recommended
+    Argon2id costs — checked in a fresh interpreter, where no test changed them."""
+    import subprocess
+    import sys
+
+    probe = "from voronka.crm.auth import hash_password; print(hash_password('x' * 12))"
+    stored = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert stored.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
