@@ -139,3 +139,39 @@ def test_the_faces_hold_no_query(layer: str) -> None:
         if QUERY_CALLS.search(line)
     ]
     assert found == []
+
+
+def test_no_module_imports_a_module_that_imports_it_back() -> None:
+    """No import circles (docs/architecture.md): a module and a module it imports at its top never
+    both import each other, directly or through others. A package may import its own submodules."""
+    import ast
+    from pathlib import Path
+
+    import voronka
+
+    root = Path(voronka.__file__).parent.parent
+    graph: dict[str, set[str]] = {}
+    for path in (root / "voronka").rglob("*.py"):
+        module = ".".join(path.relative_to(root).with_suffix("").parts).removesuffix(".__init__")
+        imported = set()
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith("voronka"):
+                imported.add(str(node.module))
+            elif isinstance(node, ast.Import):
+                imported |= {a.name for a in node.names if a.name.startswith("voronka")}
+        graph[module] = {m for m in imported if not m.startswith(module + ".")}  # its own submodules
+
+    def reaches(start: str, goal: str) -> bool:
+        seen, todo = set(), [start]
+        while todo:
+            current = todo.pop()
+            for nxt in graph.get(current, ()):
+                if nxt == goal:
+                    return True
+                if nxt not in seen:
+                    seen.add(nxt)
+                    todo.append(nxt)
+        return False
+
+    circles = sorted((a, b) for a, bs in graph.items() for b in bs if not a.startswith(b + ".") and reaches(b, a))
+    assert circles == []

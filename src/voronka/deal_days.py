@@ -44,9 +44,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, attributes, sessionmaker
 
-from voronka.db import bulk_insert, dialect_insert
 from voronka.models import Account, Deal, DealDay, Pipeline
 from voronka.sqlfuncs import shifted_date, time_prefix
+from voronka.sqlwrite import bulk_insert, dialect_insert
 from voronka.timeutil import fixed_offset_minutes, zone
 
 _DAYS = cast(Table, DealDay.__table__)
