@@ -113,3 +113,42 @@ def test_readme_sample_is_the_demos_output(tmp_path: Path, fill_demo: Callable[.
     # The last line explains the view and rule at length; the README shortens it with "…".
     assert printed[: len(sample) - 1] == sample[:-1]
     assert printed[len(sample) - 1].startswith(sample[-1].rstrip("…").rstrip())
+
+
+def test_the_readmes_library_snippet_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The README's "Use it as a library" snippet, run as written against a small demo database, prints
+    the funnel; and every name the front door offers is there, loaded only when asked for."""
+    import contextlib
+    import io
+    import subprocess
+    import sys
+
+    import voronka
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Use it as a library", 1)[1]
+    snippet = re.search(r"```python\n(.*?)```", section, re.S)
+    assert snippet is not None
+    monkeypatch.chdir(tmp_path)
+    from voronka.crm.accounts import default_account
+    from voronka.db import open_database, session_scope
+    from voronka.demo import DemoOptions, build_demo
+
+    with session_scope(open_database("sqlite:///voronka.db")) as session:
+        build_demo(session=session, account=default_account(session=session), options=DemoOptions(leads=200, seed=1))
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        exec(compile(snippet.group(1), "README.md", "exec"), {})
+    from sqlalchemy import func, select
+
+    from voronka.models import Deal
+
+    with session_scope(open_database("sqlite:///voronka.db")) as session:
+        deals = session.scalar(select(func.count()).select_from(Deal))
+    assert printed.getvalue().startswith(f"{deals} [None, 0.")  # the deals, then each step's conversion
+    assert sorted(voronka.__all__) == sorted(voronka.PUBLIC)
+    for name in voronka.__all__:
+        assert getattr(voronka, name) is not None
+    probe = "import sys, voronka; print(sorted(m for m in sys.modules if m.startswith('voronka')))"
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == "['voronka']"  # importing the front door loads nothing behind it
