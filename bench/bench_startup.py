@@ -5,11 +5,12 @@
 Builds the demo business (3,010 deals) in a scratch folder, then times whole processes, one of
 each in turn so that the machine's drift falls on all of them alike:
 
-- `voronka --help` and `voronka funnel` on the demo (issue 16's targets: 0.25 s and 0.35 s);
+- `voronka --help`, and `voronka funnel`, `stats` and `diagnose` on the demo, beside the anchor a
+  user would compare them with: `sqlite-utils query` of a GROUP BY over the same deals table (when
+  sqlite-utils is installed: pip install sqlite-utils); the target is 1.5 times the anchor;
 - a bare Python importing the chosen libraries a command needs, one step of the ladder at a time:
-  SQLAlchemy, its ORM (the session every service takes), Typer and Rich (the command line),
-  pydantic-settings (the settings), and pydantic's TypeAdapter (which Typer 0.29 builds for each
-  option it parses).
+  SQLAlchemy, its ORM (the session every service takes), Typer and Rich (the command line; Typer
+  is kept below 0.29, which built a pydantic TypeAdapter for each option: pydantic is not loaded).
 
 Every step of the ladder sets the garbage collector as `voronka` does on start (rare collections,
 none at exit), so the floor is measured the way the command runs. The libraries' step is what any
@@ -21,6 +22,7 @@ tables, and importing every module `voronka funnel` loads, short of opening the 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import statistics
 import subprocess
@@ -31,16 +33,13 @@ from pathlib import Path
 
 # The collector setting of voronka.cli.app.main, applied before the imports and frozen after them.
 GC_LIKE_THE_COMMAND = "import gc; gc.set_threshold(50_000, 20, 20)"
-LIBRARIES = (
-    "import sqlalchemy.orm, typer, rich.console, rich.table, pydantic_settings; from pydantic import TypeAdapter"
-)
+LIBRARIES = "import sqlalchemy.orm, typer, rich.console, rich.table"
+ANCHOR_SQL = "select pipeline_id, furthest_position, status, count(*), sum(amount) from deals group by 1, 2, 3"
 LADDER = (
     ("Python alone", "pass"),
     ("+ SQLAlchemy", "import sqlalchemy"),
     ("+ its ORM", "import sqlalchemy.orm"),
-    ("+ Typer, Rich", "import sqlalchemy.orm, typer, rich.console, rich.table"),
-    ("+ pydantic-settings", "import sqlalchemy.orm, typer, rich.console, rich.table, pydantic_settings"),
-    ("+ pydantic TypeAdapter", LIBRARIES),
+    ("+ Typer, Rich", LIBRARIES),
     ("+ voronka's tables", f"{LIBRARIES}; import voronka.models"),
     (
         "+ the funnel's modules",
@@ -83,6 +82,19 @@ def main() -> None:
         cases = {label: [python, "-c", f"{GC_LIKE_THE_COMMAND}; {code}; gc.freeze()"] for label, code in LADDER}
         cases["voronka --help"] = [*voronka, "--help"]
         cases["voronka funnel (demo)"] = [*voronka, *env_db, "funnel"]
+        cases["voronka stats (demo)"] = [*voronka, *env_db, "stats"]
+        cases["voronka diagnose (demo)"] = [*voronka, *env_db, "diagnose"]
+        if importlib.util.find_spec("sqlite_utils") is not None:
+            cases["sqlite-utils query (anchor)"] = [
+                python,
+                "-m",
+                "sqlite_utils",
+                "query",
+                str(cwd / "demo.db"),
+                ANCHOR_SQL,
+            ]
+        else:
+            print("sqlite-utils: not installed (pip install sqlite-utils) — no anchor row")
         env = env_that_caches_bytecode()
         for command in cases.values():  # a first round, not counted, leaves the bytecode compiled
             seconds_of(command, cwd, env)
@@ -91,9 +103,14 @@ def main() -> None:
             for label, command in cases.items():
                 times[label].append(seconds_of(command, cwd, env))
     print(f"whole processes, seconds over {args.runs} runs each, interleaved ({os.cpu_count()} cores)")
-    print(f"{'':<26}{'median':>8}{'best':>8}")
+    print(f"{'':<30}{'median':>8}{'best':>8}")
     for label, measured in times.items():
-        print(f"{label:<26}{statistics.median(measured):>8.3f}{min(measured):>8.3f}")
+        print(f"{label:<30}{statistics.median(measured):>8.3f}{min(measured):>8.3f}")
+    anchor = times.get("sqlite-utils query (anchor)")
+    if anchor:
+        for label in ("voronka funnel (demo)", "voronka stats (demo)", "voronka diagnose (demo)"):
+            ratio = statistics.median(times[label]) / statistics.median(anchor)
+            print(f"{label} / anchor: {ratio:.2f}× (target ≤ 1.5×)")
 
 
 if __name__ == "__main__":

@@ -38,7 +38,7 @@ def test_a_bulk_insert_stores_every_row_in_order_whatever_the_grouping(
 ) -> None:
     """SQLite takes a bulk insert's rows many to a statement, as many as its limit of parameters
     allows, and the rest one by one; PostgreSQL copies them. Either way every row lands, in order."""
-    from voronka import db
+    from voronka import sqlwrite as db
     from voronka.crm.accounts import default_account
     from voronka.models import Source
 
