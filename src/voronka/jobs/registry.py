@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from voronka.alerts import service
 from voronka.crm.accounts import account_by_id
+from voronka.db import committed
 from voronka.i18n import Message
 from voronka.secretstore import SecretStore
 
@@ -29,12 +30,19 @@ Runner = Callable[[JobContext, int, str], Message]
 
 
 def run_sync(context: JobContext, account_id: int, target: str) -> Message:
+    """A connector commits each page with the cursor after it (an interrupted sync resumes), so it gets
+    a session of its own, not one transaction: what it stored stays even when a later page fails."""
     from voronka.ingest.connectors.sync import sync_connection  # connectors load only when a sync runs
 
-    with context.sessions() as session, session.begin():
+    with committed(context.sessions()) as session:
         account = account_by_id(session=session, account_id=account_id)
-        report = sync_connection(session=session, account=account, store=context.store, name=target, max_blocked=0)
-    return Message("jobs.synced", {"created": report.created, "updated": report.updated, "unchanged": report.unchanged})
+        report = sync_connection(
+            session=session, account=account, store=context.store, name=target, max_blocked=0, now=context.now
+        )
+    if report.spend_days and not report.pipelines:  # an ad cabinet brings spend only
+        return Message("jobs.synced_spend", {"days": report.spend_days})
+    counts = {"created": report.created, "updated": report.updated, "unchanged": report.unchanged}
+    return Message("jobs.synced", {**counts, "calls": report.calls})
 
 
 def run_alerts(context: JobContext, account_id: int, _target: str) -> Message:

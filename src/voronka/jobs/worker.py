@@ -10,6 +10,7 @@ import os
 import socket
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import Engine, select
@@ -96,15 +97,24 @@ def _run_one(context: JobContext, job_id: int, owner: str) -> JobRun | None:
 class Worker:
     """The loop: a pass, a pause, until stopped (``stop`` from another thread ends the pause)."""
 
-    def __init__(self, engine: Engine, store: SecretStore, base_url: str | None = None, pause: float = PAUSE_SECONDS):
+    def __init__(
+        self,
+        engine: Engine,
+        store: SecretStore,
+        base_url: str | None = None,
+        pause: float = PAUSE_SECONDS,
+        clock: Callable[[], dt.datetime] = utcnow,
+    ):
         self.sessions = session_factory(engine)
-        self.store, self.base_url, self.pause = store, base_url, pause
+        self.store, self.base_url, self.pause, self.clock = store, base_url, pause, clock
         self.owner = worker_name()
         self.stopping = threading.Event()
+        self.passed = threading.Event()
+        """Set after each pass of the loop (whoever started the thread may wait for one)."""
 
     def run_once(self, now: dt.datetime | None = None) -> list[JobRun]:
         return run_due(
-            sessions=self.sessions, store=self.store, now=now or utcnow(), owner=self.owner, base_url=self.base_url
+            sessions=self.sessions, store=self.store, now=now or self.clock(), owner=self.owner, base_url=self.base_url
         )
 
     def run_forever(self) -> None:
@@ -113,6 +123,7 @@ class Worker:
                 self.run_once()
             except Exception:
                 log.exception("a pass of the jobs failed")
+            self.passed.set()
             self.stopping.wait(self.pause)
 
     def start(self) -> threading.Thread:

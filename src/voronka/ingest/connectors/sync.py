@@ -296,18 +296,20 @@ def sync_connection(
     retry: RetryPolicy | None = None,
     max_blocked: float | None = None,
     on_wait: Callable[[float], None] | None = None,
+    now: dt.datetime | None = None,
 ) -> SyncReport:
     """Sync the stored connection called ``name`` (the only one when not given). ``max_blocked``
-    and ``on_wait``: how long to wait for a method the CRM paused, and who is told of the wait."""
+    and ``on_wait``: how long to wait for a method the CRM paused, and who is told of the wait;
+    ``now``: the job's clock (a background run), else the wall clock."""
     from voronka.ingest.connectors import CONNECTORS, SPEND_CONNECTORS
 
     connection = find_connection(session=session, account=account, name=name)
     if connection.kind in SPEND_CONNECTORS:
-        return _sync_spend(session, account, connection, store, retry, max_blocked, on_wait)
+        return _sync_spend(session, account, connection, store, retry, max_blocked, on_wait, now)
     connector = CONNECTORS[connection.kind]
     client = connector.client(_configured(connection, store, connector, retry, max_blocked, on_wait))
     try:
-        return sync(session=session, account=account, connection=connection, client=client, progress=progress)
+        return sync(session=session, account=account, connection=connection, client=client, progress=progress, now=now)
     finally:
         client.http.close()
 
@@ -338,6 +340,7 @@ def _sync_spend(
     retry: RetryPolicy | None,
     max_blocked: float | None,
     on_wait: Callable[[float], None] | None,
+    now: dt.datetime | None,
 ) -> SyncReport:
     from voronka.ingest.connectors import SPEND_CONNECTORS
     from voronka.ingest.connectors.yandex_direct import YandexDirectClient, sync_spend
@@ -346,7 +349,7 @@ def _sync_spend(
         _configured(connection, store, SPEND_CONNECTORS[connection.kind], retry, max_blocked, on_wait)
     )
     try:
-        spent = sync_spend(session=session, account=account, connection=connection, client=client)
+        spent = sync_spend(session=session, account=account, connection=connection, client=client, now=now)
     finally:
         client.http.close()
     report = SyncReport(

@@ -143,9 +143,11 @@ def sync_spend(
     connection: Connection,
     client: YandexDirectClient,
     today: dt.date | None = None,
+    now: dt.datetime | None = None,
 ) -> SpendReport:
     """Daily cost since the last run, a month a request, each chunk committed with the cursor after it."""
-    today = today or to_local(utcnow(), zone(account.timezone)).date()
+    now = now or utcnow()
+    today = today or to_local(now, zone(account.timezone)).date()
     through = (connection.state or {}).get("through")
     start = dt.date.fromisoformat(through) - OVERLAP if through else today - FIRST_RUN
     end = today - dt.timedelta(days=1)
@@ -167,7 +169,7 @@ def sync_spend(
         connection.state = {**(connection.state or {}), "through": chunk_end.isoformat()}
         session.commit()
         start = chunk_end + dt.timedelta(days=1)
-    connection.last_synced_at = utcnow()
+    connection.last_synced_at = now
     session.commit()
     return report
 
