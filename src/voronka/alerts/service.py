@@ -207,23 +207,44 @@ def notify_failure(
     started: dt.datetime,
     now: dt.datetime,
 ) -> None:
-    """A sync or other job failed: the leaders hear once per failed run."""
+    """A sync or other job started failing: the leaders hear (the worker calls this once a streak)."""
+    text = Message("alerts.sync_failed", {"what": what, "error": error})  # and: you will hear when it works
+    _tell_leaders(
+        sessions, account_id, store, f"failed:{what.key}:{what.params.get('name', '')}:{started:%Y%m%d%H%M%S}",
+        text,
+        {"job": what.render("en"), "error": error.render("en")}, now,
+    )  # fmt: skip
+
+
+def notify_recovery(
+    *,
+    sessions: sessionmaker[Session],
+    account_id: int,
+    store: SecretStore,
+    what: Message,
+    failures: int,
+    now: dt.datetime,
+) -> None:
+    """A job that was failing worked again: the leaders hear once."""
+    _tell_leaders(
+        sessions, account_id, store, f"recovered:{what.key}:{what.params.get('name', '')}:{now:%Y%m%d%H%M%S}",
+        Message("alerts.sync_recovered", {"what": what, "failures": failures}),
+        {"job": what.render("en"), "recovered": True, "failures": failures}, now,
+    )  # fmt: skip
+
+
+def _tell_leaders(
+    sessions: sessionmaker[Session],
+    account_id: int,
+    store: SecretStore,
+    key: str,
+    text: Message,
+    data: Mapping[str, object],
+    now: dt.datetime,
+) -> None:
     with sessions() as session, session.begin():
         account = account_by_id(session=session, account_id=account_id)
         users = team(session, account)
-        leaders = leaders_of(users.values())
-        alert = Alert(
-            f"failed:{what.key}:{what.params.get('name', '')}:{started:%Y%m%d%H%M%S}",
-            Event.SYNC_FAILED,
-            leaders,
-            Message("alerts.sync_failed", {"what": what, "error": error}),
-            {"job": what.render("en"), "error": error.render("en")},
-        )
-        _queue(
-            session,
-            account,
-            [alert],
-            users,
-            channels_of(alert_settings(session=session, account=account, now=now), store),
-            now,
-        )
+        alert = Alert(key, Event.SYNC_FAILED, leaders_of(users.values()), text, dict(data))
+        settings = alert_settings(session=session, account=account, now=now)
+        _queue(session, account, [alert], users, channels_of(settings, store), now)

@@ -1,19 +1,31 @@
-"""What each kind of job does (an explicit registry): sync a CRM connection, pass over the alerts,
-refresh the stored diagnosis, send a digest. Each returns a one-line result for the jobs list."""
+"""The kinds of job, declared once: what each does (sync a CRM connection, pass over the alerts,
+refresh the stored diagnosis, send a digest), which rows of it an account has, how often it runs,
+and whether the leaders hear when it fails. The job rows (``jobs.store``) and the worker read this
+table and nothing else, so a kind added here is made, scheduled and run. Each runner returns a
+one-line result for the jobs list."""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping
+import enum
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from voronka.alerts import service
 from voronka.crm.accounts import account_by_id
 from voronka.db import committed
 from voronka.i18n import Message
+from voronka.models import Account, Connection
 from voronka.secretstore import SecretStore
+
+
+class JobKind(enum.StrEnum):
+    SYNC = "sync"
+    ALERTS = "alerts"
+    DIAGNOSIS = "diagnosis"
+    DIGEST = "digest"
 
 
 @dataclass(frozen=True)
@@ -46,6 +58,8 @@ def run_sync(context: JobContext, account_id: int, target: str) -> Message:
 
 
 def run_alerts(context: JobContext, account_id: int, _target: str) -> Message:
+    from voronka.alerts import service  # the alerts (and the analysis they use) load only when a job runs
+
     return service.run_alerts(
         sessions=context.sessions,
         account_id=account_id,
@@ -56,20 +70,98 @@ def run_alerts(context: JobContext, account_id: int, _target: str) -> Message:
 
 
 def run_diagnosis(context: JobContext, account_id: int, _target: str) -> Message:
+    from voronka.alerts import service
+
     return service.refresh_diagnosis(
         sessions=context.sessions, account_id=account_id, store=context.store, now=context.now
     )
 
 
 def run_digest(context: JobContext, account_id: int, target: str) -> Message:
+    from voronka.alerts import service
+
     return service.send_digest(
         sessions=context.sessions, account_id=account_id, store=context.store, kind=target, now=context.now
     )
 
 
-JOBS: Mapping[str, Runner] = {
-    "sync": run_sync,
-    "alerts": run_alerts,
-    "diagnosis": run_diagnosis,
-    "digest": run_digest,
+DIGEST_HOUR = 9
+"""Digests go out at nine in the morning, the account's time."""
+
+
+@dataclass(frozen=True)
+class Schedule:
+    every: dt.timedelta
+    lease: dt.timedelta
+    at_local: Callable[[dt.datetime], dt.datetime] | None = None
+    """For calendar jobs: the next local run after a local time (a digest at nine)."""
+
+
+def next_morning(local: dt.datetime) -> dt.datetime:
+    run = local.replace(hour=DIGEST_HOUR, minute=0, second=0, microsecond=0)
+    return run if run > local else run + dt.timedelta(days=1)
+
+
+def next_monday_morning(local: dt.datetime) -> dt.datetime:
+    run = next_morning(local)
+    return run + dt.timedelta(days=(7 - run.weekday()) % 7)
+
+
+Targets = Callable[[Session, Account], Sequence[str]]
+"""The rows of a kind an account has, by target (a connection's name, a digest's period, "")."""
+
+
+def _one(_session: Session, _account: Account) -> Sequence[str]:
+    return ("",)
+
+
+def _connections(session: Session, account: Account) -> Sequence[str]:
+    return list(session.scalars(select(Connection.name).where(Connection.account_id == account.id)))
+
+
+def _periods(_session: Session, _account: Account) -> Sequence[str]:
+    return ("daily", "weekly")
+
+
+@dataclass(frozen=True)
+class JobType:
+    kind: JobKind
+    run: Runner
+    targets: Targets
+    schedules: Mapping[str, Schedule]
+    """By target; ``ANY`` for every target not named."""
+    alert_on_failure: bool
+    """The leaders hear when a run fails (once a failure streak) and when it works again."""
+
+    def schedule(self, target: str) -> Schedule:
+        return self.schedules.get(target) or self.schedules[ANY]
+
+
+ANY = "*"
+
+JOB_TYPES: Mapping[JobKind, JobType] = {
+    JobKind.SYNC: JobType(
+        JobKind.SYNC, run_sync, _connections, {ANY: Schedule(dt.timedelta(minutes=15), dt.timedelta(hours=1))}, True
+    ),
+    JobKind.ALERTS: JobType(
+        JobKind.ALERTS, run_alerts, _one, {ANY: Schedule(dt.timedelta(minutes=1), dt.timedelta(minutes=10))}, False
+    ),
+    JobKind.DIAGNOSIS: JobType(
+        JobKind.DIAGNOSIS, run_diagnosis, _one, {ANY: Schedule(dt.timedelta(hours=1), dt.timedelta(minutes=30))}, False
+    ),
+    JobKind.DIGEST: JobType(
+        JobKind.DIGEST,
+        run_digest,
+        _periods,
+        {
+            "daily": Schedule(dt.timedelta(days=1), dt.timedelta(minutes=30), next_morning),
+            "weekly": Schedule(dt.timedelta(days=7), dt.timedelta(minutes=30), next_monday_morning),
+        },
+        True,
+    ),
 }
+"""Every kind of job: the one table the job rows and the worker read."""
+
+
+def job_type(kind: str) -> JobType:
+    return JOB_TYPES[JobKind(kind)]

@@ -21,7 +21,7 @@ from voronka.crm.accounts import account_by_id
 from voronka.db import session_factory
 from voronka.errors import VoronkaError
 from voronka.i18n import Message
-from voronka.jobs.registry import JOBS, JobContext
+from voronka.jobs.registry import JobContext, job_type
 from voronka.jobs.store import claim, due_jobs, ensure_jobs, finish, job_name
 from voronka.models import Account
 from voronka.secretstore import SecretStore
@@ -70,28 +70,51 @@ def _run_one(context: JobContext, job_id: int, owner: str) -> JobRun | None:
         job = claim(session=session, job_id=job_id, owner=owner, now=context.now)
         if job is None:
             return None  # another worker has it
-        account_id, kind, target, started = job.account_id, job.kind, job.target, context.now
+        account_id, kind, target = job.account_id, job.kind, job.target
     result: Message | None = None
     error: Message | None = None
+    kind_of = job_type(kind)
     try:
-        result = JOBS[kind](context, account_id, target)
+        result = kind_of.run(context, account_id, target)
     except VoronkaError as exc:
         error = Message(exc.key, exc.params)
     except Exception as exc:  # a job's failure is recorded and retried, never the worker's end
         log.exception("job %s %s failed", kind, target)
         error = Message("error.unexpected", {"kind": type(exc).__name__, "detail": (str(exc).splitlines() or [""])[0]})
+    failed_before = 0
     with context.sessions() as session, session.begin():
         account = account_by_id(session=session, account_id=account_id)
         job = session.get(type(job), job_id)
-        if job is not None and job.lease_owner == owner:
-            finish(session=session, job=job, account=account, now=context.now, result=result, error=error)
-    if error is not None and kind in ("sync", "digest"):
-        what = job_name(kind, target)
+        if job is None or job.lease_owner != owner:
+            return JobRun(account_id, kind, target, result, error)  # removed, or taken over after the lease ran out
+        failed_before = job.failures
+        finish(session=session, job=job, account=account, now=context.now, result=result, error=error)
+    if kind_of.alert_on_failure:
+        _tell_leaders(context, account_id, kind, target, error, failed_before)
+    return JobRun(account_id, kind, target, result, error)
+
+
+def _tell_leaders(
+    context: JobContext,
+    account_id: int,
+    kind: str,
+    target: str,
+    error: Message | None,
+    failed_before: int,
+) -> None:
+    """Once when a job starts failing and once when it works again: a sync that fails every quarter
+    of an hour for a day is one message, not a hundred."""
+    what = job_name(kind, target)
+    if error is not None and failed_before == 0:
         service.notify_failure(
             sessions=context.sessions, account_id=account_id, store=context.store, what=what, error=error,
-            started=started, now=context.now,
+            started=context.now, now=context.now,
         )  # fmt: skip
-    return JobRun(account_id, kind, target, result, error)
+    elif error is None and failed_before > 0:
+        service.notify_recovery(
+            sessions=context.sessions, account_id=account_id, store=context.store, what=what,
+            failures=failed_before, now=context.now,
+        )  # fmt: skip
 
 
 class Worker:
