@@ -51,7 +51,10 @@ def run_sync(context: JobContext, account_id: int, target: str) -> Message:
         report = sync_connection(
             session=session, account=account, store=context.store, name=target, max_blocked=0, now=context.now
         )
-    if report.spend_days and not report.pipelines:  # an ad cabinet brings spend only
+    if not report.pipelines:  # an ad cabinet brings spend only; a report still being built is no failure
+        if report.spend_pending:
+            days = {"start": report.spend_pending[0].isoformat(), "end": report.spend_pending[1].isoformat()}
+            return Message("jobs.synced_spend_pending", {"days": report.spend_days, **days})
         return Message("jobs.synced_spend", {"days": report.spend_days})
     counts = {"created": report.created, "updated": report.updated, "unchanged": report.unchanged}
     return Message("jobs.synced", {**counts, "calls": report.calls})

@@ -60,6 +60,8 @@ class SyncReport:
     spend_currency: str = ""
     spend_unmapped: dict[str, int] = field(default_factory=dict)
     """Campaigns mapped to no source, with their cost (kept as spend without a source)."""
+    spend_pending: tuple[dt.date, dt.date] | None = None
+    """The days of a report the cabinet was still building: the next run collects it."""
     resumed: bool = False
     warnings: list[Message] = field(default_factory=list)
     """What was synced only in part (managers by id when the token may not read the users, say)."""
@@ -80,6 +82,7 @@ class SyncReport:
             "spend_amount": self.spend_amount,
             "spend_currency": self.spend_currency or None,
             "spend_unmapped": self.spend_unmapped,
+            "spend_pending": [day.isoformat() for day in self.spend_pending] if self.spend_pending else None,
             "resumed": self.resumed,
             "warnings": [w.render("en") for w in self.warnings],
         }
@@ -360,6 +363,10 @@ def _sync_spend(
         requests=client.http.requests,
     )
     report.spend_unmapped = dict(spent.unmapped)
+    report.spend_pending = spent.pending
+    if spent.pending:
+        days = {"start": spent.pending[0].isoformat(), "end": spent.pending[1].isoformat()}
+        report.warnings.append(Message("connector.report_pending", days))
     if spent.unmapped:
         report.warnings.append(Message("connector.spend_unmapped", {"campaigns": ", ".join(sorted(spent.unmapped))}))
     return report
