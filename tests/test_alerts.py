@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import email
+import email.header
 import hashlib
 import hmac
 import json
@@ -34,6 +35,7 @@ from voronka.alerts.config import (
     set_webhook,
 )
 from voronka.alerts.model import Event
+from voronka.alerts.outbox import Letter, enqueue
 from voronka.crm.accounts import default_account, update_account
 from voronka.crm.auth import add_user
 from voronka.crm.deals import log_call
@@ -49,8 +51,10 @@ class Inbox:
 
     def __init__(self) -> None:
         self.messages: list[EmailMessage] = []
+        self.raw: list[bytes] = []
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.raw.append(envelope.content)
         self.messages.append(email.message_from_bytes(envelope.content, policy=default_policy))  # type: ignore[arg-type]
         return "250 OK"
 
@@ -237,6 +241,67 @@ def test_email_alerts_reach_a_real_smtp_server(
     assert letter["To"] == "manager@example.com"
     assert letter["From"] == "crm@example.ru"
     assert "Новый лид ждёт звонка уже 6 мин" in letter.get_content()
+    stored = session.scalars(select(OutboxMessage)).one()
+    assert letter["Subject"] == stored.subject  # decoded by the mail reader's rules, every space kept
+    assert " " in stored.subject
+    head = received.raw[0].split(b"\r\n\r\n", 1)[0].decode("ascii")
+    assert head.count("=?utf-8?") >= 2  # long enough to be folded into several encoded words
+
+
+def _smtp_team(session: Session, store: SecretStore, team: dict[str, User], port: int) -> None:
+    set_smtp(
+        session=session, account=default_account(session=session), store=store, host="127.0.0.1", port=port,
+        security="none", sender="crm@example.ru",
+    )  # fmt: skip
+    team["manager"].telegram_chat_id = None
+
+
+def test_a_subject_keeps_its_spaces_in_every_mail_reader(
+    session: Session, engine: Engine, store: SecretStore, team: dict[str, User], inbox: tuple[Inbox, int]
+) -> None:
+    """Folded into several encoded words, «никто не звонит» must not read «никто незвонит»: names of
+    eight lengths put the folds at different places."""
+    received, port = inbox
+    _smtp_team(session, store, team, port)
+    pipeline = pipeline_for(session)
+    for n in range(8):
+        deal = add_journey(session, pipeline, Journey("2026-03-02 07:00", manager="Анна"))
+        deal.title = f"Кухня для семьи {'к' * n} никто не звонит уже давно"
+    session.commit()
+    run(engine, store, "2026-03-02 07:06")
+    stored = {r.address + r.body: r.subject for r in session.scalars(select(OutboxMessage))}
+    assert len(received.messages) == len(stored) == 8
+    for letter, raw in zip(received.messages, received.raw, strict=True):
+        subject = letter["Subject"]
+        assert "никто не звонит уже давно" in subject
+        assert subject == stored[letter["To"] + letter.get_content().rstrip("\n")]
+        old_reader = email.message_from_bytes(raw)["Subject"]  # compat32 and decode_header read it the same
+        assert str(email.header.make_header(email.header.decode_header(old_reader))) == subject
+
+
+def test_a_message_that_cannot_be_built_fails_with_its_reason_and_the_rest_go_on(
+    session: Session, engine: Engine, store: SecretStore, team: dict[str, User], inbox: tuple[Inbox, int]
+) -> None:
+    received, port = inbox
+    _smtp_team(session, store, team, port)
+    pipeline = pipeline_for(session)
+    for title in ("Иван\u2028Петров", "Ольга\rСидорова", "Пётр Смирнов"):  # names from a website form
+        add_journey(session, pipeline, Journey("2026-03-02 07:00", manager="Анна")).title = title
+    account = default_account(session=session)
+    broken = Letter("broken/email", "lead_waiting", "email", None, "bad\r\nBcc: x@example.com", "s", "b", {})
+    enqueue(session=session, account=account, letter=broken, now=at("2026-03-02 07:00"))
+    session.commit()
+    run(engine, store, "2026-03-02 07:06")
+    subjects = sorted(m["Subject"] for m in received.messages)
+    assert len(subjects) == 3
+    assert any("Иван Петров" in s for s in subjects)
+    assert any("Ольга Сидорова" in s for s in subjects)
+    rows = {r.key: r for r in session.scalars(select(OutboxMessage))}
+    assert rows["broken/email"].status == "failed"
+    assert "cannot be built" in (rows["broken/email"].last_error or "")
+    assert {r.status for k, r in rows.items() if k != "broken/email"} == {"sent"}
+    run(engine, store, "2026-03-02 07:07")  # the failed one is not tried again, nothing is sent twice
+    assert len(received.messages) == 3
 
 
 @pytest.mark.usefixtures("team")

@@ -10,6 +10,7 @@ but before the row was marked sent sends it again when the lease runs out.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +26,7 @@ from voronka.i18n import Message
 from voronka.models import Account, OutboxMessage, User
 from voronka.timeutil import to_local, to_utc, zone
 
+log = logging.getLogger("voronka.alerts")
 LEASE = dt.timedelta(minutes=5)
 BATCH = 100
 DEFAULT_LANG = "ru"
@@ -190,6 +192,10 @@ def _attempt(
         done.failed += 1
     except RetryLater as exc:
         outcome = {"status": "pending", "last_error": str(exc)[:500], "retry": exc.after}
+    except Exception as exc:  # a message that breaks a channel must not stop the ones behind it
+        log.exception("message %s could not be sent", message_id)
+        outcome = {"status": "failed", "last_error": f"{type(exc).__name__}: {exc}"[:500]}
+        done.failed += 1
     with sessions() as session, session.begin():
         row = session.get(OutboxMessage, message_id)
         assert row is not None
