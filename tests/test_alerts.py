@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 from pytest_httpserver import HTTPServer
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, delete, select
 from sqlalchemy.orm import Session
 
 from tests.builders import Journey, add_journey, at, pipeline_for
@@ -474,6 +474,12 @@ def test_a_new_confident_finding_is_told_once_with_its_money(
     demo.commit()
     sessions = session_factory(demo.get_bind())  # type: ignore[arg-type]
     now = at("2026-11-27 09:00")
+    baseline = service.refresh_diagnosis(sessions=sessions, account_id=account.id, store=store, now=now)
+    service.deliver(sessions=sessions, account_id=account.id, store=store, now=now)
+    assert baseline.params["findings"] > 0
+    assert telegram.sent == []  # what the first diagnosis after set-up finds is the baseline: no page
+    with sessions() as session, session.begin():  # as if these leaks had opened after the set-up
+        session.execute(delete(OutboxMessage).where(OutboxMessage.key.like("finding:%:%/baseline")))
     said = service.refresh_diagnosis(sessions=sessions, account_id=account.id, store=store, now=now)
     service.refresh_diagnosis(sessions=sessions, account_id=account.id, store=store, now=now)  # again: nothing new
     service.deliver(sessions=sessions, account_id=account.id, store=store, now=now)
@@ -481,3 +487,53 @@ def test_a_new_confident_finding_is_told_once_with_its_money(
     assert said.params["findings"] == len(told) > 0
     assert all(text.startswith("🔎 Новая находка") and "в месяц" in text and "₽" in text for text in told)
     assert owner.lang == "ru"
+
+
+def _usual_day_per_stage(session: Session) -> Any:
+    """Ten decided deals that spent a day in each stage: the usual time the stalled rule measures by."""
+    pipeline = pipeline_for(session)
+    for day in range(1, 11):
+        moves = (("Qualified", f"2026-02-{day + 1:02d} 07:00"),)
+        add_journey(session, pipeline, Journey(f"2026-02-{day:02d} 07:00", moves, won=f"2026-02-{day + 2:02d} 07:00"))
+    return pipeline
+
+
+@pytest.mark.usefixtures("team")
+def test_deals_stalled_before_alerts_were_set_up_are_a_baseline_not_a_flood(
+    session: Session, engine: Engine, store: SecretStore, telegram: FakeTelegram
+) -> None:
+    pipeline = _usual_day_per_stage(session)
+    for _ in range(60):  # stalled long before the set-up (2026-03-02 00:00)
+        add_journey(
+            session, pipeline, Journey("2026-02-20 07:00", (("Qualified", "2026-02-20 08:00"),), manager="Анна")
+        )
+    later = add_journey(
+        session, pipeline, Journey("2026-03-01 09:00", (("Qualified", "2026-03-01 10:00"),), manager="Анна")
+    )
+    session.commit()
+    run(engine, store, "2026-03-02 07:06")  # the first pass after the set-up
+    assert telegram.sent == []
+    run(engine, store, "2026-03-03 10:01")  # two usual days in Qualified: the later deal stalls now
+    stalled = [m["text"] for m in telegram.sent]
+    assert len(telegram.texts_to(MANAGER_CHAT)) == 1
+    assert all(f"deals/{later.id}" in text for text in stalled)
+    assert len(stalled) == 2  # its manager and the head of sales, no one about the sixty
+
+
+@pytest.mark.usefixtures("team")
+def test_a_waiting_lead_goes_before_a_backlog_of_older_less_urgent_messages(
+    session: Session, engine: Engine, store: SecretStore, telegram: FakeTelegram, team: dict[str, User]
+) -> None:
+    account = default_account(session=session)
+    for n in range(150):  # more than a pass delivers, older than the lead
+        letter = Letter(
+            f"old:{n}", "deal_stalled", "telegram", team["manager"].id, str(MANAGER_CHAT), "s", f"old {n}", {}
+        )
+        enqueue(session=session, account=account, letter=letter, now=at("2026-03-02 06:00"))
+    lead = add_journey(session, pipeline_for(session), Journey("2026-03-02 07:00", manager="Анна"))
+    session.commit()
+    run(engine, store, "2026-03-02 07:05")
+    assert f"deals/{lead.id}" in telegram.sent[0]["text"]  # first of this pass, despite 150 older rows
+    run(engine, store, "2026-03-02 07:10")
+    escalation = next(i for i, m in enumerate(telegram.sent) if m["chat"]["id"] == HEAD_CHAT)
+    assert escalation == 100  # the escalation leads the next pass, before the rest of the backlog

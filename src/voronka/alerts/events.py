@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable
 
-from sqlalchemy import select
+from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
 from voronka.alerts.model import LEADERS, Alert, Event, Shown
@@ -135,13 +135,18 @@ def stalled_alerts(
     *, session: Session, account: Account, found: AlertSettings, now: dt.datetime, link: Link, users: dict[int, User]
 ) -> list[Alert]:
     """An open deal untouched for ``stall_factor`` times its stage's usual time → its manager and the
-    heads (once per deal and stage)."""
+    heads (once per deal and stage). Only deals that stalled since alerts were set up (and within the
+    last day) count: those already stalled then are the baseline, not news to page anyone about."""
     heads = heads_of(users.values())
+    since = _since(found, now)
     alerts = []
     for pipeline in list_pipelines(session=session, account=account):
         condition = stalled_condition(session, pipeline, now, factor=found.stall_factor)
         if condition is None:
             continue
+        already = stalled_condition(session, pipeline, since, factor=found.stall_factor)
+        if already is not None:
+            condition = and_(condition, ~already)
         rows = session.execute(
             select(Deal, Stage.name).join(Stage, Stage.id == Deal.stage_id).where(condition).limit(500)
         )

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy import ColumnElement, and_, case, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from voronka.alerts.channels import CHANNELS, Outgoing, Refused, RetryLater
@@ -46,7 +46,14 @@ class Letter:
     data: Mapping[str, Any]
 
 
-def enqueue(*, session: Session, account: Account, letter: Letter, now: dt.datetime) -> bool:
+BASELINE = "baseline"
+"""The status of a row that only marks an alert as already known when alerts started (never sent)."""
+
+URGENCY = {"lead_waiting": 0, "lead_escalated": 1, "task_overdue": 2}
+"""Delivery order: a waiting lead first, then its escalation, then tasks, then the rest."""
+
+
+def enqueue(*, session: Session, account: Account, letter: Letter, now: dt.datetime, status: str = "pending") -> bool:
     """Store the letter unless its key is already there; True when it is new."""
     values = {
         "account_id": account.id,
@@ -58,7 +65,7 @@ def enqueue(*, session: Session, account: Account, letter: Letter, now: dt.datet
         "subject": letter.subject[:300],
         "body": letter.body[:20000],
         "data": dict(letter.data),
-        "status": "pending",
+        "status": status,
         "attempts": 0,
         "created_at": now,
         "next_attempt_at": now,
@@ -135,6 +142,10 @@ def _due(now: dt.datetime) -> ColumnElement[bool]:
     )
 
 
+def _urgency() -> ColumnElement[int]:
+    return case(URGENCY, value=OutboxMessage.event, else_=len(URGENCY))
+
+
 def deliver_due(
     *,
     sessions: sessionmaker[Session],
@@ -143,13 +154,14 @@ def deliver_due(
     quiet: QuietHours | None,
     now: dt.datetime,
 ) -> Delivery:
-    """Send what is due, each row in its own short transaction (a slow server holds no lock)."""
+    """Send what is due, most urgent first (a lead waiting for a call before anything older or less
+    urgent, whatever the backlog), each row in its own short transaction (a slow server holds no lock)."""
     done = Delivery()
     with sessions() as session:
         ids: Sequence[int] = session.scalars(
             select(OutboxMessage.id)
             .where(OutboxMessage.account_id == account.id, _due(now))
-            .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+            .order_by(_urgency(), OutboxMessage.next_attempt_at, OutboxMessage.id)
             .limit(BATCH)
         ).all()
     local_now = to_local(now, zone(account.timezone))
@@ -219,7 +231,7 @@ def recent_messages(*, session: Session, account: Account, limit: int = 50) -> l
     return list(
         session.scalars(
             select(OutboxMessage)
-            .where(OutboxMessage.account_id == account.id)
+            .where(OutboxMessage.account_id == account.id, OutboxMessage.status != BASELINE)
             .order_by(OutboxMessage.created_at.desc(), OutboxMessage.id.desc())
             .limit(limit)
         )

@@ -8,6 +8,7 @@ import datetime as dt
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from voronka.alerts import digest as digests
@@ -15,14 +16,14 @@ from voronka.alerts.channels import Refused, RetryLater, telegram_call
 from voronka.alerts.config import Channels, alert_settings, channels_of, link_chat, prefs_of, quiet_hours
 from voronka.alerts.events import lead_alerts, leaders_of, stalled_alerts, task_alerts, team
 from voronka.alerts.model import Alert, Event, Shown, wants
-from voronka.alerts.outbox import Delivery, Letter, deliver_due, enqueue, lang_of, letters_for
+from voronka.alerts.outbox import BASELINE, Delivery, Letter, deliver_due, enqueue, lang_of, letters_for
 from voronka.analysis.diagnose import run_diagnosis
 from voronka.analysis.diagnose.model import Finding
 from voronka.analysis.diagnose.output import summary
 from voronka.analysis.diagnose.stored import keep_top_findings
 from voronka.crm.accounts import account_by_id, list_pipelines
 from voronka.i18n import Message, Translator, translate
-from voronka.models import Account, User
+from voronka.models import Account, OutboxMessage, User
 from voronka.secretstore import SecretStore
 from voronka.timeutil import to_local, zone
 
@@ -122,8 +123,10 @@ def refresh_diagnosis(
         today = to_local(now, zone(account.timezone)).date()
         users = team(session, account)
         leaders = leaders_of(users.values())
-        alerts = []
+        alerts: list[Alert] = []
+        fresh: list[Alert] = []
         for pipeline in list_pipelines(session=session, account=account):
+            found_here: list[Alert] = []
             found = run_diagnosis(session=session, account=account, pipeline=pipeline.name, today=today)
             keep_top_findings(session=session, account=account, pipeline=pipeline, diagnosis=found, now=now)
             for finding in found.findings:
@@ -142,12 +145,45 @@ def refresh_diagnosis(
                     "subject": subject,
                     "money_at_stake_per_month_minor": round(finding.money_at_stake_per_month),
                 }
-                alerts.append(
+                found_here.append(
                     Alert(f"finding:{pipeline.id}:{finding.code}:{step}:{subject}", Event.FINDING, leaders, text, facts)
                 )
+            alerts += found_here
+            fresh += _past_baseline(session, account, f"finding:{pipeline.id}", found_here, now)
         settings = alert_settings(session=session, account=account, now=now)
-        added = _queue(session, account, alerts, users, channels_of(settings, store), now)
+        added = _queue(session, account, fresh, users, channels_of(settings, store), now)
     return Message("alerts.diagnosed", {"findings": len(alerts), "added": added})
+
+
+def _past_baseline(
+    session: Session, account: Account, scope: str, alerts: list[Alert], now: dt.datetime
+) -> list[Alert]:
+    """The findings of one pipeline to tell: on its first diagnosis after alerts were set up, none —
+    what it finds then is the baseline (marked known, never sent; the dashboard shows it) — and
+    afterwards those not in the baseline. The first run leaves a marker for the pipeline itself, so
+    one with nothing to find at first does not take its first finding later for the baseline."""
+    wanted = [_marker(scope), *(_marker(a.key) for a in alerts)]
+    marked = set(
+        session.scalars(
+            select(OutboxMessage.key).where(
+                OutboxMessage.account_id == account.id, OutboxMessage.status == BASELINE, OutboxMessage.key.in_(wanted)
+            )
+        )
+    )
+    if _marker(scope) not in marked:
+        for key in [scope, *(a.key for a in alerts)]:
+            _mark(session, account, key, now)
+        return []
+    return [a for a in alerts if _marker(a.key) not in marked]
+
+
+def _marker(key: str) -> str:
+    return f"{key}/{BASELINE}"
+
+
+def _mark(session: Session, account: Account, key: str, now: dt.datetime) -> None:
+    letter = Letter(_marker(key), Event.FINDING, "none", None, "", "", "", {})
+    enqueue(session=session, account=account, letter=letter, now=now, status=BASELINE)
 
 
 @dataclass(frozen=True)
