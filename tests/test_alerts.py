@@ -537,3 +537,39 @@ def test_a_waiting_lead_goes_before_a_backlog_of_older_less_urgent_messages(
     run(engine, store, "2026-03-02 07:10")
     escalation = next(i for i, m in enumerate(telegram.sent) if m["chat"]["id"] == HEAD_CHAT)
     assert escalation == 100  # the escalation leads the next pass, before the rest of the backlog
+
+
+@pytest.mark.usefixtures("team")
+def test_quiet_hours_taken_off_let_go_of_what_they_held_in_the_order_it_happened(
+    session: Session, engine: Engine, store: SecretStore, telegram: FakeTelegram
+) -> None:
+    account = default_account(session=session)
+    set_rules(session=session, account=account, quiet="21:00-09:00")
+    add_journey(session, pipeline_for(session), Journey("2026-03-02 19:00", manager="Анна"))  # 22:00 in Moscow
+    session.commit()
+    run(engine, store, "2026-03-02 19:05")
+    assert telegram.sent == []  # held for the morning
+    set_rules(session=session, account=account, quiet="", now=at("2026-03-02 19:07"))
+    session.commit()
+    run(engine, store, "2026-03-02 19:08")
+    assert len(telegram.texts_to(MANAGER_CHAT)) == 1  # let go at once, not at 09:00
+    run(engine, store, "2026-03-02 19:10")
+    chats = [m["chat"]["id"] for m in telegram.sent]
+    assert chats[0] == MANAGER_CHAT
+    assert set(chats[1:]) == {HEAD_CHAT, OWNER_CHAT}
+
+
+@pytest.mark.usefixtures("team")
+def test_an_escalation_waits_for_the_managers_alert_of_the_same_lead(
+    session: Session, engine: Engine, store: SecretStore, telegram: FakeTelegram
+) -> None:
+    telegram.flood_next, telegram.retry_after = 1, 600  # the manager's alert must wait ten minutes
+    add_journey(session, pipeline_for(session), Journey("2026-03-02 07:00", manager="Анна"))
+    session.commit()
+    run(engine, store, "2026-03-02 07:05")
+    run(engine, store, "2026-03-02 07:10")  # the escalation is due, the manager has not heard yet
+    assert telegram.sent == []
+    run(engine, store, "2026-03-02 07:15")
+    chats = [m["chat"]["id"] for m in telegram.sent]
+    assert chats[0] == MANAGER_CHAT
+    assert set(chats[1:]) == {HEAD_CHAT, OWNER_CHAT}

@@ -11,13 +11,13 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from voronka.alerts.model import Event, QuietHours, parse_quiet, receivable, role_subject, user_subject, wants
 from voronka.crm import auth
 from voronka.errors import InvalidValue
-from voronka.models import Account, AlertPref, AlertSettings, User
+from voronka.models import Account, AlertPref, AlertSettings, OutboxMessage, User
 from voronka.roles import Role
 from voronka.secretstore import SecretStore, hash_token
 from voronka.timeutil import utcnow
@@ -53,8 +53,10 @@ def set_rules(
     lead_minutes: int | None = None,
     stall_factor: int | None = None,
     quiet: str | None = None,
+    now: dt.datetime | None = None,
 ) -> AlertSettings:
-    """Thresholds and quiet hours (``"21:00-09:00"``, or ``""`` for none)."""
+    """Thresholds and quiet hours (``"21:00-09:00"``, or ``""`` for none). Changed quiet hours let go
+    of what the old ones held: the next delivery sends it, or holds it again under the new hours."""
     found = alert_settings(session=session, account=account)
     if lead_minutes is not None:
         if not 1 <= lead_minutes <= 24 * 60:
@@ -65,8 +67,27 @@ def set_rules(
             raise InvalidValue(field="stall factor", value=str(stall_factor), hint="1 to 10")
         found.stall_factor = stall_factor
     if quiet is not None:
-        found.quiet_from, found.quiet_to = _quiet_bounds(quiet)
+        bounds = _quiet_bounds(quiet)
+        if bounds != (found.quiet_from, found.quiet_to):
+            found.quiet_from, found.quiet_to = bounds
+            _release_held(session, account, now or utcnow())
     return found
+
+
+def _release_held(session: Session, account: Account, now: dt.datetime) -> None:
+    """Messages held for the morning (pending, never tried, due later) become due again, each at the
+    time it was made, so they go out in the order their events happened."""
+    session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.account_id == account.id,
+            OutboxMessage.status == "pending",
+            OutboxMessage.attempts == 0,
+            OutboxMessage.next_attempt_at > now,
+        )
+        .values(next_attempt_at=OutboxMessage.created_at)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _quiet_bounds(text: str) -> tuple[str | None, str | None]:

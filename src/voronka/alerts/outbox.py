@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, or_, select, update
+from sqlalchemy import ColumnElement, and_, case, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from voronka.alerts.channels import CHANNELS, Outgoing, Refused, RetryLater
@@ -179,10 +180,38 @@ def deliver_due(
                 row.status, row.next_attempt_at = "pending", to_utc(quiet.release(local_now), zone(account.timezone))
                 done.held += 1
                 continue
+            before = _earlier_step(session, row)
+            if before is not None:  # the lead's first alert has not gone yet: its escalation waits for it
+                row.status, row.next_attempt_at = "pending", max(before, now)
+                done.held += 1
+                continue
             letter = Outgoing(row.address, row.subject, row.body, row.data)
             channel = row.channel
         _attempt(sessions, message_id, channel, letter, channels, now, done)
     return done
+
+
+_ESCALATION = re.compile(r"^(lead:\d+):2/")
+
+
+def _earlier_step(session: Session, row: OutboxMessage) -> dt.datetime | None:
+    """When a lead's escalation is about to go while the lead's first alert is still waiting — held
+    by quiet hours, or retried after a busy answer — that alert's next attempt: for one lead the
+    manager hears first, then the head (whatever channel each reads); the webhook gets them in order
+    too."""
+    escalation = _ESCALATION.match(row.key)
+    if escalation is None:
+        return None
+    same_kind = OutboxMessage.channel == "webhook" if row.channel == "webhook" else OutboxMessage.channel != "webhook"
+    waiting: dt.datetime | None = session.scalar(
+        select(func.max(OutboxMessage.next_attempt_at)).where(
+            OutboxMessage.account_id == row.account_id,
+            OutboxMessage.key.like(f"{escalation.group(1)}:1/%"),
+            same_kind,
+            OutboxMessage.status.in_(("pending", "sending")),
+        )
+    )
+    return waiting
 
 
 def _attempt(
