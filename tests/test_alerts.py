@@ -23,7 +23,7 @@ from sqlalchemy import Engine, delete, select
 from sqlalchemy.orm import Session
 
 from tests.builders import Journey, add_journey, at, pipeline_for
-from tests.fakes.telegram import TOKEN, FakeTelegram
+from tests.fakes.telegram import TOKEN, FakeTelegram, StillClock, still_pacer
 from voronka.alerts import service
 from voronka.alerts.config import (
     alert_settings,
@@ -124,8 +124,9 @@ def team(
 
 def run(engine: Engine, store: SecretStore, now: str) -> str:
     return service.run_alerts(
-        sessions=session_factory(engine), account_id=1, store=store, now=at(now), base_url="https://crm.example.ru"
-    )
+        sessions=session_factory(engine), account_id=1, store=store, now=at(now), base_url="https://crm.example.ru",
+        pacer=still_pacer(),
+    )  # fmt: skip
 
 
 @pytest.mark.usefixtures("team")
@@ -179,22 +180,49 @@ def test_quiet_hours_hold_an_alert_until_the_morning(
 def test_flood_control_waits_as_telegram_asks_and_a_blocked_bot_is_a_failure_shown(
     session: Session, engine: Engine, store: SecretStore, team: dict[str, User], telegram: FakeTelegram
 ) -> None:
-    telegram.flood_next, telegram.retry_after = 1, 90
+    telegram.flood_next, telegram.retry_after = 1, 90  # longer than a pass waits: left for a later pass
     telegram.blocked.add(HEAD_CHAT)
     add_journey(session, pipeline_for(session), Journey("2026-03-02 07:00", manager="Анна"))
     session.commit()
     run(engine, store, "2026-03-02 07:10")  # both alerts due: the manager's hits 429, the head blocked the bot
     rows = {r.user_id: r for r in session.scalars(select(OutboxMessage))}
     manager, head = rows[team["manager"].id], rows[team["head"].id]
-    assert (manager.status, manager.next_attempt_at) == ("pending", at("2026-03-02 07:11:30"))
+    assert (manager.status, manager.next_attempt_at) == ("pending", at("2026-03-02 07:11:30"))  # retry_after, exactly
     assert "429" in (manager.last_error or "")
-    assert head.status == "failed"
-    assert "blocked" in (head.last_error or "")
+    assert (head.status, head.next_attempt_at) == ("pending", at("2026-03-02 07:11:30"))  # after the manager's
     run(engine, store, "2026-03-02 07:11")
     assert telegram.texts_to(MANAGER_CHAT) == []
     run(engine, store, "2026-03-02 07:11:30")
     assert len(telegram.texts_to(MANAGER_CHAT)) == 1
+    session.refresh(head)
+    assert head.status == "failed"
+    assert "blocked" in (head.last_error or "")
     assert TOKEN not in json.dumps([r.last_error for r in session.scalars(select(OutboxMessage))])
+
+
+@pytest.mark.usefixtures("team")
+def test_a_short_slow_down_costs_its_seconds_and_one_chat_gets_a_message_a_second(
+    session: Session, engine: Engine, store: SecretStore, telegram: FakeTelegram
+) -> None:
+    """Telegram's 429 with retry_after 7 is waited out in the same pass (7 s, not a minute), and a
+    burst to one chat goes a message a second (the Bot API FAQ), other chats not held by it."""
+    telegram.flood_next, telegram.retry_after = 1, 7
+    pipeline = pipeline_for(session)
+    for _ in range(4):
+        add_journey(session, pipeline, Journey("2026-03-02 07:00", manager="Анна"))
+    session.commit()
+    clock = StillClock()
+    service.run_alerts(
+        sessions=session_factory(engine), account_id=1, store=store, now=at("2026-03-02 07:10"),
+        pacer=still_pacer(clock),
+    )  # fmt: skip
+    assert len(telegram.texts_to(MANAGER_CHAT)) == 4
+    assert len(telegram.texts_to(HEAD_CHAT)) == len(telegram.texts_to(OWNER_CHAT)) == 4
+    assert 7 in clock.waits  # the slow-down, waited out at once
+    assert all(s.status == "sent" for s in session.scalars(select(OutboxMessage)))
+    # After the 7 s pause: the manager's four a second apart (3 s), then the head's and the owner's
+    # four each, side by side (3 s more) — not twelve seconds in a row.
+    assert 7 + 3 + 3 <= clock.now < 7 + 3 + 3 + 1
 
 
 @pytest.mark.usefixtures("team")
@@ -374,7 +402,7 @@ def test_the_daily_digest_is_an_html_email_with_the_funnel_picture_and_a_telegra
     sessions = session_factory(engine)
     service.send_digest(sessions=sessions, account_id=1, store=store, kind="daily", now=at("2026-03-02 06:00"))
     service.send_digest(sessions=sessions, account_id=1, store=store, kind="daily", now=at("2026-03-02 06:05"))  # once
-    service.deliver(sessions=sessions, account_id=1, store=store, now=at("2026-03-02 06:05"))
+    service.deliver(sessions=sessions, account_id=1, store=store, now=at("2026-03-02 06:05"), pacer=still_pacer())
     assert sorted(m["To"] for m in received.messages) == ["head@example.com", "owner@example.com"]
     head_mail = next(m for m in received.messages if m["To"] == "head@example.com")
     html_part = head_mail.get_body(preferencelist=("html",))
@@ -475,14 +503,14 @@ def test_a_new_confident_finding_is_told_once_with_its_money(
     sessions = session_factory(demo.get_bind())  # type: ignore[arg-type]
     now = at("2026-11-27 09:00")
     baseline = service.refresh_diagnosis(sessions=sessions, account_id=account.id, store=store, now=now)
-    service.deliver(sessions=sessions, account_id=account.id, store=store, now=now)
+    service.deliver(sessions=sessions, account_id=account.id, store=store, now=now, pacer=still_pacer())
     assert baseline.params["findings"] > 0
     assert telegram.sent == []  # what the first diagnosis after set-up finds is the baseline: no page
     with sessions() as session, session.begin():  # as if these leaks had opened after the set-up
         session.execute(delete(OutboxMessage).where(OutboxMessage.key.like("finding:%:%/baseline")))
     said = service.refresh_diagnosis(sessions=sessions, account_id=account.id, store=store, now=now)
     service.refresh_diagnosis(sessions=sessions, account_id=account.id, store=store, now=now)  # again: nothing new
-    service.deliver(sessions=sessions, account_id=account.id, store=store, now=now)
+    service.deliver(sessions=sessions, account_id=account.id, store=store, now=now, pacer=still_pacer())
     told = telegram.texts_to(OWNER_CHAT)
     assert said.params["findings"] == len(told) > 0
     assert all(text.startswith("🔎 Новая находка") and "в месяц" in text and "₽" in text for text in told)

@@ -22,7 +22,7 @@ from werkzeug import Response
 
 from tests.builders import Journey, add_journey, at, pipeline_for
 from tests.fakes.retailcrm import KEY, shop
-from tests.fakes.telegram import TOKEN, FakeTelegram
+from tests.fakes.telegram import TOKEN, FakeTelegram, still_pacer
 from voronka.alerts import service
 from voronka.alerts.config import alert_settings, set_telegram
 from voronka.cli import app
@@ -72,11 +72,13 @@ WORKER = textwrap.dedent(
     from voronka.db import open_database, session_factory
     from voronka.jobs.worker import run_due, worker_name
     from voronka.alerts import service
+    from voronka.alerts.channels import Pacer
     from voronka.secretstore import SecretStore
     engine = open_database(sys.argv[1])
     store, now = SecretStore(Path(sys.argv[2])), dt.datetime.fromisoformat(sys.argv[3])
-    run_due(sessions=session_factory(engine), store=store, now=now, owner=worker_name())
-    service.deliver(sessions=session_factory(engine), account_id=1, store=store, now=now)
+    pacer = Pacer(sleep=lambda seconds: None)  # a separate process: Telegram's pace is tested elsewhere
+    run_due(sessions=session_factory(engine), store=store, now=now, owner=worker_name(), pacer=pacer)
+    service.deliver(sessions=session_factory(engine), account_id=1, store=store, now=now, pacer=pacer)
     """
 )
 
@@ -124,10 +126,10 @@ def test_a_killed_workers_job_is_taken_again_when_its_lease_runs_out(
     killed = subprocess.run([sys.executable, "-c", KILLED, db_url, "2026-03-02 07:05"], check=False, timeout=120)
     assert killed.returncode == -9
     sessions = session_factory(engine)
-    ran = run_due(sessions=sessions, store=store, now=at("2026-03-02 07:06"), owner="survivor")
+    ran = run_due(sessions=sessions, store=store, now=at("2026-03-02 07:06"), owner="survivor", pacer=still_pacer())
     assert "alerts" not in {r.kind for r in ran}  # still leased to the dead worker
     assert telegram.sent == []
-    ran = run_due(sessions=sessions, store=store, now=at("2026-03-02 07:15:01"), owner="survivor")
+    ran = run_due(sessions=sessions, store=store, now=at("2026-03-02 07:15:01"), owner="survivor", pacer=still_pacer())
     assert "alerts" in {r.kind for r in ran}
     assert len(telegram.texts_to(CHATS[Role.MANAGER])) == LEADS
     with sessions() as session:
@@ -150,7 +152,7 @@ def test_a_failing_sync_is_retried_with_backoff_and_the_leaders_hear_once_a_stre
     )  # fmt: skip
     session.commit()
     sessions = session_factory(engine)
-    runs = run_due(sessions=sessions, store=store, now=at("2026-03-02 07:01"), owner="w")
+    runs = run_due(sessions=sessions, store=store, now=at("2026-03-02 07:01"), owner="w", pacer=still_pacer())
     sync = next(r for r in runs if r.kind == "sync")
     assert sync.error is not None
     with sessions() as check:
@@ -158,11 +160,11 @@ def test_a_failing_sync_is_retried_with_backoff_and_the_leaders_hear_once_a_stre
         assert (job.failures, job.next_run_at) == (1, at("2026-03-02 07:02"))
         assert "RetailCRM" in (shown(job.last_error, "en") or "")
     for minute, failures, next_run in (("07:02", 2, "07:04"), ("07:04", 3, "07:08")):
-        run_due(sessions=sessions, store=store, now=at(f"2026-03-02 {minute}"), owner="w")
+        run_due(sessions=sessions, store=store, now=at(f"2026-03-02 {minute}"), owner="w", pacer=still_pacer())
         with sessions() as check:
             job = find_job(session=check, account=default_account(session=check), kind="sync", target="shop")
             assert (job.failures, job.next_run_at) == (failures, at(f"2026-03-02 {next_run}"))  # 1, 2, 4 … minutes
-    service.deliver(sessions=sessions, account_id=1, store=store, now=at("2026-03-02 07:04"))
+    service.deliver(sessions=sessions, account_id=1, store=store, now=at("2026-03-02 07:04"), pacer=still_pacer())
     failures = [t for t in telegram.texts_to(CHATS[Role.OWNER]) if "⚠️" in t]
     assert len(failures) == 1  # three failed runs, one streak: one message
     assert "«shop»" in failures[0]
@@ -172,9 +174,9 @@ def test_a_failing_sync_is_retried_with_backoff_and_the_leaders_hear_once_a_stre
     httpserver.clear()  # the shop answers again
     shop(3).install(httpserver)
     telegram.install(httpserver)
-    runs = run_due(sessions=sessions, store=store, now=at("2026-03-02 07:08"), owner="w")
+    runs = run_due(sessions=sessions, store=store, now=at("2026-03-02 07:08"), owner="w", pacer=still_pacer())
     assert next(r for r in runs if r.kind == "sync").error is None
-    service.deliver(sessions=sessions, account_id=1, store=store, now=at("2026-03-02 07:08"))
+    service.deliver(sessions=sessions, account_id=1, store=store, now=at("2026-03-02 07:08"), pacer=still_pacer())
     recovered = [t for t in telegram.texts_to(CHATS[Role.OWNER]) if "✅" in t]
     assert recovered == ["✅ Синхронизация «shop» снова работает (неудачных запусков подряд: 3)."]
     with sessions() as check:
@@ -186,8 +188,8 @@ def test_a_failing_sync_is_retried_with_backoff_and_the_leaders_hear_once_a_stre
         Response(json.dumps(refused), status=401, content_type="application/json")
     )
     telegram.install(httpserver)
-    run_due(sessions=sessions, store=store, now=at("2026-03-02 07:23"), owner="w")
-    service.deliver(sessions=sessions, account_id=1, store=store, now=at("2026-03-02 07:23"))
+    run_due(sessions=sessions, store=store, now=at("2026-03-02 07:23"), owner="w", pacer=still_pacer())
+    service.deliver(sessions=sessions, account_id=1, store=store, now=at("2026-03-02 07:23"), pacer=still_pacer())
     assert len([t for t in telegram.texts_to(CHATS[Role.OWNER]) if "⚠️" in t]) == 2
 
 

@@ -20,7 +20,29 @@ from typing import Any
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
+from voronka.alerts.channels import Pacer
+
 TOKEN = "123456:ABC-DEF1234ghIkl-zyx57W2v1u123ew11"
+
+
+@dataclass
+class StillClock:
+    """A clock that moves only when voronka waits on it: pacing is checked without sleeping."""
+
+    now: float = 0.0
+    waits: list[float] = field(default_factory=list)
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        self.now += seconds
+
+
+def still_pacer(clock: StillClock | None = None) -> Pacer:
+    clock = clock or StillClock()
+    return Pacer(clock=clock, sleep=clock.sleep)
 
 
 @dataclass

@@ -11,6 +11,7 @@ import base64
 import hashlib
 import hmac
 import json
+import math
 import smtplib
 import ssl
 import time
@@ -30,6 +31,13 @@ from voronka.alerts.config import Channels
 TIMEOUT = 20.0
 TELEGRAM_LIMIT = 4096
 """The Bot API's longest message text (sendMessage, core.telegram.org/bots/api)."""
+PER_CHAT_SECONDS = 1.0
+OVERALL_SECONDS = 1 / 30
+"""The Bot API FAQ ("My bot is hitting limits, how do I avoid this?"): in one chat, avoid more than
+one message a second; in all, no more than about 30 a second."""
+INLINE_WAIT = 60.0
+"""A "slow down" (429) asking for at most this many seconds is waited out in the same pass; a longer
+one leaves the message for a later pass, at the time Telegram named."""
 
 
 class RetryLater(Exception):
@@ -72,6 +80,34 @@ def telegram_call(channels: Channels, method: str, payload: Mapping[str, Any]) -
     if code in (400, 403):  # the chat is gone or the user blocked the bot: this message will never go
         raise Refused(f"Telegram {code}: {text}")
     raise RetryLater(f"Telegram {code}: {text}")  # a wrong token (401/404) or trouble on their side
+
+
+@dataclass
+class Pacer:
+    """Keeps messages to Telegram at its pace: a second between two to one chat, 1/30 s between any
+    two, and nothing while Telegram said to wait (429 ``retry_after``). Time and waiting are
+    parameters, so a test drives them."""
+
+    per_chat: float = PER_CHAT_SECONDS
+    overall: float = OVERALL_SECONDS
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+    _last: dict[str, float] = field(default_factory=dict)
+    _last_any: float = -math.inf
+    _held_until: float = -math.inf
+
+    def wait(self, chat: str) -> None:
+        """Wait until a message to ``chat`` may go, and count it as gone."""
+        now = self.clock()
+        ready = max(self._last.get(chat, -math.inf) + self.per_chat, self._last_any + self.overall, self._held_until)
+        if ready > now:
+            self.sleep(ready - now)
+            now = max(self.clock(), ready)
+        self._last[chat] = self._last_any = now
+
+    def hold(self, seconds: float) -> None:
+        """Telegram said to slow down: nothing goes for ``seconds``."""
+        self._held_until = max(self._held_until, self.clock() + seconds)
 
 
 def send_telegram(message: Outgoing, channels: Channels) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, case, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from voronka.alerts.channels import CHANNELS, Outgoing, Refused, RetryLater
+from voronka.alerts.channels import CHANNELS, INLINE_WAIT, Outgoing, Pacer, Refused, RetryLater
 from voronka.alerts.config import Channels
 from voronka.alerts.model import MAX_ATTEMPTS, Alert, QuietHours, retry_delay, wants
 from voronka.db import dialect_insert
@@ -154,10 +154,12 @@ def deliver_due(
     channels: Channels,
     quiet: QuietHours | None,
     now: dt.datetime,
+    pacer: Pacer | None = None,
 ) -> Delivery:
     """Send what is due, most urgent first (a lead waiting for a call before anything older or less
-    urgent, whatever the backlog), each row in its own short transaction (a slow server holds no lock)."""
-    done = Delivery()
+    urgent, whatever the backlog), each row in its own short transaction (a slow server holds no lock),
+    Telegram's messages at its pace."""
+    done, pacer = Delivery(), pacer or Pacer()
     with sessions() as session:
         ids: Sequence[int] = session.scalars(
             select(OutboxMessage.id)
@@ -187,7 +189,7 @@ def deliver_due(
                 continue
             letter = Outgoing(row.address, row.subject, row.body, row.data)
             channel = row.channel
-        _attempt(sessions, message_id, channel, letter, channels, now, done)
+        _record(sessions, message_id, _send(channel, letter, channels, pacer, message_id), now, done)
     return done
 
 
@@ -214,45 +216,49 @@ def _earlier_step(session: Session, row: OutboxMessage) -> dt.datetime | None:
     return waiting
 
 
-def _attempt(
-    sessions: sessionmaker[Session],
-    message_id: int,
-    channel: str,
-    letter: Outgoing,
-    channels: Channels,
-    now: dt.datetime,
-    done: Delivery,
+def _send(channel: str, letter: Outgoing, channels: Channels, pacer: Pacer, message_id: int) -> Exception | None:
+    """Send once (twice when Telegram asks for a short pause: it is waited out here, not a pass
+    later); None when it went, else what stopped it."""
+    for attempt in (1, 2):
+        if channel == "telegram":
+            pacer.wait(letter.address)
+        try:
+            CHANNELS[channel](letter, channels)
+            return None
+        except RetryLater as exc:
+            if channel != "telegram" or exc.after is None or exc.after > INLINE_WAIT or attempt == 2:
+                return exc
+            pacer.hold(exc.after)
+        except Exception as exc:  # a message that breaks a channel must not stop the ones behind it
+            if not isinstance(exc, Refused):
+                log.exception("message %s could not be sent", message_id)
+            return exc
+    raise AssertionError("unreachable")  # pragma: no cover - the loop returns
+
+
+def _record(
+    sessions: sessionmaker[Session], message_id: int, error: Exception | None, now: dt.datetime, done: Delivery
 ) -> None:
-    outcome: dict[str, Any]
-    try:
-        CHANNELS[channel](letter, channels)
-        outcome = {"status": "sent", "sent_at": now, "last_error": None}
-        done.sent += 1
-    except Refused as exc:
-        outcome = {"status": "failed", "last_error": str(exc)[:500]}
-        done.failed += 1
-    except RetryLater as exc:
-        outcome = {"status": "pending", "last_error": str(exc)[:500], "retry": exc.after}
-    except Exception as exc:  # a message that breaks a channel must not stop the ones behind it
-        log.exception("message %s could not be sent", message_id)
-        outcome = {"status": "failed", "last_error": f"{type(exc).__name__}: {exc}"[:500]}
-        done.failed += 1
     with sessions() as session, session.begin():
         row = session.get(OutboxMessage, message_id)
         assert row is not None
         row.attempts += 1
         row.lease_until = None
-        wait = outcome.pop("retry", None)
-        for name, value in outcome.items():
-            setattr(row, name, value)
-        if row.status == "pending":
-            if row.attempts >= MAX_ATTEMPTS:
-                row.status = "failed"
-                done.failed += 1
-            else:
-                delay = max(retry_delay(row.attempts), dt.timedelta(seconds=wait or 0))
-                row.next_attempt_at = now + delay
-                done.retried += 1
+        if error is None:
+            row.status, row.sent_at, row.last_error = "sent", now, None
+            done.sent += 1
+            return
+        reason = str(error) if isinstance(error, RetryLater | Refused) else f"{type(error).__name__}: {error}"
+        row.last_error = reason[:500]
+        if not isinstance(error, RetryLater) or row.attempts >= MAX_ATTEMPTS:
+            row.status = "failed"
+            done.failed += 1
+            return
+        row.status = "pending"
+        # The wait the other side named (Telegram's retry_after), else the usual backoff.
+        delay = dt.timedelta(seconds=error.after) if error.after is not None else retry_delay(row.attempts)
+        row.next_attempt_at = now + delay
+        done.retried += 1
 
 
 def recent_messages(*, session: Session, account: Account, limit: int = 50) -> list[OutboxMessage]:

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from voronka.alerts import digest as digests
-from voronka.alerts.channels import Refused, RetryLater, telegram_call
+from voronka.alerts.channels import Pacer, Refused, RetryLater, telegram_call
 from voronka.alerts.config import Channels, alert_settings, channels_of, link_chat, prefs_of, quiet_hours
 from voronka.alerts.events import lead_alerts, leaders_of, stalled_alerts, task_alerts, team
 from voronka.alerts.model import Alert, Event, Shown, wants
@@ -55,6 +55,7 @@ def run_alerts(
     store: SecretStore,
     now: dt.datetime,
     base_url: str | None = None,
+    pacer: Pacer | None = None,
 ) -> Message:
     """One pass: read chat links, queue what became due, deliver what may go now."""
     with sessions() as session, session.begin():
@@ -70,17 +71,24 @@ def run_alerts(
         ]
         added = _queue(session, account, alerts, users, channels, now)
         quiet = quiet_hours(found)
-    delivery = deliver_due(sessions=sessions, account=account, channels=channels, quiet=quiet, now=now)
+    delivery = deliver_due(sessions=sessions, account=account, channels=channels, quiet=quiet, now=now, pacer=pacer)
     return Message("alerts.pass", {"added": added, "linked": linked, "delivery": delivery.message()})
 
 
-def deliver(*, sessions: sessionmaker[Session], account_id: int, store: SecretStore, now: dt.datetime) -> Delivery:
+def deliver(
+    *,
+    sessions: sessionmaker[Session],
+    account_id: int,
+    store: SecretStore,
+    now: dt.datetime,
+    pacer: Pacer | None = None,
+) -> Delivery:
     with sessions() as session:
         account = account_by_id(session=session, account_id=account_id)
         found = alert_settings(session=session, account=account, now=now)
         channels, quiet = channels_of(found, store), quiet_hours(found)
         session.commit()
-    return deliver_due(sessions=sessions, account=account, channels=channels, quiet=quiet, now=now)
+    return deliver_due(sessions=sessions, account=account, channels=channels, quiet=quiet, now=now, pacer=pacer)
 
 
 def poll_links(*, session: Session, account: Account, channels: Channels, now: dt.datetime) -> int:

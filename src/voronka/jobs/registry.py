@@ -10,6 +10,7 @@ import datetime as dt
 import enum
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -19,6 +20,9 @@ from voronka.db import committed
 from voronka.i18n import Message
 from voronka.models import Account, Connection
 from voronka.secretstore import SecretStore
+
+if TYPE_CHECKING:
+    from voronka.alerts.channels import Pacer  # loaded with the alerts, when a job runs
 
 
 class JobKind(enum.StrEnum):
@@ -35,6 +39,8 @@ class JobContext:
     now: dt.datetime
     base_url: str | None = None
     """The web app's address, for links in alerts (``VORONKA_PUBLIC_URL``)."""
+    pacer: Pacer | None = None
+    """Telegram's pace, kept across passes (a test gives one with its own clock)."""
 
 
 Runner = Callable[[JobContext, int, str], Message]
@@ -69,6 +75,7 @@ def run_alerts(context: JobContext, account_id: int, _target: str) -> Message:
         store=context.store,
         now=context.now,
         base_url=context.base_url,
+        pacer=context.pacer,
     )
 
 

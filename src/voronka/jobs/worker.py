@@ -17,6 +17,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from voronka.alerts import service
+from voronka.alerts.channels import Pacer
 from voronka.crm.accounts import account_by_id
 from voronka.db import session_factory
 from voronka.errors import VoronkaError
@@ -52,6 +53,7 @@ def run_due(
     now: dt.datetime,
     owner: str,
     base_url: str | None = None,
+    pacer: Pacer | None = None,
 ) -> list[JobRun]:
     """One pass over every account's due jobs; what ran and how it ended."""
     with sessions() as session, session.begin():
@@ -61,7 +63,7 @@ def run_due(
             account = account_by_id(session=session, account_id=account_id)
             ensure_jobs(session=session, account=account, now=now)
             due += due_jobs(session=session, account=account, now=now)
-    context = JobContext(sessions, store, now, base_url)
+    context = JobContext(sessions, store, now, base_url, pacer)
     return [run for job_id in due if (run := _run_one(context, job_id, owner)) is not None]
 
 
@@ -127,18 +129,21 @@ class Worker:
         base_url: str | None = None,
         pause: float = PAUSE_SECONDS,
         clock: Callable[[], dt.datetime] = utcnow,
+        pacer: Pacer | None = None,
     ):
         self.sessions = session_factory(engine)
         self.store, self.base_url, self.pause, self.clock = store, base_url, pause, clock
         self.owner = worker_name()
+        self.pacer = pacer or Pacer()
         self.stopping = threading.Event()
         self.passed = threading.Event()
         """Set after each pass of the loop (whoever started the thread may wait for one)."""
 
     def run_once(self, now: dt.datetime | None = None) -> list[JobRun]:
         return run_due(
-            sessions=self.sessions, store=self.store, now=now or self.clock(), owner=self.owner, base_url=self.base_url
-        )
+            sessions=self.sessions, store=self.store, now=now or self.clock(), owner=self.owner,
+            base_url=self.base_url, pacer=self.pacer,
+        )  # fmt: skip
 
     def run_forever(self) -> None:
         while not self.stopping.is_set():
