@@ -40,7 +40,7 @@ from voronka.crm.accounts import default_account, update_account
 from voronka.crm.auth import add_user
 from voronka.crm.deals import log_call
 from voronka.db import session_factory
-from voronka.models import CallOutcome, OutboxMessage, Role, User
+from voronka.models import CallOutcome, DiagnosisCache, OutboxMessage, Role, User
 from voronka.secretstore import SecretStore
 
 MANAGER_CHAT, HEAD_CHAT, OWNER_CHAT = 501, 502, 503
@@ -601,3 +601,47 @@ def test_an_escalation_waits_for_the_managers_alert_of_the_same_lead(
     chats = [m["chat"]["id"] for m in telegram.sent]
     assert chats[0] == MANAGER_CHAT
     assert set(chats[1:]) == {HEAD_CHAT, OWNER_CHAT}
+
+
+@pytest.mark.usefixtures("team")
+def test_a_digest_covers_every_pipeline_and_writes_money_as_the_reader_does(
+    session: Session, engine: Engine, store: SecretStore, telegram: FakeTelegram, inbox: tuple[Inbox, int]
+) -> None:
+    """Connecting a CRM adds a pipeline: the digest goes on, with a part for each; a finding's money
+    («1763666.33» as stored) reads «1 763 666 ₽»; the period's figures say they are the period's."""
+    received, port = inbox
+    account = default_account(session=session)
+    set_smtp(
+        session=session, account=account, store=store, host="127.0.0.1", port=port, security="none",
+        sender="crm@example.ru",
+    )  # fmt: skip
+    sales = pipeline_for(session)
+    wholesale = pipeline_for(session, name="Опт")
+    for hour in range(3):
+        add_journey(session, sales, Journey(f"2026-03-01 {8 + hour:02d}:00", won=f"2026-03-01 {12 + hour:02d}:00"))
+    add_journey(session, wholesale, Journey("2026-03-01 09:00"))
+    finding = {"summary": "Звонки по заявкам опаздывают", "money_at_stake_per_month": "1763666.33"}
+    session.add(
+        DiagnosisCache(
+            pipeline_id=wholesale.id, account_id=account.id, computed_at=at("2026-03-02 05:00"),
+            findings={"ru": [finding], "en": [{**finding, "summary": "Calls to leads are late"}]},
+        )
+    )  # fmt: skip
+    session.commit()
+    sessions = session_factory(engine)
+    said = service.send_digest(sessions=sessions, account_id=1, store=store, kind="daily", now=at("2026-03-02 06:00"))
+    assert said.params["added"] == 4  # the owner and the head: Telegram and e-mail each
+    service.deliver(sessions=sessions, account_id=1, store=store, now=at("2026-03-02 06:00"), pacer=still_pacer())
+    text = telegram.texts_to(OWNER_CHAT)[0].replace("\u00a0", " ").replace("\u202f", " ")
+    assert "Воронка «Sales»" in text
+    assert "Воронка «Опт»" in text
+    assert "Звонки по заявкам опаздывают — 1 763 666 ₽" in text
+    assert "1763666.33" not in text
+    assert "Продаж на заявку за период: 100" in text  # three leads, three sales of the day
+    assert "Считано по периоду" in text
+    letter = next(m for m in received.messages if m["To"] == "owner@example.com")
+    pictures = [p for p in letter.walk() if p.get_content_type() == "image/png"]
+    assert len(pictures) == 2  # one funnel a pipeline
+    page = letter.get_body(preferencelist=("html",)).get_content()  # type: ignore[union-attr]
+    for picture in pictures:
+        assert f"cid:{picture['Content-ID'][1:-1]}" in page

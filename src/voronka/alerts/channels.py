@@ -161,12 +161,18 @@ def build_email(message: Outgoing, sender: str) -> EmailMessage:
     email.set_content(message.body)
     html = message.data.get("html")
     if isinstance(html, str):
-        chart = message.data.get("chart_png")
-        cid = make_msgid(domain="voronka")
-        email.add_alternative(html.replace("cid:chart", f"cid:{cid[1:-1]}"), subtype="html")
+        charts = message.data.get("charts")
+        if not isinstance(charts, list):  # a row queued by a version that sent one picture as cid:chart
+            old = message.data.get("chart_png")
+            charts, html = ([old] if isinstance(old, str) else []), html.replace("cid:chart'", "cid:chart0'")
+        cids = [make_msgid(domain="voronka") for _ in charts]
+        for number, cid in enumerate(cids):
+            html = html.replace(f"cid:chart{number}'", f"cid:{cid[1:-1]}'")
+        email.add_alternative(html, subtype="html")
         html_part = email.get_body(preferencelist=("html",))
-        if isinstance(chart, str) and html_part is not None:
-            html_part.add_related(base64.b64decode(chart), maintype="image", subtype="png", cid=cid)
+        for chart, cid in zip(charts, cids, strict=True):
+            if isinstance(chart, str) and html_part is not None:
+                html_part.add_related(base64.b64decode(chart), maintype="image", subtype="png", cid=cid)
     return email
 
 

@@ -217,16 +217,16 @@ def send_digest(
         channels = channels_of(alert_settings(session=session, account=account, now=now), store)
         today = to_local(now, zone(account.timezone)).date()
         built = digests.build_digest(session=session, account=account, kind=kind, today=today, now=now)
-        prefs, chart, added = prefs_of(session=session, account=account), digests.digest_chart(built), 0
+        prefs, charts, added = prefs_of(session=session, account=account), digests.digest_charts(built), 0
         for user in team(session, account).values():
             if not wants(event, role=user.role, user_id=user.id, prefs=prefs):
                 continue
-            for letter in _digest_letters(built, user, channels, chart):
+            for letter in _digest_letters(built, user, channels, charts):
                 added += enqueue(session=session, account=account, letter=letter, now=now)
     return Message("alerts.digest_queued", {"added": added})
 
 
-def _digest_letters(built: digests.Digest, user: User, channels: Channels, chart: str) -> list[Letter]:
+def _digest_letters(built: digests.Digest, user: User, channels: Channels, charts: list[str]) -> list[Letter]:
     lang, key = lang_of(user), f"digest:{built.kind}:{built.start.isoformat()}"
     subject, text, letters = digests.digest_subject(built, lang), digests.digest_text(built, lang), []
     if channels.telegram and user.telegram_chat_id:
@@ -236,7 +236,7 @@ def _digest_letters(built: digests.Digest, user: User, channels: Channels, chart
             )
         )
     if channels.email and user.email:
-        data = {"html": digests.digest_html(built, lang), "chart_png": chart}
+        data = {"html": digests.digest_html(built, lang), "charts": charts}
         letters.append(Letter(f"{key}/email/{user.id}", built.kind, "email", user.id, user.email, subject, text, data))
     return letters
 
