@@ -645,3 +645,52 @@ def test_a_digest_covers_every_pipeline_and_writes_money_as_the_reader_does(
     page = letter.get_body(preferencelist=("html",)).get_content()  # type: ignore[union-attr]
     for picture in pictures:
         assert f"cid:{picture['Content-ID'][1:-1]}" in page
+
+
+def test_a_users_alert_language_is_their_own_choice_not_their_browsers(
+    session: Session, engine: Engine, tmp_path: Path
+) -> None:
+    from tests.web_helpers import log_in, make_client, make_user
+
+    email = make_user(session, "Анна Петрова", Role.MANAGER)
+    user = session.scalars(select(User).where(User.email == email)).one()
+    user.lang = "ru"
+    session.commit()
+    client = make_client(engine, tmp_path)
+    client.headers["Accept-Language"] = "en-US,en;q=0.9"
+    log_in(client, email)
+    client.get("/tasks")
+    session.refresh(user)
+    assert user.lang == "ru"  # visiting pages in an English browser changes nothing
+    client.get("/lang/en", follow_redirects=False)
+    session.refresh(user)
+    assert user.lang == "en"  # choosing a language does
+
+
+def test_a_team_digest_switched_on_for_a_manager_is_refused_with_the_reason(db_url: str, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from voronka.cli import app
+
+    runner, env = CliRunner(), {"XDG_CONFIG_HOME": str(tmp_path)}
+    base = ["--db", db_url, "--lang", "en"]
+    assert runner.invoke(app, [*base, "init", "--stages", "Лид,Оплата"], env=env).exit_code == 0
+    added = runner.invoke(
+        app, [*base, "user", "add", "anna@example.ru", "--name", "Анна", "--role", "manager", "--password-env", "PW"],
+        env={**env, "PW": "пароль-для-теста-1"},
+    )  # fmt: skip
+    assert added.exit_code == 0, added.stderr
+    anna = ["--user", "anna@example.ru"]
+    refused = runner.invoke(app, [*base, "alerts", "pref", "digest_daily", "--on", *anna], env=env)
+    assert refused.exit_code == 1
+    assert refused.stderr.strip() == (
+        "Error: digest_daily cannot be switched on for anna@example.ru: it goes only to those who see every deal "
+        "(owners and heads of sales); anna@example.ru is a manager, so it would never arrive."
+    )
+    by_role = runner.invoke(app, [*base, "alerts", "pref", "finding", "--on", "--role", "manager"], env=env)
+    assert by_role.exit_code == 1
+    assert "for the role manager" in by_role.stderr
+    off = runner.invoke(app, [*base, "alerts", "pref", "digest_daily", "--off", *anna], env=env)
+    assert off.exit_code == 0, off.stderr
+    on = runner.invoke(app, [*base, "alerts", "pref", "lead_waiting", "--on", *anna], env=env)
+    assert on.stdout.strip() == "lead_waiting for anna@example.ru: on"

@@ -16,7 +16,8 @@ from sqlalchemy.orm import Session
 
 from voronka.alerts.model import Event, QuietHours, parse_quiet, receivable, role_subject, user_subject, wants
 from voronka.crm import auth
-from voronka.errors import InvalidValue
+from voronka.errors import InvalidValue, NotReceivable, RoleNotReceivable
+from voronka.i18n import Message
 from voronka.models import Account, AlertPref, AlertSettings, OutboxMessage, User
 from voronka.roles import Role
 from voronka.secretstore import SecretStore, hash_token
@@ -196,7 +197,11 @@ def channels_of(found: AlertSettings, store: SecretStore) -> Channels:
 
 
 def set_pref(*, session: Session, account: Account, subject: str, event: Event, enabled: bool | None) -> None:
-    """Switch ``event`` on or off for ``role:<role>`` or ``user:<id>``; ``None`` goes back to the default."""
+    """Switch ``event`` on or off for ``role:<role>`` or ``user:<id>``; ``None`` goes back to the default.
+    Switching on what the subject's role never receives is refused, saying why (it would say "on" and
+    never take effect)."""
+    if enabled:
+        _check_receivable(session, account, subject, event)
     row = session.scalars(
         select(AlertPref).where(
             AlertPref.account_id == account.id, AlertPref.subject == subject, AlertPref.event == event.value
@@ -211,6 +216,17 @@ def set_pref(*, session: Session, account: Account, subject: str, event: Event, 
     else:
         row.enabled = enabled
     session.flush()
+
+
+def _check_receivable(session: Session, account: Account, subject: str, event: Event) -> None:
+    kind, _, value = subject.partition(":")
+    if kind == "role":
+        if not receivable(event, value):
+            raise RoleNotReceivable(event=event.value, role=Message(f"web.role_{value}"))
+        return
+    user = session.get(User, int(value))
+    if user is not None and user.account_id == account.id and not receivable(event, user.role):
+        raise NotReceivable(event=event.value, who=user.email, role=Message(f"web.role_{user.role}"))
 
 
 def set_role_pref(*, session: Session, owner: User, role: Role, event: Event, enabled: bool | None) -> None:
