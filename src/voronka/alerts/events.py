@@ -11,7 +11,7 @@ from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
 from voronka.alerts.model import LEADERS, Alert, Event, Shown
-from voronka.analysis.audit import stalled_condition
+from voronka.analysis.audit import stalled_condition, usual_stage_times
 from voronka.crm.accounts import list_pipelines, list_users
 from voronka.i18n import Message
 from voronka.models import Account, AlertSettings, Deal, DealStatus, Stage, Task, User
@@ -141,10 +141,11 @@ def stalled_alerts(
     since = _since(found, now)
     alerts = []
     for pipeline in list_pipelines(session=session, account=account):
-        condition = stalled_condition(session, pipeline, now, factor=found.stall_factor)
+        usual = usual_stage_times(session, pipeline.id)
+        condition = stalled_condition(session, pipeline, now, factor=found.stall_factor, usual=usual)
         if condition is None:
             continue
-        already = stalled_condition(session, pipeline, since, factor=found.stall_factor)
+        already = stalled_condition(session, pipeline, since, factor=found.stall_factor, usual=usual)
         if already is not None:
             condition = and_(condition, ~already)
         rows = session.execute(
