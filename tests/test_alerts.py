@@ -694,3 +694,16 @@ def test_a_team_digest_switched_on_for_a_manager_is_refused_with_the_reason(db_u
     assert off.exit_code == 0, off.stderr
     on = runner.invoke(app, [*base, "alerts", "pref", "lead_waiting", "--on", *anna], env=env)
     assert on.stdout.strip() == "lead_waiting for anna@example.ru: on"
+
+
+@pytest.mark.usefixtures("team")
+def test_an_escalation_does_not_wait_for_a_manager_whose_channel_keeps_failing(
+    session: Session, engine: Engine, store: SecretStore, telegram: FakeTelegram
+) -> None:
+    telegram.flood_chats[MANAGER_CHAT], telegram.retry_after = 10, 90  # the manager's chat keeps saying «slow down»
+    add_journey(session, pipeline_for(session), Journey("2026-03-02 07:00", manager="Анна"))
+    session.commit()
+    run(engine, store, "2026-03-02 07:05")
+    run(engine, store, "2026-03-02 07:06:30")  # refused twice: next try at 07:08
+    run(engine, store, "2026-03-02 07:10")  # the escalation is the safety net: it does not wait any longer
+    assert {m["chat"]["id"] for m in telegram.sent} == {HEAD_CHAT, OWNER_CHAT}

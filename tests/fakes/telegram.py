@@ -53,6 +53,8 @@ class FakeTelegram:
     updates: list[dict[str, Any]] = field(default_factory=list)
     flood_next: int = 0
     """Answer this many next sendMessage calls with 429."""
+    flood_chats: dict[int, int] = field(default_factory=dict)
+    """Answer this many next sendMessage calls to a chat with 429 (the FAQ's per-chat limit)."""
     retry_after: int = 7
     next_update: int = 1000
 
@@ -103,6 +105,9 @@ class FakeTelegram:
             self.flood_next -= 1
             return _error(429, f"Too Many Requests: retry after {self.retry_after}", {"retry_after": self.retry_after})
         text, chat = str(params.get("text") or ""), int(params.get("chat_id") or 0)
+        if self.flood_chats.get(chat, 0) > 0:
+            self.flood_chats[chat] -= 1
+            return _error(429, f"Too Many Requests: retry after {self.retry_after}", {"retry_after": self.retry_after})
         if not text or len(text) > 4096:
             return _error(400, "Bad Request: message text is empty" if not text else "Bad Request: message is too long")
         if chat in self.blocked:

@@ -194,6 +194,9 @@ def deliver_due(
 
 
 _ESCALATION = re.compile(r"^(lead:\d+):2/")
+EARLIER_STEP_TRIES = 2
+"""An escalation waits for its lead's first alert only while that alert is held or has failed less
+than this many times: when the manager's channel is down, the escalation is the safety net."""
 
 
 def _earlier_step(session: Session, row: OutboxMessage) -> dt.datetime | None:
@@ -211,6 +214,7 @@ def _earlier_step(session: Session, row: OutboxMessage) -> dt.datetime | None:
             OutboxMessage.key.like(f"{escalation.group(1)}:1/%"),
             same_kind,
             OutboxMessage.status.in_(("pending", "sending")),
+            OutboxMessage.attempts < EARLIER_STEP_TRIES,
         )
     )
     return waiting
