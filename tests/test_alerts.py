@@ -707,3 +707,31 @@ def test_an_escalation_does_not_wait_for_a_manager_whose_channel_keeps_failing(
     run(engine, store, "2026-03-02 07:06:30")  # refused twice: next try at 07:08
     run(engine, store, "2026-03-02 07:10")  # the escalation is the safety net: it does not wait any longer
     assert {m["chat"]["id"] for m in telegram.sent} == {HEAD_CHAT, OWNER_CHAT}
+
+
+@pytest.mark.usefixtures("team")
+def test_im_calling_under_a_lead_alert_takes_the_lead_and_stops_its_escalation(
+    session: Session, engine: Engine, store: SecretStore, telegram: FakeTelegram, team: dict[str, User]
+) -> None:
+    pipeline = pipeline_for(session)
+    taken = add_journey(session, pipeline, Journey("2026-03-02 07:00", manager="Анна"))
+    other = add_journey(session, pipeline, Journey("2026-03-02 07:00"))  # nobody's: the heads hear of it
+    session.commit()
+    run(engine, store, "2026-03-02 07:05")
+    alert = next(m for m in telegram.sent if m["chat"]["id"] == MANAGER_CHAT)
+    assert alert["reply_markup"]["inline_keyboard"][0][0]["text"] == "📞 Звоню"
+    telegram.user_presses(MANAGER_CHAT, alert["message_id"])
+    run(engine, store, "2026-03-02 07:06")  # the press is read on the next pass
+    assert telegram.answers[-1]["text"].endswith("ваш: больше никого о нём не побеспокоим.")
+    run(engine, store, "2026-03-02 07:10")
+    escalations = [m["text"] for m in telegram.sent if m["text"].startswith("🚨")]
+    assert all(f"deals/{taken.id}" not in text for text in escalations)  # taken: nobody is paged further
+    assert any(f"deals/{other.id}" in text for text in escalations)  # the lead nobody took still escalates
+    session.refresh(taken)
+    assert taken.manager_id == team["manager"].id
+
+    head_alert = next(m for m in telegram.sent if m["chat"]["id"] == OWNER_CHAT and f"deals/{other.id}" in m["text"])
+    assert "reply_markup" not in head_alert  # an escalation has no button: the lead is the manager's to call
+    telegram.user_presses(MANAGER_CHAT, alert["message_id"])  # pressed again, after the lead was taken
+    run(engine, store, "2026-03-02 07:11")
+    assert telegram.answers[-1]["text"].endswith("ваш: больше никого о нём не побеспокоим.")  # idempotent

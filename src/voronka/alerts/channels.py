@@ -130,11 +130,11 @@ class Pacer:
 
 def send_telegram(message: Outgoing, channels: Channels) -> None:
     text = message.body if len(message.body) <= TELEGRAM_LIMIT else message.body[: TELEGRAM_LIMIT - 1] + "…"
-    telegram_call(
-        channels,
-        "sendMessage",
-        {"chat_id": message.address, "text": text, "link_preview_options": {"is_disabled": True}},
-    )
+    payload: dict[str, Any] = {"chat_id": message.address, "text": text, "link_preview_options": {"is_disabled": True}}
+    buttons = message.data.get("buttons")
+    if isinstance(buttons, list) and buttons:  # one row of inline buttons (InlineKeyboardMarkup)
+        payload["reply_markup"] = {"inline_keyboard": [list(buttons)]}
+    telegram_call(channels, "sendMessage", payload)
 
 
 # --- E-mail over SMTP (STARTTLS on 587, SSL on 465, or plain on a trusted relay).

@@ -21,9 +21,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from voronka.alerts.channels import CHANNELS, INLINE_WAIT, Outgoing, Pacer, Refused, RetryLater
 from voronka.alerts.config import Channels
-from voronka.alerts.model import MAX_ATTEMPTS, Alert, QuietHours, retry_delay, wants
+from voronka.alerts.model import MAX_ATTEMPTS, Alert, Event, QuietHours, retry_delay, wants
 from voronka.db import dialect_insert
-from voronka.i18n import Message
+from voronka.i18n import Message, translate
 from voronka.models import Account, OutboxMessage, User
 from voronka.timeutil import to_local, to_utc, zone
 
@@ -96,8 +96,9 @@ def letters_for(alert: Alert, users: Mapping[int, User], channels: Channels, pre
             continue
         text = alert.text.render(lang_of(user))
         subject = text.split("\n", 1)[0]
+        extra = _take_button(alert, lang_of(user)) if channel == "telegram" else {}
         letters.append(
-            Letter(f"{alert.key}/{channel}/{user.id}", alert.event, channel, user.id, address, subject, text, {})
+            Letter(f"{alert.key}/{channel}/{user.id}", alert.event, channel, user.id, address, subject, text, extra)
         )
     if channels.webhook_url:
         data = {"event": alert.event.value, "key": alert.key, "text": alert.text.render("en"), **alert.data}
@@ -114,6 +115,18 @@ def letters_for(alert: Alert, users: Mapping[int, User], channels: Channels, pre
             )
         )
     return letters
+
+
+TAKE = "take:"
+"""The callback data of a lead alert's «I'm calling» button: ``take:<deal id>``."""
+
+
+def _take_button(alert: Alert, lang: str) -> dict[str, Any]:
+    """A waiting lead's alert on Telegram carries «I'm calling»: pressed, the lead is the presser's
+    and its escalation is off (``service.take_lead``)."""
+    if alert.event is not Event.LEAD_WAITING or "deal_id" not in alert.data:
+        return {}
+    return {"buttons": [{"text": translate("alerts.take", lang), "callback_data": f"{TAKE}{alert.data['deal_id']}"}]}
 
 
 def personal_channel(user: User, channels: Channels) -> tuple[str | None, str]:

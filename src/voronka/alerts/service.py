@@ -7,6 +7,7 @@ import contextlib
 import datetime as dt
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -14,16 +15,17 @@ from sqlalchemy.orm import Session, sessionmaker
 from voronka.alerts import digest as digests
 from voronka.alerts.channels import Pacer, Refused, RetryLater, telegram_call
 from voronka.alerts.config import Channels, alert_settings, channels_of, link_chat, prefs_of, quiet_hours
-from voronka.alerts.events import lead_alerts, leaders_of, stalled_alerts, task_alerts, team
+from voronka.alerts.events import escalation_key, lead_alerts, leaders_of, stalled_alerts, task_alerts, team
 from voronka.alerts.model import Alert, Event, Shown, wants
-from voronka.alerts.outbox import BASELINE, Delivery, Letter, deliver_due, enqueue, lang_of, letters_for
+from voronka.alerts.outbox import BASELINE, TAKE, Delivery, Letter, deliver_due, enqueue, lang_of, letters_for
 from voronka.analysis.diagnose import run_diagnosis
 from voronka.analysis.diagnose.model import Finding
 from voronka.analysis.diagnose.output import summary
 from voronka.analysis.diagnose.stored import keep_top_findings
 from voronka.crm.accounts import account_by_id, list_pipelines
+from voronka.crm.deals import update_deal
 from voronka.i18n import Message, Translator, translate
-from voronka.models import Account, OutboxMessage, User
+from voronka.models import Account, Deal, DealStatus, OutboxMessage, Role, User
 from voronka.secretstore import SecretStore
 from voronka.timeutil import to_local, zone
 
@@ -103,18 +105,24 @@ def deliver(
 
 
 def poll_links(*, session: Session, account: Account, channels: Channels, now: dt.datetime) -> int:
-    """Read the bot's new messages (getUpdates from the stored offset); a message with a valid
-    one-time code links its chat to that user, who gets a confirmation."""
+    """Read the bot's new messages and button presses (getUpdates from the stored offset): a message
+    with a valid one-time code links its chat to that user, who gets a confirmation; «I'm calling»
+    under a lead's alert takes the lead (``take_lead``), and the presser is told the outcome."""
     found = alert_settings(session=session, account=account)
     try:
         updates = telegram_call(
-            channels, "getUpdates", {"offset": found.telegram_offset, "timeout": 0, "allowed_updates": ["message"]}
+            channels,
+            "getUpdates",
+            {"offset": found.telegram_offset, "timeout": 0, "allowed_updates": ["message", "callback_query"]},
         )
     except RetryLater:
         return 0
     linked = 0
     for update in updates or []:
         found.telegram_offset = max(found.telegram_offset, int(update.get("update_id", 0)) + 1)
+        if isinstance(update.get("callback_query"), dict):
+            _pressed(session, account, channels, update["callback_query"], now)
+            continue
         message = update.get("message") or {}
         chat, text = (message.get("chat") or {}).get("id"), str(message.get("text") or "")
         if chat is None or not text:
@@ -124,6 +132,42 @@ def poll_links(*, session: Session, account: Account, channels: Channels, now: d
         with contextlib.suppress(RetryLater, Refused):  # the link stands; the confirmation is a courtesy
             telegram_call(channels, "sendMessage", {"chat_id": chat, "text": _link_reply(user)})
     return linked
+
+
+def _pressed(
+    session: Session, account: Account, channels: Channels, query: Mapping[str, Any], now: dt.datetime
+) -> None:
+    """A button under one of the bot's messages was pressed: act on it and answer the query (Telegram
+    shows the presser a spinner until it is answered)."""
+    chat = str((query.get("from") or {}).get("id", ""))
+    user = session.scalars(
+        select(User).where(User.account_id == account.id, User.telegram_chat_id == chat, User.active.is_(True))
+    ).first()
+    data = str(query.get("data") or "")
+    said = Message("alerts.take_unknown")
+    if user is not None and data.startswith(TAKE) and data.removeprefix(TAKE).isdigit():
+        said = take_lead(session=session, account=account, user=user, deal_id=int(data.removeprefix(TAKE)), now=now)
+    answer = {"callback_query_id": query.get("id"), "text": said.render(lang_of(user) if user else "ru")}
+    with contextlib.suppress(RetryLater, Refused):  # what was done stands; the answer is a courtesy
+        telegram_call(channels, "answerCallbackQuery", answer)
+
+
+def take_lead(*, session: Session, account: Account, user: User, deal_id: int, now: dt.datetime) -> Message:
+    """«I'm calling»: the lead becomes ``user``'s (when it is theirs or nobody's, or they lead the team)
+    and its escalation is off. A lead already contacted, closed or another manager's is left alone,
+    and the presser is told why."""
+    deal = session.get(Deal, deal_id)
+    if deal is None or deal.account_id != account.id:
+        return Message("alerts.take_unknown")
+    if deal.status != DealStatus.OPEN.value or deal.first_contact_at is not None:
+        return Message("alerts.take_done", {"deal": deal.title or f"#{deal.id}"})
+    if deal.manager_id not in (None, user.id) and user.role not in (Role.OWNER.value, Role.HEAD.value):
+        return Message("alerts.take_other", {"deal": deal.title or f"#{deal.id}"})
+    if deal.manager_id != user.id:
+        update_deal(session=session, deal=deal, changes={"manager": user}, by=user)
+    marker = Letter(f"{escalation_key(deal.id)}/taken", Event.LEAD_ESCALATED, "none", user.id, "", "", "", {})
+    enqueue(session=session, account=account, letter=marker, now=now, status=BASELINE)
+    return Message("alerts.take_ok", {"deal": deal.title or f"#{deal.id}"})
 
 
 def _link_reply(user: User | None) -> str:
