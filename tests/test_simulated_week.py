@@ -166,6 +166,10 @@ def business(
     alert_settings(session=session, account=account).started_at = START  # set up as the week begins
     form, _ = add_lead_form(session=session, account=account, pipeline=pipeline, name="Сайт", source="Сайт")
     set_form_assignment(session=session, form=form, rule=AssignRule.ROUND_ROBIN)
+    # The site took leads before this week (so amoCRM's first sync brings its own pipeline rather than
+    # taking over an unused one): one from the day before, long answered.
+    first = {"name": "Первый клиент", "phone": "+7 999 000-00-01", "tranid": "t0"}
+    capture_lead(session=session, form=form, payload=first, now=START - dt.timedelta(days=1))
     add_connection(
         session=session, account=account, connector=CONNECTORS["amocrm"], name="amo",
         address=httpserver.url_for("").rstrip("/"), settings={"requests_per_second": 0},
