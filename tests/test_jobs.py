@@ -4,6 +4,7 @@ and reported, and the commands show it all in the reader's language."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import re
@@ -20,7 +21,8 @@ from typer.testing import CliRunner
 from werkzeug import Response
 
 from tests.builders import Journey, add_journey, at, pipeline_for
-from tests.fakes.telegram import TOKEN, FakeTelegram
+from tests.fakes.retailcrm import KEY, shop
+from tests.fakes.telegram import TOKEN, FakeTelegram, still_pacer
 from voronka.alerts import service
 from voronka.alerts.config import alert_settings, set_telegram
 from voronka.cli import app
@@ -29,7 +31,8 @@ from voronka.crm.auth import add_user
 from voronka.db import session_factory
 from voronka.ingest.connectors import CONNECTORS
 from voronka.ingest.connectors.store import add_connection
-from voronka.jobs.store import find_job, shown
+from voronka.jobs.registry import JOB_TYPES, JobKind
+from voronka.jobs.store import ensure_jobs, find_job, shown
 from voronka.jobs.worker import run_due
 from voronka.models import Job, OutboxMessage, Role
 from voronka.secretstore import SecretStore
@@ -69,11 +72,13 @@ WORKER = textwrap.dedent(
     from voronka.db import open_database, session_factory
     from voronka.jobs.worker import run_due, worker_name
     from voronka.alerts import service
+    from voronka.alerts.channels import Pacer
     from voronka.secretstore import SecretStore
     engine = open_database(sys.argv[1])
     store, now = SecretStore(Path(sys.argv[2])), dt.datetime.fromisoformat(sys.argv[3])
-    run_due(sessions=session_factory(engine), store=store, now=now, owner=worker_name())
-    service.deliver(sessions=session_factory(engine), account_id=1, store=store, now=now)
+    pacer = Pacer(sleep=lambda seconds: None)  # a separate process: Telegram's pace is tested elsewhere
+    run_due(sessions=session_factory(engine), store=store, now=now, owner=worker_name(), pacer=pacer)
+    service.deliver(sessions=session_factory(engine), account_id=1, store=store, now=now, pacer=pacer)
     """
 )
 
@@ -92,7 +97,8 @@ def test_two_workers_at_once_send_each_alert_once(
     assert len(telegram.texts_to(CHATS[Role.OWNER])) == LEADS
     assert len({(m["chat"]["id"], m["text"]) for m in telegram.sent}) == len(telegram.sent)  # none twice
     with session_factory(engine)() as session:
-        assert session.scalars(select(OutboxMessage.status).distinct()).all() == ["sent"]
+        sendable = select(OutboxMessage.status).where(OutboxMessage.status != "baseline")  # known, never sent
+        assert session.scalars(sendable.distinct()).all() == ["sent"]
 
 
 KILLED = textwrap.dedent(
@@ -120,10 +126,10 @@ def test_a_killed_workers_job_is_taken_again_when_its_lease_runs_out(
     killed = subprocess.run([sys.executable, "-c", KILLED, db_url, "2026-03-02 07:05"], check=False, timeout=120)
     assert killed.returncode == -9
     sessions = session_factory(engine)
-    ran = run_due(sessions=sessions, store=store, now=at("2026-03-02 07:06"), owner="survivor")
+    ran = run_due(sessions=sessions, store=store, now=at("2026-03-02 07:06"), owner="survivor", pacer=still_pacer())
     assert "alerts" not in {r.kind for r in ran}  # still leased to the dead worker
     assert telegram.sent == []
-    ran = run_due(sessions=sessions, store=store, now=at("2026-03-02 07:15:01"), owner="survivor")
+    ran = run_due(sessions=sessions, store=store, now=at("2026-03-02 07:15:01"), owner="survivor", pacer=still_pacer())
     assert "alerts" in {r.kind for r in ran}
     assert len(telegram.texts_to(CHATS[Role.MANAGER])) == LEADS
     with sessions() as session:
@@ -131,7 +137,7 @@ def test_a_killed_workers_job_is_taken_again_when_its_lease_runs_out(
         assert (job.lease_owner, job.next_run_at) == (None, at("2026-03-02 07:16:01"))
 
 
-def test_a_failing_sync_is_retried_with_backoff_and_the_leaders_hear(
+def test_a_failing_sync_is_retried_with_backoff_and_the_leaders_hear_once_a_streak(
     session: Session, engine: Engine, office: tuple[FakeTelegram, SecretStore], httpserver: HTTPServer
 ) -> None:
     telegram, store = office
@@ -141,27 +147,76 @@ def test_a_failing_sync_is_retried_with_backoff_and_the_leaders_hear(
     )
     add_connection(
         session=session, account=default_account(session=session), connector=CONNECTORS["retailcrm"], name="shop",
-        address=httpserver.url_for("/"), settings={"requests_per_second": 0}, secret_values={"api_key": "wrong"},
+        address=httpserver.url_for("/"), settings={"requests_per_second": 0}, secret_values={"api_key": KEY},
         store=store,
     )  # fmt: skip
     session.commit()
     sessions = session_factory(engine)
-    runs = run_due(sessions=sessions, store=store, now=at("2026-03-02 07:01"), owner="w")
+    runs = run_due(sessions=sessions, store=store, now=at("2026-03-02 07:01"), owner="w", pacer=still_pacer())
     sync = next(r for r in runs if r.kind == "sync")
     assert sync.error is not None
     with sessions() as check:
         job = find_job(session=check, account=default_account(session=check), kind="sync", target="shop")
         assert (job.failures, job.next_run_at) == (1, at("2026-03-02 07:02"))
         assert "RetailCRM" in (shown(job.last_error, "en") or "")
-    runs = run_due(sessions=sessions, store=store, now=at("2026-03-02 07:02"), owner="w")
+    for minute, failures, next_run in (("07:02", 2, "07:04"), ("07:04", 3, "07:08")):
+        run_due(sessions=sessions, store=store, now=at(f"2026-03-02 {minute}"), owner="w", pacer=still_pacer())
+        with sessions() as check:
+            job = find_job(session=check, account=default_account(session=check), kind="sync", target="shop")
+            assert (job.failures, job.next_run_at) == (failures, at(f"2026-03-02 {next_run}"))  # 1, 2, 4 … minutes
+    service.deliver(sessions=sessions, account_id=1, store=store, now=at("2026-03-02 07:04"), pacer=still_pacer())
+    failures = [t for t in telegram.texts_to(CHATS[Role.OWNER]) if "⚠️" in t]
+    assert len(failures) == 1  # three failed runs, one streak: one message
+    assert "«shop»" in failures[0]
+    assert KEY not in " ".join(failures)  # no secret in a message
+    assert [t for t in telegram.texts_to(CHATS[Role.MANAGER]) if "⚠️" in t] == []  # a leaders' matter
+
+    httpserver.clear()  # the shop answers again
+    shop(3).install(httpserver)
+    telegram.install(httpserver)
+    runs = run_due(sessions=sessions, store=store, now=at("2026-03-02 07:08"), owner="w", pacer=still_pacer())
+    assert next(r for r in runs if r.kind == "sync").error is None
+    service.deliver(sessions=sessions, account_id=1, store=store, now=at("2026-03-02 07:08"), pacer=still_pacer())
+    recovered = [t for t in telegram.texts_to(CHATS[Role.OWNER]) if "✅" in t]
+    assert recovered == ["✅ Синхронизация «shop» снова работает (неудачных запусков подряд: 3)."]
     with sessions() as check:
         job = find_job(session=check, account=default_account(session=check), kind="sync", target="shop")
-        assert (job.failures, job.next_run_at) == (2, at("2026-03-02 07:04"))  # 1, 2, 4 … minutes
-    service.deliver(sessions=sessions, account_id=1, store=store, now=at("2026-03-02 07:02"))
-    failures = [t for t in telegram.texts_to(CHATS[Role.OWNER]) if "⚠️" in t]
-    assert len(failures) == 2  # one per failed run
-    assert "«shop»" in failures[0]
-    assert "wrong" not in " ".join(failures)  # no secret in a message
+        assert (job.failures, job.last_error) == (0, None)
+
+    httpserver.clear()  # and fails again later: a new streak, heard again
+    httpserver.expect_request(re.compile(r"^/api/v5/")).respond_with_response(
+        Response(json.dumps(refused), status=401, content_type="application/json")
+    )
+    telegram.install(httpserver)
+    run_due(sessions=sessions, store=store, now=at("2026-03-02 07:23"), owner="w", pacer=still_pacer())
+    service.deliver(sessions=sessions, account_id=1, store=store, now=at("2026-03-02 07:23"), pacer=still_pacer())
+    assert len([t for t in telegram.texts_to(CHATS[Role.OWNER]) if "⚠️" in t]) == 2
+
+
+def test_every_kind_of_job_has_a_runner_a_schedule_and_its_rows(session: Session, store: SecretStore) -> None:
+    """A kind declared in the one table is made for each account, scheduled and run: nothing else
+    keeps its own list of kinds."""
+    account = default_account(session=session)
+    add_connection(
+        session=session, account=account, connector=CONNECTORS["retailcrm"], name="shop",
+        address="https://shop.example", settings={}, secret_values={"api_key": "k"}, store=store,
+    )  # fmt: skip
+    assert set(JOB_TYPES) == set(JobKind)
+    made = {job.kind for job in ensure_jobs(session=session, account=account, now=at("2026-03-02 07:00"))}
+    assert made == {kind.value for kind in JobKind}
+    for kind, declared in JOB_TYPES.items():
+        assert declared.kind is kind
+        assert callable(declared.run)
+        for target in declared.targets(session, account):
+            schedule = declared.schedule(target)
+            assert schedule.every > dt.timedelta(0)
+            assert schedule.lease > dt.timedelta(0)
+            job = find_job(session=session, account=account, kind=kind, target=target)
+            assert job.every_seconds == schedule.every.total_seconds()
+    assert {kind for kind, declared in JOB_TYPES.items() if declared.alert_on_failure} == {
+        JobKind.SYNC,
+        JobKind.DIGEST,
+    }
 
 
 def test_the_commands_list_and_schedule_the_jobs_in_the_readers_language(db_url: str, tmp_path: Path) -> None:

@@ -10,19 +10,22 @@ from pathlib import Path
 
 import pytest
 from pytest_httpserver import HTTPServer
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from tests.builders import account_for
 from tests.fakes.yandex_direct import TOKEN, FakeDirect
 from voronka.cli import app
+from voronka.db import session_factory
 from voronka.errors import ConnectorAuthFailed
 from voronka.ingest.connectors import SPEND_CONNECTORS
 from voronka.ingest.connectors.http import RetryPolicy
-from voronka.ingest.connectors.store import add_connection
+from voronka.ingest.connectors.store import add_connection, find_connection
 from voronka.ingest.connectors.sync import sync_connection
-from voronka.models import AdSpend, Source
+from voronka.jobs.store import find_job
+from voronka.jobs.worker import run_due
+from voronka.models import AdSpend, OutboxMessage, Source
 from voronka.secretstore import SecretStore
 
 FAST = RetryPolicy(attempts=3, first_wait=0.001, max_wait=0.01)
@@ -163,3 +166,51 @@ def test_a_direct_only_business_gets_a_pipeline_for_its_statistics(
         env=env,
     )  # fmt: skip
     assert "was made for the statistics" not in again.stdout  # only when there is none
+
+
+def test_in_the_background_a_report_being_built_is_collected_on_a_later_pass(
+    engine: Engine, session: Session, httpserver: HTTPServer, direct: FakeDirect, tmp_path: Path
+) -> None:
+    """The worker waits for nothing: a 201 or 202 ends the pass without an error, the report's days
+    are remembered, and a later pass asks for the same report (even on another day) and goes on."""
+    direct.offline_polls = 2  # each report: 201, then 202, then the data
+    store = SecretStore(tmp_path / "secrets.json")
+    connect(session, httpserver, store)
+    sessions = session_factory(engine)
+    now = dt.datetime.combine(TODAY, dt.time(7, 0), tzinfo=dt.UTC)
+    results = []
+    for _ in range(12):
+        run = next(r for r in run_due(sessions=sessions, store=store, now=now, owner="w") if r.kind == "sync")
+        assert run.error is None, run.error.render("en")
+        results.append(run.result.render("en") if run.result else "")
+        now += dt.timedelta(minutes=15)
+        with sessions() as check:
+            if "pending" not in (find_connection(session=check, account=account_for(check)).state or {}):
+                break
+    assert "still building the report" in results[0]
+    assert len(results) == 7  # three reports (90 days, a month each), each collected two passes after asked
+    assert len(direct.polls) == 3  # no report asked for twice under another name
+    assert spend_by_source(session) == {"Яндекс Поиск": 10 * 123_456, "Яндекс РСЯ": 10 * 50_000, None: 10 * 9_999}
+    with sessions() as check:
+        job = find_job(session=check, account=account_for(check), kind="sync", target="direct")
+        assert (job.failures, job.last_error) == (0, None)
+        assert check.scalars(select(OutboxMessage).where(OutboxMessage.event == "sync_failed")).all() == []
+
+
+def test_a_report_being_built_overnight_is_asked_for_with_the_same_days(
+    session: Session, httpserver: HTTPServer, direct: FakeDirect, tmp_path: Path
+) -> None:
+    direct.offline_polls = 1
+    store = SecretStore(tmp_path / "secrets.json")
+    connect(session, httpserver, store)
+    account = account_for(session)
+    evening = dt.datetime.combine(TODAY, dt.time(23, 50), tzinfo=dt.UTC)
+    first = sync_connection(session=session, account=account, store=store, retry=FAST, max_blocked=0, now=evening)
+    assert first.spend_pending == (TODAY - dt.timedelta(days=90), TODAY - dt.timedelta(days=60))
+    assert "still building the report" in first.warnings[0].render("en")
+    morning = evening + dt.timedelta(minutes=20)  # the next day: a fresh start would be another report
+    later = sync_connection(session=session, account=account, store=store, retry=FAST, max_blocked=0, now=morning)
+    assert later.spend_pending is not None  # the same report collected; the next month's is being built
+    assert later.spend_pending[0] == TODAY - dt.timedelta(days=59)
+    assert next(iter(direct.polls)).startswith(f"voronka {TODAY - dt.timedelta(days=90):%Y%m%d}-")
+    assert len(direct.polls) == 2

@@ -138,6 +138,16 @@ class PermissionRefused(ConnectorFailed):
     key = "error.connector_failed"
 
 
+class NotReceivable(VoronkaError):
+    """An alert switched on for someone whose role never receives it (a team digest for a manager)."""
+
+    key = "error.not_receivable"
+
+
+class RoleNotReceivable(NotReceivable):
+    key = "error.not_receivable_role"
+
+
 class DealExists(VoronkaError):
     """A deal with that external id is already there: update it instead of creating another."""
 

@@ -11,13 +11,14 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from voronka.alerts.model import Event, QuietHours, parse_quiet, receivable, role_subject, user_subject, wants
 from voronka.crm import auth
-from voronka.errors import InvalidValue
-from voronka.models import Account, AlertPref, AlertSettings, User
+from voronka.errors import InvalidValue, NotReceivable, RoleNotReceivable
+from voronka.i18n import Message
+from voronka.models import Account, AlertPref, AlertSettings, OutboxMessage, User
 from voronka.roles import Role
 from voronka.secretstore import SecretStore, hash_token
 from voronka.timeutil import utcnow
@@ -53,8 +54,10 @@ def set_rules(
     lead_minutes: int | None = None,
     stall_factor: int | None = None,
     quiet: str | None = None,
+    now: dt.datetime | None = None,
 ) -> AlertSettings:
-    """Thresholds and quiet hours (``"21:00-09:00"``, or ``""`` for none)."""
+    """Thresholds and quiet hours (``"21:00-09:00"``, or ``""`` for none). Changed quiet hours let go
+    of what the old ones held: the next delivery sends it, or holds it again under the new hours."""
     found = alert_settings(session=session, account=account)
     if lead_minutes is not None:
         if not 1 <= lead_minutes <= 24 * 60:
@@ -65,8 +68,27 @@ def set_rules(
             raise InvalidValue(field="stall factor", value=str(stall_factor), hint="1 to 10")
         found.stall_factor = stall_factor
     if quiet is not None:
-        found.quiet_from, found.quiet_to = _quiet_bounds(quiet)
+        bounds = _quiet_bounds(quiet)
+        if bounds != (found.quiet_from, found.quiet_to):
+            found.quiet_from, found.quiet_to = bounds
+            _release_held(session, account, now or utcnow())
     return found
+
+
+def _release_held(session: Session, account: Account, now: dt.datetime) -> None:
+    """Messages held for the morning (pending, never tried, due later) become due again, each at the
+    time it was made, so they go out in the order their events happened."""
+    session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.account_id == account.id,
+            OutboxMessage.status == "pending",
+            OutboxMessage.attempts == 0,
+            OutboxMessage.next_attempt_at > now,
+        )
+        .values(next_attempt_at=OutboxMessage.created_at)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _quiet_bounds(text: str) -> tuple[str | None, str | None]:
@@ -175,7 +197,11 @@ def channels_of(found: AlertSettings, store: SecretStore) -> Channels:
 
 
 def set_pref(*, session: Session, account: Account, subject: str, event: Event, enabled: bool | None) -> None:
-    """Switch ``event`` on or off for ``role:<role>`` or ``user:<id>``; ``None`` goes back to the default."""
+    """Switch ``event`` on or off for ``role:<role>`` or ``user:<id>``; ``None`` goes back to the default.
+    Switching on what the subject's role never receives is refused, saying why (it would say "on" and
+    never take effect)."""
+    if enabled:
+        _check_receivable(session, account, subject, event)
     row = session.scalars(
         select(AlertPref).where(
             AlertPref.account_id == account.id, AlertPref.subject == subject, AlertPref.event == event.value
@@ -190,6 +216,17 @@ def set_pref(*, session: Session, account: Account, subject: str, event: Event, 
     else:
         row.enabled = enabled
     session.flush()
+
+
+def _check_receivable(session: Session, account: Account, subject: str, event: Event) -> None:
+    kind, _, value = subject.partition(":")
+    if kind == "role":
+        if not receivable(event, value):
+            raise RoleNotReceivable(event=event.value, role=Message(f"web.role_{value}"))
+        return
+    user = session.get(User, int(value))
+    if user is not None and user.account_id == account.id and not receivable(event, user.role):
+        raise NotReceivable(event=event.value, who=user.email, role=Message(f"web.role_{user.role}"))
 
 
 def set_role_pref(*, session: Session, owner: User, role: Role, event: Event, enabled: bool | None) -> None:

@@ -7,14 +7,14 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable
 
-from sqlalchemy import select
+from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
 from voronka.alerts.model import LEADERS, Alert, Event, Shown
-from voronka.analysis.audit import stalled_condition
+from voronka.analysis.audit import stalled_condition, usual_stage_times
 from voronka.crm.accounts import list_pipelines, list_users
 from voronka.i18n import Message
-from voronka.models import Account, AlertSettings, Deal, DealStatus, Stage, Task, User
+from voronka.models import Account, AlertSettings, Deal, DealStatus, OutboxMessage, Stage, Task, User
 from voronka.roles import Role
 
 LOOKBACK = dt.timedelta(days=1)
@@ -52,6 +52,22 @@ def _deal_name(deal: Deal) -> str:
     return deal.title or deal.contact_name or deal.phone or f"#{deal.id}"
 
 
+def escalation_key(deal_id: int) -> str:
+    return f"lead:{deal_id}:2"
+
+
+def _taken(session: Session, account: Account, since: dt.datetime) -> set[int]:
+    """Leads someone took with «I'm calling» (their marker in the outbox): no escalation for them."""
+    keys = session.scalars(
+        select(OutboxMessage.key).where(
+            OutboxMessage.account_id == account.id,
+            OutboxMessage.key.like("lead:%:2/taken"),
+            OutboxMessage.created_at >= since,
+        )
+    )
+    return {int(key.split(":")[1]) for key in keys}
+
+
 def lead_alerts(
     *, session: Session, account: Account, found: AlertSettings, now: dt.datetime, link: Link, users: dict[int, User]
 ) -> list[Alert]:
@@ -69,6 +85,7 @@ def lead_alerts(
     )
     heads = heads_of(users.values())
     leaders = leaders_of(users.values())
+    taken = _taken(session, account, now - 2 * LOOKBACK)
     alerts = []
     for deal in waiting:
         facts = {
@@ -89,12 +106,12 @@ def lead_alerts(
                 facts,
             )
         )
-        if now - deal.created_at >= 2 * wait:
+        if now - deal.created_at >= 2 * wait and deal.id not in taken:
             manager = users.get(deal.manager_id or 0)
             text = Message(
                 "alerts.lead_escalated", {**params, "waited": waited, "manager": manager.name if manager else "—"}
             )
-            alerts.append(Alert(f"lead:{deal.id}:2", Event.LEAD_ESCALATED, leaders, text, facts))
+            alerts.append(Alert(escalation_key(deal.id), Event.LEAD_ESCALATED, leaders, text, facts))
     return alerts
 
 
@@ -135,13 +152,19 @@ def stalled_alerts(
     *, session: Session, account: Account, found: AlertSettings, now: dt.datetime, link: Link, users: dict[int, User]
 ) -> list[Alert]:
     """An open deal untouched for ``stall_factor`` times its stage's usual time → its manager and the
-    heads (once per deal and stage)."""
+    heads (once per deal and stage). Only deals that stalled since alerts were set up (and within the
+    last day) count: those already stalled then are the baseline, not news to page anyone about."""
     heads = heads_of(users.values())
+    since = _since(found, now)
     alerts = []
     for pipeline in list_pipelines(session=session, account=account):
-        condition = stalled_condition(session, pipeline, now, factor=found.stall_factor)
+        usual = usual_stage_times(session, pipeline.id)
+        condition = stalled_condition(session, pipeline, now, factor=found.stall_factor, usual=usual)
         if condition is None:
             continue
+        already = stalled_condition(session, pipeline, since, factor=found.stall_factor, usual=usual)
+        if already is not None:
+            condition = and_(condition, ~already)
         rows = session.execute(
             select(Deal, Stage.name).join(Stage, Stage.id == Deal.stage_id).where(condition).limit(500)
         )

@@ -10,21 +10,24 @@ but before the row was marked sent sends it again when the lease runs out.
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy import ColumnElement, and_, case, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from voronka.alerts.channels import CHANNELS, Outgoing, Refused, RetryLater
+from voronka.alerts.channels import CHANNELS, INLINE_WAIT, Outgoing, Pacer, Refused, RetryLater
 from voronka.alerts.config import Channels
-from voronka.alerts.model import MAX_ATTEMPTS, Alert, QuietHours, retry_delay, wants
+from voronka.alerts.model import MAX_ATTEMPTS, Alert, Event, QuietHours, retry_delay, wants
 from voronka.db import dialect_insert
-from voronka.i18n import Message
+from voronka.i18n import Message, translate
 from voronka.models import Account, OutboxMessage, User
 from voronka.timeutil import to_local, to_utc, zone
 
+log = logging.getLogger("voronka.alerts")
 LEASE = dt.timedelta(minutes=5)
 BATCH = 100
 DEFAULT_LANG = "ru"
@@ -44,7 +47,14 @@ class Letter:
     data: Mapping[str, Any]
 
 
-def enqueue(*, session: Session, account: Account, letter: Letter, now: dt.datetime) -> bool:
+BASELINE = "baseline"
+"""The status of a row that only marks an alert as already known when alerts started (never sent)."""
+
+URGENCY = {"lead_waiting": 0, "lead_escalated": 1, "task_overdue": 2}
+"""Delivery order: a waiting lead first, then its escalation, then tasks, then the rest."""
+
+
+def enqueue(*, session: Session, account: Account, letter: Letter, now: dt.datetime, status: str = "pending") -> bool:
     """Store the letter unless its key is already there; True when it is new."""
     values = {
         "account_id": account.id,
@@ -56,7 +66,7 @@ def enqueue(*, session: Session, account: Account, letter: Letter, now: dt.datet
         "subject": letter.subject[:300],
         "body": letter.body[:20000],
         "data": dict(letter.data),
-        "status": "pending",
+        "status": status,
         "attempts": 0,
         "created_at": now,
         "next_attempt_at": now,
@@ -86,8 +96,9 @@ def letters_for(alert: Alert, users: Mapping[int, User], channels: Channels, pre
             continue
         text = alert.text.render(lang_of(user))
         subject = text.split("\n", 1)[0]
+        extra = _take_button(alert, lang_of(user)) if channel == "telegram" else {}
         letters.append(
-            Letter(f"{alert.key}/{channel}/{user.id}", alert.event, channel, user.id, address, subject, text, {})
+            Letter(f"{alert.key}/{channel}/{user.id}", alert.event, channel, user.id, address, subject, text, extra)
         )
     if channels.webhook_url:
         data = {"event": alert.event.value, "key": alert.key, "text": alert.text.render("en"), **alert.data}
@@ -104,6 +115,18 @@ def letters_for(alert: Alert, users: Mapping[int, User], channels: Channels, pre
             )
         )
     return letters
+
+
+TAKE = "take:"
+"""The callback data of a lead alert's «I'm calling» button: ``take:<deal id>``."""
+
+
+def _take_button(alert: Alert, lang: str) -> dict[str, Any]:
+    """A waiting lead's alert on Telegram carries «I'm calling»: pressed, the lead is the presser's
+    and its escalation is off (``service.take_lead``)."""
+    if alert.event is not Event.LEAD_WAITING or "deal_id" not in alert.data:
+        return {}
+    return {"buttons": [{"text": translate("alerts.take", lang), "callback_data": f"{TAKE}{alert.data['deal_id']}"}]}
 
 
 def personal_channel(user: User, channels: Channels) -> tuple[str | None, str]:
@@ -133,6 +156,10 @@ def _due(now: dt.datetime) -> ColumnElement[bool]:
     )
 
 
+def _urgency() -> ColumnElement[int]:
+    return case(URGENCY, value=OutboxMessage.event, else_=len(URGENCY))
+
+
 def deliver_due(
     *,
     sessions: sessionmaker[Session],
@@ -140,14 +167,17 @@ def deliver_due(
     channels: Channels,
     quiet: QuietHours | None,
     now: dt.datetime,
+    pacer: Pacer | None = None,
 ) -> Delivery:
-    """Send what is due, each row in its own short transaction (a slow server holds no lock)."""
-    done = Delivery()
+    """Send what is due, most urgent first (a lead waiting for a call before anything older or less
+    urgent, whatever the backlog), each row in its own short transaction (a slow server holds no lock),
+    Telegram's messages at its pace."""
+    done, pacer = Delivery(), pacer or Pacer()
     with sessions() as session:
         ids: Sequence[int] = session.scalars(
             select(OutboxMessage.id)
             .where(OutboxMessage.account_id == account.id, _due(now))
-            .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+            .order_by(_urgency(), OutboxMessage.next_attempt_at, OutboxMessage.id)
             .limit(BATCH)
         ).all()
     local_now = to_local(now, zone(account.timezone))
@@ -165,47 +195,87 @@ def deliver_due(
                 row.status, row.next_attempt_at = "pending", to_utc(quiet.release(local_now), zone(account.timezone))
                 done.held += 1
                 continue
+            before = _earlier_step(session, row)
+            if before is not None:  # the lead's first alert has not gone yet: its escalation waits for it
+                row.status, row.next_attempt_at = "pending", max(before, now)
+                done.held += 1
+                continue
             letter = Outgoing(row.address, row.subject, row.body, row.data)
             channel = row.channel
-        _attempt(sessions, message_id, channel, letter, channels, now, done)
+        _record(sessions, message_id, _send(channel, letter, channels, pacer, message_id), now, done)
     return done
 
 
-def _attempt(
-    sessions: sessionmaker[Session],
-    message_id: int,
-    channel: str,
-    letter: Outgoing,
-    channels: Channels,
-    now: dt.datetime,
-    done: Delivery,
+_ESCALATION = re.compile(r"^(lead:\d+):2/")
+EARLIER_STEP_TRIES = 2
+"""An escalation waits for its lead's first alert only while that alert is held or has failed less
+than this many times: when the manager's channel is down, the escalation is the safety net."""
+
+
+def _earlier_step(session: Session, row: OutboxMessage) -> dt.datetime | None:
+    """When a lead's escalation is about to go while the lead's first alert is still waiting — held
+    by quiet hours, or retried after a busy answer — that alert's next attempt: for one lead the
+    manager hears first, then the head (whatever channel each reads); the webhook gets them in order
+    too."""
+    escalation = _ESCALATION.match(row.key)
+    if escalation is None:
+        return None
+    same_kind = OutboxMessage.channel == "webhook" if row.channel == "webhook" else OutboxMessage.channel != "webhook"
+    waiting: dt.datetime | None = session.scalar(
+        select(func.max(OutboxMessage.next_attempt_at)).where(
+            OutboxMessage.account_id == row.account_id,
+            OutboxMessage.key.like(f"{escalation.group(1)}:1/%"),
+            same_kind,
+            OutboxMessage.status.in_(("pending", "sending")),
+            OutboxMessage.attempts < EARLIER_STEP_TRIES,
+        )
+    )
+    return waiting
+
+
+def _send(channel: str, letter: Outgoing, channels: Channels, pacer: Pacer, message_id: int) -> Exception | None:
+    """Send once (twice when Telegram asks for a short pause: it is waited out here, not a pass
+    later); None when it went, else what stopped it."""
+    for attempt in (1, 2):
+        if channel == "telegram":
+            pacer.wait(letter.address)
+        try:
+            CHANNELS[channel](letter, channels)
+            return None
+        except RetryLater as exc:
+            if channel != "telegram" or exc.after is None or exc.after > INLINE_WAIT or attempt == 2:
+                return exc
+            pacer.hold(exc.after)
+        except Exception as exc:  # a message that breaks a channel must not stop the ones behind it
+            if not isinstance(exc, Refused):
+                log.exception("message %s could not be sent", message_id)
+            return exc
+    raise AssertionError("unreachable")  # pragma: no cover - the loop returns
+
+
+def _record(
+    sessions: sessionmaker[Session], message_id: int, error: Exception | None, now: dt.datetime, done: Delivery
 ) -> None:
-    outcome: dict[str, Any]
-    try:
-        CHANNELS[channel](letter, channels)
-        outcome = {"status": "sent", "sent_at": now, "last_error": None}
-        done.sent += 1
-    except Refused as exc:
-        outcome = {"status": "failed", "last_error": str(exc)[:500]}
-        done.failed += 1
-    except RetryLater as exc:
-        outcome = {"status": "pending", "last_error": str(exc)[:500], "retry": exc.after}
     with sessions() as session, session.begin():
         row = session.get(OutboxMessage, message_id)
         assert row is not None
         row.attempts += 1
         row.lease_until = None
-        wait = outcome.pop("retry", None)
-        for name, value in outcome.items():
-            setattr(row, name, value)
-        if row.status == "pending":
-            if row.attempts >= MAX_ATTEMPTS:
-                row.status = "failed"
-                done.failed += 1
-            else:
-                delay = max(retry_delay(row.attempts), dt.timedelta(seconds=wait or 0))
-                row.next_attempt_at = now + delay
-                done.retried += 1
+        if error is None:
+            row.status, row.sent_at, row.last_error = "sent", now, None
+            done.sent += 1
+            return
+        reason = str(error) if isinstance(error, RetryLater | Refused) else f"{type(error).__name__}: {error}"
+        row.last_error = reason[:500]
+        if not isinstance(error, RetryLater) or row.attempts >= MAX_ATTEMPTS:
+            row.status = "failed"
+            done.failed += 1
+            return
+        row.status = "pending"
+        # The wait the other side named (Telegram's retry_after), else the usual backoff.
+        delay = dt.timedelta(seconds=error.after) if error.after is not None else retry_delay(row.attempts)
+        row.next_attempt_at = now + delay
+        done.retried += 1
 
 
 def recent_messages(*, session: Session, account: Account, limit: int = 50) -> list[OutboxMessage]:
@@ -213,7 +283,7 @@ def recent_messages(*, session: Session, account: Account, limit: int = 50) -> l
     return list(
         session.scalars(
             select(OutboxMessage)
-            .where(OutboxMessage.account_id == account.id)
+            .where(OutboxMessage.account_id == account.id, OutboxMessage.status != BASELINE)
             .order_by(OutboxMessage.created_at.desc(), OutboxMessage.id.desc())
             .limit(limit)
         )

@@ -7,22 +7,25 @@ import contextlib
 import datetime as dt
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from voronka.alerts import digest as digests
-from voronka.alerts.channels import Refused, RetryLater, telegram_call
+from voronka.alerts.channels import Pacer, Refused, RetryLater, telegram_call
 from voronka.alerts.config import Channels, alert_settings, channels_of, link_chat, prefs_of, quiet_hours
-from voronka.alerts.events import lead_alerts, leaders_of, stalled_alerts, task_alerts, team
+from voronka.alerts.events import escalation_key, lead_alerts, leaders_of, stalled_alerts, task_alerts, team
 from voronka.alerts.model import Alert, Event, Shown, wants
-from voronka.alerts.outbox import Delivery, Letter, deliver_due, enqueue, lang_of, letters_for
+from voronka.alerts.outbox import BASELINE, TAKE, Delivery, Letter, deliver_due, enqueue, lang_of, letters_for
 from voronka.analysis.diagnose import run_diagnosis
 from voronka.analysis.diagnose.model import Finding
 from voronka.analysis.diagnose.output import summary
 from voronka.analysis.diagnose.stored import keep_top_findings
 from voronka.crm.accounts import account_by_id, list_pipelines
+from voronka.crm.deals import update_deal
 from voronka.i18n import Message, Translator, translate
-from voronka.models import Account, User
+from voronka.models import Account, Deal, DealStatus, OutboxMessage, Role, User
 from voronka.secretstore import SecretStore
 from voronka.timeutil import to_local, zone
 
@@ -40,11 +43,22 @@ def _queue(
     now: dt.datetime,
 ) -> int:
     prefs = prefs_of(session=session, account=account)
-    added = 0
-    for alert in alerts:
-        for letter in letters_for(alert, users, channels, prefs):
-            added += enqueue(session=session, account=account, letter=letter, now=now)
-    return added
+    letters = [letter for alert in alerts for letter in letters_for(alert, users, channels, prefs)]
+    # Most of what a pass finds it found on the pass before (a lead waits for a day): one read of
+    # the keys spares an insert per letter; the insert still skips a key another worker just added.
+    known: set[str] = set()
+    for start in range(0, len(letters), 500):
+        keys = [letter.key for letter in letters[start : start + 500]]
+        known |= set(
+            session.scalars(
+                select(OutboxMessage.key).where(OutboxMessage.account_id == account.id, OutboxMessage.key.in_(keys))
+            )
+        )
+    return sum(
+        enqueue(session=session, account=account, letter=letter, now=now)
+        for letter in letters
+        if letter.key not in known
+    )
 
 
 def run_alerts(
@@ -54,6 +68,7 @@ def run_alerts(
     store: SecretStore,
     now: dt.datetime,
     base_url: str | None = None,
+    pacer: Pacer | None = None,
 ) -> Message:
     """One pass: read chat links, queue what became due, deliver what may go now."""
     with sessions() as session, session.begin():
@@ -69,32 +84,45 @@ def run_alerts(
         ]
         added = _queue(session, account, alerts, users, channels, now)
         quiet = quiet_hours(found)
-    delivery = deliver_due(sessions=sessions, account=account, channels=channels, quiet=quiet, now=now)
+    delivery = deliver_due(sessions=sessions, account=account, channels=channels, quiet=quiet, now=now, pacer=pacer)
     return Message("alerts.pass", {"added": added, "linked": linked, "delivery": delivery.message()})
 
 
-def deliver(*, sessions: sessionmaker[Session], account_id: int, store: SecretStore, now: dt.datetime) -> Delivery:
+def deliver(
+    *,
+    sessions: sessionmaker[Session],
+    account_id: int,
+    store: SecretStore,
+    now: dt.datetime,
+    pacer: Pacer | None = None,
+) -> Delivery:
     with sessions() as session:
         account = account_by_id(session=session, account_id=account_id)
         found = alert_settings(session=session, account=account, now=now)
         channels, quiet = channels_of(found, store), quiet_hours(found)
         session.commit()
-    return deliver_due(sessions=sessions, account=account, channels=channels, quiet=quiet, now=now)
+    return deliver_due(sessions=sessions, account=account, channels=channels, quiet=quiet, now=now, pacer=pacer)
 
 
 def poll_links(*, session: Session, account: Account, channels: Channels, now: dt.datetime) -> int:
-    """Read the bot's new messages (getUpdates from the stored offset); a message with a valid
-    one-time code links its chat to that user, who gets a confirmation."""
+    """Read the bot's new messages and button presses (getUpdates from the stored offset): a message
+    with a valid one-time code links its chat to that user, who gets a confirmation; «I'm calling»
+    under a lead's alert takes the lead (``take_lead``), and the presser is told the outcome."""
     found = alert_settings(session=session, account=account)
     try:
         updates = telegram_call(
-            channels, "getUpdates", {"offset": found.telegram_offset, "timeout": 0, "allowed_updates": ["message"]}
+            channels,
+            "getUpdates",
+            {"offset": found.telegram_offset, "timeout": 0, "allowed_updates": ["message", "callback_query"]},
         )
     except RetryLater:
         return 0
     linked = 0
     for update in updates or []:
         found.telegram_offset = max(found.telegram_offset, int(update.get("update_id", 0)) + 1)
+        if isinstance(update.get("callback_query"), dict):
+            _pressed(session, account, channels, update["callback_query"], now)
+            continue
         message = update.get("message") or {}
         chat, text = (message.get("chat") or {}).get("id"), str(message.get("text") or "")
         if chat is None or not text:
@@ -104,6 +132,42 @@ def poll_links(*, session: Session, account: Account, channels: Channels, now: d
         with contextlib.suppress(RetryLater, Refused):  # the link stands; the confirmation is a courtesy
             telegram_call(channels, "sendMessage", {"chat_id": chat, "text": _link_reply(user)})
     return linked
+
+
+def _pressed(
+    session: Session, account: Account, channels: Channels, query: Mapping[str, Any], now: dt.datetime
+) -> None:
+    """A button under one of the bot's messages was pressed: act on it and answer the query (Telegram
+    shows the presser a spinner until it is answered)."""
+    chat = str((query.get("from") or {}).get("id", ""))
+    user = session.scalars(
+        select(User).where(User.account_id == account.id, User.telegram_chat_id == chat, User.active.is_(True))
+    ).first()
+    data = str(query.get("data") or "")
+    said = Message("alerts.take_unknown")
+    if user is not None and data.startswith(TAKE) and data.removeprefix(TAKE).isdigit():
+        said = take_lead(session=session, account=account, user=user, deal_id=int(data.removeprefix(TAKE)), now=now)
+    answer = {"callback_query_id": query.get("id"), "text": said.render(lang_of(user) if user else "ru")}
+    with contextlib.suppress(RetryLater, Refused):  # what was done stands; the answer is a courtesy
+        telegram_call(channels, "answerCallbackQuery", answer)
+
+
+def take_lead(*, session: Session, account: Account, user: User, deal_id: int, now: dt.datetime) -> Message:
+    """«I'm calling»: the lead becomes ``user``'s (when it is theirs or nobody's, or they lead the team)
+    and its escalation is off. A lead already contacted, closed or another manager's is left alone,
+    and the presser is told why."""
+    deal = session.get(Deal, deal_id)
+    if deal is None or deal.account_id != account.id:
+        return Message("alerts.take_unknown")
+    if deal.status != DealStatus.OPEN.value or deal.first_contact_at is not None:
+        return Message("alerts.take_done", {"deal": deal.title or f"#{deal.id}"})
+    if deal.manager_id not in (None, user.id) and user.role not in (Role.OWNER.value, Role.HEAD.value):
+        return Message("alerts.take_other", {"deal": deal.title or f"#{deal.id}"})
+    if deal.manager_id != user.id:
+        update_deal(session=session, deal=deal, changes={"manager": user}, by=user)
+    marker = Letter(f"{escalation_key(deal.id)}/taken", Event.LEAD_ESCALATED, "none", user.id, "", "", "", {})
+    enqueue(session=session, account=account, letter=marker, now=now, status=BASELINE)
+    return Message("alerts.take_ok", {"deal": deal.title or f"#{deal.id}"})
 
 
 def _link_reply(user: User | None) -> str:
@@ -122,8 +186,10 @@ def refresh_diagnosis(
         today = to_local(now, zone(account.timezone)).date()
         users = team(session, account)
         leaders = leaders_of(users.values())
-        alerts = []
+        alerts: list[Alert] = []
+        fresh: list[Alert] = []
         for pipeline in list_pipelines(session=session, account=account):
+            found_here: list[Alert] = []
             found = run_diagnosis(session=session, account=account, pipeline=pipeline.name, today=today)
             keep_top_findings(session=session, account=account, pipeline=pipeline, diagnosis=found, now=now)
             for finding in found.findings:
@@ -142,12 +208,45 @@ def refresh_diagnosis(
                     "subject": subject,
                     "money_at_stake_per_month_minor": round(finding.money_at_stake_per_month),
                 }
-                alerts.append(
+                found_here.append(
                     Alert(f"finding:{pipeline.id}:{finding.code}:{step}:{subject}", Event.FINDING, leaders, text, facts)
                 )
+            alerts += found_here
+            fresh += _past_baseline(session, account, f"finding:{pipeline.id}", found_here, now)
         settings = alert_settings(session=session, account=account, now=now)
-        added = _queue(session, account, alerts, users, channels_of(settings, store), now)
+        added = _queue(session, account, fresh, users, channels_of(settings, store), now)
     return Message("alerts.diagnosed", {"findings": len(alerts), "added": added})
+
+
+def _past_baseline(
+    session: Session, account: Account, scope: str, alerts: list[Alert], now: dt.datetime
+) -> list[Alert]:
+    """The findings of one pipeline to tell: on its first diagnosis after alerts were set up, none —
+    what it finds then is the baseline (marked known, never sent; the dashboard shows it) — and
+    afterwards those not in the baseline. The first run leaves a marker for the pipeline itself, so
+    one with nothing to find at first does not take its first finding later for the baseline."""
+    wanted = [_marker(scope), *(_marker(a.key) for a in alerts)]
+    marked = set(
+        session.scalars(
+            select(OutboxMessage.key).where(
+                OutboxMessage.account_id == account.id, OutboxMessage.status == BASELINE, OutboxMessage.key.in_(wanted)
+            )
+        )
+    )
+    if _marker(scope) not in marked:
+        for key in [scope, *(a.key for a in alerts)]:
+            _mark(session, account, key, now)
+        return []
+    return [a for a in alerts if _marker(a.key) not in marked]
+
+
+def _marker(key: str) -> str:
+    return f"{key}/{BASELINE}"
+
+
+def _mark(session: Session, account: Account, key: str, now: dt.datetime) -> None:
+    letter = Letter(_marker(key), Event.FINDING, "none", None, "", "", "", {})
+    enqueue(session=session, account=account, letter=letter, now=now, status=BASELINE)
 
 
 @dataclass(frozen=True)
@@ -173,16 +272,16 @@ def send_digest(
         channels = channels_of(alert_settings(session=session, account=account, now=now), store)
         today = to_local(now, zone(account.timezone)).date()
         built = digests.build_digest(session=session, account=account, kind=kind, today=today, now=now)
-        prefs, chart, added = prefs_of(session=session, account=account), digests.digest_chart(built), 0
+        prefs, charts, added = prefs_of(session=session, account=account), digests.digest_charts(built), 0
         for user in team(session, account).values():
             if not wants(event, role=user.role, user_id=user.id, prefs=prefs):
                 continue
-            for letter in _digest_letters(built, user, channels, chart):
+            for letter in _digest_letters(built, user, channels, charts):
                 added += enqueue(session=session, account=account, letter=letter, now=now)
     return Message("alerts.digest_queued", {"added": added})
 
 
-def _digest_letters(built: digests.Digest, user: User, channels: Channels, chart: str) -> list[Letter]:
+def _digest_letters(built: digests.Digest, user: User, channels: Channels, charts: list[str]) -> list[Letter]:
     lang, key = lang_of(user), f"digest:{built.kind}:{built.start.isoformat()}"
     subject, text, letters = digests.digest_subject(built, lang), digests.digest_text(built, lang), []
     if channels.telegram and user.telegram_chat_id:
@@ -192,7 +291,7 @@ def _digest_letters(built: digests.Digest, user: User, channels: Channels, chart
             )
         )
     if channels.email and user.email:
-        data = {"html": digests.digest_html(built, lang), "chart_png": chart}
+        data = {"html": digests.digest_html(built, lang), "charts": charts}
         letters.append(Letter(f"{key}/email/{user.id}", built.kind, "email", user.id, user.email, subject, text, data))
     return letters
 
@@ -207,23 +306,44 @@ def notify_failure(
     started: dt.datetime,
     now: dt.datetime,
 ) -> None:
-    """A sync or other job failed: the leaders hear once per failed run."""
+    """A sync or other job started failing: the leaders hear (the worker calls this once a streak)."""
+    text = Message("alerts.sync_failed", {"what": what, "error": error})  # and: you will hear when it works
+    _tell_leaders(
+        sessions, account_id, store, f"failed:{what.key}:{what.params.get('name', '')}:{started:%Y%m%d%H%M%S}",
+        text,
+        {"job": what.render("en"), "error": error.render("en")}, now,
+    )  # fmt: skip
+
+
+def notify_recovery(
+    *,
+    sessions: sessionmaker[Session],
+    account_id: int,
+    store: SecretStore,
+    what: Message,
+    failures: int,
+    now: dt.datetime,
+) -> None:
+    """A job that was failing worked again: the leaders hear once."""
+    _tell_leaders(
+        sessions, account_id, store, f"recovered:{what.key}:{what.params.get('name', '')}:{now:%Y%m%d%H%M%S}",
+        Message("alerts.sync_recovered", {"what": what, "failures": failures}),
+        {"job": what.render("en"), "recovered": True, "failures": failures}, now,
+    )  # fmt: skip
+
+
+def _tell_leaders(
+    sessions: sessionmaker[Session],
+    account_id: int,
+    store: SecretStore,
+    key: str,
+    text: Message,
+    data: Mapping[str, object],
+    now: dt.datetime,
+) -> None:
     with sessions() as session, session.begin():
         account = account_by_id(session=session, account_id=account_id)
         users = team(session, account)
-        leaders = leaders_of(users.values())
-        alert = Alert(
-            f"failed:{what.key}:{what.params.get('name', '')}:{started:%Y%m%d%H%M%S}",
-            Event.SYNC_FAILED,
-            leaders,
-            Message("alerts.sync_failed", {"what": what, "error": error}),
-            {"job": what.render("en"), "error": error.render("en")},
-        )
-        _queue(
-            session,
-            account,
-            [alert],
-            users,
-            channels_of(alert_settings(session=session, account=account, now=now), store),
-            now,
-        )
+        alert = Alert(key, Event.SYNC_FAILED, leaders_of(users.values()), text, dict(data))
+        settings = alert_settings(session=session, account=account, now=now)
+        _queue(session, account, [alert], users, channels_of(settings, store), now)

@@ -11,7 +11,7 @@ import datetime as dt
 import re
 import statistics
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
@@ -198,13 +198,18 @@ class Stalled:
 
 
 def stalled_condition(
-    session: Session, pipeline: Pipeline, now: dt.datetime, factor: float = STALL_FACTOR
+    session: Session,
+    pipeline: Pipeline,
+    now: dt.datetime,
+    factor: float = STALL_FACTOR,
+    usual: Mapping[int, dt.timedelta] | None = None,
 ) -> ColumnElement[bool] | None:
     """Open deals of the pipeline untouched — no stage move, no call, not just created — for
     ``factor`` times (twice, by default) the usual time in their current stage (None when no stage
     has a usual time yet). Put in SQL so that the database compares; only the stalled ones come back.
-    The query must join ``Stage`` on the deal's current stage."""
-    usual = usual_stage_times(session, pipeline.id)
+    The query must join ``Stage`` on the deal's current stage. ``usual``: the usual stage times when
+    the caller has them already (the condition at two moments reads them once)."""
+    usual = usual_stage_times(session, pipeline.id) if usual is None else usual
     per_stage = [
         and_(Stage.position == position, _untouched_since(pipeline.id, now - factor * limit))
         for position, limit in sorted(usual.items())

@@ -219,7 +219,8 @@ def set_role(*, session: Session, user: User, role: Role) -> None:
 
 
 def remember_language(*, user: User, lang: str) -> None:
-    """The language the user reads the web app in is the one their alerts and digests are written in."""
+    """The language the user chose (``/lang/…`` on the web) is the one their alerts and digests are
+    written in; a page visit in a browser set to another language does not change it."""
     if lang in ("ru", "en") and user.lang != lang:
         user.lang = lang
 

@@ -8,6 +8,7 @@ creates one deal: requests are remembered by Tilda's ``tranid`` or, without it, 
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import secrets
@@ -91,7 +92,8 @@ def set_form_assignment(*, session: Session, form: LeadForm, rule: AssignRule, m
 
 def assignee(*, session: Session, form: LeadForm) -> User | None:
     """Who gets the form's next lead by its rule. Round robin goes through the account's active
-    managers by id, after the one who got the previous lead; with none active the lead waits unassigned."""
+    managers who can log in, by id, after the one who got the previous lead (a manager a CRM sync
+    brought by name only never sees the lead nor hears of it); with none the lead waits unassigned."""
     rule = AssignRule(form.assign_rule)
     if rule is AssignRule.MANAGER:
         chosen = session.get(User, form.assign_user_id) if form.assign_user_id else None
@@ -104,7 +106,12 @@ def assignee(*, session: Session, form: LeadForm) -> User | None:
     managers = list(
         session.scalars(
             select(User)
-            .where(User.account_id == form.account_id, User.active.is_(True), User.role == Role.MANAGER.value)
+            .where(
+                User.account_id == form.account_id,
+                User.active.is_(True),
+                User.role == Role.MANAGER.value,
+                User.password_hash.is_not(None),  # not a CRM's manager known by name only: nobody would call
+            )
             .order_by(User.id)
         )
     )
@@ -136,8 +143,11 @@ def _first(fields: Mapping[str, str], names: tuple[str, ...]) -> str | None:
     return None
 
 
-def capture_lead(*, session: Session, form: LeadForm, payload: Mapping[str, Any]) -> Captured:
-    """The deal for a form request (made once per request).
+def capture_lead(
+    *, session: Session, form: LeadForm, payload: Mapping[str, Any], now: dt.datetime | None = None
+) -> Captured:
+    """The deal for a form request (made once per request), created ``now`` (the wall clock unless a
+    caller holds its own, as a simulated week does).
 
     It reads (has this request been seen?) then writes: on SQLite the write transaction is taken
     first (BEGIN IMMEDIATE), so two processes capturing at once wait for each other instead of one
@@ -175,10 +185,12 @@ def capture_lead(*, session: Session, form: LeadForm, payload: Mapping[str, Any]
     amount = parse_amount(fields["amount"], account.currency) if fields.get("amount") else None
     if phone and len(phone) > MAX_PHONE:  # not a number we can dial, but the client's words: kept
         custom["phone"], phone = phone[:MAX_CUSTOM_VALUE], None
+    now = now or utcnow()
     deal = create_deal(
         session=session,
         pipeline=pipeline,
         currency=account.currency,
+        created_at=now,
         title=(name or phone or email or "")[:MAX_TITLE],  # an e-mail may be longer than a title
         contact_name=name,
         phone=phone,
@@ -190,7 +202,7 @@ def capture_lead(*, session: Session, form: LeadForm, payload: Mapping[str, Any]
     )
     try:
         with session.begin_nested():
-            session.add(LeadRequest(form_id=form.id, fingerprint=fingerprint, deal_id=deal.id, created_at=utcnow()))
+            session.add(LeadRequest(form_id=form.id, fingerprint=fingerprint, deal_id=deal.id, created_at=now))
     except IntegrityError:  # the same request, at the same moment, from another worker: keep theirs
         session.delete(deal)
         session.flush()

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, delete, or_, select, update
 from sqlalchemy.orm import Session
@@ -20,42 +18,13 @@ from voronka.db import dialect_insert
 from voronka.errors import InvalidValue, NotFound
 from voronka.formats import Formats
 from voronka.i18n import Message, Translator
-from voronka.models import Account, Connection, Job
+from voronka.jobs.registry import DIGEST_HOUR, JOB_TYPES, JobKind, Schedule, job_type
+from voronka.models import Account, Job
 from voronka.timeutil import to_local, to_utc, zone
-
-DIGEST_HOUR = 9
-"""Digests go out at nine in the morning, the account's time."""
-
-
-@dataclass(frozen=True)
-class Schedule:
-    every: dt.timedelta
-    lease: dt.timedelta
-    at_local: Callable[[dt.datetime], dt.datetime] | None = None
-    """For calendar jobs: the next local run after a local time (a digest at nine)."""
-
-
-def next_morning(local: dt.datetime) -> dt.datetime:
-    run = local.replace(hour=DIGEST_HOUR, minute=0, second=0, microsecond=0)
-    return run if run > local else run + dt.timedelta(days=1)
-
-
-def next_monday_morning(local: dt.datetime) -> dt.datetime:
-    run = next_morning(local)
-    return run + dt.timedelta(days=(7 - run.weekday()) % 7)
-
-
-SCHEDULES: Mapping[tuple[str, str | None], Schedule] = {
-    ("alerts", None): Schedule(dt.timedelta(minutes=1), dt.timedelta(minutes=10)),
-    ("diagnosis", None): Schedule(dt.timedelta(hours=1), dt.timedelta(minutes=30)),
-    ("sync", None): Schedule(dt.timedelta(minutes=15), dt.timedelta(hours=1)),
-    ("digest", "daily"): Schedule(dt.timedelta(days=1), dt.timedelta(minutes=30), next_morning),
-    ("digest", "weekly"): Schedule(dt.timedelta(days=7), dt.timedelta(minutes=30), next_monday_morning),
-}
 
 
 def schedule_of(job: Job) -> Schedule:
-    return SCHEDULES.get((job.kind, job.target)) or SCHEDULES[(job.kind, None)]
+    return job_type(job.kind).schedule(job.target)
 
 
 def next_run(job: Job, account: Account, after: dt.datetime) -> dt.datetime:
@@ -71,10 +40,7 @@ def ensure_jobs(*, session: Session, account: Account, now: dt.datetime) -> list
 
     Two workers starting together may both find a job missing: the insert skips a row the other has
     just made (the unique key), so neither fails."""
-    wanted = [("alerts", ""), ("diagnosis", ""), ("digest", "daily"), ("digest", "weekly")]
-    wanted += [
-        ("sync", name) for name in session.scalars(select(Connection.name).where(Connection.account_id == account.id))
-    ]
+    wanted = [(kind.value, target) for kind, type_ in JOB_TYPES.items() for target in type_.targets(session, account)]
     existing = {
         (kind, target)
         for kind, target in session.execute(select(Job.kind, Job.target).where(Job.account_id == account.id))
@@ -82,7 +48,7 @@ def ensure_jobs(*, session: Session, account: Account, now: dt.datetime) -> list
     for kind, target in wanted:
         if (kind, target) in existing:
             continue
-        schedule = SCHEDULES.get((kind, target)) or SCHEDULES[(kind, None)]
+        schedule = job_type(kind).schedule(target)
         first = (
             to_utc(schedule.at_local(to_local(now, zone(account.timezone))), zone(account.timezone))
             if schedule.at_local
@@ -98,7 +64,7 @@ def ensure_jobs(*, session: Session, account: Account, now: dt.datetime) -> list
             .values(values)
             .on_conflict_do_nothing(index_elements=["account_id", "kind", "target"])
         )
-    gone = [pair for pair in existing if pair[0] == "sync" and pair not in wanted]
+    gone = [pair for pair in existing if pair not in wanted]  # a removed connection's sync, a kind no longer made
     for kind, target in gone:
         session.execute(delete(Job).where(Job.account_id == account.id, Job.kind == kind, Job.target == target))
     session.flush()
@@ -207,7 +173,7 @@ def set_enabled(*, session: Session, account: Account, kind: str, target: str, e
 
 def job_name(kind: str, target: str) -> Message:
     """What a job is, in words: «Синхронизация «amo»», «Ежедневная сводка»."""
-    if kind == "sync":
+    if kind == JobKind.SYNC:
         return Message("jobs.kind_sync", {"name": target})
     return Message(f"jobs.kind_{kind}{'_' + target if target else ''}")
 

@@ -10,17 +10,19 @@ import os
 import socket
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from voronka.alerts import service
+from voronka.alerts.channels import Pacer
 from voronka.crm.accounts import account_by_id
 from voronka.db import session_factory
 from voronka.errors import VoronkaError
 from voronka.i18n import Message
-from voronka.jobs.registry import JOBS, JobContext
+from voronka.jobs.registry import JobContext, job_type
 from voronka.jobs.store import claim, due_jobs, ensure_jobs, finish, job_name
 from voronka.models import Account
 from voronka.secretstore import SecretStore
@@ -51,6 +53,7 @@ def run_due(
     now: dt.datetime,
     owner: str,
     base_url: str | None = None,
+    pacer: Pacer | None = None,
 ) -> list[JobRun]:
     """One pass over every account's due jobs; what ran and how it ended."""
     with sessions() as session, session.begin():
@@ -60,7 +63,7 @@ def run_due(
             account = account_by_id(session=session, account_id=account_id)
             ensure_jobs(session=session, account=account, now=now)
             due += due_jobs(session=session, account=account, now=now)
-    context = JobContext(sessions, store, now, base_url)
+    context = JobContext(sessions, store, now, base_url, pacer)
     return [run for job_id in due if (run := _run_one(context, job_id, owner)) is not None]
 
 
@@ -69,43 +72,78 @@ def _run_one(context: JobContext, job_id: int, owner: str) -> JobRun | None:
         job = claim(session=session, job_id=job_id, owner=owner, now=context.now)
         if job is None:
             return None  # another worker has it
-        account_id, kind, target, started = job.account_id, job.kind, job.target, context.now
+        account_id, kind, target = job.account_id, job.kind, job.target
     result: Message | None = None
     error: Message | None = None
+    kind_of = job_type(kind)
     try:
-        result = JOBS[kind](context, account_id, target)
+        result = kind_of.run(context, account_id, target)
     except VoronkaError as exc:
         error = Message(exc.key, exc.params)
     except Exception as exc:  # a job's failure is recorded and retried, never the worker's end
         log.exception("job %s %s failed", kind, target)
         error = Message("error.unexpected", {"kind": type(exc).__name__, "detail": (str(exc).splitlines() or [""])[0]})
+    failed_before = 0
     with context.sessions() as session, session.begin():
         account = account_by_id(session=session, account_id=account_id)
         job = session.get(type(job), job_id)
-        if job is not None and job.lease_owner == owner:
-            finish(session=session, job=job, account=account, now=context.now, result=result, error=error)
-    if error is not None and kind in ("sync", "digest"):
-        what = job_name(kind, target)
+        if job is None or job.lease_owner != owner:
+            return JobRun(account_id, kind, target, result, error)  # removed, or taken over after the lease ran out
+        failed_before = job.failures
+        finish(session=session, job=job, account=account, now=context.now, result=result, error=error)
+    if kind_of.alert_on_failure:
+        _tell_leaders(context, account_id, kind, target, error, failed_before)
+    return JobRun(account_id, kind, target, result, error)
+
+
+def _tell_leaders(
+    context: JobContext,
+    account_id: int,
+    kind: str,
+    target: str,
+    error: Message | None,
+    failed_before: int,
+) -> None:
+    """Once when a job starts failing and once when it works again: a sync that fails every quarter
+    of an hour for a day is one message, not a hundred."""
+    what = job_name(kind, target)
+    if error is not None and failed_before == 0:
         service.notify_failure(
             sessions=context.sessions, account_id=account_id, store=context.store, what=what, error=error,
-            started=started, now=context.now,
+            started=context.now, now=context.now,
         )  # fmt: skip
-    return JobRun(account_id, kind, target, result, error)
+    elif error is None and failed_before > 0:
+        service.notify_recovery(
+            sessions=context.sessions, account_id=account_id, store=context.store, what=what,
+            failures=failed_before, now=context.now,
+        )  # fmt: skip
 
 
 class Worker:
     """The loop: a pass, a pause, until stopped (``stop`` from another thread ends the pause)."""
 
-    def __init__(self, engine: Engine, store: SecretStore, base_url: str | None = None, pause: float = PAUSE_SECONDS):
+    def __init__(
+        self,
+        engine: Engine,
+        store: SecretStore,
+        base_url: str | None = None,
+        pause: float = PAUSE_SECONDS,
+        clock: Callable[[], dt.datetime] = utcnow,
+        pacer: Pacer | None = None,
+    ):
         self.sessions = session_factory(engine)
-        self.store, self.base_url, self.pause = store, base_url, pause
+        self.store, self.base_url, self.pause, self.clock = store, base_url, pause, clock
         self.owner = worker_name()
+        self.pacer = pacer or Pacer()
         self.stopping = threading.Event()
+        self.passed = threading.Event()
+        """Set after each pass of the loop (whoever started the thread may wait for one)."""
 
     def run_once(self, now: dt.datetime | None = None) -> list[JobRun]:
         return run_due(
-            sessions=self.sessions, store=self.store, now=now or utcnow(), owner=self.owner, base_url=self.base_url
-        )
+            sessions=self.sessions, store=self.store, now=now or self.clock(), owner=self.owner,
+            base_url=self.base_url, pacer=self.pacer,
+        )  # fmt: skip
 
     def run_forever(self) -> None:
         while not self.stopping.is_set():
@@ -113,6 +151,7 @@ class Worker:
                 self.run_once()
             except Exception:
                 log.exception("a pass of the jobs failed")
+            self.passed.set()
             self.stopping.wait(self.pause)
 
     def start(self) -> threading.Thread:

@@ -74,9 +74,15 @@ def logout(request: Request, session: DB) -> Response:
 
 
 @router.get("/lang/{lang}")
-def choose_language(request: Request, lang: str, next: str = "/") -> Response:
+def choose_language(request: Request, session: DB, lang: str, next: str = "/") -> Response:
+    """The pages' language; for a logged-in user also their own setting, which their alerts and
+    digests are written in (a page visit alone never changes it: only this choice does)."""
     if lang in ("ru", "en"):
         request.session["lang"] = lang
+        token = request.session.get(SESSION_KEY)
+        user = logins.user_for_session(session=session, token=token) if isinstance(token, str) else None
+        if user is not None:
+            auth.remember_language(user=user, lang=lang)
     return back(local_path(next))
 
 

@@ -10,7 +10,7 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 
-from voronka.crm.auth import Action, account_of, can, remember_language, user_for_token
+from voronka.crm.auth import Action, account_of, can, user_for_token
 from voronka.crm.logins import user_for_session
 from voronka.i18n import LANGUAGES, Translator, detect_lang
 from voronka.models import User
@@ -66,7 +66,6 @@ def page_user(request: Request, session: DB) -> User:
         request.session.pop(SESSION_KEY, None)
         raise LoginRequired
     request.state.timezone = account_of(session=session, user=user).timezone  # pages show local time
-    remember_language(user=user, lang=lang_of(request))
     request.state.who = Who.of(user)  # read now: an error page renders after the session is gone
     return user
 

@@ -60,6 +60,8 @@ class SyncReport:
     spend_currency: str = ""
     spend_unmapped: dict[str, int] = field(default_factory=dict)
     """Campaigns mapped to no source, with their cost (kept as spend without a source)."""
+    spend_pending: tuple[dt.date, dt.date] | None = None
+    """The days of a report the cabinet was still building: the next run collects it."""
     resumed: bool = False
     warnings: list[Message] = field(default_factory=list)
     """What was synced only in part (managers by id when the token may not read the users, say)."""
@@ -80,6 +82,7 @@ class SyncReport:
             "spend_amount": self.spend_amount,
             "spend_currency": self.spend_currency or None,
             "spend_unmapped": self.spend_unmapped,
+            "spend_pending": [day.isoformat() for day in self.spend_pending] if self.spend_pending else None,
             "resumed": self.resumed,
             "warnings": [w.render("en") for w in self.warnings],
         }
@@ -296,18 +299,20 @@ def sync_connection(
     retry: RetryPolicy | None = None,
     max_blocked: float | None = None,
     on_wait: Callable[[float], None] | None = None,
+    now: dt.datetime | None = None,
 ) -> SyncReport:
     """Sync the stored connection called ``name`` (the only one when not given). ``max_blocked``
-    and ``on_wait``: how long to wait for a method the CRM paused, and who is told of the wait."""
+    and ``on_wait``: how long to wait for a method the CRM paused, and who is told of the wait;
+    ``now``: the job's clock (a background run), else the wall clock."""
     from voronka.ingest.connectors import CONNECTORS, SPEND_CONNECTORS
 
     connection = find_connection(session=session, account=account, name=name)
     if connection.kind in SPEND_CONNECTORS:
-        return _sync_spend(session, account, connection, store, retry, max_blocked, on_wait)
+        return _sync_spend(session, account, connection, store, retry, max_blocked, on_wait, now)
     connector = CONNECTORS[connection.kind]
     client = connector.client(_configured(connection, store, connector, retry, max_blocked, on_wait))
     try:
-        return sync(session=session, account=account, connection=connection, client=client, progress=progress)
+        return sync(session=session, account=account, connection=connection, client=client, progress=progress, now=now)
     finally:
         client.http.close()
 
@@ -338,6 +343,7 @@ def _sync_spend(
     retry: RetryPolicy | None,
     max_blocked: float | None,
     on_wait: Callable[[float], None] | None,
+    now: dt.datetime | None,
 ) -> SyncReport:
     from voronka.ingest.connectors import SPEND_CONNECTORS
     from voronka.ingest.connectors.yandex_direct import YandexDirectClient, sync_spend
@@ -346,7 +352,7 @@ def _sync_spend(
         _configured(connection, store, SPEND_CONNECTORS[connection.kind], retry, max_blocked, on_wait)
     )
     try:
-        spent = sync_spend(session=session, account=account, connection=connection, client=client)
+        spent = sync_spend(session=session, account=account, connection=connection, client=client, now=now)
     finally:
         client.http.close()
     report = SyncReport(
@@ -357,6 +363,10 @@ def _sync_spend(
         requests=client.http.requests,
     )
     report.spend_unmapped = dict(spent.unmapped)
+    report.spend_pending = spent.pending
+    if spent.pending:
+        days = {"start": spent.pending[0].isoformat(), "end": spent.pending[1].isoformat()}
+        report.warnings.append(Message("connector.report_pending", days))
     if spent.unmapped:
         report.warnings.append(Message("connector.spend_unmapped", {"campaigns": ", ".join(sorted(spent.unmapped))}))
     return report

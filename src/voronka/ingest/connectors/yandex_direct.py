@@ -8,7 +8,10 @@ the client's currency (millionths) unless ``returnMoneyInMicros: false``. ``Clie
 client for an agency's token. Errors come as ``{"error": {"error_code", "error_string",
 "error_detail"}}``.
 
-The sync (``sync_spend``) asks for the days since the last run (three days back: Direct corrects
+A report not ready within the wait the run allows (none in the background) is not a failure: the
+sync stops there, remembers the report's days in the connection's state, and the next run asks for
+exactly those days again — the same ``ReportName``, which Direct keeps built for hours — before going
+on. The sync (``sync_spend``) asks for the days since the last run (three days back: Direct corrects
 recent costs when clicks prove invalid), a month a request, and sets each day's spend of the source
 each campaign is mapped to; cost of campaigns mapped to nothing is kept as spend without a source and
 named in the report, never dropped.
@@ -39,6 +42,14 @@ FIELDS = ("Date", "CampaignId", "CampaignName", "Cost")
 OVERLAP = dt.timedelta(days=3)
 FIRST_RUN = dt.timedelta(days=90)
 CHUNK = dt.timedelta(days=31)
+
+
+class ReportPending(Exception):
+    """Direct is still building the report (201/202) and the run may wait no longer for it."""
+
+    def __init__(self, start: dt.date, end: dt.date, retry_in: float) -> None:
+        super().__init__(f"report {start}..{end} is being built; ask again in {retry_in:g} s")
+        self.start, self.end, self.retry_in = start, end, retry_in
 
 
 @dataclass(frozen=True)
@@ -91,11 +102,7 @@ class YandexDirectClient:
                 wait = float(answer.headers.get("retryIn") or 10)
                 waited += wait
                 if waited > self.http.retry.max_blocked:
-                    raise ConnectorFailed(
-                        crm="Yandex Direct",
-                        url=self.http.endpoint.base_url,
-                        reason=Message("connector.report_late", {"seconds": round(waited)}),
-                    )
+                    raise ReportPending(start, end, wait)
                 if self.http.retry.on_wait is not None:
                     self.http.retry.on_wait(wait)
                 self.sleep(wait)
@@ -134,6 +141,8 @@ class SpendReport:
     """Minor units of the account's currency."""
     unmapped: dict[str, int] = field(default_factory=dict)
     """Campaigns mapped to no source, with their cost (kept as spend without a source)."""
+    pending: tuple[dt.date, dt.date] | None = None
+    """The days of a report Direct was still building when the run stopped (collected next run)."""
 
 
 def sync_spend(
@@ -143,18 +152,36 @@ def sync_spend(
     connection: Connection,
     client: YandexDirectClient,
     today: dt.date | None = None,
+    now: dt.datetime | None = None,
 ) -> SpendReport:
-    """Daily cost since the last run, a month a request, each chunk committed with the cursor after it."""
-    today = today or to_local(utcnow(), zone(account.timezone)).date()
-    through = (connection.state or {}).get("through")
+    """Daily cost since the last run, a month a request, each chunk committed with the cursor after it.
+    A report still being built ends the run without an error; the next run collects it first."""
+    now = now or utcnow()
+    today = today or to_local(now, zone(account.timezone)).date()
+    state = connection.state or {}
+    through = state.get("through")
     start = dt.date.fromisoformat(through) - OVERLAP if through else today - FIRST_RUN
     end = today - dt.timedelta(days=1)
     mapping: Mapping[str, str] = connection.settings.get("sources") or {}
     report = SpendReport()
-    while start <= end:
-        chunk_end = min(start + CHUNK - dt.timedelta(days=1), end)
+    waiting = state.get("pending")  # asked for by an earlier run: the same days, so the same report
+    while start <= end or waiting:
+        if waiting:
+            start, chunk_end = dt.date.fromisoformat(waiting["from"]), dt.date.fromisoformat(waiting["to"])
+            waiting = None
+        else:
+            chunk_end = min(start + CHUNK - dt.timedelta(days=1), end)
+        try:
+            costs = client.costs(start, chunk_end)
+        except ReportPending as pending:
+            connection.state = {
+                **(connection.state or {}), "pending": {"from": start.isoformat(), "to": chunk_end.isoformat()}
+            }  # fmt: skip
+            session.commit()
+            report.pending = (pending.start, pending.end)
+            return report
         totals: dict[tuple[dt.date, str | None], int] = defaultdict(int)
-        for cost in client.costs(start, chunk_end):
+        for cost in costs:
             source = mapping.get(cost.campaign_id) or mapping.get(cost.campaign)
             minor = micros_to_minor(cost.micros, account.currency)
             totals[(cost.day, source)] += minor
@@ -164,10 +191,12 @@ def sync_spend(
             record_spend(session=session, account=account, source=source, start=day, kind="day", amount=amount)
             report.amount += amount
         report.days += (chunk_end - start).days + 1
-        connection.state = {**(connection.state or {}), "through": chunk_end.isoformat()}
+        kept = {k: v for k, v in (connection.state or {}).items() if k != "pending"}
+        through = max(chunk_end.isoformat(), kept.get("through") or "")
+        connection.state = {**kept, "through": through}
         session.commit()
-        start = chunk_end + dt.timedelta(days=1)
-    connection.last_synced_at = utcnow()
+        start = dt.date.fromisoformat(through) + dt.timedelta(days=1)
+    connection.last_synced_at = now
     session.commit()
     return report
 
