@@ -296,3 +296,20 @@ def test_a_pipeline_of_the_crms_name_that_holds_other_deals_is_left_alone(
     names = sorted(p.name for p in session.scalars(select(Pipeline)))
     assert names == ["Общая", "Общая (CRM)"]
     assert [s.name for s in own.stages] == ["Лид", "Оплата"]
+
+
+@pytest.mark.usefixtures("crm")
+def test_a_pipeline_a_website_form_sends_leads_to_is_not_taken_over(
+    session: Session, httpserver: HTTPServer, store: SecretStore
+) -> None:
+    """No deal yet, but a form's leads go there: it is in use, and the CRM brings its own pipeline."""
+    from voronka.crm.accounts import create_pipeline
+    from voronka.crm.leads import add_lead_form
+
+    account = account_for(session)
+    site = create_pipeline(session=session, account=account, name="Сайт", stages=["Заявка", "Оплата"])
+    add_lead_form(session=session, account=account, pipeline=site, name="Форма")
+    session.commit()
+    connect(session, httpserver, store)
+    run(session, store)
+    assert sorted(p.name for p in session.scalars(select(Pipeline))) == ["Общая", "Сайт"]

@@ -138,11 +138,12 @@ def recount(*, session: Session, pipeline: Pipeline) -> Rederived:
 
 
 def is_unused(*, session: Session, pipeline: Pipeline) -> bool:
-    """Whether nothing was put in the pipeline yet — no deal, plan or typed-in daily count — so that
-    it may still be reshaped (a pipeline ``voronka init`` made before a CRM was connected)."""
-    from voronka.models import DailyCount, Plan  # only here: most writes never ask
+    """Whether nothing was put in the pipeline yet — no deal, plan, typed-in daily count or website
+    form sending leads to it — so that it may still be reshaped (a pipeline ``voronka init`` made
+    before a CRM was connected)."""
+    from voronka.models import DailyCount, LeadForm, Plan  # only here: most writes never ask
 
-    for model in (Deal, Plan, DailyCount):
+    for model in (Deal, Plan, DailyCount, LeadForm):
         if session.scalar(select(model.id).where(model.pipeline_id == pipeline.id).limit(1)) is not None:
             return False
     return True
