@@ -105,7 +105,10 @@ class RowOut(Strict):
 
 
 class TableOut(Strict):
+    kind: str
+    """``team`` for the team's table, else what the tables are cut by (``source``, ``manager``)."""
     cut: str | None
+    """The source's or manager's name; null for the team, and for the deals without one."""
     rows: list[RowOut]
 
 
