@@ -152,3 +152,30 @@ def test_the_readmes_library_snippet_runs(tmp_path: Path, monkeypatch: pytest.Mo
     probe = "import sys, voronka; print(sorted(m for m in sys.modules if m.startswith('voronka')))"
     loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
     assert loaded.strip() == "['voronka']"  # importing the front door loads nothing behind it
+
+
+def test_the_architecture_doc_names_the_kernel_and_registries_that_exist() -> None:
+    """docs/architecture.md's kernel is the import contract's, and each registry its "where a new
+    capability goes" table names is there, in the module it names."""
+    import importlib
+    import tomllib
+
+    text = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    diagram = text.split("```", 2)[1]
+    kernel_lines = diagram.split("kernel", 1)[1].split("\n")[:2]
+    documented = {word.removeprefix("voronka.") for line in kernel_lines for word in line.split()}
+    contracts = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["importlinter"]
+    kernel = next(c for c in contracts["contracts"] if c["id"] == "kernel")
+    assert documented == {m.removeprefix("voronka.") for m in kernel["source_modules"]}
+    table = text.split("## Where a new capability goes", 1)[1].split("\n\n", 2)[1]
+    rows = [line.split("|")[1:-1] for line in table.splitlines()[2:]]
+    checked = 0
+    for _, place, registered in rows:
+        names = re.findall(r"`([A-Z][A-Z_]+)`", registered)
+        files = re.findall(r"`((?:voronka/)?[a-z_/]+\.py)`", registered + place)
+        for name in names:
+            modules = [f.removeprefix("voronka/").removesuffix(".py").replace("/", ".") for f in files]
+            found = [m for m in modules if hasattr(importlib.import_module(f"voronka.{m}"), name)]
+            assert found, f"{name} is in none of {modules}"
+            checked += 1
+    assert checked >= 3
