@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from voronka.crm.accounts import check_length, get_or_create_source, owned_row
+from voronka.crm.auth import can_log_in, can_log_in_clause
 from voronka.crm.deals import MAX_CUSTOM_VALUE, create_deal
 from voronka.crm.phones import MAX_PHONE
 from voronka.db import begin_write
@@ -82,20 +83,24 @@ def lead_form_of(*, session: Session, account: Account, form_id: int) -> LeadFor
 def set_form_assignment(*, session: Session, form: LeadForm, rule: AssignRule, manager: User | None = None) -> None:
     """Who gets the form's leads from now on: nobody (the unassigned queue), ``manager``, or the
     active managers in turn."""
-    if rule is AssignRule.MANAGER and (manager is None or manager.account_id != form.account_id or not manager.active):
-        raise InvalidValue(field="manager", value=manager.name if manager else "", hint="an active user")
+    if rule is AssignRule.MANAGER and (
+        manager is None or manager.account_id != form.account_id or not can_log_in(manager)
+    ):
+        raise InvalidValue(field="manager", value=manager.name if manager else "", hint="an active user who can log in")
     form.assign_rule = AssignRule(rule).value
     form.assign_user_id = manager.id if rule is AssignRule.MANAGER and manager is not None else None
     session.flush()
 
 
 def assignee(*, session: Session, form: LeadForm) -> User | None:
-    """Who gets the form's next lead by its rule. Round robin goes through the account's active
-    managers by id, after the one who got the previous lead; with none active the lead waits unassigned."""
+    """Who gets the form's next lead by its rule. Round robin goes through the account's managers
+    who can log in (active, with an e-mail and a password) by id, after the one who got the previous
+    lead: a name from imported history could never open the lead, nor be alerted of it. With none
+    the lead waits unassigned."""
     rule = AssignRule(form.assign_rule)
     if rule is AssignRule.MANAGER:
         chosen = session.get(User, form.assign_user_id) if form.assign_user_id else None
-        return chosen if chosen is not None and chosen.active else None
+        return chosen if chosen is not None and can_log_in(chosen) else None
     if rule is AssignRule.NONE:
         return None
     # The form's row is locked and read again (PostgreSQL; SQLite already holds the write lock), so
@@ -104,7 +109,7 @@ def assignee(*, session: Session, form: LeadForm) -> User | None:
     managers = list(
         session.scalars(
             select(User)
-            .where(User.account_id == form.account_id, User.active.is_(True), User.role == Role.MANAGER.value)
+            .where(User.account_id == form.account_id, can_log_in_clause(), User.role == Role.MANAGER.value)
             .order_by(User.id)
         )
     )

@@ -1,7 +1,7 @@
 """Tasks on deals: what to do, by whom, by when — and the lists a sales team runs its day by.
 
-"My tasks" splits a user's open tasks into overdue, today and the rest of this week, by the
-account's local calendar. A head also sees the team's overdue tasks and the open deals with no
+"My tasks" splits a user's open tasks into overdue, today, tomorrow, the rest of this week and
+later, by the account's local calendar. A head also sees the team's overdue tasks and the open deals with no
 open task at all (a deal nobody plans to touch is a deal being lost). Completing a call task can
 log the call's outcome in the same step.
 """
@@ -37,9 +37,15 @@ def add_task(
     text: str = "",
     by: User | None = None,
 ) -> Task:
-    """A new open task on the deal (``due_at`` in UTC) for one of the account's active users."""
-    if responsible.account_id != deal.account_id or not responsible.active:
-        raise InvalidValue(field="responsible", value=responsible.name, hint="an active user of the account")
+    """A new open task on the deal (``due_at`` in UTC) for someone who can log in and may open the
+    deal: its manager, a head of sales or the owner. Anyone else would see the deal's title (often
+    the client's phone) in their list and alerts, then get "not found" opening it."""
+    if not (auth.can_log_in(responsible) and auth.may_see_deal(responsible, deal)):
+        raise InvalidValue(
+            field="responsible",
+            value=responsible.name,
+            hint="someone who may open the deal: its manager, a head of sales or the owner",
+        )
     text = (text or "").strip()
     if len(text) > MAX_TASK_TEXT:
         raise InvalidValue(field="task", value=text[:40], hint=f"at most {MAX_TASK_TEXT} characters")
@@ -58,6 +64,11 @@ def add_task(
     session.flush()
     record(session, deal, "task_added", by, task=task.id, task_kind=task.kind, due=due_at.isoformat(), text=text)
     return task
+
+
+def task_people(*, users: Iterable[User], deal: Deal) -> list[User]:
+    """Of ``users``, those a task on ``deal`` may go to (``add_task`` takes no one else)."""
+    return [u for u in users if auth.can_log_in(u) and auth.may_see_deal(u, deal)]
 
 
 def get_task(*, session: Session, user: User, task_id: int) -> tuple[Task, Deal]:
@@ -142,8 +153,11 @@ def deal_tasks(*, session: Session, deal: Deal) -> list[TaskRow]:
 class MyTasks:
     overdue: list[TaskRow]
     today: list[TaskRow]
+    tomorrow: list[TaskRow]
     this_week: list[TaskRow]
-    """Due after today and before next Monday (local)."""
+    """Due after tomorrow and before next Monday (local)."""
+    later: list[TaskRow]
+    """Every task due from next Monday on: nothing planned vanishes from the list."""
 
 
 def day_bounds(now: dt.datetime, timezone: str) -> tuple[dt.datetime, dt.datetime, dt.datetime]:
@@ -159,26 +173,31 @@ def day_bounds(now: dt.datetime, timezone: str) -> tuple[dt.datetime, dt.datetim
 
 
 def my_tasks(*, session: Session, user: User, timezone: str, now: dt.datetime | None = None) -> MyTasks:
-    """The user's open tasks: overdue (due before now), today, and the rest of this week."""
+    """The user's open tasks: overdue (due before now), today, tomorrow, the rest of this week and
+    later. Each group is read on its own, so many overdue tasks never push today's out of the list."""
     now = now or utcnow()
     _, tomorrow, next_week = day_bounds(now, timezone)
-    rows = _rows(
-        session,
-        lambda q: (
-            q.where(
-                Task.account_id == user.account_id,
-                Task.done_at.is_(None),
-                Task.user_id == user.id,
-                Task.due_at < next_week,
-            )
-            .order_by(Task.due_at, Task.id)
-            .limit(LIST_LIMIT)
-        ),
-    )
+    tz = zone(timezone)
+    after_tomorrow = local_midnight_utc(to_local(now, tz).date() + dt.timedelta(days=2), tz)
+
+    def between(start: dt.datetime | None, end: dt.datetime | None) -> list[TaskRow]:
+        def narrow(q: Any) -> Any:
+            q = q.where(Task.account_id == user.account_id, Task.done_at.is_(None), Task.user_id == user.id)
+            if start is not None:
+                q = q.where(Task.due_at >= start)
+            if end is not None:
+                q = q.where(Task.due_at < end)
+            return q.order_by(Task.due_at, Task.id).limit(LIST_LIMIT)
+
+        return _rows(session, narrow)
+
     return MyTasks(
-        overdue=[r for r in rows if r.due_at < now],
-        today=[r for r in rows if now <= r.due_at < tomorrow],
-        this_week=[r for r in rows if tomorrow <= r.due_at],
+        overdue=between(None, now),
+        today=between(now, tomorrow),
+        tomorrow=between(tomorrow, after_tomorrow),
+        # On a Sunday "tomorrow" is already next week: this week has nothing after it then.
+        this_week=between(after_tomorrow, next_week) if after_tomorrow < next_week else [],
+        later=between(max(next_week, after_tomorrow), None),
     )
 
 

@@ -1,0 +1,110 @@
+"""Issue 33 in the library: leads and tasks reach people who can work them, nothing planned vanishes
+from "My tasks", one client stays one deal. The pages' side is in tests/test_browser_team.py."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy.orm import Session
+from typer.testing import CliRunner
+
+from tests.builders import pipeline_for
+from voronka.cli import app
+from voronka.crm.accounts import get_or_create_manager
+from voronka.crm.auth import add_user, user_by_email_or_name
+from voronka.crm.deals import create_deal
+from voronka.crm.leads import add_lead_form, capture_lead, set_form_assignment
+from voronka.crm.tasks import add_task, my_tasks, task_people
+from voronka.errors import InvalidValue
+from voronka.models import Account, AssignRule, Pipeline, Role, TaskKind, User
+
+PASSWORD = "a-long-enough-pass"
+
+
+def _account(session: Session, pipeline: Pipeline) -> Account:
+    account = session.get(Account, pipeline.account_id)
+    assert account is not None
+    return account
+
+
+def _person(session: Session, account: Account, name: str, role: Role = Role.MANAGER) -> User:
+    email = f"{abs(hash(name)) % 10**8}@example.com"
+    return add_user(session=session, account=account, name=name, email=email, password=PASSWORD, role=role)
+
+
+def test_round_robin_gives_leads_only_to_managers_who_can_log_in(session: Session) -> None:
+    pipeline = pipeline_for(session)
+    account = _account(session, pipeline)
+    departed = [get_or_create_manager(session=session, account=account, name=f"Ушедший {i}") for i in range(3)]
+    first, second = _person(session, account, "Анна"), _person(session, account, "Борис")
+    session.flush()
+    form, _ = add_lead_form(session=session, account=account, pipeline=pipeline, name="Site")
+    set_form_assignment(session=session, form=form, rule=AssignRule.ROUND_ROBIN)
+    got = [capture_lead(session=session, form=form, payload={"name": f"L{i}"}).deal.manager_id for i in range(5)]
+    assert got == [first.id, second.id, first.id, second.id, first.id]
+    with pytest.raises(InvalidValue):  # a name from history cannot be the form's one person either
+        set_form_assignment(session=session, form=form, rule=AssignRule.MANAGER, manager=departed[0])
+    # The CLI finds the name-only manager by name (they have no e-mail) as well as by e-mail.
+    assert user_by_email_or_name(session=session, account=account, who="Ушедший 1") is departed[1]
+    assert user_by_email_or_name(session=session, account=account, who=str(first.email).upper()) is first
+
+
+def test_user_deactivate_takes_a_name(db_url: str, tmp_path: object) -> None:
+    runner = CliRunner()
+    assert runner.invoke(app, ["--db", db_url, "init", "--pipeline", "Sales", "--stages", "A,B"]).exit_code == 0
+    deals = f"{tmp_path}/deals.csv"
+    with open(deals, "w", encoding="utf-8") as out:
+        out.write("id,created_at,stage,manager\n1,2024-01-05,A,Пётр Старый\n")
+    assert runner.invoke(app, ["--db", db_url, "import", "deals", deals]).exit_code == 0
+    done = runner.invoke(app, ["--db", db_url, "--lang", "en", "user", "deactivate", "Пётр Старый"])
+    assert (done.exit_code, "Пётр Старый is deactivated" in done.stdout) == (0, True), done.stdout
+    missing = runner.invoke(app, ["--db", db_url, "--lang", "en", "user", "deactivate", "Никто"])
+    assert missing.exit_code != 0
+    assert "No user has the e-mail or name Никто" in missing.stderr
+
+
+def test_a_task_goes_only_to_someone_who_may_open_the_deal(session: Session) -> None:
+    pipeline = pipeline_for(session)
+    account = _account(session, pipeline)
+    mine, other = _person(session, account, "Свой"), _person(session, account, "Чужой")
+    head = _person(session, account, "Глава", Role.HEAD)
+    viewer = _person(session, account, "Зритель", Role.VIEWER)
+    ghost = get_or_create_manager(session=session, account=account, name="Призрак")
+    deal = create_deal(session=session, pipeline=pipeline, currency="RUB", title="+7 912 000-00-00", manager=mine)
+    when = dt.datetime(2030, 1, 1, 9)
+    for wrong in (other, viewer, ghost):
+        with pytest.raises(InvalidValue):
+            add_task(session=session, deal=deal, kind=TaskKind.CALL, due_at=when, responsible=wrong, by=head)
+    for right in (mine, head):
+        add_task(session=session, deal=deal, kind=TaskKind.CALL, due_at=when, responsible=right, by=head)
+    everyone = [mine, other, head, viewer, ghost]
+    assert {u.name for u in task_people(users=everyone, deal=deal)} == {"Свой", "Глава"}
+
+
+def test_my_tasks_on_a_sunday_shows_tomorrow_and_everything_later(session: Session) -> None:
+    pipeline = pipeline_for(session)
+    account = _account(session, pipeline)
+    account.timezone = "Europe/Moscow"
+    manager = _person(session, account, "Менеджер")
+    due = {
+        "today": dt.datetime(2026, 12, 6, 15),  # Sunday 18:00 in Moscow
+        "tomorrow": dt.datetime(2026, 12, 7, 7),  # Monday's meeting
+        "wednesday": dt.datetime(2026, 12, 9, 7),
+        "next year": dt.datetime(2027, 1, 20, 7),
+    }
+    for title, when in due.items():
+        deal = create_deal(session=session, pipeline=pipeline, currency="RUB", title=title, manager=manager)
+        add_task(session=session, deal=deal, kind=TaskKind.MEETING, due_at=when, responsible=manager)
+    mine = my_tasks(session=session, user=manager, timezone="Europe/Moscow", now=dt.datetime(2026, 12, 6, 9))
+    groups = (mine.overdue, mine.today, mine.tomorrow, mine.this_week, mine.later)
+    assert [[r.deal_title for r in rows] for rows in groups] == [
+        [],
+        ["today"],
+        ["tomorrow"],
+        [],
+        ["wednesday", "next year"],
+    ]
+    wednesday = my_tasks(session=session, user=manager, timezone="Europe/Moscow", now=dt.datetime(2026, 12, 2, 9))
+    assert [r.deal_title for r in wednesday.this_week] == ["today"]  # Friday to Sunday
+    assert [r.deal_title for r in wednesday.later] == ["tomorrow", "wednesday", "next year"]
