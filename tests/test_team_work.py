@@ -108,3 +108,43 @@ def test_my_tasks_on_a_sunday_shows_tomorrow_and_everything_later(session: Sessi
     wednesday = my_tasks(session=session, user=manager, timezone="Europe/Moscow", now=dt.datetime(2026, 12, 2, 9))
     assert [r.deal_title for r in wednesday.this_week] == ["today"]  # Friday to Sunday
     assert [r.deal_title for r in wednesday.later] == ["tomorrow", "wednesday", "next year"]
+
+
+def test_a_repeat_submission_joins_the_clients_open_deal_and_alerts_its_manager(session: Session) -> None:
+    from voronka.alerts.events import repeat_alerts
+    from voronka.alerts.service import deal_link
+    from voronka.crm.deals import win_deal
+    from voronka.crm.history import timeline
+    from voronka.crm.search import phone_in_work_elsewhere
+    from voronka.models import AlertSettings
+    from voronka.timeutil import utcnow
+
+    pipeline = pipeline_for(session)
+    account = _account(session, pipeline)
+    account.timezone = "Europe/Moscow"
+    igor, anna = _person(session, account, "Игорь Петров"), _person(session, account, "Анна")
+    form, _ = add_lead_form(session=session, account=account, pipeline=pipeline, name="Сайт")
+    set_form_assignment(session=session, form=form, rule=AssignRule.ROUND_ROBIN)
+    first = capture_lead(session=session, form=form, payload={"name": "Олег", "phone": "+7 912 345 67 89"})
+    assert (first.created, first.deal.manager_id) == (True, igor.id)
+    again = capture_lead(session=session, form=form, payload={"name": "Олег", "phone": "8 (912) 345-67-89"})
+    by_mail = capture_lead(session=session, form=form, payload={"email": "x@y.ru"})
+    assert (again.created, again.repeated, again.deal.id) == (False, True, first.deal.id)
+    assert by_mail.created and by_mail.deal.manager_id == anna.id
+    mail_again = capture_lead(session=session, form=form, payload={"email": "X@Y.RU", "name": "Икс"})
+    assert (mail_again.repeated, mail_again.deal.id) == (True, by_mail.deal.id)
+    repeated = [h for h in timeline(session=session, deal=first.deal) if h.kind == "lead_repeated"]
+    assert [h.data for h in repeated] == [{"form": "Сайт", "name": "Олег", "phone": "8 (912) 345-67-89"}]
+    # Anna creating a deal for the number learns who works it, nothing more.
+    assert [
+        e.manager for e in phone_in_work_elsewhere(session=session, user=anna, account=account, phone="89123456789")
+    ] == ["Игорь Петров"]
+    assert phone_in_work_elsewhere(session=session, user=igor, account=account, phone="89123456789") == []
+    now = utcnow() + dt.timedelta(seconds=1)
+    found = AlertSettings(account_id=account.id, started_at=now - dt.timedelta(hours=1))
+    users = {u.id: u for u in (igor, anna)}
+    alerts = repeat_alerts(session=session, account=account, found=found, now=now, link=deal_link(None), users=users)
+    assert sorted(a.recipients for a in alerts) == sorted([(igor.id,), (anna.id,)])
+    win_deal(session=session, deal=first.deal, at=utcnow())
+    after = capture_lead(session=session, form=form, payload={"name": "Олег", "phone": "+79123456789"})
+    assert after.created and after.deal.id != first.deal.id  # a closed deal does not take new leads

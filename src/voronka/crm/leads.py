@@ -22,7 +22,9 @@ from sqlalchemy.orm import Session
 from voronka.crm.accounts import check_length, get_or_create_source, owned_row
 from voronka.crm.auth import can_log_in, can_log_in_clause
 from voronka.crm.deals import MAX_CUSTOM_VALUE, create_deal
+from voronka.crm.history import record
 from voronka.crm.phones import MAX_PHONE
+from voronka.crm.search import open_deal_of_client
 from voronka.db import begin_write
 from voronka.errors import InvalidValue, NotFound
 from voronka.models import Account, AssignRule, Deal, LeadForm, LeadRequest, Pipeline, Role, User
@@ -45,7 +47,9 @@ MAX_TITLE = 300
 class Captured:
     deal: Deal
     created: bool
-    """False when the same request had already made this deal."""
+    """False when the same request had already made this deal, or the client's open deal took it."""
+    repeated: bool = False
+    """The client (same phone or e-mail) already had an open deal: the lead joined it."""
 
 
 def _token_hash(token: str) -> str:
@@ -121,6 +125,19 @@ def assignee(*, session: Session, form: LeadForm) -> User | None:
     return chosen
 
 
+def _join(session: Session, form: LeadForm, fingerprint: str, deal: Deal, **contact: str | None) -> Captured:
+    """A repeat submission of a client whose deal is open: remembered on that deal's history (its
+    manager is alerted from it, see ``alerts.events``) instead of a second deal for the next manager."""
+    try:
+        with session.begin_nested():
+            session.add(LeadRequest(form_id=form.id, fingerprint=fingerprint, deal_id=deal.id, created_at=utcnow()))
+    except IntegrityError:  # the same request at the same moment from another worker: already joined
+        return Captured(deal, False, repeated=True)
+    record(session, deal, "lead_repeated", None, form=form.name, **{k: v for k, v in contact.items() if v})
+    session.flush()
+    return Captured(deal, False, repeated=True)
+
+
 def form_for_token(*, session: Session, token: str) -> LeadForm:
     form = session.scalars(select(LeadForm).where(LeadForm.token_hash == _token_hash(token))).first()
     if form is None:
@@ -180,6 +197,9 @@ def capture_lead(*, session: Session, form: LeadForm, payload: Mapping[str, Any]
     amount = parse_amount(fields["amount"], account.currency) if fields.get("amount") else None
     if phone and len(phone) > MAX_PHONE:  # not a number we can dial, but the client's words: kept
         custom["phone"], phone = phone[:MAX_CUSTOM_VALUE], None
+    repeat = open_deal_of_client(session=session, account=account, phone=phone, email=email)
+    if repeat is not None:
+        return _join(session, form, fingerprint, repeat, name=name, phone=phone, email=email, source=source_name)
     deal = create_deal(
         session=session,
         pipeline=pipeline,

@@ -196,3 +196,60 @@ def open_deals_with_phone(
         where.append(Deal.id != except_id)
     rows = session.execute(select(*_COLUMNS).where(*where).order_by(Deal.created_at.desc()).limit(5))
     return [DealRow(*row) for row in rows]
+
+
+def _client_condition(account: Account, phone: str | None, email: str | None) -> ColumnElement[bool] | None:
+    """Open deals of the same client: the same phone number (however written) or the same e-mail
+    (any case). What counts as "the same client" is said in docs/web.md."""
+    same: list[ColumnElement[bool]] = []
+    digits = national_digits(phone or "", region_of(account.timezone))
+    if digits and len(digits) >= 6:
+        same.append(_phone_tail(digits))
+    if email and email.strip():
+        same.append(func.lower(Deal.email) == email.strip().lower())
+    if not same:
+        return None
+    return and_(Deal.account_id == account.id, Deal.status == DealStatus.OPEN.value, or_(*same))
+
+
+def open_deal_of_client(*, session: Session, account: Account, phone: str | None, email: str | None) -> Deal | None:
+    """The latest open deal of the client with this phone or e-mail, whoever works it: a repeat
+    form submission joins it instead of starting a second deal for another manager."""
+    condition = _client_condition(account, phone, email)
+    if condition is None:
+        return None
+    return session.scalars(
+        select(Deal).where(condition).order_by(Deal.created_at.desc(), Deal.id.desc()).limit(1)
+    ).first()
+
+
+@dataclass(frozen=True)
+class InWorkElsewhere:
+    """An open deal with this phone the user may not open: only who works it is told, never the deal."""
+
+    manager: str | None
+    """Its manager's name; ``None`` while it waits unassigned."""
+
+
+def phone_in_work_elsewhere(
+    *, session: Session, user: User, account: Account, phone: str | None
+) -> list[InWorkElsewhere]:
+    """Who works the open deals with this phone that ``user`` cannot see (a manager creating a
+    deal learns "this number is in work with Igor Petrov" and nothing else about the deal)."""
+    digits = national_digits(phone or "", region_of(account.timezone))
+    if not digits or len(digits) < 6:
+        return []
+    rows = session.execute(
+        select(User.name)
+        .select_from(Deal)
+        .outerjoin(User, User.id == Deal.manager_id)
+        .where(
+            Deal.account_id == account.id,
+            Deal.status == DealStatus.OPEN.value,
+            _phone_tail(digits),
+            ~auth.visible_deals(user),
+        )
+        .distinct()
+        .limit(5)
+    )
+    return [InWorkElsewhere(name) for (name,) in rows]

@@ -32,7 +32,7 @@ from voronka.crm.deals import (
     win_deal,
 )
 from voronka.crm.history import undo_last
-from voronka.crm.search import open_deals_with_phone
+from voronka.crm.search import open_deals_with_phone, phone_in_work_elsewhere
 from voronka.errors import InvalidValue
 from voronka.models import CallOutcome, Stage, TaskKind
 from voronka.money import format_minor, parse_amount
@@ -148,10 +148,14 @@ def create(
         "currency": currency, "manager": manager, "source": source, "pipeline": pipeline,
     }  # fmt: skip
     duplicates = [] if duplicate_ok else open_deals_with_phone(session=session, user=user, account=account, phone=phone)
-    if duplicates:
+    elsewhere = (
+        [] if duplicate_ok else phone_in_work_elsewhere(session=session, user=user, account=account, phone=phone)
+    )
+    if duplicates or elsewhere:
         form = deal_views.new_deal_form(
-            session=session, user=user, pipeline=pipeline or None, values=values, duplicates=duplicates
-        )
+            session=session, user=user, pipeline=pipeline or None, values=values, duplicates=duplicates,
+            elsewhere=elsewhere,
+        )  # fmt: skip
         return render(request, "deal_new.html", {"user": user, "form": form}, status=409)
     chosen_currency = (currency or account.currency).upper()
     deal = create_deal(

@@ -14,7 +14,7 @@ from voronka.analysis.audit import stalled_among
 from voronka.crm import auth, tasks
 from voronka.crm.accounts import find_pipeline, list_loss_reasons, list_pipelines, list_sources, list_users
 from voronka.crm.board import Board, BoardFilter, build_board
-from voronka.crm.search import DealFilter, DealPage, DealRow, find_deals
+from voronka.crm.search import DealFilter, DealPage, DealRow, InWorkElsewhere, find_deals
 from voronka.errors import InvalidValue
 from voronka.models import Account, CallOutcome, DealStatus, LossReason, Pipeline, Source, User
 from voronka.timeutil import PERIOD_PRESETS, local_midnight_utc, preset_range, to_local, utcnow, zone
@@ -260,6 +260,8 @@ class NewDealForm:
     currency: str
     duplicates: list[DealRow]
     can_assign: bool
+    elsewhere: list[InWorkElsewhere]
+    """Open deals with the phone the user may not open: only who works them is said."""
 
 
 def new_deal_form(
@@ -269,6 +271,7 @@ def new_deal_form(
     pipeline: str | None,
     values: Mapping[str, str],
     duplicates: list[DealRow] | None = None,
+    elsewhere: list[InWorkElsewhere] | None = None,
 ) -> NewDealForm:
     auth.require(user, auth.Action.WORK_DEALS)
     account = auth.account_of(session=session, user=user)
@@ -281,6 +284,7 @@ def new_deal_form(
         currency=account.currency,
         duplicates=duplicates or [],
         can_assign=can_assign,
+        elsewhere=elsewhere or [],
     )
 
 
