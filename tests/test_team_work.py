@@ -130,7 +130,8 @@ def test_a_repeat_submission_joins_the_clients_open_deal_and_alerts_its_manager(
     again = capture_lead(session=session, form=form, payload={"name": "Олег", "phone": "8 (912) 345-67-89"})
     by_mail = capture_lead(session=session, form=form, payload={"email": "x@y.ru"})
     assert (again.created, again.repeated, again.deal.id) == (False, True, first.deal.id)
-    assert by_mail.created and by_mail.deal.manager_id == anna.id
+    assert by_mail.created
+    assert by_mail.deal.manager_id == anna.id
     mail_again = capture_lead(session=session, form=form, payload={"email": "X@Y.RU", "name": "Икс"})
     assert (mail_again.repeated, mail_again.deal.id) == (True, by_mail.deal.id)
     repeated = [h for h in timeline(session=session, deal=first.deal) if h.kind == "lead_repeated"]
@@ -147,4 +148,5 @@ def test_a_repeat_submission_joins_the_clients_open_deal_and_alerts_its_manager(
     assert sorted(a.recipients for a in alerts) == sorted([(igor.id,), (anna.id,)])
     win_deal(session=session, deal=first.deal, at=utcnow())
     after = capture_lead(session=session, form=form, payload={"name": "Олег", "phone": "+79123456789"})
-    assert after.created and after.deal.id != first.deal.id  # a closed deal does not take new leads
+    assert after.created
+    assert after.deal.id != first.deal.id

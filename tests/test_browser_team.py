@@ -1,0 +1,114 @@
+"""Issue 33 in Debian's Chromium: leads and tasks reach people who can work them, nothing planned
+vanishes from view, and the pages read right — on a desktop and on a 390×844 phone.
+
+The site (the demo with an owner, a head and a manager who log in) is tests/test_browser.py's."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from tests.test_browser import browser, log_in, page, phone, site  # noqa: F401 - the shared fixtures
+from voronka.db import session_factory
+from voronka.models import Deal, DealStatus, User
+
+
+def _user(session: Any, email: str) -> User:
+    return session.scalars(select(User).where(User.email == email)).one()
+
+
+def test_name_only_managers_are_shown_apart_and_deactivated(page: Any, site: dict[str, Any]) -> None:  # noqa: F811
+    log_in(page, site, "owner@example.com")
+    page.goto(site["url"] + "/settings#users")
+    apart = page.locator("table.name-only tbody tr")
+    assert apart.count() > 0  # the demo's managers exist only as names on their deals
+    assert page.locator("#users table.grid").first.locator("text=owner@example.com").count() == 1
+    name = apart.first.locator("td").first.inner_text().strip()
+    with page.expect_navigation():
+        apart.first.locator("button").click()
+    row = page.locator("table.name-only tbody tr", has_text=name)
+    assert "отключён" in row.inner_text()
+    with session_factory(site["engine"])() as session:
+        assert session.scalars(select(User.active).where(User.name == name)).one() is False
+
+
+@pytest.mark.parametrize("screen", ["page", "phone"])
+def test_my_tasks_shows_tomorrow_and_later(screen: str, request: pytest.FixtureRequest, site: dict[str, Any]) -> None:  # noqa: F811
+    from voronka.crm.tasks import add_task
+    from voronka.models import TaskKind
+    from voronka.timeutil import to_local, to_utc, utcnow, zone
+
+    moscow = zone("Europe/Moscow")
+    with session_factory(site["engine"])() as session:
+        manager = _user(session, "manager@example.com")
+        deal = session.scalars(
+            select(Deal).where(Deal.manager_id == manager.id, Deal.status == DealStatus.OPEN.value)
+        ).first()
+        assert deal is not None
+        today = to_local(utcnow(), moscow).date()
+        tomorrow_noon = to_utc(dt.datetime.combine(today + dt.timedelta(days=1), dt.time(12)), moscow)
+        for due, text in (
+            (tomorrow_noon, f"Встреча завтра {screen}"),
+            (utcnow() + dt.timedelta(days=10), f"Созвон через 10 дней {screen}"),
+        ):
+            add_task(session=session, deal=deal, kind=TaskKind.MEETING, due_at=due, responsible=manager, text=text)
+        session.commit()
+    shown = request.getfixturevalue(screen)
+    log_in(shown, site, "manager@example.com")
+    shown.goto(site["url"] + "/tasks")
+    later = shown.locator("#my-later li", has_text=f"Созвон через 10 дней {screen}")
+    assert later.count() == 1
+    later.scroll_into_view_if_needed()
+    assert later.is_visible()
+    # "Tomorrow" is by the account's calendar; just after local midnight it may still be "today".
+    tomorrow = shown.locator("#my-tomorrow li, #my-today li", has_text=f"Встреча завтра {screen}")
+    assert tomorrow.count() == 1
+    assert shown.locator("h2", has_text="Завтра").count() == 1
+
+
+def test_a_task_is_offered_only_to_people_who_may_open_the_deal(page: Any, site: dict[str, Any]) -> None:  # noqa: F811
+    with session_factory(site["engine"])() as session:
+        manager = _user(session, "manager@example.com")
+        deal = session.scalars(
+            select(Deal).where(Deal.manager_id == manager.id, Deal.status == DealStatus.OPEN.value)
+        ).first()
+        assert deal is not None
+        deal_id, manager_name = deal.id, manager.name
+        others = session.scalars(
+            select(User.name).where(User.role == "manager", User.id != manager.id, User.active.is_(True))
+        ).all()
+    log_in(page, site, "head@example.com")
+    page.goto(site["url"] + f"/deals/{deal_id}")
+    offered = page.locator("select[name=responsible] option").all_inner_texts()
+    assert manager_name in offered
+    assert "Руководитель" in offered
+    assert not set(offered) & set(others)
+
+
+def test_a_manager_learns_who_works_a_number_without_seeing_the_deal(phone: Any, site: dict[str, Any]) -> None:  # noqa: F811
+    with session_factory(site["engine"])() as session:
+        manager = _user(session, "manager@example.com")
+        theirs = session.execute(
+            select(Deal.id, Deal.phone, User.name)
+            .join(User, User.id == Deal.manager_id)
+            .where(Deal.manager_id != manager.id, Deal.status == DealStatus.OPEN.value, Deal.phone.is_not(None))
+        ).first()
+        assert theirs is not None
+        deal_id, number, name = theirs
+        mine = session.scalars(
+            select(Deal.phone).where(Deal.manager_id == manager.id, Deal.phone == number, Deal.status == "open")
+        ).first()
+    assert mine is None  # the number is only in another manager's work
+    log_in(phone, site, "manager@example.com")
+    phone.goto(site["url"] + "/deals/new")
+    phone.fill("input[name=title]", "Новый клиент")
+    phone.fill("input[name=phone]", number)
+    with phone.expect_navigation():
+        phone.click("#new-deal-form button")
+    warning = phone.locator("#duplicates")
+    assert warning.is_visible()
+    assert f"Этот номер уже в работе, менеджер — {name}" in warning.inner_text()
+    assert phone.locator(f"#duplicates a[href='/deals/{deal_id}']").count() == 0  # the deal is not leaked
