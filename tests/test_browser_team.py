@@ -112,3 +112,21 @@ def test_a_manager_learns_who_works_a_number_without_seeing_the_deal(phone: Any,
     assert warning.is_visible()
     assert f"Этот номер уже в работе, менеджер — {name}" in warning.inner_text()
     assert phone.locator(f"#duplicates a[href='/deals/{deal_id}']").count() == 0  # the deal is not leaked
+
+
+def test_search_folds_yo_and_opens_a_deal_by_its_number(page: Any, site: dict[str, Any]) -> None:  # noqa: F811
+    from voronka.crm.deals import create_deal
+    from voronka.models import Pipeline
+
+    with session_factory(site["engine"])() as session:
+        pipeline = session.scalars(select(Pipeline)).first()
+        assert pipeline is not None
+        deal = create_deal(session=session, pipeline=pipeline, currency="RUB", title="Пётр Ёлкин", phone="+7 900 1")
+        session.commit()
+        deal_id = deal.id
+    log_in(page, site, "owner@example.com")
+    for typed in ("петр елкин", f"#{deal_id}"):
+        page.fill("form.search input[name=q]", typed)
+        with page.expect_navigation():
+            page.press("form.search input[name=q]", "Enter")
+        assert page.url.endswith(f"/deals/{deal_id}"), typed

@@ -150,3 +150,30 @@ def test_a_repeat_submission_joins_the_clients_open_deal_and_alerts_its_manager(
     after = capture_lead(session=session, form=form, payload={"name": "Олег", "phone": "+79123456789"})
     assert after.created
     assert after.deal.id != first.deal.id
+
+
+def test_search_folds_yo_and_a_hash_number_is_a_deal(session: Session) -> None:
+    from sqlalchemy import update
+
+    from voronka.crm.search import DealFilter, find_deals
+    from voronka.models import Deal
+
+    pipeline = pipeline_for(session)
+    account = _account(session, pipeline)
+    owner = _person(session, account, "Владелец", Role.OWNER)
+    pyotr = create_deal(session=session, pipeline=pipeline, currency="RUB", title="Пётр Иванов")
+    old = create_deal(session=session, pipeline=pipeline, currency="RUB", title="Семён")
+    # A deal written before the folding kept its «ё» in the stored search text.
+    session.execute(update(Deal).where(Deal.id == old.id).values(search_text="семён"))
+    tail = create_deal(
+        session=session, pipeline=pipeline, currency="RUB", title="Другой", phone=f"+7 912 000 {pyotr.id:04d}"
+    )
+
+    def found(text: str) -> list[int]:
+        page = find_deals(session=session, user=owner, account=account, query=DealFilter(text=text))
+        return sorted(row.id for row in page.rows)
+
+    assert found("петр") == found("ПЁТР") == [pyotr.id]
+    assert found("семен") == [old.id]
+    assert found(f"#{pyotr.id}") == [pyotr.id]  # not the phone ending in the same digits
+    assert tail.id in found(f"{pyotr.id:04d}")

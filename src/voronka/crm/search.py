@@ -77,7 +77,28 @@ def search_text(title: str | None, contact_name: str | None, email: str | None) 
     if not (title or contact_name or email):
         return None
     joined = " ".join(part for part in (title, contact_name, email) if part)
-    return joined.casefold()[:SEARCH_TEXT_LENGTH] or None
+    return fold(joined)[:SEARCH_TEXT_LENGTH] or None
+
+
+def fold(text: str) -> str:
+    """Text as a search compares it: one case, and «ё» as «е» (Russian writes «Пётр» and «Петр»
+    for the same name, and nobody types the dots in a search box)."""
+    return text.casefold().replace("ё", "е")
+
+
+def _folded_search_text() -> ColumnElement[str]:
+    # Deals written before the folding kept their «ё»: fold the column too (a LIKE '%…%' reads
+    # every row anyway, so the replace adds no index it could have used).
+    return func.replace(Deal.search_text, "ё", "е")
+
+
+def deal_number(text: str) -> int | None:
+    """The deal id ``#2955`` (or ``# 2955``) names; ``None`` for anything else."""
+    text = text.strip()
+    if not text.startswith("#"):
+        return None
+    bare = text[1:].strip()
+    return int(bare) if bare.isdigit() and len(bare) <= 18 else None
 
 
 def _phone_tail(digits: str) -> ColumnElement[bool]:
@@ -95,6 +116,9 @@ def text_condition(text: str, region: str | None) -> ColumnElement[bool]:
     text = text.strip()[:MAX_QUERY]
     if not text:
         return false()
+    number = deal_number(text)
+    if number is not None:  # "#2955" is a deal's number, never a phone's tail
+        return Deal.id == number
     digits = national_digits(text, region)
     bare = text.lstrip("#")
     if digits and not any(c.isalpha() for c in text):
@@ -103,8 +127,8 @@ def text_condition(text: str, region: str | None) -> ColumnElement[bool]:
         if bare.isdigit() and len(bare) <= 18:
             by_number.append(Deal.id == int(bare))
         return or_(*by_number)
-    pattern = f"%{_like_escaped(text.casefold())}%"
-    found = [Deal.search_text.like(pattern, escape="\\"), Deal.external_id == text]
+    pattern = f"%{_like_escaped(fold(text))}%"
+    found = [_folded_search_text().like(pattern, escape="\\"), Deal.external_id == text]
     if bare.isdigit() and len(bare) <= 18:
         found.append(Deal.id == int(bare))
     return or_(*found)

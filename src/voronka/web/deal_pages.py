@@ -78,7 +78,8 @@ def deal_list(
 
 @router.get("/search")
 def search(request: Request, session: DB, user: Viewer, q: str = "") -> Response:
-    """Search from every page: one match opens its card, several are listed."""
+    """Search from every page: one match opens its card, several are listed; ``#2955`` is a deal's
+    number (its card, or "nothing found" if the user may not open it)."""
     listing = deal_views.deal_list(session=session, user=user, text=q.strip() or None, everywhere=True)
     if listing.page.total == 1:
         return back(f"/deals/{listing.page.rows[0].id}")
