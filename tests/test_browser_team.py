@@ -130,3 +130,23 @@ def test_search_folds_yo_and_opens_a_deal_by_its_number(page: Any, site: dict[st
         with page.expect_navigation():
             page.press("form.search input[name=q]", "Enter")
         assert page.url.endswith(f"/deals/{deal_id}"), typed
+
+
+@pytest.mark.parametrize("email", ["manager@example.com", "head@example.com"])
+def test_menus_and_links_follow_the_role(page: Any, site: dict[str, Any], email: str) -> None:  # noqa: F811
+    """Every page of the menu, and every link on it, opens for the role that is offered it."""
+    log_in(page, site, email)
+    menu = [a.get_attribute("href") for a in page.locator("header.top nav a").all()]
+    if email.startswith("manager"):
+        assert not {"/reports/diagnosis", "/reports/whatif", "/reports/hypotheses", "/reports/forecast"} & set(menu)
+    checked: set[str] = set()
+    for address in menu:
+        page.goto(site["url"] + address)
+        hrefs = {a.get_attribute("href") for a in page.locator("main a[href^='/']").all()}
+        for href in sorted(h for h in hrefs if h and not h.startswith("/deals/") and not h.startswith("/lang"))[:25]:
+            if href in checked:
+                continue
+            checked.add(href)
+            answer = page.request.get(site["url"] + href, max_redirects=0)
+            assert answer.status not in (403, 405, 422), (address, href, answer.status)
+    assert "/reports/stats" in menu

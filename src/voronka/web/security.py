@@ -47,6 +47,9 @@ class Who:
     reports: bool
     deals: bool
     settings: bool
+    team_reports: bool
+    """The whole team's analysis (diagnosis, what-if, hypotheses, forecast, the statistics
+    workbook): the menu offers it only to those the pages answer, never a 403."""
 
     @classmethod
     def of(cls, user: User) -> Who:
@@ -55,6 +58,7 @@ class Who:
             reports=can(user, Action.VIEW_REPORTS),
             deals=can(user, Action.WORK_DEALS),
             settings=can(user, Action.MANAGE_SETTINGS),
+            team_reports=can(user, Action.SEE_ALL_DEALS) and can(user, Action.VIEW_REPORTS),
         )
 
 
