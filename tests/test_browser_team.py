@@ -150,3 +150,39 @@ def test_menus_and_links_follow_the_role(page: Any, site: dict[str, Any], email:
             answer = page.request.get(site["url"] + href, max_redirects=0)
             assert answer.status not in (403, 405, 422), (address, href, answer.status)
     assert "/reports/stats" in menu
+
+
+def _new_deal(site: dict[str, Any], title: str, **fields: Any) -> int:
+    from voronka.crm.deals import create_deal
+    from voronka.models import Pipeline
+
+    with session_factory(site["engine"])() as session:
+        pipeline = session.scalars(select(Pipeline).order_by(Pipeline.id)).first()
+        assert pipeline is not None
+        deal = create_deal(session=session, pipeline=pipeline, currency="RUB", title=title, **fields)
+        session.commit()
+        return deal.id
+
+
+def test_winning_a_deal_without_an_amount_asks_for_it(page: Any, site: dict[str, Any]) -> None:  # noqa: F811
+    on_board = _new_deal(site, "Без суммы на доске")
+    on_card = _new_deal(site, "Без суммы в карточке")
+    log_in(page, site, "owner@example.com")
+    page.goto(site["url"] + "/kanban?q=" + "Без суммы на доске")
+    page.locator(f".deal-card[data-deal-id='{on_board}']").drag_to(page.locator("section.drop-won"))
+    page.wait_for_selector("#win-dialog[open]")
+    assert page.inner_text("#win-title") == "Без суммы на доске"
+    page.fill("#win-dialog input[name=amount]", "12 345")
+    with page.expect_navigation():
+        page.click("#win-dialog button[type=submit]")
+    page.goto(site["url"] + f"/deals/{on_card}")
+    amount = page.locator("#win-form input[name=amount]")
+    assert amount.get_attribute("required") is not None
+    amount.fill("700")
+    with page.expect_navigation():
+        page.click("#win-form button")
+    with session_factory(site["engine"])() as session:
+        board, card = session.get(Deal, on_board), session.get(Deal, on_card)
+        assert board is not None
+        assert card is not None
+        assert (board.status, board.amount, card.status, card.amount) == ("won", 1_234_500, "won", 70_000)

@@ -245,8 +245,14 @@ def lose(
 
 
 @router.post("/deals/{deal_id}/win", dependencies=[Csrf])
-def win(request: Request, session: DB, user: Viewer, deal_id: Id) -> Response:
-    win_deal(session=session, deal=open_deal(session=session, user=user, deal_id=deal_id), by=user)
+def win(
+    request: Request, session: DB, user: Viewer, deal_id: Id, amount: Annotated[str, Form(max_length=40)] = ""
+) -> Response:
+    """Won; a deal without an amount is asked for one (the card's form and the kanban's dialog)."""
+    deal = open_deal(session=session, user=user, deal_id=deal_id)
+    win_deal(
+        session=session, deal=deal, by=user, amount=parse_amount(amount, deal.currency) if amount.strip() else None
+    )
     return _done(request, f"/deals/{deal_id}")
 
 

@@ -48,6 +48,14 @@
       dialog.showModal();
       return;
     }
+    if (column.dataset.outcome === "win" && !card.dataset.hasAmount) {
+      // A sale without its amount would count nothing in revenue: ask for it first.
+      const dialog = document.getElementById("win-dialog");
+      document.getElementById("win-dialog-form").dataset.dealId = id;
+      document.getElementById("win-title").textContent = card.dataset.title || "#" + id;
+      dialog.showModal();
+      return;
+    }
     if (column.dataset.stageId && card.closest(".column") === column) return;
     const url = column.dataset.outcome === "win" ? "/deals/" + id + "/win" : "/deals/" + id + "/move";
     post(url, column.dataset.stageId ? { stage_id: column.dataset.stageId } : {})
@@ -74,6 +82,14 @@
         column.classList.remove("over");
         if (dragged) dropOn(column, dragged);
       });
+    });
+    const winForm = document.getElementById("win-dialog-form");
+    if (winForm) winForm.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const id = winForm.dataset.dealId;
+      post("/deals/" + id + "/win", { amount: winForm.elements.amount.value })
+        .then(() => { offerUndo(id, "won"); window.location.reload(); })
+        .catch((error) => alert(error.message));
     });
     const form = document.getElementById("lose-form");
     if (form) form.addEventListener("submit", (event) => {
