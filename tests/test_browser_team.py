@@ -3,6 +3,7 @@ vanishes from view, and the pages read right — on a desktop and on a 390×844 
 
 The site (the demo with an owner, a head and a manager who log in) is tests/test_browser.py's."""
 
+# ruff: noqa: F811 - the fixtures imported from tests/test_browser.py are parameters here
 from __future__ import annotations
 
 import datetime as dt
@@ -20,7 +21,7 @@ def _user(session: Any, email: str) -> User:
     return session.scalars(select(User).where(User.email == email)).one()
 
 
-def test_name_only_managers_are_shown_apart_and_deactivated(page: Any, site: dict[str, Any]) -> None:  # noqa: F811
+def test_name_only_managers_are_shown_apart_and_deactivated(page: Any, site: dict[str, Any]) -> None:
     log_in(page, site, "owner@example.com")
     page.goto(site["url"] + "/settings#users")
     apart = page.locator("table.name-only tbody tr")
@@ -36,7 +37,7 @@ def test_name_only_managers_are_shown_apart_and_deactivated(page: Any, site: dic
 
 
 @pytest.mark.parametrize("screen", ["page", "phone"])
-def test_my_tasks_shows_tomorrow_and_later(screen: str, request: pytest.FixtureRequest, site: dict[str, Any]) -> None:  # noqa: F811
+def test_my_tasks_shows_tomorrow_and_later(screen: str, request: pytest.FixtureRequest, site: dict[str, Any]) -> None:
     from voronka.crm.tasks import add_task
     from voronka.models import TaskKind
     from voronka.timeutil import to_local, to_utc, utcnow, zone
@@ -69,7 +70,7 @@ def test_my_tasks_shows_tomorrow_and_later(screen: str, request: pytest.FixtureR
     assert shown.locator("h2", has_text="Завтра").count() == 1
 
 
-def test_a_task_is_offered_only_to_people_who_may_open_the_deal(page: Any, site: dict[str, Any]) -> None:  # noqa: F811
+def test_a_task_is_offered_only_to_people_who_may_open_the_deal(page: Any, site: dict[str, Any]) -> None:
     with session_factory(site["engine"])() as session:
         manager = _user(session, "manager@example.com")
         deal = session.scalars(
@@ -88,7 +89,7 @@ def test_a_task_is_offered_only_to_people_who_may_open_the_deal(page: Any, site:
     assert not set(offered) & set(others)
 
 
-def test_a_manager_learns_who_works_a_number_without_seeing_the_deal(phone: Any, site: dict[str, Any]) -> None:  # noqa: F811
+def test_a_manager_learns_who_works_a_number_without_seeing_the_deal(phone: Any, site: dict[str, Any]) -> None:
     with session_factory(site["engine"])() as session:
         manager = _user(session, "manager@example.com")
         theirs = session.execute(
@@ -114,7 +115,7 @@ def test_a_manager_learns_who_works_a_number_without_seeing_the_deal(phone: Any,
     assert phone.locator(f"#duplicates a[href='/deals/{deal_id}']").count() == 0  # the deal is not leaked
 
 
-def test_search_folds_yo_and_opens_a_deal_by_its_number(page: Any, site: dict[str, Any]) -> None:  # noqa: F811
+def test_search_folds_yo_and_opens_a_deal_by_its_number(page: Any, site: dict[str, Any]) -> None:
     from voronka.crm.deals import create_deal
     from voronka.models import Pipeline
 
@@ -133,7 +134,7 @@ def test_search_folds_yo_and_opens_a_deal_by_its_number(page: Any, site: dict[st
 
 
 @pytest.mark.parametrize("email", ["manager@example.com", "head@example.com"])
-def test_menus_and_links_follow_the_role(page: Any, site: dict[str, Any], email: str) -> None:  # noqa: F811
+def test_menus_and_links_follow_the_role(page: Any, site: dict[str, Any], email: str) -> None:
     """Every page of the menu, and every link on it, opens for the role that is offered it."""
     log_in(page, site, email)
     menu = [a.get_attribute("href") for a in page.locator("header.top nav a").all()]
@@ -164,7 +165,7 @@ def _new_deal(site: dict[str, Any], title: str, **fields: Any) -> int:
         return deal.id
 
 
-def test_winning_a_deal_without_an_amount_asks_for_it(page: Any, site: dict[str, Any]) -> None:  # noqa: F811
+def test_winning_a_deal_without_an_amount_asks_for_it(page: Any, site: dict[str, Any]) -> None:
     on_board = _new_deal(site, "Без суммы на доске")
     on_card = _new_deal(site, "Без суммы в карточке")
     log_in(page, site, "owner@example.com")
