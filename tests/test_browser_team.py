@@ -187,3 +187,25 @@ def test_winning_a_deal_without_an_amount_asks_for_it(page: Any, site: dict[str,
         assert board is not None
         assert card is not None
         assert (board.status, board.amount, card.status, card.amount) == ("won", 1_234_500, "won", 70_000)
+
+
+def test_the_kanbans_won_and_lost_columns_follow_all_time(page: Any, site: dict[str, Any]) -> None:
+    from sqlalchemy import func
+
+    from tests.test_browser import number_in
+    from voronka.models import Pipeline
+
+    with session_factory(site["engine"])() as session:
+        pipeline = session.scalars(select(Pipeline).order_by(Pipeline.id)).first()
+        assert pipeline is not None
+        counts = dict(
+            session.execute(
+                select(Deal.status, func.count()).where(Deal.pipeline_id == pipeline.id).group_by(Deal.status)
+            ).all()
+        )
+    log_in(page, site, "owner@example.com")
+    page.goto(site["url"] + "/kanban?period=all")
+    assert number_in(page.inner_text("#won-count")) == counts["won"]
+    assert number_in(page.inner_text("#lost-count")) == counts["lost"]
+    page.goto(site["url"] + "/kanban?period=this_month")
+    assert number_in(page.inner_text("#won-count")) < counts["won"]

@@ -172,9 +172,6 @@ def kanban(
     now = utcnow()
     today = to_local(now, tz).date()
     start, end = preset_range(period, today)
-    closed_start, closed_end = (start, end) if start and end else preset_range("this_month", today)
-    assert closed_start is not None
-    assert closed_end is not None
     manager_id = user.id if mine else _id_of(names.users, manager, "manager")
     board = build_board(
         session=session,
@@ -188,8 +185,9 @@ def kanban(
             created_to=local_midnight_utc(end, tz) if end else None,
             text=text,
         ),
-        closed_from=local_midnight_utc(closed_start, tz),
-        closed_to=local_midnight_utc(closed_end, tz),
+        # The won and lost columns count the closings of the chosen period; "all time" is all of them.
+        closed_from=local_midnight_utc(start, tz) if start else None,
+        closed_to=local_midnight_utc(end, tz) if end else None,
         page=page,
     )
     cards = [card.id for column in board.columns for card in column.cards]
