@@ -209,3 +209,40 @@ def test_the_kanbans_won_and_lost_columns_follow_all_time(page: Any, site: dict[
     assert number_in(page.inner_text("#lost-count")) == counts["lost"]
     page.goto(site["url"] + "/kanban?period=this_month")
     assert number_in(page.inner_text("#won-count")) < counts["won"]
+
+
+def test_a_new_lead_comes_first_with_a_count_in_the_menu_that_updates_without_reload(
+    phone: Any, site: dict[str, Any]
+) -> None:
+    from voronka.crm.tasks import new_lead_count
+
+    with session_factory(site["engine"])() as session:
+        manager = _user(session, "manager@example.com")
+        before = new_lead_count(session=session, user=manager)
+        manager_id = manager.id
+    phone.clock.install()  # the badge's 30-second refresh runs on the page's clock, moved by the test
+    log_in(phone, site, "manager@example.com")
+    phone.goto(site["url"] + "/tasks")
+    badge = phone.locator("#new-leads-badge")
+    assert badge.inner_text().strip() == (str(before) if before else "")
+    with session_factory(site["engine"])() as session:
+        from voronka.crm.deals import create_deal
+        from voronka.models import Pipeline
+
+        pipeline = session.scalars(select(Pipeline).order_by(Pipeline.id)).first()
+        assert pipeline is not None
+        deal = create_deal(
+            session=session, pipeline=pipeline, currency="RUB", title="Заявка с сайта, новая",
+            manager=session.get(User, manager_id),
+        )  # fmt: skip
+        session.commit()
+        deal_id = deal.id
+    phone.clock.run_for(31_000)
+    phone.wait_for_function(
+        "expected => document.getElementById('new-leads-badge').textContent.trim() === expected", arg=str(before + 1)
+    )
+    phone.reload()
+    first = phone.locator("#new-leads li").first
+    assert first.locator("a").get_attribute("href") == f"/deals/{deal_id}"  # newest first, at the top
+    assert first.is_visible()
+    assert first.bounding_box()["y"] < 844  # on the first screen of a phone

@@ -239,6 +239,49 @@ def deals_without_task(*, session: Session, user: User, limit: int = LIST_LIMIT)
     return [DealWithoutTask(*row) for row in rows], total
 
 
+NEW_LEAD_DAYS = 7
+"""How long an untouched lead counts as new: older ones are the "deals without a task" list's."""
+
+
+def _new_lead_condition(user: User, now: dt.datetime) -> Any:
+    return and_(
+        auth.visible_deals(user),
+        Deal.status == DealStatus.OPEN.value,
+        Deal.contact_minutes.is_(None),  # nobody has called or written (kept with first_contact_at)
+        Deal.furthest_position <= 1,  # nor moved it on
+        Deal.created_at >= now - dt.timedelta(days=NEW_LEAD_DAYS),
+        Deal.created_at <= now,
+    )
+
+
+def new_leads(
+    *, session: Session, user: User, now: dt.datetime | None = None, limit: int = LIST_LIMIT
+) -> tuple[list[DealWithoutTask], int]:
+    """New, untouched leads the user may see, newest first, and how many there are: created in the
+    last ``NEW_LEAD_DAYS`` days, never contacted and still at the first stage. The first thing a
+    manager's day shows (a lead called in five minutes is worth many called tomorrow)."""
+    if not auth.can(user, auth.Action.WORK_DEALS):
+        return [], 0
+    condition = _new_lead_condition(user, now or utcnow())
+    total = int(session.scalar(select(func.count()).select_from(Deal).where(condition)) or 0)
+    title = func.coalesce(Deal.title, Deal.contact_name, Deal.external_id, "")
+    rows = session.execute(
+        select(Deal.id, title, Deal.manager_id, Deal.stage_id, Deal.created_at)
+        .where(condition)
+        .order_by(Deal.created_at.desc(), Deal.id.desc())
+        .limit(limit)
+    )
+    return [DealWithoutTask(*row) for row in rows], total
+
+
+def new_lead_count(*, session: Session, user: User, now: dt.datetime | None = None) -> int:
+    """How many new, untouched leads the user may see (the menu's badge)."""
+    if not auth.can(user, auth.Action.WORK_DEALS):
+        return 0
+    condition = _new_lead_condition(user, now or utcnow())
+    return int(session.scalar(select(func.count()).select_from(Deal).where(condition)) or 0)
+
+
 def next_tasks(*, session: Session, deal_ids: Iterable[int]) -> dict[int, TaskRow]:
     """Each deal's earliest open task (the kanban card shows it)."""
     ids = list(deal_ids)

@@ -7,6 +7,7 @@ Each route reads its form, calls one library service and renders or redirects.
 from __future__ import annotations
 
 import datetime as dt
+from html import escape
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
@@ -40,7 +41,7 @@ from voronka.timeutil import to_local, to_utc, utcnow, zone
 from voronka.web import deal_views
 from voronka.web.deps import DB, Id, Page, QueryId
 from voronka.web.render import back, local_path, render
-from voronka.web.security import Csrf, Viewer
+from voronka.web.security import Csrf, Viewer, translator
 
 router = APIRouter(include_in_schema=False)
 Text = Annotated[str, Form(max_length=4000)]
@@ -117,6 +118,17 @@ def kanban(
 def my_tasks(request: Request, session: DB, user: Viewer) -> HTMLResponse:
     view = deal_views.task_lists(session=session, user=user)
     return render(request, "tasks.html", {"user": user, "view": view, "outcomes": list(CallOutcome)})
+
+
+@router.get("/leads/new/count")
+def new_lead_badge(request: Request, session: DB, user: Viewer) -> HTMLResponse:
+    """The menu's count of new, untouched leads: a fragment htmx fetches on every page and again
+    every 30 seconds, so a lead shows up without a reload."""
+    count = tasks.new_lead_count(session=session, user=user)
+    if not count:
+        return HTMLResponse("")
+    label = translator(request)("web.new_leads_badge", count=count)
+    return HTMLResponse(f'<span class="badge" title="{escape(label)}">{count}</span>')
 
 
 # --- new deals -----------------------------------------------------------------------------------

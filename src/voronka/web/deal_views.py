@@ -225,6 +225,8 @@ class TaskLists:
     now: dt.datetime
     unassigned: int | None = None
     """Open deals with no manager (website leads waiting), for those who assign them."""
+    new_leads: list[tasks.DealWithoutTask] = field(default_factory=list)
+    new_leads_total: int = 0
 
 
 def task_lists(*, session: Session, user: User) -> TaskLists:
@@ -234,7 +236,10 @@ def task_lists(*, session: Session, user: User) -> TaskLists:
     now = utcnow()
     see_all = auth.can(user, auth.Action.SEE_ALL_DEALS) and auth.can(user, auth.Action.WORK_DEALS)
     without, total = tasks.deals_without_task(session=session, user=user, limit=100)
+    fresh, fresh_total = tasks.new_leads(session=session, user=user, now=now, limit=100)
     return TaskLists(
+        new_leads=fresh,
+        new_leads_total=fresh_total,
         mine=tasks.my_tasks(session=session, user=user, timezone=account.timezone, now=now),
         team_overdue=tasks.team_overdue(session=session, user=user, now=now) if see_all else None,
         without_task=without,
