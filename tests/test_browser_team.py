@@ -246,3 +246,30 @@ def test_a_new_lead_comes_first_with_a_count_in_the_menu_that_updates_without_re
     assert first.locator("a").get_attribute("href") == f"/deals/{deal_id}"  # newest first, at the top
     assert first.is_visible()
     assert first.bounding_box()["y"] < 844  # on the first screen of a phone
+
+
+def test_forms_redirect_and_a_new_forms_address_shows_at_the_top_once(page: Any, site: dict[str, Any]) -> None:
+    from sqlalchemy import func
+
+    from voronka.models import LeadForm
+
+    def forms() -> int:
+        with session_factory(site["engine"])() as session:
+            return int(session.scalar(select(func.count()).select_from(LeadForm)) or 0)
+
+    log_in(page, site, "owner@example.com")
+    page.goto(site["url"] + "/settings")
+    before = forms()
+    add = page.locator("form[action='/settings/forms']")
+    add.locator("input[name=name]").fill("Форма с сайта")
+    with page.expect_navigation():
+        add.locator("button").click()
+    assert "/settings?form=" in page.url
+    address = page.locator("#shown-once #new-form")
+    assert "/api/v1/webhooks/leads/" in address.inner_text()
+    assert address.bounding_box()["y"] < 900  # at the top, not 3,500 px down
+    page.reload()  # F5: the page again, not the form again
+    assert forms() == before + 1
+    page.goto(site["url"] + "/settings/forms")  # a form's address opened by hand
+    assert page.url == site["url"] + "/settings"
+    assert page.locator("h1").inner_text() == "Настройки"

@@ -177,3 +177,19 @@ def test_search_folds_yo_and_a_hash_number_is_a_deal(session: Session) -> None:
     assert found("семен") == [old.id]
     assert found(f"#{pyotr.id}") == [pyotr.id]  # not the phone ending in the same digits
     assert tail.id in found(f"{pyotr.id:04d}")
+
+
+def test_a_shown_once_secret_opens_only_for_its_user_and_only_for_a_while(monkeypatch: pytest.MonkeyPatch) -> None:
+    import itsdangerous.timed
+
+    from voronka.web.security import SHOWN_ONCE_SECONDS, seal_shown_once, unseal_shown_once
+
+    sealed = seal_shown_once("vk_secret-Ёж", key="k", user_id=7)
+    assert "secret" not in sealed
+    assert unseal_shown_once(sealed, key="k", user_id=7) == "vk_secret-Ёж"
+    assert unseal_shown_once(sealed, key="k", user_id=8) is None
+    assert unseal_shown_once(sealed, key="other", user_id=7) is None
+    assert unseal_shown_once(sealed[:-3] + "AAA", key="k", user_id=7) is None
+    later = itsdangerous.timed.time.time() + SHOWN_ONCE_SECONDS + 5
+    monkeypatch.setattr(itsdangerous.timed.time, "time", lambda: later)
+    assert unseal_shown_once(sealed, key="k", user_id=7) is None

@@ -3,12 +3,15 @@ a limit on failed logins."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from voronka.crm.auth import Action, account_of, can, remember_language, user_for_token
 from voronka.crm.logins import user_for_session
@@ -117,3 +120,41 @@ Viewer = Annotated[User, Depends(page_user)]
 """The logged-in user of a page (else a redirect to the login page)."""
 Csrf = Depends(check_csrf)
 """Every state-changing page route carries this dependency."""
+
+
+SHOWN_ONCE_SECONDS = 600
+"""How long the page a new secret was redirected to can still show it (a reload within it)."""
+
+
+def _keystream(key: bytes, nonce: bytes, length: int) -> bytes:
+    blocks = (hmac.new(key, nonce + i.to_bytes(4, "big"), hashlib.sha256).digest() for i in range(length // 32 + 1))
+    return b"".join(blocks)[:length]
+
+
+def seal_shown_once(secret: str, *, key: str, user_id: int) -> str:
+    """A new secret (an API token, a form's address) for the address the form redirects to
+    (post/redirect/get): enciphered with the server's key (HMAC-SHA256 as a keystream under a
+    random nonce), signed with the user and the time, so only this server shows it, only to this
+    user, and only for ``SHOWN_ONCE_SECONDS``. Neither the cookie nor the database holds it."""
+    nonce = secrets.token_bytes(16)
+    raw = secret.encode()
+    cipher = bytes(a ^ b for a, b in zip(raw, _keystream(key.encode(), nonce, len(raw)), strict=True))
+    serializer = URLSafeTimedSerializer(key, salt="shown-once")
+    return serializer.dumps([user_id, base64.urlsafe_b64encode(nonce + cipher).decode()])
+
+
+def unseal_shown_once(sealed: str | None, *, key: str, user_id: int) -> str | None:
+    """The secret ``seal_shown_once`` made for this user, or ``None`` (expired, another user's, forged)."""
+    if not sealed:
+        return None
+    serializer = URLSafeTimedSerializer(key, salt="shown-once")
+    try:
+        owner, packed = serializer.loads(sealed[:2000], max_age=SHOWN_ONCE_SECONDS)
+        data = base64.urlsafe_b64decode(str(packed))
+    except (BadSignature, ValueError, TypeError):
+        return None
+    if owner != user_id or len(data) < 17:
+        return None
+    nonce, cipher = data[:16], data[16:]
+    plain = bytes(a ^ b for a, b in zip(cipher, _keystream(key.encode(), nonce, len(cipher)), strict=True))
+    return plain.decode(errors="replace")
