@@ -273,3 +273,38 @@ def test_forms_redirect_and_a_new_forms_address_shows_at_the_top_once(page: Any,
     page.goto(site["url"] + "/settings/forms")  # a form's address opened by hand
     assert page.url == site["url"] + "/settings"
     assert page.locator("h1").inner_text() == "Настройки"
+
+
+def test_deleting_a_stage_asks_first_offers_a_neighbour_and_keeps_the_history(page: Any, site: dict[str, Any]) -> None:
+    from voronka.crm.deals import create_deal, move_deal
+    from voronka.crm.pipelines import add_stage
+    from voronka.models import Pipeline, Stage
+
+    with session_factory(site["engine"])() as session:
+        pipeline = session.scalars(select(Pipeline).order_by(Pipeline.id)).first()
+        assert pipeline is not None
+        stages = list(pipeline.stages)
+        temporary = add_stage(session=session, pipeline=pipeline, name="Временный", before=stages[-1])
+        neighbour = stages[-2].name  # the stage just before it
+        deal = create_deal(session=session, pipeline=pipeline, currency="RUB", title="Через временный этап")
+        move_deal(session=session, deal=deal, stage=temporary)
+        session.commit()
+        deal_id, stage_id = deal.id, temporary.id
+    log_in(page, site, "owner@example.com")
+    page.goto(site["url"] + "/settings#pipelines")
+    item = page.locator("ol.stages li", has=page.locator(f"form[action='/settings/stages/{stage_id}/remove']"))
+    item.locator("details.remove-stage summary").click()
+    chosen = item.locator("select[name=into] option:checked").inner_text()
+    assert neighbour in chosen  # a neighbour, not the first stage
+    item.locator("form.remove-stage-form button").click()  # unconfirmed: the browser keeps the form
+    with session_factory(site["engine"])() as session:
+        assert session.get(Stage, stage_id) is not None
+    item.locator("input[name=confirm]").check()
+    with page.expect_navigation():
+        item.locator("form.remove-stage-form button").click()
+    with session_factory(site["engine"])() as session:
+        assert session.get(Stage, stage_id) is None
+    page.goto(site["url"] + f"/deals/{deal_id}")
+    history = page.inner_text("#history")
+    assert "«Временный»" in history  # the move into it, as it happened
+    assert "Этап «Временный» удалён" in history

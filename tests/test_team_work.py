@@ -193,3 +193,26 @@ def test_a_shown_once_secret_opens_only_for_its_user_and_only_for_a_while(monkey
     later = itsdangerous.timed.time.time() + SHOWN_ONCE_SECONDS + 5
     monkeypatch.setattr(itsdangerous.timed.time, "time", lambda: later)
     assert unseal_shown_once(sealed, key="k", user_id=7) is None
+
+
+def test_deleting_a_stage_keeps_the_history_as_it_happened_and_records_the_deletion(session: Session) -> None:
+    from voronka.crm.cards import as_it_happened
+    from voronka.crm.deals import move_deal
+    from voronka.crm.history import timeline
+    from voronka.crm.pipelines import remove_stage
+
+    pipeline = pipeline_for(session)
+    account = _account(session, pipeline)
+    owner = _person(session, account, "Владелец", Role.OWNER)
+    stages = list(pipeline.stages)
+    deal = create_deal(session=session, pipeline=pipeline, currency="RUB", title="Окна")
+    move_deal(session=session, deal=deal, stage=stages[1], at=deal.created_at + dt.timedelta(hours=1))
+    move_deal(session=session, deal=deal, stage=stages[2], at=deal.created_at + dt.timedelta(hours=2))
+    remove_stage(session=session, stage=stages[1], into=stages[0], by=owner)
+    session.flush()
+    shown = as_it_happened(timeline(session=session, deal=deal))
+    moves = [(h.data.get("from"), h.data["stage"]) for h in shown if h.kind == "moved"]
+    assert moves == [(stages[0].name, stages[1].name), (stages[1].name, stages[2].name)]
+    removal = [h for h in shown if h.kind == "stage_removed"]
+    assert [(h.user_id, h.data["stage"], h.data["into"]) for h in removal] == [(owner.id, stages[1].name, stages[0].name)]
+    assert deal.stage_id == stages[2].id

@@ -55,7 +55,7 @@ def deal_card(*, session: Session, user: User, deal_id: int) -> DealCard:
         deal=deal,
         stages=deal_pipeline_stages(session, deal),
         sheet=deal_sheet(session=session, deal=deal),
-        history=timeline(session=session, deal=deal),
+        history=as_it_happened(timeline(session=session, deal=deal)),
         tasks=deal_tasks(session=session, deal=deal),
         users=users,
         sources=list_sources(session=session, account=account, active_only=True),
@@ -63,6 +63,31 @@ def deal_card(*, session: Session, user: User, deal_id: int) -> DealCard:
         can_undo=last_undoable(session=session, deal=deal, by=user) is not None,
         task_people=task_people(users=users, deal=deal),
     )
+
+
+def as_it_happened(items: list[HistoryItem]) -> list[HistoryItem]:
+    """The history with the names its stage entries had when they happened: a deleted stage's
+    entries were moved to another stage (the funnel counts them there), and its ``stage_removed``
+    events say which. The earliest deletion names an entry (a stage deleted into one deleted later)."""
+    removed = [item for item in items if item.kind == "stage_removed"]
+    if not removed:
+        return items
+    names: dict[tuple[str, str], str] = {}
+    for event in reversed(removed):
+        for at, side in event.data.get("entries", []):
+            names[(str(at), str(side))] = str(event.data.get("stage", ""))
+    shown = []
+    for item in items:
+        if item.kind in ("created", "moved", "won"):
+            at = item.at.isoformat()
+            data = dict(item.data)
+            if (at, "to") in names:
+                data["stage"] = names[(at, "to")]
+            if (at, "from") in names:
+                data["from"] = names[(at, "from")]
+            item = HistoryItem(item.at, item.kind, item.user_id, data)
+        shown.append(item)
+    return shown
 
 
 def deal_pipeline_stages(session: Session, deal: Deal) -> list[Stage]:

@@ -306,14 +306,17 @@ def settings_spend_delete(session: DB, user: Viewer, spend_id: Id) -> Response:
 
 @router.post("/settings/stages/{stage_id}/remove", dependencies=[Csrf])
 def settings_remove_stage(
-    session: DB, user: Viewer, stage_id: Id, into: Annotated[int, Form(ge=1, le=2**63 - 1)]
+    session: DB,
+    user: Viewer,
+    stage_id: Id,
+    into: Annotated[int, Form(ge=1, le=2**63 - 1)],
+    confirm: Annotated[bool, Form()] = False,
 ) -> Response:
     account = _admin(session, user)
-    remove_stage(
-        session=session,
-        stage=_stage_of_account(session, account, stage_id),
-        into=_stage_of_account(session, account, into),
-    )
+    stage = _stage_of_account(session, account, stage_id)
+    if not confirm:  # one click must not delete a stage: the form asks to tick "I understand"
+        raise InvalidValue(field="confirm", value=stage.name, hint="tick the confirmation to delete the stage")
+    remove_stage(session=session, stage=stage, into=_stage_of_account(session, account, into), by=user)
     return back("/settings#pipelines")
 
 
