@@ -308,3 +308,21 @@ def test_deleting_a_stage_asks_first_offers_a_neighbour_and_keeps_the_history(pa
     history = page.inner_text("#history")
     assert "«Временный»" in history  # the move into it, as it happened
     assert "Этап «Временный» удалён" in history
+
+
+def test_the_dashboard_compares_a_running_month_with_the_same_days_before(page: Any, site: dict[str, Any]) -> None:
+    from voronka.formats import Formats
+    from voronka.timeutil import to_local, utcnow, zone
+
+    today = to_local(utcnow(), zone("Europe/Moscow")).date()
+    first = today.replace(day=1)
+    log_in(page, site, "owner@example.com")
+    page.goto(site["url"] + "/?period=this_month")
+    explained = page.inner_text("#kpi-explain")
+    shown = Formats("ru", zone("Europe/Moscow")).span(first, today + dt.timedelta(days=1))
+    if (today + dt.timedelta(days=1)).day == 1:  # the month's last day: the whole month is in
+        assert "в сравнении с периодом" in explained
+    else:
+        assert f"{shown} сравнивается с теми же днями раньше" in explained
+    page.goto(site["url"] + "/?period=last_month")
+    assert "в сравнении с периодом" in page.inner_text("#kpi-explain")

@@ -217,3 +217,30 @@ def test_deleting_a_stage_keeps_the_history_as_it_happened_and_records_the_delet
     recorded = [(h.user_id, h.data["stage"], h.data["into"]) for h in removal]
     assert recorded == [(owner.id, stages[1].name, stages[0].name)]
     assert deal.stage_id == stages[2].id
+
+
+def test_a_running_period_is_compared_with_the_same_days_before() -> None:
+    from voronka.timeutil import comparable_ranges
+
+    d = dt.date
+    assert comparable_ranges(d(2026, 12, 1), d(2027, 1, 1), d(2026, 12, 6)) == (
+        d(2026, 12, 1), d(2026, 12, 7), d(2026, 11, 1), d(2026, 11, 7),
+    )  # fmt: skip
+    assert comparable_ranges(d(2026, 11, 1), d(2026, 12, 1), d(2026, 12, 6)) == (
+        d(2026, 11, 1),
+        d(2026, 12, 1),
+        d(2026, 10, 1),
+        d(2026, 11, 1),
+    )  # fmt: skip  -- a finished month: all of it against all of October
+    assert comparable_ranges(d(2026, 3, 1), d(2026, 4, 1), d(2026, 3, 30)) == (
+        d(2026, 3, 1), d(2026, 3, 31), d(2026, 2, 1), d(2026, 2, 28),
+    )  # fmt: skip
+    assert comparable_ranges(d(2026, 10, 1), d(2027, 1, 1), d(2026, 12, 6)) == (
+        d(2026, 10, 1),
+        d(2026, 12, 7),
+        d(2026, 7, 1),
+        d(2026, 9, 7),
+    )  # fmt: skip  -- a quarter so far against the same part of the last one
+    assert comparable_ranges(d(2026, 12, 3), d(2026, 12, 10), d(2026, 12, 6)) == (
+        d(2026, 12, 3), d(2026, 12, 7), d(2026, 11, 26), d(2026, 11, 30),
+    )  # fmt: skip

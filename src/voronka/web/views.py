@@ -156,7 +156,13 @@ def dashboard(
     )
     if start is not None and end is not None:
         board.summary = period_summary(
-            session=session, account=account, pipeline=chosen.name, date_from=start, date_to=end, manager_id=scope
+            session=session,
+            account=account,
+            pipeline=chosen.name,
+            date_from=start,
+            date_to=end,
+            manager_id=scope,
+            today=today,
         )
     if auth.can(user, auth.Action.SEE_ALL_DEALS):
         board.findings = _top_findings(session, account, chosen, t)
