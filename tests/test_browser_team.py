@@ -359,3 +359,31 @@ def test_every_page_reads_right_in_both_languages(page: Any, site: dict[str, Any
             assert found is None, (address, text[max(0, found.start() - 80) : found.end() + 40])
         if lang == "en":
             assert "ДРР" not in text, address
+
+
+def test_on_a_phone_the_header_folds_phones_call_and_any_stage_is_a_tap_away(phone: Any, site: dict[str, Any]) -> None:
+    deal_id = _new_deal(site, "Звонок с телефона", phone="+7 912 345-67-89", amount=5_000_00)
+    log_in(phone, site, "owner@example.com")
+    phone.goto(site["url"] + "/?period=all")
+    assert phone.locator("header.top").bounding_box()["height"] <= 140  # it took 400 of 844 px
+    assert not phone.locator("#menu").is_visible()
+    phone.locator("label.menu-button").tap()
+    assert phone.locator("#menu a[href='/kanban']").is_visible()
+    wide = phone.evaluate("document.scrollingElement.scrollWidth")
+    assert wide <= 390  # the funnel table no longer scrolls sideways
+    phone.goto(site["url"] + f"/deals/{deal_id}")
+    assert phone.locator("#deal-phone").get_attribute("href") == "tel:+79123456789"
+    phone.goto(site["url"] + "/kanban?q=" + "Звонок с телефона")
+    card = phone.locator(f".deal-card[data-deal-id='{deal_id}']")
+    assert card.locator("a.tel").get_attribute("href") == "tel:+79123456789"
+    card.locator("select.move-to").select_option(value="lost")
+    phone.wait_for_selector("#lose-dialog[open]")
+    phone.locator("#lose-dialog button.close-dialog").tap()
+    last_stage = card.locator("select.move-to option[data-target=won]")
+    won_value = last_stage.get_attribute("value")
+    with phone.expect_navigation():
+        card.locator("select.move-to").select_option(value=won_value)
+    with session_factory(site["engine"])() as session:
+        won = session.get(Deal, deal_id)
+        assert won is not None
+        assert (won.status, won.amount) == ("won", 5_000_00)  # won by finger, from the first column

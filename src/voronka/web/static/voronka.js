@@ -83,6 +83,18 @@
         if (dragged) dropOn(column, dragged);
       });
     });
+    // Any stage, won or lost by finger or keyboard: the card's "Move to…" list does what a drop does.
+    document.querySelectorAll(".deal-card select.move-to").forEach((select) =>
+      select.addEventListener("change", () => {
+        const option = select.selectedOptions[0];
+        if (!option || !option.value) return;
+        const target = option.dataset.target;
+        const column = target === "won" ? document.querySelector("section.drop-won")
+          : target === "lost" ? document.querySelector("section.drop-lost")
+          : document.querySelector('section.column[data-stage-id="' + option.value + '"]');
+        select.value = "";
+        if (column) dropOn(column, select.closest(".deal-card"));
+      }));
     const winForm = document.getElementById("win-dialog-form");
     if (winForm) winForm.addEventListener("submit", (event) => {
       event.preventDefault();
@@ -118,8 +130,12 @@
     };
     place(start);
     let over = null;
+    const board = card.closest(".board");
     const move = (event) => {
       place(event);
+      // Near the screen's edge the board scrolls on, so a finger reaches every column.
+      if (board && event.clientX > window.innerWidth - 40) board.scrollLeft += 30;
+      else if (board && event.clientX < 40) board.scrollLeft -= 30;
       const column = columnAt(event);
       if (over && over !== column) over.classList.remove("over");
       over = column;
