@@ -387,3 +387,25 @@ def test_on_a_phone_the_header_folds_phones_call_and_any_stage_is_a_tap_away(pho
         won = session.get(Deal, deal_id)
         assert won is not None
         assert (won.status, won.amount) == ("won", 5_000_00)  # won by finger, from the first column
+
+
+@pytest.mark.parametrize("query", ["period=last_month", "period=all", "period=last_month&view=period"])
+def test_every_dashboard_link_lists_as_many_deals_as_its_figure(page: Any, site: dict[str, Any], query: str) -> None:
+    from tests.test_browser import number_in
+
+    log_in(page, site, "owner@example.com")
+    page.goto(site["url"] + "/?" + query)
+    expected: list[tuple[str, int]] = []
+    for row in page.locator("#funnel-table tbody tr").all():
+        expected.append(
+            (row.locator("a").get_attribute("href"), int(row.locator("td.reached").get_attribute("data-value")))
+        )
+    for row in page.locator("#lost-money tbody tr").all():
+        expected.append((row.locator("a").get_attribute("href"), number_in(row.locator("td.num").first.inner_text())))
+    bars = [a.get_attribute("href") for a in page.locator("#funnel-chart a").all()]
+    assert bars == [href for href, _ in expected[: len(bars)]]  # the bars link where the table does
+    assert expected
+    for href, figure in expected:
+        page.goto(site["url"] + href)
+        total = page.inner_text("#shown").split()[-1] if figure else "0"
+        assert number_in(total) == figure, (href, figure, page.inner_text("#shown"))

@@ -7,14 +7,16 @@ Every query carries ``auth.visible_deals``: a manager finds only their own deals
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from sqlalchemy import ColumnElement, and_, false, func, or_, select
+from sqlalchemy import ColumnElement, and_, exists, false, func, or_, select
 from sqlalchemy.orm import Session
 
 from voronka.crm import auth
 from voronka.crm.phones import KEY_DIGITS, national_digits, region_of
-from voronka.models import Account, Deal, DealStatus, User
+from voronka.errors import InvalidValue
+from voronka.models import Account, Deal, DealStatus, StageReach, User
+from voronka.timeutil import local_midnight_utc, zone
 
 PER_PAGE = 50
 MAX_PER_PAGE = 200
@@ -66,6 +68,55 @@ class DealFilter:
     text: str | None = None
     created_from: dt.datetime | None = None
     created_to: dt.datetime | None = None
+    furthest: int | None = None
+    """Deals whose furthest stage is exactly this position (where a lost deal was lost)."""
+    closed_from: dt.datetime | None = None
+    closed_to: dt.datetime | None = None
+    reached_from: dt.datetime | None = None
+    """With ``reached``: deals that reached that stage in [``reached_from``, ``reached_to``)."""
+    reached_to: dt.datetime | None = None
+
+
+FIGURES = ("reached", "lost")
+VIEWS = ("cohort", "period")
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A figure of a funnel report that links to its deals: ``kind`` ``reached`` (deals that got to
+    stage ``position``) or ``lost`` (deals lost there), in ``view`` ``cohort`` (deals created in the
+    dates) or ``period`` (what happened in the dates), ``date_to`` exclusive, local dates."""
+
+    kind: str
+    position: int
+    view: str = "cohort"
+    date_from: dt.date | None = None
+    date_to: dt.date | None = None
+
+
+def deals_behind(*, figure: Figure, timezone: str, base: DealFilter | None = None) -> DealFilter:
+    """The deals a figure counts, as a deals-list filter — the one definition every link from a
+    figure (the dashboard's bars, funnel table, money lost per stage) goes through, so a figure of
+    89 lists 89 deals. Counted as ``voronka.analysis.funnel`` counts (its cumulative rule): reached
+    in a cohort is created in the dates and got at least that far; reached in a period is reached
+    that stage in the dates; lost is closed lost with that stage its furthest, created (cohort) or
+    closed (period) in the dates."""
+    if figure.kind not in FIGURES:
+        raise InvalidValue(field="figure", value=figure.kind, hint=", ".join(FIGURES))
+    if figure.view not in VIEWS:
+        raise InvalidValue(field="view", value=figure.view, hint=", ".join(VIEWS))
+    tz = zone(timezone)
+    start = local_midnight_utc(figure.date_from, tz) if figure.date_from else None
+    end = local_midnight_utc(figure.date_to, tz) if figure.date_to else None
+    chosen = base or DealFilter()
+    if figure.kind == "reached":
+        if figure.view == "cohort" or figure.position <= 1:  # stage 1 of a period is its arrivals
+            return replace(chosen, reached=figure.position, created_from=start, created_to=end)
+        return replace(chosen, reached=figure.position, reached_from=start, reached_to=end)
+    lost = replace(chosen, status=DealStatus.LOST.value, furthest=figure.position)
+    if figure.view == "cohort":
+        return replace(lost, created_from=start, created_to=end)
+    return replace(lost, closed_from=start, closed_to=end)
 
 
 SEARCH_TEXT_LENGTH = 600
@@ -140,8 +191,21 @@ def _conditions(user: User, query: DealFilter, region: str | None) -> list[Colum
         conditions.append(Deal.pipeline_id == query.pipeline_id)
     if query.status:
         conditions.append(Deal.status == DealStatus(query.status).value)
-    if query.reached is not None:
+    if query.reached is not None and (query.reached_from is not None or query.reached_to is not None):
+        within = [StageReach.deal_id == Deal.id, StageReach.position == query.reached]
+        if query.reached_from is not None:
+            within.append(StageReach.reached_at >= query.reached_from)
+        if query.reached_to is not None:
+            within.append(StageReach.reached_at < query.reached_to)
+        conditions.append(exists().where(*within))
+    elif query.reached is not None:
         conditions.append(Deal.furthest_position >= query.reached)
+    if query.furthest is not None:
+        conditions.append(Deal.furthest_position == query.furthest)
+    if query.closed_from is not None:
+        conditions.append(Deal.closed_at >= query.closed_from)
+    if query.closed_to is not None:
+        conditions.append(Deal.closed_at < query.closed_to)
     if query.stage_ids is not None:
         conditions.append(Deal.stage_id.in_(query.stage_ids))
     if query.manager_id is not None:

@@ -10,7 +10,7 @@ import datetime as dt
 from html import escape
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from voronka.crm import auth, tasks
@@ -61,8 +61,18 @@ def deal_list(
     unassigned: bool = False,
     q: str | None = None,
     page: Page = 1,
+    reached: QueryId = None,
+    lost_at: QueryId = None,
+    view: Annotated[str, Query(max_length=10)] = "cohort",
+    date_from: Annotated[str | None, Query(max_length=10)] = None,
+    date_to: Annotated[str | None, Query(max_length=10)] = None,
 ) -> HTMLResponse:
     listing = deal_views.deal_list(
+        reached=reached,
+        lost_at=lost_at,
+        view=view,
+        date_from=date_from or None,
+        date_to=date_to or None,
         session=session,
         user=user,
         pipeline=pipeline,

@@ -14,10 +14,10 @@ from voronka.analysis.audit import stalled_among
 from voronka.crm import auth, tasks
 from voronka.crm.accounts import find_pipeline, list_loss_reasons, list_pipelines, list_sources, list_users
 from voronka.crm.board import Board, BoardFilter, build_board
-from voronka.crm.search import DealFilter, DealPage, DealRow, InWorkElsewhere, find_deals
+from voronka.crm.search import DealFilter, DealPage, DealRow, Figure, InWorkElsewhere, deals_behind, find_deals
 from voronka.errors import InvalidValue
 from voronka.models import Account, CallOutcome, DealStatus, LossReason, Pipeline, Source, User
-from voronka.timeutil import PERIOD_PRESETS, local_midnight_utc, preset_range, to_local, utcnow, zone
+from voronka.timeutil import PERIOD_PRESETS, check_day, local_midnight_utc, preset_range, to_local, utcnow, zone
 
 
 def call_outcome(text: str) -> CallOutcome | None:
@@ -80,6 +80,15 @@ class DealList:
         return "/deals?" + urlencode({k: v for k, v in merged.items() if v})
 
 
+def _day(text: str | None, name: str) -> dt.date | None:
+    if not text:
+        return None
+    try:
+        return check_day(dt.date.fromisoformat(text), name)
+    except ValueError:
+        raise InvalidValue(field=name, value=text, hint="a date such as 2026-03-01") from None
+
+
 def deal_list(
     *,
     session: Session,
@@ -93,8 +102,15 @@ def deal_list(
     text: str | None = None,
     page: int = 1,
     everywhere: bool = False,
+    reached: int | None = None,
+    lost_at: int | None = None,
+    view: str = "cohort",
+    date_from: str | None = None,
+    date_to: str | None = None,
 ) -> DealList:
-    """A page of deals; ``everywhere`` searches every pipeline (the search box)."""
+    """A page of deals; ``everywhere`` searches every pipeline (the search box). ``stage`` is the
+    stage a deal is at now (as in the API); ``reached``/``lost_at`` with ``view`` and the dates
+    are a report's figure (``deals_behind``)."""
     auth.require(user, auth.Action.WORK_DEALS)
     account = auth.account_of(session=session, user=user)
     pipelines = list_pipelines(session=session, account=account)
@@ -105,16 +121,30 @@ def deal_list(
     query = DealFilter(
         pipeline_id=chosen.id if chosen else None,
         status=status,
-        reached=stage,
+        stage_ids=tuple(s.id for s in chosen.stages if s.position == stage) if chosen and stage else None,
         manager_id=_id_of(names.users, manager, "manager"),
         unassigned=unassigned,
         source_id=_id_of(names.sources, source, "source"),
         text=text,
     )
+    if reached is not None or lost_at is not None:
+        figure = Figure(
+            kind="lost" if lost_at is not None else "reached",
+            position=int(lost_at if lost_at is not None else reached or 1),
+            view=view,
+            date_from=_day(date_from, "date_from"),
+            date_to=_day(date_to, "date_to"),
+        )
+        query = deals_behind(figure=figure, timezone=account.timezone, base=query)
     found = find_deals(session=session, user=user, account=account, query=query, page=page)
     filters = {
         "pipeline": chosen.name if chosen else "",
         "stage": str(stage or ""),
+        "reached": str(reached or ""),
+        "lost_at": str(lost_at or ""),
+        "view": view if reached is not None or lost_at is not None else "",
+        "date_from": date_from or "",
+        "date_to": date_to or "",
         "status": status or "",
         "manager": manager or "",
         "source": source or "",
