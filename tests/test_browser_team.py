@@ -409,3 +409,27 @@ def test_every_dashboard_link_lists_as_many_deals_as_its_figure(page: Any, site:
         page.goto(site["url"] + href)
         total = page.inner_text("#shown").split()[-1] if figure else "0"
         assert number_in(total) == figure, (href, figure, page.inner_text("#shown"))
+
+
+def test_two_pipelines_every_page_offers_a_picker_and_remembers_it(page: Any, site: dict[str, Any]) -> None:
+    """Last in this file: the second pipeline stays for the module's site."""
+    from voronka.crm.accounts import create_pipeline, default_account
+
+    with session_factory(site["engine"])() as session:
+        create_pipeline(
+            session=session, account=default_account(session=session), name="Ярмарка", stages=["Лид", "Оплата"]
+        )
+        session.commit()
+    log_in(page, site, "owner@example.com")
+    menu = [a.get_attribute("href") for a in page.locator("header.top nav a").all()]
+    for address in menu:
+        answer = page.goto(site["url"] + address)
+        assert answer.status == 200, address  # eight of them answered 422 "choose one"
+        assert page.locator("#pipeline-picker select option").count() == 2, address
+    page.goto(site["url"] + "/kanban")
+    with page.expect_navigation():
+        page.select_option("#pipeline-picker select", "Ярмарка")
+    assert page.locator("section.column[data-stage='Лид']").count() == 1
+    page.goto(site["url"] + "/reports/stats")  # the choice is remembered
+    assert "Ярмарка" in page.inner_text("h1")
+    assert page.locator("#pipeline-picker select option:checked").inner_text() == "Ярмарка"

@@ -41,7 +41,7 @@ from voronka.timeutil import to_local, to_utc, utcnow, zone
 from voronka.web import deal_views
 from voronka.web.deps import DB, Id, Page, QueryId
 from voronka.web.render import back, local_path, render
-from voronka.web.security import Csrf, Viewer, translator
+from voronka.web.security import Csrf, PipelineChoice, Viewer, translator
 
 router = APIRouter(include_in_schema=False)
 Text = Annotated[str, Form(max_length=4000)]
@@ -53,7 +53,7 @@ def deal_list(
     request: Request,
     session: DB,
     user: Viewer,
-    pipeline: str | None = None,
+    pipeline: PipelineChoice = None,
     stage: QueryId = None,
     status: str | None = None,
     manager: str | None = None,
@@ -102,7 +102,7 @@ def kanban(
     request: Request,
     session: DB,
     user: Viewer,
-    pipeline: str | None = None,
+    pipeline: PipelineChoice = None,
     manager: str | None = None,
     source: str | None = None,
     period: str = "all",
@@ -143,7 +143,7 @@ def new_lead_badge(request: Request, session: DB, user: Viewer) -> HTMLResponse:
 
 # --- new deals -----------------------------------------------------------------------------------
 @router.get("/deals/new")
-def new_deal_form(request: Request, session: DB, user: Viewer, pipeline: str | None = None) -> HTMLResponse:
+def new_deal_form(request: Request, session: DB, user: Viewer, pipeline: PipelineChoice = None) -> HTMLResponse:
     form = deal_views.new_deal_form(session=session, user=user, pipeline=pipeline, values={})
     return render(request, "deal_new.html", {"user": user, "form": form})
 

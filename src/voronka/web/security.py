@@ -10,9 +10,10 @@ import secrets
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Query, Request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
+from voronka.crm.accounts import list_pipelines
 from voronka.crm.auth import Action, account_of, can, remember_language, user_for_token
 from voronka.crm.logins import user_for_session
 from voronka.i18n import LANGUAGES, Translator, detect_lang
@@ -40,6 +41,7 @@ def translator(request: Request) -> Translator:
 
 
 SESSION_KEY = "sid"
+PIPELINE_KEY = "pipeline"
 
 
 @dataclass(frozen=True)
@@ -75,7 +77,36 @@ def page_user(request: Request, session: DB) -> User:
     request.state.timezone = account_of(session=session, user=user).timezone  # pages show local time
     remember_language(user=user, lang=lang_of(request))
     request.state.who = Who.of(user)  # read now: an error page renders after the session is gone
+    # The header's pipeline picker, shown once an account has two (connecting a CRM adds one).
+    names = [p.name for p in list_pipelines(session=session, account=account_of(session=session, user=user))]
+    request.state.pipelines = names
+    remembered = request.session.get(PIPELINE_KEY)
+    request.state.pipeline = remembered if remembered in names else (names[0] if names else None)
     return user
+
+
+def chosen_pipeline(
+    request: Request,
+    user: Annotated[User, Depends(page_user)],  # noqa: ARG001 - logged in first, and the list read
+    pipeline: Annotated[str | None, Query(max_length=200)] = None,
+) -> str | None:
+    """The pipeline a page shows: the one asked for (remembered for the next pages), else the one
+    remembered in this login's session, else the account's first — never "choose one" (422) once
+    an account has two pipelines."""
+    names: list[str] = getattr(request.state, "pipelines", [])
+    if pipeline:
+        known = next((n for n in names if n.casefold() == pipeline.strip().casefold()), None)
+        if known is not None:
+            request.session[PIPELINE_KEY] = known
+            request.state.pipeline = known
+        return pipeline  # an unknown name is the library's "no such pipeline"
+    remembered = request.session.get(PIPELINE_KEY)
+    chosen = remembered if remembered in names else (names[0] if names else None)
+    request.state.pipeline = chosen
+    return chosen
+
+
+PipelineChoice = Annotated[str | None, Depends(chosen_pipeline)]
 
 
 def client_address(request: Request) -> str | None:

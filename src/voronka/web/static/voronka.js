@@ -168,6 +168,9 @@
   document.addEventListener("DOMContentLoaded", () => {
     if (document.querySelector(".deal-card, .column")) kanban();
     showUndo();
+    // The header's pipeline picker: a choice opens the page for that pipeline (and is remembered).
+    document.querySelectorAll(".pipeline-picker select").forEach((select) =>
+      select.addEventListener("change", () => select.form.submit()));
     document.querySelectorAll(".close-dialog").forEach((button) =>
       button.addEventListener("click", () => button.closest("dialog").close()));
   });
