@@ -244,3 +244,34 @@ def test_a_running_period_is_compared_with_the_same_days_before() -> None:
     assert comparable_ranges(d(2026, 12, 3), d(2026, 12, 10), d(2026, 12, 6)) == (
         d(2026, 12, 3), d(2026, 12, 7), d(2026, 11, 26), d(2026, 11, 30),
     )  # fmt: skip
+
+
+def test_new_leads_are_the_untouched_ones_of_the_last_week_newest_first(session: Session) -> None:
+    from voronka.crm.deals import log_call, move_deal
+    from voronka.crm.tasks import new_lead_count, new_leads
+    from voronka.models import CallOutcome
+
+    pipeline = pipeline_for(session)
+    account = _account(session, pipeline)
+    manager, other = _person(session, account, "Менеджер"), _person(session, account, "Другой")
+    now = dt.datetime(2026, 12, 6, 9)
+
+    def lead(title: str, days_ago: float, who: User = manager) -> int:
+        made = create_deal(
+            session=session, pipeline=pipeline, currency="RUB", title=title, manager=who,
+            created_at=now - dt.timedelta(days=days_ago),
+        )  # fmt: skip
+        return made.id
+
+    fresh, older = lead("свежая", 0.1), lead("вчерашняя", 1)
+    lead("старая", 8)
+    lead("чужая", 0.2, other)
+    called = create_deal(session=session, pipeline=pipeline, currency="RUB", title="с звонком", manager=manager,
+                         created_at=now - dt.timedelta(hours=5))  # fmt: skip
+    log_call(session=session, deal=called, outcome=CallOutcome.ANSWERED, at=now - dt.timedelta(hours=4))
+    moved = create_deal(session=session, pipeline=pipeline, currency="RUB", title="дальше", manager=manager,
+                        created_at=now - dt.timedelta(hours=5))  # fmt: skip
+    move_deal(session=session, deal=moved, stage=pipeline.stages[1], at=now - dt.timedelta(hours=4))
+    rows, total = new_leads(session=session, user=manager, now=now)
+    assert ([r.id for r in rows], total) == ([fresh, older], 2)
+    assert new_lead_count(session=session, user=manager, now=now) == 2

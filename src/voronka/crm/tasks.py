@@ -20,7 +20,7 @@ from voronka.crm import auth
 from voronka.crm.deals import log_call
 from voronka.crm.history import record
 from voronka.errors import InvalidValue, NotFound
-from voronka.models import CallOutcome, Deal, DealStatus, Task, TaskKind, User
+from voronka.models import CallOutcome, Deal, DealStatus, Pipeline, Task, TaskKind, User
 from voronka.timeutil import check_day, local_midnight_utc, to_local, utcnow, zone
 
 MAX_TASK_TEXT = 2_000
@@ -244,7 +244,11 @@ NEW_LEAD_DAYS = 7
 
 
 def _new_lead_condition(user: User, now: dt.datetime) -> Any:
+    # By the account's pipelines first: the arrivals index (pipeline, created_at) then reads only
+    # the last week's deals — the menu's badge asks on every page.
+    pipelines = select(Pipeline.id).where(Pipeline.account_id == user.account_id)
     return and_(
+        Deal.pipeline_id.in_(pipelines),
         auth.visible_deals(user),
         Deal.status == DealStatus.OPEN.value,
         Deal.contact_minutes.is_(None),  # nobody has called or written (kept with first_contact_at)
