@@ -312,7 +312,10 @@ def new_deal_form(
     return NewDealForm(
         values={"pipeline": pipeline or "", **values},
         pipelines=[p.name for p in list_pipelines(session=session, account=account)],
-        managers=[u.name for u in list_users(session=session, account=account, active_only=True)] if can_assign else [],
+        # People who can log in: a name from imported history could never open the deal.
+        managers=[u.name for u in list_users(session=session, account=account) if auth.can_log_in(u)]
+        if can_assign
+        else [],
         sources=list_sources(session=session, account=account, active_only=True),
         currency=account.currency,
         duplicates=duplicates or [],
