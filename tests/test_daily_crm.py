@@ -171,7 +171,7 @@ def test_tasks_lists_by_the_accounts_calendar(session: Session) -> None:
     due = {
         "overdue": dt.datetime(2026, 10, 14, 8, 0),
         "today": dt.datetime(2026, 10, 14, 20, 30),  # 23:30 in Moscow: still today there
-        "week": dt.datetime(2026, 10, 14, 21, 30),  # 00:30 on Thursday in Moscow
+        "tomorrow": dt.datetime(2026, 10, 14, 21, 30),  # 00:30 on Thursday in Moscow
     }
     for deal, when in zip(deals, due.values(), strict=False):
         add_task(session=session, deal=deal, kind=TaskKind.CALL, due_at=when, responsible=manager, by=head)
@@ -179,11 +179,8 @@ def test_tasks_lists_by_the_accounts_calendar(session: Session) -> None:
         session=session, deal=deals[3], kind=TaskKind.OTHER, due_at=dt.datetime(2026, 10, 19, 9), responsible=manager
     )
     mine = my_tasks(session=session, user=manager, timezone=account.timezone, now=now)
-    assert [[r.deal_title for r in rows] for rows in (mine.overdue, mine.today, mine.this_week)] == [
-        ["D0"],
-        ["D1"],
-        ["D2"],
-    ]
+    groups = (mine.overdue, mine.today, mine.tomorrow, mine.this_week, mine.later)
+    assert [[r.deal_title for r in rows] for rows in groups] == [["D0"], ["D1"], ["D2"], [], ["D3"]]
     assert [r.deal_title for r in team_overdue(session=session, user=head, now=now)] == ["D0"]
     with pytest.raises(Forbidden):
         team_overdue(session=session, user=manager, now=now)

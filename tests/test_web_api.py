@@ -225,7 +225,7 @@ def test_lead_capture(session: Session, engine: Engine, tmp_path: Path) -> None:
     assert first.status_code == 200
     assert first.json()["created"] is True
     again = client.post(url, data=tilda)  # Tilda retries the same request
-    assert again.json() == {"deal_id": first.json()["deal_id"], "created": False}
+    assert again.json() == {"deal_id": first.json()["deal_id"], "created": False, "repeated": False}
     as_json = client.post(url, json={"name": "Мария", "phone": "+7 999 000"})
     assert as_json.json()["created"] is True
     assert client.post(url, json={"comment": "no contact"}).status_code == 422

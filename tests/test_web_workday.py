@@ -109,7 +109,9 @@ def test_the_owner_manages_people_forms_stages_and_sources(site: dict[str, objec
     with session_of(site) as session:
         assert session.scalars(select(LeadForm.assign_rule)).one() == "round_robin"
 
-    owner.post(f"/settings/stages/{stages[1].id}/remove", data={"csrf": csrf, "into": stages[0].id})
+    unconfirmed = owner.post(f"/settings/stages/{stages[1].id}/remove", data={"csrf": csrf, "into": stages[0].id})
+    assert unconfirmed.status_code == 422  # one click deletes no stage: the form asks to confirm
+    owner.post(f"/settings/stages/{stages[1].id}/remove", data={"csrf": csrf, "into": stages[0].id, "confirm": "true"})
     with session_of(site) as session:
         assert [s.name for s in session.scalars(select(Stage).order_by(Stage.position))] == ["Заявка", "Счёт", "Оплата"]
 

@@ -78,6 +78,13 @@ class Formats:
             )
         )
 
+    def tel(self, phone: str | None) -> str:
+        """A ``tel:`` address for a phone as kept (``+7 912 345-67-89`` → ``tel:+79123456789``): a tap calls."""
+        if not phone:
+            return ""
+        digits = "".join(c for c in phone if c.isdigit())
+        return f"tel:{'+' if phone.strip().startswith('+') else ''}{digits}"
+
     def major(self, value: Decimal | str | None, currency: str) -> str:
         """An amount already in major units, as the JSON reports carry it (``"12500.00"``)."""
         if value is None or value == "":

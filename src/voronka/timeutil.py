@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 import os
 from pathlib import Path
@@ -129,6 +130,24 @@ def previous_range(start: dt.date, end: dt.date) -> tuple[dt.date, dt.date]:
             first = (first - dt.timedelta(days=1)).replace(day=1)
         return first, start
     return start - (end - start), start
+
+
+def shift_months(day: dt.date, months: int) -> dt.date:
+    """``day`` so many months later (earlier if negative), on the month's last day if it is shorter."""
+    year, month = divmod(day.year * 12 + day.month - 1 + months, 12)
+    return dt.date(year, month + 1, min(day.day, calendar.monthrange(year, month + 1)[1]))
+
+
+def comparable_ranges(start: dt.date, end: dt.date, today: dt.date) -> tuple[dt.date, dt.date, dt.date, dt.date]:
+    """The period [start, end) so far and the same stretch of the period before it: while the period
+    runs (today inside it) both stop after today — 1–6 December against 1–6 November, never against
+    all of November (every figure would read −80 % on the 6th). Whole months shift by months."""
+    cut = min(end, today + dt.timedelta(days=1)) if start <= today else end
+    if start.day == 1 and end.day == 1:
+        months = (end.year - start.year) * 12 + end.month - start.month
+        return start, cut, shift_months(start, -months), shift_months(cut, -months)
+    before, _ = previous_range(start, end)
+    return start, cut, before, before + (cut - start)
 
 
 def _next_month(first: dt.date) -> dt.date:

@@ -14,7 +14,7 @@ from voronka.alerts.model import LEADERS, Alert, Event, Shown
 from voronka.analysis.audit import stalled_condition, usual_stage_times
 from voronka.crm.accounts import list_pipelines, list_users
 from voronka.i18n import Message
-from voronka.models import Account, AlertSettings, Deal, DealStatus, OutboxMessage, Stage, Task, User
+from voronka.models import Account, AlertSettings, Deal, DealEvent, DealStatus, OutboxMessage, Stage, Task, User
 from voronka.roles import Role
 
 LOOKBACK = dt.timedelta(days=1)
@@ -112,6 +112,35 @@ def lead_alerts(
                 "alerts.lead_escalated", {**params, "waited": waited, "manager": manager.name if manager else "—"}
             )
             alerts.append(Alert(escalation_key(deal.id), Event.LEAD_ESCALATED, leaders, text, facts))
+    return alerts
+
+
+def repeat_alerts(
+    *, session: Session, account: Account, found: AlertSettings, now: dt.datetime, link: Link, users: dict[int, User]
+) -> list[Alert]:
+    """A client whose deal is open sent the form again → the deal's manager (the heads when it has
+    none), at once: they are asking again. Sent as a lead alert, so the same switch governs it."""
+    rows = session.execute(
+        select(DealEvent, Deal)
+        .join(Deal, Deal.id == DealEvent.deal_id)
+        .where(
+            DealEvent.account_id == account.id, DealEvent.kind == "lead_repeated", DealEvent.at >= _since(found, now)
+        )
+    )
+    heads = heads_of(users.values())
+    alerts = []
+    for event, deal in rows:
+        owner = (deal.manager_id,) if deal.manager_id in users else heads
+        params = {
+            "deal": _deal_name(deal),
+            "phone": deal.phone or "—",
+            "link": link(deal.id),
+            "form": event.data.get("form", ""),
+        }
+        facts = {"deal_id": deal.id, "deal": _deal_name(deal), "phone": deal.phone or "", "repeated": True}
+        alerts.append(
+            Alert(f"repeat:{event.id}", Event.LEAD_WAITING, owner, Message("alerts.lead_repeated", params), facts)
+        )
     return alerts
 
 

@@ -15,7 +15,15 @@ from sqlalchemy.orm import Session, sessionmaker
 from voronka.alerts import digest as digests
 from voronka.alerts.channels import Pacer, Refused, RetryLater, telegram_call
 from voronka.alerts.config import Channels, alert_settings, channels_of, link_chat, prefs_of, quiet_hours
-from voronka.alerts.events import escalation_key, lead_alerts, leaders_of, stalled_alerts, task_alerts, team
+from voronka.alerts.events import (
+    escalation_key,
+    lead_alerts,
+    leaders_of,
+    repeat_alerts,
+    stalled_alerts,
+    task_alerts,
+    team,
+)
 from voronka.alerts.model import Alert, Event, Shown, wants
 from voronka.alerts.outbox import BASELINE, TAKE, Delivery, Letter, deliver_due, enqueue, lang_of, letters_for
 from voronka.analysis.diagnose import run_diagnosis
@@ -79,6 +87,7 @@ def run_alerts(
         users, link = team(session, account), deal_link(base_url)
         alerts = [
             *lead_alerts(session=session, account=account, found=found, now=now, link=link, users=users),
+            *repeat_alerts(session=session, account=account, found=found, now=now, link=link, users=users),
             *task_alerts(session=session, account=account, found=found, now=now, link=link),
             *stalled_alerts(session=session, account=account, found=found, now=now, link=link, users=users),
         ]

@@ -19,7 +19,7 @@ from voronka.analysis.diagnose.cube import SpeedHistogram
 from voronka.analysis.funnel.query import FunnelQuery, View
 from voronka.analysis.funnel.report import FunnelReport, run_funnel
 from voronka.models import Account, Deal, Pipeline
-from voronka.timeutil import local_midnight_utc, previous_range, zone
+from voronka.timeutil import comparable_ranges, local_midnight_utc, previous_range, zone
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,8 @@ class PeriodSummary:
     conversion: Compared
     average_check: Compared
     losses: tuple[StageLoss, ...]
+    partial: bool = False
+    """The period still runs: both it and the one before are cut after today (like for like)."""
 
 
 @dataclass(frozen=True)
@@ -99,9 +101,17 @@ def period_summary(
     date_from: dt.date,
     date_to: dt.date,
     manager_id: int | None = None,
+    today: dt.date | None = None,
 ) -> PeriodSummary:
-    """The owner's figures for [``date_from``, ``date_to``) and the period just before it."""
-    previous_from, previous_to = previous_range(date_from, date_to)
+    """The owner's figures for [``date_from``, ``date_to``) and the period just before it; given
+    ``today`` inside the period, both are cut after it (``comparable_ranges``)."""
+    partial = False
+    if today is not None:
+        cut_from, cut_to, previous_from, previous_to = comparable_ranges(date_from, date_to, today)
+        partial = cut_to < date_to
+        date_from, date_to = cut_from, cut_to
+    else:
+        previous_from, previous_to = previous_range(date_from, date_to)
 
     def report(start: dt.date, end: dt.date) -> FunnelReport:
         query = FunnelQuery(pipeline=pipeline, date_from=start, date_to=end, view=View.PERIOD, manager_id=manager_id)
@@ -120,6 +130,7 @@ def period_summary(
         previous_to,
         now.currency,
         losses=losses,
+        partial=partial,
         **compare_periods(current, _figures(before)),
     )
 

@@ -85,13 +85,21 @@ def user_password(
         state.console.print(state.t("web.password_set", email=user.email))
 
 
-def user_deactivate(ctx: typer.Context, email: Annotated[str, typer.Argument(help="The user's e-mail.")]) -> None:
-    """Stop a user from logging in: their sessions end at once and their API tokens stop working."""
-    from voronka.crm.auth import deactivate_user
+def user_deactivate(
+    ctx: typer.Context,
+    who: Annotated[str, typer.Argument(help="The user's e-mail, or the name of a manager from imported history.")],
+) -> None:
+    """Stop a user from logging in: their sessions end at once and their API tokens stop working.
+    A name-only manager (imported history, no login) is deactivated by name: no list offers them again."""
+    from voronka.crm.accounts import default_account
+    from voronka.crm.auth import deactivate_user, user_by_email_or_name
     from voronka.db import session_scope
 
     state = state_of(ctx)
     with session_scope(state.engine) as session:
-        user = _user(session, email)
+        user = user_by_email_or_name(session=session, account=default_account(session=session), who=who)
         deactivate_user(session=session, user=user)
-        state.console.print(state.t("web.user_deactivated", email=user.email))
+        if user.email:
+            state.console.print(state.t("web.user_deactivated", email=user.email))
+        else:
+            state.console.print(state.t("web.name_deactivated", name=user.name))

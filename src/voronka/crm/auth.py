@@ -59,6 +59,12 @@ class UserNotFound(VoronkaError):
     key = "error.user_not_found"
 
 
+class UserNameNotFound(UserNotFound):
+    """No user has this e-mail or name."""
+
+    key = "error.user_name_not_found"
+
+
 class UserExists(VoronkaError):
     key = "error.user_exists"
 
@@ -106,6 +112,17 @@ def role_of(user: User) -> Role:
     return Role(user.role)
 
 
+def can_log_in(user: User) -> bool:
+    """Active, with an e-mail and a password: a person who works in the app, not a name from
+    imported history (departed staff exist only as the manager of old deals)."""
+    return bool(user.active and user.email and user.password_hash)
+
+
+def can_log_in_clause() -> ColumnElement[bool]:
+    """``can_log_in`` as SQL, for choosing among many users."""
+    return User.active.is_(True) & User.email.is_not(None) & User.password_hash.is_not(None)
+
+
 def can(user: User, action: Action) -> bool:
     return user.active and action in ALLOWED[role_of(user)]
 
@@ -148,6 +165,15 @@ def deal_manager(*, session: Session, account: Account, user: User, requested: s
     if found is None:
         raise InvalidValue(field="manager", value=requested[:80], hint="the name of one of the account's users")
     return found
+
+
+def may_see_deal(user: User, deal: Deal) -> bool:
+    """Whether ``user`` may open ``deal``: what ``require_deal`` allows, as a yes or no."""
+    return (
+        can(user, Action.WORK_DEALS)
+        and deal.account_id == user.account_id
+        and (role_of(user) is not Role.MANAGER or deal.manager_id == user.id)
+    )
 
 
 def require_deal(user: User, deal: Deal) -> None:
@@ -196,6 +222,20 @@ def user_by_email(*, session: Session, email: str) -> User:
     found = session.scalars(select(User).where(func.lower(User.email) == email.strip().lower())).first()
     if found is None:
         raise UserNotFound(email=email)
+    return found
+
+
+def user_by_email_or_name(*, session: Session, account: Account, who: str) -> User:
+    """A user by e-mail (any case) or, failing that, by their exact name within ``account``: a
+    name-only manager from imported history has no e-mail to be found by."""
+    if "@" in who:
+        try:
+            return user_by_email(session=session, email=who)
+        except UserNotFound:
+            pass
+    found = session.scalars(select(User).where(User.account_id == account.id, User.name == who.strip())).first()
+    if found is None:
+        raise UserNameNotFound(who=who.strip()[:200])
     return found
 
 

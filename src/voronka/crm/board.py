@@ -106,13 +106,13 @@ def build_board(
     user: User,
     pipeline: Pipeline,
     chosen: BoardFilter,
-    closed_from: dt.datetime,
-    closed_to: dt.datetime,
+    closed_from: dt.datetime | None,
+    closed_to: dt.datetime | None,
     page: int = 1,
     per_stage: int = PER_STAGE,
 ) -> Board:
     """The board of ``pipeline`` as ``user`` may see it; won and lost counted by closing time in
-    [``closed_from``, ``closed_to``)."""
+    [``closed_from``, ``closed_to``) — either bound ``None`` for none (the board's "all time")."""
     auth.require(user, auth.Action.WORK_DEALS)
     page = max(1, min(page, MAX_PAGE))
     base = [*_conditions(user, account, pipeline, chosen), *_created_within(chosen)]
@@ -141,7 +141,11 @@ def build_board(
         )
         for s in stages
     ]
-    closed = [*_conditions(user, account, pipeline, chosen), Deal.closed_at >= closed_from, Deal.closed_at < closed_to]
+    closed = [*_conditions(user, account, pipeline, chosen), Deal.closed_at.is_not(None)]
+    if closed_from is not None:
+        closed.append(Deal.closed_at >= closed_from)
+    if closed_to is not None:
+        closed.append(Deal.closed_at < closed_to)
     return Board(
         pipeline.id,
         columns,

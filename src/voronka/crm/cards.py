@@ -11,7 +11,7 @@ from voronka.crm import auth
 from voronka.crm.accounts import list_loss_reasons, list_sources, list_users, owned_row
 from voronka.crm.deals import get_deal
 from voronka.crm.history import HistoryItem, last_undoable, timeline
-from voronka.crm.tasks import TaskRow, deal_tasks
+from voronka.crm.tasks import TaskRow, deal_tasks, task_people
 from voronka.errors import InvalidValue
 from voronka.models import CallAttempt, Deal, LossReason, Note, Pipeline, Source, Stage, User
 from voronka.timeutil import utcnow
@@ -33,6 +33,8 @@ class DealCard:
     sources: list[Source]
     loss_reasons: list[LossReason]
     can_undo: bool
+    task_people: list[User]
+    """Who a task on this deal may go to: people who can log in and may open it."""
 
     def user_name(self, user_id: int | None) -> str | None:
         return next((u.name for u in self.users if u.id == user_id), None)
@@ -48,17 +50,44 @@ def open_deal(*, session: Session, user: User, deal_id: int) -> Deal:
 def deal_card(*, session: Session, user: User, deal_id: int) -> DealCard:
     deal = open_deal(session=session, user=user, deal_id=deal_id)
     account = auth.account_of(session=session, user=user)
+    users = list_users(session=session, account=account)
     return DealCard(
         deal=deal,
         stages=deal_pipeline_stages(session, deal),
         sheet=deal_sheet(session=session, deal=deal),
-        history=timeline(session=session, deal=deal),
+        history=as_it_happened(timeline(session=session, deal=deal)),
         tasks=deal_tasks(session=session, deal=deal),
-        users=list_users(session=session, account=account),
+        users=users,
         sources=list_sources(session=session, account=account, active_only=True),
         loss_reasons=list_loss_reasons(session=session, account=account, active_only=True),
         can_undo=last_undoable(session=session, deal=deal, by=user) is not None,
+        task_people=task_people(users=users, deal=deal),
     )
+
+
+def as_it_happened(items: list[HistoryItem]) -> list[HistoryItem]:
+    """The history with the names its stage entries had when they happened: a deleted stage's
+    entries were moved to another stage (the funnel counts them there), and its ``stage_removed``
+    events say which. The earliest deletion names an entry (a stage deleted into one deleted later)."""
+    removed = [item for item in items if item.kind == "stage_removed"]
+    if not removed:
+        return items
+    names: dict[tuple[str, str], str] = {}
+    for event in reversed(removed):
+        for at, side in event.data.get("entries", []):
+            names[(str(at), str(side))] = str(event.data.get("stage", ""))
+    shown = []
+    for item in items:
+        if item.kind in ("created", "moved", "won"):
+            at = item.at.isoformat()
+            data = dict(item.data)
+            if (at, "to") in names:
+                data["stage"] = names[(at, "to")]
+            if (at, "from") in names:
+                data["from"] = names[(at, "from")]
+            item = HistoryItem(item.at, item.kind, item.user_id, data)
+        shown.append(item)
+    return shown
 
 
 def deal_pipeline_stages(session: Session, deal: Deal) -> list[Stage]:

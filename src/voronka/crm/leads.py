@@ -21,8 +21,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from voronka.crm.accounts import check_length, get_or_create_source, owned_row
+from voronka.crm.auth import can_log_in, can_log_in_clause
 from voronka.crm.deals import MAX_CUSTOM_VALUE, create_deal
+from voronka.crm.history import record
 from voronka.crm.phones import MAX_PHONE
+from voronka.crm.search import open_deal_of_client
 from voronka.db import begin_write
 from voronka.errors import InvalidValue, NotFound
 from voronka.models import Account, AssignRule, Deal, LeadForm, LeadRequest, Pipeline, Role, User
@@ -45,7 +48,9 @@ MAX_TITLE = 300
 class Captured:
     deal: Deal
     created: bool
-    """False when the same request had already made this deal."""
+    """False when the same request had already made this deal, or the client's open deal took it."""
+    repeated: bool = False
+    """The client (same phone or e-mail) already had an open deal: the lead joined it."""
 
 
 def _token_hash(token: str) -> str:
@@ -83,21 +88,24 @@ def lead_form_of(*, session: Session, account: Account, form_id: int) -> LeadFor
 def set_form_assignment(*, session: Session, form: LeadForm, rule: AssignRule, manager: User | None = None) -> None:
     """Who gets the form's leads from now on: nobody (the unassigned queue), ``manager``, or the
     active managers in turn."""
-    if rule is AssignRule.MANAGER and (manager is None or manager.account_id != form.account_id or not manager.active):
-        raise InvalidValue(field="manager", value=manager.name if manager else "", hint="an active user")
+    if rule is AssignRule.MANAGER and (
+        manager is None or manager.account_id != form.account_id or not can_log_in(manager)
+    ):
+        raise InvalidValue(field="manager", value=manager.name if manager else "", hint="an active user who can log in")
     form.assign_rule = AssignRule(rule).value
     form.assign_user_id = manager.id if rule is AssignRule.MANAGER and manager is not None else None
     session.flush()
 
 
 def assignee(*, session: Session, form: LeadForm) -> User | None:
-    """Who gets the form's next lead by its rule. Round robin goes through the account's active
-    managers who can log in, by id, after the one who got the previous lead (a manager a CRM sync
-    brought by name only never sees the lead nor hears of it); with none the lead waits unassigned."""
+    """Who gets the form's next lead by its rule. Round robin goes through the account's managers
+    who can log in (active, with an e-mail and a password) by id, after the one who got the previous
+    lead: a name from imported history could never open the lead, nor be alerted of it. With none
+    the lead waits unassigned."""
     rule = AssignRule(form.assign_rule)
     if rule is AssignRule.MANAGER:
         chosen = session.get(User, form.assign_user_id) if form.assign_user_id else None
-        return chosen if chosen is not None and chosen.active else None
+        return chosen if chosen is not None and can_log_in(chosen) else None
     if rule is AssignRule.NONE:
         return None
     # The form's row is locked and read again (PostgreSQL; SQLite already holds the write lock), so
@@ -106,12 +114,7 @@ def assignee(*, session: Session, form: LeadForm) -> User | None:
     managers = list(
         session.scalars(
             select(User)
-            .where(
-                User.account_id == form.account_id,
-                User.active.is_(True),
-                User.role == Role.MANAGER.value,
-                User.password_hash.is_not(None),  # not a CRM's manager known by name only: nobody would call
-            )
+            .where(User.account_id == form.account_id, can_log_in_clause(), User.role == Role.MANAGER.value)
             .order_by(User.id)
         )
     )
@@ -121,6 +124,21 @@ def assignee(*, session: Session, form: LeadForm) -> User | None:
     chosen = next((m for m in managers if m.id > after), managers[0])
     form.last_assigned_user_id = chosen.id
     return chosen
+
+
+def _join(
+    session: Session, form: LeadForm, fingerprint: str, deal: Deal, at: dt.datetime, **contact: str | None
+) -> Captured:
+    """A repeat submission of a client whose deal is open: remembered on that deal's history (its
+    manager is alerted from it, see ``alerts.events``) instead of a second deal for the next manager."""
+    try:
+        with session.begin_nested():
+            session.add(LeadRequest(form_id=form.id, fingerprint=fingerprint, deal_id=deal.id, created_at=at))
+    except IntegrityError:  # the same request at the same moment from another worker: already joined
+        return Captured(deal, False, repeated=True)
+    record(session, deal, "lead_repeated", None, form=form.name, **{k: v for k, v in contact.items() if v})
+    session.flush()
+    return Captured(deal, False, repeated=True)
 
 
 def form_for_token(*, session: Session, token: str) -> LeadForm:
@@ -186,6 +204,9 @@ def capture_lead(
     if phone and len(phone) > MAX_PHONE:  # not a number we can dial, but the client's words: kept
         custom["phone"], phone = phone[:MAX_CUSTOM_VALUE], None
     now = now or utcnow()
+    repeat = open_deal_of_client(session=session, account=account, phone=phone, email=email)
+    if repeat is not None:
+        return _join(session, form, fingerprint, repeat, now, name=name, phone=phone, email=email, source=source_name)
     deal = create_deal(
         session=session,
         pipeline=pipeline,

@@ -8,12 +8,15 @@ when) does not change.
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from collections import defaultdict
+
+from sqlalchemy import insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from voronka.crm.derived import Rederived, rederive_pipeline
 from voronka.errors import InvalidPipeline, InvalidValue
-from voronka.models import Deal, Pipeline, Stage, StageChange
+from voronka.models import Deal, DealEvent, Pipeline, Stage, StageChange, User
+from voronka.timeutil import utcnow
 
 MAX_STAGE_NAME = 200
 """What the column keeps; a longer name is refused rather than cut, as two names equal in their
@@ -98,10 +101,14 @@ def _renumber(session: Session, pipeline: Pipeline, order: list[Stage]) -> None:
     rederive_pipeline(session=session, pipeline_id=pipeline.id)
 
 
-def remove_stage(*, session: Session, stage: Stage, into: Stage) -> None:
+def remove_stage(*, session: Session, stage: Stage, into: Stage, by: User | None = None) -> None:
     """Delete a stage, its deals and its history going to ``into``: every entry into the removed
     stage becomes an entry into ``into``, so the funnel reads as if the stage had never been
-    separate. The won stage stays, and a pipeline keeps at least two stages."""
+    separate. The won stage stays, and a pipeline keeps at least two stages.
+
+    Each deal whose log named the stage gets a ``stage_removed`` event: who deleted it, when, and
+    which of its log entries named it — the card shows the history as it happened from it
+    (``voronka.crm.cards``) and records the deletion."""
     pipeline = session.get(Pipeline, stage.pipeline_id)
     assert pipeline is not None
     order = list(pipeline.stages)
@@ -113,6 +120,7 @@ def remove_stage(*, session: Session, stage: Stage, into: Stage) -> None:
         raise InvalidPipeline(reason="a stage's deals cannot go into the won stage: that would win them")
     if len(order) <= 2:
         raise InvalidPipeline(reason="a pipeline needs at least two stages")
+    _record_removal(session, pipeline, stage, into, by)
     no_sync = {"synchronize_session": False}
     session.execute(
         update(StageChange).where(StageChange.to_stage_id == stage.id).values(to_stage_id=into.id),
@@ -127,6 +135,36 @@ def remove_stage(*, session: Session, stage: Stage, into: Stage) -> None:
     session.delete(stage)
     session.flush()
     _renumber(session, pipeline, order)
+
+
+def _record_removal(session: Session, pipeline: Pipeline, stage: Stage, into: Stage, by: User | None) -> None:
+    entries: dict[int, list[list[str]]] = defaultdict(list)
+    named = or_(StageChange.to_stage_id == stage.id, StageChange.from_stage_id == stage.id)
+    rows = session.execute(
+        select(StageChange.deal_id, StageChange.at, StageChange.to_stage_id, StageChange.from_stage_id).where(named)
+    )
+    for deal_id, at, to_id, from_id in rows:
+        if to_id == stage.id:
+            entries[deal_id].append([at.isoformat(), "to"])
+        if from_id == stage.id:
+            entries[deal_id].append([at.isoformat(), "from"])
+    if not entries:
+        return
+    now = utcnow()
+    session.execute(
+        insert(DealEvent),
+        [
+            {
+                "account_id": pipeline.account_id,
+                "deal_id": deal_id,
+                "at": now,
+                "user_id": by.id if by else None,
+                "kind": "stage_removed",
+                "data": {"stage": stage.name, "into": into.name, "entries": named_entries},
+            }
+            for deal_id, named_entries in entries.items()
+        ],
+    )
 
 
 def recount(*, session: Session, pipeline: Pipeline) -> Rederived:

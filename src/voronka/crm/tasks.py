@@ -1,7 +1,7 @@
 """Tasks on deals: what to do, by whom, by when — and the lists a sales team runs its day by.
 
-"My tasks" splits a user's open tasks into overdue, today and the rest of this week, by the
-account's local calendar. A head also sees the team's overdue tasks and the open deals with no
+"My tasks" splits a user's open tasks into overdue, today, tomorrow, the rest of this week and
+later, by the account's local calendar. A head also sees the team's overdue tasks and the open deals with no
 open task at all (a deal nobody plans to touch is a deal being lost). Completing a call task can
 log the call's outcome in the same step.
 """
@@ -20,7 +20,7 @@ from voronka.crm import auth
 from voronka.crm.deals import log_call
 from voronka.crm.history import record
 from voronka.errors import InvalidValue, NotFound
-from voronka.models import CallOutcome, Deal, DealStatus, Task, TaskKind, User
+from voronka.models import CallOutcome, Deal, DealStatus, Pipeline, Task, TaskKind, User
 from voronka.timeutil import check_day, local_midnight_utc, to_local, utcnow, zone
 
 MAX_TASK_TEXT = 2_000
@@ -37,9 +37,15 @@ def add_task(
     text: str = "",
     by: User | None = None,
 ) -> Task:
-    """A new open task on the deal (``due_at`` in UTC) for one of the account's active users."""
-    if responsible.account_id != deal.account_id or not responsible.active:
-        raise InvalidValue(field="responsible", value=responsible.name, hint="an active user of the account")
+    """A new open task on the deal (``due_at`` in UTC) for someone who can log in and may open the
+    deal: its manager, a head of sales or the owner. Anyone else would see the deal's title (often
+    the client's phone) in their list and alerts, then get "not found" opening it."""
+    if not (auth.can_log_in(responsible) and auth.may_see_deal(responsible, deal)):
+        raise InvalidValue(
+            field="responsible",
+            value=responsible.name,
+            hint="someone who may open the deal: its manager, a head of sales or the owner",
+        )
     text = (text or "").strip()
     if len(text) > MAX_TASK_TEXT:
         raise InvalidValue(field="task", value=text[:40], hint=f"at most {MAX_TASK_TEXT} characters")
@@ -58,6 +64,11 @@ def add_task(
     session.flush()
     record(session, deal, "task_added", by, task=task.id, task_kind=task.kind, due=due_at.isoformat(), text=text)
     return task
+
+
+def task_people(*, users: Iterable[User], deal: Deal) -> list[User]:
+    """Of ``users``, those a task on ``deal`` may go to (``add_task`` takes no one else)."""
+    return [u for u in users if auth.can_log_in(u) and auth.may_see_deal(u, deal)]
 
 
 def get_task(*, session: Session, user: User, task_id: int) -> tuple[Task, Deal]:
@@ -142,8 +153,11 @@ def deal_tasks(*, session: Session, deal: Deal) -> list[TaskRow]:
 class MyTasks:
     overdue: list[TaskRow]
     today: list[TaskRow]
+    tomorrow: list[TaskRow]
     this_week: list[TaskRow]
-    """Due after today and before next Monday (local)."""
+    """Due after tomorrow and before next Monday (local)."""
+    later: list[TaskRow]
+    """Every task due from next Monday on: nothing planned vanishes from the list."""
 
 
 def day_bounds(now: dt.datetime, timezone: str) -> tuple[dt.datetime, dt.datetime, dt.datetime]:
@@ -159,26 +173,31 @@ def day_bounds(now: dt.datetime, timezone: str) -> tuple[dt.datetime, dt.datetim
 
 
 def my_tasks(*, session: Session, user: User, timezone: str, now: dt.datetime | None = None) -> MyTasks:
-    """The user's open tasks: overdue (due before now), today, and the rest of this week."""
+    """The user's open tasks: overdue (due before now), today, tomorrow, the rest of this week and
+    later. Each group is read on its own, so many overdue tasks never push today's out of the list."""
     now = now or utcnow()
     _, tomorrow, next_week = day_bounds(now, timezone)
-    rows = _rows(
-        session,
-        lambda q: (
-            q.where(
-                Task.account_id == user.account_id,
-                Task.done_at.is_(None),
-                Task.user_id == user.id,
-                Task.due_at < next_week,
-            )
-            .order_by(Task.due_at, Task.id)
-            .limit(LIST_LIMIT)
-        ),
-    )
+    tz = zone(timezone)
+    after_tomorrow = local_midnight_utc(to_local(now, tz).date() + dt.timedelta(days=2), tz)
+
+    def between(start: dt.datetime | None, end: dt.datetime | None) -> list[TaskRow]:
+        def narrow(q: Any) -> Any:
+            q = q.where(Task.account_id == user.account_id, Task.done_at.is_(None), Task.user_id == user.id)
+            if start is not None:
+                q = q.where(Task.due_at >= start)
+            if end is not None:
+                q = q.where(Task.due_at < end)
+            return q.order_by(Task.due_at, Task.id).limit(LIST_LIMIT)
+
+        return _rows(session, narrow)
+
     return MyTasks(
-        overdue=[r for r in rows if r.due_at < now],
-        today=[r for r in rows if now <= r.due_at < tomorrow],
-        this_week=[r for r in rows if tomorrow <= r.due_at],
+        overdue=between(None, now),
+        today=between(now, tomorrow),
+        tomorrow=between(tomorrow, after_tomorrow),
+        # On a Sunday "tomorrow" is already next week: this week has nothing after it then.
+        this_week=between(after_tomorrow, next_week) if after_tomorrow < next_week else [],
+        later=between(max(next_week, after_tomorrow), None),
     )
 
 
@@ -218,6 +237,53 @@ def deals_without_task(*, session: Session, user: User, limit: int = LIST_LIMIT)
         .limit(limit)
     )
     return [DealWithoutTask(*row) for row in rows], total
+
+
+NEW_LEAD_DAYS = 7
+"""How long an untouched lead counts as new: older ones are the "deals without a task" list's."""
+
+
+def _new_lead_condition(user: User, now: dt.datetime) -> Any:
+    # By the account's pipelines first: the arrivals index (pipeline, created_at) then reads only
+    # the last week's deals — the menu's badge asks on every page.
+    pipelines = select(Pipeline.id).where(Pipeline.account_id == user.account_id)
+    return and_(
+        Deal.pipeline_id.in_(pipelines),
+        auth.visible_deals(user),
+        Deal.status == DealStatus.OPEN.value,
+        Deal.contact_minutes.is_(None),  # nobody has called or written (kept with first_contact_at)
+        Deal.furthest_position <= 1,  # nor moved it on
+        Deal.created_at >= now - dt.timedelta(days=NEW_LEAD_DAYS),
+        Deal.created_at <= now,
+    )
+
+
+def new_leads(
+    *, session: Session, user: User, now: dt.datetime | None = None, limit: int = LIST_LIMIT
+) -> tuple[list[DealWithoutTask], int]:
+    """New, untouched leads the user may see, newest first, and how many there are: created in the
+    last ``NEW_LEAD_DAYS`` days, never contacted and still at the first stage. The first thing a
+    manager's day shows (a lead called in five minutes is worth many called tomorrow)."""
+    if not auth.can(user, auth.Action.WORK_DEALS):
+        return [], 0
+    condition = _new_lead_condition(user, now or utcnow())
+    total = int(session.scalar(select(func.count()).select_from(Deal).where(condition)) or 0)
+    title = func.coalesce(Deal.title, Deal.contact_name, Deal.external_id, "")
+    rows = session.execute(
+        select(Deal.id, title, Deal.manager_id, Deal.stage_id, Deal.created_at)
+        .where(condition)
+        .order_by(Deal.created_at.desc(), Deal.id.desc())
+        .limit(limit)
+    )
+    return [DealWithoutTask(*row) for row in rows], total
+
+
+def new_lead_count(*, session: Session, user: User, now: dt.datetime | None = None) -> int:
+    """How many new, untouched leads the user may see (the menu's badge)."""
+    if not auth.can(user, auth.Action.WORK_DEALS):
+        return 0
+    condition = _new_lead_condition(user, now or utcnow())
+    return int(session.scalar(select(func.count()).select_from(Deal).where(condition)) or 0)
 
 
 def next_tasks(*, session: Session, deal_ids: Iterable[int]) -> dict[int, TaskRow]:

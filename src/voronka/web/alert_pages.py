@@ -5,8 +5,9 @@ quiet hours, what each role gets, the background jobs and the latest messages. T
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
@@ -20,7 +21,7 @@ from voronka.roles import Role
 from voronka.secretstore import SecretStore
 from voronka.web.deps import DB, AppSettings
 from voronka.web.render import back, render
-from voronka.web.security import Csrf, Viewer, lang_of
+from voronka.web.security import Csrf, Viewer, lang_of, seal_shown_once, unseal_shown_once
 
 router = APIRouter(include_in_schema=False)
 Picked = Annotated[list[str], Form(max_length=40)]
@@ -37,8 +38,16 @@ def _page(
 
 
 @router.get("/settings/alerts")
-def alerts_settings(request: Request, session: DB, user: Viewer, settings: AppSettings) -> HTMLResponse:
-    return _page(request, session, user, settings)
+def alerts_settings(
+    request: Request,
+    session: DB,
+    user: Viewer,
+    settings: AppSettings,
+    code: Annotated[str | None, Query(max_length=2000)] = None,
+) -> HTMLResponse:
+    """The page; ``code`` carries a new chat-link code sealed for this user (``seal_shown_once``)."""
+    shown = unseal_shown_once(code, key=settings.session_key(), user_id=user.id)
+    return _page(request, session, user, settings, code=shown)
 
 
 @router.post("/settings/alerts/mine", dependencies=[Csrf])
@@ -48,9 +57,11 @@ def alerts_mine(session: DB, user: Viewer, event: Picked = []) -> Response:  # n
 
 
 @router.post("/settings/alerts/code", dependencies=[Csrf])
-def alerts_code(request: Request, session: DB, user: Viewer, settings: AppSettings) -> HTMLResponse:
+def alerts_code(session: DB, user: Viewer, settings: AppSettings) -> Response:
     code = new_link_code(session=session, user=user)
-    return _page(request, session, user, settings, code=code)  # shown in this answer only
+    # Post/redirect/get: a reload shows the page again and never makes another code.
+    sealed = seal_shown_once(code, key=settings.session_key(), user_id=user.id)
+    return back("/settings/alerts?" + urlencode({"code": sealed}))
 
 
 @router.post("/settings/alerts/unlink", dependencies=[Csrf])

@@ -466,4 +466,4 @@ def _capture(sessions: Any, token: str, payload: dict[str, Any]) -> dict[str, An
     with sessions() as session:
         captured = capture_lead(session=session, form=form_for_token(session=session, token=token), payload=payload)
         session.commit()
-        return {"deal_id": captured.deal.id, "created": captured.created}
+        return {"deal_id": captured.deal.id, "created": captured.created, "repeated": captured.repeated}

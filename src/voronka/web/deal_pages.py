@@ -7,9 +7,10 @@ Each route reads its form, calls one library service and renders or redirects.
 from __future__ import annotations
 
 import datetime as dt
+from html import escape
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from voronka.crm import auth, tasks
@@ -32,7 +33,7 @@ from voronka.crm.deals import (
     win_deal,
 )
 from voronka.crm.history import undo_last
-from voronka.crm.search import open_deals_with_phone
+from voronka.crm.search import open_deals_with_phone, phone_in_work_elsewhere
 from voronka.errors import InvalidValue
 from voronka.models import CallOutcome, Stage, TaskKind
 from voronka.money import format_minor, parse_amount
@@ -40,7 +41,7 @@ from voronka.timeutil import to_local, to_utc, utcnow, zone
 from voronka.web import deal_views
 from voronka.web.deps import DB, Id, Page, QueryId
 from voronka.web.render import back, local_path, render
-from voronka.web.security import Csrf, Viewer
+from voronka.web.security import Csrf, PipelineChoice, Viewer, translator
 
 router = APIRouter(include_in_schema=False)
 Text = Annotated[str, Form(max_length=4000)]
@@ -52,7 +53,7 @@ def deal_list(
     request: Request,
     session: DB,
     user: Viewer,
-    pipeline: str | None = None,
+    pipeline: PipelineChoice = None,
     stage: QueryId = None,
     status: str | None = None,
     manager: str | None = None,
@@ -60,8 +61,18 @@ def deal_list(
     unassigned: bool = False,
     q: str | None = None,
     page: Page = 1,
+    reached: QueryId = None,
+    lost_at: QueryId = None,
+    view: Annotated[str, Query(max_length=10)] = "cohort",
+    date_from: Annotated[str | None, Query(max_length=10)] = None,
+    date_to: Annotated[str | None, Query(max_length=10)] = None,
 ) -> HTMLResponse:
     listing = deal_views.deal_list(
+        reached=reached,
+        lost_at=lost_at,
+        view=view,
+        date_from=date_from or None,
+        date_to=date_to or None,
         session=session,
         user=user,
         pipeline=pipeline,
@@ -78,7 +89,8 @@ def deal_list(
 
 @router.get("/search")
 def search(request: Request, session: DB, user: Viewer, q: str = "") -> Response:
-    """Search from every page: one match opens its card, several are listed."""
+    """Search from every page: one match opens its card, several are listed; ``#2955`` is a deal's
+    number (its card, or "nothing found" if the user may not open it)."""
     listing = deal_views.deal_list(session=session, user=user, text=q.strip() or None, everywhere=True)
     if listing.page.total == 1:
         return back(f"/deals/{listing.page.rows[0].id}")
@@ -90,7 +102,7 @@ def kanban(
     request: Request,
     session: DB,
     user: Viewer,
-    pipeline: str | None = None,
+    pipeline: PipelineChoice = None,
     manager: str | None = None,
     source: str | None = None,
     period: str = "all",
@@ -118,9 +130,20 @@ def my_tasks(request: Request, session: DB, user: Viewer) -> HTMLResponse:
     return render(request, "tasks.html", {"user": user, "view": view, "outcomes": list(CallOutcome)})
 
 
+@router.get("/leads/new/count")
+def new_lead_badge(request: Request, session: DB, user: Viewer) -> HTMLResponse:
+    """The menu's count of new, untouched leads: a fragment htmx fetches on every page and again
+    every 30 seconds, so a lead shows up without a reload."""
+    count = tasks.new_lead_count(session=session, user=user)
+    if not count:
+        return HTMLResponse("")
+    label = translator(request)("web.new_leads_badge", count=count)
+    return HTMLResponse(f'<span class="badge" title="{escape(label)}">{count}</span>')
+
+
 # --- new deals -----------------------------------------------------------------------------------
 @router.get("/deals/new")
-def new_deal_form(request: Request, session: DB, user: Viewer, pipeline: str | None = None) -> HTMLResponse:
+def new_deal_form(request: Request, session: DB, user: Viewer, pipeline: PipelineChoice = None) -> HTMLResponse:
     form = deal_views.new_deal_form(session=session, user=user, pipeline=pipeline, values={})
     return render(request, "deal_new.html", {"user": user, "form": form})
 
@@ -148,10 +171,14 @@ def create(
         "currency": currency, "manager": manager, "source": source, "pipeline": pipeline,
     }  # fmt: skip
     duplicates = [] if duplicate_ok else open_deals_with_phone(session=session, user=user, account=account, phone=phone)
-    if duplicates:
+    elsewhere = (
+        [] if duplicate_ok else phone_in_work_elsewhere(session=session, user=user, account=account, phone=phone)
+    )
+    if duplicates or elsewhere:
         form = deal_views.new_deal_form(
-            session=session, user=user, pipeline=pipeline or None, values=values, duplicates=duplicates
-        )
+            session=session, user=user, pipeline=pipeline or None, values=values, duplicates=duplicates,
+            elsewhere=elsewhere,
+        )  # fmt: skip
         return render(request, "deal_new.html", {"user": user, "form": form}, status=409)
     chosen_currency = (currency or account.currency).upper()
     deal = create_deal(
@@ -240,8 +267,14 @@ def lose(
 
 
 @router.post("/deals/{deal_id}/win", dependencies=[Csrf])
-def win(request: Request, session: DB, user: Viewer, deal_id: Id) -> Response:
-    win_deal(session=session, deal=open_deal(session=session, user=user, deal_id=deal_id), by=user)
+def win(
+    request: Request, session: DB, user: Viewer, deal_id: Id, amount: Annotated[str, Form(max_length=40)] = ""
+) -> Response:
+    """Won; a deal without an amount is asked for one (the card's form and the kanban's dialog)."""
+    deal = open_deal(session=session, user=user, deal_id=deal_id)
+    win_deal(
+        session=session, deal=deal, by=user, amount=parse_amount(amount, deal.currency) if amount.strip() else None
+    )
     return _done(request, f"/deals/{deal_id}")
 
 

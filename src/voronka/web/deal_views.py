@@ -14,10 +14,10 @@ from voronka.analysis.audit import stalled_among
 from voronka.crm import auth, tasks
 from voronka.crm.accounts import find_pipeline, list_loss_reasons, list_pipelines, list_sources, list_users
 from voronka.crm.board import Board, BoardFilter, build_board
-from voronka.crm.search import DealFilter, DealPage, DealRow, find_deals
+from voronka.crm.search import DealFilter, DealPage, DealRow, Figure, InWorkElsewhere, deals_behind, find_deals
 from voronka.errors import InvalidValue
 from voronka.models import Account, CallOutcome, DealStatus, LossReason, Pipeline, Source, User
-from voronka.timeutil import PERIOD_PRESETS, local_midnight_utc, preset_range, to_local, utcnow, zone
+from voronka.timeutil import PERIOD_PRESETS, check_day, local_midnight_utc, preset_range, to_local, utcnow, zone
 
 
 def call_outcome(text: str) -> CallOutcome | None:
@@ -80,6 +80,15 @@ class DealList:
         return "/deals?" + urlencode({k: v for k, v in merged.items() if v})
 
 
+def _day(text: str | None, name: str) -> dt.date | None:
+    if not text:
+        return None
+    try:
+        return check_day(dt.date.fromisoformat(text), name)
+    except ValueError:
+        raise InvalidValue(field=name, value=text, hint="a date such as 2026-03-01") from None
+
+
 def deal_list(
     *,
     session: Session,
@@ -93,8 +102,15 @@ def deal_list(
     text: str | None = None,
     page: int = 1,
     everywhere: bool = False,
+    reached: int | None = None,
+    lost_at: int | None = None,
+    view: str = "cohort",
+    date_from: str | None = None,
+    date_to: str | None = None,
 ) -> DealList:
-    """A page of deals; ``everywhere`` searches every pipeline (the search box)."""
+    """A page of deals; ``everywhere`` searches every pipeline (the search box). ``stage`` is the
+    stage a deal is at now (as in the API); ``reached``/``lost_at`` with ``view`` and the dates
+    are a report's figure (``deals_behind``)."""
     auth.require(user, auth.Action.WORK_DEALS)
     account = auth.account_of(session=session, user=user)
     pipelines = list_pipelines(session=session, account=account)
@@ -105,16 +121,30 @@ def deal_list(
     query = DealFilter(
         pipeline_id=chosen.id if chosen else None,
         status=status,
-        reached=stage,
+        stage_ids=tuple(s.id for s in chosen.stages if s.position == stage) if chosen and stage else None,
         manager_id=_id_of(names.users, manager, "manager"),
         unassigned=unassigned,
         source_id=_id_of(names.sources, source, "source"),
         text=text,
     )
+    if reached is not None or lost_at is not None:
+        figure = Figure(
+            kind="lost" if lost_at is not None else "reached",
+            position=int(lost_at if lost_at is not None else reached or 1),
+            view=view,
+            date_from=_day(date_from, "date_from"),
+            date_to=_day(date_to, "date_to"),
+        )
+        query = deals_behind(figure=figure, timezone=account.timezone, base=query)
     found = find_deals(session=session, user=user, account=account, query=query, page=page)
     filters = {
         "pipeline": chosen.name if chosen else "",
         "stage": str(stage or ""),
+        "reached": str(reached or ""),
+        "lost_at": str(lost_at or ""),
+        "view": view if reached is not None or lost_at is not None else "",
+        "date_from": date_from or "",
+        "date_to": date_to or "",
         "status": status or "",
         "manager": manager or "",
         "source": source or "",
@@ -172,9 +202,6 @@ def kanban(
     now = utcnow()
     today = to_local(now, tz).date()
     start, end = preset_range(period, today)
-    closed_start, closed_end = (start, end) if start and end else preset_range("this_month", today)
-    assert closed_start is not None
-    assert closed_end is not None
     manager_id = user.id if mine else _id_of(names.users, manager, "manager")
     board = build_board(
         session=session,
@@ -188,8 +215,9 @@ def kanban(
             created_to=local_midnight_utc(end, tz) if end else None,
             text=text,
         ),
-        closed_from=local_midnight_utc(closed_start, tz),
-        closed_to=local_midnight_utc(closed_end, tz),
+        # The won and lost columns count the closings of the chosen period; "all time" is all of them.
+        closed_from=local_midnight_utc(start, tz) if start else None,
+        closed_to=local_midnight_utc(end, tz) if end else None,
         page=page,
     )
     cards = [card.id for column in board.columns for card in column.cards]
@@ -227,6 +255,8 @@ class TaskLists:
     now: dt.datetime
     unassigned: int | None = None
     """Open deals with no manager (website leads waiting), for those who assign them."""
+    new_leads: list[tasks.DealWithoutTask] = field(default_factory=list)
+    new_leads_total: int = 0
 
 
 def task_lists(*, session: Session, user: User) -> TaskLists:
@@ -236,7 +266,10 @@ def task_lists(*, session: Session, user: User) -> TaskLists:
     now = utcnow()
     see_all = auth.can(user, auth.Action.SEE_ALL_DEALS) and auth.can(user, auth.Action.WORK_DEALS)
     without, total = tasks.deals_without_task(session=session, user=user, limit=100)
+    fresh, fresh_total = tasks.new_leads(session=session, user=user, now=now, limit=100)
     return TaskLists(
+        new_leads=fresh,
+        new_leads_total=fresh_total,
         mine=tasks.my_tasks(session=session, user=user, timezone=account.timezone, now=now),
         team_overdue=tasks.team_overdue(session=session, user=user, now=now) if see_all else None,
         without_task=without,
@@ -260,6 +293,8 @@ class NewDealForm:
     currency: str
     duplicates: list[DealRow]
     can_assign: bool
+    elsewhere: list[InWorkElsewhere]
+    """Open deals with the phone the user may not open: only who works them is said."""
 
 
 def new_deal_form(
@@ -269,6 +304,7 @@ def new_deal_form(
     pipeline: str | None,
     values: Mapping[str, str],
     duplicates: list[DealRow] | None = None,
+    elsewhere: list[InWorkElsewhere] | None = None,
 ) -> NewDealForm:
     auth.require(user, auth.Action.WORK_DEALS)
     account = auth.account_of(session=session, user=user)
@@ -276,11 +312,15 @@ def new_deal_form(
     return NewDealForm(
         values={"pipeline": pipeline or "", **values},
         pipelines=[p.name for p in list_pipelines(session=session, account=account)],
-        managers=[u.name for u in list_users(session=session, account=account, active_only=True)] if can_assign else [],
+        # People who can log in: a name from imported history could never open the deal.
+        managers=[u.name for u in list_users(session=session, account=account) if auth.can_log_in(u)]
+        if can_assign
+        else [],
         sources=list_sources(session=session, account=account, active_only=True),
         currency=account.currency,
         duplicates=duplicates or [],
         can_assign=can_assign,
+        elsewhere=elsewhere or [],
     )
 
 

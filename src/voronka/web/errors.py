@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 
 from fastapi import FastAPI, Request
-from fastapi.exceptions import HTTPException
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy.exc import DataError, OperationalError
+from starlette.exceptions import HTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from voronka.crm.auth import Forbidden
@@ -64,7 +65,24 @@ async def _library_error(request: Request, error: VoronkaError) -> Response:
     return problem(request, status, type(error).__name__, error.message(lang))
 
 
+def _page_above(request: Request) -> str:
+    """The nearest address above ``request``'s that a browser may open (``/settings/forms`` →
+    ``/settings``, ``/deals/7/win`` → ``/deals/7``); ``/`` at the top."""
+    parts = request.url.path.rstrip("/").split("/")
+    while len(parts) > 1:
+        parts.pop()
+        candidate = "/".join(parts) or "/"
+        scope = {"type": "http", "path": candidate, "method": "GET", "root_path": ""}
+        if any(route.matches(scope)[0] is Match.FULL for route in request.app.router.routes):
+            return candidate
+    return "/"
+
+
 async def _http_error(request: Request, error: HTTPException) -> Response:
+    if error.status_code == 405 and request.method in ("GET", "HEAD") and not _wants_json(request):
+        # A form's address opened by hand, from the history or by a reload after a redirect:
+        # its page, not a bare "Method Not Allowed".
+        return RedirectResponse(_page_above(request), status_code=303)
     headers = dict(error.headers) if error.headers else None
     return problem(request, error.status_code, "HTTPException", str(error.detail), headers)
 

@@ -22,7 +22,7 @@ from voronka.crm.auth import Action
 from voronka.web import views
 from voronka.web.deps import DB, Id
 from voronka.web.render import back, local_path, render
-from voronka.web.security import SESSION_KEY, Csrf, Viewer, client_address, translator
+from voronka.web.security import SESSION_KEY, Csrf, PipelineChoice, Viewer, client_address, translator
 
 router = APIRouter(include_in_schema=False)
 
@@ -92,7 +92,7 @@ def dashboard(
     request: Request,
     session: DB,
     user: Viewer,
-    pipeline: str | None = None,
+    pipeline: PipelineChoice = None,
     period: str = "this_month",
     date_from: str | None = None,
     date_to: str | None = None,
@@ -121,7 +121,12 @@ def dashboard(
 # --- reports -------------------------------------------------------------------------------------
 @router.get("/reports/stats")
 def stats_page(
-    request: Request, session: DB, user: Viewer, grain: str = "week", by: str | None = None, pipeline: str | None = None
+    request: Request,
+    session: DB,
+    user: Viewer,
+    grain: str = "week",
+    by: str | None = None,
+    pipeline: PipelineChoice = None,
 ) -> HTMLResponse:
     auth.require(user, Action.VIEW_REPORTS)
     report = views.stats(
@@ -138,7 +143,12 @@ def stats_page(
 
 @router.get("/reports/stats.xlsx")
 def stats_workbook(
-    request: Request, session: DB, user: Viewer, grain: str = "week", by: str | None = None, pipeline: str | None = None
+    request: Request,
+    session: DB,
+    user: Viewer,
+    grain: str = "week",
+    by: str | None = None,
+    pipeline: PipelineChoice = None,
 ) -> Response:
     auth.require(user, Action.VIEW_REPORTS)
     with tempfile.TemporaryDirectory(prefix="voronka-") as folder:  # nothing is left behind
@@ -160,7 +170,7 @@ def stats_workbook(
 
 
 @router.get("/reports/diagnosis")
-def diagnosis_page(request: Request, session: DB, user: Viewer, pipeline: str | None = None) -> HTMLResponse:
+def diagnosis_page(request: Request, session: DB, user: Viewer, pipeline: PipelineChoice = None) -> HTMLResponse:
     auth.require(user, Action.SEE_ALL_DEALS)
     found = views.diagnosis(
         session=session, account=auth.account_of(session=session, user=user), t=translator(request), pipeline=pipeline
@@ -169,7 +179,7 @@ def diagnosis_page(request: Request, session: DB, user: Viewer, pipeline: str | 
 
 
 @router.get("/reports/whatif")
-def whatif_page(request: Request, session: DB, user: Viewer, pipeline: str | None = None) -> HTMLResponse:
+def whatif_page(request: Request, session: DB, user: Viewer, pipeline: PipelineChoice = None) -> HTMLResponse:
     auth.require(user, Action.SEE_ALL_DEALS)
     settings = {k: v for k, v in request.query_params.items() if k.startswith("step_") or k in ("check", "leads")}
     found = views.whatif(
@@ -179,7 +189,7 @@ def whatif_page(request: Request, session: DB, user: Viewer, pipeline: str | Non
 
 
 @router.get("/reports/hypotheses")
-def hypotheses_page(request: Request, session: DB, user: Viewer) -> HTMLResponse:
+def hypotheses_page(request: Request, session: DB, user: Viewer, pipeline: PipelineChoice = None) -> HTMLResponse:
     auth.require(user, Action.SEE_ALL_DEALS)
     account = auth.account_of(session=session, user=user)
     found = views.hypotheses(session=session, account=account)
@@ -188,7 +198,7 @@ def hypotheses_page(request: Request, session: DB, user: Viewer) -> HTMLResponse
         "hypotheses": found,
         "currency": account.currency,
         "can_start": auth.can(user, Action.SET_PLANS),
-        "stages": find_pipeline(session=session, account=account).stages,
+        "stages": find_pipeline(session=session, account=account, name=pipeline).stages,
     }
     return render(request, "hypotheses.html", context)
 
@@ -239,7 +249,7 @@ def close_hypothesis_page(
 
 
 @router.get("/reports/forecast")
-def forecast_page(request: Request, session: DB, user: Viewer, pipeline: str | None = None) -> HTMLResponse:
+def forecast_page(request: Request, session: DB, user: Viewer, pipeline: PipelineChoice = None) -> HTMLResponse:
     auth.require(user, Action.SEE_ALL_DEALS)
     found = views.forecast(session=session, account=auth.account_of(session=session, user=user), pipeline=pipeline)
     return render(request, "forecast.html", {"user": user, "forecast": found})

@@ -3,13 +3,17 @@ a limit on failed logins."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Query, Request
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 
+from voronka.crm.accounts import list_pipelines
 from voronka.crm.auth import Action, account_of, can, user_for_token
 from voronka.crm.logins import user_for_session
 from voronka.i18n import LANGUAGES, Translator, detect_lang
@@ -37,6 +41,7 @@ def translator(request: Request) -> Translator:
 
 
 SESSION_KEY = "sid"
+PIPELINE_KEY = "pipeline"
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,9 @@ class Who:
     reports: bool
     deals: bool
     settings: bool
+    team_reports: bool
+    """The whole team's analysis (diagnosis, what-if, hypotheses, forecast, the statistics
+    workbook): the menu offers it only to those the pages answer, never a 403."""
 
     @classmethod
     def of(cls, user: User) -> Who:
@@ -55,6 +63,7 @@ class Who:
             reports=can(user, Action.VIEW_REPORTS),
             deals=can(user, Action.WORK_DEALS),
             settings=can(user, Action.MANAGE_SETTINGS),
+            team_reports=can(user, Action.SEE_ALL_DEALS) and can(user, Action.VIEW_REPORTS),
         )
 
 
@@ -67,7 +76,36 @@ def page_user(request: Request, session: DB) -> User:
         raise LoginRequired
     request.state.timezone = account_of(session=session, user=user).timezone  # pages show local time
     request.state.who = Who.of(user)  # read now: an error page renders after the session is gone
+    # The header's pipeline picker, shown once an account has two (connecting a CRM adds one).
+    names = [p.name for p in list_pipelines(session=session, account=account_of(session=session, user=user))]
+    request.state.pipelines = names
+    remembered = request.session.get(PIPELINE_KEY)
+    request.state.pipeline = remembered if remembered in names else (names[0] if names else None)
     return user
+
+
+def chosen_pipeline(
+    request: Request,
+    user: Annotated[User, Depends(page_user)],  # noqa: ARG001 - logged in first, and the list read
+    pipeline: Annotated[str | None, Query(max_length=200)] = None,
+) -> str | None:
+    """The pipeline a page shows: the one asked for (remembered for the next pages), else the one
+    remembered in this login's session, else the account's first — never "choose one" (422) once
+    an account has two pipelines."""
+    names: list[str] = getattr(request.state, "pipelines", [])
+    if pipeline:
+        known = next((n for n in names if n.casefold() == pipeline.strip().casefold()), None)
+        if known is not None:
+            request.session[PIPELINE_KEY] = known
+            request.state.pipeline = known
+        return pipeline  # an unknown name is the library's "no such pipeline"
+    remembered = request.session.get(PIPELINE_KEY)
+    chosen = remembered if remembered in names else (names[0] if names else None)
+    request.state.pipeline = chosen
+    return chosen
+
+
+PipelineChoice = Annotated[str | None, Depends(chosen_pipeline)]
 
 
 def client_address(request: Request) -> str | None:
@@ -112,3 +150,41 @@ Viewer = Annotated[User, Depends(page_user)]
 """The logged-in user of a page (else a redirect to the login page)."""
 Csrf = Depends(check_csrf)
 """Every state-changing page route carries this dependency."""
+
+
+SHOWN_ONCE_SECONDS = 600
+"""How long the page a new secret was redirected to can still show it (a reload within it)."""
+
+
+def _keystream(key: bytes, nonce: bytes, length: int) -> bytes:
+    blocks = (hmac.new(key, nonce + i.to_bytes(4, "big"), hashlib.sha256).digest() for i in range(length // 32 + 1))
+    return b"".join(blocks)[:length]
+
+
+def seal_shown_once(secret: str, *, key: str, user_id: int) -> str:
+    """A new secret (an API token, a form's address) for the address the form redirects to
+    (post/redirect/get): enciphered with the server's key (HMAC-SHA256 as a keystream under a
+    random nonce), signed with the user and the time, so only this server shows it, only to this
+    user, and only for ``SHOWN_ONCE_SECONDS``. Neither the cookie nor the database holds it."""
+    nonce = secrets.token_bytes(16)
+    raw = secret.encode()
+    cipher = bytes(a ^ b for a, b in zip(raw, _keystream(key.encode(), nonce, len(raw)), strict=True))
+    serializer = URLSafeTimedSerializer(key, salt="shown-once")
+    return serializer.dumps([user_id, base64.urlsafe_b64encode(nonce + cipher).decode()])
+
+
+def unseal_shown_once(sealed: str | None, *, key: str, user_id: int) -> str | None:
+    """The secret ``seal_shown_once`` made for this user, or ``None`` (expired, another user's, forged)."""
+    if not sealed:
+        return None
+    serializer = URLSafeTimedSerializer(key, salt="shown-once")
+    try:
+        owner, packed = serializer.loads(sealed[:2000], max_age=SHOWN_ONCE_SECONDS)
+        data = base64.urlsafe_b64decode(str(packed))
+    except (BadSignature, ValueError, TypeError):
+        return None
+    if owner != user_id or len(data) < 17:
+        return None
+    nonce, cipher = data[:16], data[16:]
+    plain = bytes(a ^ b for a, b in zip(cipher, _keystream(key.encode(), nonce, len(cipher)), strict=True))
+    return plain.decode(errors="replace")

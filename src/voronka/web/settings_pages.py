@@ -8,8 +8,9 @@ Every route is a thin call into the library; what a user may see and do is decid
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
@@ -43,9 +44,9 @@ from voronka.models import (
 )
 from voronka.money import parse_amount
 from voronka.web import views
-from voronka.web.deps import DB, MAX_ID, FormId, Id
+from voronka.web.deps import DB, MAX_ID, AppSettings, FormId, Id
 from voronka.web.render import back, render
-from voronka.web.security import Csrf, Viewer, translator
+from voronka.web.security import Csrf, Viewer, seal_shown_once, translator, unseal_shown_once
 
 router = APIRouter(include_in_schema=False)
 Name = Annotated[str, Form(max_length=200)]
@@ -53,8 +54,23 @@ Name = Annotated[str, Form(max_length=200)]
 
 # --- settings ------------------------------------------------------------------------------------
 @router.get("/settings")
-def settings_page(request: Request, session: DB, user: Viewer) -> HTMLResponse:
-    return _settings(request, session, user)
+def settings_page(
+    request: Request,
+    session: DB,
+    user: Viewer,
+    settings: AppSettings,
+    token: Annotated[str | None, Query(max_length=2000)] = None,
+    form: Annotated[str | None, Query(max_length=2000)] = None,
+) -> HTMLResponse:
+    """The page; ``token``/``form`` carry a new secret sealed for this user (see ``seal_shown_once``)."""
+    key = settings.session_key()
+    return _settings(
+        request,
+        session,
+        user,
+        new_token=unseal_shown_once(token, key=key, user_id=user.id) or "",
+        new_form=unseal_shown_once(form, key=key, user_id=user.id) or "",
+    )
 
 
 def _settings(request: Request, session: Session, user: User, **shown_once: str) -> HTMLResponse:
@@ -154,9 +170,13 @@ def settings_user_deactivate(session: DB, user: Viewer, user_id: Id) -> Response
 
 
 @router.post("/settings/tokens", dependencies=[Csrf])
-def settings_add_token(request: Request, session: DB, user: Viewer, name: Annotated[str, Form()] = "API") -> Response:
+def settings_add_token(
+    session: DB, user: Viewer, settings: AppSettings, name: Annotated[str, Form()] = "API"
+) -> Response:
     made = auth.create_api_token(session=session, user=user, name=name)
-    return _settings(request, session, user, new_token=made.plain)
+    # Post/redirect/get: a reload shows the page again, never makes a second token.
+    sealed = seal_shown_once(made.plain, key=settings.session_key(), user_id=user.id)
+    return back("/settings?" + urlencode({"token": sealed}) + "#shown-once")
 
 
 @router.post("/settings/tokens/{token_id}/revoke", dependencies=[Csrf])
@@ -172,6 +192,7 @@ def settings_add_form(
     user: Viewer,
     name: Annotated[str, Form()],
     pipeline_id: FormId,
+    settings: AppSettings,
     source: Annotated[str, Form()] = "",
     assign: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
@@ -182,7 +203,8 @@ def settings_add_form(
     )
     _assign(session, account, form, assign)
     address = str(request.base_url).rstrip("/") + f"/api/v1/webhooks/leads/{token}"
-    return _settings(request, session, user, new_form=address)
+    sealed = seal_shown_once(address, key=settings.session_key(), user_id=user.id)
+    return back("/settings?" + urlencode({"form": sealed}) + "#shown-once")
 
 
 def _assign(session: Session, account: Account, form: LeadForm, choice: str) -> None:
@@ -284,14 +306,17 @@ def settings_spend_delete(session: DB, user: Viewer, spend_id: Id) -> Response:
 
 @router.post("/settings/stages/{stage_id}/remove", dependencies=[Csrf])
 def settings_remove_stage(
-    session: DB, user: Viewer, stage_id: Id, into: Annotated[int, Form(ge=1, le=2**63 - 1)]
+    session: DB,
+    user: Viewer,
+    stage_id: Id,
+    into: Annotated[int, Form(ge=1, le=2**63 - 1)],
+    confirm: Annotated[bool, Form()] = False,
 ) -> Response:
     account = _admin(session, user)
-    remove_stage(
-        session=session,
-        stage=_stage_of_account(session, account, stage_id),
-        into=_stage_of_account(session, account, into),
-    )
+    stage = _stage_of_account(session, account, stage_id)
+    if not confirm:  # one click must not delete a stage: the form asks to tick "I understand"
+        raise InvalidValue(field="confirm", value=stage.name, hint="tick the confirmation to delete the stage")
+    remove_stage(session=session, stage=stage, into=_stage_of_account(session, account, into), by=user)
     return back("/settings#pipelines")
 
 

@@ -72,11 +72,23 @@ class Dashboard:
     summary: PeriodSummary | None = None
     presets: tuple[str, ...] = PERIOD_PRESETS
 
+    def figure_link(self, kind: str, position: int, *, view: str | None = None) -> str:
+        """The deals behind a figure of this dashboard (``voronka.crm.search.deals_behind``): its
+        stage, view and dates — the money lost per stage is always the period's closings."""
+        params = {
+            "pipeline": self.pipeline,
+            "lost_at" if kind == "lost" else "reached": str(position),
+            "view": view or self.query.get("view") or "cohort",
+            "date_from": self.query.get("date_from", ""),
+            "date_to": self.query.get("date_to", ""),
+        }
+        return "/deals?" + urlencode({k: v for k, v in params.items() if v})
+
     def finding_link(self, finding: dict[str, Any]) -> str:
         """The deals behind a finding: those that reached its step's first stage, of its source or manager."""
         params = {"pipeline": self.pipeline}
         if finding.get("step"):
-            params["stage"] = str(finding["step"][0])
+            params["reached"] = str(finding["step"][0])
         subject = finding.get("subject") or {}
         if subject.get("kind") in ("source", "manager") and subject.get("value"):
             params[subject["kind"]] = str(subject["value"])
@@ -156,7 +168,13 @@ def dashboard(
     )
     if start is not None and end is not None:
         board.summary = period_summary(
-            session=session, account=account, pipeline=chosen.name, date_from=start, date_to=end, manager_id=scope
+            session=session,
+            account=account,
+            pipeline=chosen.name,
+            date_from=start,
+            date_to=end,
+            manager_id=scope,
+            today=today,
         )
     if auth.can(user, auth.Action.SEE_ALL_DEALS):
         board.findings = _top_findings(session, account, chosen, t)

@@ -48,6 +48,14 @@
       dialog.showModal();
       return;
     }
+    if (column.dataset.outcome === "win" && !card.dataset.hasAmount) {
+      // A sale without its amount would count nothing in revenue: ask for it first.
+      const dialog = document.getElementById("win-dialog");
+      document.getElementById("win-dialog-form").dataset.dealId = id;
+      document.getElementById("win-title").textContent = card.dataset.title || "#" + id;
+      dialog.showModal();
+      return;
+    }
     if (column.dataset.stageId && card.closest(".column") === column) return;
     const url = column.dataset.outcome === "win" ? "/deals/" + id + "/win" : "/deals/" + id + "/move";
     post(url, column.dataset.stageId ? { stage_id: column.dataset.stageId } : {})
@@ -74,6 +82,26 @@
         column.classList.remove("over");
         if (dragged) dropOn(column, dragged);
       });
+    });
+    // Any stage, won or lost by finger or keyboard: the card's "Move to…" list does what a drop does.
+    document.querySelectorAll(".deal-card select.move-to").forEach((select) =>
+      select.addEventListener("change", () => {
+        const option = select.selectedOptions[0];
+        if (!option || !option.value) return;
+        const target = option.dataset.target;
+        const column = target === "won" ? document.querySelector("section.drop-won")
+          : target === "lost" ? document.querySelector("section.drop-lost")
+          : document.querySelector('section.column[data-stage-id="' + option.value + '"]');
+        select.value = "";
+        if (column) dropOn(column, select.closest(".deal-card"));
+      }));
+    const winForm = document.getElementById("win-dialog-form");
+    if (winForm) winForm.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const id = winForm.dataset.dealId;
+      post("/deals/" + id + "/win", { amount: winForm.elements.amount.value })
+        .then(() => { offerUndo(id, "won"); window.location.reload(); })
+        .catch((error) => alert(error.message));
     });
     const form = document.getElementById("lose-form");
     if (form) form.addEventListener("submit", (event) => {
@@ -102,8 +130,12 @@
     };
     place(start);
     let over = null;
+    const board = card.closest(".board");
     const move = (event) => {
       place(event);
+      // Near the screen's edge the board scrolls on, so a finger reaches every column.
+      if (board && event.clientX > window.innerWidth - 40) board.scrollLeft += 30;
+      else if (board && event.clientX < 40) board.scrollLeft -= 30;
       const column = columnAt(event);
       if (over && over !== column) over.classList.remove("over");
       over = column;
@@ -136,6 +168,9 @@
   document.addEventListener("DOMContentLoaded", () => {
     if (document.querySelector(".deal-card, .column")) kanban();
     showUndo();
+    // The header's pipeline picker: a choice opens the page for that pipeline (and is remembered).
+    document.querySelectorAll(".pipeline-picker select").forEach((select) =>
+      select.addEventListener("change", () => select.form.submit()));
     document.querySelectorAll(".close-dialog").forEach((button) =>
       button.addEventListener("click", () => button.closest("dialog").close()));
   });
