@@ -91,11 +91,13 @@ def gather(
     benchmarks: Mapping[int, float] | None = None,
     manager_id: int | None = None,
 ) -> Evidence:
-    recent = Window(today - dt.timedelta(days=RECENT_DAYS), today)
+    # ``today`` is a whole day that has happened (docs/stats.md): the windows end after it.
+    end_day = today + dt.timedelta(days=1)
+    recent = Window(end_day - dt.timedelta(days=RECENT_DAYS), end_day)
     history = Window(recent.start - dt.timedelta(days=HISTORY_DAYS), recent.start)
-    year = Window(today - dt.timedelta(days=HISTORY_DAYS), today)
+    year = Window(end_day - dt.timedelta(days=HISTORY_DAYS), end_day)
     tz = zone(account.timezone)
-    days = (history.start, year.start, recent.start, today)
+    days = (history.start, year.start, recent.start, end_day)
     start, middle, recent_start, end = (local_midnight_utc(day, tz) for day in days)
     span = Span(start, middle, recent_start, end, manager_id, days=days, account_id=account.id)
     names = tuple(s.name for s in pipeline.stages)
