@@ -37,13 +37,17 @@ def main() -> None:
     parser.add_argument("--first-seed", type=int, default=1)
     parser.add_argument("--leads", type=int, default=8000, help="Leads a year.")
     parser.add_argument("--causes", nargs="*", default=None, help="Names of voronka.twins.Cause members.")
+    parser.add_argument("--replicates", type=int, default=20, help="Simulated pairs for each cause's expected truth.")
     args = parser.parse_args()
 
     from voronka.twins import Cause
 
     causes = [Cause[name] for name in args.causes] if args.causes else list(Cause)
+    from voronka.twins import expected_truth
+
+    truths = {c: expected_truth(c, today=TODAY, leads_per_year=args.leads, replicates=args.replicates) for c in causes}
     pairs, healthy = calibrate(range(args.first_seed, args.first_seed + args.seeds), causes, args.leads)
-    print_table(pairs, healthy)
+    print_table(pairs, healthy, truths)
 
 
 def calibrate(seeds: range, causes: list, leads: int) -> tuple[list, list]:  # type: ignore[type-arg]
@@ -86,27 +90,23 @@ def calibrate(seeds: range, causes: list, leads: int) -> tuple[list, list]:  # t
     return pairs, healthy
 
 
-def print_table(pairs: list, healthy: list) -> None:  # type: ignore[type-arg]
+def print_table(pairs: list, healthy: list, truths: dict) -> None:  # type: ignore[type-arg]
     by_cause = defaultdict(list)
     for pair in pairs:
         by_cause[pair.cause].append(pair)
     print(
-        "| planted cause | pairs | money at stake / twin truth (mean, 95 % interval) | range "
-        "| ranked first | confident |"
+        "| planted cause | pairs | money / expected truth: mean (95 % interval) | range "
+        "| money / this pair's twin truth: mean (range) | ranked first | confident |"
     )
-    print("|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|")
     for cause, found in by_cause.items():
-        ratios = [p.ratio for p in found]
-        mean = statistics.fmean(ratios)
-        half = (
-            T95.get(len(ratios) - 1, 1.96) * statistics.stdev(ratios) / math.sqrt(len(ratios))
-            if len(ratios) > 1
-            else math.nan
-        )
+        ratios = [p.money / truths[cause] for p in found]
+        mean, half = statistics.fmean(ratios), interval(ratios)
+        own = [p.ratio for p in found]
         print(
             f"| {cause.value} | {len(found)} | {mean:.2f} ({mean - half:.2f}–{mean + half:.2f}) "
-            f"| {min(ratios):.2f}–{max(ratios):.2f} | {sum(p.first for p in found)}/{len(found)} "
-            f"| {sum(p.confident for p in found)}/{len(found)} |"
+            f"| {min(ratios):.2f}–{max(ratios):.2f} | {statistics.fmean(own):.2f} ({min(own):.2f}–{max(own):.2f}) "
+            f"| {sum(p.first for p in found)}/{len(found)} | {sum(p.confident for p in found)}/{len(found)} |"
         )
     confident = sum(any(f.confident for f in d.findings) for _, _, d in healthy)
     stalled = sum(any(f.code == "stalled_deals" for f in d.findings) for _, _, d in healthy)
@@ -116,6 +116,13 @@ def print_table(pairs: list, healthy: list) -> None:  # type: ignore[type-arg]
             f"{f.code}{'!' if f.confident else ''} {f.money_at_stake_per_month / 100:,.0f}" for f in diagnosis.findings
         ]
         print(f"  healthy seed {seed} attempts {max(attempts)}: {shown}")
+
+
+def interval(values: list[float]) -> float:
+    """Half the 95 % t interval of the mean (NaN for one value)."""
+    if len(values) < 2:
+        return math.nan
+    return T95.get(len(values) - 1, 1.96) * statistics.stdev(values) / math.sqrt(len(values))
 
 
 if __name__ == "__main__":

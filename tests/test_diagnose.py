@@ -78,8 +78,9 @@ def test_json_shape(db_url: str, fill_demo: DemoFiller) -> None:
         assert isinstance(finding["money_at_stake_per_month"], str)
         assert 0 <= finding["probability_worse"] <= 1
         assert all({"code", "text", "evidence"} <= set(c) for c in finding["causes"])
-    money = [float(f["money_at_stake_per_month"]) for f in findings]
-    assert money == sorted(money, reverse=True)
+    # Confident findings first, then those to watch; by money within each tier.
+    tiers = [(not f["confident"], -float(f["money_at_stake_per_month"])) for f in findings]
+    assert tiers == sorted(tiers)
     table = runner.invoke(app, ["--db", db_url, "--lang", "ru", "diagnose", "--today", TODAY.isoformat()])
     assert table.exit_code == 0
     assert "на кону" in table.stdout

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import functools
 import math
 import random
 from collections.abc import Sequence
@@ -251,12 +252,36 @@ def build_world(*, session: Session, account: Account, world: World) -> float:
     stage_ids = {s.position: s.id for s in pipeline.stages}
     write_leads(session, WriteTargets(account, pipeline.id, stage_ids, managers, sources, reasons, twin.now), leads)
     session.flush()
+    return _recent_revenue(twin, leads)
+
+
+def _recent_revenue(twin: _Twin, leads: list[SimulatedLead]) -> float:
     won = sum(
         lead.amount * 100
         for lead in leads
         if lead.status is DealStatus.WON and lead.closed is not None and twin.recent <= lead.closed < twin.now
     )
     return won / (RECENT_DAYS / 30.4)
+
+
+@functools.lru_cache(maxsize=256)
+def _simulated_revenue(world: World) -> float:
+    """The world's recent revenue a month, simulated only (a healthy twin serves every cause)."""
+    twin = _Twin(world)
+    return _recent_revenue(twin, twin.leads())
+
+
+def expected_truth(cause: Cause, *, today: dt.date, leads_per_year: int, replicates: int) -> float:
+    """What the cause costs a month in expectation: the twins' recent revenue difference averaged
+    over ``replicates`` simulated twin pairs (no database needed). One pair's difference is noisy —
+    the realized wins of the couple of hundred leads a cause touches in 90 days — so the money at
+    stake is compared with this instead."""
+    total = 0.0
+    for replicate in range(replicates):
+        seed = 1_000_000 + replicate
+        healthy = _simulated_revenue(World(seed, today, None, cause.attempts, leads_per_year=leads_per_year))
+        total += healthy - _simulated_revenue(World(seed, today, cause, cause.attempts, leads_per_year=leads_per_year))
+    return total / replicates
 
 
 def matching(findings: Sequence[Finding], cause: Cause) -> list[Finding]:
