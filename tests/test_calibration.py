@@ -20,7 +20,7 @@ from voronka.twins import Cause, World, build_world, expected_truth, judge
 TODAY = dt.date(2026, 11, 27)
 SEED = 1
 LEADS = 5000
-REPLICATES = 6
+REPLICATES = 4
 TOLERANCE = 0.30
 """Against the cause's expected cost (``expected_truth``): one pair's realized difference is itself
 noisy, the wins of the couple of hundred leads a cause touches in 90 days. The bench holds ±25 % at
@@ -42,12 +42,10 @@ def business(tmp_path: Path, template: Path, world: World) -> tuple[float, Diagn
 
 
 def test_money_at_stake_is_the_twins_difference(tmp_path: Path, sqlite_template: Path) -> None:
-    healthy = {
-        attempts: business(tmp_path, sqlite_template, World(SEED, TODAY, None, attempts, leads_per_year=LEADS))
-        for attempts in {c.attempts for c in Cause}
-    }
-    for _, diagnosis in healthy.values():
-        assert not [f.code for f in diagnosis.findings if f.confident or f.code == "stalled_deals"]
+    # One healthy twin is diagnosed here (the bench diagnoses every world's): no confident finding,
+    # no stalled deals from the normal tail of the stages' times.
+    _, diagnosis = business(tmp_path, sqlite_template, World(SEED, TODAY, None, leads_per_year=LEADS))
+    assert not [f.code for f in diagnosis.findings if f.confident or f.code == "stalled_deals"]
     wrong = []
     for cause in Cause:
         _, diagnosis = business(
