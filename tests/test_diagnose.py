@@ -14,7 +14,8 @@ from typer.testing import CliRunner
 
 from tests.builders import account_for
 from tests.conftest import DemoFiller
-from voronka.analysis.diagnose import Diagnosis, run_diagnosis
+from voronka.analysis.diagnose import Diagnosis, explained, ranked, run_diagnosis
+from voronka.analysis.diagnose.model import Finding, Subject
 from voronka.cli import app
 from voronka.demo import HEALTHY, DemoOptions, Problems
 
@@ -78,8 +79,9 @@ def test_json_shape(db_url: str, fill_demo: DemoFiller) -> None:
         assert isinstance(finding["money_at_stake_per_month"], str)
         assert 0 <= finding["probability_worse"] <= 1
         assert all({"code", "text", "evidence"} <= set(c) for c in finding["causes"])
-    money = [float(f["money_at_stake_per_month"]) for f in findings]
-    assert money == sorted(money, reverse=True)
+    # Confident findings first, then those to watch; by money within each tier.
+    tiers = [(not f["confident"], -float(f["money_at_stake_per_month"])) for f in findings]
+    assert tiers == sorted(tiers)
     table = runner.invoke(app, ["--db", db_url, "--lang", "ru", "diagnose", "--today", TODAY.isoformat()])
     assert table.exit_code == 0
     assert "на кону" in table.stdout
@@ -152,3 +154,30 @@ def test_healthy_businesses_rarely_raise_a_confident_comparison(sqlite_demo: Cal
         result = run_diagnosis(session=session, account=account_for(session), today=TODAY)
         alarmed += any(f.confident and f.code in comparisons for f in result.findings)
     assert alarmed <= 1
+
+
+def _finding(code: str, money: float, worse: float, subject: str | None = None) -> Finding:
+    return Finding(code, (2, 3), Subject("manager", subject) if subject else None, 0.3, 0.4, "team", 100, worse, money)
+
+
+def test_a_step_goes_to_a_subject_only_when_it_explains_most_of_it_and_is_as_sure() -> None:
+    step = _finding("step_below_history", 1_000_000, 0.999)
+    doubtful = _finding("manager_below_team", 900_000, 0.85, "Oleg")  # to watch: cannot take a confident step
+    small = _finding("manager_below_team", 300_000, 0.9999, "Anna")  # sure, but a third of the drop
+    assert sorted(f.code for f in explained([step, doubtful, small])) == [
+        "manager_below_team",
+        "manager_below_team",
+        "step_below_history",
+    ]
+    sure = _finding("manager_below_team", 600_000, 0.9999, "Vera")
+    merged = explained([step, sure, small])
+    assert [(f.subject.value if f.subject else None, f.money_at_stake_per_month) for f in merged] == [
+        ("Vera", 1_000_000),
+        ("Anna", 300_000),
+    ]
+
+
+def test_findings_to_watch_never_outrank_confident_ones() -> None:
+    watch = _finding("manager_below_team", 5_000_000, 0.85, "Oleg")
+    sure = _finding("source_below_team", 100_000, 0.9999, "Avito")
+    assert ranked([watch, sure]) == [sure, watch]

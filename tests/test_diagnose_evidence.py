@@ -85,7 +85,7 @@ def test_stalled_counts_agree_with_the_list(sqlite_demo: Callable[..., Session])
     evidence = demo_evidence(sqlite_demo, problems=replace(HEALTHY, stall_share=0.3))
     sqlite_session = object_session(evidence.pipeline)
     pipeline = evidence.pipeline
-    now = local_midnight_utc(TODAY, zone("Europe/Moscow"))
+    now = local_midnight_utc(evidence.recent.end, zone("Europe/Moscow"))  # the end of TODAY, a whole day
     listed = stalled_deals(sqlite_session, pipeline, now)
     assert sum(stalled_counts(sqlite_session, pipeline, now).values()) == len(listed) > 0
     assert evidence.stalled == stalled_counts(sqlite_session, pipeline, now)

@@ -138,3 +138,27 @@ def test_the_web_page_shows_the_commands_figures(db_url: str, fill_demo: DemoFil
         assert shown.money(line.expected, report.currency) in page, line
     assert report.forecast.new_next_month.expected > 0
     engine.dispose()
+
+
+def test_one_run_rate_and_one_today_in_the_forecast_and_the_stats(session: Session) -> None:
+    """December 2026: 23 working days; on Thursday the 10th, 8 of them have gone (today included).
+    The forecast's run rate and the statistics' are the same figure, and ``today`` is a whole day:
+    a deal created on it is open and a deal won on it is revenue so far."""
+    from voronka.analysis.stats.grain import Grain
+    from voronka.analysis.stats.report import StatsQuery, run_stats
+
+    today = dt.date(2026, 12, 10)
+    journeys = [
+        Journey("2026-12-01 10:00", won="2026-12-02 10:00", amount=1000_00),
+        Journey("2026-12-09 10:00", won="2026-12-10 15:00", amount=1000_00),
+        Journey("2026-12-10 16:00"),
+    ]
+    pipeline = journeys_for(session, journeys)
+    account = account_for(session)
+    result = run_forecast(session=session, account=account, pipeline=pipeline, today=today)
+    assert result.won_so_far == 2000_00
+    assert result.open_deals == 1
+    assert result.run_rate == pytest.approx(2000_00 * 23 / 8)
+    query = StatsQuery(date_from=dt.date(2026, 12, 1), date_to=dt.date(2027, 1, 1), grain=Grain.MONTH)
+    stats = run_stats(session=session, account=account, query=query, today=today)
+    assert float(stats.total.row("revenue").forecast or 0) == pytest.approx(result.run_rate)

@@ -218,6 +218,23 @@ def test_stats_commands(db_url: str, tmp_path: Path) -> None:
     code, _, err = voronka("stats", "--by", "colour")
     assert code == 1
     assert "unknown --by value" in err
+
+    # A plan names someone who exists: a typo is an error with the closest names, and creates no one.
+    code, _, err = voronka(
+        "plan", "set", "--month", "2024-03", "--metric", "leads", "--value", "5", "--source", "Авита"
+    )
+    assert code == 1
+    assert err.strip() == "Error: No source called «Авита». Did you mean: Авито?"
+    code, _, err = voronka(
+        "plan", "set", "--month", "2024-03", "--metric", "leads", "--value", "5", "--manager", "Ivan"
+    )
+    assert (code, err.strip()) == (1, "Error: No manager called «Ivan». There are none yet.")
+    code, out, _ = voronka("stats", "--from", "2024-03-01", "--to", "2024-04-01", "--by", "source", "--format", "json")
+    assert {t["cut"] for t in json.loads(out)["tables"]} == {None, "Авито", "Сайт"}
+    assert (
+        voronka("plan", "set", "--month", "2024-03", "--metric", "leads", "--value", "5", "--source", " авито")[0] == 0
+    )
+
     # A year by week is wider than the terminal: the latest weeks that fit, and a word on the rest
     # (spend and a plan make the widest cells: money, and a plan's two extra lines).
     code, out, _ = voronka("stats", "--from", "2023-04-03", "--to", "2024-04-01", "--period", "week")
@@ -258,3 +275,24 @@ def test_speed_medians_are_the_middle_of_every_speed(session: Session, seed: int
         expected = statistics.median(speeds[table.cut]) * 60
         assert [cell.fact for cell in table.row("speed_median").cells] == [expected, None, None]
     assert sorted(table.cut or "" for table in result.cuts) == sorted(speeds)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("stats",),
+        ("funnel",),
+        ("forecast",),
+        ("diagnose",),
+        ("audit",),
+        ("whatif",),
+        ("hypothesis", "show", "1"),
+        ("sync",),
+    ],
+)
+def test_format_choices_are_checked(db_url: str, command: tuple[str, ...]) -> None:
+    """Every command that takes --format refuses a value it does not offer in one line, exit 1."""
+    result = CliRunner().invoke(app, ["--db", db_url, "--lang", "en", *command, "--format", "nonsense"])
+    assert result.exit_code == 1
+    assert result.stderr.count("\n") == 1
+    assert result.stderr.startswith("Error: --format «nonsense» is not one of: table, json")

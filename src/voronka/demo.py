@@ -123,15 +123,15 @@ class DemoOptions:
 
 
 @dataclass(frozen=True)
-class _Channel:
+class Channel:
     name: str
     profile: ChannelProfile
 
 
 @dataclass
-class _Lead:
+class SimulatedLead:
     created: dt.datetime
-    channel: _Channel
+    channel: Channel
     manager: Manager
     product: str
     amount: int
@@ -157,14 +157,14 @@ class _Simulation:
         self.options = options
         self.template = template
         self.stages = len(template.stages)
-        self.channels = tuple(_Channel(n, p) for n, p in zip(template.sources, PROFILES, strict=False))
+        self.channels = tuple(Channel(n, p) for n, p in zip(template.sources, PROFILES, strict=False))
         self.now = now
         self.tz = zone(DEMO_TIMEZONE)
         self.first_day = (now.date() if options.today is None else options.today) - dt.timedelta(days=options.days)
         self.spam_from = self.first_day + dt.timedelta(days=options.days // 2)
         self.problems = options.problems
 
-    def leads(self) -> list[_Lead]:
+    def leads(self) -> list[SimulatedLead]:
         per_day = self.options.leads / self.options.days
         leads = []
         for offset in range(self.options.days):
@@ -189,7 +189,7 @@ class _Simulation:
                 return k
             k += 1
 
-    def _lead(self, day: dt.date) -> _Lead:
+    def _lead(self, day: dt.date) -> SimulatedLead:
         rng = self.rng
         local = dt.datetime.combine(day, dt.time(9)) + dt.timedelta(minutes=rng.triangular(0, 13 * 60, 4 * 60))
         channel = rng.choices(self.channels, weights=[c.profile.weight for c in self.channels])[0]
@@ -198,7 +198,7 @@ class _Simulation:
         amount = max(int(product.typical_check * rng.lognormvariate(0, 0.35) / 100) * 100, 100)
         phone = f"+7 9{rng.randint(10, 99)} {rng.randint(100, 999)}-{rng.randint(10, 99)}-{rng.randint(10, 99)}"
         manager = rng.choice(MANAGERS)
-        lead = _Lead(to_utc(local, self.tz), channel, manager, product.name.in_lang(DEMO_LANG), amount, phone)
+        lead = SimulatedLead(to_utc(local, self.tz), channel, manager, product.name.in_lang(DEMO_LANG), amount, phone)
         lead.entries.append((1, lead.created))
         self._play(lead)
         return lead
@@ -228,7 +228,7 @@ class _Simulation:
             return {"first": 0.76, "middle": 0.58, "last": 0.50}[step]
         return {"first": manager.first_step, "middle": manager.middle_step, "last": manager.last_step}[step]
 
-    def _steps(self, lead: _Lead) -> list[_Step]:
+    def _steps(self, lead: SimulatedLead) -> list[_Step]:
         """Each stage after contact: its chance, the days it takes, and why deals drop before it."""
         steps: list[_Step] = []
         for position in range(3, self.stages + 1):
@@ -240,7 +240,7 @@ class _Simulation:
                 steps.append((position, self._skill(lead.manager, "middle"), (2.0, 7.0), MIDDLE_STEP_CAUSES))
         return steps
 
-    def _play(self, lead: _Lead) -> None:
+    def _play(self, lead: SimulatedLead) -> None:
         reached = self._call(lead)
         if reached is None:
             return
@@ -267,7 +267,7 @@ class _Simulation:
             lead.entries.append((position, at))
         lead.status, lead.closed = DealStatus.WON, lead.entries[-1][1]
 
-    def _call(self, lead: _Lead) -> dt.datetime | None:
+    def _call(self, lead: SimulatedLead) -> dt.datetime | None:
         """Call attempts until someone answers; the answer moves the lead to stage 2."""
         rng = self.rng
         delay = self._response_minutes(lead.manager) * rng.lognormvariate(0, 0.9)
@@ -288,7 +288,7 @@ class _Simulation:
             self._close(lead, min(at, self.now - dt.timedelta(minutes=1)), CauseFamily.UNREACHABLE)
         return None
 
-    def _close(self, lead: _Lead, at: dt.datetime, cause: CauseFamily) -> None:
+    def _close(self, lead: SimulatedLead, at: dt.datetime, cause: CauseFamily) -> None:
         lead.status, lead.closed, lead.reason = DealStatus.LOST, at, cause
 
 
@@ -323,8 +323,31 @@ def build_demo(*, session: Session, account: Account, options: DemoOptions | Non
         ).id
         for family in CauseFamily
     }
-    names = _Ids(account, pipeline.id, stage_ids, managers, sources, reasons, now)
-    ids, rows = _insert_deals(session, leads, names)
+    write_leads(session, WriteTargets(account, pipeline.id, stage_ids, managers, sources, reasons, now), leads)
+    session.execute(insert(AdSpend), _spend_rows(simulation, account, sources))
+    session.flush()
+    last_day = simulation.first_day + dt.timedelta(days=options.days - 1)
+    return DemoSummary(pipeline.name, len(leads), simulation.first_day, last_day)
+
+
+@dataclass(frozen=True)
+class WriteTargets:
+    """What the demo's rows refer to: the account, pipeline and the ids of its named things."""
+
+    account: Account
+    pipeline_id: int
+    stage_ids: dict[int, int]
+    managers: dict[str, int]
+    sources: dict[str, int]
+    reasons: dict[CauseFamily, int]
+    now: dt.datetime
+
+
+def write_leads(session: Session, targets: WriteTargets, leads: list[SimulatedLead]) -> None:
+    """Write simulated leads — deals, their moves, reaches, days and calls — by the rules every write
+    follows (the calibration bench's twin businesses are written this way too)."""
+    account, stage_ids, managers = targets.account, targets.stage_ids, targets.managers
+    ids, rows = _insert_deals(session, leads, targets)
     deal_days.add_deals(session.connection(), rows, account.timezone)
     changes = [c for i, lead in zip(ids, leads, strict=True) for c in _change_rows(i, lead, account.id, stage_ids)]
     session.execute(insert(StageChange), changes)
@@ -348,26 +371,11 @@ def build_demo(*, session: Session, account: Account, options: DemoOptions | Non
     ]
     if calls:
         session.execute(insert(CallAttempt), calls)
-    session.execute(insert(AdSpend), _spend_rows(simulation, account, sources))
-    session.flush()
-    last_day = simulation.first_day + dt.timedelta(days=options.days - 1)
-    return DemoSummary(pipeline.name, len(leads), simulation.first_day, last_day)
 
 
-@dataclass(frozen=True)
-class _Ids:
-    """What the demo's rows refer to: the account, pipeline and the ids of its named things."""
-
-    account: Account
-    pipeline_id: int
-    stage_ids: dict[int, int]
-    managers: dict[str, int]
-    sources: dict[str, int]
-    reasons: dict[CauseFamily, int]
-    now: dt.datetime
-
-
-def _insert_deals(session: Session, leads: list[_Lead], ids: _Ids) -> tuple[list[int], list[dict[str, Any]]]:
+def _insert_deals(
+    session: Session, leads: list[SimulatedLead], ids: WriteTargets
+) -> tuple[list[int], list[dict[str, Any]]]:
     rows = [_deal_row(lead, number, ids) for number, lead in enumerate(leads, 1)]
     session.execute(insert(Deal), rows)
     found = session.execute(
@@ -379,7 +387,7 @@ def _insert_deals(session: Session, leads: list[_Lead], ids: _Ids) -> tuple[list
     return [id_of[row["external_id"]] for row in rows], rows
 
 
-def _deal_row(lead: _Lead, number: int, ids: _Ids) -> dict[str, Any]:
+def _deal_row(lead: SimulatedLead, number: int, ids: WriteTargets) -> dict[str, Any]:
     furthest = max(p for p, _ in lead.entries)
     # What the stored columns derive from the lead's history follows the rules every write follows.
     state = deal_state.derive(
@@ -419,7 +427,7 @@ def _deal_row(lead: _Lead, number: int, ids: _Ids) -> dict[str, Any]:
     }
 
 
-def _change_rows(deal_id: int, lead: _Lead, account_id: int, stage_ids: dict[int, int]) -> list[dict[str, Any]]:
+def _change_rows(deal_id: int, lead: SimulatedLead, account_id: int, stage_ids: dict[int, int]) -> list[dict[str, Any]]:
     rows, previous = [], None
     for position, at in lead.entries:
         stage_id = stage_ids[position]

@@ -102,6 +102,18 @@ class InvalidValue(VoronkaError):
     key = "error.invalid_value"
 
 
+class UnknownName(InvalidValue):
+    """A manager or source name that the account does not know, where a typo must not create one."""
+
+    key = "error.unknown_name"
+
+
+class InvalidChoice(InvalidValue):
+    """An option value outside its fixed choices (``--format nonsense``)."""
+
+    key = "error.invalid_choice"
+
+
 class InvalidQuery(VoronkaError):
     """A report request whose options do not fit together."""
 

@@ -130,7 +130,7 @@ def _month_against_plan(session: Session, account: Account, pipeline: str, day: 
         session=session,
         account=account,
         query=StatsQuery(pipeline=pipeline, date_from=first, date_to=following, grain=Grain.MONTH),
-        today=day + dt.timedelta(days=1),
+        today=day,  # the digest's last day, whole: the pace as of its end, as every report reads today
     )
     lines = []
     for key in KEY_METRICS:

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from sqlalchemy import select, true
 from sqlalchemy.orm import Session
 
+from voronka.analysis.stats.periods import run_rate
 from voronka.models import Account, Deal, DealStatus, Pipeline, StageReach
 from voronka.timeutil import local_midnight_utc, to_local, utcnow, zone
 
@@ -164,7 +165,7 @@ class Forecast:
     won_so_far: float
     """Revenue already won this month."""
     run_rate: float | None
-    """Revenue won so far this month × days in the month / days elapsed."""
+    """Revenue won so far this month by the one run-rate rule (working days, docs/stats.md)."""
     open_deals: int
     calibration: tuple[tuple[dt.date, MonthForecast, float], ...]
     """(month, the two-part forecast made at its start, the revenue the month actually brought from
@@ -319,7 +320,8 @@ def run_forecast(
 ) -> Forecast:
     """The forecast of ``pipeline`` (of one manager's deals with ``manager_id``)."""
     tz = zone(account.timezone)
-    now = utcnow() if today is None else local_midnight_utc(today, tz)
+    # ``today`` is a whole day that has happened (docs/stats.md): as of its end, like every report.
+    now = utcnow() if today is None else local_midnight_utc(today + dt.timedelta(days=1), tz)
     today = today or to_local(now, tz).date()
     paths = load_paths(session, pipeline, account.currency, manager_id)
     last = len(pipeline.stages)
@@ -337,8 +339,6 @@ def run_forecast(
     new_this = new_leads_forecast(leads, now, now, utc(following), this, average_check)
     new_next = new_leads_forecast(leads, now, utc(following), utc(after), following, average_check)
     so_far = sum(p.amount or 0 for p in paths if p.won_by(now) and p.closed is not None and p.closed >= utc(this))
-    elapsed = (today - this).days + 1
-    days = (following - this).days
     calibration = []
     for back in range(calibration_months, 0, -1):
         month = _month(today, -back)
@@ -357,7 +357,7 @@ def run_forecast(
         this_month=this_month,
         next_month=next_month,
         won_so_far=float(so_far),
-        run_rate=so_far * days / elapsed if elapsed else None,
+        run_rate=run_rate(float(so_far), this, following, today),
         open_deals=sum(1 for p in paths if p.open_at(now)),
         calibration=tuple(calibration),
         new_this_month=new_this,

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from voronka.cli.options import PipelineOption
+from voronka.cli.options import TABLE_JSON, PipelineOption, choose
 from voronka.cli.state import pipeline_scope, state_of
 
 
@@ -29,6 +29,7 @@ def audit(
     from voronka.cli.render import number, percent
 
     state = state_of(ctx)
+    output = choose(output, "--format", TABLE_JSON)
     t = state.t
     with pipeline_scope(state, pipeline) as (session, _, chosen):
         report = run_audit(session=session, pipeline=chosen, duplicate_days=duplicate_days)

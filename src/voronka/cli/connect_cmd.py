@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from voronka.cli.options import TABLE_JSON, choose
 from voronka.cli.state import State, state_of
 from voronka.errors import InvalidValue
 
@@ -272,6 +273,7 @@ def sync(
     from voronka.ingest.connectors.sync import sync_connection
 
     state = state_of(ctx)
+    output = choose(output, "--format", TABLE_JSON)
     bar = RowsBar(state.err, state.t("connect.syncing"))
     try:
         with session_scope(state.engine) as session:

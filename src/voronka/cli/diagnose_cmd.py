@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from voronka.cli.options import PipelineOption, parse_date, parse_stage_rates
+from voronka.cli.options import TABLE_JSON, PipelineOption, choose, parse_date, parse_stage_rates
 from voronka.cli.state import state_of
 
 
@@ -32,6 +32,7 @@ def diagnose(
     from voronka.db import session_scope
 
     state = state_of(ctx)
+    output = choose(output, "--format", TABLE_JSON)
     t = state.t
     with session_scope(state.engine) as session:
         account = default_account(session=session)

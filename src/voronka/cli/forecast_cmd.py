@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from voronka.cli.options import PipelineOption, parse_date
+from voronka.cli.options import TABLE_JSON, PipelineOption, choose, parse_date
 from voronka.cli.state import pipeline_scope, state_of
 from voronka.i18n import Translator
 
@@ -31,6 +31,7 @@ def forecast(
     from voronka.analysis.forecast_report import forecast_report, forecast_to_dict
 
     state = state_of(ctx)
+    output = choose(output, "--format", TABLE_JSON)
     t = state.t
     with pipeline_scope(state, pipeline) as (session, account, chosen):
         report = forecast_report(

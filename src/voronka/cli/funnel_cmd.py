@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from voronka.analysis.funnel.query import DEFAULT_IMMATURE_SHARE, FunnelQuery, Rule, View
-from voronka.cli.options import PipelineOption, parse_date
+from voronka.cli.options import TABLE_JSON_CSV, PipelineOption, choose, parse_date
 from voronka.cli.state import state_of
 
 
@@ -37,7 +37,7 @@ def funnel(
     immature: Annotated[
         float, typer.Option("--immature", help="Open share above which a cohort is immature.")
     ] = DEFAULT_IMMATURE_SHARE,
-    output: Annotated[Format, typer.Option("--format", help="table, json or csv.")] = Format.TABLE,
+    output: Annotated[str, typer.Option("--format", help="table, json or csv.")] = "table",
 ) -> None:
     """Print the funnel: reached, conversions, lost and open per stage, totals and revenue.
 
@@ -51,6 +51,7 @@ def funnel(
     from voronka.tabular.csvout import write_csv
 
     state = state_of(ctx)
+    chosen_format = Format(choose(output, "--format", TABLE_JSON_CSV))
     query = FunnelQuery(
         pipeline=pipeline,
         date_from=parse_date(date_from, "--from"),
@@ -64,9 +65,9 @@ def funnel(
     with session_scope(state.engine) as session:
         account = default_account(session=session)
         report = run_funnel(session=session, account=account, query=query)
-    if output is Format.JSON:
+    if chosen_format is Format.JSON:
         typer.echo(json.dumps(report_to_dict(report, state.t), ensure_ascii=False, indent=2))
-    elif output is Format.CSV:
+    elif chosen_format is Format.CSV:
         write_csv(sys.stdout, CSV_COLUMNS, report_to_rows(report))
     else:
         print_funnel(state.console, report, state.t)

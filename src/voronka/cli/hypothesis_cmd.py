@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from voronka.cli.options import PipelineOption, parse_date
+from voronka.cli.options import TABLE_JSON, PipelineOption, choose, parse_date
 from voronka.cli.state import pipeline_scope, state_of
 
 if TYPE_CHECKING:
@@ -88,6 +88,7 @@ def hypothesis_show(
     from voronka.db import session_scope
 
     state = state_of(ctx)
+    output = choose(output, "--format", TABLE_JSON)
     t = state.t
     with session_scope(state.engine) as session:
         account = default_account(session=session)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from voronka.cli.options import PipelineOption
+from voronka.cli.options import TABLE_JSON, PipelineOption, choose
 from voronka.cli.state import State, state_of
 
 if TYPE_CHECKING:
@@ -67,6 +67,7 @@ def deals(
     state = state_of(ctx)
     if format in REPORT_FORMATS:
         report_format, format = format, None
+    report_format = choose(report_format, "--report", TABLE_JSON)
     bar = RowsBar(state.err, state.t("import.progress"), minimum=10_000)
     chosen_map = load_map(column_map) if column_map is not None else None
 
@@ -137,6 +138,7 @@ def calls(
     from voronka.ingest.importers.calls import import_calls
 
     state = state_of(ctx)
+    report_format = choose(report_format, "--report", TABLE_JSON)
     if column_map is None:
         chosen = CANONICAL
     elif column_map in BUILTIN:

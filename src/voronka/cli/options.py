@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from voronka.errors import InvalidValue
+from voronka.errors import InvalidChoice, InvalidValue
 
 
 def parse_date(value: str | None, option: str) -> dt.date | None:
@@ -37,4 +37,17 @@ def parse_stage_rates(settings: list[str] | None, stages: Sequence[tuple[int, st
         if position is None or not 0 <= number <= 1:
             raise InvalidValue(field=option, value=setting, hint='STAGE=CONVERSION, e.g. 4=35% or "Точный расчёт=0.35"')
         chosen[position] = number
+    return chosen
+
+
+TABLE_JSON = ("table", "json")
+TABLE_JSON_CSV = ("table", "json", "csv")
+
+
+def choose(value: str, option: str, choices: Sequence[str]) -> str:
+    """``value`` if it is one of ``choices`` (case ignored), else the one-line ``InvalidChoice``: a
+    report asked for in a format nobody offers must not quietly print a table and exit 0."""
+    chosen = value.strip().casefold()
+    if chosen not in choices:
+        raise InvalidChoice(option=option, value=value, choices=", ".join(choices))
     return chosen

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from voronka.analysis.stats.grain import Grain
-from voronka.cli.options import PipelineOption, parse_date
+from voronka.cli.options import TABLE_JSON_CSV, PipelineOption, choose, parse_date
 from voronka.cli.state import State, pipeline_scope, state_of
 
 if TYPE_CHECKING:
@@ -42,6 +42,7 @@ def stats(
     if ctx.invoked_subcommand is not None:
         return
     state = state_of(ctx)
+    output = choose(output, "--format", TABLE_JSON_CSV)
     query = StatsQuery(pipeline, parse_date(date_from, "--from"), parse_date(date_to, "--to"), period, by)
     with session_scope(state.engine) as session:
         account = default_account(session=session)

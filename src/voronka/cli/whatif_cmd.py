@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from voronka.cli.options import PipelineOption, parse_stage_rates
+from voronka.cli.options import TABLE_JSON, PipelineOption, choose, parse_stage_rates
 from voronka.cli.state import state_of
 
 if TYPE_CHECKING:
@@ -43,6 +43,7 @@ def whatif(
     from voronka.timeutil import to_local, utcnow, zone
 
     state = state_of(ctx)
+    output = choose(output, "--format", TABLE_JSON)
     t = state.t
     with session_scope(state.engine) as session:
         account = default_account(session=session)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import difflib
+import enum
 from collections.abc import Sequence
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -18,7 +20,9 @@ from voronka.errors import (
     PipelineNotFound,
     PipelineRequired,
     StageNotFound,
+    UnknownName,
 )
+from voronka.i18n import Message
 from voronka.models import Account, Base, CauseFamily, LossReason, Pipeline, Role, Source, Stage, User
 from voronka.money import check_currency
 from voronka.timeutil import local_zone_name, utcnow, zone
@@ -212,13 +216,63 @@ def list_loss_reasons(*, session: Session, account: Account, active_only: bool =
     return list(session.scalars(query.order_by(LossReason.name)))
 
 
+class NamePolicy(enum.Enum):
+    """What a typed manager or source name that the account does not know means."""
+
+    KNOWN = "known"
+    """Only the account's own names: an unknown one is an error naming the closest (a plan, a filter —
+    where a typo would otherwise create a person or a channel nobody has)."""
+    CREATE = "create"
+    """A new name creates the row (a lead's source on a form: that is how people add channels)."""
+
+
+CLOSEST = 3
+
+
+def resolve_name(
+    *,
+    session: Session,
+    account: Account,
+    kind: Literal["manager", "source"],
+    name: str,
+    policy: NamePolicy,
+) -> User | Source:
+    """The account's manager or source called ``name``: case and surrounding spaces ignored, so
+    «avito » finds «Avito» under either policy rather than making a second one. Unknown under
+    ``KNOWN``: ``UnknownName`` with the closest names (or all, when none is close)."""
+    model: type[User] | type[Source] = User if kind == "manager" else Source
+    wanted = check_length(name.strip(), field=kind)
+    names = list(session.scalars(select(model.name).where(model.account_id == account.id).order_by(model.name)))
+    match = next((n for n in names if n == wanted), None) or next(
+        (n for n in names if n.casefold() == wanted.casefold()), None
+    )
+    if match is not None:
+        if kind == "manager":
+            return session.scalars(select(User).where(User.account_id == account.id, User.name == match)).one()
+        return session.scalars(select(Source).where(Source.account_id == account.id, Source.name == match)).one()
+    if policy is NamePolicy.CREATE and wanted:
+        if kind == "manager":
+            return get_or_create_manager(session=session, account=account, name=wanted)
+        return get_or_create_source(session=session, account=account, name=wanted)
+    raise UnknownName(kind=Message(f"diagnose.kind_{kind}"), name=name[:80], closest=_closest(wanted, names))
+
+
+def _closest(wanted: str, names: Sequence[str]) -> Message:
+    folded = {n.casefold(): n for n in names}
+    close = difflib.get_close_matches(wanted.casefold(), list(folded), n=CLOSEST, cutoff=0.5)
+    if close:
+        return Message("error.names_closest", {"names": ", ".join(folded[c] for c in close)})
+    if names:
+        return Message("error.names_known", {"names": ", ".join(names[:10]) + (", …" if len(names) > 10 else "")})
+    return Message("error.names_none")
+
+
 def user_named(*, session: Session, account: Account, name: str | None) -> User | None:
     """One of the account's people by name; ``None`` for no name; an unknown name is an error."""
     if not name or not name.strip():
         return None
-    found = session.scalars(select(User).where(User.account_id == account.id, User.name == name.strip())).first()
-    if found is None:
-        raise InvalidValue(field="manager", value=name[:80], hint="the name of one of the account's users")
+    found = resolve_name(session=session, account=account, kind="manager", name=name, policy=NamePolicy.KNOWN)
+    assert isinstance(found, User)
     return found
 
 
@@ -226,4 +280,6 @@ def source_named(*, session: Session, account: Account, name: str | None) -> Sou
     """A source by name, created if new (sources are how people call their channels); ``None`` for no name."""
     if not name or not name.strip():
         return None
-    return get_or_create_source(session=session, account=account, name=name.strip()[:200])
+    found = resolve_name(session=session, account=account, kind="source", name=name, policy=NamePolicy.CREATE)
+    assert isinstance(found, Source)
+    return found

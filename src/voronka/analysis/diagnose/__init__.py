@@ -63,7 +63,7 @@ def run_diagnosis(
         account.currency,
         (evidence.recent.start, evidence.recent.end),
         (evidence.history.start, evidence.history.end),
-        tuple(sorted(explained(findings), key=lambda f: -f.money_at_stake_per_month)),
+        tuple(ranked(explained(findings))),
         notes,
     )
 
@@ -77,22 +77,36 @@ def line_notes(session: Session, pipeline_id: int, since: dt.datetime) -> tuple[
     return (Message("diagnose.lines_unknown", {"share": Shown("share", (outgoing - known) / outgoing)}),)
 
 
+EXPLAINS = 0.5
+"""A manager, source or number explains a step's drop when its own shortfall is at least this share of it."""
+
+
 def explained(findings: list[Finding]) -> list[Finding]:
     """A step that is worse than its history, when a manager, source or number explains it, is
-    reported through that one finding (with the step's money, if larger) rather than twice. A
-    shortfall against a plan or benchmark stays on its own: it says something else."""
-    specific = {f.step: f for f in sorted(findings, key=lambda f: f.money_at_stake_per_month) if f.subject is not None}
-    result = []
-    for finding in findings:
-        if finding.code == StepBelowHistory.code and finding.step in specific:
-            best = specific[finding.step]
-            if finding.money_at_stake_per_month > best.money_at_stake_per_month:
-                specific[finding.step] = replace(best, money_at_stake_per_month=finding.money_at_stake_per_month)
+    reported through that one finding (with the step's money, if larger) rather than twice. It
+    explains the step only when its own money is most of the step's and it is at least as sure
+    (confident if the step is): a doubtful manager must not take a step's money. A shortfall against
+    a plan or benchmark stays on its own: it says something else."""
+    result = [f for f in findings if f.code != StepBelowHistory.code]
+    for step in (f for f in findings if f.code == StepBelowHistory.code):
+        candidates = [
+            f
+            for f in result
+            if f.subject is not None
+            and f.step == step.step
+            and f.money_at_stake_per_month >= EXPLAINS * step.money_at_stake_per_month
+            and (f.confident or not step.confident)
+        ]
+        if not candidates:
+            result.append(step)
             continue
-        result.append(finding)
-    return [
-        specific.get(f.step, f)
-        if f.subject is not None and specific.get(f.step) and specific[f.step].subject == f.subject
-        else f
-        for f in result
-    ]
+        best = max(candidates, key=lambda f: f.money_at_stake_per_month)
+        money = max(best.money_at_stake_per_month, step.money_at_stake_per_month)
+        result[result.index(best)] = replace(best, money_at_stake_per_month=money)
+    return result
+
+
+def ranked(findings: list[Finding]) -> list[Finding]:
+    """Confident findings first, then those to watch; by money within each tier — a doubtful
+    finding never outranks a confident one however much money it names."""
+    return sorted(findings, key=lambda f: (not f.confident, -f.money_at_stake_per_month))

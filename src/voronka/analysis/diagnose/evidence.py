@@ -10,9 +10,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from voronka.analysis.audit import stalled_counts
 from voronka.analysis.diagnose import cube
 from voronka.analysis.diagnose.cube import NOW, PAST, YEAR, Segment, Span
+from voronka.analysis.diagnose.stalling import Stalling, find_stalling
 from voronka.analysis.funnel.compute import FunnelFigures
 from voronka.analysis.stats.inputs import load_plans, plan_in_metric_units
 from voronka.analysis.stats.metrics import metric_by_key, metrics_for
@@ -71,6 +71,10 @@ class Evidence:
     losses_by_manager: dict[tuple[str | None, int], dict[str, int]]
     stalled: dict[int, int]
     """Open deals untouched for twice the usual time, by the position of the stage they are in."""
+    stalling: Stalling = field(default_factory=Stalling)
+    """When each stalled deal was last touched, and the normal tail to compare their number with."""
+    unreached_by_number: dict[str, dict[int, int]] = field(default_factory=dict)
+    """Recent leads lost unreached, per outgoing number: {attempts on it: leads}."""
     targets: dict[int, float] = field(default_factory=dict)
     """The planned conversion into each stage over the recent window's months (``plan set conv_K``)."""
     benchmarks: dict[int, float] = field(default_factory=dict)
@@ -91,18 +95,21 @@ def gather(
     benchmarks: Mapping[int, float] | None = None,
     manager_id: int | None = None,
 ) -> Evidence:
-    recent = Window(today - dt.timedelta(days=RECENT_DAYS), today)
+    # ``today`` is a whole day that has happened (docs/stats.md): the windows end after it.
+    end_day = today + dt.timedelta(days=1)
+    recent = Window(end_day - dt.timedelta(days=RECENT_DAYS), end_day)
     history = Window(recent.start - dt.timedelta(days=HISTORY_DAYS), recent.start)
-    year = Window(today - dt.timedelta(days=HISTORY_DAYS), today)
+    year = Window(end_day - dt.timedelta(days=HISTORY_DAYS), end_day)
     tz = zone(account.timezone)
-    days = (history.start, year.start, recent.start, today)
+    days = (history.start, year.start, recent.start, end_day)
     start, middle, recent_start, end = (local_midnight_utc(day, tz) for day in days)
     span = Span(start, middle, recent_start, end, manager_id, days=days, account_id=account.id)
     names = tuple(s.name for s in pipeline.stages)
     tasks: dict[str, Callable[[Session], Any]] = {
         "entries": lambda own: cube.count_entries(own, pipeline.id, span),
         "closures": lambda own: cube.count_closures(own, pipeline.id, span),
-        "stalled": lambda own: stalled_counts(own, pipeline, span.end, manager_id),
+        "stalling": lambda own: find_stalling(own, pipeline, span.end, span.recent, manager_id),
+        "unreached": lambda own: cube.count_unreached_by_number(own, pipeline.id, span),
         "speeds": lambda own: cube.count_speeds(own, pipeline.id, span),
         "numbers": lambda own: cube.count_numbers(own, pipeline.id, span),
         "attempts": lambda own: cube.count_attempts_on_unreached(own, pipeline.id, span),
@@ -138,7 +145,9 @@ def gather(
         losses_past=_losses(losses, PAST),
         losses_by_source=_losses_by(losses, YEAR, counted.source_names, by_manager=False),
         losses_by_manager=_losses_by(losses, YEAR, counted.manager_names, by_manager=True),
-        stalled=found["stalled"],
+        stalled={p: len(t) for p, t in found["stalling"].touched.items()},
+        stalling=found["stalling"],
+        unreached_by_number=found["unreached"],
         targets=found["targets"],
         benchmarks=dict(benchmarks or {}),
     )

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import ClassVar, Protocol
 
-from voronka.analysis.diagnose.evidence import Evidence, NumberCalls
+from voronka.analysis.diagnose.evidence import Evidence, NumberCalls, Window
 from voronka.analysis.diagnose.model import MIN_SAMPLE, SHOWN, Cause, Finding, Subject
 from voronka.analysis.experiments import Arm, beta_cdf, probability_b_beats_a
 from voronka.analysis.funnel.compute import FunnelFigures
@@ -33,6 +33,31 @@ def step_arm(figures: FunnelFigures, position: int) -> Arm:
     """Entries into the stage before ``position`` and how many of them went on (flows, so capped)."""
     before = figures.stages[position - 2].reached
     return Arm(before, min(figures.stages[position - 1].reached, before))
+
+
+def stalled_within(evidence: Evidence, position: int, window: Window) -> int:
+    """Stalled open deals in stage ``position`` last touched within ``window`` (their day, UTC)."""
+    touched = evidence.stalling.touched.get(position, ())
+    return sum(1 for t in touched if window.start <= t.date() < window.end)
+
+
+def followed_arm(evidence: Evidence, figures: FunnelFigures, window: Window, position: int) -> Arm:
+    """``step_arm`` without the stalled deals that entered the stage before ``position`` in the
+    window: nobody worked them, so they say nothing of how the step converts (and the stalled
+    finding already counts them — a step finding would count them twice)."""
+    arm = step_arm(figures, position)
+    stalled = stalled_within(evidence, position - 1, window)
+    return Arm(max(arm.trials - stalled, arm.successes), arm.successes)
+
+
+def followed_chance(evidence: Evidence, position: int) -> float:
+    """Chance that a deal in stage ``position`` that is followed up is won: the last twelve months'
+    step conversions without the stalled deals."""
+    stages = len(evidence.year_total.stages)
+    return math.prod(
+        followed_arm(evidence, evidence.year_total, evidence.year, p).rate or 0.0
+        for p in range(position + 1, stages + 1)
+    )
 
 
 def downstream(figures: FunnelFigures, position: int) -> float:
@@ -152,7 +177,8 @@ class StepBelowHistory:
     def findings(self, evidence: Evidence) -> Iterable[Finding]:
         names = evidence.total.stages
         for position in range(2, len(names) + 1):
-            now, before = step_arm(evidence.total, position), step_arm(evidence.past, position)
+            now = followed_arm(evidence, evidence.total, evidence.recent, position)
+            before = followed_arm(evidence, evidence.past, evidence.history, position)
             if now.trials < MIN_SAMPLE or before.trials < MIN_SAMPLE or not now.rate or before.rate is None:
                 continue
             gap = before.rate - now.rate
@@ -273,7 +299,7 @@ class GroupBelowTeam:
         if worse < SHOWN or gap < MIN_GAP:
             return None
         monthly_entries = arm.trials / evidence.year.months
-        money = monthly_entries * gap * downstream(evidence.total, position) * evidence.average_check
+        money = monthly_entries * gap * followed_chance(evidence, position) * evidence.average_check
         causes = self._causes(evidence, position, value)
         return Finding(
             self.code,
@@ -396,8 +422,8 @@ class OutgoingNumber:
             return
         past = evidence.numbers_past.get(number.number)
         past_rate = past.answered / past.attempts if past and past.attempts else None
-        money = (number.attempts / evidence.recent.months) * (other_rate - rate)
-        money *= downstream(evidence.total, 2) * evidence.average_check
+        money = rescued_leads(evidence, number.number, rate, other_rate) / evidence.recent.months
+        money *= followed_chance(evidence, 2) * evidence.average_check
         evidence_text = Message(
             "diagnose.evidence.number_history",
             {
@@ -424,6 +450,33 @@ class OutgoingNumber:
         )
 
 
+def rescued_leads(evidence: Evidence, number: str, rate: float, other_rate: float) -> float:
+    """Leads the number would have reached, answered as often as the others: only leads that ended
+    unreached count (one missed on this line and reached from another lost nothing), each saved
+    unless every one of its k attempts on the number failed again — an attempt that failed at the
+    number's rate would have been answered with (others − rate) / (1 − rate)."""
+    gain = (other_rate - rate) / (1 - rate) if rate < 1 else 0.0
+    return sum(leads * (1 - (1 - gain) ** k) for k, leads in evidence.unreached_by_number.get(number, {}).items())
+
+
+STALL_CONFIDENCE = 0.99
+"""The stalled backlog is stated only when the normal tail would leave this many so rarely."""
+MIN_BUILD_DAYS = 30.0
+OLD_BACKLOG = 3
+"""Stalled deals older than the window that show stalling predates it (a stray one does not)."""
+DAY = 86_400.0
+
+
+def poisson_at_least(n: int, mean: float) -> float:
+    """P(X ≥ n) for X ~ Poisson(mean)."""
+    if n <= 0:
+        return 1.0
+    if mean <= 0:
+        return 0.0
+    below = sum(math.exp(k * math.log(mean) - mean - math.lgamma(k + 1)) for k in range(n))
+    return max(1.0 - below, 0.0)
+
+
 class StalledDeals:
     """Open deals nobody has touched for twice the usual time in their stage."""
 
@@ -431,17 +484,50 @@ class StalledDeals:
     minimum: ClassVar[int] = 5
 
     def findings(self, evidence: Evidence) -> Iterable[Finding]:
-        stalled = sum(evidence.stalled.values())
-        if stalled < self.minimum:
+        stalling = evidence.stalling
+        stalled = stalling.count
+        if stalled < self.minimum or stalling.now is None:
             return
-        figures = evidence.total
-        # The backlog is a stock: spread over the recent window it was built up in, as money a month.
-        backlog = sum(downstream(figures, p) * n for p, n in evidence.stalled.items()) * evidence.average_check
-        money = backlog / evidence.recent.months
+        # The normal tail: a stage's slow deals pass its limit in a healthy business too. Open deals
+        # past it expected = entries a second × the mean time a deal stays beyond the limit.
+        seconds = (evidence.recent.end - evidence.recent.start).days * DAY
+        stages = evidence.total.stages
+        normal = {
+            p: stages[p - 1].reached / seconds * stalling.tails.get(p, 0.0) for p in stalling.limits if p < len(stages)
+        }
+        expected = sum(normal.values())
+        worse = 1.0 - poisson_at_least(stalled, expected)
+        if worse < STALL_CONFIDENCE:
+            return
+        # Money a month: the deals that stalled in the recent 90 days beyond the tail, each with the
+        # chance a followed-up deal has from its stage, over the window's months. A deal shows as
+        # stalled only once the limit has passed, so when stalling predates the window (older
+        # stalled deals exist) the window's last limit of days is still to show: scaled up for them.
+        # Deals stalled before the window are a one-off backlog, not a monthly loss: named, unpriced
+        # (an old stalled deal no longer has the stage's normal chance).
+        window_days = (evidence.recent.end - evidence.recent.start).days
+        monthly, older = 0.0, 0
+        for position, touched in stalling.touched.items():
+            recent = stalled_within(evidence, position, evidence.recent)
+            older += len(touched) - recent
+            excess = recent - normal.get(position, 0.0)
+            if excess <= 0:
+                continue
+            visible = max(window_days - stalling.limits.get(position, 0.0) / DAY, MIN_BUILD_DAYS)
+            if len(touched) - recent >= max(OLD_BACKLOG, 0.1 * excess):
+                excess *= window_days / visible
+            monthly += excess / evidence.recent.months * followed_chance(evidence, position)
         cause = Cause(
             "stalled",
             Message("diagnose.cause.stalled"),
-            Message("diagnose.evidence.stalled", {"count": stalled}),
+            Message(
+                "diagnose.evidence.stalled",
+                {
+                    "count": stalled,
+                    "normal": f"{expected:.0f}",
+                    "older": older,
+                },
+            ),
             True,
         )
         yield Finding(
@@ -449,11 +535,11 @@ class StalledDeals:
             None,
             None,
             float(stalled),
-            0.0,
-            "history",
+            expected,
+            "tail",
             stalled,
-            1.0,
-            money,
+            worse,
+            monthly * evidence.average_check,
             (cause,),
             hypotheses([cause]),
         )

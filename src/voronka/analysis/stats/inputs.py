@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from voronka.analysis.stats.metrics import Metric, Unit, metric_by_key, metrics_for
 from voronka.analysis.stats.spend_maps import CANONICAL_SPEND, SpendMap
-from voronka.crm.accounts import get_or_create_manager, get_or_create_source, owned_row
+from voronka.crm.accounts import NamePolicy, owned_row, resolve_name
 from voronka.crm.spend import record_spend
 from voronka.errors import ImportFailed, InvalidValue
 from voronka.i18n import Message
@@ -203,8 +203,16 @@ def set_plan(
     if manager and source:
         raise InvalidValue(field="--manager/--source", value=f"{manager}/{source}", hint="one of the two, not both")
     chosen = metric_by_key(metrics, metric)
-    manager_id = get_or_create_manager(session=session, account=account, name=manager).id if manager else None
-    source_id = get_or_create_source(session=session, account=account, name=source).id if source else None
+    # A plan is for someone who exists: a mistyped name is an error naming the closest, not a new person.
+    known = NamePolicy.KNOWN
+    manager_id = (
+        resolve_name(session=session, account=account, kind="manager", name=manager, policy=known).id
+        if manager
+        else None
+    )
+    source_id = (
+        resolve_name(session=session, account=account, kind="source", name=source, policy=known).id if source else None
+    )
     found = session.scalars(
         select(Plan).where(
             Plan.pipeline_id == pipeline.id,

@@ -48,6 +48,16 @@ def default_range(grain: Grain, today: dt.date) -> tuple[dt.date, dt.date]:
     return start, dimension.next_start(current)
 
 
+def run_rate(fact: float | None, start: dt.date, end: dt.date, today: dt.date) -> float | None:
+    """The one run rate of every report (stats, the forecast, the web pages, the digest): what came
+    in [start, end) so far × its working days / the working days elapsed, today included (``today``
+    is a whole day: see docs/stats.md). None outside the period or before its first working day."""
+    if fact is None or not start <= today < end:
+        return None
+    elapsed = working_days(start, today + dt.timedelta(days=1))
+    return fact * working_days(start, end) / elapsed if elapsed else None
+
+
 def working_days(start: dt.date, end: dt.date) -> int:
     """Monday to Friday in [start, end); public holidays are not known and count as working days."""
     return sum(1 for n in range((end - start).days) if (start + dt.timedelta(days=n)).weekday() < 5)

@@ -11,7 +11,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from voronka.analysis.stats.metrics import SPEND_AHEAD, Metric, Number, derive
-from voronka.analysis.stats.periods import Period, working_days
+from voronka.analysis.stats.periods import Period
+from voronka.analysis.stats.periods import run_rate as periods_run_rate
 
 TREND_PERIODS = 4
 TREND_THRESHOLD = 0.10
@@ -84,11 +85,10 @@ def plan_for_period(metric: Metric, period: Period, monthly: Mapping[dt.date, Nu
 
 
 def run_rate(fact: Number | None, period: Period, today: dt.date) -> float | None:
-    """fact × working days in the period / working days elapsed (today included)."""
-    if fact is None or not period.contains(today):
+    """The running period's run rate by the one rule of ``periods.run_rate``."""
+    if not period.contains(today):
         return None
-    elapsed = working_days(period.start, today + dt.timedelta(days=1))
-    return fact * working_days(period.start, period.end) / elapsed if elapsed else None
+    return periods_run_rate(None if fact is None else float(fact), period.start, period.end, today)
 
 
 def spend_forecast(fact: Number | None, counted: Mapping[str, Number | None], run: float | None) -> float | None:

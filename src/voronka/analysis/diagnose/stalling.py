@@ -1,0 +1,98 @@
+"""What the stalled-deals finding needs beyond a count: when each stalled deal was last touched,
+and how many open deals the normal long tail of a stage's time leaves past the limit anyway."""
+
+from __future__ import annotations
+
+import datetime as dt
+import statistics
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from voronka.analysis.audit import STALL_FACTOR, stalled_condition, usual_stage_times
+from voronka.models import CallAttempt, Deal, DealStatus, Pipeline, Stage, StageReach
+
+TAIL_SAMPLE = 2_000
+"""Decided deals read for the tail of the time in each stage: a mean beyond a limit needs no more."""
+
+
+@dataclass(frozen=True)
+class Stalling:
+    touched: dict[int, tuple[dt.datetime, ...]] = field(default_factory=dict)
+    """Per stage position, when each of its stalled deals was last touched (moved, called or created)."""
+    limits: dict[int, float] = field(default_factory=dict)
+    """Seconds untouched after which an open deal in the stage counts as stalled."""
+    tails: dict[int, float] = field(default_factory=dict)
+    """Per stage, the mean seconds a deal entering it stays beyond the limit — E[(time − limit)⁺]
+    over decided deals that entered it before the recent window: × the rate of entries, the open
+    deals past the limit a healthy business has anyway."""
+
+    now: dt.datetime | None = None
+    """The moment the deals were found stalled at."""
+
+    @property
+    def count(self) -> int:
+        return sum(len(t) for t in self.touched.values())
+
+
+def find_stalling(
+    session: Session, pipeline: Pipeline, now: dt.datetime, before: dt.datetime, manager_id: int | None = None
+) -> Stalling:
+    condition = stalled_condition(session, pipeline, now)
+    if condition is None:
+        return Stalling()
+    if manager_id is not None:
+        condition = condition & (Deal.manager_id == manager_id)
+    moved = select(func.max(StageReach.reached_at)).where(StageReach.deal_id == Deal.id).scalar_subquery()
+    called = select(func.max(CallAttempt.at)).where(CallAttempt.deal_id == Deal.id).scalar_subquery()
+    touched: dict[int, list[dt.datetime]] = defaultdict(list)
+    rows = session.execute(
+        select(Stage.position, Deal.created_at, moved, called)
+        .select_from(Deal)
+        .join(Stage, Stage.id == Deal.stage_id)
+        .where(condition)
+    )
+    for position, created, last_move, last_call in rows:
+        touched[int(position)].append(max(t for t in (created, last_move, last_call) if t is not None))
+    limits = {p: STALL_FACTOR * usual.total_seconds() for p, usual in usual_stage_times(session, pipeline.id).items()}
+    return Stalling(
+        {p: tuple(sorted(t)) for p, t in touched.items()}, limits, _tails(session, pipeline, before, limits), now
+    )
+
+
+def _tails(session: Session, pipeline: Pipeline, before: dt.datetime, limits: dict[int, float]) -> dict[int, float]:
+    """E[(time in stage − limit)⁺] per stage, from decided deals created before ``before`` (old
+    enough that their slow ones have decided too; the stalled, still open, are not among them)."""
+    deals = session.execute(
+        select(Deal.id, Deal.created_at, Deal.closed_at)
+        .where(
+            Deal.pipeline_id == pipeline.id,
+            Deal.status != DealStatus.OPEN.value,
+            Deal.closed_at.is_not(None),
+            Deal.created_at < before,
+        )
+        .order_by(Deal.created_at.desc())
+        .limit(TAIL_SAMPLE)
+    ).all()
+    reached: dict[int, dict[int, dt.datetime]] = defaultdict(dict)
+    ids = [row[0] for row in deals]
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        for deal_id, position, at in session.execute(
+            select(StageReach.deal_id, StageReach.position, StageReach.reached_at).where(StageReach.deal_id.in_(chunk))
+        ):
+            reached[deal_id][int(position)] = at
+    beyond: dict[int, list[float]] = defaultdict(list)
+    for deal_id, created, closed in deals:
+        if closed is None:
+            continue
+        times = {1: created, **reached[deal_id]}
+        for position, entered in times.items():
+            if position not in limits:
+                continue
+            later = [at for p, at in times.items() if p > position]
+            stay = ((min(later) if later else closed) - entered).total_seconds()
+            beyond[position].append(max(stay - limits[position], 0.0))
+    return {p: statistics.fmean(v) for p, v in beyond.items() if v}
