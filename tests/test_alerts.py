@@ -735,3 +735,43 @@ def test_im_calling_under_a_lead_alert_takes_the_lead_and_stops_its_escalation(
     telegram.user_presses(MANAGER_CHAT, alert["message_id"])  # pressed again, after the lead was taken
     run(engine, store, "2026-03-02 07:11")
     assert telegram.answers[-1]["text"].endswith("ваш: больше никого о нём не побеспокоим.")  # idempotent
+
+
+@pytest.mark.usefixtures("team")
+def test_only_leads_whose_first_touch_voronka_sees_are_paged_about(
+    session: Session, engine: Engine, store: SecretStore, telegram: FakeTelegram
+) -> None:
+    """A RetailCRM order's calls never reach voronka: its lead is not paged about, unless the
+    connection says so; an amoCRM lead (its calls are synced) and voronka's own are."""
+    from typer.testing import CliRunner
+
+    from voronka.cli import app
+    from voronka.crm.deals import create_deal
+    from voronka.ingest.connectors import CONNECTORS
+    from voronka.ingest.connectors.store import add_connection
+
+    account = default_account(session=session)
+    pipeline = pipeline_for(session)
+    for kind in ("retailcrm", "amocrm"):
+        add_connection(
+            session=session, account=account, connector=CONNECTORS[kind], name=kind, address="https://x.example",
+            settings={}, secret_values=dict.fromkeys(CONNECTORS[kind].secret_names, "x"), store=store,
+        )  # fmt: skip
+    deals = {}
+    for origin in ("own", "retailcrm", "amocrm"):
+        deal = create_deal(session=session, pipeline=pipeline, currency="RUB", created_at=at("2026-03-02 07:00"))
+        deal.origin, deal.external_id = origin, f"{origin}-1"
+        deal.manager_id = session.scalars(select(User.id).where(User.name == "Анна")).one()
+        deals[origin] = deal.id
+    session.commit()
+    run(engine, store, "2026-03-02 07:05")
+    paged = " ".join(telegram.texts_to(MANAGER_CHAT))
+    assert f"deals/{deals['own']}" in paged
+    assert f"deals/{deals['amocrm']}" in paged
+    assert f"deals/{deals['retailcrm']}" not in paged
+    url = session.get_bind().url.render_as_string(hide_password=False)
+    said = CliRunner().invoke(app, ["--db", url, "--lang", "en", "alerts", "leads", "retailcrm", "--on"])
+    assert said.exit_code == 0, said.stderr
+    assert "paged about" in said.stdout
+    run(engine, store, "2026-03-02 07:06")
+    assert f"deals/{deals['retailcrm']}" in " ".join(telegram.texts_to(MANAGER_CHAT))

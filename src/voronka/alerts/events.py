@@ -14,7 +14,20 @@ from voronka.alerts.model import LEADERS, Alert, Event, Shown
 from voronka.analysis.audit import stalled_condition, usual_stage_times
 from voronka.crm.accounts import list_pipelines, list_users
 from voronka.i18n import Message
-from voronka.models import Account, AlertSettings, Deal, DealEvent, DealStatus, OutboxMessage, Stage, Task, User
+from voronka.models import (
+    LEGACY_ORIGIN,
+    OWN_ORIGIN,
+    Account,
+    AlertSettings,
+    Connection,
+    Deal,
+    DealEvent,
+    DealStatus,
+    OutboxMessage,
+    Stage,
+    Task,
+    User,
+)
 from voronka.roles import Role
 
 LOOKBACK = dt.timedelta(days=1)
@@ -68,6 +81,24 @@ def _taken(session: Session, account: Account, since: dt.datetime) -> set[int]:
     return {int(key.split(":")[1]) for key in keys}
 
 
+def watched_origins(session: Session, account: Account) -> list[str]:
+    """Where the leads come from whose first touch voronka sees, and so may page about: its own
+    (web leads, the card, the API, files) and the CRMs whose calls a sync brings (amoCRM, Bitrix24).
+    A CRM whose calls voronka cannot read (RetailCRM, YCLIENTS) would page about leads the team did
+    call. A connection's ``lead_alerts`` setting overrides either way (``voronka alerts leads``)."""
+    from voronka.ingest.connectors import SERVICES
+
+    watched = [OWN_ORIGIN, LEGACY_ORIGIN]
+    for kind, settings in session.execute(
+        select(Connection.kind, Connection.settings).where(Connection.account_id == account.id)
+    ):
+        service = SERVICES.get(kind)
+        default = service.reads_calls if service is not None else False
+        if (settings or {}).get("lead_alerts", default):
+            watched.append(kind)
+    return watched
+
+
 def lead_alerts(
     *, session: Session, account: Account, found: AlertSettings, now: dt.datetime, link: Link, users: dict[int, User]
 ) -> list[Alert]:
@@ -77,6 +108,7 @@ def lead_alerts(
     waiting = session.scalars(
         select(Deal).where(
             Deal.account_id == account.id,
+            Deal.origin.in_(watched_origins(session, account)),
             Deal.status == DealStatus.OPEN.value,
             Deal.first_contact_at.is_(None),
             Deal.created_at >= _since(found, now),

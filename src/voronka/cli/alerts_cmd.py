@@ -113,6 +113,23 @@ def alerts_rules(
         )
 
 
+def alerts_leads(
+    ctx: typer.Context,
+    connection: Annotated[str, typer.Argument(help="The CRM connection (voronka connect list).")],
+    on: Annotated[bool, typer.Option("--on/--off", help="Page about its leads nobody seems to call, or not.")],
+) -> None:
+    """Whether a CRM's leads are paged about when nobody seems to call them: on by default where its
+    sync brings the calls (amoCRM, Bitrix24), off where voronka cannot see them (RetailCRM, YCLIENTS)."""
+    from voronka.crm.accounts import default_account
+    from voronka.db import session_scope
+    from voronka.ingest.connectors.store import set_lead_alerts
+
+    state = state_of(ctx)
+    with session_scope(state.engine) as session:
+        found = set_lead_alerts(session=session, account=default_account(session=session), name=connection, on=on)
+        state.console.print(state.t("alerts.cli_leads_on" if on else "alerts.cli_leads_off", name=found.name))
+
+
 def alerts_link(ctx: typer.Context, email: Annotated[str, typer.Argument(help="The user's login.")]) -> None:
     """A one-time code (valid 30 minutes) the user sends the bot to get alerts in their chat."""
     from voronka.alerts.config import new_link_code

@@ -128,6 +128,7 @@ COMMANDS: tuple[Entry, ...] = (
             ("smtp", "alerts_smtp"),
             ("webhook", "alerts_webhook"),
             ("rules", "alerts_rules"),
+            ("leads", "alerts_leads"),
             ("link", "alerts_link"),
             ("pref", "alerts_pref"),
             ("outbox", "alerts_outbox"),

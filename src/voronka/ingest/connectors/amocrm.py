@@ -400,6 +400,7 @@ class AmoCrmConnector:
     setting_names: tuple[str, ...] = ()
     requests_per_second = 6.0
     """The documented limit is 7 a second."""
+    reads_calls = True
 
     def base_url(self, address: str) -> str:
         """``mycompany``, ``mycompany.amocrm.ru`` or a full URL (Kommo's ``*.kommo.com`` too)."""

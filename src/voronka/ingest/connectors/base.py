@@ -153,6 +153,9 @@ class Described(Protocol):
     """Which other settings it takes (a company id…)."""
     requests_per_second: float
     """The service's documented limit; the client paces itself below it."""
+    reads_calls: bool
+    """Whether its sync brings the calls made in it: only then does voronka see a synced lead's first
+    touch, and page about one nobody called (``alerts.events.watched_origins``)."""
 
     def base_url(self, address: str) -> str:
         """The API's base URL from what the user typed (a subdomain, a portal or webhook URL)."""

@@ -222,6 +222,7 @@ class Bitrix24Connector:
     setting_names: tuple[str, ...] = ()
     requests_per_second = 1.8
     """The leaky bucket drains 2 requests a second (5 on Enterprise)."""
+    reads_calls = True
 
     def base_url(self, address: str) -> str:
         """The portal alone: the webhook URL's path holds its secret code."""

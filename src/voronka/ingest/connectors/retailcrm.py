@@ -152,6 +152,7 @@ class RetailCrmConnector:
     setting_names: tuple[str, ...] = ("timezone",)
     requests_per_second = 8.0
     """The official client's examples pace themselves at 10 a second."""
+    reads_calls = False
 
     def base_url(self, address: str) -> str:
         return account_url(address, "retailcrm.ru")

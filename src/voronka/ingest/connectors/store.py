@@ -114,3 +114,12 @@ def _renewal_lock(engine: Engine, connection_id: int, store: SecretStore, ref: s
         connection.execute(select(Connection.id).where(Connection.id == connection_id).with_for_update())
         yield store.get(ref)
         connection.commit()
+
+
+def set_lead_alerts(*, session: Session, account: Account, name: str, on: bool) -> Connection:
+    """Whether the leads this connection brings may be paged about when nobody seems to call them
+    (``alerts.events.watched_origins``): on by default where its sync brings the calls."""
+    connection = find_connection(session=session, account=account, name=name)
+    connection.settings = {**(connection.settings or {}), "lead_alerts": on}
+    session.flush()
+    return connection

@@ -207,6 +207,7 @@ class YandexDirectConnector:
     secret_names: tuple[str, ...] = ("token",)
     setting_names: tuple[str, ...] = ("client_login", "sources")
     requests_per_second = 1.0
+    reads_calls = False
 
     def base_url(self, address: str) -> str:
         return address.rstrip("/") or "https://api.direct.yandex.com"

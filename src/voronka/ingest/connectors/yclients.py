@@ -109,6 +109,7 @@ class YclientsConnector:
     setting_names: tuple[str, ...] = ("company_id",)
     requests_per_second = 3.0
     """The documented limit is 200 a minute or 5 a second per IP."""
+    reads_calls = False
 
     def base_url(self, address: str) -> str:
         return address.strip().rstrip("/") or "https://api.yclients.com"
