@@ -775,3 +775,40 @@ def test_only_leads_whose_first_touch_voronka_sees_are_paged_about(
     assert "paged about" in said.stdout
     run(engine, store, "2026-03-02 07:06")
     assert f"deals/{deals['retailcrm']}" in " ".join(telegram.texts_to(MANAGER_CHAT))
+
+
+@pytest.mark.usefixtures("team")
+def test_a_test_message_shows_whether_each_channel_works(
+    session: Session, engine: Engine, store: SecretStore, telegram: FakeTelegram
+) -> None:
+    """`voronka alerts test` sends at once, quiet hours or not, to the leaders (or one user) through
+    each channel they have, and says how each went; `voronka alerts digest` sends the digest now."""
+    from typer.testing import CliRunner
+
+    from voronka.cli import app
+
+    set_rules(session=session, account=default_account(session=session), quiet="00:00-23:59")
+    session.commit()
+    results = service.send_test(
+        sessions=session_factory(engine), account_id=1, store=store, now=at("2026-03-02 07:00"), pacer=still_pacer()
+    )
+    assert sorted((r.name, r.channel, r.status) for r in results) == [
+        ("Ирина", "telegram", "sent"), ("Олег", "telegram", "sent")
+    ]  # fmt: skip
+    assert "A test from voronka for Ирина" in telegram.texts_to(HEAD_CHAT)[0]  # the head reads English
+    assert telegram.texts_to(MANAGER_CHAT) == []
+    one = service.send_test(
+        sessions=session_factory(engine), account_id=1, store=store, now=at("2026-03-02 07:01"),
+        user_email="manager@example.com", pacer=still_pacer(),
+    )  # fmt: skip
+    assert [(r.name, r.status) for r in one] == [("Анна", "sent")]
+    url = session.get_bind().url.render_as_string(hide_password=False)
+    runner = CliRunner()
+    env = {"VORONKA_SECRETS_PATH": str(store.path)}
+    base = ["--db", url, "--lang", "en", "alerts"]
+    unknown = runner.invoke(app, [*base, "test", "--user", "nobody@example.com"], env=env)
+    assert unknown.exit_code == 1
+    assert unknown.stderr.startswith("Error:")
+    digest = runner.invoke(app, [*base, "digest"], env=env)
+    assert digest.exit_code == 0, digest.stderr
+    assert "sent" in digest.stdout

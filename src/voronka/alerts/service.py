@@ -31,6 +31,7 @@ from voronka.analysis.diagnose.model import Finding
 from voronka.analysis.diagnose.output import summary
 from voronka.analysis.diagnose.stored import keep_top_findings
 from voronka.crm.accounts import account_by_id, list_pipelines
+from voronka.crm.auth import UserNotFound
 from voronka.crm.deals import update_deal
 from voronka.i18n import Message, Translator, translate
 from voronka.models import Account, Deal, DealStatus, OutboxMessage, Role, User
@@ -356,3 +357,62 @@ def _tell_leaders(
         alert = Alert(key, Event.SYNC_FAILED, leaders_of(users.values()), text, dict(data))
         settings = alert_settings(session=session, account=account, now=now)
         _queue(session, account, [alert], users, channels_of(settings, store), now)
+
+
+@dataclass(frozen=True)
+class TestResult:
+    """How one test message went: to whom, through what, and what the channel answered."""
+
+    name: str
+    channel: str
+    status: str
+    error: str | None
+
+
+def send_test(
+    *,
+    sessions: sessionmaker[Session],
+    account_id: int,
+    store: SecretStore,
+    now: dt.datetime,
+    user_email: str | None = None,
+    pacer: Pacer | None = None,
+) -> list[TestResult]:
+    """Send a test message now, outside quiet hours, to the user (by default the owners and heads)
+    through every channel they have, and say how each went: the way to check a set-up."""
+    with sessions() as session, session.begin():
+        account = account_by_id(session=session, account_id=account_id)
+        channels = channels_of(alert_settings(session=session, account=account, now=now), store)
+        people = list(team(session, account).values())
+        if user_email is not None:
+            people = [u for u in people if (u.email or "").casefold() == user_email.strip().casefold()]
+            if not people:
+                raise UserNotFound(email=user_email)
+        else:
+            people = [u for u in people if u.id in leaders_of(people)]
+        keys = []
+        for user in people:
+            lang = lang_of(user)
+            text = Message("alerts.test_text", {"name": user.name}).render(lang)
+            subject = Message("alerts.test_subject", {}).render(lang)
+            for channel, address in (("telegram", user.telegram_chat_id), ("email", user.email)):
+                if address and getattr(channels, channel):
+                    key = f"test:{now.isoformat()}/{channel}/{user.id}"
+                    letter = Letter(key, "test", channel, user.id, address, subject, text, {})
+                    enqueue(session=session, account=account, letter=letter, now=now)
+                    keys.append((key, user.name))
+    deliver_due(sessions=sessions, account=account, channels=channels, quiet=None, now=now, pacer=pacer)
+    with sessions() as session:
+        rows = {
+            row.key: row
+            for row in session.scalars(
+                select(OutboxMessage).where(
+                    OutboxMessage.account_id == account_id, OutboxMessage.key.in_([k for k, _ in keys])
+                )
+            )
+        }
+        return [
+            TestResult(name, rows[key].channel, rows[key].status, rows[key].last_error)
+            for key, name in keys
+            if key in rows
+        ]

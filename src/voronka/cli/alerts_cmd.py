@@ -130,6 +130,57 @@ def alerts_leads(
         state.console.print(state.t("alerts.cli_leads_on" if on else "alerts.cli_leads_off", name=found.name))
 
 
+def alerts_test(
+    ctx: typer.Context,
+    user: Annotated[
+        str | None, typer.Option("--user", help="The user's login (default: the owners and heads of sales).")
+    ] = None,
+) -> None:
+    """Send a test message now to a user (by default the owners and heads) through every channel they
+    have, and say how each went."""
+    from voronka.alerts.service import send_test
+    from voronka.crm.accounts import default_account
+    from voronka.db import session_factory, session_scope
+    from voronka.timeutil import utcnow
+
+    state = state_of(ctx)
+    with session_scope(state.engine) as session:
+        account_id = default_account(session=session).id
+    results = send_test(
+        sessions=session_factory(state.engine), account_id=account_id, store=secret_store(state), now=utcnow(),
+        user_email=user,
+    )  # fmt: skip
+    if not results:
+        state.console.print(state.t("alerts.cli_test_none"))
+    for result in results:
+        key = "alerts.cli_test_sent" if result.status == "sent" else "alerts.cli_test_failed"
+        state.console.print(
+            state.t(key, name=result.name, channel=result.channel, status=result.status, error=result.error or "")
+        )
+
+
+def alerts_digest(
+    ctx: typer.Context,
+    weekly: Annotated[bool, typer.Option("--weekly", help="Last week's digest instead of yesterday's.")] = False,
+) -> None:
+    """Send the daily (or weekly) digest now to everyone who takes it, as the worker does at 09:00."""
+    from voronka.alerts.service import deliver, send_digest
+    from voronka.crm.accounts import default_account
+    from voronka.db import session_factory, session_scope
+    from voronka.timeutil import utcnow
+
+    state = state_of(ctx)
+    with session_scope(state.engine) as session:
+        account_id = default_account(session=session).id
+    sessions, store, now = session_factory(state.engine), secret_store(state), utcnow()
+    queued = send_digest(
+        sessions=sessions, account_id=account_id, store=store, kind="weekly" if weekly else "daily", now=now
+    )
+    state.console.print(queued.render(state.t.lang))
+    delivered = deliver(sessions=sessions, account_id=account_id, store=store, now=now)
+    state.console.print(delivered.message().render(state.t.lang))
+
+
 def alerts_link(ctx: typer.Context, email: Annotated[str, typer.Argument(help="The user's login.")]) -> None:
     """A one-time code (valid 30 minutes) the user sends the bot to get alerts in their chat."""
     from voronka.alerts.config import new_link_code

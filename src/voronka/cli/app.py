@@ -129,6 +129,8 @@ COMMANDS: tuple[Entry, ...] = (
             ("webhook", "alerts_webhook"),
             ("rules", "alerts_rules"),
             ("leads", "alerts_leads"),
+            ("test", "alerts_test"),
+            ("digest", "alerts_digest"),
             ("link", "alerts_link"),
             ("pref", "alerts_pref"),
             ("outbox", "alerts_outbox"),
