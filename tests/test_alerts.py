@@ -812,3 +812,43 @@ def test_a_test_message_shows_whether_each_channel_works(
     digest = runner.invoke(app, [*base, "digest"], env=env)
     assert digest.exit_code == 0, digest.stderr
     assert "sent" in digest.stdout
+
+
+def test_the_owner_sets_up_the_channels_on_the_alerts_page_and_sends_a_test(
+    session: Session, engine: Engine, tmp_path: Path, inbox: tuple[Inbox, int]
+) -> None:
+    """Telegram's token and the e-mail server are set on the page (the secrets go to the secrets
+    file and are never shown back); "Send me a test" arrives, and its state shows in the messages."""
+    from tests.web_helpers import csrf_of, log_in, make_client, make_user
+
+    handler, port = inbox
+    pipeline_for(session)
+    email_address = make_user(session, "Olga", Role.OWNER)
+    client = make_client(engine, tmp_path)
+    log_in(client, email_address)
+    page = client.get("/settings/alerts")
+    csrf = csrf_of(page.text)
+    assert 'id="channels"' in page.text
+    token = "123456:" + "A" * 30
+    assert client.post("/settings/alerts/telegram", data={"csrf": csrf, "token": token}).status_code == 200
+    form = {"csrf": csrf, "host": "127.0.0.1", "port": str(port), "security": "none", "sender": "crm@example.ru",
+            "login": "", "password": "s3cret-mail"}  # fmt: skip
+    assert client.post("/settings/alerts/smtp", data=form).status_code == 200
+    shown = client.get("/settings/alerts").text
+    assert token not in shown
+    assert "s3cret-mail" not in shown
+    secrets = (tmp_path / "secrets.json").read_text()
+    assert token in secrets
+    assert "s3cret-mail" in secrets
+    sent = client.post("/settings/alerts/test", data={"csrf": csrf})
+    assert sent.status_code == 200
+    assert [m["To"] for m in handler.messages] == [email_address]
+    assert "test" in str(handler.messages[0]["Subject"]).lower() or "провер" in str(handler.messages[0]["Subject"])
+    manager = make_user(session, "Anna", Role.MANAGER)
+    client.cookies.clear()
+    log_in(client, manager)
+    assert 'id="channels"' not in client.get("/settings/alerts").text
+    refused = client.post(
+        "/settings/alerts/telegram", data={"csrf": csrf_of(client.get("/settings/alerts").text), "token": token}
+    )
+    assert refused.status_code == 403

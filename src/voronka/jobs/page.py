@@ -45,6 +45,8 @@ class AlertsPage:
     roles: dict[Role, dict[Event, bool]] | None = None
     jobs: tuple[JobLine, ...] = ()
     outbox: tuple[OutboxMessage, ...] = ()
+    smtp: tuple[str, int, str, str, str] = ("", 587, "starttls", "", "")
+    """The e-mail server as set (host, port, security, sender, login), for the owner's form; never its password."""
 
 
 def alerts_page(*, session: Session, user: User, store: SecretStore, lang: str) -> AlertsPage:
@@ -79,6 +81,8 @@ def alerts_page(*, session: Session, user: User, store: SecretStore, lang: str) 
     return AlertsPage(
         base.mine, base.linked, base.telegram, base.email, True, found.lead_minutes, found.stall_factor, quiet,
         roles, jobs, tuple(recent_messages(session=session, account=account, limit=20)),
+        (found.smtp_host or "", found.smtp_port or 587, found.smtp_security or "starttls", found.smtp_from or "",
+         found.smtp_user or ""),
     )  # fmt: skip
 
 

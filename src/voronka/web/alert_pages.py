@@ -11,7 +11,15 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
-from voronka.alerts.config import new_link_code, set_own_events, set_role_events, set_rules, unlink_chat
+from voronka.alerts.config import (
+    new_link_code,
+    set_own_events,
+    set_role_events,
+    set_rules,
+    set_smtp,
+    set_telegram,
+    unlink_chat,
+)
 from voronka.alerts.model import Event, event_named
 from voronka.crm import auth
 from voronka.errors import InvalidValue
@@ -95,3 +103,51 @@ def alerts_roles(session: DB, user: Viewer, on: Picked = []) -> Response:  # noq
             raise InvalidValue(field="role", value=role, hint="owner, head or manager") from None
     set_role_events(session=session, owner=user, enabled=chosen, roles=ROLES)
     return back("/settings/alerts")
+
+
+@router.post("/settings/alerts/telegram", dependencies=[Csrf])
+def alerts_telegram(
+    session: DB, user: Viewer, settings: AppSettings, token: Annotated[str, Form(max_length=200)]
+) -> Response:
+    """The account's bot token, to the secrets file (the page never shows it back)."""
+    auth.require(user, auth.Action.MANAGE_SETTINGS)
+    store = SecretStore(settings.secrets_file())
+    set_telegram(session=session, account=auth.account_of(session=session, user=user), store=store, token=token)
+    return back("/settings/alerts")
+
+
+@router.post("/settings/alerts/smtp", dependencies=[Csrf])
+def alerts_smtp(
+    session: DB,
+    user: Viewer,
+    settings: AppSettings,
+    host: Annotated[str, Form(max_length=200)],
+    port: Annotated[int, Form(ge=1, le=65535)],
+    security: Annotated[str, Form(max_length=10)],
+    sender: Annotated[str, Form(max_length=320)],
+    login: Annotated[str, Form(max_length=320)] = "",
+    password: Annotated[str, Form(max_length=500)] = "",
+) -> Response:
+    """The e-mail server; an empty password keeps the one stored (the page never shows it back)."""
+    auth.require(user, auth.Action.MANAGE_SETTINGS)
+    set_smtp(
+        session=session, account=auth.account_of(session=session, user=user),
+        store=SecretStore(settings.secrets_file()), host=host, port=port, security=security, sender=sender,
+        user=login.strip() or None, password=password or None,
+    )  # fmt: skip
+    return back("/settings/alerts")
+
+
+@router.post("/settings/alerts/test", dependencies=[Csrf])
+def alerts_test(request: Request, session: DB, user: Viewer, settings: AppSettings) -> Response:
+    """A test message to oneself through every channel one has; how it went shows in the messages."""
+    from voronka.alerts.service import send_test
+    from voronka.timeutil import utcnow
+
+    account = auth.account_of(session=session, user=user)
+    session.commit()  # the test is sent from sessions of its own
+    send_test(
+        sessions=request.app.state.sessions, account_id=account.id, store=SecretStore(settings.secrets_file()),
+        now=utcnow(), user_email=user.email,
+    )  # fmt: skip
+    return back("/settings/alerts#outbox")
