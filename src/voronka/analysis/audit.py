@@ -283,30 +283,42 @@ def usual_stage_times(session: Session, pipeline_id: int) -> dict[int, dt.timede
     """Median time deals spent in each stage before moving on or closing, from the most recent
     decided deals (a sample of at most ``USUAL_SAMPLE``: a median needs no more — its 95 % interval
     spans about ±3 percentiles — and the kanban asks for it on every view)."""
+    stays = decided_stays(session, pipeline_id, sample=USUAL_SAMPLE)
+    return {p: dt.timedelta(seconds=statistics.median(v)) for p, v in stays.items() if v}
+
+
+def decided_stays(
+    session: Session, pipeline_id: int, *, sample: int, before: dt.datetime | None = None
+) -> dict[int, list[float]]:
+    """Seconds each of the most recent ``sample`` decided deals (created before ``before``) stayed in
+    each stage it reached, until it reached a later one or closed: what a stage's usual time and its
+    normal tail are measured on."""
+    conditions = [Deal.pipeline_id == pipeline_id, Deal.status != DealStatus.OPEN.value, Deal.closed_at.is_not(None)]
+    if before is not None:
+        conditions.append(Deal.created_at < before)
     deals = session.execute(
         select(Deal.id, Deal.created_at, Deal.closed_at)
-        .where(Deal.pipeline_id == pipeline_id, Deal.status != DealStatus.OPEN.value, Deal.closed_at.is_not(None))
+        .where(*conditions)
         .order_by(Deal.created_at.desc())
-        .limit(USUAL_SAMPLE)
+        .limit(sample)
     ).all()
     reached: dict[int, dict[int, dt.datetime]] = defaultdict(dict)
     ids = [row[0] for row in deals]
-    for start in range(0, len(ids), USUAL_SAMPLE):
-        chunk = ids[start : start + USUAL_SAMPLE]
+    for start in range(0, len(ids), 1_000):
+        chunk = ids[start : start + 1_000]
         for deal_id, position, at in session.execute(
             select(StageReach.deal_id, StageReach.position, StageReach.reached_at).where(StageReach.deal_id.in_(chunk))
         ):
             reached[deal_id][int(position)] = at
-    durations: dict[int, list[float]] = defaultdict(list)
+    stays: dict[int, list[float]] = defaultdict(list)
     for deal_id, created, closed in deals:
         if closed is None:
             continue
         times = {1: created, **reached[deal_id]}
         for position, entered in times.items():
             later = [at for p, at in times.items() if p > position]
-            left = min(later) if later else closed
-            durations[position].append(max((left - entered).total_seconds(), 0.0))
-    return {p: dt.timedelta(seconds=statistics.median(v)) for p, v in durations.items() if v}
+            stays[position].append(max(((min(later) if later else closed) - entered).total_seconds(), 0.0))
+    return stays
 
 
 class LikelyDuplicates:

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from voronka.analysis.audit import STALL_FACTOR, stalled_condition, usual_stage_times
-from voronka.models import CallAttempt, Deal, DealStatus, Pipeline, Stage, StageReach
+from voronka.analysis.audit import STALL_FACTOR, decided_stays, stalled_condition, usual_stage_times
+from voronka.models import CallAttempt, Deal, Pipeline, Stage, StageReach
 
 TAIL_SAMPLE = 2_000
 """Decided deals read for the tail of the time in each stage: a mean beyond a limit needs no more."""
@@ -65,34 +65,7 @@ def find_stalling(
 def _tails(session: Session, pipeline: Pipeline, before: dt.datetime, limits: dict[int, float]) -> dict[int, float]:
     """E[(time in stage − limit)⁺] per stage, from decided deals created before ``before`` (old
     enough that their slow ones have decided too; the stalled, still open, are not among them)."""
-    deals = session.execute(
-        select(Deal.id, Deal.created_at, Deal.closed_at)
-        .where(
-            Deal.pipeline_id == pipeline.id,
-            Deal.status != DealStatus.OPEN.value,
-            Deal.closed_at.is_not(None),
-            Deal.created_at < before,
-        )
-        .order_by(Deal.created_at.desc())
-        .limit(TAIL_SAMPLE)
-    ).all()
-    reached: dict[int, dict[int, dt.datetime]] = defaultdict(dict)
-    ids = [row[0] for row in deals]
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        for deal_id, position, at in session.execute(
-            select(StageReach.deal_id, StageReach.position, StageReach.reached_at).where(StageReach.deal_id.in_(chunk))
-        ):
-            reached[deal_id][int(position)] = at
-    beyond: dict[int, list[float]] = defaultdict(list)
-    for deal_id, created, closed in deals:
-        if closed is None:
-            continue
-        times = {1: created, **reached[deal_id]}
-        for position, entered in times.items():
-            if position not in limits:
-                continue
-            later = [at for p, at in times.items() if p > position]
-            stay = ((min(later) if later else closed) - entered).total_seconds()
-            beyond[position].append(max(stay - limits[position], 0.0))
-    return {p: statistics.fmean(v) for p, v in beyond.items() if v}
+    stays = decided_stays(session, pipeline.id, sample=TAIL_SAMPLE, before=before)
+    return {
+        p: statistics.fmean(max(stay - limits[p], 0.0) for stay in v) for p, v in stays.items() if v and p in limits
+    }
