@@ -29,8 +29,9 @@ from voronka.jobs.worker import Worker
 from voronka.models import AdSpend, CallAttempt, Deal, Job, OutboxMessage
 from voronka.secretstore import SecretStore
 
-NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
-"""``worker --once`` runs at the moment it is started; the serve thread is given this one."""
+NOW = dt.datetime.now(dt.UTC).replace(microsecond=0, tzinfo=None)
+"""``worker --once`` runs at the moment it is started; the serve thread is given this one (naive UTC, as
+voronka keeps every time: an aware one made the alerts pass fail comparing it with stored times)."""
 
 
 @dataclass(frozen=True)
