@@ -105,8 +105,9 @@ def test_a_refused_token_is_one_clear_error(
     assert direct.asked == []
 
 
-@pytest.mark.usefixtures("direct")
-def test_connect_and_sync_from_the_command_line(httpserver: HTTPServer, db_url: str, tmp_path: Path) -> None:
+def test_connect_and_sync_from_the_command_line(
+    httpserver: HTTPServer, direct: FakeDirect, db_url: str, tmp_path: Path
+) -> None:
     runner = CliRunner()
     env = {"XDG_CONFIG_HOME": str(tmp_path), "DIRECT_TOKEN": TOKEN}
     assert runner.invoke(app, ["--db", db_url, "init", "--stages", "Лид,Оплата"], env=env).exit_code == 0
@@ -130,6 +131,13 @@ def test_connect_and_sync_from_the_command_line(httpserver: HTTPServer, db_url: 
     assert spent["spend_currency"] == "RUB"  # a money string with its currency (the re-pulled days' cost)
     assert spent["spend"] == f"{spent['spend_amount'] / 100:.2f}"
     assert "new deals" not in synced.stdout
+    direct.offline_polls = 1  # the next report is built offline: the wait is Direct's, not a CRM's method limit
+    direct.polls.clear()
+    direct.retry_in = "0"  # the command waits for real: no test sleeps
+    waited = runner.invoke(app, ["--db", db_url, "--lang", "ru", "sync", "yandex-direct"], env=env)
+    assert waited.exit_code == 0, waited.stderr
+    assert "Яндекс Директ строит отчёт в режиме офлайн: спросим снова через 0 с" in waited.stderr
+    assert "CRM" not in waited.stderr
     wrong = runner.invoke(
         app,
         ["--db", db_url, "--lang", "en", "connect", "yandex-direct", "--token-env", "DIRECT_TOKEN", "--source", "101"],

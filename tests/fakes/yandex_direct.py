@@ -32,6 +32,8 @@ class FakeDirect:
     """(day, campaign id, campaign name, cost in micro-units)."""
     offline_polls: int = 0
     """How many times a report answers "not ready" (201, then 202) before the data."""
+    retry_in: str = "1"
+    """The ``retryIn`` header of a "not ready" answer (seconds)."""
     polls: dict[str, int] = field(default_factory=dict)
     asked: list[tuple[str, str]] = field(default_factory=list)
     """(DateFrom, DateTo) of each report asked for."""
@@ -57,7 +59,7 @@ class FakeDirect:
         done = self.polls.get(name, 0)
         if done < self.offline_polls:
             self.polls[name] = done + 1
-            headers = {"retryIn": "1", "reportsInQueue": "1"}
+            headers = {"retryIn": self.retry_in, "reportsInQueue": "1"}
             return Response("", status=201 if done == 0 else 202, headers=headers)
         start = dt.date.fromisoformat(params["SelectionCriteria"]["DateFrom"])
         end = dt.date.fromisoformat(params["SelectionCriteria"]["DateTo"])

@@ -261,7 +261,11 @@ def sync(
     output: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
     max_wait: Annotated[
         int,
-        typer.Option("--max-wait", help="Seconds to wait for a method the CRM paused (Bitrix24: ≤ 600).", min=0),
+        typer.Option(
+            "--max-wait",
+            help="Seconds to wait for a method the CRM paused (Bitrix24: ≤ 600) or a report Yandex Direct builds.",
+            min=0,
+        ),
     ] = 900,
 ) -> None:
     """Pull pipelines, users, deals and their stage history from the CRM: everything the first time,
@@ -269,20 +273,23 @@ def sync(
     from voronka.cli.progress import RowsBar
     from voronka.crm.accounts import default_account
     from voronka.db import session_scope
+    from voronka.ingest.connectors import wait_message
     from voronka.ingest.connectors.sync import sync_connection
 
     state = state_of(ctx)
     bar = RowsBar(state.err, state.t("connect.syncing"))
     try:
         with session_scope(state.engine) as session:
+            account = default_account(session=session)
+            waiting = wait_message(session=session, account=account, name=name)
             report = sync_connection(
                 session=session,
-                account=default_account(session=session),
+                account=account,
                 store=secret_store(state),
                 name=name,
                 progress=bar,
                 max_blocked=max_wait,
-                on_wait=lambda seconds: state.err.print(state.t("connect.waiting", seconds=round(seconds))),
+                on_wait=lambda seconds: state.err.print(state.t(waiting, seconds=round(seconds))),
             )
     finally:
         bar.stop()
