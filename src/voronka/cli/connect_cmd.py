@@ -28,11 +28,13 @@ def _connect(
     from voronka.db import session_scope
     from voronka.ingest.connectors import SERVICES, SPEND_CONNECTORS
     from voronka.ingest.connectors.store import add_connection
+    from voronka.ingest.connectors.yandex_direct import add_spend_connection
 
     connector = SERVICES[kind]
+    add = add_spend_connection if kind in SPEND_CONNECTORS else add_connection
     with session_scope(state.engine) as session:
         account = default_account(session=session)
-        connection, webhook = add_connection(
+        connection, webhook = add(
             session=session,
             account=account,
             connector=connector,
@@ -194,14 +196,24 @@ def connect_yandex_direct(
         ),
     ] = None,
     address: Annotated[str, typer.Option("--url", help="The API's address.")] = "https://api.direct.yandex.com",
+    exchange_rate: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--exchange-rate",
+            help="When Direct keeps the client's money in another currency: 'CUR=RATE', the account's money per unit.",
+        ),
+    ] = None,
 ) -> None:
     """Connect Yandex Direct: voronka sync then brings each day's cost per campaign, as the spend of
     the source each campaign is mapped to (the OAuth token needs access to the Direct API)."""
     from voronka.crm.spend import campaign_sources
+    from voronka.ingest.connectors.yandex_direct import parse_exchange_rate
 
     state = state_of(ctx)
-    token = read_secret(token_env, state.t("connect.ask_token"))
     settings: dict[str, object] = {"sources": campaign_sources(source or [])}
+    if exchange_rate:
+        settings["exchange_rate"] = {k: v for pair in exchange_rate for k, v in parse_exchange_rate(pair).items()}
+    token = read_secret(token_env, state.t("connect.ask_token"))
     if client_login:
         settings["client_login"] = client_login
     _connect(state, "yandex_direct", address, name or "yandex-direct", {"token": token}, settings)
