@@ -119,6 +119,25 @@ def test_a_sipuni_export_reads_through_its_map(session: Session, deals: dict[str
     assert march.contact_minutes == 7
 
 
+@pytest.mark.usefixtures("deals")
+@pytest.mark.parametrize("talk", ["Длительность разговора, сек", "Продолжительность разговора"])
+def test_sipuni_talk_time_is_read_under_each_version_s_heading(session: Session, tmp_path: Path, talk: str) -> None:
+    """Later statistic/export files head talk time otherwise, and put the employee's extension in
+    «Откуда» with the external line in «Исходящая линия» (outgoingLine=1): talk time must not read 0."""
+    path = tmp_path / "sipuni.csv"
+    text = (
+        f"Тип;Статус;Время;Схема;Откуда;Куда;Кто ответил;Длительность звонка;{talk};ID записи;Исходящая линия\n"
+        "Исходящий;Отвечен;02.03.2026 10:07:00;;997;89123456789;Анна;120;95;a2;74951112233\n"
+    )
+    path.write_bytes(text.encode("cp1251"))
+    report = import_calls(
+        session=session, account=default_account(session=session), path=path, call_map=builtin_call_map("sipuni")
+    )
+    session.commit()
+    assert (report.created, report.rejected) == (1, [])
+    assert session.execute(select(CallAttempt.duration_seconds, CallAttempt.outcome)).one() == (95, "answered")
+
+
 def test_the_command_reports_in_one_line_and_a_file_of_another_kind_changes_nothing(
     db_url: str, tmp_path: Path
 ) -> None:
