@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from tests.builders import account_for
 from tests.fakes.yandex_direct import TOKEN, FakeDirect
 from voronka.cli import app
-from voronka.db import session_factory
+from voronka.db import make_engine, session_factory
 from voronka.errors import ConnectorAuthFailed, ConnectorFailed
 from voronka.ingest.connectors import SPEND_CONNECTORS
 from voronka.ingest.connectors.http import RetryPolicy
@@ -311,3 +311,30 @@ def test_a_client_in_another_currency_is_refused_or_converted_at_the_stated_rate
     report = sync_connection(session=session, account=account_for(session), store=store, retry=FAST)
     assert spend_by_source(session)["Яндекс Поиск"] == 10 * 24_691  # 1,234.56 KZT × 0.2 = 246.91 RUB a day
     assert any("0.2 RUB to 1 KZT" in w.render("en") for w in report.warnings)
+
+
+@pytest.mark.usefixtures("direct")
+def test_mapping_from_the_command_line_as_the_sync_says_leaves_no_spend_without_source(
+    httpserver: HTTPServer, db_url: str, tmp_path: Path
+) -> None:
+    runner = CliRunner()
+    env = {"XDG_CONFIG_HOME": str(tmp_path), "DIRECT_TOKEN": TOKEN}
+    url = httpserver.url_for("/").rstrip("/")
+    assert runner.invoke(app, ["--db", db_url, "init", "--stages", "Лид,Оплата"], env=env).exit_code == 0
+    base = ["--db", db_url, "--lang", "en", "connect", "yandex-direct", "--token-env", "DIRECT_TOKEN", "--url", url]
+    assert runner.invoke(app, [*base, "--source", "101=Поиск"], env=env).exit_code == 0
+    first = runner.invoke(app, ["--db", db_url, "--lang", "en", "sync", "yandex-direct"], env=env)
+    assert "Map them with voronka connect yandex-direct --source" in first.stdout.replace("\n", " ")
+    again = [*base, "--source", "101=Поиск", "--source", "РСЯ осень=РСЯ", "--source", "303=Баннеры"]
+    assert runner.invoke(app, again, env=env).exit_code == 0
+    second = runner.invoke(app, ["--db", db_url, "--lang", "en", "sync", "yandex-direct"], env=env)
+    assert second.exit_code == 0, second.stderr
+    assert "mapped to no source" not in second.stdout
+    engine = make_engine(db_url)
+    try:
+        with Session(engine) as check:
+            assert spend_by_source(check) == {
+                "Поиск": 10 * 123_456, "РСЯ": 10 * 50_000, "Баннеры": 10 * 9_999, None: 0
+            }  # fmt: skip
+    finally:
+        engine.dispose()
