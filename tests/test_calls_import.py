@@ -119,6 +119,25 @@ def test_a_sipuni_export_reads_through_its_map(session: Session, deals: dict[str
     assert march.contact_minutes == 7
 
 
+@pytest.mark.usefixtures("deals")
+@pytest.mark.parametrize("talk", ["Длительность разговора, сек", "Продолжительность разговора"])
+def test_sipuni_talk_time_is_read_under_each_version_s_heading(session: Session, tmp_path: Path, talk: str) -> None:
+    """Later statistic/export files head talk time otherwise, and put the employee's extension in
+    «Откуда» with the external line in «Исходящая линия» (outgoingLine=1): talk time must not read 0."""
+    path = tmp_path / "sipuni.csv"
+    text = (
+        f"Тип;Статус;Время;Схема;Откуда;Куда;Кто ответил;Длительность звонка;{talk};ID записи;Исходящая линия\n"
+        "Исходящий;Отвечен;02.03.2026 10:07:00;;997;89123456789;Анна;120;95;a2;74951112233\n"
+    )
+    path.write_bytes(text.encode("cp1251"))
+    report = import_calls(
+        session=session, account=default_account(session=session), path=path, call_map=builtin_call_map("sipuni")
+    )
+    session.commit()
+    assert (report.created, report.rejected) == (1, [])
+    assert session.execute(select(CallAttempt.duration_seconds, CallAttempt.outcome)).one() == (95, "answered")
+
+
 def test_the_command_reports_in_one_line_and_a_file_of_another_kind_changes_nothing(
     db_url: str, tmp_path: Path
 ) -> None:
@@ -236,3 +255,24 @@ def test_a_call_before_its_deal_waits_and_lands_when_the_deal_is_imported(sessio
     assert session.scalar(select(func.count()).select_from(WaitingCall)) == 0
     deal = session.scalars(select(Deal).where(Deal.external_id == "new-1")).one()
     assert (deal.first_contact_at, deal.contact_minutes) == (at("2026-03-02 08:00"), 2)  # 11:00 Moscow
+
+
+@pytest.mark.usefixtures("deals")
+def test_a_sipuni_outgoing_call_is_counted_on_its_line_not_the_extension(session: Session, tmp_path: Path) -> None:
+    """Sipuni's export with outgoingLine=1: «Откуда» is the employee's extension (997), «Исходящая
+    линия» the line the client saw — our number, so the spam check compares lines, not people."""
+    header = "Тип;Статус;Время;Схема;Откуда;Куда;Кто ответил;Исходящая линия;Длительность разговора, сек;ID записи"
+    rows = [
+        "Исходящий;Отвечен;02.03.2026 10:07:00;;997;89123456789;Анна;74951112233;95;b1",
+        "Исходящий;Не отвечен;02.03.2026 10:09:00;;998;89123456789;Олег;;0;b2",  # no line given: the extension
+        "Входящий;Отвечен;02.03.2026 10:12:00;Основная;89123456789;74951112233;Анна;;30;b3",
+    ]
+    path = tmp_path / "sipuni.csv"
+    path.write_bytes("\n".join([header, *rows]).encode("cp1251"))
+    report = import_calls(
+        session=session, account=default_account(session=session), path=path, call_map=builtin_call_map("sipuni")
+    )
+    session.commit()
+    assert report.created == 3
+    numbers = {c.external_id: c.outgoing_number for c in session.scalars(select(CallAttempt))}
+    assert numbers == {"sipuni:b1": "+7 495 111-22-33", "sipuni:b2": "998", "sipuni:b3": "+7 495 111-22-33"}

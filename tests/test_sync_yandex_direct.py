@@ -17,8 +17,8 @@ from typer.testing import CliRunner
 from tests.builders import account_for
 from tests.fakes.yandex_direct import TOKEN, FakeDirect
 from voronka.cli import app
-from voronka.db import session_factory
-from voronka.errors import ConnectorAuthFailed
+from voronka.db import make_engine, session_factory
+from voronka.errors import ConnectorAuthFailed, ConnectorFailed
 from voronka.ingest.connectors import SPEND_CONNECTORS
 from voronka.ingest.connectors.http import RetryPolicy
 from voronka.ingest.connectors.store import add_connection, find_connection
@@ -105,8 +105,9 @@ def test_a_refused_token_is_one_clear_error(
     assert direct.asked == []
 
 
-@pytest.mark.usefixtures("direct")
-def test_connect_and_sync_from_the_command_line(httpserver: HTTPServer, db_url: str, tmp_path: Path) -> None:
+def test_connect_and_sync_from_the_command_line(
+    httpserver: HTTPServer, direct: FakeDirect, db_url: str, tmp_path: Path
+) -> None:
     runner = CliRunner()
     env = {"XDG_CONFIG_HOME": str(tmp_path), "DIRECT_TOKEN": TOKEN}
     assert runner.invoke(app, ["--db", db_url, "init", "--stages", "Лид,Оплата"], env=env).exit_code == 0
@@ -130,6 +131,13 @@ def test_connect_and_sync_from_the_command_line(httpserver: HTTPServer, db_url: 
     assert spent["spend_currency"] == "RUB"  # a money string with its currency (the re-pulled days' cost)
     assert spent["spend"] == f"{spent['spend_amount'] / 100:.2f}"
     assert "new deals" not in synced.stdout
+    direct.offline_polls = 1  # the next report is built offline: the wait is Direct's, not a CRM's method limit
+    direct.polls.clear()
+    direct.retry_in = "0"  # the command waits for real: no test sleeps
+    waited = runner.invoke(app, ["--db", db_url, "--lang", "ru", "sync", "yandex-direct"], env=env)
+    assert waited.exit_code == 0, waited.stderr
+    assert "Яндекс Директ строит отчёт в режиме офлайн: спросим снова через 0 с" in waited.stderr
+    assert "CRM" not in waited.stderr
     wrong = runner.invoke(
         app,
         ["--db", db_url, "--lang", "en", "connect", "yandex-direct", "--token-env", "DIRECT_TOKEN", "--source", "101"],
@@ -214,3 +222,119 @@ def test_a_report_being_built_overnight_is_asked_for_with_the_same_days(
     assert later.spend_pending[0] == TODAY - dt.timedelta(days=59)
     assert next(iter(direct.polls)).startswith(f"voronka {TODAY - dt.timedelta(days=90):%Y%m%d}-")
     assert len(direct.polls) == 2
+
+
+def reconnect(session: Session, httpserver: HTTPServer, store: SecretStore, **settings: object) -> None:
+    """``voronka connect yandex-direct`` again under the same name: the connection is replaced."""
+    from voronka.ingest.connectors.yandex_direct import add_spend_connection
+
+    add_spend_connection(
+        session=session, account=account_for(session), connector=SPEND_CONNECTORS["yandex_direct"], name="direct",
+        address=httpserver.url_for("/").rstrip("/"), secret_values={"token": TOKEN}, store=store, settings=settings,
+    )  # fmt: skip
+    session.commit()
+
+
+@pytest.mark.usefixtures("direct")
+def test_mapping_a_campaign_the_sync_warned_about_or_moving_one_counts_its_cost_once(
+    session: Session, httpserver: HTTPServer, tmp_path: Path
+) -> None:
+    """The sync said «Тест баннеров» has no source; mapping it (and moving «РСЯ осень» to another
+    source) pulls the days again, and each replaces what the old mapping wrote: no double count."""
+    store = SecretStore(tmp_path / "secrets.json")
+    connect(session, httpserver, store)
+    sync_connection(session=session, account=account_for(session), store=store, retry=FAST)
+    assert spend_by_source(session)[None] == 10 * 9_999
+    reconnect(
+        session, httpserver, store, sources={"101": "Яндекс Поиск", "РСЯ осень": "Яндекс Поиск", "303": "Баннеры"}
+    )
+    report = sync_connection(session=session, account=account_for(session), store=store, retry=FAST)
+    assert report.spend_unmapped == {}
+    assert spend_by_source(session) == {
+        "Яндекс Поиск": 10 * (123_456 + 50_000), "Баннеры": 10 * 9_999, "Яндекс РСЯ": 0, None: 0
+    }  # fmt: skip
+    assert sum(spend_by_source(session).values()) == 10 * (123_456 + 50_000 + 9_999)  # what Direct spent
+
+
+def test_a_correction_older_than_three_days_is_found_by_changes_check_and_pulled_again(
+    session: Session, httpserver: HTTPServer, direct: FakeDirect, tmp_path: Path
+) -> None:
+    store = SecretStore(tmp_path / "secrets.json")
+    connect(session, httpserver, store)
+    sync_connection(session=session, account=account_for(session), store=store, retry=FAST)
+    old_day = TODAY - dt.timedelta(days=8)  # well before the three days asked for again anyway
+    direct.correct(old_day, 101, "Поиск — кухни", 1000.00)
+    direct.asked.clear()
+    report = sync_connection(session=session, account=account_for(session), store=store, retry=FAST)
+    assert direct.checks[-1]["FieldNames"] == ["CampaignsStat"]
+    assert set(direct.checks[-1]["CampaignIds"]) == {101, 202, 303}
+    assert direct.asked == [(old_day.isoformat(), (TODAY - dt.timedelta(days=1)).isoformat())]
+    assert spend_by_source(session)["Яндекс Поиск"] == 9 * 123_456 + 100_000
+    assert any(old_day.isoformat() in w.render("en") for w in report.warnings)
+    direct.asked.clear()
+    sync_connection(session=session, account=account_for(session), store=store, retry=FAST)
+    assert direct.asked == [((TODAY - dt.timedelta(days=4)).isoformat(), (TODAY - dt.timedelta(days=1)).isoformat())]
+
+
+def test_a_report_asked_for_again_the_same_day_is_a_new_one_so_a_correction_shows(
+    session: Session, httpserver: HTTPServer, direct: FakeDirect, tmp_path: Path
+) -> None:
+    """Direct hands back a report stored under a name it knows (5 hours): the same days asked for
+    twice the same day must go under two names, or the second run reads the first one's numbers."""
+    store = SecretStore(tmp_path / "secrets.json")
+    connect(session, httpserver, store)
+    for _ in range(2):
+        sync_connection(session=session, account=account_for(session), store=store, retry=FAST)
+    yesterday = TODAY - dt.timedelta(days=1)
+    direct.correct(yesterday, 101, "Поиск — кухни", 1000.00)
+    sync_connection(session=session, account=account_for(session), store=store, retry=FAST)
+    assert spend_by_source(session)["Яндекс Поиск"] == 9 * 123_456 + 100_000
+    same_days = [n for n in direct.built if n.startswith(f"voronka {TODAY - dt.timedelta(days=4):%Y%m%d}-")]
+    assert len(same_days) == len(set(same_days)) == 2
+
+
+def test_a_client_in_another_currency_is_refused_or_converted_at_the_stated_rate(
+    session: Session, httpserver: HTTPServer, direct: FakeDirect, tmp_path: Path
+) -> None:
+    direct.currency = "KZT"
+    store = SecretStore(tmp_path / "secrets.json")
+    connect(session, httpserver, store)
+    with pytest.raises(ConnectorFailed) as refused:
+        sync_connection(session=session, account=account_for(session), store=store, retry=FAST)
+    line = str(refused.value)
+    assert "Yandex Direct keeps this client's money in KZT, the account in RUB" in line
+    assert "--exchange-rate KZT=RATE" in line
+    assert "\n" not in line
+    assert spend_by_source(session) == {}
+    assert direct.asked == []
+    reconnect(session, httpserver, store, sources={"101": "Яндекс Поиск"}, exchange_rate={"KZT": "0.2"})
+    report = sync_connection(session=session, account=account_for(session), store=store, retry=FAST)
+    assert spend_by_source(session)["Яндекс Поиск"] == 10 * 24_691  # 1,234.56 KZT × 0.2 = 246.91 RUB a day
+    assert any("0.2 RUB to 1 KZT" in w.render("en") for w in report.warnings)
+
+
+@pytest.mark.usefixtures("direct")
+def test_mapping_from_the_command_line_as_the_sync_says_leaves_no_spend_without_source(
+    httpserver: HTTPServer, db_url: str, tmp_path: Path
+) -> None:
+    runner = CliRunner()
+    env = {"XDG_CONFIG_HOME": str(tmp_path), "DIRECT_TOKEN": TOKEN}
+    url = httpserver.url_for("/").rstrip("/")
+    assert runner.invoke(app, ["--db", db_url, "init", "--stages", "Лид,Оплата"], env=env).exit_code == 0
+    base = ["--db", db_url, "--lang", "en", "connect", "yandex-direct", "--token-env", "DIRECT_TOKEN", "--url", url]
+    assert runner.invoke(app, [*base, "--source", "101=Поиск"], env=env).exit_code == 0
+    first = runner.invoke(app, ["--db", db_url, "--lang", "en", "sync", "yandex-direct"], env=env)
+    assert "Map them with voronka connect yandex-direct --source" in first.stdout.replace("\n", " ")
+    again = [*base, "--source", "101=Поиск", "--source", "РСЯ осень=РСЯ", "--source", "303=Баннеры"]
+    assert runner.invoke(app, again, env=env).exit_code == 0
+    second = runner.invoke(app, ["--db", db_url, "--lang", "en", "sync", "yandex-direct"], env=env)
+    assert second.exit_code == 0, second.stderr
+    assert "mapped to no source" not in second.stdout
+    engine = make_engine(db_url)
+    try:
+        with Session(engine) as check:
+            assert spend_by_source(check) == {
+                "Поиск": 10 * 123_456, "РСЯ": 10 * 50_000, "Баннеры": 10 * 9_999, None: 0
+            }  # fmt: skip
+    finally:
+        engine.dispose()

@@ -29,11 +29,13 @@ def _connect(
     from voronka.db import session_scope
     from voronka.ingest.connectors import SERVICES, SPEND_CONNECTORS
     from voronka.ingest.connectors.store import add_connection
+    from voronka.ingest.connectors.yandex_direct import add_spend_connection
 
     connector = SERVICES[kind]
+    add = add_spend_connection if kind in SPEND_CONNECTORS else add_connection
     with session_scope(state.engine) as session:
         account = default_account(session=session)
-        connection, webhook = add_connection(
+        connection, webhook = add(
             session=session,
             account=account,
             connector=connector,
@@ -195,14 +197,24 @@ def connect_yandex_direct(
         ),
     ] = None,
     address: Annotated[str, typer.Option("--url", help="The API's address.")] = "https://api.direct.yandex.com",
+    exchange_rate: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--exchange-rate",
+            help="When Direct keeps the client's money in another currency: 'CUR=RATE', the account's money per unit.",
+        ),
+    ] = None,
 ) -> None:
     """Connect Yandex Direct: voronka sync then brings each day's cost per campaign, as the spend of
     the source each campaign is mapped to (the OAuth token needs access to the Direct API)."""
     from voronka.crm.spend import campaign_sources
+    from voronka.ingest.connectors.yandex_direct import parse_exchange_rate
 
     state = state_of(ctx)
-    token = read_secret(token_env, state.t("connect.ask_token"))
     settings: dict[str, object] = {"sources": campaign_sources(source or [])}
+    if exchange_rate:
+        settings["exchange_rate"] = {k: v for pair in exchange_rate for k, v in parse_exchange_rate(pair).items()}
+    token = read_secret(token_env, state.t("connect.ask_token"))
     if client_login:
         settings["client_login"] = client_login
     _connect(state, "yandex_direct", address, name or "yandex-direct", {"token": token}, settings)
@@ -262,7 +274,11 @@ def sync(
     output: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
     max_wait: Annotated[
         int,
-        typer.Option("--max-wait", help="Seconds to wait for a method the CRM paused (Bitrix24: ≤ 600).", min=0),
+        typer.Option(
+            "--max-wait",
+            help="Seconds to wait for a method the CRM paused (Bitrix24: ≤ 600) or a report Yandex Direct builds.",
+            min=0,
+        ),
     ] = 900,
 ) -> None:
     """Pull pipelines, users, deals and their stage history from the CRM: everything the first time,
@@ -270,6 +286,7 @@ def sync(
     from voronka.cli.progress import RowsBar
     from voronka.crm.accounts import default_account
     from voronka.db import session_scope
+    from voronka.ingest.connectors import wait_message
     from voronka.ingest.connectors.sync import sync_connection
 
     state = state_of(ctx)
@@ -277,14 +294,16 @@ def sync(
     bar = RowsBar(state.err, state.t("connect.syncing"))
     try:
         with session_scope(state.engine) as session:
+            account = default_account(session=session)
+            waiting = wait_message(session=session, account=account, name=name)
             report = sync_connection(
                 session=session,
-                account=default_account(session=session),
+                account=account,
                 store=secret_store(state),
                 name=name,
                 progress=bar,
                 max_blocked=max_wait,
-                on_wait=lambda seconds: state.err.print(state.t("connect.waiting", seconds=round(seconds))),
+                on_wait=lambda seconds: state.err.print(state.t(waiting, seconds=round(seconds))),
             )
     finally:
         bar.stop()

@@ -3,12 +3,16 @@
 
 from __future__ import annotations
 
+from sqlalchemy.orm import Session
+
 from voronka.ingest.connectors.amocrm import AmoCrmConnector
 from voronka.ingest.connectors.base import Connector, Described
 from voronka.ingest.connectors.bitrix24 import Bitrix24Connector
 from voronka.ingest.connectors.retailcrm import RetailCrmConnector
+from voronka.ingest.connectors.store import find_connection
 from voronka.ingest.connectors.yandex_direct import YandexDirectConnector
 from voronka.ingest.connectors.yclients import YclientsConnector
+from voronka.models import Account
 
 CONNECTORS: dict[str, Connector] = {
     connector.name: connector
@@ -25,4 +29,13 @@ SPEND_CONNECTORS = {connector.name: connector for connector in (YandexDirectConn
 SERVICES: dict[str, Described] = {**CONNECTORS, **SPEND_CONNECTORS}
 """Everything a connection can be made to."""
 
-__all__ = ["CONNECTORS", "SERVICES", "SPEND_CONNECTORS", "Connector"]
+
+def wait_message(*, session: Session, account: Account, name: str | None = None) -> str:
+    """The catalogue key that tells of a wait during the sync of connection ``name``: a CRM pauses a
+    method for its time limit (Bitrix24), Yandex Direct builds a report offline — different waits,
+    worded as their own service words them."""
+    kind = find_connection(session=session, account=account, name=name).kind
+    return "connect.report_waiting" if kind in SPEND_CONNECTORS else "connect.waiting"
+
+
+__all__ = ["CONNECTORS", "SERVICES", "SPEND_CONNECTORS", "Connector", "wait_message"]

@@ -367,6 +367,12 @@ def _sync_spend(
     if spent.pending:
         days = {"start": spent.pending[0].isoformat(), "end": spent.pending[1].isoformat()}
         report.warnings.append(Message("connector.report_pending", days))
+    if spent.corrected_from:
+        report.warnings.append(Message("connector.spend_corrected", {"day": spent.corrected_from.isoformat()}))
+    if spent.converted:
+        currency, rate = spent.converted
+        converted = {"direct": currency, "rate": rate, "account": account.currency}
+        report.warnings.append(Message("connector.spend_converted", converted))
     if spent.unmapped:
         report.warnings.append(Message("connector.spend_unmapped", {"campaigns": ", ".join(sorted(spent.unmapped))}))
     return report

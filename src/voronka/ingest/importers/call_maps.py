@@ -26,6 +26,7 @@ CALL_FIELDS = (
     "client_number",
     "from_number",
     "to_number",
+    "outgoing_line",
     "outcome",
     "duration",
     "manager",
@@ -33,7 +34,9 @@ CALL_FIELDS = (
     "call_id",
 )
 """What a map's ``[columns]`` may feed. ``from_number``/``to_number`` stand for our and the client's
-number when the export names the two ends of the call instead: the direction says which is which."""
+number when the export names the two ends of the call instead: the direction says which is which.
+``outgoing_line``: the external line an outgoing call went out on, where the calling end is an
+employee's extension (Sipuni's «Исходящая линия»): our number for the spam check, when filled."""
 
 DIRECTIONS: Mapping[str, CallDirection] = {
     **dict.fromkeys(("out", "outgoing", "исходящий", "исходящая", "исх", "исх."), CallDirection.OUTGOING),

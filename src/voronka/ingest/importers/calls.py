@@ -155,6 +155,9 @@ class _Reader:
         if client is None and "from_number" in self.positions:
             caller, callee = self.cell(cells, "from_number"), self.cell(cells, "to_number")
             ours, client = (caller, callee) if direction is CallDirection.OUTGOING else (callee, caller)
+        external_line = self.cell(cells, "outgoing_line")
+        if external_line and direction is CallDirection.OUTGOING:
+            ours = external_line  # the calling end was an extension (997): the line is what the client saw
         for value in (client, ours):  # the row alone is refused: the column would refuse the whole file
             if value is not None and len(value) > MAX_PHONE:
                 raise RowError(Message("import.cell_too_long", {"limit": MAX_PHONE}))
