@@ -70,7 +70,9 @@ def plain_deals(session: Session) -> dict[int, PlainDeal]:
             times = [t for p, t in counting if p >= k]
             if times:
                 reached[k] = min(times)
-        moves = [c.at for c in log[deal.id] if c.from_stage_id is not None or c.to_position != 1]
+        # The arrival is the first entry from no stage; every other entry is a move (docs/funnel.md).
+        arrival = next((c for c in log[deal.id] if c.from_stage_id is None), None)
+        moves = [c.at for c in log[deal.id] if c is not arrival]
         contacts = [t for t in [*calls[deal.id], deal.stated_contact_at] if t is not None]
         contact = min(contacts) if contacts else (min(moves) if moves and deal.history_known else None)
         minutes = None

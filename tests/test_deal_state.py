@@ -240,3 +240,20 @@ def test_recount_repairs_deals_a_crash_or_a_hand_edit_left_wrong(session: Sessio
     assert reached(funnel(session)) == [3, 3, 2, 1, 1]
     again = " ".join(voronka("--db", url, "--lang", "en", "recount")[1].split())
     assert "Changed: 0 deals, 0 stage reaches, 0 cells." in again
+
+
+def test_a_stage_added_before_the_first_leaves_speed_to_lead_as_it_was(session: Session) -> None:
+    """The arrival is the deal's first entry, whatever its stage's position becomes: a stage added
+    before the first one once made every uncalled deal's arrival look like a move (speed 0)."""
+    pipeline = pipeline_for(session)
+    waiting = create_deal(session=session, pipeline=pipeline, currency="RUB", created_at=h(0))
+    moved = create_deal(session=session, pipeline=pipeline, currency="RUB", created_at=h(0))
+    move_deal(session=session, deal=moved, stage=pipeline.stages[1], at=h(0.75))
+    session.commit()
+    add_stage(session=session, pipeline=pipeline, name="Предзаявка", before=pipeline.stages[0])
+    session.commit()
+    session.expire_all()
+    assert (waiting.first_contact_at, waiting.contact_minutes) == (None, None)
+    assert moved.contact_minutes == 45
+    done = recount(session=session, pipeline=pipeline)
+    assert done.deals == 0

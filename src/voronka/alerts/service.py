@@ -33,6 +33,7 @@ from voronka.analysis.diagnose.stored import keep_top_findings
 from voronka.crm.accounts import account_by_id, list_pipelines
 from voronka.crm.auth import UserNotFound
 from voronka.crm.deals import update_deal
+from voronka.crm.derived import lock_deal
 from voronka.i18n import Message, Translator, translate
 from voronka.models import Account, Deal, DealStatus, OutboxMessage, Role, User
 from voronka.secretstore import SecretStore
@@ -169,6 +170,7 @@ def take_lead(*, session: Session, account: Account, user: User, deal_id: int, n
     deal = session.get(Deal, deal_id)
     if deal is None or deal.account_id != account.id:
         return Message("alerts.take_unknown")
+    lock_deal(session, deal)  # two presses at once: the second sees the first's manager
     if deal.status != DealStatus.OPEN.value or deal.first_contact_at is not None:
         return Message("alerts.take_done", {"deal": deal.title or f"#{deal.id}"})
     if deal.manager_id not in (None, user.id) and user.role not in (Role.OWNER.value, Role.HEAD.value):

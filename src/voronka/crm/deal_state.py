@@ -20,8 +20,8 @@ The rules:
   entry (the first stage when it has none).
 - **First contact**: the earliest of its first call that counts as contact (ours, or an answered
   incoming one) and a first contact a file stated; only without either does the first stage move
-  stand in, and only when the deal's history is known. An arrival — an entry into the first stage
-  that moved the deal from nowhere — is not a move.
+  stand in, and only when the deal's history is known. The arrival — the deal's first entry, which
+  moved it from no stage — is not a move; an entry a history file added later is.
 - **Speed to lead**: whole minutes begun from creation to first contact.
 """
 
@@ -93,8 +93,16 @@ def standing_position(entries: Iterable[Entry], *, won: bool, last_position: int
 
 
 def first_move(entries: Iterable[LoggedEntry]) -> dt.datetime | None:
-    """When the deal first moved between stages: its earliest entry that is not an arrival."""
-    return min((e.at for e in entries if e.moved or e.position != 1), default=None)
+    """When the deal first moved between stages: its earliest entry but its arrival — the first
+    entry (in time, then log order) that came from no stage. Positions do not tell it: a stage added
+    before the first one makes the arrival's stage the second."""
+    arrived = False
+    for entry in sorted(entries, key=lambda e: e.at):  # stable: log order among equal times
+        if not entry.moved and not arrived:
+            arrived = True
+            continue
+        return entry.at
+    return None
 
 
 def first_contact(

@@ -22,7 +22,7 @@ from sqlalchemy import bindparam, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from voronka import deal_days
-from voronka.crm.deal_state import DealState, LoggedEntry, derive, first_contact, speed_minutes
+from voronka.crm.deal_state import DealState, LoggedEntry, derive, first_contact, first_move, speed_minutes
 from voronka.crm.reaches import REACH_COLUMNS, insert_reaches, rows_of_reaches
 from voronka.db import begin_write
 from voronka.models import CallAttempt, CallDirection, CallOutcome, Deal, DealStatus, Stage, StageChange, StageReach
@@ -46,6 +46,14 @@ def lock_deal(session: Session, deal: Deal) -> Deal:
     held[1].add(deal.id)
     session.info[_LOCKED] = (session.get_transaction(), held[1])
     return deal
+
+
+def lock_pipeline(session: Session, pipeline_id: int) -> None:
+    """Hold every deal of a pipeline for this transaction, as ``lock_deal`` holds one: a recount or a
+    renumbering reads them all and writes what it read, and a move committed in between would be
+    overwritten with the state from before it."""
+    begin_write(session.connection())
+    session.execute(select(Deal.id).where(Deal.pipeline_id == pipeline_id).order_by(Deal.id).with_for_update())
 
 
 def counts_as_contact() -> Any:
@@ -147,6 +155,7 @@ def rederive_pipeline(*, session: Session, pipeline_id: int) -> Rederived:
     what changed: after stages were renumbered or removed, or to repair whatever a crash or a hand
     edit left (``voronka recount``)."""
     session.flush()
+    lock_pipeline(session, pipeline_id)
     positions = _positions(session, pipeline_id)
     stage_of = {p: s for s, p in positions.items()}
     last = max(positions.values())
@@ -270,16 +279,14 @@ def rederive_contacts(*, session: Session, deal_ids: Iterable[int]) -> int:
                 .group_by(CallAttempt.deal_id)
             ).all()
         )
-        moves = dict(
-            session.execute(
-                select(StageChange.deal_id, func.min(StageChange.at))
-                .where(
-                    StageChange.deal_id.in_(chunk),
-                    or_(StageChange.from_stage_id.is_not(None), StageChange.to_position != 1),
-                )
-                .group_by(StageChange.deal_id)
-            ).all()
-        )
+        entered: dict[int, list[LoggedEntry]] = defaultdict(list)
+        for deal_id, position, when, origin in session.execute(
+            select(StageChange.deal_id, StageChange.to_position, StageChange.at, StageChange.from_stage_id)
+            .where(StageChange.deal_id.in_(chunk))
+            .order_by(StageChange.deal_id, StageChange.at, StageChange.id)
+        ):
+            entered[deal_id].append(LoggedEntry(position, when, origin is not None))
+        moves = {deal_id: first_move(entries) for deal_id, entries in entered.items()}
         rows = session.execute(
             select(
                 Deal.id,

@@ -13,7 +13,7 @@ from collections import defaultdict
 from sqlalchemy import insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from voronka.crm.derived import Rederived, rederive_pipeline
+from voronka.crm.derived import Rederived, lock_pipeline, rederive_pipeline
 from voronka.errors import InvalidPipeline, InvalidValue
 from voronka.models import Deal, DealEvent, Pipeline, Stage, StageChange, User
 from voronka.timeutil import utcnow
@@ -84,6 +84,7 @@ def move_stage(*, session: Session, stage: Stage, by: int) -> None:
 
 
 def _renumber(session: Session, pipeline: Pipeline, order: list[Stage]) -> None:
+    lock_pipeline(session, pipeline.id)  # the deals' log positions and derived state are rewritten
     for stage in order:
         stage.position = _PARKED + (stage.position % _PARKED)
     session.flush()
@@ -121,6 +122,7 @@ def remove_stage(*, session: Session, stage: Stage, into: Stage, by: User | None
     if len(order) <= 2:
         raise InvalidPipeline(reason="a pipeline needs at least two stages")
     _record_removal(session, pipeline, stage, into, by)
+    lock_pipeline(session, pipeline.id)  # its deals and their history are rewritten below
     no_sync = {"synchronize_session": False}
     session.execute(
         update(StageChange).where(StageChange.to_stage_id == stage.id).values(to_stage_id=into.id),
