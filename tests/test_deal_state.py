@@ -257,3 +257,18 @@ def test_a_stage_added_before_the_first_leaves_speed_to_lead_as_it_was(session: 
     assert moved.contact_minutes == 45
     done = recount(session=session, pipeline=pipeline)
     assert done.deals == 0
+
+
+def test_a_deal_won_by_a_history_file_reopens_where_its_log_had_it(session: Session, tmp_path: Path) -> None:
+    """A won-stage entry from a history file names no stage it was won from: reopening puts the deal
+    back in the stage of its latest entry short of winning, not in the last working stage."""
+    pipeline_for(session)
+    run_import(session, write(tmp_path, "id,created_at,stage,status\nd1,2024-03-01,Lead,open\n"))
+    history = "deal_id,stage,entered_at\nd1,Qualified,2024-03-02\nd1,Won,2024-03-03\n"
+    run_import(session, write(tmp_path, history, name="history.csv"))
+    deal = session.scalars(select(Deal)).one()
+    deal.status = "won"  # as the CRM had it
+    session.commit()
+    reopen_deal(session=session, deal=deal, at=at("2024-03-04"))
+    session.commit()
+    assert (session.get(Deal, deal.id).furthest_position, reached(funnel(session))) == (2, [1, 1, 0, 0, 0])  # type: ignore[union-attr]

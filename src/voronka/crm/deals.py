@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from voronka.crm.accounts import check_length
 from voronka.crm.credentials import check_email
+from voronka.crm.deal_state import standing_position
 from voronka.crm.derived import counts_as_contact, first_call_contact, lock_deal, rederive_deal
 from voronka.crm.history import record
 from voronka.crm.phones import normalize_phone, phone_key, region_of
@@ -434,4 +435,14 @@ def _stage_before_win(session: Session, deal: Deal, stages: list[Stage]) -> Stag
         before = session.get(Stage, previous.from_stage_id)
         if before is not None and before.position < won_position:
             return before
-    return stages[-2]
+    # No stage it was won from (a history file's entry): where its log puts it short of winning, so
+    # that reopening raises it no further than it had got.
+    of_stage = {s.id: s.position for s in stages}
+    log = session.execute(
+        select(StageChange.to_stage_id, StageChange.at)
+        .where(StageChange.deal_id == deal.id)
+        .order_by(StageChange.at, StageChange.id)
+    )
+    entries = [(of_stage[to], at) for to, at in log if to in of_stage]
+    position = standing_position(entries, won=False, last_position=won_position)
+    return next(s for s in stages if s.position == position)
