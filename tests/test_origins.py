@@ -92,17 +92,7 @@ def test_a_crm_export_and_a_sync_of_the_same_crm_are_the_same_deals(session: Ses
 def test_deals_stored_before_origins_keep_their_history_and_are_claimed_once(engine: Engine, tmp_path: Path) -> None:
     """Upgrading from 0012: the deals table is rebuilt (SQLite) without cascading to its history; a
     legacy deal is claimed by the first import that names its id, and then belongs to that origin."""
-    with engine.connect() as connection:
-        if connection.dialect.name == "sqlite":
-            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
-            connection.commit()
-        with connection.begin():
-            config = _alembic_config()
-            config.attributes["connection"] = connection
-            command.downgrade(config, "0012")
-        if connection.dialect.name == "sqlite":
-            connection.exec_driver_sql("PRAGMA foreign_keys=ON")
-            connection.commit()
+    _downgrade(engine, "0012")
     with Session(engine) as session:
         account = account_for(session)
         pipeline = create_pipeline(
@@ -165,17 +155,7 @@ def test_a_deal_left_in_another_pipelines_stage_moves_there_on_upgrade(engine: E
     from voronka import deal_days
     from voronka.crm.deals import create_deal
 
-    with engine.connect() as connection:
-        if connection.dialect.name == "sqlite":
-            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
-            connection.commit()
-        with connection.begin():
-            config = _alembic_config()
-            config.attributes["connection"] = connection
-            command.downgrade(config, "0014")
-        if connection.dialect.name == "sqlite":
-            connection.exec_driver_sql("PRAGMA foreign_keys=ON")
-            connection.commit()
+    _downgrade(engine, "0014")
     with Session(engine) as session:
         account = account_for(session)
         first = create_pipeline(session=session, account=account, name="А", stages=["Заявка", "Оплата"])
@@ -193,3 +173,19 @@ def test_a_deal_left_in_another_pipelines_stage_moves_there_on_upgrade(engine: E
         for pipeline_id in ids[1:]:
             connection = session.connection()
             assert deal_days.stored_cells(connection, pipeline_id) == deal_days.compute_cells(connection, pipeline_id)
+
+
+def _downgrade(engine: Engine, revision: str) -> None:
+    """The schema as it was at ``revision``, the way ``ensure_schema`` migrates (SQLite's foreign keys
+    off, so that rebuilding a table cascades to nothing)."""
+    with engine.connect() as connection:
+        if connection.dialect.name == "sqlite":
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            connection.commit()
+        with connection.begin():
+            config = _alembic_config()
+            config.attributes["connection"] = connection
+            command.downgrade(config, revision)
+        if connection.dialect.name == "sqlite":
+            connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+            connection.commit()
