@@ -181,3 +181,26 @@ def test_findings_to_watch_never_outrank_confident_ones() -> None:
     watch = _finding("manager_below_team", 5_000_000, 0.85, "Oleg")
     sure = _finding("source_below_team", 100_000, 0.9999, "Avito")
     assert ranked([watch, sure]) == [sure, watch]
+
+
+def test_a_numbers_rescued_leads_are_capped_by_the_reach_gap() -> None:
+    """By hand. The flagged number (answered 20 %, others 60 %: a failed attempt would have been
+    answered with g = 0.4 / 0.8 = 0.5) called 10 leads that ended, 6 of them unreached: four after
+    one attempt on it, two after two. Saved: 4 × 0.5 + 2 × (1 − 0.5²) = 3.5 leads."""
+    from voronka.analysis.diagnose.unreached import Ended, Unreached
+
+    attempts = {"A": {1: 4, 2: 2}}
+    # The leads only other lines called (30, 6 unreached: 20 %) leave a gap of 6 − 10 × 0.2 = 4.
+    wide = Unreached(attempts, {"A": Ended(10, 6)}, Ended(40, 12))
+    assert wide.reach_gap("A") == pytest.approx(4.0)
+    assert wide.rescued("A", 0.2, 0.6) == pytest.approx(3.5)
+    # Call-backs from other lines reached most of the number's leads: 3 of its 10 ended unreached,
+    # against 20 % elsewhere; fixing the number reaches at most one more lead.
+    called_back = Unreached(attempts, {"A": Ended(10, 3)}, Ended(40, 9))
+    assert called_back.reach_gap("A") == pytest.approx(1.0)
+    assert called_back.rescued("A", 0.2, 0.6) == pytest.approx(1.0)
+    # Its leads fared better than the others': nothing to rescue.
+    assert Unreached(attempts, {"A": Ended(10, 1)}, Ended(40, 11)).rescued("A", 0.2, 0.6) == 0.0
+    # No lead called by other lines alone: nothing to compare with, the attempts' estimate stands.
+    alone = Unreached(attempts, {"A": Ended(10, 6)}, Ended(10, 6))
+    assert alone.rescued("A", 0.2, 0.6) == pytest.approx(3.5)

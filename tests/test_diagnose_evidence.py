@@ -216,3 +216,32 @@ def test_the_stalled_check_reads_postgresql_indexes_alone(demo_session: Callable
     assert "Index Only Scan using ix_deals_board" in plan, plan
     assert "Index Only Scan using ix_stage_reaches_period" in plan, plan
     session.rollback()
+
+
+SPAM, CLEAN = "+7 495 000-00-01", "+7 495 000-00-02"
+
+
+def test_unreached_leads_per_number_by_hand(session: Session) -> None:
+    """Leads closed in November, called from two numbers. The flagged one called four leads: two
+    ended unreached (one after two attempts), one was reached by a call-back from the clean line,
+    one was reached on it. The clean line alone called four leads, one ended unreached."""
+    lost = [
+        Journey(created=f"2026-11-{d:02d} 10:00", lost=(f"2026-11-{d:02d} 18:00", "Не дозвонились")) for d in (1, 2, 3)
+    ]
+    won = [Journey(created=f"2026-11-{d:02d} 10:00", won=f"2026-11-{d:02d} 18:00") for d in range(4, 9)]
+    pipeline = journeys_for(session, lost + won)
+    deals = session.scalars(select(Deal).order_by(Deal.id)).all()
+    plan = {0: [SPAM, SPAM], 1: [SPAM], 2: [CLEAN], 3: [SPAM, CLEAN], 4: [SPAM], 5: [CLEAN], 6: [CLEAN], 7: [CLEAN]}
+    for index, numbers in plan.items():
+        for n, number in enumerate(numbers):
+            when = deals[index].created_at + dt.timedelta(minutes=30 + n)
+            log_call(session=session, deal=deals[index], outcome=CallOutcome.NO_ANSWER, at=when, outgoing_number=number)
+    session.commit()
+    unreached = gather(session=session, account=account_for(session), pipeline=pipeline, today=TODAY).unreached
+    spam, clean = SPAM, CLEAN
+    assert unreached.attempts == {spam: {2: 1, 1: 1}, clean: {1: 1}}
+    assert (unreached.ended[spam].leads, unreached.ended[spam].unreached) == (4, 2)
+    assert (unreached.ended[clean].leads, unreached.ended[clean].unreached) == (5, 1)
+    assert (unreached.ended_called.leads, unreached.ended_called.unreached) == (8, 3)
+    # Leads only the clean line called: 4, one unreached; the flagged line's 4 would have lost 1.
+    assert unreached.reach_gap(spam) == 1.0

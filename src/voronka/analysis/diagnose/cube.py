@@ -357,31 +357,3 @@ def count_lines_known(session: Session, pipeline_id: int, since: dt.datetime) ->
         )
     ).one()
     return int(row[0] or 0), int(row[1] or 0)
-
-
-def count_unreached_by_number(session: Session, pipeline_id: int, span: Span) -> dict[str, dict[int, int]]:
-    """Leads lost without ever being reached (closed in the recent segment), per outgoing number:
-    how many such leads got k attempts on it ({k: leads}). What a number's low answer rate cost is
-    counted in these leads — a lead missed on one line and reached from another lost nothing."""
-    per_lead = (
-        select(CallAttempt.outgoing_number.label("number"), func.count().label("attempts"))
-        .join(Deal, Deal.id == CallAttempt.deal_id)
-        .where(
-            Deal.pipeline_id == pipeline_id,
-            span.owned(Deal),
-            Deal.status == DealStatus.LOST.value,
-            Deal.furthest_position == 1,
-            Deal.closed_at >= span.recent,
-            Deal.closed_at < span.end,
-            CallAttempt.outgoing_number.is_not(None),
-            CallAttempt.direction == CallDirection.OUTGOING.value,
-        )
-        .group_by(Deal.id, CallAttempt.outgoing_number)
-        .subquery()
-    )
-    found: dict[str, dict[int, int]] = defaultdict(dict)
-    for number, attempts, leads in session.execute(
-        select(per_lead.c.number, per_lead.c.attempts, func.count()).group_by(per_lead.c.number, per_lead.c.attempts)
-    ):
-        found[str(number)][int(attempts)] = int(leads)
-    return dict(found)

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from voronka.analysis.diagnose import cube
 from voronka.analysis.diagnose.cube import NOW, PAST, YEAR, Segment, Span
 from voronka.analysis.diagnose.stalling import Stalling, find_stalling
+from voronka.analysis.diagnose.unreached import Unreached, count_unreached
 from voronka.analysis.funnel.compute import FunnelFigures
 from voronka.analysis.stats.inputs import load_plans, plan_in_metric_units
 from voronka.analysis.stats.metrics import metric_by_key, metrics_for
@@ -73,8 +74,8 @@ class Evidence:
     """Open deals untouched for twice the usual time, by the position of the stage they are in."""
     stalling: Stalling = field(default_factory=Stalling)
     """When each stalled deal was last touched, and the normal tail to compare their number with."""
-    unreached_by_number: dict[str, dict[int, int]] = field(default_factory=dict)
-    """Recent leads lost unreached, per outgoing number: {attempts on it: leads}."""
+    unreached: Unreached = field(default_factory=Unreached)
+    """Recent leads that ended with attempts on each outgoing number, and those lost unreached."""
     targets: dict[int, float] = field(default_factory=dict)
     """The planned conversion into each stage over the recent window's months (``plan set conv_K``)."""
     benchmarks: dict[int, float] = field(default_factory=dict)
@@ -109,7 +110,7 @@ def gather(
         "entries": lambda own: cube.count_entries(own, pipeline.id, span),
         "closures": lambda own: cube.count_closures(own, pipeline.id, span),
         "stalling": lambda own: find_stalling(own, pipeline, span.end, span.recent, manager_id),
-        "unreached": lambda own: cube.count_unreached_by_number(own, pipeline.id, span),
+        "unreached": lambda own: count_unreached(own, pipeline.id, span),
         "speeds": lambda own: cube.count_speeds(own, pipeline.id, span),
         "numbers": lambda own: cube.count_numbers(own, pipeline.id, span),
         "attempts": lambda own: cube.count_attempts_on_unreached(own, pipeline.id, span),
@@ -147,7 +148,7 @@ def gather(
         losses_by_manager=_losses_by(losses, YEAR, counted.manager_names, by_manager=True),
         stalled={p: len(t) for p, t in found["stalling"].touched.items()},
         stalling=found["stalling"],
-        unreached_by_number=found["unreached"],
+        unreached=found["unreached"],
         targets=found["targets"],
         benchmarks=dict(benchmarks or {}),
     )

@@ -422,7 +422,7 @@ class OutgoingNumber:
             return
         past = evidence.numbers_past.get(number.number)
         past_rate = past.answered / past.attempts if past and past.attempts else None
-        money = rescued_leads(evidence, number.number, rate, other_rate) / evidence.recent.months
+        money = evidence.unreached.rescued(number.number, rate, other_rate) / evidence.recent.months
         money *= followed_chance(evidence, 2) * evidence.average_check
         evidence_text = Message(
             "diagnose.evidence.number_history",
@@ -448,15 +448,6 @@ class OutgoingNumber:
             hypotheses([cause]),
             len(evidence.numbers),
         )
-
-
-def rescued_leads(evidence: Evidence, number: str, rate: float, other_rate: float) -> float:
-    """Leads the number would have reached, answered as often as the others: only leads that ended
-    unreached count (one missed on this line and reached from another lost nothing), each saved
-    unless every one of its k attempts on the number failed again — an attempt that failed at the
-    number's rate would have been answered with (others − rate) / (1 − rate)."""
-    gain = (other_rate - rate) / (1 - rate) if rate < 1 else 0.0
-    return sum(leads * (1 - (1 - gain) ** k) for k, leads in evidence.unreached_by_number.get(number, {}).items())
 
 
 STALL_CONFIDENCE = 0.99
