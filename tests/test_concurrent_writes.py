@@ -206,7 +206,9 @@ def test_two_api_clients_moving_one_deal_at_once_count_it_once(
 
 
 def test_two_website_leads_with_a_new_source_at_once(session: Session, engine: Engine, tmp_path: Path) -> None:
-    """Two form posts name a utm_source nobody has used yet: both land, under one source."""
+    """Two clients' form posts name a utm_source nobody has used yet: both land, under one source.
+    Posts to one account take turns from the look for the client's open deal on (the account's
+    lock); PostgreSQL's requests are held until both have asked for it."""
     from voronka.crm.accounts import find_pipeline
     from voronka.crm.leads import add_lead_form
 
@@ -218,18 +220,48 @@ def test_two_website_leads_with_a_new_source_at_once(session: Session, engine: E
     session.commit()
     client = make_client(engine, tmp_path)
 
-    def lead(name: str) -> Callable[[], int]:
-        payload = {"name": name, "phone": "+79990000000", "utm_source": "yandex"}
+    def lead(name: str, phone: str) -> Callable[[], int]:
+        payload = {"name": name, "phone": phone, "utm_source": "yandex"}
         return lambda: client.post(f"/api/v1/webhooks/leads/{token}", json=payload).status_code
 
-    # SQLite takes its write lock before a lead's first read, so only PostgreSQL's requests can meet there.
-    meet = first_reads_meet(engine, r"FROM sources\s+WHERE") if engine.dialect.name == "postgresql" else _nothing()
+    # SQLite takes its write lock before a lead's first read, so only PostgreSQL's requests can meet.
+    locked = r"FROM accounts\s+WHERE.*FOR UPDATE"
+    meet = first_reads_meet(engine, locked) if engine.dialect.name == "postgresql" else _nothing()
     with meet:
-        assert at_once(lead("Анна"), lead("Олег")) == [200, 200]
+        assert at_once(lead("Анна", "+79990000000"), lead("Олег", "+79990000001")) == [200, 200]
     assert session.scalar(select(func.count()).select_from(Source)) == 1
+    assert session.scalar(select(func.count()).select_from(Deal)) == 2
     _check_in_step(session)
 
 
 @contextmanager
 def _nothing() -> Iterator[None]:
     yield
+
+
+def test_two_posts_of_one_client_at_once_make_one_deal(session: Session, engine: Engine, tmp_path: Path) -> None:
+    """The client sends the site's form twice (two requests, another name the second time): one
+    deal, the second post joined to it (docs/web.md, the same client). On PostgreSQL both requests
+    are held until each has checked it is not a repeat of an earlier request, so both look for the
+    client's open deal at the same moment; the account's lock makes the second wait for the first."""
+    from voronka.crm.accounts import find_pipeline
+    from voronka.crm.leads import add_lead_form
+
+    pipeline_for(session)
+    account = account_for(session)
+    _, token = add_lead_form(
+        session=session, account=account, pipeline=find_pipeline(session=session, account=account), name="Сайт"
+    )
+    session.commit()
+    client = make_client(engine, tmp_path)
+
+    def post(name: str) -> Callable[[], int]:
+        payload = {"name": name, "phone": "+7 999 000-00-00"}
+        return lambda: client.post(f"/api/v1/webhooks/leads/{token}", json=payload).status_code
+
+    not_a_repeat = r"FROM lead_requests\s+WHERE"
+    meet = first_reads_meet(engine, not_a_repeat) if engine.dialect.name == "postgresql" else _nothing()
+    with meet:
+        assert at_once(post("Анна"), post("Анна Смирнова")) == [200, 200]
+    assert session.scalar(select(func.count()).select_from(Deal)) == 1
+    _check_in_step(session)

@@ -204,6 +204,10 @@ def capture_lead(
     if phone and len(phone) > MAX_PHONE:  # not a number we can dial, but the client's words: kept
         custom["phone"], phone = phone[:MAX_CUSTOM_VALUE], None
     now = now or utcnow()
+    # Two posts of one client at once: the account's row is locked before looking for the client's
+    # open deal (PostgreSQL; SQLite already holds the write lock), so the second finds the first's
+    # deal and joins it instead of starting another for the next manager.
+    session.execute(select(Account.id).where(Account.id == account.id).with_for_update())
     repeat = open_deal_of_client(session=session, account=account, phone=phone, email=email)
     if repeat is not None:
         return _join(session, form, fingerprint, repeat, now, name=name, phone=phone, email=email, source=source_name)
