@@ -10,7 +10,8 @@ each in turn so that the machine's drift falls on all of them alike:
   sqlite-utils is installed: pip install sqlite-utils); the target is 1.5 times the anchor;
 - a bare Python importing the chosen libraries a command needs, one step of the ladder at a time:
   SQLAlchemy, its ORM (the session every service takes), Typer and Rich (the command line; Typer
-  is kept below 0.29, which built a pydantic TypeAdapter for each option: pydantic is not loaded).
+  is kept below 0.29, which built a pydantic TypeAdapter for each option: pydantic is not loaded);
+  and the same without the ORM: the floor of a command that read through Core tables alone.
 
 Every step of the ladder sets the garbage collector as `voronka` does on start (rare collections,
 none at exit), so the floor is measured the way the command runs. The libraries' step is what any
@@ -40,6 +41,8 @@ LADDER = (
     ("+ SQLAlchemy", "import sqlalchemy"),
     ("+ its ORM", "import sqlalchemy.orm"),
     ("+ Typer, Rich", LIBRARIES),
+    # The floor of a report command that read through Core tables alone (SQLAlchemy Core without its ORM).
+    ("Core, Typer, Rich, no ORM", "import sqlalchemy, typer, rich.console, rich.table"),
     ("+ voronka's tables", f"{LIBRARIES}; import voronka.models"),
     (
         "+ the funnel's modules",
