@@ -171,9 +171,9 @@ def test_the_call_map_in_the_docs_reads() -> None:
     from voronka.ingest.importers.call_maps import parse_call_map
 
     text = (Path(__file__).parent.parent / "docs" / "import.md").read_text(encoding="utf-8")
-    block = re.search(r'```toml\n(name = "mango".*?)```', text, flags=re.S)
+    block = re.search(r'```toml\n(name = "my-pbx".*?)```', text, flags=re.S)
     assert block is not None
-    parsed = parse_call_map(tomllib.loads(block.group(1)), "mango")
+    parsed = parse_call_map(tomllib.loads(block.group(1)), "my-pbx")
     assert parsed.columns["client_number"] == ("Номер клиента", "Абонент")
     assert parsed.directions["исходящий звонок"].value == "out"
 

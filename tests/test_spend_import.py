@@ -81,3 +81,39 @@ def test_the_command_takes_a_map_and_sources_and_refuses_a_file_of_another_kind(
     wrong = runner.invoke(app, ["--db", db_url, "--lang", "en", "spend", "import", str(calls)], env=env)
     assert wrong.exit_code == 1
     assert wrong.stderr.startswith("Error: Nothing was imported:")
+
+
+# The Reports API's TSV as it comes (yandex.ru/dev/direct/doc/ru/report-format): a first line with
+# the report's name and dates (unless skipReportHeader), the field names, the rows, and a last line
+# with the count of rows (unless skipReportSummary). Cost: integers, the currency times 1,000,000
+# rounded to 10,000; with returnMoneyInMicros: false, the currency to two decimals (…/ru/money).
+def test_a_reports_api_tsv_with_its_title_and_count_lines(session: Session, tmp_path: Path) -> None:
+    export = tmp_path / "report.tsv"
+    export.write_text(
+        "Расходы voronka (2026-03-01 - 2026-03-02)\n"
+        "Date\tCampaignName\tCost\n"
+        "2026-03-01\tПоиск — кухни\t1234560000\n"
+        "2026-03-02\tПоиск — кухни\t20000\n"
+        "Total rows: 2\n",
+        encoding="utf-8",
+    )
+    chosen = builtin_spend_map("yandex-direct").with_sources({"Поиск — кухни": "Яндекс Поиск"})
+    report = import_spend(session=session, account=default_account(session=session), path=export, spend_map=chosen)
+    assert (report.created, report.rejected) == (2, [])
+    assert kept(session) == {("Яндекс Поиск", dt.date(2026, 3, 1)): 123_456, ("Яндекс Поиск", dt.date(2026, 3, 2)): 2}
+
+
+def test_a_reports_api_tsv_without_micros_is_read_in_the_currency(session: Session, tmp_path: Path) -> None:
+    export = tmp_path / "report.tsv"
+    export.write_text(
+        "Date\tCampaignName\tCost\n2026-03-01\tПоиск — кухни\t1234.56\n2026-03-02\tПоиск — кухни\t20000\n",
+        encoding="utf-8",
+    )
+    chosen = builtin_spend_map("yandex-direct").with_sources({"Поиск — кухни": "Яндекс Поиск"})
+    report = import_spend(session=session, account=default_account(session=session), path=export, spend_map=chosen)
+    assert (report.created, report.rejected) == (2, [])
+    # One amount with decimals says the report is in the currency: 20000 is 20,000 roubles, not 0.02.
+    assert kept(session) == {
+        ("Яндекс Поиск", dt.date(2026, 3, 1)): 123_456,
+        ("Яндекс Поиск", dt.date(2026, 3, 2)): 2_000_000,
+    }

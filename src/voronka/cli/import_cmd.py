@@ -123,7 +123,10 @@ def calls(
     file: Annotated[Path, typer.Argument(help="A call-detail export: CSV (UTF-8 or Windows-1251) or XLSX.")],
     column_map: Annotated[
         str | None,
-        typer.Option("--map", help="sipuni, uis, or a TOML call map (default: the canonical calls columns)."),
+        typer.Option(
+            "--map",
+            help="sipuni, uis, zadarma-out, zadarma-in, or a TOML call map (default: the canonical calls columns).",
+        ),
     ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Check and report; write nothing.")] = False,
     report_format: Annotated[str, typer.Option("--report", help="How to print the report: table or json.")] = "table",

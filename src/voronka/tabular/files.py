@@ -43,6 +43,8 @@ class TableFile:
     sheet: str | tuple[str, ...] | None = None
     rejected: list[Rejected] = field(default_factory=list)
     """Rows the reading itself refused (another encoding, a cell too long), filled as rows are read."""
+    title_lines: int = 0
+    """Lines above the header (a report's title line, as Yandex Direct's Reports API writes one)."""
 
     def rows(self) -> Iterator[tuple[int, list[str]]]:
         """(line number in the file, cells) for every data row; blank rows are skipped, and rows
@@ -70,7 +72,8 @@ class TableFile:
         csv.field_size_limit(_CSV_FIELD_LIMIT)
         reader = csv.reader(feed, delimiter=delimiter)
         try:
-            next(reader, None)
+            for _ in range(1 + self.title_lines):
+                next(reader, None)
             feed.taken.clear()
             while (cells := next(reader, None)) is not None:
                 taken, feed.taken = feed.taken, []
@@ -126,8 +129,10 @@ def _fail(key: str, **params: object) -> ImportFailed:
     return ImportFailed(reason=Message(f"import.{key}", params))
 
 
-def open_table(path: Path, sheet: str | tuple[str, ...] | None = None) -> TableFile:
-    """Detect kind, encoding and delimiter and read the header; raise ImportFailed if unreadable."""
+def open_table(path: Path, sheet: str | tuple[str, ...] | None = None, *, titled: bool = False) -> TableFile:
+    """Detect kind, encoding and delimiter and read the header; raise ImportFailed if unreadable.
+    ``titled``: a first line without the delimiter of the line after it is a title above the
+    header (Yandex Direct's report name and dates), not the header."""
     try:
         with path.open("rb") as handle:
             head = handle.read(_SAMPLE)
@@ -142,13 +147,14 @@ def open_table(path: Path, sheet: str | tuple[str, ...] | None = None) -> TableF
     if b"\x00" in head:
         raise _fail("not_text", file=path.name)
     encoding = _detect_encoding(path)
-    header_line = (head.decode(encoding, errors="replace").lstrip("\ufeff").splitlines() or [""])[0]
-    delimiter = _detect_delimiter(header_line)
-    header = next(csv.reader(io.StringIO(header_line), delimiter=delimiter), [])
+    lines = head.decode(encoding, errors="replace").lstrip("\ufeff").splitlines() or [""]
+    title = int(titled and len(lines) > 1 and _detect_delimiter(lines[1]) not in lines[0])
+    delimiter = _detect_delimiter(lines[title])
+    header = next(csv.reader(io.StringIO(lines[title]), delimiter=delimiter), [])
     if not any(h.strip() for h in header):
         raise _fail("no_header", file=path.name)
-    estimate = max(_count_lines(path) - 1, 0)
-    return TableFile(path, tuple(h.strip() for h in header), encoding, delimiter, estimate)
+    estimate = max(_count_lines(path) - 1 - title, 0)
+    return TableFile(path, tuple(h.strip() for h in header), encoding, delimiter, estimate, title_lines=title)
 
 
 def _detect_encoding(path: Path) -> str:

@@ -22,7 +22,15 @@ from voronka.crm.auth import Action
 from voronka.web import views
 from voronka.web.deps import DB, Id
 from voronka.web.render import back, local_path, render
-from voronka.web.security import SESSION_KEY, Csrf, PipelineChoice, Viewer, client_address, translator
+from voronka.web.security import (
+    SESSION_KEY,
+    Csrf,
+    DashboardChoice,
+    PipelineChoice,
+    Viewer,
+    client_address,
+    translator,
+)
 
 router = APIRouter(include_in_schema=False)
 
@@ -92,7 +100,7 @@ def dashboard(
     request: Request,
     session: DB,
     user: Viewer,
-    pipeline: PipelineChoice = None,
+    pipeline: DashboardChoice = None,
     period: str = "this_month",
     date_from: str | None = None,
     date_to: str | None = None,

@@ -13,6 +13,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Query, Request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
+from voronka.analysis.overview import ALL_PIPELINES
 from voronka.crm.accounts import list_pipelines
 from voronka.crm.auth import Action, account_of, can, user_for_token
 from voronka.crm.logins import user_for_session
@@ -42,6 +43,8 @@ def translator(request: Request) -> Translator:
 
 SESSION_KEY = "sid"
 PIPELINE_KEY = "pipeline"
+ALL_PIPELINES_KEY = "all_pipelines"
+"""The dashboard shows every pipeline: remembered apart, as no other page can."""
 
 
 @dataclass(frozen=True)
@@ -97,7 +100,11 @@ def chosen_pipeline(
         known = next((n for n in names if n.casefold() == pipeline.strip().casefold()), None)
         if known is not None:
             request.session[PIPELINE_KEY] = known
+            request.session.pop(ALL_PIPELINES_KEY, None)
             request.state.pipeline = known
+        elif pipeline == ALL_PIPELINES:
+            request.session[ALL_PIPELINES_KEY] = True
+            request.state.pipeline = ALL_PIPELINES
         return pipeline  # an unknown name is the library's "no such pipeline"
     remembered = request.session.get(PIPELINE_KEY)
     chosen = remembered if remembered in names else (names[0] if names else None)
@@ -106,6 +113,22 @@ def chosen_pipeline(
 
 
 PipelineChoice = Annotated[str | None, Depends(chosen_pipeline)]
+
+
+def dashboard_pipeline(
+    request: Request,
+    chosen: PipelineChoice,
+    pipeline: Annotated[str | None, Query(max_length=200)] = None,
+) -> str | None:
+    """The dashboard's pipeline: as every page's, or all pipelines when that was the last choice made
+    on the dashboard (other pages keep showing the pipeline chosen before it)."""
+    if not pipeline and request.session.get(ALL_PIPELINES_KEY) and len(getattr(request.state, "pipelines", [])) > 1:
+        request.state.pipeline = ALL_PIPELINES
+        return ALL_PIPELINES
+    return chosen
+
+
+DashboardChoice = Annotated[str | None, Depends(dashboard_pipeline)]
 
 
 def client_address(request: Request) -> str | None:

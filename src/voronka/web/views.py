@@ -15,13 +15,20 @@ from voronka.analysis.diagnose.output import diagnosis_to_dict
 from voronka.analysis.diagnose.stored import top_findings
 from voronka.analysis.forecast_report import ForecastReport, forecast_report
 from voronka.analysis.funnel.output import explain, report_to_dict
-from voronka.analysis.funnel.query import FunnelQuery, Rule, View
-from voronka.analysis.funnel.report import run_funnel
+from voronka.analysis.funnel.query import Rule, View
 from voronka.analysis.hypotheses import evaluate, list_hypotheses
+from voronka.analysis.overview import (
+    ALL_PIPELINES,
+    DashboardRange,
+    PipelineFigures,
+    Totals,
+    pipeline_figures,
+    pipelines_overview,
+)
 from voronka.analysis.stats.output import report_to_dict as stats_to_dict
 from voronka.analysis.stats.periods import Grain
 from voronka.analysis.stats.report import StatsQuery, StatsReport, run_stats
-from voronka.analysis.summary import PeriodSummary, median_speed_to_lead, period_summary
+from voronka.analysis.summary import PeriodSummary
 from voronka.analysis.whatif import Baseline, leverage, load_baseline, outcome, scenario, scenario_inputs
 from voronka.crm import auth
 from voronka.crm.accounts import find_pipeline, list_pipelines
@@ -71,6 +78,14 @@ class Dashboard:
     """Median speed to lead in seconds, and how many leads were contacted."""
     summary: PeriodSummary | None = None
     presets: tuple[str, ...] = PERIOD_PRESETS
+    sections: list[Dashboard] = field(default_factory=list)
+    """All pipelines: each one's own dashboard, in the account's order."""
+    totals: Totals | None = None
+    """All pipelines: their period figures together."""
+
+    @property
+    def every_pipeline(self) -> bool:
+        return self.pipeline == ALL_PIPELINES and self.pipeline not in self.pipelines
 
     def figure_link(self, kind: str, position: int, *, view: str | None = None) -> str:
         """The deals behind a figure of this dashboard (``voronka.crm.search.deals_behind``): its
@@ -125,60 +140,80 @@ def dashboard(
     rule: str,
     by: str | None,
 ) -> Dashboard:
+    """One pipeline's dashboard, or — for ``ALL_PIPELINES`` — every pipeline's one after another
+    under their totals; a manager's figures are their own deals in every section."""
+    asked, query = _dashboard_asked(account, user, period, date_from, date_to, view, rule, by)
+    pipelines = list_pipelines(session=session, account=account)
+    names = [p.name for p in pipelines]
+    own = user.name if asked.manager_id is not None else None
+    findings = auth.can(user, auth.Action.SEE_ALL_DEALS)
+    if pipeline == ALL_PIPELINES and ALL_PIPELINES not in names:
+        overview = pipelines_overview(session=session, account=account, asked=asked)
+        by_id = {p.id: p for p in pipelines}
+        sections = [
+            _board(session, account, f, by_id[f.pipeline_id] if findings else None, names, query, t, own)
+            for f in overview.pipelines
+        ]
+        return Dashboard(names, ALL_PIPELINES, query, {}, "", [], own=own, sections=sections, totals=overview.totals)
     chosen = find_pipeline(session=session, account=account, name=pipeline)
+    figures = pipeline_figures(session=session, account=account, pipeline=chosen, asked=asked)
+    return _board(session, account, figures, chosen if findings else None, names, query, t, own)
+
+
+def _dashboard_asked(
+    account: Account,
+    user: User,
+    period: str,
+    date_from: str | None,
+    date_to: str | None,
+    view: str,
+    rule: str,
+    by: str | None,
+) -> tuple[DashboardRange, dict[str, Any]]:
+    """The dashboard's request read: its range for the library, and the form's values to show."""
     try:
         chosen_view, chosen_rule = View(view), Rule(rule)
     except ValueError:
         raise InvalidValue(
             field="view/rule", value=f"{view}/{rule}", hint="cohort|period and cumulative|passage"
         ) from None
-    scope = auth.report_scope(user)
     today = to_local(utcnow(), zone(account.timezone)).date()
     start, end = _dates(period, date_from, date_to, today)
-    query = FunnelQuery(
-        pipeline=chosen.name,
-        date_from=start,
-        date_to=end,
-        view=chosen_view,
-        rule=chosen_rule,
-        by=by,
-        manager_id=scope,
+    query = {
+        "period": "" if date_from or date_to else period,
+        "date_from": start.isoformat() if start else "",
+        "date_to": end.isoformat() if end else "",
+        "view": view,
+        "rule": rule,
+        "by": by or "",
+    }
+    return DashboardRange(start, end, chosen_view, chosen_rule, by, auth.report_scope(user), today), query
+
+
+def _board(
+    session: Session,
+    account: Account,
+    figures: PipelineFigures,
+    findings_of: Pipeline | None,
+    names: list[str],
+    query: dict[str, Any],
+    t: Translator,
+    own: str | None,
+) -> Dashboard:
+    funnel = report_to_dict(figures.funnel, t)
+    return Dashboard(
+        pipelines=names,
+        pipeline=figures.name,
+        query=query,
+        funnel=funnel,
+        explanation=explain(figures.funnel, t),
+        bars=_bars(funnel),
+        groups=funnel.get("groups") or [],
+        own=own,
+        speed=figures.speed,
+        summary=figures.summary,
+        findings=_top_findings(session, account, findings_of, t) if findings_of is not None else [],
     )
-    report = run_funnel(session=session, account=account, query=query)
-    figures = report_to_dict(report, t)
-    board = Dashboard(
-        pipelines=[p.name for p in list_pipelines(session=session, account=account)],
-        pipeline=chosen.name,
-        query={
-            "period": "" if date_from or date_to else period,
-            "date_from": start.isoformat() if start else "",
-            "date_to": end.isoformat() if end else "",
-            "view": view,
-            "rule": rule,
-            "by": by or "",
-        },
-        funnel=figures,
-        explanation=explain(report, t),
-        bars=_bars(figures),
-        groups=figures.get("groups") or [],
-        own=user.name if scope is not None else None,
-        speed=median_speed_to_lead(
-            session=session, account=account, pipeline=chosen, date_from=start, date_to=end, manager_id=scope
-        ),
-    )
-    if start is not None and end is not None:
-        board.summary = period_summary(
-            session=session,
-            account=account,
-            pipeline=chosen.name,
-            date_from=start,
-            date_to=end,
-            manager_id=scope,
-            today=today,
-        )
-    if auth.can(user, auth.Action.SEE_ALL_DEALS):
-        board.findings = _top_findings(session, account, chosen, t)
-    return board
 
 
 def _top_findings(session: Session, account: Account, pipeline: Pipeline, t: Translator) -> list[dict[str, Any]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -65,52 +65,91 @@ set_spend = record_spend
 """Spend is kept by ``voronka.crm.spend`` (syncs write it too); the name stays for its callers."""
 
 
+_SUMMARY = re.compile(r"^total rows:\s*\d+$", re.IGNORECASE)
+"""A Yandex Direct report's last line, the count of its rows (yandex.ru/dev/direct/doc/ru/report-format)."""
+MICROS_STEP = 10_000
+"""Direct's micro-unit amounts come rounded to 10,000 (yandex.ru/dev/direct/doc/ru/money)."""
+
+
+@dataclass(frozen=True)
+class _SpendRow:
+    line: int
+    source: str | None
+    start: dt.date
+    kind: str
+    amount: str
+
+
 def import_spend(
     *, session: Session, account: Account, path: Path, spend_map: SpendMap = CANONICAL_SPEND
 ) -> ImportReport:
     """Spend from a CSV/XLSX read through ``spend_map`` (by default ``source``, ``date`` or ``month``,
     ``amount``). Rows of one source and period add up, then replace what was kept for it; a campaign
-    mapped to no source is kept as spend without a source and named in the report."""
-    table = open_table(path)
+    mapped to no source is kept as spend without a source and named in the report.
+
+    A micro-unit column (Direct's ``Cost``) is read in micro-units only when every amount is a whole
+    multiple of 10,000, as Direct writes them; a report asked with ``returnMoneyInMicros: false``
+    has amounts in the currency (up to two decimals) and is read so."""
+    table = open_table(path, titled=True)
     columns = _spend_columns(table.header, spend_map, path)
     report = ImportReport(file=path.name)
-    totals: dict[tuple[str | None, dt.date, str], int] = defaultdict(int)
     unmapped: set[str] = set()
-    for line, cells in table.rows():
-
-        def cell(name: str, cells: list[str] = cells) -> str | None:
-            index = columns.get(name)
-            return clean(cells[index]) if index is not None and index < len(cells) else None
-
+    rows = list(_spend_rows(table.rows(), columns, spend_map, report, unmapped))
+    in_micros = "micros" in columns and all(_looks_micros(row.amount) for row in rows)
+    totals: dict[tuple[str | None, dt.date, str], int] = defaultdict(int)
+    for row in rows:
         try:
-            source, campaign = cell("source"), cell("campaign")
-            if source is None and campaign is not None:
-                source = spend_map.sources.get(campaign)
-                if source is None:
-                    unmapped.add(campaign)
-            amount_text = cell("amount")
-            if amount_text is None or (source is None and campaign is None):
-                raise RowError(
-                    Message("import.missing_value", {"column": "amount" if amount_text is None else "source"})
-                )
-            try:
-                amount = _spend_amount(amount_text, columns.get("micros") == columns["amount"], account.currency)
-                if cell("date") is not None:
-                    start, kind = parse_day(cell("date") or ""), "day"
-                else:
-                    start, kind = parse_month(cell("month") or ""), "month"
-            except InvalidValue as error:
-                raise RowError(Message(error.key, error.params)) from None
-            totals[(source, start, kind)] += amount
+            totals[(row.source, row.start, row.kind)] += _spend_amount(row.amount, in_micros, account.currency)
             report.created += 1
-        except RowError as error:
-            report.rejected.append(Rejected(line, error.message))
+        except InvalidValue as error:
+            report.rejected.append(Rejected(row.line, Message(error.key, error.params)))
     for (source, start, kind), amount in totals.items():
         record_spend(session=session, account=account, source=source, start=start, kind=kind, amount=amount)
     if unmapped:
         report.notes.append(Message("import.spend_unmapped", {"campaigns": ", ".join(sorted(unmapped))}))
     report.add_rejected(table.rejected)
     return report
+
+
+def _spend_rows(
+    rows: Iterable[tuple[int, list[str]]],
+    columns: dict[str, int],
+    spend_map: SpendMap,
+    report: ImportReport,
+    unmapped: set[str],
+) -> Iterator[_SpendRow]:
+    for line, cells in rows:
+        filled = [c.strip() for c in cells if c.strip()]
+        if len(filled) == 1 and _SUMMARY.match(filled[0]):
+            continue  # Direct's closing count of rows, not a row
+
+        def cell(name: str, cells: list[str] = cells) -> str | None:
+            index = columns.get(name)
+            return clean(cells[index]) if index is not None and index < len(cells) else None
+
+        try:
+            source, campaign, amount = cell("source"), cell("campaign"), cell("amount")
+            if source is None and campaign is not None:
+                source = spend_map.sources.get(campaign)
+                if source is None:
+                    unmapped.add(campaign)
+            if amount is None or (source is None and campaign is None):
+                raise RowError(Message("import.missing_value", {"column": "amount" if amount is None else "source"}))
+            try:
+                if cell("date") is not None:
+                    start, kind = parse_day(cell("date") or ""), "day"
+                else:
+                    start, kind = parse_month(cell("month") or ""), "month"
+            except InvalidValue as error:
+                raise RowError(Message(error.key, error.params)) from None
+            yield _SpendRow(line, source, start, kind, amount)
+        except RowError as error:
+            report.rejected.append(Rejected(line, error.message))
+
+
+def _looks_micros(text: str) -> bool:
+    value = text.strip()
+    return value.isdigit() and int(value) % MICROS_STEP == 0
 
 
 def _spend_columns(header: Sequence[str], spend_map: SpendMap, path: Path) -> dict[str, int]:

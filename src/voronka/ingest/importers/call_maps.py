@@ -70,7 +70,7 @@ def builtin_call_map(name: str) -> CallMap:
     return parse_call_map(tomllib.loads(text), name)
 
 
-BUILTIN = ("sipuni", "uis")
+BUILTIN = ("sipuni", "uis", "zadarma-in", "zadarma-out")
 
 
 def load_call_map(path: Path) -> CallMap:

@@ -1,0 +1,104 @@
+"""The dashboard's «all pipelines»: every pipeline's figures exactly as its own dashboard has them,
+one after another, under a total of leads, sales and revenue (conversion and average check from the
+sums); a manager's figures are their own deals in every pipeline. Hand-made deals, counted by hand."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy.orm import Session
+
+from tests.builders import Journey, account_for, add_journey, pipeline_for
+from voronka.analysis.funnel.query import View
+from voronka.analysis.overview import DashboardRange, pipeline_figures, pipelines_overview, total_of
+from voronka.analysis.summary import Compared, PeriodSummary
+from voronka.crm.accounts import get_or_create_manager
+from voronka.models import Pipeline
+
+NOVEMBER = DashboardRange(dt.date(2026, 11, 1), dt.date(2026, 12, 1), view=View.PERIOD)
+
+
+@pytest.fixture
+def two(session: Session) -> tuple[Pipeline, Pipeline]:
+    """The business's own pipeline and a synced CRM's, with other stages."""
+    own = pipeline_for(session, ("Заявка", "Замер", "Договор", "Оплата"), name="Свои")
+    crm = pipeline_for(session, ("Новая", "В работе", "Успешно"), name="amoCRM")
+    for journey in (
+        Journey("2026-10-15 09:00", manager="Анна"),  # October: the period before
+        Journey("2026-11-02 09:00", moves=[("Замер", "2026-11-03 09:00")], won="2026-11-10 09:00",
+                manager="Анна", amount=100_000_00),
+        Journey("2026-11-04 09:00", manager="Анна"),
+        Journey("2026-11-05 09:00", moves=[("Замер", "2026-11-06 09:00")], manager="Борис"),
+    ):  # fmt: skip
+        add_journey(session, own, journey)
+    for journey in (
+        Journey("2026-11-07 09:00", won="2026-11-20 09:00", manager="Борис", amount=50_000_00),
+        Journey("2026-11-08 09:00", manager="Борис"),
+        Journey("2026-10-20 09:00", won="2026-10-25 09:00", manager="Борис", amount=30_000_00),
+    ):
+        add_journey(session, crm, journey)
+    session.commit()
+    return own, crm
+
+
+def test_every_pipeline_as_its_own_dashboard_and_their_total(session: Session, two: tuple[Pipeline, Pipeline]) -> None:
+    account = account_for(session)
+    overview = pipelines_overview(session=session, account=account, asked=NOVEMBER)
+    assert [f.name for f in overview.pipelines] == ["Свои", "amoCRM"]
+    for figures, pipeline in zip(overview.pipelines, two, strict=True):
+        alone = pipeline_figures(session=session, account=account, pipeline=pipeline, asked=NOVEMBER)
+        assert figures == alone  # the same figures as that pipeline's own dashboard
+    own, crm = overview.pipelines
+    assert own.summary is not None and crm.summary is not None  # noqa: PT018
+    assert (own.summary.leads.value, own.summary.sales.value, own.summary.revenue.value) == (3, 1, 100_000_00)
+    assert (crm.summary.leads.value, crm.summary.sales.value, crm.summary.revenue.value) == (2, 1, 50_000_00)
+    assert [s.reached for s in own.funnel.figures.stages] == [3, 2, 1, 1]  # its own stages, not merged
+    assert [s.reached for s in crm.funnel.figures.stages] == [2, 1, 1]
+    totals = overview.totals
+    assert totals is not None
+    assert (totals.leads.value, totals.leads.previous) == (5, 2)
+    assert (totals.sales.value, totals.sales.previous) == (2, 1)
+    assert (totals.revenue.value, totals.revenue.previous) == (150_000_00, 30_000_00)
+    assert totals.conversion.value == pytest.approx(0.4)  # 2 of 5, not the mean of 1/3 and 1/2
+    assert totals.average_check.value == 75_000_00
+
+
+def test_a_managers_figures_are_their_own_deals_in_every_pipeline(
+    session: Session, two: tuple[Pipeline, Pipeline]
+) -> None:
+    account = account_for(session)
+    boris = get_or_create_manager(session=session, account=account, name="Борис")
+    mine = DashboardRange(NOVEMBER.date_from, NOVEMBER.date_to, view=View.PERIOD, manager_id=boris.id)
+    overview = pipelines_overview(session=session, account=account, asked=mine)
+    own, crm = overview.pipelines
+    assert own.summary is not None and crm.summary is not None  # noqa: PT018
+    assert (own.summary.leads.value, own.summary.sales.value) == (1, 0)  # Анна's two are not his
+    assert (crm.summary.leads.value, crm.summary.sales.value) == (2, 1)
+    assert overview.totals is not None
+    assert (overview.totals.leads.value, overview.totals.revenue.value) == (3, 50_000_00)
+    assert [s.reached for s in own.funnel.figures.stages] == [1, 1, 0, 0]
+    assert two
+
+
+def test_without_a_period_there_is_no_total(session: Session, two: tuple[Pipeline, Pipeline]) -> None:
+    overview = pipelines_overview(session=session, account=account_for(session), asked=DashboardRange(None, None))
+    assert overview.totals is None
+    assert [s.reached for s in overview.pipelines[0].funnel.figures.stages] == [4, 2, 1, 1]  # October's too
+    assert two
+
+
+def _summary(leads: tuple[int, int], sales: tuple[int, int], revenue: tuple[int, int]) -> PeriodSummary:
+    day = dt.date(2026, 11, 1)
+    figure = Compared(None, None)
+    return PeriodSummary(
+        day, day, day, day, "RUB", Compared(*leads), Compared(*sales), Compared(*revenue), figure, figure, ()
+    )
+
+
+def test_the_total_adds_counts_and_works_out_rates_from_the_sums() -> None:
+    totals = total_of([_summary((10, 4), (1, 1), (900, 500)), _summary((0, 0), (0, 1), (0, 300))])
+    assert (totals.leads.value, totals.sales.value, totals.revenue.value) == (10, 1, 900)
+    assert (totals.leads.previous, totals.sales.previous, totals.revenue.previous) == (4, 2, 800)
+    assert (totals.conversion.value, totals.conversion.previous) == (0.1, 0.5)
+    assert (totals.average_check.value, totals.average_check.previous) == (900, 400)
