@@ -15,12 +15,12 @@ from typer.testing import CliRunner
 
 from tests.builders import Journey, account_for, journeys_for
 from tests.conftest import DemoFiller
-from voronka.analysis.audit import stalled_counts, stalled_deals
 from voronka.analysis.diagnose import run_diagnosis
 from voronka.analysis.diagnose.cube import NOW, PAST, YEAR, SpeedHistogram
 from voronka.analysis.diagnose.evidence import Evidence, gather
 from voronka.analysis.funnel.query import FunnelQuery, View
 from voronka.analysis.funnel.report import run_funnel
+from voronka.analysis.stalled import stalled_counts, stalled_deals
 from voronka.analysis.stats.inputs import set_plan
 from voronka.analysis.stats.metrics import metrics_for
 from voronka.cli import app

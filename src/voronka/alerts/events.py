@@ -11,7 +11,7 @@ from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
 from voronka.alerts.model import LEADERS, Alert, Event, Shown
-from voronka.analysis.audit import stalled_condition, usual_stage_times
+from voronka.analysis.stalled import stalled_condition, usual_stage_times
 from voronka.crm.accounts import list_pipelines, list_users
 from voronka.i18n import Message
 from voronka.models import (

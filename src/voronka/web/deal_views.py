@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from voronka.analysis.audit import stalled_among
+from voronka.analysis.stalled import stalled_among
 from voronka.crm import auth, tasks
 from voronka.crm.accounts import find_pipeline, list_loss_reasons, list_pipelines, list_sources, list_users
 from voronka.crm.board import Board, BoardFilter, build_board

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from voronka.analysis.audit import STALL_FACTOR, decided_stays, stalled_condition, usual_stage_times
+from voronka.analysis.stalled import STALL_FACTOR, decided_stays, stalled_condition, usual_stage_times
 from voronka.models import CallAttempt, Deal, Pipeline, Stage, StageReach
 
 TAIL_SAMPLE = 2_000
