@@ -5,16 +5,19 @@ sums); a manager's figures are their own deals in every pipeline. Hand-made deal
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from tests.builders import Journey, account_for, add_journey, pipeline_for
+from tests.web_helpers import log_in, make_client, make_user
 from voronka.analysis.funnel.query import View
 from voronka.analysis.overview import DashboardRange, pipeline_figures, pipelines_overview, total_of
 from voronka.analysis.summary import Compared, PeriodSummary
 from voronka.crm.accounts import get_or_create_manager
-from voronka.models import Pipeline
+from voronka.models import Pipeline, Role
 
 NOVEMBER = DashboardRange(dt.date(2026, 11, 1), dt.date(2026, 12, 1), view=View.PERIOD)
 
@@ -81,11 +84,32 @@ def test_a_managers_figures_are_their_own_deals_in_every_pipeline(
     assert two
 
 
-def test_without_a_period_there_is_no_total(session: Session, two: tuple[Pipeline, Pipeline]) -> None:
-    overview = pipelines_overview(session=session, account=account_for(session), asked=DashboardRange(None, None))
-    assert overview.totals is None
+def test_all_time_totals_every_deal(session: Session, two: tuple[Pipeline, Pipeline]) -> None:
+    """All time (and a range open at one end) still has its figures: from the first arrival
+    (15 October) to after today; the period before it holds no deals, so nothing to compare."""
+    asked = DashboardRange(None, None, view=View.PERIOD, today=dt.date(2026, 12, 6))
+    overview = pipelines_overview(session=session, account=account_for(session), asked=asked)
     assert [s.reached for s in overview.pipelines[0].funnel.figures.stages] == [4, 2, 1, 1]  # October's too
+    totals = overview.totals
+    assert totals is not None
+    assert (totals.leads.value, totals.sales.value, totals.revenue.value) == (7, 3, 180_000_00)
+    assert (totals.leads.previous, totals.leads.change) == (0, None)
+    own = overview.pipelines[0].summary
+    assert own is not None
+    assert own.date_from == dt.date(2026, 10, 15)
+    from_november = DashboardRange(dt.date(2026, 11, 1), None, view=View.PERIOD, today=dt.date(2026, 12, 6))
+    later = pipelines_overview(session=session, account=account_for(session), asked=from_november).totals
+    assert later is not None
+    assert (later.leads.value, later.sales.value, later.revenue.value) == (5, 2, 150_000_00)
     assert two
+
+
+def test_no_deals_no_total(session: Session) -> None:
+    pipeline_for(session, ("Заявка", "Оплата"), name="Пустая")
+    asked = DashboardRange(None, None, today=dt.date(2026, 12, 6))
+    overview = pipelines_overview(session=session, account=account_for(session), asked=asked)
+    assert overview.totals is None
+    assert overview.pipelines[0].summary is None
 
 
 def _summary(leads: tuple[int, int], sales: tuple[int, int], revenue: tuple[int, int]) -> PeriodSummary:
@@ -102,3 +126,23 @@ def test_the_total_adds_counts_and_works_out_rates_from_the_sums() -> None:
     assert (totals.leads.previous, totals.sales.previous, totals.revenue.previous) == (4, 2, 800)
     assert (totals.conversion.value, totals.conversion.previous) == (0.1, 0.5)
     assert (totals.average_check.value, totals.average_check.previous) == (900, 400)
+
+
+def test_pages_keep_the_period_and_a_page_of_one_pipeline_takes_all_as_none(
+    session: Session, engine: Engine, tmp_path: Path, two: tuple[Pipeline, Pipeline]
+) -> None:
+    """From all pipelines for a quarter, a pipeline's link opens its own dashboard for that quarter;
+    ``?pipeline=*`` on a page that shows one pipeline (an edited or shared address) shows the
+    remembered one instead of «not found»."""
+    client = make_client(engine, tmp_path)
+    log_in(client, make_user(session, "Owner", Role.OWNER))
+    page = client.get("/", params={"pipeline": "*", "period": "quarter", "view": "period", "by": "source"})
+    assert page.status_code == 200
+    assert 'href="/?pipeline=amoCRM&amp;period=quarter&amp;view=period&amp;rule=cumulative&amp;by=source"' in page.text
+    custom = client.get("/", params={"pipeline": "*", "date_from": "2026-11-01", "date_to": "2026-12-01"})
+    assert 'href="/?pipeline=%D0%A1%D0%B2%D0%BE%D0%B8&amp;date_from=2026-11-01&amp;date_to=2026-12-01' in custom.text
+    for path in ("/kanban", "/deals", "/reports/stats", "/reports/diagnosis"):
+        answer = client.get(path, params={"pipeline": "*"})
+        assert answer.status_code == 200, (path, answer.status_code)
+        assert "Свои" in answer.text
+    assert 'id="pipelines-overview"' in client.get("/").text  # the dashboard remembers all

@@ -22,6 +22,8 @@ from voronka.analysis.summary import (
     PeriodFigures,
     PeriodSummary,
     compare_periods,
+    first_arrival_day,
+    local_today,
     median_speed_to_lead,
     period_summary,
 )
@@ -53,7 +55,7 @@ class PipelineFigures:
     name: str
     funnel: FunnelReport
     summary: PeriodSummary | None
-    """Only for a range with both ends: a comparison needs a period."""
+    """``None`` only for an account without deals asked for all time."""
     speed: tuple[float, int] | None
     """Median speed to lead in seconds, and how many leads were contacted."""
 
@@ -90,13 +92,14 @@ def pipeline_figures(
         manager_id=asked.manager_id,
     )
     summary = None
-    if asked.date_from is not None and asked.date_to is not None:
+    bounds = closed_range(session=session, account=account, asked=asked)
+    if bounds is not None:
         summary = period_summary(
             session=session,
             account=account,
             pipeline=pipeline.name,
-            date_from=asked.date_from,
-            date_to=asked.date_to,
+            date_from=bounds[0],
+            date_to=bounds[1],
             manager_id=asked.manager_id,
             today=asked.today,
         )
@@ -110,6 +113,17 @@ def pipeline_figures(
     )
     funnel = run_funnel(session=session, account=account, query=query)
     return PipelineFigures(pipeline.id, pipeline.name, funnel, summary, speed)
+
+
+def closed_range(*, session: Session, account: Account, asked: DashboardRange) -> tuple[dt.date, dt.date] | None:
+    """The range the period figures cover. "All time" or a range open at one end is closed at the
+    account's first arrival and after today, so the figures still show (the period before it has no
+    deals: nothing to compare). ``None`` only for an account without deals and no start."""
+    start = asked.date_from or first_arrival_day(session=session, account=account)
+    end = asked.date_to or (asked.today or local_today(account)) + dt.timedelta(days=1)
+    if start is None or start >= end:
+        return None
+    return start, end
 
 
 def pipelines_overview(*, session: Session, account: Account, asked: DashboardRange) -> PipelinesOverview:

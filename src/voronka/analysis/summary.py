@@ -19,7 +19,7 @@ from voronka.analysis.diagnose.cube import SpeedHistogram
 from voronka.analysis.funnel.query import FunnelQuery, View
 from voronka.analysis.funnel.report import FunnelReport, run_funnel
 from voronka.models import Account, Deal, Pipeline
-from voronka.timeutil import comparable_ranges, local_midnight_utc, previous_range, zone
+from voronka.timeutil import comparable_ranges, local_midnight_utc, previous_range, to_local, utcnow, zone
 
 
 @dataclass(frozen=True)
@@ -160,3 +160,14 @@ def median_speed_to_lead(
     histogram = SpeedHistogram({(0, None): {int(m or 0): int(n) for m, n in rows}})
     median = histogram.median_seconds(frozenset({0}))  # type: ignore[arg-type]
     return (median, sum(int(n) for _, n in rows)) if median is not None else None
+
+
+def local_today(account: Account) -> dt.date:
+    """Today in the account's time zone."""
+    return to_local(utcnow(), zone(account.timezone)).date()
+
+
+def first_arrival_day(*, session: Session, account: Account) -> dt.date | None:
+    """The local day the account's first deal arrived (``None`` without deals)."""
+    first = session.scalar(select(func.min(Deal.created_at)).where(Deal.account_id == account.id))
+    return to_local(first, zone(account.timezone)).date() if first is not None else None

@@ -102,10 +102,12 @@ def chosen_pipeline(
             request.session[PIPELINE_KEY] = known
             request.session.pop(ALL_PIPELINES_KEY, None)
             request.state.pipeline = known
-        elif pipeline == ALL_PIPELINES:
-            request.session[ALL_PIPELINES_KEY] = True
-            request.state.pipeline = ALL_PIPELINES
-        return pipeline  # an unknown name is the library's "no such pipeline"
+            return pipeline
+        if pipeline != ALL_PIPELINES:
+            return pipeline  # an unknown name is the library's "no such pipeline"
+        # All pipelines: the dashboard shows them (``dashboard_pipeline``); a page of one pipeline
+        # shows the remembered one, as if no pipeline had been asked for.
+        request.session[ALL_PIPELINES_KEY] = True
     remembered = request.session.get(PIPELINE_KEY)
     chosen = remembered if remembered in names else (names[0] if names else None)
     request.state.pipeline = chosen
@@ -122,7 +124,10 @@ def dashboard_pipeline(
 ) -> str | None:
     """The dashboard's pipeline: as every page's, or all pipelines when that was the last choice made
     on the dashboard (other pages keep showing the pipeline chosen before it)."""
-    if not pipeline and request.session.get(ALL_PIPELINES_KEY) and len(getattr(request.state, "pipelines", [])) > 1:
+    names: list[str] = getattr(request.state, "pipelines", [])
+    if (pipeline and pipeline != ALL_PIPELINES) or ALL_PIPELINES in names or len(names) < 2:
+        return chosen
+    if pipeline == ALL_PIPELINES or request.session.get(ALL_PIPELINES_KEY):
         request.state.pipeline = ALL_PIPELINES
         return ALL_PIPELINES
     return chosen

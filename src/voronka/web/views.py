@@ -87,6 +87,13 @@ class Dashboard:
     def every_pipeline(self) -> bool:
         return self.pipeline == ALL_PIPELINES and self.pipeline not in self.pipelines
 
+    def pipeline_link(self, name: str) -> str:
+        """One pipeline's own dashboard for the same period, view, rule and split, so its figures
+        can be set beside this page's."""
+        kept = ("period",) if self.query.get("period") else ("date_from", "date_to")
+        params = {"pipeline": name, **{k: self.query.get(k, "") for k in (*kept, "view", "rule", "by")}}
+        return "/?" + urlencode({k: v for k, v in params.items() if v})
+
     def figure_link(self, kind: str, position: int, *, view: str | None = None) -> str:
         """The deals behind a figure of this dashboard (``voronka.crm.search.deals_behind``): its
         stage, view and dates — the money lost per stage is always the period's closings."""
