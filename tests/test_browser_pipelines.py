@@ -154,3 +154,20 @@ def test_a_manager_sees_only_their_deals_in_every_pipeline(page: Any, site: dict
     assert funnel_of(page.locator("section[data-pipeline='Свои']")) == [2, 1, 1, 1]
     assert funnel_of(page.locator("section[data-pipeline='amoCRM']")) == [1, 0, 0]
     assert "Анна" in page.locator("h1").first.inner_text()
+
+
+def test_the_filter_says_why_it_refuses_and_the_header_follows_it(page: Any, site: dict[str, Any]) -> None:
+    """A period that ends before it starts: the page opens with the reason in the reader's language
+    (the board is not left as it was without a word). A pipeline chosen in the filter is the one the
+    header's picker names after the board is redrawn."""
+    log_in(page, site, "owner@example.com")
+    page.goto(site["url"] + "/?pipeline=Свои&" + MARCH)
+    page.select_option("form.filters select[name=pipeline]", "amoCRM")
+    page.click("form.filters button")
+    page.wait_for_function("document.querySelector('#pipeline-picker select').value === 'amoCRM'")
+    page.fill("form.filters input[name=date_from]", "2025-04-01")
+    page.fill("form.filters input[name=date_to]", "2025-03-01")
+    page.click("form.filters button")
+    page.wait_for_url("**date_from=2025-04-01**")
+    page.wait_for_selector("text=должно быть раньше")
+    assert "2025-04-01" in page.content()

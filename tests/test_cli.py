@@ -128,7 +128,7 @@ def test_bad_file_and_dates_order(db_url: str, tmp_path: Path) -> None:
     assert err.startswith("Error: Nothing was imported: x.csv is not a text table")
     code, _, err = voronka("--db", db_url, "--lang", "en", "funnel", "--from", "2024-03-01", "--to", "2024-03-01")
     assert code == 1
-    assert "must be before" in err
+    assert "must be before the end" in err
 
 
 def test_usage_errors_exit_2(db_url: str) -> None:

@@ -120,6 +120,12 @@ class InvalidQuery(VoronkaError):
     key = "error.invalid_query"
 
 
+class DateRangeReversed(InvalidQuery):
+    """A range whose start is not before its end (the end is exclusive)."""
+
+    key = "error.date_range_reversed"
+
+
 class ImportFailed(VoronkaError):
     """A file that cannot be read at all; nothing was imported."""
 

@@ -6,7 +6,7 @@ import datetime as dt
 import enum
 from dataclasses import dataclass
 
-from voronka.errors import InvalidQuery
+from voronka.errors import DateRangeReversed, InvalidQuery
 from voronka.timeutil import check_day
 
 DEFAULT_IMMATURE_SHARE = 0.2
@@ -50,10 +50,7 @@ class DateRangeIsOrdered:
     @staticmethod
     def check(query: FunnelQuery) -> None:
         if query.date_from and query.date_to and query.date_from >= query.date_to:
-            raise InvalidQuery(
-                code=DateRangeIsOrdered.code,
-                reason=f"--from {query.date_from} must be before --to {query.date_to} (--to is exclusive)",
-            )
+            raise DateRangeReversed(code=DateRangeIsOrdered.code, start=query.date_from, end=query.date_to)
 
 
 class ImmatureShareIsAFraction:

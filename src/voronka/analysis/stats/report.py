@@ -18,7 +18,7 @@ from voronka.analysis.stats.metrics import Metric, Number, metrics_for
 from voronka.analysis.stats.periods import Grain, Period, default_range, periods_between
 from voronka.analysis.stats.table import Table, build_table
 from voronka.crm.accounts import find_pipeline
-from voronka.errors import InvalidQuery
+from voronka.errors import DateRangeReversed, InvalidQuery
 from voronka.i18n import Message
 from voronka.models import Account, DailyCount, Deal
 from voronka.timeutil import check_day, to_local, utcnow, zone
@@ -83,9 +83,7 @@ def run_stats(*, session: Session, account: Account, query: StatsQuery, today: d
     check_day(start, "--from")
     check_day(end, "--to")
     if start >= end:
-        raise InvalidQuery(
-            code="date_range_ordered", reason=f"--from {start} must be before --to {end} (--to is exclusive)"
-        )
+        raise DateRangeReversed(code="date_range_ordered", start=start, end=end)
     days = (end - start).days
     if days / {Grain.DAY: 1, Grain.WEEK: 7, Grain.MONTH: 28}[query.grain] > MAX_COLUMNS:
         raise InvalidQuery(

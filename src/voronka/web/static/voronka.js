@@ -174,4 +174,17 @@
     document.querySelectorAll(".close-dialog").forEach((button) =>
       button.addEventListener("click", () => button.closest("dialog").close()));
   });
+
+  // A filter the server refuses (a period that ends before it starts): htmx would leave the old
+  // figures in place without a word, so the page is opened in full and shows the reason.
+  document.addEventListener("htmx:responseError", (event) => {
+    if (event.detail.requestConfig.verb === "get") window.location.assign(event.detail.xhr.responseURL);
+  });
+  // After the dashboard's filter redraws the board, the header's picker names the same pipeline.
+  document.addEventListener("htmx:afterSettle", (event) => {
+    const chosen = event.detail.requestConfig && event.detail.requestConfig.parameters.pipeline;
+    const header = document.querySelector(".pipeline-picker select");
+    if (!chosen || !header) return;
+    if (Array.from(header.options).some((option) => option.value === chosen)) header.value = chosen;
+  });
 })();
