@@ -124,7 +124,7 @@ def test_a_benchmark_from_the_command_line(db_url: str, fill_demo: DemoFiller) -
     benchmarks = [f for f in json.loads(result.stdout)["findings"] if f["code"] == "step_below_benchmark"]
     assert [f["step"] for f in benchmarks] == [[1, 2]]
     assert benchmarks[0]["reference"] == 0.99
-    assert "your benchmark of 99.0 %" in benchmarks[0]["summary"]
+    assert "your benchmark of 99.0%" in benchmarks[0]["summary"]  # English writes no space (CLDR)
 
 
 @pytest.mark.parametrize("setting", ["9=50%", "2=150%", "Nowhere=0.3", "2=fast"])

@@ -197,3 +197,23 @@ class Shown:
         if self.kind == "wait":
             return formats.wait(self.value)
         return formats.when(self.value)
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A number inside a message, written when the message is put into the reader's language
+    (``11,2 %`` in Russian, ``11.2%`` in English): a rule decides the figure, not how it reads."""
+
+    value: float | None
+    digits: int = 0
+    share: bool = False
+    """A fraction shown as a percentage."""
+
+    def render(self, lang: str) -> str:
+        shown = Formats(lang, ZoneInfo("UTC"))
+        return (
+            shown.share(self.value, digits=self.digits) if self.share else shown.number(self.value, digits=self.digits)
+        )
+
+    def __str__(self) -> str:
+        return self.render("en")

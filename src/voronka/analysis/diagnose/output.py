@@ -6,6 +6,7 @@ from typing import Any
 
 from voronka.analysis.diagnose import Diagnosis
 from voronka.analysis.diagnose.model import Finding
+from voronka.formats import Figure
 from voronka.i18n import Translator
 from voronka.money import format_minor
 
@@ -49,7 +50,11 @@ def _finding(finding: Finding, currency: str, t: Translator) -> dict[str, Any]:
 
 def summary(finding: Finding, t: Translator) -> str:
     def shown(value: float) -> str:
-        return f"{value:.0f}" if finding.code == "stalled_deals" else f"{value * 100:.1f} %"
+        return (
+            Figure(value).render(t.lang)
+            if finding.code == "stalled_deals"
+            else Figure(value, 1, share=True).render(t.lang)
+        )
 
     return t(
         f"diagnose.{finding.code}",

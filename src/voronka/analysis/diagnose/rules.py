@@ -12,6 +12,7 @@ from voronka.analysis.diagnose.evidence import Evidence, NumberCalls, Window
 from voronka.analysis.diagnose.model import MIN_SAMPLE, SHOWN, Cause, Finding, Subject
 from voronka.analysis.experiments import Arm, beta_cdf, probability_b_beats_a
 from voronka.analysis.funnel.compute import FunnelFigures
+from voronka.formats import Figure
 from voronka.i18n import Message
 
 MIN_GAP = 0.04
@@ -69,12 +70,12 @@ def monthly_revenue(evidence: Evidence) -> float:
     return evidence.total.revenue_in(evidence.currency) / evidence.recent.months
 
 
-def _percent(value: float | None) -> str:
-    return "—" if value is None else f"{value * 100:.0f} %"
+def _percent(value: float | None) -> Figure:
+    return Figure(value, share=True)
 
 
-def _minutes(seconds: float | None) -> str:
-    return "—" if seconds is None else f"{seconds / 60:.0f}"
+def _minutes(seconds: float | None) -> Figure:
+    return Figure(None if seconds is None else seconds / 60)
 
 
 def contact_causes(
@@ -122,7 +123,7 @@ def _attempts_cause(attempts: float, before: float | None) -> Cause:
         Message("diagnose.cause.few_attempts"),
         Message(
             "diagnose.evidence.attempts",
-            {"now": f"{attempts:.1f}", "before": "—" if before is None else f"{before:.1f}"},
+            {"now": Figure(attempts, 1), "before": Figure(before, 1)},
         ),
         few,
     )
