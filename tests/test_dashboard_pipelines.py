@@ -146,3 +146,19 @@ def test_pages_keep_the_period_and_a_page_of_one_pipeline_takes_all_as_none(
         assert answer.status_code == 200, (path, answer.status_code)
         assert "Свои" in answer.text
     assert 'id="pipelines-overview"' in client.get("/").text  # the dashboard remembers all
+    assert two
+
+
+def test_a_bad_date_is_explained_in_the_readers_language(session: Session, engine: Engine, tmp_path: Path) -> None:
+    """The refusal is Russian through and through («ожидается дата вида …», not «a date such as»)."""
+    pipeline_for(session, ("Заявка", "Оплата"), name="Свои")
+    client = make_client(engine, tmp_path)
+    log_in(client, make_user(session, "Owner", Role.OWNER))
+    client.get("/lang/ru", params={"next": "/"})
+    answer = client.get("/", params={"date_from": "01.13.2026"})
+    assert answer.status_code == 422
+    assert "ожидается дата вида 2026-03-01" in answer.text
+    assert "such as" not in answer.text
+    reversed_range = client.get("/", params={"date_from": "2026-12-05", "date_to": "2026-11-01"})
+    assert reversed_range.status_code == 422
+    assert "Начало периода 2026-12-05 должно быть раньше его конца 2026-11-01" in reversed_range.text

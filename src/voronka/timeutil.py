@@ -9,13 +9,25 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from voronka.errors import InvalidValue
+from voronka.i18n import Message
 
 UTC = dt.UTC
 FIRST_DAY = dt.date(1900, 1, 1)
 LAST_DAY = dt.date(2999, 12, 31)
 """The calendar voronka reads and keeps. Python's dates end at years 1 and 9999, so a day at either
 end cannot be moved across a time zone or be the start of a period whose end is the next day."""
-DAY_HINT = f"a date from {FIRST_DAY.isoformat()} to {LAST_DAY.isoformat()}"
+DAY_HINT = Message("hint.day_in_calendar", {"first": FIRST_DAY.isoformat(), "last": LAST_DAY.isoformat()})
+ISO_DAY_HINT = Message("hint.iso_day")
+
+
+def parse_day(text: str | None, field: str) -> dt.date | None:
+    """A day written ``2026-03-01`` (as a date input sends it), ``None`` for nothing written."""
+    if not text:
+        return None
+    try:
+        return check_day(dt.date.fromisoformat(text), field)
+    except ValueError:
+        raise InvalidValue(field=field, value=text, hint=ISO_DAY_HINT) from None
 
 
 def check_day(day: dt.date, field: str = "date") -> dt.date:

@@ -17,7 +17,15 @@ from voronka.crm.board import Board, BoardFilter, build_board
 from voronka.crm.search import DealFilter, DealPage, DealRow, Figure, InWorkElsewhere, deals_behind, find_deals
 from voronka.errors import InvalidValue
 from voronka.models import Account, CallOutcome, DealStatus, LossReason, Pipeline, Source, User
-from voronka.timeutil import PERIOD_PRESETS, check_day, local_midnight_utc, preset_range, to_local, utcnow, zone
+from voronka.timeutil import (
+    PERIOD_PRESETS,
+    local_midnight_utc,
+    parse_day,
+    preset_range,
+    to_local,
+    utcnow,
+    zone,
+)
 
 
 def call_outcome(text: str) -> CallOutcome | None:
@@ -80,15 +88,6 @@ class DealList:
         return "/deals?" + urlencode({k: v for k, v in merged.items() if v})
 
 
-def _day(text: str | None, name: str) -> dt.date | None:
-    if not text:
-        return None
-    try:
-        return check_day(dt.date.fromisoformat(text), name)
-    except ValueError:
-        raise InvalidValue(field=name, value=text, hint="a date such as 2026-03-01") from None
-
-
 def deal_list(
     *,
     session: Session,
@@ -132,8 +131,8 @@ def deal_list(
             kind="lost" if lost_at is not None else "reached",
             position=int(lost_at if lost_at is not None else reached or 1),
             view=view,
-            date_from=_day(date_from, "date_from"),
-            date_to=_day(date_to, "date_to"),
+            date_from=parse_day(date_from, "date_from"),
+            date_to=parse_day(date_to, "date_to"),
         )
         query = deals_behind(figure=figure, timezone=account.timezone, base=query)
     found = find_deals(session=session, user=user, account=account, query=query, page=page)

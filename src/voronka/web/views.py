@@ -34,20 +34,11 @@ from voronka.crm import auth
 from voronka.crm.accounts import find_pipeline, list_pipelines
 from voronka.crm.leads import list_lead_forms
 from voronka.errors import InvalidValue
-from voronka.i18n import Translator
+from voronka.i18n import Message, Translator
 from voronka.models import Account, LeadForm, Pipeline, User
-from voronka.timeutil import PERIOD_PRESETS, check_day, preset_range, to_local, utcnow, zone
+from voronka.timeutil import PERIOD_PRESETS, parse_day, preset_range, to_local, utcnow, zone
 
 """The dashboard's top findings are recomputed at most this often (they change by the day)."""
-
-
-def _date(text: str | None, name: str) -> dt.date | None:
-    if not text:
-        return None
-    try:
-        return check_day(dt.date.fromisoformat(text), name)
-    except ValueError:
-        raise InvalidValue(field=name, value=text, hint="a date such as 2026-03-01") from None
 
 
 @dataclass(frozen=True)
@@ -129,7 +120,7 @@ def _bars(figures: dict[str, Any]) -> list[FunnelBar]:
 def _dates(period: str, date_from: str | None, date_to: str | None, today: dt.date) -> tuple[dt.date | None, ...]:
     """Typed dates win over the preset; a preset gives the dates of its period."""
     if date_from or date_to:
-        return _date(date_from, "date_from"), _date(date_to, "date_to")
+        return parse_day(date_from, "date_from"), parse_day(date_to, "date_to")
     return preset_range(period, today)
 
 
@@ -181,9 +172,7 @@ def _dashboard_asked(
     try:
         chosen_view, chosen_rule = View(view), Rule(rule)
     except ValueError:
-        raise InvalidValue(
-            field="view/rule", value=f"{view}/{rule}", hint="cohort|period and cumulative|passage"
-        ) from None
+        raise InvalidValue(field="view/rule", value=f"{view}/{rule}", hint=Message("hint.view_and_rule")) from None
     today = to_local(utcnow(), zone(account.timezone)).date()
     start, end = _dates(period, date_from, date_to, today)
     query = {
