@@ -107,3 +107,34 @@ def test_a_service_declares_its_connect_command(kind: str) -> None:
         assert all(key in messages(lang) for key in keys), lang
     connect = (DOCS / "connect.md").read_text(encoding="utf-8")
     assert re.search(rf"^(\| |#+ .*){re.escape(SERVICES[kind].crm)}", connect, re.M), kind
+
+
+def test_connect_and_sync_from_the_command_line(
+    crm: tuple[str, Contract], db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``voronka connect KIND``, built from the connector's form, stores what its sync needs: secrets
+    from variables (never the command line), settings from options and arguments."""
+    from typer.testing import CliRunner
+
+    from voronka.cli import app
+
+    kind, world = crm
+    form = CONNECTORS[kind].form
+    monkeypatch.setenv("VORONKA_SECRETS_PATH", str(tmp_path / "secrets.json"))
+    given = {**world.settings, "address": world.address, "requests_per_second": "0"}
+    args = ["--db", db_url, "--lang", "en", "connect", command_name(kind)]
+    for setting in form.settings:
+        if setting.key in given:
+            value = str(given[setting.key])
+            args += [value] if setting.argument else [setting.flag, value]
+    for secret in form.secrets:
+        if secret.key in world.secrets:
+            monkeypatch.setenv(f"CONTRACT_{secret.key.upper()}", world.secrets[secret.key])
+            args += [secret.flag, f"CONTRACT_{secret.key.upper()}"]
+    runner = CliRunner()
+    made = runner.invoke(app, args)
+    assert made.exit_code == 0, made.stderr
+    assert all(value not in made.stdout for value in world.secrets.values())
+    synced = runner.invoke(app, ["--db", db_url, "sync", command_name(kind), "--format", "json"])
+    assert synced.exit_code == 0, synced.stderr
+    assert f'"created": {len(world.deals)},' in synced.stdout
