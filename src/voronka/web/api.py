@@ -54,7 +54,7 @@ from voronka.models import (
 )
 from voronka.money import format_minor, parse_amount
 from voronka.web.deps import DB, Id
-from voronka.web.schemas import FunnelOut, StatsOut
+from voronka.web.schemas import ForecastOut, FunnelOut, StatsOut
 from voronka.web.security import api_user
 
 router = APIRouter(prefix="/api/v1", tags=["api"])
@@ -433,13 +433,15 @@ def stats(
     return StatsOut.model_validate(stats_to_dict(report, _t(request)))
 
 
-@router.get("/forecast", summary="The revenue forecast, as voronka forecast --format json prints it")
-def forecast(request: Request, session: DB, user: Caller, pipeline: str | None = None) -> dict[str, Any]:
+@router.get(
+    "/forecast", response_model=ForecastOut, summary="The revenue forecast, as voronka forecast --format json prints it"
+)
+def forecast(request: Request, session: DB, user: Caller, pipeline: str | None = None) -> ForecastOut:
     auth.require(user, Action.VIEW_REPORTS)
     account = auth.account_of(session=session, user=user)
     chosen = find_pipeline(session=session, account=account, name=pipeline)
     report = forecast_report(session=session, account=account, pipeline=chosen, manager_id=auth.report_scope(user))
-    return forecast_to_dict(report, _t(request).lang)
+    return ForecastOut.model_validate(forecast_to_dict(report, _t(request).lang))
 
 
 def _t(request: Request) -> Translator:
