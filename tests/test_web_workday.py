@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from tests.web_helpers import csrf_of, log_in, make_client, make_user
 from voronka.crm.accounts import create_pipeline, default_account
 from voronka.crm.deals import create_deal
+from voronka.crm.new_deal import NewDeal
 from voronka.db import session_factory
 from voronka.models import AdSpend, Deal, Hypothesis, LeadForm, Plan, Role, Source, Stage, User
 
@@ -26,7 +27,9 @@ def site(engine: Engine, tmp_path: Path) -> dict[str, object]:
             session=session, account=account, name="Продажи", stages=["Заявка", "Звонок", "Счёт", "Оплата"]
         )
         for i in range(57):
-            create_deal(session=session, pipeline=pipeline, currency="RUB", title=f"Сделка {i}", amount=1000_00 * i)
+            create_deal(
+                session=session, pipeline=pipeline, new=NewDeal(currency="RUB", title=f"Сделка {i}", amount=1000_00 * i)
+            )
         session.commit()
         emails = {role: make_user(session, name, role) for name, role in (
             ("Owner", Role.OWNER), ("Head", Role.HEAD), ("Manager One", Role.MANAGER), ("Viewer", Role.VIEWER)

@@ -41,6 +41,7 @@ from voronka.crm.deals import (
     win_deal,
 )
 from voronka.crm.leads import capture_lead, form_for_token, is_test_ping
+from voronka.crm.new_deal import NewDeal
 from voronka.crm.search import DealFilter, deals_by_ids, find_deals
 from voronka.errors import InvalidValue
 from voronka.i18n import Translator
@@ -254,9 +255,7 @@ def create(session: DB, user: Caller, body: DealIn) -> DealOut:
     account = auth.account_of(session=session, user=user)
     pipeline = find_pipeline(session=session, account=account, name=body.pipeline)
     manager = auth.deal_manager(session=session, account=account, user=user, requested=body.manager)
-    deal = create_deal(
-        session=session,
-        pipeline=pipeline,
+    new = NewDeal(
         currency=account.currency,
         title=body.title,
         contact_name=body.contact_name,
@@ -267,8 +266,8 @@ def create(session: DB, user: Caller, body: DealIn) -> DealOut:
         manager=manager,
         amount=parse_amount(body.amount, account.currency) if body.amount else None,
         source=get_or_create_source(session=session, account=account, name=body.source) if body.source else None,
-        by=user,
     )
+    deal = create_deal(session=session, pipeline=pipeline, new=new, by=user)
     return _deal_out(session, deal)
 
 

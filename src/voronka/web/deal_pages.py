@@ -33,6 +33,7 @@ from voronka.crm.deals import (
     win_deal,
 )
 from voronka.crm.history import undo_last
+from voronka.crm.new_deal import NewDeal
 from voronka.crm.search import open_deals_with_phone, phone_in_work_elsewhere
 from voronka.errors import InvalidValue
 from voronka.models import CallOutcome, Stage, TaskKind
@@ -181,9 +182,8 @@ def create(
         )  # fmt: skip
         return render(request, "deal_new.html", {"user": user, "form": form}, status=409)
     chosen_currency = (currency or account.currency).upper()
-    deal = create_deal(
-        session=session,
-        pipeline=find_pipeline(session=session, account=account, name=pipeline or None),
+    chosen = find_pipeline(session=session, account=account, name=pipeline or None)
+    new = NewDeal(
         currency=chosen_currency,
         title=title.strip() or contact_name.strip() or phone.strip() or None,
         contact_name=contact_name.strip() or None,
@@ -192,8 +192,8 @@ def create(
         amount=parse_amount(amount, chosen_currency),
         manager=auth.deal_manager(session=session, account=account, user=user, requested=manager or None),
         source=source_named(session=session, account=account, name=source),
-        by=user,
     )
+    deal = create_deal(session=session, pipeline=chosen, new=new, by=user)
     return back(f"/deals/{deal.id}")
 
 
