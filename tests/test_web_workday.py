@@ -226,3 +226,14 @@ def test_a_new_deal_form_warns_of_a_duplicate_phone(site: dict[str, object]) -> 
     assert "XYZ" in odd.text
     with session_of(site) as session:
         assert session.scalars(select(Deal.amount).where(Deal.title == "Снова")).one() is None
+
+
+def test_the_query_strings_are_typed_models_whose_empty_fields_mean_any() -> None:
+    """A filter form sends every field, empty ones as ``""``: the view gets None for them."""
+    from voronka.web.deal_views import DealListQuery, KanbanQuery
+    from voronka.web.queries import DealListParams, KanbanParams
+
+    sent = DealListParams.model_validate({"status": "", "manager": "", "q": "окна", "unassigned": "1", "page": "2"})
+    assert sent.query("Продажи") == DealListQuery(pipeline="Продажи", text="окна", unassigned=True, page=2)
+    board = KanbanParams.model_validate({"mine": "1", "q": "", "period": "this_month"})
+    assert board.query(None) == KanbanQuery(mine=True, period="this_month")
