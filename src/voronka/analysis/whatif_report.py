@@ -13,23 +13,30 @@ from voronka.money import format_minor
 
 @dataclass(frozen=True)
 class WhatIfReport:
+    """The command's table and JSON and the web page's sliders all read this."""
+
     baseline: Baseline
+    scenario: Baseline
+    """The funnel as changed (the baseline itself when nothing was)."""
     levers: tuple[Lever, ...]
     """Each step's worth, the most valuable first."""
     now: Outcome
     then: Outcome
-    """The changed funnel's outcome (the same as ``now`` when nothing was changed)."""
-    changed: bool
+    """The changed funnel's outcome."""
     currency: str
+
+    @property
+    def changed(self) -> bool:
+        return self.scenario != self.baseline
 
 
 def whatif_report(baseline: Baseline, changed: Baseline, currency: str) -> WhatIfReport:
     return WhatIfReport(
         baseline=baseline,
+        scenario=changed,
         levers=tuple(leverage(baseline)),
         now=outcome(baseline),
         then=outcome(changed),
-        changed=changed != baseline,
         currency=currency,
     )
 

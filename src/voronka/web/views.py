@@ -22,7 +22,8 @@ from voronka.analysis.stats.output import report_to_dict as stats_to_dict
 from voronka.analysis.stats.periods import Grain
 from voronka.analysis.stats.report import StatsQuery, StatsReport, run_stats
 from voronka.analysis.summary import PeriodSummary, median_speed_to_lead, period_summary
-from voronka.analysis.whatif import Baseline, leverage, load_baseline, outcome, scenario, scenario_inputs
+from voronka.analysis.whatif import load_baseline, scenario, scenario_inputs
+from voronka.analysis.whatif_report import WhatIfReport, whatif_report
 from voronka.crm import auth
 from voronka.crm.accounts import find_pipeline, list_pipelines
 from voronka.crm.leads import list_lead_forms
@@ -223,22 +224,11 @@ def diagnosis(*, session: Session, account: Account, t: Translator, pipeline: st
     return diagnosis_to_dict(run_diagnosis(session=session, account=account, pipeline=pipeline), t)
 
 
-@dataclass
-class WhatIf:
-    baseline: Baseline
-    changed: Baseline
-    now: Any
-    then: Any
-    levers: list[Any]
-    currency: str
-
-
-def whatif(*, session: Session, account: Account, pipeline: str | None, settings: dict[str, str]) -> WhatIf:
+def whatif(*, session: Session, account: Account, pipeline: str | None, settings: dict[str, str]) -> WhatIfReport:
     today = to_local(utcnow(), zone(account.timezone)).date()
     baseline = load_baseline(session=session, account=account, pipeline=pipeline, today=today)
     conversions, check, leads = scenario_inputs(settings)
-    changed = scenario(baseline, conversions, check, leads)
-    return WhatIf(baseline, changed, outcome(baseline), outcome(changed), leverage(baseline), account.currency)
+    return whatif_report(baseline, scenario(baseline, conversions, check, leads), account.currency)
 
 
 def hypotheses(*, session: Session, account: Account) -> list[tuple[Any, Any]]:
