@@ -18,7 +18,8 @@ from voronka.analysis.funnel.output import explain, report_to_dict
 from voronka.analysis.funnel.query import FunnelQuery, Rule, View
 from voronka.analysis.funnel.report import run_funnel
 from voronka.analysis.hypotheses import evaluate, list_hypotheses
-from voronka.analysis.stats.output import report_to_dict as stats_to_dict
+from voronka.analysis.stats.metrics import Metric
+from voronka.analysis.stats.output import explanation, metric_label
 from voronka.analysis.stats.periods import Grain
 from voronka.analysis.stats.report import StatsQuery, StatsReport, run_stats
 from voronka.analysis.summary import PeriodSummary, median_speed_to_lead, period_summary
@@ -197,10 +198,26 @@ def _stats_report(
     return run_stats(session=session, account=account, query=query)
 
 
+@dataclass(frozen=True)
+class StatsPage:
+    """The statistics template as the page shows it: the library's report, its rows labelled in the
+    reader's language (figures stay numbers in their units; the template formats them)."""
+
+    report: StatsReport
+    t: Translator
+
+    def label(self, metric: Metric) -> str:
+        return metric_label(metric, self.t)
+
+    @property
+    def explanation(self) -> str:
+        return explanation(self.report, self.t)
+
+
 def stats(
     *, session: Session, account: Account, user: User, t: Translator, grain: str, by: str | None, pipeline: str | None
-) -> dict[str, Any]:
-    return stats_to_dict(_stats_report(session, account, user, grain, by, pipeline), t)
+) -> StatsPage:
+    return StatsPage(_stats_report(session, account, user, grain, by, pipeline), t)
 
 
 def stats_workbook(
