@@ -10,8 +10,9 @@ from urllib.parse import urlencode
 
 from sqlalchemy.orm import Session
 
-from voronka.analysis.diagnose import run_diagnosis
-from voronka.analysis.diagnose.output import diagnosis_to_dict
+from voronka.analysis.diagnose import Diagnosis, run_diagnosis
+from voronka.analysis.diagnose.model import Finding
+from voronka.analysis.diagnose.output import summary
 from voronka.analysis.diagnose.stored import top_findings
 from voronka.analysis.forecast_report import ForecastReport, forecast_report
 from voronka.analysis.funnel.output import explain, report_to_dict
@@ -237,8 +238,19 @@ def stats_workbook(
     write_stats_workbook(_stats_report(session, account, user, grain, by, pipeline), path, t)
 
 
-def diagnosis(*, session: Session, account: Account, t: Translator, pipeline: str | None) -> dict[str, Any]:
-    return diagnosis_to_dict(run_diagnosis(session=session, account=account, pipeline=pipeline), t)
+@dataclass(frozen=True)
+class DiagnosisPage:
+    """The diagnosis as the page shows it: the library's findings, each summed up in the reader's language."""
+
+    report: Diagnosis
+    t: Translator
+
+    def summary(self, finding: Finding) -> str:
+        return summary(finding, self.t)
+
+
+def diagnosis(*, session: Session, account: Account, t: Translator, pipeline: str | None) -> DiagnosisPage:
+    return DiagnosisPage(run_diagnosis(session=session, account=account, pipeline=pipeline), t)
 
 
 def whatif(*, session: Session, account: Account, pipeline: str | None, settings: dict[str, str]) -> WhatIfReport:
