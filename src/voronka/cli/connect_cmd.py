@@ -71,6 +71,10 @@ def read_secret(env: str | None, prompt: str, option: str = "--token-env") -> st
     return str(typer.prompt(prompt, hide_input=True))
 
 
+KEYWORD = inspect.Parameter.KEYWORD_ONLY
+_TYPES: dict[str, Any] = {"text": str, "number": float, "list": list[str]}
+
+
 def connector_commands() -> list[tuple[str, Callable[..., None]]]:
     """``voronka connect KIND`` for every service in the connector registry, built from what each
     declares (``ConnectForm``): adding a connector adds its command."""
@@ -81,6 +85,9 @@ def connector_commands() -> list[tuple[str, Callable[..., None]]]:
 
 
 def connect_command(kind: str) -> Callable[..., None]:
+    """A command function with the signature Typer reads options from: the form's arguments, then
+    ``--name``, its secrets' variables and its settings; help in the language of the environment
+    (the command is built before ``--lang`` is read)."""
     from voronka.ingest.connectors import SERVICES
     from voronka.ingest.connectors.form import NAME, command_name, parameter_name
 
@@ -107,10 +114,6 @@ def connect_command(kind: str) -> Callable[..., None]:
     command.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]  # what Typer reads
     command.__annotations__ = {p.name: p.annotation for p in parameters}
     return command
-
-
-KEYWORD = inspect.Parameter.KEYWORD_ONLY
-_TYPES: dict[str, Any] = {"text": str, "number": float, "list": list[str]}
 
 
 def _parameter(field: Secret | Setting, lang: str) -> inspect.Parameter:
