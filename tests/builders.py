@@ -19,6 +19,7 @@ from voronka.crm.accounts import (
     get_or_create_source,
 )
 from voronka.crm.deals import create_deal, lose_deal, move_deal, reopen_deal, win_deal
+from voronka.crm.new_deal import NewDeal
 from voronka.models import Account, Deal, Pipeline
 
 STAGES = ("Lead", "Qualified", "Estimate", "Contract", "Won")
@@ -59,14 +60,18 @@ def add_journey(session: Session, pipeline: Pipeline, journey: Journey) -> Deal:
     deal = create_deal(
         session=session,
         pipeline=pipeline,
-        created_at=at(journey.created),
-        currency=journey.currency,
-        amount=journey.amount,
-        source=get_or_create_source(session=session, account=account, name=journey.source) if journey.source else None,
-        manager=get_or_create_manager(session=session, account=account, name=journey.manager)
-        if journey.manager
-        else None,
-        custom=dict(journey.custom),
+        new=NewDeal(
+            created_at=at(journey.created),
+            currency=journey.currency,
+            amount=journey.amount,
+            source=get_or_create_source(session=session, account=account, name=journey.source)
+            if journey.source
+            else None,
+            manager=get_or_create_manager(session=session, account=account, name=journey.manager)
+            if journey.manager
+            else None,
+            custom=dict(journey.custom),
+        ),
     )
     for stage_name, when in journey.moves:
         move_deal(session=session, deal=deal, stage=find_stage(pipeline, stage_name), at=at(when))

@@ -747,6 +747,7 @@ def test_only_leads_whose_first_touch_voronka_sees_are_paged_about(
 
     from voronka.cli import app
     from voronka.crm.deals import create_deal
+    from voronka.crm.new_deal import NewDeal
     from voronka.ingest.connectors import CONNECTORS
     from voronka.ingest.connectors.store import add_connection
 
@@ -759,7 +760,9 @@ def test_only_leads_whose_first_touch_voronka_sees_are_paged_about(
         )  # fmt: skip
     deals = {}
     for origin in ("own", "retailcrm", "amocrm"):
-        deal = create_deal(session=session, pipeline=pipeline, currency="RUB", created_at=at("2026-03-02 07:00"))
+        deal = create_deal(
+            session=session, pipeline=pipeline, new=NewDeal(currency="RUB", created_at=at("2026-03-02 07:00"))
+        )
         deal.origin, deal.external_id = origin, f"{origin}-1"
         deal.manager_id = session.scalars(select(User.id).where(User.name == "Анна")).one()
         deals[origin] = deal.id

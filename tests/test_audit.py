@@ -13,6 +13,7 @@ from voronka.analysis.audit import run_audit
 from voronka.cli import app
 from voronka.crm.accounts import find_stage, get_or_create_loss_reason, get_or_create_manager, get_or_create_source
 from voronka.crm.deals import create_deal, lose_deal, move_deal, win_deal
+from voronka.crm.new_deal import NewDeal
 from voronka.demo import DemoOptions
 from voronka.models import Deal, Pipeline
 
@@ -47,14 +48,16 @@ class Book:
         deal = create_deal(
             session=session,
             pipeline=self.pipeline,
-            created_at=created,
-            currency="RUB",
-            amount=amount,
-            external_id=f"d{self.count}",
-            manager=get_or_create_manager(session=session, account=account, name=manager) if manager else None,
-            source=get_or_create_source(session=session, account=account, name=source) if source else None,
-            phone=phone or f"+7 900 000-{self.count:02d}-{self.count:02d}",
-            email=email,
+            new=NewDeal(
+                created_at=created,
+                currency="RUB",
+                amount=amount,
+                external_id=f"d{self.count}",
+                manager=get_or_create_manager(session=session, account=account, name=manager) if manager else None,
+                source=get_or_create_source(session=session, account=account, name=source) if source else None,
+                phone=phone or f"+7 900 000-{self.count:02d}-{self.count:02d}",
+                email=email,
+            ),
         )
         for stage, after in path:
             move_deal(session=session, deal=deal, stage=find_stage(self.pipeline, stage), at=created + after)

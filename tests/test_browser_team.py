@@ -118,12 +118,15 @@ def test_a_manager_learns_who_works_a_number_without_seeing_the_deal(phone: Any,
 
 def test_search_folds_yo_and_opens_a_deal_by_its_number(page: Any, site: dict[str, Any]) -> None:
     from voronka.crm.deals import create_deal
+    from voronka.crm.new_deal import NewDeal
     from voronka.models import Pipeline
 
     with session_factory(site["engine"])() as session:
         pipeline = session.scalars(select(Pipeline)).first()
         assert pipeline is not None
-        deal = create_deal(session=session, pipeline=pipeline, currency="RUB", title="Пётр Ёлкин", phone="+7 900 1")
+        deal = create_deal(
+            session=session, pipeline=pipeline, new=NewDeal(currency="RUB", title="Пётр Ёлкин", phone="+7 900 1")
+        )
         session.commit()
         deal_id = deal.id
     log_in(page, site, "owner@example.com")
@@ -156,12 +159,13 @@ def test_menus_and_links_follow_the_role(page: Any, site: dict[str, Any], email:
 
 def _new_deal(site: dict[str, Any], title: str, **fields: Any) -> int:
     from voronka.crm.deals import create_deal
+    from voronka.crm.new_deal import NewDeal
     from voronka.models import Pipeline
 
     with session_factory(site["engine"])() as session:
         pipeline = session.scalars(select(Pipeline).order_by(Pipeline.id)).first()
         assert pipeline is not None
-        deal = create_deal(session=session, pipeline=pipeline, currency="RUB", title=title, **fields)
+        deal = create_deal(session=session, pipeline=pipeline, new=NewDeal(currency="RUB", title=title, **fields))
         session.commit()
         return deal.id
 
@@ -228,14 +232,16 @@ def test_a_new_lead_comes_first_with_a_count_in_the_menu_that_updates_without_re
     assert badge.inner_text().strip() == (str(before) if before else "")
     with session_factory(site["engine"])() as session:
         from voronka.crm.deals import create_deal
+        from voronka.crm.new_deal import NewDeal
         from voronka.models import Pipeline
 
         pipeline = session.scalars(select(Pipeline).order_by(Pipeline.id)).first()
         assert pipeline is not None
         deal = create_deal(
-            session=session, pipeline=pipeline, currency="RUB", title="Заявка с сайта, новая",
-            manager=session.get(User, manager_id),
-        )  # fmt: skip
+            session=session,
+            pipeline=pipeline,
+            new=NewDeal(currency="RUB", title="Заявка с сайта, новая", manager=session.get(User, manager_id)),
+        )
         session.commit()
         deal_id = deal.id
     phone.clock.run_for(31_000)
@@ -278,6 +284,7 @@ def test_forms_redirect_and_a_new_forms_address_shows_at_the_top_once(page: Any,
 
 def test_deleting_a_stage_asks_first_offers_a_neighbour_and_keeps_the_history(page: Any, site: dict[str, Any]) -> None:
     from voronka.crm.deals import create_deal, move_deal
+    from voronka.crm.new_deal import NewDeal
     from voronka.crm.pipelines import add_stage
     from voronka.models import Pipeline, Stage
 
@@ -287,7 +294,9 @@ def test_deleting_a_stage_asks_first_offers_a_neighbour_and_keeps_the_history(pa
         stages = list(pipeline.stages)
         temporary = add_stage(session=session, pipeline=pipeline, name="Временный", before=stages[-1])
         neighbour = stages[-2].name  # the stage just before it
-        deal = create_deal(session=session, pipeline=pipeline, currency="RUB", title="Через временный этап")
+        deal = create_deal(
+            session=session, pipeline=pipeline, new=NewDeal(currency="RUB", title="Через временный этап")
+        )
         move_deal(session=session, deal=deal, stage=temporary)
         session.commit()
         deal_id, stage_id = deal.id, temporary.id

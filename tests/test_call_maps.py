@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from tests.builders import at, pipeline_for
 from voronka.crm.accounts import default_account, update_account
 from voronka.crm.deals import create_deal
+from voronka.crm.new_deal import NewDeal
 from voronka.ingest.importers.call_maps import builtin_call_map
 from voronka.ingest.importers.calls import import_calls
 from voronka.models import CallAttempt, Deal, User
@@ -28,9 +29,7 @@ def deal(session: Session) -> Deal:
     made = create_deal(
         session=session,
         pipeline=pipeline_for(session),
-        currency="RUB",
-        created_at=at("2026-03-02 07:00"),
-        phone="+7 912 345-67-89",
+        new=NewDeal(currency="RUB", created_at=at("2026-03-02 07:00"), phone="+7 912 345-67-89"),
     )
     session.commit()
     return made

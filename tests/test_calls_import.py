@@ -15,6 +15,7 @@ from tests.builders import at, pipeline_for
 from voronka.cli import app
 from voronka.crm.accounts import default_account, update_account
 from voronka.crm.deals import create_deal
+from voronka.crm.new_deal import NewDeal
 from voronka.ingest.importers.call_maps import CANONICAL, builtin_call_map
 from voronka.ingest.importers.calls import import_calls, parse_duration
 from voronka.models import CallAttempt, Deal
@@ -30,19 +31,17 @@ def deals(session: Session) -> dict[str, Deal]:
         "march": create_deal(
             session=session,
             pipeline=pipeline,
-            currency="RUB",
-            created_at=at("2026-03-02 07:00"),
-            phone="+7 912 345-67-89",
+            new=NewDeal(currency="RUB", created_at=at("2026-03-02 07:00"), phone="+7 912 345-67-89"),
         ),
         "may": create_deal(
             session=session,
             pipeline=pipeline,
-            currency="RUB",
-            created_at=at("2026-05-01 08:00"),
-            phone="+7 912 345-67-89",
+            new=NewDeal(currency="RUB", created_at=at("2026-05-01 08:00"), phone="+7 912 345-67-89"),
         ),
         "other": create_deal(
-            session=session, pipeline=pipeline, currency="RUB", created_at=at("2026-03-02 07:00"), external_id="C-1"
+            session=session,
+            pipeline=pipeline,
+            new=NewDeal(currency="RUB", created_at=at("2026-03-02 07:00"), external_id="C-1"),
         ),
     }
     session.commit()

@@ -25,6 +25,7 @@ from tests.web_helpers import log_in, make_client, make_user
 from voronka import deal_days
 from voronka.crm.accounts import get_or_create_loss_reason, get_or_create_source
 from voronka.crm.deals import create_deal
+from voronka.crm.new_deal import NewDeal
 from voronka.crm.pipelines import recount
 from voronka.db import session_factory
 from voronka.models import Deal, Pipeline, Role, Source, StageChange
@@ -101,7 +102,10 @@ def _web(session: Session, engine: Engine, tmp_path: Path, deals: int) -> tuple[
     pipeline = pipeline_for(session)
     account = account_for(session)
     get_or_create_loss_reason(session=session, account=account, name="Дорого")
-    ids = [create_deal(session=session, pipeline=pipeline, currency="RUB", amount=1000).id for _ in range(deals)]
+    ids = [
+        create_deal(session=session, pipeline=pipeline, new=NewDeal(currency="RUB", amount=1000)).id
+        for _ in range(deals)
+    ]
     session.commit()
     email = make_user(session, "Olga", Role.OWNER)
     client = make_client(engine, tmp_path)
@@ -168,7 +172,7 @@ def test_two_leads_naming_a_new_source_at_once_both_land(engine: Engine) -> None
             account = account_for(session)
             pipeline = session.scalars(select(Pipeline)).one()
             source = get_or_create_source(session=session, account=account, name="Яндекс")
-            deal = create_deal(session=session, pipeline=pipeline, currency="RUB", source=source)
+            deal = create_deal(session=session, pipeline=pipeline, new=NewDeal(currency="RUB", source=source))
             session.commit()
             return deal.id
 

@@ -18,6 +18,7 @@ from voronka.crm.deals import (
     win_deal,
 )
 from voronka.crm.derived import rederive_deal
+from voronka.crm.new_deal import NewDeal
 from voronka.errors import (
     DealClosed,
     DealNotFound,
@@ -178,10 +179,24 @@ def test_pipelines_are_validated(session: Session) -> None:
     assert find_pipeline(session=session, account=account, name=" q ").name == "Q"
 
 
+def test_a_new_deal_is_checked_before_anything_is_read() -> None:
+    """The bounds every way in shares (form, API, lead capture): no session needed to refuse."""
+    assert NewDeal(currency="rub", title="Окна").checked() == NewDeal(currency="RUB", title="Окна")
+    for wrong in (
+        NewDeal(currency="RUB", amount=-1),
+        NewDeal(currency="RUB", title="x" * 301),
+        NewDeal(currency="RUB", email="a" * 321),
+        NewDeal(currency="RUB", custom={f"f{i}": i for i in range(51)}),
+        NewDeal(currency="рубли"),
+    ):
+        with pytest.raises(InvalidValue):
+            wrong.checked()
+
+
 def test_bad_values_are_named_errors(session: Session) -> None:
     pipeline = pipeline_for(session)
     with pytest.raises(InvalidValue):
-        create_deal(session=session, pipeline=pipeline, currency="RUB", amount=-1)
+        create_deal(session=session, pipeline=pipeline, new=NewDeal(currency="RUB", amount=-1))
     with pytest.raises(DealNotFound):
         get_deal(session=session, deal_id=999_999)
     deal = add_journey(session, pipeline, Journey("2024-03-01"))

@@ -16,6 +16,7 @@ from voronka.crm.board import BoardFilter, build_board
 from voronka.crm.deals import create_deal, lose_deal, move_deal, update_deal, win_deal
 from voronka.crm.history import UNDO_SECONDS, NothingToUndo, timeline, undo_last
 from voronka.crm.leads import add_lead_form, capture_lead, set_form_assignment
+from voronka.crm.new_deal import NewDeal
 from voronka.crm.phones import national_digits, normalize_phone, phone_key, region_of
 from voronka.crm.search import DealFilter, find_deals, open_deals_with_phone
 from voronka.crm.tasks import add_task, complete_task, deals_without_task, my_tasks, next_tasks, team_overdue
@@ -67,7 +68,9 @@ def test_edits_are_checked_and_written_to_the_history(session: Session) -> None:
     account.timezone = "Europe/Moscow"
     head = _person(session, account, "Head", Role.HEAD)
     anna = get_or_create_manager(session=session, account=account, name="Анна")
-    deal = create_deal(session=session, pipeline=pipeline, currency="RUB", title="Окна", phone="89123456789")
+    deal = create_deal(
+        session=session, pipeline=pipeline, new=NewDeal(currency="RUB", title="Окна", phone="89123456789")
+    )
     assert deal.phone == "+7 912 345-67-89"
     update_deal(
         session=session,
@@ -121,7 +124,9 @@ def test_undo_takes_a_move_back_as_if_it_never_happened(session: Session) -> Non
     account = _account(session, pipeline)
     head = _person(session, account, "Head", Role.HEAD)
     other = _person(session, account, "Other", Role.HEAD)
-    deal = create_deal(session=session, pipeline=pipeline, currency="RUB", created_at=at("2024-03-01 10:00"))
+    deal = create_deal(
+        session=session, pipeline=pipeline, new=NewDeal(currency="RUB", created_at=at("2024-03-01 10:00"))
+    )
     before = reached(funnel(session))
     move_deal(session=session, deal=deal, stage=pipeline.stages[2], by=head)
     assert reached(funnel(session)) != before
@@ -137,7 +142,9 @@ def test_undo_of_a_win_and_of_a_loss_and_its_time_limit(session: Session) -> Non
     pipeline = pipeline_for(session)
     account = _account(session, pipeline)
     head = _person(session, account, "Head", Role.HEAD)
-    deal = create_deal(session=session, pipeline=pipeline, currency="RUB", created_at=at("2024-03-01 10:00"))
+    deal = create_deal(
+        session=session, pipeline=pipeline, new=NewDeal(currency="RUB", created_at=at("2024-03-01 10:00"))
+    )
     move_deal(session=session, deal=deal, stage=pipeline.stages[1], by=head)
     win_deal(session=session, deal=deal, by=head)
     undo_last(session=session, deal=deal, by=head)
@@ -163,7 +170,7 @@ def test_tasks_lists_by_the_accounts_calendar(session: Session) -> None:
     manager = _person(session, account, "Manager", Role.MANAGER)
     head = _person(session, account, "Head", Role.HEAD)
     deals = [
-        create_deal(session=session, pipeline=pipeline, currency="RUB", title=f"D{i}", manager=manager)
+        create_deal(session=session, pipeline=pipeline, new=NewDeal(currency="RUB", title=f"D{i}", manager=manager))
         for i in range(4)
     ]
     # Wednesday 2026-10-14 12:00 in Moscow (09:00 UTC).
@@ -194,7 +201,9 @@ def test_completing_a_call_task_logs_the_call(session: Session) -> None:
     account = _account(session, pipeline)
     manager = _person(session, account, "Manager", Role.MANAGER)
     deal = create_deal(
-        session=session, pipeline=pipeline, currency="RUB", manager=manager, created_at=at("2026-10-14 09:00")
+        session=session,
+        pipeline=pipeline,
+        new=NewDeal(currency="RUB", manager=manager, created_at=at("2026-10-14 09:00")),
     )
     task = add_task(session=session, deal=deal, kind=TaskKind.CALL, due_at=at("2026-10-14 09:05"), responsible=manager)
     assert deals_without_task(session=session, user=manager)[1] == 0
@@ -222,13 +231,10 @@ def test_search_by_name_phone_email_and_id_within_the_role(session: Session) -> 
     mine = create_deal(
         session=session,
         pipeline=pipeline,
-        currency="RUB",
-        title="Иван Петров",
-        phone="+7 (912) 345-67-89",
-        manager=manager,
+        new=NewDeal(currency="RUB", title="Иван Петров", phone="+7 (912) 345-67-89", manager=manager),
     )
     theirs = create_deal(
-        session=session, pipeline=pipeline, currency="RUB", title="ООО Ромашка", email="Info@Romashka.ru"
+        session=session, pipeline=pipeline, new=NewDeal(currency="RUB", title="ООО Ромашка", email="Info@Romashka.ru")
     )
     # A phone imported as typed, not normalised (an import keys it the same way).
     session.add(
@@ -262,7 +268,9 @@ def test_list_pages_and_filters(session: Session) -> None:
     owner = _person(session, account, "Owner", Role.OWNER)
     for i in range(7):
         create_deal(
-            session=session, pipeline=pipeline, currency="RUB", title=f"D{i}", created_at=at(f"2024-03-0{i + 1} 10:00")
+            session=session,
+            pipeline=pipeline,
+            new=NewDeal(currency="RUB", title=f"D{i}", created_at=at(f"2024-03-0{i + 1} 10:00")),
         )
     page = find_deals(
         session=session, user=owner, account=account, query=DealFilter(unassigned=True), page=2, per_page=3
@@ -296,9 +304,11 @@ def test_the_board_counts_and_sums_every_deal_of_a_column(session: Session) -> N
     account = _account(session, pipeline)
     owner = _person(session, account, "Owner", Role.OWNER)
     for i in range(5):
-        create_deal(session=session, pipeline=pipeline, currency="RUB", title=f"R{i}", amount=100_00 * (i + 1))
-    create_deal(session=session, pipeline=pipeline, currency="USD", title="U", amount=50_00)
-    won = create_deal(session=session, pipeline=pipeline, currency="RUB", title="W", amount=7_00)
+        create_deal(
+            session=session, pipeline=pipeline, new=NewDeal(currency="RUB", title=f"R{i}", amount=100_00 * (i + 1))
+        )
+    create_deal(session=session, pipeline=pipeline, new=NewDeal(currency="USD", title="U", amount=50_00))
+    won = create_deal(session=session, pipeline=pipeline, new=NewDeal(currency="RUB", title="W", amount=7_00))
     win_deal(session=session, deal=won, at=utcnow())
     board = build_board(
         session=session,
@@ -333,11 +343,15 @@ def test_the_owners_period_figures_against_the_month_before(session: Session) ->
     lost = get_or_create_loss_reason(session=session, account=account, name="Дорого")
     # October: 4 leads, 1 won for 100 000; November: 5 leads, 2 won for 150 000 + 250 000, 1 lost at stage 2.
     for day in ("01", "02", "03", "04"):
-        create_deal(session=session, pipeline=pipeline, currency="RUB", created_at=at(f"2026-10-{day} 10:00"))
+        create_deal(
+            session=session, pipeline=pipeline, new=NewDeal(currency="RUB", created_at=at(f"2026-10-{day} 10:00"))
+        )
     won_october = session.scalars(select(Deal).where(Deal.created_at == at("2026-10-01 10:00"))).one()
     win_deal(session=session, deal=won_october, at=at("2026-10-20 10:00"), amount=100_000_00)
     november = [
-        create_deal(session=session, pipeline=pipeline, currency="RUB", created_at=at(f"2026-11-0{d} 10:00"))
+        create_deal(
+            session=session, pipeline=pipeline, new=NewDeal(currency="RUB", created_at=at(f"2026-11-0{d} 10:00"))
+        )
         for d in range(1, 6)
     ]
     win_deal(session=session, deal=november[0], at=at("2026-11-10 10:00"), amount=150_000_00)
@@ -366,7 +380,7 @@ def test_a_new_manager_or_source_moves_the_deals_figures_with_it(session: Sessio
     anna = get_or_create_manager(session=session, account=account, name="Анна")
     boris = get_or_create_manager(session=session, account=account, name="Борис")
     deal = create_deal(
-        session=session, pipeline=pipeline, currency="RUB", manager=anna, created_at=at("2024-03-01 10:00")
+        session=session, pipeline=pipeline, new=NewDeal(currency="RUB", manager=anna, created_at=at("2024-03-01 10:00"))
     )
     move_deal(session=session, deal=deal, stage=pipeline.stages[2], at=at("2024-03-02 10:00"))
     update_deal(
@@ -418,10 +432,10 @@ def test_sources_and_reasons_renamed_or_merged(session: Session) -> None:
     pipeline = pipeline_for(session)
     account = _account(session, pipeline)
     vk = get_or_create_source(session=session, account=account, name="vk")
-    create_deal(session=session, pipeline=pipeline, currency="RUB", source=vk)
+    create_deal(session=session, pipeline=pipeline, new=NewDeal(currency="RUB", source=vk))
     assert rename_source(session=session, source=vk, name="ВКонтакте").name == "ВКонтакте"
     old = get_or_create_source(session=session, account=account, name="VK ads")
-    deal = create_deal(session=session, pipeline=pipeline, currency="RUB", source=old)
+    deal = create_deal(session=session, pipeline=pipeline, new=NewDeal(currency="RUB", source=old))
     march = dt.date(2024, 3, 1)
     set_spend(session=session, account=account, source="ВКонтакте", start=march, kind="month", amount=100_00)
     set_spend(session=session, account=account, source="VK ads", start=march, kind="month", amount=50_00)
@@ -431,7 +445,7 @@ def test_sources_and_reasons_renamed_or_merged(session: Session) -> None:
     assert session.scalar(select(func.count()).select_from(Source).where(Source.name == "VK ads")) == 0
     expensive = get_or_create_loss_reason(session=session, account=account, name="дорого")
     price = get_or_create_loss_reason(session=session, account=account, name="Цена")
-    lost = create_deal(session=session, pipeline=pipeline, currency="RUB")
+    lost = create_deal(session=session, pipeline=pipeline, new=NewDeal(currency="RUB"))
     lose_deal(session=session, deal=lost, reason=expensive)
     rename_reason(session=session, reason=expensive, name="Цена")
     session.expire_all()
@@ -445,7 +459,7 @@ def test_a_manager_cannot_hand_their_deal_to_someone_else(session: Session) -> N
     manager = _person(session, account, "Manager", Role.MANAGER)
     other = _person(session, account, "Other", Role.MANAGER)
     head = _person(session, account, "Head", Role.HEAD)
-    deal = create_deal(session=session, pipeline=pipeline, currency="RUB", manager=manager)
+    deal = create_deal(session=session, pipeline=pipeline, new=NewDeal(currency="RUB", manager=manager))
     update_deal(session=session, deal=deal, changes={"title": "Своё", "manager": manager}, by=manager)
     with pytest.raises(InvalidValue):
         update_deal(session=session, deal=deal, changes={"manager": other}, by=manager)

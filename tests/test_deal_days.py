@@ -35,6 +35,7 @@ from voronka.crm.accounts import (
 )
 from voronka.crm.catalogues import rename_source
 from voronka.crm.deals import create_deal, lose_deal, move_deal, reopen_deal, update_deal, win_deal
+from voronka.crm.new_deal import NewDeal
 from voronka.crm.pipelines import move_stage
 from voronka.db import make_engine, session_factory
 from voronka.demo import DemoOptions
@@ -92,11 +93,13 @@ def _apply(session: Session, pipeline: Pipeline, operation: tuple[Any, ...], tmp
         create_deal(
             session=session,
             pipeline=pipeline,
-            created_at=START + dt.timedelta(minutes=15 * quarters),
-            currency=currency,
-            amount=amount,
-            manager=get_or_create_manager(session=session, account=account, name=manager) if manager else None,
-            source=get_or_create_source(session=session, account=account, name=source) if source else None,
+            new=NewDeal(
+                created_at=START + dt.timedelta(minutes=15 * quarters),
+                currency=currency,
+                amount=amount,
+                manager=get_or_create_manager(session=session, account=account, name=manager) if manager else None,
+                source=get_or_create_source(session=session, account=account, name=source) if source else None,
+            ),
         )
     elif kind == "import":
         _, numbers, stage = operation
@@ -191,7 +194,9 @@ def test_a_cohort_by_month_reads_the_summary(session: Session) -> None:
     account = account_for(session)
     update_account(session=session, account=account, timezone="Europe/Moscow")
     for created_at, amount in ((dt.datetime(2024, 1, 31, 21, 30), 100), (dt.datetime(2024, 1, 31, 20, 30), 50)):
-        deal = create_deal(session=session, pipeline=pipeline, created_at=created_at, currency="RUB", amount=amount)
+        deal = create_deal(
+            session=session, pipeline=pipeline, new=NewDeal(created_at=created_at, currency="RUB", amount=amount)
+        )
     win_deal(session=session, deal=deal, at=dt.datetime(2024, 2, 3))
     session.commit()
     cells = deal_days.stored_cells(session.connection(), pipeline.id)
@@ -273,7 +278,9 @@ def test_a_deal_deleted_after_its_session_forgot_it_leaves_its_cells(session: Se
     pipeline = pipeline_for(session)
     for amount in (100, 250):
         create_deal(
-            session=session, pipeline=pipeline, created_at=dt.datetime(2024, 5, 1, 12), currency="RUB", amount=amount
+            session=session,
+            pipeline=pipeline,
+            new=NewDeal(created_at=dt.datetime(2024, 5, 1, 12), currency="RUB", amount=amount),
         )
     session.commit()
     deal = session.scalars(select(Deal).order_by(Deal.id)).first()

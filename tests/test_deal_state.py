@@ -19,6 +19,7 @@ from voronka.crm import deal_state
 from voronka.crm.accounts import create_pipeline, find_stage
 from voronka.crm.deal_state import LoggedEntry
 from voronka.crm.deals import create_deal, log_call, move_deal, reopen_deal, win_deal
+from voronka.crm.new_deal import NewDeal
 from voronka.crm.pipelines import add_stage, move_stage, recount, remove_stage
 from voronka.errors import InvalidPipeline
 from voronka.ingest.importers.base import ImportTarget
@@ -98,7 +99,7 @@ def test_a_reopened_won_deal_stays_below_the_won_stage_when_stages_change(sessio
     """Create, win, reopen: reached only the first stage; changing the stages in Settings and a
     recount keep it so, in the cohort and the period view alike."""
     pipeline = pipeline_for(session)
-    deal = create_deal(session=session, pipeline=pipeline, currency="RUB", created_at=h(0))
+    deal = create_deal(session=session, pipeline=pipeline, new=NewDeal(currency="RUB", created_at=h(0)))
     win_deal(session=session, deal=deal, at=h(1))
     reopen_deal(session=session, deal=deal, at=h(2))
     session.commit()
@@ -183,7 +184,7 @@ def test_reimports_keep_the_first_call_and_follow_a_corrected_creation_time(sess
 
 def test_the_first_move_stands_in_only_without_calls(session: Session) -> None:
     pipeline = pipeline_for(session)
-    deal = create_deal(session=session, pipeline=pipeline, currency="RUB", created_at=h(0))
+    deal = create_deal(session=session, pipeline=pipeline, new=NewDeal(currency="RUB", created_at=h(0)))
     move_deal(session=session, deal=deal, stage=pipeline.stages[1], at=h(1))
     assert deal.contact_minutes == 60
     log_call(session=session, deal=deal, outcome=CallOutcome.NO_ANSWER, at=h(2))
@@ -199,7 +200,7 @@ def test_speed_to_lead_is_counted_to_the_microsecond(session: Session) -> None:
         ("2024-03-01 10:00:00", "2024-03-01 10:01:00"),
         ("2024-03-01 10:00:00.999600", "2024-03-01 10:01:00"),
     ):
-        deal = create_deal(session=session, pipeline=pipeline, currency="RUB", created_at=at(created))
+        deal = create_deal(session=session, pipeline=pipeline, new=NewDeal(currency="RUB", created_at=at(created)))
         log_call(session=session, deal=deal, outcome=CallOutcome.ANSWERED, at=at(called))
     session.commit()
     timing = funnel(session, timing=True).timing
@@ -246,8 +247,8 @@ def test_a_stage_added_before_the_first_leaves_speed_to_lead_as_it_was(session: 
     """The arrival is the deal's first entry, whatever its stage's position becomes: a stage added
     before the first one once made every uncalled deal's arrival look like a move (speed 0)."""
     pipeline = pipeline_for(session)
-    waiting = create_deal(session=session, pipeline=pipeline, currency="RUB", created_at=h(0))
-    moved = create_deal(session=session, pipeline=pipeline, currency="RUB", created_at=h(0))
+    waiting = create_deal(session=session, pipeline=pipeline, new=NewDeal(currency="RUB", created_at=h(0)))
+    moved = create_deal(session=session, pipeline=pipeline, new=NewDeal(currency="RUB", created_at=h(0)))
     move_deal(session=session, deal=moved, stage=pipeline.stages[1], at=h(0.75))
     session.commit()
     add_stage(session=session, pipeline=pipeline, name="Предзаявка", before=pipeline.stages[0])

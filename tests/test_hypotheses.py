@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from tests.builders import Journey, account_for, journeys_for
 from voronka.analysis.hypotheses import Assignment, add_hypothesis, count_arms, evaluate, parse_assignment
+from voronka.analysis.hypothesis_report import HypothesisReport, hypothesis_to_dict
 from voronka.cli import app
 from voronka.errors import InvalidValue
 from voronka.models import AssignmentKind
@@ -57,6 +58,11 @@ def test_field_split_gives_the_published_figures(session: Session) -> None:
     assert result.decision_allowed is False
     # Wilson by hand: centre (0.2 + z²/60) / (1 + z²/30) = 0.2341, half-width 0.1390 (z = 1.96).
     assert result.interval_a == pytest.approx((0.0951, 0.3731), abs=1e-3)
+    data = hypothesis_to_dict(HypothesisReport(hypothesis.id, hypothesis.change, "RUB", result))
+    assert data["a"] == {"trials": 30, "successes": 6, "rate": 0.2, "wilson": list(result.interval_a or ())}
+    assert (data["b"]["successes"], data["test"], data["needed_per_arm"]) == (12, "boschloo", 294)
+    assert data["change"] == "New estimate script"
+    assert data["stopping_rule"] == "fixed_horizon"
 
 
 def test_other_assignments(session: Session) -> None:

@@ -464,11 +464,12 @@ def test_imported_deals_leave_the_next_id_free_for_a_new_deal(session: Session, 
     """PostgreSQL's imported deals take their ids from the table's sequence (not read back by
     external id), so a deal created afterwards gets the next one, not a taken one."""
     from voronka.crm.deals import create_deal
+    from voronka.crm.new_deal import NewDeal
 
     pipeline = pipeline_for(session)
     run_import(session, write(tmp_path, GOOD))
     imported = set(session.scalars(select(Deal.id)))
-    deal = create_deal(session=session, pipeline=pipeline, currency="RUB", title="Walk-in")
+    deal = create_deal(session=session, pipeline=pipeline, new=NewDeal(currency="RUB", title="Walk-in"))
     session.commit()
     assert deal.id not in imported
     assert deal_count(session) == 5

@@ -140,8 +140,9 @@ def test_the_schema_keeps_a_deal_in_a_stage_of_its_own_pipeline(session: Session
     first = create_pipeline(session=session, account=account, name="А", stages=["Заявка", "Оплата"])
     second = create_pipeline(session=session, account=account, name="Б", stages=["Заявка", "Оплата"])
     from voronka.crm.deals import create_deal
+    from voronka.crm.new_deal import NewDeal
 
-    deal = create_deal(session=session, pipeline=first, currency="RUB")
+    deal = create_deal(session=session, pipeline=first, new=NewDeal(currency="RUB"))
     session.commit()
     with pytest.raises(IntegrityError):
         session.execute(update(Deal).where(Deal.id == deal.id).values(stage_id=second.stages[0].id))
@@ -154,13 +155,14 @@ def test_a_deal_left_in_another_pipelines_stage_moves_there_on_upgrade(engine: E
     upgrade gives it B and re-derives both pipelines."""
     from voronka import deal_days
     from voronka.crm.deals import create_deal
+    from voronka.crm.new_deal import NewDeal
 
     _downgrade(engine, "0014")
     with Session(engine) as session:
         account = account_for(session)
         first = create_pipeline(session=session, account=account, name="А", stages=["Заявка", "Оплата"])
         second = create_pipeline(session=session, account=account, name="Б", stages=["Заявка", "Оплата"])
-        deal = create_deal(session=session, pipeline=first, currency="RUB")
+        deal = create_deal(session=session, pipeline=first, new=NewDeal(currency="RUB"))
         session.commit()
         session.execute(text("UPDATE deals SET stage_id = :s WHERE id = :d"), {"s": second.stages[0].id, "d": deal.id})
         session.commit()

@@ -15,6 +15,7 @@ from voronka.crm.accounts import get_or_create_manager
 from voronka.crm.auth import add_user, user_by_email_or_name
 from voronka.crm.deals import create_deal
 from voronka.crm.leads import add_lead_form, capture_lead, set_form_assignment
+from voronka.crm.new_deal import NewDeal
 from voronka.crm.tasks import add_task, my_tasks, task_people
 from voronka.errors import InvalidValue
 from voronka.models import Account, AssignRule, Pipeline, Role, TaskKind, User
@@ -71,7 +72,9 @@ def test_a_task_goes_only_to_someone_who_may_open_the_deal(session: Session) -> 
     head = _person(session, account, "Глава", Role.HEAD)
     viewer = _person(session, account, "Зритель", Role.VIEWER)
     ghost = get_or_create_manager(session=session, account=account, name="Призрак")
-    deal = create_deal(session=session, pipeline=pipeline, currency="RUB", title="+7 912 000-00-00", manager=mine)
+    deal = create_deal(
+        session=session, pipeline=pipeline, new=NewDeal(currency="RUB", title="+7 912 000-00-00", manager=mine)
+    )
     when = dt.datetime(2030, 1, 1, 9)
     for wrong in (other, viewer, ghost):
         with pytest.raises(InvalidValue):
@@ -94,7 +97,9 @@ def test_my_tasks_on_a_sunday_shows_tomorrow_and_everything_later(session: Sessi
         "next year": dt.datetime(2027, 1, 20, 7),
     }
     for title, when in due.items():
-        deal = create_deal(session=session, pipeline=pipeline, currency="RUB", title=title, manager=manager)
+        deal = create_deal(
+            session=session, pipeline=pipeline, new=NewDeal(currency="RUB", title=title, manager=manager)
+        )
         add_task(session=session, deal=deal, kind=TaskKind.MEETING, due_at=when, responsible=manager)
     mine = my_tasks(session=session, user=manager, timezone="Europe/Moscow", now=dt.datetime(2026, 12, 6, 9))
     groups = (mine.overdue, mine.today, mine.tomorrow, mine.this_week, mine.later)
@@ -161,12 +166,14 @@ def test_search_folds_yo_and_a_hash_number_is_a_deal(session: Session) -> None:
     pipeline = pipeline_for(session)
     account = _account(session, pipeline)
     owner = _person(session, account, "Владелец", Role.OWNER)
-    pyotr = create_deal(session=session, pipeline=pipeline, currency="RUB", title="Пётр Иванов")
-    old = create_deal(session=session, pipeline=pipeline, currency="RUB", title="Семён")
+    pyotr = create_deal(session=session, pipeline=pipeline, new=NewDeal(currency="RUB", title="Пётр Иванов"))
+    old = create_deal(session=session, pipeline=pipeline, new=NewDeal(currency="RUB", title="Семён"))
     # A deal written before the folding kept its «ё» in the stored search text.
     session.execute(update(Deal).where(Deal.id == old.id).values(search_text="семён"))
     tail = create_deal(
-        session=session, pipeline=pipeline, currency="RUB", title="Другой", phone=f"+7 912 000 {pyotr.id:04d}"
+        session=session,
+        pipeline=pipeline,
+        new=NewDeal(currency="RUB", title="Другой", phone=f"+7 912 000 {pyotr.id:04d}"),
     )
 
     def found(text: str) -> list[int]:
@@ -205,7 +212,7 @@ def test_deleting_a_stage_keeps_the_history_as_it_happened_and_records_the_delet
     account = _account(session, pipeline)
     owner = _person(session, account, "Владелец", Role.OWNER)
     stages = list(pipeline.stages)
-    deal = create_deal(session=session, pipeline=pipeline, currency="RUB", title="Окна")
+    deal = create_deal(session=session, pipeline=pipeline, new=NewDeal(currency="RUB", title="Окна"))
     move_deal(session=session, deal=deal, stage=stages[1], at=deal.created_at + dt.timedelta(hours=1))
     move_deal(session=session, deal=deal, stage=stages[2], at=deal.created_at + dt.timedelta(hours=2))
     remove_stage(session=session, stage=stages[1], into=stages[0], by=owner)
@@ -258,19 +265,26 @@ def test_new_leads_are_the_untouched_ones_of_the_last_week_newest_first(session:
 
     def lead(title: str, days_ago: float, who: User = manager) -> int:
         made = create_deal(
-            session=session, pipeline=pipeline, currency="RUB", title=title, manager=who,
-            created_at=now - dt.timedelta(days=days_ago),
-        )  # fmt: skip
+            session=session,
+            pipeline=pipeline,
+            new=NewDeal(currency="RUB", title=title, manager=who, created_at=now - dt.timedelta(days=days_ago)),
+        )
         return made.id
 
     fresh, older = lead("свежая", 0.1), lead("вчерашняя", 1)
     lead("старая", 8)
     lead("чужая", 0.2, other)
-    called = create_deal(session=session, pipeline=pipeline, currency="RUB", title="с звонком", manager=manager,
-                         created_at=now - dt.timedelta(hours=5))  # fmt: skip
+    called = create_deal(
+        session=session,
+        pipeline=pipeline,
+        new=NewDeal(currency="RUB", title="с звонком", manager=manager, created_at=now - dt.timedelta(hours=5)),
+    )
     log_call(session=session, deal=called, outcome=CallOutcome.ANSWERED, at=now - dt.timedelta(hours=4))
-    moved = create_deal(session=session, pipeline=pipeline, currency="RUB", title="дальше", manager=manager,
-                        created_at=now - dt.timedelta(hours=5))  # fmt: skip
+    moved = create_deal(
+        session=session,
+        pipeline=pipeline,
+        new=NewDeal(currency="RUB", title="дальше", manager=manager, created_at=now - dt.timedelta(hours=5)),
+    )
     move_deal(session=session, deal=moved, stage=pipeline.stages[1], at=now - dt.timedelta(hours=4))
     rows, total = new_leads(session=session, user=manager, now=now)
     assert ([r.id for r in rows], total) == ([fresh, older], 2)

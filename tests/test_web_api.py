@@ -187,6 +187,7 @@ def test_the_api_returns_the_commands_json_and_its_document_describes_it(
     world: tuple[TestClient, dict[str, str]], session: Session
 ) -> None:
     """The typed payloads change nothing of the JSON the command prints, and OpenAPI lists their fields."""
+    from voronka.analysis.forecast_report import forecast_report, forecast_to_dict
     from voronka.analysis.funnel.output import report_to_dict
     from voronka.analysis.funnel.query import FunnelQuery, View
     from voronka.analysis.funnel.report import run_funnel
@@ -200,9 +201,15 @@ def test_the_api_returns_the_commands_json_and_its_document_describes_it(
             run_funnel(session=session, account=default_account(session=session), query=query), Translator("en")
         )
         assert given.json() == expected
+    account = default_account(session=session)
+    report = forecast_report(session=session, account=account, pipeline=find_pipeline(session=session, account=account))
+    given = client.get("/api/v1/forecast", headers={**auth(tokens["owner"]), "Accept-Language": "en"})
+    assert given.json() == forecast_to_dict(report, "en")
     schemas = client.get("/api/v1/openapi.json").json()["components"]["schemas"]
     assert {"from", "to", "stages", "groups", "revenue"} <= set(schemas["FunnelOut"]["properties"])
     assert {"periods", "tables"} <= set(schemas["StatsOut"]["properties"])
+    assert {"this_month", "next_month", "calibration", "run_rate"} <= set(schemas["ForecastOut"]["properties"])
+    assert {"low", "high", "won_so_far"} <= set(schemas["ThisMonthOut"]["properties"])
 
 
 def test_lead_capture(session: Session, engine: Engine, tmp_path: Path) -> None:

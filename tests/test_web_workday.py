@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from tests.web_helpers import csrf_of, log_in, make_client, make_user
 from voronka.crm.accounts import create_pipeline, default_account
 from voronka.crm.deals import create_deal
+from voronka.crm.new_deal import NewDeal
 from voronka.db import session_factory
 from voronka.models import AdSpend, Deal, Hypothesis, LeadForm, Plan, Role, Source, Stage, User
 
@@ -26,7 +27,9 @@ def site(engine: Engine, tmp_path: Path) -> dict[str, object]:
             session=session, account=account, name="Продажи", stages=["Заявка", "Звонок", "Счёт", "Оплата"]
         )
         for i in range(57):
-            create_deal(session=session, pipeline=pipeline, currency="RUB", title=f"Сделка {i}", amount=1000_00 * i)
+            create_deal(
+                session=session, pipeline=pipeline, new=NewDeal(currency="RUB", title=f"Сделка {i}", amount=1000_00 * i)
+            )
         session.commit()
         emails = {role: make_user(session, name, role) for name, role in (
             ("Owner", Role.OWNER), ("Head", Role.HEAD), ("Manager One", Role.MANAGER), ("Viewer", Role.VIEWER)
@@ -223,3 +226,14 @@ def test_a_new_deal_form_warns_of_a_duplicate_phone(site: dict[str, object]) -> 
     assert "XYZ" in odd.text
     with session_of(site) as session:
         assert session.scalars(select(Deal.amount).where(Deal.title == "Снова")).one() is None
+
+
+def test_the_query_strings_are_typed_models_whose_empty_fields_mean_any() -> None:
+    """A filter form sends every field, empty ones as ``""``: the view gets None for them."""
+    from voronka.web.deal_views import DealListQuery, KanbanQuery
+    from voronka.web.queries import DealListParams, KanbanParams
+
+    sent = DealListParams.model_validate({"status": "", "manager": "", "q": "окна", "unassigned": "1", "page": "2"})
+    assert sent.query("Продажи") == DealListQuery(pipeline="Продажи", text="окна", unassigned=True, page=2)
+    board = KanbanParams.model_validate({"mine": "1", "q": "", "period": "this_month"})
+    assert board.query(None) == KanbanQuery(mine=True, period="this_month")

@@ -48,6 +48,22 @@ def test_a_scenario_moves_revenue_cac_and_romi() -> None:
     assert better.cac == pytest.approx(330_000_00 / better.sales)
 
 
+def test_the_report_and_its_json_are_the_library_s() -> None:
+    """Figures worked by hand for FUNNEL (6 000 000.00 a month now) with the estimate step at 60 %."""
+    from voronka.analysis.whatif_report import whatif_report, whatif_to_dict
+
+    report = whatif_report(FUNNEL, scenario(FUNNEL, conversions={3: 0.6}), "RUB")
+    assert report.changed
+    data = whatif_to_dict(report, "en")
+    assert [step["position"] for step in data["steps"]] == [4, 3, 2]
+    assert data["steps"][0]["revenue_plus_5_points"] == "1500000.00"  # 6 000 000 × 0.05 / 0.2
+    assert data["steps"][0]["revenue_back_to_reference"] == "3000000.00"  # 6 000 000 × 0.1 / 0.2
+    assert data["now"] == {"revenue": "6000000.00", "sales": pytest.approx(60), "cac": "5000.00", "romi": 19.0}
+    assert data["scenario"]["revenue"] == "7200000.00"  # 1000 × 0.6 × 0.6 × 0.2 × 100 000
+    assert data["average_check"] == "100000.00"
+    assert not whatif_report(FUNNEL, FUNNEL, "RUB").changed
+
+
 def test_baseline_from_the_demo(sqlite_demo: Callable[..., Session]) -> None:
     today = dt.date(2026, 11, 27)
     sqlite_session = sqlite_demo(DemoOptions(today=today))

@@ -40,6 +40,7 @@ from voronka.analysis.stats.report import StatsQuery, run_stats
 from voronka.crm import deals as service
 from voronka.crm.accounts import create_pipeline, default_account, get_or_create_loss_reason, get_or_create_manager
 from voronka.crm.history import undo_last
+from voronka.crm.new_deal import NewDeal
 from voronka.crm.pipelines import add_stage, move_stage, recount, remove_stage
 from voronka.db import committed, make_engine, session_factory
 from voronka.errors import VoronkaError
@@ -158,11 +159,13 @@ class WriteModel(RuleBasedStateMachine):
             service.create_deal(
                 session=session,
                 pipeline=sales,
-                created_at=when,
-                currency="RUB",
-                amount=100_000,
-                source=session.scalars(select(Source).where(Source.name == source)).first() if source else None,
-                manager=session.scalars(select(User).where(User.name == manager)).first() if manager else None,
+                new=NewDeal(
+                    created_at=when,
+                    currency="RUB",
+                    amount=100_000,
+                    source=session.scalars(select(Source).where(Source.name == source)).first() if source else None,
+                    manager=session.scalars(select(User).where(User.name == manager)).first() if manager else None,
+                ),
                 by=get_or_create_manager(session=session, account=account, name=MANAGERS[0]),
             )
 

@@ -20,6 +20,7 @@ PUBLIC = {
     "create_pipeline": "voronka.crm.accounts",
     # the CRM's writes
     "create_deal": "voronka.crm.deals",
+    "NewDeal": "voronka.crm.new_deal",
     "move_deal": "voronka.crm.deals",
     "win_deal": "voronka.crm.deals",
     "lose_deal": "voronka.crm.deals",
@@ -48,6 +49,7 @@ __all__ = [
     "FunnelQuery",
     "FunnelReport",
     "ImportTarget",
+    "NewDeal",
     "StatsQuery",
     "StatsReport",
     "VoronkaError",
@@ -95,6 +97,7 @@ if TYPE_CHECKING:  # what type checkers and editors see; nothing of it is import
     from voronka.analysis.stats.report import StatsQuery, StatsReport, run_stats
     from voronka.crm.accounts import create_pipeline, default_account, find_pipeline
     from voronka.crm.deals import create_deal, log_call, lose_deal, move_deal, reopen_deal, win_deal
+    from voronka.crm.new_deal import NewDeal
     from voronka.crm.pipelines import recount
     from voronka.db import open_database, session_scope
     from voronka.errors import VoronkaError

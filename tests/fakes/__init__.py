@@ -2,11 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy.orm import Session
 
 from tests.builders import funnel
+
+
+@dataclass(frozen=True)
+class Contract:
+    """A CRM's fake, installed, as the connector contract (tests/test_connector_contract.py) drives
+    it: every CRM fake module has ``contract(server) -> Contract`` with more deals than one page."""
+
+    address: str
+    secrets: dict[str, str]
+    pipelines: list[str]
+    """The names the CRM's pipelines have."""
+    deals: set[str]
+    """The CRM's ids of every deal a full sync brings."""
+    refuse: Callable[[], None]
+    """Make the CRM refuse the token from now on (revoked, or lacking the permission to read deals)."""
+    settings: dict[str, Any] = field(default_factory=dict)
 
 
 def expected_funnel(deals: Iterable[tuple[list[int], str]], stages: int) -> tuple[tuple[int, int, int, int], list[int]]:

@@ -25,6 +25,8 @@ from typing import Any
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
+from tests.fakes import Contract
+
 TOKEN = "amo-secret-token"
 WON, LOST = 142, 143
 BASE_TIME = 1_767_225_600  # 2026-01-01 00:00 UTC
@@ -373,3 +375,16 @@ def world(leads: int, seed: int = 7, changes_per_lead: float = 3.0) -> FakeAmoCr
             history.append((at, open_ids[position]))
         crm.add_lead(lead, history)
     return crm
+
+
+def contract(server: HTTPServer) -> Contract:
+    """Two pages of leads (250 a page); refused: the token expired."""
+    crm = world(260)
+    crm.install(server)
+    return Contract(
+        address=server.url_for("").rstrip("/"),
+        secrets={"token": TOKEN},
+        pipelines=[p["name"] for p in crm.pipelines],
+        deals={str(lead_id) for lead_id in crm.leads},
+        refuse=crm.expire,
+    )

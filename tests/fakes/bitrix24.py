@@ -26,6 +26,8 @@ from typing import Any
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
+from tests.fakes import Contract
+
 CODE = "b24secretcode"
 START = dt.datetime(2026, 1, 1, tzinfo=dt.timezone(dt.timedelta(hours=3)))
 STAGES = [
@@ -239,3 +241,16 @@ def portal(deals: int, seed: int = 3) -> FakeBitrix24:
             moves.append((at, OPEN[position]))
         fake.add(number, created, moves, rng.choice(("15000.00", "99999.50", "250000")))
     return fake
+
+
+def contract(server: HTTPServer) -> Contract:
+    """Two pages of deals (50 a page); refused: the webhook lost its crm scope (401 insufficient_scope)."""
+    fake = portal(60)
+    fake.install(server)
+
+    def refuse() -> None:
+        fake.scopes = frozenset()
+
+    url = server.url_for(f"/rest/1/{CODE}/")
+    return Contract(address=url, secrets={"webhook_url": url}, pipelines=["Общая"], deals=set(map(str, fake.deals)),
+                    refuse=refuse)  # fmt: skip

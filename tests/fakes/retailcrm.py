@@ -14,6 +14,8 @@ from typing import Any
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
+from tests.fakes import Contract
+
 KEY = "retail-api-key"
 GROUPS = [
     ("new", "Новый", 10, False),
@@ -44,6 +46,8 @@ class FakeRetailCrm:
     requests: int = 0
     users_allowed: bool = True
     """Whether the API key may read /api/v5/users."""
+    key: str = KEY
+    """The API key it takes (another: the key was deleted)."""
 
     def create(self, order_id: int, at: dt.datetime, total: int) -> None:
         order = {
@@ -105,7 +109,7 @@ class FakeRetailCrm:
     def _guarded(self, handler: Any) -> Any:
         def respond(request: Request) -> Response:
             self.requests += 1
-            if request.headers.get("X-API-KEY") != KEY and request.args.get("apiKey") != KEY:
+            if request.headers.get("X-API-KEY") != self.key and request.args.get("apiKey") != self.key:
                 return _json({"success": False, "errorMsg": "Access denied."}, 403)
             if self.rate_limit_every and self.requests % self.rate_limit_every == 0:
                 return Response(
@@ -216,3 +220,15 @@ def shop(orders: int, seed: int = 5) -> FakeRetailCrm:
             position = min(len(OPEN_STATUSES) - 1, position + 1)
             fake.set_status(number, OPEN_STATUSES[position], at)
     return fake
+
+
+def contract(server: HTTPServer) -> Contract:
+    """More than one page of the order history (100 a page); refused: the API key was deleted."""
+    fake = shop(60)
+    fake.install(server)
+
+    def refuse() -> None:
+        fake.key = "deleted"
+
+    return Contract(address=server.url_for("").rstrip("/"), secrets={"api_key": KEY}, pipelines=["RetailCRM"],
+                    deals=set(map(str, fake.orders)), refuse=refuse)  # fmt: skip

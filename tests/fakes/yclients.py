@@ -15,6 +15,8 @@ from typing import Any
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
+from tests.fakes import Contract
+
 PARTNER, USER, COMPANY = "partner-token", "user-token", "4564"
 MSK = dt.timezone(dt.timedelta(hours=3))
 
@@ -24,6 +26,8 @@ class FakeYclients:
     records: dict[int, dict[str, Any]] = field(default_factory=dict)
     rate_limit_every: int = 0
     requests: int = 0
+    user: str = USER
+    """The user token it takes (another: the user's token was revoked)."""
 
     def book(self, record_id: int, created: dt.datetime, visit: dt.datetime, attendance: int, cost: float) -> None:
         self.records[record_id] = {
@@ -50,7 +54,7 @@ class FakeYclients:
 
     def _records(self, request: Request) -> Response:
         self.requests += 1
-        if request.headers.get("Authorization") != f"Bearer {PARTNER}, User {USER}":
+        if request.headers.get("Authorization") != f"Bearer {PARTNER}, User {self.user}":
             return _json({"success": False, "data": None, "meta": {"message": "Не авторизован"}}, 401)
         if self.rate_limit_every and self.requests % self.rate_limit_every == 0:
             return _json({"success": False, "data": None, "meta": {"message": "Too many requests"}}, 429)
@@ -80,3 +84,16 @@ def salon(records: int, seed: int = 11) -> FakeYclients:
         fake.book(number, created, visit, rng.choice((0, 2, 1, 1, 1, -1)), rng.choice((1500.0, 2500.0, 0.0)))
     fake.records[records]["deleted"] = True
     return fake
+
+
+def contract(server: HTTPServer) -> Contract:
+    """Two pages of records (200 a page), the last one deleted (left out); refused: the user token revoked."""
+    fake = salon(260)
+    fake.install(server)
+
+    def refuse() -> None:
+        fake.user = "revoked"
+
+    deals = {str(record_id) for record_id, record in fake.records.items() if not record["deleted"]}
+    return Contract(address=server.url_for("").rstrip("/"), secrets={"partner_token": PARTNER, "user_token": USER},
+                    pipelines=["YCLIENTS"], deals=deals, refuse=refuse, settings={"company_id": COMPANY})  # fmt: skip

@@ -138,17 +138,13 @@ COMMANDS: tuple[Entry, ...] = (
     ),
     Group(
         "connect",
-        "Connect a CRM (amoCRM, Bitrix24, RetailCRM, YCLIENTS).",
+        "Connect a CRM or an ad cabinet (one command for each in the connector registry); list and forget connections.",
         "connect_cmd",
         (
-            ("amocrm", "connect_amocrm"),
-            ("bitrix24", "connect_bitrix24"),
-            ("retailcrm", "connect_retailcrm"),
-            ("yclients", "connect_yclients"),
-            ("yandex-direct", "connect_yandex_direct"),
             ("list", "connect_list"),
             ("remove", "connect_remove"),
         ),
+        generated="connector_commands",
     ),
     Group(
         "user",

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
-from typing import TYPE_CHECKING, Annotated
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from voronka.cli.options import TABLE_JSON, choose
 from voronka.cli.state import State, state_of
 from voronka.errors import InvalidValue
+from voronka.i18n import detect_lang, translate
 
 if TYPE_CHECKING:
+    from voronka.ingest.connectors.form import Filled, Secret, Setting
     from voronka.secretstore import SecretStore
 
 
@@ -22,9 +26,8 @@ def secret_store(state: State) -> SecretStore:
     return SecretStore(state.settings.secrets_file())
 
 
-def _connect(
-    state: State, kind: str, address: str, name: str | None, secrets: dict[str, str], settings: dict[str, object]
-) -> None:
+def _connect(state: State, kind: str, name: str, filled: Filled) -> None:
+    from voronka.catalog.templates import ensure_a_pipeline
     from voronka.crm.accounts import default_account
     from voronka.db import session_scope
     from voronka.ingest.connectors import SERVICES, SPEND_CONNECTORS
@@ -39,15 +42,22 @@ def _connect(
             session=session,
             account=account,
             connector=connector,
-            name=name or kind,
-            address=address,
-            settings=settings,
-            secret_values=secrets,
+            name=name,
+            address=filled.address,
+            settings=filled.settings,
+            secret_values=filled.secrets,
             store=secret_store(state),
         )
         state.console.print(state.t("connect.saved", name=connection.name, crm=connector.crm, url=connection.base_url))
         if kind not in SPEND_CONNECTORS:  # an ad cabinet sends no webhooks
             state.console.print(state.t("connect.webhook", path=f"/webhooks/{kind}/{webhook}"))
+    if kind not in SPEND_CONNECTORS:
+        return
+    with session_scope(state.engine) as session:
+        made = ensure_a_pipeline(session=session, account=default_account(session=session), lang=state.t.lang)
+        if made is not None:  # spend alone is read through a pipeline's statistics
+            names = " → ".join(s.name for s in made.stages)
+            state.console.print(state.t("connect.pipeline_made", pipeline=made.name, stages=names))
 
 
 def read_secret(env: str | None, prompt: str, option: str = "--token-env") -> str:
@@ -61,172 +71,80 @@ def read_secret(env: str | None, prompt: str, option: str = "--token-env") -> st
     return str(typer.prompt(prompt, hide_input=True))
 
 
-TokenEnv = Annotated[str | None, typer.Option("--token-env", help="Read the token from this environment variable.")]
-NameOption = Annotated[str | None, typer.Option("--name", help="The connection's name (default: the CRM's).")]
-RateOption = Annotated[
-    float | None, typer.Option("--rate", help="Requests a second (default: below the CRM's limit; 0: unpaced).")
-]
+KEYWORD = inspect.Parameter.KEYWORD_ONLY
+_TYPES: dict[str, Any] = {"text": str, "number": float, "list": list[str]}
 
 
-def _rate(rate: float | None) -> dict[str, object]:
-    return {} if rate is None else {"requests_per_second": rate}
+def connector_commands() -> list[tuple[str, Callable[..., None]]]:
+    """``voronka connect KIND`` for every service in the connector registry, built from what each
+    declares (``ConnectForm``): adding a connector adds its command."""
+    from voronka.ingest.connectors import SERVICES
+    from voronka.ingest.connectors.form import command_name
+
+    return [(command_name(kind), connect_command(kind)) for kind in SERVICES]
 
 
-def connect_amocrm(
-    ctx: typer.Context,
-    address: Annotated[str, typer.Argument(help="Subdomain (mycompany), mycompany.amocrm.ru or a Kommo URL.")],
-    name: NameOption = None,
-    token_env: TokenEnv = None,
-    client_id: Annotated[
-        str | None, typer.Option("--client-id", help="OAuth 2: the integration's ID (instead of a long-lived token).")
-    ] = None,
-    client_secret_env: Annotated[
-        str | None,
-        typer.Option("--client-secret-env", help="OAuth 2: the variable holding the secret key."),
-    ] = None,
-    code_env: Annotated[
-        str | None,
-        typer.Option("--code-env", help="OAuth 2: the variable holding the code (20 min)."),
-    ] = None,
-    redirect_uri: Annotated[
-        str | None, typer.Option("--redirect-uri", help="OAuth 2: the integration's redirect URI, as registered.")
-    ] = None,
-    rate: RateOption = None,
-) -> None:
-    """Connect amoCRM with a long-lived token (Settings → Integrations → your private integration), or
-    with OAuth 2 (--client-id, --client-secret-env, --code-env, --redirect-uri): the code is exchanged
-    for tokens now, and each sync renews them, keeping the new pair in the secrets file."""
-    state = state_of(ctx)
-    if client_id is None:
-        token = read_secret(token_env, state.t("connect.ask_token"))
-        _connect(state, "amocrm", address, name, {"token": token}, _rate(rate))
-        return
-    from voronka.ingest.connectors import CONNECTORS
-    from voronka.ingest.connectors.amocrm import exchange_code
+def connect_command(kind: str) -> Callable[..., None]:
+    """A command function with the signature Typer reads options from: the form's arguments, then
+    ``--name``, its secrets' variables and its settings; help in the language of the environment
+    (the command is built before ``--lang`` is read)."""
+    from voronka.ingest.connectors import SERVICES
+    from voronka.ingest.connectors.form import NAME, command_name, parameter_name
 
-    oauth = {
-        "client_id": client_id,
-        "client_secret": read_secret(client_secret_env, state.t("connect.ask_secret"), option="--client-secret-env"),
-        "code": read_secret(code_env, state.t("connect.ask_code"), option="--code-env"),
-        "redirect_uri": redirect_uri or "",
-    }
-    secrets = exchange_code(CONNECTORS["amocrm"].base_url(address), oauth)
-    _connect(state, "amocrm", address, name, secrets, _rate(rate))
+    form, lang = SERVICES[kind].form, detect_lang()
+    arguments: list[Secret | Setting] = [s for s in form.settings if s.argument]
+    options: list[Secret | Setting] = [*form.secrets, *(s for s in form.settings if not s.argument)]
+    fields = {parameter_name(field.flag): field for field in (*arguments, *options)}
+    name_option = Annotated[str | None, typer.Option("--name", help=translate(NAME, lang))]
+    parameters = [
+        inspect.Parameter("ctx", KEYWORD, annotation=typer.Context),
+        *(_parameter(field, lang) for field in arguments),
+        inspect.Parameter("name", KEYWORD, annotation=name_option, default=None),
+        *(_parameter(field, lang) for field in options),
+    ]
+
+    def command(ctx: typer.Context, **given: Any) -> None:
+        state = state_of(ctx)
+        name = given.pop("name") or command_name(kind)
+        by_key = {fields[parameter].key: value for parameter, value in given.items()}
+        _connect(state, kind, name, fill_form(state, kind, by_key))
+
+    command.__doc__ = translate(form.help, lang)
+    command.__name__ = f"connect_{kind}"
+    command.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]  # what Typer reads
+    command.__annotations__ = {p.name: p.annotation for p in parameters}
+    return command
 
 
-def connect_bitrix24(
-    ctx: typer.Context,
-    webhook_url_env: Annotated[
-        str | None,
-        typer.Option(
-            "--webhook-url-env",
-            help="Read the incoming webhook's URL (https://PORTAL/rest/USER/CODE/) from this variable (else asked).",
-        ),
-    ] = None,
-    name: NameOption = None,
-    rate: RateOption = None,
-    application_token_env: Annotated[
-        str | None,
-        typer.Option(
-            "--application-token-env",
-            help="Read the outgoing webhook's application token (to check its events) from this variable.",
-        ),
-    ] = None,
-) -> None:
-    """Connect Bitrix24 through an incoming webhook with the crm scope. Its URL holds the secret, so
-    it is read like every secret — from a variable or a hidden prompt, never the command line — and
-    stored in the secrets file; only the portal is kept in the database. For live updates, give the
-    application token Bitrix24 shows for your outgoing webhook: events without it are refused."""
-    state = state_of(ctx)
-    webhook_url = read_secret(webhook_url_env, state.t("connect.ask_webhook_url"), option="--webhook-url-env")
-    secrets = {"webhook_url": webhook_url}
-    if application_token_env is not None:
-        secrets["application_token"] = read_secret(application_token_env, "", option="--application-token-env")
-    _connect(state, "bitrix24", webhook_url, name, secrets, _rate(rate))
+def _parameter(field: Secret | Setting, lang: str) -> inspect.Parameter:
+    from voronka.ingest.connectors.form import Secret, parameter_name
+
+    help_text = translate(field.help, lang)
+    if isinstance(field, Secret):
+        annotation: Any = Annotated[str | None, typer.Option(field.flag, help=help_text)]
+        return inspect.Parameter(parameter_name(field.flag), KEYWORD, annotation=annotation, default=None)
+    kind = _TYPES[field.kind]
+    if field.argument:
+        annotation = Annotated[kind, typer.Argument(help=help_text)]
+        return inspect.Parameter(parameter_name(field.flag), KEYWORD, annotation=annotation)
+    if field.default is not None:
+        annotation = Annotated[kind, typer.Option(field.flag, help=help_text)]
+        return inspect.Parameter(parameter_name(field.flag), KEYWORD, annotation=annotation, default=field.default)
+    annotation = Annotated[kind | None, typer.Option(field.flag, help=help_text)]
+    return inspect.Parameter(parameter_name(field.flag), KEYWORD, annotation=annotation, default=None)
 
 
-def connect_retailcrm(
-    ctx: typer.Context,
-    address: Annotated[str, typer.Argument(help="Subdomain (myshop) or https://myshop.retailcrm.ru.")],
-    name: NameOption = None,
-    token_env: TokenEnv = None,
-    rate: RateOption = None,
-) -> None:
-    """Connect RetailCRM with an API key (Settings → Integration → API access keys)."""
-    state = state_of(ctx)
-    key = read_secret(token_env, state.t("connect.ask_key"))
-    _connect(state, "retailcrm", address, name, {"api_key": key}, _rate(rate))
+def fill_form(state: State, kind: str, given: dict[str, Any]) -> Filled:
+    """The connection from the options: each secret from its variable, or asked with the input hidden."""
+    from voronka.ingest.connectors import SERVICES
+    from voronka.ingest.connectors.form import fill
 
+    connector = SERVICES[kind]
 
-def connect_yclients(
-    ctx: typer.Context,
-    company: Annotated[str, typer.Argument(help="The company (branch) id.")],
-    name: NameOption = None,
-    token_env: TokenEnv = None,
-    user_token_env: Annotated[
-        str | None, typer.Option("--user-token-env", help="Read the user token from this environment variable.")
-    ] = None,
-    address: Annotated[str, typer.Option("--url", help="The API's address.")] = "https://api.yclients.com",
-    rate: RateOption = None,
-) -> None:
-    """Connect YCLIENTS with a partner token and a user token."""
-    state = state_of(ctx)
-    partner = read_secret(token_env, state.t("connect.ask_token"))
-    user = read_secret(user_token_env, state.t("connect.ask_user_token"))
-    _connect(
-        state,
-        "yclients",
-        address,
-        name,
-        {"partner_token": partner, "user_token": user},
-        {"company_id": company, **_rate(rate)},
-    )
+    def read(secret: Secret, variable: str | None) -> str:
+        return read_secret(variable, state.t(secret.prompt) if secret.prompt else "", option=secret.flag)
 
-
-def connect_yandex_direct(
-    ctx: typer.Context,
-    name: NameOption = None,
-    token_env: TokenEnv = None,
-    client_login: Annotated[
-        str | None, typer.Option("--client-login", help="The client's login, for an agency's token.")
-    ] = None,
-    source: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--source", help="Which source a campaign's cost belongs to: 'Campaign name or id=Source' (repeat)."
-        ),
-    ] = None,
-    address: Annotated[str, typer.Option("--url", help="The API's address.")] = "https://api.direct.yandex.com",
-    exchange_rate: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--exchange-rate",
-            help="When Direct keeps the client's money in another currency: 'CUR=RATE', the account's money per unit.",
-        ),
-    ] = None,
-) -> None:
-    """Connect Yandex Direct: voronka sync then brings each day's cost per campaign, as the spend of
-    the source each campaign is mapped to (the OAuth token needs access to the Direct API)."""
-    from voronka.crm.spend import campaign_sources
-    from voronka.ingest.connectors.yandex_direct import parse_exchange_rate
-
-    state = state_of(ctx)
-    settings: dict[str, object] = {"sources": campaign_sources(source or [])}
-    if exchange_rate:
-        settings["exchange_rate"] = {k: v for pair in exchange_rate for k, v in parse_exchange_rate(pair).items()}
-    token = read_secret(token_env, state.t("connect.ask_token"))
-    if client_login:
-        settings["client_login"] = client_login
-    _connect(state, "yandex_direct", address, name or "yandex-direct", {"token": token}, settings)
-    from voronka.catalog.templates import ensure_a_pipeline
-    from voronka.crm.accounts import default_account
-    from voronka.db import session_scope
-
-    with session_scope(state.engine) as session:
-        made = ensure_a_pipeline(session=session, account=default_account(session=session), lang=state.t.lang)
-        if made is not None:  # spend alone is read through a pipeline's statistics
-            names = " → ".join(s.name for s in made.stages)
-            state.console.print(state.t("connect.pipeline_made", pipeline=made.name, stages=names))
+    return fill(connector.form, connector.base_url, given, read)
 
 
 def connect_list(ctx: typer.Context) -> None:

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 
 from voronka.cli.options import TABLE_JSON, PipelineOption, choose, parse_date
 from voronka.cli.state import pipeline_scope, state_of
-
-if TYPE_CHECKING:
-    from voronka.analysis.hypotheses import Evaluation
 
 
 def hypothesis_add(
@@ -82,7 +79,7 @@ def hypothesis_show(
 ) -> None:
     """Each arm's conversion with a Wilson interval, the test, P(B better), expected loss, revenue
     effect a month, the deals each arm needs and whether the stopping rule allows a decision yet."""
-    from voronka.analysis.hypotheses import evaluate, get_hypothesis
+    from voronka.analysis.hypothesis_report import hypothesis_report, hypothesis_to_dict
     from voronka.cli.render import money, percent
     from voronka.crm.accounts import default_account
     from voronka.db import session_scope
@@ -91,13 +88,11 @@ def hypothesis_show(
     output = choose(output, "--format", TABLE_JSON)
     t = state.t
     with session_scope(state.engine) as session:
-        account = default_account(session=session)
-        hypothesis = get_hypothesis(session=session, account=account, hypothesis_id=number)
-        result = evaluate(session=session, account=account, hypothesis=hypothesis)
-        change, currency = hypothesis.change, account.currency
+        report = hypothesis_report(session=session, account=default_account(session=session), hypothesis_id=number)
     if output == "json":
-        typer.echo(json.dumps(_as_dict(number, change, result, currency), ensure_ascii=False, indent=2))
+        typer.echo(json.dumps(hypothesis_to_dict(report), ensure_ascii=False, indent=2))
         return
+    result, change, currency = report.evaluation, report.change, report.currency
     state.console.print(
         f"[bold]#{number} {change}[/bold]"
         + (f" [dim]({t('hypothesis.observational')})[/dim]" if result.observational else "")
@@ -126,40 +121,6 @@ def hypothesis_show(
     weeks = f"{result.weeks_needed:.1f}" if result.weeks_needed else "—"
     state.console.print(t("hypothesis.needed", needed=result.needed_per_arm or "—", weeks=weeks))
     state.console.print(t("hypothesis.decide_yes") if result.decision_allowed else t("hypothesis.decide_no"))
-
-
-def _as_dict(number: int, change: str, result: Evaluation, currency: str) -> dict[str, Any]:
-    from voronka.money import format_minor
-
-    def arm(value: Any, interval: tuple[float, float] | None) -> dict[str, Any]:
-        return {
-            "trials": value.trials,
-            "successes": value.successes,
-            "rate": value.rate,
-            "wilson": list(interval) if interval else None,
-        }
-
-    return {
-        "id": number,
-        "change": change,
-        "a": arm(result.a, result.interval_a),
-        "b": arm(result.b, result.interval_b),
-        "test": result.test.name,
-        "p_value": result.test.p_value,
-        "z_p_value": result.z_p_value,
-        "fisher_p_value": result.fisher_p_value,
-        "probability_b_better": result.probability_b_better,
-        "expected_loss_b": result.expected_loss_b,
-        "expected_loss_a": result.expected_loss_a,
-        "revenue_effect_per_month": None
-        if result.revenue_effect_per_month is None
-        else format_minor(round(result.revenue_effect_per_month), currency),
-        "needed_per_arm": result.needed_per_arm,
-        "weeks_needed": result.weeks_needed,
-        "decision_allowed": result.decision_allowed,
-        "stopping_rule": "fixed_horizon",
-        "observational": result.observational,
-    }
 
 
 def hypothesis_close(

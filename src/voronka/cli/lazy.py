@@ -50,6 +50,9 @@ class Group:
     module: str
     commands: tuple[tuple[str, str], ...]
     callback: str | None = None
+    generated: str | None = None
+    """A function (``module:function``) giving more ``(name, function)`` pairs, listed first: commands
+    built from a registry (``voronka connect KIND`` from the connectors')."""
 
     @property
     def summary(self) -> str:
@@ -59,6 +62,9 @@ class Group:
         group = command_group(self.help, no_args_is_help=self.callback is None)
         if self.callback is not None:
             group.callback(invoke_without_command=True)(wrap(_load(f"{self.module}:{self.callback}")))
+        made = _load(f"{self.module}:{self.generated}")() if self.generated is not None else []
+        for name, function in made:
+            group.command(name)(wrap(function))
         for name, function in self.commands:
             group.command(name)(wrap(_load(f"{self.module}:{function}")))
         built = typer.main.get_group(group)

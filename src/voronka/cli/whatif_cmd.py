@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -11,7 +11,7 @@ from voronka.cli.options import TABLE_JSON, PipelineOption, choose, parse_stage_
 from voronka.cli.state import state_of
 
 if TYPE_CHECKING:
-    from voronka.analysis.whatif import Baseline, Outcome
+    from voronka.analysis.whatif import Baseline
 
 
 def _conversions(settings: list[str] | None, baseline: Baseline) -> dict[int, float]:
@@ -35,7 +35,8 @@ def whatif(
     with options, the revenue, CAC and ROMI of a changed funnel."""
     from rich.table import Table
 
-    from voronka.analysis.whatif import leverage, load_baseline, outcome, scenario
+    from voronka.analysis.whatif import load_baseline, scenario
+    from voronka.analysis.whatif_report import whatif_report, whatif_to_dict
     from voronka.cli.render import money, percent
     from voronka.crm.accounts import default_account
     from voronka.db import session_scope
@@ -57,18 +58,14 @@ def whatif(
         leads=leads,
         spend=parse_amount(spend, currency) if spend else None,
     )
-    levers = leverage(base)
+    report = whatif_report(base, changed, currency)
     if output == "json":
-        typer.echo(
-            json.dumps(
-                _as_dict(base, levers, outcome(base), outcome(changed), currency, t.lang), ensure_ascii=False, indent=2
-            )
-        )
+        typer.echo(json.dumps(whatif_to_dict(report, t.lang), ensure_ascii=False, indent=2))
         return
     table = Table(title=t("whatif.title", months=months), title_justify="left")
     for column in ("step", "conversion", "reference", "plus", "back"):
         table.add_column(t(f"whatif.{column}"), justify="left" if column == "step" else "right")
-    for lever in levers:
+    for lever in report.levers:
         back = money(round(lever.to_reference), currency) if lever.to_reference is not None else "—"
         table.add_row(
             f"{lever.step.position}. {lever.step.name}",
@@ -78,7 +75,7 @@ def whatif(
             back,
         )
     state.console.print(table)
-    now, then = outcome(base), outcome(changed)
+    now, then = report.now, report.then
     state.console.print(
         t(
             "whatif.now",
@@ -88,7 +85,7 @@ def whatif(
             check=money(round(base.average_check), currency),
         )
     )
-    if changed != base:
+    if report.changed:
         state.console.print(
             t(
                 "whatif.then",
@@ -101,31 +98,3 @@ def whatif(
     for note in base.notes:
         state.console.print(note.render(t.lang), soft_wrap=True)
     state.console.print(f"[dim]{t('whatif.note')}[/dim]", soft_wrap=True)
-
-
-def _as_dict(
-    base: Baseline, levers: list[Any], now: Outcome, then: Outcome, currency: str, lang: str
-) -> dict[str, Any]:
-    from voronka.money import format_minor
-
-    def cash(value: float | None) -> str | None:
-        return None if value is None else format_minor(round(value), currency)
-
-    return {
-        "leads_per_month": base.leads,
-        "average_check": cash(base.average_check),
-        "steps": [
-            {
-                "position": lever.step.position,
-                "name": lever.step.name,
-                "conversion": lever.step.conversion,
-                "reference": lever.step.reference,
-                "revenue_plus_5_points": cash(lever.plus_points),
-                "revenue_back_to_reference": cash(lever.to_reference),
-            }
-            for lever in levers
-        ],
-        "now": {"revenue": cash(now.revenue), "sales": now.sales, "cac": cash(now.cac), "romi": now.romi},
-        "scenario": {"revenue": cash(then.revenue), "sales": then.sales, "cac": cash(then.cac), "romi": then.romi},
-        "notes": [note.render(lang) for note in base.notes],
-    }

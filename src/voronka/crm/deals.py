@@ -16,11 +16,11 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from voronka.crm.accounts import check_length
 from voronka.crm.credentials import check_email
 from voronka.crm.deal_state import standing_position
 from voronka.crm.derived import counts_as_contact, first_call_contact, lock_deal, rederive_deal
 from voronka.crm.history import record
+from voronka.crm.new_deal import NewDeal, check_custom
 from voronka.crm.phones import normalize_phone, phone_key, region_of
 from voronka.crm.search import search_text
 from voronka.errors import (
@@ -62,52 +62,11 @@ def get_deal(*, session: Session, deal_id: int) -> Deal:
     return deal
 
 
-MAX_CUSTOM_FIELDS = 50
-MAX_CUSTOM_NAME = 100
-MAX_CUSTOM_VALUE = 2_000
-
-
-def check_custom(custom: Mapping[str, Any]) -> None:
-    """Custom fields within bounds: a public form must not store a 20 MB value or 100,000 keys."""
-    if len(custom) > MAX_CUSTOM_FIELDS:
-        raise InvalidValue(field="custom fields", value=len(custom), hint=f"at most {MAX_CUSTOM_FIELDS} fields")
-    for name, value in custom.items():
-        if len(str(name)) > MAX_CUSTOM_NAME:
-            raise InvalidValue(
-                field="custom field", value=str(name)[:40], hint=f"a name of at most {MAX_CUSTOM_NAME} characters"
-            )
-        if len(str(value)) > MAX_CUSTOM_VALUE:
-            raise InvalidValue(
-                field=str(name)[:40], value=str(value)[:40], hint=f"at most {MAX_CUSTOM_VALUE} characters"
-            )
-
-
-def create_deal(
-    *,
-    session: Session,
-    pipeline: Pipeline,
-    created_at: dt.datetime | None = None,
-    currency: str,
-    title: str | None = None,
-    source: Source | None = None,
-    manager: User | None = None,
-    amount: int | None = None,
-    external_id: str | None = None,
-    custom: dict[str, Any] | None = None,
-    contact_name: str | None = None,
-    phone: str | None = None,
-    email: str | None = None,
-    by: User | None = None,
-) -> Deal:
+def create_deal(*, session: Session, pipeline: Pipeline, new: NewDeal, by: User | None = None) -> Deal:
     """A new open deal in the pipeline's first stage, its arrival logged as the entry into it
     (``by`` whoever created it: nobody for a website lead, an import or a sync)."""
-    if amount is not None and not 0 <= amount <= MAX_MINOR:
-        raise InvalidValue(field="amount", value=amount, hint="a sum of zero or more")
-    currency = check_currency(currency)
-    check_custom(custom or {})
-    for field, text, limit in (("title", title, 300), ("contact_name", contact_name, 200), ("email", email, 320)):
-        if text is not None:
-            check_length(text, field=field, limit=limit)  # the columns' sizes, on SQLite as on PostgreSQL
+    new = new.checked()
+    external_id = new.external_id
     if external_id is not None:
         existing = session.scalar(
             select(Deal.id).where(
@@ -118,28 +77,28 @@ def create_deal(
         )
         if existing is not None:
             raise DealExists(id=external_id, deal=existing)
-    created_at = created_at or utcnow()
+    created_at = new.created_at or utcnow()
     first = pipeline.stages[0]
     deal = Deal(
         account_id=pipeline.account_id,
         pipeline_id=pipeline.id,
         external_id=external_id,
-        title=title,
-        contact_name=contact_name,
-        phone=(shown := normalize_phone(phone, _region(session, pipeline.account_id))),
+        title=new.title,
+        contact_name=new.contact_name,
+        phone=(shown := normalize_phone(new.phone, _region(session, pipeline.account_id))),
         phone_key=phone_key(shown),
-        search_text=search_text(title, contact_name, email),
-        email=email,
-        source_id=source.id if source else None,
-        manager_id=manager.id if manager else None,
-        amount=amount,
-        currency=currency,
+        search_text=search_text(new.title, new.contact_name, new.email),
+        email=new.email,
+        source_id=new.source.id if new.source else None,
+        manager_id=new.manager.id if new.manager else None,
+        amount=new.amount,
+        currency=new.currency,
         status=DealStatus.OPEN.value,
         stage_id=first.id,
         furthest_position=1,
         history_known=True,
         created_at=created_at,
-        custom=custom or {},
+        custom=dict(new.custom),
         updated_at=utcnow(),
     )
     session.add(deal)

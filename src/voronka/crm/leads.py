@@ -22,8 +22,9 @@ from sqlalchemy.orm import Session
 
 from voronka.crm.accounts import check_length, get_or_create_source, owned_row
 from voronka.crm.auth import can_log_in, can_log_in_clause
-from voronka.crm.deals import MAX_CUSTOM_VALUE, create_deal
+from voronka.crm.deals import create_deal
 from voronka.crm.history import record
+from voronka.crm.new_deal import MAX_CUSTOM_VALUE, NewDeal
 from voronka.crm.phones import MAX_PHONE
 from voronka.crm.search import open_deal_of_client
 from voronka.db import begin_write
@@ -211,9 +212,7 @@ def capture_lead(
     repeat = open_deal_of_client(session=session, account=account, phone=phone, email=email)
     if repeat is not None:
         return _join(session, form, fingerprint, repeat, now, name=name, phone=phone, email=email, source=source_name)
-    deal = create_deal(
-        session=session,
-        pipeline=pipeline,
+    lead = NewDeal(
         currency=account.currency,
         created_at=now,
         title=(name or phone or email or "")[:MAX_TITLE],  # an e-mail may be longer than a title
@@ -225,6 +224,7 @@ def capture_lead(
         manager=assignee(session=session, form=form),
         custom=custom,
     )
+    deal = create_deal(session=session, pipeline=pipeline, new=lead)
     try:
         with session.begin_nested():
             session.add(LeadRequest(form_id=form.id, fingerprint=fingerprint, deal_id=deal.id, created_at=now))

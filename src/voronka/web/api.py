@@ -41,6 +41,7 @@ from voronka.crm.deals import (
     win_deal,
 )
 from voronka.crm.leads import capture_lead, form_for_token, is_test_ping
+from voronka.crm.new_deal import NewDeal
 from voronka.crm.search import DealFilter, deals_by_ids, find_deals
 from voronka.errors import InvalidValue
 from voronka.i18n import Translator
@@ -54,7 +55,7 @@ from voronka.models import (
 )
 from voronka.money import format_minor, parse_amount
 from voronka.web.deps import DB, Id
-from voronka.web.schemas import FunnelOut, StatsOut
+from voronka.web.schemas import ForecastOut, FunnelOut, StatsOut
 from voronka.web.security import api_user
 
 router = APIRouter(prefix="/api/v1", tags=["api"])
@@ -254,9 +255,7 @@ def create(session: DB, user: Caller, body: DealIn) -> DealOut:
     account = auth.account_of(session=session, user=user)
     pipeline = find_pipeline(session=session, account=account, name=body.pipeline)
     manager = auth.deal_manager(session=session, account=account, user=user, requested=body.manager)
-    deal = create_deal(
-        session=session,
-        pipeline=pipeline,
+    new = NewDeal(
         currency=account.currency,
         title=body.title,
         contact_name=body.contact_name,
@@ -267,8 +266,8 @@ def create(session: DB, user: Caller, body: DealIn) -> DealOut:
         manager=manager,
         amount=parse_amount(body.amount, account.currency) if body.amount else None,
         source=get_or_create_source(session=session, account=account, name=body.source) if body.source else None,
-        by=user,
     )
+    deal = create_deal(session=session, pipeline=pipeline, new=new, by=user)
     return _deal_out(session, deal)
 
 
@@ -433,13 +432,15 @@ def stats(
     return StatsOut.model_validate(stats_to_dict(report, _t(request)))
 
 
-@router.get("/forecast", summary="The revenue forecast, as voronka forecast --format json prints it")
-def forecast(request: Request, session: DB, user: Caller, pipeline: str | None = None) -> dict[str, Any]:
+@router.get(
+    "/forecast", response_model=ForecastOut, summary="The revenue forecast, as voronka forecast --format json prints it"
+)
+def forecast(request: Request, session: DB, user: Caller, pipeline: str | None = None) -> ForecastOut:
     auth.require(user, Action.VIEW_REPORTS)
     account = auth.account_of(session=session, user=user)
     chosen = find_pipeline(session=session, account=account, name=pipeline)
     report = forecast_report(session=session, account=account, pipeline=chosen, manager_id=auth.report_scope(user))
-    return forecast_to_dict(report, _t(request).lang)
+    return ForecastOut.model_validate(forecast_to_dict(report, _t(request).lang))
 
 
 def _t(request: Request) -> Translator:

@@ -33,13 +33,15 @@ from voronka.crm.deals import (
     win_deal,
 )
 from voronka.crm.history import undo_last
+from voronka.crm.new_deal import NewDeal
 from voronka.crm.search import open_deals_with_phone, phone_in_work_elsewhere
 from voronka.errors import InvalidValue
 from voronka.models import CallOutcome, Stage, TaskKind
 from voronka.money import format_minor, parse_amount
 from voronka.timeutil import to_local, to_utc, utcnow, zone
 from voronka.web import deal_views
-from voronka.web.deps import DB, Id, Page, QueryId
+from voronka.web.deps import DB, Id
+from voronka.web.queries import DealListParams, KanbanParams
 from voronka.web.render import back, local_path, render
 from voronka.web.security import Csrf, PipelineChoice, Viewer, translator
 
@@ -53,37 +55,10 @@ def deal_list(
     request: Request,
     session: DB,
     user: Viewer,
+    params: Annotated[DealListParams, Query()],
     pipeline: PipelineChoice = None,
-    stage: QueryId = None,
-    status: str | None = None,
-    manager: str | None = None,
-    source: str | None = None,
-    unassigned: bool = False,
-    q: str | None = None,
-    page: Page = 1,
-    reached: QueryId = None,
-    lost_at: QueryId = None,
-    view: Annotated[str, Query(max_length=10)] = "cohort",
-    date_from: Annotated[str | None, Query(max_length=10)] = None,
-    date_to: Annotated[str | None, Query(max_length=10)] = None,
 ) -> HTMLResponse:
-    listing = deal_views.deal_list(
-        reached=reached,
-        lost_at=lost_at,
-        view=view,
-        date_from=date_from or None,
-        date_to=date_to or None,
-        session=session,
-        user=user,
-        pipeline=pipeline,
-        stage=stage,
-        status=status or None,
-        manager=manager or None,
-        source=source or None,
-        unassigned=unassigned,
-        text=q or None,
-        page=page,
-    )
+    listing = deal_views.deal_list(session=session, user=user, query=params.query(pipeline))
     return render(request, "deals.html", {"user": user, "listing": listing})
 
 
@@ -91,7 +66,8 @@ def deal_list(
 def search(request: Request, session: DB, user: Viewer, q: str = "") -> Response:
     """Search from every page: one match opens its card, several are listed; ``#2955`` is a deal's
     number (its card, or "nothing found" if the user may not open it)."""
-    listing = deal_views.deal_list(session=session, user=user, text=q.strip() or None, everywhere=True)
+    query = deal_views.DealListQuery(text=q.strip() or None)
+    listing = deal_views.deal_list(session=session, user=user, query=query, everywhere=True)
     if listing.page.total == 1:
         return back(f"/deals/{listing.page.rows[0].id}")
     return render(request, "deals.html", {"user": user, "listing": listing})
@@ -102,25 +78,10 @@ def kanban(
     request: Request,
     session: DB,
     user: Viewer,
+    params: Annotated[KanbanParams, Query()],
     pipeline: PipelineChoice = None,
-    manager: str | None = None,
-    source: str | None = None,
-    period: str = "all",
-    mine: bool = False,
-    q: str | None = None,
-    page: Page = 1,
 ) -> HTMLResponse:
-    board = deal_views.kanban(
-        session=session,
-        user=user,
-        pipeline=pipeline,
-        manager=manager or None,
-        source=source or None,
-        period=period,
-        mine=mine,
-        text=q or None,
-        page=page,
-    )
+    board = deal_views.kanban(session=session, user=user, query=params.query(pipeline))
     return render(request, "kanban.html", {"user": user, "board": board})
 
 
@@ -181,9 +142,8 @@ def create(
         )  # fmt: skip
         return render(request, "deal_new.html", {"user": user, "form": form}, status=409)
     chosen_currency = (currency or account.currency).upper()
-    deal = create_deal(
-        session=session,
-        pipeline=find_pipeline(session=session, account=account, name=pipeline or None),
+    chosen = find_pipeline(session=session, account=account, name=pipeline or None)
+    new = NewDeal(
         currency=chosen_currency,
         title=title.strip() or contact_name.strip() or phone.strip() or None,
         contact_name=contact_name.strip() or None,
@@ -192,8 +152,8 @@ def create(
         amount=parse_amount(amount, chosen_currency),
         manager=auth.deal_manager(session=session, account=account, user=user, requested=manager or None),
         source=source_named(session=session, account=account, name=source),
-        by=user,
     )
+    deal = create_deal(session=session, pipeline=chosen, new=new, by=user)
     return back(f"/deals/{deal.id}")
 
 

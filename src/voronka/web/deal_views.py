@@ -88,67 +88,71 @@ class DealList:
         return "/deals?" + urlencode({k: v for k, v in merged.items() if v})
 
 
+@dataclass(frozen=True)
+class DealListQuery:
+    """What a list of deals is filtered by. ``stage`` is the stage a deal is at now (as in the
+    API); ``reached``/``lost_at`` with ``view`` and the dates are a report's figure (``deals_behind``)."""
+
+    pipeline: str | None = None
+    stage: int | None = None
+    status: str | None = None
+    manager: str | None = None
+    source: str | None = None
+    unassigned: bool = False
+    text: str | None = None
+    page: int = 1
+    reached: int | None = None
+    lost_at: int | None = None
+    view: str = "cohort"
+    date_from: str | None = None
+    date_to: str | None = None
+
+
 def deal_list(
-    *,
-    session: Session,
-    user: User,
-    pipeline: str | None = None,
-    stage: int | None = None,
-    status: str | None = None,
-    manager: str | None = None,
-    source: str | None = None,
-    unassigned: bool = False,
-    text: str | None = None,
-    page: int = 1,
-    everywhere: bool = False,
-    reached: int | None = None,
-    lost_at: int | None = None,
-    view: str = "cohort",
-    date_from: str | None = None,
-    date_to: str | None = None,
+    *, session: Session, user: User, query: DealListQuery | None = None, everywhere: bool = False
 ) -> DealList:
-    """A page of deals; ``everywhere`` searches every pipeline (the search box). ``stage`` is the
-    stage a deal is at now (as in the API); ``reached``/``lost_at`` with ``view`` and the dates
-    are a report's figure (``deals_behind``)."""
+    """A page of deals; ``everywhere`` searches every pipeline (the search box)."""
+    q = query or DealListQuery()
     auth.require(user, auth.Action.WORK_DEALS)
     account = auth.account_of(session=session, user=user)
     pipelines = list_pipelines(session=session, account=account)
     names = _names(session, account, pipelines)
-    chosen = None if everywhere else find_pipeline(session=session, account=account, name=pipeline)
-    if status and status not in {s.value for s in DealStatus}:
-        raise InvalidValue(field="status", value=status, hint="open, won or lost")
-    query = DealFilter(
+    chosen = None if everywhere else find_pipeline(session=session, account=account, name=q.pipeline)
+    if q.status and q.status not in {s.value for s in DealStatus}:
+        raise InvalidValue(field="status", value=q.status, hint="open, won or lost")
+    found_by = DealFilter(
         pipeline_id=chosen.id if chosen else None,
-        status=status,
-        stage_ids=tuple(s.id for s in chosen.stages if s.position == stage) if chosen and stage else None,
-        manager_id=_id_of(names.users, manager, "manager"),
-        unassigned=unassigned,
-        source_id=_id_of(names.sources, source, "source"),
-        text=text,
+        status=q.status,
+        stage_ids=tuple(s.id for s in chosen.stages if s.position == q.stage) if chosen and q.stage else None,
+        manager_id=_id_of(names.users, q.manager, "manager"),
+        unassigned=q.unassigned,
+        source_id=_id_of(names.sources, q.source, "source"),
+        text=q.text,
     )
-    if reached is not None or lost_at is not None:
+    figure_asked = q.reached is not None or q.lost_at is not None
+    if figure_asked:
         figure = Figure(
-            kind="lost" if lost_at is not None else "reached",
-            position=int(lost_at if lost_at is not None else reached or 1),
-            view=view,
-            date_from=parse_day(date_from, "date_from"),
-            date_to=parse_day(date_to, "date_to"),
+            kind="lost" if q.lost_at is not None else "reached",
+            position=int(q.lost_at if q.lost_at is not None else q.reached or 1),
+            view=q.view,
+            date_from=parse_day(q.date_from, "date_from"),
+            date_to=parse_day(q.date_to, "date_to"),
         )
-        query = deals_behind(figure=figure, timezone=account.timezone, base=query)
-    found = find_deals(session=session, user=user, account=account, query=query, page=page)
+        found_by = deals_behind(figure=figure, timezone=account.timezone, base=found_by)
+    found = find_deals(session=session, user=user, account=account, query=found_by, page=q.page)
     filters = {
         "pipeline": chosen.name if chosen else "",
-        "stage": str(stage or ""),
-        "reached": str(reached or ""),
-        "lost_at": str(lost_at or ""),
-        "view": view if reached is not None or lost_at is not None else "",
-        "date_from": date_from or "",
-        "date_to": date_to or "",
-        "status": status or "",
-        "manager": manager or "",
-        "source": source or "",
-        "unassigned": "1" if unassigned else "",
-        "q": text or "",
+        "stage": str(q.stage or ""),
+        "reached": str(q.reached or ""),
+        "lost_at": str(q.lost_at or ""),
+        "view": q.view if figure_asked else "",
+        "date_from": q.date_from or "",
+        "date_to": q.date_to or "",
+        "status": q.status or "",
+        "manager": q.manager or "",
+        "source": q.source or "",
+        "unassigned": "1" if q.unassigned else "",
+        "q": q.text or "",
     }
     see_all = auth.can(user, auth.Action.SEE_ALL_DEALS)
     return DealList(
@@ -181,27 +185,30 @@ class KanbanView:
         return (self.now - created_at).days
 
 
-def kanban(
-    *,
-    session: Session,
-    user: User,
-    pipeline: str | None,
-    manager: str | None,
-    source: str | None,
-    period: str,
-    mine: bool,
-    text: str | None,
-    page: int,
-) -> KanbanView:
+@dataclass(frozen=True)
+class KanbanQuery:
+    """What the board shows: a pipeline's deals, by whom, from where, created when (a preset)."""
+
+    pipeline: str | None = None
+    manager: str | None = None
+    source: str | None = None
+    period: str = "all"
+    mine: bool = False
+    text: str | None = None
+    page: int = 1
+
+
+def kanban(*, session: Session, user: User, query: KanbanQuery) -> KanbanView:
+    q = query
     auth.require(user, auth.Action.WORK_DEALS)
     account = auth.account_of(session=session, user=user)
-    chosen = find_pipeline(session=session, account=account, name=pipeline)
+    chosen = find_pipeline(session=session, account=account, name=q.pipeline)
     names = _names(session, account, [chosen])
     tz = zone(account.timezone)
     now = utcnow()
     today = to_local(now, tz).date()
-    start, end = preset_range(period, today)
-    manager_id = user.id if mine else _id_of(names.users, manager, "manager")
+    start, end = preset_range(q.period, today)
+    manager_id = user.id if q.mine else _id_of(names.users, q.manager, "manager")
     board = build_board(
         session=session,
         account=account,
@@ -209,15 +216,15 @@ def kanban(
         pipeline=chosen,
         chosen=BoardFilter(
             manager_id=manager_id,
-            source_id=_id_of(names.sources, source, "source"),
+            source_id=_id_of(names.sources, q.source, "source"),
             created_from=local_midnight_utc(start, tz) if start else None,
             created_to=local_midnight_utc(end, tz) if end else None,
-            text=text,
+            text=q.text,
         ),
         # The won and lost columns count the closings of the chosen period; "all time" is all of them.
         closed_from=local_midnight_utc(start, tz) if start else None,
         closed_to=local_midnight_utc(end, tz) if end else None,
-        page=page,
+        page=q.page,
     )
     cards = [card.id for column in board.columns for card in column.cards]
     see_all = auth.can(user, auth.Action.SEE_ALL_DEALS)
@@ -232,11 +239,11 @@ def kanban(
         sources=sorted(set(names.sources.values())),
         filters={
             "pipeline": chosen.name,
-            "manager": manager or "",
-            "source": source or "",
-            "period": period,
-            "mine": "1" if mine else "",
-            "q": text or "",
+            "manager": q.manager or "",
+            "source": q.source or "",
+            "period": q.period,
+            "mine": "1" if q.mine else "",
+            "q": q.text or "",
         },
         presets=PERIOD_PRESETS,
         currency=account.currency,

@@ -137,7 +137,7 @@ def stats_page(
     pipeline: PipelineChoice = None,
 ) -> HTMLResponse:
     auth.require(user, Action.VIEW_REPORTS)
-    report = views.stats(
+    page = views.stats(
         session=session,
         account=auth.account_of(session=session, user=user),
         user=user,
@@ -146,7 +146,7 @@ def stats_page(
         by=by or None,
         pipeline=pipeline,
     )
-    return render(request, "stats.html", {"user": user, "report": report, "grain": grain, "by": by or ""})
+    return render(request, "stats.html", {"user": user, "page": page, "grain": grain, "by": by or ""})
 
 
 @router.get("/reports/stats.xlsx")

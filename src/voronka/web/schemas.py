@@ -123,3 +123,42 @@ class StatsOut(Strict):
     tables: list[TableOut]
     explanation: str
     notes: list[str]
+
+
+class MonthOut(Strict):
+    month: str = Field(description="the month's first day")
+    expected: Money
+    low: Money = Field(description="the 80 % interval's lower end")
+    high: Money
+
+
+class ThisMonthOut(MonthOut):
+    won_so_far: Money
+    open_deals: MonthOut = Field(description="from the deals open now")
+    new_leads: MonthOut = Field(description="from leads not created yet")
+
+
+class NextMonthOut(MonthOut):
+    open_deals: MonthOut
+    new_leads: MonthOut
+
+
+class CalibrationOut(MonthOut):
+    actual: Money = Field(description="what came that month")
+    inside: bool = Field(description="whether it fell inside the interval forecast at the month's start")
+
+
+class ForecastOut(Strict):
+    """As ``voronka forecast --format json`` prints it."""
+
+    pipeline: str
+    currency: str
+    this_month: ThisMonthOut
+    next_month: NextMonthOut
+    run_rate: Money | None
+    open_deals: int
+    leads_per_day: float
+    money_known: bool = Field(description="whether any won deal has an amount in the account's currency")
+    calibration: list[CalibrationOut]
+    calibrated_share: float | None = Field(description="share of past months inside their interval")
+    notes: list[str]

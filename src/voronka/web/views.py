@@ -10,8 +10,9 @@ from urllib.parse import urlencode
 
 from sqlalchemy.orm import Session
 
-from voronka.analysis.diagnose import run_diagnosis
-from voronka.analysis.diagnose.output import diagnosis_to_dict
+from voronka.analysis.diagnose import Diagnosis, run_diagnosis
+from voronka.analysis.diagnose.model import Finding
+from voronka.analysis.diagnose.output import summary
 from voronka.analysis.diagnose.stored import top_findings
 from voronka.analysis.forecast_report import ForecastReport, forecast_report
 from voronka.analysis.funnel.output import explain, report_to_dict
@@ -25,11 +26,13 @@ from voronka.analysis.overview import (
     pipeline_figures,
     pipelines_overview,
 )
-from voronka.analysis.stats.output import report_to_dict as stats_to_dict
+from voronka.analysis.stats.metrics import Metric
+from voronka.analysis.stats.output import explanation, metric_label
 from voronka.analysis.stats.periods import Grain
 from voronka.analysis.stats.report import StatsQuery, StatsReport, run_stats
 from voronka.analysis.summary import PeriodSummary
-from voronka.analysis.whatif import Baseline, leverage, load_baseline, outcome, scenario, scenario_inputs
+from voronka.analysis.whatif import load_baseline, scenario, scenario_inputs
+from voronka.analysis.whatif_report import WhatIfReport, whatif_report
 from voronka.crm import auth
 from voronka.crm.accounts import find_pipeline, list_pipelines
 from voronka.crm.leads import list_lead_forms
@@ -227,10 +230,26 @@ def _stats_report(
     return run_stats(session=session, account=account, query=query)
 
 
+@dataclass(frozen=True)
+class StatsPage:
+    """The statistics template as the page shows it: the library's report, its rows labelled in the
+    reader's language (figures stay numbers in their units; the template formats them)."""
+
+    report: StatsReport
+    t: Translator
+
+    def label(self, metric: Metric) -> str:
+        return metric_label(metric, self.t)
+
+    @property
+    def explanation(self) -> str:
+        return explanation(self.report, self.t)
+
+
 def stats(
     *, session: Session, account: Account, user: User, t: Translator, grain: str, by: str | None, pipeline: str | None
-) -> dict[str, Any]:
-    return stats_to_dict(_stats_report(session, account, user, grain, by, pipeline), t)
+) -> StatsPage:
+    return StatsPage(_stats_report(session, account, user, grain, by, pipeline), t)
 
 
 def stats_workbook(
@@ -250,26 +269,26 @@ def stats_workbook(
     write_stats_workbook(_stats_report(session, account, user, grain, by, pipeline), path, t)
 
 
-def diagnosis(*, session: Session, account: Account, t: Translator, pipeline: str | None) -> dict[str, Any]:
-    return diagnosis_to_dict(run_diagnosis(session=session, account=account, pipeline=pipeline), t)
+@dataclass(frozen=True)
+class DiagnosisPage:
+    """The diagnosis as the page shows it: the library's findings, each summed up in the reader's language."""
+
+    report: Diagnosis
+    t: Translator
+
+    def summary(self, finding: Finding) -> str:
+        return summary(finding, self.t)
 
 
-@dataclass
-class WhatIf:
-    baseline: Baseline
-    changed: Baseline
-    now: Any
-    then: Any
-    levers: list[Any]
-    currency: str
+def diagnosis(*, session: Session, account: Account, t: Translator, pipeline: str | None) -> DiagnosisPage:
+    return DiagnosisPage(run_diagnosis(session=session, account=account, pipeline=pipeline), t)
 
 
-def whatif(*, session: Session, account: Account, pipeline: str | None, settings: dict[str, str]) -> WhatIf:
+def whatif(*, session: Session, account: Account, pipeline: str | None, settings: dict[str, str]) -> WhatIfReport:
     today = to_local(utcnow(), zone(account.timezone)).date()
     baseline = load_baseline(session=session, account=account, pipeline=pipeline, today=today)
     conversions, check, leads = scenario_inputs(settings)
-    changed = scenario(baseline, conversions, check, leads)
-    return WhatIf(baseline, changed, outcome(baseline), outcome(changed), leverage(baseline), account.currency)
+    return whatif_report(baseline, scenario(baseline, conversions, check, leads), account.currency)
 
 
 def hypotheses(*, session: Session, account: Account) -> list[tuple[Any, Any]]:

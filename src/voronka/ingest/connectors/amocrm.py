@@ -22,6 +22,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from contextlib import nullcontext
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -41,6 +42,7 @@ from voronka.ingest.connectors.base import (
     from_unix,
     minor_units,
 )
+from voronka.ingest.connectors.form import RATE, TOKEN, ConnectForm, Secret, Setting
 from voronka.ingest.connectors.http import Endpoint, Http
 from voronka.models import DealStatus
 
@@ -393,11 +395,44 @@ def _custom_value(lead: dict[str, Any], codes: tuple[str, ...], names: tuple[str
     return None
 
 
+def oauth_tokens(
+    base_url: str, secrets: dict[str, str], settings: dict[str, Any]
+) -> tuple[dict[str, str], dict[str, Any]]:
+    """With OAuth 2 (a client id given), the code exchanged for the first pair of tokens now: the
+    id, the redirect URI, the secret key and the code are secrets, not settings."""
+    if "client_id" not in settings:
+        return secrets, settings
+    kept = {k: v for k, v in settings.items() if k not in ("client_id", "redirect_uri")}
+    oauth = {
+        "client_id": str(settings["client_id"]),
+        "client_secret": secrets.get("client_secret", ""),
+        "code": secrets.get("code", ""),
+        "redirect_uri": str(settings.get("redirect_uri") or ""),
+    }
+    return exchange_code(base_url, oauth), kept
+
+
 class AmoCrmConnector:
     name = "amocrm"
     crm = "amoCRM"
     secret_names: tuple[str, ...] = ("token",)
     setting_names: tuple[str, ...] = ()
+    form = ConnectForm(
+        help="connect.form.amocrm.about",
+        secrets=(
+            replace(TOKEN, unless="client_id"),
+            Secret("client_secret", "--client-secret-env", "connect.form.amocrm.client_secret",
+                   prompt="connect.ask_secret", only_with="client_id"),
+            Secret("code", "--code-env", "connect.form.amocrm.code", prompt="connect.ask_code", only_with="client_id"),
+        ),
+        settings=(
+            Setting("address", "ADDRESS", "connect.form.amocrm.address"),
+            Setting("client_id", "--client-id", "connect.form.amocrm.client_id"),
+            Setting("redirect_uri", "--redirect-uri", "connect.form.amocrm.redirect_uri"),
+            RATE,
+        ),
+        finish=oauth_tokens,
+    )  # fmt: skip
     requests_per_second = 6.0
     """The documented limit is 7 a second."""
     reads_calls = True

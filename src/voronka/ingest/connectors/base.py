@@ -11,6 +11,7 @@ from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 from voronka.errors import PermissionRefused
 from voronka.i18n import Message
+from voronka.ingest.connectors.form import ConnectForm
 from voronka.ingest.connectors.http import Http, RetryPolicy
 from voronka.models import DealStatus
 
@@ -151,6 +152,8 @@ class Described(Protocol):
     """Which secrets ``voronka connect`` asks for (tokens, keys)."""
     setting_names: tuple[str, ...]
     """Which other settings it takes (a company id…)."""
+    form: ConnectForm
+    """What ``voronka connect`` asks for, and how (the CLI's command is built from it)."""
     requests_per_second: float
     """The service's documented limit; the client paces itself below it."""
     reads_calls: bool

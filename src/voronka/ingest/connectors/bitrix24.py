@@ -36,6 +36,7 @@ from voronka.ingest.connectors.base import (
     from_iso,
     minor_units,
 )
+from voronka.ingest.connectors.form import RATE, ConnectForm, Secret
 from voronka.ingest.connectors.http import Endpoint, Http
 from voronka.models import DealStatus
 
@@ -220,6 +221,16 @@ class Bitrix24Connector:
     crm = "Bitrix24"
     secret_names: tuple[str, ...] = ("webhook_url",)
     setting_names: tuple[str, ...] = ()
+    form = ConnectForm(
+        help="connect.form.bitrix24.about",
+        secrets=(
+            Secret("webhook_url", "--webhook-url-env", "connect.form.bitrix24.webhook_url",
+                   prompt="connect.ask_webhook_url"),
+            Secret("application_token", "--application-token-env", "connect.form.bitrix24.application_token"),
+        ),
+        settings=(RATE,),
+        address_secret="webhook_url",  # its URL is the portal's address and the secret
+    )  # fmt: skip
     requests_per_second = 1.8
     """The leaky bucket drains 2 requests a second (5 on Enterprise)."""
     reads_calls = True

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -27,6 +28,7 @@ from voronka.ingest.connectors.base import (
     account_url,
     minor_units,
 )
+from voronka.ingest.connectors.form import RATE, TOKEN, ConnectForm, Setting
 from voronka.ingest.connectors.http import Endpoint, Http
 from voronka.models import DealStatus
 
@@ -150,6 +152,11 @@ class RetailCrmConnector:
     crm = "RetailCRM"
     secret_names: tuple[str, ...] = ("api_key",)
     setting_names: tuple[str, ...] = ("timezone",)
+    form = ConnectForm(
+        help="connect.form.retailcrm.about",
+        secrets=(replace(TOKEN, key="api_key", help="connect.form.retailcrm.key", prompt="connect.ask_key"),),
+        settings=(Setting("address", "ADDRESS", "connect.form.retailcrm.address"), RATE),
+    )
     requests_per_second = 8.0
     """The official client's examples pace themselves at 10 a second."""
     reads_calls = False

@@ -34,17 +34,18 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from voronka.crm.spend import record_spend
+from voronka.crm.spend import campaign_sources, record_spend
 from voronka.errors import ConnectorAuthFailed, ConnectorFailed, InvalidValue
 from voronka.i18n import Message
 from voronka.ingest.connectors.base import ConnectionConfig, Described
+from voronka.ingest.connectors.form import TOKEN, ConnectForm, Setting
 from voronka.ingest.connectors.http import Endpoint, Http
 from voronka.ingest.connectors.store import add_connection
 from voronka.models import Account, Connection
@@ -264,6 +265,11 @@ def parse_exchange_rate(value: str) -> dict[str, str]:
     return {currency.strip().upper(): str(number)}
 
 
+def exchange_rates(pairs: list[str] | None) -> dict[str, str] | None:
+    """Every ``CUR=RATE`` given, or None (the client's money is the account's)."""
+    return {k: v for pair in pairs for k, v in parse_exchange_rate(pair).items()} if pairs else None
+
+
 def sync_spend(
     *,
     session: Session,
@@ -437,6 +443,18 @@ class YandexDirectConnector:
     crm = "Yandex Direct"
     secret_names: tuple[str, ...] = ("token",)
     setting_names: tuple[str, ...] = ("client_login", "sources")
+    form = ConnectForm(
+        help="connect.form.yandex_direct.about",
+        secrets=(replace(TOKEN, help="connect.form.yandex_direct.token"),),
+        settings=(
+            Setting("client_login", "--client-login", "connect.form.yandex_direct.client_login"),
+            Setting("sources", "--source", "connect.form.yandex_direct.source", kind="list",
+                    parse=lambda pairs: campaign_sources(pairs or [])),  # none given: none mapped yet
+            Setting("address", "--url", "connect.form.url", default="https://api.direct.yandex.com"),
+            Setting("exchange_rate", "--exchange-rate", "connect.form.yandex_direct.exchange_rate", kind="list",
+                    parse=exchange_rates),
+        ),
+    )  # fmt: skip
     requests_per_second = 1.0
     reads_calls = False
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from typing import Any
 
 from voronka.i18n import Message
@@ -22,6 +23,7 @@ from voronka.ingest.connectors.base import (
     from_iso,
     minor_units,
 )
+from voronka.ingest.connectors.form import RATE, TOKEN, ConnectForm, Secret, Setting
 from voronka.ingest.connectors.http import Endpoint, Http
 from voronka.models import DealStatus
 
@@ -107,6 +109,19 @@ class YclientsConnector:
     crm = "YCLIENTS"
     secret_names: tuple[str, ...] = ("partner_token", "user_token")
     setting_names: tuple[str, ...] = ("company_id",)
+    form = ConnectForm(
+        help="connect.form.yclients.about",
+        secrets=(
+            replace(TOKEN, key="partner_token", help="connect.form.yclients.partner_token"),
+            Secret("user_token", "--user-token-env", "connect.form.yclients.user_token",
+                   prompt="connect.ask_user_token"),
+        ),
+        settings=(
+            Setting("company_id", "COMPANY", "connect.form.yclients.company"),
+            Setting("address", "--url", "connect.form.url", default="https://api.yclients.com"),
+            RATE,
+        ),
+    )  # fmt: skip
     requests_per_second = 3.0
     """The documented limit is 200 a minute or 5 a second per IP."""
     reads_calls = False

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from voronka.crm.deals import MAX_CUSTOM_FIELDS, MAX_CUSTOM_NAME, MAX_CUSTOM_VALUE
+from voronka.crm.new_deal import MAX_CUSTOM_FIELDS, MAX_CUSTOM_NAME, MAX_CUSTOM_VALUE
 from voronka.errors import ImportFailed, InvalidValue
 from voronka.i18n import Message
 from voronka.ingest.importers.base import DealRecord, ImportTarget
