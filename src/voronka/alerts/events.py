@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
+from voronka.alerts.config import working_hours
 from voronka.alerts.model import LEADERS, Alert, Event, Shown
+from voronka.alerts.workhours import LeadClock, lead_clock, lookback_start, next_working_moment
 from voronka.analysis.audit import stalled_condition, usual_stage_times
 from voronka.crm.accounts import list_pipelines, list_users
 from voronka.i18n import Message
@@ -19,6 +22,9 @@ from voronka.models import (
     OWN_ORIGIN,
     Account,
     AlertSettings,
+    CallAttempt,
+    CallDirection,
+    CallOutcome,
     Connection,
     Deal,
     DealEvent,
@@ -29,6 +35,7 @@ from voronka.models import (
     User,
 )
 from voronka.roles import Role
+from voronka.timeutil import to_local, to_utc, zone
 
 LOOKBACK = dt.timedelta(days=1)
 """Alerts concern the last day (and nothing before alerts were set up): a first run, or a worker
@@ -99,27 +106,55 @@ def watched_origins(session: Session, account: Account) -> list[str]:
     return watched
 
 
-def lead_alerts(
-    *, session: Session, account: Account, found: AlertSettings, now: dt.datetime, link: Link, users: dict[int, User]
-) -> list[Alert]:
-    """A new lead with no call and no move after N minutes → its manager (the heads when it has
-    none); after 2N → the head of sales and the owner as well."""
-    wait = dt.timedelta(minutes=found.lead_minutes)
-    waiting = session.scalars(
-        select(Deal).where(
+@dataclass(frozen=True)
+class Waiting:
+    """A new lead nobody has called, with when its alerts are due (local time)."""
+
+    deal: Deal
+    clock: LeadClock
+    escalate: bool
+    """Its escalation is due and nobody took it with «I'm calling»."""
+
+
+def waiting_leads(*, session: Session, account: Account, found: AlertSettings, now: dt.datetime) -> list[Waiting]:
+    """New leads with no call and no move whose manager's alert is due (their clock counted in
+    working minutes when the account has working hours)."""
+    hours, tz = working_hours(found), zone(account.timezone)
+    local_now = to_local(now, tz)
+    since = max(found.started_at, to_utc(lookback_start(local_now, hours, LOOKBACK), tz))
+    candidates = session.scalars(
+        select(Deal)
+        .where(
             Deal.account_id == account.id,
             Deal.origin.in_(watched_origins(session, account)),
             Deal.status == DealStatus.OPEN.value,
             Deal.first_contact_at.is_(None),
-            Deal.created_at >= _since(found, now),
-            Deal.created_at <= now - wait,
+            Deal.created_at >= since,
+            Deal.created_at <= now - dt.timedelta(minutes=found.lead_minutes if hours is None else 0),
         )
+        .order_by(Deal.id)
     )
+    taken = _taken(session, account, since - LOOKBACK)
+    found_now = []
+    for deal in candidates:
+        clock = lead_clock(to_local(deal.created_at, tz), found.lead_minutes, hours)
+        if clock.page_at <= local_now:
+            escalate = clock.escalate_at <= local_now and deal.id not in taken
+            found_now.append(Waiting(deal, clock, escalate))
+    return found_now
+
+
+def lead_alerts(
+    *, waiting: list[Waiting], handed: set[int], now: dt.datetime, link: Link, users: dict[int, User]
+) -> list[Alert]:
+    """A new lead with no call and no move after N minutes → its manager (the heads when it has
+    none); after 2N → the head of sales and the owner as well. A lead handed to the next manager
+    has told its first manager already: the new one hears of it by the handover's own alert."""
     heads = heads_of(users.values())
     leaders = leaders_of(users.values())
-    taken = _taken(session, account, now - 2 * LOOKBACK)
     alerts = []
-    for deal in waiting:
+    for item in waiting:
+        deal = item.deal
         facts = {
             "deal_id": deal.id,
             "deal": _deal_name(deal),
@@ -129,16 +164,10 @@ def lead_alerts(
         owner = (deal.manager_id,) if deal.manager_id in users else heads
         params = {"deal": _deal_name(deal), "phone": deal.phone or "—", "link": link(deal.id)}
         waited = Shown("wait", (now - deal.created_at).total_seconds())
-        alerts.append(
-            Alert(
-                f"lead:{deal.id}:1",
-                Event.LEAD_WAITING,
-                owner,
-                Message("alerts.lead_waiting", {**params, "waited": waited}),
-                facts,
-            )
-        )
-        if now - deal.created_at >= 2 * wait and deal.id not in taken:
+        if deal.id not in handed:
+            text = Message("alerts.lead_waiting", {**params, "waited": waited})
+            alerts.append(Alert(f"lead:{deal.id}:1", Event.LEAD_WAITING, owner, text, facts))
+        if item.escalate:
             manager = users.get(deal.manager_id or 0)
             text = Message(
                 "alerts.lead_escalated", {**params, "waited": waited, "manager": manager.name if manager else "—"}
@@ -234,4 +263,43 @@ def stalled_alerts(
             text = Message("alerts.deal_stalled", {"deal": _deal_name(deal), "stage": stage, "link": link(deal.id)})
             facts = {"deal_id": deal.id, "stage": stage, "pipeline": pipeline.name}
             alerts.append(Alert(f"stalled:{deal.id}:{deal.stage_id}", Event.DEAL_STALLED, to, text, facts))
+    return alerts
+
+
+def missed_call_alerts(
+    *, session: Session, account: Account, found: AlertSettings, now: dt.datetime, link: Link, users: dict[int, User]
+) -> list[Alert]:
+    """An incoming call nobody answered from a client whose deal is open → the deal's manager (the
+    heads when it has none), once per call; outside working hours, as they begin. A call answered,
+    on a closed deal, or from a number with no deal (kept waiting, not on a deal) tells nobody."""
+    hours, tz = working_hours(found), zone(account.timezone)
+    local_now = to_local(now, tz)
+    since = max(found.started_at, to_utc(lookback_start(local_now, hours, LOOKBACK), tz))
+    rows = session.execute(
+        select(CallAttempt, Deal)
+        .join(Deal, Deal.id == CallAttempt.deal_id)
+        .where(
+            CallAttempt.account_id == account.id,
+            CallAttempt.direction == CallDirection.INCOMING.value,
+            CallAttempt.outcome != CallOutcome.ANSWERED.value,
+            CallAttempt.at >= since,
+            CallAttempt.at <= now,
+            Deal.status == DealStatus.OPEN.value,
+        )
+        .order_by(CallAttempt.at, CallAttempt.id)
+    )
+    heads = heads_of(users.values())
+    alerts = []
+    for call, deal in rows:
+        local_at = to_local(call.at, tz)
+        if hours is not None and next_working_moment(local_at, hours) > local_now:
+            continue  # at night or on a day off: its manager hears as work begins
+        owner = (deal.manager_id,) if deal.manager_id in users else heads
+        phone = call.client_phone or deal.phone or "—"
+        when = Shown("when", call.at, timezone=account.timezone)
+        params = {"deal": _deal_name(deal), "phone": phone, "when": when, "link": link(deal.id)}
+        facts = {"deal_id": deal.id, "call_id": call.id, "phone": phone, "at": call.at.isoformat() + "Z"}
+        alerts.append(
+            Alert(f"missed:{call.id}", Event.MISSED_CALL, owner, Message("alerts.missed_call", params), facts)
+        )
     return alerts

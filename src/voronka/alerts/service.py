@@ -16,14 +16,18 @@ from voronka.alerts import digest as digests
 from voronka.alerts.channels import Pacer, Refused, RetryLater, telegram_call
 from voronka.alerts.config import Channels, alert_settings, channels_of, link_chat, prefs_of, quiet_hours
 from voronka.alerts.events import (
+    LOOKBACK,
     escalation_key,
     lead_alerts,
     leaders_of,
+    missed_call_alerts,
     repeat_alerts,
     stalled_alerts,
     task_alerts,
     team,
+    waiting_leads,
 )
+from voronka.alerts.handover import hand_over_due, handed_over
 from voronka.alerts.model import Alert, Event, Shown, wants
 from voronka.alerts.outbox import BASELINE, TAKE, Delivery, Letter, deliver_due, enqueue, lang_of, letters_for
 from voronka.analysis.diagnose import run_diagnosis
@@ -87,13 +91,19 @@ def run_alerts(
         channels = channels_of(found, store)
         linked = poll_links(session=session, account=account, channels=channels, now=now) if channels.telegram else 0
         users, link = team(session, account), deal_link(base_url)
+        waiting = waiting_leads(session=session, account=account, found=found, now=now)
+        handed = handed_over(session, account, now - 7 * LOOKBACK)
         alerts = [
-            *lead_alerts(session=session, account=account, found=found, now=now, link=link, users=users),
+            *lead_alerts(waiting=waiting, handed=handed, now=now, link=link, users=users),
             *repeat_alerts(session=session, account=account, found=found, now=now, link=link, users=users),
+            *missed_call_alerts(session=session, account=account, found=found, now=now, link=link, users=users),
             *task_alerts(session=session, account=account, found=found, now=now, link=link),
             *stalled_alerts(session=session, account=account, found=found, now=now, link=link, users=users),
         ]
         added = _queue(session, account, alerts, users, channels, now)
+        if found.handover:
+            due = [item.deal.id for item in waiting if item.escalate and item.deal.id not in handed]
+            added += _queue(session, account, hand_over_due(session, account, due, link, now), users, channels, now)
         quiet = quiet_hours(found)
     delivery = deliver_due(sessions=sessions, account=account, channels=channels, quiet=quiet, now=now, pacer=pacer)
     return Message("alerts.pass", {"added": added, "linked": linked, "delivery": delivery.message()})
