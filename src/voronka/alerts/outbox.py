@@ -76,8 +76,11 @@ def enqueue(*, session: Session, account: Account, letter: Letter, now: dt.datet
         dialect_insert(session, OutboxMessage)
         .values(values)
         .on_conflict_do_nothing(index_elements=["account_id", "key"])
+        .returning(OutboxMessage.id)
     )
-    return bool(session.execute(statement).rowcount)  # type: ignore[attr-defined]
+    # RETURNING, not the row count: through a Session on PostgreSQL the count is -1 (unknown), which
+    # read as "new" even when the key was there — the handover's once-only guard relies on this.
+    return session.execute(statement).first() is not None
 
 
 def lang_of(user: User) -> str:
