@@ -30,6 +30,7 @@ from __future__ import annotations
 import datetime as dt
 import email
 import functools
+import json
 import random
 import re
 import socket
@@ -526,20 +527,33 @@ def _text(message: EmailMessage) -> str:
 
 def _check_the_digest(business: Business, now: dt.datetime) -> None:
     """The last morning's daily digest counts the previous day's (the holiday's) website leads as
-    they are, and as ``voronka stats`` does."""
+    they are, and each pipeline's leads, sales and revenue as ``voronka stats`` does."""
     yesterday = local(now).date() - dt.timedelta(days=1)
     arrived = sum(1 for lead in business.leads if local(lead.plan.arrives).date() == yesterday)
     assert arrived
     digests = [m["text"] for m in business.telegram.sent if m["chat"]["id"] == OWNER_CHAT and "voronka ·" in m["text"]]
     assert digests, "no digest reached the owner"
-    section = digests[-1].split("Воронка «Sales»", 1)[1].replace("\u00a0", " ")
-    assert f"Заявки: {arrived}" in section
-    stats = CliRunner().invoke(
+    text = digests[-1].replace("\u00a0", " ").replace("\u202f", " ")
+    assert f"Заявки: {arrived} " in text.split("Воронка «Sales»", 1)[1]
+    for pipeline in ("Sales", "Воронка"):
+        section = text.split(f"Воронка «{pipeline}»", 1)[1].split("Месяц к плану", 1)[0]
+        shown = {
+            "leads": int(re.findall(r"Заявки: (\d+)", section)[0]),
+            "sales": int(re.findall(r"Продажи: (\d+)", section)[0]),
+            "revenue": int(re.findall(r"Выручка: ([\d ]+) ₽", section)[0].replace(" ", "")),
+        }
+        assert shown == _stats(business, pipeline, yesterday), pipeline
+
+
+def _stats(business: Business, pipeline: str, day: dt.date) -> dict[str, int]:
+    """The day's leads, sales and revenue (whole roubles) as ``voronka stats`` gives them."""
+    answer = CliRunner().invoke(
         app,
         [
-            "--db", business.url, "--lang", "ru", "stats", "--pipeline", "Sales", "--from", yesterday.isoformat(),
-            "--to", (yesterday + dt.timedelta(days=1)).isoformat(), "--period", "day", "--format", "json",
+            "--db", business.url, "stats", "--pipeline", pipeline, "--from", day.isoformat(),
+            "--to", (day + dt.timedelta(days=1)).isoformat(), "--period", "day", "--format", "json",
         ],
     )  # fmt: skip
-    assert stats.exit_code == 0, stats.stderr
-    print(stats.stdout)
+    assert answer.exit_code == 0, answer.stderr
+    rows = {row["metric"]: row["cells"][0]["fact"] for row in json.loads(answer.stdout)["tables"][0]["rows"]}
+    return {"leads": int(rows["leads"]), "sales": int(rows["sales"]), "revenue": round(float(rows["revenue"] or 0))}

@@ -8,11 +8,12 @@ import datetime as dt
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import and_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from voronka.alerts.config import working_hours
 from voronka.alerts.model import LEADERS, Alert, Event, Shown
+from voronka.alerts.outbox import BASELINE
 from voronka.alerts.workhours import LeadClock, lead_clock, lookback_start, next_working_moment
 from voronka.analysis.audit import stalled_condition, usual_stage_times
 from voronka.crm.accounts import list_pipelines, list_users
@@ -37,6 +38,8 @@ from voronka.models import (
 from voronka.roles import Role
 from voronka.timeutil import to_local, to_utc, zone
 
+HANDOVER = "handover:"
+"""The outbox key ``handover:<deal id>`` marks a lead handed over (never sent): the once-only guard."""
 LOOKBACK = dt.timedelta(days=1)
 """Alerts concern the last day (and nothing before alerts were set up): a first run, or a worker
 back after a week off, does not page the team about long-gone leads."""
@@ -76,16 +79,24 @@ def escalation_key(deal_id: int) -> str:
     return f"lead:{deal_id}:2"
 
 
-def _taken(session: Session, account: Account, since: dt.datetime) -> set[int]:
-    """Leads someone took with «I'm calling» (their marker in the outbox): no escalation for them."""
+def markers(session: Session, account: Account, since: dt.datetime) -> tuple[set[int], set[int]]:
+    """The leads taken with «I'm calling» and those handed over since ``since``: one read of the
+    outbox's markers for both (an alerts pass runs every minute)."""
     keys = session.scalars(
         select(OutboxMessage.key).where(
             OutboxMessage.account_id == account.id,
-            OutboxMessage.key.like("lead:%:2/taken"),
+            OutboxMessage.status == BASELINE,
+            or_(OutboxMessage.key.like("lead:%:2/taken"), OutboxMessage.key.like(f"{HANDOVER}%")),
             OutboxMessage.created_at >= since,
         )
     )
-    return {int(key.split(":")[1]) for key in keys}
+    taken, handed = set(), set()
+    for key in keys:
+        if key.startswith(HANDOVER):
+            handed.add(int(key.removeprefix(HANDOVER)))
+        else:
+            taken.add(int(key.split(":")[1]))
+    return taken, handed
 
 
 def watched_origins(session: Session, account: Account) -> list[str]:
@@ -116,9 +127,11 @@ class Waiting:
     """Its escalation is due and nobody took it with «I'm calling»."""
 
 
-def waiting_leads(*, session: Session, account: Account, found: AlertSettings, now: dt.datetime) -> list[Waiting]:
+def waiting_leads(
+    *, session: Session, account: Account, found: AlertSettings, now: dt.datetime, taken: set[int]
+) -> list[Waiting]:
     """New leads with no call and no move whose manager's alert is due (their clock counted in
-    working minutes when the account has working hours)."""
+    working minutes when the account has working hours); ``taken`` ones escalate no further."""
     hours, tz = working_hours(found), zone(account.timezone)
     local_now = to_local(now, tz)
     since = max(found.started_at, to_utc(lookback_start(local_now, hours, LOOKBACK), tz))
@@ -134,7 +147,6 @@ def waiting_leads(*, session: Session, account: Account, found: AlertSettings, n
         )
         .order_by(Deal.id)
     )
-    taken = _taken(session, account, since - LOOKBACK)
     found_now = []
     for deal in candidates:
         clock = lead_clock(to_local(deal.created_at, tz), found.lead_minutes, hours)

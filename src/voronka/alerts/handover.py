@@ -7,32 +7,18 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from voronka.alerts.events import HANDOVER
 from voronka.alerts.model import Alert, Event, Shown
 from voronka.alerts.outbox import BASELINE, Letter, enqueue
 from voronka.crm.deals import update_deal
 from voronka.crm.derived import lock_deal
 from voronka.crm.leads import next_in_turn
 from voronka.i18n import Message
-from voronka.models import Account, Deal, DealStatus, OutboxMessage, User
+from voronka.models import Account, Deal, DealStatus, User
 
-MARK = "handover:"
-"""The outbox key ``handover:<deal id>`` marks a lead handed over (never sent): the once-only guard."""
-
-
-def handed_over(session: Session, account: Account, since: dt.datetime) -> set[int]:
-    """The leads handed over since ``since``."""
-    keys = session.scalars(
-        select(OutboxMessage.key).where(
-            OutboxMessage.account_id == account.id,
-            OutboxMessage.status == BASELINE,
-            OutboxMessage.key.like(f"{MARK}%"),
-            OutboxMessage.created_at >= since,
-        )
-    )
-    return {int(key.removeprefix(MARK)) for key in keys if key.removeprefix(MARK).isdigit()}
+MARK = HANDOVER
 
 
 def hand_over(*, session: Session, account: Account, deal_id: int, now: dt.datetime) -> tuple[User, User] | None:

@@ -20,6 +20,7 @@ from voronka.alerts.events import (
     escalation_key,
     lead_alerts,
     leaders_of,
+    markers,
     missed_call_alerts,
     repeat_alerts,
     stalled_alerts,
@@ -27,7 +28,7 @@ from voronka.alerts.events import (
     team,
     waiting_leads,
 )
-from voronka.alerts.handover import hand_over_due, handed_over
+from voronka.alerts.handover import hand_over_due
 from voronka.alerts.model import Alert, Event, Shown, wants
 from voronka.alerts.outbox import BASELINE, TAKE, Delivery, Letter, deliver_due, enqueue, lang_of, letters_for
 from voronka.analysis.diagnose import run_diagnosis
@@ -97,8 +98,8 @@ def run_alerts(
         channels = channels_of(found, store)
         linked = poll_links(session=session, account=account, channels=channels, now=now) if channels.telegram else 0
         users, link = team(session, account), deal_link(base_url)
-        waiting = waiting_leads(session=session, account=account, found=found, now=now)
-        handed = handed_over(session, account, now - 7 * LOOKBACK)
+        taken, handed = markers(session, account, now - 7 * LOOKBACK)
+        waiting = waiting_leads(session=session, account=account, found=found, now=now, taken=taken)
         alerts = [
             *lead_alerts(waiting=waiting, handed=handed, now=now, link=link, users=users),
             *repeat_alerts(session=session, account=account, found=found, now=now, link=link, users=users),

@@ -35,8 +35,9 @@ def next_run(job: Job, account: Account, after: dt.datetime) -> dt.datetime:
     return to_utc(schedule.at_local(to_local(after, tz)), tz)
 
 
-def ensure_jobs(*, session: Session, account: Account, now: dt.datetime) -> list[Job]:
-    """The account's jobs: one per kind, one sync per connection (a removed connection's sync goes).
+def ensure_jobs(*, session: Session, account: Account, now: dt.datetime, listed: bool = True) -> list[Job]:
+    """The account's jobs: one per kind, one sync per connection (a removed connection's sync goes);
+    ``listed=False`` for the worker's every pass, which reads only the due ones.
 
     Two workers starting together may both find a job missing: the insert skips a row the other has
     just made (the unique key), so neither fails."""
@@ -68,7 +69,7 @@ def ensure_jobs(*, session: Session, account: Account, now: dt.datetime) -> list
     for kind, target in gone:
         session.execute(delete(Job).where(Job.account_id == account.id, Job.kind == kind, Job.target == target))
     session.flush()
-    return list_jobs(session=session, account=account)
+    return list_jobs(session=session, account=account) if listed else []
 
 
 def due_jobs(*, session: Session, account: Account, now: dt.datetime) -> list[int]:
