@@ -19,6 +19,7 @@ from voronka.alerts.config import alert_settings, set_working
 from voronka.alerts.handover import hand_over
 from voronka.alerts.model import Event
 from voronka.alerts.outbox import Letter, enqueue
+from voronka.alerts.service import take_lead
 from voronka.crm.accounts import default_account
 from voronka.crm.auth import add_user
 from voronka.crm.deals import log_call
@@ -237,3 +238,29 @@ def test_a_key_already_in_the_outbox_is_not_new_on_either_database(session: Sess
     letter = Letter("once", Event.FINDING, "none", None, "", "", "", {})
     assert enqueue(session=session, account=account, letter=letter, now=at("2026-03-02 07:00")) is True
     assert enqueue(session=session, account=account, letter=letter, now=at("2026-03-02 07:01")) is False
+
+
+@pytest.mark.usefixtures("second")
+def test_a_lead_taken_with_im_calling_meanwhile_is_not_handed_over(
+    session: Session, engine: Engine, store: SecretStore, telegram: FakeTelegram, team: dict[str, User]
+) -> None:
+    _working(session, handover=True)
+    lead = add_journey(session, pipeline_for(session), Journey("2026-03-02 07:00", manager="Анна"))
+    session.commit()
+    taken = take_lead(
+        session=session, account=default_account(session=session), user=team["manager"], deal_id=lead.id,
+        now=at("2026-03-02 07:09"),
+    )  # fmt: skip
+    assert taken.key == "alerts.take_ok"
+    session.commit()
+    with session_factory(engine)() as other, other.begin():
+        assert (
+            hand_over(
+                session=other, account=default_account(session=other), deal_id=lead.id, now=at("2026-03-02 07:10")
+            )
+            is None
+        )
+    run(engine, store, "2026-03-02 07:10")
+    session.refresh(lead)
+    assert lead.manager_id == team["manager"].id
+    assert telegram.texts_to(SECOND_CHAT) == []

@@ -11,8 +11,8 @@ their docs) change under the syncs — deals moved and added, a day's cost revis
 fake Bot API) and a real SMTP server receive.
 
 The worker passes at every moment something is due — each lead's arrival, call, page and
-escalation, the minute before a page or an escalation, each missed call, every hour for the jobs —
-and
+escalation, the minute before a page or an escalation, each missed call, every hour of the day and
+every two hours of the night for the jobs — and
 skips the minutes in between, in which a pass finds nothing (a pass every minute of a week would
 take minutes and test nothing more). When a lead is due to be paged is counted here, minute by
 minute over the library's calendar data, apart from ``voronka.alerts.workhours``.
@@ -279,10 +279,11 @@ def _plan(rng: random.Random) -> list[Planned]:
 
 
 def _moments(plans: list[Planned]) -> list[dt.datetime]:
-    """Every moment something is due, the minute before a page or an escalation, and every hour
-    (the jobs, the digests, the day's chores)."""
+    """Every moment something is due, the minute before a page or an escalation, and every hour from
+    08:00 to 20:00 and every two hours at night (the jobs, the digests, the day's chores)."""
     hours = int((END - START) / dt.timedelta(hours=1)) + 1
     moments = {START + i * dt.timedelta(hours=1) for i in range(hours)}
+    moments = {m for m in moments if m.hour % 2 == 1 or dt.time(8) <= local(m).time() <= dt.time(20)}
     for plan in plans:
         moments |= {plan.arrives, plan.page - MINUTE, plan.page, plan.escalate - MINUTE, plan.escalate}
         if plan.called is not None:

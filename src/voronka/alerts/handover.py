@@ -7,16 +7,17 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from voronka.alerts.events import HANDOVER
+from voronka.alerts.events import HANDOVER, escalation_key
 from voronka.alerts.model import Alert, Event, Shown
 from voronka.alerts.outbox import BASELINE, Letter, enqueue
 from voronka.crm.deals import update_deal
 from voronka.crm.derived import lock_deal
 from voronka.crm.leads import next_in_turn
 from voronka.i18n import Message
-from voronka.models import Account, Deal, DealStatus, User
+from voronka.models import Account, Deal, DealStatus, OutboxMessage, User
 
 MARK = HANDOVER
 
@@ -32,6 +33,11 @@ def hand_over(*, session: Session, account: Account, deal_id: int, now: dt.datet
     lock_deal(session, deal)
     if deal.status != DealStatus.OPEN.value or deal.first_contact_at is not None or deal.manager_id is None:
         return None
+    taken = f"{escalation_key(deal.id)}/taken"  # «I'm calling» pressed meanwhile (it locks the deal too)
+    if session.scalar(
+        select(OutboxMessage.id).where(OutboxMessage.account_id == account.id, OutboxMessage.key == taken)
+    ):
+        return None
     previous = session.get(User, deal.manager_id)
     chosen = next_in_turn(session=session, account_id=account.id, after=deal.manager_id)
     if previous is None or chosen is None or chosen.id == previous.id:
@@ -41,6 +47,16 @@ def hand_over(*, session: Session, account: Account, deal_id: int, now: dt.datet
         return None
     update_deal(session=session, deal=deal, changes={"manager": chosen})  # the history says who had it
     return previous, chosen
+
+
+def _taken(session: Session, account: Account, deal_id: int) -> bool:
+    """Whether «I'm calling» was pressed for the lead (it locks the deal too, so after the lock the
+    press is either in or waits for this handover)."""
+    key = f"{escalation_key(deal_id)}/taken"
+    found = session.scalar(
+        select(OutboxMessage.id).where(OutboxMessage.account_id == account.id, OutboxMessage.key == key)
+    )
+    return found is not None
 
 
 def handover_alert(deal: Deal, previous: User, link: str, now: dt.datetime) -> Alert:

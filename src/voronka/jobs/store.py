@@ -96,12 +96,9 @@ def claim(*, session: Session, job_id: int, owner: str, now: dt.datetime) -> Job
         update(Job)
         .where(Job.id == job_id, Job.enabled.is_(True), Job.next_run_at <= now, _free(now))
         .values(lease_owner=owner, lease_until=now + lease, last_started_at=now)
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session="evaluate")  # the loaded row takes the lease: no re-read
     ).rowcount  # type: ignore[attr-defined]  # an UPDATE's result is a CursorResult
-    if not taken:
-        return None
-    session.refresh(job)
-    return job
+    return job if taken else None
 
 
 def finish(
