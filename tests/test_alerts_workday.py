@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, select
@@ -22,8 +23,10 @@ from voronka.alerts.outbox import Letter, enqueue
 from voronka.alerts.service import take_lead
 from voronka.crm.accounts import default_account
 from voronka.crm.auth import add_user
-from voronka.crm.deals import log_call
+from voronka.crm.deals import log_call, update_deal
 from voronka.db import session_factory
+from voronka.ingest.importers.call_maps import CANONICAL
+from voronka.ingest.importers.calls import import_calls
 from voronka.models import CallDirection, CallOutcome, Deal, DealEvent, OutboxMessage, Role, User
 from voronka.secretstore import SecretStore
 
@@ -264,3 +267,31 @@ def test_a_lead_taken_with_im_calling_meanwhile_is_not_handed_over(
     session.refresh(lead)
     assert lead.manager_id == team["manager"].id
     assert telegram.texts_to(SECOND_CHAT) == []
+
+
+MISSED_CALLS = """started_at,direction,our_number,client_number,outcome,duration,manager,deal_id
+2026-03-02 10:03,in,+7 495 111-22-33,8 (912) 345-67-89,no_answer,0,,
+2026-03-02 10:20,in,+7 495 111-22-33,8 (912) 345-67-89,answered,95,Анна,
+2026-03-02 10:25,in,+7 495 111-22-33,+7 999 000-00-00,no_answer,0,,
+"""
+
+
+@pytest.mark.usefixtures("team")
+def test_a_missed_call_imported_from_the_telephony_tells_the_manager_and_a_stranger_tells_nobody(
+    session: Session, engine: Engine, store: SecretStore, telegram: FakeTelegram, tmp_path: Path
+) -> None:
+    deal = add_journey(session, pipeline_for(session), Journey("2026-03-01 10:00", manager="Анна"))
+    update_deal(session=session, deal=deal, changes={"phone": "+7 912 345-67-89"})
+    session.commit()
+    path = tmp_path / "calls.csv"
+    path.write_text(MISSED_CALLS, encoding="utf-8")
+    report = import_calls(session=session, account=default_account(session=session), path=path, call_map=CANONICAL)
+    session.commit()
+    assert report.created == 2  # the stranger's call waits for a deal of its number
+    for moment in ("2026-03-02 07:30", "2026-03-02 07:31"):
+        run(engine, store, moment)
+    texts = telegram.texts_to(MANAGER_CHAT)
+    assert len(texts) == 1
+    assert texts[0].startswith("📵 Пропущенный звонок в 2 мар. 2026, 10:03 с номера +7 912 345-67-89")
+    assert f"deals/{deal.id}" in texts[0]
+    assert [m for m in telegram.sent if m["text"].startswith("📵") and m["chat"]["id"] != MANAGER_CHAT] == []
