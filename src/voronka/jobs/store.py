@@ -12,6 +12,7 @@ import json
 
 from sqlalchemy import ColumnElement, delete, or_, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from voronka.alerts.model import retry_delay
 from voronka.db import dialect_insert
@@ -96,9 +97,14 @@ def claim(*, session: Session, job_id: int, owner: str, now: dt.datetime) -> Job
         update(Job)
         .where(Job.id == job_id, Job.enabled.is_(True), Job.next_run_at <= now, _free(now))
         .values(lease_owner=owner, lease_until=now + lease, last_started_at=now)
-        .execution_options(synchronize_session="evaluate")  # the loaded row takes the lease: no re-read
+        .execution_options(synchronize_session=False)
     ).rowcount  # type: ignore[attr-defined]  # an UPDATE's result is a CursorResult
-    return job if taken else None
+    if not taken:
+        return None
+    # The loaded row takes the values the UPDATE wrote, rather than being read again.
+    for name, value in (("lease_owner", owner), ("lease_until", now + lease), ("last_started_at", now)):
+        set_committed_value(job, name, value)
+    return job
 
 
 def finish(
