@@ -26,6 +26,7 @@ from sqlalchemy import (
     MetaData,
     String,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -712,6 +713,12 @@ class AlertSettings(Base):
     secret_ref: Mapped[str] = mapped_column(String(64))
     started_at: Mapped[dt.datetime]
     """Alerts look at nothing older: a first run does not page the team about last year's leads."""
+    work_hours: Mapped[str | None] = mapped_column(String(11))
+    """Working hours as local "HH:MM-HH:MM": a lead's clock runs only then; none, around the clock."""
+    work_calendar: Mapped[str | None] = mapped_column(String(8))
+    """Whose production calendar names the working days ("RU"); none, Monday to Friday."""
+    handover: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    """A lead still uncalled at the escalation goes to the next manager in turn."""
 
 
 class AlertPref(Base):

@@ -15,6 +15,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from voronka.alerts.model import Event, QuietHours, parse_quiet, receivable, role_subject, user_subject, wants
+from voronka.alerts.workhours import CALENDARS, WorkingHours, parse_hours
 from voronka.crm import auth
 from voronka.errors import InvalidValue, NotReceivable, RoleNotReceivable
 from voronka.i18n import Message
@@ -75,6 +76,38 @@ def set_rules(
     return found
 
 
+def set_working(
+    *,
+    session: Session,
+    account: Account,
+    hours: str | None = None,
+    calendar: str | None = None,
+    handover: bool | None = None,
+) -> AlertSettings:
+    """Working hours (``"09:00-18:00"``, or ``""`` for around the clock), the production calendar
+    naming the working days (``"RU"``, or ``""`` for Monday to Friday) and whether a lead uncalled at
+    the escalation goes to the next manager in turn. ``None`` leaves a setting as it is."""
+    found = alert_settings(session=session, account=account)
+    if hours is not None:
+        bounds = _quiet_bounds(hours, field="working hours", example="09:00-18:00")
+        if bounds[0] is not None and bounds[1] is not None and bounds[0] > bounds[1]:
+            raise InvalidValue(field="working hours", value=hours, hint="they end the day they start, e.g. 09:00-18:00")
+        found.work_hours = f"{bounds[0]}-{bounds[1]}" if bounds[0] else None
+    if calendar is not None:
+        code = calendar.strip().upper() or None
+        if code is not None and code not in CALENDARS:
+            raise InvalidValue(field="calendar", value=calendar, hint=", ".join(CALENDARS) + ' or "" for none')
+        found.work_calendar = code
+    if handover is not None:
+        found.handover = handover
+    session.flush()
+    return found
+
+
+def working_hours(found: AlertSettings) -> WorkingHours | None:
+    return parse_hours(found.work_hours, found.work_calendar)
+
+
 def _release_held(session: Session, account: Account, now: dt.datetime) -> None:
     """Messages held for the morning (pending, never tried, due later) become due again, each at the
     time it was made, so they go out in the order their events happened."""
@@ -91,13 +124,15 @@ def _release_held(session: Session, account: Account, now: dt.datetime) -> None:
     )
 
 
-def _quiet_bounds(text: str) -> tuple[str | None, str | None]:
+def _quiet_bounds(
+    text: str, *, field: str = "quiet hours", example: str = "21:00-09:00"
+) -> tuple[str | None, str | None]:
     text = text.strip().replace("–", "-")
     if not text:
         return None, None
     start, _, end = (part.strip() for part in text.partition("-"))
     if not (_HHMM.match(start) and _HHMM.match(end)) or start == end:
-        raise InvalidValue(field="quiet hours", value=text, hint="two local times, e.g. 21:00-09:00")
+        raise InvalidValue(field=field, value=text, hint=f"two local times, e.g. {example}")
     return start, end
 
 

@@ -6,11 +6,15 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
-from sqlalchemy import and_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
+from voronka.alerts.config import working_hours
 from voronka.alerts.model import LEADERS, Alert, Event, Shown
+from voronka.alerts.outbox import BASELINE
+from voronka.alerts.workhours import LeadClock, lead_clock, lookback_start, next_working_moment
 from voronka.analysis.stalled import stalled_condition, usual_stage_times
 from voronka.crm.accounts import list_pipelines, list_users
 from voronka.i18n import Message
@@ -19,6 +23,9 @@ from voronka.models import (
     OWN_ORIGIN,
     Account,
     AlertSettings,
+    CallAttempt,
+    CallDirection,
+    CallOutcome,
     Connection,
     Deal,
     DealEvent,
@@ -29,7 +36,10 @@ from voronka.models import (
     User,
 )
 from voronka.roles import Role
+from voronka.timeutil import to_local, to_utc, zone
 
+HANDOVER = "handover:"
+"""The outbox key ``handover:<deal id>`` marks a lead handed over (never sent): the once-only guard."""
 LOOKBACK = dt.timedelta(days=1)
 """Alerts concern the last day (and nothing before alerts were set up): a first run, or a worker
 back after a week off, does not page the team about long-gone leads."""
@@ -69,16 +79,24 @@ def escalation_key(deal_id: int) -> str:
     return f"lead:{deal_id}:2"
 
 
-def _taken(session: Session, account: Account, since: dt.datetime) -> set[int]:
-    """Leads someone took with «I'm calling» (their marker in the outbox): no escalation for them."""
+def markers(session: Session, account: Account, since: dt.datetime) -> tuple[set[int], set[int]]:
+    """The leads taken with «I'm calling» and those handed over since ``since``: one read of the
+    outbox's markers for both (an alerts pass runs every minute)."""
     keys = session.scalars(
         select(OutboxMessage.key).where(
             OutboxMessage.account_id == account.id,
-            OutboxMessage.key.like("lead:%:2/taken"),
+            OutboxMessage.status == BASELINE,
+            or_(OutboxMessage.key.like("lead:%:2/taken"), OutboxMessage.key.like(f"{HANDOVER}%")),
             OutboxMessage.created_at >= since,
         )
     )
-    return {int(key.split(":")[1]) for key in keys}
+    taken, handed = set(), set()
+    for key in keys:
+        if key.startswith(HANDOVER):
+            handed.add(int(key.removeprefix(HANDOVER)))
+        else:
+            taken.add(int(key.split(":")[1]))
+    return taken, handed
 
 
 def watched_origins(session: Session, account: Account) -> list[str]:
@@ -99,27 +117,56 @@ def watched_origins(session: Session, account: Account) -> list[str]:
     return watched
 
 
-def lead_alerts(
-    *, session: Session, account: Account, found: AlertSettings, now: dt.datetime, link: Link, users: dict[int, User]
-) -> list[Alert]:
-    """A new lead with no call and no move after N minutes → its manager (the heads when it has
-    none); after 2N → the head of sales and the owner as well."""
-    wait = dt.timedelta(minutes=found.lead_minutes)
-    waiting = session.scalars(
-        select(Deal).where(
+@dataclass(frozen=True)
+class Waiting:
+    """A new lead nobody has called, with when its alerts are due (local time)."""
+
+    deal: Deal
+    clock: LeadClock
+    escalate: bool
+    """Its escalation is due and nobody took it with «I'm calling»."""
+
+
+def waiting_leads(
+    *, session: Session, account: Account, found: AlertSettings, now: dt.datetime, taken: set[int]
+) -> list[Waiting]:
+    """New leads with no call and no move whose manager's alert is due (their clock counted in
+    working minutes when the account has working hours); ``taken`` ones escalate no further."""
+    hours, tz = working_hours(found), zone(account.timezone)
+    local_now = to_local(now, tz)
+    since = max(found.started_at, to_utc(lookback_start(local_now, hours, LOOKBACK), tz))
+    candidates = session.scalars(
+        select(Deal)
+        .where(
             Deal.account_id == account.id,
             Deal.origin.in_(watched_origins(session, account)),
             Deal.status == DealStatus.OPEN.value,
             Deal.first_contact_at.is_(None),
-            Deal.created_at >= _since(found, now),
-            Deal.created_at <= now - wait,
+            Deal.created_at >= since,
+            Deal.created_at <= now - dt.timedelta(minutes=found.lead_minutes if hours is None else 0),
         )
+        .order_by(Deal.id)
     )
+    found_now = []
+    for deal in candidates:
+        clock = lead_clock(to_local(deal.created_at, tz), found.lead_minutes, hours)
+        if clock.page_at <= local_now:
+            escalate = clock.escalate_at <= local_now and deal.id not in taken
+            found_now.append(Waiting(deal, clock, escalate))
+    return found_now
+
+
+def lead_alerts(
+    *, waiting: list[Waiting], handed: set[int], now: dt.datetime, link: Link, users: dict[int, User]
+) -> list[Alert]:
+    """A new lead with no call and no move after N minutes → its manager (the heads when it has
+    none); after 2N → the head of sales and the owner as well. A lead handed to the next manager
+    has told its first manager already: the new one hears of it by the handover's own alert."""
     heads = heads_of(users.values())
     leaders = leaders_of(users.values())
-    taken = _taken(session, account, now - 2 * LOOKBACK)
     alerts = []
-    for deal in waiting:
+    for item in waiting:
+        deal = item.deal
         facts = {
             "deal_id": deal.id,
             "deal": _deal_name(deal),
@@ -129,16 +176,10 @@ def lead_alerts(
         owner = (deal.manager_id,) if deal.manager_id in users else heads
         params = {"deal": _deal_name(deal), "phone": deal.phone or "—", "link": link(deal.id)}
         waited = Shown("wait", (now - deal.created_at).total_seconds())
-        alerts.append(
-            Alert(
-                f"lead:{deal.id}:1",
-                Event.LEAD_WAITING,
-                owner,
-                Message("alerts.lead_waiting", {**params, "waited": waited}),
-                facts,
-            )
-        )
-        if now - deal.created_at >= 2 * wait and deal.id not in taken:
+        if deal.id not in handed:
+            text = Message("alerts.lead_waiting", {**params, "waited": waited})
+            alerts.append(Alert(f"lead:{deal.id}:1", Event.LEAD_WAITING, owner, text, facts))
+        if item.escalate:
             manager = users.get(deal.manager_id or 0)
             text = Message(
                 "alerts.lead_escalated", {**params, "waited": waited, "manager": manager.name if manager else "—"}
@@ -234,4 +275,43 @@ def stalled_alerts(
             text = Message("alerts.deal_stalled", {"deal": _deal_name(deal), "stage": stage, "link": link(deal.id)})
             facts = {"deal_id": deal.id, "stage": stage, "pipeline": pipeline.name}
             alerts.append(Alert(f"stalled:{deal.id}:{deal.stage_id}", Event.DEAL_STALLED, to, text, facts))
+    return alerts
+
+
+def missed_call_alerts(
+    *, session: Session, account: Account, found: AlertSettings, now: dt.datetime, link: Link, users: dict[int, User]
+) -> list[Alert]:
+    """An incoming call nobody answered from a client whose deal is open → the deal's manager (the
+    heads when it has none), once per call; outside working hours, as they begin. A call answered,
+    on a closed deal, or from a number with no deal (kept waiting, not on a deal) tells nobody."""
+    hours, tz = working_hours(found), zone(account.timezone)
+    local_now = to_local(now, tz)
+    since = max(found.started_at, to_utc(lookback_start(local_now, hours, LOOKBACK), tz))
+    rows = session.execute(
+        select(CallAttempt, Deal)
+        .join(Deal, Deal.id == CallAttempt.deal_id)
+        .where(
+            CallAttempt.account_id == account.id,
+            CallAttempt.direction == CallDirection.INCOMING.value,
+            CallAttempt.outcome != CallOutcome.ANSWERED.value,
+            CallAttempt.at >= since,
+            CallAttempt.at <= now,
+            Deal.status == DealStatus.OPEN.value,
+        )
+        .order_by(CallAttempt.at, CallAttempt.id)
+    )
+    heads = heads_of(users.values())
+    alerts = []
+    for call, deal in rows:
+        local_at = to_local(call.at, tz)
+        if hours is not None and next_working_moment(local_at, hours) > local_now:
+            continue  # at night or on a day off: its manager hears as work begins
+        owner = (deal.manager_id,) if deal.manager_id in users else heads
+        phone = call.client_phone or deal.phone or "—"
+        when = Shown("when", call.at, timezone=account.timezone)
+        params = {"deal": _deal_name(deal), "phone": phone, "when": when, "link": link(deal.id)}
+        facts = {"deal_id": deal.id, "call_id": call.id, "phone": phone, "at": call.at.isoformat() + "Z"}
+        alerts.append(
+            Alert(f"missed:{call.id}", Event.MISSED_CALL, owner, Message("alerts.missed_call", params), facts)
+        )
     return alerts

@@ -20,6 +20,8 @@ class Event(enum.StrEnum):
     LEAD_ESCALATED = "lead_escalated"
     """Still nobody at 2N minutes: the head of sales and the owner hear (each may switch it off)."""
     TASK_OVERDUE = "task_overdue"
+    MISSED_CALL = "missed_call"
+    """A client whose deal is open called and nobody answered: the deal's manager hears."""
     DEAL_STALLED = "deal_stalled"
     FINDING = "finding"
     SYNC_FAILED = "sync_failed"
@@ -42,6 +44,7 @@ DEFAULTS: Mapping[Event, frozenset[Role]] = {
     Event.LEAD_WAITING: EVERYONE,
     Event.LEAD_ESCALATED: LEADERS,
     Event.TASK_OVERDUE: EVERYONE,
+    Event.MISSED_CALL: EVERYONE,
     Event.DEAL_STALLED: frozenset({Role.MANAGER, Role.HEAD}),
     Event.FINDING: LEADERS,
     Event.SYNC_FAILED: LEADERS,

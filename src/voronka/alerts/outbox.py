@@ -50,8 +50,9 @@ class Letter:
 BASELINE = "baseline"
 """The status of a row that only marks an alert as already known when alerts started (never sent)."""
 
-URGENCY = {"lead_waiting": 0, "lead_escalated": 1, "task_overdue": 2}
-"""Delivery order: a waiting lead first, then its escalation, then tasks, then the rest."""
+URGENCY = {"lead_waiting": 0, "missed_call": 0, "lead_escalated": 1, "task_overdue": 2}
+"""Delivery order: a waiting lead or a client who called in vain first, then a lead's escalation,
+then tasks, then the rest."""
 
 
 def enqueue(*, session: Session, account: Account, letter: Letter, now: dt.datetime, status: str = "pending") -> bool:
@@ -75,8 +76,11 @@ def enqueue(*, session: Session, account: Account, letter: Letter, now: dt.datet
         dialect_insert(session, OutboxMessage)
         .values(values)
         .on_conflict_do_nothing(index_elements=["account_id", "key"])
+        .returning(OutboxMessage.id)
     )
-    return bool(session.execute(statement).rowcount)  # type: ignore[attr-defined]
+    # RETURNING, not the row count: through a Session on PostgreSQL the count is -1 (unknown), which
+    # read as "new" even when the key was there — the handover's once-only guard relies on this.
+    return session.execute(statement).first() is not None
 
 
 def lang_of(user: User) -> str:

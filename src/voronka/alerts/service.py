@@ -16,14 +16,19 @@ from voronka.alerts import digest as digests
 from voronka.alerts.channels import Pacer, Refused, RetryLater, telegram_call
 from voronka.alerts.config import Channels, alert_settings, channels_of, link_chat, prefs_of, quiet_hours
 from voronka.alerts.events import (
+    LOOKBACK,
     escalation_key,
     lead_alerts,
     leaders_of,
+    markers,
+    missed_call_alerts,
     repeat_alerts,
     stalled_alerts,
     task_alerts,
     team,
+    waiting_leads,
 )
+from voronka.alerts.handover import hand_over_due
 from voronka.alerts.model import Alert, Event, Shown, wants
 from voronka.alerts.outbox import BASELINE, TAKE, Delivery, Letter, deliver_due, enqueue, lang_of, letters_for
 from voronka.analysis.diagnose import run_diagnosis
@@ -52,6 +57,9 @@ def _queue(
     channels: Channels,
     now: dt.datetime,
 ) -> int:
+    alerts = list(alerts)
+    if not alerts:
+        return 0  # most passes find nothing new: no query for the preferences either
     prefs = prefs_of(session=session, account=account)
     letters = [letter for alert in alerts for letter in letters_for(alert, users, channels, prefs)]
     # Most of what a pass finds it found on the pass before (a lead waits for a day): one read of
@@ -79,24 +87,47 @@ def run_alerts(
     now: dt.datetime,
     base_url: str | None = None,
     pacer: Pacer | None = None,
+    stalled: bool = True,
 ) -> Message:
-    """One pass: read chat links, queue what became due, deliver what may go now."""
+    """One pass: read chat links, queue what became due, deliver what may go now. ``stalled=False``
+    leaves stalled deals to their own hourly job: a stay of days needs no look every minute, and it
+    is the pass's dearest query."""
     with sessions() as session, session.begin():
         account = account_by_id(session=session, account_id=account_id)
         found = alert_settings(session=session, account=account, now=now)
         channels = channels_of(found, store)
         linked = poll_links(session=session, account=account, channels=channels, now=now) if channels.telegram else 0
         users, link = team(session, account), deal_link(base_url)
+        taken, handed = markers(session, account, now - 7 * LOOKBACK)
+        waiting = waiting_leads(session=session, account=account, found=found, now=now, taken=taken)
         alerts = [
-            *lead_alerts(session=session, account=account, found=found, now=now, link=link, users=users),
+            *lead_alerts(waiting=waiting, handed=handed, now=now, link=link, users=users),
             *repeat_alerts(session=session, account=account, found=found, now=now, link=link, users=users),
+            *missed_call_alerts(session=session, account=account, found=found, now=now, link=link, users=users),
             *task_alerts(session=session, account=account, found=found, now=now, link=link),
-            *stalled_alerts(session=session, account=account, found=found, now=now, link=link, users=users),
         ]
+        if stalled:
+            alerts += stalled_alerts(session=session, account=account, found=found, now=now, link=link, users=users)
         added = _queue(session, account, alerts, users, channels, now)
+        if found.handover:
+            due = [item.deal.id for item in waiting if item.escalate and item.deal.id not in handed]
+            added += _queue(session, account, hand_over_due(session, account, due, link, now), users, channels, now)
         quiet = quiet_hours(found)
     delivery = deliver_due(sessions=sessions, account=account, channels=channels, quiet=quiet, now=now, pacer=pacer)
     return Message("alerts.pass", {"added": added, "linked": linked, "delivery": delivery.message()})
+
+
+def run_stalled(
+    *, sessions: sessionmaker[Session], account_id: int, store: SecretStore, now: dt.datetime, base_url: str | None
+) -> Message:
+    """Queue the alerts about deals that stalled (the next alerts pass delivers them)."""
+    with sessions() as session, session.begin():
+        account = account_by_id(session=session, account_id=account_id)
+        found = alert_settings(session=session, account=account, now=now)
+        users, link = team(session, account), deal_link(base_url)
+        alerts = stalled_alerts(session=session, account=account, found=found, now=now, link=link, users=users)
+        added = _queue(session, account, alerts, users, channels_of(found, store), now)
+    return Message("alerts.stalled_pass", {"added": added})
 
 
 def deliver(

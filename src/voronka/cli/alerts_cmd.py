@@ -95,21 +95,41 @@ def alerts_rules(
     quiet: Annotated[
         str | None, typer.Option("--quiet", help='Quiet hours, local time: "21:00-09:00"; "" for none.')
     ] = None,
+    hours: Annotated[
+        str | None,
+        typer.Option("--hours", help='Working hours, local time: "09:00-18:00"; "" for around the clock.'),
+    ] = None,
+    calendar: Annotated[
+        str | None, typer.Option("--calendar", help='Working days by a production calendar: "RU"; "" for Mon-Fri.')
+    ] = None,
+    handover: Annotated[
+        bool | None, typer.Option("--handover/--no-handover", help="Hand a lead uncalled at the escalation over.")
+    ] = None,
 ) -> None:
-    """Thresholds and quiet hours (alerts wait until the quiet hours end; none is dropped)."""
-    from voronka.alerts.config import set_rules
+    """Thresholds, quiet hours, working hours and days, and the handover of uncalled leads."""
+    from voronka.alerts.config import set_rules, set_working
     from voronka.crm.accounts import default_account
     from voronka.db import session_scope
 
     state = state_of(ctx)
     with session_scope(state.engine) as session:
+        account = default_account(session=session)
         found = set_rules(
-            session=session, account=default_account(session=session), lead_minutes=lead_minutes,
-            stall_factor=stall_factor, quiet=quiet,
-        )  # fmt: skip
+            session=session, account=account, lead_minutes=lead_minutes, stall_factor=stall_factor, quiet=quiet
+        )
+        set_working(session=session, account=account, hours=hours, calendar=calendar, handover=handover)
         quiet_text = f"{found.quiet_from}–{found.quiet_to}" if found.quiet_from else "—"
         state.console.print(
             state.t("alerts.cli_rules", minutes=found.lead_minutes, factor=found.stall_factor, quiet=quiet_text)
+        )
+        days = state.t(f"web.alerts_calendar_{(found.work_calendar or 'none').lower()}")
+        state.console.print(
+            state.t(
+                "alerts.cli_working",
+                hours=found.work_hours or "—",
+                calendar=days,
+                handover="✓" if found.handover else "—",
+            )
         )
 
 

@@ -112,19 +112,25 @@ def assignee(*, session: Session, form: LeadForm) -> User | None:
     # The form's row is locked and read again (PostgreSQL; SQLite already holds the write lock), so
     # two leads at the same moment do not both go to the same manager.
     session.refresh(form, with_for_update=True)
+    chosen = next_in_turn(session=session, account_id=form.account_id, after=form.last_assigned_user_id)
+    if chosen is not None:
+        form.last_assigned_user_id = chosen.id
+    return chosen
+
+
+def next_in_turn(*, session: Session, account_id: int, after: int | None) -> User | None:
+    """The manager after ``after`` in the round robin's order (by id, wrapping round), among the
+    account's managers who can log in; None when there is none."""
     managers = list(
         session.scalars(
             select(User)
-            .where(User.account_id == form.account_id, can_log_in_clause(), User.role == Role.MANAGER.value)
+            .where(User.account_id == account_id, can_log_in_clause(), User.role == Role.MANAGER.value)
             .order_by(User.id)
         )
     )
     if not managers:
         return None
-    after = form.last_assigned_user_id or 0
-    chosen = next((m for m in managers if m.id > after), managers[0])
-    form.last_assigned_user_id = chosen.id
-    return chosen
+    return next((m for m in managers if m.id > (after or 0)), managers[0])
 
 
 def _join(

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from voronka.alerts.config import alert_settings, channels_of, events_for, prefs_of
 from voronka.alerts.model import Event, receivable, role_subject, wants
 from voronka.alerts.outbox import recent_messages
+from voronka.alerts.workhours import CALENDARS
 from voronka.crm import auth
 from voronka.formats import Formats
 from voronka.i18n import Translator
@@ -47,6 +48,9 @@ class AlertsPage:
     outbox: tuple[OutboxMessage, ...] = ()
     smtp: tuple[str, int, str, str, str] = ("", 587, "starttls", "", "")
     """The e-mail server as set (host, port, security, sender, login), for the owner's form; never its password."""
+    working: tuple[str, str, bool] = ("", "", False)
+    """Working hours ("09:00-18:00" or ""), the calendar ("RU" or "") and whether leads are handed over."""
+    calendars: tuple[str, ...] = ()
 
 
 def alerts_page(*, session: Session, user: User, store: SecretStore, lang: str) -> AlertsPage:
@@ -83,6 +87,7 @@ def alerts_page(*, session: Session, user: User, store: SecretStore, lang: str) 
         roles, jobs, tuple(recent_messages(session=session, account=account, limit=20)),
         (found.smtp_host or "", found.smtp_port or 587, found.smtp_security or "starttls", found.smtp_from or "",
          found.smtp_user or ""),
+        (found.work_hours or "", found.work_calendar or "", found.handover), CALENDARS,
     )  # fmt: skip
 
 

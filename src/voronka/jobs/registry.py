@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 class JobKind(enum.StrEnum):
     SYNC = "sync"
     ALERTS = "alerts"
+    STALLED = "stalled"
     DIAGNOSIS = "diagnosis"
     DIGEST = "digest"
 
@@ -76,7 +77,17 @@ def run_alerts(context: JobContext, account_id: int, _target: str) -> Message:
         now=context.now,
         base_url=context.base_url,
         pacer=context.pacer,
+        stalled=False,
     )
+
+
+def run_stalled(context: JobContext, account_id: int, _target: str) -> Message:
+    from voronka.alerts import service
+
+    return service.run_stalled(
+        sessions=context.sessions, account_id=account_id, store=context.store, now=context.now,
+        base_url=context.base_url,
+    )  # fmt: skip
 
 
 def run_diagnosis(context: JobContext, account_id: int, _target: str) -> Message:
@@ -155,6 +166,9 @@ JOB_TYPES: Mapping[JobKind, JobType] = {
     ),
     JobKind.ALERTS: JobType(
         JobKind.ALERTS, run_alerts, _one, {ANY: Schedule(dt.timedelta(minutes=1), dt.timedelta(minutes=10))}, False
+    ),
+    JobKind.STALLED: JobType(
+        JobKind.STALLED, run_stalled, _one, {ANY: Schedule(dt.timedelta(hours=1), dt.timedelta(minutes=30))}, False
     ),
     JobKind.DIAGNOSIS: JobType(
         JobKind.DIAGNOSIS, run_diagnosis, _one, {ANY: Schedule(dt.timedelta(hours=1), dt.timedelta(minutes=30))}, False

@@ -12,6 +12,7 @@ import json
 
 from sqlalchemy import ColumnElement, delete, or_, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from voronka.alerts.model import retry_delay
 from voronka.db import dialect_insert
@@ -35,8 +36,9 @@ def next_run(job: Job, account: Account, after: dt.datetime) -> dt.datetime:
     return to_utc(schedule.at_local(to_local(after, tz)), tz)
 
 
-def ensure_jobs(*, session: Session, account: Account, now: dt.datetime) -> list[Job]:
-    """The account's jobs: one per kind, one sync per connection (a removed connection's sync goes).
+def ensure_jobs(*, session: Session, account: Account, now: dt.datetime, listed: bool = True) -> list[Job]:
+    """The account's jobs: one per kind, one sync per connection (a removed connection's sync goes);
+    ``listed=False`` for the worker's every pass, which reads only the due ones.
 
     Two workers starting together may both find a job missing: the insert skips a row the other has
     just made (the unique key), so neither fails."""
@@ -68,7 +70,7 @@ def ensure_jobs(*, session: Session, account: Account, now: dt.datetime) -> list
     for kind, target in gone:
         session.execute(delete(Job).where(Job.account_id == account.id, Job.kind == kind, Job.target == target))
     session.flush()
-    return list_jobs(session=session, account=account)
+    return list_jobs(session=session, account=account) if listed else []
 
 
 def due_jobs(*, session: Session, account: Account, now: dt.datetime) -> list[int]:
@@ -99,7 +101,9 @@ def claim(*, session: Session, job_id: int, owner: str, now: dt.datetime) -> Job
     ).rowcount  # type: ignore[attr-defined]  # an UPDATE's result is a CursorResult
     if not taken:
         return None
-    session.refresh(job)
+    # The loaded row takes the values the UPDATE wrote, rather than being read again.
+    for name, value in (("lease_owner", owner), ("lease_until", now + lease), ("last_started_at", now)):
+        set_committed_value(job, name, value)
     return job
 
 

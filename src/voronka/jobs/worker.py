@@ -61,7 +61,7 @@ def run_due(
         due: list[int] = []
         for account_id in account_ids:
             account = account_by_id(session=session, account_id=account_id)
-            ensure_jobs(session=session, account=account, now=now)
+            ensure_jobs(session=session, account=account, now=now, listed=False)
             due += due_jobs(session=session, account=account, now=now)
     context = JobContext(sessions, store, now, base_url, pacer)
     return [run for job_id in due if (run := _run_one(context, job_id, owner)) is not None]

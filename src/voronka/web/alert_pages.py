@@ -18,6 +18,7 @@ from voronka.alerts.config import (
     set_rules,
     set_smtp,
     set_telegram,
+    set_working,
     unlink_chat,
 )
 from voronka.alerts.model import Event, event_named
@@ -85,10 +86,14 @@ def alerts_rules(
     lead_minutes: Annotated[int, Form(ge=1, le=1440)],
     stall_factor: Annotated[int, Form(ge=1, le=10)],
     quiet: Annotated[str, Form(max_length=20)] = "",
+    working: Annotated[str, Form(max_length=20)] = "",
+    calendar: Annotated[str, Form(max_length=8)] = "",
+    handover: Annotated[bool, Form()] = False,
 ) -> Response:
     auth.require(user, auth.Action.MANAGE_SETTINGS)
     account = auth.account_of(session=session, user=user)
     set_rules(session=session, account=account, lead_minutes=lead_minutes, stall_factor=stall_factor, quiet=quiet)
+    set_working(session=session, account=account, hours=working, calendar=calendar, handover=handover)
     return back("/settings/alerts")
 
 

@@ -3,7 +3,9 @@ answers into data or a named error."""
 
 from __future__ import annotations
 
+import functools
 import json
+import ssl
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -55,6 +57,14 @@ class Endpoint:
     base_url: str
 
 
+@functools.cache
+def _tls() -> ssl.SSLContext:
+    """The TLS settings httpx would make (its trusted authorities, ``SSL_CERT_FILE`` honoured), made
+    once a process: reading the authorities takes tens of milliseconds, and a worker makes a client
+    for every connection on every sync."""
+    return httpx.create_ssl_context()
+
+
 class Http:
     """A paced, retrying JSON client for one CRM connection."""
 
@@ -71,7 +81,9 @@ class Http:
     ) -> None:
         self.endpoint = endpoint
         # ``address`` may hold a secret (Bitrix24's webhook URL): messages only ever show the endpoint's.
-        self.client = httpx.Client(base_url=address or endpoint.base_url, headers=dict(headers or {}), timeout=timeout)
+        self.client = httpx.Client(
+            base_url=address or endpoint.base_url, headers=dict(headers or {}), timeout=timeout, verify=_tls()
+        )
         self.interval = 1 / requests_per_second if requests_per_second else 0.0
         self.retry = retry or RetryPolicy()
         self.sleep = sleep
