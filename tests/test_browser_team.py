@@ -365,6 +365,8 @@ def test_every_page_reads_right_in_both_languages(page: Any, site: dict[str, Any
         answer = page.goto(site["url"] + address)
         assert answer.status == 200, address
         text = page.inner_text("body")
+        wide = page.evaluate("document.scrollingElement.scrollWidth - window.innerWidth")
+        assert wide <= 0, (address, wide)  # nothing runs past the page on a desktop screen
         for pattern in (RAW_MONEY, RAW_SECONDS, CATALOGUE_KEY):
             found = pattern.search(text)
             assert found is None, (address, text[max(0, found.start() - 80) : found.end() + 40])

@@ -33,10 +33,7 @@ def hand_over(*, session: Session, account: Account, deal_id: int, now: dt.datet
     lock_deal(session, deal)
     if deal.status != DealStatus.OPEN.value or deal.first_contact_at is not None or deal.manager_id is None:
         return None
-    taken = f"{escalation_key(deal.id)}/taken"  # «I'm calling» pressed meanwhile (it locks the deal too)
-    if session.scalar(
-        select(OutboxMessage.id).where(OutboxMessage.account_id == account.id, OutboxMessage.key == taken)
-    ):
+    if _taken(session, account, deal.id):
         return None
     previous = session.get(User, deal.manager_id)
     chosen = next_in_turn(session=session, account_id=account.id, after=deal.manager_id)
