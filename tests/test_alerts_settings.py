@@ -45,9 +45,9 @@ def test_the_owner_sets_them_on_the_alerts_page(session: Session, engine: Engine
     form = {"csrf": csrf, "lead_minutes": "7", "stall_factor": "2", "working": "08:30-17:30", "calendar": "RU"}
     saved = client.post("/settings/alerts/rules", data={**form, "handover": "true"}, follow_redirects=False)
     assert saved.status_code == 303
-    found = alert_settings(session=session, account=default_account(session=session))
-    session.refresh(found)
-    assert (found.work_hours, found.work_calendar, found.handover, found.lead_minutes) == (
+    rules = alert_settings(session=session, account=default_account(session=session))
+    session.refresh(rules)
+    assert (rules.work_hours, rules.work_calendar, rules.handover, rules.lead_minutes) == (
         "08:30-17:30", "RU", True, 7,
     )  # fmt: skip
     page = client.get("/settings/alerts").text
@@ -55,5 +55,5 @@ def test_the_owner_sets_them_on_the_alerts_page(session: Session, engine: Engine
     assert '<option value="RU" selected>' in page
     assert 'name="handover" value="true" checked' in page
     client.post("/settings/alerts/rules", data=form, follow_redirects=False)  # the box unticked: off
-    session.refresh(found)
-    assert found.handover is False
+    session.refresh(rules)
+    assert rules.handover is False

@@ -147,9 +147,9 @@ def test_a_repeat_submission_joins_the_clients_open_deal_and_alerts_its_manager(
     ] == ["Игорь Петров"]
     assert phone_in_work_elsewhere(session=session, user=igor, account=account, phone="89123456789") == []
     now = utcnow() + dt.timedelta(seconds=1)
-    found = AlertSettings(account_id=account.id, started_at=now - dt.timedelta(hours=1))
+    rules = AlertSettings(account_id=account.id, started_at=now - dt.timedelta(hours=1))
     users = {u.id: u for u in (igor, anna)}
-    alerts = repeat_alerts(session=session, account=account, found=found, now=now, link=deal_link(None), users=users)
+    alerts = repeat_alerts(session=session, account=account, rules=rules, now=now, link=deal_link(None), users=users)
     assert sorted(a.recipients for a in alerts) == sorted([(igor.id,), (anna.id,)])
     win_deal(session=session, deal=first.deal, at=utcnow())
     after = capture_lead(session=session, form=form, payload={"name": "Олег", "phone": "+79123456789"})

@@ -31,10 +31,10 @@ _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 
 
 def alert_settings(*, session: Session, account: Account, now: dt.datetime | None = None) -> AlertSettings:
-    """The account's settings, made with the defaults on first use (alerts look back no further)."""
-    found = session.get(AlertSettings, account.id)
-    if found is None:
-        found = AlertSettings(
+    """The account's alert rules, made with the defaults on first use (alerts look back no further)."""
+    rules = session.get(AlertSettings, account.id)
+    if rules is None:
+        rules = AlertSettings(
             account_id=account.id,
             lead_minutes=5,
             stall_factor=2,
@@ -43,9 +43,9 @@ def alert_settings(*, session: Session, account: Account, now: dt.datetime | Non
             secret_ref=uuid.uuid4().hex,
             started_at=now or utcnow(),
         )
-        session.add(found)
+        session.add(rules)
         session.flush()
-    return found
+    return rules
 
 
 def set_rules(
@@ -59,21 +59,21 @@ def set_rules(
 ) -> AlertSettings:
     """Thresholds and quiet hours (``"21:00-09:00"``, or ``""`` for none). Changed quiet hours let go
     of what the old ones held: the next delivery sends it, or holds it again under the new hours."""
-    found = alert_settings(session=session, account=account)
+    rules = alert_settings(session=session, account=account)
     if lead_minutes is not None:
         if not 1 <= lead_minutes <= 24 * 60:
             raise InvalidValue(field="lead minutes", value=str(lead_minutes), hint="1 to 1440")
-        found.lead_minutes = lead_minutes
+        rules.lead_minutes = lead_minutes
     if stall_factor is not None:
         if not 1 <= stall_factor <= 10:
             raise InvalidValue(field="stall factor", value=str(stall_factor), hint="1 to 10")
-        found.stall_factor = stall_factor
+        rules.stall_factor = stall_factor
     if quiet is not None:
         bounds = _quiet_bounds(quiet)
-        if bounds != (found.quiet_from, found.quiet_to):
-            found.quiet_from, found.quiet_to = bounds
+        if bounds != (rules.quiet_from, rules.quiet_to):
+            rules.quiet_from, rules.quiet_to = bounds
             _release_held(session, account, now or utcnow())
-    return found
+    return rules
 
 
 def set_working(
@@ -87,25 +87,25 @@ def set_working(
     """Working hours (``"09:00-18:00"``, or ``""`` for around the clock), the production calendar
     naming the working days (``"RU"``, or ``""`` for Monday to Friday) and whether a lead uncalled at
     the escalation goes to the next manager in turn. ``None`` leaves a setting as it is."""
-    found = alert_settings(session=session, account=account)
+    rules = alert_settings(session=session, account=account)
     if hours is not None:
         bounds = _quiet_bounds(hours, field="working hours", example="09:00-18:00")
         if bounds[0] is not None and bounds[1] is not None and bounds[0] > bounds[1]:
             raise InvalidValue(field="working hours", value=hours, hint="they end the day they start, e.g. 09:00-18:00")
-        found.work_hours = f"{bounds[0]}-{bounds[1]}" if bounds[0] else None
+        rules.work_hours = f"{bounds[0]}-{bounds[1]}" if bounds[0] else None
     if calendar is not None:
         code = calendar.strip().upper() or None
         if code is not None and code not in CALENDARS:
             raise InvalidValue(field="calendar", value=calendar, hint=", ".join(CALENDARS) + ' or "" for none')
-        found.work_calendar = code
+        rules.work_calendar = code
     if handover is not None:
-        found.handover = handover
+        rules.handover = handover
     session.flush()
-    return found
+    return rules
 
 
-def working_hours(found: AlertSettings) -> WorkingHours | None:
-    return parse_hours(found.work_hours, found.work_calendar)
+def working_hours(rules: AlertSettings) -> WorkingHours | None:
+    return parse_hours(rules.work_hours, rules.work_calendar)
 
 
 def _release_held(session: Session, account: Account, now: dt.datetime) -> None:
@@ -136,8 +136,8 @@ def _quiet_bounds(
     return start, end
 
 
-def quiet_hours(found: AlertSettings) -> QuietHours | None:
-    return parse_quiet(found.quiet_from, found.quiet_to)
+def quiet_hours(rules: AlertSettings) -> QuietHours | None:
+    return parse_quiet(rules.quiet_from, rules.quiet_to)
 
 
 def set_telegram(
@@ -147,9 +147,9 @@ def set_telegram(
     Bot API server (or a test's)."""
     if not re.fullmatch(r"\d+:[A-Za-z0-9_-]{20,}", token.strip()):
         raise InvalidValue(field="bot token", value="…", hint="the token @BotFather gave, like 123456:ABC-DEF…")
-    found = alert_settings(session=session, account=account)
-    found.telegram_api_url = api_url.rstrip("/") if api_url else None
-    store.put(found.secret_ref, {"telegram_token": token.strip()})
+    rules = alert_settings(session=session, account=account)
+    rules.telegram_api_url = api_url.rstrip("/") if api_url else None
+    store.put(rules.secret_ref, {"telegram_token": token.strip()})
 
 
 def set_smtp(
@@ -168,11 +168,11 @@ def set_smtp(
         raise InvalidValue(field="SMTP security", value=security, hint=", ".join(SMTP_SECURITY))
     if not 1 <= port <= 65535:
         raise InvalidValue(field="SMTP port", value=str(port), hint="1 to 65535")
-    found = alert_settings(session=session, account=account)
-    found.smtp_host, found.smtp_port, found.smtp_security = host.strip(), port, security
-    found.smtp_user, found.smtp_from = (user or None), sender.strip()
+    rules = alert_settings(session=session, account=account)
+    rules.smtp_host, rules.smtp_port, rules.smtp_security = host.strip(), port, security
+    rules.smtp_user, rules.smtp_from = (user or None), sender.strip()
     if password is not None:
-        store.put(found.secret_ref, {"smtp_password": password})
+        store.put(rules.secret_ref, {"smtp_password": password})
 
 
 def set_webhook(
@@ -181,10 +181,10 @@ def set_webhook(
     """Where every alert is also POSTed as signed JSON; returns the signing key (made when not given)."""
     if not url.startswith(("https://", "http://")):
         raise InvalidValue(field="webhook URL", value=url, hint="an http(s):// address")
-    found = alert_settings(session=session, account=account)
-    found.webhook_url = url
+    rules = alert_settings(session=session, account=account)
+    rules.webhook_url = url
     key = signing_key or secrets.token_urlsafe(32)
-    store.put(found.secret_ref, {"webhook_key": key})
+    store.put(rules.secret_ref, {"webhook_key": key})
     return key
 
 
@@ -215,18 +215,18 @@ class Channels:
         return f"Channels(telegram={self.telegram}, email={self.email}, webhook={bool(self.webhook_url)})"
 
 
-def channels_of(found: AlertSettings, store: SecretStore) -> Channels:
-    held = store.get(found.secret_ref)
+def channels_of(rules: AlertSettings, store: SecretStore) -> Channels:
+    held = store.get(rules.secret_ref)
     return Channels(
-        telegram_url=found.telegram_api_url or TELEGRAM_API,
+        telegram_url=rules.telegram_api_url or TELEGRAM_API,
         telegram_token=held.get("telegram_token"),
-        smtp_host=found.smtp_host,
-        smtp_port=found.smtp_port or (465 if found.smtp_security == "ssl" else 587),
-        smtp_security=found.smtp_security,
-        smtp_user=found.smtp_user,
+        smtp_host=rules.smtp_host,
+        smtp_port=rules.smtp_port or (465 if rules.smtp_security == "ssl" else 587),
+        smtp_security=rules.smtp_security,
+        smtp_user=rules.smtp_user,
         smtp_password=held.get("smtp_password"),
-        smtp_from=found.smtp_from,
-        webhook_url=found.webhook_url,
+        smtp_from=rules.smtp_from,
+        webhook_url=rules.webhook_url,
         webhook_key=held.get("webhook_key"),
     )
 

@@ -67,8 +67,8 @@ def heads_of(users: Iterable[User]) -> tuple[int, ...]:
     return ()
 
 
-def _since(found: AlertSettings, now: dt.datetime) -> dt.datetime:
-    return max(found.started_at, now - LOOKBACK)
+def _since(rules: AlertSettings, now: dt.datetime) -> dt.datetime:
+    return max(rules.started_at, now - LOOKBACK)
 
 
 def _deal_name(deal: Deal) -> str:
@@ -128,13 +128,13 @@ class Waiting:
 
 
 def waiting_leads(
-    *, session: Session, account: Account, found: AlertSettings, now: dt.datetime, taken: set[int]
+    *, session: Session, account: Account, rules: AlertSettings, now: dt.datetime, taken: set[int]
 ) -> list[Waiting]:
     """New leads with no call and no move whose manager's alert is due (their clock counted in
     working minutes when the account has working hours); ``taken`` ones escalate no further."""
-    hours, tz = working_hours(found), zone(account.timezone)
+    hours, tz = working_hours(rules), zone(account.timezone)
     local_now = to_local(now, tz)
-    since = max(found.started_at, to_utc(lookback_start(local_now, hours, LOOKBACK), tz))
+    since = max(rules.started_at, to_utc(lookback_start(local_now, hours, LOOKBACK), tz))
     candidates = session.scalars(
         select(Deal)
         .where(
@@ -143,13 +143,13 @@ def waiting_leads(
             Deal.status == DealStatus.OPEN.value,
             Deal.first_contact_at.is_(None),
             Deal.created_at >= since,
-            Deal.created_at <= now - dt.timedelta(minutes=found.lead_minutes if hours is None else 0),
+            Deal.created_at <= now - dt.timedelta(minutes=rules.lead_minutes if hours is None else 0),
         )
         .order_by(Deal.id)
     )
     found_now = []
     for deal in candidates:
-        clock = lead_clock(to_local(deal.created_at, tz), found.lead_minutes, hours)
+        clock = lead_clock(to_local(deal.created_at, tz), rules.lead_minutes, hours)
         if clock.page_at <= local_now:
             escalate = clock.escalate_at <= local_now and deal.id not in taken
             found_now.append(Waiting(deal, clock, escalate))
@@ -189,7 +189,7 @@ def lead_alerts(
 
 
 def repeat_alerts(
-    *, session: Session, account: Account, found: AlertSettings, now: dt.datetime, link: Link, users: dict[int, User]
+    *, session: Session, account: Account, rules: AlertSettings, now: dt.datetime, link: Link, users: dict[int, User]
 ) -> list[Alert]:
     """A client whose deal is open sent the form again → the deal's manager (the heads when it has
     none), at once: they are asking again. Sent as a lead alert, so the same switch governs it."""
@@ -197,7 +197,7 @@ def repeat_alerts(
         select(DealEvent, Deal)
         .join(Deal, Deal.id == DealEvent.deal_id)
         .where(
-            DealEvent.account_id == account.id, DealEvent.kind == "lead_repeated", DealEvent.at >= _since(found, now)
+            DealEvent.account_id == account.id, DealEvent.kind == "lead_repeated", DealEvent.at >= _since(rules, now)
         )
     )
     heads = heads_of(users.values())
@@ -218,7 +218,7 @@ def repeat_alerts(
 
 
 def task_alerts(
-    *, session: Session, account: Account, found: AlertSettings, now: dt.datetime, link: Link
+    *, session: Session, account: Account, rules: AlertSettings, now: dt.datetime, link: Link
 ) -> list[Alert]:
     """An open task past its due time → the person responsible (once per due time: moved, it alerts again)."""
     rows = session.execute(
@@ -228,7 +228,7 @@ def task_alerts(
             Task.account_id == account.id,
             Task.done_at.is_(None),
             Task.due_at <= now,
-            Task.due_at >= _since(found, now),
+            Task.due_at >= _since(rules, now),
         )
     )
     alerts = []
@@ -251,20 +251,20 @@ def task_alerts(
 
 
 def stalled_alerts(
-    *, session: Session, account: Account, found: AlertSettings, now: dt.datetime, link: Link, users: dict[int, User]
+    *, session: Session, account: Account, rules: AlertSettings, now: dt.datetime, link: Link, users: dict[int, User]
 ) -> list[Alert]:
     """An open deal untouched for ``stall_factor`` times its stage's usual time → its manager and the
     heads (once per deal and stage). Only deals that stalled since alerts were set up (and within the
     last day) count: those already stalled then are the baseline, not news to page anyone about."""
     heads = heads_of(users.values())
-    since = _since(found, now)
+    since = _since(rules, now)
     alerts = []
     for pipeline in list_pipelines(session=session, account=account):
         usual = usual_stage_times(session, pipeline.id)
-        condition = stalled_condition(session, pipeline, now, factor=found.stall_factor, usual=usual)
+        condition = stalled_condition(session, pipeline, now, factor=rules.stall_factor, usual=usual)
         if condition is None:
             continue
-        already = stalled_condition(session, pipeline, since, factor=found.stall_factor, usual=usual)
+        already = stalled_condition(session, pipeline, since, factor=rules.stall_factor, usual=usual)
         if already is not None:
             condition = and_(condition, ~already)
         rows = session.execute(
@@ -279,14 +279,14 @@ def stalled_alerts(
 
 
 def missed_call_alerts(
-    *, session: Session, account: Account, found: AlertSettings, now: dt.datetime, link: Link, users: dict[int, User]
+    *, session: Session, account: Account, rules: AlertSettings, now: dt.datetime, link: Link, users: dict[int, User]
 ) -> list[Alert]:
     """An incoming call nobody answered from a client whose deal is open → the deal's manager (the
     heads when it has none), once per call; outside working hours, as they begin. A call answered,
     on a closed deal, or from a number with no deal (kept waiting, not on a deal) tells nobody."""
-    hours, tz = working_hours(found), zone(account.timezone)
+    hours, tz = working_hours(rules), zone(account.timezone)
     local_now = to_local(now, tz)
-    since = max(found.started_at, to_utc(lookback_start(local_now, hours, LOOKBACK), tz))
+    since = max(rules.started_at, to_utc(lookback_start(local_now, hours, LOOKBACK), tz))
     rows = session.execute(
         select(CallAttempt, Deal)
         .join(Deal, Deal.id == CallAttempt.deal_id)

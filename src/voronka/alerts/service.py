@@ -94,25 +94,25 @@ def run_alerts(
     is the pass's dearest query."""
     with sessions() as session, session.begin():
         account = account_by_id(session=session, account_id=account_id)
-        found = alert_settings(session=session, account=account, now=now)
-        channels = channels_of(found, store)
+        rules = alert_settings(session=session, account=account, now=now)
+        channels = channels_of(rules, store)
         linked = poll_links(session=session, account=account, channels=channels, now=now) if channels.telegram else 0
         users, link = team(session, account), deal_link(base_url)
         taken, handed = markers(session, account, now - 7 * LOOKBACK)
-        waiting = waiting_leads(session=session, account=account, found=found, now=now, taken=taken)
+        waiting = waiting_leads(session=session, account=account, rules=rules, now=now, taken=taken)
         alerts = [
             *lead_alerts(waiting=waiting, handed=handed, now=now, link=link, users=users),
-            *repeat_alerts(session=session, account=account, found=found, now=now, link=link, users=users),
-            *missed_call_alerts(session=session, account=account, found=found, now=now, link=link, users=users),
-            *task_alerts(session=session, account=account, found=found, now=now, link=link),
+            *repeat_alerts(session=session, account=account, rules=rules, now=now, link=link, users=users),
+            *missed_call_alerts(session=session, account=account, rules=rules, now=now, link=link, users=users),
+            *task_alerts(session=session, account=account, rules=rules, now=now, link=link),
         ]
         if stalled:
-            alerts += stalled_alerts(session=session, account=account, found=found, now=now, link=link, users=users)
+            alerts += stalled_alerts(session=session, account=account, rules=rules, now=now, link=link, users=users)
         added = _queue(session, account, alerts, users, channels, now)
-        if found.handover:
+        if rules.handover:
             due = [item.deal.id for item in waiting if item.escalate and item.deal.id not in handed]
             added += _queue(session, account, hand_over_due(session, account, due, link, now), users, channels, now)
-        quiet = quiet_hours(found)
+        quiet = quiet_hours(rules)
     delivery = deliver_due(sessions=sessions, account=account, channels=channels, quiet=quiet, now=now, pacer=pacer)
     return Message("alerts.pass", {"added": added, "linked": linked, "delivery": delivery.message()})
 
@@ -123,10 +123,10 @@ def run_stalled(
     """Queue the alerts about deals that stalled (the next alerts pass delivers them)."""
     with sessions() as session, session.begin():
         account = account_by_id(session=session, account_id=account_id)
-        found = alert_settings(session=session, account=account, now=now)
+        rules = alert_settings(session=session, account=account, now=now)
         users, link = team(session, account), deal_link(base_url)
-        alerts = stalled_alerts(session=session, account=account, found=found, now=now, link=link, users=users)
-        added = _queue(session, account, alerts, users, channels_of(found, store), now)
+        alerts = stalled_alerts(session=session, account=account, rules=rules, now=now, link=link, users=users)
+        added = _queue(session, account, alerts, users, channels_of(rules, store), now)
     return Message("alerts.stalled_pass", {"added": added})
 
 
@@ -140,8 +140,8 @@ def deliver(
 ) -> Delivery:
     with sessions() as session:
         account = account_by_id(session=session, account_id=account_id)
-        found = alert_settings(session=session, account=account, now=now)
-        channels, quiet = channels_of(found, store), quiet_hours(found)
+        rules = alert_settings(session=session, account=account, now=now)
+        channels, quiet = channels_of(rules, store), quiet_hours(rules)
         session.commit()
     return deliver_due(sessions=sessions, account=account, channels=channels, quiet=quiet, now=now, pacer=pacer)
 
@@ -150,18 +150,18 @@ def poll_links(*, session: Session, account: Account, channels: Channels, now: d
     """Read the bot's new messages and button presses (getUpdates from the stored offset): a message
     with a valid one-time code links its chat to that user, who gets a confirmation; «I'm calling»
     under a lead's alert takes the lead (``take_lead``), and the presser is told the outcome."""
-    found = alert_settings(session=session, account=account)
+    rules = alert_settings(session=session, account=account)
     try:
         updates = telegram_call(
             channels,
             "getUpdates",
-            {"offset": found.telegram_offset, "timeout": 0, "allowed_updates": ["message", "callback_query"]},
+            {"offset": rules.telegram_offset, "timeout": 0, "allowed_updates": ["message", "callback_query"]},
         )
     except RetryLater:
         return 0
     linked = 0
     for update in updates or []:
-        found.telegram_offset = max(found.telegram_offset, int(update.get("update_id", 0)) + 1)
+        rules.telegram_offset = max(rules.telegram_offset, int(update.get("update_id", 0)) + 1)
         if isinstance(update.get("callback_query"), dict):
             _pressed(session, account, channels, update["callback_query"], now)
             continue

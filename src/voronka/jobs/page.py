@@ -55,8 +55,8 @@ class AlertsPage:
 
 def alerts_page(*, session: Session, user: User, store: SecretStore, lang: str) -> AlertsPage:
     account = auth.account_of(session=session, user=user)
-    found = alert_settings(session=session, account=account)
-    channels, prefs = channels_of(found, store), prefs_of(session=session, account=account)
+    rules = alert_settings(session=session, account=account)
+    channels, prefs = channels_of(rules, store), prefs_of(session=session, account=account)
     base = AlertsPage(events_for(user, prefs), bool(user.telegram_chat_id), channels.telegram, channels.email, False)
     if not auth.can(user, auth.Action.MANAGE_SETTINGS):
         return base
@@ -81,13 +81,13 @@ def alerts_page(*, session: Session, user: User, store: SecretStore, lang: str) 
         )
         for job in list_jobs(session=session, account=account)
     )
-    quiet = f"{found.quiet_from}-{found.quiet_to}" if found.quiet_from and found.quiet_to else ""
+    quiet = f"{rules.quiet_from}-{rules.quiet_to}" if rules.quiet_from and rules.quiet_to else ""
     return AlertsPage(
-        base.mine, base.linked, base.telegram, base.email, True, found.lead_minutes, found.stall_factor, quiet,
+        base.mine, base.linked, base.telegram, base.email, True, rules.lead_minutes, rules.stall_factor, quiet,
         roles, jobs, tuple(recent_messages(session=session, account=account, limit=20)),
-        (found.smtp_host or "", found.smtp_port or 587, found.smtp_security or "starttls", found.smtp_from or "",
-         found.smtp_user or ""),
-        (found.work_hours or "", found.work_calendar or "", found.handover), CALENDARS,
+        (rules.smtp_host or "", rules.smtp_port or 587, rules.smtp_security or "starttls", rules.smtp_from or "",
+         rules.smtp_user or ""),
+        (rules.work_hours or "", rules.work_calendar or "", rules.handover), CALENDARS,
     )  # fmt: skip
 
 
