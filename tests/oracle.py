@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from voronka.models import Account, CallAttempt, Deal, Stage, StageChange
+from voronka.models import Account, CallAttempt, Deal, Stage, StageEntry
 from voronka.timeutil import zone
 
 
@@ -45,8 +45,8 @@ def plain_deals(session: Session) -> dict[int, PlainDeal]:
     last = defaultdict(int)
     for stage in stages.values():
         last[stage.pipeline_id] = max(last[stage.pipeline_id], stage.position)
-    log: dict[int, list[StageChange]] = defaultdict(list)
-    for change in session.scalars(select(StageChange).order_by(StageChange.at, StageChange.id)):
+    log: dict[int, list[StageEntry]] = defaultdict(list)
+    for change in session.scalars(select(StageEntry).order_by(StageEntry.at, StageEntry.id)):
         log[change.deal_id].append(change)
     calls: dict[int, list[dt.datetime]] = defaultdict(list)
     for call in session.scalars(select(CallAttempt)):

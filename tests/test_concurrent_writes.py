@@ -28,7 +28,7 @@ from voronka.crm.deals import create_deal
 from voronka.crm.new_deal import NewDeal
 from voronka.crm.pipelines import recount
 from voronka.db import session_factory
-from voronka.models import Deal, Pipeline, Role, Source, StageChange
+from voronka.models import Deal, Pipeline, Role, Source, StageEntry
 
 
 @contextmanager
@@ -124,7 +124,7 @@ def test_two_moves_of_one_deal_to_one_stage_count_it_once(session: Session, engi
     with first_reads_meet(engine, DEAL_READ):
         answers = at_once(move, move)
     assert answers == [200, 200]  # the second finds the deal there already: nothing to do
-    moves = session.scalar(select(func.count()).select_from(StageChange).where(StageChange.deal_id == deal_id))
+    moves = session.scalar(select(func.count()).select_from(StageEntry).where(StageEntry.deal_id == deal_id))
     assert moves == 2  # its arrival and one move
     _check_in_step(session)
     assert [s.reached for s in funnel(session).figures.stages] == [1, 1, 0, 0, 0]

@@ -33,7 +33,7 @@ from voronka.errors import (
     StageNotFound,
     StageOfOtherPipeline,
 )
-from voronka.models import CallOutcome, DealStatus, StageChange
+from voronka.models import CallOutcome, DealStatus, StageEntry
 
 
 def test_moves_are_logged_and_state_follows(session: Session) -> None:
@@ -44,7 +44,7 @@ def test_moves_are_logged_and_state_follows(session: Session) -> None:
         Journey("2024-03-01 10:00", moves=[("Estimate", "2024-03-02 10:00"), ("Qualified", "2024-03-03 10:00")]),
     )
     log = session.execute(
-        select(StageChange.to_position, StageChange.at).where(StageChange.deal_id == deal.id).order_by(StageChange.id)
+        select(StageEntry.to_position, StageEntry.at).where(StageEntry.deal_id == deal.id).order_by(StageEntry.id)
     ).all()
     assert [(p, str(t)) for p, t in log] == [
         (1, "2024-03-01 10:00:00"),

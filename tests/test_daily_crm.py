@@ -29,7 +29,7 @@ from voronka.models import (
     DealEvent,
     Pipeline,
     Role,
-    StageChange,
+    StageEntry,
     TaskKind,
     User,
 )
@@ -135,7 +135,7 @@ def test_undo_takes_a_move_back_as_if_it_never_happened(session: Session) -> Non
     undo_last(session=session, deal=deal, by=head)
     assert (deal.stage_id, deal.furthest_position, deal.first_contact_at) == (pipeline.stages[0].id, 1, None)
     assert reached(funnel(session)) == before
-    assert session.scalar(select(func.count()).select_from(StageChange).where(StageChange.deal_id == deal.id)) == 1
+    assert session.scalar(select(func.count()).select_from(StageEntry).where(StageEntry.deal_id == deal.id)) == 1
 
 
 def test_undo_of_a_win_and_of_a_loss_and_its_time_limit(session: Session) -> None:

@@ -26,7 +26,7 @@ from voronka.models import (
     Pipeline,
     Source,
     Stage,
-    StageChange,
+    StageEntry,
     StageReach,
     User,
 )
@@ -94,7 +94,7 @@ def _journey(day: int, path: list[str], ending: str, source: str | None) -> Jour
 
 
 def _clear(session: Session) -> None:
-    for model in (StageReach, StageChange, CallAttempt, Deal, Stage, Pipeline, LossReason, Source, User, Account):
+    for model in (StageReach, StageEntry, CallAttempt, Deal, Stage, Pipeline, LossReason, Source, User, Account):
         session.execute(delete(model))
     session.commit()
 

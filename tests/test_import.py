@@ -17,7 +17,7 @@ from tests.builders import account_for, at, funnel, pipeline_for, reached
 from voronka.analysis.funnel.query import Rule
 from voronka.errors import ImportFailed
 from voronka.ingest.importers import ImportReport, ImportTarget, import_file
-from voronka.models import Deal, Source, StageChange, StageReach
+from voronka.models import Deal, Source, StageEntry, StageReach
 
 HEADER = (
     "id,created_at,stage,status,closed_at,loss_reason,amount,source,manager,entered:Qualified,entered:Estimate,Город"
@@ -210,7 +210,7 @@ def test_stage_history_file(session: Session, tmp_path: Path) -> None:
     assert reached(funnel(session, rule=Rule.PASSAGE)) == [2, 1, 1, 0, 0]
     again = run_import(session, write(tmp_path, history, name="history.csv"))
     assert (again.created, again.unchanged) == (0, 2)
-    positions = session.scalars(select(StageChange.to_position).join(Deal).where(Deal.external_id == "A")).all()
+    positions = session.scalars(select(StageEntry.to_position).join(Deal).where(Deal.external_id == "A")).all()
     assert sorted(positions) == [1, 2, 3, 3]  # arrival, the two history rows, and the import's own entry
 
 
@@ -498,7 +498,7 @@ def test_a_large_file_read_in_a_second_process_lands_like_a_small_one(
     path = write(tmp_path, BAD_ROWS)
     here = run_import(session, path)
     expected = (reasons(here), _deals_and_log(session))
-    session.execute(StageChange.__table__.delete())  # type: ignore[attr-defined]
+    session.execute(StageEntry.__table__.delete())  # type: ignore[attr-defined]
     session.execute(Deal.__table__.delete())  # type: ignore[attr-defined]  # reaches go with their deals
     session.commit()
     monkeypatch.setattr(run, "BULK_ROWS", 2)
@@ -528,7 +528,7 @@ def test_a_large_first_import_and_re_import_land_like_small_ones(
     first, second = write(tmp_path, GOOD, "first.csv"), write(tmp_path, CHANGED, "second.csv")
     small = [run_import(session, first), run_import(session, second)]
     expected = _deals_and_log(session)
-    session.execute(StageChange.__table__.delete())  # type: ignore[attr-defined]
+    session.execute(StageEntry.__table__.delete())  # type: ignore[attr-defined]
     session.execute(Deal.__table__.delete())  # type: ignore[attr-defined]
     session.commit()
     monkeypatch.setattr(run, "BULK_ROWS", 2)
@@ -572,9 +572,7 @@ def _deals_and_log(session: Session) -> list[tuple[object, ...]]:
         )
     )
     log = session.execute(
-        select(Deal.external_id, StageChange.to_position, _text(StageChange.at)).join(
-            Deal, Deal.id == StageChange.deal_id
-        )
+        select(Deal.external_id, StageEntry.to_position, _text(StageEntry.at)).join(Deal, Deal.id == StageEntry.deal_id)
     )
     reaches = session.execute(
         select(Deal.external_id, StageReach.position, _text(StageReach.reached_at), _text(StageReach.entered_at)).join(

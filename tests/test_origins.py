@@ -22,7 +22,7 @@ from voronka.db import _alembic_config, ensure_schema
 from voronka.ingest.connectors.base import RemoteDeal, RemotePipeline, RemoteStage
 from voronka.ingest.connectors.sync import SyncReport, _local_pipeline, store_deals
 from voronka.ingest.importers import ImportTarget, import_file
-from voronka.models import Deal, DealStatus, Pipeline, StageChange
+from voronka.models import Deal, DealStatus, Pipeline, StageEntry
 from voronka.secretstore import SecretStore
 
 
@@ -120,7 +120,7 @@ def test_deals_stored_before_origins_keep_their_history_and_are_claimed_once(eng
         session.commit()
     ensure_schema(engine)
     with Session(engine) as session:
-        assert session.scalar(select(func.count()).select_from(StageChange)) == 1  # not cascaded away
+        assert session.scalar(select(func.count()).select_from(StageEntry)) == 1  # not cascaded away
         assert session.scalars(select(Deal.origin)).one() == ""
         account = account_for(session)
         target = ImportTarget(session, account, find_pipeline(session=session, account=account))

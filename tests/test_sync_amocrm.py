@@ -21,7 +21,7 @@ from voronka.ingest.connectors import CONNECTORS
 from voronka.ingest.connectors.http import RetryPolicy
 from voronka.ingest.connectors.store import SecretStore, add_connection, find_connection
 from voronka.ingest.connectors.sync import SyncReport, sync_connection
-from voronka.models import Deal, StageChange
+from voronka.models import Deal, StageEntry
 
 FAST = RetryPolicy(attempts=4, first_wait=0.001, max_wait=0.01)
 POSITION = {status: number for number, (status, _, _) in enumerate(STATUSES, start=1)} | {WON: 5}
@@ -103,10 +103,10 @@ def test_full_then_incremental_sync_gives_the_fakes_funnel(
     assert observed(session) == expected(crm)
 
     # Nothing changed: a third run changes nothing and duplicates nothing.
-    changes = session.scalar(select(func.count()).select_from(StageChange))
+    changes = session.scalar(select(func.count()).select_from(StageEntry))
     report = run(session, store)
     assert report.updated == 0
-    assert session.scalar(select(func.count()).select_from(StageChange)) == changes
+    assert session.scalar(select(func.count()).select_from(StageEntry)) == changes
 
 
 def find_pipeline_stages(session: Session) -> list[object]:

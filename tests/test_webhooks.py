@@ -19,7 +19,7 @@ from voronka.ingest.connectors.http import RetryPolicy
 from voronka.ingest.connectors.store import add_connection
 from voronka.ingest.connectors.sync import sync_connection
 from voronka.ingest.connectors.webhooks import amocrm_lead_ids, bitrix24_deal_ids
-from voronka.models import Deal, StageChange
+from voronka.models import Deal, StageEntry
 from voronka.secretstore import SecretStore
 from voronka.web import create_app
 
@@ -63,11 +63,11 @@ def test_amocrm_webhook(session: Session, engine: Engine, httpserver: HTTPServer
     assert won.status == "won"
     assert session.scalars(select(Deal.status).where(Deal.external_id == "99")).one() == "lost"
 
-    changes = session.scalar(select(func.count()).select_from(StageChange))
+    changes = session.scalar(select(func.count()).select_from(StageEntry))
     again = client.post(f"/webhooks/amocrm/{token}", data=form)  # the CRM delivers it twice
     assert again.json()["created"] == 0
     assert again.json()["updated"] == 0
-    assert session.scalar(select(func.count()).select_from(StageChange)) == changes
+    assert session.scalar(select(func.count()).select_from(StageEntry)) == changes
 
     assert client.post("/webhooks/amocrm/not-the-token", data=form).status_code == 404
     assert client.post(f"/webhooks/bitrix24/{token}", data=form).status_code == 404  # the token of another kind

@@ -38,7 +38,7 @@ from voronka.models import (
     Pipeline,
     Plan,
     Stage,
-    StageChange,
+    StageEntry,
     StageReach,
 )
 from voronka.timeutil import to_utc, utcnow, zone
@@ -350,7 +350,7 @@ def write_leads(session: Session, targets: WriteTargets, leads: list[SimulatedLe
     ids, rows = _insert_deals(session, leads, targets)
     deal_days.add_deals(session.connection(), rows, account.timezone)
     changes = [c for i, lead in zip(ids, leads, strict=True) for c in _change_rows(i, lead, account.id, stage_ids)]
-    session.execute(insert(StageChange), changes)
+    session.execute(insert(StageEntry), changes)
     last = len(stage_ids)
     facts = [DealFacts.of_row(i, row) for i, row in zip(ids, rows, strict=True)]
     insert_reaches(
@@ -486,7 +486,7 @@ def reset_demo(*, session: Session, account: Account) -> None:
     demo_pipelines = list(session.scalars(select(Pipeline.id).where(Pipeline.id.in_(pipeline_ids))))
     deal_ids = select(Deal.id).where(Deal.account_id == account.id).scalar_subquery()
     session.execute(delete(StageReach).where(StageReach.deal_id.in_(deal_ids)))
-    session.execute(delete(StageChange).where(StageChange.deal_id.in_(deal_ids)))
+    session.execute(delete(StageEntry).where(StageEntry.deal_id.in_(deal_ids)))
     session.execute(delete(CallAttempt).where(CallAttempt.deal_id.in_(deal_ids)))
     session.execute(delete(DealDay).where(DealDay.account_id == account.id))
     session.execute(delete(Deal).where(Deal.account_id == account.id))

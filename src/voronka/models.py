@@ -289,7 +289,7 @@ class Deal(Base):
     updated_at: Mapped[dt.datetime]
 
 
-class StageChange(Base):
+class StageEntry(Base):
     """Append-only log of stage entries: the truth the funnel is counted from."""
 
     __tablename__ = "stage_changes"

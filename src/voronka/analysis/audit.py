@@ -17,7 +17,7 @@ from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
 from voronka.analysis.stalled import stalled_counts, stalled_deals
-from voronka.models import Deal, DealStatus, Pipeline, StageChange
+from voronka.models import Deal, DealStatus, Pipeline, StageEntry
 from voronka.timeutil import utcnow
 
 EXAMPLES = 5
@@ -140,8 +140,8 @@ class SkippedStages:
 
     def run(self, context: AuditContext) -> Finding:
         entered = (
-            select(func.count(func.distinct(StageChange.to_position)))
-            .where(StageChange.deal_id == Deal.id, StageChange.to_position <= Deal.furthest_position)
+            select(func.count(func.distinct(StageEntry.to_position)))
+            .where(StageEntry.deal_id == Deal.id, StageEntry.to_position <= Deal.furthest_position)
             .scalar_subquery()
         )
         return _deal_finding(self, context, entered < Deal.furthest_position, base=Deal.history_known.is_(True))
@@ -154,18 +154,18 @@ class OutOfOrder:
     weight: ClassVar[float] = 0.08
 
     def run(self, context: AuditContext) -> Finding:
-        previous_at = func.lag(StageChange.at, type_=StageChange.at.type).over(
-            partition_by=StageChange.deal_id, order_by=StageChange.id
+        previous_at = func.lag(StageEntry.at, type_=StageEntry.at.type).over(
+            partition_by=StageEntry.deal_id, order_by=StageEntry.id
         )
         ordered = (
             select(
-                StageChange.deal_id.label("deal_id"),
-                StageChange.at.label("at"),
+                StageEntry.deal_id.label("deal_id"),
+                StageEntry.at.label("at"),
                 previous_at.label("previous_at"),
                 Deal.created_at.label("created_at"),
                 func.coalesce(Deal.external_id, func.cast(Deal.id, Deal.external_id.type)).label("name"),
             )
-            .join(Deal, Deal.id == StageChange.deal_id)
+            .join(Deal, Deal.id == StageEntry.deal_id)
             .where(context.deals)
             .subquery()
         )

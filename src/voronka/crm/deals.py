@@ -46,7 +46,7 @@ from voronka.models import (
     Role,
     Source,
     Stage,
-    StageChange,
+    StageEntry,
     User,
 )
 from voronka.money import MAX_MINOR, check_currency
@@ -350,8 +350,8 @@ def log_call(
 
 def _log_entry(
     session: Session, deal: Deal, from_stage: Stage | None, to_stage: Stage, at: dt.datetime, by: User | None
-) -> StageChange:
-    change = StageChange(
+) -> StageEntry:
+    change = StageEntry(
         account_id=deal.account_id,
         deal_id=deal.id,
         from_stage_id=from_stage.id if from_stage else None,
@@ -386,9 +386,9 @@ def _last_position(session: Session, deal: Deal) -> int:
 def _stage_before_win(session: Session, deal: Deal, stages: list[Stage]) -> Stage:
     won_position = stages[-1].position
     previous = session.scalars(
-        select(StageChange)
-        .where(StageChange.deal_id == deal.id, StageChange.to_position == won_position)
-        .order_by(StageChange.at.desc(), StageChange.id.desc())
+        select(StageEntry)
+        .where(StageEntry.deal_id == deal.id, StageEntry.to_position == won_position)
+        .order_by(StageEntry.at.desc(), StageEntry.id.desc())
     ).first()
     if previous is not None and previous.from_stage_id is not None:
         before = session.get(Stage, previous.from_stage_id)
@@ -398,9 +398,9 @@ def _stage_before_win(session: Session, deal: Deal, stages: list[Stage]) -> Stag
     # that reopening raises it no further than it had got.
     of_stage = {s.id: s.position for s in stages}
     log = session.execute(
-        select(StageChange.to_stage_id, StageChange.at)
-        .where(StageChange.deal_id == deal.id)
-        .order_by(StageChange.at, StageChange.id)
+        select(StageEntry.to_stage_id, StageEntry.at)
+        .where(StageEntry.deal_id == deal.id)
+        .order_by(StageEntry.at, StageEntry.id)
     )
     entries = [(of_stage[to], at) for to, at in log if to in of_stage]
     position = standing_position(entries, won=False, last_position=won_position)

@@ -25,7 +25,7 @@ from voronka import deal_days
 from voronka.crm.deal_state import DealState, LoggedEntry, derive, first_contact, first_move, speed_minutes
 from voronka.crm.reaches import REACH_COLUMNS, insert_reaches, rows_of_reaches
 from voronka.db import begin_write
-from voronka.models import CallAttempt, CallDirection, CallOutcome, Deal, DealStatus, Stage, StageChange, StageReach
+from voronka.models import CallAttempt, CallDirection, CallOutcome, Deal, DealStatus, Stage, StageEntry, StageReach
 
 _LOCKED = "voronka.locked_deals"
 
@@ -76,9 +76,9 @@ def deal_state(session: Session, deal: Deal, *, stage_from_log: bool = False) ->
     instead of keeping the stage it has)."""
     positions = _positions(session, deal.pipeline_id)
     log = session.execute(
-        select(StageChange.to_stage_id, StageChange.to_position, StageChange.at, StageChange.from_stage_id)
-        .where(StageChange.deal_id == deal.id)
-        .order_by(StageChange.at, StageChange.id)
+        select(StageEntry.to_stage_id, StageEntry.to_position, StageEntry.at, StageEntry.from_stage_id)
+        .where(StageEntry.deal_id == deal.id)
+        .order_by(StageEntry.at, StageEntry.id)
     )
     entries, elsewhere = _split_log(positions, ((to, position, at, origin) for to, position, at, origin in log))
     return derive(
@@ -178,14 +178,14 @@ def rederive_pipeline(*, session: Session, pipeline_id: int) -> Rederived:
     logs: dict[int, list[tuple[int, int, dt.datetime, int | None]]] = defaultdict(list)
     for deal_id, *row in session.execute(
         select(
-            StageChange.deal_id,
-            StageChange.to_stage_id,
-            StageChange.to_position,
-            StageChange.at,
-            StageChange.from_stage_id,
+            StageEntry.deal_id,
+            StageEntry.to_stage_id,
+            StageEntry.to_position,
+            StageEntry.at,
+            StageEntry.from_stage_id,
         )
-        .where(StageChange.deal_id.in_(in_pipeline))
-        .order_by(StageChange.deal_id, StageChange.at, StageChange.id)
+        .where(StageEntry.deal_id.in_(in_pipeline))
+        .order_by(StageEntry.deal_id, StageEntry.at, StageEntry.id)
     ):
         logs[deal_id].append(tuple(row))  # type: ignore[arg-type]
     calls = dict(
@@ -281,9 +281,9 @@ def rederive_contacts(*, session: Session, deal_ids: Iterable[int]) -> int:
         )
         entered: dict[int, list[LoggedEntry]] = defaultdict(list)
         for deal_id, position, when, origin in session.execute(
-            select(StageChange.deal_id, StageChange.to_position, StageChange.at, StageChange.from_stage_id)
-            .where(StageChange.deal_id.in_(chunk))
-            .order_by(StageChange.deal_id, StageChange.at, StageChange.id)
+            select(StageEntry.deal_id, StageEntry.to_position, StageEntry.at, StageEntry.from_stage_id)
+            .where(StageEntry.deal_id.in_(chunk))
+            .order_by(StageEntry.deal_id, StageEntry.at, StageEntry.id)
         ):
             entered[deal_id].append(LoggedEntry(position, when, origin is not None))
         moves = {deal_id: first_move(entries) for deal_id, entries in entered.items()}

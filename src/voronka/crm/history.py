@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from voronka.crm.derived import lock_deal, rederive_deal
 from voronka.errors import VoronkaError
-from voronka.models import CallAttempt, Deal, DealEvent, DealStatus, Note, Stage, StageChange, User
+from voronka.models import CallAttempt, Deal, DealEvent, DealStatus, Note, Stage, StageEntry, User
 from voronka.timeutil import utcnow
 
 UNDO_SECONDS = 30
@@ -81,12 +81,12 @@ def timeline(*, session: Session, deal: Deal) -> list[HistoryItem]:
     return sorted(items, key=lambda item: item.at)
 
 
-def _changes(session: Session, deal: Deal) -> list[StageChange]:
-    query = select(StageChange).where(StageChange.deal_id == deal.id).order_by(StageChange.at, StageChange.id)
+def _changes(session: Session, deal: Deal) -> list[StageEntry]:
+    query = select(StageEntry).where(StageEntry.deal_id == deal.id).order_by(StageEntry.at, StageEntry.id)
     return list(session.scalars(query))
 
 
-def _stage_item(change: StageChange, stages: dict[int, Stage], last_position: int) -> HistoryItem:
+def _stage_item(change: StageEntry, stages: dict[int, Stage], last_position: int) -> HistoryItem:
     stage = stages.get(change.to_stage_id)
     name = stage.name if stage else "?"
     if change.from_stage_id is None:
@@ -120,7 +120,7 @@ def undo_last(*, session: Session, deal: Deal, by: User, now: dt.datetime | None
         raise NothingToUndo(seconds=UNDO_SECONDS)
     change_id = event.data.get("change_id")
     if change_id is not None:
-        session.execute(delete(StageChange).where(StageChange.id == int(change_id), StageChange.deal_id == deal.id))
+        session.execute(delete(StageEntry).where(StageEntry.id == int(change_id), StageEntry.deal_id == deal.id))
     if event.kind in ("won", "lost"):
         deal.status = DealStatus.OPEN.value
         deal.closed_at = None

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from voronka.crm.derived import Rederived, lock_pipeline, rederive_pipeline
 from voronka.errors import InvalidPipeline, InvalidValue
-from voronka.models import Deal, DealEvent, Pipeline, Stage, StageChange, User
+from voronka.models import Deal, DealEvent, Pipeline, Stage, StageEntry, User
 from voronka.timeutil import utcnow
 
 MAX_STAGE_NAME = 200
@@ -92,9 +92,9 @@ def _renumber(session: Session, pipeline: Pipeline, order: list[Stage]) -> None:
         stage.position = number
     session.flush()
     in_pipeline = select(Deal.id).where(Deal.pipeline_id == pipeline.id).scalar_subquery()
-    position_of = select(Stage.position).where(Stage.id == StageChange.to_stage_id).scalar_subquery()
+    position_of = select(Stage.position).where(Stage.id == StageEntry.to_stage_id).scalar_subquery()
     session.execute(
-        update(StageChange).where(StageChange.deal_id.in_(in_pipeline)).values(to_position=position_of),
+        update(StageEntry).where(StageEntry.deal_id.in_(in_pipeline)).values(to_position=position_of),
         execution_options={"synchronize_session": False},
     )
     session.expire_all()
@@ -125,11 +125,11 @@ def remove_stage(*, session: Session, stage: Stage, into: Stage, by: User | None
     lock_pipeline(session, pipeline.id)  # its deals and their history are rewritten below
     no_sync = {"synchronize_session": False}
     session.execute(
-        update(StageChange).where(StageChange.to_stage_id == stage.id).values(to_stage_id=into.id),
+        update(StageEntry).where(StageEntry.to_stage_id == stage.id).values(to_stage_id=into.id),
         execution_options=no_sync,
     )
     session.execute(
-        update(StageChange).where(StageChange.from_stage_id == stage.id).values(from_stage_id=into.id),
+        update(StageEntry).where(StageEntry.from_stage_id == stage.id).values(from_stage_id=into.id),
         execution_options=no_sync,
     )
     session.execute(update(Deal).where(Deal.stage_id == stage.id).values(stage_id=into.id), execution_options=no_sync)
@@ -141,9 +141,9 @@ def remove_stage(*, session: Session, stage: Stage, into: Stage, by: User | None
 
 def _record_removal(session: Session, pipeline: Pipeline, stage: Stage, into: Stage, by: User | None) -> None:
     entries: dict[int, list[list[str]]] = defaultdict(list)
-    named = or_(StageChange.to_stage_id == stage.id, StageChange.from_stage_id == stage.id)
+    named = or_(StageEntry.to_stage_id == stage.id, StageEntry.from_stage_id == stage.id)
     rows = session.execute(
-        select(StageChange.deal_id, StageChange.at, StageChange.to_stage_id, StageChange.from_stage_id).where(named)
+        select(StageEntry.deal_id, StageEntry.at, StageEntry.to_stage_id, StageEntry.from_stage_id).where(named)
     )
     for deal_id, at, to_id, from_id in rows:
         if to_id == stage.id:

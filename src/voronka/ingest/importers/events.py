@@ -12,7 +12,7 @@ from voronka.db import begin_write
 from voronka.errors import ImportFailed
 from voronka.i18n import Message
 from voronka.ingest.importers.base import EventRecord, ImportTarget
-from voronka.models import LEGACY_ORIGIN, OWN_ORIGIN, Deal, StageChange
+from voronka.models import LEGACY_ORIGIN, OWN_ORIGIN, Deal, StageEntry
 from voronka.tabular.cells import RowError, is_empty, parse_datetime
 from voronka.tabular.files import TableFile
 from voronka.tabular.report import ImportReport, Rejected
@@ -105,7 +105,7 @@ def write_events(target: ImportTarget, events: list[EventRecord], report: Import
             known.update(
                 (deal.id, p, t)
                 for p, t in session.execute(
-                    select(StageChange.to_position, StageChange.at).where(StageChange.deal_id == deal.id)
+                    select(StageEntry.to_position, StageEntry.at).where(StageEntry.deal_id == deal.id)
                 )
             )
         touched[deal.id] = deal
@@ -114,7 +114,7 @@ def write_events(target: ImportTarget, events: list[EventRecord], report: Import
             continue
         known.add((deal.id, event.stage_position, event.at))
         session.add(
-            StageChange(
+            StageEntry(
                 account_id=deal.account_id,
                 deal_id=deal.id,
                 to_stage_id=stage_ids[event.stage_position],

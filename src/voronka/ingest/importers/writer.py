@@ -35,14 +35,14 @@ from voronka.ingest.importers.shaping import (
     laid_out,
     shape,
 )
-from voronka.models import LEGACY_ORIGIN, OWN_ORIGIN, Deal, LossReason, Source, StageChange, User
+from voronka.models import LEGACY_ORIGIN, OWN_ORIGIN, Deal, LossReason, Source, StageEntry, User
 from voronka.tabular.report import ImportReport
 from voronka.timeutil import utcnow
 
 BATCH_SIZE = 5_000
 ANALYSE_FROM = 20_000
 _DEALS = cast(Table, Deal.__table__)
-_STAGE_CHANGES = cast(Table, StageChange.__table__)
+_STAGE_CHANGES = cast(Table, StageEntry.__table__)
 _CHANGE_COLUMNS = ("account_id", "deal_id", "from_stage_id", "to_stage_id", "to_position", "at")
 _NAMED = ("source_id", "manager_id", "loss_reason_id")
 _ROW_COLUMNS = ("id", "origin", *_NAMED, *NEW_DEAL_COLUMNS)
@@ -253,7 +253,7 @@ class DealWriter:
         logged_positions = {
             position
             for stage_id, position in self.session.execute(
-                select(StageChange.to_stage_id, StageChange.to_position).where(StageChange.deal_id == deal.id)
+                select(StageEntry.to_stage_id, StageEntry.to_position).where(StageEntry.deal_id == deal.id)
             )
             if stage_id in ours
         }
@@ -272,7 +272,7 @@ class DealWriter:
         for position, at in sorted(new_entries, key=lambda e: e[1]):
             stage_id = self.stage_ids[position]
             self.session.add(
-                StageChange(
+                StageEntry(
                     account_id=self.account_id,
                     deal_id=deal.id,
                     from_stage_id=previous,
