@@ -120,6 +120,10 @@ def test_a_lead_uncalled_at_its_escalation_goes_to_the_next_manager_once(
     session.refresh(lead)
     assert lead.manager_id == second.id
     assert _managers_of(session, lead) == [("Анна", "Борис")]  # the deal's history says who had it
+    handed_at = session.scalars(
+        select(DealEvent.at).where(DealEvent.deal_id == lead.id, DealEvent.kind == "changed")
+    ).one()
+    assert handed_at == at("2026-03-02 07:10")  # on the worker's clock, not the machine's
     assert len(telegram.texts_to(MANAGER_CHAT)) == 1  # Анна's alert, once
     to_second = telegram.texts_to(SECOND_CHAT)
     assert len(to_second) == 1

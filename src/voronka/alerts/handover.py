@@ -42,7 +42,7 @@ def hand_over(*, session: Session, account: Account, deal_id: int, now: dt.datet
     marker = Letter(f"{MARK}{deal.id}", Event.LEAD_WAITING, "none", chosen.id, "", "", "", {})
     if not enqueue(session=session, account=account, letter=marker, now=now, status=BASELINE):
         return None
-    update_deal(session=session, deal=deal, changes={"manager": chosen})  # the history says who had it
+    update_deal(session=session, deal=deal, changes={"manager": chosen}, at=now)  # the history says who had it
     return previous, chosen
 
 

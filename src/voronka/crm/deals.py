@@ -112,8 +112,11 @@ EDITABLE = ("title", "amount", "currency", "manager", "source", "contact_name", 
 losing and reopening, so that the stage log stays the truth the funnel is counted from."""
 
 
-def update_deal(*, session: Session, deal: Deal, changes: Mapping[str, Any], by: User | None = None) -> Deal:
-    """Change the deal's fields, each change written to its history as old → new.
+def update_deal(
+    *, session: Session, deal: Deal, changes: Mapping[str, Any], by: User | None = None, at: dt.datetime | None = None
+) -> Deal:
+    """Change the deal's fields, each change written to its history as old → new (``at``: the wall
+    clock unless the caller keeps its own, as the alerts' handover does).
 
     ``manager`` is a ``User`` of the account or ``None``, ``source`` a ``Source`` or ``None``,
     ``amount`` minor units or ``None``, ``phone`` as typed (kept in international form when valid),
@@ -131,9 +134,9 @@ def update_deal(*, session: Session, deal: Deal, changes: Mapping[str, Any], by:
         old = _shown_old(session, deal, name)
         new = _apply(session, deal, name, value)
         if old != new:
-            record(session, deal, "changed", by, field=name, old=old, new=new)
+            record(session, deal, "changed", by, when=at, field=name, old=old, new=new)
     deal.search_text = search_text(deal.title, deal.contact_name, deal.email)
-    deal.updated_at = utcnow()
+    deal.updated_at = at or utcnow()
     if (deal.manager_id, deal.source_id) != whose:
         rederive_deal(session=session, deal=deal)  # the reaches carry whose deal it is, for the reports
     session.flush()

@@ -30,9 +30,17 @@ class NothingToUndo(VoronkaError):
     key = "error.nothing_to_undo"
 
 
-def record(session: Session, deal: Deal, kind: str, by: User | None, **data: Any) -> DealEvent:
+def record(
+    session: Session, deal: Deal, kind: str, by: User | None, *, when: dt.datetime | None = None, **data: Any
+) -> DealEvent:
+    """One line of the deal's history, at ``when`` (the wall clock unless a caller keeps its own)."""
     event = DealEvent(
-        account_id=deal.account_id, deal_id=deal.id, at=utcnow(), user_id=by.id if by else None, kind=kind, data=data
+        account_id=deal.account_id,
+        deal_id=deal.id,
+        at=when or utcnow(),
+        user_id=by.id if by else None,
+        kind=kind,
+        data=data,
     )
     session.add(event)
     return event

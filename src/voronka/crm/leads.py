@@ -143,7 +143,7 @@ def _join(
             session.add(LeadRequest(form_id=form.id, fingerprint=fingerprint, deal_id=deal.id, created_at=at))
     except IntegrityError:  # the same request at the same moment from another worker: already joined
         return Captured(deal, False, repeated=True)
-    record(session, deal, "lead_repeated", None, form=form.name, **{k: v for k, v in contact.items() if v})
+    record(session, deal, "lead_repeated", None, when=at, form=form.name, **{k: v for k, v in contact.items() if v})
     session.flush()
     return Captured(deal, False, repeated=True)
 
