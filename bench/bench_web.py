@@ -60,6 +60,25 @@ def _working_day(engine: object) -> tuple[int, str]:
         return ids[0], f"8 916 {number[:3]} {number[3:5]} {number[5:]}"  # written otherwise than stored
 
 
+def _second_pipeline(engine: object, deals: int = 1_000) -> None:
+    """A CRM's pipeline beside the business's own, with its own stages and deals this month."""
+    import datetime as dt
+
+    from voronka.crm.accounts import create_pipeline, default_account
+    from voronka.crm.deals import create_deal
+    from voronka.crm.new_deal import NewDeal
+    from voronka.db import session_scope
+    from voronka.timeutil import utcnow
+
+    with session_scope(engine) as session:  # type: ignore[arg-type]
+        account = default_account(session=session)
+        crm = create_pipeline(session=session, account=account, name="CRM", stages=("Новая", "В работе", "Успешно"))
+        start = utcnow().replace(day=1, hour=9)
+        for n in range(deals):
+            when = start + dt.timedelta(minutes=n)
+            create_deal(session=session, pipeline=crm, new=NewDeal(currency=account.currency, created_at=when))
+
+
 def pages(db: Path, folder: Path) -> None:
     from fastapi.testclient import TestClient
 
@@ -76,6 +95,7 @@ def pages(db: Path, folder: Path) -> None:
         add_user(session=session, account=default_account(session=session), name="Bench Owner",
                  email="bench@example.com", password="bench-password", role=Role.OWNER)  # fmt: skip
     deal_id, phone = _working_day(engine)
+    _second_pipeline(engine)
     client = TestClient(
         create_app(Settings(database_url=str(db), secrets_path=folder / "s.json", secret_key="b"), engine)
     )
@@ -94,6 +114,10 @@ def pages(db: Path, folder: Path) -> None:
         ("deals list", "/deals"),
         ("search by phone", "/search?q=" + phone),
         ("search by name", "/search?q=deal"),
+        # Last: choosing «all pipelines» is remembered for the dashboard. The second pipeline (as a
+        # connected CRM adds) holds 1,000 deals of this month.
+        ("dashboard, all pipelines (this month)", "/?pipeline=*"),
+        ("dashboard, all pipelines, all time", "/?pipeline=*&period=all"),
     )
     for name, path in timed:
         times = []
@@ -198,7 +222,10 @@ def webhook(db: Path, folder: Path, seconds: float, concurrency: int) -> None:
     with session_scope(engine) as session:
         account = default_account(session=session)
         _, token = add_lead_form(
-            session=session, account=account, pipeline=find_pipeline(session=session, account=account), name="bench"
+            session=session,
+            account=account,
+            pipeline=find_pipeline(session=session, account=account, name="Bench"),
+            name="bench",
         )
     engine.dispose()
     with socket.socket() as probe:

@@ -162,3 +162,26 @@ def test_a_bad_date_is_explained_in_the_readers_language(session: Session, engin
     reversed_range = client.get("/", params={"date_from": "2026-12-05", "date_to": "2026-11-01"})
     assert reversed_range.status_code == 422
     assert "Начало периода 2026-12-05 должно быть раньше его конца 2026-11-01" in reversed_range.text
+
+
+def test_all_time_figures_are_the_period_count_of_the_whole_history(
+    session: Session, two: tuple[Pipeline, Pipeline]
+) -> None:
+    """All time takes its figures from the dashboard's own funnel instead of counting the whole
+    history a second time; they equal that count, losses included, in either view."""
+    from voronka.analysis.summary import period_summary
+
+    account = account_for(session)
+    today = dt.date(2026, 12, 6)
+    for view in (View.COHORT, View.PERIOD):
+        for pipeline in two:
+            asked = DashboardRange(None, None, view=view, today=today)
+            quick = pipeline_figures(session=session, account=account, pipeline=pipeline, asked=asked).summary
+            assert quick is not None
+            counted = period_summary(
+                session=session, account=account, pipeline=pipeline.name, date_from=quick.date_from,
+                date_to=quick.date_to, today=today,
+            )  # fmt: skip
+            for figure in ("leads", "sales", "revenue", "conversion", "average_check"):
+                assert getattr(quick, figure).value == getattr(counted, figure).value, (view, figure)
+            assert quick.losses == counted.losses

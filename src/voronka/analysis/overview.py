@@ -26,6 +26,7 @@ from voronka.analysis.summary import (
     local_today,
     median_speed_to_lead,
     period_summary,
+    whole_history,
 )
 from voronka.crm.accounts import list_pipelines
 from voronka.models import Account, Pipeline
@@ -91,9 +92,12 @@ def pipeline_figures(
         by=asked.by,
         manager_id=asked.manager_id,
     )
+    funnel = run_funnel(session=session, account=account, query=query)
     summary = None
     bounds = closed_range(session=session, account=account, asked=asked)
-    if bounds is not None:
+    if bounds is not None and asked.date_from is None and asked.date_to is None:
+        summary = whole_history(funnel, *bounds)
+    elif bounds is not None:
         summary = period_summary(
             session=session,
             account=account,
@@ -111,7 +115,6 @@ def pipeline_figures(
         date_to=asked.date_to,
         manager_id=asked.manager_id,
     )
-    funnel = run_funnel(session=session, account=account, query=query)
     return PipelineFigures(pipeline.id, pipeline.name, funnel, summary, speed)
 
 

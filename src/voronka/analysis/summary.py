@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from voronka.analysis.diagnose.cube import SpeedHistogram
 from voronka.analysis.funnel.query import FunnelQuery, View
 from voronka.analysis.funnel.report import FunnelReport, run_funnel
-from voronka.models import Account, Deal, Pipeline
+from voronka.models import Account, Deal, DealDay, Pipeline
 from voronka.timeutil import comparable_ranges, local_midnight_utc, previous_range, to_local, utcnow, zone
 
 
@@ -168,6 +168,29 @@ def local_today(account: Account) -> dt.date:
 
 
 def first_arrival_day(*, session: Session, account: Account) -> dt.date | None:
-    """The local day the account's first deal arrived (``None`` without deals)."""
-    first = session.scalar(select(func.min(Deal.created_at)).where(Deal.account_id == account.id))
-    return to_local(first, zone(account.timezone)).date() if first is not None else None
+    """The local day the account's first deal arrived (``None`` without deals), from the per-day
+    summary: a few thousand cells instead of every deal."""
+    first: dt.date | None = session.scalar(select(func.min(DealDay.day)).where(DealDay.account_id == account.id))
+    return first
+
+
+def whole_history(report: FunnelReport, date_from: dt.date, date_to: dt.date) -> PeriodSummary:
+    """The period figures of a range that holds every deal there is (all time): they are the
+    report's own totals — every arrival, every sale, every loss — whichever view it was counted in,
+    so no second count over the whole history is needed. Nothing came before it to compare with."""
+    current = _figures(report)
+    check = current.average_check or 0.0
+    losses = tuple(
+        StageLoss(s.position, s.name, s.lost or 0, (s.lost or 0) * check) for s in report.figures.stages if s.lost
+    )
+    previous_from, previous_to = previous_range(date_from, date_to)
+    return PeriodSummary(
+        date_from,
+        date_to,
+        previous_from,
+        previous_to,
+        report.currency,
+        losses=losses,
+        partial=False,
+        **compare_periods(current, PeriodFigures(0, 0, 0, None)),
+    )
