@@ -11,9 +11,6 @@ import datetime as dt
 import os
 import re
 import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +18,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from tests.web_helpers import served
 from voronka.config import Settings
 from voronka.crm.accounts import default_account
 from voronka.crm.auth import add_user
@@ -52,7 +50,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         if os.environ.get("VORONKA_REQUIRE_CHROMIUM") == "1":
             pytest.fail(f"VORONKA_REQUIRE_CHROMIUM=1 but {problem}")
         pytest.skip(problem)
-    import uvicorn
 
     from voronka.web import create_app
 
@@ -76,27 +73,11 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
             role=Role.HEAD,
         )  # fmt: skip
         session.commit()
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     settings = Settings(
         database_url=str(folder / "site.db"), secrets_path=folder / "secrets.json", secret_key="browser"
     )
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings, engine), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    yield {
-        "url": f"http://127.0.0.1:{port}",
-        "engine": engine,
-        "manager": managers[0],
-        "secrets": folder / "secrets.json",
-    }
-    server.should_exit = True
-    thread.join(timeout=5)
+    with served(create_app(settings, engine)) as url:
+        yield {"url": url, "engine": engine, "manager": managers[0], "secrets": folder / "secrets.json"}
     engine.dispose()
 
 

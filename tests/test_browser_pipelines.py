@@ -6,9 +6,6 @@ only their own deals in every section."""
 # ruff: noqa: F811 - the fixtures imported from tests/test_browser.py are parameters here
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,6 +14,7 @@ from playwright.sync_api import expect
 
 from tests.builders import Journey, add_journey
 from tests.test_browser import PASSWORD, _chromium_problem, browser, log_in, page  # noqa: F401 - shared
+from tests.web_helpers import served
 from voronka.config import Settings
 from voronka.crm.accounts import create_pipeline, default_account
 from voronka.crm.auth import add_user
@@ -34,7 +32,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         pytest.fail(problem) if __import__("os").environ.get("VORONKA_REQUIRE_CHROMIUM") == "1" else pytest.skip(
             problem
         )
-    import uvicorn
 
     from voronka.web import create_app
 
@@ -63,20 +60,9 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         ):
             add_journey(session, crm, journey)
         session.commit()
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     settings = Settings(database_url=str(folder / "site.db"), secrets_path=folder / "secrets.json", secret_key="x")
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings, engine), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    yield {"url": f"http://127.0.0.1:{port}", "engine": engine}
-    server.should_exit = True
-    thread.join(timeout=5)
+    with served(create_app(settings, engine)) as url:
+        yield {"url": url, "engine": engine}
     engine.dispose()
 
 
