@@ -83,6 +83,17 @@ def pipeline_figures(
     *, session: Session, account: Account, pipeline: Pipeline, asked: DashboardRange
 ) -> PipelineFigures:
     """One pipeline's dashboard figures: its funnel, its period against the one before, its speed."""
+    bounds = closed_range(session=session, account=account, asked=asked)
+    return _figures(session, account, pipeline, asked, bounds)
+
+
+def _figures(
+    session: Session,
+    account: Account,
+    pipeline: Pipeline,
+    asked: DashboardRange,
+    bounds: tuple[dt.date, dt.date] | None,
+) -> PipelineFigures:
     query = FunnelQuery(
         pipeline=pipeline.name,
         date_from=asked.date_from,
@@ -94,7 +105,6 @@ def pipeline_figures(
     )
     funnel = run_funnel(session=session, account=account, query=query)
     summary = None
-    bounds = closed_range(session=session, account=account, asked=asked)
     if bounds is not None and asked.date_from is None and asked.date_to is None:
         summary = whole_history(funnel, *bounds)
     elif bounds is not None:
@@ -131,9 +141,9 @@ def closed_range(*, session: Session, account: Account, asked: DashboardRange) -
 
 def pipelines_overview(*, session: Session, account: Account, asked: DashboardRange) -> PipelinesOverview:
     """Every pipeline's figures, in the account's order, and their total for the period."""
+    bounds = closed_range(session=session, account=account, asked=asked)  # the same for every pipeline
     figures = tuple(
-        pipeline_figures(session=session, account=account, pipeline=p, asked=asked)
-        for p in list_pipelines(session=session, account=account)
+        _figures(session, account, p, asked, bounds) for p in list_pipelines(session=session, account=account)
     )
     summaries = [f.summary for f in figures if f.summary is not None]
     return PipelinesOverview(figures, total_of(summaries) if summaries else None)
