@@ -93,6 +93,14 @@ def compare_periods(current: PeriodFigures, previous: PeriodFigures) -> dict[str
     }
 
 
+def _losses(report: FunnelReport, figures: PeriodFigures) -> tuple[StageLoss, ...]:
+    """Deals lost at each stage, priced at the period's average check."""
+    check = figures.average_check or 0.0
+    return tuple(
+        StageLoss(s.position, s.name, s.lost or 0, (s.lost or 0) * check) for s in report.figures.stages if s.lost
+    )
+
+
 def period_summary(
     *,
     session: Session,
@@ -119,10 +127,7 @@ def period_summary(
 
     now, before = report(date_from, date_to), report(previous_from, previous_to)
     current = _figures(now)
-    check = current.average_check or 0.0
-    losses = tuple(
-        StageLoss(s.position, s.name, s.lost or 0, (s.lost or 0) * check) for s in now.figures.stages if s.lost
-    )
+    losses = _losses(now, current)
     return PeriodSummary(
         date_from,
         date_to,
@@ -179,10 +184,7 @@ def whole_history(report: FunnelReport, date_from: dt.date, date_to: dt.date) ->
     report's own totals — every arrival, every sale, every loss — whichever view it was counted in,
     so no second count over the whole history is needed. Nothing came before it to compare with."""
     current = _figures(report)
-    check = current.average_check or 0.0
-    losses = tuple(
-        StageLoss(s.position, s.name, s.lost or 0, (s.lost or 0) * check) for s in report.figures.stages if s.lost
-    )
+    losses = _losses(report, current)
     previous_from, previous_to = previous_range(date_from, date_to)
     return PeriodSummary(
         date_from,
