@@ -20,7 +20,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
-from sqlalchemy.orm import Session, sessionmaker
 
 from voronka.errors import VoronkaError
 from voronka.sqlwrite import begin_write as begin_write  # re-exported: where callers have found them
@@ -31,6 +30,9 @@ from voronka.sqlwrite import stored_time as stored_time
 
 if TYPE_CHECKING:
     from alembic.config import Config
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from voronka.reading import Reader
 
 HEAD_REVISION = "0016"
 """The newest migration. A database already there is recognised without loading Alembic (a
@@ -182,10 +184,10 @@ argument there makes SQLAlchemy import the PostgreSQL dialect at every start, SQ
 
 def report_indexes(dialect: str = "sqlite") -> list[Any]:
     """The report indexes as ``dialect`` builds them (PostgreSQL's with their INCLUDE columns)."""
-    from voronka.models import Deal, StageReach
+    from voronka import schema
 
-    tables = (Deal.__table__, StageReach.__table__)
-    indexes = [index for t in tables for index in t.indexes if index.name in REPORT_INDEXES]  # type: ignore[attr-defined]
+    tables = (schema.deals, schema.stage_reaches)
+    indexes = [index for t in tables for index in t.indexes if index.name in REPORT_INDEXES]
     if dialect == "postgresql":
         for index in indexes:  # the same value every time: the schema as migrated, not a state
             if index.name in POSTGRESQL_INCLUDES:
@@ -204,10 +206,12 @@ def restore_report_indexes(connection: Connection) -> None:
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     """Sessions whose flushes keep the ``deal_days`` summary in step with the deals they write."""
-    from voronka import deal_days  # it stores through this module's bulk_insert
+    from sqlalchemy.orm import sessionmaker
+
+    from voronka import deal_days_tracking  # it stores through this module's bulk_insert
 
     factory = sessionmaker(engine, expire_on_commit=False)
-    deal_days.track(factory)
+    deal_days_tracking.track(factory)
     return factory
 
 
@@ -271,25 +275,26 @@ READERS = 2
 READ_MMAP_BYTES = 1 << 30
 
 
-def parallel_reads(session: Session, tasks: Sequence[Callable[[Session], T]]) -> list[T]:
-    """The results of read-only ``tasks``, run two at a time on sessions of their own.
+def parallel_reads(session: Reader, tasks: Sequence[Callable[[Reader], T]]) -> list[T]:
+    """The results of read-only ``tasks``, run two at a time on connections of their own (sessions,
+    when ``session`` is one).
 
     They read committed data. With a database file or a server, SQLite and PostgreSQL both work
     on two queries at once (sqlite3 releases the GIL while it runs a statement); an in-memory
     SQLite database has one connection only, so there the tasks run one after another.
     """
-    bind = session.get_bind()
+    bind = session if isinstance(session, Connection) else session.get_bind()
     engine = bind.engine if isinstance(bind, Connection) else bind
     shared = engine.dialect.name != "sqlite" or engine.url.database not in (None, "", ":memory:")
     if not shared or len(tasks) < 2:
         return [task(session) for task in tasks]
 
-    def run(task: Callable[[Session], T]) -> T:
-        with Session(engine) as own:
+    def run(task: Callable[[Reader], T]) -> T:
+        with engine.connect() as own:
             if engine.dialect.name == "sqlite":
                 # Read through the OS page cache directly: a fresh connection's own cache is empty,
                 # and copying every page into it was a fifth of a large report's time.
-                own.connection().exec_driver_sql(f"PRAGMA mmap_size={READ_MMAP_BYTES}")
+                own.exec_driver_sql(f"PRAGMA mmap_size={READ_MMAP_BYTES}")
             return task(own)
 
     with ThreadPoolExecutor(max_workers=READERS) as pool:

@@ -8,7 +8,8 @@ cells, not one per manager × source × day. Every write keeps the cells in step
 transaction as the deals:
 
 - deals written through the ORM (cards, the board, leads, syncs, re-imports, merges) by a flush
-  hook that moves each changed deal out of its old cell and into its new one (``track``);
+  hook that moves each changed deal out of its old cell and into its new one
+  (``voronka.deal_days_tracking``);
 - new deals inserted in bulk (imports) by ``add_deals``;
 - a new time zone for the account, by the same hook rebuilding the account's cells;
 - statements that rewrite many deals at once (renumbered stages, merged sources) by rebuilding
@@ -24,17 +25,15 @@ import datetime as dt
 import functools
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from typing import Any, NamedTuple, cast
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     ColumnElement,
     Connection,
     Integer,
-    Table,
     and_,
     delete,
-    event,
     func,
     insert,
     literal,
@@ -42,14 +41,13 @@ from sqlalchemy import (
     tuple_,
     union_all,
 )
-from sqlalchemy.orm import Session, attributes, sessionmaker
 
-from voronka.models import Account, Deal, DealDay, Pipeline
+from voronka import schema
 from voronka.sqlfuncs import shifted_date, time_prefix
 from voronka.sqlwrite import bulk_insert, dialect_insert
 from voronka.timeutil import fixed_offset_minutes, zone
 
-_DAYS = cast(Table, DealDay.__table__)
+_DAYS = schema.deal_days
 KEY = (
     "account_id",
     "pipeline_id",
@@ -155,17 +153,22 @@ def apply(connection: Connection, changes: Tally) -> None:
     ]
     if not rows:
         return
-    statement = dialect_insert(connection, DealDay)
+    statement = dialect_insert(connection, schema.deal_days)
     upsert = statement.on_conflict_do_update(
         index_elements=list(KEY),
-        set_={"deals": DealDay.deals + statement.excluded.deals, "amount": DealDay.amount + statement.excluded.amount},
+        set_={
+            "deals": schema.deal_days.c.deals + statement.excluded.deals,
+            "amount": schema.deal_days.c.amount + statement.excluded.amount,
+        },
     )
     connection.execute(upsert, rows)
     emptied = [tuple(cell) for cell, (n, _) in changes.items() if n < 0]
     for start in range(0, len(emptied), 500):
         keys = emptied[start : start + 500]
         connection.execute(
-            delete(DealDay).where(tuple_(*(getattr(DealDay, k) for k in KEY)).in_(keys), DealDay.deals <= 0)
+            delete(schema.deal_days).where(
+                tuple_(*(getattr(schema.deal_days.c, k) for k in KEY)).in_(keys), schema.deal_days.c.deals <= 0
+            )
         )
 
 
@@ -185,18 +188,18 @@ def compute_cells(connection: Connection, pipeline_id: int) -> Tally:
     offset = fixed_offset_minutes(tz, first, last)
     # A fixed offset cuts local days in SQL; otherwise hours, shifted by the offset's sub-hour part.
     shift = offset if offset is not None else _offset_minutes(tz, first) % 60
-    when = time_prefix(Deal.created_at, shift, 10 if offset is not None else 13)
+    when = time_prefix(schema.deals.c.created_at, shift, 10 if offset is not None else 13)
     columns = [
-        Deal.account_id,
-        Deal.pipeline_id,
-        Deal.manager_id,
-        Deal.source_id,
+        schema.deals.c.account_id,
+        schema.deals.c.pipeline_id,
+        schema.deals.c.manager_id,
+        schema.deals.c.source_id,
         when,
-        *(getattr(Deal, k) for k in KEY[5:]),
+        *(getattr(schema.deals.c, k) for k in KEY[5:]),
     ]
     rows = connection.execute(
-        select(*columns, func.count(), func.coalesce(func.sum(Deal.amount), 0))
-        .where(Deal.pipeline_id == pipeline_id)
+        select(*columns, func.count(), func.coalesce(func.sum(schema.deals.c.amount), 0))
+        .where(schema.deals.c.pipeline_id == pipeline_id)
         .group_by(*columns)
     )
     day_of = _day_parser(tz, offset, shift)
@@ -230,11 +233,13 @@ def rebuild_pipeline(connection: Connection, pipeline_id: int) -> int:
     itself (one ``INSERT … SELECT``): putting each group into its four cells in Python took 20 of
     the 24 seconds a million-deal import spent here. Otherwise the cells are counted here
     (``compute_cells``), local days need zoneinfo's rules."""
-    connection.execute(delete(DealDay).where(DealDay.pipeline_id == pipeline_id))
+    connection.execute(delete(schema.deal_days).where(schema.deal_days.c.pipeline_id == pipeline_id))
     offset = _fixed_offset(connection, pipeline_id)
     if offset is not None:
-        connection.execute(insert(DealDay).from_select([*KEY, "deals", "amount"], _cells_select(pipeline_id, offset)))
-        return int(connection.scalar(select(func.count()).where(DealDay.pipeline_id == pipeline_id)) or 0)
+        connection.execute(
+            insert(schema.deal_days).from_select([*KEY, "deals", "amount"], _cells_select(pipeline_id, offset))
+        )
+        return int(connection.scalar(select(func.count()).where(schema.deal_days.c.pipeline_id == pipeline_id)) or 0)
     cells = compute_cells(connection, pipeline_id)
     rows = [(*cell, n, amount) for cell, (n, amount) in sorted(cells.items()) if n]
     bulk_insert(connection, _DAYS, (*KEY, "deals", "amount"), rows)
@@ -245,10 +250,14 @@ def _zone_and_span(connection: Connection, pipeline_id: int) -> tuple[ZoneInfo, 
     """The account's zone and the first and last creation time of the pipeline's deals (None, None
     without deals)."""
     timezone = connection.scalar(
-        select(Account.timezone).join(Pipeline, Pipeline.account_id == Account.id).where(Pipeline.id == pipeline_id)
+        select(schema.accounts.c.timezone)
+        .join(schema.pipelines, schema.pipelines.c.account_id == schema.accounts.c.id)
+        .where(schema.pipelines.c.id == pipeline_id)
     )
     first, last = connection.execute(
-        select(func.min(Deal.created_at), func.max(Deal.created_at)).where(Deal.pipeline_id == pipeline_id)
+        select(func.min(schema.deals.c.created_at), func.max(schema.deals.c.created_at)).where(
+            schema.deals.c.pipeline_id == pipeline_id
+        )
     ).one()
     return zone(timezone or "UTC"), first, last
 
@@ -262,18 +271,23 @@ def _fixed_offset(connection: Connection, pipeline_id: int) -> int | None:
 def _cells_select(pipeline_id: int, offset: int) -> Any:
     """The pipeline's cells as rows in ``KEY`` order plus deals and amount: the deals grouped once,
     then each group under its own manager and source and under ``ALL`` for either and both."""
-    outcome = [Deal.furthest_position, Deal.status, Deal.currency, Deal.history_known]
+    outcome = [
+        schema.deals.c.furthest_position,
+        schema.deals.c.status,
+        schema.deals.c.currency,
+        schema.deals.c.history_known,
+    ]
     own = [
-        Deal.account_id,
-        Deal.pipeline_id,
-        func.coalesce(Deal.manager_id, NONE).label("manager_id"),
-        func.coalesce(Deal.source_id, NONE).label("source_id"),
-        shifted_date(Deal.created_at, offset).label("day"),
+        schema.deals.c.account_id,
+        schema.deals.c.pipeline_id,
+        func.coalesce(schema.deals.c.manager_id, NONE).label("manager_id"),
+        func.coalesce(schema.deals.c.source_id, NONE).label("source_id"),
+        shifted_date(schema.deals.c.created_at, offset).label("day"),
         *outcome,
     ]
     grouped = (
-        select(*own, func.count().label("deals"), func.coalesce(func.sum(Deal.amount), 0).label("amount"))
-        .where(Deal.pipeline_id == pipeline_id)
+        select(*own, func.count().label("deals"), func.coalesce(func.sum(schema.deals.c.amount), 0).label("amount"))
+        .where(schema.deals.c.pipeline_id == pipeline_id)
         .group_by(*own)
         .cte("grouped")
     )
@@ -298,7 +312,9 @@ def _cells_select(pipeline_id: int, offset: int) -> Any:
 
 def rebuild_account(connection: Connection, account_id: int) -> int:
     """Recount every pipeline of an account (after its time zone changed, or sources merged)."""
-    pipeline_ids = connection.scalars(select(Pipeline.id).where(Pipeline.account_id == account_id)).all()
+    pipeline_ids = connection.scalars(
+        select(schema.pipelines.c.id).where(schema.pipelines.c.account_id == account_id)
+    ).all()
     return sum(rebuild_pipeline(connection, pipeline_id) for pipeline_id in pipeline_ids)
 
 
@@ -306,10 +322,10 @@ def cells_read(*, manager_id: int | None, by_manager: bool, by_source: bool) -> 
     """The coarsest cells that still tell apart what a read splits or filters by: one manager's
     (``manager_id``), each manager's or all of them; each source's or all of them."""
     if manager_id is not None:
-        whose = DealDay.manager_id == manager_id
+        whose = schema.deal_days.c.manager_id == manager_id
     else:
-        whose = DealDay.manager_id != ALL if by_manager else DealDay.manager_id == ALL
-    return and_(whose, DealDay.source_id != ALL if by_source else DealDay.source_id == ALL)
+        whose = schema.deal_days.c.manager_id != ALL if by_manager else schema.deal_days.c.manager_id == ALL
+    return and_(whose, schema.deal_days.c.source_id != ALL if by_source else schema.deal_days.c.source_id == ALL)
 
 
 def named_id(column: Any) -> ColumnElement[Any]:
@@ -319,60 +335,5 @@ def named_id(column: Any) -> ColumnElement[Any]:
 
 def stored_cells(connection: Connection, pipeline_id: int) -> Tally:
     """The cells as kept, for comparing with ``compute_cells``."""
-    rows = connection.execute(select(DealDay).where(DealDay.pipeline_id == pipeline_id)).mappings()
+    rows = connection.execute(select(schema.deal_days).where(schema.deal_days.c.pipeline_id == pipeline_id)).mappings()
     return {Cell(*(row[k] for k in KEY)): [row["deals"], row["amount"]] for row in rows}
-
-
-def track(factory: sessionmaker[Session]) -> None:
-    """Keep the cells in step with every flush of the sessions ``factory`` makes."""
-    event.listen(factory, "after_flush", _after_flush)
-
-
-def _after_flush(session: Session, _context: Any) -> None:
-    _count_changed_deals(session)
-    for account in session.dirty:
-        if isinstance(account, Account) and attributes.get_history(account, "timezone").deleted:
-            rebuild_account(session.connection(), account.id)  # its deals fall on other local days
-
-
-def _count_changed_deals(session: Session) -> None:
-    before: list[dict[str, Any]] = []
-    after: list[dict[str, Any]] = []
-    for deal in session.new:
-        if isinstance(deal, Deal):
-            after.append(_facts(deal, old=False))
-    for deal in session.dirty:
-        if isinstance(deal, Deal) and deal not in session.deleted:
-            old, new = _facts(deal, old=True), _facts(deal, old=False)
-            if old != new:
-                before.append(old)
-                after.append(new)
-    for deal in session.deleted:
-        if isinstance(deal, Deal):
-            before.append(_facts(deal, old=True))
-    if not before and not after:
-        return
-    connection = session.connection()
-    account_ids = {f["account_id"] for f in (*before, *after)}
-    zones = dict(connection.execute(select(Account.id, Account.timezone).where(Account.id.in_(account_ids))).all())
-    changes: Tally = defaultdict(lambda: [0, 0])
-    for facts_list, sign in ((before, -1), (after, 1)):
-        for facts in facts_list:
-            count_into(changes, facts, zone(zones.get(facts["account_id"]) or "UTC"), sign)
-    apply(connection, changes)
-
-
-def _facts(deal: Deal, *, old: bool) -> dict[str, Any]:
-    """The deal's ``FACTS`` as flushed now, or as they were before this flush."""
-    if not old:
-        return {name: getattr(deal, name) for name in FACTS}
-    facts = {}
-    for name in FACTS:
-        history = attributes.get_history(deal, name)
-        if history.deleted:
-            facts[name] = history.deleted[0]
-        elif history.unchanged:
-            facts[name] = history.unchanged[0]
-        else:
-            facts[name] = getattr(deal, name)
-    return facts

@@ -10,14 +10,16 @@ with the zone's offset as the shift). ``seconds_between(later, earlier)`` gives 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Date, Float, String
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.orm import QueryableAttribute
 from sqlalchemy.sql.expression import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.sql.visitors import InternalTraversal
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import QueryableAttribute
 
 
 class time_prefix(FunctionElement[str]):

@@ -13,11 +13,13 @@ from collections.abc import Callable, Collection, Iterable, Sequence
 from functools import lru_cache
 from itertools import chain
 from operator import methodcaller
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import JSON, Connection, DateTime, Table, TableClause, bindparam, column, func, insert, select
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import Session
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 
 def begin_write(connection: Connection) -> None:

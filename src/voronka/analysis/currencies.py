@@ -3,30 +3,31 @@
 from __future__ import annotations
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
+from voronka import schema
 from voronka.i18n import Message
-from voronka.models import Account, Deal, DealStatus
+from voronka.reading import AccountLike, Reader
+from voronka.schema import DealStatus
 
 
-def won_in_other_currencies(*, session: Session, account: Account, pipeline_id: int | None = None) -> dict[str, int]:
+def won_in_other_currencies(*, session: Reader, account: AccountLike, pipeline_id: int | None = None) -> dict[str, int]:
     """Won deals per currency other than the account's (what money reports leave out)."""
     query = (
-        select(Deal.currency, func.count())
+        select(schema.deals.c.currency, func.count())
         .where(
-            Deal.account_id == account.id,
-            Deal.status == DealStatus.WON.value,
-            Deal.currency != account.currency,
+            schema.deals.c.account_id == account.id,
+            schema.deals.c.status == DealStatus.WON.value,
+            schema.deals.c.currency != account.currency,
         )
-        .group_by(Deal.currency)
+        .group_by(schema.deals.c.currency)
     )
     if pipeline_id is not None:
-        query = query.where(Deal.pipeline_id == pipeline_id)
+        query = query.where(schema.deals.c.pipeline_id == pipeline_id)
     return {currency: int(count) for currency, count in session.execute(query)}
 
 
 def money_notes(
-    *, session: Session, account: Account, pipeline_id: int | None = None, has_money: bool = True
+    *, session: Reader, account: AccountLike, pipeline_id: int | None = None, has_money: bool = True
 ) -> tuple[Message, ...]:
     """What a money report (stats, forecast, diagnosis, what-if) must say beside its figures: the
     won deals in other currencies it leaves out, and — when ``has_money`` is false — that there was

@@ -13,17 +13,18 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 
 from sqlalchemy import ColumnElement, and_, func, or_, select
-from sqlalchemy.orm import Session
 
-from voronka.models import CallAttempt, Deal, DealStatus, Pipeline, Stage, StageReach
+from voronka import schema
+from voronka.reading import PipelineLike, Reader
+from voronka.schema import DealStatus
 
 STALL_FACTOR = 2
 """A deal is stalled after this many times its stage's usual time untouched."""
 
 
 def stalled_condition(
-    session: Session,
-    pipeline: Pipeline,
+    session: Reader,
+    pipeline: PipelineLike,
     now: dt.datetime,
     factor: float = STALL_FACTOR,
     usual: Mapping[int, dt.timedelta] | None = None,
@@ -35,67 +36,80 @@ def stalled_condition(
     the caller has them already (the condition at two moments reads them once)."""
     usual = usual_stage_times(session, pipeline.id) if usual is None else usual
     per_stage = [
-        and_(Stage.position == position, _untouched_since(pipeline.id, now - factor * limit))
+        and_(schema.stages.c.position == position, _untouched_since(pipeline.id, now - factor * limit))
         for position, limit in sorted(usual.items())
     ]
     if not per_stage:
         return None
-    return and_(Deal.pipeline_id == pipeline.id, Deal.status == DealStatus.OPEN.value, or_(*per_stage))
+    return and_(
+        schema.deals.c.pipeline_id == pipeline.id, schema.deals.c.status == DealStatus.OPEN.value, or_(*per_stage)
+    )
 
 
 def _untouched_since(pipeline_id: int, since: dt.datetime) -> ColumnElement[bool]:
     # The pipeline's own reaches (its index's range): PostgreSQL hashes this subquery, and without
     # the pipeline it hashed every account's recent moves.
-    moved = select(StageReach.id).where(
-        StageReach.pipeline_id == pipeline_id, StageReach.deal_id == Deal.id, StageReach.reached_at >= since
+    moved = select(schema.stage_reaches.c.id).where(
+        schema.stage_reaches.c.pipeline_id == pipeline_id,
+        schema.stage_reaches.c.deal_id == schema.deals.c.id,
+        schema.stage_reaches.c.reached_at >= since,
     )
-    called = select(CallAttempt.id).where(CallAttempt.deal_id == Deal.id, CallAttempt.at >= since)
-    return and_(Deal.created_at < since, ~moved.exists(), ~called.exists())
+    called = select(schema.call_attempts.c.id).where(
+        schema.call_attempts.c.deal_id == schema.deals.c.id, schema.call_attempts.c.at >= since
+    )
+    return and_(schema.deals.c.created_at < since, ~moved.exists(), ~called.exists())
 
 
 def stalled_deals(
-    session: Session, pipeline: Pipeline, now: dt.datetime, limit: int | None = None
+    session: Reader, pipeline: PipelineLike, now: dt.datetime, limit: int | None = None
 ) -> list[tuple[str, int]]:
     """(deal, stage position) of the stalled open deals (see ``stalled_condition``), oldest id first."""
     condition = stalled_condition(session, pipeline, now)
     if condition is None:
         return []
     rows = session.execute(
-        select(func.coalesce(Deal.external_id, func.cast(Deal.id, Deal.external_id.type)), Stage.position)
-        .join(Stage, Stage.id == Deal.stage_id)
+        select(
+            func.coalesce(schema.deals.c.external_id, func.cast(schema.deals.c.id, schema.deals.c.external_id.type)),
+            schema.stages.c.position,
+        )
+        .join(schema.stages, schema.stages.c.id == schema.deals.c.stage_id)
         .where(condition)
-        .order_by(Deal.id)
+        .order_by(schema.deals.c.id)
         .limit(limit)
     )
     return [(str(name), int(position)) for name, position in rows]
 
 
-def stalled_among(session: Session, pipeline: Pipeline, now: dt.datetime, deal_ids: Iterable[int]) -> set[int]:
+def stalled_among(session: Reader, pipeline: PipelineLike, now: dt.datetime, deal_ids: Iterable[int]) -> set[int]:
     """Which of these deals are stalled (the kanban marks its cards)."""
     ids = list(deal_ids)
     condition = stalled_condition(session, pipeline, now)
     if condition is None or not ids:
         return set()
     return set(
-        session.scalars(select(Deal.id).join(Stage, Stage.id == Deal.stage_id).where(condition, Deal.id.in_(ids)))
+        session.scalars(
+            select(schema.deals.c.id)
+            .join(schema.stages, schema.stages.c.id == schema.deals.c.stage_id)
+            .where(condition, schema.deals.c.id.in_(ids))
+        )
     )
 
 
 def stalled_counts(
-    session: Session, pipeline: Pipeline, now: dt.datetime, manager_id: int | None = None
+    session: Reader, pipeline: PipelineLike, now: dt.datetime, manager_id: int | None = None
 ) -> dict[int, int]:
     """How many open deals (of ``manager_id``, when given) are stalled in each stage (by position)."""
     condition = stalled_condition(session, pipeline, now)
     if condition is None:
         return {}
     if manager_id is not None:
-        condition = and_(condition, Deal.manager_id == manager_id)
+        condition = and_(condition, schema.deals.c.manager_id == manager_id)
     rows = session.execute(
-        select(Stage.position, func.count())
-        .select_from(Deal)
-        .join(Stage, Stage.id == Deal.stage_id)
+        select(schema.stages.c.position, func.count())
+        .select_from(schema.deals)
+        .join(schema.stages, schema.stages.c.id == schema.deals.c.stage_id)
         .where(condition)
-        .group_by(Stage.position)
+        .group_by(schema.stages.c.position)
     )
     return {int(position): int(count) for position, count in rows}
 
@@ -103,7 +117,7 @@ def stalled_counts(
 USUAL_SAMPLE = 1_000
 
 
-def usual_stage_times(session: Session, pipeline_id: int) -> dict[int, dt.timedelta]:
+def usual_stage_times(session: Reader, pipeline_id: int) -> dict[int, dt.timedelta]:
     """Median time deals spent in each stage before moving on or closing, from the most recent
     decided deals (a sample of at most ``USUAL_SAMPLE``: a median needs no more — its 95 % interval
     spans about ±3 percentiles — and the kanban asks for it on every view)."""
@@ -112,18 +126,22 @@ def usual_stage_times(session: Session, pipeline_id: int) -> dict[int, dt.timede
 
 
 def decided_stays(
-    session: Session, pipeline_id: int, *, sample: int, before: dt.datetime | None = None
+    session: Reader, pipeline_id: int, *, sample: int, before: dt.datetime | None = None
 ) -> dict[int, list[float]]:
     """Seconds each of the most recent ``sample`` decided deals (created before ``before``) stayed in
     each stage it reached, until it reached a later one or closed: what a stage's usual time and its
     normal tail are measured on."""
-    conditions = [Deal.pipeline_id == pipeline_id, Deal.status != DealStatus.OPEN.value, Deal.closed_at.is_not(None)]
+    conditions = [
+        schema.deals.c.pipeline_id == pipeline_id,
+        schema.deals.c.status != DealStatus.OPEN.value,
+        schema.deals.c.closed_at.is_not(None),
+    ]
     if before is not None:
-        conditions.append(Deal.created_at < before)
+        conditions.append(schema.deals.c.created_at < before)
     deals = session.execute(
-        select(Deal.id, Deal.created_at, Deal.closed_at)
+        select(schema.deals.c.id, schema.deals.c.created_at, schema.deals.c.closed_at)
         .where(*conditions)
-        .order_by(Deal.created_at.desc())
+        .order_by(schema.deals.c.created_at.desc())
         .limit(sample)
     ).all()
     reached: dict[int, dict[int, dt.datetime]] = defaultdict(dict)
@@ -131,7 +149,9 @@ def decided_stays(
     for start in range(0, len(ids), 1_000):
         chunk = ids[start : start + 1_000]
         for deal_id, position, at in session.execute(
-            select(StageReach.deal_id, StageReach.position, StageReach.reached_at).where(StageReach.deal_id.in_(chunk))
+            select(
+                schema.stage_reaches.c.deal_id, schema.stage_reaches.c.position, schema.stage_reaches.c.reached_at
+            ).where(schema.stage_reaches.c.deal_id.in_(chunk))
         ):
             reached[deal_id][int(position)] = at
     stays: dict[int, list[float]] = defaultdict(list)

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from voronka.cli.options import TABLE_JSON, PipelineOption, choose, parse_date, parse_stage_rates
-from voronka.cli.state import state_of
+from voronka.cli.state import report_scope, state_of
 
 
 def diagnose(
@@ -28,18 +28,16 @@ def diagnose(
     from voronka.analysis.diagnose import run_diagnosis
     from voronka.analysis.diagnose.output import diagnosis_to_dict, summary
     from voronka.cli.render import money
-    from voronka.crm.accounts import default_account, find_pipeline
-    from voronka.db import session_scope
+    from voronka.reading import choose_pipeline, pipelines_of
 
     state = state_of(ctx)
     output = choose(output, "--format", TABLE_JSON)
     t = state.t
-    with session_scope(state.engine) as session:
-        account = default_account(session=session)
-        stages = find_pipeline(session=session, account=account, name=pipeline).stages
+    with report_scope(state) as (connection, account):
+        stages = choose_pipeline(pipelines_of(connection, account.id), pipeline).stages
         benchmarks = parse_stage_rates(benchmark, [(s.position, s.name) for s in stages[1:]], "--benchmark")
         diagnosis = run_diagnosis(
-            session=session,
+            session=connection,
             account=account,
             pipeline=pipeline,
             today=parse_date(today, "--today"),

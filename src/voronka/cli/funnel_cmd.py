@@ -11,7 +11,7 @@ import typer
 
 from voronka.analysis.funnel.query import DEFAULT_IMMATURE_SHARE, FunnelQuery, Rule, View
 from voronka.cli.options import TABLE_JSON_CSV, PipelineOption, choose, parse_date
-from voronka.cli.state import state_of
+from voronka.cli.state import report_scope, state_of
 
 
 class Format(enum.StrEnum):
@@ -46,8 +46,6 @@ def funnel(
     from voronka.analysis.funnel.output import CSV_COLUMNS, report_to_dict, report_to_rows
     from voronka.analysis.funnel.report import run_funnel
     from voronka.cli.render import print_funnel
-    from voronka.crm.accounts import default_account
-    from voronka.db import session_scope
     from voronka.tabular.csvout import write_csv
 
     state = state_of(ctx)
@@ -62,9 +60,8 @@ def funnel(
         immature_share=immature,
         timing=timing,
     )
-    with session_scope(state.engine) as session:
-        account = default_account(session=session)
-        report = run_funnel(session=session, account=account, query=query)
+    with report_scope(state) as (connection, account):
+        report = run_funnel(session=connection, account=account, query=query)
     if chosen_format is Format.JSON:
         typer.echo(json.dumps(report_to_dict(report, state.t), ensure_ascii=False, indent=2))
     elif chosen_format is Format.CSV:

@@ -13,11 +13,12 @@ from voronka.i18n import Translator, detect_lang
 
 if TYPE_CHECKING:
     from rich.console import Console
-    from sqlalchemy import Engine
+    from sqlalchemy import Connection, Engine
     from sqlalchemy.orm import Session
 
     from voronka.config import Settings
     from voronka.models import Account, Pipeline
+    from voronka.reading import AccountRow
 
 # Nothing heavy loads here: `voronka --help` must not pay for SQLAlchemy, pydantic or Rich.
 
@@ -64,6 +65,16 @@ def state_of(ctx: typer.Context) -> State:
     state = ctx.obj
     assert isinstance(state, State)
     return state
+
+
+@contextmanager
+def report_scope(state: State) -> Iterator[tuple[Connection, AccountRow]]:
+    """A read-only connection (one snapshot, rolled back at the end) with the account to report
+    on: report commands read through Core tables and never load the ORM."""
+    from voronka.reading import report_account
+
+    with state.engine.connect() as connection:
+        yield connection, report_account(connection)
 
 
 @contextmanager

@@ -12,7 +12,7 @@ import typer
 
 from voronka.analysis.stats.grain import Grain
 from voronka.cli.options import TABLE_JSON_CSV, PipelineOption, choose, parse_date
-from voronka.cli.state import State, pipeline_scope, state_of
+from voronka.cli.state import State, pipeline_scope, report_scope, state_of
 
 if TYPE_CHECKING:
     from voronka.analysis.stats.report import StatsReport
@@ -35,8 +35,6 @@ def stats(
     """
     from voronka.analysis.stats.output import CSV_COLUMNS, report_to_dict, report_to_rows
     from voronka.analysis.stats.report import StatsQuery, run_stats
-    from voronka.crm.accounts import default_account
-    from voronka.db import session_scope
     from voronka.tabular.csvout import write_csv
 
     if ctx.invoked_subcommand is not None:
@@ -44,9 +42,8 @@ def stats(
     state = state_of(ctx)
     output = choose(output, "--format", TABLE_JSON_CSV)
     query = StatsQuery(pipeline, parse_date(date_from, "--from"), parse_date(date_to, "--to"), period, by)
-    with session_scope(state.engine) as session:
-        account = default_account(session=session)
-        report = run_stats(session=session, account=account, query=query)
+    with report_scope(state) as (connection, account):
+        report = run_stats(session=connection, account=account, query=query)
         if xlsx is not None:
             from voronka.analysis.reports.xlsx import write_stats_workbook
 

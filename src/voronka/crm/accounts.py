@@ -14,17 +14,15 @@ from voronka.db import dialect_insert
 from voronka.errors import (
     InvalidPipeline,
     InvalidValue,
-    NoPipeline,
     NotFound,
     PipelineExists,
-    PipelineNotFound,
-    PipelineRequired,
     StageNotFound,
     UnknownName,
 )
 from voronka.i18n import Message
 from voronka.models import Account, Base, CauseFamily, LossReason, Pipeline, Role, Source, Stage, User
 from voronka.money import check_currency
+from voronka.reading import choose_pipeline
 from voronka.timeutil import local_zone_name, utcnow, zone
 
 Owned = TypeVar("Owned", bound=Base)
@@ -114,17 +112,7 @@ def list_pipelines(*, session: Session, account: Account) -> list[Pipeline]:
 
 def find_pipeline(*, session: Session, account: Account, name: str | None = None) -> Pipeline:
     """The pipeline called ``name``; without a name, the account's only pipeline."""
-    pipelines = list_pipelines(session=session, account=account)
-    if not pipelines:
-        raise NoPipeline()
-    if name is None:
-        if len(pipelines) > 1:
-            raise PipelineRequired(names=", ".join(p.name for p in pipelines))
-        return pipelines[0]
-    for pipeline in pipelines:
-        if pipeline.name.casefold() == name.strip().casefold():
-            return pipeline
-    raise PipelineNotFound(name=name, names=", ".join(p.name for p in pipelines))
+    return choose_pipeline(list_pipelines(session=session, account=account), name)
 
 
 def find_stage(pipeline: Pipeline, name: str) -> Stage:

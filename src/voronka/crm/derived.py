@@ -217,9 +217,7 @@ def rederive_pipeline(*, session: Session, pipeline_id: int) -> Rederived:
     if changed:
         table = Deal.__table__
         session.execute(
-            update(table)  # type: ignore[arg-type]
-            .where(table.c.id == bindparam("deal"))
-            .values({c: bindparam(c) for c in _DEAL_COLUMNS}),
+            update(table).where(table.c.id == bindparam("deal")).values({c: bindparam(c) for c in _DEAL_COLUMNS}),
             changed,
         )
     old_reaches = _stored_reaches(session, pipeline_id)
@@ -308,7 +306,7 @@ def rederive_contacts(*, session: Session, deal_ids: Iterable[int]) -> int:
         if updates:
             table = Deal.__table__
             session.execute(
-                update(table)  # type: ignore[arg-type]
+                update(table)
                 .where(table.c.id == bindparam("deal"))
                 .values(first_contact_at=bindparam("first_contact_at"), contact_minutes=bindparam("contact_minutes")),
                 updates,

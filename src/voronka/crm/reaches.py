@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Collection, Iterable, Sequence
-from typing import Any, NamedTuple, cast
+from typing import Any, NamedTuple
 
-from sqlalchemy import Table
 from sqlalchemy.orm import Session
 
+from voronka import schema
 from voronka.crm.deal_state import reach_times
 from voronka.db import bulk_insert
-from voronka.models import DealStatus, StageReach
+from voronka.models import DealStatus
 
 REACH_COLUMNS = (
     "account_id",
@@ -29,7 +29,7 @@ REACH_COLUMNS = (
 """A reach row's columns: the deal's own first, then one ``reach_times`` triple, so that a row is
 the deal's prefix joined to the triple (a million-deal import builds 1.3 million of them)."""
 REACH_TIMES = ("reached_at", "entered_at")
-_REACHES = cast(Table, StageReach.__table__)
+_REACHES = schema.stage_reaches
 
 
 class DealFacts(NamedTuple):

@@ -7,7 +7,7 @@ import re
 from zoneinfo import ZoneInfo
 
 from voronka.i18n import Message
-from voronka.models import DealStatus
+from voronka.schema import DealStatus
 
 _RU_DATE = re.compile(r"^\s*(\d{1,2})[./](\d{1,2})[./](\d{4})(?:[ T,]+(\d{1,2}):(\d{2})(?::(\d{2}))?)?\s*$")
 _EMPTY_MARKERS = frozenset({"", "-", "—", "не закрыта", "не закрыто", "нет", "null", "none", "n/a", "nan"})

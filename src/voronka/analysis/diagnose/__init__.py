@@ -6,17 +6,14 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
-from sqlalchemy.orm import Session
-
 from voronka.analysis.currencies import money_notes
 from voronka.analysis.diagnose.cube import count_lines_known
 from voronka.analysis.diagnose.evidence import gather
 from voronka.analysis.diagnose.model import MIN_SAMPLE, Finding
 from voronka.analysis.diagnose.rules import RULES, StepBelowHistory, family_wise, step_arm
-from voronka.crm.accounts import find_pipeline
 from voronka.formats import Shown
 from voronka.i18n import Message
-from voronka.models import Account
+from voronka.reading import AccountLike, Reader, choose_pipeline, pipelines_of
 from voronka.timeutil import to_local, to_utc, utcnow, zone
 
 
@@ -32,8 +29,8 @@ class Diagnosis:
 
 def run_diagnosis(
     *,
-    session: Session,
-    account: Account,
+    session: Reader,
+    account: AccountLike,
     pipeline: str | None = None,
     today: dt.date | None = None,
     benchmarks: Mapping[int, float] | None = None,
@@ -44,7 +41,7 @@ def run_diagnosis(
     ``benchmarks`` maps a stage position to a conversion into it that the user wants to compare with.
     ``manager_id`` diagnoses that manager's own deals only (their role's scope).
     """
-    chosen = find_pipeline(session=session, account=account, name=pipeline)
+    chosen = choose_pipeline(pipelines_of(session, account.id), pipeline)
     today = today or to_local(utcnow(), zone(account.timezone)).date()
     evidence = gather(
         session=session, account=account, pipeline=chosen, today=today, benchmarks=benchmarks, manager_id=manager_id
@@ -68,7 +65,7 @@ def run_diagnosis(
     )
 
 
-def line_notes(session: Session, pipeline_id: int, since: dt.datetime) -> tuple[Message, ...]:
+def line_notes(session: Reader, pipeline_id: int, since: dt.datetime) -> tuple[Message, ...]:
     """Say so when calls do not name the line they went out on: the spam check cannot see it then
     (amoCRM's call notes never do), rather than finding nothing and saying nothing."""
     outgoing, known = count_lines_known(session, pipeline_id, since)

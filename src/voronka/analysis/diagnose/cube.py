@@ -15,24 +15,14 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Executable, and_, case, func, select, true
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, Executable, Table, and_, case, func, select, true
 
+from voronka import schema
 from voronka.analysis.funnel.compute import FunnelFigures, period_figures
 from voronka.analysis.funnel.counts import Expression, OutcomeRow, ReachRow
 from voronka.deal_days import cells_read, named_id
-from voronka.models import (
-    CallAttempt,
-    CallDirection,
-    CallOutcome,
-    Deal,
-    DealDay,
-    DealStatus,
-    LossReason,
-    Source,
-    StageReach,
-    User,
-)
+from voronka.reading import Reader
+from voronka.schema import CallDirection, CallOutcome, DealStatus
 
 
 class Segment(enum.IntEnum):
@@ -64,8 +54,8 @@ class Span:
     the per-day summary."""
     account_id: int | None = None
 
-    def owned(self, table: type[Deal] | type[StageReach]) -> ColumnElement[bool]:
-        return true() if self.manager_id is None else table.manager_id == self.manager_id
+    def owned(self, table: Table) -> ColumnElement[bool]:
+        return true() if self.manager_id is None else table.c.manager_id == self.manager_id
 
     def parts(self, column: Expression) -> Iterator[tuple[int, ColumnElement[bool]]]:
         """Each segment with the condition that puts ``column`` in it. Counting the segments one
@@ -113,7 +103,7 @@ class Cube:
 
 
 def _per_segment(
-    session: Session, span: Span, column: Expression, query: Callable[[ColumnElement[bool]], Executable]
+    session: Reader, span: Span, column: Expression, query: Callable[[ColumnElement[bool]], Executable]
 ) -> Iterator[tuple[Any, ...]]:
     """The rows of ``query`` for each segment, the segment first."""
     for segment, inside in span.parts(column):
@@ -121,16 +111,20 @@ def _per_segment(
             yield (segment, *row)
 
 
-def count_entries(session: Session, pipeline_id: int, span: Span) -> list[ReachRow]:
+def count_entries(session: Reader, pipeline_id: int, span: Span) -> list[ReachRow]:
     """Entries into stages 2… by the cumulative reach time, and arrivals into stage 1."""
-    reach_columns = (StageReach.manager_id, StageReach.source_id, StageReach.position)
+    reach_columns = (
+        schema.stage_reaches.c.manager_id,
+        schema.stage_reaches.c.source_id,
+        schema.stage_reaches.c.position,
+    )
     entries = _per_segment(
         session,
         span,
-        StageReach.reached_at,
+        schema.stage_reaches.c.reached_at,
         lambda inside: (
             select(*reach_columns, func.count())
-            .where(StageReach.pipeline_id == pipeline_id, span.owned(StageReach), inside)
+            .where(schema.stage_reaches.c.pipeline_id == pipeline_id, span.owned(schema.stage_reaches), inside)
             .group_by(*reach_columns)
         ),
     )
@@ -138,32 +132,32 @@ def count_entries(session: Session, pipeline_id: int, span: Span) -> list[ReachR
     return rows + [ReachRow((s, m, src), 1, int(n)) for s, m, src, n in count_arrivals(session, pipeline_id, span)]
 
 
-def count_arrivals(session: Session, pipeline_id: int, span: Span) -> Iterable[tuple[Any, ...]]:
+def count_arrivals(session: Reader, pipeline_id: int, span: Span) -> Iterable[tuple[Any, ...]]:
     """Deals created per segment × manager × source: from the per-day summary's cells of one
     manager and one source when the span is whole local days, from the deals otherwise."""
     if span.days is None or span.account_id is None:
         return _per_segment(
             session,
             span,
-            Deal.created_at,
+            schema.deals.c.created_at,
             lambda inside: (
-                select(Deal.manager_id, Deal.source_id, func.count())
-                .where(Deal.pipeline_id == pipeline_id, span.owned(Deal), inside)
-                .group_by(Deal.manager_id, Deal.source_id)
+                select(schema.deals.c.manager_id, schema.deals.c.source_id, func.count())
+                .where(schema.deals.c.pipeline_id == pipeline_id, span.owned(schema.deals), inside)
+                .group_by(schema.deals.c.manager_id, schema.deals.c.source_id)
             ),
         )
-    manager, source = named_id(DealDay.manager_id), named_id(DealDay.source_id)
+    manager, source = named_id(schema.deal_days.c.manager_id), named_id(schema.deal_days.c.source_id)
     cells = cells_read(manager_id=span.manager_id, by_manager=True, by_source=True)
     rows: list[tuple[Any, ...]] = []
     for segment in Segment:
         query = (
-            select(manager, source, func.sum(DealDay.deals))
+            select(manager, source, func.sum(schema.deal_days.c.deals))
             .where(
-                DealDay.account_id == span.account_id,
-                DealDay.pipeline_id == pipeline_id,
+                schema.deal_days.c.account_id == span.account_id,
+                schema.deal_days.c.pipeline_id == pipeline_id,
                 cells,
-                DealDay.day >= span.days[segment],
-                DealDay.day < span.days[segment + 1],
+                schema.deal_days.c.day >= span.days[segment],
+                schema.deal_days.c.day < span.days[segment + 1],
             )
             .group_by(manager, source)
         )
@@ -182,28 +176,35 @@ LossKey = tuple[int, int | None, int | None, int, str]
 """(segment, manager id, source id, stage position lost at, cause family)."""
 
 
-def count_closures(session: Session, pipeline_id: int, span: Span) -> Closures:
+def count_closures(session: Reader, pipeline_id: int, span: Span) -> Closures:
     """Deals won or lost within the span, by cell × furthest stage × status × currency; and, from
     the same rows (the loss reason is in the index), the lost ones' cause families."""
     columns = (
-        Deal.manager_id,
-        Deal.source_id,
-        Deal.furthest_position,
-        Deal.status,
-        Deal.currency,
-        Deal.loss_reason_id,
+        schema.deals.c.manager_id,
+        schema.deals.c.source_id,
+        schema.deals.c.furthest_position,
+        schema.deals.c.status,
+        schema.deals.c.currency,
+        schema.deals.c.loss_reason_id,
     )
     rows = _per_segment(
         session,
         span,
-        Deal.closed_at,
+        schema.deals.c.closed_at,
         lambda inside: (
-            select(*columns, func.count(), func.coalesce(func.sum(Deal.amount), 0))
-            .where(Deal.pipeline_id == pipeline_id, span.owned(Deal), Deal.status != DealStatus.OPEN.value, inside)
+            select(*columns, func.count(), func.coalesce(func.sum(schema.deals.c.amount), 0))
+            .where(
+                schema.deals.c.pipeline_id == pipeline_id,
+                span.owned(schema.deals),
+                schema.deals.c.status != DealStatus.OPEN.value,
+                inside,
+            )
             .group_by(*columns)
         ),
     )
-    families = {int(i): str(f) for i, f in session.execute(select(LossReason.id, LossReason.family))}
+    families = {
+        int(i): str(f) for i, f in session.execute(select(schema.loss_reasons.c.id, schema.loss_reasons.c.family))
+    }
     outcomes: dict[tuple[Any, ...], list[int]] = defaultdict(lambda: [0, 0])
     losses: dict[LossKey, int] = defaultdict(int)
     for s, manager, source, furthest, status, currency, reason, n, amount in rows:
@@ -222,7 +223,7 @@ def count_closures(session: Session, pipeline_id: int, span: Span) -> Closures:
 
 
 def make_cube(
-    session: Session, stage_names: Sequence[str], entries: Sequence[ReachRow], closures: Sequence[OutcomeRow]
+    session: Reader, stage_names: Sequence[str], entries: Sequence[ReachRow], closures: Sequence[OutcomeRow]
 ) -> Cube:
     """The counted rows with the names of the managers and sources they mention."""
     managers = {row.group[1] for row in entries} - {None}
@@ -231,16 +232,18 @@ def make_cube(
         tuple(stage_names),
         tuple(entries),
         tuple(closures),
-        _names(session, User, managers),
-        _names(session, Source, sources),
+        _names(session, schema.users, managers),
+        _names(session, schema.sources, sources),
     )
 
 
-def _names(session: Session, model: type[User] | type[Source], ids: Iterable[Any]) -> dict[int, str]:
+def _names(session: Reader, model: Table, ids: Iterable[Any]) -> dict[int, str]:
     wanted = sorted(ids)
     if not wanted:
         return {}
-    return {int(i): str(name) for i, name in session.execute(select(model.id, model.name).where(model.id.in_(wanted)))}
+    return {
+        int(i): str(name) for i, name in session.execute(select(model.c.id, model.c.name).where(model.c.id.in_(wanted)))
+    }
 
 
 @dataclass(frozen=True)
@@ -273,15 +276,20 @@ def _value_at(ordered: Sequence[tuple[int, int]], rank: int) -> int:
     raise ValueError(rank)
 
 
-def count_speeds(session: Session, pipeline_id: int, span: Span) -> SpeedHistogram:
+def count_speeds(session: Reader, pipeline_id: int, span: Span) -> SpeedHistogram:
     rows = _per_segment(
         session,
         span,
-        Deal.created_at,
+        schema.deals.c.created_at,
         lambda inside: (
-            select(Deal.manager_id, Deal.contact_minutes, func.count())
-            .where(Deal.pipeline_id == pipeline_id, span.owned(Deal), Deal.contact_minutes.is_not(None), inside)
-            .group_by(Deal.manager_id, Deal.contact_minutes)
+            select(schema.deals.c.manager_id, schema.deals.c.contact_minutes, func.count())
+            .where(
+                schema.deals.c.pipeline_id == pipeline_id,
+                span.owned(schema.deals),
+                schema.deals.c.contact_minutes.is_not(None),
+                inside,
+            )
+            .group_by(schema.deals.c.manager_id, schema.deals.c.contact_minutes)
         ),
     )
     counts: dict[tuple[int, int | None], dict[int, int]] = defaultdict(dict)
@@ -294,47 +302,51 @@ NumberKey = tuple[int, str]
 """(segment, outgoing number)."""
 
 
-def count_numbers(session: Session, pipeline_id: int, span: Span) -> dict[NumberKey, tuple[int, int]]:
+def count_numbers(session: Reader, pipeline_id: int, span: Span) -> dict[NumberKey, tuple[int, int]]:
     """Per segment and outgoing number: attempts and answered attempts."""
-    answered = func.sum(case((CallAttempt.outcome == CallOutcome.ANSWERED.value, 1), else_=0))
+    answered = func.sum(case((schema.call_attempts.c.outcome == CallOutcome.ANSWERED.value, 1), else_=0))
     rows = _per_segment(
         session,
         span,
-        CallAttempt.at,
+        schema.call_attempts.c.at,
         lambda inside: (
-            select(CallAttempt.outgoing_number, func.count(), answered)
-            .join(Deal, Deal.id == CallAttempt.deal_id)
+            select(schema.call_attempts.c.outgoing_number, func.count(), answered)
+            .join(schema.deals, schema.deals.c.id == schema.call_attempts.c.deal_id)
             .where(
-                Deal.pipeline_id == pipeline_id,
-                span.owned(Deal),
-                CallAttempt.outgoing_number.is_not(None),
-                CallAttempt.direction == CallDirection.OUTGOING.value,  # the client's calls say nothing of our lines
+                schema.deals.c.pipeline_id == pipeline_id,
+                span.owned(schema.deals),
+                schema.call_attempts.c.outgoing_number.is_not(None),
+                schema.call_attempts.c.direction
+                == CallDirection.OUTGOING.value,  # the client's calls say nothing of our lines
                 inside,
             )
-            .group_by(CallAttempt.outgoing_number)
+            .group_by(schema.call_attempts.c.outgoing_number)
         ),
     )
     return {(s, str(number)): (int(n), int(ok or 0)) for s, number, n, ok in rows}
 
 
-def count_attempts_on_unreached(session: Session, pipeline_id: int, span: Span) -> dict[int, tuple[int, int]]:
+def count_attempts_on_unreached(session: Reader, pipeline_id: int, span: Span) -> dict[int, tuple[int, int]]:
     """Per segment: leads lost without ever being reached (closed in the segment) and the call
     attempts made on them — how hard the team tried before giving up."""
     rows = _per_segment(
         session,
         span,
-        Deal.closed_at,
+        schema.deals.c.closed_at,
         lambda inside: (
-            select(func.count(Deal.id.distinct()), func.count(CallAttempt.id))
+            select(func.count(schema.deals.c.id.distinct()), func.count(schema.call_attempts.c.id))
             .outerjoin(
-                CallAttempt,
-                and_(CallAttempt.deal_id == Deal.id, CallAttempt.direction == CallDirection.OUTGOING.value),
+                schema.call_attempts,
+                and_(
+                    schema.call_attempts.c.deal_id == schema.deals.c.id,
+                    schema.call_attempts.c.direction == CallDirection.OUTGOING.value,
+                ),
             )
             .where(
-                Deal.pipeline_id == pipeline_id,
-                span.owned(Deal),
-                Deal.status == DealStatus.LOST.value,
-                Deal.furthest_position == 1,
+                schema.deals.c.pipeline_id == pipeline_id,
+                span.owned(schema.deals),
+                schema.deals.c.status == DealStatus.LOST.value,
+                schema.deals.c.furthest_position == 1,
                 inside,
             )
         ),
@@ -342,18 +354,18 @@ def count_attempts_on_unreached(session: Session, pipeline_id: int, span: Span) 
     return {s: (int(leads), int(attempts)) for s, leads, attempts in rows if leads}
 
 
-def count_lines_known(session: Session, pipeline_id: int, since: dt.datetime) -> tuple[int, int]:
+def count_lines_known(session: Reader, pipeline_id: int, since: dt.datetime) -> tuple[int, int]:
     """Outgoing calls on the pipeline's deals since ``since``: how many, and how many name the line
     they went out on (what the answer rate per number needs)."""
-    known = func.sum(case((CallAttempt.outgoing_number.is_not(None), 1), else_=0))
+    known = func.sum(case((schema.call_attempts.c.outgoing_number.is_not(None), 1), else_=0))
     row = session.execute(
         select(func.count(), known)
-        .select_from(CallAttempt)
-        .join(Deal, Deal.id == CallAttempt.deal_id)
+        .select_from(schema.call_attempts)
+        .join(schema.deals, schema.deals.c.id == schema.call_attempts.c.deal_id)
         .where(
-            Deal.pipeline_id == pipeline_id,
-            CallAttempt.direction == CallDirection.OUTGOING.value,
-            CallAttempt.at >= since,
+            schema.deals.c.pipeline_id == pipeline_id,
+            schema.call_attempts.c.direction == CallDirection.OUTGOING.value,
+            schema.call_attempts.c.at >= since,
         )
     ).one()
     return int(row[0] or 0), int(row[1] or 0)

@@ -8,17 +8,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy.orm import Session
-
 from voronka.analysis.diagnose import cube
 from voronka.analysis.diagnose.cube import NOW, PAST, YEAR, Segment, Span
 from voronka.analysis.diagnose.stalling import Stalling, find_stalling
 from voronka.analysis.diagnose.unreached import Unreached, count_unreached
 from voronka.analysis.funnel.compute import FunnelFigures
-from voronka.analysis.stats.inputs import load_plans, plan_in_metric_units
 from voronka.analysis.stats.metrics import metric_by_key, metrics_for
+from voronka.analysis.stats.plans import load_plans, plan_in_metric_units
 from voronka.db import parallel_reads
-from voronka.models import Account, Pipeline
+from voronka.reading import AccountLike, PipelineLike, Reader
 from voronka.timeutil import local_midnight_utc, zone
 
 RECENT_DAYS = 90
@@ -44,7 +42,7 @@ class NumberCalls:
 
 @dataclass(frozen=True)
 class Evidence:
-    pipeline: Pipeline
+    pipeline: PipelineLike
     currency: str
     recent: Window
     history: Window
@@ -89,9 +87,9 @@ class Evidence:
 
 def gather(
     *,
-    session: Session,
-    account: Account,
-    pipeline: Pipeline,
+    session: Reader,
+    account: AccountLike,
+    pipeline: PipelineLike,
     today: dt.date,
     benchmarks: Mapping[int, float] | None = None,
     manager_id: int | None = None,
@@ -106,7 +104,7 @@ def gather(
     start, middle, recent_start, end = (local_midnight_utc(day, tz) for day in days)
     span = Span(start, middle, recent_start, end, manager_id, days=days, account_id=account.id)
     names = tuple(s.name for s in pipeline.stages)
-    tasks: dict[str, Callable[[Session], Any]] = {
+    tasks: dict[str, Callable[[Reader], Any]] = {
         "entries": lambda own: cube.count_entries(own, pipeline.id, span),
         "closures": lambda own: cube.count_closures(own, pipeline.id, span),
         "stalling": lambda own: find_stalling(own, pipeline, span.end, span.recent, manager_id),
@@ -189,12 +187,12 @@ def _losses_by(
     return {key: dict(mix) for key, mix in found.items()}
 
 
-def _targets(session: Session, pipeline: Pipeline, window: Window) -> dict[int, float]:
+def _targets(session: Reader, pipeline: PipelineLike, window: Window) -> dict[int, float]:
     """The team's planned conversion into each stage, averaged over the window's months."""
     metrics = metrics_for([s.name for s in pipeline.stages])
     positions = {f"conv_{p}": p for p in range(2, len(pipeline.stages))} | {"sales_conv": len(pipeline.stages)}
     planned: dict[int, list[float]] = defaultdict(list)
-    for plan in load_plans(session, pipeline, _months(window)):
+    for plan in load_plans(session, pipeline.id, _months(window)):
         position = positions.get(plan.metric)
         if position is not None and plan.manager_id is None and plan.source_id is None:
             planned[position].append(plan_in_metric_units(metric_by_key(metrics, plan.metric), plan.value))

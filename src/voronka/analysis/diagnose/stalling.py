@@ -9,10 +9,10 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
+from voronka import schema
 from voronka.analysis.stalled import STALL_FACTOR, decided_stays, stalled_condition, usual_stage_times
-from voronka.models import CallAttempt, Deal, Pipeline, Stage, StageReach
+from voronka.reading import PipelineLike, Reader
 
 TAIL_SAMPLE = 2_000
 """Decided deals read for the tail of the time in each stage: a mean beyond a limit needs no more."""
@@ -38,20 +38,28 @@ class Stalling:
 
 
 def find_stalling(
-    session: Session, pipeline: Pipeline, now: dt.datetime, before: dt.datetime, manager_id: int | None = None
+    session: Reader, pipeline: PipelineLike, now: dt.datetime, before: dt.datetime, manager_id: int | None = None
 ) -> Stalling:
     condition = stalled_condition(session, pipeline, now)
     if condition is None:
         return Stalling()
     if manager_id is not None:
-        condition = condition & (Deal.manager_id == manager_id)
-    moved = select(func.max(StageReach.reached_at)).where(StageReach.deal_id == Deal.id).scalar_subquery()
-    called = select(func.max(CallAttempt.at)).where(CallAttempt.deal_id == Deal.id).scalar_subquery()
+        condition = condition & (schema.deals.c.manager_id == manager_id)
+    moved = (
+        select(func.max(schema.stage_reaches.c.reached_at))
+        .where(schema.stage_reaches.c.deal_id == schema.deals.c.id)
+        .scalar_subquery()
+    )
+    called = (
+        select(func.max(schema.call_attempts.c.at))
+        .where(schema.call_attempts.c.deal_id == schema.deals.c.id)
+        .scalar_subquery()
+    )
     touched: dict[int, list[dt.datetime]] = defaultdict(list)
     rows = session.execute(
-        select(Stage.position, Deal.created_at, moved, called)
-        .select_from(Deal)
-        .join(Stage, Stage.id == Deal.stage_id)
+        select(schema.stages.c.position, schema.deals.c.created_at, moved, called)
+        .select_from(schema.deals)
+        .join(schema.stages, schema.stages.c.id == schema.deals.c.stage_id)
         .where(condition)
     )
     for position, created, last_move, last_call in rows:
@@ -62,7 +70,7 @@ def find_stalling(
     )
 
 
-def _tails(session: Session, pipeline: Pipeline, before: dt.datetime, limits: dict[int, float]) -> dict[int, float]:
+def _tails(session: Reader, pipeline: PipelineLike, before: dt.datetime, limits: dict[int, float]) -> dict[int, float]:
     """E[(time in stage − limit)⁺] per stage, from decided deals created before ``before`` (old
     enough that their slow ones have decided too; the stalled, still open, are not among them)."""
     stays = decided_stays(session, pipeline.id, sample=TAIL_SAMPLE, before=before)

@@ -12,10 +12,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from sqlalchemy import and_, case, func, select
-from sqlalchemy.orm import Session
 
+from voronka import schema
 from voronka.analysis.diagnose.cube import Span
-from voronka.models import CallAttempt, CallDirection, Deal, DealStatus
+from voronka.reading import Reader
+from voronka.schema import CallDirection, DealStatus
 
 
 @dataclass(frozen=True)
@@ -60,28 +61,28 @@ class Unreached:
         return max(own.unreached - own.leads * others.unreached_share, 0.0)
 
 
-def count_unreached(session: Session, pipeline_id: int, span: Span) -> Unreached:
+def count_unreached(session: Reader, pipeline_id: int, span: Span) -> Unreached:
     """Per outgoing number, the leads that ended in the recent window with attempts on it: all of
     them and those lost without ever being reached, by the number of attempts."""
-    ended_unreached = and_(Deal.status == DealStatus.LOST.value, Deal.furthest_position == 1)
+    ended_unreached = and_(schema.deals.c.status == DealStatus.LOST.value, schema.deals.c.furthest_position == 1)
     per_lead = (
         select(
-            Deal.id.label("deal_id"),
-            CallAttempt.outgoing_number.label("number"),
+            schema.deals.c.id.label("deal_id"),
+            schema.call_attempts.c.outgoing_number.label("number"),
             func.count().label("attempts"),
             func.max(case((ended_unreached, 1), else_=0)).label("unreached"),
         )
-        .join(Deal, Deal.id == CallAttempt.deal_id)
+        .join(schema.deals, schema.deals.c.id == schema.call_attempts.c.deal_id)
         .where(
-            Deal.pipeline_id == pipeline_id,
-            span.owned(Deal),
-            Deal.status != DealStatus.OPEN.value,
-            Deal.closed_at >= span.recent,
-            Deal.closed_at < span.end,
-            CallAttempt.outgoing_number.is_not(None),
-            CallAttempt.direction == CallDirection.OUTGOING.value,
+            schema.deals.c.pipeline_id == pipeline_id,
+            span.owned(schema.deals),
+            schema.deals.c.status != DealStatus.OPEN.value,
+            schema.deals.c.closed_at >= span.recent,
+            schema.deals.c.closed_at < span.end,
+            schema.call_attempts.c.outgoing_number.is_not(None),
+            schema.call_attempts.c.direction == CallDirection.OUTGOING.value,
         )
-        .group_by(Deal.id, CallAttempt.outgoing_number)
+        .group_by(schema.deals.c.id, schema.call_attempts.c.outgoing_number)
         .subquery()
     )
     attempts: dict[str, dict[int, int]] = defaultdict(dict)

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
+from voronka import schema
 from voronka.analysis.funnel.compute import FunnelFigures, reached_by_passage, stage_figures
 from voronka.analysis.funnel.counts import ReachRow
 from voronka.analysis.funnel.dimensions import (
@@ -23,19 +23,27 @@ from voronka.analysis.funnel.dimensions import (
     SourceDimension,
     TimeDimension,
 )
-from voronka.models import DailyCount, Deal
+from voronka.reading import Reader
 
 
-def only_daily_counts(session: Session, pipeline_ids: Sequence[int]) -> bool:
+def only_daily_counts(session: Reader, pipeline_ids: Sequence[int]) -> bool:
     """True when the pipelines hold daily counts and no deals."""
-    has_deals = session.scalar(select(Deal.id).where(Deal.pipeline_id.in_(pipeline_ids)).limit(1)) is not None
+    has_deals = (
+        session.scalar(select(schema.deals.c.id).where(schema.deals.c.pipeline_id.in_(pipeline_ids)).limit(1))
+        is not None
+    )
     if has_deals:
         return False
-    return session.scalar(select(DailyCount.id).where(DailyCount.pipeline_id.in_(pipeline_ids)).limit(1)) is not None
+    return (
+        session.scalar(
+            select(schema.daily_counts.c.id).where(schema.daily_counts.c.pipeline_id.in_(pipeline_ids)).limit(1)
+        )
+        is not None
+    )
 
 
 def aggregated_figures(
-    session: Session,
+    session: Reader,
     pipeline_id: int,
     names: Sequence[str],
     currency: str,
@@ -48,19 +56,19 @@ def aggregated_figures(
     """Figures in total and per group of ``dimension`` (time, source or manager); with
     ``manager_id``, of that manager's rows only."""
     query = select(
-        DailyCount.day,
-        DailyCount.stage_position,
-        DailyCount.source_id,
-        DailyCount.manager_id,
-        DailyCount.count,
-        DailyCount.revenue,
-    ).where(DailyCount.pipeline_id == pipeline_id)
+        schema.daily_counts.c.day,
+        schema.daily_counts.c.stage_position,
+        schema.daily_counts.c.source_id,
+        schema.daily_counts.c.manager_id,
+        schema.daily_counts.c.count,
+        schema.daily_counts.c.revenue,
+    ).where(schema.daily_counts.c.pipeline_id == pipeline_id)
     if manager_id is not None:
-        query = query.where(DailyCount.manager_id == manager_id)
+        query = query.where(schema.daily_counts.c.manager_id == manager_id)
     if date_from is not None:
-        query = query.where(DailyCount.day >= date_from)
+        query = query.where(schema.daily_counts.c.day >= date_from)
     if date_to is not None:
-        query = query.where(DailyCount.day < date_to)
+        query = query.where(schema.daily_counts.c.day < date_to)
     rows = session.execute(query).all()
     ids = {"source": {r[2] for r in rows}, "manager": {r[3] for r in rows}}
     labels: dict[Any, str | None] = {}

@@ -12,7 +12,7 @@ from types import MappingProxyType
 from typing import Any
 
 from voronka.analysis.funnel.counts import OutcomeRow, ReachRow
-from voronka.models import DealStatus
+from voronka.schema import DealStatus
 
 
 @dataclass(frozen=True)

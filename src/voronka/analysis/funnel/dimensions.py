@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import Table, select
 
+from voronka import schema
 from voronka.analysis.funnel.counts import Expression
 from voronka.deal_days import named_id
 from voronka.errors import InvalidQuery
-from voronka.models import Deal, DealDay, Pipeline, Source, StageReach, User
+from voronka.reading import Reader
 from voronka.sqlfuncs import WEEK, time_prefix
 
 MAX_PERIODS = 5_000
@@ -28,7 +28,7 @@ MAX_PERIODS = 5_000
 
 @dataclass(frozen=True)
 class DimensionContext:
-    session: Session
+    session: Reader
     account_id: int
     tz: ZoneInfo
     fixed_offset_minutes: int | None = None
@@ -160,7 +160,7 @@ class _NamedDimension:
 
     is_time = False
     name = ""
-    model: ClassVar[type[Source] | type[User] | type[Pipeline]]
+    model: ClassVar[Table]
 
     def column(self) -> Expression:
         raise NotImplementedError
@@ -172,7 +172,7 @@ class _NamedDimension:
         ids = [k for k in keys if k is not None]
         names: dict[Any, str | None] = {None: None}
         if ids:
-            rows = ctx.session.execute(select(self.model.id, self.model.name).where(self.model.id.in_(ids)))
+            rows = ctx.session.execute(select(self.model.c.id, self.model.c.name).where(self.model.c.id.in_(ids)))
             names.update({row[0]: row[1] for row in rows})
         return names
 
@@ -182,40 +182,40 @@ class _NamedDimension:
 
 class SourceDimension(_NamedDimension):
     name = "source"
-    model = Source
+    model = schema.sources
 
     def column(self) -> Expression:
-        return Deal.source_id
+        return schema.deals.c.source_id
 
     def reach_column(self) -> Expression:
         """The same key on stage reaches, which carry it: period views need no join to deals."""
-        return StageReach.source_id
+        return schema.stage_reaches.c.source_id
 
     def day_column(self) -> Expression:
         """The same key in the per-day summary, where 0 stands for none."""
-        return named_id(DealDay.source_id)
+        return named_id(schema.deal_days.c.source_id)
 
 
 class ManagerDimension(_NamedDimension):
     name = "manager"
-    model = User
+    model = schema.users
 
     def column(self) -> Expression:
-        return Deal.manager_id
+        return schema.deals.c.manager_id
 
     def reach_column(self) -> Expression:
-        return StageReach.manager_id
+        return schema.stage_reaches.c.manager_id
 
     def day_column(self) -> Expression:
-        return named_id(DealDay.manager_id)
+        return named_id(schema.deal_days.c.manager_id)
 
 
 class PipelineDimension(_NamedDimension):
     name = "pipeline"
-    model = Pipeline
+    model = schema.pipelines
 
     def column(self) -> Expression:
-        return Deal.pipeline_id
+        return schema.deals.c.pipeline_id
 
 
 @dataclass(frozen=True)
@@ -230,7 +230,7 @@ class CustomFieldDimension:
         return f"field:{self.field}"
 
     def key(self, ctx: DimensionContext, time_column: Expression) -> Expression:
-        expression: Expression = Deal.custom[self.field].as_string()
+        expression: Expression = schema.deals.c.custom[self.field].as_string()
         return expression
 
     def labels(self, ctx: DimensionContext, keys: Iterable[Any]) -> dict[Any, str | None]:

@@ -9,8 +9,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
+from voronka import schema
 from voronka.analysis.funnel import counts
 from voronka.analysis.funnel.aggregated import aggregated_figures, empty_figures, only_daily_counts
 from voronka.analysis.funnel.compute import (
@@ -32,9 +32,9 @@ from voronka.analysis.funnel.dimensions import (
 )
 from voronka.analysis.funnel.query import FunnelQuery, Rule, View
 from voronka.analysis.funnel.timing import Timing, load_timing
-from voronka.crm.accounts import find_pipeline, list_pipelines
-from voronka.models import Account, Deal, DealDay, Pipeline
+from voronka.errors import NoPipeline
 from voronka.money import report_currency
+from voronka.reading import AccountLike, PipelineLike, Reader, choose_pipeline, pipelines_of
 from voronka.timeutil import fixed_offset_minutes, local_midnight_utc, utcnow, zone
 
 
@@ -68,9 +68,9 @@ class FunnelReport:
 
 @dataclass(frozen=True)
 class _Context:
-    session: Session
+    session: Reader
     query: FunnelQuery
-    pipelines: tuple[Pipeline, ...]
+    pipelines: tuple[PipelineLike, ...]
     scope: Scope
     dimension: Dimension | None
     dimension_context: DimensionContext
@@ -99,14 +99,14 @@ class _Context:
             return None
         if isinstance(dimension, SourceDimension | ManagerDimension):
             return dimension.day_column()
-        return dimension.key(self.dimension_context, DealDay.day)
+        return dimension.key(self.dimension_context, schema.deal_days.c.day)
 
     def names_of(self, pipeline_id: int) -> tuple[str, ...]:
         pipeline = next(p for p in self.pipelines if p.id == pipeline_id)
         return tuple(s.name for s in pipeline.stages)
 
 
-def run_funnel(*, session: Session, account: Account, query: FunnelQuery, summary: bool = True) -> FunnelReport:
+def run_funnel(*, session: Reader, account: AccountLike, query: FunnelQuery, summary: bool = True) -> FunnelReport:
     """Count the funnel that ``query`` asks for. ``summary=False`` counts every deal even where the
     per-day summary could answer (how the summary is checked against the deals)."""
     query.validate()
@@ -140,7 +140,7 @@ def run_funnel(*, session: Session, account: Account, query: FunnelQuery, summar
     )
 
 
-def _aggregated_report(context: _Context, account: Account) -> FunnelReport:
+def _aggregated_report(context: _Context, account: AccountLike) -> FunnelReport:
     """No-CRM mode: the period view of the daily counts (a cohort needs deals to follow)."""
     pipeline = context.pipelines[0]
     names = tuple(s.name for s in pipeline.stages)
@@ -177,14 +177,14 @@ def _aggregated_report(context: _Context, account: Account) -> FunnelReport:
     )
 
 
-def _resolve(session: Session, account: Account, query: FunnelQuery, summary: bool = True) -> _Context:
+def _resolve(session: Reader, account: AccountLike, query: FunnelQuery, summary: bool = True) -> _Context:
     dimension = resolve_dimension(query.by) if query.by else None
     if isinstance(dimension, PipelineDimension) and query.pipeline is None:
-        pipelines = tuple(list_pipelines(session=session, account=account))
+        pipelines = tuple(pipelines_of(session, account.id))
         if not pipelines:
-            find_pipeline(session=session, account=account)  # raises the "no pipeline yet" error
+            raise NoPipeline()
     else:
-        pipelines = (find_pipeline(session=session, account=account, name=query.pipeline),)
+        pipelines = (choose_pipeline(pipelines_of(session, account.id), query.pipeline),)
     tz = zone(account.timezone)
     scope = Scope(
         pipeline_ids=tuple(p.id for p in pipelines),
@@ -203,12 +203,14 @@ def _resolve(session: Session, account: Account, query: FunnelQuery, summary: bo
     return replace(context, dimension_context=DimensionContext(session, account.id, tz, offset))
 
 
-def _fixed_offset(session: Session, scope: Scope, tz: ZoneInfo) -> int | None:
+def _fixed_offset(session: Reader, scope: Scope, tz: ZoneInfo) -> int | None:
     """The zone's offset if it holds over the whole range (the data's own span when open-ended)."""
     start, end = scope.start, scope.end
     if start is None or end is None:
         first, last = session.execute(
-            select(func.min(Deal.created_at), func.max(Deal.created_at)).where(Deal.pipeline_id.in_(scope.pipeline_ids))
+            select(func.min(schema.deals.c.created_at), func.max(schema.deals.c.created_at)).where(
+                schema.deals.c.pipeline_id.in_(scope.pipeline_ids)
+            )
         ).one()
         if first is None:
             return None

@@ -8,10 +8,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
+from voronka import schema
 from voronka.analysis.funnel.counts import Scope
-from voronka.models import Deal, StageReach
+from voronka.reading import Reader
 from voronka.sqlfuncs import seconds_between
 
 # Upper bounds (seconds, inclusive) of the speed-to-lead buckets of docs/funnel.md.
@@ -83,23 +83,26 @@ def speed_to_lead(values: Sequence[float]) -> SpeedToLead:
     return SpeedToLead(summary.count, summary.median_seconds, summary.p90_seconds, buckets=shares)
 
 
-def load_timing(session: Session, scope: Scope, positions: int) -> Timing:
+def load_timing(session: Reader, scope: Scope, positions: int) -> Timing:
     """Speed to lead and time to each stage for deals created in the scope."""
     delays = session.scalars(
-        select(seconds_between(Deal.first_contact_at, Deal.created_at)).where(
-            scope.of(Deal),
-            scope.within(Deal.created_at),
-            Deal.first_contact_at.is_not(None),
+        select(seconds_between(schema.deals.c.first_contact_at, schema.deals.c.created_at)).where(
+            scope.of(schema.deals),
+            scope.within(schema.deals.c.created_at),
+            schema.deals.c.first_contact_at.is_not(None),
         )
     ).all()
     first_entry = (
-        select(StageReach.position, seconds_between(StageReach.entered_at, Deal.created_at))
-        .join(Deal, Deal.id == StageReach.deal_id)
+        select(
+            schema.stage_reaches.c.position,
+            seconds_between(schema.stage_reaches.c.entered_at, schema.deals.c.created_at),
+        )
+        .join(schema.deals, schema.deals.c.id == schema.stage_reaches.c.deal_id)
         .where(
-            scope.of(StageReach),
-            scope.within(Deal.created_at),
-            Deal.history_known.is_(True),
-            StageReach.entered_at.is_not(None),
+            scope.of(schema.stage_reaches),
+            scope.within(schema.deals.c.created_at),
+            schema.deals.c.history_known.is_(True),
+            schema.stage_reaches.c.entered_at.is_not(None),
         )
     )
     per_stage: dict[int, list[float]] = defaultdict(list)

@@ -18,25 +18,15 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, literal, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, Table, and_, case, func, literal, or_, select
 
+from voronka import schema
 from voronka.analysis.funnel.counts import Expression
 from voronka.analysis.stats.metrics import SPEND_AHEAD, stage_key
 from voronka.analysis.stats.periods import Grain, Period
 from voronka.db import parallel_reads
-from voronka.models import (
-    Account,
-    AdSpend,
-    CallAttempt,
-    CallOutcome,
-    CauseFamily,
-    Deal,
-    DealStatus,
-    LossReason,
-    Pipeline,
-    StageReach,
-)
+from voronka.reading import AccountLike, PipelineLike, Reader, dialect_of
+from voronka.schema import CallOutcome, CauseFamily, DealStatus
 from voronka.timeutil import local_midnight_utc, zone
 
 Key = tuple[Any, str]  # (cut value id or None, period label)
@@ -53,8 +43,8 @@ class Cut:
 
 
 CUTS: dict[str, Cut] = {
-    "manager": Cut("manager", Deal.manager_id, StageReach.manager_id, None),
-    "source": Cut("source", Deal.source_id, StageReach.source_id, AdSpend.source_id),
+    "manager": Cut("manager", schema.deals.c.manager_id, schema.stage_reaches.c.manager_id, None),
+    "source": Cut("source", schema.deals.c.source_id, schema.stage_reaches.c.source_id, schema.ad_spend.c.source_id),
 }
 
 
@@ -62,9 +52,9 @@ CUTS: dict[str, Cut] = {
 class Grid:
     """Where and when: the pipeline and the periods (local dates)."""
 
-    session: Session
-    account: Account
-    pipeline: Pipeline
+    session: Reader
+    account: AccountLike
+    pipeline: PipelineLike
     grain: Grain
     periods: tuple[Period, ...]
     today: dt.date | None = None
@@ -73,11 +63,11 @@ class Grid:
     """Only this manager's deals (a manager's own statistics); spend, which belongs to sources, is
     then not theirs to see."""
 
-    def of(self, table: type[Deal] | type[StageReach]) -> ColumnElement[bool]:
+    def of(self, table: Table) -> ColumnElement[bool]:
         """The rows of ``table`` in the grid's pipeline and role scope."""
-        condition: ColumnElement[bool] = table.pipeline_id == self.pipeline.id
+        condition: ColumnElement[bool] = table.c.pipeline_id == self.pipeline.id
         if self.manager_id is not None:
-            condition = and_(condition, table.manager_id == self.manager_id)
+            condition = and_(condition, table.c.manager_id == self.manager_id)
         return condition
 
     def bounds(self) -> list[tuple[Period, dt.datetime, dt.datetime]]:
@@ -97,7 +87,7 @@ def _per_period(
 ) -> list[tuple[Any, ...]]:
     """Rows (cut value, period label, *keys, *aggregates): one range query per period."""
     groups = [cut_column] if cut_column is not None else []
-    table = StageReach if time_column is StageReach.reached_at else Deal
+    table = schema.stage_reaches if time_column is schema.stage_reaches.c.reached_at else schema.deals
     query = select(cut_column if cut_column is not None else literal(None), *keys, *aggregates).select_from(table)
     for target, on in joins:
         query = query.join(target, on)
@@ -137,7 +127,7 @@ def base_values_and(
 def run_passes(grid: Grid, passes: Sequence[tuple[Pass, Cut | None]]) -> list[list[tuple[Key, str, Any]]]:
     """The rows of each pass, in order, two passes at a time (see ``voronka.db.parallel_reads``)."""
 
-    def task(collect: Pass, cut: Cut | None) -> Callable[[Session], list[tuple[Key, str, Any]]]:
+    def task(collect: Pass, cut: Cut | None) -> Callable[[Reader], list[tuple[Key, str, Any]]]:
         return lambda session: list(collect(replace(grid, session=session), cut))
 
     return parallel_reads(grid.session, [task(collect, cut) for collect, cut in passes])
@@ -160,15 +150,15 @@ def merged(values: BaseValues) -> BaseValues:
 def _arrivals(grid: Grid, cut: Cut | None) -> Iterable[tuple[Key, str, int]]:
     """Leads of the period, those first contacted within five minutes, and — when the pipeline logs
     no calls at all (imported data) — those reached, taken as the ones that got past the first stage."""
-    within = func.sum(case((Deal.contact_minutes <= WITHIN_MINUTES, 1), else_=0))
-    past_first = func.sum(case((Deal.furthest_position > 1, 1), else_=0))
+    within = func.sum(case((schema.deals.c.contact_minutes <= WITHIN_MINUTES, 1), else_=0))
+    past_first = func.sum(case((schema.deals.c.furthest_position > 1, 1), else_=0))
     rows = _per_period(
         grid,
-        Deal.created_at,
+        schema.deals.c.created_at,
         cut.deal if cut else None,
         [],
         [func.count(), within, past_first],
-        [grid.of(Deal)],
+        [grid.of(schema.deals)],
     )
     calls = _has_calls(grid)
     for cut_value, label, count, within_5, reached in rows:
@@ -180,7 +170,10 @@ def _arrivals(grid: Grid, cut: Cut | None) -> Iterable[tuple[Key, str, int]]:
 
 def _has_calls(grid: Grid) -> bool:
     found = grid.session.scalar(
-        select(CallAttempt.id).join(Deal, Deal.id == CallAttempt.deal_id).where(grid.of(Deal)).limit(1)
+        select(schema.call_attempts.c.id)
+        .join(schema.deals, schema.deals.c.id == schema.call_attempts.c.deal_id)
+        .where(grid.of(schema.deals))
+        .limit(1)
     )
     return found is not None
 
@@ -189,11 +182,11 @@ def _reaches(grid: Grid, cut: Cut | None) -> Iterable[tuple[Key, str, int]]:
     last = len(grid.pipeline.stages)
     rows = _per_period(
         grid,
-        StageReach.reached_at,
+        schema.stage_reaches.c.reached_at,
         cut.reach if cut else None,
-        [StageReach.position],
+        [schema.stage_reaches.c.position],
         [func.count()],
-        [grid.of(StageReach)],
+        [grid.of(schema.stage_reaches)],
     )
     for cut_value, label, position, count in rows:
         yield (cut_value, label), "sales" if position == last else stage_key(int(position)), int(count)
@@ -203,22 +196,25 @@ def _closures(grid: Grid, cut: Cut | None) -> Iterable[tuple[Key, str, int]]:
     """Revenue of the deals won in the period (account currency) and the deals lost as non-target."""
     non_target_reasons = list(
         grid.session.scalars(
-            select(LossReason.id).where(
-                LossReason.account_id == grid.account.id, LossReason.family == CauseFamily.NON_TARGET.value
+            select(schema.loss_reasons.c.id).where(
+                schema.loss_reasons.c.account_id == grid.account.id,
+                schema.loss_reasons.c.family == CauseFamily.NON_TARGET.value,
             )
         )
     )
-    won = (Deal.status == DealStatus.WON.value) & (Deal.currency == grid.account.currency)
-    revenue = func.coalesce(func.sum(case((won, Deal.amount), else_=0)), 0)
-    lost = (Deal.status == DealStatus.LOST.value) & Deal.loss_reason_id.in_(non_target_reasons or [-1])
+    won = (schema.deals.c.status == DealStatus.WON.value) & (schema.deals.c.currency == grid.account.currency)
+    revenue = func.coalesce(func.sum(case((won, schema.deals.c.amount), else_=0)), 0)
+    lost = (schema.deals.c.status == DealStatus.LOST.value) & schema.deals.c.loss_reason_id.in_(
+        non_target_reasons or [-1]
+    )
     non_target = func.sum(case((lost, 1), else_=0))
     rows = _per_period(
         grid,
-        Deal.closed_at,
+        schema.deals.c.closed_at,
         cut.deal if cut else None,
         [],
         [revenue, non_target],
-        [grid.of(Deal), Deal.closed_at.is_not(None), Deal.status != DealStatus.OPEN.value],
+        [grid.of(schema.deals), schema.deals.c.closed_at.is_not(None), schema.deals.c.status != DealStatus.OPEN.value],
     )
     for cut_value, label, amount, lost_count in rows:
         yield (cut_value, label), "revenue", int(amount or 0)
@@ -238,20 +234,20 @@ def speed_medians(grid: Grid, cut: Cut | None) -> Iterable[tuple[Key, str, float
     Window functions number each cut's leads by speed and keep the one or two middle rows, so the
     database returns two rows per group instead of every lead.
     """
-    if grid.session.get_bind().dialect.name == "postgresql":
+    if dialect_of(grid.session) == "postgresql":
         yield from _medians_by_aggregate(grid, cut)
         return
     cut_column = cut.deal if cut else None
     partition = [cut_column] if cut_column is not None else []
-    order = Deal.contact_minutes
+    order = schema.deals.c.contact_minutes
     numbered = select(
         (cut_column if cut_column is not None else literal(None)).label("cut"),
         order.label("minutes"),
         func.row_number().over(partition_by=partition or None, order_by=order).label("rank"),
         func.count().over(partition_by=partition or None).label("size"),
-    ).where(grid.of(Deal), Deal.contact_minutes.is_not(None))
+    ).where(grid.of(schema.deals), schema.deals.c.contact_minutes.is_not(None))
     for period, start, end in grid.bounds():
-        ranked = numbered.where(Deal.created_at >= start, Deal.created_at < end).subquery()
+        ranked = numbered.where(schema.deals.c.created_at >= start, schema.deals.c.created_at < end).subquery()
         middle = or_(ranked.c.rank == (ranked.c.size + 1) // 2, ranked.c.rank == (ranked.c.size + 2) // 2)
         values: dict[Any, list[int]] = defaultdict(list)
         for cut_value, minutes in grid.session.execute(select(ranked.c.cut, ranked.c.minutes).where(middle)):
@@ -263,14 +259,14 @@ def speed_medians(grid: Grid, cut: Cut | None) -> Iterable[tuple[Key, str, float
 def _medians_by_aggregate(grid: Grid, cut: Cut | None) -> Iterable[tuple[Key, str, float]]:
     """The same medians by PostgreSQL's ordered-set aggregate, a third faster than numbering the
     rows: ``percentile_cont(0.5)`` is the middle value, or the mean of the two middle ones."""
-    median = func.percentile_cont(0.5).within_group(Deal.contact_minutes)
+    median = func.percentile_cont(0.5).within_group(schema.deals.c.contact_minutes)
     rows = _per_period(
         grid,
-        Deal.created_at,
+        schema.deals.c.created_at,
         cut.deal if cut else None,
         [],
         [median],
-        [grid.of(Deal), Deal.contact_minutes.is_not(None)],
+        [grid.of(schema.deals), schema.deals.c.contact_minutes.is_not(None)],
     )
     for cut_value, label, minutes in rows:
         if minutes is not None:  # the team's aggregate gives a row even for a period with no lead
@@ -279,16 +275,19 @@ def _medians_by_aggregate(grid: Grid, cut: Cut | None) -> Iterable[tuple[Key, st
 
 def _answered(grid: Grid, cut: Cut | None) -> Iterable[tuple[Key, str, int]]:
     answered = (
-        select(CallAttempt.deal_id).where(CallAttempt.outcome == CallOutcome.ANSWERED.value).distinct().subquery()
+        select(schema.call_attempts.c.deal_id)
+        .where(schema.call_attempts.c.outcome == CallOutcome.ANSWERED.value)
+        .distinct()
+        .subquery()
     )
     rows = _per_period(
         grid,
-        Deal.created_at,
+        schema.deals.c.created_at,
         cut.deal if cut else None,
         [],
         [func.count()],
-        [grid.of(Deal)],
-        joins=[(answered, answered.c.deal_id == Deal.id)],
+        [grid.of(schema.deals)],
+        joins=[(answered, answered.c.deal_id == schema.deals.c.id)],
     )
     for cut_value, label, count in rows:
         yield (cut_value, label), "reached", int(count or 0)
@@ -304,11 +303,16 @@ def spend_values(grid: Grid, cut: Cut | None) -> Iterable[tuple[Key, str, int]]:
         return
     first, last = grid.periods[0].start, grid.periods[-1].end
     rows = grid.session.execute(
-        select(AdSpend.source_id, AdSpend.period_start, AdSpend.period_kind, AdSpend.amount).where(
-            AdSpend.account_id == grid.account.id,
-            AdSpend.currency == grid.account.currency,
-            AdSpend.period_start < last,
-            AdSpend.period_start >= dt.date(first.year, first.month, 1),
+        select(
+            schema.ad_spend.c.source_id,
+            schema.ad_spend.c.period_start,
+            schema.ad_spend.c.period_kind,
+            schema.ad_spend.c.amount,
+        ).where(
+            schema.ad_spend.c.account_id == grid.account.id,
+            schema.ad_spend.c.currency == grid.account.currency,
+            schema.ad_spend.c.period_start < last,
+            schema.ad_spend.c.period_start >= dt.date(first.year, first.month, 1),
         )
     )
     for source_id, start, kind, amount in rows:

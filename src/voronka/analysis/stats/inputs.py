@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from voronka.analysis.stats.metrics import Metric, Unit, metric_by_key, metrics_for
+from voronka.analysis.stats.plans import PPM, plan_in_metric_units
 from voronka.analysis.stats.spend_maps import CANONICAL_SPEND, SpendMap
 from voronka.crm.accounts import NamePolicy, owned_row, resolve_name
 from voronka.crm.spend import record_spend
@@ -26,7 +27,6 @@ from voronka.tabular.files import open_table
 from voronka.tabular.report import ImportReport, Rejected
 from voronka.timeutil import check_day
 
-PPM = 1_000_000
 MAX_PLAN = 10**15
 """The largest plan kept, in the metric's base unit (the bound money has): within a 64-bit column."""
 _MONTH = re.compile(r"^\s*(\d{4})-(\d{1,2})\s*$|^\s*(\d{1,2})\.(\d{4})\s*$")
@@ -213,11 +213,6 @@ def parse_plan_value(metric: Metric, text: str, currency: str) -> int:
     return value
 
 
-def plan_in_metric_units(metric: Metric, value: int) -> float:
-    """A stored plan as the same kind of number as the metric's values."""
-    return value / PPM if metric.unit is Unit.SHARE else float(value)
-
-
 @dataclass(frozen=True)
 class PlanKey:
     month: dt.date
@@ -275,10 +270,6 @@ def set_plan(
     found.value = parse_plan_value(chosen, value, account.currency)
     session.flush()
     return found
-
-
-def load_plans(session: Session, pipeline: Pipeline, months: list[dt.date]) -> list[Plan]:
-    return list(session.scalars(select(Plan).where(Plan.pipeline_id == pipeline.id, Plan.month.in_(months))))
 
 
 PLAN_SHEETS = ("План", "Plan")

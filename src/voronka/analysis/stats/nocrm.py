@@ -12,14 +12,11 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
-from voronka.analysis.stats import counts
 from voronka.analysis.stats.inputs import parse_day, set_spend
-from voronka.analysis.stats.metrics import stage_key
 from voronka.crm.accounts import get_or_create_manager, get_or_create_source
 from voronka.errors import ImportFailed
 from voronka.i18n import Message
@@ -29,7 +26,6 @@ from voronka.tabular.cells import clean
 from voronka.tabular.files import has_sheet, open_table
 from voronka.tabular.report import ImportReport
 
-UNAVAILABLE = frozenset({"reached", "within_5min", "speed_median", "non_target"})
 DATE_COLUMN, SOURCE_COLUMN, MANAGER_COLUMN, REVENUE_COLUMN = "date", "source", "manager", "revenue"
 SPEND_COLUMN = "ad spend"
 # The input sheet is written in the reader's language; either name of a column is understood.
@@ -46,38 +42,6 @@ INPUT_SHEETS = ("Ввод", "Input")
 MARKER_ROWS = frozenset({"итого", "totals", "пример", "example"})
 """First cells of the template's totals and example rows, which are not days."""
 SHOWN_PROBLEMS = 10
-
-
-def base_values(grid: counts.Grid, cut: counts.Cut | None) -> counts.BaseValues:
-    """The counted rows per (cut value, period) from daily counts (and ad spend)."""
-    values: counts.BaseValues = defaultdict(dict)
-    column = None if cut is None else (DailyCount.manager_id if cut.name == "manager" else DailyCount.source_id)
-    selected = [DailyCount.day, DailyCount.stage_position, func.sum(DailyCount.count), func.sum(DailyCount.revenue)]
-    query = select(*selected, *([column] if column is not None else [])).where(
-        DailyCount.pipeline_id == grid.pipeline.id,
-        DailyCount.day >= grid.periods[0].start,
-        DailyCount.day < grid.periods[-1].end,
-    )
-    if grid.manager_id is not None:
-        query = query.where(DailyCount.manager_id == grid.manager_id)
-    query = query.group_by(DailyCount.day, DailyCount.stage_position, *([column] if column is not None else []))
-    last = len(grid.pipeline.stages)
-    rows: list[Any] = list(grid.session.execute(query))
-    for row in rows:
-        day, position, count, revenue = row[0], int(row[1]), int(row[2] or 0), row[3]
-        cut_value = row[4] if column is not None else None
-        period = next((p for p in grid.periods if p.contains(day)), None)
-        if period is None:
-            continue
-        cell = values[(cut_value, period.label)]
-        metric = "leads" if position == 1 else "sales" if position == last else stage_key(position)
-        cell[metric] = (cell.get(metric) or 0) + count
-        if position == last and revenue is not None:
-            cell["revenue"] = (cell.get("revenue") or 0) + int(revenue)
-    for spend_key, spend_metric, amount in counts.spend_values(grid, cut):
-        spend_cell = values[spend_key]
-        spend_cell[spend_metric] = (spend_cell.get(spend_metric) or 0) + amount
-    return values
 
 
 @dataclass(frozen=True)

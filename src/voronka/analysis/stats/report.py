@@ -8,19 +8,18 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
+from voronka import schema
 from voronka.analysis.currencies import money_notes
 from voronka.analysis.funnel.dimensions import DimensionContext, ManagerDimension, SourceDimension
-from voronka.analysis.stats import counts, nocrm
-from voronka.analysis.stats.inputs import load_plans, plan_in_metric_units
+from voronka.analysis.stats import counts, daily
 from voronka.analysis.stats.metrics import Metric, Number, metrics_for
 from voronka.analysis.stats.periods import Grain, Period, default_range, periods_between
+from voronka.analysis.stats.plans import load_plans, plan_in_metric_units
 from voronka.analysis.stats.table import Table, build_table
-from voronka.crm.accounts import find_pipeline
 from voronka.errors import DateRangeReversed, InvalidQuery
 from voronka.i18n import Message
-from voronka.models import Account, DailyCount, Deal
+from voronka.reading import AccountLike, Reader, choose_pipeline, pipelines_of
 from voronka.timeutil import check_day, to_local, utcnow, zone
 
 
@@ -72,11 +71,11 @@ class StatsReport:
 _CUT_NAMES = {"manager": ManagerDimension(), "source": SourceDimension()}
 
 
-def run_stats(*, session: Session, account: Account, query: StatsQuery, today: dt.date | None = None) -> StatsReport:
+def run_stats(*, session: Reader, account: AccountLike, query: StatsQuery, today: dt.date | None = None) -> StatsReport:
     """The statistics template for one pipeline over day, week or month columns."""
     if query.by is not None and query.by not in counts.CUTS:
         raise InvalidQuery(code="unknown_cut", reason=f"unknown --by value {query.by!r}; use manager or source")
-    pipeline = find_pipeline(session=session, account=account, name=query.pipeline)
+    pipeline = choose_pipeline(pipelines_of(session, account.id), query.pipeline)
     today = today or to_local(utcnow(), zone(account.timezone)).date()
     start, end = default_range(query.grain, today)
     start, end = query.date_from or start, query.date_to or end
@@ -96,13 +95,13 @@ def run_stats(*, session: Session, account: Account, query: StatsQuery, today: d
     mode = _mode(session, pipeline.id)
     metrics = metrics_for(tuple(s.name for s in pipeline.stages))
     available = (
-        frozenset(m.key for m in metrics if m.formula is None and m.key not in nocrm.UNAVAILABLE)
+        frozenset(m.key for m in metrics if m.formula is None and m.key not in daily.UNAVAILABLE)
         if mode is Mode.COUNTS
         else None
     )
     if query.manager_id is not None:  # money is spent on sources, not by one manager
         available = (available or frozenset(m.key for m in metrics if m.formula is None)) - {"spend"}
-    collect = nocrm.base_values if mode is Mode.COUNTS else counts.base_values
+    collect = daily.base_values if mode is Mode.COUNTS else counts.base_values
     plans = _plans(session, grid, metrics)
     if query.manager_id is not None:  # a manager's own figures are held against their own plans
         plans[(None, None)] = plans.get(("manager", query.manager_id), defaultdict(dict))
@@ -167,12 +166,14 @@ def grid_context(grid: counts.Grid) -> DimensionContext:
     return DimensionContext(grid.session, grid.account.id, zone(grid.account.timezone))
 
 
-def _mode(session: Session, pipeline_id: int) -> Mode:
-    has_deals = session.scalar(select(Deal.id).where(Deal.pipeline_id == pipeline_id).limit(1)) is not None
+def _mode(session: Reader, pipeline_id: int) -> Mode:
+    has_deals = (
+        session.scalar(select(schema.deals.c.id).where(schema.deals.c.pipeline_id == pipeline_id).limit(1)) is not None
+    )
     if has_deals:
         return Mode.CRM
     has_counts = session.scalar(
-        select(func.count()).select_from(DailyCount).where(DailyCount.pipeline_id == pipeline_id)
+        select(func.count()).select_from(schema.daily_counts).where(schema.daily_counts.c.pipeline_id == pipeline_id)
     )
     return Mode.COUNTS if has_counts else Mode.CRM
 
@@ -184,7 +185,7 @@ def _by_label(values: counts.BaseValues, cut_id: object) -> dict[str, dict[str, 
 PlanBook = dict[tuple[str | None, object], dict[str, dict[dt.date, Number]]]
 
 
-def _plans(session: Session, grid: counts.Grid, metrics: tuple[Metric, ...]) -> PlanBook:
+def _plans(session: Reader, grid: counts.Grid, metrics: tuple[Metric, ...]) -> PlanBook:
     """Monthly plans by (cut kind, cut id) → metric → month, in the metrics' own units."""
     months = sorted(
         {p.start.replace(day=1) for p in grid.periods}
@@ -192,7 +193,7 @@ def _plans(session: Session, grid: counts.Grid, metrics: tuple[Metric, ...]) -> 
     )
     by_key = {m.key: m for m in metrics}
     book: PlanBook = defaultdict(lambda: defaultdict(dict))
-    for plan in load_plans(session, grid.pipeline, months):
+    for plan in load_plans(session, grid.pipeline.id, months):
         metric = by_key.get(plan.metric)
         if metric is None:
             continue

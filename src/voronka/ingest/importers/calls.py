@@ -415,7 +415,7 @@ def store_calls(session: Session, account: Account, batch: list[StoredCall], rep
     report.unchanged += len(batch) - len(fresh)
     report.created += len(fresh)
     session.flush()
-    bulk_insert(session.connection(), CallAttempt.__table__, COLUMNS, fresh)  # type: ignore[arg-type]
+    bulk_insert(session.connection(), CallAttempt.__table__, COLUMNS, fresh)
     return {row[1] for row in fresh}
 
 

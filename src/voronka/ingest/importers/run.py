@@ -7,13 +7,13 @@ from collections.abc import Callable, Generator, Iterable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
-from sqlalchemy import Engine, ForeignKeyConstraint, Table
+from sqlalchemy import Engine, ForeignKeyConstraint
 from sqlalchemy.orm import Session
 from sqlalchemy.schema import AddConstraint, DropConstraint
 
-from voronka import deal_days
+from voronka import deal_days, schema
 from voronka.crm.accounts import create_pipeline, find_pipeline, list_pipelines
 from voronka.db import (
     begin_write,
@@ -38,7 +38,7 @@ from voronka.ingest.importers.mapped import first_pipeline_in, stages_in_file
 from voronka.ingest.importers.maps import ColumnMap
 from voronka.ingest.importers.shaping import Shaped, shape
 from voronka.ingest.importers.writer import DealWriter
-from voronka.models import Account, Deal, DealDay, Pipeline, StageEntry, StageReach
+from voronka.models import Account, Pipeline
 from voronka.tabular.files import TableFile, open_table
 from voronka.tabular.report import ImportReport, Progress
 
@@ -156,7 +156,7 @@ def _loaded_foreign_keys() -> list[ForeignKeyConstraint]:
     """PostgreSQL checks a foreign key per row as COPY loads it, most of a large import's time (and
     2.4 s of recounting a million deals' per-day cells); dropped for the load and added back in the
     same transaction, each is checked in one pass."""
-    tables = [cast(Table, model.__table__) for model in (Deal, StageEntry, StageReach, DealDay)]
+    tables = [schema.deals, schema.stage_changes, schema.stage_reaches, schema.deal_days]
     return [c for table in tables for c in table.constraints if isinstance(c, ForeignKeyConstraint)]
 
 

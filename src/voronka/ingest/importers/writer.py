@@ -12,12 +12,12 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from voronka import deal_days
+from voronka import deal_days, schema
 from voronka.crm.accounts import guess_cause_family, id_of_name
 from voronka.crm.derived import rederive_deal
 from voronka.crm.reaches import REACH_TIMES, DealFacts, insert_reaches, rows_of_reaches
@@ -41,8 +41,8 @@ from voronka.timeutil import utcnow
 
 BATCH_SIZE = 5_000
 ANALYSE_FROM = 20_000
-_DEALS = cast(Table, Deal.__table__)
-_STAGE_CHANGES = cast(Table, StageEntry.__table__)
+_DEALS = schema.deals
+_STAGE_CHANGES = schema.stage_changes
 _CHANGE_COLUMNS = ("account_id", "deal_id", "from_stage_id", "to_stage_id", "to_position", "at")
 _NAMED = ("source_id", "manager_id", "loss_reason_id")
 _ROW_COLUMNS = ("id", "origin", *_NAMED, *NEW_DEAL_COLUMNS)
