@@ -9,15 +9,17 @@ each in turn so that the machine's drift falls on all of them alike:
   user would compare them with: `sqlite-utils query` of a GROUP BY over the same deals table (when
   sqlite-utils is installed: pip install sqlite-utils); the target is 1.5 times the anchor;
 - a bare Python importing the chosen libraries a command needs, one step of the ladder at a time:
-  SQLAlchemy, its ORM (the session every service takes), Typer and Rich (the command line; Typer
-  is kept below 0.29, which built a pydantic TypeAdapter for each option: pydantic is not loaded);
-  and the same without the ORM: the floor of a command that read through Core tables alone.
+  SQLAlchemy, its ORM (the session every service that writes takes), Typer and Rich (the command
+  line; Typer is kept below 0.29, which built a pydantic TypeAdapter for each option: pydantic is
+  not loaded); and the same without the ORM: the floor of a report command, which reads through
+  Core tables alone.
 
 Every step of the ladder sets the garbage collector as `voronka` does on start (rare collections,
-none at exit), so the floor is measured the way the command runs. The libraries' step is what any
-report command pays before it reads a row: a command can not start faster than it, whatever voronka
-does, unless those libraries change. Two more steps show voronka's own share: declaring its mapped
-tables, and importing every module `voronka funnel` loads, short of opening the database.
+none at exit), so the floor is measured the way the command runs. The Core step is what any report
+command pays before it reads a row: a command can not start faster than it, whatever voronka does,
+unless those libraries change. Two more steps show voronka's own share: declaring its tables, and importing every
+module `voronka funnel` loads, short of opening the database; the last row is what a command that
+writes adds (the ORM and the classes mapped onto the tables).
 """
 
 from __future__ import annotations
@@ -35,20 +37,23 @@ from pathlib import Path
 # The collector setting of voronka.cli.app.main, applied before the imports and frozen after them.
 GC_LIKE_THE_COMMAND = "import gc; gc.set_threshold(50_000, 20, 20)"
 LIBRARIES = "import sqlalchemy.orm, typer, rich.console, rich.table"
+CORE_LIBRARIES = "import sqlalchemy, typer, rich.console, rich.table"
 ANCHOR_SQL = "select pipeline_id, furthest_position, status, count(*), sum(amount) from deals group by 1, 2, 3"
 LADDER = (
     ("Python alone", "pass"),
     ("+ SQLAlchemy", "import sqlalchemy"),
     ("+ its ORM", "import sqlalchemy.orm"),
     ("+ Typer, Rich", LIBRARIES),
-    # The floor of a report command that read through Core tables alone (SQLAlchemy Core without its ORM).
-    ("Core, Typer, Rich, no ORM", "import sqlalchemy, typer, rich.console, rich.table"),
-    ("+ voronka's tables", f"{LIBRARIES}; import voronka.models"),
+    # The floor of a report command, which reads through Core tables alone (no ORM).
+    ("Core, Typer, Rich, no ORM", CORE_LIBRARIES),
+    ("+ voronka's Core tables", f"{CORE_LIBRARIES}; import voronka.schema"),
     (
         "+ the funnel's modules",
-        f"{LIBRARIES}; import voronka.cli.app, voronka.cli.funnel_cmd, voronka.analysis.funnel.report, "
+        f"{CORE_LIBRARIES}; import voronka.cli.app, voronka.cli.funnel_cmd, voronka.analysis.funnel.report, "
         "voronka.analysis.funnel.output, voronka.cli.render, voronka.db, voronka.config",
     ),
+    # What a command that writes pays on top: the ORM and the classes mapped onto the tables.
+    ("(writers: + ORM classes)", f"{LIBRARIES}; import voronka.models"),
 )
 
 

@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from voronka import schema
 from voronka.errors import NoPipeline, PipelineNotFound, PipelineRequired
+from voronka.timeutil import local_zone_name
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
@@ -139,8 +140,7 @@ def dialect_of(reader: Reader) -> str:
 
 
 def report_account(reader: Reader) -> AccountRow:
-    """The account a report command reads (the first); a new database has nothing to report yet."""
-    account = first_account(reader)
-    if account is None:
-        raise NoPipeline()
-    return account
+    """The account a report command reads (the first). A new database has none yet: it reads as an
+    account without pipelines (id 0, as ``crm.accounts.default_account`` would make it), so a
+    report checks its question first and then says there is no pipeline yet."""
+    return first_account(reader) or AccountRow(0, "Business", "RUB", local_zone_name())
