@@ -185,7 +185,7 @@ def test_flood_control_waits_as_telegram_asks_and_a_blocked_bot_is_a_failure_sho
     add_journey(session, pipeline_for(session), Journey("2026-03-02 07:00", manager="Анна"))
     session.commit()
     run(engine, store, "2026-03-02 07:10")  # both alerts due: the manager's hits 429, the head blocked the bot
-    rows = {r.user_id: r for r in session.scalars(select(OutboxMessage))}
+    rows = {r.recipient_id: r for r in session.scalars(select(OutboxMessage))}
     manager, head = rows[team["manager"].id], rows[team["head"].id]
     assert (manager.status, manager.next_attempt_at) == ("pending", at("2026-03-02 07:11:30"))  # retry_after, exactly
     assert "429" in (manager.last_error or "")

@@ -113,7 +113,7 @@ def test_loss_and_reopen_are_in_the_history_with_who(session: Session) -> None:
     from voronka.crm.deals import reopen_deal
 
     reopen_deal(session=session, deal=deal, by=head)
-    kinds = [(i.kind, i.user_id) for i in timeline(session=session, deal=deal)]
+    kinds = [(i.kind, i.actor_id) for i in timeline(session=session, deal=deal)]
     assert kinds == [("created", None), ("moved", None), ("lost", head.id), ("reopened", head.id)]
     lost = next(i for i in timeline(session=session, deal=deal) if i.kind == "lost")
     assert lost.data == {"reason": "Дорого"}

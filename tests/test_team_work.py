@@ -221,7 +221,7 @@ def test_deleting_a_stage_keeps_the_history_as_it_happened_and_records_the_delet
     moves = [(h.data.get("from"), h.data["stage"]) for h in shown if h.kind == "moved"]
     assert moves == [(stages[0].name, stages[1].name), (stages[1].name, stages[2].name)]
     removal = [h for h in shown if h.kind == "stage_removed"]
-    recorded = [(h.user_id, h.data["stage"], h.data["into"]) for h in removal]
+    recorded = [(h.actor_id, h.data["stage"], h.data["into"]) for h in removal]
     assert recorded == [(owner.id, stages[1].name, stages[0].name)]
     assert deal.stage_id == stages[2].id
 

@@ -147,7 +147,7 @@ class StageEntry(Base):
     to_stage_id: Mapped[int]
     to_position: Mapped[int]
     at: Mapped[dt.datetime]
-    by_user_id: Mapped[int | None]
+    actor_id: Mapped[int | None]
 
 
 class CallAttempt(Base):
@@ -360,7 +360,7 @@ class Note(Base):
     id: Mapped[int]
     account_id: Mapped[int]
     deal_id: Mapped[int]
-    user_id: Mapped[int | None]
+    actor_id: Mapped[int | None]
     text: Mapped[str]
     created_at: Mapped[dt.datetime]
 
@@ -375,7 +375,7 @@ class Task(Base):
     deal_id: Mapped[int]
     kind: Mapped[str]
     due_at: Mapped[dt.datetime]
-    user_id: Mapped[int]
+    manager_id: Mapped[int]
     text: Mapped[str]
     created_at: Mapped[dt.datetime]
     created_by_id: Mapped[int | None]
@@ -394,7 +394,7 @@ class DealEvent(Base):
     account_id: Mapped[int]
     deal_id: Mapped[int]
     at: Mapped[dt.datetime]
-    user_id: Mapped[int | None]
+    actor_id: Mapped[int | None]
     kind: Mapped[str]
     data: Mapped[dict[str, Any]]
 
@@ -507,7 +507,7 @@ class OutboxMessage(Base):
     key: Mapped[str]
     event: Mapped[str]
     channel: Mapped[str]
-    user_id: Mapped[int | None]
+    recipient_id: Mapped[int | None]
     address: Mapped[str]
     subject: Mapped[str]
     body: Mapped[str]

@@ -310,7 +310,8 @@ stage_changes = Table(
     Column("to_stage_id", Integer, ForeignKey("stages.id"), nullable=False),
     Column("to_position", Integer, nullable=False),
     Column("at", DateTime(), nullable=False),
-    Column("by_user_id", Integer, ForeignKey("users.id"), nullable=True),
+    # Who entered the deal into the stage (none: an import or a sync).
+    Column("actor_id", Integer, ForeignKey("users.id"), nullable=True),
     # Only per-deal lookups read the log (reports read stage_reaches), so one narrow index will do.
     Index("ix_stage_changes_deal", "deal_id"),
 )
@@ -556,7 +557,8 @@ notes = Table(
     Column("id", Integer, primary_key=True),
     Column("account_id", Integer, ForeignKey("accounts.id"), nullable=False),
     Column("deal_id", Integer, ForeignKey("deals.id", ondelete="CASCADE"), index=True, nullable=False),
-    Column("user_id", Integer, ForeignKey("users.id"), nullable=True),
+    # Who wrote it.
+    Column("actor_id", Integer, ForeignKey("users.id"), nullable=True),
     Column("text", String(4000), nullable=False),
     Column("created_at", DateTime(), nullable=False),
 )
@@ -571,8 +573,8 @@ tasks = Table(
     Column("deal_id", Integer, ForeignKey("deals.id", ondelete="CASCADE"), nullable=False),
     Column("kind", String(12), nullable=False),
     Column("due_at", DateTime(), nullable=False),
-    # Who is to do it.
-    Column("user_id", Integer, ForeignKey("users.id"), nullable=False),
+    # Who is to do it: the responsible manager.
+    Column("manager_id", Integer, ForeignKey("users.id"), nullable=False),
     Column("text", String(2000), default="", nullable=False),
     Column("created_at", DateTime(), nullable=False),
     Column("created_by_id", Integer, ForeignKey("users.id"), nullable=True),
@@ -594,7 +596,8 @@ deal_events = Table(
     Column("account_id", Integer, ForeignKey("accounts.id"), nullable=False),
     Column("deal_id", Integer, ForeignKey("deals.id", ondelete="CASCADE"), nullable=False),
     Column("at", DateTime(), nullable=False),
-    Column("user_id", Integer, ForeignKey("users.id"), nullable=True),
+    # Who did it.
+    Column("actor_id", Integer, ForeignKey("users.id"), nullable=True),
     Column("kind", String(24), nullable=False),
     Column("data", JSON, default=dict, nullable=False),
     Index("ix_deal_events_deal", "deal_id", "at"),
@@ -713,7 +716,8 @@ outbox = Table(
     Column("key", String(200), nullable=False),
     Column("event", String(32), nullable=False),
     Column("channel", String(16), nullable=False),
-    Column("user_id", Integer, ForeignKey("users.id"), nullable=True),
+    # Whom it is for; none for the webhook.
+    Column("recipient_id", Integer, ForeignKey("users.id"), nullable=True),
     # A chat id, an e-mail address or a URL.
     Column("address", String(320), nullable=False),
     Column("subject", String(300), nullable=False),

@@ -95,7 +95,7 @@ def build_digest(*, session: Session, account: Account, kind: str, today: dt.dat
     )
     overdue_query = (
         select(User.name, func.coalesce(Deal.title, Deal.contact_name, Deal.phone, ""), Task.due_at)
-        .join(User, User.id == Task.user_id)
+        .join(User, User.id == Task.manager_id)
         .join(Deal, Deal.id == Task.deal_id)
         .where(Task.account_id == account.id, Task.done_at.is_(None), Task.due_at < now)
     )

@@ -246,7 +246,7 @@ def task_alerts(
         )
         facts = {"task_id": task.id, "deal_id": deal.id, "due_at": task.due_at.isoformat() + "Z", "kind": task.kind}
         key = f"task:{task.id}:{task.due_at:%Y%m%d%H%M}"
-        alerts.append(Alert(key, Event.TASK_OVERDUE, (task.user_id,), text, facts))
+        alerts.append(Alert(key, Event.TASK_OVERDUE, (task.manager_id,), text, facts))
     return alerts
 
 

@@ -40,7 +40,7 @@ class Letter:
     key: str
     event: str
     channel: str
-    user_id: int | None
+    recipient_id: int | None
     address: str
     subject: str
     body: str
@@ -62,7 +62,7 @@ def enqueue(*, session: Session, account: Account, letter: Letter, now: dt.datet
         "key": letter.key,
         "event": letter.event,
         "channel": letter.channel,
-        "user_id": letter.user_id,
+        "recipient_id": letter.recipient_id,
         "address": letter.address,
         "subject": letter.subject[:300],
         "body": letter.body[:20000],

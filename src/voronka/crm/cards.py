@@ -85,7 +85,7 @@ def as_it_happened(items: list[HistoryItem]) -> list[HistoryItem]:
                 data["stage"] = names[(at, "to")]
             if (at, "from") in names:
                 data["from"] = names[(at, "from")]
-            item = HistoryItem(item.at, item.kind, item.user_id, data)
+            item = HistoryItem(item.at, item.kind, item.actor_id, data)
         shown.append(item)
     return shown
 
@@ -104,7 +104,7 @@ def add_note(*, session: Session, deal: Deal, user: User, text: str) -> Note | N
         return None
     if len(text) > MAX_NOTE:
         raise InvalidValue(field="note", value=text[:40], hint=f"at most {MAX_NOTE} characters")
-    note = Note(account_id=deal.account_id, deal_id=deal.id, user_id=user.id, text=text, created_at=utcnow())
+    note = Note(account_id=deal.account_id, deal_id=deal.id, actor_id=user.id, text=text, created_at=utcnow())
     session.add(note)
     session.flush()
     return note

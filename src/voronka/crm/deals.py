@@ -361,7 +361,7 @@ def _log_entry(
         to_stage_id=to_stage.id,
         to_position=to_stage.position,
         at=at,
-        by_user_id=by.id if by else None,
+        actor_id=by.id if by else None,
     )
     session.add(change)
     session.flush()

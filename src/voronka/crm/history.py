@@ -38,7 +38,7 @@ def record(
         account_id=deal.account_id,
         deal_id=deal.id,
         at=when or utcnow(),
-        user_id=by.id if by else None,
+        actor_id=by.id if by else None,
         kind=kind,
         data=data,
     )
@@ -53,7 +53,7 @@ class HistoryItem:
 
     at: dt.datetime
     kind: str
-    user_id: int | None
+    actor_id: int | None
     data: dict[str, Any] = field(default_factory=dict)
 
 
@@ -78,11 +78,11 @@ def timeline(*, session: Session, deal: Deal) -> list[HistoryItem]:
         for c in session.scalars(select(CallAttempt).where(CallAttempt.deal_id == deal.id))
     ]
     items += [
-        HistoryItem(n.created_at, "note", n.user_id, {"text": n.text})
+        HistoryItem(n.created_at, "note", n.actor_id, {"text": n.text})
         for n in session.scalars(select(Note).where(Note.deal_id == deal.id))
     ]
     items += [
-        HistoryItem(e.at, e.kind, e.user_id, dict(e.data))
+        HistoryItem(e.at, e.kind, e.actor_id, dict(e.data))
         for e in session.scalars(select(DealEvent).where(DealEvent.deal_id == deal.id))
         if e.kind not in ("moved", "won")  # shown from the stage-change log, which has the stages
     ]
@@ -98,10 +98,10 @@ def _stage_item(change: StageEntry, stages: dict[int, Stage], last_position: int
     stage = stages.get(change.to_stage_id)
     name = stage.name if stage else "?"
     if change.from_stage_id is None:
-        return HistoryItem(change.at, "created", change.by_user_id, {"stage": name})
+        return HistoryItem(change.at, "created", change.actor_id, {"stage": name})
     kind = "won" if change.to_position == last_position else "moved"
     before = stages.get(change.from_stage_id)
-    return HistoryItem(change.at, kind, change.by_user_id, {"stage": name, "from": before.name if before else "?"})
+    return HistoryItem(change.at, kind, change.actor_id, {"stage": name, "from": before.name if before else "?"})
 
 
 def last_undoable(*, session: Session, deal: Deal, by: User, now: dt.datetime | None = None) -> DealEvent | None:
@@ -114,7 +114,7 @@ def last_undoable(*, session: Session, deal: Deal, by: User, now: dt.datetime | 
         .order_by(DealEvent.at.desc(), DealEvent.id.desc())
         .limit(1)
     ).first()
-    if latest is None or latest.user_id != by.id or (now - latest.at).total_seconds() > UNDO_SECONDS:
+    if latest is None or latest.actor_id != by.id or (now - latest.at).total_seconds() > UNDO_SECONDS:
         return None
     return latest
 

@@ -160,7 +160,7 @@ def _record_removal(session: Session, pipeline: Pipeline, stage: Stage, into: St
                 "account_id": pipeline.account_id,
                 "deal_id": deal_id,
                 "at": now,
-                "user_id": by.id if by else None,
+                "actor_id": by.id if by else None,
                 "kind": "stage_removed",
                 "data": {"stage": stage.name, "into": into.name, "entries": named_entries},
             }

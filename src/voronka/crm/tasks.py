@@ -55,7 +55,7 @@ def add_task(
         deal_id=deal.id,
         kind=TaskKind(kind).value,
         due_at=due_at,
-        user_id=responsible.id,
+        manager_id=responsible.id,
         text=text,
         created_at=utcnow(),
         created_by_id=by.id if by else None,
@@ -127,16 +127,16 @@ class TaskRow:
     kind: str
     due_at: dt.datetime
     text: str
-    user_id: int
+    manager_id: int
     done_at: dt.datetime | None
 
 
 def _rows(session: Session, narrow: Callable[[Any], Any]) -> list[TaskRow]:
     """Task rows with their deal's name, from the task query ``narrow`` makes of the base one."""
     title = func.coalesce(Deal.title, Deal.contact_name, Deal.external_id, "")
-    selected = select(Task.id, Task.deal_id, title, Task.kind, Task.due_at, Task.text, Task.user_id, Task.done_at).join(
-        Deal, Deal.id == Task.deal_id
-    )
+    selected = select(
+        Task.id, Task.deal_id, title, Task.kind, Task.due_at, Task.text, Task.manager_id, Task.done_at
+    ).join(Deal, Deal.id == Task.deal_id)
     found: Any = session.execute(narrow(selected))
     return [TaskRow(*row) for row in found]
 
@@ -182,7 +182,7 @@ def my_tasks(*, session: Session, user: User, timezone: str, now: dt.datetime | 
 
     def between(start: dt.datetime | None, end: dt.datetime | None) -> list[TaskRow]:
         def narrow(q: Any) -> Any:
-            q = q.where(Task.account_id == user.account_id, Task.done_at.is_(None), Task.user_id == user.id)
+            q = q.where(Task.account_id == user.account_id, Task.done_at.is_(None), Task.manager_id == user.id)
             if start is not None:
                 q = q.where(Task.due_at >= start)
             if end is not None:

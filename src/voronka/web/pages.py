@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from voronka.crm import auth, logins
@@ -21,6 +21,7 @@ from voronka.crm.accounts import (
 from voronka.crm.auth import Action
 from voronka.web import views
 from voronka.web.deps import DB, Id
+from voronka.web.queries import DashboardQuery
 from voronka.web.render import back, local_path, render
 from voronka.web.security import (
     SESSION_KEY,
@@ -100,13 +101,8 @@ def dashboard(
     request: Request,
     session: DB,
     user: Viewer,
+    params: Annotated[DashboardQuery, Query()],
     pipeline: DashboardChoice = None,
-    period: str = "this_month",
-    date_from: str | None = None,
-    date_to: str | None = None,
-    view: str = "cohort",
-    rule: str = "cumulative",
-    by: str | None = None,
 ) -> HTMLResponse:
     auth.require(user, Action.VIEW_REPORTS)
     account = auth.account_of(session=session, user=user)
@@ -116,12 +112,7 @@ def dashboard(
         user=user,
         t=translator(request),
         pipeline=pipeline,
-        period=period,
-        date_from=date_from or None,
-        date_to=date_to or None,
-        view=view,
-        rule=rule,
-        by=by or None,
+        params=params,
     )
     return render(request, "dashboard.html", {"user": user, "board": board, "can": auth.can, "Action": Action})
 

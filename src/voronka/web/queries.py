@@ -1,6 +1,7 @@
 """The query strings of the working-day pages as models (FastAPI reads each field from the query),
 so a route takes one typed parameter instead of a dozen loose ones; each model turns into the view's
-own query (``deal_views.DealListQuery``, ``deal_views.KanbanQuery``), empty fields meaning "any"."""
+own query (``deal_views.DealListQuery``, ``deal_views.KanbanQuery``), empty fields meaning "any";
+the dashboard's (``DashboardQuery``) is its view's query as it is."""
 
 from __future__ import annotations
 
@@ -67,3 +68,16 @@ class KanbanParams(BaseModel):
             text=self.q or None,
             page=self.page,
         )
+
+
+class DashboardQuery(BaseModel):
+    """``/?…``: the dashboard's range — a ``period`` preset, or the dates, which win — the funnel's
+    ``view`` and ``rule``, and what its figures are grouped ``by``. The pipeline is chosen apart
+    (``security.DashboardChoice``); an empty field is as if it were not sent."""
+
+    period: str = "this_month"
+    date_from: str | None = None
+    date_to: str | None = None
+    view: str = "cohort"
+    rule: str = "cumulative"
+    by: str | None = None

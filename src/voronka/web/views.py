@@ -40,6 +40,7 @@ from voronka.errors import InvalidValue
 from voronka.i18n import Message, Translator
 from voronka.models import Account, LeadForm, Pipeline, User
 from voronka.timeutil import PERIOD_PRESETS, parse_day, preset_range, to_local, utcnow, zone
+from voronka.web.queries import DashboardQuery
 
 """The dashboard's top findings are recomputed at most this often (they change by the day)."""
 
@@ -134,16 +135,11 @@ def dashboard(
     user: User,
     t: Translator,
     pipeline: str | None,
-    period: str,
-    date_from: str | None,
-    date_to: str | None,
-    view: str,
-    rule: str,
-    by: str | None,
+    params: DashboardQuery,
 ) -> Dashboard:
     """One pipeline's dashboard, or — for ``ALL_PIPELINES`` — every pipeline's one after another
     under their totals; a manager's figures are their own deals in every section."""
-    asked, query = _dashboard_asked(account, user, period, date_from, date_to, view, rule, by)
+    asked, query = _dashboard_asked(account, user, params)
     pipelines = list_pipelines(session=session, account=account)
     names = [p.name for p in pipelines]
     own = user.name if asked.manager_id is not None else None
@@ -161,17 +157,10 @@ def dashboard(
     return _board(session, account, figures, chosen if findings else None, names, query, t, own)
 
 
-def _dashboard_asked(
-    account: Account,
-    user: User,
-    period: str,
-    date_from: str | None,
-    date_to: str | None,
-    view: str,
-    rule: str,
-    by: str | None,
-) -> tuple[DashboardRange, dict[str, Any]]:
+def _dashboard_asked(account: Account, user: User, params: DashboardQuery) -> tuple[DashboardRange, dict[str, Any]]:
     """The dashboard's request read: its range for the library, and the form's values to show."""
+    period, view, rule = params.period, params.view, params.rule
+    date_from, date_to, by = params.date_from or None, params.date_to or None, params.by or None
     try:
         chosen_view, chosen_rule = View(view), Rule(rule)
     except ValueError:
