@@ -34,7 +34,7 @@ from voronka.alerts.config import (
     set_telegram,
     set_webhook,
 )
-from voronka.alerts.model import Event
+from voronka.alerts.model import DEFAULT_LEAD_MINUTES, DEFAULT_STALL_FACTOR, Event
 from voronka.alerts.outbox import Letter, enqueue
 from voronka.crm.accounts import default_account, update_account
 from voronka.crm.auth import add_user
@@ -117,7 +117,11 @@ def team(
     set_telegram(
         session=session, account=account, store=store, token=TOKEN, api_url=httpserver.url_for("/").rstrip("/")
     )
-    alert_settings(session=session, account=account).started_at = at("2026-03-02 00:00")
+    rules = alert_settings(session=session, account=account)
+    rules.started_at = at("2026-03-02 00:00")
+    # The times below (a lead at 07:00 alerts at 07:05, escalates at 07:10) are these rules', not
+    # whatever a new account's defaults become.
+    rules.lead_minutes, rules.stall_factor = 5, 2
     session.commit()
     return people
 
@@ -855,3 +859,8 @@ def test_the_owner_sets_up_the_channels_on_the_alerts_page_and_sends_a_test(
         "/settings/alerts/telegram", data={"csrf": csrf_of(client.get("/settings/alerts").text), "token": token}
     )
     assert refused.status_code == 403
+
+
+def test_a_new_account_starts_with_the_documented_rules(session: Session) -> None:
+    rules = alert_settings(session=session, account=default_account(session=session))
+    assert (rules.lead_minutes, rules.stall_factor) == (DEFAULT_LEAD_MINUTES, DEFAULT_STALL_FACTOR) == (5, 2)

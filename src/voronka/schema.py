@@ -666,8 +666,9 @@ alert_settings = Table(
     "alert_settings",
     metadata,
     Column("account_id", Integer, ForeignKey("accounts.id"), primary_key=True),
-    Column("lead_minutes", Integer, default=5, nullable=False),
-    Column("stall_factor", Integer, default=2, nullable=False),
+    # A new account's thresholds are ``voronka.alerts.model.DEFAULT_LEAD_MINUTES`` and ``…STALL_FACTOR``.
+    Column("lead_minutes", Integer, nullable=False),
+    Column("stall_factor", Integer, nullable=False),
     Column("quiet_from", String(5), nullable=True),
     # Quiet hours as local "HH:MM" (from 21:00 to 09:00 spans midnight); none when either is empty.
     Column("quiet_to", String(5), nullable=True),

@@ -14,7 +14,17 @@ from dataclasses import dataclass
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from voronka.alerts.model import Event, QuietHours, parse_quiet, receivable, role_subject, user_subject, wants
+from voronka.alerts.model import (
+    DEFAULT_LEAD_MINUTES,
+    DEFAULT_STALL_FACTOR,
+    Event,
+    QuietHours,
+    parse_quiet,
+    receivable,
+    role_subject,
+    user_subject,
+    wants,
+)
 from voronka.alerts.workhours import CALENDARS, WorkingHours, parse_hours
 from voronka.crm import auth
 from voronka.errors import InvalidValue, NotReceivable, RoleNotReceivable
@@ -36,8 +46,8 @@ def alert_settings(*, session: Session, account: Account, now: dt.datetime | Non
     if rules is None:
         rules = AlertSettings(
             account_id=account.id,
-            lead_minutes=5,
-            stall_factor=2,
+            lead_minutes=DEFAULT_LEAD_MINUTES,
+            stall_factor=DEFAULT_STALL_FACTOR,
             telegram_offset=0,
             smtp_security="starttls",
             secret_ref=uuid.uuid4().hex,

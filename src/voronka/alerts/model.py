@@ -37,6 +37,12 @@ def event_named(name: str) -> Event:
         raise InvalidValue(field="event", value=name, hint=", ".join(e.value for e in Event)) from None
 
 
+DEFAULT_LEAD_MINUTES = 5
+"""A new account's rule: a lead uncalled this many working minutes alerts (its manager, then the
+head at twice as long)."""
+DEFAULT_STALL_FACTOR = 2
+"""A new account's rule: an open deal untouched this many times its stage's usual time is stalled."""
+
 EVERYONE = frozenset({Role.OWNER, Role.HEAD, Role.MANAGER})
 LEADERS = frozenset({Role.OWNER, Role.HEAD})
 

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from voronka.alerts.model import DEFAULT_LEAD_MINUTES, DEFAULT_STALL_FACTOR
 from voronka.cli.connect_cmd import read_secret, secret_store
 from voronka.cli.state import state_of
 from voronka.errors import InvalidValue
@@ -87,10 +88,14 @@ def alerts_webhook(
 def alerts_rules(
     ctx: typer.Context,
     lead_minutes: Annotated[
-        int | None, typer.Option("--lead-minutes", help="A new lead uncalled this long alerts (default 5).")
+        int | None,
+        typer.Option("--lead-minutes", help=f"A new lead uncalled this long alerts (default {DEFAULT_LEAD_MINUTES})."),
     ] = None,
     stall_factor: Annotated[
-        int | None, typer.Option("--stall-factor", help="Stalled: untouched this many times the usual time (2).")
+        int | None,
+        typer.Option(
+            "--stall-factor", help=f"Stalled: untouched this many times the usual time ({DEFAULT_STALL_FACTOR})."
+        ),
     ] = None,
     quiet: Annotated[
         str | None, typer.Option("--quiet", help='Quiet hours, local time: "21:00-09:00"; "" for none.')

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from voronka.alerts.config import alert_settings, channels_of, events_for, prefs_of
-from voronka.alerts.model import Event, receivable, role_subject, wants
+from voronka.alerts.model import DEFAULT_LEAD_MINUTES, DEFAULT_STALL_FACTOR, Event, receivable, role_subject, wants
 from voronka.alerts.outbox import recent_messages
 from voronka.alerts.workhours import CALENDARS
 from voronka.crm import auth
@@ -40,8 +40,8 @@ class AlertsPage:
     telegram: bool
     email: bool
     admin: bool
-    lead_minutes: int = 5
-    stall_factor: int = 2
+    lead_minutes: int = DEFAULT_LEAD_MINUTES
+    stall_factor: int = DEFAULT_STALL_FACTOR
     quiet: str = ""
     roles: dict[Role, dict[Event, bool]] | None = None
     jobs: tuple[JobLine, ...] = ()
