@@ -54,10 +54,13 @@ LESSON = [
 
 
 def test_catalogue_holds_every_crm_of_the_lesson_once_in_its_group() -> None:
+    """The lesson's thirty, in its order and groups; a CRM voronka connects beyond them may join
+    (docs/architecture.md: a new connector's CRM gets an entry)."""
     entries = catalogue()
-    assert [(e.name, e.site, e.group.value) for e in entries] == LESSON
-    assert len({e.key for e in entries}) == len(entries) == 30
-    assert Counter(e.group for e in entries) == dict.fromkeys(Industry, 5)
+    of_lesson = [e for e in entries if (e.name, e.site, e.group.value) in LESSON]
+    assert [(e.name, e.site, e.group.value) for e in of_lesson] == LESSON
+    assert Counter(e.group for e in of_lesson) == dict.fromkeys(Industry, 5)
+    assert len({e.key for e in entries}) == len({e.name for e in entries}) == len(entries)
     assert all(e.purpose.ru and e.purpose.en for e in entries)
 
 
