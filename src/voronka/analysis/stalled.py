@@ -158,8 +158,11 @@ def decided_stays(
     for deal_id, created, closed in deals:
         if closed is None:
             continue
-        times = {1: created, **reached[deal_id]}
-        for position, entered in times.items():
-            later = [at for p, at in times.items() if p > position]
-            stays[position].append(max(((min(later) if later else closed) - entered).total_seconds(), 0.0))
+        # From the furthest stage back: a stage's stay ends at the earliest entry into any later
+        # stage it reached, or at the closing when it reached none.
+        earliest_later: dt.datetime | None = None
+        for position, entered in sorted({1: created, **reached[deal_id]}.items(), reverse=True):
+            end = closed if earliest_later is None else earliest_later
+            stays[position].append(max((end - entered).total_seconds(), 0.0))
+            earliest_later = entered if earliest_later is None else min(earliest_later, entered)
     return stays

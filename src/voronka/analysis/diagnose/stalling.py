@@ -40,7 +40,8 @@ class Stalling:
 def find_stalling(
     session: Reader, pipeline: PipelineLike, now: dt.datetime, before: dt.datetime, manager_id: int | None = None
 ) -> Stalling:
-    condition = stalled_condition(session, pipeline, now)
+    usual = usual_stage_times(session, pipeline.id)  # read once: the condition and the limits use it
+    condition = stalled_condition(session, pipeline, now, usual=usual)
     if condition is None:
         return Stalling()
     if manager_id is not None:
@@ -64,7 +65,7 @@ def find_stalling(
     )
     for position, created, last_move, last_call in rows:
         touched[int(position)].append(max(t for t in (created, last_move, last_call) if t is not None))
-    limits = {p: STALL_FACTOR * usual.total_seconds() for p, usual in usual_stage_times(session, pipeline.id).items()}
+    limits = {p: STALL_FACTOR * time.total_seconds() for p, time in usual.items()}
     return Stalling(
         {p: tuple(sorted(t)) for p, t in touched.items()}, limits, _tails(session, pipeline, before, limits), now
     )
