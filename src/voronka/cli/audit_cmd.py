@@ -51,5 +51,5 @@ def audit(
             f"[bold]{t(f'audit.{finding.code}.name')}[/bold]\n{t(f'audit.{finding.code}.why')}\n"
             f"[green]→ {t(f'audit.{finding.code}.fix')}[/green]"
         )
-        table.add_row(description, number(finding.count), percent(finding.share), ", ".join(finding.examples))
+        table.add_row(description, number(finding.count, t), percent(finding.share, t), ", ".join(finding.examples))
     state.console.print(table)

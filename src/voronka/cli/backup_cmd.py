@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from voronka.cli.options import PipelineOption
+from voronka.cli.render import number
 from voronka.cli.state import pipeline_scope, state_of
 
 
@@ -21,7 +22,7 @@ def backup_command(
 
     state = state_of(ctx)
     written = backup(state.engine, path)
-    state.console.print(state.t("backup.written", path=str(written), size=f"{written.stat().st_size:,}"))
+    state.console.print(state.t("backup.written", path=str(written), size=number(written.stat().st_size, state.t)))
 
 
 def restore_command(

@@ -55,7 +55,7 @@ def demo(
         diagnosis = run_diagnosis(session=session, account=account, today=options.today)
         state.console.print()
         for number, finding in enumerate(diagnosis.findings[:3], start=1):
-            cash = money(round(finding.money_at_stake_per_month), account.currency)
+            cash = money(round(finding.money_at_stake_per_month), account.currency, t)
             line = f"[bold]{number}. {finding_summary(finding, t)}[/bold] — {t('diagnose.money', money=cash)}"
             state.console.print(line)
         stats = run_stats(session=session, account=account, query=StatsQuery(by="manager"), today=options.today)

@@ -27,7 +27,7 @@ def diagnose(
     the likely causes with the evidence, the money at stake a month, and hypotheses to test."""
     from voronka.analysis.diagnose import run_diagnosis
     from voronka.analysis.diagnose.output import diagnosis_to_dict, summary
-    from voronka.cli.render import money
+    from voronka.cli.render import money, shown
     from voronka.reading import choose_pipeline, pipelines_of
 
     state = state_of(ctx)
@@ -53,10 +53,11 @@ def diagnose(
         console.print(t("diagnose.none"))
     for number, finding in enumerate(diagnosis.findings, start=1):
         watch = "" if finding.confident else f" {t('diagnose.watch')}"
-        cash = money(round(finding.money_at_stake_per_month), diagnosis.currency)
+        cash = money(round(finding.money_at_stake_per_month), diagnosis.currency, t)
         console.print(f"\n[bold]{number}. {summary(finding, t)}[/bold]{watch}")
+        sure = shown(t).number(finding.probability_worse, digits=2)
         console.print(
-            f"   {t('diagnose.money', money=cash)} · {t('diagnose.confidence', p=f'{finding.probability_worse:.2f}')}"
+            f"   {t('diagnose.money', money=cash)} · {t('diagnose.confidence', p=sure)}"
             f" · {t('diagnose.sample', n=finding.sample_size)}"
         )
         console.print(f"   {t('diagnose.causes')}")

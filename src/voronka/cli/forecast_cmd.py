@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from voronka.cli.options import TABLE_JSON, PipelineOption, choose, parse_date
+from voronka.cli.render import shown
 from voronka.cli.state import pipeline_scope, state_of
 from voronka.i18n import Translator
 
@@ -58,12 +59,12 @@ def forecast_table(report: ForecastReport, t: Translator) -> Table:
         table.add_column(t(f"forecast.col_{header}"), justify="left" if header in ("month", "part") else "right")
     for line in report.lines():
         interval = "—" if line.low is None or line.high is None else (
-            f"{money(line.low, report.currency)} – {money(line.high, report.currency)}"
+            f"{money(line.low, report.currency, t)} – {money(line.high, report.currency, t)}"
         )  # fmt: skip
         table.add_row(
             line.month.strftime("%Y-%m"),
             t(f"forecast.part_{line.part}"),
-            money(line.expected, report.currency),
+            money(line.expected, report.currency, t),
             interval,
             style="bold" if line.part == "total" else None,
         )
@@ -76,9 +77,9 @@ def _print_checks(console: Console, report: ForecastReport, t: Translator) -> No
     f, currency = report.forecast, report.currency
 
     def cash(value: float) -> str:
-        return money(round(value), currency)
+        return money(round(value), currency, t)
 
-    console.print(t("forecast.open_now", open=f.open_deals, leads=f"{f.leads_per_day:.1f}"))
+    console.print(t("forecast.open_now", open=f.open_deals, leads=shown(t).number(f.leads_per_day, digits=1)))
     if f.run_rate is not None:
         console.print(t("forecast.run_rate", value=cash(f.run_rate)))
     for month_start, made, actual in f.calibration:
@@ -89,7 +90,7 @@ def _print_checks(console: Console, report: ForecastReport, t: Translator) -> No
                 actual=cash(actual))
         )  # fmt: skip
     if f.calibrated_share is not None:
-        console.print(t("forecast.calibrated", share=f"{f.calibrated_share * 100:.0f} %"))
+        console.print(t("forecast.calibrated", share=shown(t).share(f.calibrated_share, digits=0)))
     for note in report.notes:
         console.print(note.render(t.lang), soft_wrap=True)
     console.print(f"[dim]{t('forecast.note')}[/dim]", soft_wrap=True)

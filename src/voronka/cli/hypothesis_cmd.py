@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from voronka.cli.options import TABLE_JSON, PipelineOption, choose, parse_date
+from voronka.cli.render import shown
 from voronka.cli.state import pipeline_scope, state_of
 
 
@@ -46,7 +47,7 @@ def hypothesis_add(
             "hypothesis.added",
             id=number,
             needed=result.needed_per_arm or "—",
-            weeks=f"{result.weeks_needed:.1f}" if result.weeks_needed else "—",
+            weeks=shown(state.t).number(result.weeks_needed, digits=1) if result.weeks_needed else "—",
         )
     )
 
@@ -105,20 +106,24 @@ def hypothesis_show(
                 arm=name,
                 successes=arm.successes,
                 trials=arm.trials,
-                rate=percent(arm.rate),
-                low=percent(low),
-                high=percent(high),
+                rate=percent(arm.rate, t),
+                low=percent(low, t),
+                high=percent(high, t),
             )
         )
-    p = "—" if result.test.p_value is None else f"{result.test.p_value:.3f}"
+    p = shown(t).number(result.test.p_value, digits=3)
     state.console.print(t("hypothesis.test", test=result.test.name, p=p))
     if result.probability_b_better is not None:
         state.console.print(
-            t("hypothesis.bayes", p=f"{result.probability_b_better:.2f}", loss=percent(result.expected_loss_b))
+            t(
+                "hypothesis.bayes",
+                p=shown(t).number(result.probability_b_better, digits=2),
+                loss=percent(result.expected_loss_b, t),
+            )
         )
     if result.revenue_effect_per_month is not None:
-        state.console.print(t("hypothesis.effect", money=money(round(result.revenue_effect_per_month), currency)))
-    weeks = f"{result.weeks_needed:.1f}" if result.weeks_needed else "—"
+        state.console.print(t("hypothesis.effect", money=money(round(result.revenue_effect_per_month), currency, t)))
+    weeks = shown(t).number(result.weeks_needed, digits=1) if result.weeks_needed else "—"
     state.console.print(t("hypothesis.needed", needed=result.needed_per_arm or "—", weeks=weeks))
     state.console.print(t("hypothesis.decide_yes") if result.decision_allowed else t("hypothesis.decide_no"))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 from voronka.i18n import Translator
 
@@ -11,31 +12,38 @@ if TYPE_CHECKING:
 
     from voronka.analysis.funnel.report import FunnelReport
     from voronka.analysis.funnel.timing import Timing
+    from voronka.formats import Formats
 
 
-def percent(value: float | None) -> str:
-    return "—" if value is None else f"{value * 100:.1f} %"
+def shown(t: Translator) -> Formats:
+    """Figures for the reader of ``t``, by the locale's rules (``66,2 %`` and ``2 951`` in
+    Russian, ``66.2%`` and ``2,951`` in English); terminal reports carry no times of day."""
+    from voronka.formats import Formats
+
+    return Formats(t.lang, ZoneInfo("UTC"))
 
 
-def number(value: int | None) -> str:
-    return "—" if value is None else f"{value:,}".replace(",", " ")
+def percent(value: float | None, t: Translator) -> str:
+    return shown(t).share(value)
 
 
-def money(amount: int, currency: str) -> str:
-    from voronka.money import format_minor
+def number(value: int | None, t: Translator) -> str:
+    return shown(t).number(value)
 
-    whole = format_minor(amount, currency).split(".")[0]
-    return f"{int(whole):,}".replace(",", " ") + f" {currency}"
+
+def money(amount: int, currency: str, t: Translator) -> str:
+    """Minor units as whole units with the currency's sign."""
+    return shown(t).money(amount, currency)
 
 
 def duration(seconds: float | None, t: Translator) -> str:
     if seconds is None:
         return "—"
     if seconds < 3600:
-        return t("units.minutes", value=f"{seconds / 60:.0f}")
+        return t("units.minutes", value=shown(t).number(seconds / 60))
     if seconds < 86400 * 2:
-        return t("units.hours", value=f"{seconds / 3600:.1f}")
-    return t("units.days", value=f"{seconds / 86400:.1f}")
+        return t("units.hours", value=shown(t).number(seconds / 3600, digits=1))
+    return t("units.days", value=shown(t).number(seconds / 86400, digits=1))
 
 
 def print_funnel(console: Console, report: FunnelReport, t: Translator) -> None:
@@ -56,18 +64,18 @@ def print_funnel(console: Console, report: FunnelReport, t: Translator) -> None:
         for stage in figures.stages:
             table.add_row(
                 f"{stage.position}. {stage.name}",
-                number(stage.reached),
-                percent(stage.conversion),
-                percent(stage.conversion_from_start),
-                number(stage.lost),
-                number(stage.open),
-                number(stage.dropped),
+                number(stage.reached, t),
+                percent(stage.conversion, t),
+                percent(stage.conversion_from_start, t),
+                number(stage.lost, t),
+                number(stage.open, t),
+                number(stage.dropped, t),
             )
         console.print(table)
-    revenue = " + ".join(money(a, c) for c, a in sorted(figures.revenue.items())) or money(0, report.currency)
+    revenue = " + ".join(money(a, c, t) for c, a in sorted(figures.revenue.items())) or money(0, report.currency, t)
     console.print(
-        f"{t('funnel.deals')}: {number(figures.deals)} · {t('funnel.won')}: {number(figures.won)} · "
-        f"{t('funnel.lost')}: {number(figures.lost)} · {t('funnel.open')}: {number(figures.open)} · "
+        f"{t('funnel.deals')}: {number(figures.deals, t)} · {t('funnel.won')}: {number(figures.won, t)} · "
+        f"{t('funnel.lost')}: {number(figures.lost, t)} · {t('funnel.open')}: {number(figures.open, t)} · "
         f"{t('funnel.revenue')}: {revenue}"
     )
     if report.groups is not None:
@@ -90,22 +98,22 @@ def _print_groups(console: Console, report: FunnelReport, t: Translator) -> None
     table.add_column(t("funnel.open_share"), justify="right")
     for group in report.groups or ():
         figures = group.figures
-        cells = [group.value if group.value is not None else t("funnel.none_value"), number(figures.deals)]
+        cells = [group.value if group.value is not None else t("funnel.none_value"), number(figures.deals, t)]
         for stage in figures.stages[1:]:
-            cells.append(f"{number(stage.reached)} ({percent(stage.conversion)})")
-        cells.append(money(figures.revenue_in(report.currency), report.currency))
+            cells.append(f"{number(stage.reached, t)} ({percent(stage.conversion, t)})")
+        cells.append(money(figures.revenue_in(report.currency), report.currency, t))
         mark = f" {t('funnel.immature')}" if figures.immature else ""
-        cells.append(percent(figures.open_share) + mark)
+        cells.append(percent(figures.open_share, t) + mark)
         table.add_row(*cells)
     console.print(table)
 
 
 def _print_timing(console: Console, timing: Timing, t: Translator) -> None:
     speed = timing.speed_to_lead
-    shares = {name: percent(share) for name, share in speed.buckets}
+    shares = {name: percent(share, t) for name, share in speed.buckets}
     console.print(
         f"{t('funnel.speed_to_lead')}: {t('funnel.median')} {duration(speed.median_seconds, t)}, "
-        f"{t('funnel.p90')} {duration(speed.p90_seconds, t)} ({number(speed.count)} {t('funnel.count')}); "
+        f"{t('funnel.p90')} {duration(speed.p90_seconds, t)} ({number(speed.count, t)} {t('funnel.count')}); "
         + t("funnel.buckets", **shares)
     )
     parts = [

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from voronka.analysis.stats.grain import Grain
+from voronka.cli import render
 from voronka.cli.options import TABLE_JSON_CSV, PipelineOption, choose, parse_date
 from voronka.cli.state import State, pipeline_scope, report_scope, state_of
 
@@ -122,7 +123,7 @@ def _cell_lines(metric: Any, cell: Any, report: StatsReport, t: Translator) -> l
         lines.append((plan, escape(plan)))
         if cell.of_plan is not None:
             colour = "green" if (cell.of_plan >= 1) == metric.higher_is_better else "red"
-            share = f"{cell.of_plan * 100:.0f} %"
+            share = render.shown(t).share(cell.of_plan, digits=0)
             lines.append((share, f"[{colour}]{share}[/{colour}]"))
     return lines
 

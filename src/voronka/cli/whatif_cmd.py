@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from voronka.cli.options import TABLE_JSON, PipelineOption, choose, parse_stage_rates
+from voronka.cli.render import shown
 from voronka.cli.state import state_of
 
 if TYPE_CHECKING:
@@ -66,12 +67,12 @@ def whatif(
     for column in ("step", "conversion", "reference", "plus", "back"):
         table.add_column(t(f"whatif.{column}"), justify="left" if column == "step" else "right")
     for lever in report.levers:
-        back = money(round(lever.to_reference), currency) if lever.to_reference is not None else "—"
+        back = money(round(lever.to_reference), currency, t) if lever.to_reference is not None else "—"
         table.add_row(
             f"{lever.step.position}. {lever.step.name}",
-            percent(lever.step.conversion),
-            percent(lever.step.reference),
-            money(round(lever.plus_points), currency),
+            percent(lever.step.conversion, t),
+            percent(lever.step.reference, t),
+            money(round(lever.plus_points), currency, t),
             back,
         )
     state.console.print(table)
@@ -79,20 +80,20 @@ def whatif(
     state.console.print(
         t(
             "whatif.now",
-            revenue=money(round(now.revenue), currency),
-            sales=f"{now.sales:.1f}",
-            leads=f"{base.leads:.0f}",
-            check=money(round(base.average_check), currency),
+            revenue=money(round(now.revenue), currency, t),
+            sales=shown(t).number(now.sales, digits=1),
+            leads=shown(t).number(base.leads),
+            check=money(round(base.average_check), currency, t),
         )
     )
     if report.changed:
         state.console.print(
             t(
                 "whatif.then",
-                revenue=money(round(then.revenue), currency),
-                sales=f"{then.sales:.1f}",
-                cac=money(round(then.cac), currency) if then.cac else "—",
-                romi=percent(then.romi),
+                revenue=money(round(then.revenue), currency, t),
+                sales=shown(t).number(then.sales, digits=1),
+                cac=money(round(then.cac), currency, t) if then.cac else "—",
+                romi=percent(then.romi, t),
             )
         )
     for note in base.notes:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from voronka.analysis.stats.metrics import Metric, Number, Unit
 from voronka.analysis.stats.report import Mode, StatsReport
 from voronka.analysis.stats.table import Row
+from voronka.formats import Formats
 from voronka.i18n import Translator
 from voronka.money import format_minor
 
@@ -108,16 +110,17 @@ def _csv(value: Any) -> Any:
 
 
 def display(metric: Metric, value: Number | None, currency: str, t: Translator) -> str:
-    """A value as people read it: 12 500 ₽, 34.5 %, 7 min, 1 234."""
+    """A value as the reader's locale writes it: 12 500 ₽, 34,5 %, 7 мин, 1 234 (Russian);
+    RUB 12,500, 34.5%, 7 min, 1,234 (English)."""
     if value is None:
         return ""
+    shown = Formats(t.lang, ZoneInfo("UTC"))
     if metric.unit is Unit.MONEY:
-        whole = round(value / 100)
-        return f"{whole:,}".replace(",", " ") + (" ₽" if currency == "RUB" else f" {currency}")
+        return shown.money(value, currency)
     if metric.unit is Unit.SHARE:
-        return f"{value * 100:.1f} %"
+        return shown.share(value)
     if metric.unit is Unit.SECONDS:
         if value < 3600:
-            return t("units.minutes", value=f"{value / 60:.0f}")
-        return t("units.hours", value=f"{value / 3600:.1f}")
-    return f"{round(value):,}".replace(",", " ")
+            return t("units.minutes", value=shown.number(value / 60))
+        return t("units.hours", value=shown.number(value / 3600, digits=1))
+    return shown.number(value)
