@@ -37,7 +37,7 @@ def audit(
         typer.echo(json.dumps(audit_to_dict(report, t.lang), ensure_ascii=False, indent=2))
         return
     state.console.print(
-        f"[bold]{t('audit.title', pipeline=report.pipeline, score=report.score, deals=report.deals)}[/bold]"
+        f"[bold]{t('audit.title', pipeline=report.pipeline, score=report.score, deals=number(report.deals, t))}[/bold]"
     )
     problems = [f for f in report.findings if f.count]
     if not problems:

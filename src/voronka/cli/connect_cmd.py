@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from voronka.cli.options import TABLE_JSON, choose
+from voronka.cli.render import number
 from voronka.cli.state import State, state_of
 from voronka.errors import InvalidValue
 from voronka.i18n import detect_lang, translate
@@ -234,10 +235,10 @@ def sync(
                 "connect.synced",
                 name=report.connection,
                 pipelines=", ".join(report.pipelines),
-                created=report.created,
-                updated=report.updated,
-                unchanged=report.unchanged,
-                requests=report.requests,
+                created=number(report.created, state.t),
+                updated=number(report.updated, state.t),
+                unchanged=number(report.unchanged, state.t),
+                requests=number(report.requests, state.t),
             )
         )
     if report.spend_days:

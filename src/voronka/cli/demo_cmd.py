@@ -33,7 +33,7 @@ def demo(
     from voronka.analysis.funnel.report import run_funnel
     from voronka.analysis.reports.xlsx import write_stats_workbook  # XlsxWriter loads only when a workbook is written
     from voronka.analysis.stats.report import StatsQuery, run_stats
-    from voronka.cli.render import money, print_funnel
+    from voronka.cli.render import money, number, print_funnel
     from voronka.config import DEFAULT_SQLITE_FILE, normalise_database_url
     from voronka.crm.accounts import default_account
     from voronka.db import session_scope
@@ -54,9 +54,9 @@ def demo(
         print_funnel(state.console, run_funnel(session=session, account=account, query=FunnelQuery(by="source")), t)
         diagnosis = run_diagnosis(session=session, account=account, today=options.today)
         state.console.print()
-        for number, finding in enumerate(diagnosis.findings[:3], start=1):
+        for rank, finding in enumerate(diagnosis.findings[:3], start=1):
             cash = money(round(finding.money_at_stake_per_month), account.currency, t)
-            line = f"[bold]{number}. {finding_summary(finding, t)}[/bold] — {t('diagnose.money', money=cash)}"
+            line = f"[bold]{rank}. {finding_summary(finding, t)}[/bold] — {t('diagnose.money', money=cash)}"
             state.console.print(line)
         stats = run_stats(session=session, account=account, query=StatsQuery(by="manager"), today=options.today)
         write_stats_workbook(stats, workbook, t)
@@ -66,5 +66,5 @@ def demo(
         "" if url == normalise_database_url(DEFAULT_SQLITE_FILE) else f"--db {state.engine.url.database or url} "
     )
     state.console.print()
-    state.console.print(t("demo.done", db=state.engine.url.database or url, deals=summary.deals))
+    state.console.print(t("demo.done", db=state.engine.url.database or url, deals=number(summary.deals, t)))
     state.console.print(t("demo.next", db=db_option))

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from voronka.cli.options import TABLE_JSON, PipelineOption, choose
+from voronka.cli.render import number
 from voronka.cli.state import State, state_of
 
 if TYPE_CHECKING:
@@ -96,10 +97,10 @@ def _print_report(state: State, report: ImportReport, report_format: str) -> Non
         t(
             "import.summary",
             file=report.file,
-            created=report.created,
-            updated=report.updated,
-            unchanged=report.unchanged,
-            rejected=len(report.rejected),
+            created=number(report.created, t),
+            updated=number(report.updated, t),
+            unchanged=number(report.unchanged, t),
+            rejected=number(len(report.rejected), t),
         )
     )
     print_details(state, report)

@@ -164,7 +164,14 @@ def stats_import(
     with pipeline_scope(state, pipeline) as (session, account, chosen):
         result = import_workbook(session=session, account=account, pipeline=chosen, path=file)
     counts = result.counts
-    state.console.print(state.t("nocrm.imported", file=counts.file, days=counts.days, rows=counts.rows))
+    state.console.print(
+        state.t(
+            "nocrm.imported",
+            file=counts.file,
+            days=render.number(counts.days, state.t),
+            rows=render.number(counts.rows, state.t),
+        )
+    )
     if result.plans is not None:
         plans = result.plans
         state.console.print(
