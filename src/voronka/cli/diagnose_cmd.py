@@ -58,7 +58,7 @@ def diagnose(
         sure = shown(t).number(finding.probability_worse, digits=2)
         console.print(
             f"   {t('diagnose.money', money=cash)} · {t('diagnose.confidence', p=sure)}"
-            f" · {t('diagnose.sample', n=finding.sample_size)}"
+            f" · {t('diagnose.sample', n=shown(t).number(finding.sample_size))}"
         )
         console.print(f"   {t('diagnose.causes')}")
         for cause in finding.causes:

@@ -79,7 +79,9 @@ def _print_checks(console: Console, report: ForecastReport, t: Translator) -> No
     def cash(value: float) -> str:
         return money(round(value), currency, t)
 
-    console.print(t("forecast.open_now", open=f.open_deals, leads=shown(t).number(f.leads_per_day, digits=1)))
+    console.print(
+        t("forecast.open_now", open=shown(t).number(f.open_deals), leads=shown(t).number(f.leads_per_day, digits=1))
+    )
     if f.run_rate is not None:
         console.print(t("forecast.run_rate", value=cash(f.run_rate)))
     for month_start, made, actual in f.calibration:

@@ -46,7 +46,7 @@ def hypothesis_add(
         state.t(
             "hypothesis.added",
             id=number,
-            needed=result.needed_per_arm or "—",
+            needed=shown(state.t).number(result.needed_per_arm) if result.needed_per_arm else "—",
             weeks=shown(state.t).number(result.weeks_needed, digits=1) if result.weeks_needed else "—",
         )
     )
@@ -104,8 +104,8 @@ def hypothesis_show(
             t(
                 "hypothesis.arm",
                 arm=name,
-                successes=arm.successes,
-                trials=arm.trials,
+                successes=shown(t).number(arm.successes),
+                trials=shown(t).number(arm.trials),
                 rate=percent(arm.rate, t),
                 low=percent(low, t),
                 high=percent(high, t),
@@ -124,7 +124,13 @@ def hypothesis_show(
     if result.revenue_effect_per_month is not None:
         state.console.print(t("hypothesis.effect", money=money(round(result.revenue_effect_per_month), currency, t)))
     weeks = shown(t).number(result.weeks_needed, digits=1) if result.weeks_needed else "—"
-    state.console.print(t("hypothesis.needed", needed=result.needed_per_arm or "—", weeks=weeks))
+    state.console.print(
+        t(
+            "hypothesis.needed",
+            needed=shown(t).number(result.needed_per_arm) if result.needed_per_arm else "—",
+            weeks=weeks,
+        )
+    )
     state.console.print(t("hypothesis.decide_yes") if result.decision_allowed else t("hypothesis.decide_no"))
 
 

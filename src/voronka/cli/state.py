@@ -69,7 +69,7 @@ def state_of(ctx: typer.Context) -> State:
 
 @contextmanager
 def report_scope(state: State) -> Iterator[tuple[Connection, AccountRow]]:
-    """A read-only connection (one snapshot, rolled back at the end) with the account to report
+    """A read-only connection (one transaction, rolled back at the end) with the account to report
     on: report commands read through Core tables and never load the ORM."""
     from voronka.reading import report_account
 
