@@ -176,6 +176,12 @@ class Formats:
         )
 
 
+def figures(lang: str) -> Formats:
+    """Numbers and money for a reader of ``lang`` where no time of day is shown (terminal tables,
+    the statistics' cells): the zone is never read."""
+    return Formats(lang, ZoneInfo("UTC"))
+
+
 @dataclass(frozen=True)
 class Shown:
     """A figure inside a message, formatted for each reader's language when the message is rendered:

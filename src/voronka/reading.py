@@ -91,12 +91,6 @@ def first_account(reader: Reader) -> AccountRow | None:
     return None if row is None else AccountRow(row.id, row.name, row.currency, row.timezone)
 
 
-def account_of(reader: Reader, account_id: int) -> AccountRow:
-    a = schema.accounts.c
-    row = reader.execute(select(a.id, a.name, a.currency, a.timezone).where(a.id == account_id)).one()
-    return AccountRow(row.id, row.name, row.currency, row.timezone)
-
-
 def pipelines_of(reader: Reader, account_id: int) -> list[PipelineRow]:
     """The account's pipelines in the order they were made, each with its stages."""
     p, s = schema.pipelines.c, schema.stages.c
@@ -129,14 +123,6 @@ def choose_pipeline(pipelines: Sequence[P], name: str | None) -> P:
         if pipeline.name.casefold() == name.strip().casefold():
             return pipeline
     raise PipelineNotFound(name=name, names=", ".join(p.name for p in pipelines))
-
-
-def dialect_of(reader: Reader) -> str:
-    """``sqlite`` or ``postgresql``: where a statement is spelled differently per database."""
-    from sqlalchemy import Connection
-
-    bind = reader if isinstance(reader, Connection) else reader.get_bind()
-    return bind.dialect.name
 
 
 def report_account(reader: Reader) -> AccountRow:

@@ -35,14 +35,18 @@ def begin_write(connection: Connection) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def dialect_name(bind: Session | Connection) -> str:
+    """``sqlite`` or ``postgresql``: the database a session or connection speaks to."""
+    return bind.dialect.name if isinstance(bind, Connection) else bind.get_bind().dialect.name
+
+
 def dialect_insert(bind: Session | Connection, model: Any) -> Any:
     """``INSERT`` in the session's or connection's dialect, which has ``on_conflict_do_nothing``/
     ``_do_update`` (PostgreSQL and SQLite both speak ``ON CONFLICT``). The dialect modules load
     here, when a write needs them: importing them costs a command's start-up a tenth of a second."""
     from sqlalchemy.dialects import postgresql, sqlite
 
-    name = bind.dialect.name if isinstance(bind, Connection) else bind.get_bind().dialect.name
-    dialect = postgresql if name == "postgresql" else sqlite
+    dialect = postgresql if dialect_name(bind) == "postgresql" else sqlite
     return dialect.insert(model)
 
 

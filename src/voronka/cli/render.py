@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
-from zoneinfo import ZoneInfo
 
 from voronka.i18n import Translator
 
@@ -18,9 +17,9 @@ if TYPE_CHECKING:
 def shown(t: Translator) -> Formats:
     """Figures for the reader of ``t``, by the locale's rules (``66,2 %`` and ``2 951`` in
     Russian, ``66.2%`` and ``2,951`` in English); terminal reports carry no times of day."""
-    from voronka.formats import Formats
+    from voronka.formats import figures
 
-    return Formats(t.lang, ZoneInfo("UTC"))
+    return figures(t.lang)
 
 
 def percent(value: float | None, t: Translator) -> str:

@@ -25,8 +25,9 @@ from voronka.analysis.funnel.counts import Expression
 from voronka.analysis.stats.metrics import SPEND_AHEAD, stage_key
 from voronka.analysis.stats.periods import Grain, Period
 from voronka.db import parallel_reads
-from voronka.reading import AccountLike, PipelineLike, Reader, dialect_of
+from voronka.reading import AccountLike, PipelineLike, Reader
 from voronka.schema import CallOutcome, CauseFamily, DealStatus
+from voronka.sqlwrite import dialect_name
 from voronka.timeutil import local_midnight_utc, zone
 
 Key = tuple[Any, str]  # (cut value id or None, period label)
@@ -234,7 +235,7 @@ def speed_medians(grid: Grid, cut: Cut | None) -> Iterable[tuple[Key, str, float
     Window functions number each cut's leads by speed and keep the one or two middle rows, so the
     database returns two rows per group instead of every lead.
     """
-    if dialect_of(grid.session) == "postgresql":
+    if dialect_name(grid.session) == "postgresql":
         yield from _medians_by_aggregate(grid, cut)
         return
     cut_column = cut.deal if cut else None

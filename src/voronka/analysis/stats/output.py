@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from voronka.analysis.stats.metrics import Metric, Number, Unit
 from voronka.analysis.stats.report import Mode, StatsReport
 from voronka.analysis.stats.table import Row
-from voronka.formats import Formats
+from voronka.formats import figures
 from voronka.i18n import Translator
 from voronka.money import format_minor
 
@@ -114,7 +113,7 @@ def display(metric: Metric, value: Number | None, currency: str, t: Translator) 
     RUB 12,500, 34.5%, 7 min, 1,234 (English)."""
     if value is None:
         return ""
-    shown = Formats(t.lang, ZoneInfo("UTC"))
+    shown = figures(t.lang)
     if metric.unit is Unit.MONEY:
         return shown.money(value, currency)
     if metric.unit is Unit.SHARE:
