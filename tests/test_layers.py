@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -108,18 +109,55 @@ def test_a_report_command_loads_no_orm(demo_cache: DemoCache, command: str, titl
 
 def _funnel_then(demo_cache: DemoCache, probe: str, command: str = "funnel", title: str = "Funnel «") -> str:
     """``voronka funnel`` (or another ``command``) on a small demo in a fresh interpreter, as the
-    console script runs it; then ``probe`` (an expression) evaluated there, as printed."""
+    console script runs it; then ``probe`` (an expression) evaluated there, as printed, just before
+    the report ends the process."""
     database = demo_cache.file(DemoOptions(leads=60, seed=3), "UTC")
     code = (
         "import sys\nfrom voronka.cli import main\n"
-        f"sys.argv = ['voronka', '--db', 'sqlite:///{database}', '{command}']\ntry:\n    main()\n"
-        f"except SystemExit:\n    print({probe}, file=sys.stderr)"
+        "app = sys.modules['voronka.cli.app']  # the package's `app` is the Typer application\n"
+        "end = app._end_without_teardown\n"
+        f"def probe_then_end():\n    print({probe}, file=sys.stderr)\n    end()\n"
+        "app._end_without_teardown = probe_then_end\n"
+        f"sys.argv = ['voronka', '--db', 'sqlite:///{database}', '{command}']\nmain()"
     )
     environment = {k: v for k, v in os.environ.items() if k != "PYDANTIC_DISABLE_PLUGINS"}
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=environment)
     assert title in result.stdout, result.stdout
     assert "Мебель на заказ" in result.stdout, result.stdout
     return result.stderr.strip()
+
+
+def _ending_of(arguments: list[str]) -> subprocess.CompletedProcess[str]:
+    """``voronka`` with ``arguments`` in a fresh interpreter that says on stderr when its teardown runs."""
+    code = (
+        "import atexit, sys\natexit.register(lambda: print('teardown', file=sys.stderr))\n"
+        f"from voronka.cli import main\nsys.argv = ['voronka', *{arguments!r}]\nmain()"
+    )
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+
+
+@pytest.mark.parametrize("command", ["funnel", "stats", "diagnose"])
+def test_a_report_ends_without_the_interpreter_teardown(demo_cache: DemoCache, command: str) -> None:
+    """A report that only read ends as soon as its output is flushed (0.01 s of its run was the
+    interpreter freeing every module); the output is whole and the exit code says success."""
+    database = demo_cache.file(DemoOptions(leads=60, seed=3), "UTC")
+    ended = _ending_of(["--lang", "en", "--db", f"sqlite:///{database}", command, "--format", "json"])
+    assert ended.returncode == 0, ended.stderr
+    assert json.loads(ended.stdout)
+    assert "teardown" not in ended.stderr
+
+
+def test_a_failed_report_or_a_write_ends_the_usual_way(demo_cache: DemoCache, tmp_path: Path) -> None:
+    """Only a report that succeeded skips the teardown: an error, and every command that writes,
+    end as Python always ends (what they registered to run at exit runs)."""
+    database = demo_cache.file(DemoOptions(leads=60, seed=3), "UTC")
+    failed = _ending_of(["--lang", "en", "--db", f"sqlite:///{database}", "funnel", "--format", "xml"])
+    assert failed.returncode != 0
+    assert "Error:" in failed.stderr
+    assert "teardown" in failed.stderr
+    wrote = _ending_of(["--lang", "en", "--db", f"sqlite:///{tmp_path / 'new.db'}", "init", "--stages", "Lead,Won"])
+    assert wrote.returncode == 0, wrote.stderr
+    assert "teardown" in wrote.stderr
 
 
 def test_help_lists_every_command_without_loading_one() -> None:

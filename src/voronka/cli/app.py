@@ -5,7 +5,9 @@ from __future__ import annotations
 import functools
 import gc
 import os
+import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -228,8 +230,17 @@ def _root(
 ) -> None:
     """voronka: a sales funnel you can read."""
     state = make_state(db, lang)
+    if isinstance(ctx.obj, Invocation):
+        ctx.obj.state = state
     ctx.obj = state
     ctx.call_on_close(state.close)
+
+
+@dataclass
+class Invocation:
+    """What ``main`` learns about the command it ran: the state it used, once it has ended."""
+
+    state: State | None = None
 
 
 def main() -> None:
@@ -242,7 +253,28 @@ def main() -> None:
     # pydantic looks for plugins among every installed package's entry points when it builds the
     # settings' schema (20 ms of each command); voronka uses none. Setting the variable yourself wins.
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "1")
+    invocation = Invocation()
     try:
-        app(prog_name="voronka")
+        app(prog_name="voronka", obj=invocation)
+    except SystemExit as ended:
+        if not ended.code and invocation.state is not None and invocation.state.only_read:
+            _end_without_teardown()
+        raise
     finally:
         gc.freeze()
+
+
+def _end_without_teardown() -> None:
+    """End a command that only read, now that its output is written and its database closed.
+
+    The interpreter's own ending frees every module and object one by one: 0.01 s of a report
+    command, a twentieth of its run, for a process that is going away. Nothing is left to do for
+    a command that only read (its connections are closed, it opened no file it did not close);
+    the output is flushed first, and if that fails the command ends the usual way.
+    """
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        return
+    os._exit(0)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 import typer
@@ -27,9 +28,19 @@ if TYPE_CHECKING:
 class State:
     settings: Settings
     t: Translator
-    console: Console = field(default_factory=lambda: _console(stderr=False))
-    err: Console = field(default_factory=lambda: _console(stderr=True))
     _engine: Engine | None = None
+    only_read: bool = False
+    """Set when the command read the database and wrote nothing: it may end without the
+    interpreter's teardown (``voronka.cli.app.main``)."""
+
+    # Made on first use: a command that prints JSON, or nothing, does not load Rich (0.02 s).
+    @cached_property
+    def console(self) -> Console:
+        return _console(stderr=False)
+
+    @cached_property
+    def err(self) -> Console:
+        return _console(stderr=True)
 
     @property
     def engine(self) -> Engine:
@@ -75,6 +86,7 @@ def report_scope(state: State) -> Iterator[tuple[Connection, AccountRow]]:
 
     with state.engine.connect() as connection:
         yield connection, report_account(connection)
+    state.only_read = True
 
 
 @contextmanager
