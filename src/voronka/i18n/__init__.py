@@ -6,11 +6,15 @@ are ``str.format`` templates. Both catalogues must hold the same keys (a test ch
 
 from __future__ import annotations
 
+import contextlib
+import marshal
 import os
+import sys
+import threading
 import tomllib
 from dataclasses import dataclass, field
 from functools import cache
-from importlib import resources
+from pathlib import Path
 from typing import Any
 
 LANGUAGES = ("ru", "en")
@@ -20,10 +24,57 @@ DEFAULT_LANG = "en"
 @cache
 def catalogue(lang: str) -> dict[str, str]:
     """All messages of one language, flattened to dotted keys."""
-    text = resources.files(__package__).joinpath(f"{lang}.toml").read_text(encoding="utf-8")
+    beside = Path(__file__).with_name(f"{lang}.toml")
+    if beside.is_file():
+        return read_catalogue(beside)
+    # Installed some other way (in a zip): ask the package's resources (3 ms more to load).
+    from importlib import resources
+
+    return _parsed(resources.files(__package__).joinpath(f"{lang}.toml").read_text(encoding="utf-8"))
+
+
+def _parsed(text: str) -> dict[str, str]:
     flat: dict[str, str] = {}
     _flatten(tomllib.loads(text), "", flat)
     return flat
+
+
+def read_catalogue(source: Path) -> dict[str, str]:
+    """The messages of one catalogue file, from a compiled copy beside it when one matches the file (as Python keeps
+    its modules' bytecode): parsing the TOML took 0.008 s of every command.
+
+    The copy is named for the Python version (marshal's format is Python's own) and holds the
+    size and modification time of the file it was made from; a stale or damaged copy is made
+    again, and where the folder cannot be written to (or bytecode is not written) the file is
+    parsed each time.
+    """
+    if sys.implementation.cache_tag is None:
+        return _parsed(source.read_text(encoding="utf-8"))
+    stat = source.stat()
+    stamp = (stat.st_size, stat.st_mtime_ns)
+    copy = source.parent / "__pycache__" / f"{source.name}.{sys.implementation.cache_tag}.marshal"
+    try:
+        found = marshal.loads(copy.read_bytes())
+        if isinstance(found, tuple) and len(found) == 2 and found[0] == stamp and isinstance(found[1], dict):
+            return found[1]
+    except (OSError, EOFError, ValueError, TypeError):
+        pass
+    messages = _parsed(source.read_text(encoding="utf-8"))
+    if not sys.dont_write_bytecode:
+        _write_atomically(copy, marshal.dumps((stamp, messages)))
+    return messages
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` whole or not at all (processes and threads may write it at once)."""
+    part = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
+    try:
+        path.parent.mkdir(exist_ok=True)
+        part.write_bytes(data)
+        os.replace(part, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            part.unlink()
 
 
 def _flatten(node: dict[str, Any], prefix: str, into: dict[str, str]) -> None:
