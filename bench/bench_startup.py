@@ -7,7 +7,9 @@ each in turn so that the machine's drift falls on all of them alike:
 
 - `voronka --help`, and `voronka funnel`, `stats` and `diagnose` on the demo, beside the anchor a
   user would compare them with: `sqlite-utils query` of a GROUP BY over the same deals table (when
-  sqlite-utils is installed: pip install sqlite-utils); the target is 1.5 times the anchor;
+  sqlite-utils is installed: pip install sqlite-utils); the target is 1.5 times the anchor,
+  printed as the median of each round's own ratio (the command and the anchor ran one after the
+  other, so a busy neighbour slows both), beside the ratios of the medians and of the best runs;
 - a bare Python importing the chosen libraries a command needs, one step of the ladder at a time:
   SQLAlchemy, its ORM (the session every service that writes takes), Typer and Rich (the command
   line; Typer is kept below 0.29, which built a pydantic TypeAdapter for each option: pydantic is
@@ -119,9 +121,14 @@ def main() -> None:
         for label in ("voronka funnel (demo)", "voronka stats (demo)", "voronka diagnose (demo)"):
             ratio = statistics.median(times[label]) / statistics.median(anchor)
             best = min(times[label]) / min(anchor)
-            # The best runs say the same with less of a busy neighbour's noise (medians here have
-            # moved by a third between two runs of the same code within the hour).
-            print(f"{label} / anchor: {ratio:.2f}× of medians, {best:.2f}× of bests (target ≤ 1.5×)")
+            # Each round ran the command right after the anchor, so a busy neighbour slows both:
+            # the median of the rounds' own ratios moves least (medians here have moved by a
+            # third between two runs of the same code within the hour).
+            paired = statistics.median(c / a for c, a in zip(times[label], anchor, strict=True))
+            print(
+                f"{label} / anchor: {paired:.2f}× within rounds, {ratio:.2f}× of medians, "
+                f"{best:.2f}× of bests (target ≤ 1.5×)"
+            )
 
 
 if __name__ == "__main__":
