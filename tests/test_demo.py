@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
+import shlex
 from collections import defaultdict
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -105,3 +108,22 @@ def test_demo_refuses_a_database_with_other_deals(session: Session) -> None:
     journeys_for(session, [Journey("2024-01-01")])
     with pytest.raises(DemoNeedsEmptyDatabase):
         reset_demo(session=session, account=account_for(session))
+
+
+def test_the_demo_hint_names_a_database_the_next_command_opens(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The "Next:" line after the demo is a command to copy: its --db is the file for SQLite and the
+    URL (without a password) for a server, and it opens the database the demo was built in."""
+    monkeypatch.chdir(tmp_path)  # the demo writes its workbook here
+    runner = CliRunner()
+    built = runner.invoke(app, ["--db", db_url, "--lang", "en", "demo", "--leads", "60", "--today", TODAY.isoformat()])
+    assert built.exit_code == 0, built.stderr
+    done = re.search(r"^Demo database: .* \((\d+) deals\)\.$", built.stdout, re.MULTILINE)
+    assert done is not None, built.stdout
+    hint = built.stdout[built.stdout.index("Next:") :].replace("\n", " ")
+    words = shlex.split(hint.split("·")[0].removeprefix("Next:"))
+    assert words[:2] == ["voronka", "--db"], hint
+    again = runner.invoke(app, ["--db", words[2], "funnel", "--format", "json"])
+    assert again.exit_code == 0, again.stderr
+    assert json.loads(again.stdout)["deals"] == int(done.group(1))

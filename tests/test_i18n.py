@@ -10,18 +10,60 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from babel import Locale
 
 from voronka import errors
-from voronka.i18n import Translator, catalogue, detect_lang, read_catalogue
+from voronka.formats import Counted
+from voronka.i18n import Translator, catalogue, detect_lang, read_catalogue, translate
 
 SOURCE = Path(__file__).parent.parent / "src" / "voronka"
 
 
 def test_catalogues_have_the_same_keys_and_placeholders() -> None:
     ru, en = catalogue("ru"), catalogue("en")
-    assert set(ru) == set(en)
-    for key in en:
+    assert _messages(ru) == _messages(en)
+    for key in _messages(en):
         assert set(re.findall(r"{(\w+)}", ru[key])) == set(re.findall(r"{(\w+)}", en[key])), key
+
+
+def _messages(messages: dict[str, str]) -> set[str]:
+    return {key for key in messages if not key.startswith("count.")}
+
+
+def test_every_count_has_each_plural_form_of_its_language() -> None:
+    """A counted noun has the forms CLDR gives the language for whole numbers, and ``other``:
+    Russian one/few/many/other, English one/other; the same nouns in both, each form with ``{n}``."""
+    nouns: dict[str, dict[str, set[str]]] = {}
+    for lang in ("ru", "en"):
+        tags = set(Locale.parse(lang).plural_form.tags) | {"other"}
+        for key, text in catalogue(lang).items():
+            if key.startswith("count."):
+                _, noun, form = key.split(".")
+                nouns.setdefault(noun, {}).setdefault(lang, set()).add(form)
+                assert "{n}" in text, key
+        assert all(forms.get(lang) == tags for forms in nouns.values()), lang
+    assert {"deals", "plans"} <= set(nouns)
+
+
+@pytest.mark.parametrize(
+    ("lang", "count", "shown"),
+    [
+        ("ru", 1, "1 сделка"),
+        ("ru", 2, "2 сделки"),
+        ("ru", 5, "5 сделок"),
+        ("ru", 11, "11 сделок"),
+        ("ru", 21, "21 сделка"),
+        ("ru", 104, "104 сделки"),
+        ("ru", 2951, "2\u00a0951 сделка"),
+        ("ru", 0, "0 сделок"),
+        ("en", 1, "1 deal"),
+        ("en", 0, "0 deals"),
+        ("en", 2951, "2,951 deals"),
+    ],
+)
+def test_a_count_takes_the_plural_form_its_number_asks_for(lang: str, count: int, shown: str) -> None:
+    expected = {"ru": "Демо-база: demo.db ({}).", "en": "Demo database: demo.db ({})."}[lang].format(shown)
+    assert translate("demo.done", lang, db="demo.db", deals=Counted("deals", count)) == expected
 
 
 def test_every_key_used_in_the_code_exists() -> None:

@@ -191,7 +191,7 @@ def test_stats_commands(db_url: str, tmp_path: Path) -> None:
     spend.write_text("source;month;amount\nАвито;2024-03;90 000\nСайт;03.2024;abc\n", encoding="utf-8")
     code, out, _ = voronka("spend", "import", str(spend))
     assert code == 0
-    assert "1 spend rows, 1 rejected" in out
+    assert "1 spend row, 1 rejected" in out  # one row, in the singular
     assert "line 3" in out
     assert voronka("spend", "set", "--source", "Сайт", "--day", "2024-03-04", "--amount", "500")[0] == 0
     assert voronka("plan", "set", "--month", "2024-03", "--metric", "reached_share", "--value", "60 %")[0] == 0

@@ -223,3 +223,23 @@ class Figure:
 
     def __str__(self) -> str:
         return self.render("en")
+
+
+@dataclass(frozen=True)
+class Counted:
+    """A count and what it counts, in the plural form the reader's language asks for by CLDR's rules
+    (``1 сделка``, ``2 сделки``, ``5 сделок``, ``21 сделка``; ``1 deal``, ``2 deals``), the count
+    written by the locale. The catalogue holds the forms under ``count.NOUN``: ``one`` and ``other``
+    in English; ``one``, ``few``, ``many`` and ``other`` (fractions) in Russian."""
+
+    noun: str
+    count: int
+
+    def render(self, lang: str) -> str:
+        from voronka.i18n import translate
+
+        form = _locale(lang).plural_form(self.count)
+        return translate(f"count.{self.noun}.{form}", lang, n=figures(lang).number(self.count))
+
+    def __str__(self) -> str:
+        return self.render("en")

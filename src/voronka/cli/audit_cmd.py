@@ -27,6 +27,7 @@ def audit(
 
     from voronka.analysis.audit import audit_to_dict, run_audit
     from voronka.cli.render import number, percent
+    from voronka.formats import Counted
 
     state = state_of(ctx)
     output = choose(output, "--format", TABLE_JSON)
@@ -36,9 +37,8 @@ def audit(
     if output == "json":
         typer.echo(json.dumps(audit_to_dict(report, t.lang), ensure_ascii=False, indent=2))
         return
-    state.console.print(
-        f"[bold]{t('audit.title', pipeline=report.pipeline, score=report.score, deals=number(report.deals, t))}[/bold]"
-    )
+    deals = Counted("deals", report.deals)
+    state.console.print(f"[bold]{t('audit.title', pipeline=report.pipeline, score=report.score, deals=deals)}[/bold]")
     problems = [f for f in report.findings if f.count]
     if not problems:
         state.console.print(t("audit.clean"))

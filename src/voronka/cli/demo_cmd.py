@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Annotated
 
@@ -33,11 +34,12 @@ def demo(
     from voronka.analysis.funnel.report import run_funnel
     from voronka.analysis.reports.xlsx import write_stats_workbook  # XlsxWriter loads only when a workbook is written
     from voronka.analysis.stats.report import StatsQuery, run_stats
-    from voronka.cli.render import money, number, print_funnel
+    from voronka.cli.render import money, print_funnel
     from voronka.config import DEFAULT_SQLITE_FILE, normalise_database_url
     from voronka.crm.accounts import default_account
     from voronka.db import session_scope
     from voronka.demo import DemoOptions, build_demo, reset_demo
+    from voronka.formats import Counted
 
     state = state_of(ctx)
     t = state.t
@@ -62,9 +64,12 @@ def demo(
         write_stats_workbook(stats, workbook, t)
     state.console.print(t("stats.workbook", file=workbook))
     url = state.settings.database_url
-    db_option = (
-        "" if url == normalise_database_url(DEFAULT_SQLITE_FILE) else f"--db {state.engine.url.database or url} "
+    # A file by its path; a server by its URL (never its password), which is what --db takes.
+    engine_url = state.engine.url
+    database = (engine_url.database if engine_url.get_backend_name() == "sqlite" else None) or (
+        engine_url.render_as_string(hide_password=True)
     )
+    db_option = "" if url == normalise_database_url(DEFAULT_SQLITE_FILE) else f"--db {shlex.quote(database)} "
     state.console.print()
-    state.console.print(t("demo.done", db=state.engine.url.database or url, deals=number(summary.deals, t)))
+    state.console.print(t("demo.done", db=database, deals=Counted("deals", summary.deals)))
     state.console.print(t("demo.next", db=db_option))

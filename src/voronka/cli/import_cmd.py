@@ -12,6 +12,7 @@ import typer
 from voronka.cli.options import TABLE_JSON, PipelineOption, choose
 from voronka.cli.render import number
 from voronka.cli.state import State, state_of
+from voronka.formats import Counted
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -116,7 +117,10 @@ def print_details(state: State, report: ImportReport) -> None:
     for note in report.notes:
         state.console.print(note.render(t.lang))
     if len(report.rejected) > SHOWN_REJECTIONS:
-        state.console.print("  " + t("import.more_rejected", count=len(report.rejected) - SHOWN_REJECTIONS))
+        state.console.print(
+            "  "
+            + t("import.more_rejected", count=Counted("more_rejected_rows", len(report.rejected) - SHOWN_REJECTIONS))
+        )
 
 
 def calls(

@@ -88,7 +88,9 @@ def _print_groups(console: Console, report: FunnelReport, t: Translator) -> None
     from rich.table import Table
 
     names = report.stage_names
-    table = Table(title=f"{t('funnel.group')}: {report.by}", title_justify="left")
+    from voronka.analysis.funnel.output import dimension_label
+
+    table = Table(title=f"{t('funnel.group')}: {dimension_label(report.by or '', t)}", title_justify="left")
     table.add_column(t("funnel.group"))
     table.add_column(t("funnel.deals"), justify="right")
     for name in names[1:]:

@@ -14,6 +14,7 @@ from voronka.analysis.stats.grain import Grain
 from voronka.cli import render
 from voronka.cli.options import TABLE_JSON_CSV, PipelineOption, choose, parse_date
 from voronka.cli.state import State, pipeline_scope, report_scope, state_of
+from voronka.formats import Counted
 
 if TYPE_CHECKING:
     from voronka.analysis.stats.report import StatsReport
@@ -65,6 +66,7 @@ def print_stats(state: State, report: StatsReport) -> None:
     workbook outputs hold every period."""
     from rich.table import Table as RichTable
 
+    from voronka.analysis.funnel.output import dimension_label
     from voronka.analysis.stats.output import explanation, metric_label
 
     t = state.t
@@ -86,7 +88,7 @@ def print_stats(state: State, report: StatsReport) -> None:
             end=report.periods[-1].end - dt.timedelta(days=1),
         )
         if table.cut is not None:
-            title += " · " + t("stats.title_cut", by=report.by, cut=table.cut)
+            title += " · " + t("stats.title_cut", by=dimension_label(report.by or "", t), cut=table.cut)
         grid = RichTable(title=title, title_justify="left")
         grid.add_column(t("stats.metric"))
         for period in report.periods[first:]:
@@ -175,7 +177,12 @@ def stats_import(
     if result.plans is not None:
         plans = result.plans
         state.console.print(
-            state.t("stats.plans_imported", file=plans.file, created=plans.created, rejected=len(plans.rejected))
+            state.t(
+                "stats.plans_imported",
+                file=plans.file,
+                created=Counted("plans", plans.created),
+                rejected=len(plans.rejected),
+            )
         )
 
 
@@ -267,7 +274,12 @@ def spend_import(
     with session_scope(state.engine) as session:
         report = import_spend(session=session, account=default_account(session=session), path=file, spend_map=chosen)
     state.console.print(
-        state.t("stats.spend_imported", file=report.file, created=report.created, rejected=len(report.rejected))
+        state.t(
+            "stats.spend_imported",
+            file=report.file,
+            created=Counted("spend_rows", report.created),
+            rejected=len(report.rejected),
+        )
     )
     print_details(state, report)
 
@@ -325,6 +337,11 @@ def plan_import(
             path=file,
         )
     state.console.print(
-        state.t("stats.plans_imported", file=report.file, created=report.created, rejected=len(report.rejected))
+        state.t(
+            "stats.plans_imported",
+            file=report.file,
+            created=Counted("plans", report.created),
+            rejected=len(report.rejected),
+        )
     )
     print_details(state, report)

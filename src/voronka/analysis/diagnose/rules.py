@@ -12,7 +12,7 @@ from voronka.analysis.diagnose.evidence import Evidence, NumberCalls, Window
 from voronka.analysis.diagnose.model import MIN_SAMPLE, SHOWN, Cause, Finding, Subject
 from voronka.analysis.experiments import Arm, beta_cdf, probability_b_beats_a
 from voronka.analysis.funnel.compute import FunnelFigures
-from voronka.formats import Figure
+from voronka.formats import Counted, Figure
 from voronka.i18n import Message
 
 MIN_GAP = 0.04
@@ -515,9 +515,9 @@ class StalledDeals:
             Message(
                 "diagnose.evidence.stalled",
                 {
-                    "count": stalled,
-                    "normal": f"{expected:.0f}",
-                    "older": older,
+                    "count": Counted("deals", stalled),
+                    "normal": Figure(expected),
+                    "older": Figure(older),
                 },
             ),
             True,

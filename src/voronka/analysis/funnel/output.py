@@ -5,11 +5,21 @@ from __future__ import annotations
 from typing import Any
 
 from voronka.analysis.funnel.compute import FunnelFigures, StageFigures
+from voronka.analysis.funnel.dimensions import CUSTOM_FIELD_PREFIX, DIMENSIONS
 from voronka.analysis.funnel.query import View
 from voronka.analysis.funnel.report import FunnelReport
 from voronka.analysis.funnel.timing import DurationSummary, Timing
 from voronka.i18n import Translator
 from voronka.money import format_minor
+
+
+def dimension_label(by: str, t: Translator) -> str:
+    """What a breakdown (``month``, ``manager``, ``field:NAME`` …) is called in the reader's language."""
+    if by in DIMENSIONS:
+        return t(f"dimension.{by}")
+    if by.startswith(CUSTOM_FIELD_PREFIX):
+        return t("dimension.field", name=by[len(CUSTOM_FIELD_PREFIX) :])
+    return by
 
 
 def _stage_dict(stage: StageFigures) -> dict[str, Any]:
