@@ -5,14 +5,21 @@ from __future__ import annotations
 import csv
 import io
 import json
+import tomllib
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
+from tests.conftest import DemoCache
+from voronka.analysis.funnel.output import dimension_label
 from voronka.cli import app
+from voronka.demo import DemoOptions
+from voronka.i18n import Translator, help_texts
 
 runner = CliRunner()
+SOURCE = Path(__file__).parents[1] / "src" / "voronka"
 
 
 def voronka(*args: str) -> tuple[int, str, str]:
@@ -174,3 +181,88 @@ def test_the_command_table_says_what_each_command_says() -> None:
     code, _, err = voronka("funel")
     assert code == 2
     assert "Did you mean 'funnel'?" in err
+
+
+@pytest.mark.parametrize(
+    ("by", "lang", "label"),
+    [
+        ("month", "ru", "Месяц"),
+        ("week", "en", "Week"),
+        ("manager", "ru", "Менеджер"),
+        ("source", "en", "Source"),
+        ("field:Изделие", "ru", "Поле «Изделие»"),
+    ],
+)
+def test_a_breakdown_is_named_in_the_readers_language(by: str, lang: str, label: str) -> None:
+    assert dimension_label(by, Translator(lang)) == label
+
+
+def test_report_titles_name_the_breakdown_in_russian(demo_cache: DemoCache) -> None:
+    database = f"sqlite:///{demo_cache.file(DemoOptions(leads=60, seed=3), 'UTC')}"
+    code, out, _ = voronka("--db", database, "--lang", "ru", "funnel", "--by", "month")
+    assert code == 0
+    assert "Группа: Месяц" in out
+    code, out, _ = voronka("--db", database, "--lang", "ru", "stats", "--by", "manager")
+    assert code == 0
+    assert "· Менеджер: " in out
+
+
+def _every_help_text() -> set[str]:
+    """Every help text the command line shows, in English: the top level's, each command's and
+    group's, their options', and the command table's summaries (every command is built)."""
+    import typer.main
+
+    from voronka.cli.app import COMMANDS
+
+    found: set[str] = set()
+
+    def collect(command: Any) -> None:
+        found.update(text for text in [command.help, *(getattr(p, "help", None) for p in command.params)] if text)
+        for sub in getattr(command, "commands", {}).values():
+            collect(sub)
+
+    root = typer.main.get_command(app)
+    found.update(text for text in [root.help, *(getattr(p, "help", None) for p in root.params)] if text)
+    for entry in COMMANDS:
+        found.add(entry.summary)
+        collect(root.commands[entry.name])
+    return found
+
+
+def test_every_help_text_has_its_russian_translation(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``i18n/cli_help.toml`` holds each help text beside its Russian: none missing, none stale."""
+    monkeypatch.setenv("VORONKA_LANG", "en")  # the connectors' forms are built in the reader's language
+    entries = tomllib.loads((SOURCE / "i18n" / "cli_help.toml").read_text(encoding="utf-8"))["text"]
+    english = [entry["en"] for entry in entries]
+    assert len(english) == len(set(english))
+    shown = _every_help_text()
+    assert sorted(shown - set(english)) == []
+    assert sorted(set(english) - shown) == []
+    assert [entry["en"] for entry in entries if not entry["ru"].strip()] == []
+
+
+def test_help_speaks_the_chosen_language() -> None:
+    ru = help_texts("ru")
+    code, out, _ = voronka("--lang", "ru", "funnel", "--help")
+    assert code == 0
+    assert ru["Pipeline name (default: the only one)."] in _unwrapped(out)
+    code, out, _ = voronka("--lang", "en", "funnel", "--help")
+    assert "Pipeline name (default: the only one)." in _unwrapped(out)
+    code, out, _ = voronka("--lang", "ru", "--help")
+    assert code == 0
+    assert ru["Sales funnel you can read: stages, conversions, where and why clients are lost."] in _unwrapped(out)
+    assert ru["Users of the web app."] in _unwrapped(out)
+    code, out, _ = voronka("--lang", "ru", "hypothesis", "add", "--help")
+    assert code == 0
+    assert ru["Pipeline name (default: the only one)."] in _unwrapped(out)
+
+
+def test_help_follows_the_environment_language() -> None:
+    result = runner.invoke(app, ["funnel", "--help"], env={"VORONKA_LANG": "ru"})
+    assert result.exit_code == 0
+    assert help_texts("ru")["First day, ISO (2024-03-01)."] in _unwrapped(result.stdout)
+
+
+def _unwrapped(text: str) -> str:
+    """Help as one line of words: the formatter wraps long texts at the terminal's width."""
+    return " ".join(text.split())

@@ -226,7 +226,10 @@ def _root(
         str | None,
         typer.Option("--db", help="Database: an SQLite file path or a postgresql:// URL (default: voronka.db)."),
     ] = None,
-    lang: Annotated[str | None, typer.Option("--lang", help="Language of output: ru or en (default: locale).")] = None,
+    # Eager, as --help is: typed before --help, it chooses the language of the help.
+    lang: Annotated[
+        str | None, typer.Option("--lang", help="Language of output: ru or en (default: locale).", is_eager=True)
+    ] = None,
 ) -> None:
     """voronka: a sales funnel you can read."""
     state = make_state(db, lang)

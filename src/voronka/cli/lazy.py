@@ -17,6 +17,8 @@ import typer
 import typer.main
 from typer.core import TyperCommand, TyperGroup
 
+from voronka.i18n import detect_lang, help_texts
+
 PACKAGE = "voronka.cli"
 
 
@@ -107,9 +109,10 @@ class _Commands(MutableMapping[str, Any]):
     def __len__(self) -> int:
         return len(set(self._entries) | set(self._built))
 
-    def summary(self, name: str) -> str:
+    def summary(self, name: str, texts: dict[str, str]) -> str:
         entry = self._entries.get(name)
-        return entry.summary if entry is not None else str(self[name].get_short_help_str(10_000))
+        summary = entry.summary if entry is not None else str(self[name].get_short_help_str(10_000))
+        return texts.get(summary, summary)
 
 
 class LazyGroup(TyperGroup):
@@ -126,6 +129,16 @@ class LazyGroup(TyperGroup):
     def wrap(function: Any) -> Any:
         return function
 
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        command = super().get_command(ctx, cmd_name)
+        if command is not None:
+            _translate(command, help_texts(help_language(ctx)))
+        return command
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        _translate(self, help_texts(help_language(ctx)), deep=False)  # its commands: format_commands
+        super().format_help(ctx, formatter)
+
     def list_commands(self, ctx: Any) -> list[str]:
         return list(self.commands)  # Typer's reads every (name, command) pair, building them all
 
@@ -137,6 +150,30 @@ class LazyGroup(TyperGroup):
         if not names:
             return
         limit = formatter.width - 6 - max(len(name) for name in names)
-        rows = [(name, TyperCommand(name, help=commands.summary(name)).get_short_help_str(limit)) for name in names]
+        texts = help_texts(help_language(ctx))
+        rows = [
+            (name, TyperCommand(name, help=commands.summary(name, texts)).get_short_help_str(limit)) for name in names
+        ]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
+
+
+def help_language(ctx: Any) -> str:
+    """The language of help: ``--lang`` when given before ``--help`` (both are eager, so they are
+    read in the order typed), else the environment's (``VORONKA_LANG``, the locale)."""
+    return detect_lang(ctx.find_root().params.get("lang"))
+
+
+def _translate(command: Any, texts: dict[str, str], *, deep: bool = True) -> None:
+    """Put ``command``'s help texts (its own, its options', and its subcommands' when ``deep``) into
+    the language of ``texts`` (``voronka.i18n.help_texts``); a text without a translation stays."""
+    if not texts:
+        return
+    if command.help:
+        command.help = texts.get(command.help, command.help)
+    for param in command.params:
+        if getattr(param, "help", None):
+            param.help = texts.get(param.help, param.help)
+    if deep:
+        for sub in getattr(command, "commands", {}).values():
+            _translate(sub, texts)

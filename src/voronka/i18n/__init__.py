@@ -12,6 +12,7 @@ import os
 import sys
 import threading
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -40,29 +41,56 @@ def _parsed(text: str) -> dict[str, str]:
 
 
 def read_catalogue(source: Path) -> dict[str, str]:
-    """The messages of one catalogue file, from a compiled copy beside it when one matches the file (as Python keeps
-    its modules' bytecode): parsing the TOML took 0.008 s of every command.
+    """The messages of one catalogue file, flattened to dotted keys (see ``_compiled``)."""
+    return _compiled(source, _parsed)
+
+
+HELP_FILE = "cli_help.toml"
+
+
+@cache
+def help_texts(lang: str) -> dict[str, str]:
+    """The command line's help texts in ``lang``, by their English text (which the code holds):
+    empty for English. ``cli_help.toml`` keeps each beside its translation."""
+    if lang not in LANGUAGES or lang == DEFAULT_LANG:
+        return {}
+    beside = Path(__file__).with_name(HELP_FILE)
+    if beside.is_file():
+        return _compiled(beside, lambda text: _pairs(text, lang), variant=lang)
+    from importlib import resources
+
+    return _pairs(resources.files(__package__).joinpath(HELP_FILE).read_text(encoding="utf-8"), lang)
+
+
+def _pairs(text: str, lang: str) -> dict[str, str]:
+    return {entry[DEFAULT_LANG]: entry[lang] for entry in tomllib.loads(text)["text"] if entry.get(lang)}
+
+
+def _compiled(source: Path, parse: Callable[[str], dict[str, str]], variant: str = "") -> dict[str, str]:
+    """What ``parse`` makes of ``source``, from a compiled copy beside it when one matches the file
+    (as Python keeps its modules' bytecode): parsing the TOML took 0.008 s of every command.
 
     The copy is named for the Python version (marshal's format is Python's own) and holds the
     size and modification time of the file it was made from; a stale or damaged copy is made
     again, and where the folder cannot be written to (or bytecode is not written) the file is
-    parsed each time.
+    parsed each time. ``variant`` names one of several things made of the same file.
     """
     if sys.implementation.cache_tag is None:
-        return _parsed(source.read_text(encoding="utf-8"))
+        return parse(source.read_text(encoding="utf-8"))
     stat = source.stat()
     stamp = (stat.st_size, stat.st_mtime_ns)
-    copy = source.parent / "__pycache__" / f"{source.name}.{sys.implementation.cache_tag}.marshal"
+    name = ".".join(part for part in (source.name, variant, sys.implementation.cache_tag) if part)
+    copy = source.parent / "__pycache__" / f"{name}.marshal"
     try:
         found = marshal.loads(copy.read_bytes())
         if isinstance(found, tuple) and len(found) == 2 and found[0] == stamp and isinstance(found[1], dict):
             return found[1]
     except (OSError, EOFError, ValueError, TypeError):
         pass
-    messages = _parsed(source.read_text(encoding="utf-8"))
+    made = parse(source.read_text(encoding="utf-8"))
     if not sys.dont_write_bytecode:
-        _write_atomically(copy, marshal.dumps((stamp, messages)))
-    return messages
+        _write_atomically(copy, marshal.dumps((stamp, made)))
+    return made
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
