@@ -221,3 +221,16 @@ def test_no_module_imports_a_module_that_imports_it_back() -> None:
 
     circles = sorted((a, b) for a, bs in graph.items() for b in bs if not a.startswith(b + ".") and reaches(b, a))
     assert circles == []
+
+
+def test_a_report_with_its_output_closed_still_ends_well(demo_cache: DemoCache) -> None:
+    """Started with standard output closed (``>&-``), Python has no ``sys.stdout``: the report
+    ends without a traceback and says success, as before it ended early."""
+    database = demo_cache.file(DemoOptions(leads=60, seed=3), "UTC")
+    code = f"import sys\nsys.argv = ['voronka', '--db', 'sqlite:///{database}', 'funnel', '--format', 'json']\n"
+    code += "from voronka.cli import main\nmain()"
+    ended = subprocess.run(  # standard output closed in the child before Python starts
+        [sys.executable, "-c", code], stderr=subprocess.PIPE, text=True, preexec_fn=lambda: os.close(1)
+    )
+    assert ended.returncode == 0, ended.stderr
+    assert "Traceback" not in ended.stderr

@@ -276,8 +276,9 @@ def _end_without_teardown() -> None:
     the output is flushed first, and if that fails the command ends the usual way.
     """
     try:
-        sys.stdout.flush()
-        sys.stderr.flush()
+        for stream in (sys.stdout, sys.stderr):
+            if stream is not None:  # None when the descriptor was closed before Python started
+                stream.flush()
     except (OSError, ValueError):
         return
     os._exit(0)
