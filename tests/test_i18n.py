@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import marshal
+import os
 import re
 import sys
 import threading
@@ -165,3 +166,44 @@ def test_two_threads_making_the_copy_at_once_both_get_the_messages(tmp_path: Pat
     assert both[0] == both[1] == catalogue("ru")
     assert marshal.loads(_compiled(source).read_bytes())[1] == catalogue("ru")
     assert [p.name for p in _compiled(source).parent.iterdir()] == [_compiled(source).name]
+
+
+@pytest.mark.parametrize(
+    ("lang", "counted", "shown"),
+    [
+        ("ru", Counted("sales", 12.3, digits=1), "12,3 продажи"),
+        ("ru", Counted("sales", 5, digits=1), "5,0 продажи"),
+        ("ru", Counted("leads", 21.4), "21 заявка"),
+        ("ru", Counted("days", 3), "3 дня"),
+        ("en", Counted("sales", 1, digits=1), "1.0 sales"),
+        ("en", Counted("leads", 1), "1 lead"),
+        ("en", Counted("daily_rows", 1), "1 row of daily counts"),
+    ],
+)
+def test_a_fraction_takes_the_form_of_the_number_as_written(lang: str, counted: Counted, shown: str) -> None:
+    """CLDR picks the form by the number as it is shown: a decimal is «other» (12,3 продажи)."""
+    assert counted.render(lang) == shown
+
+
+@pytest.mark.usefixtures("writes_bytecode")
+def test_an_edit_that_keeps_the_size_and_time_is_read_all_the_same(tmp_path: Path) -> None:
+    """``cp -p``, tar and package builds keep a file's time: the copy is checked against its bytes."""
+    source = tmp_path / "ru.toml"
+    source.write_text('[audit]\ntitle = "Гигиена"\n', encoding="utf-8")
+    assert read_catalogue(source) == {"audit.title": "Гигиена"}
+    before = source.stat()
+    source.write_text('[audit]\ntitle = "ГИГИЕНА"\n', encoding="utf-8")
+    os.utime(source, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert source.stat().st_size == before.st_size
+    assert read_catalogue(source) == {"audit.title": "ГИГИЕНА"}
+
+
+@pytest.mark.usefixtures("writes_bytecode")
+def test_the_copy_goes_where_python_puts_bytecode(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    prefix = tmp_path / "pycache"
+    monkeypatch.setattr(sys, "pycache_prefix", str(prefix))
+    (tmp_path / "package").mkdir()
+    source = _copy_of(tmp_path / "package")
+    assert read_catalogue(source) == catalogue("ru")
+    assert not (source.parent / "__pycache__").exists()
+    assert [p.name for p in prefix.rglob("*.marshal")] == [f"ru.toml.{sys.implementation.cache_tag}.marshal"]

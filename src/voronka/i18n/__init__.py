@@ -12,6 +12,7 @@ import os
 import sys
 import threading
 import tomllib
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
@@ -71,33 +72,43 @@ def _compiled(source: Path, parse: Callable[[str], dict[str, str]], variant: str
     (as Python keeps its modules' bytecode): parsing the TOML took 0.008 s of every command.
 
     The copy is named for the Python version (marshal's format is Python's own) and holds the
-    size and modification time of the file it was made from; a stale or damaged copy is made
-    again, and where the folder cannot be written to (or bytecode is not written) the file is
-    parsed each time. ``variant`` names one of several things made of the same file.
+    length and CRC-32 of the file's bytes it was made from — not its time, which copying with
+    ``cp -p``, tar or a package build keeps — so any other file is parsed again and the copy made
+    again; so is a damaged copy. It lies where Python puts bytecode (``__pycache__`` beside the
+    file, or under ``PYTHONPYCACHEPREFIX``); where that cannot be written to (or bytecode is not
+    written) the file is parsed each time. ``variant`` names one of several things made of the
+    same file.
     """
+    data = source.read_bytes()
     if sys.implementation.cache_tag is None:
-        return parse(source.read_text(encoding="utf-8"))
-    stat = source.stat()
-    stamp = (stat.st_size, stat.st_mtime_ns)
+        return parse(data.decode("utf-8"))
+    stamp = (len(data), zlib.crc32(data))
     name = ".".join(part for part in (source.name, variant, sys.implementation.cache_tag) if part)
-    copy = source.parent / "__pycache__" / f"{name}.marshal"
+    copy = _bytecode_folder(source.parent) / f"{name}.marshal"
     try:
         found = marshal.loads(copy.read_bytes())
         if isinstance(found, tuple) and len(found) == 2 and found[0] == stamp and isinstance(found[1], dict):
             return found[1]
     except (OSError, EOFError, ValueError, TypeError):
         pass
-    made = parse(source.read_text(encoding="utf-8"))
+    made = parse(data.decode("utf-8"))
     if not sys.dont_write_bytecode:
         _write_atomically(copy, marshal.dumps((stamp, made)))
     return made
+
+
+def _bytecode_folder(folder: Path) -> Path:
+    """Where Python keeps the bytecode of modules in ``folder``."""
+    if sys.pycache_prefix:
+        return Path(sys.pycache_prefix).joinpath(*folder.resolve().parts[1:])
+    return folder / "__pycache__"
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` whole or not at all (processes and threads may write it at once)."""
     part = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
     try:
-        path.parent.mkdir(exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
         part.write_bytes(data)
         os.replace(part, path)
     except OSError:
