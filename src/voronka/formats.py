@@ -233,13 +233,16 @@ class Counted:
     in English; ``one``, ``few``, ``many`` and ``other`` (fractions) in Russian."""
 
     noun: str
-    count: int
+    count: float
+    digits: int = 0
+    """Decimals shown: the form follows the number as written (``12,3 продажи``, ``1.0 sales``)."""
 
     def render(self, lang: str) -> str:
         from voronka.i18n import translate
 
-        form = _locale(lang).plural_form(self.count)
-        return translate(f"count.{self.noun}.{form}", lang, n=figures(lang).number(self.count))
+        written = Decimal(str(self.count)).quantize(Decimal(1).scaleb(-self.digits))
+        form = _locale(lang).plural_form(written)
+        return translate(f"count.{self.noun}.{form}", lang, n=figures(lang).number(self.count, digits=self.digits))
 
     def __str__(self) -> str:
         return self.render("en")

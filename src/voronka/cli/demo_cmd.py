@@ -44,7 +44,7 @@ def demo(
     state = state_of(ctx)
     t = state.t
     options = DemoOptions(seed=seed, leads=leads, today=parse_date(today, "--today"), template=template)
-    state.console.print(t("demo.building", leads=leads))
+    state.console.print(t("demo.building", leads=Counted("leads", leads)))
     with session_scope(state.engine) as session:
         account = default_account(session=session, currency="RUB")
         reset_demo(session=session, account=account)

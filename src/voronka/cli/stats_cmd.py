@@ -170,8 +170,8 @@ def stats_import(
         state.t(
             "nocrm.imported",
             file=counts.file,
-            days=render.number(counts.days, state.t),
-            rows=render.number(counts.rows, state.t),
+            days=Counted("days", counts.days),
+            rows=Counted("daily_rows", counts.rows),
         )
     )
     if result.plans is not None:

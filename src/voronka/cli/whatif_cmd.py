@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from voronka.cli.options import TABLE_JSON, PipelineOption, choose, parse_stage_rates
-from voronka.cli.render import shown
 from voronka.cli.state import state_of
+from voronka.formats import Counted
 
 if TYPE_CHECKING:
     from voronka.analysis.whatif import Baseline
@@ -81,8 +81,8 @@ def whatif(
         t(
             "whatif.now",
             revenue=money(round(now.revenue), currency, t),
-            sales=shown(t).number(now.sales, digits=1),
-            leads=shown(t).number(base.leads),
+            sales=Counted("sales", now.sales, digits=1),
+            leads=Counted("leads", base.leads),
             check=money(round(base.average_check), currency, t),
         )
     )
@@ -91,7 +91,7 @@ def whatif(
             t(
                 "whatif.then",
                 revenue=money(round(then.revenue), currency, t),
-                sales=shown(t).number(then.sales, digits=1),
+                sales=Counted("sales", then.sales, digits=1),
                 cac=money(round(then.cac), currency, t) if then.cac else "—",
                 romi=percent(then.romi, t),
             )
