@@ -216,7 +216,7 @@ class Figure:
     """A fraction shown as a percentage."""
 
     def render(self, lang: str) -> str:
-        shown = Formats(lang, ZoneInfo("UTC"))
+        shown = figures(lang)
         return (
             shown.share(self.value, digits=self.digits) if self.share else shown.number(self.value, digits=self.digits)
         )

@@ -87,9 +87,9 @@ def print_funnel(console: Console, report: FunnelReport, t: Translator) -> None:
 def _print_groups(console: Console, report: FunnelReport, t: Translator) -> None:
     from rich.table import Table
 
-    names = report.stage_names
     from voronka.analysis.funnel.output import dimension_label
 
+    names = report.stage_names
     table = Table(title=f"{t('funnel.group')}: {dimension_label(report.by or '', t)}", title_justify="left")
     table.add_column(t("funnel.group"))
     table.add_column(t("funnel.deals"), justify="right")

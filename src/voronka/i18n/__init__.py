@@ -26,13 +26,7 @@ DEFAULT_LANG = "en"
 @cache
 def catalogue(lang: str) -> dict[str, str]:
     """All messages of one language, flattened to dotted keys."""
-    beside = Path(__file__).with_name(f"{lang}.toml")
-    if beside.is_file():
-        return read_catalogue(beside)
-    # Installed some other way (in a zip): ask the package's resources (3 ms more to load).
-    from importlib import resources
-
-    return _parsed(resources.files(__package__).joinpath(f"{lang}.toml").read_text(encoding="utf-8"))
+    return _package_file(f"{lang}.toml", _parsed)
 
 
 def _parsed(text: str) -> dict[str, str]:
@@ -55,12 +49,18 @@ def help_texts(lang: str) -> dict[str, str]:
     empty for English. ``cli_help.toml`` keeps each beside its translation."""
     if lang not in LANGUAGES or lang == DEFAULT_LANG:
         return {}
-    beside = Path(__file__).with_name(HELP_FILE)
+    return _package_file(HELP_FILE, lambda text: _pairs(text, lang), variant=lang)
+
+
+def _package_file(name: str, parse: Callable[[str], dict[str, str]], variant: str = "") -> dict[str, str]:
+    """What ``parse`` makes of the package's file ``name``, through its compiled copy."""
+    beside = Path(__file__).with_name(name)
     if beside.is_file():
-        return _compiled(beside, lambda text: _pairs(text, lang), variant=lang)
+        return _compiled(beside, parse, variant)
+    # Installed some other way (in a zip): ask the package's resources (3 ms more to load).
     from importlib import resources
 
-    return _pairs(resources.files(__package__).joinpath(HELP_FILE).read_text(encoding="utf-8"), lang)
+    return parse(resources.files(__package__).joinpath(name).read_text(encoding="utf-8"))
 
 
 def _pairs(text: str, lang: str) -> dict[str, str]:
